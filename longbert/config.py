@@ -41,3 +41,13 @@ def default_device() -> torch.device:
     if name:
         return torch.device(name)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """Mixed-precision dtype for ``device``: bf16 on CUDA when supported, else fp16; None on CPU.
+
+    The CPU stays in float32: without AMX/AVX512-BF16 (this machine has neither) bf16 is slower.
+    """
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

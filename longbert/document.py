@@ -27,9 +27,7 @@ class Document:
         if not isinstance(self.text, str):
             raise TypeError(f"Document text must be str, got {type(self.text).__name__}")
         if not self.text.strip():
-            raise EmptyDocumentError(
-                f"'{self.name}' is empty: it has no text other than whitespace."
-            )
+            raise EmptyDocumentError(f"'{self.name}' is empty: it has no text other than whitespace.")
         if not self.sha256:
             digest = hashlib.sha256(self.text.encode("utf-8", "surrogatepass")).hexdigest()
             object.__setattr__(self, "sha256", digest)

@@ -96,8 +96,8 @@ def tokenize_document(document: Document, tokenizer: PreTrainedTokenizerBase) ->
         sentence_spans = np.asarray([[0, len(document.text)]], dtype=np.int32)
     # A token belongs to the last sentence starting at or before it.
     token_sentence = (
-        np.searchsorted(sentence_spans[:, 0], offsets[:, 0], side="right") - 1
-    ).clip(min=0).astype(np.int32)
+        (np.searchsorted(sentence_spans[:, 0], offsets[:, 0], side="right") - 1).clip(min=0).astype(np.int32)
+    )
     return TokenizedDocument(
         document=document,
         input_ids=input_ids,

@@ -29,9 +29,7 @@ def get_strategy(spec: str | dict[str, Any] | Strategy, **overrides: Any) -> Str
     else:
         raise StrategyConfigError(f"A strategy is a name or a dict, not {type(spec).__name__}.")
     if name not in STRATEGIES:
-        raise StrategyConfigError(
-            f"Unknown strategy '{name}'. Choose one of: {', '.join(STRATEGIES)}."
-        )
+        raise StrategyConfigError(f"Unknown strategy '{name}'. Choose one of: {', '.join(STRATEGIES)}.")
     return STRATEGIES[name](**{**params, **overrides})
 
 

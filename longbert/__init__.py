@@ -1,0 +1,100 @@
+"""LongBERT: classify long documents with BERT -- without silently dropping everything after 512 tokens.
+
+Public API::
+
+    from longbert import LongBertClassifier, ZeroShotClassifier, load_classifier
+    clf = load_classifier("models/my-model")            # or LongBertClassifier.from_encoder(...)
+    for p in clf.predict(["a long text ...", Document(text, name="report.pdf")]):
+        print(p.label, p.probabilities, p.used_tokens, p.total_tokens)
+
+The library never imports Streamlit; the app's pages use only what is exported here and in the
+submodules' documented functions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from longbert.config import DEFAULT_ENCODER
+from longbert.document import Document, as_document
+from longbert.errors import (
+    CheckpointError,
+    DatasetError,
+    EmptyDocumentError,
+    EncoderNotFoundError,
+    LongBertError,
+    StoreError,
+    StrategyConfigError,
+    UnreadableFileError,
+    UnsupportedEncoderError,
+)
+from longbert.results import (
+    AttentionSummary,
+    FullAttention,
+    Prediction,
+    PredictionError,
+    PredictionResult,
+    SegmentScore,
+)
+
+if TYPE_CHECKING:
+    from longbert.classifier import DocumentClassifier, LongBertClassifier
+    from longbert.zero_shot import ZeroShotClassifier
+
+__version__ = "0.1.0"
+
+
+def load_classifier(name_or_path: str | os.PathLike[str]) -> LongBertClassifier:
+    """Load a trained checkpoint by folder or by name under ``models/``."""
+    from longbert.classifier import LongBertClassifier
+
+    return LongBertClassifier.from_pretrained(Path(name_or_path))
+
+
+def __getattr__(name: str) -> Any:
+    # torch/transformers load lazily so that `import longbert` (e.g. for readers or the store)
+    # stays fast.
+    if name in ("LongBertClassifier", "DocumentClassifier"):
+        from longbert import classifier
+
+        return getattr(classifier, name)
+    if name == "ZeroShotClassifier":
+        from longbert.zero_shot import ZeroShotClassifier
+
+        return ZeroShotClassifier
+    if name in ("get_strategy", "STRATEGIES"):
+        from longbert import strategies
+
+        return getattr(strategies, name)
+    raise AttributeError(f"module 'longbert' has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT_ENCODER",
+    "STRATEGIES",
+    "AttentionSummary",
+    "CheckpointError",
+    "DatasetError",
+    "Document",
+    "DocumentClassifier",
+    "EmptyDocumentError",
+    "EncoderNotFoundError",
+    "FullAttention",
+    "LongBertClassifier",
+    "LongBertError",
+    "Prediction",
+    "PredictionError",
+    "PredictionResult",
+    "SegmentScore",
+    "StoreError",
+    "StrategyConfigError",
+    "UnreadableFileError",
+    "UnsupportedEncoderError",
+    "ZeroShotClassifier",
+    "__version__",
+    "as_document",
+    "get_strategy",
+    "load_classifier",
+]

@@ -1,0 +1,327 @@
+"""The LongBERT classifier: encoder → (chunk pooling) → [CLS] head, plus its checkpoint format.
+
+A checkpoint is a folder::
+
+    longbert.json      labels, encoder source, strategy + params, metrics, format version
+    encoder/           config.json + model.safetensors + tokenizer files (LongBertModel)
+    pooling/           config.json + model.safetensors (ChunkPooling)
+    head/              config.json + model.safetensors (ClsHead)
+
+It knows its strategy, so ``predict`` preprocesses exactly as training did. Loading never
+unpickles: JSON and safetensors only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from longbert.batching import ModelBatch, collate
+from longbert.config import DEFAULT_ENCODER, models_dir
+from longbert.document import Document, as_document
+from longbert.encoder import load_tokenizer
+from longbert.errors import CheckpointError, StrategyConfigError
+from longbert.modeling.long_bert import LongBertModel
+from longbert.modeling.modules import ChunkPooling, ClsHead
+from longbert.results import PredictionResult
+from longbert.strategies import Encoded, Strategy, get_strategy
+from longbert.tokenization import tokenize_document
+
+CHECKPOINT_FORMAT = 1
+MANIFEST = "longbert.json"
+
+
+@dataclass
+class ClassifierOutput:
+    """Forward pass results for ``B`` documents over ``W`` windows of ``T`` tokens.
+
+    ``logits`` ``[B, L]``; ``window_logits`` ``[W, L]`` (head applied to each window's [CLS],
+    chunks mode only, when asked); ``window_weights`` ``[W]`` pooling weights (1 per document
+    outside chunks mode); ``cls_attention`` ``[W, T]`` the last layer's [CLS] row averaged over
+    heads, when asked; ``attentions`` per layer ``[W, heads, T, T]`` (dense windows only).
+    """
+
+    logits: torch.Tensor
+    window_weights: torch.Tensor
+    window_logits: torch.Tensor | None = None
+    cls_attention: torch.Tensor | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class DocumentClassifier(nn.Module):
+    """What every LongBERT classifier shares: tokenizer, strategy, batching, encoder, predict.
+
+    Subclasses decide what a window's vector is (:meth:`encode_windows`) and how window vectors
+    become label logits (:meth:`classify_windows`); :mod:`longbert.inference` drives them.
+    """
+
+    encoder: LongBertModel
+    tokenizer: PreTrainedTokenizerBase
+    labels: list[str]
+    multi_label: bool
+    name: str
+    strategy: Strategy
+    zero_shot: bool = False
+
+    def _prepare_for(self, strategy: Strategy) -> None:
+        """Make sure the encoder can read what ``strategy`` produces (position table length)."""
+        if strategy.mode == "long":
+            self.encoder.extend_positions(int(strategy.params["max_tokens"]) + 2)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode(self, documents: Sequence[str | Document], strategy: Strategy | None = None) -> list[Encoded]:
+        """Tokenise and apply the strategy (the classifier's own unless one is given)."""
+        strategy = strategy or self.strategy
+        return [strategy.encode(tokenize_document(as_document(d), self.tokenizer)) for d in documents]
+
+    def collate(
+        self,
+        encoded: list[Encoded],
+        strategy: Strategy | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> ModelBatch:
+        """Pad encoded documents into model inputs for this classifier's tokenizer."""
+        strategy = strategy or self.strategy
+        return collate(
+            encoded,
+            cls_id=self.tokenizer.cls_token_id,
+            sep_id=self.tokenizer.sep_token_id,
+            pad_id=self.tokenizer.pad_token_id,
+            attention_window=strategy.params.get("attention_window"),
+            pooling=strategy.params.get("pooling", "mean"),
+            labels=labels,
+        )
+
+    def encode_windows(
+        self, batch: ModelBatch, *, output_cls_attention: bool = False, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
+        """Run the encoder: ``([W, H] [CLS] vectors, [W, T] CLS attention, per-layer maps)``."""
+        out = self.encoder(
+            batch.input_ids,
+            attention_mask=batch.attention_mask,
+            global_attention_mask=batch.global_attention_mask,
+            sparse=batch.mode == "long",
+            attention_window=batch.attention_window,
+            output_cls_attention=output_cls_attention,
+            output_attentions=output_attentions,
+        )
+        return out.last_hidden_state[:, 0], out.cls_attention, out.attentions
+
+    def classify_windows(
+        self, window_vectors: torch.Tensor, batch: ModelBatch, *, output_window_logits: bool = False
+    ) -> ClassifierOutput:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        batch: ModelBatch,
+        *,
+        output_cls_attention: bool = False,
+        output_attentions: bool = False,
+        output_window_logits: bool = False,
+    ) -> ClassifierOutput:
+        cls_vectors, cls_attention, attentions = self.encode_windows(
+            batch, output_cls_attention=output_cls_attention, output_attentions=output_attentions
+        )
+        out = self.classify_windows(cls_vectors, batch, output_window_logits=output_window_logits)
+        out.cls_attention, out.attentions = cls_attention, attentions
+        return out
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Softmax (single-label) or sigmoid (multi-label) in float32."""
+        logits = logits.float()
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+
+    def predict(self, items: Sequence[str | Document], **kwargs: Any) -> list[PredictionResult]:
+        """Classify texts or documents; see :func:`longbert.inference.predict` for options."""
+        from longbert.inference import predict
+
+        return predict(self, items, **kwargs)
+
+
+class LongBertClassifier(DocumentClassifier):
+    """A BERT [CLS] classifier for long documents.
+
+    Build a fresh one with :meth:`from_encoder`, load a trained one with :meth:`from_pretrained`.
+    ``predict`` (see :mod:`longbert.inference`) classifies texts or documents.
+    """
+
+    def __init__(
+        self,
+        encoder: LongBertModel,
+        tokenizer: PreTrainedTokenizerBase,
+        labels: Sequence[str],
+        strategy: Strategy | dict[str, Any] | str,
+        *,
+        multi_label: bool = False,
+        dropout: float = 0.1,
+        encoder_source: str = DEFAULT_ENCODER,
+        name: str = "untrained",
+        metadata: dict[str, Any] | None = None,
+        head: ClsHead | None = None,
+        pooling: ChunkPooling | None = None,
+    ) -> None:
+        super().__init__()
+        labels = [str(label) for label in labels]
+        if len(labels) < 1 or len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be distinct and non-empty, got {labels}")
+        if not multi_label and len(labels) < 2:
+            raise ValueError("a single-label classifier needs at least two labels")
+        hidden = encoder.config.hidden_size
+        self.encoder = encoder
+        self.pooling = pooling or ChunkPooling(hidden)
+        self.head = head or ClsHead(hidden, len(labels), dropout)
+        self.tokenizer = tokenizer
+        self.labels = labels
+        self.multi_label = multi_label
+        self.encoder_source = encoder_source
+        self.name = name
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.strategy = get_strategy(strategy)
+        self._prepare_for(self.strategy)
+
+    # -- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def from_encoder(
+        cls,
+        encoder: str | os.PathLike[str] | None = None,
+        labels: Sequence[str] = ("negative", "positive"),
+        strategy: Strategy | dict[str, Any] | str = "truncate",
+        *,
+        multi_label: bool = False,
+        dropout: float = 0.1,
+        name: str = "untrained",
+    ) -> LongBertClassifier:
+        """A new classifier warm-started from any BERT checkpoint (default: the packaged one)."""
+        source = str(encoder) if encoder is not None else DEFAULT_ENCODER
+        model = LongBertModel.from_bert(source)
+        tokenizer = load_tokenizer(source)
+        classifier = cls(
+            model,
+            tokenizer,
+            labels,
+            strategy,
+            multi_label=multi_label,
+            dropout=dropout,
+            encoder_source=source,
+            name=name,
+        )
+        classifier.head.init_pooler(getattr(model, "bert_pooler_state", None))
+        return classifier
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def save_pretrained(self, folder: str | os.PathLike[str], **metadata: Any) -> Path:
+        """Write the checkpoint folder; ``metadata`` (metrics, training config...) goes in the manifest."""
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        self.metadata.update(metadata)
+        self.encoder.save_pretrained(path / "encoder")
+        self.tokenizer.save_pretrained(str(path / "encoder"))
+        self.pooling.save(path / "pooling")
+        self.head.save(path / "head")
+        manifest = {
+            "format": CHECKPOINT_FORMAT,
+            "name": self.name,
+            "labels": self.labels,
+            "multi_label": self.multi_label,
+            "encoder": self.encoder_source,
+            "strategy": self.strategy.config(),
+            "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "metadata": self.metadata,
+        }
+        # Written last, atomically: a folder without a manifest is never mistaken for a checkpoint.
+        tmp = path / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, default=str))
+        tmp.replace(path / MANIFEST)
+        return path
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike[str]) -> LongBertClassifier:
+        """Load a checkpoint folder (or a name under ``models/``); CheckpointError if unusable."""
+        path = resolve_checkpoint(folder)
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, ValueError) as error:
+            raise CheckpointError(f"Checkpoint '{path}' has an unreadable {MANIFEST}: {error}") from error
+        missing = [k for k in ("labels", "strategy", "encoder") if k not in manifest]
+        if missing:
+            raise CheckpointError(f"Checkpoint '{path}' manifest lacks {', '.join(missing)}.")
+        if int(manifest.get("format", 0)) > CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"Checkpoint '{path}' was written by a newer LongBERT (format {manifest['format']}); "
+                "upgrade LongBERT to load it."
+            )
+        encoder = LongBertModel.from_pretrained(path / "encoder")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"))
+        except (OSError, ValueError) as error:
+            raise CheckpointError(f"Checkpoint '{path}' has no usable tokenizer: {error}") from error
+        head = ClsHead.load(path / "head")
+        if head.num_labels != len(manifest["labels"]):
+            raise CheckpointError(
+                f"Checkpoint '{path}' is inconsistent: {len(manifest['labels'])} labels but the head "
+                f"has {head.num_labels} outputs."
+            )
+        try:
+            strategy = get_strategy(manifest["strategy"])
+        except StrategyConfigError as error:
+            raise CheckpointError(f"Checkpoint '{path}' has an invalid strategy: {error}") from error
+        classifier = cls(
+            encoder,
+            tokenizer,
+            manifest["labels"],
+            strategy,
+            multi_label=bool(manifest.get("multi_label", False)),
+            encoder_source=str(manifest["encoder"]),
+            name=str(manifest.get("name") or path.name),
+            metadata=dict(manifest.get("metadata") or {}),
+            head=head,
+            pooling=ChunkPooling.load(path / "pooling"),
+        )
+        classifier.eval()
+        return classifier
+
+    def classify_windows(
+        self, cls_vectors: torch.Tensor, batch: ModelBatch, *, output_window_logits: bool = False
+    ) -> ClassifierOutput:
+        """Pool windows (chunks mode) and apply the head: ``[W, H]`` → ClassifierOutput."""
+        if batch.mode == "chunks":
+            doc_vectors, weights = self.pooling(cls_vectors, batch.window_doc, batch.num_docs, batch.pooling)
+        else:
+            doc_vectors = cls_vectors
+            weights = torch.ones(cls_vectors.shape[0], device=cls_vectors.device)
+        logits = self.head(doc_vectors)
+        window_logits = self.head(cls_vectors) if output_window_logits and batch.mode == "chunks" else None
+        return ClassifierOutput(logits=logits, window_weights=weights, window_logits=window_logits)
+
+
+def resolve_checkpoint(folder: str | os.PathLike[str]) -> Path:
+    """A checkpoint folder path, or a bare name looked up under ``models/``."""
+    path = Path(folder).expanduser()
+    if not path.exists() and not path.is_absolute() and len(path.parts) == 1:
+        path = models_dir() / path
+    if not path.is_dir():
+        raise CheckpointError(
+            f"No checkpoint at '{folder}'. Train one with `python -m longbert.train`, or pick a "
+            f"folder under {models_dir()} that contains {MANIFEST}."
+        )
+    if not (path / MANIFEST).is_file():
+        raise CheckpointError(
+            f"'{path}' is not a LongBERT checkpoint: {MANIFEST} is missing (an interrupted save, "
+            "or the wrong folder)."
+        )
+    return path

@@ -1,0 +1,127 @@
+"""Zero-shot labels before any model is trained: embedding similarity to label descriptions.
+
+The default encoder is a sentence-embedding model (all-MiniLM-L6-v2: mean pooling, normalised),
+so a document's window embeddings can be compared with embeddings of the label names or short
+descriptions the user types. This gives a first batch usable pre-labels, to be corrected and used
+to train the first [CLS] model. Predictions are marked ``zero_shot=True`` everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from longbert.batching import ModelBatch
+from longbert.classifier import ClassifierOutput, DocumentClassifier
+from longbert.config import DEFAULT_ENCODER
+from longbert.document import Document
+from longbert.encoder import load_tokenizer
+from longbert.modeling.long_bert import LongBertModel
+from longbert.results import Prediction, PredictionResult
+from longbert.strategies import Strategy, get_strategy
+
+#: all-MiniLM-L6-v2 was trained on inputs of up to 256 tokens: embed documents in such windows.
+ZERO_SHOT_STRATEGY: dict[str, Any] = {"name": "chunk", "params": {"window": 256, "stride": 256}}
+
+
+class ZeroShotClassifier(DocumentClassifier):
+    """Label documents by cosine similarity between window embeddings and label embeddings.
+
+    Args:
+        labels: label names, or ``{label: description}``; the description (or the name) is embedded.
+        encoder: a sentence-embedding BERT checkpoint (default: the packaged one).
+        strategy: how documents are cut (default: 256-token chunks, mean of window embeddings).
+        temperature: softmax temperature on cosine similarities (lower = more confident).
+    """
+
+    zero_shot = True
+
+    def __init__(
+        self,
+        labels: Sequence[str] | Mapping[str, str],
+        encoder: str | os.PathLike[str] | None = None,
+        strategy: Strategy | dict[str, Any] | str | None = None,
+        temperature: float = 0.05,
+        *,
+        model: LongBertModel | None = None,
+    ) -> None:
+        super().__init__()
+        descriptions = dict(labels) if isinstance(labels, Mapping) else {str(x): str(x) for x in labels}
+        descriptions = {str(k).strip(): (str(v).strip() or str(k).strip()) for k, v in descriptions.items()}
+        if len(descriptions) < 2 or any(not k for k in descriptions):
+            raise ValueError("zero-shot labelling needs at least two non-empty label names")
+        if temperature <= 0:
+            raise ValueError("temperature must be positive")
+        source = str(encoder) if encoder is not None else DEFAULT_ENCODER
+        self.encoder = model if model is not None else LongBertModel.from_bert(source)
+        self.tokenizer = load_tokenizer(source)
+        self.labels = list(descriptions)
+        self.descriptions = descriptions
+        self.multi_label = False
+        self.temperature = temperature
+        self.encoder_source = source
+        self.name = f"zero-shot:{source}"
+        self.metadata = {"zero_shot": True, "descriptions": descriptions, "temperature": temperature}
+        self.strategy = get_strategy(strategy if strategy is not None else ZERO_SHOT_STRATEGY)
+        self._prepare_for(self.strategy)
+        self.eval()
+        self.register_buffer(
+            "label_embeddings", self.embed_texts(list(descriptions.values())), persistent=False
+        )
+
+    @torch.inference_mode()
+    def embed_texts(self, texts: list[str]) -> torch.Tensor:
+        """``[len(texts), H]`` normalised mean-pooled embeddings of short texts (≤ 512 tokens)."""
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=512, return_tensors="pt")
+        out = self.encoder(
+            batch["input_ids"].to(self.device), attention_mask=batch["attention_mask"].to(self.device)
+        )
+        return _mean_pool(out.last_hidden_state, batch["attention_mask"].to(self.device))
+
+    def encode_windows(
+        self, batch: ModelBatch, *, output_cls_attention: bool = False, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
+        """Window embeddings (mean pooling, as the sentence-embedding model was trained)."""
+        out = self.encoder(
+            batch.input_ids,
+            attention_mask=batch.attention_mask,
+            global_attention_mask=batch.global_attention_mask,
+            sparse=batch.mode == "long",
+            attention_window=batch.attention_window,
+            output_cls_attention=output_cls_attention,
+            output_attentions=output_attentions,
+        )
+        return _mean_pool(out.last_hidden_state, batch.attention_mask), out.cls_attention, out.attentions
+
+    def classify_windows(
+        self, window_vectors: torch.Tensor, batch: ModelBatch, *, output_window_logits: bool = False
+    ) -> ClassifierOutput:
+        """Mean of a document's window embeddings, cosine to each label, divided by temperature."""
+        window_vectors = window_vectors.float()
+        docs, weights = [], torch.empty(window_vectors.shape[0], device=window_vectors.device)
+        for doc in range(batch.num_docs):
+            index = torch.nonzero(batch.window_doc == doc, as_tuple=True)[0]
+            docs.append(torch.nn.functional.normalize(window_vectors[index].mean(dim=0), dim=-1))
+            weights[index] = 1.0 / len(index)
+        labels = self.label_embeddings.float()
+        logits = torch.stack(docs) @ labels.T / self.temperature
+        window_logits = window_vectors @ labels.T / self.temperature if output_window_logits else None
+        return ClassifierOutput(logits=logits, window_weights=weights, window_logits=window_logits)
+
+    def predict(self, items: Sequence[str | Document], **kwargs: Any) -> list[PredictionResult]:
+        results = super().predict(items, **kwargs)
+        for result in results:
+            if isinstance(result, Prediction):
+                result.zero_shot = True
+                result.extra["descriptions"] = self.descriptions
+        return results
+
+
+def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``[W, T, H]`` with ``[W, T]`` mask → ``[W, H]`` normalised mean over real tokens."""
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    summed = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+    return torch.nn.functional.normalize(summed.float(), dim=-1)
