@@ -1,0 +1,63 @@
+"""Short human-readable strings the pages show: token budgets, durations, probabilities."""
+
+from __future__ import annotations
+
+import math
+
+
+def token_budget_text(used: int, total: int) -> str:
+    """``"510 of 3,214 tokens used"`` (the whole document when ``used == total``)."""
+    if total <= 0:
+        return "0 tokens (empty document)"
+    if used >= total:
+        return f"all {total:,} tokens used"
+    return f"{used:,} of {total:,} tokens used"
+
+
+def token_budget_fraction(used: int, total: int) -> float:
+    """The share of the document the model read, in [0, 1]."""
+    if total <= 0:
+        return 0.0
+    return max(0.0, min(1.0, used / total))
+
+
+def format_duration(seconds: float | None) -> str:
+    """``"42 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``; ``"—"`` when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "—"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def format_bytes(size: int) -> str:
+    """``"512 B"``, ``"1.5 MB"`` (decimal units, as browsers and Streamlit show upload limits)."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"  # pragma: no cover - loop always returns
+
+
+def progress_text(done: int, total: int, eta_seconds: float | None, errors: int = 0) -> str:
+    """``"12 of 40 documents · 2 errors · about 1 min 10 s left"`` for progress bars."""
+    parts = [f"{done:,} of {total:,} documents"]
+    if errors:
+        parts.append(f"{errors:,} error{'s' if errors != 1 else ''}")
+    if done < total and eta_seconds is not None:
+        parts.append(f"about {format_duration(eta_seconds)} left")
+    return " · ".join(parts)
+
+
+def snippet(text: str, limit: int = 120) -> str:
+    """The start of ``text`` on one line, cut at ``limit`` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[: limit - 1].rstrip() + "…"

@@ -1,0 +1,229 @@
+"""Documents as escaped HTML with what the model saw, or where it looked, highlighted.
+
+Every character of document text goes through :func:`html.escape`: a document containing
+``<script>`` or markup is shown as text, never interpreted. Highlights are a bounded number of
+``<span>`` runs (adjacent units with the same shade merge, and at most ``max_marks`` units are
+painted), so a 10,000-token document stays a light page.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from longbert.results import SegmentScore, Span
+
+#: Longest text rendered into a page; the rest is cut with a note (the model output is unaffected).
+MAX_RENDER_CHARS = 200_000
+
+SEEN_RGB = (34, 139, 230)
+ATTENTION_RGB = (230, 85, 13)
+UNSEEN_COLOR = "#8a8a8a"
+
+_DOC_STYLE = (
+    "white-space:pre-wrap;word-wrap:break-word;font-family:ui-serif,Georgia,serif;"
+    "line-height:1.65;font-size:0.95rem;max-height:520px;overflow-y:auto;padding:0.6rem 0.8rem;"
+    "border:1px solid rgba(128,128,128,0.35);border-radius:0.4rem;"
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A painted stretch of text: ``[start, end)`` with an inline style and a hover title."""
+
+    start: int
+    end: int
+    style: str
+    title: str = ""
+
+
+def _rgba(rgb: tuple[int, int, int], alpha: float) -> str:
+    return f"rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f})"
+
+
+def paint(text: str, runs: Sequence[Run], max_chars: int = MAX_RENDER_CHARS) -> str:
+    """Escape ``text`` and wrap each run in a styled span; runs must not overlap.
+
+    Returns a ``<div>`` (pre-wrapped, scrollable). Text past ``max_chars`` is left out and the
+    div ends with a note saying how much was cut.
+    """
+    shown = text[:max_chars]
+    parts: list[str] = [f'<div class="longbert-doc" style="{_DOC_STYLE}">']
+    cursor = 0
+    for run in sorted(runs, key=lambda r: r.start):
+        start, end = max(run.start, cursor), min(run.end, len(shown))
+        if end <= start:
+            continue
+        parts.append(html.escape(shown[cursor:start]))
+        title = f' title="{html.escape(run.title, quote=True)}"' if run.title else ""
+        style = html.escape(run.style, quote=True)
+        parts.append(f'<span style="{style}"{title}>{html.escape(shown[start:end])}</span>')
+        cursor = end
+    parts.append(html.escape(shown[cursor:]))
+    if len(text) > max_chars:
+        parts.append(
+            f'\n\n<em style="color:{UNSEEN_COLOR}">[… {len(text) - max_chars:,} more characters '
+            "not shown here]</em>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _complement(spans: Sequence[Span], length: int) -> list[Span]:
+    gaps: list[Span] = []
+    cursor = 0
+    for start, end in sorted(spans):
+        if start > cursor:
+            gaps.append((cursor, start))
+        cursor = max(cursor, end)
+    if cursor < length:
+        gaps.append((cursor, length))
+    return gaps
+
+
+def seen_html(text: str, spans: Sequence[Span], max_chars: int = MAX_RENDER_CHARS) -> str:
+    """The document with the spans the model read highlighted and the rest greyed out."""
+    seen = f"background:{_rgba(SEEN_RGB, 0.22)}"
+    runs = [Run(s, e, seen, "seen by the model") for s, e in spans]
+    gaps = _complement(spans, len(text))
+    runs += [Run(s, e, f"color:{UNSEEN_COLOR}", "not seen") for s, e in gaps]
+    return paint(text, runs, max_chars)
+
+
+def _elementary(segments: Sequence[SegmentScore], length: int) -> list[tuple[int, int, list[int]]]:
+    """Split overlapping segments into disjoint pieces, each with the segments covering it."""
+    bounds = sorted({0, length, *(max(0, min(length, p)) for s in segments for p in s.span)})
+    pieces: list[tuple[int, int, list[int]]] = []
+    order = sorted(range(len(segments)), key=lambda i: segments[i].span[0])
+    for a, b in itertools.pairwise(bounds):
+        if b <= a:
+            continue
+        covering = [i for i in order if segments[i].span[0] <= a and segments[i].span[1] >= b]
+        pieces.append((a, b, covering))
+    return pieces
+
+
+def segments_html(
+    text: str,
+    segments: Sequence[SegmentScore],
+    spans: Sequence[Span] = (),
+    max_chars: int = MAX_RENDER_CHARS,
+) -> str:
+    """What the model saw, shaded by the strategy's own segment scores.
+
+    Key sentences: selected sentences are shaded by their centrality, unselected ones greyed.
+    Chunk windows (which overlap): each stretch is shaded by the best score of the windows
+    covering it, and its hover title lists those windows. Without segment scores this falls back
+    to :func:`seen_html` over ``spans``.
+    """
+    if not segments:
+        return seen_html(text, spans, max_chars)
+    top = max((s.score for s in segments), default=0.0) or 1.0
+    runs: list[Run] = []
+    for a, b, covering in _elementary(segments, len(text)):
+        if not covering:
+            runs.append(Run(a, b, f"color:{UNSEEN_COLOR}", "not seen"))
+            continue
+        chosen = [i for i in covering if segments[i].selected]
+        if not chosen:
+            runs.append(Run(a, b, f"color:{UNSEEN_COLOR}", "not selected"))
+            continue
+        best = max(segments[i].score for i in chosen)
+        alpha = 0.12 + 0.5 * max(0.0, best) / top
+        title = "; ".join(_segment_title(i, segments[i]) for i in chosen)
+        runs.append(Run(a, b, f"background:{_rgba(SEEN_RGB, alpha)}", title))
+    return paint(text, runs, max_chars)
+
+
+def _segment_title(index: int, segment: SegmentScore) -> str:
+    name = "window" if segment.kind == "window" else segment.kind
+    title = f"{name} {index + 1}: score {segment.score:.3f}"
+    if segment.weight is not None:
+        title += f", pooling weight {segment.weight:.3f}"
+    return title
+
+
+def attention_html(
+    text: str,
+    unit_spans: np.ndarray,
+    unit_scores: np.ndarray,
+    *,
+    unit: str = "word",
+    levels: int = 6,
+    max_marks: int = 1500,
+    max_chars: int = MAX_RENDER_CHARS,
+) -> str:
+    """A heat map drawn on the text: each word (or sentence) shaded by its attention.
+
+    ``unit_spans`` ``[n, 2]`` and ``unit_scores`` ``[n]``. Scores are bucketed into ``levels``
+    shades relative to the highest score; units in the lowest bucket stay plain, only the
+    ``max_marks`` highest-scoring units are painted, and neighbours in the same bucket share one
+    span, so the output size is bounded whatever the document length.
+    """
+    spans = np.asarray(unit_spans, dtype=np.int64).reshape(-1, 2)
+    scores = np.asarray(unit_scores, dtype=np.float64).reshape(-1)
+    if len(spans) == 0 or len(scores) != len(spans) or not np.isfinite(scores).any():
+        return paint(text, [], max_chars)
+    scores = np.nan_to_num(scores, nan=0.0).clip(min=0.0)
+    top = float(scores.max()) or 1.0
+    bucket = np.ceil(scores / top * levels).astype(np.int64) - 1  # 0 .. levels-1
+    bucket[scores <= 0] = 0
+    keep = bucket > 0
+    if keep.sum() > max_marks:
+        threshold = np.sort(scores[keep])[-max_marks]
+        keep &= scores >= threshold
+    runs: list[Run] = []
+    current: list[int] | None = None  # [start, end, bucket, max_score_index]
+    for i in np.nonzero(keep)[0]:
+        start, end, level = int(spans[i, 0]), int(spans[i, 1]), int(bucket[i])
+        joinable = (
+            current is not None
+            and current[2] == level
+            and not text[current[1] : start].strip()  # only whitespace between the two units
+        )
+        if joinable and current is not None:
+            current[1] = end
+            if scores[i] > scores[current[3]]:
+                current[3] = int(i)
+        else:
+            if current is not None:
+                runs.append(_attention_run(current, levels, scores, unit))
+            current = [start, end, level, int(i)]
+    if current is not None:
+        runs.append(_attention_run(current, levels, scores, unit))
+    return paint(text, runs, max_chars)
+
+
+def _attention_run(current: list[int], levels: int, scores: np.ndarray, unit: str) -> Run:
+    start, end, level, best = current
+    alpha = 0.1 + 0.75 * (level + 1) / levels
+    return Run(
+        start,
+        end,
+        f"background:{_rgba(ATTENTION_RGB, alpha)};border-radius:2px",
+        f"{unit} attention {scores[best]:.4f}",
+    )
+
+
+def legend_html(items: Sequence[tuple[str, str]]) -> str:
+    """A one-line legend: ``[(css_background, label), ...]`` as small swatches (labels escaped)."""
+    swatches = [
+        f'<span style="display:inline-block;width:0.9em;height:0.9em;background:{html.escape(css)};'
+        f'border-radius:2px;vertical-align:middle;margin:0 0.3em 0 0.9em"></span>'
+        f"{html.escape(label)}"
+        for css, label in items
+    ]
+    return f'<div style="font-size:0.85rem">{"".join(swatches)}</div>'
+
+
+SEEN_LEGEND = legend_html(
+    [(_rgba(SEEN_RGB, 0.35), "seen by the model (darker: higher segment score)"),
+     (UNSEEN_COLOR, "not seen")]
+)
+ATTENTION_LEGEND = legend_html(
+    [(_rgba(ATTENTION_RGB, 0.3), "some attention"), (_rgba(ATTENTION_RGB, 0.85), "most attention")]
+)
