@@ -1,0 +1,64 @@
+"""LongBERT's persistence layer: what was classified, by which model and strategy, with what
+probabilities and attention, and what a person corrected.
+
+Usage::
+
+    from longbert.store import get_store, HistoryFilter
+    store = get_store()                         # LONGBERT_DB_URL, default db/longbert.sqlite
+    pid = store.save_prediction(prediction, document)
+    stored = store.get_prediction(pid)          # Prediction + Document, arrays bit-exact
+    page = store.history(HistoryFilter(label="true", text="senate"), limit=20)
+    store.add_correction(pid, "false", note="satire")
+    store.export_predictions("out.csv")
+    store.export_corrections_training_set("corrections.jsonl")
+
+Every method is one short transaction; a Store may be shared by threads and the database used
+by several processes at once. Errors a user can act on are :class:`~longbert.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+from longbert.errors import StoreError
+from longbert.store.batches import BATCH_STATUSES, ITEM_STATUSES
+from longbert.store.export import EXPORT_COLUMNS, EXPORT_FORMATS
+from longbert.store.records import (
+    BatchItemRecord,
+    BatchRecord,
+    CorrectionRecord,
+    EpochRecord,
+    HistoryFilter,
+    HistoryPage,
+    HistoryRow,
+    LabelCount,
+    ModelRecord,
+    RecordNotFoundError,
+    StoredPrediction,
+    TrainingRunRecord,
+)
+from longbert.store.schema import SCHEMA_VERSION
+from longbert.store.store import Store, get_store
+from longbert.store.training import RUN_STATUSES
+
+__all__ = [
+    "BATCH_STATUSES",
+    "EXPORT_COLUMNS",
+    "EXPORT_FORMATS",
+    "ITEM_STATUSES",
+    "RUN_STATUSES",
+    "SCHEMA_VERSION",
+    "BatchItemRecord",
+    "BatchRecord",
+    "CorrectionRecord",
+    "EpochRecord",
+    "HistoryFilter",
+    "HistoryPage",
+    "HistoryRow",
+    "LabelCount",
+    "ModelRecord",
+    "RecordNotFoundError",
+    "Store",
+    "StoreError",
+    "StoredPrediction",
+    "TrainingRunRecord",
+    "get_store",
+]

@@ -1,0 +1,253 @@
+"""Batches: one upload of many files, item by item, so an interrupted batch can be seen and resumed.
+
+A batch is created with its item names (or just a total). Each saved prediction or recorded error
+finishes one item *in the same transaction* as the prediction, and the batch's counts move with
+it, so the counts never disagree with the items. After a crash, :meth:`BatchesMixin.pending_items`
+lists what is left to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from longbert.errors import StoreError
+from longbert.store.convert import jsonable
+from longbert.store.engine import Database
+from longbert.store.queries import history_rows_by_id
+from longbert.store.records import BatchItemRecord, BatchRecord, RecordNotFoundError
+from longbert.store.schema import BatchItemRow, BatchRow, utcnow
+
+BATCH_STATUSES = ("pending", "running", "done", "interrupted", "failed", "cancelled")
+#: Statuses after which nothing more is expected (``finished_at`` is set).
+FINAL_STATUSES = ("done", "failed", "cancelled")
+ITEM_STATUSES = ("pending", "done", "error")
+
+
+def finish_item(
+    session: Session,
+    batch_id: int,
+    position: int | None,
+    name: str,
+    status: str,
+    *,
+    prediction_id: int | None = None,
+    document_sha256: str | None = None,
+    error: str | None = None,
+) -> int:
+    """Mark one batch item done or failed, inside the caller's transaction; returns its position.
+
+    ``position`` picks the item; ``None`` takes the first pending item called ``name``, or
+    appends a new item when there is none (batches created with a total only).
+
+    Raises:
+        RecordNotFoundError: no such batch.
+    """
+    # FOR UPDATE serialises concurrent writers of one batch on PostgreSQL; SQLite is serialised
+    # by BEGIN IMMEDIATE already.
+    batch = session.get(BatchRow, batch_id, with_for_update=True)
+    if batch is None:
+        raise RecordNotFoundError(f"There is no batch {batch_id}; nothing was saved.")
+    item: BatchItemRow | None
+    if position is not None:
+        if position < 0:
+            raise StoreError(f"Batch item position must be >= 0, got {position}.")
+        item = session.scalar(
+            select(BatchItemRow).where(BatchItemRow.batch_id == batch_id, BatchItemRow.position == position)
+        )
+    else:
+        item = session.scalar(
+            select(BatchItemRow)
+            .where(
+                BatchItemRow.batch_id == batch_id,
+                BatchItemRow.name == name,
+                BatchItemRow.status == "pending",
+            )
+            .order_by(BatchItemRow.position)
+            .limit(1)
+        )
+        if item is None:
+            last = session.scalar(
+                select(func.max(BatchItemRow.position)).where(BatchItemRow.batch_id == batch_id)
+            )
+            position = 0 if last is None else last + 1
+    if item is None:
+        assert position is not None
+        item = BatchItemRow(batch_id=batch_id, position=position, name=name, status="pending")
+        session.add(item)
+    now = utcnow()
+    previous = item.status
+    item.status = status
+    item.error = error
+    item.prediction_id = prediction_id
+    item.document_sha256 = document_sha256
+    item.updated_at = now
+    batch.done_count += int(status == "done") - int(previous == "done")
+    batch.error_count += int(status == "error") - int(previous == "error")
+    batch.total = max(batch.total, item.position + 1)
+    if batch.status in ("pending", "interrupted"):
+        batch.status = "running"
+    if batch.status == "running" and batch.done_count + batch.error_count >= batch.total:
+        batch.status = "done"
+        batch.finished_at = now
+    batch.updated_at = now
+    return item.position
+
+
+def _batch_record(row: BatchRow) -> BatchRecord:
+    return BatchRecord(
+        id=row.id,
+        name=row.name,
+        status=row.status,
+        total=row.total,
+        done=row.done_count,
+        errors=row.error_count,
+        config=dict(row.config),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _item_record(item: BatchItemRow, **extra: Any) -> BatchItemRecord:
+    return BatchItemRecord(
+        batch_id=item.batch_id,
+        position=item.position,
+        name=item.name,
+        status=item.status,
+        error=item.error,
+        prediction_id=item.prediction_id,
+        document_sha256=item.document_sha256,
+        updated_at=item.updated_at,
+        **extra,
+    )
+
+
+class BatchesMixin:
+    """Batch methods of :class:`~longbert.store.Store`."""
+
+    _db: Database
+
+    def create_batch(
+        self,
+        name: str,
+        total: int | None = None,
+        config: dict[str, Any] | None = None,
+        items: Sequence[str] | None = None,
+    ) -> int:
+        """Start a batch of ``total`` items, or of the named ``items`` (positions 0, 1, ...).
+
+        ``config`` records how it runs (model, strategy...). Returns the batch id.
+        """
+        if items is not None:
+            names = [str(item) for item in items]
+            if total is not None and total != len(names):
+                raise StoreError(f"Batch total {total} differs from its {len(names)} item names.")
+            total = len(names)
+        else:
+            names = []
+        if total is None or total < 0:
+            raise StoreError("A batch needs a total >= 0 or a list of item names.")
+        config_json = jsonable(config or {}, "batch config")
+        now = utcnow()
+
+        def work(session: Session) -> int:
+            batch = BatchRow(
+                name=name,
+                status="pending",
+                total=total,
+                done_count=0,
+                error_count=0,
+                config=config_json,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(batch)
+            session.flush()
+            session.add_all(
+                BatchItemRow(batch_id=batch.id, position=i, name=n, status="pending", updated_at=now)
+                for i, n in enumerate(names)
+            )
+            return batch.id
+
+        return self._db.write(work)
+
+    def get_batch(self, batch_id: int) -> BatchRecord:
+        """A batch with its counts. Raises RecordNotFoundError if there is none."""
+
+        def work(session: Session) -> BatchRecord:
+            row = session.get(BatchRow, batch_id)
+            if row is None:
+                raise RecordNotFoundError(f"There is no batch {batch_id}.")
+            return _batch_record(row)
+
+        return self._db.read(work)
+
+    #: The lead's name for it: progress is the batch record (total, done, errors, pending).
+    batch_progress = get_batch
+
+    def list_batches(self, status: str | Sequence[str] | None = None, limit: int = 100) -> list[BatchRecord]:
+        """Batches, newest first, optionally only those with the given status(es)."""
+        statement = select(BatchRow).order_by(BatchRow.created_at.desc(), BatchRow.id.desc())
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            statement = statement.where(BatchRow.status.in_(wanted))
+        statement = statement.limit(limit)
+        return self._db.read(lambda s: [_batch_record(r) for r in s.scalars(statement)])
+
+    def unfinished_batches(self) -> list[BatchRecord]:
+        """Batches that were started but not finished: candidates for resuming."""
+        return self.list_batches(status=("pending", "running", "interrupted"))
+
+    def mark_batch_status(self, batch_id: int, status: str) -> None:
+        """Set a batch's status (e.g. ``interrupted`` when stopped, ``cancelled``)."""
+        if status not in BATCH_STATUSES:
+            raise StoreError(f"Unknown batch status '{status}'; use one of {', '.join(BATCH_STATUSES)}.")
+
+        def work(session: Session) -> None:
+            row = session.get(BatchRow, batch_id, with_for_update=True)
+            if row is None:
+                raise RecordNotFoundError(f"There is no batch {batch_id}.")
+            now = utcnow()
+            row.status = status
+            row.updated_at = now
+            row.finished_at = now if status in FINAL_STATUSES else None
+
+        self._db.write(work)
+
+    def pending_items(self, batch_id: int, include_errors: bool = False) -> list[BatchItemRecord]:
+        """Items not done yet (and failed ones with ``include_errors``), in batch order."""
+        wanted = ["pending", "error"] if include_errors else ["pending"]
+        statement = (
+            select(BatchItemRow)
+            .where(BatchItemRow.batch_id == batch_id, BatchItemRow.status.in_(wanted))
+            .order_by(BatchItemRow.position)
+        )
+        return self._db.read(lambda s: [_item_record(r) for r in s.scalars(statement)])
+
+    def batch_items(self, batch_id: int) -> list[BatchItemRecord]:
+        """Every item of a batch in order, done ones with their prediction's history row."""
+
+        def work(session: Session) -> list[BatchItemRecord]:
+            if session.get(BatchRow, batch_id) is None:
+                raise RecordNotFoundError(f"There is no batch {batch_id}.")
+            items = list(
+                session.scalars(
+                    select(BatchItemRow)
+                    .where(BatchItemRow.batch_id == batch_id)
+                    .order_by(BatchItemRow.position)
+                )
+            )
+            ids = [i.prediction_id for i in items if i.prediction_id is not None]
+            rows = history_rows_by_id(session, ids)
+            return [
+                _item_record(i, row=rows.get(i.prediction_id) if i.prediction_id else None) for i in items
+            ]
+
+        return self._db.read(work)
+
+    #: Per-batch results for the app: the same as :meth:`batch_items`.
+    batch_results = batch_items

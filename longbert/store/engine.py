@@ -1,0 +1,257 @@
+"""Engines and transactions: one engine per process and URL, short transactions, no lost writes.
+
+SQLite is made safe for several writers (Streamlit sessions are threads; a batch job may be
+another process):
+
+* WAL journal (readers never block the writer), ``busy_timeout`` 30 s, ``foreign_keys=ON``,
+  ``synchronous=NORMAL`` (durable at each WAL checkpoint, fast commits).
+* Write transactions start with ``BEGIN IMMEDIATE``: the write lock is taken up front, waiting up
+  to the busy timeout. With the driver's default deferred ``BEGIN``, a transaction that reads and
+  then writes can fail with "database is locked" *at once*, whatever the timeout, when another
+  writer committed in between -- SQLite cannot upgrade a stale read snapshot.
+* As a last line of defence, a write that still hits "database is locked" is retried with
+  exponential backoff.
+
+Other backends (PostgreSQL) use their own transactions; nothing here is SQLite-only except the
+connection set-up and the file checks.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from longbert.errors import StoreError
+
+T = TypeVar("T")
+
+#: How long a writer waits for SQLite's write lock before "database is locked" (milliseconds).
+BUSY_TIMEOUT_MS = 30_000
+#: Retries of a whole write transaction that still failed on a lock.
+LOCK_RETRIES = 6
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_WRITE_OPTION = "longbert_write"
+
+
+def describe_url(url: URL) -> str:
+    """The URL without its password, for error messages."""
+    return url.render_as_string(hide_password=True)
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The database file of an SQLite URL (``None`` for other backends and in-memory SQLite)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).expanduser()
+
+
+def is_locked_error(error: BaseException) -> bool:
+    """Whether a driver error is SQLite's transient "database is locked"/"busy"."""
+    text = str(getattr(error, "orig", error)).lower()
+    return "database is locked" in text or "database table is locked" in text or "busy" in text
+
+
+def check_sqlite_file(path: Path) -> set[str]:
+    """Check, without writing anything, that ``path`` can be a LongBERT database.
+
+    Returns the names of its tables (empty for a new or empty file). The checks read the file
+    through a ``query_only`` connection, so a foreign or corrupt file is never modified.
+
+    Raises:
+        StoreError: the path is a folder, not an SQLite file, or a corrupt one.
+    """
+    if not path.exists():
+        return set()
+    if path.is_dir():
+        raise StoreError(f"The database path {path} is a folder, not a file. Set LONGBERT_DB_URL.")
+    if path.stat().st_size == 0:
+        return set()
+    with path.open("rb") as handle:
+        header = handle.read(len(_SQLITE_MAGIC))
+    if header != _SQLITE_MAGIC:
+        raise StoreError(
+            f"{path} is not a LongBERT database (it is not an SQLite file). It was left untouched: "
+            "move it away, or point LONGBERT_DB_URL at another file."
+        )
+    try:
+        connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            connection.execute("PRAGMA query_only = ON")
+            rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            tables = {str(row[0]) for row in rows}
+            if "longbert_meta" in tables:
+                connection.execute("SELECT key, value FROM longbert_meta").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as error:
+        if is_locked_error(error):
+            raise StoreError(f"{path} stayed locked by another program for 30 s.") from error
+        raise StoreError(
+            f"{path} is corrupt ({error}). It was left untouched: restore a backup, or point "
+            "LONGBERT_DB_URL at another file."
+        ) from error
+    return tables
+
+
+class Database:
+    """An engine with its session factories; create through :func:`open_database`."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.path = sqlite_path(url)
+        self.engine = _create_engine(url)
+        # Same pool, one extra execution option that makes SQLite begin with BEGIN IMMEDIATE.
+        self.write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        self._read_sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(bind=self.write_engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"Database({describe_url(self.url)!r})"
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one write transaction: committed entirely, or not at all.
+
+        ``work`` may be called again when SQLite was locked, so it must only touch the session.
+        """
+        delay = 0.05
+        for attempt in range(LOCK_RETRIES + 1):
+            try:
+                with self._write_sessions() as session, session.begin():
+                    return work(session)
+            except OperationalError as error:
+                if not is_locked_error(error) or attempt == LOCK_RETRIES:
+                    raise self.wrap(error) from error
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 2.0)
+            except DBAPIError as error:
+                raise self.wrap(error) from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one read-only transaction (a consistent snapshot)."""
+        with self.reading() as session:
+            return work(session)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session in one read transaction, for streaming results (exports)."""
+        try:
+            with self._read_sessions() as session, session.begin():
+                yield session
+        except DBAPIError as error:
+            raise self.wrap(error) from error
+
+    def wrap(self, error: DBAPIError) -> StoreError:
+        """Turn a driver error into a :class:`StoreError` that says what to do."""
+        cause = str(error.orig)
+        where = describe_url(self.url)
+        lowered = cause.lower()
+        if "malformed" in lowered or "not a database" in lowered:
+            return StoreError(f"The database {where} is corrupt ({cause}). Restore a backup.")
+        if is_locked_error(error):
+            return StoreError(f"The database {where} stayed locked by other writers ({cause}); try again.")
+        return StoreError(f"Database error on {where}: {cause}")
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _create_engine(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    kwargs: dict[str, Any] = {
+        # Sessions are created per call in whatever thread (Streamlit runs each browser
+        # session in its own thread); the pool never shares a connection between two at once.
+        "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    }
+    if sqlite_path(url) is None:
+        kwargs["poolclass"] = StaticPool  # one in-memory database shared by every session
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        # Take BEGIN away from the sqlite3 driver (its legacy mode never begins before SELECT
+        # and cannot BEGIN IMMEDIATE); _on_begin below emits it instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def enable_wal(database: Database) -> None:
+    """Switch an SQLite file to WAL (persistent; a no-op when it already is)."""
+    if database.path is None:
+        return
+    raw = database.engine.raw_connection()
+    try:
+        # isolation_level is None here: the pragma runs outside any transaction, as it must.
+        cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+        mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    if mode is None or str(mode[0]).lower() != "wal":
+        raise StoreError(f"Could not switch {database.path} to WAL mode (got {mode}).")
+
+
+_DATABASES: dict[tuple[int, str], Database] = {}
+_LOCK = threading.Lock()
+
+
+def open_database(url: str, initialise: Callable[[Database], None]) -> Database:
+    """The process's :class:`Database` for ``url``, created and initialised on first use.
+
+    Cached per process id: a forked child must not reuse its parent's pooled connections.
+    """
+    parsed = make_url(url)
+    key = (os.getpid(), parsed.render_as_string(hide_password=False))
+    with _LOCK:
+        database = _DATABASES.get(key)
+        if database is not None:
+            return database
+        path = sqlite_path(parsed)
+        if path is not None:
+            check_sqlite_file(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        database = Database(parsed)
+        try:
+            initialise(database)
+        except BaseException:
+            database.dispose()
+            raise
+        _DATABASES[key] = database
+        return database
+
+
+def close_database(url: str) -> None:
+    """Dispose of this process's engine for ``url`` (the next use opens it again)."""
+    key = (os.getpid(), make_url(url).render_as_string(hide_password=False))
+    with _LOCK:
+        database = _DATABASES.pop(key, None)
+    if database is not None:
+        database.dispose()

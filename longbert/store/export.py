@@ -1,0 +1,185 @@
+"""Exports: predictions (with their corrections) as CSV or JSON Lines, corrections as training data.
+
+Rows are streamed from one read transaction, so an export of a large history neither loads it
+whole nor sees a half-written batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select
+
+from longbert.errors import StoreError
+from longbert.store.engine import Database
+from longbert.store.queries import apply_filters, history_select, to_history_row
+from longbert.store.records import HistoryFilter
+from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
+
+EXPORT_FORMATS = ("csv", "jsonl")
+
+#: Columns of a predictions export, in order. ``final_label(s)``: the correction if any.
+EXPORT_COLUMNS = (
+    "id",
+    "created_at",
+    "document_name",
+    "document_sha256",
+    "source",
+    "model",
+    "strategy",
+    "strategy_params",
+    "label",
+    "labels",
+    "confidence",
+    "probabilities",
+    "used_tokens",
+    "total_tokens",
+    "latency_ms",
+    "batch_id",
+    "zero_shot",
+    "corrected_label",
+    "corrected_labels",
+    "correction_note",
+    "corrected_at",
+    "final_label",
+    "final_labels",
+)
+
+Destination = str | os.PathLike[str] | IO[str]
+
+
+@contextmanager
+def _open_text(destination: Destination) -> Iterator[IO[str]]:
+    """A text stream: a path is opened (UTF-8, created with its folder); a stream is used as is."""
+    if isinstance(destination, str | os.PathLike):
+        path = Path(destination)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+    else:
+        yield destination
+
+
+class ExportMixin:
+    """Export methods of :class:`~longbert.store.Store`."""
+
+    _db: Database
+
+    def export_predictions(
+        self,
+        destination: Destination,
+        format: str = "csv",
+        filters: HistoryFilter | None = None,
+        include_text: bool = False,
+    ) -> int:
+        """Write matching predictions (oldest first) to a path or text stream; returns the count.
+
+        CSV cells holding lists or dicts (labels, probabilities, strategy parameters) are JSON.
+        ``include_text`` adds the document's full text as a ``text`` column.
+        """
+        if format not in EXPORT_FORMATS:
+            raise StoreError(f"Unknown export format '{format}'; use one of {', '.join(EXPORT_FORMATS)}.")
+        extra = [PredictionRow.strategy_params] + ([DocumentRow.text] if include_text else [])
+        statement = apply_filters(history_select(*extra), filters).order_by(
+            PredictionRow.created_at, PredictionRow.id
+        )
+        columns = list(EXPORT_COLUMNS) + (["text"] if include_text else [])
+        count = 0
+        with _open_text(destination) as handle, self._db.reading() as session:
+            writer = csv.DictWriter(handle, fieldnames=columns) if format == "csv" else None
+            if writer is not None:
+                writer.writeheader()
+            for values in session.execute(statement).yield_per(500):
+                record = _export_record(values, include_text)
+                if writer is not None:
+                    writer.writerow({k: _csv_cell(v) for k, v in record.items()})
+                else:
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += 1
+        return count
+
+    def export_corrections_training_set(self, destination: Destination) -> int:
+        """Write corrected documents as training data (JSON Lines); returns the count.
+
+        One line per document: ``{"text", "label", "id", "name"}`` with the latest correction
+        made to any prediction of it. ``label`` is a string, or a list for multi-label models.
+        ``id`` is the text's SHA-256 (stable across databases). This is what
+        ``longbert.data`` reads for training.
+        """
+        statement = (
+            select(
+                DocumentRow.id,
+                DocumentRow.sha256,
+                DocumentRow.name,
+                DocumentRow.text,
+                ModelRow.multi_label,
+                CorrectionRow.label,
+                CorrectionRow.labels,
+            )
+            .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
+            .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
+            .join(ModelRow, ModelRow.id == PredictionRow.model_id)
+            .order_by(CorrectionRow.id)
+        )
+        latest: dict[int, dict[str, Any]] = {}
+        with self._db.reading() as session:
+            for doc_id, sha256, name, text, multi_label, label, labels in session.execute(statement):
+                latest.pop(doc_id, None)  # re-insert: order = when the last correction was made
+                latest[doc_id] = {
+                    "text": text,
+                    "label": list(labels) if multi_label else label,
+                    "id": sha256,
+                    "name": name,
+                }
+        with _open_text(destination) as handle:
+            for record in latest.values():
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return len(latest)
+
+
+def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
+    row = to_history_row(values)
+    note, corrected_at = values[17], values[18]
+    params = values[19]
+    record: dict[str, Any] = {
+        "id": row.id,
+        "created_at": row.created_at.isoformat(),
+        "document_name": row.document_name,
+        "document_sha256": row.document_sha256,
+        "source": row.source,
+        "model": row.model_name,
+        "strategy": row.strategy,
+        "strategy_params": params,
+        "label": row.label,
+        "labels": row.labels,
+        "confidence": row.confidence,
+        "probabilities": values[9],
+        "used_tokens": row.used_tokens,
+        "total_tokens": row.total_tokens,
+        "latency_ms": row.latency_ms,
+        "batch_id": row.batch_id,
+        "zero_shot": row.zero_shot,
+        "corrected_label": row.corrected_label,
+        "corrected_labels": row.corrected_labels,
+        "correction_note": note,
+        "corrected_at": corrected_at.isoformat() if corrected_at is not None else None,
+        "final_label": row.corrected_label if row.corrected_label is not None else row.label,
+        "final_labels": row.corrected_labels if row.corrected_labels is not None else row.labels,
+    }
+    if include_text:
+        record["text"] = values[20]
+    return record
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return ""
+    return value

@@ -1,0 +1,222 @@
+"""Schema versions: create a new database, recognise ours, upgrade older ones without losing rows.
+
+The version lives in the ``longbert_meta`` table (``schema_version``). Opening a database:
+
+* no tables → create the current schema and stamp it;
+* other tables and no ``longbert_meta`` → not a LongBERT database (on SQLite, where a file is one
+  application's); on a server database our tables may live beside others';
+* ``schema_version`` newer than this code → refuse ("upgrade LongBERT");
+* older → back up the SQLite file, then run each upgrade step in order inside one transaction
+  that also re-reads the version, so two processes opening an old database at once upgrade it
+  once.
+
+Upgrade steps use Alembic's operations (portable DDL) and spell out their own columns: they must
+keep producing *that* version's schema even after the ORM models move on.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from longbert.errors import StoreError
+from longbert.store.engine import Database, describe_url, enable_wal
+from longbert.store.schema import SCHEMA_VERSION, TABLE_NAMES, Base, Meta, UTCDateTime, utcnow
+
+APP_NAME = "longbert"
+
+
+def _upgrade_1_to_2(connection: Connection, op: Operations) -> None:
+    """v2: per-item batch records, model kind, correction notes, index on prediction time."""
+    op.create_table(
+        "batch_items",
+        sa.Column("id", sa.Integer, nullable=False),
+        sa.Column("batch_id", sa.Integer, nullable=False),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("name", sa.String(1024), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("error", sa.Text, nullable=True),
+        sa.Column("prediction_id", sa.Integer, nullable=True),
+        sa.Column("document_sha256", sa.String(64), nullable=True),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        # Named as the ORM's naming convention names them, so that an upgraded database and a
+        # new one are the same.
+        sa.PrimaryKeyConstraint("id", name="pk_batch_items"),
+        sa.ForeignKeyConstraint(
+            ["batch_id"], ["batches.id"], ondelete="CASCADE", name="fk_batch_items_batch_id_batches"
+        ),
+        sa.ForeignKeyConstraint(
+            ["prediction_id"],
+            ["predictions.id"],
+            ondelete="SET NULL",
+            name="fk_batch_items_prediction_id_predictions",
+        ),
+        sa.UniqueConstraint("batch_id", "position", name="uq_batch_items_batch_id_position"),
+    )
+    op.create_index("ix_batch_items_batch_id", "batch_items", ["batch_id"])
+    op.add_column(
+        "models",
+        sa.Column("kind", sa.String(16), nullable=False, server_default="trained"),
+    )
+    op.add_column("corrections", sa.Column("note", sa.Text, nullable=True))
+    op.create_index("ix_predictions_created_at", "predictions", ["created_at"])
+
+    # Data: v1 named zero-shot models "zero-shot:<encoder>"; v1 batches had no item records,
+    # so each prediction of a batch becomes a done item, in prediction order.
+    models = sa.table("models", sa.column("name", sa.String), sa.column("kind", sa.String))
+    connection.execute(models.update().where(models.c.name.like("zero-shot:%")).values(kind="zero_shot"))
+    predictions = sa.table(
+        "predictions",
+        sa.column("id", sa.Integer),
+        sa.column("batch_id", sa.Integer),
+        sa.column("document_name", sa.String),
+        sa.column("document_id", sa.Integer),
+    )
+    documents = sa.table("documents", sa.column("id", sa.Integer), sa.column("sha256", sa.String))
+    items = sa.table(
+        "batch_items",
+        sa.column("batch_id", sa.Integer),
+        sa.column("position", sa.Integer),
+        sa.column("name", sa.String),
+        sa.column("status", sa.String),
+        sa.column("prediction_id", sa.Integer),
+        sa.column("document_sha256", sa.String),
+        sa.column("updated_at", UTCDateTime()),
+    )
+    rows = connection.execute(
+        sa.select(predictions.c.id, predictions.c.batch_id, predictions.c.document_name, documents.c.sha256)
+        .join(documents, documents.c.id == predictions.c.document_id)
+        .where(predictions.c.batch_id.is_not(None))
+        .order_by(predictions.c.batch_id, predictions.c.id)
+    ).all()
+    positions: dict[int, int] = {}
+    now = utcnow()
+    values = []
+    for prediction_id, batch_id, name, sha256 in rows:
+        position = positions.get(batch_id, 0)
+        positions[batch_id] = position + 1
+        values.append(
+            {
+                "batch_id": batch_id,
+                "position": position,
+                "name": name,
+                "status": "done",
+                "prediction_id": prediction_id,
+                "document_sha256": sha256,
+                "updated_at": now,
+            }
+        )
+    if values:
+        connection.execute(items.insert(), values)
+
+
+#: ``from_version`` → the step that upgrades it to ``from_version + 1``.
+UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {1: _upgrade_1_to_2}
+
+
+def initialise(database: Database) -> None:
+    """Create, check or upgrade the schema of a freshly opened database (see the module doc)."""
+    version = database.write(lambda session: _create_or_read(session, database))
+    if version < SCHEMA_VERSION:
+        _backup_before_upgrade(database, version)
+        database.write(lambda session: _upgrade(session, database))
+    enable_wal(database)
+
+
+def _create_or_read(session: Session, database: Database) -> int:
+    """Create the schema in an empty database; else return the stored version, after checks."""
+    connection = session.connection()
+    tables = set(sa.inspect(connection).get_table_names())
+    where = describe_url(database.url)
+    if Meta.__tablename__ not in tables:
+        ours = sorted(tables & TABLE_NAMES)
+        if ours:
+            raise StoreError(
+                f"{where} has LongBERT tables ({', '.join(ours)}) but no version record: it is "
+                "damaged or was half-created by another tool. Restore a backup."
+            )
+        if database.is_sqlite and tables:
+            raise StoreError(
+                f"{where} is not a LongBERT database: it holds other tables "
+                f"({', '.join(sorted(tables)[:5])}). It was left untouched: point "
+                "LONGBERT_DB_URL at another file."
+            )
+        Base.metadata.create_all(connection)
+        now = utcnow().isoformat()
+        session.add_all(
+            [
+                Meta(key="app", value=APP_NAME),
+                Meta(key="schema_version", value=str(SCHEMA_VERSION)),
+                Meta(key="created_at", value=now),
+            ]
+        )
+        return SCHEMA_VERSION
+    return _checked_version(session, database)
+
+
+def _checked_version(session: Session, database: Database) -> int:
+    where = describe_url(database.url)
+    # FOR UPDATE: on PostgreSQL this serialises concurrent upgraders (SQLite ignores it and is
+    # serialised by BEGIN IMMEDIATE already).
+    meta = dict(session.execute(sa.select(Meta.key, Meta.value).with_for_update()).tuples().all())
+    if meta.get("app") != APP_NAME or "schema_version" not in meta:
+        raise StoreError(
+            f"{where} is not a LongBERT database (its longbert_meta table says app="
+            f"{meta.get('app')!r}). It was left untouched."
+        )
+    try:
+        version = int(meta["schema_version"])
+    except ValueError as error:
+        raise StoreError(f"{where} has an unreadable schema version {meta['schema_version']!r}.") from error
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{where} was written by a newer LongBERT (schema version {version}; this release "
+            f"reads up to {SCHEMA_VERSION}). Upgrade LongBERT to open it; it was left untouched."
+        )
+    if version < 1 or any(v not in UPGRADES for v in range(version, SCHEMA_VERSION)):
+        raise StoreError(f"{where} has schema version {version}, which no upgrade path starts from.")
+    return version
+
+
+def _upgrade(session: Session, database: Database) -> None:
+    version = _checked_version(session, database)  # re-read: another process may have upgraded
+    connection = session.connection()
+    operations = Operations(MigrationContext.configure(connection))
+    while version < SCHEMA_VERSION:
+        UPGRADES[version](connection, operations)
+        version += 1
+    session.execute(sa.update(Meta).where(Meta.key == "schema_version").values(value=str(version)))
+    session.merge(Meta(key="upgraded_at", value=utcnow().isoformat()))
+
+
+def backup_path(path: Path, version: int) -> Path:
+    """Where the copy of a version-``version`` SQLite file is kept before upgrading it."""
+    return path.with_name(f"{path.name}.schema-v{version}.bak")
+
+
+def _backup_before_upgrade(database: Database, version: int) -> None:
+    """Copy an SQLite file (consistently, via SQLite's backup API) before changing its schema."""
+    if database.path is None:
+        return
+    target = backup_path(database.path, version)
+    if target.exists():
+        return
+    partial = target.with_name(target.name + ".partial")
+    source = sqlite3.connect(str(database.path), timeout=30)
+    try:
+        destination = sqlite3.connect(str(partial))
+        try:
+            source.backup(destination)
+        finally:
+            destination.close()
+    finally:
+        source.close()
+    shutil.move(str(partial), str(target))  # rename: a crash never leaves a half backup

@@ -1,0 +1,204 @@
+"""What the store returns: plain dataclasses, detached from the database session.
+
+Predictions come back as the core's own :class:`~longbert.results.Prediction` (arrays bit-exact);
+everything else is a small record with the row's id and timestamps (aware UTC datetimes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from longbert.document import Document
+from longbert.errors import StoreError
+from longbert.results import Prediction
+
+
+@dataclass(frozen=True)
+class CorrectionRecord:
+    """A label a person set for a prediction (``labels`` has one entry for single-label models)."""
+
+    id: int
+    prediction_id: int
+    label: str
+    labels: list[str]
+    note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredPrediction:
+    """A prediction read back: the core's Prediction and Document plus the store's bookkeeping."""
+
+    id: int
+    prediction: Prediction
+    document: Document
+    created_at: datetime
+    batch_id: int | None
+    #: Oldest first; the last one is in force.
+    corrections: list[CorrectionRecord] = field(default_factory=list)
+
+    @property
+    def latest_correction(self) -> CorrectionRecord | None:
+        return self.corrections[-1] if self.corrections else None
+
+    @property
+    def final_labels(self) -> list[str]:
+        """The corrected labels if a person corrected the prediction, else the model's."""
+        latest = self.latest_correction
+        return list(latest.labels) if latest else list(self.prediction.labels)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One line of the history table: no text, no attention arrays."""
+
+    id: int
+    created_at: datetime
+    document_name: str
+    document_sha256: str
+    source: str
+    model_name: str
+    strategy: str
+    label: str
+    labels: list[str]
+    #: The probability of ``label``.
+    confidence: float
+    used_tokens: int
+    total_tokens: int
+    latency_ms: float
+    batch_id: int | None
+    zero_shot: bool
+    corrected_label: str | None
+    corrected_labels: list[str] | None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of history (newest first) and how many rows match in all."""
+
+    rows: list[HistoryRow]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Filters for history, exports and label distribution; ``None`` means "any".
+
+    Text fields accept one value or a list of values. ``since``/``until`` are inclusive; a
+    ``date`` covers its whole day (UTC). ``text`` is a case-insensitive substring of the
+    document's text or name.
+    """
+
+    model: str | Sequence[str] | None = None
+    label: str | Sequence[str] | None = None
+    strategy: str | Sequence[str] | None = None
+    source: str | Sequence[str] | None = None
+    batch_id: int | None = None
+    since: date | datetime | None = None
+    until: date | datetime | None = None
+    text: str | None = None
+    corrected: bool | None = None
+    zero_shot: bool | None = None
+
+
+@dataclass(frozen=True)
+class LabelCount:
+    """How many predictions got ``label`` on ``day`` (UTC)."""
+
+    day: date
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A registered model (``kind``: ``trained`` or ``zero_shot``)."""
+
+    id: int
+    name: str
+    kind: str
+    folder: str | None
+    encoder: str | None
+    labels: list[str]
+    multi_label: bool
+    strategy: dict[str, Any]
+    metrics: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def zero_shot(self) -> bool:
+        return self.kind == "zero_shot"
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A batch and its progress. ``pending`` = items neither done nor failed yet."""
+
+    id: int
+    name: str
+    status: str
+    total: int
+    done: int
+    errors: int
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def pending(self) -> int:
+        return max(self.total - self.done - self.errors, 0)
+
+    @property
+    def fraction(self) -> float:
+        """Share of items finished (done or failed), 0..1."""
+        return 1.0 if self.total == 0 else (self.done + self.errors) / self.total
+
+
+@dataclass(frozen=True)
+class BatchItemRecord:
+    """One item of a batch; ``row`` is its prediction's history row when it is done."""
+
+    batch_id: int
+    position: int
+    name: str
+    status: str
+    error: str | None
+    prediction_id: int | None
+    document_sha256: str | None
+    updated_at: datetime
+    row: HistoryRow | None = None
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch's metrics."""
+
+    epoch: int
+    metrics: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TrainingRunRecord:
+    """A training run with its configuration, outcome and (from ``get_training_run``) epochs."""
+
+    id: int
+    name: str
+    status: str
+    config: dict[str, Any]
+    best_metrics: dict[str, Any] | None
+    model_folder: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    epochs: list[EpochRecord] = field(default_factory=list)
+
+
+class RecordNotFoundError(StoreError, LookupError):
+    """An id or name that is not in the database (a prediction, batch, model or training run)."""

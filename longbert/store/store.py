@@ -1,0 +1,348 @@
+"""The :class:`Store`: LongBERT's complete, queryable record of what was classified and corrected.
+
+Each public method is one short transaction on a session of its own, so a Store can be shared by
+threads (Streamlit sessions) and used from several processes (a batch job) at once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from longbert.document import Document
+from longbert.errors import StoreError
+from longbert.results import Prediction, PredictionError
+from longbert.store.batches import BatchesMixin, finish_item
+from longbert.store.convert import jsonable, prepare_prediction, to_document, to_prediction
+from longbert.store.corrections import CorrectionsMixin, correction_record
+from longbert.store.engine import Database, close_database, describe_url, open_database
+from longbert.store.export import ExportMixin
+from longbert.store.migrations import initialise
+from longbert.store.queries import QueriesMixin
+from longbert.store.records import ModelRecord, RecordNotFoundError, StoredPrediction
+from longbert.store.schema import (
+    AttentionMapRow,
+    CorrectionRow,
+    DocumentRow,
+    Meta,
+    ModelRow,
+    PredictionRow,
+    utcnow,
+)
+from longbert.store.training import TrainingMixin
+
+
+class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportMixin):
+    """LongBERT's database. ``url`` is any SQLAlchemy URL; ``None`` → ``LONGBERT_DB_URL`` or
+    SQLite at ``db/longbert.sqlite`` (created on first use).
+
+    Raises:
+        StoreError: the database is not a LongBERT one, is corrupt, or is newer than this code.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        if url is None:
+            from longbert.config import database_url
+
+            url = database_url()
+        self.url = url
+        self._pid = os.getpid()
+        self._database = open_database(url, initialise)
+
+    @property
+    def _db(self) -> Database:  # type: ignore[override]
+        # A forked child (multiprocessing) must open its own engine, not reuse the parent's.
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            self._database = open_database(self.url, initialise)
+        return self._database
+
+    def __repr__(self) -> str:
+        return f"Store({describe_url(self._db.url)!r})"
+
+    @property
+    def schema_version(self) -> int:
+        """The database's schema version (equal to the code's after opening)."""
+        return int(self._db.read(lambda s: s.get_one(Meta, "schema_version").value))
+
+    def close(self) -> None:
+        """Release this process's connections to the database (it reopens on next use)."""
+        close_database(self.url)
+
+    def check_integrity(self) -> None:
+        """Run SQLite's ``quick_check`` over the whole file (O(size); other backends: no-op).
+
+        Raises:
+            StoreError: the file is damaged.
+        """
+        if not self._db.is_sqlite:
+            return
+        result = self._db.read(lambda s: [r[0] for r in s.connection().exec_driver_sql("PRAGMA quick_check")])
+        if result != ["ok"]:
+            raise StoreError(f"The database {self.url} is damaged: {'; '.join(result[:5])}")
+
+    # -- models -----------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        folder: str | None = None,
+        encoder: str | None = None,
+        labels: Sequence[str] = (),
+        strategy: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        multi_label: bool = False,
+        zero_shot: bool = False,
+    ) -> int:
+        """Register a model (or update the one of that name); returns its id.
+
+        ``strategy`` is ``{"name": ..., "params": {...}}``; zero-shot classifiers are registered
+        with ``zero_shot=True`` (e.g. as ``"zero-shot:<encoder>"``).
+        """
+        values = {
+            "kind": "zero_shot" if zero_shot else "trained",
+            "folder": None if folder is None else str(folder),
+            "encoder": None if encoder is None else str(encoder),
+            "labels": [str(label) for label in labels],
+            "strategy": jsonable(strategy or {}, "model strategy"),
+            "metrics": jsonable(metrics or {}, "model metrics"),
+            "multi_label": bool(multi_label),
+        }
+
+        def work(session: Session) -> int:
+            row = _model_row(session, name, values)
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+            return row.id
+
+        return self._db.write(work)
+
+    def list_models(self) -> list[ModelRecord]:
+        """Registered models by name."""
+        statement = select(ModelRow).order_by(ModelRow.name)
+        return self._db.read(lambda s: [_model_record(r) for r in s.scalars(statement)])
+
+    def get_model(self, name: str) -> ModelRecord:
+        """A registered model by name. Raises RecordNotFoundError if there is none."""
+
+        def work(session: Session) -> ModelRecord:
+            row = session.scalar(select(ModelRow).where(ModelRow.name == name))
+            if row is None:
+                raise RecordNotFoundError(f"No model called '{name}' is registered.")
+            return _model_record(row)
+
+        return self._db.read(work)
+
+    # -- predictions --------------------------------------------------------------------------
+
+    def save_prediction(
+        self,
+        prediction: Prediction,
+        document: Document,
+        *,
+        batch_id: int | None = None,
+        item_index: int | None = None,
+        store_full_attention: bool = True,
+    ) -> int:
+        """Store a prediction with its document (deduplicated by SHA-256) and attention maps.
+
+        All rows are written in one transaction: either all are stored or none. A model not yet
+        registered is registered from the prediction. With ``batch_id``, the batch item at
+        ``item_index`` (or the first pending one with the document's name) is marked done.
+        Returns the prediction id.
+        """
+        if not isinstance(prediction, Prediction):
+            raise TypeError(f"save_prediction takes a Prediction, got {type(prediction).__name__}")
+        if document.sha256 != prediction.document_sha256:
+            raise StoreError(
+                f"The prediction for '{prediction.document_name}' was made on another text "
+                f"than document '{document.name}' (SHA-256 differs); nothing was saved."
+            )
+        prepared = prepare_prediction(prediction, store_full_attention)
+
+        def work(session: Session) -> int:
+            document_id = _document_id(session, document, prediction.total_tokens)
+            model_id = _prediction_model(session, prediction)
+            row = PredictionRow(document_id=document_id, model_id=model_id, **prepared.values)
+            session.add(row)
+            session.flush()
+            session.add_all(packed.row(row.id) for packed in prepared.maps)
+            if batch_id is not None:
+                row.batch_id = batch_id
+                finish_item(
+                    session,
+                    batch_id,
+                    item_index,
+                    prediction.document_name,
+                    "done",
+                    prediction_id=row.id,
+                    document_sha256=document.sha256,
+                )
+            return row.id
+
+        return self._db.write(work)
+
+    def record_error(self, error: PredictionError, *, batch_id: int, item_index: int | None = None) -> int:
+        """Record a document that could not be classified as a failed batch item; returns its position."""
+        if not isinstance(error, PredictionError):
+            raise TypeError(f"record_error takes a PredictionError, got {type(error).__name__}")
+        return self._db.write(
+            lambda session: finish_item(
+                session,
+                batch_id,
+                item_index,
+                error.document_name,
+                "error",
+                document_sha256=error.document_sha256,
+                error=error.message,
+            )
+        )
+
+    def get_prediction(self, prediction_id: int, with_full_attention: bool = False) -> StoredPrediction:
+        """A prediction as stored: the core Prediction (with its attention summary, and its full
+        map when asked), its Document, and its corrections."""
+        kinds = ["summary", "full"] if with_full_attention else ["summary"]
+
+        def work(session: Session) -> StoredPrediction:
+            row = session.get(PredictionRow, prediction_id)
+            if row is None:
+                raise RecordNotFoundError(f"There is no prediction {prediction_id}.")
+            document = session.get_one(DocumentRow, row.document_id)
+            model = session.get_one(ModelRow, row.model_id)
+            maps = {
+                m.kind: m
+                for m in session.scalars(
+                    select(AttentionMapRow)
+                    .where(AttentionMapRow.prediction_id == prediction_id, AttentionMapRow.kind.in_(kinds))
+                    .order_by(AttentionMapRow.id)
+                )
+            }
+            corrections = [
+                correction_record(c)
+                for c in session.scalars(
+                    select(CorrectionRow)
+                    .where(CorrectionRow.prediction_id == prediction_id)
+                    .order_by(CorrectionRow.id)
+                )
+            ]
+            return StoredPrediction(
+                id=row.id,
+                prediction=to_prediction(row, model.name, document, maps.get("summary"), maps.get("full")),
+                document=to_document(document),
+                created_at=row.created_at,
+                batch_id=row.batch_id,
+                corrections=corrections,
+            )
+
+        return self._db.read(work)
+
+    def get_document(self, sha256: str) -> Document:
+        """A stored document by the SHA-256 of its text."""
+
+        def work(session: Session) -> Document:
+            row = session.scalar(select(DocumentRow).where(DocumentRow.sha256 == sha256))
+            if row is None:
+                raise RecordNotFoundError(f"No document with SHA-256 {sha256} is stored.")
+            return to_document(row)
+
+        return self._db.read(work)
+
+
+def _model_row(session: Session, name: str, values: dict[str, Any]) -> ModelRow:
+    """The model called ``name``, inserted with ``values`` if missing (race-safe)."""
+    statement = select(ModelRow).where(ModelRow.name == name)
+    row = session.scalar(statement)
+    if row is not None:
+        return row
+    try:
+        # Savepoint: on PostgreSQL a concurrent session may insert the same name first.
+        with session.begin_nested():
+            row = ModelRow(name=name, created_at=utcnow(), updated_at=utcnow(), **values)
+            session.add(row)
+        return row
+    except IntegrityError:
+        return session.scalars(statement).one()
+
+
+def _prediction_model(session: Session, prediction: Prediction) -> int:
+    """The id of the prediction's model, registering it from the prediction when unknown."""
+    existing = session.scalar(select(ModelRow.id).where(ModelRow.name == prediction.model_name))
+    if existing is not None:
+        return existing
+    total = sum(float(p) for p in prediction.probabilities.values())
+    single = math.isclose(total, 1.0, abs_tol=1e-3) and list(prediction.labels) == [prediction.label]
+    values = {
+        "kind": "zero_shot" if prediction.zero_shot else "trained",
+        "folder": None,
+        "encoder": None,
+        "labels": [str(label) for label in prediction.probabilities],
+        "strategy": {"name": prediction.strategy, "params": jsonable(prediction.strategy_params, "params")},
+        "metrics": {},
+        "multi_label": not single,
+    }
+    return _model_row(session, prediction.model_name, values).id
+
+
+def _document_id(session: Session, document: Document, total_tokens: int) -> int:
+    """The id of the document with this text's hash, inserting it on first sight (race-safe)."""
+    statement = select(DocumentRow).where(DocumentRow.sha256 == document.sha256)
+    row = session.scalar(statement)
+    if row is None:
+        try:
+            with session.begin_nested():
+                row = DocumentRow(
+                    sha256=document.sha256,
+                    name=document.name,
+                    source=document.source,
+                    text=document.text,
+                    num_chars=document.num_chars,
+                    num_tokens=int(total_tokens),
+                    created_at=utcnow(),
+                )
+                session.add(row)
+        except IntegrityError:
+            row = session.scalars(statement).one()
+    if row.num_tokens is None:
+        row.num_tokens = int(total_tokens)
+    return row.id
+
+
+def _model_record(row: ModelRow) -> ModelRecord:
+    return ModelRecord(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        folder=row.folder,
+        encoder=row.encoder,
+        labels=list(row.labels),
+        multi_label=row.multi_label,
+        strategy=dict(row.strategy),
+        metrics=dict(row.metrics),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+_STORES: dict[str | None, Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def get_store(url: str | None = None) -> Store:
+    """The process's shared :class:`Store` for ``url`` (``None``: the configured database)."""
+    if url is None:
+        from longbert.config import database_url
+
+        url = database_url()
+    with _STORES_LOCK:
+        store = _STORES.get(url)
+        if store is None:
+            store = _STORES[url] = Store(url)
+        return store
