@@ -1,0 +1,212 @@
+"""Types shared by every reader: limits, what a read yields, and the failure that becomes a value.
+
+A read yields :data:`ReadItem` values: a :class:`ReadDocument` (a document, plus labels and
+where it came from) or a :class:`FileError` (which file or row failed, and why). Readers never
+raise for a bad file: inside a batch one broken file must not sink the others.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Literal
+
+from longbert.document import Document
+
+MB = 1024 * 1024
+
+#: What went wrong, as a stable code the UI and ``longbert.data`` can branch on.
+ErrorKind = Literal[
+    "too_large",  # over a size limit (file, decompressed file, characters per document)
+    "limit",  # over a batch limit (documents per upload, archive members, zip bomb, nesting)
+    "empty",  # no bytes, or only whitespace
+    "binary",  # not text and not a supported document format
+    "encoding",  # text whose encoding cannot be detected
+    "encrypted",  # password-protected PDF or zip member
+    "corrupt",  # truncated or malformed PDF, DOCX, zip, gzip, CSV, JSON
+    "no_text",  # a valid document without extractable text (scanned PDF)
+    "unsupported",  # a known format LongBERT does not read (.doc, .xlsx, .rar...)
+    "missing_column",  # the text or label column is not there
+    "bad_row",  # one row of a table is unusable (not an object, empty text, bad value)
+    "missing_label",  # a row has the label column but no label in it
+    "io",  # the operating system could not read a path
+]
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Size and safety limits for one read (one upload, one CLI call, one data set).
+
+    The defaults suit the web app: 200 MB per file matches Streamlit's own upload limit
+    (``server.maxUploadSize``, 200 MB by default), so a file the browser accepts is never refused
+    here for its size. Archives are guarded against zip bombs by a member count and a total
+    uncompressed size, checked before anything is decompressed.
+    """
+
+    #: Largest file, and largest decompressed archive member or ``.gz`` content, in bytes.
+    max_file_bytes: int = 200 * MB
+    #: Most documents one read yields (rows and archive members included); the rest is refused.
+    max_documents: int = 10_000
+    #: Most files one zip archive may hold (directories and junk not counted).
+    max_archive_members: int = 10_000
+    #: Most bytes all archives of one read may expand to, together (zip bomb guard).
+    max_archive_bytes: int = 1024 * MB
+    #: Archives inside archives: 2 allows a zip in a zip (or a ``.csv.gz`` in a zip), no deeper.
+    max_nesting: int = 2
+    #: Longest document, in characters, after text extraction.
+    max_chars: int = 5_000_000
+    #: Most per-row errors reported for one table; the rest are summed up in one more error.
+    max_row_errors: int = 100
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_file_bytes",
+            "max_documents",
+            "max_archive_members",
+            "max_archive_bytes",
+            "max_chars",
+            "max_row_errors",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ReadLimits.{name} must be at least 1, got {getattr(self, name)}.")
+        if self.max_nesting < 1:
+            raise ValueError(f"ReadLimits.max_nesting must be at least 1, got {self.max_nesting}.")
+
+
+@dataclass(frozen=True)
+class ReadDocument:
+    """One document read from a file, a table row or an archive member.
+
+    ``origin`` is the top-level file name the caller gave; ``member`` the path inside an archive
+    (sanitised, e.g. ``"inner/notes.txt"``), ``row`` the 1-based record number in a CSV or JSON
+    table. ``labels`` is ``None`` unless a label column was asked for; then it holds the row's
+    labels (one for single-label data, any number, even none, for a JSON list).
+    """
+
+    document: Document
+    origin: str
+    labels: tuple[str, ...] | None = None
+    member: str | None = None
+    row: int | None = None
+    #: The row's ``id`` column (see ``id_column``), if it had one.
+    record_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    @property
+    def name(self) -> str:
+        return self.document.name
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A file, archive member or table row that could not be read, as a value.
+
+    ``name`` is the same kind of name a document would have had (``"a.zip/b.pdf"``,
+    ``"data.csv#row=12"``); ``reason`` a sentence saying what is wrong and what to do.
+    """
+
+    name: str
+    reason: str
+    kind: ErrorKind = "corrupt"
+    row: int | None = None
+    #: Extra detail for programs (e.g. the columns a table has), never needed to show the error.
+    details: dict[str, object] = field(default_factory=dict, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return False
+
+    @property
+    def message(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+#: What a read yields, one per document or failure.
+ReadItem = ReadDocument | FileError
+
+
+class ReadFailure(Exception):
+    """Internal: raised inside a format reader, turned into a :class:`FileError` by the dispatcher."""
+
+    def __init__(self, kind: ErrorKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind: ErrorKind = kind
+        self.reason = reason
+
+
+def human_bytes(size: int) -> str:
+    """``209715200`` → ``"200 MB"`` (binary units, as Streamlit counts its upload limit)."""
+    if size < 1024:
+        return f"{size} bytes"
+    for unit in ("KB", "MB", "GB"):
+        size_f = size / 1024
+        if size_f < 1024 or unit == "GB":
+            text = f"{size_f:.1f}".removesuffix(".0")
+            return f"{text} {unit}"
+        size = int(size_f)
+    raise AssertionError("unreachable")
+
+
+def extension(name: str) -> str:
+    """The lower-case extension without the dot (``"Report.PDF"`` → ``"pdf"``; none → ``""``)."""
+    base = posixpath.basename(name.replace("\\", "/"))
+    if "." not in base.strip("."):
+        return ""
+    return base.rsplit(".", 1)[1].lower()
+
+
+#: Archive entries that are operating-system debris, never documents.
+_JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", ".gitkeep", ".localized"})
+_JUNK_DIRS = frozenset({"__macosx", ".git", ".svn", ".hg", "__pycache__", ".ipynb_checkpoints"})
+
+
+def is_junk(path: str) -> bool:
+    """Whether an archive entry or folder entry is debris (``__MACOSX/``, ``.DS_Store``, ``._x``).
+
+    Hidden files (a leading dot) are junk too: they are editor and system files, not documents.
+    """
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    if not parts:
+        return True
+    if any(p.lower() in _JUNK_DIRS for p in parts[:-1]):
+        return True
+    leaf = parts[-1]
+    return leaf.lower() in _JUNK_NAMES or leaf.startswith((".", "~$"))
+
+
+def sanitize_member_name(name: str) -> str:
+    """An archive member's path, made harmless: forward slashes, no drive, no root, no ``..``.
+
+    Names are only ever used for display and for choosing a reader by extension, but they are
+    sanitised anyway so that no caller can be tricked into using ``../../etc/passwd`` as a path.
+    Returns ``""`` when nothing usable is left.
+    """
+    parts = []
+    for part in name.replace("\\", "/").split("/"):
+        part = part.strip()
+        if part in ("", ".", ".."):
+            continue
+        if len(part) == 2 and part[1] == ":":  # a Windows drive such as "C:"
+            continue
+        parts.append("".join(ch for ch in part if ch.isprintable()))
+    return "/".join(p for p in parts if p)
+
+
+class Budget:
+    """Counters shared by everything one read call yields (documents, decompressed bytes)."""
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits = limits
+        self.documents = 0
+        self.archive_bytes = 0
+        #: Set once ``max_documents`` is reached; every reader stops at the next item.
+        self.exhausted = False
+
+    def archive_bytes_left(self) -> int:
+        return self.limits.max_archive_bytes - self.archive_bytes

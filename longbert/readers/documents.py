@@ -1,0 +1,262 @@
+"""Formats that hold one document each: plain text, HTML, PDF and DOCX → plain text.
+
+Each function takes the file's bytes and returns its text (not yet cleaned), or raises
+:class:`ReadFailure` with a reason a user can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import zipfile
+
+from longbert.readers.base import ReadFailure, ReadLimits, human_bytes
+from longbert.readers.text import decode_text
+
+#: Elements whose content is never visible text.
+_DROPPED_TAGS = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "canvas",
+    "iframe",
+    "object",
+    "embed",
+    "head",
+)
+#: Elements that start a paragraph (a blank line around them).
+_PARAGRAPH_TAGS = frozenset(
+    {
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "table",
+        "ul",
+        "ol",
+        "dl",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "nav",
+        "aside",
+        "main",
+        "figure",
+        "figcaption",
+        "address",
+        "form",
+        "fieldset",
+        "details",
+        "summary",
+        "hr",
+        "title",
+    }
+)
+#: Elements that start a line.
+_LINE_TAGS = frozenset({"div", "li", "tr", "dt", "dd", "caption", "option", "legend"})
+#: Elements whose whitespace is meaningful.
+_PREFORMATTED = frozenset({"pre", "textarea"})
+_META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+_PARAGRAPH_MARK = "\ue000"
+_LINE_MARK = "\ue001"
+#: A run of breaks and markers, with the spaces around them.
+_BREAK_RUN_RE = re.compile("[ \t]*(?:[\n\ue000\ue001][ \t]*)+")
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def read_plain_text(data: bytes) -> str:
+    """A plain-text file (.txt, .md, or anything unknown that turns out to be text)."""
+    return decode_text(data)
+
+
+def read_html(data: bytes) -> str:
+    """Visible text of an HTML page: no markup, no scripts or styles, one block per line.
+
+    Entities are decoded (``&amp;`` → ``&``); text that looks like markup after decoding
+    (``&lt;b&gt;``) is kept as the literal characters a reader of the page would see.
+    """
+    from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
+
+    declared = _META_CHARSET_RE.search(data[:4096])
+    text = decode_text(data, declared.group(1).decode("ascii") if declared else None)
+    text = text.replace(_PARAGRAPH_MARK, "").replace(_LINE_MARK, "")
+    soup = BeautifulSoup(text, "html.parser")
+    # The page title is the one thing in <head> a reader sees; keep it as the first line.
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup.find_all(list(_DROPPED_TAGS)):
+        tag.decompose()
+    for node in soup.find_all(string=True):
+        if isinstance(node, Comment | Declaration | Doctype | ProcessingInstruction):
+            node.extract()
+        elif not any(parent.name in _PREFORMATTED for parent in node.parents):
+            # Source line breaks inside a paragraph are just spaces once rendered.
+            node.replace_with(re.sub(r"\s+", " ", str(node)))
+    for tag in soup.find_all("br"):
+        tag.replace_with("\n")
+    for tag in soup.find_all(["td", "th"]):
+        tag.insert_after(" ")
+    # Block boundaries are marked, not spaced: nested blocks (<li> in <ul>) must give one break,
+    # not the sum of their breaks. The markers are private-use characters removed below.
+    for tag in soup.find_all(sorted(_LINE_TAGS | _PARAGRAPH_TAGS)):
+        mark = _PARAGRAPH_MARK if tag.name in _PARAGRAPH_TAGS else _LINE_MARK
+        tag.insert_before(mark)
+        tag.insert_after(mark)
+    body = _BREAK_RUN_RE.sub(_break_for, soup.get_text())
+    body = re.sub(r"[ \t]+", " ", body).strip()
+    if title and not body.startswith(title):
+        body = f"{title}\n\n{body}"
+    return body
+
+
+def _break_for(run: re.Match[str]) -> str:
+    """A paragraph mark or two explicit line breaks (``<br><br>``) → blank line; else newline."""
+    text = run.group(0)
+    return "\n\n" if _PARAGRAPH_MARK in text or text.count("\n") >= 2 else "\n"
+
+
+def read_pdf(data: bytes, limits: ReadLimits) -> str:
+    """Text of every page of a PDF, pages separated by a blank line.
+
+    Encrypted PDFs are opened only when the empty password works (PDFs that merely restrict
+    printing or copying); scanned PDFs without a text layer are refused with an OCR hint.
+    """
+    import pypdf
+    from pypdf.errors import DependencyError, FileNotDecryptedError
+
+    if b"%PDF-" not in data[:1024]:
+        raise ReadFailure("corrupt", "it is not a PDF file (no %PDF header). Check the file.")
+    # pypdf logs every recoverable oddity of real-world PDFs; they are not the user's business.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                opened = reader.decrypt("")
+            except (DependencyError, NotImplementedError) as exc:
+                raise ReadFailure("encrypted", _encrypted_reason()) from exc
+            if not opened:
+                raise ReadFailure("encrypted", _encrypted_reason())
+        pages = reader.pages
+        page_count = len(pages)
+    except ReadFailure:
+        raise
+    except FileNotDecryptedError as exc:
+        raise ReadFailure("encrypted", _encrypted_reason()) from exc
+    except Exception as exc:  # pypdf raises many types on broken files; all mean "corrupt"
+        raise ReadFailure("corrupt", _broken_pdf_reason(exc)) from exc
+    texts: list[str] = []
+    total = 0
+    failed = 0
+    for index in range(page_count):
+        try:
+            page_text = pages[index].extract_text() or ""
+        except Exception:  # one broken page should not cost the others
+            failed += 1
+            continue
+        total += len(page_text)
+        if total > limits.max_chars:
+            raise ReadFailure(
+                "too_large",
+                f"its text is longer than {limits.max_chars:,} characters, the limit per "
+                "document. Split it into smaller files.",
+            )
+        texts.append(page_text.strip())
+    text = "\n\n".join(t for t in texts if t)
+    if not text.strip():
+        if failed:
+            raise ReadFailure(
+                "corrupt",
+                f"the text of its pages could not be extracted ({failed} of {page_count} "
+                "pages are damaged). Re-save or re-export the PDF.",
+            )
+        raise ReadFailure(
+            "no_text",
+            f"the PDF has {page_count} page(s) but no extractable text; it is probably a "
+            "scanned image. Run OCR on it (e.g. ocrmypdf) or upload the text instead.",
+        )
+    return text
+
+
+def read_docx(data: bytes, limits: ReadLimits) -> str:
+    """Text of a Word .docx file: its paragraphs and table cells, in document order.
+
+    Each table row becomes one line with its cells separated by tabs. Headers, footers,
+    comments and text boxes are not read.
+    """
+    import docx
+    from docx.table import Table
+
+    if data.startswith(_OLE_MAGIC):
+        raise ReadFailure(
+            "unsupported",
+            "it is an old binary Word (.doc) file renamed .docx. Save it as .docx or PDF in Word.",
+        )
+    _check_zip_container(data, limits, "Word .docx")
+    try:
+        document = docx.Document(io.BytesIO(data))
+        lines: list[str] = []
+        for block in document.iter_inner_content():
+            if isinstance(block, Table):
+                lines.extend(_table_lines(block))
+            else:
+                lines.append(block.text)
+    except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors...
+        raise ReadFailure(
+            "corrupt",
+            f"it is not a valid Word .docx file ({type(exc).__name__}). Open it in Word and save it again.",
+        ) from exc
+    return "\n".join(lines)
+
+
+def _table_lines(table: object) -> list[str]:
+    lines = []
+    for row in table.rows:  # type: ignore[attr-defined]
+        cells: list[str] = []
+        seen: set[int] = set()
+        for cell in row.cells:
+            # A merged cell appears once per grid column it spans; keep it once.
+            if id(cell._tc) in seen:
+                continue
+            seen.add(id(cell._tc))
+            cells.append(" ".join(cell.text.split()))
+        lines.append("\t".join(cells))
+    return lines
+
+
+def _check_zip_container(data: bytes, limits: ReadLimits, what: str) -> None:
+    """DOCX files are zips: refuse one that would expand past the archive limit (a zip bomb).
+
+    zipfile never returns more than a member's declared size, so the declared sizes bound
+    what python-docx can decompress.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ReadFailure(
+            "corrupt", f"it is not a valid {what} file (damaged or truncated). Save it again."
+        ) from exc
+    if expanded > limits.max_archive_bytes:
+        raise ReadFailure(
+            "limit",
+            f"it would expand to {human_bytes(expanded)}, more than the "
+            f"{human_bytes(limits.max_archive_bytes)} allowed (a guard against zip bombs).",
+        )
+
+
+def _encrypted_reason() -> str:
+    return "it is an encrypted PDF. Remove the password (e.g. print it to a new PDF) and retry."
+
+
+def _broken_pdf_reason(exc: Exception) -> str:
+    detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+    return f"the PDF is damaged or truncated ({detail}). Re-save or re-export it and retry."

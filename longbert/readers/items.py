@@ -1,0 +1,84 @@
+"""Turning extracted text into a :class:`ReadDocument` (or a :class:`FileError`), with the options
+and counters one read call shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from longbert.document import Document
+from longbert.readers.base import Budget, FileError, ReadDocument, ReadItem, ReadLimits
+from longbert.readers.text import clean_text
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """Which columns of a CSV/JSON table hold what.
+
+    ``label_column`` ``None`` means the table carries no labels (batch classification); when it
+    is set, every row must have labels in it. ``label_delimiter`` splits a label string into
+    several labels (multi-label, e.g. ``"sport|politics"``); a JSON list of labels needs none.
+    ``name_column`` names each document (default: ``file#row=N``); ``id_column`` is kept as
+    ``ReadDocument.record_id`` when present.
+    """
+
+    text_column: str = "text"
+    label_column: str | None = None
+    label_delimiter: str | None = None
+    id_column: str | None = "id"
+    name_column: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.text_column:
+            raise ValueError("text_column must be a column name, not empty.")
+        if self.label_delimiter == "":
+            raise ValueError("label_delimiter must be None or a non-empty string such as '|'.")
+
+
+@dataclass
+class Context:
+    """Everything the readers of one call share: the caller's file, options, limits, counters."""
+
+    origin: str
+    source: str
+    options: TableOptions
+    budget: Budget
+
+    @property
+    def limits(self) -> ReadLimits:
+        return self.budget.limits
+
+
+def document_item(
+    ctx: Context,
+    text: str,
+    name: str,
+    *,
+    member: str | None = None,
+    labels: tuple[str, ...] | None = None,
+    row: int | None = None,
+    record_id: str | None = None,
+) -> ReadItem:
+    """Clean ``text`` and wrap it as a document, or say why it cannot be one (empty, too long)."""
+    text = clean_text(text)
+    if not text:
+        where = "row" if row is not None else "file"
+        return FileError(
+            name, f"the {where} has no text (it is empty or whitespace only).", kind="empty", row=row
+        )
+    if len(text) > ctx.limits.max_chars:
+        return FileError(
+            name,
+            f"its text has {len(text):,} characters, more than the {ctx.limits.max_chars:,} "
+            "allowed per document. Split it into smaller files.",
+            kind="too_large",
+            row=row,
+        )
+    document = Document(text=text, name=name, source=ctx.source)
+    return ReadDocument(
+        document=document,
+        origin=ctx.origin,
+        labels=labels,
+        member=member,
+        row=row,
+        record_id=record_id,
+    )

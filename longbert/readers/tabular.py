@@ -1,0 +1,340 @@
+"""Tables of documents: CSV/TSV and JSON/JSON Lines, one document per row.
+
+A row whose text is empty, whose JSON is broken or whose label is missing becomes a
+:class:`FileError` for that row (``data.csv#row=12``); the other rows still yield documents.
+A missing text column is one error for the whole file, naming the columns it does have.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from longbert.readers.base import FileError, ReadFailure, ReadItem
+from longbert.readers.items import Context, document_item
+from longbert.readers.text import decode_text
+
+_CSV_DELIMITERS = ",;\t|"
+
+
+class LabelError(ValueError):
+    """A label value that cannot be read; ``missing`` when it is simply absent or empty."""
+
+    def __init__(self, reason: str, missing: bool = False) -> None:
+        super().__init__(reason)
+        self.missing = missing
+
+
+def parse_labels(value: Any, delimiter: str | None = None) -> tuple[str, ...]:
+    """Labels from one table cell: a string, a number, a boolean, or a list of those.
+
+    A string that is a JSON list (``'["a", "b"]'``, as CSV files store lists) is read as the
+    list; with ``delimiter`` a string is split on it (``"a|b"`` → ``("a", "b")``). Booleans
+    become ``"true"``/``"false"`` and whole floats lose their ``.0`` so that JSON and CSV files
+    agree. Labels are stripped and de-duplicated, first occurrence first; an explicit empty
+    list gives ``()`` (a multi-label row with no label). Raises :class:`LabelError`.
+    """
+    if isinstance(value, list):
+        labels = [_scalar_label(item) for item in value]
+        return tuple(dict.fromkeys(label for label in labels if label))
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            try:
+                parsed = json.loads(stripped)
+            except json.JSONDecodeError:
+                parsed = None
+            if isinstance(parsed, list):
+                return parse_labels(parsed, None)
+        if delimiter is not None:
+            parts = [part.strip() for part in stripped.split(delimiter)]
+            labels = tuple(dict.fromkeys(part for part in parts if part))
+            if not labels:
+                raise LabelError("its label is empty.", missing=True)
+            return labels
+    label = _scalar_label(value)
+    if not label:
+        raise LabelError("its label is empty.", missing=True)
+    return (label,)
+
+
+def _scalar_label(value: Any) -> str:
+    if value is None:
+        raise LabelError("its label is missing (null).", missing=True)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, str):
+        return value.strip()
+    raise LabelError(f"its label is a JSON {type(value).__name__}, not a string or a list of strings.")
+
+
+def read_table(fmt: str, display: str, data: bytes, ctx: Context, member: str | None) -> Iterator[ReadItem]:
+    """Rows of a ``csv``/``tsv``/``json``/``jsonl`` file as documents and per-row errors."""
+    try:
+        text = decode_text(data)
+    except ReadFailure as failure:
+        yield FileError(display, failure.reason, kind=failure.kind)
+        return
+    records = (
+        _csv_records(fmt, display, text, ctx)
+        if fmt in ("csv", "tsv")
+        else _json_records(fmt, display, text, ctx)
+    )
+    errors = 0
+    hidden = 0
+    for item in records:
+        if isinstance(item, FileError):
+            if item.row is not None:  # per-row errors are capped; file-level ones always shown
+                errors += 1
+                if errors > ctx.limits.max_row_errors:
+                    hidden += 1
+                    continue
+            yield item
+            continue
+        row, record = item
+        result = _record_item(ctx, display, member, row, record)
+        if isinstance(result, FileError):
+            errors += 1
+            if errors > ctx.limits.max_row_errors:
+                hidden += 1
+                continue
+        yield result
+    if hidden:
+        yield FileError(
+            display,
+            f"{hidden:,} more rows have errors like the ones reported above (only the first "
+            f"{ctx.limits.max_row_errors:,} are listed). Fix the table and retry.",
+            kind="bad_row",
+            details={"hidden_errors": hidden},
+        )
+
+
+def _record_item(
+    ctx: Context, display: str, member: str | None, row: int, record: Mapping[str, Any]
+) -> ReadItem:
+    options = ctx.options
+    name = f"{display}#row={row}"
+    fields = ", ".join(repr(k) for k in record) or "none"
+    text_key = _resolve(record.keys(), options.text_column)
+    if text_key is None:
+        return FileError(
+            name,
+            f"the row has no {options.text_column!r} field; fields found: {fields}. "
+            "Choose the text column that holds the documents.",
+            kind="missing_column",
+            row=row,
+            details={"columns": list(record)},
+        )
+    value = record[text_key]
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return FileError(
+            name,
+            f"its {options.text_column!r} value is a JSON {type(value).__name__}, not text.",
+            kind="bad_row",
+            row=row,
+        )
+    labels: tuple[str, ...] | None = None
+    if options.label_column is not None:
+        label_key = _resolve(record.keys(), options.label_column)
+        if label_key is None:
+            return FileError(
+                name,
+                f"the row has no {options.label_column!r} field; fields found: {fields}.",
+                kind="missing_column",
+                row=row,
+                details={"columns": list(record)},
+            )
+        try:
+            labels = parse_labels(record[label_key], options.label_delimiter)
+        except LabelError as exc:
+            kind = "missing_label" if exc.missing else "bad_row"
+            return FileError(name, str(exc), kind=kind, row=row)
+    record_id = _optional_str(record, options.id_column)
+    custom_name = _optional_str(record, options.name_column)
+    return document_item(
+        ctx,
+        value,
+        custom_name or name,
+        member=member,
+        labels=labels,
+        row=row,
+        record_id=record_id,
+    )
+
+
+def _optional_str(record: Mapping[str, Any], column: str | None) -> str | None:
+    if column is None:
+        return None
+    key = _resolve(record.keys(), column)
+    if key is None or record[key] is None or isinstance(record[key], dict | list):
+        return None
+    value = str(record[key]).strip()
+    return value or None
+
+
+def _resolve(columns: Any, wanted: str) -> str | None:
+    """The column called ``wanted``: exact match first, else a unique case-insensitive one."""
+    columns = list(columns)
+    if wanted in columns:
+        return wanted
+    folded = [c for c in columns if isinstance(c, str) and c.strip().casefold() == wanted.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _csv_records(
+    fmt: str, display: str, text: str, ctx: Context
+) -> Iterator[tuple[int, dict[str, Any]] | FileError]:
+    # csv refuses fields over 128 KiB by default; documents are much longer. The limit is
+    # process-wide, so it is only ever raised, never lowered.
+    if csv.field_size_limit() < ctx.limits.max_chars + 1:
+        csv.field_size_limit(ctx.limits.max_chars + 1)
+    text = text.removeprefix("\ufeff")
+    delimiter, header = _pick_delimiter(fmt, text, ctx.options.text_column)
+    columns = [column.strip() for column in header]
+    missing = [
+        c
+        for c in (ctx.options.text_column, ctx.options.label_column)
+        if c is not None and _resolve(columns, c) is None
+    ]
+    if missing:
+        found = ", ".join(repr(c) for c in columns) or "none"
+        yield FileError(
+            display,
+            f"it has no column {missing[0]!r}; columns found: {found}. Choose the "
+            f"{'text' if missing[0] == ctx.options.text_column else 'label'} column.",
+            kind="missing_column",
+            details={"columns": columns},
+        )
+        return
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    row = 0
+    try:
+        next(reader)  # the header, already read
+        for cells in reader:
+            if not cells or all(not cell.strip() for cell in cells):
+                continue  # a blank line is not a record
+            row += 1
+            if len(cells) < len(columns):
+                cells = cells + [None] * (len(columns) - len(cells))  # type: ignore[list-item]
+            yield row, dict(zip(columns, cells, strict=False))
+    except csv.Error as exc:
+        yield FileError(
+            display, f"the CSV is malformed after row {row} ({exc}). Check quoting.", kind="corrupt"
+        )
+
+
+def _pick_delimiter(fmt: str, text: str, text_column: str) -> tuple[str, list[str]]:
+    """The delimiter whose header has the text column: sniffed first, then the usual ones."""
+    if fmt == "tsv":
+        candidates = ["\t"]
+    else:
+        try:
+            sniffed = csv.Sniffer().sniff(text[:65536], delimiters=_CSV_DELIMITERS).delimiter
+        except csv.Error:
+            sniffed = ","
+        candidates = [sniffed] + [d for d in _CSV_DELIMITERS if d != sniffed]
+    first_header: list[str] | None = None
+    for delimiter in candidates:
+        try:
+            header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        if first_header is None:
+            first_header = header
+        if _resolve([c.strip() for c in header], text_column) is not None:
+            return delimiter, header
+    return candidates[0], first_header or []
+
+
+def _json_records(
+    fmt: str, display: str, text: str, ctx: Context
+) -> Iterator[tuple[int, dict[str, Any]] | FileError]:
+    stripped = text.strip().removeprefix("\ufeff")
+    if not stripped:
+        yield FileError(display, "the file is empty.", kind="empty")
+        return
+    if fmt == "json" or stripped.startswith("["):
+        try:
+            whole = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            if not exc.msg.startswith("Extra data"):
+                yield FileError(
+                    display,
+                    f"it is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
+                    kind="corrupt",
+                )
+                return
+            whole = None  # several JSON values: JSON Lines after all
+        if isinstance(whole, list):
+            yield from _list_records(display, whole, ctx)
+            return
+        if isinstance(whole, dict):
+            yield 1, whole
+            return
+        if whole is not None:
+            yield FileError(
+                display,
+                "the JSON holds a single value, not a list of objects with a text field.",
+                kind="corrupt",
+            )
+            return
+    yield from _jsonl_records(display, stripped)
+
+
+def _list_records(
+    display: str, items: list[Any], ctx: Context
+) -> Iterator[tuple[int, dict[str, Any]] | FileError]:
+    for row, item in enumerate(items, start=1):
+        if isinstance(item, dict):
+            yield row, item
+        elif isinstance(item, str):  # a plain list of texts
+            yield row, {ctx.options.text_column: item}
+        else:
+            yield FileError(
+                f"{display}#row={row}",
+                f"item {row} is a JSON {type(item).__name__}, not an object or a string.",
+                kind="bad_row",
+                row=row,
+            )
+
+
+def _jsonl_records(display: str, text: str) -> Iterator[tuple[int, dict[str, Any]] | FileError]:
+    start = 0
+    lineno = 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        if end == -1:
+            end = len(text)
+        line = text[start:end].strip()
+        lineno += 1
+        start = end + 1
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield FileError(
+                f"{display}#row={lineno}",
+                f"line {lineno} is not valid JSON ({exc.msg}, column {exc.colno}).",
+                kind="bad_row",
+                row=lineno,
+            )
+            continue
+        if not isinstance(value, dict):
+            yield FileError(
+                f"{display}#row={lineno}",
+                f"line {lineno} is a JSON {type(value).__name__}, not an object.",
+                kind="bad_row",
+                row=lineno,
+            )
+            continue
+        yield lineno, value

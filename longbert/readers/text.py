@@ -1,0 +1,151 @@
+"""Bytes → str: byte-order marks, UTF-8, encoding detection, and telling text from binary."""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+
+import charset_normalizer
+
+from longbert.readers.base import ReadFailure
+
+_BOMS = (
+    # UTF-32 first: its little-endian BOM starts with UTF-16's.
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+#: When charset-normalizer finds several encodings equally plausible (typical for short Western
+#: European text, where cp1250, cp1252 and cp1257 decode the same bytes), prefer the common ones.
+_PREFERRED = ("cp1252", "latin_1", "iso8859_15", "cp1251", "cp932", "gb18030", "euc_kr")
+
+#: C0/C1 control characters other than tab and newline; text never needs them.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Control characters that do not occur in text files (CR, FF and VT do: line and page breaks).
+_BINARY_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+#: Share of control (or undecodable) characters above which decoded bytes are called binary.
+_MAX_CONTROL_SHARE = 0.05
+
+
+def decode_text(data: bytes, declared: str | None = None) -> str:
+    """Decode a text file's bytes; raise :class:`ReadFailure` for binary or undecodable data.
+
+    Order: a byte-order mark; strict UTF-8; BOM-less UTF-16 recognised by its NUL pattern; the
+    ``declared`` encoding (e.g. an HTML ``<meta charset>``); charset-normalizer's detection.
+    NUL bytes anywhere else mean binary. Returns the text as decoded, not yet cleaned.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise ReadFailure(
+                    "encoding",
+                    f"it starts with a {encoding.upper()} byte-order mark but is not valid "
+                    f"{encoding.upper()} (byte {exc.start + len(bom)}). Save it again as UTF-8.",
+                ) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        _reject_control_characters(text)
+        return text
+    if b"\x00" in data[:65536] or b"\x00" in data[-65536:]:
+        utf16 = _guess_bomless_utf16(data)
+        if utf16 is None:
+            raise ReadFailure("binary", _binary_reason())
+        try:
+            text = data.decode(utf16)
+        except UnicodeDecodeError as exc:
+            raise ReadFailure("binary", _binary_reason()) from exc
+        _reject_control_characters(text)
+        return text
+    if declared:
+        try:
+            text = data.decode(_codec_name(declared))
+        except (LookupError, UnicodeDecodeError):
+            text = None
+        if text is not None:
+            _reject_control_characters(text)
+            return text
+    text = _detect(data)
+    _reject_control_characters(text)
+    return text
+
+
+def clean_text(text: str) -> str:
+    """Normalise extracted text: ``\\n`` newlines, no stray BOM or control characters, trimmed.
+
+    Form feeds and vertical tabs (page breaks) become newlines; other control characters are
+    dropped (PDF extraction leaves some). Leading and trailing whitespace is stripped so that the
+    same text read from two formats hashes the same.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n").replace("\v", "\n")
+    text = text.replace("\ufeff", "")
+    text = _CONTROL_RE.sub("", text)
+    return text.strip()
+
+
+def _codec_name(name: str) -> str:
+    return codecs.lookup(name.strip().strip("\"'")).name
+
+
+def _guess_bomless_utf16(data: bytes) -> str | None:
+    """UTF-16 without a BOM: mostly-ASCII text has a NUL in every other byte, binary does not."""
+    sample = data[: 1 << 16]
+    half = max(len(sample) // 2, 1)
+    even_nuls = sample[0::2].count(0)
+    odd_nuls = sample[1::2].count(0)
+    if len(sample) % 2 == 0 and odd_nuls > 0.3 * half and even_nuls < 0.02 * half:
+        return "utf-16-le"
+    if len(sample) % 2 == 0 and even_nuls > 0.3 * half and odd_nuls < 0.02 * half:
+        return "utf-16-be"
+    return None
+
+
+def _detect(data: bytes) -> str:
+    matches = list(charset_normalizer.from_bytes(data))
+    if not matches:
+        raise ReadFailure(
+            "encoding",
+            "its text encoding could not be detected (it may be a binary file). Save it as UTF-8 text.",
+        )
+    best = matches[0]
+    # Short texts leave several encodings equally plausible (chaos = mess, coherence = language
+    # fit; both are noisy on a few words); among those, pick the most widespread one.
+    tied: list[str] = []
+    for match in matches:
+        if match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.1:
+            tied.extend(match.could_be_from_charset or [match.encoding])
+    order = [enc for enc in _PREFERRED if enc in tied] + tied
+    for encoding in order:
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise ReadFailure("encoding", "its text encoding could not be detected. Save it as UTF-8.")
+
+
+def _reject_control_characters(text: str) -> None:
+    """Decoded but mostly control characters or replacement marks: a binary file after all."""
+    sample = text[:100_000]
+    if not sample:
+        return
+    if "\x00" in sample:
+        raise ReadFailure("binary", _binary_reason())
+    bad = len(_BINARY_CONTROL_RE.findall(sample)) + sample.count("\ufffd")
+    bad += sum(1 for ch in sample if unicodedata.category(ch) == "Co")  # private use
+    if bad > _MAX_CONTROL_SHARE * len(sample):
+        raise ReadFailure("binary", _binary_reason())
+
+
+def _binary_reason() -> str:
+    return (
+        "it looks like a binary file, not text. Supported formats: .txt, .md, .html, .pdf, "
+        ".docx, .csv, .tsv, .jsonl, .json, .zip and .gz."
+    )
