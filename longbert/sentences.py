@@ -41,6 +41,7 @@ TRAIN_CHARS = 100_000
 
 #: Abbreviations (lower case, without the final period) that are not sentence ends. Ambiguous
 #: words that also end sentences ("no", "art", "sun", "mar", "may"...) are left out on purpose.
+# fmt: off
 SEED_ABBREVIATIONS = frozenset(
     (
         "mr", "mrs", "ms", "mssrs", "messrs", "dr", "prof", "sr", "jr", "st", "mt", "rev", "hon",
@@ -54,6 +55,7 @@ SEED_ABBREVIATIONS = frozenset(
         "ext",
     )
 )
+# fmt: on
 
 # A paragraph break: a line that holds only whitespace (so "\n\n", "\r\n\r\n", "\n  \n"),
 # a form feed (page break in PDF text) or the Unicode paragraph separator.

@@ -12,9 +12,7 @@ from typing import Any
 from longbert.errors import StrategyConfigError
 
 
-def check_int(
-    strategy: str, name: str, value: Any, low: int, high: int | None = None
-) -> int:
+def check_int(strategy: str, name: str, value: Any, low: int, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]`` (``high=None``: no upper bound)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise StrategyConfigError(
@@ -23,9 +21,7 @@ def check_int(
         )
     if value < low or (high is not None and value > high):
         bound = f"at least {low}" if high is None else f"between {low} and {high}"
-        raise StrategyConfigError(
-            f"Strategy '{strategy}': parameter '{name}' must be {bound}, got {value}."
-        )
+        raise StrategyConfigError(f"Strategy '{strategy}': parameter '{name}' must be {bound}, got {value}.")
     return value
 
 

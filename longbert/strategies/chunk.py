@@ -21,9 +21,7 @@ from longbert.tokenization import TokenizedDocument
 POOLINGS = ("mean", "max", "attention")
 
 
-def window_starts(
-    num_tokens: int, window: int, stride: int, max_chunks: int | None = None
-) -> np.ndarray:
+def window_starts(num_tokens: int, window: int, stride: int, max_chunks: int | None = None) -> np.ndarray:
     """First token position of each window: ``[k]`` int64, increasing.
 
     Without ``max_chunks`` the windows start at ``0, stride, 2*stride, ...`` plus a last one at

@@ -2,7 +2,8 @@
 
 Sentences are scored by TextRank (Mihalcea & Tarau 2004): PageRank over the graph whose edge
 weights are the TF-IDF cosine similarities between sentences (over WordPiece ids, so any
-language the tokenizer knows works). The ``centroid`` scorer is a cheaper alternative: cosine
+language the tokenizer knows works), with edges normalised by the graph's largest degree rather
+than per sentence (see :func:`textrank_scores`). The ``centroid`` scorer is a cheaper alternative: cosine
 similarity to the whole document's TF-IDF vector. The budget is filled greedily by score
 (sentences that no longer fit are skipped and smaller ones still tried), and the chosen ones are
 fed in document order so the text reads as it was written.
@@ -56,9 +57,7 @@ def sentence_units(doc: TokenizedDocument, max_tokens: int) -> tuple[np.ndarray,
     )
 
 
-def tfidf_rows(
-    input_ids: np.ndarray, units: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def tfidf_rows(input_ids: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Sparse L2-normalised TF-IDF rows, one per unit, in coordinate form.
 
     Returns ``(rows, cols, values, vocab_size)`` where ``rows``/``cols``/``values`` are
@@ -68,9 +67,7 @@ def tfidf_rows(
     """
     lengths = units[:, 1] - units[:, 0]
     token_unit = np.repeat(np.arange(len(units), dtype=np.int64), lengths)
-    token_ids = np.concatenate(
-        [input_ids[s:e] for s, e in units.tolist()] or [np.zeros(0, dtype=np.int64)]
-    )
+    token_ids = np.concatenate([input_ids[s:e] for s, e in units.tolist()] or [np.zeros(0, dtype=np.int64)])
     vocab, dense_ids = np.unique(token_ids, return_inverse=True)
     vocab_size = max(len(vocab), 1)
     pairs, counts = np.unique(token_unit * vocab_size + dense_ids, return_counts=True)
@@ -109,19 +106,29 @@ def textrank_scores(
     num_units: int,
     damping: float,
 ) -> np.ndarray:
-    """PageRank of each unit on the similarity graph: ``[u]`` float64 summing to 1.
+    """TextRank: PageRank of each unit on the similarity graph, ``[u]`` float64 summing to 1.
 
-    Units with no similar unit (dangling nodes) spread their rank uniformly, the standard fix.
+    One change to plain TextRank: the random surfer leaves a sentence along an edge with
+    probability ``similarity / max_degree`` (the largest weighted degree in the graph) and
+    teleports uniformly otherwise, instead of normalising each sentence's edges to sum to 1.
+    With per-sentence normalisation, two off-topic sentences that share one rare word form a
+    closed pair that keeps its rank and scores like the core of the main topic; here weakly
+    connected sentences leak their rank, so centrality tracks how *much* a sentence is like the
+    rest. When all sentences have the same degree both walks are identical. Sentences similar
+    to nothing (degree 0) spread all their rank uniformly, the standard dangling-node fix.
     """
     if num_units == 0:
         return np.zeros(0)
     times = _similarity_times(rows, cols, values, vocab_size, num_units)
-    degree = times(np.ones(num_units))
-    dangling = degree <= 1e-12
-    inverse_degree = np.where(dangling, 0.0, 1.0 / np.where(dangling, 1.0, degree))
+    degree = np.maximum(times(np.ones(num_units)), 0.0)  # clip float noise below 0
+    max_degree = float(degree.max())
+    if max_degree <= 1e-12:  # no two units share a weighted token: all equally central
+        return np.full(num_units, 1.0 / num_units)
+    stay_on_edges = degree / max_degree
     rank = np.full(num_units, 1.0 / num_units)
     for _ in range(MAX_ITERATIONS):
-        spread = times(rank * inverse_degree) + rank[dangling].sum() / num_units
+        leaked = float((rank * (1.0 - stay_on_edges)).sum())
+        spread = times(rank) / max_degree + leaked / num_units
         new_rank = (1.0 - damping) / num_units + damping * spread
         new_rank /= new_rank.sum()
         converged = np.abs(new_rank - rank).sum() < TOLERANCE
@@ -189,9 +196,7 @@ class KeySentencesStrategy(Strategy):
         """Each unit's score, ``[u]`` float64 in ``[0, 1]`` (best unit = 1 unless all are 0)."""
         rows, cols, values, vocab_size = tfidf_rows(doc.input_ids, units)
         if self.params["scorer"] == "textrank":
-            raw = textrank_scores(
-                rows, cols, values, vocab_size, len(units), float(self.params["damping"])
-            )
+            raw = textrank_scores(rows, cols, values, vocab_size, len(units), float(self.params["damping"]))
         else:
             raw = centroid_scores(rows, cols, values, vocab_size, len(units))
         # Units without tokens are never chosen; give them 0 so the UI does not show them as
@@ -219,9 +224,7 @@ class KeySentencesStrategy(Strategy):
             )
             for index, (start, end) in enumerate(units.tolist())
         ]
-        return Encoded(
-            doc=doc, mode=self.mode, windows=[np.sort(window)], segment_scores=segment_scores
-        )
+        return Encoded(doc=doc, mode=self.mode, windows=[np.sort(window)], segment_scores=segment_scores)
 
 
 def _unit_span(doc: TokenizedDocument, start: int, end: int, sentence: int) -> tuple[int, int]:

@@ -41,9 +41,7 @@ class SparseStrategy(Strategy):
 
     def validate(self) -> None:
         p = self.params
-        max_tokens = check_int(
-            self.name, "max_tokens", p["max_tokens"], BERT_MAX_TOKENS, MAX_SPARSE_TOKENS
-        )
+        max_tokens = check_int(self.name, "max_tokens", p["max_tokens"], BERT_MAX_TOKENS, MAX_SPARSE_TOKENS)
         check_int(self.name, "attention_window", p["attention_window"], 1, max_tokens)
         check_bool(self.name, "global_sentences", p["global_sentences"])
 
@@ -56,6 +54,4 @@ class SparseStrategy(Strategy):
             ranges = doc.sentence_token_ranges()
             starts = ranges[ranges[:, 0] < ranges[:, 1], 0]  # sentences with tokens only
             global_positions = starts[starts < length].astype(np.int64)
-        return Encoded(
-            doc=doc, mode=self.mode, windows=[window], global_positions=global_positions
-        )
+        return Encoded(doc=doc, mode=self.mode, windows=[window], global_positions=global_positions)

@@ -65,9 +65,7 @@ class TruncateStrategy(Strategy):
             head, tail = self.params["head_tokens"], self.params["tail_tokens"]
             if n <= head + tail:
                 return np.arange(n, dtype=np.int64)
-            return np.concatenate(
-                [np.arange(head, dtype=np.int64), np.arange(n - tail, n, dtype=np.int64)]
-            )
+            return np.concatenate([np.arange(head, dtype=np.int64), np.arange(n - tail, n, dtype=np.int64)])
         keep = min(n, self.params["max_tokens"])
         if mode == "head":
             return np.arange(keep, dtype=np.int64)
