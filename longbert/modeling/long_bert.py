@@ -1,0 +1,368 @@
+"""LongBERT encoder: BERT that runs dense (exact BERT) or sparse (Longformer-style) attention.
+
+One set of weights, two attention modes chosen per call:
+
+* ``sparse=False`` — standard BERT self-attention through ``scaled_dot_product_attention``;
+  identical to ``transformers.BertModel`` for inputs up to 512 tokens.
+* ``sparse=True`` — every token attends to a window of ``w`` tokens each side plus the global
+  tokens ([CLS] always, and wherever ``global_attention_mask`` is 1); global tokens attend to
+  everything through their own ``query_global``/``key_global``/``value_global`` projections
+  (see :mod:`longbert.modeling.sparse_attention`). Cost is linear in length.
+
+Warm start (:meth:`LongBertModel.from_bert`) copies any BERT checkpoint 1:1 (parameter names
+mirror ``BertModel``), initialises the global projections as copies of the local ones, and
+tiles the 512 learned positions up to the wanted length. Under that initialisation a document
+that fits in one window gives the same output in both modes.
+
+Inputs longer than the position table raise :class:`PositionLimitError`; call
+:meth:`LongBertModel.extend_positions` first (extension is never silent, because the tiled
+positions are only an initialisation that fine-tuning is expected to adapt).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+from transformers.activations import ACT2FN
+
+from longbert.errors import LongBertError
+from longbert.modeling.long_bert_config import LongBertConfig
+from longbert.modeling.long_bert_io import LongBertIOMixin
+from longbert.modeling.sparse_attention import (
+    SparseLayout,
+    additive_mask,
+    build_sparse_layout,
+    global_attention,
+    local_attention,
+    scatter_global_rows,
+    widen,
+)
+
+__all__ = ["LongBertConfig", "LongBertModel", "LongBertOutput", "PositionLimitError"]
+
+
+class PositionLimitError(LongBertError, ValueError):
+    """The input is longer than the model's position table."""
+
+
+@dataclass
+class LongBertOutput:
+    """What :meth:`LongBertModel.forward` returns (``B`` batch, ``N`` tokens, ``H`` hidden).
+
+    ``last_hidden_state``: ``[B, N, H]``.
+    ``cls_attention``: ``[B, N]`` float32 or None — the last layer's attention of query 0
+    ([CLS]) over all keys, mean over heads, computed exactly; 0 on padding keys. Only when
+    ``output_cls_attention``.
+    ``attentions``: per layer ``[B, heads, N, N]`` or None — dense mode with
+    ``output_attentions`` only.
+    """
+
+    last_hidden_state: Tensor
+    cls_attention: Tensor | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class _Masks:
+    """Masks of one forward pass, shared by every layer. Dense: ``key_valid`` ``[B, N]`` only."""
+
+    key_valid: Tensor
+    layout: SparseLayout | None = None
+
+    def dense_bias(self, dtype: torch.dtype) -> Tensor:  # [B, 1, 1, N]
+        return additive_mask(self.key_valid[:, None, None, :], dtype)
+
+
+class LongBertEmbeddings(nn.Module):
+    """Word + position + token-type embeddings, LayerNorm, dropout (BERT's, positions from 0)."""
+
+    def __init__(self, config: LongBertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(
+            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
+        )
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
+        """``input_ids``/``token_type_ids`` ``[B, N]`` -> ``[B, N, H]``."""
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = (
+            self.word_embeddings(input_ids)
+            + self.position_embeddings(positions)[None]
+            + self.token_type_embeddings(token_type_ids)
+        )
+        return self.dropout(self.LayerNorm(x))
+
+
+class LongBertSelfAttention(nn.Module):
+    """Multi-head self-attention with BERT's projections plus Longformer's global ones."""
+
+    def __init__(self, config: LongBertConfig) -> None:
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(
+                f"hidden_size {config.hidden_size} is not a multiple of "
+                f"num_attention_heads {config.num_attention_heads}."
+            )
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        size = config.hidden_size
+        self.query = nn.Linear(size, size)
+        self.key = nn.Linear(size, size)
+        self.value = nn.Linear(size, size)
+        # Longformer's projections for global tokens' full-row attention.
+        self.query_global = nn.Linear(size, size)
+        self.key_global = nn.Linear(size, size)
+        self.value_global = nn.Linear(size, size)
+        self.dropout_p = config.attention_probs_dropout_prob
+
+    def _heads(self, x: Tensor) -> Tensor:  # [B, N, H] -> [B, N, heads, d]
+        return x.view(*x.shape[:2], self.num_heads, self.head_dim)
+
+    def forward(
+        self, hidden: Tensor, masks: _Masks, need_cls: bool, need_probs: bool
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``hidden`` ``[B, N, H]`` -> context ``[B, N, H]``, [CLS] row ``[B, N]`` (float32,
+        mean over heads) if ``need_cls``, probabilities ``[B, heads, N, N]`` if ``need_probs``.
+        """
+        dropout_p = self.dropout_p if self.training else 0.0
+        q = self._heads(self.query(hidden))
+        k = self._heads(self.key(hidden))
+        v = self._heads(self.value(hidden))
+        if masks.layout is None:
+            context, cls_row, probs = self._dense(q, k, v, masks, dropout_p, need_cls, need_probs)
+        else:
+            context, cls_row = self._sparse(hidden, q, k, v, masks.layout, dropout_p)
+            probs = None
+        return context.flatten(2), (cls_row if need_cls else None), probs
+
+    def _dense(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        masks: _Masks,
+        dropout_p: float,
+        need_cls: bool,
+        need_probs: bool,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, h, N, d]
+        bias = masks.dense_bias(q.dtype)
+        probs = cls_row = None
+        if need_probs:  # explicit attention: the caller wants every weight
+            scores = torch.matmul(q, k.transpose(-1, -2)) * self.head_dim**-0.5
+            scores = widen(scores)
+            probs = (scores + masks.dense_bias(scores.dtype)).softmax(dim=-1)
+            weights = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
+            context = torch.matmul(weights.to(v.dtype), v)
+            cls_row = probs[:, :, 0].mean(dim=1)
+        else:
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
+            if need_cls:  # one explicit row: [B, h, 1, N]
+                scores = torch.matmul(q[:, :, :1], k.transpose(-1, -2)) * self.head_dim**-0.5
+                scores = widen(scores)
+                row = (scores + masks.dense_bias(scores.dtype)).softmax(dim=-1)
+                cls_row = row[:, :, 0].mean(dim=1)
+        if cls_row is not None:
+            cls_row = cls_row.masked_fill(~masks.key_valid, 0.0)
+        return context.transpose(1, 2), cls_row, probs
+
+    def _sparse(
+        self, hidden: Tensor, q: Tensor, k: Tensor, v: Tensor, layout: SparseLayout, dropout_p: float
+    ) -> tuple[Tensor, Tensor]:
+        context = local_attention(q, k, v, layout, dropout_p)  # [B, N, h, d]
+        global_hidden = hidden.gather(
+            1, layout.global_index[:, :, None].expand(-1, -1, hidden.shape[-1])
+        )  # [B, G, H]
+        global_context, probs = global_attention(
+            self._heads(self.query_global(global_hidden)),
+            self._heads(self.key_global(hidden)),
+            self._heads(self.value_global(hidden)),
+            layout,
+            dropout_p,
+            self.training,
+        )
+        # Slot 0 is [CLS] (position 0 is always global and sorted first).
+        cls_row = probs[:, :, 0].mean(dim=1).masked_fill(~layout.key_valid, 0.0)
+        return scatter_global_rows(context, global_context, layout), cls_row
+
+
+class LongBertLayer(nn.Module):
+    """One transformer block: attention + residual LayerNorm, feed-forward + residual LayerNorm."""
+
+    def __init__(self, config: LongBertConfig) -> None:
+        super().__init__()
+        self.attention = nn.Module()
+        self.attention.self = LongBertSelfAttention(config)
+        self.attention.output = _DenseNorm(config.hidden_size, config.hidden_size, config)
+        self.intermediate = nn.Module()
+        self.intermediate.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.output = _DenseNorm(config.intermediate_size, config.hidden_size, config)
+        self.activation = ACT2FN[config.hidden_act]
+
+    def forward(
+        self, hidden: Tensor, masks: _Masks, need_cls: bool, need_probs: bool
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``[B, N, H]`` -> ``[B, N, H]`` plus the attention's [CLS] row / probabilities."""
+        context, cls_row, probs = self.attention.self(hidden, masks, need_cls, need_probs)
+        hidden = self.attention.output(context, hidden)
+        hidden = self.output(self.activation(self.intermediate.dense(hidden)), hidden)
+        return hidden, cls_row, probs
+
+
+class _DenseNorm(nn.Module):
+    """``LayerNorm(dropout(dense(x)) + residual)``: BERT's ``*Output`` blocks."""
+
+    def __init__(self, size_in: int, size_out: int, config: LongBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(size_in, size_out)
+        self.LayerNorm = nn.LayerNorm(size_out, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: Tensor, residual: Tensor) -> Tensor:
+        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
+
+
+class LongBertModel(LongBertIOMixin, nn.Module):
+    """The encoder. Parameter names mirror ``transformers.BertModel`` (without its pooler)."""
+
+    def __init__(self, config: LongBertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = LongBertEmbeddings(config)
+        self.encoder = nn.Module()
+        self.encoder.layer = nn.ModuleList(
+            LongBertLayer(config) for _ in range(config.num_hidden_layers)
+        )
+        self.gradient_checkpointing = False
+        #: The warm-start checkpoint's pooler (``dense.weight``/``dense.bias``), set by
+        #: :meth:`from_bert`; not a parameter of this model (the classifier head owns one).
+        self.bert_pooler_state: dict[str, Tensor] | None = None
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """BERT's initialisation (normal 0.02, zero bias, unit LayerNorm) for random models."""
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+            nn.init.zeros_(module.weight[module.padding_idx])
+        if isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def gradient_checkpointing_enable(self) -> None:
+        """Recompute each layer's activations in backward (training only) to save memory."""
+        self.gradient_checkpointing = True
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.gradient_checkpointing = False
+
+    def extend_positions(self, max_positions: int) -> None:
+        """Grow the position table to ``max_positions`` rows; no-op if it is big enough.
+
+        New rows copy the checkpoint's learned ``original_max_position_embeddings`` rows
+        cyclically (row ``i`` <- row ``i % 512``), as Longformer does; existing rows are kept.
+        """
+        table = self.embeddings.position_embeddings
+        old = table.num_embeddings
+        if max_positions <= old:
+            return
+        original = min(self.config.original_max_position_embeddings, old)
+        with torch.no_grad():
+            source = table.weight[:original]
+            tiled = source.repeat(-(-max_positions // original), 1)[:max_positions]
+            weight = torch.cat([table.weight.detach(), tiled[old:]], dim=0)
+        new_table = nn.Embedding(max_positions, weight.shape[1], device=weight.device)
+        new_table.weight = nn.Parameter(weight, requires_grad=table.weight.requires_grad)
+        self.embeddings.position_embeddings = new_table
+        self.config.max_position_embeddings = max_positions
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        global_attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        *,
+        sparse: bool = False,
+        attention_window: int | None = None,
+        output_cls_attention: bool = False,
+        output_attentions: bool = False,
+    ) -> LongBertOutput:
+        """Encode ``input_ids`` ``[B, N]`` (masks ``[B, N]``, 1 = real token / global token).
+
+        ``sparse``: local+global attention with ``attention_window`` (one side; default
+        ``config.attention_window``) instead of full attention; ``global_attention_mask`` is
+        used only then ([CLS] at position 0 is always global). Raises
+        :class:`PositionLimitError` when ``N > config.max_position_embeddings``.
+        """
+        self._check_inputs(input_ids, attention_mask, global_attention_mask, token_type_ids)
+        if output_attentions and sparse:
+            raise ValueError("output_attentions is only available in dense mode (sparse=False).")
+        window = self.config.attention_window if attention_window is None else attention_window
+        if sparse and (not isinstance(window, int) or window < 1):
+            raise ValueError(f"attention_window must be a positive int, got {window!r}.")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        masks = _Masks(attention_mask.bool())
+        if sparse:
+            masks.layout = build_sparse_layout(attention_mask, global_attention_mask, window)
+
+        hidden = self.embeddings(input_ids, token_type_ids)
+        all_probs: list[Tensor] = []
+        cls_row: Tensor | None = None
+        layers = self.encoder.layer
+        for index, layer in enumerate(layers):
+            need_cls = output_cls_attention and index == len(layers) - 1
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                hidden, row, probs = checkpoint(
+                    layer, hidden, masks, need_cls, output_attentions, use_reentrant=False
+                )
+            else:
+                hidden, row, probs = layer(hidden, masks, need_cls, output_attentions)
+            cls_row = row if row is not None else cls_row
+            if probs is not None:
+                all_probs.append(probs)
+        return LongBertOutput(
+            last_hidden_state=hidden,
+            cls_attention=None if cls_row is None else cls_row.float(),
+            attentions=tuple(all_probs) if output_attentions else None,
+        )
+
+    def _check_inputs(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None,
+        global_attention_mask: Tensor | None,
+        token_type_ids: Tensor | None,
+    ) -> None:
+        if input_ids.dim() != 2 or input_ids.shape[1] == 0:
+            raise ValueError(
+                f"input_ids must be [batch, tokens] with tokens >= 1, got {tuple(input_ids.shape)}."
+            )
+        for name, mask in (
+            ("attention_mask", attention_mask),
+            ("global_attention_mask", global_attention_mask),
+            ("token_type_ids", token_type_ids),
+        ):
+            if mask is not None and mask.shape != input_ids.shape:
+                raise ValueError(
+                    f"{name} has shape {tuple(mask.shape)}, input_ids {tuple(input_ids.shape)}."
+                )
+        length, limit = input_ids.shape[1], self.config.max_position_embeddings
+        if length > limit:
+            raise PositionLimitError(
+                f"The input has {length} tokens but the model has {limit} positions: call "
+                f"model.extend_positions({length}) first (or truncate the input)."
+            )

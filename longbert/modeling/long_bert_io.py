@@ -1,0 +1,148 @@
+"""Creating a LongBERT encoder from a BERT checkpoint, saving it and loading it back.
+
+A LongBERT folder holds ``config.json`` (:class:`LongBertConfig` plus ``model_type``) and
+``model.safetensors``; nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from longbert.encoder import load_encoder_config, resolve_encoder
+from longbert.errors import CheckpointError, EncoderNotFoundError, UnsupportedEncoderError
+from longbert.modeling.long_bert_config import MODEL_TYPE, LongBertConfig
+
+if TYPE_CHECKING:
+    from longbert.modeling.long_bert import LongBertModel
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+#: Global projections and where their warm-start copy comes from.
+GLOBAL_PROJECTIONS = {"query_global": "query", "key_global": "key", "value_global": "value"}
+
+
+def _read_bert_state(source: str, name: str | None) -> tuple[dict[str, Tensor], list[str]]:
+    """The checkpoint's ``BertModel`` state dict (float32) and the keys it did not provide."""
+    from transformers import BertModel  # heavy import, only when warm-starting
+
+    try:
+        bert, info = BertModel.from_pretrained(
+            source, output_loading_info=True, dtype=torch.float32
+        )
+    except (OSError, ValueError) as error:
+        raise EncoderNotFoundError(
+            f"Could not read the weights of encoder '{name}' ({type(error).__name__}: {error}). "
+            "The folder needs model.safetensors (or pytorch_model.bin) saved by transformers."
+        ) from error
+    return bert.state_dict(), sorted(info["missing_keys"])
+
+
+class LongBertIOMixin:
+    """``from_bert`` / ``save_pretrained`` / ``from_pretrained`` for :class:`LongBertModel`."""
+
+    config: LongBertConfig
+
+    @classmethod
+    def from_bert(
+        cls, name_or_path: str | os.PathLike[str] | None = None, max_positions: int = 512
+    ) -> Self:
+        """Warm-start from a BERT checkpoint (packaged default when ``None``).
+
+        Every BERT weight is copied 1:1; ``*_global`` projections start as copies of the local
+        ones; the position table is tiled up to ``max_positions``. The checkpoint's pooler, if
+        any, is kept in ``model.bert_pooler_state`` (``dense.weight``/``dense.bias``).
+        Raises :class:`EncoderNotFoundError` / :class:`UnsupportedEncoderError`.
+        """
+        name = None if name_or_path is None else str(name_or_path)
+        config = LongBertConfig.from_hf(load_encoder_config(name))
+        bert_state, missing = _read_bert_state(resolve_encoder(name), name)
+        model: LongBertModel = cls(config)  # type: ignore[assignment]
+        state = {k: v for k, v in bert_state.items() if not k.startswith("pooler.")}
+        unloaded = model.load_state_dict(state, strict=False)
+        lacking = [k for k in unloaded.missing_keys if k.rsplit(".", 2)[-2] not in GLOBAL_PROJECTIONS]
+        lacking += [k for k in missing if not k.startswith("pooler.")]
+        if lacking or unloaded.unexpected_keys:
+            raise UnsupportedEncoderError(
+                f"Encoder '{name}' does not have BERT's weight layout (missing: "
+                f"{lacking[:5]}, unexpected: {unloaded.unexpected_keys[:5]})."
+            )
+        with torch.no_grad():
+            for layer in model.encoder.layer:
+                attention = layer.attention.self
+                for target, source in GLOBAL_PROJECTIONS.items():
+                    getattr(attention, target).load_state_dict(
+                        getattr(attention, source).state_dict()
+                    )
+        has_pooler = "pooler.dense.weight" not in missing and "pooler.dense.weight" in bert_state
+        model.bert_pooler_state = (
+            {
+                "dense.weight": bert_state["pooler.dense.weight"].clone(),
+                "dense.bias": bert_state["pooler.dense.bias"].clone(),
+            }
+            if has_pooler
+            else None
+        )
+        model.extend_positions(max_positions)
+        return model
+
+    def save_pretrained(self, folder: str | os.PathLike[str]) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``folder`` (created if needed)."""
+        assert isinstance(self, nn.Module)
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        config = {"model_type": MODEL_TYPE, **self.config.to_dict()}
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        # Write then rename, so an interrupted save never leaves a truncated weights file.
+        partial = path / (WEIGHTS_FILE + ".partial")
+        save_file(state, str(partial), metadata={"format": "pt"})
+        partial.replace(path / WEIGHTS_FILE)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike[str]) -> Self:
+        """Load a folder written by :meth:`save_pretrained` (on the CPU).
+
+        Raises :class:`CheckpointError` if it is missing, incomplete or corrupt.
+        """
+        path = Path(folder)
+        if not path.is_dir():
+            raise CheckpointError(f"LongBERT checkpoint folder '{path}' does not exist.")
+        config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
+        for needed in (config_path, weights_path):
+            if not needed.is_file():
+                raise CheckpointError(
+                    f"LongBERT checkpoint '{path}' is incomplete: {needed.name} is missing."
+                )
+        try:
+            data: Any = json.loads(config_path.read_text())
+            if not isinstance(data, dict):
+                raise ValueError("config.json does not hold an object")
+            if data.get("model_type", MODEL_TYPE) != MODEL_TYPE:
+                raise ValueError(f"model_type is {data.get('model_type')!r}, not {MODEL_TYPE!r}")
+            config = LongBertConfig.from_dict(data)
+        except (ValueError, TypeError) as error:
+            raise CheckpointError(
+                f"LongBERT checkpoint '{path}' has an unusable config.json: {error}"
+            ) from error
+        try:
+            state = load_file(str(weights_path))
+        except Exception as error:  # safetensors raises its own error type on corrupt files
+            raise CheckpointError(
+                f"LongBERT checkpoint '{path}' has a corrupt {WEIGHTS_FILE}: {error}"
+            ) from error
+        model = cls(config)  # type: ignore[call-arg]
+        assert isinstance(model, nn.Module)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            raise CheckpointError(
+                f"LongBERT checkpoint '{path}': the weights do not match config.json ({error})."
+            ) from error
+        return model

@@ -1,0 +1,426 @@
+"""LongBertModel: exact BERT in dense mode, Longformer semantics in sparse mode, warm start, I/O."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from longbert.encoder import resolve_encoder
+from longbert.errors import CheckpointError, EncoderNotFoundError, UnsupportedEncoderError
+from longbert.modeling.long_bert import (
+    LongBertConfig,
+    LongBertModel,
+    LongBertOutput,
+    PositionLimitError,
+)
+
+TINY = {
+    "vocab_size": 100,
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 128,
+    "max_position_embeddings": 256,
+    "hidden_dropout_prob": 0.0,
+    "attention_probs_dropout_prob": 0.0,
+}
+
+
+@pytest.fixture(scope="module")
+def warm() -> LongBertModel:
+    """The packaged default BERT, warm-started, positions tiled to 8,192, eval mode."""
+    return LongBertModel.from_bert(None, max_positions=8192).eval()
+
+
+@pytest.fixture(scope="module")
+def hf_bert() -> nn.Module:
+    from transformers import BertModel
+
+    return BertModel.from_pretrained(resolve_encoder(None)).eval()
+
+
+def tiny_model(seed: int = 0, std: float = 0.3, **overrides: object) -> LongBertModel:
+    """A random tiny model with large weights, so attention patterns are sharp (a weak test
+    would pass with near-uniform attention), in float64 for exact comparisons."""
+    torch.manual_seed(seed)
+    model = LongBertModel(LongBertConfig(**{**TINY, **overrides}))  # type: ignore[arg-type]
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "LayerNorm" not in name:
+                param.normal_(0.0, std)
+    return model.double().eval()
+
+
+def batch(lengths: list[int], total: int, vocab: int = 30522, seed: int = 0) -> tuple[
+    torch.Tensor, torch.Tensor
+]:
+    """Random ids ``[B, total]`` ([CLS]=101 first) and the mask of ``lengths`` real tokens."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, vocab, (len(lengths), total), generator=generator)
+    ids[:, 0] = min(101, vocab - 1)
+    mask = torch.zeros_like(ids)
+    for row, length in enumerate(lengths):
+        mask[row, :length] = 1
+    return ids * mask, mask
+
+
+def reference_sparse(
+    model: LongBertModel, ids: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor, window: int
+) -> torch.Tensor:
+    """Longformer semantics written the slow, obvious way: full ``[N, N]`` masks per layer."""
+    b, n = ids.shape
+    heads = model.config.num_attention_heads
+    d = model.config.hidden_size // heads
+    valid = mask.bool()
+    is_global = glob.bool().clone()
+    is_global[:, 0] = True
+    is_global &= valid
+    pos = torch.arange(n)
+    band = (pos[:, None] - pos[None, :]).abs() <= window
+    local_ok = (band[None] | is_global[:, None, :]) & valid[:, None, :]  # [B, Nq, Nk]
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        return x.view(b, n, heads, d).transpose(1, 2)
+
+    def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(d)
+        return scores.masked_fill(~ok[:, None], -math.inf).softmax(-1) @ v
+
+    hidden = model.embeddings(ids, torch.zeros_like(ids))
+    for layer in model.encoder.layer:
+        att = layer.attention.self
+        local = attend(split(att.query(hidden)), split(att.key(hidden)), split(att.value(hidden)),
+                       local_ok)
+        full = attend(split(att.query_global(hidden)), split(att.key_global(hidden)),
+                      split(att.value_global(hidden)), valid[:, None, :].expand(b, n, n))
+        context = torch.where(is_global[:, None, :, None], full, local)
+        context = context.transpose(1, 2).reshape(b, n, -1)
+        hidden = layer.attention.output(context, hidden)
+        hidden = layer.output(layer.activation(layer.intermediate.dense(hidden)), hidden)
+    return hidden
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def test_config_round_trip_and_errors() -> None:
+    config = LongBertConfig(**TINY)  # type: ignore[arg-type]
+    assert LongBertConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert LongBertConfig.from_dict({**config.to_dict(), "model_type": "longbert"}) == config
+    with pytest.raises(ValueError, match="hidden_size"):
+        LongBertConfig.from_dict({"vocab_size": 5})
+    with pytest.raises(ValueError, match="multiple"):
+        LongBertConfig(**{**TINY, "num_attention_heads": 5})  # type: ignore[arg-type]
+
+
+def test_config_from_hf_rejects_relative_positions() -> None:
+    from transformers import BertConfig
+
+    hf = BertConfig(hidden_size=64, num_attention_heads=4, max_position_embeddings=128)
+    config = LongBertConfig.from_hf(hf)
+    assert config.original_max_position_embeddings == 128 and config.hidden_size == 64
+    hf.position_embedding_type = "relative_key"
+    with pytest.raises(UnsupportedEncoderError, match="relative_key"):
+        LongBertConfig.from_hf(hf)
+
+
+# --- dense mode is BERT ----------------------------------------------------------------------
+
+
+def test_dense_equals_transformers_bert(warm: LongBertModel, hf_bert: nn.Module) -> None:
+    ids, mask = batch([60, 37, 12], 60)
+    with torch.inference_mode():
+        ours = warm(ids, mask).last_hidden_state
+        theirs = hf_bert(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert ours.shape == (3, 60, 384)
+    assert (ours - theirs).abs().max() < 1e-5
+
+
+def test_dense_attentions_and_cls_row(warm: LongBertModel) -> None:
+    ids, mask = batch([40, 25], 40)
+    with torch.inference_mode():
+        fast = warm(ids, mask, output_cls_attention=True)
+        slow = warm(ids, mask, output_cls_attention=True, output_attentions=True)
+    assert slow.attentions is not None and len(slow.attentions) == 6
+    assert slow.attentions[-1].shape == (2, 12, 40, 40)
+    assert fast.attentions is None
+    assert (fast.last_hidden_state - slow.last_hidden_state).abs().max() < 1e-5
+    assert fast.cls_attention is not None and fast.cls_attention.dtype == torch.float32
+    expected = slow.attentions[-1][:, :, 0].mean(dim=1)
+    assert (fast.cls_attention - expected).abs().max() < 1e-6
+    assert torch.allclose(fast.cls_attention.sum(dim=1), torch.ones(2))
+    assert (fast.cls_attention[1, 25:] == 0).all()
+
+
+# --- sparse mode -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_globals", [False, True])
+def test_sparse_equals_dense_within_one_window(warm: LongBertModel, with_globals: bool) -> None:
+    ids, mask = batch([65, 65, 40], 65)
+    glob = torch.zeros_like(ids)
+    if with_globals:
+        glob[0, [5, 30]] = 1
+        glob[2, [3, 50]] = 1  # 50 is padding: ignored
+    with torch.inference_mode():
+        dense = warm(ids, mask, output_cls_attention=True)
+        sparse = warm(ids, mask, glob, sparse=True, attention_window=64, output_cls_attention=True)
+    assert (dense.last_hidden_state - sparse.last_hidden_state).abs().max() < 1e-4
+    assert dense.cls_attention is not None and sparse.cls_attention is not None
+    assert (dense.cls_attention - sparse.cls_attention).abs().max() < 1e-5
+    assert sparse.attentions is None
+
+
+@pytest.mark.parametrize(
+    ("window", "lengths", "total"),
+    [(3, [37], 37), (5, [50, 23, 1], 50), (8, [70, 64], 70), (40, [90, 33], 90)],
+)
+def test_sparse_matches_reference_semantics(window: int, lengths: list[int], total: int) -> None:
+    model = tiny_model()
+    ids, mask = batch(lengths, total, vocab=100, seed=window)
+    glob = torch.zeros_like(ids)
+    glob[0, [4, total // 2, total - 1]] = 1
+    if len(lengths) > 1:
+        glob[1, [2, total - 1]] = 1  # the last one is padding in row 1
+    with torch.no_grad():
+        out = model(ids, mask, glob, sparse=True, attention_window=window, output_cls_attention=True)
+        expected = reference_sparse(model, ids, mask, glob, window)
+    assert (out.last_hidden_state - expected).abs().max() < 1e-10
+    assert out.cls_attention is not None
+    assert torch.allclose(out.cls_attention.sum(dim=1), torch.ones(len(lengths), dtype=torch.float32))
+    for row, length in enumerate(lengths):
+        assert (out.cls_attention[row, length:] == 0).all()
+
+
+def test_sparse_matches_hf_longformer() -> None:
+    """An independent implementation: HF Longformer with the same weights (positions offset 2)."""
+    from transformers import LongformerConfig, LongformerModel
+
+    model, window, n = tiny_model(seed=3), 6, 45
+    config = LongformerConfig(
+        **{k: v for k, v in TINY.items() if k != "max_position_embeddings"},
+        max_position_embeddings=TINY["max_position_embeddings"] + 2,  # type: ignore[operator]
+        attention_window=2 * window, type_vocab_size=2, pad_token_id=1, layer_norm_eps=1e-12,
+    )
+    hf = LongformerModel(config).double().eval()
+    state = {k: v for k, v in model.state_dict().items()}
+    positions = hf.embeddings.position_embeddings.weight.detach().clone()
+    positions[2:] = state.pop("embeddings.position_embeddings.weight")
+    state["embeddings.position_embeddings.weight"] = positions
+    result = hf.load_state_dict(state, strict=False)
+    assert not result.unexpected_keys and all(k.startswith("pooler") for k in result.missing_keys)
+    ids, mask = batch([n, 30], n, vocab=100, seed=7)
+    ids[ids == 1] = 2  # id 1 is Longformer's padding token
+    glob = torch.zeros_like(ids)
+    glob[:, 0] = 1
+    glob[0, 17] = 1
+    with torch.no_grad():
+        ours = model(ids, mask, glob, sparse=True, attention_window=window).last_hidden_state
+        theirs = hf(input_ids=ids, attention_mask=mask, global_attention_mask=glob)
+    diff = (ours - theirs.last_hidden_state).abs() * mask[..., None]
+    assert diff.max() < 1e-5  # HF Longformer does part of its attention in float32
+
+
+def test_sparse_runs_8192_tokens_quickly(warm: LongBertModel) -> None:
+    ids = torch.randint(1000, 30000, (1, 8192))
+    glob = torch.zeros_like(ids)
+    glob[0, ::512] = 1
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = warm(ids, global_attention_mask=glob, sparse=True, output_cls_attention=True)
+    elapsed = time.perf_counter() - start
+    assert out.last_hidden_state.shape == (1, 8192, 384)
+    assert torch.isfinite(out.last_hidden_state).all()
+    assert out.cls_attention is not None and abs(float(out.cls_attention.sum()) - 1) < 1e-4
+    assert elapsed < 60  # ~2 s on 2 cores; generous for a shared machine
+
+
+# --- positions -------------------------------------------------------------------------------
+
+
+def test_positions_are_tiled_and_limited() -> None:
+    model = LongBertModel(LongBertConfig(**{**TINY, "max_position_embeddings": 16,  # type: ignore[arg-type]
+                                           "original_max_position_embeddings": 16}))
+    ids = torch.ones(1, 20, dtype=torch.long)
+    with pytest.raises(PositionLimitError, match="extend_positions"):
+        model(ids)
+    before = model.embeddings.position_embeddings.weight.detach().clone()
+    model.extend_positions(40)
+    after = model.embeddings.position_embeddings.weight.detach()
+    assert after.shape == (40, 64) and model.config.max_position_embeddings == 40
+    assert torch.equal(after[:16], before) and torch.equal(after[16:32], before)
+    assert torch.equal(after[32:], before[:8])
+    model.extend_positions(10)  # no-op
+    assert model.embeddings.position_embeddings.num_embeddings == 40
+    assert model(ids).last_hidden_state.shape == (1, 20, 64)
+
+
+def test_bad_inputs_are_rejected() -> None:
+    model = tiny_model()
+    ids = torch.ones(2, 8, dtype=torch.long)
+    with pytest.raises(ValueError, match="batch, tokens"):
+        model(ids[0])
+    with pytest.raises(ValueError, match="attention_mask"):
+        model(ids, attention_mask=torch.ones(2, 7))
+    with pytest.raises(ValueError, match="attention_window"):
+        model(ids, sparse=True, attention_window=0)
+    with pytest.raises(ValueError, match="dense"):
+        model(ids, sparse=True, output_attentions=True)
+
+
+# --- warm start ------------------------------------------------------------------------------
+
+
+def test_from_bert_copies_weights(warm: LongBertModel, hf_bert: nn.Module) -> None:
+    layer = warm.encoder.layer[3].attention.self
+    for local, glob in (("query", "query_global"), ("key", "key_global"), ("value", "value_global")):
+        assert torch.equal(getattr(layer, local).weight, getattr(layer, glob).weight)
+        assert torch.equal(getattr(layer, local).bias, getattr(layer, glob).bias)
+    table = warm.embeddings.position_embeddings.weight
+    assert table.shape == (8192, 384)
+    assert torch.equal(table[512 * 7 + 5], hf_bert.embeddings.position_embeddings.weight[5])
+    assert warm.bert_pooler_state is not None
+    assert torch.equal(warm.bert_pooler_state["dense.weight"], hf_bert.pooler.dense.weight)
+    assert warm.bert_pooler_state["dense.bias"].shape == (384,)
+
+
+def test_from_bert_local_folder_without_pooler(tmp_path: Path) -> None:
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    hf_config = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    hf = BertModel(hf_config, add_pooling_layer=False).eval()
+    hf.save_pretrained(tmp_path / "tiny")
+    model = LongBertModel.from_bert(tmp_path / "tiny", max_positions=100).eval()
+    assert model.bert_pooler_state is None
+    assert model.config.hidden_size == 32 and model.config.max_position_embeddings == 100
+    ids, mask = batch([20, 11], 20, vocab=99)
+    with torch.no_grad():
+        diff = model(ids, mask).last_hidden_state - hf(input_ids=ids, attention_mask=mask)[0]
+    assert diff.abs().max() < 1e-5
+
+
+def test_from_bert_errors(tmp_path: Path) -> None:
+    with pytest.raises(EncoderNotFoundError):
+        LongBertModel.from_bert(tmp_path / "nowhere")
+    (tmp_path / "roberta").mkdir()
+    (tmp_path / "roberta" / "config.json").write_text(json.dumps({"model_type": "roberta"}))
+    with pytest.raises(UnsupportedEncoderError, match="roberta"):
+        LongBertModel.from_bert(tmp_path / "roberta")
+
+
+# --- save / load -----------------------------------------------------------------------------
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    model = tiny_model(seed=1).float()
+    model.extend_positions(300)
+    model.save_pretrained(tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    loaded = LongBertModel.from_pretrained(tmp_path / "ckpt").eval()
+    assert loaded.config == model.config
+    ids, mask = batch([280, 100], 280, vocab=100)
+    with torch.no_grad():
+        for sparse in (False, True):
+            a = model(ids, mask, sparse=sparse, attention_window=16).last_hidden_state
+            b = loaded(ids, mask, sparse=sparse, attention_window=16).last_hidden_state
+            assert torch.equal(a, b)
+
+
+def test_from_pretrained_errors(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="does not exist"):
+        LongBertModel.from_pretrained(tmp_path / "missing")
+    folder = tmp_path / "ckpt"
+    tiny_model().float().save_pretrained(folder)
+    weights = (folder / "model.safetensors").read_bytes()
+
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        LongBertModel.from_pretrained(folder)
+    (folder / "model.safetensors").write_bytes(weights)
+
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text("{broken")
+    with pytest.raises(CheckpointError, match=r"config\.json"):
+        LongBertModel.from_pretrained(folder)
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_size": 32}))
+    with pytest.raises(CheckpointError, match="do not match"):
+        LongBertModel.from_pretrained(folder)
+    (folder / "config.json").unlink()
+    with pytest.raises(CheckpointError, match=r"config\.json is missing"):
+        LongBertModel.from_pretrained(folder)
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+def test_gradient_checkpointing_gives_same_gradients() -> None:
+    ids, mask = batch([50, 30], 50, vocab=100)
+    glob = torch.zeros_like(ids)
+    glob[0, 9] = 1
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny_model(seed=2).float().train()
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        out = model(ids, mask, glob, sparse=True, attention_window=4, output_cls_attention=True)
+        assert out.cls_attention is not None
+        (out.last_hidden_state.square().mean() + out.cls_attention.square().sum()).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    assert "encoder.layer.1.attention.self.key_global.weight" in grads[0]
+    for name, grad in grads[0].items():
+        assert torch.allclose(grad, grads[1][name], atol=1e-6), name
+
+
+def test_attention_dropout_only_in_training() -> None:
+    model = tiny_model(attention_probs_dropout_prob=0.5).float()
+    ids, mask = batch([40], 40, vocab=100)
+    for sparse in (False, True):
+        with torch.no_grad():
+            model.eval()
+            first = model(ids, mask, sparse=sparse, attention_window=4).last_hidden_state
+            again = model(ids, mask, sparse=sparse, attention_window=4).last_hidden_state
+            model.train()
+            dropped = model(ids, mask, sparse=sparse, attention_window=4).last_hidden_state
+        assert torch.equal(first, again)
+        assert not torch.allclose(first, dropped)
+
+
+def _autocast_close(device: str, dtype: torch.dtype) -> None:
+    model = tiny_model(std=0.05).float().to(device)
+    ids, mask = batch([120, 77], 120, vocab=100)
+    ids, mask = ids.to(device), mask.to(device)
+    for sparse in (False, True):
+        with torch.no_grad():
+            full = model(ids, mask, sparse=sparse, attention_window=8).last_hidden_state
+            with torch.autocast(device_type=device, dtype=dtype):
+                low = model(ids, mask, sparse=sparse, attention_window=8, output_cls_attention=True)
+        assert low.cls_attention is not None and low.cls_attention.dtype == torch.float32
+        assert torch.isfinite(low.last_hidden_state).all()
+        assert (low.last_hidden_state.float() - full).abs().max() < 0.1
+
+
+def test_cpu_autocast_bfloat16() -> None:
+    _autocast_close("cpu", torch.bfloat16)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_cuda_autocast(dtype: torch.dtype) -> None:
+    _autocast_close("cuda", dtype)
+
+
+def test_output_type() -> None:
+    out = tiny_model()(torch.ones(1, 5, dtype=torch.long))
+    assert isinstance(out, LongBertOutput) and out.cls_attention is None and out.attentions is None
