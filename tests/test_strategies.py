@@ -102,9 +102,6 @@ def check_spans_match_tokens(encoded: Encoded) -> None:
         assert re.sub(r"\s", "", text[start:end]) == token_text
 
 
-# ---------------------------------------------------------------- budgets, every strategy
-
-
 STRATEGY_CONFIGS = [
     ("truncate", {}, BERT_CONTENT_TOKENS),
     ("truncate", {"mode": "head"}, BERT_CONTENT_TOKENS),
@@ -132,8 +129,8 @@ def test_budget_never_exceeded_and_spans_map_back(
         assert encoded.mode == strategy.mode
         check_encoded(encoded, budget)
         check_spans_match_tokens(encoded)
-        if doc.num_tokens <= budget and name != "chunk":
-            # Short documents are kept whole.
+        if doc.num_tokens <= budget:
+            # Short documents are kept whole (chunk: in one window).
             assert encoded.used_tokens == doc.num_tokens
 
 
@@ -145,9 +142,6 @@ def test_head_span_retokenizes_to_the_same_ids(
     assert start == 0
     ids = tokenizer(long_doc.text[start:end], add_special_tokens=False)["input_ids"]
     assert ids == long_doc.input_ids[:BERT_CONTENT_TOKENS].tolist()
-
-
-# ---------------------------------------------------------------------------- truncate
 
 
 def test_head_plus_tail_is_first_128_and_last_382(long_doc: TokenizedDocument) -> None:
@@ -185,9 +179,6 @@ def test_truncate_positions_for_every_size() -> None:
             np.testing.assert_array_equal(positions, np.arange(n))
         else:
             assert positions.tolist() == [*range(10), *range(n - 20, n)]
-
-
-# ------------------------------------------------------------------------------- chunk
 
 
 def test_chunk_windows_cover_every_token_with_configured_overlap(
@@ -240,15 +231,6 @@ def test_max_chunks_spreads_windows_evenly_from_first_to_last(
     assert [w.tolist() for w in capped] == [w.tolist() for w in uncapped]
 
 
-def test_chunk_short_document_is_one_window(tokenizer: PreTrainedTokenizerBase) -> None:
-    doc = tokenize(tokenizer, "Only a few words here.")
-    [window] = ChunkStrategy().encode(doc).windows
-    np.testing.assert_array_equal(window, np.arange(doc.num_tokens))
-
-
-# ------------------------------------------------------------------------------ sparse
-
-
 def test_sparse_window_and_global_sentence_starts(long_doc: TokenizedDocument) -> None:
     encoded = SparseStrategy(max_tokens=2048, global_sentences=True).encode(long_doc)
     [window] = encoded.windows
@@ -275,9 +257,6 @@ def test_sparse_without_global_sentences_and_short_docs(
     encoded = SparseStrategy(global_sentences=True).encode(short)
     assert encoded.used_tokens == short.num_tokens
     assert encoded.global_positions.tolist() == [0, 2]
-
-
-# ------------------------------------------------------------------------ key sentences
 
 
 def topic_document(vocab: list[str], seed: int = 3) -> str:
@@ -368,9 +347,6 @@ def test_identical_sentences_tie_to_the_earliest(tokenizer: PreTrainedTokenizerB
     assert [i for i, s in enumerate(encoded.segment_scores) if s.selected] == [0, 1, 2]
 
 
-# -------------------------------------------------------------- pathological input
-
-
 def test_no_punctuation_blob_through_every_strategy(tokenizer: PreTrainedTokenizerBase) -> None:
     rng = random.Random(0)
     blob = "".join(rng.choice(string.ascii_letters + string.digits + "+/") for _ in range(100_000))
@@ -379,9 +355,6 @@ def test_no_punctuation_blob_through_every_strategy(tokenizer: PreTrainedTokeniz
     for name, params, budget in STRATEGY_CONFIGS:
         encoded = get_strategy(name, **params).encode(doc)
         check_encoded(encoded, budget)
-
-
-# --------------------------------------------------------------------- parameters
 
 
 BAD_PARAMS = [
