@@ -193,24 +193,26 @@ def label_distribution_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
 def training_figure(history: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Live training curves: loss on the left axis, metrics (0..1) on the right.
 
-    ``history`` rows hold ``step`` and any of ``loss``, ``train_loss``, ``val_loss`` and metric
-    keys such as ``accuracy``, ``macro_f1``, ``val_accuracy``; a key absent from a row is a gap.
+    ``history`` rows hold ``step`` (or only ``epoch``) and any of ``loss``, ``train_loss``,
+    ``val_loss`` and metric keys such as ``accuracy`` or ``macro_f1``; a key absent from a row is
+    a gap.
     """
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x_key = "step" if any("step" in r for r in history) else "epoch"
     keys: list[str] = []
     for row in history:
         for key, value in row.items():
             if key not in ("step", "epoch") and isinstance(value, int | float) and key not in keys:
                 keys.append(key)
     for key in keys:
-        points = [(r.get("step"), r[key]) for r in history if isinstance(r.get(key), int | float)]
+        points = [(r.get(x_key), r[key]) for r in history if isinstance(r.get(key), int | float)]
         is_loss = "loss" in key
         fig.add_trace(
             go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=key,
                        mode="lines+markers" if len(points) < 40 else "lines"),
             secondary_y=not is_loss,
         )
-    fig.update_layout(title="Training", height=340, xaxis_title="step", **_LAYOUT)
+    fig.update_layout(title="Training", height=340, xaxis_title=x_key, **_LAYOUT)
     fig.update_yaxes(title_text="loss", secondary_y=False)
     fig.update_yaxes(title_text="metric", range=[0, 1], secondary_y=True)
     return fig

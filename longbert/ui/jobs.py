@@ -93,6 +93,11 @@ class JobContext:
     def set_message(self, message: str) -> None:
         self._job._update(message=message)
 
+    def set_meta(self, **values: Any) -> None:
+        """Publish bookkeeping others look jobs up by (e.g. ``batch_id`` once it exists)."""
+        with self._job._lock:
+            self._job.meta.update(values)
+
     @property
     def stop_requested(self) -> bool:
         return self._job._cancel.is_set()
@@ -107,11 +112,19 @@ class Job:
     """A function running in a background thread with observable progress."""
 
     def __init__(
-        self, job_id: str, fn: Callable[[JobContext], Any], title: str, kind: str
+        self,
+        job_id: str,
+        fn: Callable[[JobContext], Any],
+        title: str,
+        kind: str,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         self.id = job_id
         self.title = title
         self.kind = kind
+        #: Caller's bookkeeping (e.g. the batch id), set before the job starts and never changed
+        #: by it except through :meth:`JobContext.set_meta`.
+        self.meta: dict[str, Any] = dict(meta or {})
         self._fn = fn
         self._lock = threading.Lock()
         self._cancel = threading.Event()
@@ -193,11 +206,18 @@ class JobManager:
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
 
-    def submit(self, fn: Callable[[JobContext], Any], *, title: str, kind: str) -> Job:
+    def submit(
+        self,
+        fn: Callable[[JobContext], Any],
+        *,
+        title: str,
+        kind: str,
+        meta: dict[str, Any] | None = None,
+    ) -> Job:
         """Create and start a job running ``fn(context)``."""
         with self._lock:
             job_id = f"{kind}-{next(self._counter)}"
-            job = Job(job_id, fn, title, kind)
+            job = Job(job_id, fn, title, kind, meta)
             self._jobs[job_id] = job
         return job.start()
 
@@ -214,3 +234,11 @@ class JobManager:
 
     def running(self, kind: str | None = None) -> list[Job]:
         return [j for j in self.jobs(kind) if not j.snapshot().finished]
+
+    def find(self, kind: str, **meta: Any) -> Job | None:
+        """The newest job of ``kind`` whose meta has all the given values."""
+        for job in self.jobs(kind):
+            with job._lock:
+                if all(job.meta.get(k) == v for k, v in meta.items()):
+                    return job
+        return None

@@ -1,0 +1,299 @@
+"""Batch labelling as a resumable background job: read files, classify, save each result.
+
+Two passes, so that memory stays flat and an interrupted batch can be resumed:
+
+1. *Stage*: uploaded files are read one at a time (archives and tables expand into many
+   documents); each document's text goes to a spool file on disk, each unreadable file becomes an
+   error item at once. Then the batch and its items are created in the database.
+2. *Classify*: pending items are loaded from the spool a few at a time, classified, and each
+   prediction is saved (with its document) in its own transaction, which also marks the item done.
+
+Resuming (after a stop or a server restart) runs pass 2 over the items still pending. A spooled
+text is deleted once its prediction is saved, and the spool folder when the batch is done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from longbert.config import PROJECT_ROOT, database_url
+from longbert.document import Document
+from longbert.readers import FileError, ReadLimits, read_many
+from longbert.results import Prediction, PredictionError
+from longbert.store import Store
+from longbert.ui.jobs import JobContext
+from longbert.ui.tables import result_row
+
+#: Documents classified per ``predict`` call: small enough that results show up often.
+CHUNK_DOCUMENTS = 8
+
+
+def spool_root() -> Path:
+    """Where staged batch texts wait (``LONGBERT_SPOOL_DIR``; default: beside a SQLite file)."""
+    configured = os.environ.get("LONGBERT_SPOOL_DIR")
+    if configured:
+        return Path(configured)
+    url = make_url(database_url())
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(str(url.database)).resolve().parent / "spool"
+    return PROJECT_ROOT / "db" / "spool"
+
+
+def batch_spool(batch_id: int) -> Path:
+    return spool_root() / f"batch-{batch_id}"
+
+
+@dataclass
+class BatchSettings:
+    """How a batch runs, stored as the batch's config so History can resume it the same way.
+
+    ``model`` is a checkpoint folder or ``"zero-shot"`` (then ``labels`` holds the label
+    descriptions); ``strategy`` ``{"name", "params"}`` or ``None`` for the model's own.
+    """
+
+    model: str
+    model_name: str
+    strategy: dict[str, Any] | None = None
+    labels: dict[str, str] | None = None
+    batch_size: int = 8
+    files: list[str] = field(default_factory=list)
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "model_name": self.model_name, "strategy": self.strategy,
+            "labels": self.labels, "batch_size": self.batch_size, "files": self.files[:200],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BatchSettings:
+        return cls(
+            model=str(config["model"]), model_name=str(config.get("model_name", config["model"])),
+            strategy=config.get("strategy"), labels=config.get("labels"),
+            batch_size=int(config.get("batch_size", 8)), files=list(config.get("files", [])),
+        )
+
+
+class _Spool:
+    """Texts of one batch on disk, one UTF-8 file per item position."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def write(self, position: int, document: Document) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{position}.txt"
+        path.write_bytes(document.text.encode("utf-8", "surrogatepass"))
+
+    def read(self, position: int, name: str) -> Document | None:
+        path = self.folder / f"{position}.txt"
+        try:
+            text = path.read_bytes().decode("utf-8", "surrogatepass")
+        except OSError:
+            return None
+        return Document(text=text, name=name, source="batch")
+
+    def drop(self, position: int) -> None:
+        (self.folder / f"{position}.txt").unlink(missing_ok=True)
+
+
+def stage_batch(
+    ctx: JobContext,
+    store: Store,
+    name: str,
+    files: Iterable[tuple[str, bytes]],
+    settings: BatchSettings,
+    *,
+    num_files: int | None = None,
+    limits: ReadLimits | None = None,
+) -> int:
+    """Pass 1: read every file, spool the texts, create the batch; returns its id.
+
+    ``files`` is consumed lazily (a generator keeps one file's bytes in memory at a time).
+    Unreadable files become error items with the reader's reason.
+    """
+    staging = _Spool(spool_root() / f"staging-{uuid.uuid4().hex}")
+    names: list[str] = []
+    errors: list[tuple[int, FileError]] = []
+    counted = _CountingFiles(files)
+    ctx.progress(0, num_files, "Reading files…")
+    try:
+        for item in read_many(counted, source="batch", limits=limits):
+            ctx.check_stop()
+            if isinstance(item, FileError):
+                errors.append((len(names), item))
+                names.append(item.name)
+                ctx.add_row(result_row(PredictionError(item.name, item.reason)), error=True)
+            else:
+                staging.write(len(names), item.document)
+                names.append(item.document.name)
+            ctx.progress(counted.count, num_files, f"Reading files… {len(names):,} documents so far")
+        if not names:
+            raise_empty()
+        batch_id = store.create_batch(name, config=settings.to_config(), items=names)
+    except BaseException:
+        shutil.rmtree(staging.folder, ignore_errors=True)
+        raise
+    if staging.folder.exists():
+        staging.folder.rename(batch_spool(batch_id))
+    for position, error in errors:
+        store.record_error(PredictionError(error.name, error.reason), batch_id=batch_id,
+                           item_index=position)
+    return batch_id
+
+
+def raise_empty() -> None:
+    from longbert.errors import UnreadableFileError
+
+    raise UnreadableFileError("The upload holds no documents: add at least one file.")
+
+
+class _CountingFiles:
+    """Wraps the uploaded files and counts how many the reader has taken."""
+
+    def __init__(self, files: Iterable[tuple[str, bytes]]) -> None:
+        self._files = iter(files)
+        self.count = 0
+
+    def __iter__(self) -> _CountingFiles:
+        return self
+
+    def __next__(self) -> tuple[str, bytes]:
+        item = next(self._files)
+        self.count += 1
+        return item
+
+
+Classify = Callable[[Sequence[Document]], Sequence[Prediction | PredictionError]]
+
+
+def classify_batch(
+    ctx: JobContext,
+    store: Store,
+    batch_id: int,
+    classify: Classify,
+    *,
+    show_finished: bool = True,
+    chunk: int = CHUNK_DOCUMENTS,
+) -> int:
+    """Pass 2: classify the batch's pending items and save each result; returns how many ran.
+
+    With ``show_finished``, rows for items finished earlier are added first (so a resumed batch
+    shows its whole table). Stopping (``ctx.cancel``) or a failure leaves the batch
+    ``interrupted``: History can resume it, and everything saved so far stays.
+    """
+    batch = store.get_batch(batch_id)
+    spool = _Spool(batch_spool(batch_id))
+    if show_finished:
+        for row in batch_rows(store, batch_id):
+            if row["status"] != "pending":
+                ctx.add_row(row, error=row["status"] == "error")
+    pending = store.pending_items(batch_id)
+    finished = batch.total - len(pending)
+    ctx.progress(finished, batch.total, "Classifying…")
+    ran = 0
+    try:
+        for start in range(0, len(pending), chunk):
+            ctx.check_stop()
+            part = pending[start : start + chunk]
+            documents: list[tuple[int, Document]] = []
+            for item in part:
+                document = spool.read(item.position, item.name)
+                if document is None:
+                    error = PredictionError(
+                        item.name, "its text is no longer on this server (the batch's spool "
+                        "folder is gone); upload the file again.")
+                    store.record_error(error, batch_id=batch_id, item_index=item.position)
+                    ctx.add_row(result_row(error), error=True)
+                else:
+                    documents.append((item.position, document))
+            results = classify([d for _, d in documents]) if documents else []
+            for (position, document), result in zip(documents, results, strict=True):
+                if isinstance(result, Prediction):
+                    pid = store.save_prediction(result, document, batch_id=batch_id,
+                                                item_index=position, store_full_attention=False)
+                    ctx.add_row(result_row(result, prediction_id=pid))
+                else:
+                    store.record_error(result, batch_id=batch_id, item_index=position)
+                    ctx.add_row(result_row(result), error=True)
+                spool.drop(position)
+                ran += 1
+            finished += len(part)
+            ctx.progress(finished, batch.total, "Classifying…")
+    except BaseException:
+        store.mark_batch_status(batch_id, "interrupted")
+        raise
+    if not store.pending_items(batch_id):
+        shutil.rmtree(spool.folder, ignore_errors=True)
+        if store.get_batch(batch_id).status != "done":
+            store.mark_batch_status(batch_id, "done")
+    return ran
+
+
+def history_result_row(row: Any) -> dict[str, Any]:
+    """A table row from the store's :class:`~longbert.store.HistoryRow` (history, batches)."""
+    return {
+        "document": row.document_name, "status": "ok", "label": row.label,
+        "confidence": round(float(row.confidence), 4), "correction": row.corrected_label,
+        "labels": ", ".join(row.labels), "strategy": row.strategy,
+        "used_tokens": int(row.used_tokens), "total_tokens": int(row.total_tokens),
+        "latency_ms": round(float(row.latency_ms), 1), "zero_shot": bool(row.zero_shot),
+        "model": row.model_name, "error": None, "prediction_id": int(row.id),
+    }
+
+
+def batch_rows(store: Store, batch_id: int) -> list[dict[str, Any]]:
+    """Every item of a batch as a table row (pending items included, marked ``pending``)."""
+    rows: list[dict[str, Any]] = []
+    for item in store.batch_items(batch_id):
+        if item.status == "done" and item.row is not None:
+            rows.append(history_result_row(item.row))
+        elif item.status == "error":
+            rows.append(result_row(PredictionError(item.name, item.error or "error")))
+        else:
+            row = result_row(PredictionError(item.name, ""))
+            row.update(status="pending", error=None)
+            rows.append(row)
+    return rows
+
+
+def summary_json(settings: BatchSettings) -> str:
+    """The settings as one line for captions (model, strategy)."""
+    strategy = settings.strategy or {"name": "the model's own"}
+    return json.dumps({"model": settings.model_name, "strategy": strategy}, ensure_ascii=False)
+
+
+def batch_labels(store: Store, config: dict[str, Any]) -> list[str]:
+    """The labels a batch's predictions can be corrected to (from its model)."""
+    settings = BatchSettings.from_config(config)
+    if settings.labels:
+        return list(settings.labels)
+    from longbert.ui.models import read_manifest
+
+    try:
+        return list(read_manifest(Path(settings.model)).labels)
+    except (ValueError, OSError):
+        pass
+    try:
+        return list(store.get_model(settings.model_name).labels)
+    except LookupError:
+        return []
+
+
+def resume_work(store: Store, batch_id: int, classify_fn: Classify) -> Callable[[JobContext], int]:
+    """A job function that finishes an interrupted batch (pending items only)."""
+
+    def work(ctx: JobContext) -> int:
+        ctx.set_meta(batch_id=batch_id)
+        classify_batch(ctx, store, batch_id, classify_fn, show_finished=True)
+        return batch_id
+
+    return work

@@ -1,0 +1,157 @@
+"""What the pages do with models: load one, classify a document and log it, compare strategies.
+
+Model loading is plain here; the app wraps :func:`load_model` in ``st.cache_resource`` so each
+model is loaded once per server process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from longbert.document import Document
+from longbert.errors import LongBertError
+from longbert.results import Prediction, PredictionError
+from longbert.store import Store
+from longbert.strategies import STRATEGIES, Strategy, get_strategy
+from longbert.ui.models import ZERO_SHOT_KEY
+
+if TYPE_CHECKING:
+    from longbert.classifier import DocumentClassifier
+
+
+class ClassificationFailed(LongBertError):
+    """The model could not classify a document; the message says why."""
+
+
+def load_model(key: str, labels: Mapping[str, str] | None = None) -> DocumentClassifier:
+    """A checkpoint folder, or ``"zero-shot"`` with ``{label: description}`` labels."""
+    if key == ZERO_SHOT_KEY:
+        from longbert.zero_shot import ZeroShotClassifier
+
+        if not labels:
+            raise ClassificationFailed("Zero-shot labelling needs label names: type at least two.")
+        try:
+            return ZeroShotClassifier(dict(labels))
+        except ValueError as error:
+            raise ClassificationFailed(str(error)) from error
+    from longbert import load_classifier
+
+    return load_classifier(key)
+
+
+def classify(
+    classifier: DocumentClassifier,
+    documents: Sequence[Document],
+    strategy: Strategy | dict[str, Any] | None = None,
+    *,
+    attention: str = "summary",
+    batch_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Prediction | PredictionError]:
+    """``classifier.predict`` with the page's options (one result per document, in order)."""
+    return list(
+        classifier.predict(
+            list(documents), strategy=strategy, attention=attention, batch_size=batch_size,
+            progress=progress,
+        )
+    )
+
+
+def supports_full_attention(strategy: Strategy | dict[str, Any] | str | None,
+                            classifier: DocumentClassifier) -> bool:
+    """Whether a full (every layer and head) map can be kept: dense windows only, not sparse."""
+    resolved = get_strategy(strategy) if strategy is not None else classifier.strategy
+    return resolved.mode != "long"
+
+
+def classify_and_log(
+    store: Store,
+    classifier: DocumentClassifier,
+    document: Document,
+    strategy: Strategy | dict[str, Any] | None = None,
+    *,
+    keep_full_attention: bool = False,
+) -> tuple[Prediction, int]:
+    """Classify one document and save the result; returns ``(prediction, prediction_id)``.
+
+    With ``keep_full_attention`` (dense strategies) every layer's and head's map of the first
+    window is computed and stored too (about 40 MB before compression for a full window).
+    Raises :class:`ClassificationFailed` when the model cannot read the document.
+    """
+    full = keep_full_attention and supports_full_attention(strategy, classifier)
+    (result,) = classify(classifier, [document], strategy, attention="full" if full else "summary")
+    if isinstance(result, PredictionError):
+        raise ClassificationFailed(result.message)
+    prediction_id = store.save_prediction(result, document, store_full_attention=full)
+    return result, prediction_id
+
+
+@dataclass
+class Comparison:
+    """One strategy's outcome on the compared document."""
+
+    strategy: dict[str, Any]
+    result: Prediction | PredictionError
+    prediction_id: int | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.strategy["name"])
+
+
+def compare_strategies(
+    classifier: DocumentClassifier,
+    document: Document,
+    strategies: Sequence[dict[str, Any]] | None = None,
+    store: Store | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Comparison]:
+    """Run ``document`` through each strategy (default: every one with its defaults).
+
+    Each result is saved when a store is given (the Compare page logs like every other page).
+    A strategy that fails on this document gives a PredictionError, the others still run.
+    """
+    specs = list(strategies) if strategies is not None else [
+        get_strategy(name).config() for name in STRATEGIES
+    ]
+    out: list[Comparison] = []
+    for i, spec in enumerate(specs):
+        try:
+            (result,) = classify(classifier, [document], spec)
+        except LongBertError as error:
+            result = PredictionError(document.name, str(error), document.sha256)
+        pid = None
+        if store is not None and isinstance(result, Prediction):
+            pid = store.save_prediction(result, document, store_full_attention=False)
+        out.append(Comparison(get_strategy(spec).config(), result, pid))
+        if progress is not None:
+            progress(i + 1, len(specs))
+    return out
+
+
+def comparison_rows(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
+    """One table row per strategy: label, confidence, tokens read, latency, parameters."""
+    rows = []
+    for c in comparisons:
+        r = c.result
+        if isinstance(r, Prediction):
+            rows.append({
+                "strategy": c.name, "label": r.label,
+                "confidence": round(float(r.probabilities.get(r.label, 0.0)), 4),
+                "used_tokens": r.used_tokens, "total_tokens": r.total_tokens,
+                "latency_ms": round(r.latency_ms, 1), "params": _params_text(c.strategy),
+                "error": None,
+            })
+        else:
+            rows.append({
+                "strategy": c.name, "label": None, "confidence": None, "used_tokens": None,
+                "total_tokens": None, "latency_ms": None, "params": _params_text(c.strategy),
+                "error": r.message,
+            })
+    return rows
+
+
+def _params_text(strategy: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (strategy.get("params") or {}).items())

@@ -1,0 +1,164 @@
+"""Training from the app: data preparation, option fields from TrainConfig, the background job.
+
+The Train page only offers the main options plus an "advanced" group generated from
+:class:`~longbert.training.config.TrainConfig`'s own fields (their help texts and choices), so it
+never drifts from ``python -m longbert.train``, which remains the full interface.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from longbert.errors import DatasetError
+from longbert.store import Store
+from longbert.training.config import TrainConfig
+from longbert.ui.jobs import JobContext
+
+#: Options shown up front; the rest are under "Advanced".
+MAIN_OPTIONS = ("name", "epochs", "batch_size", "learning_rate")
+#: Options the page sets itself (data files, strategy) or that make no sense in the app.
+HIDDEN_OPTIONS = frozenset({
+    "train", "dev", "test", "strategy", "strategy_params", "output_dir", "resume",
+    "progress_bar", "record", "encoder",
+})
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One TrainConfig field as a form field."""
+
+    name: str
+    kind: str  # "bool" | "int" | "float" | "choice" | "text"
+    default: Any
+    help: str
+    group: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ")
+
+
+def option_specs(names: tuple[str, ...] | None = None) -> list[OptionSpec]:
+    """Form fields for TrainConfig options (``names``, or every non-hidden one), in order."""
+    specs = []
+    defaults = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in HIDDEN_OPTIONS or (names is not None and f.name not in names):
+            continue
+        default = getattr(defaults, f.name)
+        choices = tuple(f.metadata.get("choices") or ())
+        if isinstance(default, bool):
+            kind = "bool"
+        elif choices:
+            kind = "choice"
+        elif isinstance(default, int):
+            kind = "int"
+        elif isinstance(default, float):
+            kind = "float"
+        else:
+            kind = "text"
+        specs.append(OptionSpec(f.name, kind, default, str(f.metadata.get("help", "")),
+                                str(f.metadata.get("group", "")), choices))
+    return specs
+
+
+def advanced_specs() -> list[OptionSpec]:
+    return [s for s in option_specs() if s.name not in MAIN_OPTIONS]
+
+
+def build_config(values: Mapping[str, Any], *, train_path: str,
+                 strategy: Mapping[str, Any] | None) -> TrainConfig:
+    """A validated TrainConfig from form values (TrainConfigError names a bad option)."""
+    data: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+    data["train"] = train_path
+    data["progress_bar"] = False  # no terminal bars from a background thread
+    if strategy is not None:
+        data["strategy"] = strategy["name"]
+        data["strategy_params"] = dict(strategy.get("params") or {})
+    return TrainConfig.from_dict(data, source="the Train page").validate()
+
+
+def corrections_count(store: Store) -> int:
+    """How many documents have a person-checked label (what training from the app can use)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return store.export_corrections_training_set(Path(folder) / "count.jsonl")
+
+
+def export_corrections(store: Store, folder: Path) -> Path:
+    """Write the corrected documents as JSON Lines for training; DatasetError if too few."""
+    path = folder / "corrections.jsonl"
+    count = store.export_corrections_training_set(path)
+    if count < 4:
+        raise DatasetError(
+            f"Only {count} corrected document(s) so far: correct or confirm at least a few per "
+            "label (Batch label page) before training."
+        )
+    return path
+
+
+def save_upload(name: str, data: bytes, folder: Path) -> Path:
+    """Keep an uploaded training file (jsonl/csv, maybe .gz) on disk under its own extension."""
+    suffix = "".join(Path(name).suffixes[-2:]) or ".jsonl"
+    if not data.strip():
+        raise DatasetError(f"'{name}' is empty: upload a JSONL or CSV file with text and labels.")
+    path = folder / f"upload{suffix}"
+    path.write_bytes(data)
+    return path
+
+
+def progress_event(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Normalise whatever a trainer reports (a dict, a dataclass, ``(done, total)``, keywords)."""
+    event: dict[str, Any] = {}
+    if len(args) == 1 and isinstance(args[0], Mapping):
+        event.update(args[0])
+    elif len(args) == 1 and dataclasses.is_dataclass(args[0]) and not isinstance(args[0], type):
+        event.update(dataclasses.asdict(args[0]))
+    elif len(args) == 2 and all(isinstance(a, int) for a in args):
+        event.update(done=args[0], total=args[1])
+    event.update(kwargs)
+    return event
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def training_work(
+    config: TrainConfig, train_fn: Callable[..., Any], cleanup: Callable[[], None] | None = None
+) -> Callable[[JobContext], Any]:
+    """A job function running ``train_fn(config, progress=...)`` with a live event log.
+
+    Events with numbers (loss, metrics) are logged for the chart; ``step``/``total_steps`` (or
+    ``done``/``total``) drive the progress bar; a ``message`` or ``phase`` is shown as text.
+    Stopping raises inside the callback, which ends training between two steps.
+    """
+
+    def work(ctx: JobContext) -> Any:
+        def progress(*args: Any, **kwargs: Any) -> None:
+            ctx.check_stop()
+            event = progress_event(*args, **kwargs)
+            done = event.get("step", event.get("done"))
+            total = event.get("total_steps", event.get("total"))
+            if _numeric(done):
+                ctx.progress(int(done), int(total) if _numeric(total) else None)
+            text = event.get("message") or event.get("phase")
+            if text:
+                ctx.set_message(str(text))
+            numbers = {k: v for k, v in event.items() if _numeric(v)}
+            if any(k not in ("step", "total_steps", "done", "total", "epoch") for k in numbers):
+                ctx.log(**numbers)
+
+        try:
+            return train_fn(config, progress=progress)
+        finally:
+            if cleanup is not None:
+                cleanup()
+
+    return work

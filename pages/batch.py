@@ -1,0 +1,171 @@
+"""Batch label: many files at once, live progress, results as they come, corrections, export."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from longbert.readers import SUPPORTED_EXTENSIONS, ReadLimits
+from longbert.readers.base import MB
+from longbert.ui.batch import (
+    BatchSettings,
+    batch_labels,
+    batch_rows,
+    classify_batch,
+    stage_batch,
+)
+from longbert.ui.formatting import format_duration, progress_text
+from longbert.ui.jobs import Job, JobContext
+from longbert.ui.service import classify
+from longbert.ui.tables import RESULT_COLUMNS, apply_corrections, to_csv, to_jsonl
+from pages import shared
+
+st.title("Batch label")
+store = shared.store()
+
+with st.sidebar:
+    choice, labels = shared.model_picker("batch")
+    strategy, strategy_ok = shared.strategy_picker("batch", choice)
+
+uploads = st.file_uploader(
+    "Files to label", accept_multiple_files=True, key="batch:files",
+    help="txt, md, html, pdf, docx; csv/tsv/jsonl with one document per row (column `text`); "
+    "zip archives of such files (nested folders are fine).",
+)
+shared.upload_limit_caption()
+st.caption(f"Readable formats: {', '.join(SUPPORTED_EXTENSIONS)}. Other files get an error row.")
+start = st.button(
+    "Start labelling", type="primary", key="batch:start",
+    disabled=not uploads or not strategy_ok or (choice.zero_shot and labels is None),
+)
+
+
+def _start(files: list[Any]) -> Job:
+    model = shared.load_model(choice.key, labels)
+    settings = BatchSettings(model=choice.key, model_name=model.name, strategy=strategy,
+                             labels=labels, files=[f.name for f in files])
+    name = f"{len(files)} file{'s' if len(files) != 1 else ''} · {datetime.now():%Y-%m-%d %H:%M}"
+    limits = ReadLimits(max_file_bytes=int(st.get_option("server.maxUploadSize")) * MB)
+    db = store
+
+    def work(ctx: JobContext) -> int:
+        # One file's bytes at a time go to the readers; texts are spooled to disk.
+        batch_id = stage_batch(ctx, db, name, ((f.name, f.getvalue()) for f in files), settings,
+                               num_files=len(files), limits=limits)
+        ctx.set_meta(batch_id=batch_id)
+        classify_batch(ctx, db, batch_id, lambda docs: classify(model, docs, strategy),
+                       show_finished=False)
+        return batch_id
+
+    return shared.jobs().submit(work, title=name, kind="batch")
+
+
+if start and uploads:
+    try:
+        job = _start(list(uploads))
+    except Exception as error:  # a model that cannot load: say so, keep the page usable
+        st.error(str(error))
+    else:
+        st.session_state["batch:job"] = job.id
+        st.session_state.pop("batch:open", None)
+
+
+def _live(job: Job) -> None:
+    """Progress and the rows so far, refreshed every second while the job runs."""
+
+    @st.fragment(run_every=1.0)
+    def live() -> None:
+        snap = job.snapshot()
+        if snap.finished:
+            st.rerun(scope="app")
+        st.progress(snap.fraction, text=progress_text(snap.done, snap.total or 0,
+                                                       snap.eta_seconds, snap.errors))
+        st.caption(f"{snap.message} Elapsed {format_duration(snap.elapsed)}.")
+        if snap.rows:
+            st.dataframe(pd.DataFrame(snap.rows, columns=list(RESULT_COLUMNS)),
+                         hide_index=True, key="batch:live")
+        if st.button("Stop", key="batch:stop"):
+            job.cancel()
+            st.toast("Stopping after the current documents… resume it later from History.")
+
+    live()
+
+
+def _results(batch_id: int) -> None:
+    """The finished (or stopped) batch: correctable table and downloads."""
+    batch = store.get_batch(batch_id)
+    rows = batch_rows(store, batch_id)
+    options = batch_labels(store, batch.config)
+    st.subheader(f"Results: {batch.name}")
+    st.caption(f"{batch.done:,} labelled · {batch.errors:,} errors · {batch.pending:,} pending "
+               f"· status {batch.status}")
+    key = f"batch:editor:{batch_id}"
+    edits = st.session_state.get(key, {}).get("edited_rows", {})
+    updated, changes = apply_corrections(rows, edits)
+    saved = 0
+    for index, label in changes:
+        pid = rows[index]["prediction_id"]
+        if label and pid is not None:
+            store.add_correction(int(pid), label)
+            saved += 1
+    if saved:
+        st.toast(f"Saved {saved} correction{'s' if saved != 1 else ''}.")
+    frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    st.data_editor(
+        frame, key=key, hide_index=True, num_rows="fixed",
+        disabled=[c for c in RESULT_COLUMNS if c != "correction"],
+        column_config={
+            "correction": st.column_config.SelectboxColumn(
+                "correction", options=options, help="Set the right label; it is saved at once "
+                "and can be used to train a model."),
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1,
+                                                          format="percent"),
+            "error": st.column_config.TextColumn("error", width="large"),
+        },
+    )
+    unconfirmed = [r for r in updated if r["status"] == "ok" and not r["correction"]]
+    left, middle, right = st.columns(3)
+    left.download_button("Download CSV", to_csv(updated), file_name=f"batch-{batch_id}.csv",
+                         mime="text/csv", key="batch:csv")
+    middle.download_button("Download JSON Lines", to_jsonl(updated),
+                           file_name=f"batch-{batch_id}.jsonl", mime="application/jsonl",
+                           key="batch:jsonl")
+    if right.button(f"Confirm the {len(unconfirmed)} uncorrected labels", key="batch:confirm",
+                    disabled=not unconfirmed,
+                    help="Records the predicted labels as checked by a person, so the whole "
+                    "batch can be used as training data on the Train page."):
+        for row in unconfirmed:
+            store.add_correction(int(row["prediction_id"]), str(row["label"]))
+        st.rerun()
+
+
+job = shared.jobs().get(st.session_state.get("batch:job"))
+if job is not None:
+    snap = job.snapshot()
+    if not snap.finished:
+        _live(job)
+    else:
+        batch_id = job.meta.get("batch_id")
+        if snap.status == "failed":
+            st.error(f"The batch stopped: {snap.error}")
+        elif snap.status == "cancelled":
+            st.warning("The batch was stopped. Everything labelled so far is saved; resume the "
+                       "rest from History.")
+        else:
+            st.success(f"Done: {snap.done:,} documents ({snap.errors:,} errors) in "
+                       f"{format_duration(snap.elapsed)}.")
+        if batch_id is not None:
+            _results(int(batch_id))
+else:
+    earlier = store.list_batches(limit=50)
+    if earlier:
+        picked = st.selectbox(
+            "Or open an earlier batch", [None, *[b.id for b in earlier]], key="batch:open",
+            format_func=lambda i: "—" if i is None else next(
+                f"#{b.id} {b.name} ({b.status})" for b in earlier if b.id == i),
+        )
+        if picked is not None:
+            _results(int(picked))

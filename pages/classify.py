@@ -1,0 +1,84 @@
+"""Classify: paste a text or upload one file, pick model and strategy, see what the model saw."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from longbert.document import Document
+from longbert.errors import LongBertError
+from longbert.readers import ReadLimits, read_single
+from longbert.readers.base import MB
+from pages import shared
+
+st.title("Classify a document")
+
+with st.sidebar:
+    choice, labels = shared.model_picker("classify")
+    strategy, strategy_ok = shared.strategy_picker("classify", choice)
+
+source = st.segmented_control("Input", ["Paste text", "Upload a file"], default="Paste text",
+                              key="classify:source", required=True)
+text: str | None = None
+upload = None
+if source == "Upload a file":
+    upload = st.file_uploader(
+        "One document (txt, md, html, pdf, docx)", key="classify:file",
+        help="For many files, tables (csv/jsonl) or zip archives use the Batch label page.",
+    )
+    shared.upload_limit_caption()
+else:
+    text = st.text_area("Document text", key="classify:text", height=220,
+                        placeholder="Paste a long document here…")
+keep_full = st.checkbox(
+    "Keep the full attention map (every layer and head of the first window; ~40 MB per document "
+    "in the database)", key="classify:full",
+)
+go = st.button("Classify", type="primary", key="classify:go",
+               disabled=not strategy_ok or (choice.zero_shot and labels is None))
+
+
+def _document() -> Document | None:
+    """The input as a Document, or None with the reason shown."""
+    try:
+        if upload is not None:
+            limit = int(st.get_option("server.maxUploadSize")) * MB
+            return read_single(upload.name, upload.getvalue(), source="upload",
+                               limits=ReadLimits(max_file_bytes=limit))
+        if source == "Upload a file":
+            st.warning("Choose a file to upload first.")
+            return None
+        return Document(text=text or "", name="pasted text", source="paste")
+    except LongBertError as error:
+        st.error(str(error))
+        return None
+
+
+if go:
+    document = _document()
+    if document is not None:
+        started = time.perf_counter()
+        try:
+            model = shared.load_model(choice.key, labels)
+            from longbert.ui.service import classify_and_log
+
+            with st.spinner("Classifying…"):
+                prediction, pid = classify_and_log(shared.store(), model, document, strategy,
+                                                   keep_full_attention=keep_full)
+        except LongBertError as error:
+            st.error(str(error))
+        else:
+            st.session_state["classify:result"] = (prediction, document, pid,
+                                                   time.perf_counter() - started)
+
+result = st.session_state.get("classify:result")
+if result is not None:
+    prediction, document, pid, seconds = result
+    st.success(f"Classified '{document.name}' in {seconds:.1f} s and saved it to History.")
+    shared.render_prediction(prediction, document, "classify", prediction_id=pid)
+else:
+    st.info(
+        "Paste a text or upload a file, then press **Classify**. Without a trained model the "
+        "app offers zero-shot labels from label descriptions you type (left)."
+    )

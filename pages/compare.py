@@ -1,0 +1,105 @@
+"""Compare: one document through every strategy, side by side."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from longbert.document import Document
+from longbert.errors import LongBertError
+from longbert.readers import ReadLimits, read_single
+from longbert.readers.base import MB
+from longbert.results import Prediction
+from longbert.ui import charts, highlight
+from longbert.ui.formatting import token_budget_text
+from longbert.ui.params import strategy_names, strategy_title
+from longbert.ui.service import compare_strategies, comparison_rows
+from pages import shared
+
+st.title("Compare strategies")
+st.caption("The same document through each long-input strategy: label, probabilities, tokens "
+           "read, latency, and what each one saw. Every run is saved to History.")
+
+with st.sidebar:
+    choice, labels = shared.model_picker("compare")
+
+picked = st.multiselect("Strategies", strategy_names(), default=strategy_names(),
+                        format_func=strategy_title, key="compare:strategies")
+configs = []
+params_ok = True
+with st.expander("Strategy parameters (defaults shown)"):
+    for tab, name in zip(st.tabs([strategy_title(n) for n in picked] or ["—"]), picked,
+                         strict=False):
+        with tab:
+            config = shared.strategy_params_form(name, "compare")
+            params_ok &= config is not None
+            if config is not None:
+                configs.append(config)
+
+source = st.segmented_control("Input", ["Paste text", "Upload a file"], default="Paste text",
+                              key="compare:source", required=True)
+upload = None
+text = None
+if source == "Upload a file":
+    upload = st.file_uploader("One document", key="compare:file")
+    shared.upload_limit_caption()
+else:
+    text = st.text_area("Document text", key="compare:text", height=200)
+go = st.button("Compare", type="primary", key="compare:go",
+               disabled=not picked or not params_ok or (choice.zero_shot and labels is None))
+
+if go:
+    try:
+        if upload is not None:
+            limit = int(st.get_option("server.maxUploadSize")) * MB
+            document = read_single(upload.name, upload.getvalue(),
+                                   limits=ReadLimits(max_file_bytes=limit))
+        elif source == "Upload a file":
+            raise LongBertError("Choose a file to upload first.")
+        else:
+            document = Document(text=text or "", name="pasted text", source="paste")
+        model = shared.load_model(choice.key, labels)
+        bar = st.progress(0.0, text="Running strategies…")
+        results = compare_strategies(
+            model, document, configs, store=shared.store(),
+            progress=lambda done, total: bar.progress(done / total,
+                                                      text=f"{done} of {total} strategies"),
+        )
+        bar.empty()
+    except LongBertError as error:
+        st.error(str(error))
+    else:
+        st.session_state["compare:result"] = (document, results)
+
+stored = st.session_state.get("compare:result")
+if stored is None:
+    st.info("Paste or upload a document, then press **Compare**.")
+    st.stop()
+
+document, results = stored
+rows = comparison_rows(results)
+st.dataframe(pd.DataFrame(rows), hide_index=True, key="compare:table")
+ok = [c for c in results if isinstance(c.result, Prediction)]
+if ok:
+    left, right = st.columns(2)
+    left.plotly_chart(charts.compare_figure(
+        {c.name: c.result.probabilities for c in ok if isinstance(c.result, Prediction)}),
+        key="compare:probs")
+    right.plotly_chart(charts.cost_figure([r for r in rows if r["error"] is None]),
+                       key="compare:cost")
+columns = st.columns(len(results))
+for column, comparison in zip(columns, results, strict=True):
+    with column:
+        st.markdown(f"**{strategy_title(comparison.name)}**")
+        result = comparison.result
+        if not isinstance(result, Prediction):
+            st.error(result.message)
+            continue
+        confidence = result.probabilities.get(result.label, 0.0)
+        st.metric("Label", result.label, delta=f"{confidence:.1%}", delta_color="off",
+                  delta_arrow="off")
+        if result.zero_shot:
+            st.badge("Zero-shot", color="orange")
+        st.caption(f"{token_budget_text(result.used_tokens, result.total_tokens)} · "
+                   f"{result.latency_ms:,.0f} ms")
+        st.html(highlight.segments_html(document.text, result.segment_scores, result.spans))

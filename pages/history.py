@@ -1,0 +1,161 @@
+"""History: every past prediction, filterable; open one to see its attention; resume batches."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from longbert.errors import LongBertError
+from longbert.store import HistoryFilter, RecordNotFoundError
+from longbert.ui import charts
+from longbert.ui.batch import BatchSettings, resume_work
+from longbert.ui.formatting import progress_text
+from longbert.ui.service import classify
+from pages import shared
+
+PAGE_SIZE = 100
+
+st.title("History")
+store = shared.store()
+shared.database_caption()
+
+
+def _resume(batch_id: int) -> None:
+    batch = store.get_batch(batch_id)
+    settings = BatchSettings.from_config(batch.config)
+    try:
+        model = shared.load_model(settings.model, settings.labels)
+    except LongBertError as error:
+        st.error(f"Cannot resume batch #{batch_id}: {error}")
+        return
+    job = shared.jobs().submit(
+        resume_work(store, batch_id, lambda docs: classify(model, docs, settings.strategy)),
+        title=f"resume #{batch_id} {batch.name}", kind="batch", meta={"batch_id": batch_id},
+    )
+    st.session_state["batch:job"] = job.id
+    st.switch_page("pages/batch.py")
+
+
+unfinished = store.unfinished_batches()
+if unfinished:
+    st.subheader("Unfinished batches")
+    for batch in unfinished:
+        live = shared.jobs().find("batch", batch_id=batch.id)
+        running = live is not None and not live.snapshot().finished
+        cols = st.columns([3, 1])
+        cols[0].markdown(f"**#{batch.id}** {batch.name} — "
+                         + progress_text(batch.done + batch.errors, batch.total, None,
+                                         batch.errors) + f" · {batch.status}")
+        cols[0].progress(batch.fraction)
+        if running:
+            if cols[1].button("Watch", key=f"history:watch:{batch.id}"):
+                st.session_state["batch:job"] = live.id if live else None
+                st.switch_page("pages/batch.py")
+        elif cols[1].button("Resume", key=f"history:resume:{batch.id}", type="primary"):
+            _resume(batch.id)
+
+options = store.filter_options()
+batches = store.list_batches(limit=200)
+with st.expander("Filters", expanded=True):
+    c1, c2, c3 = st.columns(3)
+    models = c1.multiselect("Model", options["model"], key="history:model")
+    labels = c2.multiselect("Label", options["label"], key="history:label")
+    strategies = c3.multiselect("Strategy", options["strategy"], key="history:strategy")
+    c4, c5, c6 = st.columns(3)
+    batch_id = c4.selectbox(
+        "Batch", [None, *[b.id for b in batches]], key="history:batch",
+        format_func=lambda i: "any" if i is None else next(
+            f"#{b.id} {b.name}" for b in batches if b.id == i),
+    )
+    dates = c5.date_input("Dates", value=(), key="history:dates")
+    text = c6.text_input("Text contains", key="history:text",
+                         help="Case-insensitive search in document text and name.")
+    corrected_only = st.checkbox("Only corrected predictions", key="history:corrected")
+
+since = until = None
+if isinstance(dates, tuple | list) and dates:
+    since, until = dates[0], dates[-1]
+elif isinstance(dates, date):
+    since = until = dates
+filters = HistoryFilter(
+    model=models or None, label=labels or None, strategy=strategies or None, batch_id=batch_id,
+    since=since, until=until, text=text.strip() or None, corrected=True if corrected_only else None,
+)
+
+total = store.count_predictions(filters)
+if total == 0:
+    st.info("No predictions match. Classify a document or label a batch first."
+            if not options["label"] else "No predictions match these filters.")
+    st.stop()
+
+use_corrections = st.toggle("Count corrected labels", key="history:use_corrections",
+                            help="A corrected prediction counts under its corrected label.")
+distribution = store.label_distribution(filters, use_corrections=use_corrections)
+st.plotly_chart(
+    charts.label_distribution_figure(
+        [{"period": d.day.isoformat(), "label": d.label, "count": d.count} for d in distribution]
+    ),
+    key="history:distribution",
+)
+
+pages = max(1, -(-total // PAGE_SIZE))
+page_number = st.number_input(f"Page (of {pages}; {total:,} predictions)", min_value=1,
+                              max_value=pages, value=1, key="history:page")
+page = store.history(filters, limit=PAGE_SIZE, offset=(int(page_number) - 1) * PAGE_SIZE)
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id, "when": r.created_at.strftime("%Y-%m-%d %H:%M"), "document": r.document_name,
+        "label": r.label, "corrected": r.corrected_label, "confidence": round(r.confidence, 4),
+        "strategy": r.strategy, "model": r.model_name, "tokens": f"{r.used_tokens}/{r.total_tokens}",
+        "latency_ms": round(r.latency_ms, 1), "batch": r.batch_id, "zero_shot": r.zero_shot,
+    }
+
+
+frame = pd.DataFrame([_row(r) for r in page.rows])
+event = st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="single-row",
+                     key="history:table")
+selected_rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+ids = [r.id for r in page.rows]
+names = {r.id: f"#{r.id} {r.document_name} → {r.label}" for r in page.rows}
+opened = st.selectbox("Open a prediction", [None, *ids], key="history:open",
+                      format_func=lambda i: "— pick one, or click a row —" if i is None
+                      else names[i])
+if selected_rows:
+    opened = ids[selected_rows[0]]
+if opened is None:
+    st.stop()
+
+try:
+    stored = store.get_prediction(int(opened), with_full_attention=True)
+except RecordNotFoundError as error:
+    st.error(str(error))
+    st.stop()
+
+st.divider()
+st.subheader(f"Prediction #{stored.id}: {stored.document.name}")
+st.caption(f"Saved {stored.created_at:%Y-%m-%d %H:%M:%S} UTC"
+           + (f" · batch #{stored.batch_id}" if stored.batch_id else ""))
+with st.form(f"history:correct:{stored.id}"):
+    choices = list(stored.prediction.probabilities)
+    current = stored.final_labels[0] if stored.final_labels else stored.prediction.label
+    new_label = st.selectbox("Correct label", choices,
+                             index=choices.index(current) if current in choices else 0)
+    note = st.text_input("Note (optional)")
+    if st.form_submit_button("Save correction"):
+        try:
+            store.add_correction(stored.id, new_label, note=note or None)
+        except LongBertError as error:
+            st.error(str(error))
+        else:
+            st.success(f"Saved: #{stored.id} is '{new_label}'.")
+if stored.corrections:
+    st.caption("Corrections: " + "; ".join(
+        f"{c.label} ({c.created_at:%Y-%m-%d %H:%M})" + (f" — {c.note}" if c.note else "")
+        for c in stored.corrections))
+shared.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
+                         prediction_id=stored.id)

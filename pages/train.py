@@ -1,0 +1,147 @@
+"""Train: labelled data (an upload or the app's corrections), strategy, main options; runs in the
+background with a live loss/metric chart. ``python -m longbert.train`` is the full interface."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from longbert.errors import LongBertError
+from longbert.ui import charts
+from longbert.ui.formatting import format_duration
+from longbert.ui.jobs import Job
+from longbert.ui.models import ZERO_SHOT_CHOICE
+from longbert.ui.training import (
+    OptionSpec,
+    advanced_specs,
+    build_config,
+    corrections_count,
+    export_corrections,
+    option_specs,
+    save_upload,
+    training_work,
+)
+from pages import shared
+
+st.title("Train a model")
+st.caption("Fine-tunes the packaged encoder with a [CLS] classification head. For every option "
+           "(other encoders, GPUs, config files) use `python -m longbert.train --help`.")
+store = shared.store()
+
+SOURCES = ["Corrections collected in the app", "Upload a labelled file"]
+source = st.radio("Training data", SOURCES, key="train:source", horizontal=True)
+upload = None
+columns: dict[str, Any] = {}
+if source == SOURCES[0]:
+    count = corrections_count(store)
+    st.caption(f"{count:,} documents have a corrected or confirmed label (Batch label and History "
+               "pages). A few dozen per label give a usable first model.")
+else:
+    upload = st.file_uploader("JSON Lines or CSV with a text and a label column (optionally .gz)",
+                              type=["jsonl", "csv", "tsv", "gz", "json"], key="train:file")
+    left, right = st.columns(2)
+    columns["text_column"] = left.text_input("Text column", "text", key="train:text_column")
+    columns["label_column"] = right.text_input("Label column", "label", key="train:label_column")
+
+strategy, strategy_ok = shared.strategy_picker("train", ZERO_SHOT_CHOICE, allow_own=False)
+
+
+def _widget(spec: OptionSpec, key: str) -> Any:
+    if spec.kind == "bool":
+        return st.checkbox(spec.label, value=spec.default, key=key, help=spec.help)
+    if spec.kind == "choice":
+        return st.selectbox(spec.label, spec.choices, index=spec.choices.index(spec.default),
+                            key=key, help=spec.help)
+    if spec.kind == "int":
+        return st.number_input(spec.label, value=int(spec.default), step=1, key=key,
+                               help=spec.help)
+    if spec.kind == "float":
+        return st.number_input(spec.label, value=float(spec.default), key=key, help=spec.help,
+                               format="%.6g")
+    return st.text_input(spec.label, value=str(spec.default), key=key, help=spec.help)
+
+
+values: dict[str, Any] = {}
+main = option_specs(("name", "epochs", "batch_size", "learning_rate"))
+for column, spec in zip(st.columns(len(main)), main, strict=True):
+    with column:
+        values[spec.name] = _widget(spec, f"train:{spec.name}")
+with st.expander("Advanced options"):
+    for spec in advanced_specs():
+        values[spec.name] = _widget(spec, f"train:{spec.name}")
+values.update(columns)
+
+running = shared.jobs().running("train")
+start = st.button("Start training", type="primary", key="train:start",
+                  disabled=bool(running) or not strategy_ok
+                  or (source == SOURCES[1] and upload is None))
+
+
+def _start() -> Job:
+    from longbert.train import train
+
+    folder = Path(tempfile.mkdtemp(prefix="longbert-train-"))
+    try:
+        if upload is not None:
+            path = save_upload(upload.name, upload.getvalue(), folder)
+        else:
+            path = export_corrections(store, folder)
+        config = build_config(values, train_path=str(path), strategy=strategy)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return shared.jobs().submit(
+        training_work(config, train, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True)),
+        title=config.name, kind="train", meta={"output": str(config.output_path)},
+    )
+
+
+if start:
+    try:
+        job = _start()
+    except LongBertError as error:
+        st.error(str(error))
+    else:
+        st.session_state["train:job"] = job.id
+
+job = shared.jobs().get(st.session_state.get("train:job")) or (running[0] if running else None)
+if job is None:
+    st.stop()
+
+snapshot = job.snapshot()
+if not snapshot.finished:
+
+    @st.fragment(run_every=2.0)
+    def live() -> None:
+        snap = job.snapshot()
+        if snap.finished:
+            st.rerun(scope="app")
+        st.progress(snap.fraction, text=f"{snap.message or 'Training…'} · elapsed "
+                    f"{format_duration(snap.elapsed)}"
+                    + (f" · about {format_duration(snap.eta_seconds)} left"
+                       if snap.eta_seconds is not None else ""))
+        if snap.events:
+            st.plotly_chart(charts.training_figure(snap.events), key="train:live")
+        if st.button("Stop training", key="train:stop"):
+            job.cancel()
+
+    live()
+else:
+    if snapshot.status == "done":
+        output = job.meta.get("output")
+        st.success(f"Training finished in {format_duration(snapshot.elapsed)}. The model is "
+                   f"saved in `{output}` and listed on the Classify, Batch label and Models pages.")
+        if output and st.button("Use it on the Classify page", key="train:use"):
+            st.session_state["shared:model"] = str(Path(output).resolve())
+            st.switch_page("pages/classify.py")
+    elif snapshot.status == "cancelled":
+        st.warning("Training was stopped. Run `python -m longbert.train --resume` with the same "
+                   "name to continue it.")
+    else:
+        st.error(f"Training failed: {snapshot.error}")
+    if snapshot.events:
+        st.plotly_chart(charts.training_figure(snapshot.events), key="train:final")
