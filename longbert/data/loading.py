@@ -1,0 +1,184 @@
+"""Reading labelled data sets from files and folders, with every bad row named up front."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from longbert.data.dataset import SHOWN, DatasetReport, Example, LabeledDataset, build_dataset, names_list
+from longbert.document import Document
+from longbert.errors import DatasetError
+from longbert.readers import FileError, LabelError, ReadDocument, ReadLimits, is_junk, parse_labels, read_path
+
+#: Limits for data sets: big files and many rows are expected, and every bad row is listed.
+DATASET_LIMITS = ReadLimits(
+    max_file_bytes=4 * 1024**3,
+    max_documents=50_000_000,
+    max_archive_members=1_000_000,
+    max_archive_bytes=16 * 1024**3,
+    max_row_errors=1_000_000_000,
+)
+_TABLE_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}
+
+
+def load_dataset(
+    path: str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_delimiter: str | None = None,
+    multi_label: bool | None = None,
+    id_column: str | None = "id",
+    name_column: str | None = "name",
+    skip_bad_rows: bool = False,
+    drop_duplicates: bool = True,
+    limits: ReadLimits | None = None,
+) -> LabeledDataset:
+    """Load a labelled data set from a JSONL/JSON/CSV/TSV file (``.gz`` too) or a label folder.
+
+    Labels are a string per row, a JSON list (multi-label), or a string split on
+    ``label_delimiter``. ``multi_label`` ``None`` decides from the data: multi-label when a
+    delimiter is given or any row has other than one label. Bad rows (empty text, no label,
+    broken JSON) raise :class:`DatasetError` naming them, unless ``skip_bad_rows``; a missing
+    column always raises, naming the columns that exist. Repeated texts are dropped (the first
+    kept; conflicting labels reported in ``report.problems``) unless ``drop_duplicates`` is off.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or folder.")
+    limits = limits or DATASET_LIMITS
+    if path.is_dir():
+        examples, errors = _read_label_folders(path, limits)
+    else:
+        lower = path.name.lower()
+        inner = lower.removesuffix(".gz")
+        if Path(inner).suffix not in _TABLE_SUFFIXES:
+            raise DatasetError(
+                f"{path.name}: a data set is a .jsonl, .json, .csv or .tsv file (optionally .gz) "
+                "or a folder with one sub-folder per label."
+            )
+        items = read_path(
+            path,
+            source="dataset",
+            limits=limits,
+            text_column=text_column,
+            label_column=label_column,
+            label_delimiter=label_delimiter,
+            id_column=id_column,
+            name_column=name_column,
+        )
+        examples, errors = _collect(items)
+    report = DatasetReport(source=str(path), rows_read=len(examples) + len(errors))
+    _handle_errors(path.name, errors, skip_bad_rows, report)
+    if label_delimiter is not None and multi_label is None:
+        multi_label = True
+    return build_dataset(
+        examples, multi_label=multi_label, name=path.name, report=report, drop_duplicates=drop_duplicates
+    )
+
+
+def from_records(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_delimiter: str | None = None,
+    multi_label: bool | None = None,
+    name: str = "records",
+) -> LabeledDataset:
+    """A data set from in-memory rows (dicts with a text and a label), checked like a file."""
+    examples = []
+    for row, record in enumerate(records, start=1):
+        missing = [c for c in (text_column, label_column) if c not in record]
+        if missing:
+            raise DatasetError(
+                f"{name}: row {row} has no {missing[0]!r}; it has: {', '.join(map(repr, record))}."
+            )
+        text = record[text_column]
+        if not isinstance(text, str) or not text.strip():
+            raise DatasetError(f"{name}: row {row} has an empty or non-text {text_column!r}.")
+        try:
+            labels = parse_labels(record[label_column], label_delimiter)
+        except LabelError as exc:
+            raise DatasetError(f"{name}: row {row}: {exc}") from exc
+        doc_name = str(record.get("name") or f"{name}#row={row}")
+        record_id = None if record.get("id") is None else str(record["id"])
+        examples.append(Example(Document(text, doc_name, "dataset"), labels, record_id))
+    if label_delimiter is not None and multi_label is None:
+        multi_label = True
+    return build_dataset(examples, multi_label=multi_label, name=name)
+
+
+def _read_label_folders(root: Path, limits: ReadLimits) -> tuple[list[Example], list[FileError]]:
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not is_junk(p.name + "/x"))
+    if not folders:
+        raise DatasetError(
+            f"{root.name}: the folder has no sub-folders. Put each label's files in a sub-folder "
+            "named after the label (e.g. sport/, politics/)."
+        )
+    examples: list[Example] = []
+    errors: list[FileError] = []
+    for folder in folders:
+        found, bad = _collect(read_path(folder, source="dataset", limits=limits), folder.name)
+        examples.extend(found)
+        errors.extend(bad)
+    return examples, errors
+
+
+def _collect(
+    items: Iterable[ReadDocument | FileError], label: str | None = None
+) -> tuple[list[Example], list[FileError]]:
+    examples: list[Example] = []
+    errors: list[FileError] = []
+    for item in items:
+        if isinstance(item, FileError):
+            errors.append(item)
+            continue
+        labels = (label,) if label is not None else (item.labels or ())
+        examples.append(Example(item.document, labels, item.record_id))
+    return examples, errors
+
+
+_KIND_TITLES = {
+    "empty": "empty text",
+    "missing_label": "no label",
+    "bad_row": "unusable rows",
+}
+
+
+def _handle_errors(name: str, errors: list[FileError], skip: bool, report: DatasetReport) -> None:
+    """Raise for missing columns always, and for other problems unless ``skip``."""
+    if not errors:
+        return
+    missing = [e for e in errors if e.kind == "missing_column"]
+    if missing:
+        where = f" (rows: {_rows(missing)})" if missing[0].row is not None else ""
+        raise DatasetError(f"{name}: {missing[0].reason}{where}")
+    groups: dict[str, list[FileError]] = {}
+    for error in errors:
+        groups.setdefault(_KIND_TITLES.get(error.kind, "unreadable files"), []).append(error)
+    if skip:
+        report.rows_skipped = len(errors)
+        report.problems.extend(f"skipped {title}: {_rows(group)}" for title, group in groups.items())
+        return
+    lines = []
+    for title, group in groups.items():
+        if title == "unreadable files":  # each file has its own reason: say it
+            lines.extend(f"  - {error.message}" for error in group[:SHOWN])
+            if len(group) > SHOWN:
+                lines.append(f"  - and {len(group) - SHOWN:,} more unreadable files")
+        else:
+            lines.append(f"  - {title}: {_rows(group)}")
+    count = f"{len(errors):,} " + ("row or file" if len(errors) == 1 else "rows or files")
+    raise DatasetError(
+        f"{name}: {count} cannot be used:\n"
+        + "\n".join(lines)
+        + "\nFix them, or skip them (skip_bad_rows=True)."
+    )
+
+
+def _rows(errors: Sequence[FileError]) -> str:
+    labels = [f"row {e.row}" if e.row is not None else e.name for e in errors]
+    return names_list(labels)
