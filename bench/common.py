@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
+# Benchmarks run as scripts (`python bench/x.py`): make the project importable without installing it.
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
 
 
 def read_jsonl(path: Path, limit: int | None = None) -> Iterator[dict]:
