@@ -183,6 +183,7 @@ def test_single_class_is_refused(tmp_path: Path) -> None:
     path = write_rows(tmp_path / "one.jsonl", [{"text": f"t{i}", "label": "same"} for i in range(5)])
     with pytest.raises(DatasetError, match=r"only the label 'same'.*at least two classes"):
         load_dataset(path)
+    assert load_dataset(path, min_classes=1).labels == ["same"]  # a one-class test set is fine
 
 
 def test_unreadable_files_in_folders(tmp_path: Path) -> None:

@@ -168,6 +168,10 @@ def test_bom_is_stripped_and_newlines_normalised() -> None:
     assert not text.startswith("\ufeff")
 
 
+def test_utf8_cut_inside_last_character() -> None:
+    assert only_text("cut.txt", "naïve café".encode()[:-1]) == "naïve caf"
+
+
 def test_markdown_is_read_as_text() -> None:
     assert only_text("README.md", b"# Title\n\nSome *text*.") == "# Title\n\nSome *text*."
 

@@ -130,8 +130,13 @@ def build_dataset(
     name: str = "dataset",
     report: DatasetReport | None = None,
     drop_duplicates: bool = True,
+    min_classes: int = 2,
 ) -> LabeledDataset:
-    """Check examples and make a data set: duplicates dropped, label space sorted, ≥ 2 classes."""
+    """Check examples and make a data set: duplicates dropped, label space sorted.
+
+    Training data needs ``min_classes`` = 2 distinct labels at least (the default); a dev or
+    test set may hold a single class, so evaluation loads can pass ``min_classes=1``.
+    """
     examples = list(examples)
     report = report or DatasetReport(source=name, rows_read=len(examples))
     if not examples:
@@ -149,11 +154,12 @@ def build_dataset(
                 "give each row exactly one label."
             )
     labels = sorted({label for example in examples for label in example.labels})
-    if len(labels) < 2:
+    if len(labels) < max(min_classes, 1):
         only = f"only the label '{labels[0]}'" if labels else "no labels at all"
+        need = "at least two classes" if min_classes >= 2 else "labelled examples"
         raise DatasetError(
             f"{name}: the data set has {only} in {len(examples):,} examples; a classifier "
-            "needs at least two classes. Check the label column."
+            f"needs {need}. Check the label column."
         )
     counts = Counter(label for example in examples for label in example.labels)
     rare = sorted(label for label in labels if counts[label] < 2)

@@ -34,6 +34,7 @@ def load_dataset(
     name_column: str | None = "name",
     skip_bad_rows: bool = False,
     drop_duplicates: bool = True,
+    min_classes: int = 2,
     limits: ReadLimits | None = None,
 ) -> LabeledDataset:
     """Load a labelled data set from a JSONL/JSON/CSV/TSV file (``.gz`` too) or a label folder.
@@ -44,6 +45,7 @@ def load_dataset(
     broken JSON) raise :class:`DatasetError` naming them, unless ``skip_bad_rows``; a missing
     column always raises, naming the columns that exist. Repeated texts are dropped (the first
     kept; conflicting labels reported in ``report.problems``) unless ``drop_duplicates`` is off.
+    Fewer than ``min_classes`` distinct labels raise (pass 1 for a dev or test set).
     """
     path = Path(path)
     if not path.exists():
@@ -75,7 +77,12 @@ def load_dataset(
     if label_delimiter is not None and multi_label is None:
         multi_label = True
     return build_dataset(
-        examples, multi_label=multi_label, name=path.name, report=report, drop_duplicates=drop_duplicates
+        examples,
+        multi_label=multi_label,
+        name=path.name,
+        report=report,
+        drop_duplicates=drop_duplicates,
+        min_classes=min_classes,
     )
 
 
@@ -87,6 +94,7 @@ def from_records(
     label_delimiter: str | None = None,
     multi_label: bool | None = None,
     name: str = "records",
+    min_classes: int = 2,
 ) -> LabeledDataset:
     """A data set from in-memory rows (dicts with a text and a label), checked like a file."""
     examples = []
@@ -108,7 +116,7 @@ def from_records(
         examples.append(Example(Document(text, doc_name, "dataset"), labels, record_id))
     if label_delimiter is not None and multi_label is None:
         multi_label = True
-    return build_dataset(examples, multi_label=multi_label, name=name)
+    return build_dataset(examples, multi_label=multi_label, name=name, min_classes=min_classes)
 
 
 def _read_label_folders(root: Path, limits: ReadLimits) -> tuple[list[Example], list[FileError]]:

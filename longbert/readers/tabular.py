@@ -121,12 +121,11 @@ def _record_item(
 ) -> ReadItem:
     options = ctx.options
     name = f"{display}#row={row}"
-    fields = ", ".join(repr(k) for k in record) or "none"
     text_key = _resolve(record.keys(), options.text_column)
     if text_key is None:
         return FileError(
             name,
-            f"the row has no {options.text_column!r} field; fields found: {fields}. "
+            f"the row has no {options.text_column!r} field; fields found: {_fields(record)}. "
             "Choose the text column that holds the documents.",
             kind="missing_column",
             row=row,
@@ -148,7 +147,7 @@ def _record_item(
         if label_key is None:
             return FileError(
                 name,
-                f"the row has no {options.label_column!r} field; fields found: {fields}.",
+                f"the row has no {options.label_column!r} field; fields found: {_fields(record)}.",
                 kind="missing_column",
                 row=row,
                 details={"columns": list(record)},
@@ -169,6 +168,10 @@ def _record_item(
         row=row,
         record_id=record_id,
     )
+
+
+def _fields(record: Mapping[str, Any]) -> str:
+    return ", ".join(repr(key) for key in record) or "none"
 
 
 def _optional_str(record: Mapping[str, Any], column: str | None) -> str | None:

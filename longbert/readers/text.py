@@ -50,8 +50,17 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
                 ) from exc
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
         text = None
+        # A file cut inside its last multi-byte character is still UTF-8: drop the stub. Only
+        # when the rest holds other multi-byte characters: "Café" in cp1252 also ends in a
+        # byte that could start a UTF-8 sequence.
+        head = data[: exc.start]
+        if exc.reason == "unexpected end of data" and exc.start >= len(data) - 3 and not head.isascii():
+            try:
+                text = head.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
     if text is not None:
         _reject_control_characters(text)
         return text
