@@ -621,6 +621,7 @@ def test_member_names_are_sanitised() -> None:
     assert sanitize_member_name("/abs/./x.txt") == "abs/x.txt"
     assert sanitize_member_name("..") == ""
     assert is_junk("__MACOSX/a/b.txt") and is_junk("x/.DS_Store") and is_junk("._a.txt")
+    assert is_junk(".git/config") and is_junk(".cache/x/y.txt")
     assert not is_junk("docs/a.txt")
 
 

@@ -51,7 +51,7 @@ def read_zip(
     with archive:
         entries = []
         for info in infos:
-            if info.is_dir() or is_junk(info.filename):
+            if info.is_dir():
                 continue
             clean = sanitize_member_name(info.filename)
             if clean and not is_junk(clean):

@@ -169,12 +169,13 @@ _JUNK_DIRS = frozenset({"__macosx", ".git", ".svn", ".hg", "__pycache__", ".ipyn
 def is_junk(path: str) -> bool:
     """Whether an archive entry or folder entry is debris (``__MACOSX/``, ``.DS_Store``, ``._x``).
 
-    Hidden files (a leading dot) are junk too: they are editor and system files, not documents.
+    Hidden files and folders (a leading dot) are junk too: editor and system files, not documents.
     """
     parts = [p for p in path.replace("\\", "/").split("/") if p]
     if not parts:
         return True
-    if any(p.lower() in _JUNK_DIRS for p in parts[:-1]):
+    folders = [p for p in parts[:-1] if p not in (".", "..")]
+    if any(p.lower() in _JUNK_DIRS or p.startswith(".") for p in folders):
         return True
     leaf = parts[-1]
     return leaf.lower() in _JUNK_NAMES or leaf.startswith((".", "~$"))
