@@ -244,6 +244,11 @@ def test_html_plain_text_without_markup() -> None:
         assert hidden not in text
 
 
+def test_html_without_closing_head_keeps_body() -> None:
+    page = b"<html><head><meta charset=utf-8><title>T</title><p>Body text survives</p>"
+    assert only_text("sloppy.html", page) == "T\n\nBody text survives"
+
+
 def test_html_meta_charset_is_honoured() -> None:
     page = '<html><head><meta charset="windows-1252"></head><body><p>Ça coûte 5 €</p></body></html>'
     assert only_text("old.htm", page.encode("cp1252")) == "Ça coûte 5 €"

@@ -25,7 +25,12 @@ _DROPPED_TAGS = (
     "iframe",
     "object",
     "embed",
-    "head",
+    # <head> itself is kept: html.parser does not close it implicitly, so on pages without
+    # </head> the whole body sits inside it. Its non-text children go by name instead.
+    "title",
+    "meta",
+    "link",
+    "base",
 )
 #: Elements that start a paragraph (a blank line around them).
 _PARAGRAPH_TAGS = frozenset(
@@ -58,7 +63,6 @@ _PARAGRAPH_TAGS = frozenset(
         "details",
         "summary",
         "hr",
-        "title",
     }
 )
 #: Elements that start a line.
@@ -91,7 +95,7 @@ def read_html(data: bytes) -> str:
     text = text.replace(_PARAGRAPH_MARK, "").replace(_LINE_MARK, "")
     soup = BeautifulSoup(text, "html.parser")
     # The page title is the one thing in <head> a reader sees; keep it as the first line.
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""  # before <title> goes
     for tag in soup.find_all(list(_DROPPED_TAGS)):
         tag.decompose()
     for node in soup.find_all(string=True):
