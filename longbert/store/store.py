@@ -176,7 +176,7 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
             session.flush()
             session.add_all(packed.row(row.id) for packed in prepared.maps)
             if batch_id is not None:
-                row.batch_id = batch_id
+                # finish_item checks the batch exists before the prediction points at it.
                 finish_item(
                     session,
                     batch_id,
@@ -186,6 +186,7 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
                     prediction_id=row.id,
                     document_sha256=document.sha256,
                 )
+                row.batch_id = batch_id
             return row.id
 
         return self._db.write(work)
