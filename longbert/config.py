@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported lazily: readers, data and the store don't need it
+    import torch
 
 #: The project root (the folder holding ``longbert/``, ``models/`` and ``db/``).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +39,8 @@ def database_url() -> str:
 
 def default_device() -> torch.device:
     """CUDA when there is a GPU (``LONGBERT_DEVICE`` overrides), else the CPU."""
+    import torch
+
     name = os.environ.get("LONGBERT_DEVICE")
     if name:
         return torch.device(name)
@@ -48,6 +52,8 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
 
     The CPU stays in float32: without AMX/AVX512-BF16 (this machine has neither) bf16 is slower.
     """
+    import torch
+
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
