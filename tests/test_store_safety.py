@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from store_factories import make_document, make_prediction
+from sqlalchemy import event
+from store_factories import make_document, make_full, make_prediction
 
 from longbert.errors import StoreError
 from longbert.store import SCHEMA_VERSION, RecordNotFoundError, Store
@@ -129,23 +130,57 @@ def test_empty_file_becomes_a_database(tmp_path: Path) -> None:
     store.close()
 
 
-def test_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
+def test_unknown_batch_saves_nothing(tmp_path: Path) -> None:
     path = tmp_path / "longbert.sqlite"
     store = Store(url(path))
     document = make_document(2)
-    # The document, model, prediction and attention rows are written first; the unknown batch is
-    # found last. The whole transaction must roll back.
     with pytest.raises(RecordNotFoundError, match="no batch 42"):
         store.save_prediction(make_prediction(document, full=True), document, batch_id=42)
     for table in ("documents", "models", "predictions", "attention_maps", "batch_items"):
         assert count(path, table) == 0, table
+    store.close()
 
-    # Same with an existing document: the new prediction must not half-exist.
-    first = store.save_prediction(make_prediction(document), document)
-    with pytest.raises(RecordNotFoundError):
-        store.save_prediction(make_prediction(document, model="other"), document, batch_id=42)
-    assert (count(path, "predictions"), count(path, "attention_maps"), count(path, "models")) == (1, 1, 1)
-    assert store.get_prediction(first).prediction.model_name == "hyperpartisan-v1"
+
+def limit_blob_size(store: Store, max_bytes: int) -> None:
+    """Make SQLite itself refuse values over ``max_bytes`` on every (new) connection."""
+    store._db.engine.dispose()
+
+    @event.listens_for(store._db.engine, "connect")
+    def _limit(dbapi_connection: sqlite3.Connection, record: object) -> None:
+        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_bytes)
+
+
+def test_database_failure_mid_transaction_rolls_everything_back(tmp_path: Path) -> None:
+    path = tmp_path / "longbert.sqlite"
+    store = Store(url(path))
+    kept = make_document(1)
+    store.save_prediction(make_prediction(kept), kept)
+    limit_blob_size(store, 8000)  # the text and the summary fit; the full map does not
+    document = make_document(2, words=200)
+    prediction = make_prediction(document, model="new-model")
+    prediction.full_attention = make_full(seq_len=64)
+    # Document, model and prediction rows are inserted, then SQLite refuses the attention blob.
+    with pytest.raises(StoreError, match="too large"):
+        store.save_prediction(prediction, document)
+    assert (count(path, "documents"), count(path, "models"), count(path, "predictions")) == (1, 1, 1)
+    assert count(path, "attention_maps") == 1
+    # Without the full map it fits, and the store is still usable.
+    store.save_prediction(prediction, document, store_full_attention=False)
+    assert count(path, "predictions") == 2
+    store.close()
+
+
+def test_late_validation_failure_rolls_back(tmp_path: Path) -> None:
+    path = tmp_path / "longbert.sqlite"
+    store = Store(url(path))
+    batch_id = store.create_batch("b", total=1)
+    document = make_document(3)
+    # The item position is checked after the prediction rows were inserted.
+    with pytest.raises(StoreError, match=">= 0"):
+        store.save_prediction(make_prediction(document), document, batch_id=batch_id, item_index=-1)
+    for table in ("documents", "models", "predictions", "attention_maps", "batch_items"):
+        assert count(path, table) == 0, table
+    assert store.get_batch(batch_id).status == "pending"
     store.close()
 
 

@@ -27,6 +27,20 @@ FINAL_STATUSES = ("done", "failed", "cancelled")
 ITEM_STATUSES = ("pending", "done", "error")
 
 
+def lock_batch(session: Session, batch_id: int) -> BatchRow:
+    """The batch row, locked for this transaction.
+
+    Raises:
+        RecordNotFoundError: no such batch.
+    """
+    # FOR UPDATE serialises concurrent writers of one batch on PostgreSQL; SQLite is serialised
+    # by BEGIN IMMEDIATE already.
+    batch = session.get(BatchRow, batch_id, with_for_update=True)
+    if batch is None:
+        raise RecordNotFoundError(f"There is no batch {batch_id}; nothing was saved.")
+    return batch
+
+
 def finish_item(
     session: Session,
     batch_id: int,
@@ -46,11 +60,7 @@ def finish_item(
     Raises:
         RecordNotFoundError: no such batch.
     """
-    # FOR UPDATE serialises concurrent writers of one batch on PostgreSQL; SQLite is serialised
-    # by BEGIN IMMEDIATE already.
-    batch = session.get(BatchRow, batch_id, with_for_update=True)
-    if batch is None:
-        raise RecordNotFoundError(f"There is no batch {batch_id}; nothing was saved.")
+    batch = lock_batch(session, batch_id)
     item: BatchItemRow | None
     if position is not None:
         if position < 0:

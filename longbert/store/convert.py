@@ -61,16 +61,17 @@ class PackedMap:
     payload: bytes
     raw_bytes: int
 
-    def row(self, prediction_id: int) -> AttentionMapRow:
-        return AttentionMapRow(
-            prediction_id=prediction_id,
-            kind=self.kind,
-            window_index=self.window_index,
-            codec=CODEC,
-            meta=self.meta,
-            payload=self.payload,
-            raw_bytes=self.raw_bytes,
-        )
+    def values(self, prediction_id: int) -> dict[str, Any]:
+        """Column values of its ``attention_maps`` row."""
+        return {
+            "prediction_id": prediction_id,
+            "kind": self.kind,
+            "window_index": self.window_index,
+            "codec": CODEC,
+            "meta": self.meta,
+            "payload": self.payload,
+            "raw_bytes": self.raw_bytes,
+        }
 
 
 def pack_summary(summary: AttentionSummary) -> PackedMap:

@@ -172,6 +172,16 @@ class Database:
         lowered = cause.lower()
         if "malformed" in lowered or "not a database" in lowered:
             return StoreError(f"The database {where} is corrupt ({cause}). Restore a backup.")
+        if "too big" in lowered:
+            return StoreError(
+                f"A value is too large for the database {where} ({cause}). Nothing was saved; "
+                "save without the full attention map."
+            )
+        if "too big" in lowered:
+            return StoreError(
+                f"A value is too large for the database {where} ({cause}). Nothing was saved; "
+                "save without the full attention map."
+            )
         if is_locked_error(error):
             return StoreError(f"The database {where} stayed locked by other writers ({cause}); try again.")
         return StoreError(f"Database error on {where}: {cause}")

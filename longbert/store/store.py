@@ -10,16 +10,17 @@ import math
 import os
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from longbert.document import Document
 from longbert.errors import StoreError
 from longbert.results import Prediction, PredictionError
-from longbert.store.batches import BatchesMixin, finish_item
+from longbert.store.batches import BatchesMixin, finish_item, lock_batch
 from longbert.store.convert import jsonable, prepare_prediction, to_document, to_prediction
 from longbert.store.corrections import CorrectionsMixin, correction_record
 from longbert.store.engine import Database, close_database, describe_url, open_database
@@ -37,6 +38,12 @@ from longbert.store.schema import (
     utcnow,
 )
 from longbert.store.training import TrainingMixin
+
+# Core tables for the hot path (saving a prediction), bypassing the ORM's unit of work.
+DOCUMENTS = DocumentRow.__table__
+MODELS = ModelRow.__table__
+PREDICTIONS = PredictionRow.__table__
+ATTENTION_MAPS = AttentionMapRow.__table__
 
 
 class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportMixin):
@@ -168,26 +175,39 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
             )
         prepared = prepare_prediction(prediction, store_full_attention)
 
+        now = utcnow()
+        serialised = self._db.is_sqlite  # BEGIN IMMEDIATE: no concurrent insert of the same key
+
         def work(session: Session) -> int:
-            document_id = _document_id(session, document, prediction.total_tokens)
-            model_id = _prediction_model(session, prediction)
-            row = PredictionRow(document_id=document_id, model_id=model_id, **prepared.values)
-            session.add(row)
-            session.flush()
-            session.add_all(packed.row(row.id) for packed in prepared.maps)
+            # Core statements, not ORM units of work: this is the hot path of batches.
             if batch_id is not None:
-                # finish_item checks the batch exists before the prediction points at it.
+                lock_batch(session, batch_id)  # first: nothing may point at a missing batch
+            document_id = _document_id(session, document, prediction.total_tokens, now, serialised)
+            model_id = _prediction_model(session, prediction)
+            connection = session.connection()
+            prediction_id = connection.execute(
+                insert(PREDICTIONS).returning(PREDICTIONS.c.id),
+                {
+                    "document_id": document_id,
+                    "model_id": model_id,
+                    "batch_id": batch_id,
+                    "created_at": now,
+                    **prepared.values,
+                },
+            ).scalar_one()
+            if prepared.maps:
+                connection.execute(insert(ATTENTION_MAPS), [m.values(prediction_id) for m in prepared.maps])
+            if batch_id is not None:
                 finish_item(
                     session,
                     batch_id,
                     item_index,
                     prediction.document_name,
                     "done",
-                    prediction_id=row.id,
+                    prediction_id=prediction_id,
                     document_sha256=document.sha256,
                 )
-                row.batch_id = batch_id
-            return row.id
+            return prediction_id
 
         return self._db.write(work)
 
@@ -275,7 +295,11 @@ def _model_row(session: Session, name: str, values: dict[str, Any]) -> ModelRow:
 
 def _prediction_model(session: Session, prediction: Prediction) -> int:
     """The id of the prediction's model, registering it from the prediction when unknown."""
-    existing = session.scalar(select(ModelRow.id).where(ModelRow.name == prediction.model_name))
+    existing = (
+        session.connection()
+        .execute(select(MODELS.c.id).where(MODELS.c.name == prediction.model_name))
+        .scalar()
+    )
     if existing is not None:
         return existing
     total = sum(float(p) for p in prediction.probabilities.values())
@@ -292,28 +316,38 @@ def _prediction_model(session: Session, prediction: Prediction) -> int:
     return _model_row(session, prediction.model_name, values).id
 
 
-def _document_id(session: Session, document: Document, total_tokens: int) -> int:
+def _document_id(
+    session: Session, document: Document, total_tokens: int, now: datetime, serialised: bool
+) -> int:
     """The id of the document with this text's hash, inserting it on first sight (race-safe)."""
-    statement = select(DocumentRow).where(DocumentRow.sha256 == document.sha256)
-    row = session.scalar(statement)
-    if row is None:
+    connection = session.connection()
+    lookup = select(DOCUMENTS.c.id, DOCUMENTS.c.num_tokens).where(DOCUMENTS.c.sha256 == document.sha256)
+    found = connection.execute(lookup).first()
+    if found is None:
+        statement = insert(DOCUMENTS).returning(DOCUMENTS.c.id)
+        values = {
+            "sha256": document.sha256,
+            "name": document.name,
+            "source": document.source,
+            "text": document.text,
+            "num_chars": document.num_chars,
+            "num_tokens": int(total_tokens),
+            "created_at": now,
+        }
+        if serialised:
+            return connection.execute(statement, values).scalar_one()
         try:
+            # Savepoint: on PostgreSQL a concurrent session may insert the same text first.
             with session.begin_nested():
-                row = DocumentRow(
-                    sha256=document.sha256,
-                    name=document.name,
-                    source=document.source,
-                    text=document.text,
-                    num_chars=document.num_chars,
-                    num_tokens=int(total_tokens),
-                    created_at=utcnow(),
-                )
-                session.add(row)
+                return connection.execute(statement, values).scalar_one()
         except IntegrityError:
-            row = session.scalars(statement).one()
-    if row.num_tokens is None:
-        row.num_tokens = int(total_tokens)
-    return row.id
+            found = connection.execute(lookup).one()
+    document_id, num_tokens = found
+    if num_tokens is None:
+        session.execute(
+            update(DocumentRow).where(DocumentRow.id == document_id).values(num_tokens=int(total_tokens))
+        )
+    return int(document_id)
 
 
 def _model_record(row: ModelRow) -> ModelRecord:
