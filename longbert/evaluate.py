@@ -1,0 +1,186 @@
+"""``python -m longbert.evaluate --model models/<name> --data FILE``: score a checkpoint on labelled data.
+
+Prints accuracy, macro-F1, per-class precision/recall/F1, the confusion matrix and throughput
+(documents per second, end to end: tokenising, the strategy and the model, exactly as
+``predict`` runs in the app); ``--json`` prints the same report as JSON for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from longbert.errors import LongBertError
+
+
+def evaluate(
+    model: str | os.PathLike[str] | Any,
+    data: str | os.PathLike[str] | Any,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_delimiter: str = ",",
+    strategy: dict[str, Any] | str | None = None,
+    batch_size: int = 8,
+    threshold: float = 0.5,
+    device: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Score ``model`` (a checkpoint folder/name or a loaded classifier) on labelled ``data``
+    (a path or a :class:`~longbert.data.LabeledDataset`).
+
+    Returns the metrics report of :mod:`longbert.training.metrics` plus ``docs_per_second``,
+    ``seconds``, ``model``, ``data``, ``strategy``, ``device`` and ``errors`` (documents the
+    model could not read; they are left out of the metrics). Raises DatasetError when the data
+    has labels the model does not know.
+    """
+    import torch
+
+    from longbert.classifier import LongBertClassifier
+    from longbert.config import default_device
+    from longbert.data import LabeledDataset, load_dataset
+    from longbert.strategies import get_strategy
+    from longbert.training.datasets import targets
+    from longbert.training.metrics import report_from_probabilities
+
+    classifier = model if isinstance(model, LongBertClassifier) else LongBertClassifier.from_pretrained(model)
+    classifier.to(torch.device(device) if device else default_device())
+    if isinstance(data, LabeledDataset):
+        dataset = data
+    else:
+        dataset = load_dataset(
+            data,
+            text_column=text_column,
+            label_column=label_column,
+            label_delimiter=label_delimiter if classifier.multi_label else None,
+            multi_label=classifier.multi_label,
+        )
+    truth = targets(dataset, classifier.labels)
+    chosen = get_strategy(strategy) if strategy is not None else classifier.strategy
+    started = perf_counter()
+    results = classifier.predict(
+        dataset.documents(),
+        strategy=chosen,
+        batch_size=batch_size,
+        attention="none",
+        threshold=threshold,
+        progress=progress,
+    )
+    seconds = perf_counter() - started
+    ok = [i for i, r in enumerate(results) if r.ok]
+    errors = [{"name": r.document_name, "message": r.message} for r in results if not r.ok]
+    probabilities = np.asarray(
+        [[results[i].probabilities[label] for label in classifier.labels] for i in ok], dtype=np.float32
+    ).reshape(len(ok), len(classifier.labels))
+    report = report_from_probabilities(
+        probabilities, truth[ok], classifier.labels, classifier.multi_label, threshold
+    )
+    report.update(
+        model=classifier.name,
+        data=str(getattr(dataset.report, "source", dataset.name)),
+        strategy=chosen.config(),
+        device=str(classifier.device),
+        seconds=seconds,
+        docs_per_second=len(results) / max(seconds, 1e-9),
+        errors=errors,
+        duplicates_dropped=dataset.report.duplicates_dropped,
+    )
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m longbert.evaluate",
+        description="Score a trained LongBERT checkpoint on labelled data: accuracy, macro-F1, "
+        "per-class precision/recall, confusion matrix, documents per second.",
+    )
+    parser.add_argument("--model", required=True, help="Checkpoint folder, or a model name under models/.")
+    parser.add_argument(
+        "--data", required=True, help="Labelled .jsonl/.csv file (optionally .gz) or a folder per label."
+    )
+    parser.add_argument("--text-column", default="text", help="Column/key with the text (default: text).")
+    parser.add_argument("--label-column", default="label", help="Column/key with the label (default: label).")
+    parser.add_argument(
+        "--label-delimiter",
+        default=",",
+        help="Separator of several labels in one string, for multi-label models (default: ',').",
+    )
+    parser.add_argument(
+        "--strategy",
+        help="Override the checkpoint's strategy (default: the one it was trained with), e.g. chunk.",
+    )
+    parser.add_argument(
+        "--strategy-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Parameter of the overriding strategy (repeatable; VALUE is JSON).",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="Windows per forward pass (default: 8).")
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="Multi-label decision threshold (default: 0.5)."
+    )
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available).")
+    parser.add_argument("--json", action="store_true", help="Print the report as JSON (for scripts).")
+    parser.add_argument("--output", metavar="FILE", help="Also write the JSON report to FILE.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from longbert.training.config import parse_param
+
+    args = build_parser().parse_args(argv)
+    strategy: dict[str, Any] | None = None
+    try:
+        params = dict(parse_param(p) for p in args.strategy_param)
+    except argparse.ArgumentTypeError as error:
+        print(f"error: --strategy-param: {error}", file=sys.stderr)
+        return 2
+    if args.strategy or params:
+        if not args.strategy:
+            print("error: --strategy-param needs --strategy.", file=sys.stderr)
+            return 2
+        strategy = {"name": args.strategy, "params": params}
+    try:
+        report = evaluate(
+            args.model,
+            args.data,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            label_delimiter=args.label_delimiter,
+            strategy=strategy,
+            batch_size=args.batch_size,
+            threshold=args.threshold,
+            device=args.device,
+        )
+    except LongBertError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    text = json.dumps(report, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    if args.json:
+        print(text)
+    else:
+        from longbert.training.metrics import format_report
+
+        print(
+            format_report(
+                report, title=f"{report['model']} on {report['data']} ({report['strategy']['name']}):"
+            )
+        )
+        for error in report["errors"]:
+            print(f"  could not read {error['name']}: {error['message']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""One dataclass drives training: the CLI, config files and the web app all build a TrainConfig.
+
+Every field carries its help text, so ``python -m longbert.train --help`` documents every option
+and a JSON/TOML config file (``--config``) uses the very same names (spaCy's habit: one config,
+many front ends). Command-line options override the file's values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longbert.config import DEFAULT_ENCODER, models_dir
+from longbert.errors import LongBertError
+
+LOSSES = ("cross_entropy", "focal")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SWITCHES = ("auto", "on", "off")
+METRICS = ("macro_f1", "accuracy", "loss")
+
+
+class TrainConfigError(LongBertError, ValueError):
+    """A training option is invalid (the message names the option and the accepted values)."""
+
+
+def _opt(default: Any, help: str, group: str, choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "group": group, "choices": choices})
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. Defaults suit the default encoder on a CPU."""
+
+    # -- data -------------------------------------------------------------------------------
+    train: str | None = _opt(
+        None,
+        "Training data: a .jsonl/.csv file (optionally .gz) or a folder with one sub-folder per label.",
+        "data",
+    )
+    dev: str | None = _opt(
+        None, "Dev data (same formats). Default: a stratified split carved from --train.", "data"
+    )
+    test: str | None = _opt(
+        None, "Optional test data, scored once with the best checkpoint at the end.", "data"
+    )
+    text_column: str = _opt("text", "Column/key holding the text (JSONL, CSV).", "data")
+    label_column: str = _opt("label", "Column/key holding the label(s) (JSONL, CSV).", "data")
+    multi_label: bool = _opt(
+        False, "Documents may have several labels (a JSON list or a delimited string).", "data"
+    )
+    label_delimiter: str = _opt(",", "Separator of several labels in one string (multi-label only).", "data")
+    dev_fraction: float = _opt(
+        0.1, "Share of --train carved out as the dev split when --dev is not given.", "data"
+    )
+
+    # -- model ------------------------------------------------------------------------------
+    name: str = _opt("my-model", "Model name: the best checkpoint is saved in models/<name>/.", "model")
+    output_dir: str | None = _opt(
+        None, "Checkpoint folder (default: models/<name>, LONGBERT_MODELS_DIR overrides models/).", "model"
+    )
+    encoder: str = _opt(
+        DEFAULT_ENCODER, "BERT checkpoint to start from: the packaged default, a folder or a hub id.", "model"
+    )
+    strategy: str = _opt(
+        "truncate", "Long-input strategy: truncate, key_sentences, chunk or sparse.", "model"
+    )
+    strategy_params: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Strategy parameter as KEY=VALUE (repeatable; VALUE is JSON, e.g. mode=head, "
+            "max_chunks=8, global_sentences=true).",
+            "group": "model",
+            "choices": None,
+        },
+    )
+    dropout: float = _opt(0.1, "Dropout before the classification layer.", "model")
+    max_train_windows: int = _opt(
+        8,
+        "Chunk strategy: at most this many windows per document in a training step (a random "
+        "subset each epoch; evaluation reads all). 0 = no cap.",
+        "model",
+    )
+
+    # -- optimisation -----------------------------------------------------------------------
+    epochs: int = _opt(3, "Passes over the training data.", "optimisation")
+    batch_size: int = _opt(8, "Documents per forward pass.", "optimisation")
+    gradient_accumulation: int = _opt(
+        1, "Forward passes per optimiser step (effective batch = batch_size x this x GPUs).", "optimisation"
+    )
+    learning_rate: float = _opt(5e-5, "Peak learning rate of AdamW.", "optimisation")
+    weight_decay: float = _opt(
+        0.01, "AdamW weight decay (never applied to biases and LayerNorm weights).", "optimisation"
+    )
+    warmup_ratio: float = _opt(
+        0.1,
+        "Share of optimiser steps spent warming the learning rate up linearly; it then decays linearly to 0.",
+        "optimisation",
+    )
+    max_grad_norm: float = _opt(1.0, "Clip the gradient norm to this (0 = no clipping).", "optimisation")
+    loss: str = _opt("cross_entropy", "Loss function.", "optimisation", LOSSES)
+    focal_gamma: float = _opt(2.0, "Focusing parameter of the focal loss.", "optimisation")
+    label_smoothing: float = _opt(0.0, "Label smoothing (0 = off).", "optimisation")
+    class_weights: str = _opt(
+        "none", "'none', 'balanced' (inverse class frequency) or explicit 'label=weight,...'.", "optimisation"
+    )
+    seed: int = _opt(42, "Random seed (data split, shuffling, initialisation, dropout).", "optimisation")
+
+    # -- hardware ---------------------------------------------------------------------------
+    device: str = _opt(
+        "auto",
+        "cpu, cuda, cuda:N or auto (CUDA when available; torchrun sets one GPU per process).",
+        "hardware",
+    )
+    precision: str = _opt(
+        "auto",
+        "auto = bf16 on CUDA where supported, else fp16 with loss scaling; fp32 on the CPU.",
+        "hardware",
+        PRECISIONS,
+    )
+    gradient_checkpointing: str = _opt(
+        "auto",
+        "Recompute activations in backward to save memory; auto = on for the sparse strategy.",
+        "hardware",
+        SWITCHES,
+    )
+    eval_batch_size: int = _opt(16, "Windows per forward pass when scoring dev/test data.", "hardware")
+    threads: int = _opt(0, "CPU threads for torch (0 = torch's default).", "hardware")
+
+    # -- run control ------------------------------------------------------------------------
+    early_stopping_metric: str = _opt(
+        "macro_f1", "Dev metric that picks the best checkpoint and drives early stopping.", "run", METRICS
+    )
+    patience: int = _opt(
+        2, "Stop after this many epochs without a better dev metric (0 = never stop early).", "run"
+    )
+    resume: bool = _opt(False, "Continue an interrupted run from models/<name>/.last/.", "run")
+    overwrite: bool = _opt(False, "Replace an existing checkpoint of the same name.", "run")
+    log_every: int = _opt(10, "Report loss and learning rate every N optimiser steps.", "run")
+    record: bool = _opt(True, "Record the run and register the model in the database.", "run")
+    quiet: bool = _opt(
+        False, "No progress bars or per-epoch reports on the terminal (results are still saved).", "run"
+    )
+
+    # -- derived ----------------------------------------------------------------------------
+
+    @property
+    def output_path(self) -> Path:
+        """The checkpoint folder."""
+        return Path(self.output_dir) if self.output_dir else models_dir() / self.name
+
+    def strategy_spec(self) -> dict[str, Any]:
+        return {"name": self.strategy, "params": dict(self.strategy_params)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> TrainConfig:
+        """Check every option; raise TrainConfigError naming the first bad one. Returns self."""
+        positive = ("epochs", "batch_size", "gradient_accumulation", "eval_batch_size", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise TrainConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}.")
+        for name in ("patience", "threads", "max_train_windows"):
+            if getattr(self, name) < 0:
+                raise TrainConfigError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}.")
+        ranges = {
+            "learning_rate": (0.0, 1.0, False),
+            "weight_decay": (0.0, 1.0, True),
+            "warmup_ratio": (0.0, 1.0, True),
+            "max_grad_norm": (0.0, float("inf"), True),
+            "focal_gamma": (0.0, float("inf"), True),
+            "label_smoothing": (0.0, 1.0, True),
+            "dropout": (0.0, 1.0, True),
+            "dev_fraction": (0.0, 1.0, False),
+        }
+        for name, (low, high, low_ok) in ranges.items():
+            value = getattr(self, name)
+            if not (low <= value if low_ok else low < value) or not value < high:
+                bound = f"{'[' if low_ok else '('}{low}, {high})"
+                raise TrainConfigError(f"--{_flag(name)} must be in {bound}, got {value}.")
+        for name in ("loss", "precision", "gradient_checkpointing", "early_stopping_metric"):
+            choices = _field(name).metadata["choices"]
+            if getattr(self, name) not in choices:
+                raise TrainConfigError(
+                    f"--{_flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}."
+                )
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise TrainConfigError(f"--name must be a plain folder name, got {self.name!r}.")
+        if self.resume and self.overwrite:
+            raise TrainConfigError("--resume and --overwrite contradict each other: choose one.")
+        if not self.label_delimiter:
+            raise TrainConfigError("--label-delimiter must not be empty.")
+        return self
+
+    # -- files ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Build from a dict of option names (``-`` or ``_``), rejecting unknown ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {str(k).replace("-", "_"): v for k, v in data.items()}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TrainConfigError(f"Unknown option(s) in {source}: {', '.join(unknown)}.")
+        return cls(**{k: _coerce(k, v, source) for k, v in values.items()})
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        """Read a JSON or TOML file (flat, or with a ``[train]`` table) of option names."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+            data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else json.loads(raw)
+        except (OSError, ValueError) as error:
+            raise TrainConfigError(f"Cannot read config file '{path}': {error}") from error
+        if not isinstance(data, dict):
+            raise TrainConfigError(f"Config file '{path}' must hold an object of options.")
+        if isinstance(data.get("train"), dict):
+            data = data["train"]
+        return cls.from_dict(data, source=str(path))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+
+def _field(name: str) -> dataclasses.Field[Any]:
+    return next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _base_type(name: str) -> type:
+    """The non-None type of a field (``str | None`` -> ``str``)."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    if isinstance(hint, types.UnionType):
+        hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    return typing.get_origin(hint) or hint
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    kind = _base_type(name)
+    if value is None:
+        return None
+    if kind is dict:
+        if not isinstance(value, dict):
+            raise TrainConfigError(f"Option '{name}' in {source} must be a table/object.")
+        return dict(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise TrainConfigError(f"Option '{name}' in {source} must be true or false, got {value!r}.")
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TrainConfigError(
+            f"Option '{name}' in {source} must be {kind.__name__}, got {value!r} ({type(value).__name__})."
+        )
+    return value
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE parsed as JSON when it is JSON (``8``, ``true``, ``null``), else text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed: Any = json.loads(value)
+    except ValueError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--option`` per TrainConfig field, grouped, defaults shown, values SUPPRESSed.
+
+    Unset options stay out of the namespace, so a ``--config`` file's values survive unless the
+    command line names them again.
+    """
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in dataclasses.fields(TrainConfig):
+        meta = f.metadata
+        group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        help_text = f"{meta['help']} (default: {default!r})"
+        kind = _base_type(f.name)
+        flag = f"--{_flag(f.name)}"
+        if kind is bool:
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+            )
+        elif kind is dict:
+            group.add_argument(
+                "--strategy-param",
+                dest=f.name,
+                action="append",
+                type=parse_param,
+                metavar="KEY=VALUE",
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+        else:
+            group.add_argument(
+                flag,
+                type=kind,
+                choices=meta["choices"],
+                default=argparse.SUPPRESS,
+                metavar=f.name.upper() if meta["choices"] is None else None,
+                help=help_text,
+            )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults < ``--config`` file < command-line options."""
+    base = TrainConfig.from_file(args.config) if getattr(args, "config", None) else TrainConfig()
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if "strategy_params" in given:
+        given["strategy_params"] = {**base.strategy_params, **dict(given["strategy_params"])}
+    return dataclasses.replace(base, **given).validate()

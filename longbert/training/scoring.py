@@ -1,0 +1,107 @@
+"""Scoring pre-encoded documents (dev and test sets during training), spread over ranks.
+
+The same classifier methods as :func:`longbert.inference.predict` (``collate`` ->
+``encode_windows`` -> ``classify_windows``, windows run in slices, mixed precision on CUDA), minus
+what evaluation does not need (attention, spans, Prediction objects), and on documents tokenised
+once before training rather than every epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from time import perf_counter
+
+import numpy as np
+import torch
+
+from longbert.classifier import LongBertClassifier
+from longbert.inference import LONG_BATCH_TOKENS, _slice_rows, autocast
+from longbert.training.batches import EncodedSet, scoring_batches
+from longbert.training.distributed import DistContext
+from longbert.training.losses import LossFn
+from longbert.training.metrics import report_from_probabilities
+
+
+@dataclass
+class Scores:
+    """``logits``/``probabilities`` ``[N, L]`` float32 in document order; mean ``loss``."""
+
+    logits: np.ndarray
+    probabilities: np.ndarray
+    loss: float | None
+    seconds: float
+
+
+def _logits(classifier: LongBertClassifier, data: EncodedSet, indices: np.ndarray, rows: int) -> np.ndarray:
+    """``[len(indices), L]`` float32 logits, in the order of ``indices``."""
+    device = classifier.device
+    out = np.zeros((len(indices), len(classifier.labels)), dtype=np.float32)
+    where = {int(index): k for k, index in enumerate(indices.tolist())}
+    for batch_indices in scoring_batches(data, indices, rows, LONG_BATCH_TOKENS):
+        batch = classifier.collate([data.encoded[i] for i in batch_indices]).to(device)
+        with torch.inference_mode(), autocast(device):
+            step = batch.input_ids.shape[0] if batch.mode != "chunks" else max(1, rows)
+            vectors = []
+            for start in range(0, batch.input_ids.shape[0], step):
+                part = _slice_rows(batch, start, start + step)
+                vectors.append(classifier.encode_windows(part)[0])
+            logits = classifier.classify_windows(torch.cat(vectors), batch).logits.float().cpu().numpy()
+        for k, index in enumerate(batch_indices.tolist()):
+            out[where[index]] = logits[k]
+    return out
+
+
+def score(
+    classifier: LongBertClassifier,
+    data: EncodedSet,
+    *,
+    batch_size: int,
+    ctx: DistContext | None = None,
+    loss_fn: LossFn | None = None,
+) -> Scores:
+    """Logits, probabilities and loss of every document; each rank scores its share.
+
+    Every rank returns the same full result (shares are gathered), so every rank takes the same
+    early-stopping decision.
+    """
+    started = perf_counter()
+    was_training = classifier.training
+    classifier.eval()
+    rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
+    mine = np.arange(len(data), dtype=np.int64)[rank::world]
+    try:
+        local = _logits(classifier, data, mine, batch_size)
+    finally:
+        classifier.train(was_training)
+    if ctx is not None and ctx.enabled:
+        logits = np.zeros((len(data), len(classifier.labels)), dtype=np.float32)
+        for r, part in enumerate(ctx.gather(local)):
+            logits[np.arange(len(data))[r::world]] = part
+    else:
+        logits = local
+    tensor = torch.from_numpy(logits)
+    probabilities = classifier.probabilities(tensor).numpy()
+    loss = None
+    if loss_fn is not None and len(data):
+        loss = float(loss_fn(tensor, torch.from_numpy(np.ascontiguousarray(data.targets))))
+    return Scores(logits, probabilities, loss, perf_counter() - started)
+
+
+def evaluate_set(
+    classifier: LongBertClassifier,
+    data: EncodedSet,
+    *,
+    batch_size: int,
+    ctx: DistContext | None = None,
+    loss_fn: LossFn | None = None,
+) -> dict[str, object]:
+    """A metrics report (see :mod:`longbert.training.metrics`) plus ``loss`` and ``docs_per_second``."""
+    scores = score(classifier, data, batch_size=batch_size, ctx=ctx, loss_fn=loss_fn)
+    report = report_from_probabilities(
+        scores.probabilities, data.targets, classifier.labels, classifier.multi_label
+    )
+    if scores.loss is not None:
+        report["loss"] = scores.loss
+    report["seconds"] = scores.seconds
+    report["docs_per_second"] = len(data) / max(scores.seconds, 1e-9)
+    return report
