@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import hyperpartisan, print_table
+from sqlalchemy.orm import Session
 
 from longbert import LongBertClassifier
 from longbert.document import Document
@@ -38,6 +39,7 @@ from longbert.results import Prediction
 from longbert.store import HistoryFilter, Store
 from longbert.store.convert import pack_summary
 
+SUMMARY_FIELDS = ("token_scores", "word_spans", "word_scores", "sentence_spans", "sentence_scores")
 STRATEGIES = {
     "truncate": {"name": "truncate", "params": {"mode": "head"}},
     "chunk": {"name": "chunk", "params": {"pooling": "mean"}},
@@ -103,7 +105,7 @@ def write_all(path: Path, items: list[tuple[Document, Prediction]], threads: int
 def breakdown(store: Store) -> dict[str, float]:
     """Bytes of attention payloads and document texts, per prediction."""
 
-    def work(session):  # noqa: ANN001, ANN202
+    def work(session: Session) -> dict[str, float]:
         connection = session.connection()
         maps = connection.exec_driver_sql(
             "SELECT sum(length(payload)), sum(raw_bytes) FROM attention_maps WHERE kind = 'summary'"
@@ -120,7 +122,7 @@ def codec_comparison(predictions: list[Prediction]) -> dict[str, float]:
     raw = plain = ours = 0
     for prediction in predictions:
         assert prediction.attention is not None
-        arrays = [np.asarray(getattr(prediction.attention, f)) for f in ("token_scores", "word_spans", "word_scores", "sentence_spans", "sentence_scores")]  # fmt: skip
+        arrays = [np.asarray(getattr(prediction.attention, f)) for f in SUMMARY_FIELDS]
         raw += sum(a.nbytes for a in arrays)
         plain += len(zlib.compress(b"".join(a.tobytes() for a in arrays), 6))
         ours += len(pack_summary(prediction.attention).payload)

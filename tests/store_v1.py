@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from store_factories import make_document, make_summary
 
 from longbert.store.arrays import CODEC, pack_arrays
@@ -66,11 +67,23 @@ CREATE TABLE corrections (id INTEGER NOT NULL, prediction_id INTEGER NOT NULL, l
 CREATE INDEX ix_corrections_prediction_id ON corrections (prediction_id);
 """
 
-WHEN = "2025-06-01 12:00:00.000000"
+WHEN = datetime(2025, 6, 1, 12)  # naive UTC, as version 1 stored times
 
 
-def make_v1_database(path: Path) -> dict[str, Any]:
-    """A version-1 file with a row in every table; returns what was written."""
+def v1_ddl(dialect: str) -> list[str]:
+    """The version-1 DDL statements for ``sqlite`` or ``postgresql`` (as SQLAlchemy emitted them)."""
+    ddl = V1_DDL
+    if dialect == "postgresql":
+        ddl = ddl.replace("id INTEGER NOT NULL,", "id SERIAL NOT NULL,").replace(
+            "DATETIME", "TIMESTAMP WITHOUT TIME ZONE"
+        )
+        ddl = ddl.replace("BLOB", "BYTEA")
+    return [statement.strip() for statement in ddl.split(";") if statement.strip()]
+
+
+def make_v1_database(target: Path | str) -> dict[str, Any]:
+    """A version-1 database (an SQLite file path, or any URL) with a row in every table."""
+    url = f"sqlite:///{target}" if isinstance(target, Path) else target
     document = make_document(1, name="old.txt")
     summary = make_summary(document, seed=5)
     arrays = {
@@ -79,41 +92,49 @@ def make_v1_database(path: Path) -> dict[str, Any]:
     }
     meta, payload = pack_arrays(arrays)
     j = json.dumps
-    connection = sqlite3.connect(path)
-    with connection:
-        connection.executescript(V1_DDL)
-        connection.executemany(
-            "INSERT INTO longbert_meta VALUES (?, ?)",
-            [("app", "longbert"), ("schema_version", "1"), ("created_at", "2025-06-01T12:00:00+00:00")],
-        )
-        connection.execute(
-            "INSERT INTO documents VALUES (1, ?, 'old.txt', 'upload', ?, ?, 40, ?)",
-            (document.sha256, document.text, len(document.text), WHEN),
-        )
-        for model_id, name in ((1, "hp-v1"), (2, "zero-shot:minilm")):
-            connection.execute(
-                "INSERT INTO models VALUES (?, ?, NULL, 'enc', ?, 0, ?, ?, ?, ?)",
-                (model_id, name, j(["true", "false"]), j({"name": "truncate"}), j({"f1": 0.7}), WHEN, WHEN),
-            )
-        connection.execute(
-            "INSERT INTO batches VALUES (1, 'old batch', 'done', 2, 2, 0, '{}', ?, ?, ?)", (WHEN, WHEN, WHEN)
-        )
-        for prediction_id, batch_id, model_id in ((1, None, 1), (2, 1, 1), (3, 1, 2)):
-            connection.execute(
-                "INSERT INTO predictions VALUES (?, 1, ?, ?, 'old.txt', 'truncate', ?, 'true', ?, ?, 40, 20,"
-                " ?, '[]', 12.5, 0, '{}', ?)",
-                (prediction_id, model_id, batch_id, j({"mode": "head"}), j(["true"]),
-                 j({"true": 0.875, "false": 0.125}), j([[0, 30]]), WHEN),
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        for statement in v1_ddl(engine.dialect.name):
+            connection.exec_driver_sql(statement)
+
+        def insert(table: str, **values: Any) -> None:
+            columns = ", ".join(values)
+            marks = ", ".join(f":{name}" for name in values)
+            connection.execute(sa.text(f"INSERT INTO {table} ({columns}) VALUES ({marks})"), values)
+
+        for key, value in (("app", "longbert"), ("schema_version", "1"), ("created_at", WHEN.isoformat())):
+            insert("longbert_meta", key=key, value=value)
+        insert(
+            "documents", sha256=document.sha256, name="old.txt", source="upload", text=document.text,
+            num_chars=len(document.text), num_tokens=40, created_at=WHEN,
+        )  # fmt: skip
+        for name in ("hp-v1", "zero-shot:minilm"):  # ids 1 and 2
+            insert(
+                "models", name=name, folder=None, encoder="enc", labels=j(["true", "false"]),
+                multi_label=False, strategy=j({"name": "truncate"}), metrics=j({"f1": 0.7}),
+                created_at=WHEN, updated_at=WHEN,
             )  # fmt: skip
-        connection.execute(
-            "INSERT INTO attention_maps VALUES (1, 1, 'summary', NULL, ?, ?, ?, 100)",
-            (CODEC, j({"arrays": meta}), payload),
-        )
-        connection.execute("INSERT INTO corrections VALUES (1, 1, 'false', ?, ?)", (j(["false"]), WHEN))
-        connection.execute(
-            "INSERT INTO training_runs VALUES (1, 'run', 'done', ?, ?, 'models/hp', ?, ?)",
-            (j({"lr": 2e-5}), j({"f1": 0.7}), WHEN, WHEN),
-        )
-        connection.execute("INSERT INTO training_epochs VALUES (1, 1, 1, ?, ?)", (j({"f1": 0.7}), WHEN))
-    connection.close()
+        insert(
+            "batches", name="old batch", status="done", total=2, done_count=2, error_count=0, config="{}",
+            created_at=WHEN, updated_at=WHEN, finished_at=WHEN,
+        )  # fmt: skip
+        for batch_id, model_id in ((None, 1), (1, 1), (1, 2)):  # predictions 1, 2, 3
+            insert(
+                "predictions", document_id=1, model_id=model_id, batch_id=batch_id, document_name="old.txt",
+                strategy="truncate", strategy_params=j({"mode": "head"}), label="true", labels=j(["true"]),
+                probabilities=j({"true": 0.875, "false": 0.125}), total_tokens=40, used_tokens=20,
+                spans=j([[0, 30]]), segment_scores="[]", latency_ms=12.5, zero_shot=False, extra="{}",
+                created_at=WHEN,
+            )  # fmt: skip
+        insert(
+            "attention_maps", prediction_id=1, kind="summary", window_index=None, codec=CODEC,
+            meta=j({"arrays": meta}), payload=payload, raw_bytes=100,
+        )  # fmt: skip
+        insert("corrections", prediction_id=1, label="false", labels=j(["false"]), created_at=WHEN)
+        insert(
+            "training_runs", name="run", status="done", config=j({"lr": 2e-5}), best_metrics=j({"f1": 0.7}),
+            model_folder="models/hp", started_at=WHEN, finished_at=WHEN,
+        )  # fmt: skip
+        insert("training_epochs", run_id=1, epoch=1, metrics=j({"f1": 0.7}), created_at=WHEN)
+    engine.dispose()
     return {"document": document, "summary": summary}
