@@ -82,7 +82,7 @@ start = st.button("Start training", type="primary", key="train:start",
 
 
 def _start() -> Job:
-    from longbert.train import train
+    from longbert.training import train
 
     folder = Path(tempfile.mkdtemp(prefix="longbert-train-"))
     try:

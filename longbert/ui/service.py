@@ -125,7 +125,11 @@ def compare_strategies(
         pid = None
         if store is not None and isinstance(result, Prediction):
             pid = store.save_prediction(result, document, store_full_attention=False)
-        out.append(Comparison(get_strategy(spec).config(), result, pid))
+        try:
+            config = get_strategy(spec).config()
+        except LongBertError:
+            config = {"name": spec.get("name", "?"), "params": dict(spec.get("params") or {})}
+        out.append(Comparison(config, result, pid))
         if progress is not None:
             progress(i + 1, len(specs))
     return out

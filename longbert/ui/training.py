@@ -8,6 +8,7 @@ never drifts from ``python -m longbert.train``, which remains the full interface
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import tempfile
 from collections.abc import Callable, Mapping
@@ -25,7 +26,7 @@ MAIN_OPTIONS = ("name", "epochs", "batch_size", "learning_rate")
 #: Options the page sets itself (data files, strategy) or that make no sense in the app.
 HIDDEN_OPTIONS = frozenset({
     "train", "dev", "test", "strategy", "strategy_params", "output_dir", "resume",
-    "progress_bar", "record", "encoder",
+    "quiet", "record", "encoder",
 })
 
 
@@ -78,7 +79,7 @@ def build_config(values: Mapping[str, Any], *, train_path: str,
     """A validated TrainConfig from form values (TrainConfigError names a bad option)."""
     data: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
     data["train"] = train_path
-    data["progress_bar"] = False  # no terminal bars from a background thread
+    data["quiet"] = True  # no terminal bars from a background thread; the page shows progress
     if strategy is not None:
         data["strategy"] = strategy["name"]
         data["strategy_params"] = dict(strategy.get("params") or {})
@@ -130,33 +131,71 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _charted(key: str) -> bool:
+    """Losses and quality metrics go on the chart; rates, timings and counts do not."""
+    return any(word in key for word in ("loss", "f1", "accuracy", "precision", "recall"))
+
+
+def chart_point(event: Mapping[str, Any], last_step: int | None) -> dict[str, Any] | None:
+    """The numbers of one training event worth plotting, keyed by step (None: nothing to plot).
+
+    Step events carry ``loss``; epoch events carry ``train_loss`` and a nested ``dev`` report,
+    flattened to ``dev_accuracy``, ``dev_macro_f1``... and placed at the last step seen.
+    """
+    point: dict[str, Any] = {}
+    for key, value in event.items():
+        if _numeric(value) and _charted(key):
+            point[key] = float(value)
+        elif isinstance(value, Mapping) and key in ("dev", "test"):
+            point.update({f"{key}_{k}": float(v) for k, v in value.items()
+                          if _numeric(v) and _charted(k)})
+    if not point:
+        return None
+    step = event.get("step", last_step)
+    if _numeric(step):
+        point["step"] = int(step)
+    if _numeric(event.get("epoch")):
+        point["epoch"] = int(event["epoch"])
+    return point
+
+
 def training_work(
     config: TrainConfig, train_fn: Callable[..., Any], cleanup: Callable[[], None] | None = None
 ) -> Callable[[JobContext], Any]:
-    """A job function running ``train_fn(config, progress=...)`` with a live event log.
+    """A job function running ``train_fn(config, progress=..., should_stop=...)``.
 
-    Events with numbers (loss, metrics) are logged for the chart; ``step``/``total_steps`` (or
-    ``done``/``total``) drive the progress bar; a ``message`` or ``phase`` is shown as text.
-    Stopping raises inside the callback, which ends training between two steps.
+    ``train_fn`` reports event dicts (``{"event": "start"|"step"|"epoch"|"end", ...}``, see
+    :func:`longbert.training.train`): ``step``/``total_steps`` drive the progress bar, losses
+    and dev metrics feed the live chart. Stopping asks the trainer to stop at the next optimiser
+    step (its state is saved, so ``--resume`` continues it).
     """
 
     def work(ctx: JobContext) -> Any:
+        last_step: list[int | None] = [None]
+
         def progress(*args: Any, **kwargs: Any) -> None:
-            ctx.check_stop()
             event = progress_event(*args, **kwargs)
+            kind = event.get("event")
+            if kind == "start":
+                ctx.progress(0, int(event.get("total_steps") or 0) or None,
+                             f"Training on {event.get('train_docs', '?')} documents "
+                             f"({event.get('dev_docs', '?')} for dev), {event.get('device', '')}")
             done = event.get("step", event.get("done"))
             total = event.get("total_steps", event.get("total"))
             if _numeric(done):
+                last_step[0] = int(done)
                 ctx.progress(int(done), int(total) if _numeric(total) else None)
-            text = event.get("message") or event.get("phase")
-            if text:
-                ctx.set_message(str(text))
-            numbers = {k: v for k, v in event.items() if _numeric(v)}
-            if any(k not in ("step", "total_steps", "done", "total", "epoch") for k in numbers):
-                ctx.log(**numbers)
+            if kind == "epoch":
+                ctx.set_message(f"Epoch {event.get('epoch')} done")
+            point = chart_point(event, last_step[0])
+            if point is not None:
+                ctx.log(**point)
 
+        kwargs: dict[str, Any] = {"progress": progress}
+        if "should_stop" in inspect.signature(train_fn).parameters:
+            kwargs["should_stop"] = lambda: ctx.stop_requested
         try:
-            return train_fn(config, progress=progress)
+            return train_fn(config, **kwargs)
         finally:
             if cleanup is not None:
                 cleanup()

@@ -1,0 +1,228 @@
+"""Every page through Streamlit's AppTest: widgets present, round trips to a temporary database,
+clear errors for bad input. The zero-shot model (packaged encoder) is loaded once per process and
+shared through ``st.cache_resource``."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from longbert.store import get_store
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+SPORT = "The striker scored twice and the team won the championship final in extra time. "
+POLITICS = "Parliament passed the budget law after a long debate between the government and "
+"the opposition parties. "
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    """The app on a fresh SQLite database and an empty models folder."""
+    monkeypatch.setenv("LONGBERT_DB_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
+    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.delenv("LONGBERT_SPOOL_DIR", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.run()
+    yield at
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _wait(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        _ok(at)
+        if done(at):
+            return
+        time.sleep(0.5)
+    raise AssertionError("the page did not reach the expected state in time")
+
+
+def test_every_page_has_its_widgets(app: AppTest) -> None:
+    _ok(app)
+    assert app.title[0].value == "Classify a document"
+    assert {"Model", "Strategy"} <= {s.label for s in app.selectbox}
+    assert app.button(key="classify:go").label == "Classify"
+    assert app.text_area(key="classify:labels").value.startswith("sport:")  # zero-shot offered
+    pages: dict[str, Callable[[AppTest], object]] = {
+        "pages/batch.py": lambda a: (a.file_uploader(key="batch:files"),
+                                     a.button(key="batch:start")),
+        "pages/history.py": lambda a: a.info[0],  # empty database: says what to do first
+        "pages/compare.py": lambda a: (a.multiselect(key="compare:strategies"),
+                                       a.button(key="compare:go")),
+        "pages/train.py": lambda a: (a.radio(key="train:source"), a.button(key="train:start"),
+                                     a.number_input(key="train:epochs")),
+        "pages/models.py": lambda a: a.info[0],
+    }
+    for page, widgets in pages.items():
+        app.switch_page(page).run()
+        _ok(app)
+        widgets(app)  # raises KeyError/IndexError when a widget is missing
+    assert "No trained model yet" in app.info[0].value  # models page on a fresh install
+
+
+def test_classify_round_trip_logs_to_the_database_and_escapes_markup(app: AppTest) -> None:
+    text = (SPORT * 40) + "<script>alert('x')</script> <b>bold</b>"
+    app.text_area(key="classify:text").input(text)
+    app.button(key="classify:go").click().run()
+    _ok(app)
+    assert app.metric[0].value == "sport"
+    assert any("saved it to History" in s.value for s in app.success)
+    assert any("tokens used" in c.value for c in app.caption)
+    bodies = [h.proto.body for h in app.html]
+    assert bodies and all("<script>" not in b and "<b>bold" not in b for b in bodies)
+    assert any("&lt;script&gt;" in b for b in bodies)
+    assert len(app.get("plotly_chart")) >= 3  # probabilities, budget, heat map
+    page = get_store().history()
+    assert page.total == 1 and page.rows[0].label == "sport" and page.rows[0].zero_shot
+
+
+def test_classify_bad_uploads_show_clear_errors(app: AppTest) -> None:
+    app.segmented_control(key="classify:source").set_value("Upload a file").run()
+    cases = {
+        ("empty.txt", b""): "empty",
+        ("blob.bin", bytes(range(256)) * 40): "binary",
+        ("broken.pdf", b"%PDF-1.7\n1 0 obj <<"): "PDF",
+        ("table.csv", b"text\nfirst row\nsecond row\n"): "several documents",
+    }
+    for (name, data), expected in cases.items():
+        app.file_uploader(key="classify:file").set_value((name, data, "application/octet-stream"))
+        app.run()
+        app.button(key="classify:go").click().run()
+        _ok(app)
+        errors = " ".join(e.value for e in app.error)
+        assert expected in errors and name in errors, (name, errors)
+    assert get_store().count_predictions() == 0
+
+
+def test_classify_upload_over_the_configured_limit(app: AppTest) -> None:
+    from streamlit import config
+
+    before = config.get_option("server.maxUploadSize")
+    config.set_option("server.maxUploadSize", 1)
+    try:
+        app.segmented_control(key="classify:source").set_value("Upload a file").run()
+        big = (SPORT * 20_000).encode()[: 1_200_000]
+        app.file_uploader(key="classify:file").set_value(("big.txt", big, "text/plain"))
+        app.run()
+        app.button(key="classify:go").click().run()
+        _ok(app)
+        assert any("big.txt" in e.value and "MB" in e.value for e in app.error)
+        assert any("1 MB per file" in c.value for c in app.caption)
+    finally:
+        config.set_option("server.maxUploadSize", before)
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest) -> None:
+    app.switch_page("pages/batch.py").run()
+    archive = _zip({
+        "nested/deeper/politics.txt": (POLITICS * 20).encode(),
+        "../escape/page.html": b"<html><body><script>steal()</script><p>" + (SPORT * 10).encode()
+        + b"</p></body></html>",
+    })
+    app.file_uploader(key="batch:files").set_value([
+        ("sport.txt", (SPORT * 30).encode(), "text/plain"),
+        ("rows.jsonl", b'{"text": "' + (POLITICS * 3).encode() + b'"}\n{"text": ""}\n',
+         "application/jsonl"),
+        ("archive.zip", archive, "application/zip"),
+        ("empty.md", b"   \n", "text/markdown"),
+    ])
+    app.run()
+    app.button(key="batch:start").click().run()
+    _ok(app)
+    _wait(app, lambda a: bool(a.data_editor))
+    assert any("Done:" in s.value for s in app.success)
+    frame = app.data_editor[0].value
+    by_name = dict(zip(frame["document"], frame["status"], strict=True))
+    assert by_name["sport.txt"] == "ok"
+    assert by_name["archive.zip/nested/deeper/politics.txt"] == "ok"
+    assert any(n.startswith("archive.zip/") and n.endswith("page.html") and ".." not in n
+               for n in by_name)
+    errors = frame[frame["status"] == "error"]
+    assert {"empty.md", "rows.jsonl#row=2"} <= set(errors["document"])
+    assert all(isinstance(reason, str) and reason for reason in errors["error"])
+    labels = dict(zip(frame["document"], frame["label"], strict=True))
+    assert labels["sport.txt"] == "sport"
+    assert {d.label for d in app.download_button} == {"Download CSV", "Download JSON Lines"}
+
+    batch_id = get_store().list_batches()[0].id
+    app.session_state[f"batch:editor:{batch_id}"] = {
+        "edited_rows": {0: {"correction": "business"}}, "added_rows": [], "deleted_rows": [],
+    }
+    app.run()
+    _ok(app)
+    corrected = [r for r in get_store().history().rows if r.corrected_label]
+    assert [(r.document_name, r.corrected_label) for r in corrected] == [("sport.txt", "business")]
+
+
+def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) -> None:
+    from longbert.ui.batch import BatchSettings, stage_batch
+    from longbert.ui.jobs import JobManager
+    from longbert.ui.models import DEFAULT_ZERO_SHOT_LABELS, parse_labels
+
+    app.text_area(key="classify:text").input(POLITICS * 30)
+    app.button(key="classify:go").click().run()
+    _ok(app)
+    # An interrupted batch: files staged, nothing classified yet.
+    store = get_store()
+    settings = BatchSettings(model="zero-shot", model_name="zero-shot",
+                             labels=parse_labels(DEFAULT_ZERO_SHOT_LABELS))
+    files = [("one.txt", (SPORT * 12).encode()), ("two.txt", (POLITICS * 12).encode())]
+    staged = JobManager().submit(lambda ctx: stage_batch(ctx, store, "old batch", iter(files),
+                                                         settings), title="s", kind="stage")
+    batch_id = staged.wait(60).result
+    store.mark_batch_status(batch_id, "interrupted")
+
+    app.switch_page("pages/history.py").run()
+    _ok(app)
+    assert any("Unfinished batches" in s.value for s in app.subheader)
+    assert app.get("plotly_chart")  # label distribution over time
+    app.text_input(key="history:text").input("parliament").run()
+    assert "1 predictions" in app.number_input(key="history:page").label
+    app.selectbox(key="history:open").select_index(1).run()
+    _ok(app)
+    assert app.metric[0].value == "politics"
+    assert any(s.value.startswith("Prediction #1") for s in app.subheader)
+    app.button(key=f"history:resume:{batch_id}").click().run()
+    _ok(app)
+    assert app.title[0].value == "Batch label"  # st.switch_page took us there
+    app.switch_page("pages/batch.py")  # AppTest re-requests the page it was told last
+    _wait(app, lambda a: bool(a.data_editor))
+    assert store.get_batch(batch_id).status == "done"
+    assert set(app.data_editor[0].value["label"]) == {"sport", "politics"}
+
+
+def test_compare_runs_every_strategy(app: AppTest) -> None:
+    app.switch_page("pages/compare.py").run()
+    app.text_area(key="compare:text").input(SPORT * 60)
+    app.button(key="compare:go").click().run()
+    _ok(app)
+    table = app.dataframe[0].value
+    assert list(table["strategy"]) == ["truncate", "key_sentences", "chunk", "sparse"]
+    assert (table["label"] == "sport").all()
+    assert (table["used_tokens"] <= table["total_tokens"]).all()
+    assert get_store().count_predictions() == 4
+
+
+def test_train_page_refuses_too_little_data_clearly(app: AppTest) -> None:
+    app.switch_page("pages/train.py").run()
+    app.button(key="train:start").click().run()
+    _ok(app)
+    assert any("corrected document" in e.value for e in app.error)

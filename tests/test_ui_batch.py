@@ -1,0 +1,144 @@
+"""Batch labelling without a browser: staging, saving as results come, stopping and resuming."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from longbert.document import Document
+from longbert.results import Prediction, PredictionError
+from longbert.store import Store
+from longbert.ui.batch import (
+    BatchSettings,
+    batch_labels,
+    batch_rows,
+    batch_spool,
+    classify_batch,
+    resume_work,
+    spool_root,
+    stage_batch,
+)
+from longbert.ui.jobs import JobContext, JobManager
+
+SETTINGS = BatchSettings(model="zero-shot", model_name="fake", labels={"a": "a", "b": "b"})
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setenv("LONGBERT_DB_URL", f"sqlite:///{tmp_path / 'b.sqlite'}")
+    monkeypatch.delenv("LONGBERT_SPOOL_DIR", raising=False)
+    return Store(f"sqlite:///{tmp_path / 'b.sqlite'}")
+
+
+def fake_classify(documents: Sequence[Document]) -> list[Prediction | PredictionError]:
+    """Label "a" for texts starting with a or c, else "b"; fail on texts saying FAIL."""
+    out: list[Prediction | PredictionError] = []
+    for d in documents:
+        if "FAIL" in d.text:
+            out.append(PredictionError(d.name, "model failed: test", d.sha256))
+            continue
+        label = "a" if d.text[0] in "ac" else "b"
+        out.append(Prediction(
+            document_name=d.name, document_sha256=d.sha256, label=label,
+            probabilities={"a": 0.9 if label == "a" else 0.1, "b": 0.1 if label == "a" else 0.9},
+            labels=[label], model_name="fake", strategy="truncate", strategy_params={},
+            total_tokens=10, used_tokens=10, spans=[(0, len(d.text))], segment_scores=[],
+            attention=None, latency_ms=1.0,
+        ))
+    return out
+
+
+FILES = [
+    ("one.txt", b"alpha text"),
+    ("two.txt", b"bravo text"),
+    ("bad.txt", b""),
+    ("rows.csv", b"text\ncat one\ndog two\nFAIL here\n"),
+]
+
+
+def _run(fn, timeout: float = 30):  # type: ignore[no-untyped-def]
+    return JobManager().submit(fn, title="t", kind="batch").wait(timeout)
+
+
+def test_spool_lives_beside_the_sqlite_file(store: Store, tmp_path: Path) -> None:
+    assert spool_root() == tmp_path.resolve() / "spool"
+
+
+def test_stage_and_classify_save_every_item_and_clean_up(store: Store) -> None:
+    def work(ctx: JobContext) -> int:
+        batch_id = stage_batch(ctx, store, "b", iter(FILES), SETTINGS, num_files=len(FILES))
+        assert batch_spool(batch_id).is_dir()
+        classify_batch(ctx, store, batch_id, fake_classify, show_finished=False, chunk=2)
+        return batch_id
+
+    snap = _run(work)
+    assert snap.status == "done", snap.error
+    batch_id = snap.result
+    batch = store.get_batch(batch_id)
+    assert (batch.status, batch.total, batch.done, batch.errors) == ("done", 6, 4, 2)
+    rows = batch_rows(store, batch_id)
+    assert [r["document"] for r in rows] == [
+        "one.txt", "two.txt", "bad.txt", "rows.csv#row=1", "rows.csv#row=2", "rows.csv#row=3"]
+    assert [r["label"] for r in rows if r["status"] == "ok"] == ["a", "b", "a", "b"]
+    errors = {r["document"]: r["error"] for r in rows if r["status"] == "error"}
+    assert "empty" in errors["bad.txt"] and "model failed" in errors["rows.csv#row=3"]
+    assert len(snap.rows) == 6 and snap.errors == 2 and snap.done == 6
+    assert not batch_spool(batch_id).exists()
+    assert batch_labels(store, batch.config) == ["a", "b"]
+    assert BatchSettings.from_config(batch.config) == SETTINGS
+
+
+def test_stopped_batch_resumes_where_it_stopped(store: Store) -> None:
+    gate, first_done = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow(documents: Sequence[Document]) -> list[Prediction | PredictionError]:
+        calls.extend(d.name for d in documents)
+        first_done.set()
+        gate.wait(10)
+        return fake_classify(documents)
+
+    def work(ctx: JobContext) -> int:
+        batch_id = stage_batch(ctx, store, "b", iter(FILES), SETTINGS)
+        ctx.set_meta(batch_id=batch_id)
+        classify_batch(ctx, store, batch_id, slow, show_finished=False, chunk=2)
+        return batch_id
+
+    job = JobManager().submit(work, title="t", kind="batch")
+    assert first_done.wait(10)
+    job.cancel()
+    gate.set()
+    snap = job.wait(30)
+    assert snap.status == "cancelled"
+    batch_id = job.meta["batch_id"]
+    batch = store.get_batch(batch_id)
+    assert batch.status == "interrupted" and batch.done == 2 and batch.pending == 3
+    assert [b.id for b in store.unfinished_batches()] == [batch_id]
+
+    resumed = _run(resume_work(store, batch_id, fake_classify))
+    assert resumed.status == "done", resumed.error
+    assert store.get_batch(batch_id).status == "done"
+    assert calls == ["one.txt", "two.txt"]  # the first two were not classified again
+    assert len(resumed.rows) == 6  # the resumed table shows the whole batch
+
+
+def test_lost_spool_gives_error_rows_not_a_crash(store: Store) -> None:
+    import shutil
+
+    def stage(ctx: JobContext) -> int:
+        return stage_batch(ctx, store, "b", iter(FILES[:2]), SETTINGS)
+
+    batch_id = _run(stage).result
+    shutil.rmtree(batch_spool(batch_id))
+    snap = _run(resume_work(store, batch_id, fake_classify))
+    assert snap.status == "done"
+    assert all("upload the file again" in (r["error"] or "") for r in snap.rows)
+
+
+def test_upload_without_documents_is_a_clear_failure(store: Store) -> None:
+    snap = _run(lambda ctx: stage_batch(ctx, store, "b", iter([]), SETTINGS))
+    assert snap.status == "failed" and "no documents" in (snap.error or "")
+    assert store.list_batches() == []

@@ -1,0 +1,86 @@
+"""The Train page's machinery with a stand-in trainer: options, events → chart, stopping."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from longbert.errors import DatasetError
+from longbert.training.config import TrainConfigError
+from longbert.ui.charts import training_figure
+from longbert.ui.jobs import JobManager
+from longbert.ui.training import (
+    MAIN_OPTIONS,
+    advanced_specs,
+    build_config,
+    chart_point,
+    option_specs,
+    save_upload,
+    training_work,
+)
+
+
+def test_option_specs_follow_train_config() -> None:
+    main = option_specs(MAIN_OPTIONS)
+    assert [s.name for s in main] == list(MAIN_OPTIONS)
+    advanced = {s.name: s for s in advanced_specs()}
+    assert advanced["loss"].kind == "choice" and "focal" in advanced["loss"].choices
+    assert "train" not in advanced and "strategy" not in advanced
+    assert all(s.help for s in advanced.values())
+
+
+def test_build_config_validates_and_takes_the_strategy(tmp_path: Path) -> None:
+    config = build_config({"name": "first", "epochs": 2}, train_path=str(tmp_path / "t.jsonl"),
+                          strategy={"name": "chunk", "params": {"max_chunks": 4}})
+    assert (config.strategy, config.strategy_params, config.epochs) == ("chunk", {"max_chunks": 4}, 2)
+    assert config.quiet is True
+    with pytest.raises(TrainConfigError, match="epochs"):
+        build_config({"epochs": 0}, train_path="x.jsonl", strategy=None)
+
+
+def test_save_upload_keeps_the_extension_and_refuses_empty(tmp_path: Path) -> None:
+    assert save_upload("data.csv.gz", b"x", tmp_path).name == "upload.csv.gz"
+    with pytest.raises(DatasetError, match="empty"):
+        save_upload("data.jsonl", b"  ", tmp_path)
+
+
+def test_chart_points_from_trainer_events() -> None:
+    assert chart_point({"event": "step", "step": 5, "loss": 0.7, "lr": 1e-5}, None) == {
+        "loss": 0.7, "step": 5}
+    point = chart_point({"event": "epoch", "epoch": 1, "train_loss": 0.5, "train_seconds": 3,
+                         "dev": {"accuracy": 0.8, "macro_f1": 0.75, "per_class": {}}}, 10)
+    assert point == {"train_loss": 0.5, "dev_accuracy": 0.8, "dev_macro_f1": 0.75, "step": 10,
+                     "epoch": 1}
+    assert chart_point({"event": "start", "total_steps": 9}, None) is None
+    figure = training_figure([{"step": 5, "loss": 0.7}, point])
+    assert {t.name for t in figure.data} == {"loss", "train_loss", "dev_accuracy", "dev_macro_f1"}
+
+
+def test_training_job_reports_progress_and_stops_on_request(tmp_path: Path) -> None:
+    config = build_config({"name": "m"}, train_path=str(tmp_path / "t.jsonl"), strategy=None)
+    started, release = threading.Event(), threading.Event()
+    cleaned: list[bool] = []
+
+    def fake_train(cfg: Any, progress: Any, should_stop: Any) -> str:
+        progress({"event": "start", "total_steps": 4, "train_docs": 8, "dev_docs": 2})
+        for step in range(1, 5):
+            progress({"event": "step", "step": step, "total_steps": 4, "loss": 1 / step})
+            started.set()
+            release.wait(10)
+            if should_stop():
+                return "interrupted"
+        return "done"
+
+    job = JobManager().submit(training_work(config, fake_train, lambda: cleaned.append(True)),
+                              title="m", kind="train")
+    assert started.wait(10)
+    running = job.snapshot()
+    assert (running.done, running.total) == (1, 4) and running.events == [{"loss": 1.0, "step": 1}]
+    assert "8 documents" in running.message
+    job.cancel()
+    release.set()
+    snap = job.wait(10)
+    assert snap.status == "cancelled" and snap.result == "interrupted" and cleaned == [True]
