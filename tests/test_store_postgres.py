@@ -31,7 +31,8 @@ from store_v1 import make_v1_database
 from longbert.errors import StoreError
 from longbert.results import PredictionError
 from longbert.store import SCHEMA_VERSION, HistoryFilter, Store
-from longbert.store.engine import close_database
+from longbert.store.engine import Database, close_database
+from longbert.store.migrations import initialise
 
 pytest.importorskip("psycopg", reason="the psycopg driver is not installed")
 
@@ -286,3 +287,27 @@ def test_failures_on_postgresql(pg_url: str) -> None:
         engine.dispose()
         close_database(pg_url)
         Store(pg_url)
+
+
+def test_concurrent_first_opens_on_postgresql(pg_url: str) -> None:
+    """Several processes' first open of an empty server database: the schema is created once."""
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+    databases = [Database(sa.make_url(pg_url)) for _ in range(4)]  # as if in four processes
+
+    def opener(database: Database) -> None:
+        try:
+            barrier.wait()
+            initialise(database)
+        except BaseException as error:
+            errors.append(error)
+
+    workers = [threading.Thread(target=opener, args=(d,)) for d in databases]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    for database in databases:
+        database.dispose()
+    assert errors == []
+    assert Store(pg_url).schema_version == SCHEMA_VERSION

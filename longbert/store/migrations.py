@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
@@ -124,7 +126,17 @@ UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {1: _upgrade_1_t
 
 def initialise(database: Database) -> None:
     """Create, check or upgrade the schema of a freshly opened database (see the module doc)."""
-    version = database.write(lambda session: _create_or_read(session, database))
+    for attempt in range(3):
+        try:
+            version = database.write(lambda session: _create_or_read(session, database))
+            break
+        except StoreError as error:
+            # On a server database, two processes creating the schema at once: one wins, the
+            # other's CREATE fails on a duplicate name. Read again what the winner made.
+            # (SQLite cannot race here: BEGIN IMMEDIATE serialises the creators.)
+            if database.is_sqlite or not isinstance(error.__cause__, DBAPIError) or attempt == 2:
+                raise
+            time.sleep(0.1 * (attempt + 1))
     if version < SCHEMA_VERSION:
         _backup_before_upgrade(database, version)
         database.write(lambda session: _upgrade(session, database))
