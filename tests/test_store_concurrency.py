@@ -4,6 +4,7 @@ never fail with "database is locked"."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sqlite3
 import subprocess
@@ -196,4 +197,29 @@ def test_processes_and_threads_write_at_once_after_upgrading(tmp_path: Path) -> 
         assert [i.prediction_id for i in store.batch_items(result["batch"])] == result["ids"]
     # Upgraded exactly once: version-1 batch items were not duplicated by a second upgrade.
     assert count(path, "SELECT count(*) FROM batch_items WHERE batch_id = 1") == 2
+    store.close()
+
+
+def _forked_writer(store: Store, k: int, n: int) -> None:
+    """Runs in a forked child: uses the Store object inherited from the parent."""
+    for i in range(n):
+        document = make_document(700_000 + 1000 * k + i)
+        store.save_prediction(make_prediction(document, seed=i), document)
+
+
+def test_forked_processes_share_an_inherited_store(tmp_path: Path) -> None:
+    """multiprocessing (fork): children must open their own connections, not reuse the parent's."""
+    path = tmp_path / "longbert.sqlite"
+    store = Store(f"sqlite:///{path}")
+    first = make_document(1)
+    store.save_prediction(make_prediction(first), first)  # the parent's pool holds a connection
+    context = multiprocessing.get_context("fork")
+    children = [context.Process(target=_forked_writer, args=(store, k, 30)) for k in range(3)]
+    for child in children:
+        child.start()
+    _forked_writer(store, 9, 30)  # the parent writes at the same time
+    for child in children:
+        child.join(timeout=120)
+    assert [c.exitcode for c in children] == [0, 0, 0]
+    assert store.count_predictions() == 1 + 4 * 30
     store.close()

@@ -168,6 +168,8 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
         """
         if not isinstance(prediction, Prediction):
             raise TypeError(f"save_prediction takes a Prediction, got {type(prediction).__name__}")
+        if not isinstance(document, Document):
+            raise TypeError(f"save_prediction takes the Document, got {type(document).__name__}")
         if document.sha256 != prediction.document_sha256:
             raise StoreError(
                 f"The prediction for '{prediction.document_name}' was made on another text "
