@@ -89,7 +89,10 @@ def collate(
             else:
                 globals_.append(np.zeros(0, dtype=np.int64))
     longest = max(len(r) for r in rows) + 2
-    length = int(np.ceil(longest / pad_to_multiple_of) * pad_to_multiple_of)
+    # Long inputs are not rounded up: the sparse model blocks them itself, and rounding could
+    # step past the position table (4,096 + [CLS] + [SEP] = 4,098 positions).
+    multiple = 1 if mode == "long" else pad_to_multiple_of
+    length = int(np.ceil(longest / multiple) * multiple)
     input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
     global_mask = torch.zeros((len(rows), length), dtype=torch.long) if mode == "long" else None
