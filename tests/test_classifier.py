@@ -225,3 +225,14 @@ def test_zero_shot_labels_topics() -> None:
     assert (a.label, b.label) == ("economy", "sport")
     assert a.zero_shot and b.zero_shot
     assert a.attention is not None and a.attention.token_scores.shape == (a.total_tokens,)
+
+
+def test_sparse_cut_at_max_tokens(tiny_encoder: Path) -> None:
+    """A document longer than the sparse budget is cut at max_tokens, with the table just long enough."""
+    clf = LongBertClassifier.from_encoder(
+        tiny_encoder, labels=["x", "y"], strategy={"name": "sparse", "params": {"max_tokens": 1000}}
+    )
+    (prediction,) = clf.predict([long_text(120)])
+    assert isinstance(prediction, Prediction), prediction
+    assert prediction.used_tokens == 1000 < prediction.total_tokens
+    assert len(prediction.spans) == 1 and prediction.spans[0][0] == 0
