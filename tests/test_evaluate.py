@@ -1,0 +1,84 @@
+"""``python -m longbert.evaluate``: metrics, throughput and JSON output of a trained checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from train_fixtures import make_rows, make_tiny_encoder, write_jsonl
+
+from longbert import DatasetError
+from longbert.evaluate import evaluate, main
+from longbert.training import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("evaluate")
+    encoder = make_tiny_encoder(root / "tiny-bert")
+    data = write_jsonl(root / "train.jsonl", make_rows(24))
+    config = TrainConfig(
+        train=str(data),
+        encoder=str(encoder),
+        output_dir=str(root / "model"),
+        epochs=1,
+        batch_size=4,
+        quiet=True,
+        record=False,
+        threads=1,
+        device="cpu",
+    )
+    return train(config).output_dir
+
+
+@pytest.fixture(scope="module")
+def test_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("eval-data") / "test.jsonl.gz", make_rows(10, seed=9))
+
+
+def test_report_has_every_figure(model: Path, test_file: Path) -> None:
+    report = evaluate(model, test_file, device="cpu")
+    assert report["num_docs"] == 10 and report["errors"] == []
+    assert 0.0 <= report["accuracy"] <= 1.0 and 0.0 <= report["macro_f1"] <= 1.0
+    assert set(report["per_class"]) == {"econ", "sport"}
+    assert {"precision", "recall", "f1", "support"} <= set(report["per_class"]["econ"])
+    matrix = report["confusion_matrix"]
+    assert len(matrix) == 2 and sum(map(sum, matrix)) == 10
+    assert report["docs_per_second"] > 0 and report["strategy"]["name"] == "truncate"
+
+
+def test_cli_json_output_and_strategy_override(
+    model: Path, test_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.json"
+    argv = [
+        "--model",
+        str(model),
+        "--data",
+        str(test_file),
+        "--device",
+        "cpu",
+        "--json",
+        "--output",
+        str(out),
+    ]
+    assert (
+        main([*argv, "--strategy", "chunk", "--strategy-param", "window=16", "--strategy-param", "stride=8"])
+        == 0
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+    assert printed["strategy"]["name"] == "chunk" and printed["strategy"]["params"]["window"] == 16
+    assert main(["--model", str(model), "--data", str(test_file), "--device", "cpu"]) == 0
+    assert "macro-F1" in capsys.readouterr().out
+
+
+def test_unknown_labels_and_missing_model_are_clear_errors(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = write_jsonl(tmp_path / "other.jsonl", make_rows(4, labels=("econ", "tech")))
+    with pytest.raises(DatasetError, match="tech"):
+        evaluate(model, other, device="cpu")
+    assert main(["--model", str(tmp_path / "nope"), "--data", str(other)]) == 2
+    assert "No checkpoint" in capsys.readouterr().err
