@@ -178,14 +178,25 @@ def test_sparse_equals_dense_within_one_window(warm: LongBertModel, with_globals
 
 
 @pytest.mark.parametrize(
-    ("window", "lengths", "total"),
-    [(3, [37], 37), (5, [50, 23, 1], 50), (8, [70, 64], 70), (40, [90, 33], 90)],
+    ("window", "lengths", "total", "every"),
+    [
+        (3, [37], 37, 0),
+        (5, [50, 23, 1], 50, 0),
+        (8, [70, 64], 70, 0),
+        (40, [90, 33], 90, 0),
+        # Many global tokens (G * heads > hidden): projections are applied, not folded.
+        (4, [60, 41], 60, 3),
+    ],
 )
-def test_sparse_matches_reference_semantics(window: int, lengths: list[int], total: int) -> None:
+def test_sparse_matches_reference_semantics(
+    window: int, lengths: list[int], total: int, every: int
+) -> None:
     model = tiny_model()
     ids, mask = batch(lengths, total, vocab=100, seed=window)
     glob = torch.zeros_like(ids)
     glob[0, [4, total // 2, total - 1]] = 1
+    if every:
+        glob[:, ::every] = 1
     if len(lengths) > 1:
         glob[1, [2, total - 1]] = 1  # the last one is padding in row 1
     with torch.no_grad():
@@ -196,6 +207,23 @@ def test_sparse_matches_reference_semantics(window: int, lengths: list[int], tot
     assert torch.allclose(out.cls_attention.sum(dim=1), torch.ones(len(lengths), dtype=torch.float32))
     for row, length in enumerate(lengths):
         assert (out.cls_attention[row, length:] == 0).all()
+
+
+def test_aligned_key_count_gives_same_attention() -> None:
+    """Padding each block's keys to a multiple of 8 (the CUDA default) changes nothing."""
+    from longbert.modeling.sparse_attention import build_sparse_layout, local_attention
+
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = torch.randn(3, 2, 41, 3, 8, dtype=torch.float64, generator=generator)
+    mask = torch.ones(2, 41, dtype=torch.long)
+    mask[1, 30:] = 0
+    glob = torch.zeros_like(mask)
+    glob[0, 7] = 1
+    plain = build_sparse_layout(mask, glob, window=5, key_multiple=1)
+    aligned = build_sparse_layout(mask, glob, window=5, key_multiple=8)
+    assert aligned.local_keep.shape[-1] % 8 == 0
+    assert aligned.local_keep.shape[-1] > plain.local_keep.shape[-1]
+    assert torch.allclose(local_attention(q, k, v, plain), local_attention(q, k, v, aligned))
 
 
 def test_sparse_matches_hf_longformer() -> None:
@@ -364,10 +392,13 @@ def test_from_pretrained_errors(tmp_path: Path) -> None:
 # --- training ----------------------------------------------------------------------------------
 
 
-def test_gradient_checkpointing_gives_same_gradients() -> None:
+@pytest.mark.parametrize("every", [0, 2])  # few globals (folded projections) / many
+def test_gradient_checkpointing_gives_same_gradients(every: int) -> None:
     ids, mask = batch([50, 30], 50, vocab=100)
     glob = torch.zeros_like(ids)
     glob[0, 9] = 1
+    if every:
+        glob[:, ::every] = 1
     grads = []
     for checkpointing in (False, True):
         model = tiny_model(seed=2).float().train()

@@ -183,8 +183,9 @@ class LongBertSelfAttention(nn.Module):
         )  # [B, G, H]
         global_context, probs = global_attention(
             self._heads(self.query_global(global_hidden)),
-            self._heads(self.key_global(hidden)),
-            self._heads(self.value_global(hidden)),
+            hidden,
+            self.key_global,
+            self.value_global,
             layout,
             dropout_p,
             self.training,

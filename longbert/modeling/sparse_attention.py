@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 #: Smallest query block: tiny windows would otherwise make thousands of tiny attention calls.
 MIN_BLOCK = 32
@@ -82,12 +82,18 @@ class SparseLayout:
 
 
 def build_sparse_layout(
-    attention_mask: Tensor, global_attention_mask: Tensor | None, window: int
+    attention_mask: Tensor,
+    global_attention_mask: Tensor | None,
+    window: int,
+    key_multiple: int | None = None,
 ) -> SparseLayout:
     """Precompute global token slots and the blocked band mask.
 
     ``attention_mask``/``global_attention_mask``: ``[B, N]`` (nonzero = real token / global).
     Position 0 ([CLS]) is always global; a global flag on a padding position is ignored.
+    ``key_multiple``: pad each block's key count with masked global slots to a multiple of
+    this (default 8 on CUDA, where the memory-efficient SDPA kernel would otherwise copy the
+    mask into an aligned buffer in every layer; 1 elsewhere).
     """
     batch, length = attention_mask.shape
     device = attention_mask.device
@@ -110,6 +116,14 @@ def build_sparse_layout(
     block = min(length, max(window, MIN_BLOCK))
     num_blocks = -(-length // block)
     padded = num_blocks * block
+
+    if key_multiple is None:
+        key_multiple = 8 if device.type == "cuda" else 1
+    extra = -(block + 2 * window + num_global) % key_multiple
+    if extra:  # masked slots pointing at position 0
+        global_index = F.pad(global_index, (0, extra))
+        global_valid = F.pad(global_valid, (0, extra), value=False)
+        num_global += extra
 
     # Keys a local query may see inside its window: real and not global (globals come through
     # the global columns, so they are not counted twice).
@@ -173,27 +187,52 @@ def local_attention(
 
 def global_attention(
     query: Tensor,
-    key: Tensor,
-    value: Tensor,
+    hidden: Tensor,
+    key_proj: nn.Linear,
+    value_proj: nn.Linear,
     layout: SparseLayout,
     dropout_p: float = 0.0,
     training: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Full-row attention of the global tokens, from the ``*_global`` projections.
+    """Full-row attention of the global tokens, through the ``*_global`` projections.
 
-    ``query``: ``[B, G, heads, d]`` (global tokens only, not yet scaled); ``key``/``value``:
-    ``[B, N, heads, d]`` (all tokens). Returns the context ``[B, G, heads, d]`` and the exact
-    attention probabilities ``[B, heads, G, N]`` in at least float32 (before dropout; 0 on padding keys).
+    ``query``: ``[B, G, heads, d]`` (``query_global`` of the global tokens, not yet scaled);
+    ``hidden``: ``[B, N, H]`` (all tokens); ``key_proj``/``value_proj``: ``key_global`` and
+    ``value_global``. Returns the context ``[B, G, heads, d]`` and the exact attention
+    probabilities ``[B, heads, G, N]`` in at least float32 (before dropout; 0 on padding keys).
     Explicit softmax: ``G`` is small, and the [CLS] row's weights are an output of the model.
+
+    With few global tokens (``G * heads < H``) the key/value projections are folded into the
+    queries instead of projecting all ``N`` tokens: ``q . (W_k x + b_k) = (W_k^T q) . x +
+    q . b_k``, whose last term is the same for every key and cancels in the softmax, and
+    ``sum_j p_j (W_v x_j + b_v) = W_v (sum_j p_j x_j) + b_v sum_j p_j``. That costs
+    ``O(G * heads * N * H)`` instead of ``O(N * H^2)`` — two of the layer's nine projections.
     """
-    scale = query.shape[-1] ** -0.5
-    q = query.transpose(1, 2)  # [B, h, G, d]
-    scores = torch.matmul(q * scale, key.permute(0, 2, 3, 1))  # [B, h, G, N]
+    batch, slots, heads, dim = query.shape
+    length, size = hidden.shape[1], hidden.shape[2]
+    q = query.transpose(1, 2) * dim**-0.5  # [B, h, G, d]
+    fold = slots * heads < size
+    if fold:
+        key_weight = key_proj.weight.view(heads, dim, size)
+        q_in = torch.matmul(q, key_weight)  # [B, h, G, H]
+        # Heads and slots share one matmul against the (unexpanded) hidden states.
+        scores = torch.bmm(q_in.reshape(batch, heads * slots, size), hidden.transpose(1, 2))
+        scores = scores.view(batch, heads, slots, length)
+    else:
+        key = key_proj(hidden).view(batch, length, heads, dim)
+        scores = torch.matmul(q, key.permute(0, 2, 3, 1))  # [B, h, G, N]
     scores = widen(scores)
-    scores = scores + layout.key_bias(scores.dtype)
-    probs = scores.softmax(dim=-1)
+    probs = (scores + layout.key_bias(scores.dtype)).softmax(dim=-1)
     weights = F.dropout(probs, p=dropout_p, training=training) if dropout_p > 0 else probs
-    context = torch.matmul(weights.to(value.dtype), value.transpose(1, 2))  # [B, h, G, d]
+    if fold:
+        mixed = torch.bmm(weights.to(hidden.dtype).view(batch, heads * slots, length), hidden)
+        value_weight = value_proj.weight.view(heads, dim, size)
+        context = torch.matmul(mixed.view(batch, heads, slots, size), value_weight.transpose(1, 2))
+        # sum_j p_j is 1 without dropout; with dropout the bias is scaled like the weights.
+        context = context + value_proj.bias.view(heads, 1, dim) * weights.sum(-1, keepdim=True)
+    else:
+        value = value_proj(hidden).view(batch, length, heads, dim).transpose(1, 2)
+        context = torch.matmul(weights.to(value.dtype), value)  # [B, h, G, d]
     return context.transpose(1, 2), probs
 
 
