@@ -177,11 +177,6 @@ class Database:
                 f"A value is too large for the database {where} ({cause}). Nothing was saved; "
                 "save without the full attention map."
             )
-        if "too big" in lowered:
-            return StoreError(
-                f"A value is too large for the database {where} ({cause}). Nothing was saved; "
-                "save without the full attention map."
-            )
         if is_locked_error(error):
             return StoreError(f"The database {where} stayed locked by other writers ({cause}); try again.")
         return StoreError(f"Database error on {where}: {cause}")
