@@ -106,11 +106,6 @@ class LongBertSelfAttention(nn.Module):
 
     def __init__(self, config: LongBertConfig) -> None:
         super().__init__()
-        if config.hidden_size % config.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {config.hidden_size} is not a multiple of "
-                f"num_attention_heads {config.num_attention_heads}."
-            )
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
         size = config.hidden_size
@@ -139,9 +134,9 @@ class LongBertSelfAttention(nn.Module):
         if masks.layout is None:
             context, cls_row, probs = self._dense(q, k, v, masks, dropout_p, need_cls, need_probs)
         else:
-            context, cls_row = self._sparse(hidden, q, k, v, masks.layout, dropout_p)
+            context, cls_row = self._sparse(hidden, q, k, v, masks.layout, dropout_p, need_cls)
             probs = None
-        return context.flatten(2), (cls_row if need_cls else None), probs
+        return context.flatten(2), cls_row, probs
 
     def _dense(
         self,
@@ -154,7 +149,6 @@ class LongBertSelfAttention(nn.Module):
         need_probs: bool,
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, h, N, d]
-        bias = masks.dense_bias(q.dtype)
         probs = cls_row = None
         if need_probs:  # explicit attention: the caller wants every weight
             scores = torch.matmul(q, k.transpose(-1, -2)) * self.head_dim**-0.5
@@ -164,6 +158,7 @@ class LongBertSelfAttention(nn.Module):
             context = torch.matmul(weights.to(v.dtype), v)
             cls_row = probs[:, :, 0].mean(dim=1)
         else:
+            bias = masks.dense_bias(q.dtype)  # in the queries' dtype, as SDPA requires
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
             if need_cls:  # one explicit row: [B, h, 1, N]
                 scores = torch.matmul(q[:, :, :1], k.transpose(-1, -2)) * self.head_dim**-0.5
@@ -175,8 +170,15 @@ class LongBertSelfAttention(nn.Module):
         return context.transpose(1, 2), cls_row, probs
 
     def _sparse(
-        self, hidden: Tensor, q: Tensor, k: Tensor, v: Tensor, layout: SparseLayout, dropout_p: float
-    ) -> tuple[Tensor, Tensor]:
+        self,
+        hidden: Tensor,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        layout: SparseLayout,
+        dropout_p: float,
+        need_cls: bool,
+    ) -> tuple[Tensor, Tensor | None]:
         context = local_attention(q, k, v, layout, dropout_p)  # [B, N, h, d]
         global_hidden = hidden.gather(
             1, layout.global_index[:, :, None].expand(-1, -1, hidden.shape[-1])
@@ -190,8 +192,9 @@ class LongBertSelfAttention(nn.Module):
             dropout_p,
             self.training,
         )
-        # Slot 0 is [CLS] (position 0 is always global and sorted first).
-        cls_row = probs[:, :, 0].mean(dim=1).masked_fill(~layout.key_valid, 0.0)
+        cls_row = None
+        if need_cls:  # slot 0 is [CLS]: position 0 is always global and sorted first
+            cls_row = probs[:, :, 0].mean(dim=1).masked_fill(~layout.key_valid, 0.0)
         return scatter_global_rows(context, global_context, layout), cls_row
 
 
