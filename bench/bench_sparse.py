@@ -4,7 +4,8 @@ For each (model, length) a fresh subprocess builds the model, runs one warm-up p
 ``--repeats`` timed passes (batch 1, ``torch.inference_mode``, random token ids), and reports
 seconds per document (median and fastest wall clock, median CPU seconds) and peak resident
 memory above the level right after the model was built (Linux: VmHWM after resetting it
-through /proc/self/clear_refs; elsewhere ``ru_maxrss``, which can only over-report). Models, all 6 layers x 384 hidden x 12 heads:
+through /proc/self/clear_refs; elsewhere ``ru_maxrss``, which can only over-report).
+Models, all 6 layers x 384 hidden x 12 heads:
 
 * ``sparse`` — LongBertModel warm-started from the packaged BERT, sparse mode, window 256
   each side, [CLS] global;
