@@ -59,7 +59,7 @@ if unfinished:
 
 options = store.filter_options()
 batches = store.list_batches(limit=200)
-with st.expander("Filters", expanded=True):
+with st.expander("Filters"):
     c1, c2, c3 = st.columns(3)
     models = c1.multiselect("Model", options["model"], key="history:model")
     labels = c2.multiselect("Label", options["label"], key="history:label")
@@ -91,19 +91,23 @@ if total == 0:
             if not options["label"] else "No predictions match these filters.")
     st.stop()
 
-use_corrections = st.toggle("Count corrected labels", key="history:use_corrections",
-                            help="A corrected prediction counts under its corrected label.")
-distribution = store.label_distribution(filters, use_corrections=use_corrections)
-st.plotly_chart(
-    charts.label_distribution_figure(
-        [{"period": d.day.isoformat(), "label": d.label, "count": d.count} for d in distribution]
-    ),
-    key="history:distribution",
-)
+listing, over_time = st.tabs(["Predictions", "Labels over time"])
+with over_time:
+    use_corrections = st.toggle("Count corrected labels", key="history:use_corrections",
+                                help="A corrected prediction counts under its corrected label.")
+    distribution = store.label_distribution(filters, use_corrections=use_corrections)
+    st.plotly_chart(
+        charts.label_distribution_figure(
+            [{"period": d.day.isoformat(), "label": d.label, "count": d.count}
+             for d in distribution]
+        ),
+        key="history:distribution",
+    )
 
 pages = max(1, -(-total // PAGE_SIZE))
-page_number = st.number_input(f"Page (of {pages}; {total:,} predictions)", min_value=1,
-                              max_value=pages, value=1, key="history:page")
+with listing:
+    page_number = st.number_input(f"Page (of {pages}; {total:,} predictions)", min_value=1,
+                                  max_value=pages, value=1, key="history:page", width=260)
 page = store.history(filters, limit=PAGE_SIZE, offset=(int(page_number) - 1) * PAGE_SIZE)
 
 
@@ -117,14 +121,15 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 frame = pd.DataFrame([_row(r) for r in page.rows])
-event = st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="single-row",
-                     key="history:table")
-selected_rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
 ids = [r.id for r in page.rows]
 names = {r.id: f"#{r.id} {r.document_name} → {r.label}" for r in page.rows}
-opened = st.selectbox("Open a prediction", [None, *ids], key="history:open",
-                      format_func=lambda i: "— pick one, or click a row —" if i is None
-                      else names[i])
+with listing:
+    event = st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key="history:table")
+    selected_rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+    opened = st.selectbox("Open a prediction", [None, *ids], key="history:open",
+                          format_func=lambda i: "— pick one, or click a row —" if i is None
+                          else names[i])
 if selected_rows:
     opened = ids[selected_rows[0]]
 if opened is None:
@@ -140,13 +145,14 @@ st.divider()
 st.subheader(f"Prediction #{stored.id}: {stored.document.name}")
 st.caption(f"Saved {stored.created_at:%Y-%m-%d %H:%M:%S} UTC"
            + (f" · batch #{stored.batch_id}" if stored.batch_id else ""))
-with st.form(f"history:correct:{stored.id}"):
+with st.form(f"history:correct:{stored.id}", border=False):
     choices = list(stored.prediction.probabilities)
     current = stored.final_labels[0] if stored.final_labels else stored.prediction.label
-    new_label = st.selectbox("Correct label", choices,
-                             index=choices.index(current) if current in choices else 0)
-    note = st.text_input("Note (optional)")
-    if st.form_submit_button("Save correction"):
+    left, middle, right = st.columns([2, 3, 1], vertical_alignment="bottom")
+    new_label = left.selectbox("Correct label", choices,
+                               index=choices.index(current) if current in choices else 0)
+    note = middle.text_input("Note (optional)")
+    if right.form_submit_button("Save correction"):
         try:
             store.add_correction(stored.id, new_label, note=note or None)
         except LongBertError as error:

@@ -217,16 +217,16 @@ def render_prediction(p: Prediction, document: Document, prefix: str, *,
         st.caption(token_budget_text(p.used_tokens, p.total_tokens))
     with chart:
         st.plotly_chart(charts.probability_figure(p.probabilities, p.labels),
-                        key=f"{prefix}:probs")
+                        key=f"{prefix}:chart:probs")
     st.plotly_chart(charts.token_budget_figure(p.used_tokens, p.total_tokens),
-                    key=f"{prefix}:budget")
+                    key=f"{prefix}:chart:budget")
     seen, attention, full = st.tabs(["What the model saw", "Attention heat map", "Full attention"])
     with seen:
         st.html(highlight.SEEN_LEGEND)
         st.html(highlight.segments_html(document.text, p.segment_scores, p.spans))
         if p.segment_scores:
             st.plotly_chart(charts.segment_scores_figure(document.text, p.segment_scores),
-                            key=f"{prefix}:segments")
+                            key=f"{prefix}:chart:segments")
     with attention:
         render_attention(p, document, prefix)
     with full:
@@ -238,7 +238,7 @@ def render_attention(p: Prediction, document: Document, prefix: str) -> None:
         st.info("No attention was kept for this prediction.")
         return
     unit = st.segmented_control("Unit", ["words", "sentences"], default="sentences",
-                                key=f"{prefix}:unit", required=True) or "sentences"
+                                key=f"{prefix}:attention-unit", required=True) or "sentences"
     a = p.attention
     if unit == "words":
         spans, scores, per_row, name = a.word_spans, a.word_scores, 25, "word"
@@ -252,7 +252,7 @@ def render_attention(p: Prediction, document: Document, prefix: str) -> None:
     st.html(highlight.attention_html(document.text, spans, scores, unit=name))
     st.plotly_chart(
         charts.attention_grid_figure(document.text, spans, scores, unit=name, per_row=per_row),
-        key=f"{prefix}:grid:{unit}",
+        key=f"{prefix}:chart:grid:{unit}",
     )
 
 
@@ -266,12 +266,14 @@ def render_full_attention(p: Prediction, prefix: str) -> None:
         )
         return
     layers, heads = int(full.weights.shape[0]), int(full.weights.shape[1])
+    st.caption("Rows are the tokens attending (queries), columns the tokens attended to (keys); "
+               "token 0 is [CLS]. The colour scale is capped at the 99.5th percentile.")
     left, right = st.columns(2)
-    layer = left.slider("Layer", 0, layers - 1, layers - 1, key=f"{prefix}:layer")
-    head = right.selectbox("Head", ["mean", *range(heads)], key=f"{prefix}:head")
+    layer = left.slider("Layer", 0, layers - 1, layers - 1, key=f"{prefix}:attention-layer")
+    head = right.selectbox("Head", ["mean", *range(heads)], key=f"{prefix}:attention-head")
     st.plotly_chart(
         charts.full_attention_figure(full, int(layer), None if head == "mean" else int(head)),
-        key=f"{prefix}:full",
+        key=f"{prefix}:chart:full",
     )
 
 

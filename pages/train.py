@@ -3,6 +3,7 @@ background with a live loss/metric chart. ``python -m longbert.train`` is the fu
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -60,8 +61,9 @@ def _widget(spec: OptionSpec, key: str) -> Any:
         return st.number_input(spec.label, value=int(spec.default), step=1, key=key,
                                help=spec.help)
     if spec.kind == "float":
+        step = 10 ** math.floor(math.log10(spec.default)) if spec.default > 0 else 0.01
         return st.number_input(spec.label, value=float(spec.default), key=key, help=spec.help,
-                               format="%.6g")
+                               format="%.6g", step=float(step), min_value=0.0)
     return st.text_input(spec.label, value=str(spec.default), key=key, help=spec.help)
 
 

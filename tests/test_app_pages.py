@@ -73,9 +73,14 @@ def test_every_page_has_its_widgets(app: AppTest) -> None:
 def test_classify_round_trip_logs_to_the_database_and_escapes_markup(app: AppTest) -> None:
     text = (SPORT * 40) + "<script>alert('x')</script> <b>bold</b>"
     app.text_area(key="classify:text").input(text)
+    app.checkbox(key="classify:full").check()
     app.button(key="classify:go").click().run()
     _ok(app)
     assert app.metric[0].value == "sport"
+    assert app.slider(key="classify:attention-layer").value == 5  # full map kept: last layer
+    app.selectbox(key="classify:attention-head").select(3).run()
+    app.segmented_control(key="classify:attention-unit").set_value("words").run()
+    _ok(app)
     assert any("saved it to History" in s.value for s in app.success)
     assert any("tokens used" in c.value for c in app.caption)
     bodies = [h.proto.body for h in app.html]

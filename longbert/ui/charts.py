@@ -110,9 +110,12 @@ def attention_grid_figure(
     limit = 24 if unit == "word" else 90
     for i in range(n):
         labels.flat[i] = snippet(text[spans[i, 0] : spans[i, 1]], limit)
+    positive = scores[scores > 0]
+    # Peaky attention: cap the colour scale at the 99th percentile so most cells are not white.
+    zmax = float(np.quantile(positive, 0.99)) if len(positive) else None
     fig = go.Figure(
         go.Heatmap(
-            z=z, customdata=labels, colorscale=HEAT_SCALE, hoverongaps=False,
+            z=z, customdata=labels, colorscale=HEAT_SCALE, hoverongaps=False, zmin=0, zmax=zmax,
             hovertemplate=f"{unit} %{{customdata}}<br>attention %{{z:.4f}}<extra></extra>",
             colorbar={"title": "attention"},
         )
@@ -134,9 +137,11 @@ def full_attention_figure(full: FullAttention, layer: int, head: int | None) -> 
     matrix = weights.mean(axis=0) if head is None else weights[head]
     tokens = [f"{i}:{t}" for i, t in enumerate(full.tokens)]
     which = "mean over heads" if head is None else f"head {head}"
+    # [CLS]/[SEP] columns soak up most weight; cap the scale so the rest of the map shows.
+    zmax = float(np.quantile(matrix, 0.995)) or None
     fig = go.Figure(
         go.Heatmap(
-            z=matrix, x=tokens, y=tokens, colorscale=HEAT_SCALE,
+            z=matrix, x=tokens, y=tokens, colorscale=HEAT_SCALE, zmin=0, zmax=zmax,
             hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
         )
     )

@@ -133,7 +133,7 @@ def segments_html(
             runs.append(Run(a, b, f"color:{UNSEEN_COLOR}", "not selected"))
             continue
         best = max(segments[i].score for i in chosen)
-        alpha = 0.12 + 0.5 * max(0.0, best) / top
+        alpha = 0.06 + 0.3 * max(0.0, best) / top  # light enough to read the text on it
         title = "; ".join(_segment_title(i, segments[i]) for i in chosen)
         runs.append(Run(a, b, f"background:{_rgba(SEEN_RGB, alpha)}", title))
     return paint(text, runs, max_chars)
@@ -160,7 +160,8 @@ def attention_html(
     """A heat map drawn on the text: each word (or sentence) shaded by its attention.
 
     ``unit_spans`` ``[n, 2]`` and ``unit_scores`` ``[n]``. Scores are bucketed into ``levels``
-    shades relative to the highest score; units in the lowest bucket stay plain, only the
+    shades relative to the 99th percentile (higher scores share the darkest shade); units in the
+    lowest bucket stay plain, only the
     ``max_marks`` highest-scoring units are painted, and neighbours in the same bucket share one
     span, so the output size is bounded whatever the document length.
     """
@@ -169,8 +170,11 @@ def attention_html(
     if len(spans) == 0 or len(scores) != len(spans) or not np.isfinite(scores).any():
         return paint(text, [], max_chars)
     scores = np.nan_to_num(scores, nan=0.0).clip(min=0.0)
-    top = float(scores.max()) or 1.0
-    bucket = np.ceil(scores / top * levels).astype(np.int64) - 1  # 0 .. levels-1
+    # Attention is peaky (a few words take most of it): scaling by the maximum would leave almost
+    # every word unshaded, so the darkest shade starts at the 99th percentile of positive scores.
+    positive = scores[scores > 0]
+    top = float(np.quantile(positive, 0.99)) if len(positive) else 1.0
+    bucket = np.ceil(np.minimum(scores / (top or 1.0), 1.0) * levels).astype(np.int64) - 1
     bucket[scores <= 0] = 0
     keep = bucket > 0
     if keep.sum() > max_marks:
@@ -200,7 +204,7 @@ def attention_html(
 
 def _attention_run(current: list[int], levels: int, scores: np.ndarray, unit: str) -> Run:
     start, end, level, best = current
-    alpha = 0.1 + 0.75 * (level + 1) / levels
+    alpha = 0.08 + 0.55 * (level + 1) / levels  # the darkest shade keeps text readable
     return Run(
         start,
         end,
