@@ -63,7 +63,10 @@ def main() -> None:
         started = time.perf_counter()
         results = classifier.predict(texts, strategy=strategy, batch_size=args.batch_size)
         seconds = time.perf_counter() - started
-        used = sum(r.used_tokens for r in results) / len(results)
+        ok = [r for r in results if r.ok]
+        for failed in (r for r in results if not r.ok):
+            print(f"  {name}: {failed.document_name}: {failed.message}")
+        used = sum(r.used_tokens for r in ok) / max(1, len(ok))
         rows.append(
             {
                 "method": f"LongBERT {name}",
