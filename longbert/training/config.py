@@ -290,7 +290,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         meta = f.metadata
         group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = f"{meta['help']} (default: {default!r})"
+        help_text = meta["help"] if default in (None, {}) else f"{meta['help']} (default: {default!r})"
         kind = _base_type(f.name)
         flag = f"--{_flag(f.name)}"
         if kind is bool:
