@@ -132,8 +132,8 @@ def _numeric(value: Any) -> bool:
 
 
 def _charted(key: str) -> bool:
-    """Losses and quality metrics go on the chart; rates, timings and counts do not."""
-    return any(word in key for word in ("loss", "f1", "accuracy", "precision", "recall"))
+    """Losses, accuracy and macro-F1 go on the chart; rates, timings and counts do not."""
+    return "loss" in key or key.endswith(("accuracy", "macro_f1"))
 
 
 def chart_point(event: Mapping[str, Any], last_step: int | None) -> dict[str, Any] | None:
