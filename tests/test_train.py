@@ -225,3 +225,15 @@ def test_dev_labels_unseen_in_train_and_cli_errors(
         train(config(encoder, train_file, dev=str(dev)))
     assert main(["--train", str(isolated / "missing.jsonl"), "--quiet"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_a_model_only_once_the_data_is_good(
+    encoder: Path, train_file: Path, isolated: Path
+) -> None:
+    first = train(config(encoder, train_file, epochs=1))
+    bad = write_jsonl(isolated / "one-class.jsonl", [{"text": f"doc {i}", "label": "x"} for i in range(4)])
+    with pytest.raises(DatasetError):
+        train(config(encoder, bad, overwrite=True))
+    LongBertClassifier.from_pretrained(first.output_dir)  # the old model is intact
+    second = train(config(encoder, train_file, epochs=1, overwrite=True, strategy_params={"mode": "tail"}))
+    assert LongBertClassifier.from_pretrained(second.output_dir).strategy.params["mode"] == "tail"

@@ -176,6 +176,9 @@ class _Trainer:
         splits = prepare_data(config, train_data, dev_data, test_data)
         for note in splits.notes:
             self.say(note)
+        if config.overwrite and self.main and last is None:
+            # Only now, with the data checked: a typo in --train must not cost the old model.
+            ckpt.clear(folder)
         classifier = self._classifier(splits.labels, last)
         device = self.ctx.device
         dtype = precision_dtype(config.precision, device)

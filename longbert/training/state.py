@@ -160,6 +160,13 @@ def remove_last(folder: Path) -> None:
         shutil.rmtree(folder / name, ignore_errors=True)
 
 
+def clear(folder: Path) -> None:
+    """Make ``folder`` no checkpoint: manifest, metrics and training state go (``--overwrite``)."""
+    (folder / MANIFEST).unlink(missing_ok=True)
+    (folder / METRICS_FILE).unlink(missing_ok=True)
+    remove_last(folder)
+
+
 def save_best(folder: Path, classifier: LongBertClassifier, **metadata: Any) -> None:
     """Save the best model as ``folder`` itself (a normal checkpoint folder).
 
