@@ -14,24 +14,24 @@ from pathlib import Path
 import streamlit as st
 
 ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:  # pages import `pages.shared` and `longbert` from here
+if str(ROOT) not in sys.path:  # pages import `app_pages.shared` and `longbert` from here
     sys.path.insert(0, str(ROOT))
 
 st.set_page_config(page_title="LongBERT", page_icon=":material/article:", layout="wide")
 
 PAGES = {
     "Label": [
-        st.Page("pages/classify.py", title="Classify", icon=":material/description:",
+        st.Page("app_pages/classify.py", title="Classify", icon=":material/description:",
                 default=True),
-        st.Page("pages/batch.py", title="Batch label", icon=":material/library_books:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("app_pages/batch.py", title="Batch label", icon=":material/library_books:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     ],
     "Review": [
-        st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("app_pages/history.py", title="History", icon=":material/history:"),
     ],
     "Models": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/models.py", title="Models", icon=":material/deployed_code:"),
     ],
 }
 

@@ -54,14 +54,14 @@ def test_every_page_has_its_widgets(app: AppTest) -> None:
     assert app.button(key="classify:go").label == "Classify"
     assert app.text_area(key="classify:labels").value.startswith("sport:")  # zero-shot offered
     pages: dict[str, Callable[[AppTest], object]] = {
-        "pages/batch.py": lambda a: (a.file_uploader(key="batch:files"),
+        "app_pages/batch.py": lambda a: (a.file_uploader(key="batch:files"),
                                      a.button(key="batch:start")),
-        "pages/history.py": lambda a: a.info[0],  # empty database: says what to do first
-        "pages/compare.py": lambda a: (a.multiselect(key="compare:strategies"),
+        "app_pages/history.py": lambda a: a.info[0],  # empty database: says what to do first
+        "app_pages/compare.py": lambda a: (a.multiselect(key="compare:strategies"),
                                        a.button(key="compare:go")),
-        "pages/train.py": lambda a: (a.radio(key="train:source"), a.button(key="train:start"),
+        "app_pages/train.py": lambda a: (a.radio(key="train:source"), a.button(key="train:start"),
                                      a.number_input(key="train:epochs")),
-        "pages/models.py": lambda a: a.info[0],
+        "app_pages/models.py": lambda a: a.info[0],
     }
     for page, widgets in pages.items():
         app.switch_page(page).run()
@@ -91,9 +91,24 @@ def test_classify_round_trip_logs_to_the_database_and_escapes_markup(app: AppTes
     assert page.total == 1 and page.rows[0].label == "sport" and page.rows[0].zero_shot
 
 
+def _encrypted_pdf() -> bytes:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt("secret")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
 def test_classify_bad_uploads_show_clear_errors(app: AppTest) -> None:
+    # Something saved before must survive the failures below.
+    app.text_area(key="classify:text").input(SPORT * 10)
+    app.button(key="classify:go").click().run()
     app.segmented_control(key="classify:source").set_value("Upload a file").run()
     cases = {
+        ("locked.pdf", _encrypted_pdf()): "encrypted",
         ("empty.txt", b""): "empty",
         ("blob.bin", bytes(range(256)) * 40): "binary",
         ("broken.pdf", b"%PDF-1.7\n1 0 obj <<"): "PDF",
@@ -106,7 +121,7 @@ def test_classify_bad_uploads_show_clear_errors(app: AppTest) -> None:
         _ok(app)
         errors = " ".join(e.value for e in app.error)
         assert expected in errors and name in errors, (name, errors)
-    assert get_store().count_predictions() == 0
+    assert get_store().count_predictions() == 1
 
 
 def test_classify_upload_over_the_configured_limit(app: AppTest) -> None:
@@ -136,7 +151,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest) -> None:
-    app.switch_page("pages/batch.py").run()
+    app.switch_page("app_pages/batch.py").run()
     archive = _zip({
         "nested/deeper/politics.txt": (POLITICS * 20).encode(),
         "../escape/page.html": b"<html><body><script>steal()</script><p>" + (SPORT * 10).encode()
@@ -195,7 +210,7 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
     batch_id = staged.wait(60).result
     store.mark_batch_status(batch_id, "interrupted")
 
-    app.switch_page("pages/history.py").run()
+    app.switch_page("app_pages/history.py").run()
     _ok(app)
     assert any("Unfinished batches" in s.value for s in app.subheader)
     assert app.get("plotly_chart")  # label distribution over time
@@ -208,14 +223,14 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
     app.button(key=f"history:resume:{batch_id}").click().run()
     _ok(app)
     assert app.title[0].value == "Batch label"  # st.switch_page took us there
-    app.switch_page("pages/batch.py")  # AppTest re-requests the page it was told last
+    app.switch_page("app_pages/batch.py")  # AppTest re-requests the page it was told last
     _wait(app, lambda a: bool(a.data_editor))
     assert store.get_batch(batch_id).status == "done"
     assert set(app.data_editor[0].value["label"]) == {"sport", "politics"}
 
 
 def test_compare_runs_every_strategy(app: AppTest) -> None:
-    app.switch_page("pages/compare.py").run()
+    app.switch_page("app_pages/compare.py").run()
     app.text_area(key="compare:text").input(SPORT * 60)
     app.button(key="compare:go").click().run()
     _ok(app)
@@ -227,7 +242,7 @@ def test_compare_runs_every_strategy(app: AppTest) -> None:
 
 
 def test_train_page_refuses_too_little_data_clearly(app: AppTest) -> None:
-    app.switch_page("pages/train.py").run()
+    app.switch_page("app_pages/train.py").run()
     app.button(key="train:start").click().run()
     _ok(app)
     assert any("corrected document" in e.value for e in app.error)

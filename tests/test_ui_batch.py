@@ -142,3 +142,20 @@ def test_upload_without_documents_is_a_clear_failure(store: Store) -> None:
     snap = _run(lambda ctx: stage_batch(ctx, store, "b", iter([]), SETTINGS))
     assert snap.status == "failed" and "no documents" in (snap.error or "")
     assert store.list_batches() == []
+
+
+def test_thousands_of_files_stream_through(store: Store) -> None:
+    count = 1200
+    files = ((f"doc-{i:04d}.txt", f"{'alpha' if i % 2 else 'bravo'} {i}".encode())
+             for i in range(count))  # a generator: the stager never holds them all
+
+    def work(ctx: JobContext) -> int:
+        batch_id = stage_batch(ctx, store, "many", files, SETTINGS, num_files=count)
+        classify_batch(ctx, store, batch_id, fake_classify, show_finished=False, chunk=64)
+        return batch_id
+
+    snap = _run(work, timeout=300)
+    assert snap.status == "done", snap.error
+    batch = store.get_batch(snap.result)
+    assert (batch.total, batch.done, batch.errors) == (count, count, 0)
+    assert len(snap.rows) == count

@@ -33,8 +33,9 @@ from longbert.store import Store
 from longbert.ui.jobs import JobContext
 from longbert.ui.tables import result_row
 
-#: Documents classified per ``predict`` call: small enough that results show up often.
-CHUNK_DOCUMENTS = 8
+#: Documents classified per ``predict`` call: small enough that rows appear every few seconds
+#: on a CPU even for long documents (the model still batches their windows together).
+CHUNK_DOCUMENTS = 4
 
 
 def spool_root() -> Path:

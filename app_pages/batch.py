@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app_pages import shared
 from longbert.readers import SUPPORTED_EXTENSIONS, ReadLimits
 from longbert.readers.base import MB
 from longbert.ui.batch import (
@@ -21,7 +22,6 @@ from longbert.ui.formatting import format_duration, progress_text
 from longbert.ui.jobs import Job, JobContext
 from longbert.ui.service import classify
 from longbert.ui.tables import RESULT_COLUMNS, apply_corrections, to_csv, to_jsonl
-from pages import shared
 
 st.title("Batch label")
 store = shared.store()
@@ -100,8 +100,8 @@ def _results(batch_id: int) -> None:
     rows = batch_rows(store, batch_id)
     options = batch_labels(store, batch.config)
     st.subheader(f"Results: {batch.name}")
-    st.caption(f"{batch.done:,} labelled · {batch.errors:,} errors · {batch.pending:,} pending "
-               f"· status {batch.status}")
+    st.caption(f"{batch.done:,} labelled · {batch.errors:,} with errors · {batch.pending:,} "
+               f"pending · status {batch.status}")
     key = f"batch:editor:{batch_id}"
     edits = st.session_state.get(key, {}).get("edited_rows", {})
     updated, changes = apply_corrections(rows, edits)
@@ -155,7 +155,8 @@ if job is not None:
             st.warning("The batch was stopped. Everything labelled so far is saved; resume the "
                        "rest from History.")
         else:
-            st.success(f"Done: {snap.done:,} documents ({snap.errors:,} errors) in "
+            errors = f"{snap.errors:,} error{'' if snap.errors == 1 else 's'}"
+            st.success(f"Done: {snap.done:,} documents ({errors}) in "
                        f"{format_duration(snap.elapsed)}.")
         if batch_id is not None:
             _results(int(batch_id))

@@ -6,11 +6,11 @@ import time
 
 import streamlit as st
 
+from app_pages import shared
 from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.readers import ReadLimits, read_single
 from longbert.readers.base import MB
-from pages import shared
 
 st.title("Classify a document")
 

@@ -7,10 +7,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app_pages import shared
 from longbert.config import models_dir
 from longbert.ui import charts
 from longbert.ui.models import scan_checkpoints
-from pages import shared
 
 st.title("Models")
 store = shared.store()
