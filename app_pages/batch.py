@@ -37,6 +37,8 @@ uploads = st.file_uploader(
 )
 shared.upload_limit_caption()
 st.caption(f"Readable formats: {', '.join(SUPPORTED_EXTENSIONS)}. Other files get an error row.")
+text_column = st.text_input("Text column in CSV / JSON Lines files", "text",
+                            key="batch:text_column", width=320) or "text"
 start = st.button(
     "Start labelling", type="primary", key="batch:start",
     disabled=not uploads or not strategy_ok or (choice.zero_shot and labels is None),
@@ -46,7 +48,8 @@ start = st.button(
 def _start(files: list[Any]) -> Job:
     model = shared.load_model(choice.key, labels)
     settings = BatchSettings(model=choice.key, model_name=model.name, strategy=strategy,
-                             labels=labels, files=[f.name for f in files])
+                             labels=labels, files=[f.name for f in files],
+                             text_column=text_column)
     name = f"{len(files)} file{'s' if len(files) != 1 else ''} · {datetime.now():%Y-%m-%d %H:%M}"
     limits = ReadLimits(max_file_bytes=int(st.get_option("server.maxUploadSize")) * MB)
     db = store

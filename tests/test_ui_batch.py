@@ -138,6 +138,22 @@ def test_lost_spool_gives_error_rows_not_a_crash(store: Store) -> None:
     assert all("upload the file again" in (r["error"] or "") for r in snap.rows)
 
 
+def test_tables_use_the_chosen_text_column(store: Store) -> None:
+    settings = BatchSettings(model="zero-shot", model_name="fake", labels={"a": "a", "b": "b"},
+                             text_column="body")
+    files = [("t.csv", b"body,other\nalpha one,x\n"), ("u.csv", b"text\nalpha\n")]
+
+    def work(ctx: JobContext) -> int:
+        batch_id = stage_batch(ctx, store, "b", iter(files), settings)
+        classify_batch(ctx, store, batch_id, fake_classify, show_finished=False)
+        return batch_id
+
+    rows = batch_rows(store, _run(work).result)
+    assert [(r["document"], r["status"]) for r in rows] == [("t.csv#row=1", "ok"),
+                                                            ("u.csv", "error")]
+    assert "body" in rows[1]["error"]
+
+
 def test_upload_without_documents_is_a_clear_failure(store: Store) -> None:
     snap = _run(lambda ctx: stage_batch(ctx, store, "b", iter([]), SETTINGS))
     assert snap.status == "failed" and "no documents" in (snap.error or "")

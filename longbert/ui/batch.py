@@ -67,11 +67,14 @@ class BatchSettings:
     labels: dict[str, str] | None = None
     batch_size: int = 8
     files: list[str] = field(default_factory=list)
+    #: Column (CSV) or key (JSON Lines) holding each row's text.
+    text_column: str = "text"
 
     def to_config(self) -> dict[str, Any]:
         return {
             "model": self.model, "model_name": self.model_name, "strategy": self.strategy,
             "labels": self.labels, "batch_size": self.batch_size, "files": self.files[:200],
+            "text_column": self.text_column,
         }
 
     @classmethod
@@ -80,6 +83,7 @@ class BatchSettings:
             model=str(config["model"]), model_name=str(config.get("model_name", config["model"])),
             strategy=config.get("strategy"), labels=config.get("labels"),
             batch_size=int(config.get("batch_size", 8)), files=list(config.get("files", [])),
+            text_column=str(config.get("text_column", "text")),
         )
 
 
@@ -127,7 +131,8 @@ def stage_batch(
     counted = _CountingFiles(files)
     ctx.progress(0, num_files, "Reading files…")
     try:
-        for item in read_many(counted, source="batch", limits=limits):
+        for item in read_many(counted, source="batch", limits=limits,
+                              text_column=settings.text_column):
             ctx.check_stop()
             if isinstance(item, FileError):
                 errors.append((len(names), item))
