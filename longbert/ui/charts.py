@@ -58,8 +58,9 @@ def token_budget_figure(used: int, total: int) -> go.Figure:
         ]
     )
     fig.update_layout(
-        barmode="stack", title=token_budget_text(used, total), height=130, showlegend=True,
-        legend={"orientation": "h", "y": -0.4}, yaxis={"visible": False}, **_LAYOUT,
+        barmode="stack", title=token_budget_text(used, total), height=150, showlegend=True,
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.25},
+        yaxis={"visible": False}, xaxis={"range": [0, max(total, 1)]}, **_LAYOUT,
     )
     return fig
 
@@ -82,7 +83,9 @@ def segment_scores_figure(text: str, segments: Sequence[SegmentScore]) -> go.Fig
     )
     title = "Window scores (probability of the label from each window alone)" if kind == "window" \
         else "Sentence scores (TextRank centrality; blue = kept)"
-    fig.update_layout(title=title, xaxis_title=kind, height=260, **_LAYOUT)
+    fig.update_layout(title=title, xaxis={"title": kind, "tickformat": "d",
+                                          "dtick": 1 if len(xs) <= 30 else None},
+                      height=260, **_LAYOUT)
     return fig
 
 
