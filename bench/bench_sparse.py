@@ -14,7 +14,7 @@ Models, all 6 layers x 384 hidden x 12 heads:
   (HF counts both sides: 256 each side), [CLS] global.
 
 Usage: ``python bench/bench_sparse.py [--lengths 1024 4096] [--repeats 3]
-[--skip-dense-above 8192] [--models sparse dense longformer]``
+[--skip-dense-above 8192] [--models sparse dense longformer] [--threads 1]``
 """
 
 from __future__ import annotations
@@ -115,9 +115,13 @@ def worker(model_name: str, length: int, repeats: int) -> dict[str, object]:
     }
 
 
-def run_isolated(model_name: str, length: int, repeats: int) -> dict[str, object]:
+def run_isolated(
+    model_name: str, length: int, repeats: int, threads: int | None
+) -> dict[str, object]:
     """One (model, length) measurement in a fresh interpreter, so memory figures are honest."""
     command = [sys.executable, __file__, "--worker", model_name, str(length), str(repeats)]
+    if threads:
+        command += ["--threads", str(threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{model_name} @ {length} failed:\n{done.stderr[-2000:]}")
@@ -130,9 +134,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-dense-above", type=int, default=8192)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per run (default: torch's choice, all cores)")
     parser.add_argument("--worker", nargs=3, metavar=("MODEL", "LENGTH", "REPEATS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.worker:
         name, length, repeats = args.worker
         print(json.dumps(worker(name, int(length), int(repeats))))
@@ -151,7 +159,7 @@ def main() -> None:
             if name == "dense" and length > args.skip_dense_above:
                 print(f"{name:<11}{length:>8}   skipped (--skip-dense-above {args.skip_dense_above})")
                 continue
-            row = run_isolated(name, length, args.repeats)
+            row = run_isolated(name, length, args.repeats, args.threads)
             seconds: list[float] = row["seconds"]  # type: ignore[assignment]
             best[name, length] = min(seconds)
             cpu[name, length] = statistics.median(row["cpu_seconds"])  # type: ignore[arg-type]

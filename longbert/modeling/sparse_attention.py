@@ -167,7 +167,8 @@ def local_attention(
     c, w, nb = layout.block, layout.window, layout.num_blocks
     pad = layout.padded_length - length
     # [B, Np, h, d] -> [B*nb, h, c, d]: a strided view, no copy.
-    q = F.pad(query, (0, 0, 0, 0, 0, pad)).view(batch, nb, c, heads, dim).transpose(2, 3)
+    q = F.pad(query, (0, 0, 0, 0, 0, pad)) if pad else query
+    q = q.view(batch, nb, c, heads, dim).transpose(2, 3)
     q = q.reshape(batch * nb, heads, c, dim)
 
     def slabs(x: Tensor) -> Tensor:
