@@ -105,6 +105,8 @@ def test_batch_label_two_files_then_history(server: str) -> None:
             expect(page.get_by_role("heading", name="Classify a document")).to_be_visible(
                 timeout=60_000)
             expect(page.get_by_text("Zero-shot").first).to_be_visible()
+            expect(page.get_by_role("button", name="Classify")).to_be_visible(timeout=30_000)
+            page.wait_for_timeout(1000)  # widgets finish painting
             page.screenshot(path=ARTIFACTS / "01-classify.png")
 
             page.get_by_role("link", name="Batch label").click()
