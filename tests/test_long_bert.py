@@ -143,6 +143,26 @@ def test_sparse_matches_reference_semantics(
         assert (out.cls_attention[row, length:] == 0).all()
 
 
+def test_chunked_computation_gives_same_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long inputs are processed in groups of blocks / token chunks; the result must not move."""
+    import longbert.modeling.long_bert as long_bert_module
+    import longbert.modeling.sparse_attention as sparse_module
+
+    model = tiny_model(seed=4)
+    ids, mask = batch([150, 97], 150, vocab=100)
+    glob = torch.zeros_like(ids)
+    glob[:, 60] = 1
+    with torch.no_grad():
+        whole = [model(ids, mask, glob, sparse=s, attention_window=8).last_hidden_state
+                 for s in (False, True)]
+        monkeypatch.setattr(sparse_module, "CHUNK_BYTES", 1)
+        monkeypatch.setattr(long_bert_module, "CHUNK_BYTES", 1000)
+        chunked = [model(ids, mask, glob, sparse=s, attention_window=8).last_hidden_state
+                   for s in (False, True)]
+    for a, b in zip(whole, chunked, strict=True):
+        assert (a - b).abs().max() < 1e-12
+
+
 def test_aligned_key_count_gives_same_attention() -> None:
     """Padding each block's keys to a multiple of 8 (the CUDA default) changes nothing."""
     from longbert.modeling.sparse_attention import build_sparse_layout, local_attention

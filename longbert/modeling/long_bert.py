@@ -33,6 +33,7 @@ from longbert.errors import LongBertError
 from longbert.modeling.long_bert_config import LongBertConfig
 from longbert.modeling.long_bert_io import LongBertIOMixin
 from longbert.modeling.sparse_attention import (
+    CHUNK_BYTES,
     SparseLayout,
     additive_mask,
     build_sparse_layout,
@@ -217,8 +218,15 @@ class LongBertLayer(nn.Module):
         """``[B, N, H]`` -> ``[B, N, H]`` plus the attention's [CLS] row / probabilities."""
         context, cls_row, probs = self.attention.self(hidden, masks, need_cls, need_probs)
         hidden = self.attention.output(context, hidden)
-        hidden = self.output(self.activation(self.intermediate.dense(hidden)), hidden)
-        return hidden, cls_row, probs
+        # The [B, N, intermediate] activations of long inputs are built in token chunks (same
+        # result): see CHUNK_BYTES.
+        per_token = hidden.shape[0] * self.intermediate.dense.out_features * hidden.element_size()
+        chunk = max(1, CHUNK_BYTES // per_token)
+        parts = [
+            self.output(self.activation(self.intermediate.dense(part)), part)
+            for part in hidden.split(chunk, dim=1)
+        ]
+        return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)), cls_row, probs
 
 
 class _DenseNorm(nn.Module):

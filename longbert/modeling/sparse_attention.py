@@ -23,6 +23,9 @@ from torch import Tensor, nn
 
 #: Smallest query block: tiny windows would otherwise make thousands of tiny attention calls.
 MIN_BLOCK = 32
+#: Largest temporary the blocked attention and the feed-forward build at once. Bigger ones are
+#: fresh ``mmap`` pages on glibc (threshold at most 32 MiB), zeroed by the kernel in every layer.
+CHUNK_BYTES = 16 * 2**20
 
 
 def additive_mask(keep: Tensor, dtype: torch.dtype) -> Tensor:
@@ -166,24 +169,40 @@ def local_attention(
     batch, length, heads, dim = query.shape
     c, w, nb = layout.block, layout.window, layout.num_blocks
     pad = layout.padded_length - length
-    # [B, Np, h, d] -> [B*nb, h, c, d]: a strided view, no copy.
+    # [B, Np, h, d] -> [B, nb, h, c, d]: a strided view, no copy.
     q = F.pad(query, (0, 0, 0, 0, 0, pad)) if pad else query
     q = q.view(batch, nb, c, heads, dim).transpose(2, 3)
-    q = q.reshape(batch * nb, heads, c, dim)
+    k_padded = F.pad(key, (0, 0, 0, 0, w, pad + w))  # [B, w + Np + w, h, d]
+    v_padded = F.pad(value, (0, 0, 0, 0, w, pad + w))
+    k_global = _gather_tokens(key, layout.global_index).transpose(1, 2)[:, None]  # [B,1,h,G,d]
+    v_global = _gather_tokens(value, layout.global_index).transpose(1, 2)[:, None]
+    bias = layout.local_bias(q.dtype)
+    bias = bias.view(batch, nb, *bias.shape[1:])  # [B, nb, 1, c, K]
 
-    def slabs(x: Tensor) -> Tensor:
-        # [B, N, h, d] -> [B, nb, h, c + 2w + G, d]: each block's window keys, then the globals.
-        padded = F.pad(x, (0, 0, 0, 0, w, pad + w))
-        window_part = padded.unfold(1, c + 2 * w, c).permute(0, 1, 2, 4, 3)
-        global_part = _gather_tokens(x, layout.global_index).transpose(1, 2)  # [B, h, G, d]
-        global_part = global_part[:, None].expand(-1, nb, -1, -1, -1)
-        return torch.cat([window_part, global_part], dim=3).flatten(0, 1)
+    def slab(padded: Tensor, glob: Tensor, first: int, last: int) -> Tensor:
+        # Blocks first..last-1 -> [B, g, h, c + 2w + G, d]: each block's window, then the globals.
+        window = padded[:, first * c : last * c + 2 * w].unfold(1, c + 2 * w, c)
+        window = window.permute(0, 1, 2, 4, 3)
+        return torch.cat([window, glob.expand(-1, last - first, -1, -1, -1)], dim=3)
 
-    context = F.scaled_dot_product_attention(
-        q, slabs(key), slabs(value), attn_mask=layout.local_bias(q.dtype), dropout_p=dropout_p
-    )  # [B*nb, h, c, d]
-    context = context.view(batch, nb, heads, c, dim).transpose(2, 3)
-    return context.reshape(batch, nb * c, heads, dim)[:, :length]
+    # Slabs hold every key ~3 times: build them a group of blocks at a time, so no temporary
+    # outgrows CHUNK_BYTES (glibc serves bigger ones with fresh pages every layer).
+    keys = bias.shape[-1]
+    block_bytes = batch * keys * (2 * heads * dim * key.element_size() + c * bias.element_size())
+    group = max(1, CHUNK_BYTES // block_bytes)
+    parts = []
+    for first in range(0, nb, group):
+        last = min(nb, first + group)
+        part = F.scaled_dot_product_attention(
+            q[:, first:last].flatten(0, 1),
+            slab(k_padded, k_global, first, last).flatten(0, 1),
+            slab(v_padded, v_global, first, last).flatten(0, 1),
+            attn_mask=bias[:, first:last].flatten(0, 1),
+            dropout_p=dropout_p,
+        )  # [B * g, h, c, d]
+        parts.append(part.view(batch, last - first, heads, c, dim))
+    context = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)  # [B, nb, h, c, d]
+    return context.transpose(2, 3).reshape(batch, nb * c, heads, dim)[:, :length]
 
 
 def global_attention(
