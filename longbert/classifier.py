@@ -107,7 +107,10 @@ class DocumentClassifier(nn.Module):
     def encode_windows(
         self, batch: ModelBatch, *, output_cls_attention: bool = False, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
-        """Run the encoder: ``([W, H] [CLS] vectors, [W, T] CLS attention, per-layer maps)``."""
+        """Run the encoder: ``([W, H] window vectors, [W, T] CLS attention, per-layer maps)``.
+
+        A window's vector is its [CLS] hidden state (see :meth:`window_vectors`).
+        """
         out = self.encoder(
             batch.input_ids,
             attention_mask=batch.attention_mask,
@@ -117,7 +120,11 @@ class DocumentClassifier(nn.Module):
             output_cls_attention=output_cls_attention,
             output_attentions=output_attentions,
         )
-        return out.last_hidden_state[:, 0], out.cls_attention, out.attentions
+        return self.window_vectors(out.last_hidden_state, batch), out.cls_attention, out.attentions
+
+    def window_vectors(self, hidden: torch.Tensor, batch: ModelBatch) -> torch.Tensor:
+        """``[W, T, H]`` last hidden states → ``[W, H]``: the [CLS] vector of each window."""
+        return hidden[:, 0]
 
     def classify_windows(
         self, window_vectors: torch.Tensor, batch: ModelBatch, *, output_window_logits: bool = False

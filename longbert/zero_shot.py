@@ -81,20 +81,9 @@ class ZeroShotClassifier(DocumentClassifier):
         )
         return _mean_pool(out.last_hidden_state, batch["attention_mask"].to(self.device))
 
-    def encode_windows(
-        self, batch: ModelBatch, *, output_cls_attention: bool = False, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
-        """Window embeddings (mean pooling, as the sentence-embedding model was trained)."""
-        out = self.encoder(
-            batch.input_ids,
-            attention_mask=batch.attention_mask,
-            global_attention_mask=batch.global_attention_mask,
-            sparse=batch.mode == "long",
-            attention_window=batch.attention_window,
-            output_cls_attention=output_cls_attention,
-            output_attentions=output_attentions,
-        )
-        return _mean_pool(out.last_hidden_state, batch.attention_mask), out.cls_attention, out.attentions
+    def window_vectors(self, hidden: torch.Tensor, batch: ModelBatch) -> torch.Tensor:
+        """Window embeddings: mean pooling, as the sentence-embedding model was trained."""
+        return _mean_pool(hidden, batch.attention_mask)
 
     def classify_windows(
         self, window_vectors: torch.Tensor, batch: ModelBatch, *, output_window_logits: bool = False
