@@ -93,6 +93,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         shutil.copy(data / "streamlit.log", ARTIFACTS / "streamlit.log")
 
 
+def test_page_url_opened_first_gets_app_navigation(server: str) -> None:
+    """The first visit to a fresh server opens ``/history`` directly (a bookmark): Streamlit's
+    legacy ``pages/`` folder navigation must not take over (pages.shared.ensure_app_navigation).
+    Must stay the first test of this module: the server fixture is shared."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        try:
+            page.goto(f"{server}/history", wait_until="domcontentloaded")
+            expect(page.get_by_role("heading", name="History")).to_be_visible(timeout=60_000)
+            nav = page.get_by_test_id("stSidebarNav")
+            expect(nav.get_by_text("Review")).to_be_visible(timeout=30_000)  # app.py's sections
+            expect(nav.get_by_role("link", name="Batch label")).to_be_visible()
+            expect(nav.get_by_text("shared", exact=True)).to_have_count(0)  # not the folder list
+            # app.py's wide layout: the main column uses most of the 1440 px window.
+            box = page.get_by_test_id("stMainBlockContainer").bounding_box()
+            assert box is not None and box["width"] > 1000, box
+        finally:
+            browser.close()
+
+
 def test_batch_label_two_files_then_history(server: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 

@@ -6,12 +6,13 @@ import time
 
 import streamlit as st
 
-from app_pages import shared
 from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.readers import ReadLimits, read_single
 from longbert.readers.base import MB
+from pages import shared
 
+shared.ensure_app_navigation()
 st.title("Classify a document")
 
 with st.sidebar:

@@ -8,16 +8,17 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages import shared
 from longbert.errors import LongBertError
 from longbert.store import HistoryFilter, RecordNotFoundError
 from longbert.ui import charts
 from longbert.ui.batch import BatchSettings, resume_work
 from longbert.ui.formatting import progress_text
 from longbert.ui.service import classify
+from pages import shared
 
 PAGE_SIZE = 100
 
+shared.ensure_app_navigation()
 st.title("History")
 store = shared.store()
 shared.database_caption()
@@ -36,7 +37,7 @@ def _resume(batch_id: int) -> None:
         title=f"resume #{batch_id} {batch.name}", kind="batch", meta={"batch_id": batch_id},
     )
     st.session_state["batch:job"] = job.id
-    st.switch_page("app_pages/batch.py")
+    st.switch_page("pages/batch.py")
 
 
 unfinished = store.unfinished_batches()
@@ -53,7 +54,7 @@ if unfinished:
         if running:
             if cols[1].button("Watch", key=f"history:watch:{batch.id}"):
                 st.session_state["batch:job"] = live.id if live else None
-                st.switch_page("app_pages/batch.py")
+                st.switch_page("pages/batch.py")
         elif cols[1].button("Resume", key=f"history:resume:{batch.id}", type="primary"):
             _resume(batch.id)
 

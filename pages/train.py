@@ -11,7 +11,6 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import shared
 from longbert.errors import LongBertError
 from longbert.ui import charts
 from longbert.ui.formatting import format_duration
@@ -27,7 +26,9 @@ from longbert.ui.training import (
     save_upload,
     training_work,
 )
+from pages import shared
 
+shared.ensure_app_navigation()
 st.title("Train a model")
 st.caption("Fine-tunes the packaged encoder with a [CLS] classification head. For every option "
            "(other encoders, GPUs, config files) use `python -m longbert.train --help`.")
@@ -139,7 +140,7 @@ else:
                    f"saved in `{output}` and listed on the Classify, Batch label and Models pages.")
         if output and st.button("Use it on the Classify page", key="train:use"):
             st.session_state["shared:model"] = str(Path(output).resolve())
-            st.switch_page("app_pages/classify.py")
+            st.switch_page("pages/classify.py")
     elif snapshot.status == "cancelled":
         st.warning("Training was stopped. Run `python -m longbert.train --resume` with the same "
                    "name to continue it.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages import shared
 from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.readers import ReadLimits, read_single
@@ -15,7 +14,9 @@ from longbert.ui import charts, highlight
 from longbert.ui.formatting import token_budget_text
 from longbert.ui.params import strategy_names, strategy_title
 from longbert.ui.service import compare_strategies, comparison_rows
+from pages import shared
 
+shared.ensure_app_navigation()
 st.title("Compare strategies")
 st.caption("The same document through each long-input strategy: label, probabilities, tokens "
            "read, latency, and what each one saw. Every run is saved to History.")

@@ -8,7 +8,6 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages import shared
 from longbert.readers import SUPPORTED_EXTENSIONS, ReadLimits
 from longbert.readers.base import MB
 from longbert.ui.batch import (
@@ -22,7 +21,9 @@ from longbert.ui.formatting import format_duration, progress_text
 from longbert.ui.jobs import Job, JobContext
 from longbert.ui.service import classify
 from longbert.ui.tables import RESULT_COLUMNS, apply_corrections, to_csv, to_jsonl
+from pages import shared
 
+shared.ensure_app_navigation()
 st.title("Batch label")
 store = shared.store()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from longbert.config import database_url, models_dir
 from longbert.document import Document
@@ -35,6 +36,27 @@ from longbert.ui.params import (
 )
 
 OWN_STRATEGY = "__model__"
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+
+def ensure_app_navigation() -> None:
+    """Run the page through app.py when Streamlit started it on its own; call first on every page.
+
+    Streamlit decides once per server process, when the first session opens, whether the app uses
+    the legacy folder navigation: ``PagesManager.uses_pages_directory`` is set to "a ``pages/``
+    folder sits next to the entry script" (streamlit/runtime/pages_manager.py) and only a call to
+    ``st.navigation`` turns it off. While it is on, the script runner
+    (streamlit/runtime/scriptrunner/script_runner.py, ``_mpa_v1``) runs a directly opened page
+    such as ``/batch`` *instead of* app.py, so the wide layout, the sectioned sidebar and
+    ``st.navigation`` itself are skipped, and the flag stays on until someone opens ``/``. Turning
+    it off and rerunning gives app.py the same page (its hash is that of the URL path, which the
+    rerun keeps), so the visitor lands where they asked, laid out by app.py.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 # -- cached resources ---------------------------------------------------------------------------
@@ -282,3 +304,9 @@ def labels_of(choice: ModelChoice, labels: dict[str, str] | None) -> list[str]:
     if choice.key == ZERO_SHOT_KEY:
         return list(labels or {})
     return list(choice.labels)
+
+
+if __name__ == "__main__":
+    # Streamlit's legacy folder navigation (see ensure_app_navigation) lists every script in
+    # pages/, this helper module too, and runs it as a page when `/shared` is opened directly.
+    ensure_app_navigation()

@@ -7,11 +7,12 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages import shared
 from longbert.config import models_dir
 from longbert.ui import charts
 from longbert.ui.models import scan_checkpoints
+from pages import shared
 
+shared.ensure_app_navigation()
 st.title("Models")
 store = shared.store()
 checkpoints, problems = scan_checkpoints()
