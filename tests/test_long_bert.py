@@ -163,6 +163,29 @@ def test_chunked_computation_gives_same_output(monkeypatch: pytest.MonkeyPatch) 
         assert (a - b).abs().max() < 1e-12
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_folded_global_projections_are_exact(training: bool) -> None:
+    """Folding key/value_global into the queries equals projecting every token, with dropout."""
+    from longbert.modeling.sparse_attention import build_sparse_layout, global_attention
+
+    attention = tiny_model(seed=5).encoder.layer[0].attention.self
+    hidden = torch.randn(2, 30, 64, dtype=torch.float64)
+    mask = torch.ones(2, 30, dtype=torch.long)
+    mask[1, 20:] = 0
+    glob = torch.zeros_like(mask)
+    glob[:, [3, 11]] = 1
+    layout = build_sparse_layout(mask, glob, window=4)
+    query = hidden.gather(1, layout.global_index[..., None].expand(-1, -1, 64))
+    query = attention.query_global(query).view(2, -1, 4, 16)
+    results = []
+    for fold in (True, False):
+        torch.manual_seed(0)  # the same dropout mask both times
+        results.append(global_attention(query, hidden, attention.key_global, attention.value_global,
+                                        layout, dropout_p=0.3, training=training, fold=fold))
+    assert torch.allclose(results[0][0], results[1][0], atol=1e-12)
+    assert torch.allclose(results[0][1], results[1][1], atol=1e-12)
+
+
 def test_aligned_key_count_gives_same_attention() -> None:
     """Padding each block's keys to a multiple of 8 (the CUDA default) changes nothing."""
     from longbert.modeling.sparse_attention import build_sparse_layout, local_attention

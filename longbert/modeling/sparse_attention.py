@@ -213,6 +213,7 @@ def global_attention(
     layout: SparseLayout,
     dropout_p: float = 0.0,
     training: bool = False,
+    fold: bool | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Full-row attention of the global tokens, through the ``*_global`` projections.
 
@@ -227,11 +228,13 @@ def global_attention(
     q . b_k``, whose last term is the same for every key and cancels in the softmax, and
     ``sum_j p_j (W_v x_j + b_v) = W_v (sum_j p_j x_j) + b_v sum_j p_j``. That costs
     ``O(G * heads * N * H)`` instead of ``O(N * H^2)`` — two of the layer's nine projections.
+    ``fold``: force either way (None: fold when it is cheaper).
     """
     batch, slots, heads, dim = query.shape
     length, size = hidden.shape[1], hidden.shape[2]
     q = query.transpose(1, 2) * dim**-0.5  # [B, h, G, d]
-    fold = slots * heads < size
+    if fold is None:
+        fold = slots * heads < size
     if fold:
         key_weight = key_proj.weight.view(heads, dim, size)
         q_in = torch.matmul(q, key_weight)  # [B, h, G, H]
@@ -248,8 +251,9 @@ def global_attention(
         mixed = torch.bmm(weights.to(hidden.dtype).view(batch, heads * slots, length), hidden)
         value_weight = value_proj.weight.view(heads, dim, size)
         context = torch.matmul(mixed.view(batch, heads, slots, size), value_weight.transpose(1, 2))
+        bias = value_proj.bias.view(heads, 1, dim)
         # sum_j p_j is 1 without dropout; with dropout the bias is scaled like the weights.
-        context = context + value_proj.bias.view(heads, 1, dim) * weights.sum(-1, keepdim=True)
+        context = context + (bias * weights.sum(-1, keepdim=True) if weights is not probs else bias)
     else:
         value = value_proj(hidden).view(batch, length, heads, dim).transpose(1, 2)
         context = torch.matmul(weights.to(value.dtype), value)  # [B, h, G, d]
