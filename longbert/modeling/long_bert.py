@@ -283,6 +283,7 @@ class LongBertModel(LongBertIOMixin, nn.Module):
 
         New rows copy the checkpoint's learned ``original_max_position_embeddings`` rows
         cyclically (row ``i`` <- row ``i % 512``), as Longformer does; existing rows are kept.
+        The table becomes a new parameter: extend before building an optimizer.
         """
         table = self.embeddings.position_embeddings
         old = table.num_embeddings
