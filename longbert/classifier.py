@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, BertConfig, PreTrainedTokenizerBase
 
 from longbert.batching import ModelBatch, collate
 from longbert.config import DEFAULT_ENCODER, models_dir
@@ -274,7 +274,10 @@ class LongBertClassifier(DocumentClassifier):
             )
         encoder = LongBertModel.from_pretrained(path / "encoder")
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"))
+            # The folder's config.json is LongBERT's own, which transformers does not know; say the
+            # encoder is BERT so AutoTokenizer skips that lookup (and its warning) and still honours
+            # the tokenizer_class saved in tokenizer_config.json.
+            tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"), config=BertConfig())
         except (OSError, ValueError) as error:
             raise CheckpointError(f"Checkpoint '{path}' has no usable tokenizer: {error}") from error
         head = ClsHead.load(path / "head")
