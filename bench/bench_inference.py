@@ -4,7 +4,9 @@ Usage: .venv/bin/python bench/bench_inference.py [--limit 128] [--threads 2]
 
 Same encoder (the packaged default), same documents, this machine's CPU. The pipeline runs with
 ``truncation=True`` (the first 512 tokens) one document at a time, its documented default; LongBERT
-runs ``predict`` with its length-sorted batching and logs the [CLS] attention summary it stores.
+runs ``predict`` with its length-sorted batching and logs the [CLS] attention summary it stores,
+in the precision ``LONGBERT_PRECISION`` picks (bf16 on CPUs with native bf16; set it to ``fp32`` to
+compare like with like).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from common import hyperpartisan, print_table
 
 from longbert import LongBertClassifier
+from longbert.config import autocast_dtype
 from longbert.encoder import default_encoder_path
 
 STRATEGIES = [
@@ -47,7 +50,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     texts = [row["text"] for row in hyperpartisan("official_train", args.limit)]
-    print(f"{len(texts)} hyperpartisan documents, {args.threads} threads, batch size {args.batch_size}")
+    dtype = autocast_dtype(torch.device("cpu"))
+    print(
+        f"{len(texts)} hyperpartisan documents, {args.threads} threads, batch size {args.batch_size}, "
+        f"LongBERT precision {dtype or torch.float32} (LONGBERT_PRECISION), pipeline float32"
+    )
 
     pipeline_seconds = time_pipeline(texts)
     rows = [

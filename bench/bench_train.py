@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from common import PROJECT_ROOT, hyperpartisan, print_table
 
+from longbert.config import PRECISIONS
+
 RESULTS = PROJECT_ROOT / "bench" / "results" / "bench_train.json"
 
 #: Strategy presets: name -> (strategy spec, extra train options).
@@ -98,6 +100,7 @@ def run_piece(name: str, split: str, fold: int, args: argparse.Namespace) -> dic
         "seed": args.seed,
         "record": False,
         "threads": args.threads,
+        "precision": args.precision,
         "patience": 0,
         **extra,
     }
@@ -137,7 +140,13 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "max_train_docs": args.max_train_docs,
         "folds": args.folds,
+        "precision": args.precision,
     }
+
+
+def record_settings(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's settings; records written before ``--precision`` existed trained at ``auto``."""
+    return {"precision": "auto", **record["settings"]}
 
 
 def load_results(path: Path) -> list[dict[str, Any]]:
@@ -148,7 +157,7 @@ def table(records: list[dict[str, Any]]) -> None:
     """One row per (settings, strategy, split): mean and spread over the folds done."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in records:
-        key = (json.dumps(r["settings"], sort_keys=True), r["strategy"], r["split"])
+        key = (json.dumps(record_settings(r), sort_keys=True), r["strategy"], r["split"])
         groups.setdefault(key, []).append(r)
     rows = []
     for (setting, name, split), members in sorted(groups.items()):
@@ -168,7 +177,8 @@ def table(records: list[dict[str, Any]]) -> None:
                 "s/epoch": f"{epoch_s:.0f}",
                 "test docs/s": f"{np.mean([m['test_docs_per_second'] for m in members]):.1f}",
                 "settings": f"ep={s['epochs']} bs={s['batch_size']} lr={s['learning_rate']:g}"
-                + (f" n={s['max_train_docs']}" if s["max_train_docs"] else ""),
+                + (f" n={s['max_train_docs']}" if s["max_train_docs"] else "")
+                + (f" {s['precision']}" if s["precision"] != "auto" else ""),
             }
         )
     columns = ["strategy", "split", "folds", "accuracy", "macro-F1", "Park 2022", "s/epoch", "test docs/s"]
@@ -191,6 +201,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-train-docs", type=int, help="Train on a stratified subset of this size.")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default).")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="auto", help="Training precision (see train --help)."
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file the records go to.")
     parser.add_argument("--force", action="store_true", help="Redo pieces already in the results.")
     parser.add_argument("--table", action="store_true", help="Only print the table of the results so far.")
@@ -207,7 +220,7 @@ def main() -> None:
                 done = [
                     r
                     for r in records
-                    if (r["strategy"], r["split"], r["fold"], r["settings"])
+                    if (r["strategy"], r["split"], r["fold"], record_settings(r))
                     == (name, split, fold, settings(args))
                 ]
                 if done and not args.force:

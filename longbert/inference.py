@@ -50,7 +50,7 @@ class _Item:
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """Mixed precision on CUDA (bf16 where supported, else fp16); a no-op on the CPU."""
+    """Mixed precision where :func:`~longbert.config.autocast_dtype` picks it; else a no-op."""
     dtype = autocast_dtype(device)
     if dtype is None:
         return contextlib.nullcontext()

@@ -106,9 +106,11 @@ def test_predict_every_strategy(classifier: LongBertClassifier, strategy: dict) 
     assert prediction.latency_ms > 0
 
 
-def test_cls_attention_row_is_exact(classifier: LongBertClassifier) -> None:
+def test_cls_attention_row_is_exact(classifier: LongBertClassifier, monkeypatch: pytest.MonkeyPatch) -> None:
     """The stored [CLS] row equals the last layer's attention of an eager transformers BERT."""
     from transformers import BertModel
+
+    monkeypatch.setenv("LONGBERT_PRECISION", "fp32")  # exact means float32; bf16 is checked below
 
     text = long_text(10)
     (prediction,) = classifier.predict([text], strategy={"name": "truncate", "params": {"mode": "head"}})
@@ -120,6 +122,43 @@ def test_cls_attention_row_is_exact(classifier: LongBertClassifier) -> None:
     row = out.attentions[-1][0, :, 0, :].mean(dim=0).numpy()  # [T] over [CLS] tokens [SEP]
     n = prediction.total_tokens
     np.testing.assert_allclose(prediction.attention.token_scores, row[1 : n + 1], atol=1e-5)
+
+
+def test_bf16_inference_stays_close_to_fp32(
+    classifier: LongBertClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPUs with native bf16 infer in bf16 by default: probabilities and attention stay close."""
+    texts = [long_text(k, seed=k) for k in (3, 40, 9)]
+    strategy = {"name": "chunk", "params": {"pooling": "mean", "window": 64, "stride": 48}}
+    monkeypatch.setenv("LONGBERT_PRECISION", "fp32")
+    exact = classifier.predict(texts, strategy=strategy)
+    monkeypatch.setenv("LONGBERT_PRECISION", "bf16")
+    fast = classifier.predict(texts, strategy=strategy)
+    for a, b in zip(exact, fast, strict=True):
+        assert b.probabilities == pytest.approx(a.probabilities, abs=2e-2)
+        assert b.attention.token_scores.dtype == a.attention.token_scores.dtype
+        np.testing.assert_allclose(b.attention.token_scores, a.attention.token_scores, atol=5e-3)
+
+
+def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from longbert import config
+
+    cpu = torch.device("cpu")
+    monkeypatch.setenv("LONGBERT_PRECISION", "fp32")
+    assert config.autocast_dtype(cpu) is None
+    monkeypatch.setenv("LONGBERT_PRECISION", "BF16")
+    assert config.autocast_dtype(cpu) == torch.bfloat16
+    monkeypatch.setenv("LONGBERT_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        config.autocast_dtype(cpu)
+    monkeypatch.setenv("LONGBERT_PRECISION", "half")
+    with pytest.raises(ValueError, match="LONGBERT_PRECISION must be one of auto, fp32, bf16, fp16"):
+        config.autocast_dtype(cpu)
+    monkeypatch.delenv("LONGBERT_PRECISION")
+    monkeypatch.setattr(config, "cpu_has_native_bf16", lambda: True)
+    assert config.autocast_dtype(cpu) == torch.bfloat16
+    monkeypatch.setattr(config, "cpu_has_native_bf16", lambda: False)
+    assert config.autocast_dtype(cpu) is None
 
 
 def test_bad_documents_do_not_sink_the_batch(classifier: LongBertClassifier) -> None:

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longbert.config import DEFAULT_ENCODER, models_dir
+from longbert.config import DEFAULT_ENCODER, PRECISIONS, models_dir
 from longbert.errors import LongBertError
 
 LOSSES = ("cross_entropy", "focal")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
 METRICS = ("macro_f1", "accuracy", "loss")
 

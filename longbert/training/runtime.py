@@ -58,7 +58,9 @@ class StopSignal:
 def precision_dtype(option: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``--precision`` (None = float32 throughout)."""
     if option == "auto":
-        return autocast_dtype(device)
+        # The CPU trains in float32 unless asked: bf16 there is measured for inference, not for
+        # the accuracy of fine-tuning.
+        return autocast_dtype(device) if device.type == "cuda" else None
     if option == "fp32":
         return None
     if device.type != "cuda" and option == "fp16":
