@@ -80,9 +80,16 @@ def read_bytes(
     read by their own names). Tables and archives yield many items, named
     ``data.csv#row=12`` and ``archive.zip/inner/file.txt``. Never raises for bad data.
     """
-    options = TableOptions(text_column, label_column, label_delimiter, id_column, name_column)
-    budget = Budget(limits or ReadLimits())
-    yield from _read_file(name, data, source, options, budget)
+    yield from read_many(
+        [(name, data)],
+        source=source,
+        limits=limits,
+        text_column=text_column,
+        label_column=label_column,
+        label_delimiter=label_delimiter,
+        id_column=id_column,
+        name_column=name_column,
+    )
 
 
 def read_many(
