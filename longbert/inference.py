@@ -126,6 +126,8 @@ def predict(
     classifier._prepare_for(strategy)
     classifier.eval()
     device = classifier.device
+    # Read once, up front: a bad LONGBERT_PRECISION is one clear error, not one per document.
+    precision = str(autocast_dtype(device) or torch.float32).removeprefix("torch.")
     results: list[PredictionResult | None] = [None] * len(items)
     done = 0
     for page_start in range(0, len(items), PAGE_SIZE):
@@ -157,6 +159,8 @@ def predict(
                     for it in batch
                 ]
             for it, prediction in zip(batch, predictions, strict=True):
+                if isinstance(prediction, Prediction):  # kept with the record: how it was computed
+                    prediction.extra.update(device=device.type, precision=precision)
                 results[it.index] = prediction
             done += len(batch)
             if progress is not None:

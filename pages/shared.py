@@ -234,6 +234,7 @@ def render_prediction(p: Prediction, document: Document, prefix: str, *,
                      help="From similarity to your label descriptions, not a trained model.")
         st.caption(
             f"Model `{p.model_name}` · strategy `{p.strategy}` · {p.latency_ms:,.0f} ms"
+            + (f" · {p.extra['precision']} on {p.extra.get('device', '?')}" if "precision" in p.extra else "")
             + (f" · saved as prediction #{prediction_id}" if prediction_id is not None else "")
         )
         st.caption(token_budget_text(p.used_tokens, p.total_tokens))

@@ -135,12 +135,14 @@ def test_bf16_inference_stays_close_to_fp32(
     monkeypatch.setenv("LONGBERT_PRECISION", "bf16")
     fast = classifier.predict(texts, strategy=strategy)
     for a, b in zip(exact, fast, strict=True):
+        assert (a.extra["precision"], b.extra["precision"]) == ("float32", "bfloat16")
+        assert a.extra["device"] == b.extra["device"] == "cpu"
         assert b.probabilities == pytest.approx(a.probabilities, abs=2e-2)
         assert b.attention.token_scores.dtype == a.attention.token_scores.dtype
         np.testing.assert_allclose(b.attention.token_scores, a.attention.token_scores, atol=5e-3)
 
 
-def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precision_setting(classifier: LongBertClassifier, monkeypatch: pytest.MonkeyPatch) -> None:
     from longbert import config
 
     cpu = torch.device("cpu")
@@ -154,6 +156,8 @@ def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LONGBERT_PRECISION", "half")
     with pytest.raises(ValueError, match="LONGBERT_PRECISION must be one of auto, fp32, bf16, fp16"):
         config.autocast_dtype(cpu)
+    with pytest.raises(ValueError, match="LONGBERT_PRECISION"):  # once, before any document
+        classifier.predict(["A short text."])
     monkeypatch.delenv("LONGBERT_PRECISION")
     monkeypatch.setattr(config, "cpu_has_native_bf16", lambda: True)
     assert config.autocast_dtype(cpu) == torch.bfloat16
