@@ -13,7 +13,7 @@ import streamlit as st
 
 from longbert.errors import LongBertError
 from longbert.ui import charts
-from longbert.ui.formatting import format_duration
+from longbert.ui.formatting import format_duration, plural
 from longbert.ui.jobs import Job
 from longbert.ui.models import ZERO_SHOT_CHOICE
 from longbert.ui.training import (
@@ -25,6 +25,13 @@ from longbert.ui.training import (
     option_specs,
     save_upload,
     training_work,
+)
+from longbert.ui.uploads import (
+    COLUMN_OPTIONS,
+    LABEL_NAMES,
+    TEXT_NAMES,
+    guess_column,
+    table_columns,
 )
 from pages import shared
 
@@ -38,16 +45,33 @@ SOURCES = ["Corrections collected in the app", "Upload a labelled file"]
 source = st.radio("Training data", SOURCES, key="train:source", horizontal=True)
 upload = None
 columns: dict[str, Any] = {}
+columns_ok = True
 if source == SOURCES[0]:
     count = corrections_count(store)
-    st.caption(f"{count:,} documents have a corrected or confirmed label (Batch label and History "
-               "pages). A few dozen per label give a usable first model.")
+    st.caption(f"{plural(count, 'document')} with a corrected or confirmed label (Batch label and "
+               "History pages). A few dozen per label give a usable first model.")
 else:
     upload = st.file_uploader("JSON Lines or CSV with a text and a label column (optionally .gz)",
                               type=["jsonl", "csv", "tsv", "gz", "json"], key="train:file")
-    left, right = st.columns(2)
-    columns["text_column"] = left.text_input("Text column", "text", key="train:text_column")
-    columns["label_column"] = right.text_input("Label column", "label", key="train:label_column")
+    if upload is not None:
+        try:
+            found = table_columns(upload.name, upload.getvalue())
+        except ValueError as error:
+            st.error(str(error))
+            columns_ok = False
+        else:
+            left, right = st.columns(2)
+            columns["text_column"] = left.selectbox(
+                "Text column", found, index=guess_column(found, TEXT_NAMES), key="train:text_column",
+                help="The column (JSON field) holding each document's text.")
+            columns["label_column"] = right.selectbox(
+                "Label column", found, key="train:label_column",
+                index=guess_column(found, LABEL_NAMES, avoid=columns["text_column"]),
+                help="The column holding each document's label (several labels: separated by "
+                "the label delimiter under Advanced options).")
+            if columns["text_column"] == columns["label_column"]:
+                st.error("The text and the label column must be different columns.")
+                columns_ok = False
 
 strategy, strategy_ok = shared.strategy_picker("train", ZERO_SHOT_CHOICE, allow_own=False)
 
@@ -75,13 +99,15 @@ for column, spec in zip(st.columns(len(main)), main, strict=True):
         values[spec.name] = _widget(spec, f"train:{spec.name}")
 with st.expander("Advanced options"):
     for spec in advanced_specs():
+        if spec.name in COLUMN_OPTIONS:  # chosen above from the uploaded file's columns
+            continue
         values[spec.name] = _widget(spec, f"train:{spec.name}")
 values.update(columns)
 
 running = shared.jobs().running("train")
 start = st.button("Start training", type="primary", key="train:start",
                   disabled=bool(running) or not strategy_ok
-                  or (source == SOURCES[1] and upload is None))
+                  or (source == SOURCES[1] and (upload is None or not columns_ok)))
 
 
 def _start() -> Job:

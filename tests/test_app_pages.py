@@ -247,3 +247,26 @@ def test_train_page_refuses_too_little_data_clearly(app: AppTest) -> None:
     app.button(key="train:start").click().run()
     _ok(app)
     assert any("corrected document" in e.value for e in app.error)
+
+
+def test_train_upload_offers_the_files_columns(app: AppTest) -> None:
+    app.switch_page("pages/train.py").run()
+    app.radio(key="train:source").set_value("Upload a labelled file").run()
+    _ok(app)
+    assert app.button(key="train:start").disabled  # nothing uploaded yet
+    data = b"id,body,category\n1,The striker scored twice.,sport\n2,Parliament voted.,politics\n"
+    app.file_uploader(key="train:file").set_value(("labelled.csv", data, "text/csv"))
+    app.run()
+    _ok(app)
+    text, label = app.selectbox(key="train:text_column"), app.selectbox(key="train:label_column")
+    assert text.options == label.options == ["id", "body", "category"]
+    assert (text.value, label.value) == ("body", "category")
+    assert not app.button(key="train:start").disabled
+    label.set_value("body").run()
+    _ok(app)
+    assert any("must be different" in e.value for e in app.error)
+    assert app.button(key="train:start").disabled
+    app.file_uploader(key="train:file").set_value(("notes.json", b"not json at all", "text/json"))
+    app.run()
+    _ok(app)
+    assert any("notes.json" in e.value and "JSON" in e.value for e in app.error)

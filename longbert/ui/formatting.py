@@ -14,6 +14,12 @@ def token_budget_text(used: int, total: int) -> str:
     return f"{used:,} of {total:,} tokens used"
 
 
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """``"1 document"``, ``"2 documents"``, ``"1,200 documents"``."""
+    word = singular if count == 1 else (many or singular + "s")
+    return f"{count:,} {word}"
+
+
 def token_budget_fraction(used: int, total: int) -> float:
     """The share of the document the model read, in [0, 1]."""
     if total <= 0:
