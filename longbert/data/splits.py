@@ -30,7 +30,9 @@ def split_train_dev(
 
     Every label with at least two examples gets at least one in dev and one in train; a label
     with a single example stays in train. Multi-label data is stratified on each example's
-    rarest label.
+    rarest label; a label that is never an example's rarest could still land wholly in dev, so
+    afterwards every label left without a train example gets one of its dev examples back
+    (training must see every label the dev set scores).
     """
     if not 0.0 < dev_fraction < 1.0:
         raise DatasetError(f"dev_fraction must be between 0 and 1, got {dev_fraction}.")
@@ -46,6 +48,8 @@ def split_train_dev(
         n_dev = 0 if count < 2 else min(max(1, math.floor(count * dev_fraction + 0.5)), count - 1)
         chosen = rng.permutation(count)[:n_dev]
         dev.extend(members[i] for i in chosen)
+    if dataset.multi_label:
+        dev = _keep_every_label_in_train(dataset, dev, rng)
     if not dev:
         raise DatasetError(f"{dataset.name}: too few examples ({len(dataset)}) to hold out a dev set.")
     dev_set = set(dev)
@@ -54,6 +58,24 @@ def split_train_dev(
         dataset.subset(train_idx, f"{dataset.name} (train)"),
         dataset.subset(sorted(dev_set), f"{dataset.name} (dev)"),
     )
+
+
+def _keep_every_label_in_train(
+    dataset: LabeledDataset, dev: list[int], rng: np.random.Generator
+) -> list[int]:
+    """``dev`` minus, for each label it holds every example of, one such example (seeded)."""
+    in_dev = set(dev)
+    train_counts = Counter(
+        label for i, example in enumerate(dataset.examples) if i not in in_dev for label in example.labels
+    )
+    for label in sorted({label for i in dev for label in dataset.examples[i].labels}):
+        if train_counts[label]:
+            continue
+        holders = sorted(i for i in in_dev if label in dataset.examples[i].labels)
+        back = holders[int(rng.integers(len(holders)))]
+        in_dev.discard(back)
+        train_counts.update(dataset.examples[back].labels)
+    return [i for i in dev if i in in_dev]
 
 
 def stratified_folds(dataset: LabeledDataset, k: int = 5, seed: int = 0) -> list[Fold]:
