@@ -175,8 +175,52 @@ def test_missing_labels_and_broken_lines(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as info:
         load_dataset(path)
     message = str(info.value)
-    assert "unusable rows: row 2" in message
+    assert "row 2: line 2 is not valid JSON" in message
     assert "no label: row 3" in message
+    assert "--skip-bad-rows" in message
+
+
+def test_each_bad_row_is_named_with_its_reason_and_skipping_reports_them(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(
+        '{"text": "a", "label": "x"}\n'
+        "[1, 2]\n"
+        '{"text": 42, "label": "y"}\n'
+        '{"text": "", "label": "y"}\n'
+        '{"text": "b", "label": "y"}\n'
+        '{"text": "c", "label": "x"}\n'
+    )
+    with pytest.raises(DatasetError) as info:
+        load_dataset(path)
+    message = str(info.value)
+    assert "3 rows or files cannot be used" in message
+    assert "row 2: line 2 is a JSON list, not an object." in message
+    assert "row 3: its 'text' value is a JSON int, not text." in message
+    assert "empty text: row 4" in message
+    dataset = load_dataset(path, skip_bad_rows=True)
+    assert dataset.texts() == ["a", "b", "c"]
+    assert dataset.report.rows_read == 6 and dataset.report.rows_skipped == 3
+    assert "3 bad rows skipped" in dataset.report.summary()
+    (problem,) = [p for p in dataset.report.problems if p.startswith("skipped")]
+    assert problem.startswith("skipped 3 rows or files: ")
+    assert "row 2: line 2 is a JSON list" in problem and "row 3: its 'text' value" in problem
+
+
+def test_from_records_names_every_bad_row_and_can_skip_them() -> None:
+    rows = [
+        {"text": "fine", "label": "a"},
+        {"text": 7, "label": "b"},
+        {"text": "  ", "label": "b"},
+        {"text": "ok", "label": None},
+        {"text": "good", "label": "b"},
+    ]
+    with pytest.raises(DatasetError) as info:
+        from_records(rows, name="rows")
+    message = str(info.value)
+    assert "row 2: its 'text' is a int, not text." in message
+    assert "empty text: row 3" in message and "no label: row 4" in message
+    dataset = from_records(rows, name="rows", skip_bad_rows=True)
+    assert dataset.texts() == ["fine", "good"] and dataset.report.rows_skipped == 3
 
 
 def test_single_class_is_refused(tmp_path: Path) -> None:
@@ -288,6 +332,25 @@ def test_stratified_folds() -> None:
     assert [f.dev.texts() for f in stratified_folds(dataset, k=5, seed=3)] == [f.dev.texts() for f in folds]
     with pytest.raises(DatasetError, match="folds"):
         stratified_folds(synthetic({"a": 2, "b": 1}), k=5)
+
+
+def test_carved_multi_label_dev_never_takes_every_example_of_a_label() -> None:
+    # 'm' is never an example's rarest label, so stratifying alone could put all of it in dev.
+    rows: list[tuple[str, ...]] = [("a",) if i % 2 else ("b",) for i in range(20)]
+    for rare in ("r1", "r2", "r3"):
+        rows += [("m", rare), ("a", rare)]
+    rows += [("a", "b")] * 14
+    examples = [Example(Document(f"doc {i}", f"d{i}"), labels) for i, labels in enumerate(rows)]
+    dataset = build_dataset(examples, multi_label=True, drop_duplicates=False)
+    dev_sizes = set()
+    for seed in range(200):
+        train, dev = split_train_dev(dataset, dev_fraction=0.1, seed=seed)
+        check_compatible(train, dev)  # raised for 1 seed in 8 before
+        assert set(train.label_counts()) == set(dataset.labels)
+        assert all(count > 0 for count in train.label_counts().values()), seed
+        assert len(train) + len(dev) == len(dataset) and len(dev) > 0
+        dev_sizes.add(len(dev))
+    assert dev_sizes <= {3, 4, 5, 6}
 
 
 def test_check_compatible_unseen_labels_and_leaks() -> None:

@@ -42,7 +42,8 @@ def load_dataset(
     Labels are a string per row, a JSON list (multi-label), or a string split on
     ``label_delimiter``. ``multi_label`` ``None`` decides from the data: multi-label when a
     delimiter is given or any row has other than one label. Bad rows (empty text, no label,
-    broken JSON) raise :class:`DatasetError` naming them, unless ``skip_bad_rows``; a missing
+    broken JSON, a non-text value, an unreadable file) raise :class:`DatasetError` naming each
+    with its reason, unless ``skip_bad_rows`` (then counted and listed in the report); a missing
     column always raises, naming the columns that exist. Repeated texts are dropped (the first
     kept; conflicting labels reported in ``report.problems``) unless ``drop_duplicates`` is off.
     Fewer than ``min_classes`` distinct labels raise (pass 1 for a dev or test set).
@@ -94,29 +95,45 @@ def from_records(
     label_delimiter: str | None = None,
     multi_label: bool | None = None,
     name: str = "records",
+    skip_bad_rows: bool = False,
     min_classes: int = 2,
 ) -> LabeledDataset:
-    """A data set from in-memory rows (dicts with a text and a label), checked like a file."""
-    examples = []
+    """A data set from in-memory rows (dicts with a text and a label), checked like a file:
+    every bad row is named with its reason, and ``skip_bad_rows`` drops them (reported)."""
+    examples: list[Example] = []
+    errors: list[FileError] = []
+    count = 0
     for row, record in enumerate(records, start=1):
+        count = row
+        where = f"{name}#row={row}"
         missing = [c for c in (text_column, label_column) if c not in record]
         if missing:
-            raise DatasetError(
-                f"{name}: row {row} has no {missing[0]!r}; it has: {', '.join(map(repr, record))}."
+            found = ", ".join(map(repr, record)) or "nothing"
+            errors.append(
+                FileError(where, f"row {row} has no {missing[0]!r}; it has: {found}.", "missing_column", row)
             )
-        text = record[text_column]
-        if not isinstance(text, str) or not text.strip():
-            raise DatasetError(f"{name}: row {row} has an empty or non-text {text_column!r}.")
+            continue
+        text = "" if record[text_column] is None else record[text_column]
+        if not isinstance(text, str):
+            reason = f"its {text_column!r} is a {type(text).__name__}, not text."
+            errors.append(FileError(where, reason, "bad_row", row))
+            continue
+        if not text.strip():
+            errors.append(FileError(where, "the row has no text.", "empty", row))
+            continue
         try:
             labels = parse_labels(record[label_column], label_delimiter)
         except LabelError as exc:
-            raise DatasetError(f"{name}: row {row}: {exc}") from exc
-        doc_name = str(record.get("name") or f"{name}#row={row}")
+            errors.append(FileError(where, str(exc), "missing_label" if exc.missing else "bad_row", row))
+            continue
+        doc_name = str(record.get("name") or where)
         record_id = None if record.get("id") is None else str(record["id"])
         examples.append(Example(Document(text, doc_name, "dataset"), labels, record_id))
+    report = DatasetReport(source=name, rows_read=count)
+    _handle_errors(name, errors, skip_bad_rows, report)
     if label_delimiter is not None and multi_label is None:
         multi_label = True
-    return build_dataset(examples, multi_label=multi_label, name=name, min_classes=min_classes)
+    return build_dataset(examples, multi_label=multi_label, name=name, report=report, min_classes=min_classes)
 
 
 def _read_label_folders(root: Path, limits: ReadLimits) -> tuple[list[Example], list[FileError]]:
@@ -149,42 +166,49 @@ def _collect(
     return examples, errors
 
 
-_KIND_TITLES = {
-    "empty": "empty text",
-    "missing_label": "no label",
-    "bad_row": "unusable rows",
-}
+#: Problems shared by many rows, listed as one line each ("empty text: row 2, row 9").
+_GROUPED = {"empty": "empty text", "missing_label": "no label"}
 
 
 def _handle_errors(name: str, errors: list[FileError], skip: bool, report: DatasetReport) -> None:
-    """Raise for missing columns always, and for other problems unless ``skip``."""
+    """Raise for missing columns always, and for other problems unless ``skip`` (then the
+    skipped rows are counted in ``report.rows_skipped`` and listed, with reasons, in
+    ``report.problems``)."""
     if not errors:
         return
     missing = [e for e in errors if e.kind == "missing_column"]
     if missing:
         where = f" (rows: {_rows(missing)})" if missing[0].row is not None else ""
         raise DatasetError(f"{name}: {missing[0].reason}{where}")
-    groups: dict[str, list[FileError]] = {}
-    for error in errors:
-        groups.setdefault(_KIND_TITLES.get(error.kind, "unreadable files"), []).append(error)
+    count = f"{len(errors):,} " + ("row or file" if len(errors) == 1 else "rows or files")
+    lines = error_lines(errors)
     if skip:
         report.rows_skipped = len(errors)
-        report.problems.extend(f"skipped {title}: {_rows(group)}" for title, group in groups.items())
+        report.problems.append(f"skipped {count}: " + "; ".join(lines))
         return
-    lines = []
-    for title, group in groups.items():
-        if title == "unreadable files":  # each file has its own reason: say it
-            lines.extend(f"  - {error.message}" for error in group[:SHOWN])
-            if len(group) > SHOWN:
-                lines.append(f"  - and {len(group) - SHOWN:,} more unreadable files")
-        else:
-            lines.append(f"  - {title}: {_rows(group)}")
-    count = f"{len(errors):,} " + ("row or file" if len(errors) == 1 else "rows or files")
     raise DatasetError(
         f"{name}: {count} cannot be used:\n"
-        + "\n".join(lines)
-        + "\nFix them, or skip them (skip_bad_rows=True)."
+        + "\n".join(f"  - {line}" for line in lines)
+        + "\nFix them, or skip them: --skip-bad-rows on the command line (skip_bad_rows=True "
+        "from Python); skipped rows are counted and listed in the run's notes."
     )
+
+
+def error_lines(errors: Sequence[FileError]) -> list[str]:
+    """What is wrong with each bad row or file: one line per shared problem (empty text, no
+    label) naming its rows, then one line per other row or file with its own reason."""
+    groups: dict[str, list[FileError]] = {}
+    others: list[FileError] = []
+    for error in errors:
+        if error.kind in _GROUPED:
+            groups.setdefault(_GROUPED[error.kind], []).append(error)
+        else:
+            others.append(error)
+    lines = [f"{title}: {_rows(group)}" for title, group in groups.items()]
+    lines += [f"row {e.row}: {e.reason}" if e.row is not None else e.message for e in others[:SHOWN]]
+    if len(others) > SHOWN:
+        lines.append(f"and {len(others) - SHOWN:,} more rows or files with other problems")
+    return lines
 
 
 def _rows(errors: Sequence[FileError]) -> str:
