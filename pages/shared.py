@@ -16,6 +16,7 @@ from longbert.errors import LongBertError
 from longbert.results import Prediction
 from longbert.store import Store, StoreError, get_store
 from longbert.ui import charts, highlight
+from longbert.ui.coverage import coverage, units_read
 from longbert.ui.formatting import token_budget_text
 from longbert.ui.jobs import JobManager
 from longbert.ui.models import (
@@ -241,11 +242,11 @@ def render_prediction(p: Prediction, document: Document, prefix: str, *,
     with chart:
         st.plotly_chart(charts.probability_figure(p.probabilities, p.labels),
                         key=f"{prefix}:chart:probs")
-    st.plotly_chart(charts.token_budget_figure(p.used_tokens, p.total_tokens),
+    st.plotly_chart(charts.token_budget_figure(coverage(p, len(document.text))),
                     key=f"{prefix}:chart:budget")
     seen, attention, full = st.tabs(["What the model saw", "Attention heat map", "Full attention"])
     with seen:
-        st.html(highlight.SEEN_LEGEND)
+        st.html(highlight.seen_legend(p.used_tokens < p.total_tokens))
         st.html(highlight.segments_html(document.text, p.segment_scores, p.spans))
         if p.segment_scores:
             st.plotly_chart(charts.segment_scores_figure(document.text, p.segment_scores),
@@ -271,10 +272,14 @@ def render_attention(p: Prediction, document: Document, prefix: str) -> None:
         "Where the [CLS] token looked in the last layer (mean over heads; windows combined by "
         "their pooling weight). Darker = more attention."
     )
-    st.html(highlight.ATTENTION_LEGEND)
-    st.html(highlight.attention_html(document.text, spans, scores, unit=name))
+    read = units_read(spans, p.spans)
+    unread = p.used_tokens < p.total_tokens and not read.all()
+    st.html(highlight.attention_legend(unread))
+    st.html(highlight.attention_html(document.text, spans, scores, unit=name,
+                                     seen=p.spans if unread else None))
     st.plotly_chart(
-        charts.attention_grid_figure(document.text, spans, scores, unit=name, per_row=per_row),
+        charts.attention_grid_figure(document.text, spans, scores, unit=name, per_row=per_row,
+                                     read=read if unread else None),
         key=f"{prefix}:chart:grid:{unit}",
     )
 

@@ -7,7 +7,14 @@ import re
 import numpy as np
 
 from longbert.results import SegmentScore
-from longbert.ui.highlight import attention_html, paint, seen_html, segments_html
+from longbert.ui.highlight import (
+    attention_html,
+    attention_legend,
+    paint,
+    seen_html,
+    seen_legend,
+    segments_html,
+)
 
 EVIL = 'Hello <script>alert("x")</script> & <b onclick="steal()">bold</b> world.'
 
@@ -86,3 +93,16 @@ def test_attention_html_tolerates_empty_and_nan_input() -> None:
 def test_paint_cuts_long_text_with_a_note() -> None:
     out = paint("x" * 50, [], max_chars=10)
     assert "40 more characters" in out
+
+
+def test_attention_html_greys_what_the_model_did_not_read() -> None:
+    text = "alpha beta gamma delta"
+    spans = np.array([[0, 5], [6, 10], [11, 16], [17, 22]])
+    scores = np.array([1.0, 0.0, 0.0, 0.0])  # beta read but ignored; gamma, delta never read
+    out = attention_html(text, spans, scores, seen=[(0, 10)])
+    assert _visible_text(out) == text
+    assert out.count("not read by the model") == 1 and "gamma delta</span>" in out
+    assert ">beta" not in out  # read with no attention: plain text, unlike the unread tail
+    assert "not read" not in attention_html(text, spans, scores)
+    assert "not read" in attention_legend(True) and "not read" not in attention_legend(False)
+    assert "not seen" in seen_legend(True) and "not seen" not in seen_legend(False)

@@ -10,10 +10,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from longbert.results import FullAttention, SegmentScore
-from longbert.ui.formatting import snippet, token_budget_text
+from longbert.ui.coverage import Coverage
+from longbert.ui.formatting import plain, snippet, token_budget_text
 
 SEEN = "#228be6"
 UNSEEN = "#dee2e6"
+WINDOW = "#74c0fc"
+UNREAD = "#adb5bd"
 ACCENT = "#e6550d"
 HEAT_SCALE = "OrRd"
 
@@ -29,9 +32,9 @@ def probability_figure(
     """Horizontal bars of label probabilities, highest on top; chosen labels in the accent color."""
     items = sorted(probabilities.items(), key=lambda kv: kv[1], reverse=True)[:top]
     items.reverse()  # plotly draws the first bar at the bottom
-    labels = [k for k, _ in items]
+    labels = [plain(k) for k, _ in items]  # label names are user text: never markup
     values = [float(v) for _, v in items]
-    colors = [ACCENT if k in chosen else SEEN for k in labels]
+    colors = [ACCENT if k in chosen else SEEN for k, _ in items]
     fig = go.Figure(
         go.Bar(
             x=values, y=labels, orientation="h", marker_color=colors,
@@ -46,21 +49,50 @@ def probability_figure(
     return fig
 
 
-def token_budget_figure(used: int, total: int) -> go.Figure:
-    """A single stacked bar: tokens the model read against the whole document."""
-    unseen = max(0, total - used)
-    fig = go.Figure(
-        [
-            go.Bar(x=[used], y=["tokens"], orientation="h", name="read", marker_color=SEEN,
-                   hovertemplate="read: %{x:,}<extra></extra>"),
-            go.Bar(x=[unseen], y=["tokens"], orientation="h", name="not read",
-                   marker_color=UNSEEN, hovertemplate="not read: %{x:,}<extra></extra>"),
-        ]
-    )
+def _block(start: int, end: int, y0: float, y1: float, color: str, name: str, *,
+           legend: bool, label: str = "") -> dict[str, Any]:
+    return {
+        "type": "rect", "xref": "x", "yref": "y", "x0": start, "x1": end, "y0": y0, "y1": y1,
+        "fillcolor": color, "line": {"width": 1, "color": "white"}, "layer": "above",
+        "name": name, "legendgroup": name, "showlegend": legend,
+        "label": {"text": label, "font": {"size": 11, "color": "white"}},
+    }
+
+
+def token_budget_figure(cov: Coverage) -> go.Figure:
+    """The document's token axis with what the model read drawn where it is.
+
+    One block per read range (head and tail, each key sentence, the chunk windows' union) over a
+    grey bar for the whole document; chunk windows are drawn above it, staggered on two lanes so
+    their overlaps show. Read ranges are layout shapes (``fig.layout.shapes``).
+    """
+    total = max(cov.total, 1)
+    shapes = [_block(0, total, 0.0, 0.5, UNSEEN, "not read", legend=bool(cov.unread))]
+    wide = total * 0.08  # a block this wide has room for its range as a label
+    for i, (start, end) in enumerate(cov.read):
+        label = f"{start:,}–{end:,}" if end - start >= wide and len(cov.read) <= 12 else ""
+        shapes.append(_block(start, end, 0.0, 0.5, SEEN, "read", legend=i == 0, label=label))
+    for i, (start, end) in enumerate(cov.windows):
+        lane = 0.58 if i % 2 == 0 else 0.8
+        label = f"w{i + 1}" if len(cov.windows) <= 30 else ""
+        shapes.append(_block(start, end, lane, lane + 0.18, WINDOW, "window", legend=i == 0,
+                             label=label))
+    title = token_budget_text(cov.used, cov.total)
+    if len(cov.read) > 1:
+        title += f" in {len(cov.read):,} pieces"
+    if cov.windows:
+        title += f" · {len(cov.windows):,} window{'s' if len(cov.windows) != 1 else ''}"
+    if not cov.exact:
+        title += " (positions estimated from character offsets)"
+    fig = go.Figure()
     fig.update_layout(
-        barmode="stack", title=token_budget_text(used, total), height=150, showlegend=True,
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.25},
-        yaxis={"visible": False}, xaxis={"range": [0, max(total, 1)]}, **_LAYOUT,
+        title=title, height=170 if cov.windows else 150, shapes=shapes, showlegend=True,
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.3},
+        yaxis={"visible": False, "range": [-0.05, 1.02 if cov.windows else 0.55],
+               "fixedrange": True},
+        xaxis={"range": [0, total], "title": "token position", "tickformat": ",d",
+               "showgrid": False, "zeroline": False},
+        **_LAYOUT,
     )
     return fig
 
@@ -74,7 +106,7 @@ def segment_scores_figure(text: str, segments: Sequence[SegmentScore]) -> go.Fig
         f"{kind} {i}: {s.score:.3f}"
         + (f" (weight {s.weight:.3f})" if s.weight is not None else "")
         + ("" if s.selected else " — not selected")
-        + f"<br>{snippet(text[s.span[0]:s.span[1]], 80)}"
+        + f"<br>{plain(snippet(text[s.span[0]:s.span[1]], 80))}"
         for i, s in zip(xs, segments, strict=True)
     ]
     fig = go.Figure(
@@ -97,11 +129,14 @@ def attention_grid_figure(
     unit: str = "word",
     per_row: int = 20,
     max_units: int = 12_000,
+    read: np.ndarray | None = None,
 ) -> go.Figure:
     """The document as a heat map: units (words or sentences) in reading order, ``per_row`` a row.
 
     ``unit_spans`` ``[n, 2]``, ``unit_scores`` ``[n]``. Hovering a cell shows the unit's text.
-    Beyond ``max_units`` units (about 15k tokens of words) the tail is left out of the grid.
+    ``read`` ``[n]`` bool marks units the model read; the others are grey cells (no attention
+    because never read, unlike a read unit with near-zero attention) in their own trace. Beyond
+    ``max_units`` units (about 15k tokens of words) the tail is left out of the grid.
     """
     spans = np.asarray(unit_spans, dtype=np.int64).reshape(-1, 2)[:max_units]
     scores = np.asarray(unit_scores, dtype=np.float64).reshape(-1)[: len(spans)]
@@ -112,19 +147,32 @@ def attention_grid_figure(
     z.flat[:n] = scores
     limit = 24 if unit == "word" else 90
     for i in range(n):
-        labels.flat[i] = snippet(text[spans[i, 0] : spans[i, 1]], limit)
-    positive = scores[scores > 0]
+        labels.flat[i] = plain(snippet(text[spans[i, 0] : spans[i, 1]], limit))
+    traces: list[go.Heatmap] = []
+    unread = np.zeros(n, dtype=bool) if read is None else ~np.asarray(read, dtype=bool)[:n]
+    if unread.any():
+        grey = np.full((rows, per_row), np.nan)
+        grey.flat[:n] = np.where(unread, 1.0, np.nan)
+        z.flat[:n] = np.where(unread, np.nan, scores)
+        traces.append(go.Heatmap(
+            z=grey, customdata=labels, colorscale=[[0, UNREAD], [1, UNREAD]], showscale=False,
+            hoverongaps=False, zmin=0, zmax=1, name="not read",
+            hovertemplate=f"{unit} %{{customdata}}<br>not read by the model<extra></extra>",
+        ))
+    positive = scores[(scores > 0) & ~unread]
     # Peaky attention: cap the colour scale at the 99th percentile so most cells are not white.
     zmax = float(np.quantile(positive, 0.99)) if len(positive) else None
-    fig = go.Figure(
-        go.Heatmap(
-            z=z, customdata=labels, colorscale=HEAT_SCALE, hoverongaps=False, zmin=0, zmax=zmax,
-            hovertemplate=f"{unit} %{{customdata}}<br>attention %{{z:.4f}}<extra></extra>",
-            colorbar={"title": "attention"},
-        )
-    )
+    traces.append(go.Heatmap(
+        z=z, customdata=labels, colorscale=HEAT_SCALE, hoverongaps=False, zmin=0, zmax=zmax,
+        hovertemplate=f"{unit} %{{customdata}}<br>attention %{{z:.4f}}<extra></extra>",
+        colorbar={"title": "attention"}, name="attention",
+    ))
+    fig = go.Figure(traces)
+    title = f"Attention by {unit} (reading order, {per_row} per row)"
+    if unread.any():
+        title += f"; grey: {unread.sum():,} {unit}s not read"
     fig.update_layout(
-        title=f"Attention by {unit} (reading order, {per_row} per row)",
+        title=title,
         height=min(900, 120 + 14 * rows), yaxis={"autorange": "reversed", "title": "row"},
         xaxis={"visible": False}, **_LAYOUT,
     )
@@ -138,7 +186,7 @@ def full_attention_figure(full: FullAttention, layer: int, head: int | None) -> 
     """
     weights = full.weights[layer].astype(np.float32)  # [heads, seq, seq]
     matrix = weights.mean(axis=0) if head is None else weights[head]
-    tokens = [f"{i}:{t}" for i, t in enumerate(full.tokens)]
+    tokens = [f"{i}:{plain(t)}" for i, t in enumerate(full.tokens)]
     which = "mean over heads" if head is None else f"head {head}"
     # [CLS]/[SEP] columns soak up most weight; cap the scale so the rest of the map shows.
     zmax = float(np.quantile(matrix, 0.995)) or None
@@ -161,7 +209,8 @@ def compare_figure(results: Mapping[str, Mapping[str, float]]) -> go.Figure:
     labels = sorted({label for probs in results.values() for label in probs})
     fig = go.Figure(
         [
-            go.Bar(name=name, x=labels, y=[float(probs.get(label, 0.0)) for label in labels])
+            go.Bar(name=plain(name), x=[plain(label) for label in labels],
+                   y=[float(probs.get(label, 0.0)) for label in labels])
             for name, probs in results.items()
         ]
     )
@@ -174,7 +223,7 @@ def compare_figure(results: Mapping[str, Mapping[str, float]]) -> go.Figure:
 
 def cost_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Tokens read and latency per strategy (rows with strategy, used_tokens, latency_ms)."""
-    names = [str(r["strategy"]) for r in rows]
+    names = [plain(r["strategy"]) for r in rows]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Tokens read", "Latency (ms)"))
     fig.add_trace(go.Bar(x=names, y=[r["used_tokens"] for r in rows], marker_color=SEEN,
                          showlegend=False), row=1, col=1)
@@ -190,7 +239,8 @@ def label_distribution_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     labels = sorted({str(r["label"]) for r in rows})
     counts = {(str(r["period"]), str(r["label"])): int(r["count"]) for r in rows}
     fig = go.Figure(
-        [go.Bar(name=label, x=periods, y=[counts.get((p, label), 0) for p in periods])
+        [go.Bar(name=plain(label), x=[plain(p) for p in periods],
+                y=[counts.get((p, label), 0) for p in periods])
          for label in labels]
     )
     fig.update_layout(barmode="stack", title="Labels over time", height=320,
@@ -216,7 +266,7 @@ def training_figure(history: Sequence[Mapping[str, Any]]) -> go.Figure:
         points = [(r.get(x_key), r[key]) for r in history if isinstance(r.get(key), int | float)]
         is_loss = "loss" in key
         fig.add_trace(
-            go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=key,
+            go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=plain(key),
                        mode="lines+markers" if len(points) < 40 else "lines"),
             secondary_y=not is_loss,
         )
@@ -226,14 +276,18 @@ def training_figure(history: Sequence[Mapping[str, Any]]) -> go.Figure:
     return fig
 
 
-def metrics_figure(models: Sequence[Mapping[str, Any]], metric_keys: Sequence[str]) -> go.Figure:
-    """Grouped bars comparing registered models on their stored metrics."""
+def metrics_figure(models: Sequence[Mapping[str, Any]], metric_keys: Sequence[str],
+                   title: str = "Dev-set metrics") -> go.Figure:
+    """Grouped bars comparing models on metrics in [0, 1] (accuracy, F1), as percentages."""
     fig = go.Figure(
         [
-            go.Bar(name=key, x=[str(m["name"]) for m in models],
-                   y=[m.get("metrics", {}).get(key) for m in models])
+            go.Bar(name=plain(key), x=[plain(m["name"]) for m in models],
+                   y=[m.get("metrics", {}).get(key) for m in models],
+                   hovertemplate="%{x}: %{y:.1%}<extra>%{fullData.name}</extra>")
             for key in metric_keys
         ]
     )
-    fig.update_layout(barmode="group", title="Model metrics", height=320, **_LAYOUT)
+    fig.update_layout(barmode="group", title=plain(title), height=320,
+                      yaxis={"range": [0, 1], "tickformat": ".0%", "dtick": 0.2},
+                      xaxis={"type": "category"}, **_LAYOUT)
     return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 
 
@@ -67,3 +68,12 @@ def snippet(text: str, limit: int = 120) -> str:
     if len(flat) <= limit:
         return flat
     return flat[: limit - 1].rstrip() + "…"
+
+
+def plain(text: object) -> str:
+    """``text`` escaped for plotly, which renders a subset of HTML (``<b>``, ``<i>``, ``<a>``,
+    ``<br>``) in hover texts, tick labels, legends and titles: markup shows as typed.
+
+    Only ``&``, ``<`` and ``>`` are escaped; plotly decodes those entities (not ``&quot;``).
+    """
+    return html.escape(str(text), quote=False)

@@ -23,6 +23,9 @@ MAX_RENDER_CHARS = 200_000
 SEEN_RGB = (34, 139, 230)
 ATTENTION_RGB = (230, 85, 13)
 UNSEEN_COLOR = "#8a8a8a"
+#: Text the model never read, in the attention view: grey and struck through with a dotted line.
+UNREAD_STYLE = "text-decoration:underline dotted rgba(138,138,138,0.8)"
+UNREAD_SWATCH = "repeating-linear-gradient(45deg,#bbb 0 2px,#eee 2px 4px)"
 
 _DOC_STYLE = (
     "white-space:pre-wrap;word-wrap:break-word;font-family:ui-serif,Georgia,serif;"
@@ -156,8 +159,12 @@ def attention_html(
     levels: int = 6,
     max_marks: int = 1500,
     max_chars: int = MAX_RENDER_CHARS,
+    seen: Sequence[Span] | None = None,
 ) -> str:
     """A heat map drawn on the text: each word (or sentence) shaded by its attention.
+
+    ``seen``: the character spans the model read; text outside them is greyed ("not read"), so
+    a word the model never saw does not look like one it read and gave no attention.
 
     ``unit_spans`` ``[n, 2]`` and ``unit_scores`` ``[n]``. Scores are bucketed into ``levels``
     shades relative to the 99th percentile (higher scores share the darkest shade); units in the
@@ -167,8 +174,12 @@ def attention_html(
     """
     spans = np.asarray(unit_spans, dtype=np.int64).reshape(-1, 2)
     scores = np.asarray(unit_scores, dtype=np.float64).reshape(-1)
+    unread = [] if seen is None else [
+        Run(s, e, f"color:{UNSEEN_COLOR};{UNREAD_STYLE}", "not read by the model")
+        for s, e in _complement(seen, len(text))
+    ]
     if len(spans) == 0 or len(scores) != len(spans) or not np.isfinite(scores).any():
-        return paint(text, [], max_chars)
+        return paint(text, unread, max_chars)
     scores = np.nan_to_num(scores, nan=0.0).clip(min=0.0)
     # Attention is peaky (a few words take most of it): scaling by the maximum would leave almost
     # every word unshaded, so the darkest shade starts at the 99th percentile of positive scores.
@@ -199,7 +210,7 @@ def attention_html(
             current = [start, end, level, int(i)]
     if current is not None:
         runs.append(_attention_run(current, levels, scores, unit))
-    return paint(text, runs, max_chars)
+    return paint(text, runs + unread, max_chars)
 
 
 def _attention_run(current: list[int], levels: int, scores: np.ndarray, unit: str) -> Run:
@@ -224,10 +235,16 @@ def legend_html(items: Sequence[tuple[str, str]]) -> str:
     return f'<div style="font-size:0.85rem">{"".join(swatches)}</div>'
 
 
-SEEN_LEGEND = legend_html(
-    [(_rgba(SEEN_RGB, 0.35), "seen by the model (darker: higher segment score)"),
-     (UNSEEN_COLOR, "not seen")]
-)
-ATTENTION_LEGEND = legend_html(
-    [(_rgba(ATTENTION_RGB, 0.3), "some attention"), (_rgba(ATTENTION_RGB, 0.85), "most attention")]
-)
+def seen_legend(unread: bool) -> str:
+    """The "what the model saw" legend; the "not seen" swatch only when something was not."""
+    items = [(_rgba(SEEN_RGB, 0.35), "seen by the model (darker: higher segment score)")]
+    return legend_html(items + ([(UNSEEN_COLOR, "not seen")] if unread else []))
+
+
+def attention_legend(unread: bool) -> str:
+    """The attention legend; "not read" (grey text) only when part of the document was not."""
+    items = [(_rgba(ATTENTION_RGB, 0.3), "some attention"),
+             (_rgba(ATTENTION_RGB, 0.85), "most attention")]
+    if unread:
+        items.append((UNREAD_SWATCH, "grey text / grey cells: not read by the model"))
+    return legend_html(items)
