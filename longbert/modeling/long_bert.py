@@ -60,6 +60,9 @@ class LongBertOutput:
     ``output_cls_attention``.
     ``attentions``: per layer ``[B, heads, N, N]`` or None — dense mode with
     ``output_attentions`` only.
+
+    With ``cls_only`` the last layer runs for the [CLS] query alone and ``last_hidden_state``
+    is ``[B, 1, H]``.
     """
 
     last_hidden_state: Tensor
@@ -139,6 +142,39 @@ class LongBertSelfAttention(nn.Module):
             probs = None
         return context.flatten(2), cls_row, probs
 
+    def forward_cls(self, hidden: Tensor, masks: _Masks, need_cls: bool) -> tuple[Tensor, Tensor | None]:
+        """The [CLS] query alone: ``hidden`` ``[B, N, H]`` -> context ``[B, 1, H]`` and the [CLS]
+        row ``[B, N]`` (float32, mean over heads) if ``need_cls``.
+
+        A [CLS] classifier reads nothing else from the last layer, so its other queries, output
+        projections and feed-forward rows are skipped (about a sixth of a 6-layer encoder). The
+        row is an explicit softmax, so the logged attention comes for free and is exact.
+        """
+        dropout_p = self.dropout_p if self.training else 0.0
+        layout = masks.layout
+        if layout is None:
+            q = self._heads(self.query(hidden[:, :1])).transpose(1, 2)  # [B, h, 1, d]
+            k = self._heads(self.key(hidden)).transpose(1, 2)  # [B, h, N, d]
+            v = self._heads(self.value(hidden)).transpose(1, 2)
+            scores = widen(torch.matmul(q, k.transpose(-1, -2)) * self.head_dim**-0.5)
+            probs = (scores + masks.dense_bias(scores.dtype)).softmax(dim=-1)  # [B, h, 1, N]
+            weights = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
+            context = torch.matmul(weights.to(v.dtype), v).transpose(1, 2)  # [B, 1, h, d]
+            key_valid = masks.key_valid
+        else:  # [CLS] is a global token: its row is global attention over every token
+            context, probs = global_attention(
+                self._heads(self.query_global(hidden[:, :1])),
+                hidden,
+                self.key_global,
+                self.value_global,
+                layout,
+                dropout_p,
+                self.training,
+            )
+            key_valid = layout.key_valid
+        cls_row = probs[:, :, 0].mean(dim=1).masked_fill(~key_valid, 0.0) if need_cls else None
+        return context.flatten(2), cls_row
+
     def _dense(
         self,
         q: Tensor,
@@ -213,11 +249,17 @@ class LongBertLayer(nn.Module):
         self.activation = ACT2FN[config.hidden_act]
 
     def forward(
-        self, hidden: Tensor, masks: _Masks, need_cls: bool, need_probs: bool
+        self, hidden: Tensor, masks: _Masks, need_cls: bool, need_probs: bool, cls_only: bool = False
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """``[B, N, H]`` -> ``[B, N, H]`` plus the attention's [CLS] row / probabilities."""
-        context, cls_row, probs = self.attention.self(hidden, masks, need_cls, need_probs)
-        hidden = self.attention.output(context, hidden)
+        """``[B, N, H]`` -> ``[B, N, H]`` (``[B, 1, H]``: [CLS] alone with ``cls_only``) plus the
+        attention's [CLS] row / probabilities."""
+        if cls_only:
+            context, cls_row = self.attention.self.forward_cls(hidden, masks, need_cls)
+            probs = None
+            hidden = self.attention.output(context, hidden[:, :1])
+        else:
+            context, cls_row, probs = self.attention.self(hidden, masks, need_cls, need_probs)
+            hidden = self.attention.output(context, hidden)
         # The [B, N, intermediate] activations of long inputs are built in token chunks (same
         # result): see CHUNK_BYTES.
         per_token = hidden.shape[0] * self.intermediate.dense.out_features * hidden.element_size()
@@ -310,6 +352,7 @@ class LongBertModel(LongBertIOMixin, nn.Module):
         attention_window: int | None = None,
         output_cls_attention: bool = False,
         output_attentions: bool = False,
+        cls_only: bool = False,
     ) -> LongBertOutput:
         """Encode ``input_ids`` ``[B, N]`` (masks ``[B, N]``, 1 = real token / global token).
 
@@ -317,10 +360,14 @@ class LongBertModel(LongBertIOMixin, nn.Module):
         ``config.attention_window``) instead of full attention; ``global_attention_mask`` is
         used only then ([CLS] at position 0 is always global). Raises
         :class:`PositionLimitError` when ``N > config.max_position_embeddings``.
+        ``cls_only``: the last layer computes the [CLS] position alone (``last_hidden_state``
+        ``[B, 1, H]``), for callers that read only [CLS]; not with ``output_attentions``.
         """
         self._check_inputs(input_ids, attention_mask, global_attention_mask, token_type_ids)
         if output_attentions and sparse:
             raise ValueError("output_attentions is only available in dense mode (sparse=False).")
+        if output_attentions and cls_only:
+            raise ValueError("output_attentions needs every query of the last layer: not with cls_only.")
         window = self.config.attention_window if attention_window is None else attention_window
         if sparse and (not isinstance(window, int) or window < 1):
             raise ValueError(f"attention_window must be a positive int, got {window!r}.")
@@ -337,13 +384,15 @@ class LongBertModel(LongBertIOMixin, nn.Module):
         cls_row: Tensor | None = None
         layers = self.encoder.layer
         for index, layer in enumerate(layers):
-            need_cls = output_cls_attention and index == len(layers) - 1
+            last = index == len(layers) - 1
+            need_cls = output_cls_attention and last
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 hidden, row, probs = checkpoint(
-                    layer, hidden, masks, need_cls, output_attentions, use_reentrant=False
+                    layer, hidden, masks, need_cls, output_attentions, cls_only and last,
+                    use_reentrant=False,
                 )
             else:
-                hidden, row, probs = layer(hidden, masks, need_cls, output_attentions)
+                hidden, row, probs = layer(hidden, masks, need_cls, output_attentions, cls_only and last)
             cls_row = row if row is not None else cls_row
             if probs is not None:
                 all_probs.append(probs)
