@@ -3,6 +3,10 @@
 Prints accuracy, macro-F1, per-class precision/recall/F1, the confusion matrix and throughput
 (documents per second, end to end: tokenising, the strategy and the model, exactly as
 ``predict`` runs in the app); ``--json`` prints the same report as JSON for scripts.
+
+The text and label columns and the label delimiter default to those the checkpoint was trained
+with (its ``longbert.json``), else ``text``, ``label`` and ``,``. The data may hold a single
+class; ``--skip-bad-rows`` skips unusable rows (counted and listed in the report).
 """
 
 from __future__ import annotations
@@ -25,22 +29,26 @@ def evaluate(
     model: str | os.PathLike[str] | Any,
     data: str | os.PathLike[str] | Any,
     *,
-    text_column: str = "text",
-    label_column: str = "label",
-    label_delimiter: str = ",",
+    text_column: str | None = None,
+    label_column: str | None = None,
+    label_delimiter: str | None = None,
     strategy: dict[str, Any] | str | None = None,
     batch_size: int = 8,
     threshold: float = 0.5,
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    skip_bad_rows: bool = False,
 ) -> dict[str, Any]:
     """Score ``model`` (a checkpoint folder/name or a loaded classifier) on labelled ``data``
-    (a path or a :class:`~longbert.data.LabeledDataset`).
+    (a path or a :class:`~longbert.data.LabeledDataset`; one class is enough).
 
-    Returns the metrics report of :mod:`longbert.training.metrics` plus ``docs_per_second``,
-    ``seconds``, ``model``, ``data``, ``strategy``, ``device`` and ``errors`` (documents the
-    model could not read; they are left out of the metrics). Raises DatasetError when the data
-    has labels the model does not know.
+    ``text_column``, ``label_column``, ``label_delimiter``: None = the checkpoint's training
+    options (see :func:`data_options`). ``skip_bad_rows`` skips rows that cannot be used instead
+    of raising. Returns the metrics report of :mod:`longbert.training.metrics` plus
+    ``docs_per_second``, ``seconds``, ``model``, ``data``, ``strategy``, ``device``, ``errors``
+    (documents the model could not read; left out of the metrics), ``rows_skipped`` and
+    ``problems`` (what loading skipped or noticed). Raises DatasetError when the data has labels
+    the model does not know.
     """
     import torch
 
@@ -56,12 +64,17 @@ def evaluate(
     if isinstance(data, LabeledDataset):
         dataset = data
     else:
+        options = data_options(classifier.metadata)
+        given = {"text_column": text_column, "label_column": label_column, "label_delimiter": label_delimiter}
+        options.update({k: v for k, v in given.items() if v is not None})
         dataset = load_dataset(
             data,
-            text_column=text_column,
-            label_column=label_column,
-            label_delimiter=label_delimiter if classifier.multi_label else None,
+            text_column=options["text_column"],
+            label_column=options["label_column"],
+            label_delimiter=options["label_delimiter"] if classifier.multi_label else None,
             multi_label=classifier.multi_label,
+            skip_bad_rows=skip_bad_rows,
+            min_classes=1,  # a test set of one class is still a score
         )
     truth = targets(dataset, classifier.labels)
     chosen = get_strategy(strategy) if strategy is not None else classifier.strategy
@@ -92,8 +105,20 @@ def evaluate(
         docs_per_second=len(results) / max(seconds, 1e-9),
         errors=errors,
         duplicates_dropped=dataset.report.duplicates_dropped,
+        rows_skipped=dataset.report.rows_skipped,
+        problems=list(dataset.report.problems),
     )
     return report
+
+
+def data_options(metadata: dict[str, Any]) -> dict[str, str]:
+    """``text_column``, ``label_column``, ``label_delimiter`` of a checkpoint's training run
+    (``metadata["training"]["config"]`` in its ``longbert.json``), else the defaults."""
+    training = metadata.get("training") if isinstance(metadata, dict) else None
+    config = training.get("config") if isinstance(training, dict) else None
+    config = config if isinstance(config, dict) else {}
+    defaults = {"text_column": "text", "label_column": "label", "label_delimiter": ","}
+    return {k: v if isinstance(v := config.get(k), str) and v else d for k, d in defaults.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,12 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data", required=True, help="Labelled .jsonl/.csv file (optionally .gz) or a folder per label."
     )
-    parser.add_argument("--text-column", default="text", help="Column/key with the text (default: text).")
-    parser.add_argument("--label-column", default="label", help="Column/key with the label (default: label).")
+    parser.add_argument(
+        "--text-column", help="Column/key with the text (default: the checkpoint's, else text)."
+    )
+    parser.add_argument(
+        "--label-column", help="Column/key with the label (default: the checkpoint's, else label)."
+    )
     parser.add_argument(
         "--label-delimiter",
-        default=",",
-        help="Separator of several labels in one string, for multi-label models (default: ',').",
+        help="Separator of several labels in one string, for multi-label models (default: the "
+        "checkpoint's, else ',').",
+    )
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="Skip rows that cannot be used (empty text, no label, broken JSON, unreadable files) "
+        "instead of stopping; they are counted and listed. A missing column always stops.",
     )
     parser.add_argument(
         "--strategy",
@@ -160,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_size=args.batch_size,
             threshold=args.threshold,
             device=args.device,
+            skip_bad_rows=args.skip_bad_rows,
         )
     except LongBertError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -179,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for error in report["errors"]:
             print(f"  could not read {error['name']}: {error['message']}")
+        for problem in report["problems"]:
+            print(f"  note: {problem}")
     return 0
 
 

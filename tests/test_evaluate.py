@@ -82,3 +82,56 @@ def test_unknown_labels_and_missing_model_are_clear_errors(
         evaluate(model, other, device="cpu")
     assert main(["--model", str(tmp_path / "nope"), "--data", str(other)]) == 2
     assert "No checkpoint" in capsys.readouterr().err
+
+
+def test_a_one_class_test_set_is_scored(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    only_econ = write_jsonl(tmp_path / "econ.jsonl", make_rows(5, labels=("econ",), seed=4))
+    report = evaluate(model, only_econ, device="cpu")
+    assert report["num_docs"] == 5 and report["per_class"]["econ"]["support"] == 5
+    assert report["per_class"]["sport"]["support"] == 0
+    assert main(["--model", str(model), "--data", str(only_econ), "--device", "cpu"]) == 0
+    assert "macro-F1" in capsys.readouterr().out
+
+
+def test_columns_and_delimiter_default_to_the_checkpoints(tmp_path: Path) -> None:
+    rows = make_rows(16, labels=("econ", "sport", "tech"))
+    for i, row in enumerate(rows):
+        row["body"], row["topics"] = row.pop("text"), row.pop("label") + ("|tech" if i % 4 == 0 else "")
+    config = TrainConfig(
+        encoder=str(make_tiny_encoder(tmp_path / "tiny-bert")),
+        output_dir=str(tmp_path / "multi"),
+        text_column="body",
+        label_column="topics",
+        multi_label=True,
+        label_delimiter="|",
+        epochs=1,
+        batch_size=4,
+        quiet=True,
+        record=False,
+        threads=1,
+        device="cpu",
+    )
+    folder = train(config, train_data=rows).output_dir
+    data = write_jsonl(tmp_path / "test.jsonl", rows[:6])
+    report = evaluate(folder, data, device="cpu")  # body/topics and '|' from longbert.json
+    assert report["num_docs"] == 6 and set(report["per_class"]) == {"econ", "sport", "tech"}
+    assert report["per_class"]["tech"]["support"] == 2 + 2  # rows 0 and 4 add tech to theirs
+    with pytest.raises(DatasetError, match="'text'"):
+        evaluate(folder, data, text_column="text", device="cpu")  # an explicit column still wins
+
+
+def test_skip_bad_rows_reports_them(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.jsonl"
+    good = "".join(json.dumps(row) + "\n" for row in make_rows(4, seed=8))
+    path.write_text(good + '{"text": 3, "label": "econ"}\n{oops\n')
+    argv = ["--model", str(model), "--data", str(path), "--device", "cpu"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "row 5: its 'text' value is a JSON int, not text." in err
+    assert "row 6: line 6 is not valid JSON" in err and "--skip-bad-rows" in err
+    assert main([*argv, "--skip-bad-rows", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["num_docs"] == 4 and report["rows_skipped"] == 2
+    assert any("row 5: its 'text' value" in p for p in report["problems"])
