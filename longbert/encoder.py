@@ -2,6 +2,9 @@
 
 Hub access is attempted only for names that are neither; when it fails (no network, no such
 model) the user gets one sentence saying what to do, not a stack trace from ``transformers``.
+Before the first full hub load of a name, one HEAD request without retries checks that the hub
+can serve it, so an unreachable hub fails in seconds rather than after huggingface_hub's
+retry schedule (five retries, about 25 s, for every file).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 
@@ -17,6 +21,15 @@ from longbert.errors import EncoderNotFoundError, UnsupportedEncoderError
 
 #: Model types whose weights follow BERT's layout (absolute positions starting at 0).
 SUPPORTED_MODEL_TYPES = ("bert",)
+#: Files a fast BERT tokenizer can be built from (either is enough).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+#: Seconds the hub probe waits: long enough for a slow link, short next to the retry schedule.
+HUB_PROBE_TIMEOUT = 5.0
+#: A tokenizer with fewer entries than this share of the embedding table was not built for it:
+#: padded tables (vocab_size rounded up to a multiple of 8 or 64) stay far above it.
+MIN_VOCAB_SHARE = 0.5
+
+_Error = TypeVar("_Error", bound=Exception)
 
 
 def default_encoder_path() -> Path:
@@ -49,26 +62,123 @@ def resolve_encoder(name: str | os.PathLike[str] | None) -> str:
             f"Encoder folder '{text}' does not exist. Give an existing folder, an HF model id, "
             f"or '{DEFAULT_ENCODER}' for the packaged default."
         )
+    _check_hub(text)
     return text
 
 
-def _hub_error(name: str, error: Exception) -> EncoderNotFoundError:
+def _hub_error(name: str, reason: str) -> EncoderNotFoundError:
     return EncoderNotFoundError(
         f"Could not load encoder '{name}': it is not a local folder and the Hugging Face hub "
-        f"could not provide it ({type(error).__name__}). Without network access, download it on "
+        f"could not provide it ({reason}). Without network access, download it on "
         f"a connected machine (`save_pretrained`) and pass the folder, or use "
         f"'{DEFAULT_ENCODER}' (the packaged default)."
     )
+
+
+def _local_error(folder: Path, what: str, error: Exception) -> EncoderNotFoundError:
+    return EncoderNotFoundError(
+        f"Encoder folder '{folder}' exists but its {what} could not be read "
+        f"({type(error).__name__}: {error}). Save the encoder again with save_pretrained()."
+    )
+
+
+def _offline() -> bool:
+    """Offline as huggingface_hub saw it at import, or as the environment says now."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    return constants.HF_HUB_OFFLINE or any(f.strip().upper() in ("1", "ON", "YES", "TRUE") for f in flags)
+
+
+@lru_cache(maxsize=32)
+def _check_hub(repo_id: str) -> None:
+    """Fail fast when the hub cannot serve ``repo_id``'s config.json; only successes are cached.
+
+    A name already in the local cache needs no probe (transformers falls back to the cache at
+    once when the hub is down). Otherwise one HEAD request with ``retry_on_errors=False`` and a
+    short timeout: without it, huggingface_hub retries a missing-from-cache file on every network
+    error with backoff (1+2+4+8+8 s) before transformers gives up.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
+
+    try:
+        if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+            return
+    except ValueError as error:  # not a valid repo id ("a b", "--x"...)
+        raise _hub_error(repo_id, f"not a valid model id: {error}") from error
+    if _offline():
+        raise _hub_error(repo_id, "HF_HUB_OFFLINE is set and the model is not in the local cache")
+    try:
+        get_hf_file_metadata(
+            hf_hub_url(repo_id, "config.json"), timeout=HUB_PROBE_TIMEOUT, retry_on_errors=False
+        )
+    except Exception as error:  # network errors come from httpx, hub answers from huggingface_hub
+        raise _hub_error(repo_id, _hub_reason(error)) from error
+
+
+def _hub_reason(error: Exception) -> str:
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    if isinstance(error, GatedRepoError):
+        return "the model is gated: accept its terms on the hub and log in with `hf auth login`"
+    if isinstance(error, RepositoryNotFoundError):
+        return "no such model on the hub, or it is private and you are not logged in"
+    if isinstance(error, HfHubHTTPError):
+        return f"the hub answered {type(error).__name__}"
+    return f"the hub is unreachable: {type(error).__name__}"
+
+
+def tokenizer_files_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot give a tokenizer (no tokenizer.json and no vocab.txt), else None.
+
+    Without either file AutoTokenizer still "loads" from tokenizer_config.json alone: a
+    vocabulary of the 5 special tokens, every word [UNK], and predictions that are garbage.
+    """
+    if any((folder / name).is_file() for name in TOKENIZER_FILES):
+        return None
+    return "its tokenizer files are missing (no tokenizer.json and no vocab.txt)"
+
+
+def vocabulary_problem(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> str | None:
+    """Why ``tokenizer`` does not fit an embedding table of ``vocab_size`` rows, else None."""
+    size = len(tokenizer)
+    if size > vocab_size:
+        return (
+            f"its tokenizer has {size:,} tokens but the encoder's embedding table only "
+            f"{vocab_size:,} rows (ids past the table cannot be embedded)"
+        )
+    if size < MIN_VOCAB_SHARE * vocab_size:
+        return (
+            f"its tokenizer has only {size:,} tokens for an embedding table of {vocab_size:,} "
+            "rows: it is not the tokenizer this encoder was trained with"
+        )
+    return None
+
+
+def check_tokenizer(
+    tokenizer: PreTrainedTokenizerBase, vocab_size: int, where: str, error: type[_Error]
+) -> None:
+    """Raise ``error`` naming ``where`` when the tokenizer cannot serve this encoder."""
+    problem = vocabulary_problem(tokenizer, vocab_size)
+    if problem:
+        raise error(f"{where}: {problem}. Copy the tokenizer files of the encoder it came from.")
+    if not tokenizer.is_fast:
+        raise error(f"{where}: it has no fast tokenizer; LongBERT needs one for character offsets.")
 
 
 @lru_cache(maxsize=8)
 def load_encoder_config(name: str | None) -> PretrainedConfig:
     """The encoder's transformers config; rejects architectures LongBERT cannot warm-start."""
     source = resolve_encoder(name)
+    local = Path(source).is_dir()
     try:
         config = AutoConfig.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise _hub_error(str(name), error) from error
+    except Exception as error:  # a local folder's corrupt file can raise anything
+        if local:
+            raise _local_error(Path(source), "config.json", error) from error
+        if not isinstance(error, OSError | ValueError):
+            raise
+        raise _hub_error(str(name), type(error).__name__) from error
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise UnsupportedEncoderError(
             f"Encoder '{name}' is a '{config.model_type}' model; LongBERT needs a BERT-architecture "
@@ -78,14 +188,32 @@ def load_encoder_config(name: str | None) -> PretrainedConfig:
 
 
 def load_tokenizer(name: str | os.PathLike[str] | None) -> PreTrainedTokenizerBase:
-    """The encoder's fast tokenizer (offsets are required to map tokens back to text)."""
-    source = resolve_encoder(name)
+    """The encoder's fast tokenizer (offsets are required to map tokens back to text).
+
+    Raises :class:`EncoderNotFoundError` when a local folder has no tokenizer files or they are
+    corrupt, or when the tokenizer does not fit the encoder's vocabulary (see
+    :func:`vocabulary_problem`); :class:`UnsupportedEncoderError` without a fast tokenizer.
+    """
+    source = resolve_encoder(None if name is None else str(name))
+    folder = Path(source)
+    local = folder.is_dir()
+    if local and (problem := tokenizer_files_problem(folder)):
+        raise EncoderNotFoundError(f"Encoder folder '{folder}': {problem}. Save the tokenizer there too.")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as error:
-        raise _hub_error(str(name), error) from error
+    except Exception as error:  # a corrupt tokenizer.json raises JSON or Rust-side errors
+        if local:
+            raise _local_error(folder, "tokenizer (tokenizer.json / vocab.txt)", error) from error
+        if not isinstance(error, OSError | ValueError):
+            raise
+        raise _hub_error(str(name), type(error).__name__) from error
     if not tokenizer.is_fast:
         raise UnsupportedEncoderError(
             f"Encoder '{name}' has no fast tokenizer; LongBERT needs one for character offsets."
         )
+    where = f"Encoder folder '{folder}'" if local else f"Encoder '{name}'"
+    check_tokenizer(
+        tokenizer, load_encoder_config(None if name is None else str(name)).vocab_size, where,
+        EncoderNotFoundError,
+    )
     return tokenizer
