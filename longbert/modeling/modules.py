@@ -38,7 +38,33 @@ def _load_config_and_state(folder: Path) -> tuple[dict[str, Any], dict[str, torc
         state = load_file(str(weights_path))
     except Exception as error:  # corrupt JSON or safetensors: one clear message
         raise CheckpointError(f"Checkpoint part '{folder}' is corrupt: {error}") from error
+    if not isinstance(config, dict):
+        raise CheckpointError(
+            f"Checkpoint part '{folder}' is corrupt: config.json holds {type(config).__name__}, "
+            "not an object."
+        )
     return config, state
+
+
+def _positive_int(config: dict[str, Any], key: str, folder: Path) -> int:
+    value = config.get(key)
+    # bool is an int subclass; true is no size.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise CheckpointError(
+            f"Checkpoint part '{folder}' is corrupt: config.json needs '{key}' as a positive "
+            f"integer, got {value!r}."
+        )
+    return value
+
+
+def _probability(config: dict[str, Any], key: str, folder: Path) -> float:
+    value = config.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value < 1.0:
+        raise CheckpointError(
+            f"Checkpoint part '{folder}' is corrupt: config.json needs '{key}' as a number in "
+            f"[0, 1), got {value!r}."
+        )
+    return float(value)
 
 
 def _load_state(module: nn.Module, state: dict[str, torch.Tensor], folder: Path) -> None:
@@ -107,7 +133,7 @@ class ChunkPooling(nn.Module):
     @classmethod
     def load(cls, folder: Path) -> ChunkPooling:
         config, state = _load_config_and_state(folder)
-        module = cls(hidden_size=int(config["hidden_size"]))
+        module = cls(hidden_size=_positive_int(config, "hidden_size", folder))
         _load_state(module, state, folder)
         return module
 
@@ -146,6 +172,10 @@ class ClsHead(nn.Module):
     @classmethod
     def load(cls, folder: Path) -> ClsHead:
         config, state = _load_config_and_state(folder)
-        module = cls(int(config["hidden_size"]), int(config["num_labels"]), float(config["dropout"]))
+        module = cls(
+            _positive_int(config, "hidden_size", folder),
+            _positive_int(config, "num_labels", folder),
+            _probability(config, "dropout", folder),
+        )
         _load_state(module, state, folder)
         return module
