@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from longbert.errors import EmptyDocumentError
+from longbert.errors import EmptyDocumentError, UnreadableFileError
 
 SOURCES = ("paste", "upload", "batch", "dataset", "api")
 
@@ -37,8 +37,44 @@ class Document:
         return len(self.text)
 
 
-def as_document(item: str | Document, name: str | None = None, source: str = "api") -> Document:
-    """Accept a plain string or a Document (the public API takes either)."""
+def as_document(
+    item: str | bytes | Document, name: str | None = None, source: str = "api"
+) -> Document:
+    """Accept a plain string, a file's bytes or a Document (the public API takes any).
+
+    Bytes are decoded as the readers decode text files (byte-order mark, UTF-8, then encoding
+    detection). Text the tokenizer cannot take (a lone surrogate, as ``surrogateescape`` or
+    JSON's ``"\\ud800"`` leave) raises :class:`UnreadableFileError` saying where it is.
+    """
+    label = name or "untitled"
     if isinstance(item, Document):
-        return item
-    return Document(text=item, name=name or "untitled", source=source)
+        document = item
+    elif isinstance(item, bytes | bytearray):
+        document = Document(text=_decode(bytes(item), label), name=label, source=source)
+    else:
+        document = Document(text=item, name=label, source=source)
+    check_unicode(document.text, document.name)
+    return document
+
+
+def check_unicode(text: str, name: str) -> None:
+    """Raise :class:`UnreadableFileError` if ``text`` holds a lone surrogate (not valid Unicode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise UnreadableFileError(
+            f"'{name}': text is not valid Unicode (lone surrogate U+{ord(text[error.start]):04X} at "
+            f"character {error.start}). Decode the file as UTF-8 with errors='replace', or pass its "
+            "bytes (or use longbert.readers.read_bytes) so the encoding is detected."
+        ) from None
+
+
+def _decode(data: bytes, name: str) -> str:
+    # Imported here: the readers import this module.
+    from longbert.readers.base import ReadFailure
+    from longbert.readers.text import clean_text, decode_text
+
+    try:
+        return clean_text(decode_text(data))
+    except ReadFailure as error:
+        raise UnreadableFileError(f"'{name}' could not be decoded: {error.reason}") from error

@@ -1,13 +1,16 @@
 """Batched inference: documents in, typed predictions (with attention summaries) out.
 
 Documents are tokenised once, cut by the strategy, sorted by length so padding is small, and run
-in batches under ``torch.inference_mode`` (mixed precision on CUDA). A document that cannot be
-processed becomes a :class:`PredictionError`; the rest of the batch goes on.
+in batches under ``torch.inference_mode`` (mixed precision on CUDA) on the classifier's device. A
+document that cannot be processed becomes a :class:`PredictionError`; the rest go on. When a
+batch fails (CUDA out of memory included) its documents are run again one by one, so only the
+documents that fail alone become errors and nothing already computed is lost.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
@@ -60,16 +63,24 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
 def prepare(
     classifier: LongBertClassifier, item: str | Document, index: int, strategy: Strategy
 ) -> _Item | PredictionError:
-    """Text → Document → tokens → strategy windows; errors become values."""
+    """Text (or bytes) → Document → tokens → strategy windows; every error becomes a value.
+
+    Any exception, not just LongBERT's own: one odd document (a tokenizer edge case, a strategy
+    bug) must cost that document, never the whole call.
+    """
     started = perf_counter()
     name = item.name if isinstance(item, Document) else f"document {index + 1}"
+    sha256 = item.sha256 if isinstance(item, Document) else None
     try:
         document = as_document(item, name=name)
         encoded = strategy.encode(tokenize_document(document, classifier.tokenizer))
         if encoded.used_tokens == 0:
             return PredictionError(name, f"'{name}' has no tokens the model can read.", document.sha256)
     except (LongBertError, TypeError, ValueError) as error:
-        return PredictionError(name, str(error))
+        return PredictionError(name, str(error), sha256)
+    except Exception as error:  # any type: see the docstring
+        message = f"'{name}' could not be prepared ({type(error).__name__}: {error})."
+        return PredictionError(name, message, sha256)
     return _Item(index, document, encoded, perf_counter() - started)
 
 
@@ -98,7 +109,7 @@ def _batches(items: list[_Item], batch_size: int) -> list[list[_Item]]:
 
 def predict(
     classifier: LongBertClassifier,
-    items: Sequence[str | Document],
+    items: Sequence[str | bytes | Document],
     *,
     strategy: Strategy | dict[str, Any] | str | None = None,
     batch_size: int = 8,
@@ -107,28 +118,54 @@ def predict(
     threshold: float = 0.5,
     progress: ProgressCallback | None = None,
 ) -> list[PredictionResult]:
-    """Classify texts or documents.
+    """Classify texts, file bytes (decoded as the readers do) or documents.
 
     Args:
-        strategy: override the classifier's own strategy (the Compare page runs them all).
+        strategy: override the classifier's own strategy (the Compare page runs them all). A
+            sparse override longer than the model's position table grows the table in memory
+            only; saved checkpoints keep their own size.
         batch_size: windows per forward pass (chunk mode splits a long document's windows too).
         attention: ``summary`` (the [CLS] row aggregated to words and sentences), ``full`` (also
-            every layer's and head's map for window ``full_attention_window``; window strategies
-            only, a sparse map over thousands of tokens is not materialised) or ``none``.
-        threshold: multi-label decision threshold on the sigmoid.
+            every layer's and head's map for window ``full_attention_window``) or ``none``.
+            ``full`` needs a window strategy: the sparse strategy never materialises a dense map
+            (thousands of tokens squared per head and layer), so it raises ValueError up front
+            rather than return predictions silently without the maps.
+        threshold: multi-label decision threshold on the sigmoid. ``labels`` holds every label
+            at or over it and may be empty; ``label`` is always the most probable label (so
+            every prediction has one to show, store and correct), and ``extra["below_threshold"]``
+            is True when no label reached the threshold.
         progress: called with ``(done, total)`` after each batch.
 
-    Returns one :class:`Prediction` or :class:`PredictionError` per input, in input order.
+    Returns one :class:`Prediction` or :class:`PredictionError` per input, in input order. Bad
+    documents, failures of the model on one document and CUDA out-of-memory on one document
+    are errors in the list; only bad arguments raise.
     """
+    if isinstance(items, str | bytes | bytearray | Document):
+        raise TypeError(
+            "predict takes a list of texts or Documents; wrap a single text in a list: predict([text])."
+        )
     if attention not in ("summary", "full", "none"):
         raise ValueError("attention must be 'summary', 'full' or 'none'")
     strategy = get_strategy(strategy) if strategy is not None else classifier.strategy
+    if attention == "full" and strategy.mode == "long":
+        raise ValueError(
+            "attention='full' keeps every layer's and head's dense map, which the sparse strategy "
+            "does not compute; use attention='summary' (its [CLS] row is exact) or a window "
+            "strategy (truncate, key_sentences, chunk)."
+        )
+    items = list(items)
     classifier._prepare_for(strategy)
     classifier.eval()
     device = classifier.device
     # Read once, up front: a bad LONGBERT_PRECISION is one clear error, not one per document.
     precision = str(autocast_dtype(device) or torch.float32).removeprefix("torch.")
     results: list[PredictionResult | None] = [None] * len(items)
+
+    def run(batch: list[_Item]) -> list[Prediction]:
+        return _run_batch(
+            classifier, batch, strategy, device, batch_size, attention, full_attention_window, threshold
+        )
+
     done = 0
     for page_start in range(0, len(items), PAGE_SIZE):
         page: list[_Item] = []
@@ -140,25 +177,7 @@ def predict(
             else:
                 page.append(prepared)
         for batch in _batches(page, batch_size):
-            try:
-                predictions = _run_batch(
-                    classifier,
-                    batch,
-                    strategy,
-                    device,
-                    batch_size,
-                    attention,
-                    full_attention_window,
-                    threshold,
-                )
-            except torch.cuda.OutOfMemoryError:
-                raise
-            except (RuntimeError, ValueError) as error:
-                predictions = [
-                    PredictionError(it.document.name, f"model failed: {error}", it.document.sha256)
-                    for it in batch
-                ]
-            for it, prediction in zip(batch, predictions, strict=True):
+            for it, prediction in zip(batch, _run_or_split(batch, run, device), strict=True):
                 if isinstance(prediction, Prediction):  # kept with the record: how it was computed
                     prediction.extra.update(device=device.type, precision=precision)
                 results[it.index] = prediction
@@ -166,6 +185,40 @@ def predict(
             if progress is not None:
                 progress(done, len(items))
     return [r for r in results if r is not None]
+
+
+def _run_or_split(
+    batch: list[_Item], run: Callable[[list[_Item]], list[Prediction]], device: torch.device
+) -> list[PredictionResult]:
+    """``run(batch)``; if it fails, each document alone, so only the ones that still fail are errors."""
+    out_of_memory, message = False, ""
+    try:
+        return list(run(batch))
+    except torch.cuda.OutOfMemoryError:
+        out_of_memory = True
+    except Exception as error:  # any type: one document's failure must not sink the rest
+        message = str(error) if isinstance(error, LongBertError) else f"{type(error).__name__}: {error}"
+    # Outside the except blocks: the traceback, and the activations its frames hold, are gone.
+    _free_memory(device)
+    if len(batch) > 1:
+        return [result for it in batch for result in _run_or_split([it], run, device)]
+    (it,) = batch
+    name = it.document.name
+    if out_of_memory:
+        message = (
+            f"'{name}': out of memory at {it.encoded.used_tokens} tokens; use a smaller max_tokens "
+            "or the chunk strategy"
+        )
+    else:
+        message = f"model failed on '{name}': {message}"
+    return [PredictionError(name, message, it.document.sha256)]
+
+
+def _free_memory(device: torch.device) -> None:
+    """Return a failed pass's memory to the allocator, so the retries have room."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def _run_batch(
@@ -265,6 +318,8 @@ def _make_prediction(
     chosen = (
         [labels[i] for i in np.nonzero(probs >= threshold)[0]] if classifier.multi_label else [labels[best]]
     )
+    # Multi-label: `label` stays the argmax even when `chosen` is empty (see predict's docstring).
+    extra = {"threshold": threshold, "below_threshold": not chosen} if classifier.multi_label else {}
     enc = it.encoded
     segments = list(enc.segment_scores)
     if enc.mode == "chunks":
@@ -294,6 +349,7 @@ def _make_prediction(
         attention=summary,
         latency_ms=latency_ms,
         full_attention=full,
+        extra=extra,
     )
 
 
