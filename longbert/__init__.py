@@ -40,17 +40,26 @@ from longbert.results import (
 )
 
 if TYPE_CHECKING:
+    import torch
+
     from longbert.classifier import DocumentClassifier, LongBertClassifier
+    from longbert.loading import DeviceError, resolve_device
     from longbert.zero_shot import ZeroShotClassifier
 
 __version__ = "0.1.0"
 
 
-def load_classifier(name_or_path: str | os.PathLike[str]) -> LongBertClassifier:
-    """Load a trained checkpoint by folder or by name under ``models/``."""
+def load_classifier(
+    name_or_path: str | os.PathLike[str], *, device: str | torch.device | None = None
+) -> LongBertClassifier:
+    """Load a trained checkpoint by folder or by name under ``models/``.
+
+    It runs on ``device``; by default ``LONGBERT_DEVICE``, else CUDA when there is a GPU, else
+    the CPU. A device torch does not know or this machine lacks raises :class:`DeviceError`.
+    """
     from longbert.classifier import LongBertClassifier
 
-    return LongBertClassifier.from_pretrained(Path(name_or_path))
+    return LongBertClassifier.from_pretrained(Path(name_or_path), device=device)
 
 
 def __getattr__(name: str) -> Any:
@@ -60,6 +69,10 @@ def __getattr__(name: str) -> Any:
         from longbert import classifier
 
         return getattr(classifier, name)
+    if name in ("DeviceError", "resolve_device"):
+        from longbert import loading
+
+        return getattr(loading, name)
     if name == "ZeroShotClassifier":
         from longbert.zero_shot import ZeroShotClassifier
 
@@ -77,6 +90,7 @@ __all__ = [
     "AttentionSummary",
     "CheckpointError",
     "DatasetError",
+    "DeviceError",
     "Document",
     "DocumentClassifier",
     "EmptyDocumentError",
@@ -97,4 +111,5 @@ __all__ = [
     "as_document",
     "get_strategy",
     "load_classifier",
+    "resolve_device",
 ]

@@ -8,7 +8,8 @@ A checkpoint is a folder::
     head/              config.json + model.safetensors (ClsHead)
 
 It knows its strategy, so ``predict`` preprocesses exactly as training did. Loading never
-unpickles: JSON and safetensors only.
+unpickles: JSON and safetensors only, and places the model on :func:`resolve_device`'s device
+(``device=`` argument, else ``LONGBERT_DEVICE``, else CUDA when there is a GPU, else the CPU).
 """
 
 from __future__ import annotations
@@ -26,19 +27,36 @@ from torch import nn
 from transformers import AutoTokenizer, BertConfig, PreTrainedTokenizerBase
 
 from longbert.batching import ModelBatch, collate
-from longbert.config import DEFAULT_ENCODER, models_dir
+from longbert.config import DEFAULT_ENCODER
 from longbert.document import Document, as_document
-from longbert.encoder import load_tokenizer
+from longbert.encoder import check_tokenizer, load_tokenizer, tokenizer_files_problem
 from longbert.errors import CheckpointError, StrategyConfigError
+from longbert.loading import (
+    CHECKPOINT_FORMAT,
+    MANIFEST,
+    DeviceError,
+    DeviceLike,
+    read_manifest,
+    resolve_checkpoint,
+    resolve_device,
+    trim_saved_positions,
+)
 from longbert.modeling.long_bert import LongBertModel
 from longbert.modeling.modules import ChunkPooling, ClsHead
 from longbert.results import PredictionResult
 from longbert.strategies import Encoded, Strategy, get_strategy
 from longbert.tokenization import tokenize_document
 
-CHECKPOINT_FORMAT = 1
-MANIFEST = "longbert.json"
-
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "MANIFEST",
+    "ClassifierOutput",
+    "DeviceError",
+    "DocumentClassifier",
+    "LongBertClassifier",
+    "resolve_checkpoint",
+    "resolve_device",
+]
 
 @dataclass
 class ClassifierOutput:
@@ -72,14 +90,34 @@ class DocumentClassifier(nn.Module):
     strategy: Strategy
     zero_shot: bool = False
 
+    @staticmethod
+    def _positions_for(strategy: Strategy) -> int:
+        """Position-table rows ``strategy`` needs (0: the BERT table is enough)."""
+        return int(strategy.params["max_tokens"]) + 2 if strategy.mode == "long" else 0
+
     def _prepare_for(self, strategy: Strategy) -> None:
-        """Make sure the encoder can read what ``strategy`` produces (position table length)."""
-        if strategy.mode == "long":
-            self.encoder.extend_positions(int(strategy.params["max_tokens"]) + 2)
+        """Make sure the encoder can read what ``strategy`` produces (position table length).
+
+        The table only ever grows, so predictions running in other threads on the same model
+        (the app shares one per server) never see it shrink under them; rows grown for a
+        ``predict`` override are left out of saved checkpoints (see ``save_pretrained``).
+        """
+        needed = self._positions_for(strategy)
+        if needed:
+            self.encoder.extend_positions(needed)
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def to_device(self, device: DeviceLike | None = None) -> DocumentClassifier:
+        """Move to ``device`` (default :func:`resolve_device`'s choice); returns ``self``."""
+        target = resolve_device(device)
+        try:
+            self.to(target)
+        except (RuntimeError, AssertionError) as error:  # torch asserts when CUDA is missing
+            raise DeviceError(f"Could not move the model to {target}: {error}") from error
+        return self
 
     def encode(self, documents: Sequence[str | Document], strategy: Strategy | None = None) -> list[Encoded]:
         """Tokenise and apply the strategy (the classifier's own unless one is given)."""
@@ -198,6 +236,8 @@ class LongBertClassifier(DocumentClassifier):
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.strategy = get_strategy(strategy)
         self._prepare_for(self.strategy)
+        #: Rows of the position table that belong to the checkpoint (see save_pretrained).
+        self._own_positions = int(self.encoder.embeddings.position_embeddings.num_embeddings)
 
     # -- construction -----------------------------------------------------------------------
 
@@ -211,11 +251,16 @@ class LongBertClassifier(DocumentClassifier):
         multi_label: bool = False,
         dropout: float = 0.1,
         name: str = "untrained",
+        device: DeviceLike | None = None,
     ) -> LongBertClassifier:
-        """A new classifier warm-started from any BERT checkpoint (default: the packaged one)."""
+        """A new classifier warm-started from any BERT checkpoint (default: the packaged one).
+
+        It is placed on ``device`` (default: ``LONGBERT_DEVICE``, else CUDA when available).
+        """
+        target = resolve_device(device)
         source = str(encoder) if encoder is not None else DEFAULT_ENCODER
+        tokenizer = load_tokenizer(source)  # first: a folder without a tokenizer fails before the weights
         model = LongBertModel.from_bert(source)
-        tokenizer = load_tokenizer(source)
         classifier = cls(
             model,
             tokenizer,
@@ -227,6 +272,7 @@ class LongBertClassifier(DocumentClassifier):
             name=name,
         )
         classifier.head.init_pooler(getattr(model, "bert_pooler_state", None))
+        classifier.to_device(target)
         return classifier
 
     # -- checkpoints ------------------------------------------------------------------------
@@ -237,6 +283,9 @@ class LongBertClassifier(DocumentClassifier):
         path.mkdir(parents=True, exist_ok=True)
         self.metadata.update(metadata)
         self.encoder.save_pretrained(path / "encoder")
+        keep = self._positions_to_save()
+        if keep is not None:
+            trim_saved_positions(path / "encoder", keep)
         self.tokenizer.save_pretrained(str(path / "encoder"))
         self.pooling.save(path / "pooling")
         self.head.save(path / "head")
@@ -256,53 +305,88 @@ class LongBertClassifier(DocumentClassifier):
         tmp.replace(path / MANIFEST)
         return path
 
+    def _positions_to_save(self) -> int | None:
+        """Rows of the position table a checkpoint keeps, or None to keep them all.
+
+        A ``predict`` override (sparse, longer than this classifier's own strategy) grows the
+        table in memory; those rows are exact tiled copies of the learned ones, rebuilt on demand,
+        so the checkpoint keeps its own size. Rows that training changed are real weights: kept.
+        """
+        table = self.encoder.embeddings.position_embeddings.weight.detach()
+        keep = max(self._own_positions, self._positions_for(self.strategy))
+        if table.shape[0] <= keep:
+            return None
+        original = min(self.encoder.config.original_max_position_embeddings, keep)
+        tiled = table[torch.arange(keep, table.shape[0], device=table.device) % original]
+        return keep if torch.equal(table[keep:], tiled) else None
+
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike[str]) -> LongBertClassifier:
-        """Load a checkpoint folder (or a name under ``models/``); CheckpointError if unusable."""
+    def from_pretrained(
+        cls, folder: str | os.PathLike[str], *, device: DeviceLike | None = None
+    ) -> LongBertClassifier:
+        """Load a checkpoint folder (or a name under ``models/``); CheckpointError if unusable.
+
+        The model is placed on ``device`` (default: ``LONGBERT_DEVICE``, else CUDA when
+        available, else the CPU) and left in eval mode.
+        """
+        target = resolve_device(device)
         path = resolve_checkpoint(folder)
-        try:
-            manifest = json.loads((path / MANIFEST).read_text())
-        except (OSError, ValueError) as error:
-            raise CheckpointError(f"Checkpoint '{path}' has an unreadable {MANIFEST}: {error}") from error
-        missing = [k for k in ("labels", "strategy", "encoder") if k not in manifest]
-        if missing:
-            raise CheckpointError(f"Checkpoint '{path}' manifest lacks {', '.join(missing)}.")
-        if int(manifest.get("format", 0)) > CHECKPOINT_FORMAT:
+        manifest = read_manifest(path)
+        encoder_dir = path / "encoder"
+        if encoder_dir.is_dir() and (problem := tokenizer_files_problem(encoder_dir)):
             raise CheckpointError(
-                f"Checkpoint '{path}' was written by a newer LongBERT (format {manifest['format']}); "
-                "upgrade LongBERT to load it."
+                f"Checkpoint '{path}': folder '{encoder_dir}' is unusable: {problem}. Copy them "
+                f"from the encoder it was trained from ('{manifest['encoder']}')."
             )
-        encoder = LongBertModel.from_pretrained(path / "encoder")
+        encoder = LongBertModel.from_pretrained(encoder_dir)
         try:
             # The folder's config.json is LongBERT's own, which transformers does not know; say the
             # encoder is BERT so AutoTokenizer skips that lookup (and its warning) and still honours
             # the tokenizer_class saved in tokenizer_config.json.
-            tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"), config=BertConfig())
-        except (OSError, ValueError) as error:
-            raise CheckpointError(f"Checkpoint '{path}' has no usable tokenizer: {error}") from error
-        head = ClsHead.load(path / "head")
-        if head.num_labels != len(manifest["labels"]):
+            tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir), config=BertConfig())
+        except Exception as error:  # a corrupt tokenizer.json raises JSON or Rust-side errors
             raise CheckpointError(
-                f"Checkpoint '{path}' is inconsistent: {len(manifest['labels'])} labels but the head "
+                f"Checkpoint '{path}': the tokenizer in '{encoder_dir}' could not be read "
+                f"({type(error).__name__}: {error})."
+            ) from error
+        check_tokenizer(
+            tokenizer, encoder.config.vocab_size, f"Checkpoint folder '{encoder_dir}'", CheckpointError
+        )
+        head = ClsHead.load(path / "head")
+        pooling = ChunkPooling.load(path / "pooling")
+        labels = manifest["labels"]
+        if head.num_labels != len(labels):
+            raise CheckpointError(
+                f"Checkpoint '{path}' is inconsistent: {len(labels)} labels but the head "
                 f"has {head.num_labels} outputs."
+            )
+        width = encoder.config.hidden_size
+        if head.hidden_size != width or pooling.hidden_size != width:
+            raise CheckpointError(
+                f"Checkpoint '{path}' is inconsistent: the encoder is {width} wide, the head "
+                f"{head.hidden_size} and the pooling {pooling.hidden_size}."
             )
         try:
             strategy = get_strategy(manifest["strategy"])
         except StrategyConfigError as error:
             raise CheckpointError(f"Checkpoint '{path}' has an invalid strategy: {error}") from error
-        classifier = cls(
-            encoder,
-            tokenizer,
-            manifest["labels"],
-            strategy,
-            multi_label=bool(manifest.get("multi_label", False)),
-            encoder_source=str(manifest["encoder"]),
-            name=str(manifest.get("name") or path.name),
-            metadata=dict(manifest.get("metadata") or {}),
-            head=head,
-            pooling=ChunkPooling.load(path / "pooling"),
-        )
+        try:
+            classifier = cls(
+                encoder,
+                tokenizer,
+                labels,
+                strategy,
+                multi_label=manifest["multi_label"],
+                encoder_source=str(manifest["encoder"]),
+                name=str(manifest.get("name") or path.name),
+                metadata=manifest["metadata"],
+                head=head,
+                pooling=pooling,
+            )
+        except ValueError as error:  # duplicate labels, one label for single-label
+            raise CheckpointError(f"Checkpoint '{path}' has invalid labels: {error}") from error
         classifier.eval()
+        classifier.to_device(target)
         return classifier
 
     def classify_windows(
@@ -317,21 +401,3 @@ class LongBertClassifier(DocumentClassifier):
         logits = self.head(doc_vectors)
         window_logits = self.head(cls_vectors) if output_window_logits and batch.mode == "chunks" else None
         return ClassifierOutput(logits=logits, window_weights=weights, window_logits=window_logits)
-
-
-def resolve_checkpoint(folder: str | os.PathLike[str]) -> Path:
-    """A checkpoint folder path, or a bare name looked up under ``models/``."""
-    path = Path(folder).expanduser()
-    if not path.exists() and not path.is_absolute() and len(path.parts) == 1:
-        path = models_dir() / path
-    if not path.is_dir():
-        raise CheckpointError(
-            f"No checkpoint at '{folder}'. Train one with `python -m longbert.train`, or pick a "
-            f"folder under {models_dir()} that contains {MANIFEST}."
-        )
-    if not (path / MANIFEST).is_file():
-        raise CheckpointError(
-            f"'{path}' is not a LongBERT checkpoint: {MANIFEST} is missing (an interrupted save, "
-            "or the wrong folder)."
-        )
-    return path

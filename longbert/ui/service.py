@@ -1,7 +1,8 @@
 """What the pages do with models: load one, classify a document and log it, compare strategies.
 
 Model loading is plain here; the app wraps :func:`load_model` in ``st.cache_resource`` so each
-model is loaded once per server process.
+model is loaded once per server process. Models go to ``LONGBERT_DEVICE``, else the GPU when
+there is one, else the CPU.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from longbert.strategies import STRATEGIES, Strategy, get_strategy
 from longbert.ui.models import ZERO_SHOT_KEY
 
 if TYPE_CHECKING:
+    import torch
+
     from longbert.classifier import DocumentClassifier
 
 
@@ -25,20 +28,29 @@ class ClassificationFailed(LongBertError):
     """The model could not classify a document; the message says why."""
 
 
-def load_model(key: str, labels: Mapping[str, str] | None = None) -> DocumentClassifier:
-    """A checkpoint folder, or ``"zero-shot"`` with ``{label: description}`` labels."""
+def load_model(
+    key: str, labels: Mapping[str, str] | None = None, device: str | torch.device | None = None
+) -> DocumentClassifier:
+    """A checkpoint folder, or ``"zero-shot"`` with ``{label: description}`` labels.
+
+    The model is placed on ``device`` (default: ``LONGBERT_DEVICE``, else CUDA when available,
+    else the CPU); a device this machine lacks raises :class:`~longbert.loading.DeviceError`.
+    """
     if key == ZERO_SHOT_KEY:
+        from longbert.loading import resolve_device
         from longbert.zero_shot import ZeroShotClassifier
 
         if not labels:
             raise ClassificationFailed("Zero-shot labelling needs label names: type at least two.")
+        target = resolve_device(device)  # before the encoder loads: a bad device fails at once
         try:
-            return ZeroShotClassifier(dict(labels))
+            model = ZeroShotClassifier(dict(labels))
         except ValueError as error:
             raise ClassificationFailed(str(error)) from error
+        return model.to_device(target)
     from longbert import load_classifier
 
-    return load_classifier(key)
+    return load_classifier(key, device=device)
 
 
 def classify(
