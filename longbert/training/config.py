@@ -21,6 +21,21 @@ from longbert.config import DEFAULT_ENCODER, PRECISIONS, models_dir
 from longbert.errors import LongBertError
 
 LOSSES = ("cross_entropy", "focal")
+#: Options that may differ from the interrupted run's on ``--resume``: how long to go on, how to
+#: report, where and how fast to run, and the test set (scored only at the end). Everything
+#: else shapes the model or the data and must stay as the run started.
+CHANGEABLE_ON_RESUME = (
+    "epochs",
+    "patience",
+    "test",
+    "device",
+    "threads",
+    "eval_batch_size",
+    "quiet",
+    "log_every",
+    "save_every_minutes",
+    "output_dir",
+)
 SWITCHES = ("auto", "on", "off")
 METRICS = ("macro_f1", "accuracy", "loss")
 
@@ -57,6 +72,13 @@ class TrainConfig:
     label_delimiter: str = _opt(",", "Separator of several labels in one string (multi-label only).", "data")
     dev_fraction: float = _opt(
         0.1, "Share of --train carved out as the dev split when --dev is not given.", "data"
+    )
+    skip_bad_rows: bool = _opt(
+        False,
+        "Skip rows and files that cannot be used (empty text, no label, broken JSON, a non-text "
+        "value, unreadable files) instead of stopping; they are counted and listed with their "
+        "reasons in the run's notes. A missing column always stops.",
+        "data",
     )
 
     # -- model ------------------------------------------------------------------------------
@@ -139,9 +161,27 @@ class TrainConfig:
     patience: int = _opt(
         2, "Stop after this many epochs without a better dev metric (0 = never stop early).", "run"
     )
-    resume: bool = _opt(False, "Continue an interrupted run from models/<name>/.last/.", "run")
+    resume: bool = _opt(
+        False,
+        "Continue an interrupted or killed run from models/<name>/.last/ with its saved options: "
+        "options not given come from that run; options given must equal its values, except "
+        "--" + ", --".join(n.replace("_", "-") for n in CHANGEABLE_ON_RESUME) + ", which may change.",
+        "run",
+    )
     overwrite: bool = _opt(False, "Replace an existing checkpoint of the same name.", "run")
-    log_every: int = _opt(10, "Report loss and learning rate every N optimiser steps.", "run")
+    log_every: int = _opt(
+        10,
+        "Report loss and learning rate every N optimiser steps (and at each epoch's end); progress "
+        "callbacks still hear of every step.",
+        "run",
+    )
+    save_every_minutes: float = _opt(
+        10.0,
+        "Also save the resumable state (.last/) every N minutes inside an epoch, so a killed run "
+        "(kill -9, out of memory) resumes from there rather than from the last epoch's end; 0 = "
+        "only at epoch ends and on a clean stop.",
+        "run",
+    )
     record: bool = _opt(True, "Record the run and register the model in the database.", "run")
     quiet: bool = _opt(
         False, "No progress bars or per-epoch reports on the terminal (results are still saved).", "run"
@@ -174,6 +214,7 @@ class TrainConfig:
             "weight_decay": (0.0, 1.0, True),
             "warmup_ratio": (0.0, 1.0, True),
             "max_grad_norm": (0.0, float("inf"), True),
+            "save_every_minutes": (0.0, float("inf"), True),
             "focal_gamma": (0.0, float("inf"), True),
             "label_smoothing": (0.0, 1.0, True),
             "dropout": (0.0, 1.0, True),
@@ -213,20 +254,23 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         """Read a JSON or TOML file (flat, or with a ``[train]`` table) of option names."""
-        path = Path(path)
-        try:
-            raw = path.read_bytes()
-            data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else json.loads(raw)
-        except (OSError, ValueError) as error:
-            raise TrainConfigError(f"Cannot read config file '{path}': {error}") from error
-        if not isinstance(data, dict):
-            raise TrainConfigError(f"Config file '{path}' must hold an object of options.")
-        if isinstance(data.get("train"), dict):
-            data = data["train"]
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(_file_options(Path(path)), source=str(path))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+
+def _file_options(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else json.loads(raw)
+    except (OSError, ValueError) as error:
+        raise TrainConfigError(f"Cannot read config file '{path}': {error}") from error
+    if not isinstance(data, dict):
+        raise TrainConfigError(f"Config file '{path}' must hold an object of options.")
+    if isinstance(data.get("train"), dict):
+        data = data["train"]
+    return data
 
 
 def _field(name: str) -> dataclasses.Field[Any]:
@@ -315,6 +359,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 metavar=f.name.upper() if meta["choices"] is None else None,
                 help=help_text,
             )
+
+
+def given_options(args: argparse.Namespace) -> frozenset[str]:
+    """The options set explicitly: on the command line or in the ``--config`` file.
+
+    :func:`add_arguments` leaves unset options out of the namespace, so these are the names it
+    holds, plus the file's keys. ``--resume`` takes every other option from the interrupted run.
+    """
+    names = {f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if getattr(args, "config", None):
+        names |= {str(k).replace("-", "_") for k in _file_options(Path(args.config))}
+    return frozenset(names)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -1,9 +1,11 @@
 """Turning the configured data into checked train/dev/test sets, before any model is built.
 
 Every problem that would make training fail or mislead -- missing columns, empty texts, a
-single class, dev/test labels that training never saw, unreadable files -- raises
+single class in training, dev/test labels that training never saw, unreadable files -- raises
 :class:`~longbert.errors.DatasetError` here (via :mod:`longbert.data`), so a run never spends an
-hour training to crash on its dev set.
+hour training to crash on its dev set. A dev or test set may hold a single class (it is scored
+with the training set's label space); ``skip_bad_rows`` skips unusable rows of every set and
+reports them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class DataSplits:
 
 def _load(source: DataSource, config: TrainConfig, role: str) -> LabeledDataset:
     delimiter = config.label_delimiter if config.multi_label else None
+    min_classes = 2 if role == "training" else 1  # a one-class dev/test set is still a score
     if isinstance(source, LabeledDataset):
         if source.multi_label != config.multi_label:
             kind = "multi-label" if source.multi_label else "single-label"
@@ -51,6 +54,8 @@ def _load(source: DataSource, config: TrainConfig, role: str) -> LabeledDataset:
             label_column=config.label_column,
             label_delimiter=delimiter,
             multi_label=config.multi_label,
+            skip_bad_rows=config.skip_bad_rows,
+            min_classes=min_classes,
         )
     return from_records(
         source,
@@ -59,6 +64,8 @@ def _load(source: DataSource, config: TrainConfig, role: str) -> LabeledDataset:
         label_delimiter=delimiter,
         multi_label=config.multi_label,
         name=f"{role} records",
+        skip_bad_rows=config.skip_bad_rows,
+        min_classes=min_classes,
     )
 
 
