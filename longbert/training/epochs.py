@@ -7,11 +7,11 @@ ready; see that module for the overall flow.
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -109,13 +109,24 @@ class EpochLoop:
     # -- one epoch --------------------------------------------------------------------------
 
     def train_epoch(self, epoch: int, stop: StopSignal) -> bool:
-        """Train ``epoch`` from batch ``state.batches_done``; False if stopped before its end."""
+        """Train ``epoch`` from batch ``state.batches_done``; False if stopped before its end.
+
+        Every optimiser step emits one event: ``step`` (with ``loss`` and the ``lr`` the step
+        used) every ``log_every`` steps and at the epoch's last step, else ``progress`` (the
+        counters only, for progress bars). A mid-epoch save of the resumable state (every
+        ``save_every_minutes``) emits ``checkpoint``. The epoch's statistics cover every batch
+        of it, also those trained before a resume (their sums are in the saved state); time
+        spent saving is left out.
+        """
         config, state, ctx = self.config, self.state, self.ctx
         batches = plan_epoch(
             self.data["train"].lengths(), config.batch_size, config.seed, epoch, ctx.rank, ctx.world_size
         )
         accum = config.gradient_accumulation
-        started, losses, docs = perf_counter(), [], 0
+        interval = 60.0 * config.save_every_minutes
+        started = last_save = perf_counter()
+        saving = 0.0
+        recent: deque[float] = deque(maxlen=20)
         bar = tqdm(
             total=len(batches),
             initial=state.batches_done,
@@ -124,6 +135,13 @@ class EpochLoop:
             disable=not ctx.is_main or config.quiet,
             dynamic_ncols=True,
         )
+
+        def keep_partial() -> None:
+            state.partial_seconds += perf_counter() - started - saving
+            state.partial_loss_sum, state.partial_batches, state.partial_docs = loss_sum, count, docs
+
+        loss_sum, count, docs = state.partial_loss_sum, state.partial_batches, state.partial_docs
+        lr = self.scheduler.get_last_lr()[0]
         self.model.train()
         if ctx.any(stop()):
             return False
@@ -142,36 +160,45 @@ class EpochLoop:
                         logits = self.model(batch).logits
                     loss = self.loss_fn(logits, target.to(ctx.device)) / group_size
                     self.scaler.scale(loss).backward()
-                losses.append(float(loss.detach()) * group_size)
-                docs += len(items)
+                value = float(loss.detach()) * group_size
+                recent.append(value)
+                loss_sum, count, docs = loss_sum + value, count + 1, docs + len(items)
                 bar.update(1)
                 if not step_now:
                     continue
+                lr = self.scheduler.get_last_lr()[0]  # the rate this step uses
                 self.optimizer_step()
                 state.batches_done = i + 1
-                lr = self.scheduler.get_last_lr()[0]
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", lr=f"{lr:.2e}")
-                if state.global_step % config.log_every == 0:
-                    self.t.emit(
-                        {
-                            "event": "step",
-                            "epoch": epoch + 1,
-                            "step": state.global_step,
-                            "total_steps": self.total_steps,
-                            "loss": float(np.mean(losses[-20:])),
-                            "lr": lr,
-                        }
-                    )
-                if ctx.any(stop()) and i + 1 < len(batches):
-                    state.train_seconds += perf_counter() - started
+                shown = sum(recent) / len(recent)
+                bar.set_postfix(loss=f"{shown:.4f}", lr=f"{lr:.2e}")
+                counters = {"epoch": epoch + 1, "step": state.global_step, "total_steps": self.total_steps}
+                last = i + 1 == len(batches)
+                if last or state.global_step % config.log_every == 0:
+                    self.t.emit({"event": "step", **counters, "loss": shown, "lr": lr})
+                else:
+                    self.t.emit({"event": "progress", **counters})
+                if last:
+                    break
+                if ctx.any(stop()):
+                    keep_partial()
                     return False
-        seconds = perf_counter() - started
+                if interval > 0 and ctx.any(perf_counter() - last_save >= interval):
+                    saved_at = perf_counter()
+                    keep_partial()
+                    started, saving = saved_at, 0.0
+                    self.save_last()
+                    last_save = perf_counter()
+                    saving = last_save - saved_at
+                    self.t.emit({"event": "checkpoint", **counters, "batches_done": state.batches_done})
+        seconds = state.partial_seconds + perf_counter() - started - saving
         state.train_seconds += seconds
+        state.partial_loss_sum, state.partial_batches, state.partial_docs = 0.0, 0, 0
+        state.partial_seconds = 0.0
         self.epoch_stats = {
-            "train_loss": ctx.mean(float(np.mean(losses)) if losses else 0.0),
+            "train_loss": ctx.mean(loss_sum / count if count else 0.0),
             "train_seconds": seconds,
-            "train_docs_per_second": ctx.world_size * docs / seconds,
-            "lr": self.scheduler.get_last_lr()[0],
+            "train_docs_per_second": ctx.world_size * docs / max(seconds, 1e-9),
+            "lr": lr,
         }
         return True
 

@@ -3,11 +3,13 @@
 
 ``.last/`` holds everything needed to continue exactly where training stopped: the model
 (an ordinary checkpoint folder), the optimiser state, the scheduler and loss-scaler state, every
-random generator, and the counters (epoch, batches done, best metric, patience). Formats: JSON
+random generator, and the counters (epoch, batches done, best metric, patience, and the sums
+of the epoch in progress, so a resumed epoch's statistics cover all of it). It is saved at every
+epoch's end, on a clean stop and every ``save_every_minutes`` inside an epoch. Formats: JSON
 and safetensors; the optimiser state dict is written with ``torch.save`` and read back with
 ``torch.load(weights_only=True)``, which restores tensors and plain containers only and never
-runs pickled code. Both folders are swapped in whole, so an interruption while saving leaves
-the previous version usable.
+runs pickled code. Both folders are swapped in whole, so an interruption (even ``kill -9``)
+while saving leaves the previous version usable.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ _PARTS = ("encoder", "pooling", "head")
 @dataclass
 class TrainerState:
     """Counters of a run. ``epoch``: epochs completed; ``batches_done``: batches of the next
-    epoch already trained (non-zero only after an interruption inside an epoch)."""
+    epoch already trained (non-zero only when saved inside an epoch), and the ``partial_*``
+    sums over those batches: loss, batch count, documents, seconds."""
 
     epoch: int = 0
     batches_done: int = 0
@@ -46,6 +49,10 @@ class TrainerState:
     run_id: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = 0.0
+    partial_loss_sum: float = 0.0
+    partial_batches: int = 0
+    partial_docs: int = 0
+    partial_seconds: float = 0.0
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -88,8 +95,13 @@ def save_last(
     scaler: torch.amp.GradScaler,
     state: TrainerState,
 ) -> Path:
-    """Write ``folder/.last`` (swapped in whole: ``.last.new`` -> ``.last``). Rank 0 only."""
+    """Write ``folder/.last`` (swapped in whole: ``.last.new`` -> ``.last``). Rank 0 only.
+
+    ``trainer.json`` is the last file written, so a ``.new`` or ``.old`` folder holding it is
+    complete; a state left half-swapped by a kill is first put back as ``.last``.
+    """
     target, new, old = folder / LAST, folder / (LAST + ".new"), folder / (LAST + ".old")
+    _recover(folder)
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
     classifier.save_pretrained(new / "model")
@@ -113,14 +125,26 @@ def save_last(
     return target
 
 
+def _complete(path: Path) -> bool:
+    return (path / "trainer.json").is_file() and (path / "model" / MANIFEST).is_file()
+
+
 def last_folder(folder: Path) -> Path | None:
-    """The resumable state folder, if a complete one exists (``.last``, else a ``.last.old`` left
-    by an interruption between the two renames of :func:`save_last`)."""
-    for name in (LAST, LAST + ".old"):
-        path = folder / name
-        if (path / "trainer.json").is_file() and (path / "model" / MANIFEST).is_file():
-            return path
+    """The resumable state folder, if a complete one exists: ``.last``, else the newer
+    ``.last.new`` or the older ``.last.old`` left by a kill between the steps of
+    :func:`save_last`."""
+    for name in (LAST, LAST + ".new", LAST + ".old"):
+        if _complete(folder / name):
+            return folder / name
     return None
+
+
+def _recover(folder: Path) -> None:
+    """Make a complete ``.last.new``/``.last.old`` the ``.last`` when a kill left none."""
+    found = last_folder(folder)
+    if found is not None and found.name != LAST:
+        shutil.rmtree(folder / LAST, ignore_errors=True)
+        found.replace(folder / LAST)
 
 
 @dataclass
@@ -139,9 +163,16 @@ class LastState:
 def load_last(folder: Path) -> LastState:
     path = last_folder(folder)
     if path is None:
+        if (folder / MANIFEST).is_file():
+            raise CheckpointError(
+                f"Nothing to resume in '{folder}': the run there finished (the folder holds its "
+                f"best checkpoint, and no {LAST}/ training state). To train it again pass "
+                "--overwrite instead of --resume, or choose another --name."
+            )
         raise CheckpointError(
-            f"Nothing to resume in '{folder}': there is no {LAST}/ training state (a run saves it at "
-            "the end of every epoch and when interrupted). Start a new run without --resume."
+            f"Nothing to resume in '{folder}': there is no {LAST}/ training state (a run saves it "
+            "at every epoch's end, every --save-every-minutes and when stopped). Start a new run "
+            "without --resume."
         )
     try:
         meta = json.loads((path / "trainer.json").read_text())
