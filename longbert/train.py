@@ -5,11 +5,17 @@ Examples::
     python -m longbert.train --train data/train.jsonl --name news
     python -m longbert.train --train docs/ --strategy chunk --strategy-param max_chunks=8 --name reports
     python -m longbert.train --config train.toml --epochs 5          # file values, CLI overrides
-    python -m longbert.train --name news --resume                      # after Ctrl-C or a crash
+    python -m longbert.train --name news --resume                      # after Ctrl-C, a crash, kill -9
     torchrun --nproc_per_node=4 -m longbert.train --train big.jsonl    # several GPUs, same code
 
 The best checkpoint goes to ``models/<name>/`` (with ``metrics.json``); the loop lives in
 :mod:`longbert.training`, whose :class:`~longbert.training.TrainConfig` defines every option.
+
+``--resume`` continues the interrupted run with its saved options: an option not given comes
+from that run, and an option given (on the command line or in ``--config``) must equal its saved
+value -- a differing one is refused with the saved and given values -- except the options that
+may change on resume: --epochs, --patience, --test, --device, --threads, --eval-batch-size,
+--quiet, --log-every, --save-every-minutes, --output-dir.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import sys
 from collections.abc import Sequence
 
 from longbert.errors import LongBertError
-from longbert.training.config import add_arguments, config_from_args
+from longbert.training.config import add_arguments, config_from_args, given_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from longbert.training import train
 
         config = config_from_args(args)
-        result = train(config)
+        result = train(config, given=given_options(args))
     except LongBertError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,16 +4,19 @@ One epoch: bucketed batches (:mod:`~longbert.training.batches`) -> forward under
 loss / accumulation -> (unscale, clip, AdamW step, scheduler step) every ``gradient_accumulation``
 batches. After each epoch the dev set is scored, metrics are printed, written to
 ``metrics.json``, sent to ``progress`` and recorded in the database; a better dev metric saves
-the best checkpoint; every epoch saves ``.last/`` for ``--resume``. Stopping (Ctrl-C, SIGTERM,
-``should_stop()``) happens at an optimiser-step boundary: the state is saved and a resumed run
-continues with the next batch of the same epoch.
+the best checkpoint; every epoch saves ``.last/`` for ``--resume``, and so does every
+``save_every_minutes`` inside an epoch (so a killed run loses at most that much). Stopping
+(Ctrl-C, SIGTERM, ``should_stop()``) happens at an optimiser-step boundary: the state is saved
+and a resumed run continues with the next batch of the same epoch. A resumed run takes its
+options from the interrupted one (see :mod:`~longbert.training.resume`) and continues its
+database record.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -31,23 +34,11 @@ from longbert.training.distributed import DistContext, setup
 from longbert.training.epochs import EpochLoop
 from longbert.training.losses import class_weights, make_loss
 from longbert.training.optim import linear_schedule, make_optimizer
+from longbert.training.resume import default_given, resumed_config
 from longbert.training.runtime import StopSignal, TrainResult, precision_dtype, summary
 
 ProgressFn = Callable[[dict[str, Any]], None]
 StopFn = Callable[[], bool]
-
-#: Options a resumed run may change; everything else comes from the interrupted run's config.
-RESUMABLE_OVERRIDES = (
-    "epochs",
-    "patience",
-    "device",
-    "threads",
-    "quiet",
-    "record",
-    "log_every",
-    "eval_batch_size",
-    "test",
-)
 
 
 def train(
@@ -58,22 +49,33 @@ def train(
     train_data: DataSource | None = None,
     dev_data: DataSource | None = None,
     test_data: DataSource | None = None,
+    given: Collection[str] | None = None,
 ) -> TrainResult:
     """Fine-tune a classifier as ``config`` says; see the module docstring.
 
     Args:
-        progress: called (on rank 0) with event dicts: ``{"event": "start"|"step"|"epoch"|"end", ...}``
-            -- steps carry ``loss``, ``lr``, ``step``, ``total_steps``; epochs ``train_loss``,
-            ``dev`` (a metrics report), ``seconds``, ``best``.
+        progress: called (on rank 0) with event dicts: ``{"event": "start"|"step"|"progress"|
+            "checkpoint"|"epoch"|"end", ...}`` -- one ``step`` or ``progress`` per optimiser
+            step, both with ``epoch``, ``step``, ``total_steps``; ``step`` (every ``log_every``
+            steps and at each epoch's end) adds ``loss`` and ``lr``; ``checkpoint`` says the
+            resumable state was saved inside an epoch; epochs carry ``train_loss``, ``dev`` (a
+            metrics report), ``train_seconds``, ``best``.
         should_stop: polled at every optimiser step; True stops cleanly (state saved).
         train_data, dev_data, test_data: in-memory data (a LabeledDataset or rows with the
             configured text/label keys) instead of the config's paths.
+        given: with ``config.resume``, the options set on purpose (the CLI passes those of its
+            command line and ``--config`` file); the others come from the interrupted run, and
+            given ones that differ from it are refused unless they may change on resume
+            (:data:`~longbert.training.config.CHANGEABLE_ON_RESUME`). Default: the options
+            whose values differ from TrainConfig's defaults.
     """
     config.validate()
     ctx = setup(config.device)
     threads = torch.get_num_threads()
+    chosen = frozenset(given) if given is not None else default_given(config)
     try:
-        return _Trainer(config, ctx, progress, should_stop).run(train_data, dev_data, test_data)
+        trainer = _Trainer(config, ctx, progress, should_stop, chosen)
+        return trainer.run(train_data, dev_data, test_data)
     finally:
         torch.set_num_threads(threads)  # --threads is this run's, not the process's
         ctx.close()
@@ -87,9 +89,14 @@ def seed_everything(seed: int) -> None:
 
 class _Trainer:
     def __init__(
-        self, config: TrainConfig, ctx: DistContext, progress: ProgressFn | None, should_stop: StopFn | None
+        self,
+        config: TrainConfig,
+        ctx: DistContext,
+        progress: ProgressFn | None,
+        should_stop: StopFn | None,
+        given: frozenset[str],
     ) -> None:
-        self.config, self.ctx = config, ctx
+        self.config, self.ctx, self.given = config, ctx, given
         self.progress, self.should_stop = progress, should_stop
         self.main = ctx.is_main
         self.store: Any = None
@@ -111,8 +118,18 @@ class _Trainer:
         if config.resume:
             last = ckpt.load_last(folder)
             saved = TrainConfig.from_dict(last.state.config, source=f"{folder}/.last")
-            overrides = {k: getattr(config, k) for k in RESUMABLE_OVERRIDES}
-            self.config = TrainConfig.from_dict({**saved.to_dict(), **overrides, "resume": True}).validate()
+            self.config = resumed_config(saved, config, self.given, folder)
+            changed = [
+                f"--{k.replace('_', '-')} {getattr(saved, k)!r} -> {getattr(self.config, k)!r}"
+                for k in sorted(self.given)
+                if k != "resume" and getattr(saved, k) != getattr(self.config, k)
+            ]
+            state = last.state
+            self.say(
+                f"Resuming '{self.config.name}' after {state.epoch} epoch(s) and {state.batches_done} "
+                "batch(es) of the next, with the interrupted run's options"
+                + (f" (changed: {', '.join(changed)})." if changed else ".")
+            )
             return last
         exists = (folder / ckpt.MANIFEST).exists() or ckpt.last_folder(folder) is not None
         if exists and not config.overwrite:
@@ -160,6 +177,27 @@ class _Trainer:
                     bar.update,
                 )
         return out
+
+    def _record_start(self, state: ckpt.TrainerState, folder: Path) -> None:
+        """Open the database record of the run, or mark a resumed run's record running again
+        (a killed run's record still says ``running``; a stopped one ``interrupted``)."""
+        from longbert.store import RecordNotFoundError, get_store
+
+        config = self.config
+        self.store = get_store()
+        if state.run_id is not None:
+            best = next((h["dev"] for h in state.history if h["epoch"] == state.best_epoch), None)
+            try:
+                before = self.store.get_training_run(state.run_id).status
+                self.store.finish_training_run(
+                    state.run_id, "running", summary(best), str(folder) if state.best_epoch else None
+                )
+                if before == "running":
+                    self.say(f"Run #{state.run_id} was still marked running: its process was killed.")
+                return
+            except RecordNotFoundError:
+                self.say(f"Run #{state.run_id} is not in this database: recording a new run.")
+        state.run_id = self.store.start_training_run(config.name, config.to_dict())
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -217,11 +255,7 @@ class _Trainer:
             state = last.state
             state.config = config.to_dict()
         if self.main and config.record:
-            from longbert.store import get_store
-
-            self.store = get_store()
-            if state.run_id is None:
-                state.run_id = self.store.start_training_run(config.name, config.to_dict())
+            self._record_start(state, folder)
         self.emit(
             {
                 "event": "start",

@@ -1,0 +1,86 @@
+"""Which options a resumed run uses: the interrupted run's, unless given again.
+
+``--resume`` continues a run exactly as it started. Options the user did not give (on the
+command line or in a ``--config`` file) come from the saved run, so a bare
+``--name s --resume`` picks up its epochs, test set and ``--no-record``; options the user did
+give must equal the saved ones, except the few in
+:data:`~longbert.training.config.CHANGEABLE_ON_RESUME` (epochs, patience, test set, device,
+threads, reporting, checkpoint interval, folder). Any other difference -- a new learning rate,
+batch size, data file or loss -- is refused before training starts, listing each option with
+its saved and given values: silently keeping the old value would mislead, silently taking the
+new one would make a run that is neither the old nor a new one. ``--device`` is always this
+command's (default ``auto``): where to run belongs to the machine, not to the run.
+
+From Python, ``train(config, given=...)`` names the options set on purpose; without ``given``
+every option whose value differs from :class:`TrainConfig`'s default counts as given (so to ask
+for a default value explicitly, name it in ``given``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+from longbert.training.config import CHANGEABLE_ON_RESUME, TrainConfig, TrainConfigError
+
+#: Options naming data files: compared as paths (``./a.jsonl`` is ``a.jsonl``).
+_PATHS = ("train", "dev", "test", "encoder")
+
+
+def default_given(config: TrainConfig) -> frozenset[str]:
+    """The options of ``config`` that differ from the defaults (the Python API's "given")."""
+    defaults = TrainConfig()
+    fields = dataclasses.fields(TrainConfig)
+    return frozenset(f.name for f in fields if getattr(config, f.name) != getattr(defaults, f.name))
+
+
+def _same(name: str, saved: Any, given: Any) -> bool:
+    if saved == given:
+        return True
+    if name in _PATHS and isinstance(saved, str) and isinstance(given, str):
+        return Path(saved).expanduser().resolve() == Path(given).expanduser().resolve()
+    return False
+
+
+def resumed_config(
+    saved: TrainConfig, config: TrainConfig, given: Collection[str], folder: Path
+) -> TrainConfig:
+    """The options of the resumed run: ``saved``, with the ``given`` options of ``config``.
+
+    Raises TrainConfigError listing every given option (other than the changeable ones) whose
+    value differs from the saved run's.
+    """
+    values = saved.to_dict()
+    conflicts = []
+    for f in dataclasses.fields(TrainConfig):
+        name = f.name
+        if name not in given or name in ("resume", "overwrite"):
+            continue
+        old, new = values[name], getattr(config, name)
+        if name == "strategy_params":  # --strategy-param adds keys: compare those only
+            new = {**old, **new}
+        if _same(name, old, new):
+            continue
+        if name in CHANGEABLE_ON_RESUME:
+            values[name] = new
+            continue
+        flag = "--strategy-param" if name == "strategy_params" else "--" + name.replace("_", "-")
+        conflicts.append(f"  {flag}: saved {old!r}, given {new!r}")
+    if conflicts:
+        allowed = ", ".join("--" + n.replace("_", "-") for n in CHANGEABLE_ON_RESUME)
+        raise TrainConfigError(
+            f"--resume continues the interrupted run in '{folder}' with its own options, and "
+            f"{'this one differs' if len(conflicts) == 1 else 'these differ'} from it:\n"
+            + "\n".join(conflicts)
+            + f"\nLeave {'it' if len(conflicts) == 1 else 'them'} out (or give the saved values) to "
+            "resume, or start a new run with another --name (or --overwrite to replace this one). "
+            f"Options that may change on resume: {allowed}."
+        )
+    values["device"] = config.device  # where to run is this command's (the process is set up on it)
+    values["resume"], values["overwrite"] = True, False
+    resumed = TrainConfig.from_dict(values, source=f"{folder}/.last").validate()
+    if resumed.output_path.resolve() != folder.resolve():
+        resumed.output_dir = str(folder)  # the folder moved since, or was named by --output-dir
+    return resumed
