@@ -89,6 +89,8 @@ class DocumentClassifier(nn.Module):
     name: str
     strategy: Strategy
     zero_shot: bool = False
+    #: Window vectors read only the last layer's [CLS] state (False when they pool every token).
+    reads_cls_only: bool = True
 
     @staticmethod
     def _positions_for(strategy: Strategy) -> int:
@@ -147,7 +149,8 @@ class DocumentClassifier(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
         """Run the encoder: ``([W, H] window vectors, [W, T] CLS attention, per-layer maps)``.
 
-        A window's vector is its [CLS] hidden state (see :meth:`window_vectors`).
+        A window's vector is its [CLS] hidden state (see :meth:`window_vectors`); unless full
+        maps are asked for, the last layer then computes the [CLS] position alone.
         """
         out = self.encoder(
             batch.input_ids,
@@ -157,6 +160,7 @@ class DocumentClassifier(nn.Module):
             attention_window=batch.attention_window,
             output_cls_attention=output_cls_attention,
             output_attentions=output_attentions,
+            cls_only=self.reads_cls_only and not output_attentions,
         )
         return self.window_vectors(out.last_hidden_state, batch), out.cls_attention, out.attentions
 

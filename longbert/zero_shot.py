@@ -72,6 +72,8 @@ class ZeroShotClassifier(DocumentClassifier):
             "label_embeddings", self.embed_texts(list(descriptions.values())), persistent=False
         )
 
+    reads_cls_only = False  # window vectors mean-pool every token of the last layer
+
     @torch.inference_mode()
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         """``[len(texts), H]`` normalised mean-pooled embeddings of short texts (≤ 512 tokens)."""

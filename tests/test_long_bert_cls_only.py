@@ -3,6 +3,7 @@ last layer gives at position 0 — hidden state, logged [CLS] attention row and 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from long_bert_factories import batch, tiny_model
@@ -75,3 +76,33 @@ def test_cls_only_refuses_full_maps() -> None:
     ids, mask = batch([10], 10, vocab=100)
     with pytest.raises(ValueError, match="cls_only"):
         model(ids, mask, output_attentions=True, cls_only=True)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"name": "truncate", "params": {"mode": "head+tail"}},
+        {"name": "chunk", "params": {"pooling": "attention"}},
+        {"name": "sparse", "params": {"max_tokens": 1024, "global_sentences": True}},
+    ],
+    ids=lambda s: s["name"],
+)
+def test_classifier_predictions_unchanged(strategy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The classifier's fast path (last layer for [CLS] only) predicts what the full pass does."""
+    from classifier_factories import text_of
+
+    from longbert import LongBertClassifier
+
+    monkeypatch.setenv("LONGBERT_PRECISION", "fp32")
+    torch.manual_seed(0)
+    model = LongBertClassifier.from_encoder(None, labels=["economy", "sport"], strategy=strategy)
+    texts = [text_of(70), text_of(9, offset=2)]
+    fast = model.predict(texts)
+    monkeypatch.setattr(model, "reads_cls_only", False)
+    full = model.predict(texts)
+    for a, b in zip(fast, full, strict=True):
+        assert a.label == b.label
+        for label in a.probabilities:
+            assert a.probabilities[label] == pytest.approx(b.probabilities[label], abs=1e-5)
+        assert a.attention is not None and b.attention is not None
+        np.testing.assert_allclose(a.attention.token_scores, b.attention.token_scores, atol=1e-6)
