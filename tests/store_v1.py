@@ -138,3 +138,45 @@ def make_v1_database(target: Path | str) -> dict[str, Any]:
         insert("training_epochs", run_id=1, epoch=1, metrics=j({"f1": 0.7}), created_at=WHEN)
     engine.dispose()
     return {"document": document, "summary": summary}
+
+
+def make_v2_database(target: Path) -> dict[str, Any]:
+    """A version-2 SQLite database: version 1 upgraded by the real v1→v2 step, plus a text first
+    pasted and then classified again in a batch (v2 kept the source on the document only)."""
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    from longbert.store.migrations import UPGRADES
+
+    written = make_v1_database(target)
+    pasted = make_document(2, name="pasted.txt", source="paste")
+    j = json.dumps
+    engine = sa.create_engine(f"sqlite:///{target}")
+    with engine.begin() as connection:
+        UPGRADES[1](connection, Operations(MigrationContext.configure(connection)))
+        connection.execute(sa.text("UPDATE longbert_meta SET value = '2' WHERE key = 'schema_version'"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO documents (sha256, name, source, text, num_chars, num_tokens, created_at) "
+                "VALUES (:sha, 'pasted.txt', 'paste', :text, :n, 30, :when)"
+            ),
+            {"sha": pasted.sha256, "text": pasted.text, "n": len(pasted.text), "when": WHEN},
+        )
+        for batch_id in (None, 1):  # predictions 4 (pasted) and 5 (in the old batch)
+            connection.execute(
+                sa.text(
+                    "INSERT INTO predictions (document_id, model_id, batch_id, document_name, strategy, "
+                    "strategy_params, label, labels, probabilities, total_tokens, used_tokens, spans, "
+                    "segment_scores, latency_ms, zero_shot, extra, created_at) VALUES (2, 1, :batch, "
+                    "'pasted.txt', 'truncate', '{}', 'true', :labels, :probabilities, 30, 30, '[]', "
+                    "'[]', 1.5, 0, '{}', :when)"
+                ),
+                {
+                    "batch": batch_id,
+                    "labels": j(["true"]),
+                    "probabilities": j({"true": 0.75, "false": 0.25}),
+                    "when": WHEN,
+                },
+            )
+    engine.dispose()
+    return {**written, "pasted": pasted}

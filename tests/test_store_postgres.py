@@ -180,6 +180,22 @@ def test_queries_and_exports_on_postgresql(pg_url: str) -> None:
     assert [r["final_label"] for r in rows] == ["false", "true", "false"]
     training = io.StringIO()
     assert store.export_corrections_training_set(training) == 1
+    # Per prediction source, and corrections per model and label set.
+    batch_copy = type(document)(text=texts[0], name="again.txt", source="batch")
+    again = store.save_prediction(
+        make_prediction(batch_copy, model="topics", labels=("a", "b"), label="a"), batch_copy
+    )
+    store.add_correction(again, "b")
+    assert [r.document_name for r in store.history(HistoryFilter(source="batch")).rows] == ["again.txt"]
+    assert store.get_prediction(again).document.source == "paste"
+    sets = store.correction_sets()
+    assert [(s.model, s.labels, s.documents) for s in sets] == [
+        ("topics", ["a", "b"], 1),
+        ("hyperpartisan-v1", ["true", "false"], 1),
+    ]
+    with pytest.raises(StoreError, match="2 label sets"):
+        store.count_corrections()
+    assert store.count_corrections("topics") == 1 and store.count_corrections(labels=["false", "true"]) == 1
 
 
 def describe(url: str) -> dict[str, object]:
@@ -287,6 +303,30 @@ def test_failures_on_postgresql(pg_url: str) -> None:
         engine.dispose()
         close_database(pg_url)
         Store(pg_url)
+
+
+def test_model_versions_on_postgresql(pg_url: str) -> None:
+    store = Store(pg_url)
+    first = store.register_model("hp", labels=["true", "false"], metrics={"f1": 0.7})
+    document = make_document(3)
+    pid = store.save_prediction(make_prediction(document, model="hp"), document)
+    second = store.register_model("hp", labels=["true", "false"], metrics={"f1": 0.9})
+    assert second != first and store.get_model("hp").version == 2
+    assert store.get_model("hp@v1").metrics == {"f1": 0.7}
+    assert store.get_prediction(pid).prediction.model_name == "hp@v1"
+    assert len(store.database_id) == 32
+
+
+def test_another_applications_documents_table_on_postgresql(pg_url: str) -> None:
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE documents (id SERIAL PRIMARY KEY, title TEXT)")
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"not a LongBERT database.*documents.*\(title\).*untouched"):
+        Store(pg_url)
+    engine = sa.create_engine(pg_url)
+    assert sa.inspect(engine).get_table_names() == ["documents"]
+    engine.dispose()
 
 
 def test_concurrent_first_opens_on_postgresql(pg_url: str) -> None:

@@ -15,7 +15,7 @@ from store_factories import make_document, make_prediction
 
 from longbert.document import Document
 from longbert.errors import StoreError
-from longbert.store import EXPORT_COLUMNS, HistoryFilter, LabelCount, Store
+from longbert.store import EXPORT_COLUMNS, HistoryFilter, LabelCount, RecordNotFoundError, Store
 
 
 @pytest.fixture
@@ -157,23 +157,144 @@ def test_export_jsonl_with_filters_and_text(store: Store, filled: dict[str, int]
         store.export_predictions(io.StringIO(), "xlsx")
 
 
-def test_export_corrections_training_set(store: Store, filled: dict[str, int], tmp_path: Path) -> None:
-    # Two predictions of one document corrected: the latest correction wins, one line per text.
-    document = make_document(100, name="a_Report.txt")
-    other = store.save_prediction(make_prediction(document, model="m2"), document)
-    store.add_correction(other, "true")
-    store.register_model("topics", labels=["x", "y"], multi_label=True)
-    multi_document = make_document(200, name="multi.txt")
-    multi = make_prediction(multi_document, model="topics", labels=("x", "y"), label="x")
-    store.add_correction(store.save_prediction(multi, multi_document), ["x", "y"])
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
-    path = tmp_path / "corrections.jsonl"
-    assert store.export_corrections_training_set(path) == 2
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert records[0] == {
-        "text": document.text,
-        "label": "true",
-        "id": document.sha256,
-        "name": "a_Report.txt",
-    }
-    assert records[1]["label"] == ["x", "y"] and records[1]["name"] == "multi.txt"
+
+def correct(store: Store, document: Document, model: str, labels: tuple[str, ...], label: object) -> int:
+    prediction = make_prediction(document, model=model, labels=labels, label=labels[0])
+    prediction.zero_shot = model.startswith("zero-shot:")
+    prediction_id = store.save_prediction(prediction, document)
+    store.add_correction(prediction_id, label)  # type: ignore[arg-type]
+    return prediction_id
+
+
+def test_corrections_are_exported_per_model_and_label_set(store: Store, tmp_path: Path) -> None:
+    shared, other, third = make_document(1, name="shared.txt"), make_document(2), make_document(3)
+    correct(store, shared, "hp", ("true", "false"), "false")
+    correct(store, shared, "topics", ("sport", "politics"), "sport")  # the same text, later
+    correct(store, other, "hp", ("true", "false"), "true")
+    correct(store, other, "hp", ("true", "false"), "false")  # corrected again: this one wins
+    # Zero-shot predictions share the encoder's model name; each labelling has its label set.
+    correct(store, other, "zero-shot:minilm", ("sport", "politics"), "politics")
+    correct(store, third, "zero-shot:minilm", ("a", "b"), "b")
+    store.register_model("tags", labels=["x", "y"], multi_label=True)
+    correct(store, third, "tags", ("x", "y"), ["x", "y"])
+
+    sets = store.correction_sets()
+    assert [(s.model, s.labels, s.documents, s.corrections) for s in sets] == [
+        ("tags", ["x", "y"], 1, 1),
+        ("zero-shot:minilm", ["a", "b"], 1, 1),
+        ("zero-shot:minilm", ["sport", "politics"], 1, 1),
+        ("hp", ["true", "false"], 2, 3),
+        ("topics", ["sport", "politics"], 1, 1),
+    ]
+    assert sets[0].multi_label and not sets[3].multi_label and sets[1].zero_shot and not sets[3].zero_shot
+    assert sets[3].title == "corrections made with model hp (2 documents, labels true/false)"
+    assert len({s.key for s in sets}) == 5
+    assert [s.labels for s in store.correction_sets("zero-shot:minilm")] == [
+        ["a", "b"],
+        ["sport", "politics"],
+    ]
+
+    path = tmp_path / "hp.jsonl"
+    assert store.count_corrections("hp") == store.export_corrections_training_set(path, model="hp") == 2
+    assert read_jsonl(path) == [
+        {"id": shared.sha256, "name": "shared.txt", "text": shared.text, "label": "false"},
+        {"id": other.sha256, "name": other.name, "text": other.text, "label": "false"},
+    ]
+    assert store.export_corrections_training_set(path, model="tags") == 1
+    assert read_jsonl(path)[0]["label"] == ["x", "y"]
+    assert store.export_corrections_training_set(path, model="topics") == 1
+    assert read_jsonl(path)[0]["label"] == "sport"
+
+    with pytest.raises(StoreError, match=r"model 'zero-shot:minilm' were made with 2 label sets.*a/b"):
+        store.export_corrections_training_set(path, model="zero-shot:minilm")
+    with pytest.raises(StoreError, match="4 label sets"):
+        store.count_corrections()
+    buffer = io.StringIO()
+    assert store.export_corrections_training_set(buffer, "zero-shot:minilm", ["politics", "sport"]) == 1
+    assert [json.loads(line)["label"] for line in buffer.getvalue().splitlines()] == ["politics"]
+    # A label set alone gathers every model's corrections with those labels.
+    merged = tmp_path / "sport.jsonl"
+    assert store.export_corrections_training_set(merged, labels=["sport", "politics"]) == 2
+    assert [(r["name"], r["label"]) for r in read_jsonl(merged)] == [
+        ("shared.txt", "sport"),
+        (other.name, "politics"),
+    ]
+    assert store.count_corrections("hp", labels=["x"]) == 0
+
+    with pytest.raises(RecordNotFoundError, match="No model called 'nope'"):
+        store.count_corrections("nope")
+    with pytest.raises(StoreError, match="non-empty list"):
+        store.count_corrections("hp", labels="true")
+    assert read_jsonl(path)[0]["label"] == "sport"  # failed calls left the last export alone
+
+
+def test_one_label_set_exports_without_naming_the_model(store: Store, tmp_path: Path) -> None:
+    assert store.correction_sets() == [] and store.count_corrections() == 0
+    correct(store, make_document(1), "hp", ("true", "false"), "false")
+    correct(store, make_document(2), "hp", ("true", "false"), "true")
+    assert store.export_corrections_training_set(tmp_path / "c.jsonl") == 2
+
+
+def test_history_source_is_where_each_prediction_came_from(store: Store) -> None:
+    pasted = Document(text="The same text, twice.", name="pasted text", source="paste")
+    first = store.save_prediction(make_prediction(pasted), pasted)
+    batch_id = store.create_batch("b", items=["report.txt"])
+    in_batch = Document(text=pasted.text, name="report.txt", source="batch")
+    second = store.save_prediction(make_prediction(in_batch, seed=1), in_batch, batch_id=batch_id)
+
+    rows = {r.id: r for r in store.history().rows}
+    assert (rows[first].source, rows[first].document_name) == ("paste", "pasted text")
+    assert (rows[second].source, rows[second].document_name) == ("batch", "report.txt")
+    assert [r.id for r in store.history(HistoryFilter(source="batch")).rows] == [second]
+    assert [r.id for r in store.history(HistoryFilter(source="paste")).rows] == [first]
+    assert store.filter_options()["source"] == ["batch", "paste"]
+    stored = store.get_prediction(second)
+    assert stored.source == "batch" and (stored.document.name, stored.document.source) == (
+        "pasted text",
+        "paste",
+    )
+    buffer = io.StringIO()
+    store.export_predictions(buffer, "jsonl", HistoryFilter(source="batch"))
+    assert [json.loads(line)["source"] for line in buffer.getvalue().splitlines()] == ["batch"]
+
+
+def test_a_failed_export_leaves_the_previous_file_whole(
+    store: Store, filled: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import longbert.data.jsonl
+    import longbert.store.export
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    path = folder / "predictions.csv"
+    path.write_text("an earlier export\n", encoding="utf-8")
+    real = longbert.store.export._export_record
+    calls: list[int] = []
+
+    def failing(values: object, include_text: bool) -> dict[str, object]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(values, include_text)
+
+    monkeypatch.setattr(longbert.store.export, "_export_record", failing)
+    with pytest.raises(OSError, match="disk full"):
+        store.export_predictions(path, "csv")
+    assert path.read_text(encoding="utf-8") == "an earlier export\n"
+    assert [p.name for p in folder.iterdir()] == ["predictions.csv"]  # no partial file left
+    monkeypatch.setattr(longbert.store.export, "_export_record", real)
+    assert store.export_predictions(path, "csv") == 5  # and a good export replaces it
+    assert path.read_text(encoding="utf-8").startswith("id,created_at,")
+
+    training = folder / "corrections.jsonl"
+    training.write_text("kept\n", encoding="utf-8")
+    monkeypatch.setattr(longbert.data.jsonl, "_row", lambda item, multi_label: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        store.export_corrections_training_set(training)
+    assert training.read_text(encoding="utf-8") == "kept\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["corrections.jsonl", "predictions.csv"]
+    with pytest.raises(StoreError, match="is a folder"):
+        store.export_predictions(folder, "csv")

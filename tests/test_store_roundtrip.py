@@ -194,6 +194,55 @@ def test_models_register_upsert_and_auto_register(store: Store) -> None:
     assert [m.name for m in store.list_models()] == ["hyperpartisan-v1", "zero-shot:minilm"]
     with pytest.raises(RecordNotFoundError, match="No model"):
         store.get_model("nope")
+    with pytest.raises(StoreError, match="non-empty name"):
+        store.register_model("  ")
+
+
+def test_re_registering_a_used_model_keeps_the_old_version_for_its_predictions(store: Store) -> None:
+    first = store.register_model("hp", folder="models/hp", labels=["true", "false"], metrics={"f1": 0.7})
+    assert (
+        store.register_model("hp", folder="models/hp", labels=["true", "false"], metrics={"f1": 0.7}) == first
+    )
+    document = make_document(11)
+    old_prediction = store.save_prediction(make_prediction(document, model="hp"), document)
+    created = store.get_model("hp").created_at
+
+    # Retrained with --overwrite: new metrics (and labels) under the same name.
+    second = store.register_model(
+        "hp", folder="models/hp", labels=["true", "false", "maybe"], metrics={"f1": 0.9}
+    )
+    assert second != first
+    current, kept = store.get_model("hp"), store.get_model("hp@v1")
+    assert (current.id, current.version, current.metrics, current.labels[-1]) == (
+        second,
+        2,
+        {"f1": 0.9},
+        "maybe",
+    )
+    assert (kept.id, kept.version, kept.metrics, kept.created_at) == (first, 1, {"f1": 0.7}, created)
+    assert current.created_at >= kept.created_at
+    assert store.get_prediction(old_prediction).prediction.model_name == "hp@v1"
+    new_prediction = store.save_prediction(make_prediction(document, model="hp", seed=1), document)
+    assert store.get_prediction(new_prediction).prediction.model_name == "hp"
+    assert [r.model_name for r in store.history().rows] == ["hp", "hp@v1"]
+
+    # Better epochs of one run update the version no prediction used yet... until one does.
+    store.register_model("hp-2", metrics={"f1": 0.5})
+    store.register_model("hp-2", metrics={"f1": 0.6})
+    assert store.get_model("hp-2").version == 1 and store.get_model("hp-2").metrics == {"f1": 0.6}
+    store.register_model("hp@v2", metrics={"taken": True})  # a name the next archive would take
+    third = store.register_model("hp", folder="models/hp-3", labels=["true", "false"])
+    assert store.get_model("hp").id == third and store.get_model("hp@v2.2").id == second
+    assert store.get_prediction(new_prediction).prediction.model_name == "hp@v2.2"
+
+
+def test_every_database_has_its_own_lasting_id(tmp_path: Path) -> None:
+    a, b = Store(f"sqlite:///{tmp_path / 'a.sqlite'}"), Store(f"sqlite:///{tmp_path / 'b.sqlite'}")
+    first = a.database_id
+    assert len(first) == 32 and first != b.database_id
+    a.close()
+    assert Store(f"sqlite:///{tmp_path / 'a.sqlite'}").database_id == first
+    b.close()
 
 
 def test_corrections_round_trip_and_validation(store: Store) -> None:

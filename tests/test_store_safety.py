@@ -12,6 +12,7 @@ from store_factories import make_document, make_full, make_prediction
 
 from longbert.errors import StoreError
 from longbert.store import SCHEMA_VERSION, RecordNotFoundError, Store
+from longbert.store.schema import APPLICATION_ID
 
 
 def url(path: Path) -> str:
@@ -80,6 +81,62 @@ def test_damaged_longbert_database_is_refused(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     before = snapshot(path)
     with pytest.raises(StoreError, match="corrupt"):
+        Store(url(path))
+    assert snapshot(path) == before
+
+
+def test_another_applications_documents_table_is_not_called_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE documents (id INTEGER PRIMARY KEY, title TEXT, body TEXT)")
+        connection.execute("INSERT INTO documents (title, body) VALUES ('a', 'b')")
+    connection.close()
+    before = snapshot(path)
+    with pytest.raises(
+        StoreError, match=r"not a LongBERT database.*documents.*\(body, title\).*untouched"
+    ) as info:
+        Store(url(path))
+    assert "damaged" not in str(info.value) and "Restore" not in str(info.value)
+    assert snapshot(path) == before
+
+
+def test_views_only_file_is_not_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "views.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE VIEW answer AS SELECT 42 AS value")
+        connection.execute("CREATE TEMP TABLE scratch (x)")  # temporary: not in the file
+    connection.close()
+    before = snapshot(path)
+    with pytest.raises(StoreError, match=r"not a LongBERT database: it holds views \(answer\).*untouched"):
+        Store(url(path))
+    assert snapshot(path) == before
+
+
+def test_longbert_tables_with_a_foreign_trigger_are_foreign(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT)")
+        connection.execute("CREATE TRIGGER audit AFTER INSERT ON documents BEGIN SELECT 1; END")
+    connection.close()
+    with pytest.raises(StoreError, match=r"not a LongBERT database: it holds triggers \(audit\)"):
+        Store(url(path))
+
+
+def test_new_files_carry_longbert_application_id(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    Store(url(path)).close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    connection.close()
+
+
+def test_another_application_id_is_refused_even_when_empty(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA application_id = 1196444487")  # a GeoPackage ("GPKG")
+    connection.close()
+    before = snapshot(path)
+    with pytest.raises(StoreError, match=r"not a LongBERT database: its SQLite application id is 0x47504b47"):
         Store(url(path))
     assert snapshot(path) == before
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from store_factories import make_document, make_prediction
-from store_v1 import make_v1_database
+from store_v1 import make_v1_database, make_v2_database
 
-from longbert.store import SCHEMA_VERSION, Store
+from longbert.store import SCHEMA_VERSION, HistoryFilter, Store
 from longbert.store.migrations import backup_path
+from longbert.store.schema import APPLICATION_ID
 
 
 def table_counts(path: Path) -> dict[str, int]:
@@ -43,6 +44,10 @@ def test_upgrade_from_version_1_keeps_every_row(tmp_path: Path) -> None:
     items = store.batch_items(1)  # v1 batches get done items from their predictions
     assert [(i.position, i.status, i.prediction_id) for i in items] == [(0, "done", 2), (1, "done", 3)]
     assert store.get_training_run(1).epochs[0].metrics == {"f1": 0.7}
+    # v3: predictions' source backfilled from their document, models at version 1, an id.
+    assert {r.source for r in store.history().rows} == {"upload"} and stored.source == "upload"
+    assert {m.version for m in store.list_models()} == {1}
+    assert len(store.database_id) == 32
 
     # The new version's features work on the upgraded file.
     document = make_document(2, name="a")
@@ -91,3 +96,46 @@ def test_upgraded_schema_equals_a_new_one(tmp_path: Path) -> None:
     Store(f"sqlite:///{old}").close()
     Store(f"sqlite:///{new}").close()
     assert describe_schema(old) == describe_schema(new)
+
+
+def application_id(path: Path) -> int:
+    with sqlite3.connect(path) as connection:
+        return int(connection.execute("PRAGMA application_id").fetchone()[0])
+
+
+def test_upgrade_from_version_2_backfills_prediction_sources(tmp_path: Path) -> None:
+    path = tmp_path / "longbert.sqlite"
+    written = make_v2_database(path)
+    before = table_counts(path)
+    assert application_id(path) == 0  # files before v3 have no application id, and still open
+
+    store = Store(f"sqlite:///{path}")
+    assert store.schema_version == SCHEMA_VERSION
+    after = table_counts(path)
+    assert {t: after[t] for t in before if t != "longbert_meta"} == {
+        t: n for t, n in before.items() if t != "longbert_meta"
+    }
+    assert application_id(path) == APPLICATION_ID
+    # Old rows can only know their document's source; the batch filter still works by batch.
+    assert [(r.id, r.source) for r in store.history().rows if r.document_name == "pasted.txt"] == [
+        (5, "paste"),
+        (4, "paste"),
+    ]
+    assert [r.id for r in store.history(HistoryFilter(batch_id=1)).rows] == [5, 3, 2]
+    database_id = store.database_id
+    assert len(database_id) == 32
+    model = store.get_model("hp-v1")
+    assert model.version == 1 and model.metrics == {"f1": 0.7}
+
+    # From now on, a prediction records where its text came from, beside the first source.
+    pasted = written["pasted"]
+    batch_copy = type(pasted)(text=pasted.text, name="in-a-batch.txt", source="batch")
+    pid = store.save_prediction(make_prediction(batch_copy, model="hp-v1"), batch_copy)
+    assert [r.id for r in store.history(HistoryFilter(source="batch")).rows] == [pid]
+    stored = store.get_prediction(pid)
+    assert (stored.source, stored.document.source, stored.document.name) == ("batch", "paste", "pasted.txt")
+    assert stored.prediction.document_name == "in-a-batch.txt"
+    store.close()
+
+    assert Store(f"sqlite:///{path}").database_id == database_id  # made once, kept
+    assert table_counts(backup_path(path, 2)) == before

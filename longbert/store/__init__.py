@@ -10,7 +10,9 @@ Usage::
     page = store.history(HistoryFilter(label="true", text="senate"), limit=20)
     store.add_correction(pid, "false", note="satire")
     store.export_predictions("out.csv")
-    store.export_corrections_training_set("corrections.jsonl")
+    for chosen in store.correction_sets():      # per model and label set, with counts
+        print(chosen.title)
+    store.export_corrections_training_set("corrections.jsonl", model="hp-v1")
 
 Every method is one short transaction; a Store may be shared by threads and the database used
 by several processes at once. Errors a user can act on are :class:`~longbert.errors.StoreError`.
@@ -25,6 +27,7 @@ from longbert.store.records import (
     BatchItemRecord,
     BatchRecord,
     CorrectionRecord,
+    CorrectionSet,
     EpochRecord,
     HistoryFilter,
     HistoryPage,
@@ -49,6 +52,7 @@ __all__ = [
     "BatchItemRecord",
     "BatchRecord",
     "CorrectionRecord",
+    "CorrectionSet",
     "EpochRecord",
     "HistoryFilter",
     "HistoryPage",

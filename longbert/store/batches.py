@@ -8,7 +8,7 @@ lists what is left to do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -93,7 +93,8 @@ def finish_item(
     item.status = status
     item.error = error
     item.prediction_id = prediction_id
-    item.document_sha256 = document_sha256
+    if document_sha256 is not None:  # else keep the text hash the item was staged with
+        item.document_sha256 = document_sha256
     item.updated_at = now
     batch.done_count += int(status == "done") - int(previous == "done")
     batch.error_count += int(status == "error") - int(previous == "error")
@@ -147,10 +148,16 @@ class BatchesMixin:
         total: int | None = None,
         config: dict[str, Any] | None = None,
         items: Sequence[str] | None = None,
+        *,
+        hashes: Sequence[str | None] | None = None,
+        errors: Mapping[int, str] | None = None,
     ) -> int:
         """Start a batch of ``total`` items, or of the named ``items`` (positions 0, 1, ...).
 
-        ``config`` records how it runs (model, strategy...). Returns the batch id.
+        ``config`` records how it runs (model, strategy...). ``hashes`` gives each item's expected
+        text SHA-256 (kept as its ``document_sha256``, so whoever reads the text back can check
+        it is that item's); ``errors`` maps positions to why an item failed already (unreadable
+        files). Items, errors and counts are written in one transaction. Returns the batch id.
         """
         if items is not None:
             names = [str(item) for item in items]
@@ -161,24 +168,40 @@ class BatchesMixin:
             names = []
         if total is None or total < 0:
             raise StoreError("A batch needs a total >= 0 or a list of item names.")
+        expected = [None] * len(names) if hashes is None else [None if h is None else str(h) for h in hashes]
+        if len(expected) != len(names):
+            raise StoreError(f"A batch of {len(names)} items got {len(expected)} text hashes.")
+        failed = {int(position): str(reason) for position, reason in (errors or {}).items()}
+        if any(not 0 <= position < len(names) for position in failed):
+            raise StoreError(f"Batch error positions must be item positions 0..{len(names) - 1}.")
         config_json = jsonable(config or {}, "batch config")
         now = utcnow()
+        finished = bool(names) and len(failed) == len(names)
 
         def work(session: Session) -> int:
             batch = BatchRow(
                 name=name,
-                status="pending",
+                status="done" if finished else "pending",
                 total=total,
                 done_count=0,
-                error_count=0,
+                error_count=len(failed),
                 config=config_json,
                 created_at=now,
                 updated_at=now,
+                finished_at=now if finished else None,
             )
             session.add(batch)
             session.flush()
             session.add_all(
-                BatchItemRow(batch_id=batch.id, position=i, name=n, status="pending", updated_at=now)
+                BatchItemRow(
+                    batch_id=batch.id,
+                    position=i,
+                    name=n,
+                    status="error" if i in failed else "pending",
+                    error=failed.get(i),
+                    document_sha256=expected[i],
+                    updated_at=now,
+                )
                 for i, n in enumerate(names)
             )
             return batch.id

@@ -1,16 +1,156 @@
-"""Corrections: the label(s) a person set for a prediction. The latest one per prediction wins."""
+"""Corrections: the label(s) a person set for a prediction. The latest one per prediction wins.
+
+Corrections become training data per *correction set*: the model and the label set the corrected
+predictions were made with (zero-shot predictions of one encoder share a model name, but each
+labelling has its own labels). One training set never mixes label sets, nor single- and
+multi-label models: :meth:`CorrectionsMixin.correction_sets` lists what there is, cheaply (no
+texts are read), and :meth:`CorrectionsMixin.export_corrections_training_set` writes one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.engine import Database
-from longbert.store.records import CorrectionRecord, RecordNotFoundError
-from longbert.store.schema import CorrectionRow, ModelRow, PredictionRow, utcnow
+from longbert.store.records import CorrectionRecord, CorrectionSet, RecordNotFoundError
+from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow, utcnow
+
+#: Every correction with what identifies its set, oldest first (no document text).
+_SCAN = (
+    select(
+        CorrectionRow.id,
+        CorrectionRow.prediction_id,
+        CorrectionRow.label,
+        CorrectionRow.labels,
+        CorrectionRow.created_at,
+        PredictionRow.document_id,
+        PredictionRow.probabilities,
+        PredictionRow.zero_shot,
+        ModelRow.name,
+        ModelRow.multi_label,
+        ModelRow.kind,
+    )
+    .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
+    .join(ModelRow, ModelRow.id == PredictionRow.model_id)
+    .order_by(CorrectionRow.id)
+)
+
+
+@dataclass
+class _Group:
+    """The corrections of one (model, label set), while scanning."""
+
+    model: str
+    labels: list[str]
+    multi_label: bool
+    zero_shot: bool
+    latest_at: datetime
+    #: document id → (correction id, training label): the latest correction of each text.
+    documents: dict[int, tuple[int, Any]] = field(default_factory=dict)
+    predictions: set[int] = field(default_factory=set)
+
+    @property
+    def label_set(self) -> frozenset[str]:
+        return frozenset(self.labels)
+
+    def record(self) -> CorrectionSet:
+        return CorrectionSet(
+            model=self.model,
+            labels=list(self.labels),
+            multi_label=self.multi_label,
+            zero_shot=self.zero_shot,
+            documents=len(self.documents),
+            corrections=len(self.predictions),
+            latest_at=self.latest_at,
+        )
+
+
+def _scan(session: Session, model: str | None) -> list[_Group]:
+    """Corrections grouped by (model, label set), most recently corrected first."""
+    statement = _SCAN if model is None else _SCAN.where(ModelRow.name == model)
+    groups: dict[tuple[str, frozenset[str]], _Group] = {}
+    for row in session.execute(statement):
+        (correction_id, prediction_id, label, labels, created_at, document_id, probabilities,
+         zero_shot, name, multi_label, kind) = row  # fmt: skip
+        label_set = [str(key) for key in probabilities]
+        group = groups.get((name, frozenset(label_set)))
+        if group is None:
+            group = groups[(name, frozenset(label_set))] = _Group(
+                name, label_set, bool(multi_label), bool(zero_shot) or kind == "zero_shot", created_at
+            )
+        group.labels, group.latest_at = label_set, created_at  # the newest prediction's order
+        group.zero_shot = group.zero_shot or bool(zero_shot)
+        group.documents.pop(document_id, None)  # re-insert: order = when last corrected
+        group.documents[document_id] = (correction_id, list(labels) if multi_label else label)
+        group.predictions.add(prediction_id)
+    return sorted(groups.values(), key=lambda g: g.latest_at, reverse=True)
+
+
+def _describe(groups: Iterable[_Group]) -> str:
+    return "; ".join(f"{g.model} ({'/'.join(g.labels)})" for g in groups)
+
+
+def _chosen(session: Session, model: str | None, labels: Sequence[str] | None) -> _Group | None:
+    """The one set ``model``/``labels`` name (sets of one label set merged), or None if empty.
+
+    Raises:
+        StoreError: bad arguments, an unknown model, or corrections of several label sets (or
+            of single- and multi-label models) that the arguments do not tell apart.
+    """
+    if labels is not None and (isinstance(labels, str) or not labels):
+        raise StoreError(f"labels must be a non-empty list of label names, got {labels!r}.")
+    wanted = None if labels is None else frozenset(str(label) for label in labels)
+    groups = [g for g in _scan(session, model) if wanted is None or g.label_set == wanted]
+    if not groups:
+        if model is not None and session.scalar(select(ModelRow.id).where(ModelRow.name == model)) is None:
+            raise RecordNotFoundError(f"No model called '{model}' is registered.")
+        return None
+    label_sets = {g.label_set for g in groups}
+    if len(label_sets) > 1:
+        what = f"with model '{model}'" if model is not None else "in this database"
+        raise StoreError(
+            f"Corrections {what} were made with {len(label_sets)} label sets: {_describe(groups)}. "
+            "Choose one (model and labels): a training set takes one label set."
+        )
+    if len({g.multi_label for g in groups}) > 1:
+        raise StoreError(
+            f"Corrections with labels {'/'.join(groups[0].labels)} come from single- and "
+            f"multi-label models ({_describe(groups)}): choose one model."
+        )
+    merged = _Group(groups[0].model, groups[0].labels, groups[0].multi_label,
+                    any(g.zero_shot for g in groups), groups[0].latest_at)  # fmt: skip
+    for group in groups:
+        for document_id, (correction_id, label) in group.documents.items():
+            if document_id not in merged.documents or merged.documents[document_id][0] < correction_id:
+                merged.documents[document_id] = (correction_id, label)
+        merged.predictions |= group.predictions
+    merged.documents = dict(sorted(merged.documents.items(), key=lambda item: item[1][0]))
+    return merged
+
+
+def _training_rows(session: Session, group: _Group) -> list[dict[str, Any]]:
+    """``{"id", "name", "text", "label"}`` per document of the set, in correction order."""
+    ids = list(group.documents)
+    found: dict[int, tuple[str, str, str]] = {}
+    for start in range(0, len(ids), 500):  # bound-parameter limits
+        chunk = ids[start : start + 500]
+        statement = select(DocumentRow.id, DocumentRow.sha256, DocumentRow.name, DocumentRow.text)
+        for document_id, sha256, name, text in session.execute(statement.where(DocumentRow.id.in_(chunk))):
+            found[document_id] = (sha256, name, text)
+    return [
+        {"id": found[d][0], "name": found[d][1], "text": found[d][2], "label": group.documents[d][1]}
+        for d in ids
+    ]
 
 
 def correction_record(row: CorrectionRow) -> CorrectionRecord:
@@ -75,3 +215,51 @@ class CorrectionsMixin:
             .order_by(CorrectionRow.id)
         )
         return self._db.read(lambda s: [correction_record(c) for c in s.scalars(statement)])
+
+    def correction_sets(self, model: str | None = None) -> list[CorrectionSet]:
+        """Corrections grouped by the model and label set they were made with, most recently
+        corrected first (``model``: only that model's). Reads no document text."""
+        return self._db.read(lambda session: [g.record() for g in _scan(session, model)])
+
+    def count_corrections(self, model: str | None = None, labels: Sequence[str] | None = None) -> int:
+        """How many lines :meth:`export_corrections_training_set` writes for the same arguments
+        (reads no document text). Raises StoreError where the export would."""
+
+        def work(session: Session) -> int:
+            group = _chosen(session, model, labels)
+            return 0 if group is None else len(group.documents)
+
+        return self._db.read(work)
+
+    def export_corrections_training_set(
+        self,
+        destination: str | os.PathLike[str] | IO[str],
+        model: str | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> int:
+        """Write one correction set as training data (JSON Lines); returns the line count.
+
+        The set is the corrections of predictions made with ``model`` and/or with the label set
+        ``labels`` (any order); both may be left out where the corrections hold one label set
+        only. With ``labels`` alone, the sets of every model with those labels are merged
+        (single- and multi-label ones never). One line per document, ``{"id", "name", "text",
+        "label"}``, with the latest correction in the set; ``label`` is a string, or a list for
+        multi-label models; ``id`` is the text's SHA-256. This is what ``longbert.data`` reads.
+        A path is written to a temporary file beside it and renamed: never left half-written.
+
+        Raises:
+            StoreError: the arguments leave several label sets, or name an unknown model.
+        """
+
+        def work(session: Session) -> list[dict[str, Any]]:
+            group = _chosen(session, model, labels)
+            return [] if group is None else _training_rows(session, group)
+
+        rows = self._db.read(work)
+        if isinstance(destination, str | os.PathLike):
+            from longbert.data.jsonl import write_jsonl
+
+            return write_jsonl(rows, Path(destination))
+        for row in rows:
+            destination.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return len(rows)

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from longbert.errors import StoreError
+from longbert.store.schema import APPLICATION_ID
 
 T = TypeVar("T")
 
@@ -72,7 +73,9 @@ def check_sqlite_file(path: Path) -> set[str]:
     through a ``query_only`` connection, so a foreign or corrupt file is never modified.
 
     Raises:
-        StoreError: the path is a folder, not an SQLite file, or a corrupt one.
+        StoreError: the path is a folder, not an SQLite file, a corrupt one, or one whose
+            ``PRAGMA application_id`` names another application (0, as in LongBERT files from
+            before schema version 3, is accepted).
     """
     if not path.exists():
         return set()
@@ -91,6 +94,7 @@ def check_sqlite_file(path: Path) -> set[str]:
         connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             connection.execute("PRAGMA query_only = ON")
+            application_id = int(connection.execute("PRAGMA application_id").fetchone()[0])
             rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             tables = {str(row[0]) for row in rows}
             if "longbert_meta" in tables:
@@ -104,6 +108,12 @@ def check_sqlite_file(path: Path) -> set[str]:
             f"{path} is corrupt ({error}). It was left untouched: restore a backup, or point "
             "LONGBERT_DB_URL at another file."
         ) from error
+    if application_id not in (0, APPLICATION_ID):
+        raise StoreError(
+            f"{path} is not a LongBERT database: its SQLite application id is "
+            f"{application_id:#010x} (another application's; LongBERT's is {APPLICATION_ID:#010x}). "
+            "It was left untouched: point LONGBERT_DB_URL at another file."
+        )
     return tables
 
 

@@ -1,7 +1,9 @@
-"""Exports: predictions (with their corrections) as CSV or JSON Lines, corrections as training data.
+"""Exports: predictions (with their corrections) as CSV or JSON Lines.
 
 Rows are streamed from one read transaction, so an export of a large history neither loads it
-whole nor sees a half-written batch.
+whole nor sees a half-written batch. A path is written to a temporary file in the same folder and
+renamed over the destination at the end, so a failed export never leaves a partial file (nor
+spoils an earlier export there). Corrections as training data: :mod:`longbert.store.corrections`.
 """
 
 from __future__ import annotations
@@ -9,18 +11,17 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import select
-
 from longbert.errors import StoreError
 from longbert.store.engine import Database
 from longbert.store.queries import apply_filters, history_select, to_history_row
 from longbert.store.records import HistoryFilter
-from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
+from longbert.store.schema import DocumentRow, PredictionRow
 
 EXPORT_FORMATS = ("csv", "jsonl")
 
@@ -56,14 +57,27 @@ Destination = str | os.PathLike[str] | IO[str]
 
 @contextmanager
 def _open_text(destination: Destination) -> Iterator[IO[str]]:
-    """A text stream: a path is opened (UTF-8, created with its folder); a stream is used as is."""
-    if isinstance(destination, str | os.PathLike):
-        path = Path(destination)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            yield handle
-    else:
+    """A text stream: for a path, a temporary UTF-8 file beside it (its folder created) that
+    replaces the path when the block ends without error, and is removed otherwise; a stream is
+    used as is."""
+    if not isinstance(destination, str | os.PathLike):
         yield destination
+        return
+    path = Path(destination)
+    if path.is_dir():
+        raise StoreError(f"The export destination {path} is a folder: give a file name.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as error:
+        raise StoreError(f"Cannot write the export to {path}: {error}") from error
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
 
 
 class ExportMixin:
@@ -103,44 +117,6 @@ class ExportMixin:
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
         return count
-
-    def export_corrections_training_set(self, destination: Destination) -> int:
-        """Write corrected documents as training data (JSON Lines); returns the count.
-
-        One line per document: ``{"text", "label", "id", "name"}`` with the latest correction
-        made to any prediction of it. ``label`` is a string, or a list for multi-label models.
-        ``id`` is the text's SHA-256 (stable across databases). This is what
-        ``longbert.data`` reads for training.
-        """
-        statement = (
-            select(
-                DocumentRow.id,
-                DocumentRow.sha256,
-                DocumentRow.name,
-                DocumentRow.text,
-                ModelRow.multi_label,
-                CorrectionRow.label,
-                CorrectionRow.labels,
-            )
-            .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
-            .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
-            .join(ModelRow, ModelRow.id == PredictionRow.model_id)
-            .order_by(CorrectionRow.id)
-        )
-        latest: dict[int, dict[str, Any]] = {}
-        with self._db.reading() as session:
-            for doc_id, sha256, name, text, multi_label, label, labels in session.execute(statement):
-                latest.pop(doc_id, None)  # re-insert: order = when the last correction was made
-                latest[doc_id] = {
-                    "text": text,
-                    "label": list(labels) if multi_label else label,
-                    "id": sha256,
-                    "name": name,
-                }
-        with _open_text(destination) as handle:
-            for record in latest.values():
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return len(latest)
 
 
 def _export_record(values: Any, include_text: bool) -> dict[str, Any]:

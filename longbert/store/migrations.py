@@ -2,9 +2,11 @@
 
 The version lives in the ``longbert_meta`` table (``schema_version``). Opening a database:
 
-* no tables → create the current schema and stamp it;
-* other tables and no ``longbert_meta`` → not a LongBERT database (on SQLite, where a file is one
-  application's); on a server database our tables may live beside others';
+* no tables → create the current schema and stamp it (version, a random ``database_id`` and,
+  on SQLite, ``PRAGMA application_id``);
+* no ``longbert_meta`` but other schema objects → another application's database, or a damaged
+  LongBERT one (see :mod:`longbert.store.identity`); on a server database our tables may live
+  beside others';
 * ``schema_version`` newer than this code → refuse ("upgrade LongBERT");
 * older → back up the SQLite file, then run each upgrade step in order inside one transaction
   that also re-reads the version, so two processes opening an old database at once upgrade it
@@ -31,7 +33,13 @@ from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.engine import Database, describe_url, enable_wal
-from longbert.store.schema import SCHEMA_VERSION, TABLE_NAMES, Base, Meta, UTCDateTime, utcnow
+from longbert.store.identity import (
+    DATABASE_ID_KEY,
+    check_unversioned,
+    new_database_id,
+    stamp_application_id,
+)
+from longbert.store.schema import SCHEMA_VERSION, Base, Meta, UTCDateTime, utcnow
 
 APP_NAME = "longbert"
 
@@ -120,8 +128,35 @@ def _upgrade_1_to_2(connection: Connection, op: Operations) -> None:
         connection.execute(items.insert(), values)
 
 
+def _upgrade_2_to_3(connection: Connection, op: Operations) -> None:
+    """v3: per-prediction source, model versions, a database id, SQLite's application id."""
+    op.add_column(
+        "predictions",
+        sa.Column("source", sa.String(32), nullable=False, server_default="api"),
+    )
+    # Data: until v3 a prediction's source was its document's (the source it was first seen
+    # with), which is the best that can be said of the old rows.
+    predictions = sa.table(
+        "predictions", sa.column("document_id", sa.Integer), sa.column("source", sa.String)
+    )
+    documents = sa.table("documents", sa.column("id", sa.Integer), sa.column("source", sa.String))
+    connection.execute(
+        predictions.update().values(
+            source=sa.select(documents.c.source)
+            .where(documents.c.id == predictions.c.document_id)
+            .scalar_subquery()
+        )
+    )
+    op.create_index("ix_predictions_source", "predictions", ["source"])
+    op.add_column("models", sa.Column("version", sa.Integer, nullable=False, server_default="1"))
+    meta = sa.table("longbert_meta", sa.column("key", sa.String), sa.column("value", sa.String))
+    if connection.execute(sa.select(meta.c.key).where(meta.c.key == DATABASE_ID_KEY)).first() is None:
+        connection.execute(meta.insert().values(key=DATABASE_ID_KEY, value=new_database_id()))
+    stamp_application_id(connection)
+
+
 #: ``from_version`` → the step that upgrades it to ``from_version + 1``.
-UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {1: _upgrade_1_to_2}
+UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
 
 
 def initialise(database: Database) -> None:
@@ -149,25 +184,16 @@ def _create_or_read(session: Session, database: Database) -> int:
     tables = set(sa.inspect(connection).get_table_names())
     where = describe_url(database.url)
     if Meta.__tablename__ not in tables:
-        ours = sorted(tables & TABLE_NAMES)
-        if ours:
-            raise StoreError(
-                f"{where} has LongBERT tables ({', '.join(ours)}) but no version record: it is "
-                "damaged or was half-created by another tool. Restore a backup."
-            )
-        if database.is_sqlite and tables:
-            raise StoreError(
-                f"{where} is not a LongBERT database: it holds other tables "
-                f"({', '.join(sorted(tables)[:5])}). It was left untouched: point "
-                "LONGBERT_DB_URL at another file."
-            )
+        check_unversioned(connection, tables, where)
         Base.metadata.create_all(connection)
+        stamp_application_id(connection)
         now = utcnow().isoformat()
         session.add_all(
             [
                 Meta(key="app", value=APP_NAME),
                 Meta(key="schema_version", value=str(SCHEMA_VERSION)),
                 Meta(key="created_at", value=now),
+                Meta(key=DATABASE_ID_KEY, value=new_database_id()),
             ]
         )
         return SCHEMA_VERSION

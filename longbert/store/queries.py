@@ -35,7 +35,7 @@ _COLUMNS = (
     PredictionRow.created_at,
     PredictionRow.document_name,
     DocumentRow.sha256,
-    DocumentRow.source,
+    PredictionRow.source,
     ModelRow.name,
     PredictionRow.strategy,
     PredictionRow.label,
@@ -118,7 +118,7 @@ def apply_filters(statement: Select[Any], filters: HistoryFilter | None) -> Sele
     if f.strategy is not None:
         statement = statement.where(PredictionRow.strategy.in_(_as_list(f.strategy)))
     if f.source is not None:
-        statement = statement.where(DocumentRow.source.in_(_as_list(f.source)))
+        statement = statement.where(PredictionRow.source.in_(_as_list(f.source)))
     if f.batch_id is not None:
         statement = statement.where(PredictionRow.batch_id == f.batch_id)
     if f.since is not None:
@@ -216,7 +216,7 @@ class QueriesMixin:
                 "model": distinct(ModelRow.name),
                 "label": distinct(PredictionRow.label),
                 "strategy": distinct(PredictionRow.strategy),
-                "source": distinct(DocumentRow.source),
+                "source": distinct(PredictionRow.source),
             }
 
         return self._db.read(work)

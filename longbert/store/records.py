@@ -37,6 +37,8 @@ class StoredPrediction:
     document: Document
     created_at: datetime
     batch_id: int | None
+    #: Where this prediction's text came from (``document.source`` is where it was first seen).
+    source: str
     #: Oldest first; the last one is in force.
     corrections: list[CorrectionRecord] = field(default_factory=list)
 
@@ -59,6 +61,7 @@ class HistoryRow:
     created_at: datetime
     document_name: str
     document_sha256: str
+    #: The prediction's source (paste, upload, batch...), not the document's first one.
     source: str
     model_name: str
     strategy: str
@@ -91,7 +94,7 @@ class HistoryFilter:
 
     Text fields accept one value or a list of values. ``since``/``until`` are inclusive; a
     ``date`` covers its whole day (UTC). ``text`` is a case-insensitive substring of the
-    document's text or name.
+    document's text or name. ``source`` is the prediction's (where that text came from then).
     """
 
     model: str | Sequence[str] | None = None
@@ -117,11 +120,12 @@ class LabelCount:
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """A registered model (``kind``: ``trained`` or ``zero_shot``)."""
+    """A registered model (``kind``: ``trained`` or ``zero_shot``; ``version`` 1, 2... per name)."""
 
     id: int
     name: str
     kind: str
+    version: int
     folder: str | None
     encoder: str | None
     labels: list[str]
@@ -134,6 +138,39 @@ class ModelRecord:
     @property
     def zero_shot(self) -> bool:
         return self.kind == "zero_shot"
+
+
+@dataclass(frozen=True)
+class CorrectionSet:
+    """Corrections made with one model and one label set: what one training set can be made of.
+
+    ``labels`` is the label set the predictions were made with, in the model's order (zero-shot
+    predictions of one encoder share a model name but each labelling has its own label set).
+    ``documents`` is how many lines its training set has (one per text, the latest correction
+    wins); ``corrections`` how many predictions were corrected.
+    """
+
+    model: str
+    labels: list[str]
+    multi_label: bool
+    zero_shot: bool
+    documents: int
+    corrections: int
+    latest_at: datetime
+
+    @property
+    def key(self) -> str:
+        """A stable identifier (for a select box): the model and its sorted labels."""
+        return "\x1f".join([self.model, *sorted(self.labels)])
+
+    @property
+    def title(self) -> str:
+        """E.g. ``corrections made with model hp-v1 (12 documents, labels true/false)``."""
+        plural = "document" if self.documents == 1 else "documents"
+        return (
+            f"corrections made with model {self.model} ({self.documents:,} {plural}, "
+            f"labels {'/'.join(self.labels)})"
+        )
 
 
 @dataclass(frozen=True)

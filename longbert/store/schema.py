@@ -8,6 +8,9 @@ upgrade step there.
 Version history: 1 -- the first layout (documents, models, predictions, attention maps, batches
 with counts only, corrections, training runs). 2 -- per-file batch items (resumable batches),
 ``models.kind`` (trained or zero-shot), ``corrections.note``, an index on prediction time.
+3 -- ``predictions.source`` (where each prediction came from, backfilled from its document),
+``models.version`` (re-registering a model that has predictions keeps the old version's row), a
+``database_id`` in ``longbert_meta`` and, on SQLite, ``PRAGMA application_id``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+#: ``PRAGMA application_id`` of LongBERT's SQLite files (the bytes ``LgBt``); files from before
+#: schema version 3 have 0 until they are upgraded.
+APPLICATION_ID = int.from_bytes(b"LgBt", "big")
 
 #: Deterministic constraint and index names, so that upgrade steps can refer to them and a
 #: migrated database matches a fresh one exactly.
@@ -78,7 +85,8 @@ class Base(DeclarativeBase):
 
 
 class Meta(Base):
-    """Key/value facts about the database: ``app`` = ``longbert``, ``schema_version``, ``created_at``."""
+    """Key/value facts about the database: ``app`` = ``longbert``, ``schema_version``,
+    ``created_at`` and ``database_id`` (random, made once: tells databases apart)."""
 
     __tablename__ = "longbert_meta"
 
@@ -113,6 +121,9 @@ class ModelRow(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     #: ``trained`` or ``zero_shot``.
     kind: Mapped[str] = mapped_column(String(16), default="trained", server_default="trained")
+    #: 1, 2, ... for each registration of this name that replaced a version with predictions
+    #: (the replaced row is kept, renamed ``<name>@v<version>``, with its predictions).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     folder: Mapped[str | None] = mapped_column(String(1024))
     encoder: Mapped[str | None] = mapped_column(String(1024))
     labels: Mapped[list[Any]]
@@ -153,6 +164,9 @@ class PredictionRow(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"), index=True)
     #: The name the document had in this prediction (a re-upload may rename it).
     document_name: Mapped[str] = mapped_column(String(1024))
+    #: Where this prediction's text came from (paste, upload, batch, dataset or api); the
+    #: document keeps the source it was first seen with.
+    source: Mapped[str] = mapped_column(String(32), server_default="api", index=True)
     strategy: Mapped[str] = mapped_column(String(64), index=True)
     strategy_params: Mapped[dict[str, Any]]
     label: Mapped[str] = mapped_column(String(255), index=True)

@@ -6,12 +6,9 @@ threads (Streamlit sessions) and used from several processes (a batch job) at on
 
 from __future__ import annotations
 
-import math
 import os
 import threading
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,13 +18,15 @@ from longbert.document import Document
 from longbert.errors import StoreError
 from longbert.results import Prediction, PredictionError
 from longbert.store.batches import BatchesMixin, finish_item, lock_batch
-from longbert.store.convert import jsonable, prepare_prediction, to_document, to_prediction
+from longbert.store.convert import prepare_prediction, to_document, to_prediction
 from longbert.store.corrections import CorrectionsMixin, correction_record
 from longbert.store.engine import Database, close_database, describe_url, open_database
 from longbert.store.export import ExportMixin
+from longbert.store.identity import DATABASE_ID_KEY
 from longbert.store.migrations import initialise
+from longbert.store.models import ModelsMixin, prediction_model
 from longbert.store.queries import QueriesMixin
-from longbert.store.records import ModelRecord, RecordNotFoundError, StoredPrediction
+from longbert.store.records import RecordNotFoundError, StoredPrediction
 from longbert.store.schema import (
     AttentionMapRow,
     CorrectionRow,
@@ -46,7 +45,7 @@ PREDICTIONS = PredictionRow.__table__
 ATTENTION_MAPS = AttentionMapRow.__table__
 
 
-class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportMixin):
+class Store(QueriesMixin, ModelsMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportMixin):
     """LongBERT's database. ``url`` is any SQLAlchemy URL; ``None`` → ``LONGBERT_DB_URL`` or
     SQLite at ``db/longbert.sqlite`` (created on first use).
 
@@ -79,6 +78,23 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
         """The database's schema version (equal to the code's after opening)."""
         return int(self._db.read(lambda s: s.get_one(Meta, "schema_version").value))
 
+    @property
+    def database_id(self) -> str:
+        """This database's random id, made when it was created (or upgraded to schema v3).
+
+        Tells databases apart where their URLs cannot: two files that were one path at different
+        times, or databases sharing a folder (the batch spool is kept per database id).
+        """
+
+        def work(session: Session) -> str:
+            row = session.get(Meta, DATABASE_ID_KEY)
+            if row is None:
+                where = describe_url(self._db.url)
+                raise StoreError(f"The database {where} has no database id: restore a backup.")
+            return row.value
+
+        return self._db.read(work)
+
     def close(self) -> None:
         """Release this process's connections to the database (it reopens on next use)."""
         close_database(self.url)
@@ -95,59 +111,6 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
         if result != ["ok"]:
             raise StoreError(f"The database {self.url} is damaged: {'; '.join(result[:5])}")
 
-    # -- models -----------------------------------------------------------------------------
-
-    def register_model(
-        self,
-        name: str,
-        folder: str | None = None,
-        encoder: str | None = None,
-        labels: Sequence[str] = (),
-        strategy: dict[str, Any] | None = None,
-        metrics: dict[str, Any] | None = None,
-        multi_label: bool = False,
-        zero_shot: bool = False,
-    ) -> int:
-        """Register a model (or update the one of that name); returns its id.
-
-        ``strategy`` is ``{"name": ..., "params": {...}}``; zero-shot classifiers are registered
-        with ``zero_shot=True`` (e.g. as ``"zero-shot:<encoder>"``).
-        """
-        values = {
-            "kind": "zero_shot" if zero_shot else "trained",
-            "folder": None if folder is None else str(folder),
-            "encoder": None if encoder is None else str(encoder),
-            "labels": [str(label) for label in labels],
-            "strategy": jsonable(strategy or {}, "model strategy"),
-            "metrics": jsonable(metrics or {}, "model metrics"),
-            "multi_label": bool(multi_label),
-        }
-
-        def work(session: Session) -> int:
-            row = _model_row(session, name, values)
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.updated_at = utcnow()
-            return row.id
-
-        return self._db.write(work)
-
-    def list_models(self) -> list[ModelRecord]:
-        """Registered models by name."""
-        statement = select(ModelRow).order_by(ModelRow.name)
-        return self._db.read(lambda s: [_model_record(r) for r in s.scalars(statement)])
-
-    def get_model(self, name: str) -> ModelRecord:
-        """A registered model by name. Raises RecordNotFoundError if there is none."""
-
-        def work(session: Session) -> ModelRecord:
-            row = session.scalar(select(ModelRow).where(ModelRow.name == name))
-            if row is None:
-                raise RecordNotFoundError(f"No model called '{name}' is registered.")
-            return _model_record(row)
-
-        return self._db.read(work)
-
     # -- predictions --------------------------------------------------------------------------
 
     def save_prediction(
@@ -160,6 +123,9 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
         store_full_attention: bool = True,
     ) -> int:
         """Store a prediction with its document (deduplicated by SHA-256) and attention maps.
+
+        The prediction records ``document.source`` (where this text came from this time); a text
+        seen before keeps its document's first name and source.
 
         All rows are written in one transaction: either all are stored or none. A model not yet
         registered is registered from the prediction. With ``batch_id``, the batch item at
@@ -185,7 +151,7 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
             if batch_id is not None:
                 lock_batch(session, batch_id)  # first: nothing may point at a missing batch
             document_id = _document_id(session, document, prediction.total_tokens, now, serialised)
-            model_id = _prediction_model(session, prediction)
+            model_id = prediction_model(session, prediction)
             connection = session.connection()
             prediction_id = connection.execute(
                 insert(PREDICTIONS).returning(PREDICTIONS.c.id),
@@ -193,6 +159,7 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
                     "document_id": document_id,
                     "model_id": model_id,
                     "batch_id": batch_id,
+                    "source": document.source,
                     "created_at": now,
                     **prepared.values,
                 },
@@ -262,6 +229,7 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
                 document=to_document(document),
                 created_at=row.created_at,
                 batch_id=row.batch_id,
+                source=row.source,
                 corrections=corrections,
             )
 
@@ -277,45 +245,6 @@ class Store(QueriesMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportM
             return to_document(row)
 
         return self._db.read(work)
-
-
-def _model_row(session: Session, name: str, values: dict[str, Any]) -> ModelRow:
-    """The model called ``name``, inserted with ``values`` if missing (race-safe)."""
-    statement = select(ModelRow).where(ModelRow.name == name)
-    row = session.scalar(statement)
-    if row is not None:
-        return row
-    try:
-        # Savepoint: on PostgreSQL a concurrent session may insert the same name first.
-        with session.begin_nested():
-            row = ModelRow(name=name, created_at=utcnow(), updated_at=utcnow(), **values)
-            session.add(row)
-        return row
-    except IntegrityError:
-        return session.scalars(statement).one()
-
-
-def _prediction_model(session: Session, prediction: Prediction) -> int:
-    """The id of the prediction's model, registering it from the prediction when unknown."""
-    existing = (
-        session.connection()
-        .execute(select(MODELS.c.id).where(MODELS.c.name == prediction.model_name))
-        .scalar()
-    )
-    if existing is not None:
-        return existing
-    total = sum(float(p) for p in prediction.probabilities.values())
-    single = math.isclose(total, 1.0, abs_tol=1e-3) and list(prediction.labels) == [prediction.label]
-    values = {
-        "kind": "zero_shot" if prediction.zero_shot else "trained",
-        "folder": None,
-        "encoder": None,
-        "labels": [str(label) for label in prediction.probabilities],
-        "strategy": {"name": prediction.strategy, "params": jsonable(prediction.strategy_params, "params")},
-        "metrics": {},
-        "multi_label": not single,
-    }
-    return _model_row(session, prediction.model_name, values).id
 
 
 def _document_id(
@@ -350,22 +279,6 @@ def _document_id(
             update(DocumentRow).where(DocumentRow.id == document_id).values(num_tokens=int(total_tokens))
         )
     return int(document_id)
-
-
-def _model_record(row: ModelRow) -> ModelRecord:
-    return ModelRecord(
-        id=row.id,
-        name=row.name,
-        kind=row.kind,
-        folder=row.folder,
-        encoder=row.encoder,
-        labels=list(row.labels),
-        multi_label=row.multi_label,
-        strategy=dict(row.strategy),
-        metrics=dict(row.metrics),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 _STORES: dict[str | None, Store] = {}
