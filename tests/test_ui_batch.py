@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from longbert.document import Document
+from longbert.errors import StoreError
 from longbert.results import Prediction, PredictionError
 from longbert.store import Store
 from longbert.ui.batch import (
@@ -17,6 +18,7 @@ from longbert.ui.batch import (
     batch_rows,
     batch_spool,
     classify_batch,
+    database_spool,
     resume_work,
     spool_root,
     stage_batch,
@@ -64,13 +66,15 @@ def _run(fn, timeout: float = 30):  # type: ignore[no-untyped-def]
 
 
 def test_spool_lives_beside_the_sqlite_file(store: Store, tmp_path: Path) -> None:
-    assert spool_root() == tmp_path.resolve() / "spool"
+    assert spool_root(store) == tmp_path.resolve() / "spool"
+    assert database_spool(store) == tmp_path.resolve() / "spool" / f"db-{store.database_id}"
 
 
 def test_stage_and_classify_save_every_item_and_clean_up(store: Store) -> None:
     def work(ctx: JobContext) -> int:
         batch_id = stage_batch(ctx, store, "b", iter(FILES), SETTINGS, num_files=len(FILES))
-        assert batch_spool(batch_id).is_dir()
+        folder = batch_spool(store, batch_id)
+        assert folder is not None and folder.is_dir() and folder.parent == database_spool(store)
         classify_batch(ctx, store, batch_id, fake_classify, show_finished=False, chunk=2)
         return batch_id
 
@@ -86,7 +90,7 @@ def test_stage_and_classify_save_every_item_and_clean_up(store: Store) -> None:
     errors = {r["document"]: r["error"] for r in rows if r["status"] == "error"}
     assert "empty" in errors["bad.txt"] and "model failed" in errors["rows.csv#row=3"]
     assert len(snap.rows) == 6 and snap.errors == 2 and snap.done == 6
-    assert not batch_spool(batch_id).exists()
+    assert not database_spool(store).exists()  # the batch's folder, and the emptied db folder
     assert batch_labels(store, batch.config) == ["a", "b"]
     assert BatchSettings.from_config(batch.config) == SETTINGS
 
@@ -132,7 +136,7 @@ def test_lost_spool_gives_error_rows_not_a_crash(store: Store) -> None:
         return stage_batch(ctx, store, "b", iter(FILES[:2]), SETTINGS)
 
     batch_id = _run(stage).result
-    shutil.rmtree(batch_spool(batch_id))
+    shutil.rmtree(batch_spool(store, batch_id))  # type: ignore[arg-type]
     snap = _run(resume_work(store, batch_id, fake_classify))
     assert snap.status == "done"
     assert all("upload the file again" in (r["error"] or "") for r in snap.rows)
@@ -175,3 +179,90 @@ def test_thousands_of_files_stream_through(store: Store) -> None:
     batch = store.get_batch(snap.result)
     assert (batch.total, batch.done, batch.errors) == (count, count, 0)
     assert len(snap.rows) == count
+
+
+def _stage(store: Store, files: list[tuple[str, bytes]]) -> int:
+    snap = _run(lambda ctx: stage_batch(ctx, store, "b", iter(files), SETTINGS))
+    assert snap.status == "done", snap.error
+    return int(snap.result)
+
+
+def _labels(store: Store, batch_id: int) -> dict[str, str | None]:
+    snap = _run(resume_work(store, batch_id, fake_classify))
+    assert snap.status == "done", snap.error
+    return {r["document"]: r["label"] or r["error"] for r in batch_rows(store, batch_id)}
+
+
+def test_two_databases_in_one_folder_never_read_each_others_texts(tmp_path: Path) -> None:
+    first, second = Store(f"sqlite:///{tmp_path / 'a.sqlite'}"), Store(f"sqlite:///{tmp_path / 'b.sqlite'}")
+    one = _stage(first, [("first.txt", b"alpha, from the first database")])
+    two = _stage(second, [("second.txt", b"bravo, from the second database")])
+    assert one == two == 1  # the same batch id in both: the spool must not be keyed by it alone
+    assert batch_spool(first, one) != batch_spool(second, two)
+    assert _labels(second, two) == {"second.txt": "b"}
+    assert _labels(first, one) == {"first.txt": "a"}
+    documents = [first.get_prediction(1).document, second.get_prediction(1).document]
+    assert [d.text for d in documents] == [b"alpha, from the first database".decode(),
+                                           b"bravo, from the second database".decode()]
+
+
+def test_a_recreated_database_does_not_pick_up_the_old_ones_texts(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    old = Store(f"sqlite:///{path}")
+    _stage(old, [("secret.txt", b"alpha: the old database's text")])
+    old_spool = database_spool(old)
+    old.close()
+    for leftover in tmp_path.glob("db.sqlite*"):
+        leftover.unlink()
+    new = Store(f"sqlite:///{path}")
+    batch_id = _stage(new, [("new.txt", b"bravo: the new text")])
+    assert batch_id == 1 and database_spool(new) != old_spool and old_spool.is_dir()
+    assert _labels(new, batch_id) == {"new.txt": "b"}
+    assert [r.document_name for r in new.history().rows] == ["new.txt"]
+
+
+def test_a_text_that_is_not_the_staged_one_is_refused(store: Store) -> None:
+    batch_id = _stage(store, [("one.txt", b"alpha"), ("two.txt", b"bravo")])
+    folder = batch_spool(store, batch_id)
+    assert folder is not None
+    (folder / "0.txt").write_bytes(b"another text under the same position")
+    rows = _labels(store, batch_id)
+    assert rows["two.txt"] == "b" and "SHA-256 differs" in str(rows["one.txt"])
+    assert store.count_predictions() == 1
+
+
+def test_batches_staged_by_the_shared_spool_are_not_read(store: Store, tmp_path: Path) -> None:
+    legacy = store.create_batch("old", config=SETTINGS.to_config(), items=["old.txt"])
+    shared = tmp_path / "spool" / f"batch-{legacy}"
+    shared.mkdir(parents=True)
+    (shared / "0.txt").write_text("alpha from whichever database used this folder", encoding="utf-8")
+    assert batch_spool(store, legacy) is None
+    assert "older LongBERT" in str(_labels(store, legacy)["old.txt"])
+    assert store.count_predictions() == 0 and store.get_batch(legacy).status == "done"
+
+
+def test_a_failed_staging_leaves_no_batch_and_no_spool(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> int:
+        raise StoreError("database is full")
+
+    monkeypatch.setattr(store, "create_batch", refuse)
+    snap = _run(lambda ctx: stage_batch(ctx, store, "b", iter(FILES), SETTINGS))
+    assert snap.status == "failed" and "database is full" in (snap.error or "")
+    monkeypatch.undo()
+    assert store.list_batches() == [] and not database_spool(store).exists()
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("LONGBERT_SPOOL_DIR", str(blocker))
+    snap = _run(lambda ctx: stage_batch(ctx, store, "b", iter(FILES), SETTINGS))
+    assert snap.status == "failed" and "Could not keep the batch's texts" in (snap.error or "")
+    assert "LONGBERT_SPOOL_DIR" in (snap.error or "") and store.list_batches() == []
+
+
+def test_unreadable_files_are_error_items_from_the_start(store: Store) -> None:
+    batch_id = _stage(store, [("bad.txt", b""), ("worse.txt", b"   ")])
+    batch = store.get_batch(batch_id)
+    assert (batch.status, batch.errors, batch.pending) == ("done", 2, 0)
+    assert [i.status for i in store.batch_items(batch_id)] == ["error", "error"]

@@ -10,12 +10,20 @@ Two passes, so that memory stays flat and an interrupted batch can be resumed:
 
 Resuming (after a stop or a server restart) runs pass 2 over the items still pending. A spooled
 text is deleted once its prediction is saved, and the spool folder when the batch is done.
+
+The spool is kept per database: ``<spool root>/db-<database id>/batch-<key>``, where the database
+id is made once per database (so two databases in one folder, or a database deleted and created
+again, never share spooled texts) and ``key`` is random per batch, recorded in the batch's config
+(the batch row is created last, so a failed upload leaves neither a batch nor a spool behind).
+Each item records the SHA-256 of its text when staged, and a text read back must match it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -25,11 +33,12 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from longbert.config import PROJECT_ROOT, database_url
+from longbert.config import PROJECT_ROOT
 from longbert.document import Document
+from longbert.errors import StoreError
 from longbert.readers import FileError, ReadLimits, read_many
 from longbert.results import Prediction, PredictionError
-from longbert.store import Store
+from longbert.store import BatchItemRecord, Store
 from longbert.ui.jobs import JobContext
 from longbert.ui.tables import result_row
 
@@ -38,19 +47,38 @@ from longbert.ui.tables import result_row
 CHUNK_DOCUMENTS = 4
 
 
-def spool_root() -> Path:
+#: The batch-config key of a batch's random spool key.
+SPOOL_KEY = "spool"
+_KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
+
+
+def spool_root(store: Store) -> Path:
     """Where staged batch texts wait (``LONGBERT_SPOOL_DIR``; default: beside a SQLite file)."""
     configured = os.environ.get("LONGBERT_SPOOL_DIR")
     if configured:
         return Path(configured)
-    url = make_url(database_url())
+    url = make_url(store.url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return Path(str(url.database)).resolve().parent / "spool"
     return PROJECT_ROOT / "db" / "spool"
 
 
-def batch_spool(batch_id: int) -> Path:
-    return spool_root() / f"batch-{batch_id}"
+def database_spool(store: Store) -> Path:
+    """This database's part of the spool (``db-<database id>``)."""
+    return spool_root(store) / f"db-{store.database_id}"
+
+
+def _spool_folder(store: Store, config: dict[str, Any]) -> Path | None:
+    key = config.get(SPOOL_KEY)
+    if not isinstance(key, str) or not _KEY_PATTERN.fullmatch(key):
+        return None  # staged by a LongBERT that kept one spool for every database
+    return database_spool(store) / f"batch-{key}"
+
+
+def batch_spool(store: Store, batch_id: int) -> Path | None:
+    """The folder of a batch's staged texts; ``None`` for batches staged before spools were
+    kept per database (their texts cannot be told from another database's, so none is read)."""
+    return _spool_folder(store, store.get_batch(batch_id).config)
 
 
 @dataclass
@@ -88,26 +116,49 @@ class BatchSettings:
 
 
 class _Spool:
-    """Texts of one batch on disk, one UTF-8 file per item position."""
+    """Texts of one batch on disk, one UTF-8 file per item position (``folder`` None: none)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path | None) -> None:
         self.folder = folder
 
     def write(self, position: int, document: Document) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{position}.txt"
-        path.write_bytes(document.text.encode("utf-8", "surrogatepass"))
-
-    def read(self, position: int, name: str) -> Document | None:
-        path = self.folder / f"{position}.txt"
+        assert self.folder is not None
         try:
-            text = path.read_bytes().decode("utf-8", "surrogatepass")
-        except OSError:
-            return None
-        return Document(text=text, name=name, source="batch")
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / f"{position}.txt").write_bytes(document.text.encode("utf-8", "surrogatepass"))
+        except OSError as error:
+            raise StoreError(
+                f"Could not keep the batch's texts in {self.folder} ({error.strerror or error}); "
+                "nothing was saved. Free disk space, or set LONGBERT_SPOOL_DIR to a writable folder."
+            ) from error
+
+    def read(self, item: BatchItemRecord) -> tuple[Document | None, str]:
+        """The item's document, or ``None`` and why it cannot be classified."""
+        if self.folder is None:
+            return None, ("it was staged by an older LongBERT whose spool could not tell databases "
+                          "apart, so its waiting text is not used; upload the file again.")
+        try:
+            text = (self.folder / f"{item.position}.txt").read_bytes().decode("utf-8", "surrogatepass")
+        except (OSError, UnicodeDecodeError):
+            return None, ("its text is no longer on this server (the batch's spool folder is "
+                          "gone); upload the file again.")
+        document = Document(text=text, name=item.name, source="batch")
+        if item.document_sha256 is None or document.sha256 != item.document_sha256:
+            return None, ("the text waiting for it is not the one staged for it (SHA-256 differs); "
+                          "upload the file again.")
+        return document, ""
 
     def drop(self, position: int) -> None:
-        (self.folder / f"{position}.txt").unlink(missing_ok=True)
+        if self.folder is not None:
+            (self.folder / f"{position}.txt").unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        """Delete the batch's folder, and the database's spool folder if that leaves it empty."""
+        if self.folder is None:
+            return
+        shutil.rmtree(self.folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.folder.parent.rmdir()
 
 
 def stage_batch(
@@ -123,11 +174,14 @@ def stage_batch(
     """Pass 1: read every file, spool the texts, create the batch; returns its id.
 
     ``files`` is consumed lazily (a generator keeps one file's bytes in memory at a time).
-    Unreadable files become error items with the reader's reason.
+    Unreadable files become error items with the reader's reason. On any failure (including a
+    stop) nothing is left: no batch row, no spooled text.
     """
-    staging = _Spool(spool_root() / f"staging-{uuid.uuid4().hex}")
+    key = uuid.uuid4().hex
+    spool = _Spool(database_spool(store) / f"batch-{key}")
     names: list[str] = []
-    errors: list[tuple[int, FileError]] = []
+    hashes: list[str | None] = []
+    errors: dict[int, str] = {}
     counted = _CountingFiles(files)
     ctx.progress(0, num_files, "Reading files…")
     try:
@@ -135,25 +189,23 @@ def stage_batch(
                               text_column=settings.text_column):
             ctx.check_stop()
             if isinstance(item, FileError):
-                errors.append((len(names), item))
+                errors[len(names)] = item.reason
                 names.append(item.name)
+                hashes.append(None)
                 ctx.add_row(result_row(PredictionError(item.name, item.reason)), error=True)
             else:
-                staging.write(len(names), item.document)
+                spool.write(len(names), item.document)
                 names.append(item.document.name)
+                hashes.append(item.document.sha256)
             ctx.progress(counted.count, num_files, f"Reading files… {len(names):,} documents so far")
         if not names:
             raise_empty()
-        batch_id = store.create_batch(name, config=settings.to_config(), items=names)
+        config = {**settings.to_config(), SPOOL_KEY: key}
+        # Last, and one transaction with the items and their errors: nothing can fail after it.
+        return store.create_batch(name, config=config, items=names, hashes=hashes, errors=errors)
     except BaseException:
-        shutil.rmtree(staging.folder, ignore_errors=True)
+        spool.remove()
         raise
-    if staging.folder.exists():
-        staging.folder.rename(batch_spool(batch_id))
-    for position, error in errors:
-        store.record_error(PredictionError(error.name, error.reason), batch_id=batch_id,
-                           item_index=position)
-    return batch_id
 
 
 def raise_empty() -> None:
@@ -197,7 +249,7 @@ def classify_batch(
     ``interrupted``: History can resume it, and everything saved so far stays.
     """
     batch = store.get_batch(batch_id)
-    spool = _Spool(batch_spool(batch_id))
+    spool = _Spool(_spool_folder(store, batch.config))
     if show_finished:
         for row in batch_rows(store, batch_id):
             if row["status"] != "pending":
@@ -212,11 +264,9 @@ def classify_batch(
             part = pending[start : start + chunk]
             documents: list[tuple[int, Document]] = []
             for item in part:
-                document = spool.read(item.position, item.name)
+                document, why = spool.read(item)
                 if document is None:
-                    error = PredictionError(
-                        item.name, "its text is no longer on this server (the batch's spool "
-                        "folder is gone); upload the file again.")
+                    error = PredictionError(item.name, why, item.document_sha256)
                     store.record_error(error, batch_id=batch_id, item_index=item.position)
                     ctx.add_row(result_row(error), error=True)
                 else:
@@ -238,7 +288,7 @@ def classify_batch(
         store.mark_batch_status(batch_id, "interrupted")
         raise
     if not store.pending_items(batch_id):
-        shutil.rmtree(spool.folder, ignore_errors=True)
+        spool.remove()
         if store.get_batch(batch_id).status != "done":
             store.mark_batch_status(batch_id, "done")
     return ran
