@@ -20,7 +20,7 @@ from longbert.ui.training import (
     OptionSpec,
     advanced_specs,
     build_config,
-    corrections_count,
+    correction_choices,
     export_corrections,
     option_specs,
     save_upload,
@@ -46,8 +46,14 @@ source = st.radio("Training data", SOURCES, key="train:source", horizontal=True)
 upload = None
 columns: dict[str, Any] = {}
 columns_ok = True
+chosen = None
 if source == SOURCES[0]:
-    count = corrections_count(store)
+    choices = {c.key: c for c in correction_choices(store)}  # per model and label set
+    if choices:
+        picked = st.selectbox("Corrections", list(choices), key="train:corrections",
+                              format_func=lambda k: choices[k].title)
+        chosen = choices.get(picked)
+    count = chosen.documents if chosen is not None else 0
     st.caption(f"{plural(count, 'document')} with a corrected or confirmed label (Batch label and "
                "History pages). A few dozen per label give a usable first model.")
 else:
@@ -118,7 +124,7 @@ def _start() -> Job:
         if upload is not None:
             path = save_upload(upload.name, upload.getvalue(), folder)
         else:
-            path = export_corrections(store, folder)
+            path = export_corrections(store, folder, chosen)
         config = build_config(values, train_path=str(path), strategy=strategy)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_factories import make_document, make_prediction
 
-from longbert.errors import DatasetError
+from longbert.data import load_dataset
+from longbert.errors import DatasetError, StoreError
+from longbert.store import Store
 from longbert.training.config import TrainConfigError
 from longbert.ui.charts import training_figure
 from longbert.ui.jobs import JobManager
@@ -17,6 +20,9 @@ from longbert.ui.training import (
     advanced_specs,
     build_config,
     chart_point,
+    correction_choices,
+    corrections_count,
+    export_corrections,
     option_specs,
     save_upload,
     training_work,
@@ -84,3 +90,34 @@ def test_training_job_reports_progress_and_stops_on_request(tmp_path: Path) -> N
     release.set()
     snap = job.wait(10)
     assert snap.status == "cancelled" and snap.result == "interrupted" and cleaned == [True]
+
+
+def test_training_from_corrections_takes_one_models_label_set(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    for i in range(6):
+        document = make_document(i)
+        truth = make_prediction(document, model="hp", seed=i)
+        store.add_correction(store.save_prediction(truth, document), "false" if i % 2 else "true")
+        # The same texts, later corrected for a zero-shot topic labelling.
+        topic = make_prediction(document, model="zero-shot:minilm", labels=("sport", "politics"),
+                                label="sport")
+        topic.zero_shot = True
+        store.add_correction(store.save_prediction(topic, document), "politics" if i % 3 else "sport")
+
+    choices = correction_choices(store)
+    assert [c.title for c in choices] == [
+        "corrections made with model zero-shot:minilm (6 documents, labels sport/politics)",
+        "corrections made with model hp (6 documents, labels true/false)",
+    ]
+    assert corrections_count(store, "hp") == 6 and corrections_count(store) == 12
+
+    path = export_corrections(store, tmp_path, "hp")
+    data = load_dataset(path)
+    assert sorted(data.labels) == ["false", "true"] and len(data) == 6  # nothing silently dropped
+    path = export_corrections(store, tmp_path, choices[0])
+    assert sorted(load_dataset(path).labels) == ["politics", "sport"]
+    with pytest.raises(StoreError, match="2 label sets"):
+        export_corrections(store, tmp_path)
+    with pytest.raises(DatasetError, match="Only 0 corrected document"):
+        export_corrections(store, tmp_path, "hp", labels=["x", "y"])
+    store.close()

@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from longbert.errors import DatasetError
-from longbert.store import Store
+from longbert.store import CorrectionSet, Store
 from longbert.training.config import TrainConfig
 from longbert.ui.jobs import JobContext
 
@@ -86,20 +85,46 @@ def build_config(values: Mapping[str, Any], *, train_path: str,
     return TrainConfig.from_dict(data, source="the Train page").validate()
 
 
-def corrections_count(store: Store) -> int:
-    """How many documents have a person-checked label (what training from the app can use)."""
-    with tempfile.TemporaryDirectory() as folder:
-        return store.export_corrections_training_set(Path(folder) / "count.jsonl")
+def correction_choices(store: Store) -> list[CorrectionSet]:
+    """What training from the app's corrections can use: one entry per model and label set
+    (``.title`` reads "corrections made with model X (N documents, labels a/b)", ``.key`` is
+    stable for a select box), most recently corrected first. Reads no document text."""
+    return store.correction_sets()
 
 
-def export_corrections(store: Store, folder: Path) -> Path:
-    """Write the corrected documents as JSON Lines for training; DatasetError if too few."""
+def corrections_count(store: Store, model: str | None = None, labels: Sequence[str] | None = None) -> int:
+    """How many documents a training set from ``model``'s corrections (with ``labels``) has.
+
+    Without either: corrected documents over every model and label set (a text corrected for two
+    models counts twice), for a caption. Cheap: no text is read or written.
+    """
+    if model is None and labels is None:
+        return sum(chosen.documents for chosen in store.correction_sets())
+    return store.count_corrections(model=model, labels=labels)
+
+
+def export_corrections(
+    store: Store,
+    folder: Path,
+    model: str | CorrectionSet | None = None,
+    labels: Sequence[str] | None = None,
+) -> Path:
+    """Write the corrections made with one model (and label set) as JSON Lines for training.
+
+    ``model`` is the model name the predictions were made with, or a :class:`CorrectionSet`
+    from :func:`correction_choices` (then its labels are used). Corrections of other models or
+    label sets are never mixed in. Raises DatasetError if too few, StoreError where ``model``
+    leaves several label sets (the message lists them).
+    """
+    if isinstance(model, CorrectionSet):
+        model, labels = model.model, model.labels
     path = folder / "corrections.jsonl"
-    count = store.export_corrections_training_set(path)
+    count = store.export_corrections_training_set(path, model=model, labels=labels)
     if count < 4:
+        which = f" with model {model}" if model else ""
         raise DatasetError(
-            f"Only {count} corrected document(s) so far: correct or confirm at least a few per "
-            "label (Batch label page) before training."
+            f"Only {count} corrected document(s){which} so far: correct or confirm at least a few "
+            "per label (Batch label page) before training."
         )
     return path
 
