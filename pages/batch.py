@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from longbert.readers import SUPPORTED_EXTENSIONS, ReadLimits
@@ -17,10 +16,23 @@ from longbert.ui.batch import (
     classify_batch,
     stage_batch,
 )
-from longbert.ui.formatting import format_duration, progress_text
+from longbert.ui.formatting import (
+    files_to_documents,
+    format_duration,
+    md,
+    plural,
+    progress_text,
+)
 from longbert.ui.jobs import Job, JobContext
 from longbert.ui.service import classify
-from longbert.ui.tables import RESULT_COLUMNS, apply_corrections, to_csv, to_jsonl
+from longbert.ui.tables import (
+    RESULT_COLUMNS,
+    apply_corrections,
+    blank_missing,
+    table_frame,
+    to_csv,
+    to_jsonl,
+)
 from pages import shared
 
 shared.ensure_app_navigation()
@@ -64,7 +76,7 @@ def _start(files: list[Any]) -> Job:
                        show_finished=False)
         return batch_id
 
-    return shared.jobs().submit(work, title=name, kind="batch")
+    return shared.jobs().submit(work, title=name, kind="batch", meta={"files": len(files)})
 
 
 if start and uploads:
@@ -89,8 +101,8 @@ def _live(job: Job) -> None:
                                                        snap.eta_seconds, snap.errors))
         st.caption(f"{snap.message} Elapsed {format_duration(snap.elapsed)}.")
         if snap.rows:
-            st.dataframe(pd.DataFrame(snap.rows, columns=list(RESULT_COLUMNS)),
-                         hide_index=True, key="batch:live")
+            st.dataframe(blank_missing(table_frame(snap.rows, RESULT_COLUMNS)),
+                         hide_index=True, key="batch:live", column_config=COLUMN_CONFIG)
         if st.button("Stop", key="batch:stop"):
             job.cancel()
             st.toast("Stopping after the current documents… resume it later from History.")
@@ -98,36 +110,60 @@ def _live(job: Job) -> None:
     live()
 
 
-def _results(batch_id: int) -> None:
+COLUMN_CONFIG: dict[str, Any] = {
+    "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1,
+                                                  format="percent"),
+    "error": st.column_config.TextColumn("error", width="medium",
+                                         help="Why the file or row could not be labelled"),
+}
+
+
+def _results(batch_id: int, files: int | None = None) -> None:
     """The finished (or stopped) batch: correctable table and downloads."""
     batch = store.get_batch(batch_id)
     rows = batch_rows(store, batch_id)
     options = batch_labels(store, batch.config)
+    if files is None:
+        listed = batch.config.get("files") or []
+        files = len(listed) if 0 < len(listed) < 200 else None  # the config keeps 200 names
     st.subheader(f"Results: {batch.name}")
-    st.caption(f"{batch.done:,} labelled · {batch.errors:,} with errors · {batch.pending:,} "
-               f"pending · status {batch.status}")
-    key = f"batch:editor:{batch_id}"
+    st.caption(f"{files_to_documents(files, batch.total)} · {batch.done:,} labelled · "
+               f"{batch.errors:,} with errors · {batch.pending:,} pending · status "
+               f"{batch.status}" + (" (each row of a CSV/JSON Lines file and each file in a zip "
+                                    "is a document)" if files not in (None, batch.total) else ""))
+    revision = st.session_state.get(f"batch:editor-revision:{batch_id}", 0)
+    key = f"batch:editor:{batch_id}:{revision}"
     edits = st.session_state.get(key, {}).get("edited_rows", {})
     updated, changes = apply_corrections(rows, edits)
-    saved = 0
+    saved, cleared = 0, []
     for index, label in changes:
         pid = rows[index]["prediction_id"]
-        if label and pid is not None:
+        if not label:
+            cleared.append(str(rows[index]["document"]))
+        elif pid is not None:
             store.add_correction(int(pid), label)
             saved += 1
     if saved:
         st.toast(f"Saved {saved} correction{'s' if saved != 1 else ''}.")
-    frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    if cleared:
+        # The store keeps every correction (there is no retraction): say so, and show the saved
+        # labels again in a fresh editor instead of a cleared cell that means nothing.
+        st.warning(f"Clearing a correction does not remove it: the saved correction of "
+                   f"{', '.join(md(n) for n in cleared[:5])}{' …' if len(cleared) > 5 else ''} "
+                   "stays. Pick another label to change it.")
+        st.session_state[f"batch:editor-revision:{batch_id}"] = revision + 1
+        key = f"batch:editor:{batch_id}:{revision + 1}"
+        rows = updated = batch_rows(store, batch_id)
+    frame = table_frame(rows, RESULT_COLUMNS, editable=("correction",))
     st.data_editor(
-        frame, key=key, hide_index=True, num_rows="fixed",
+        blank_missing(frame), key=key, hide_index=True, num_rows="fixed",
         disabled=[c for c in RESULT_COLUMNS if c != "correction"],
         column_config={
+            **COLUMN_CONFIG,
             "correction": st.column_config.SelectboxColumn(
                 "correction", options=options, help="Set the right label; it is saved at once "
-                "and can be used to train a model."),
-            "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1,
-                                                          format="percent"),
-            "error": st.column_config.TextColumn("error", width="large"),
+                "and can be used to train a model. A saved correction can be changed, not "
+                "removed."),
         },
     )
     unconfirmed = [r for r in updated if r["status"] == "ok" and not r["correction"]]
@@ -159,11 +195,11 @@ if job is not None:
             st.warning("The batch was stopped. Everything labelled so far is saved; resume the "
                        "rest from History.")
         else:
-            errors = f"{snap.errors:,} error{'' if snap.errors == 1 else 's'}"
-            st.success(f"Done: {snap.done:,} documents ({errors}) in "
-                       f"{format_duration(snap.elapsed)}.")
+            files = job.meta.get("files")
+            st.success(f"Done: {files_to_documents(files, snap.done)} "
+                       f"({plural(snap.errors, 'error')}) in {format_duration(snap.elapsed)}.")
         if batch_id is not None:
-            _results(int(batch_id))
+            _results(int(batch_id), job.meta.get("files"))
 else:
     earlier = store.list_batches(limit=50)
     if earlier:

@@ -10,6 +10,7 @@ from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.readers import ReadLimits, read_single
 from longbert.readers.base import MB
+from longbert.ui.formatting import classified_message, input_signature
 from pages import shared
 
 shared.ensure_app_navigation()
@@ -56,12 +57,20 @@ def _document() -> Document | None:
         return None
 
 
+signature = input_signature(source or "", text, upload.name if upload else None,
+                            upload.getvalue() if upload else None)
+previous = st.session_state.get("classify:result")
+if go or (previous is not None and previous[-1] != signature):
+    # A new attempt or a changed input: the old result no longer describes what is on screen.
+    st.session_state.pop("classify:result", None)
+
 if go:
     document = _document()
     if document is not None:
         started = time.perf_counter()
         try:
             model = shared.load_model(choice.key, labels)
+            loaded = time.perf_counter() - started
             from longbert.ui.service import classify_and_log
 
             with st.spinner("Classifying…"):
@@ -71,14 +80,15 @@ if go:
             st.error(str(error))
         else:
             st.session_state["classify:result"] = (prediction, document, pid,
-                                                   time.perf_counter() - started)
+                                                   time.perf_counter() - started, loaded,
+                                                   signature)
 
 result = st.session_state.get("classify:result")
 if result is not None:
-    prediction, document, pid, seconds = result
-    st.success(f"Classified '{document.name}' in {seconds:.1f} s and saved it to History.")
+    prediction, document, pid, seconds, loaded, _ = result
+    st.success(classified_message(document.name, seconds, loaded))
     shared.render_prediction(prediction, document, "classify", prediction_id=pid)
-else:
+elif not go:
     st.info(
         "Paste a text or upload a file, then press **Classify**. Without a trained model the "
         "app offers zero-shot labels from label descriptions you type (left)."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from longbert.document import Document
@@ -14,6 +13,7 @@ from longbert.ui import charts, highlight
 from longbert.ui.formatting import token_budget_text
 from longbert.ui.params import strategy_names, strategy_title
 from longbert.ui.service import compare_strategies, comparison_rows
+from longbert.ui.tables import blank_missing, drop_empty, table_frame
 from pages import shared
 
 shared.ensure_app_navigation()
@@ -79,7 +79,9 @@ if stored is None:
 
 document, results = stored
 rows = comparison_rows(results)
-st.dataframe(pd.DataFrame(rows), hide_index=True, key="compare:table")
+frame = drop_empty(table_frame(rows, list(rows[0]) if rows else []), ["error"])
+st.dataframe(blank_missing(frame), hide_index=True, key="compare:table",
+             column_config={"strategy": st.column_config.TextColumn(pinned=True)})
 ok = [c for c in results if isinstance(c.result, Prediction)]
 if ok:
     left, right = st.columns(2)
@@ -88,19 +90,22 @@ if ok:
         key="compare:probs")
     right.plotly_chart(charts.cost_figure([r for r in rows if r["error"] is None]),
                        key="compare:cost")
+# Same elements in the same order in every column (a failed strategy fills the same slots), so
+# the columns line up: title, label, budget, then the document.
 columns = st.columns(len(results))
 for column, comparison in zip(columns, results, strict=True):
     with column:
         st.markdown(f"**{strategy_title(comparison.name)}**")
         result = comparison.result
         if not isinstance(result, Prediction):
+            st.metric("Label", "—", delta="failed", delta_color="off", delta_arrow="off")
+            st.caption("no result")
             st.error(result.message)
             continue
         confidence = result.probabilities.get(result.label, 0.0)
-        st.metric("Label", result.label, delta=f"{confidence:.1%}", delta_color="off",
+        st.metric("Label", result.label, delta=f"{confidence:.1%}"
+                  + (" · zero-shot" if result.zero_shot else ""), delta_color="off",
                   delta_arrow="off")
-        if result.zero_shot:
-            st.badge("Zero-shot", color="orange")
         st.caption(f"{token_budget_text(result.used_tokens, result.total_tokens)} · "
                    f"{result.latency_ms:,.0f} ms")
         st.html(highlight.segments_html(document.text, result.segment_scores, result.spans))

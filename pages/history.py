@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from datetime import date, datetime
 
-import pandas as pd
 import streamlit as st
 
 from longbert.errors import LongBertError
 from longbert.store import HistoryFilter, RecordNotFoundError
 from longbert.ui import charts
 from longbert.ui.batch import BatchSettings, resume_work
-from longbert.ui.formatting import progress_text
+from longbert.ui.formatting import md, plural, progress_text
 from longbert.ui.service import classify
+from longbert.ui.tables import (
+    HISTORY_COLUMNS,
+    blank_missing,
+    history_export,
+    history_row,
+    newly_selected,
+    table_frame,
+)
 from pages import shared
 
 PAGE_SIZE = 100
@@ -47,7 +53,7 @@ if unfinished:
         live = shared.jobs().find("batch", batch_id=batch.id)
         running = live is not None and not live.snapshot().finished
         cols = st.columns([3, 1])
-        cols[0].markdown(f"**#{batch.id}** {batch.name} — "
+        cols[0].markdown(f"**#{batch.id}** {md(batch.name)} — "
                          + progress_text(batch.done + batch.errors, batch.total, None,
                                          batch.errors) + f" · {batch.status}")
         cols[0].progress(batch.fraction)
@@ -107,32 +113,40 @@ with over_time:
 
 pages = max(1, -(-total // PAGE_SIZE))
 with listing:
-    page_number = st.number_input(f"Page (of {pages}; {total:,} predictions)", min_value=1,
+    page_number = st.number_input(f"Page (of {pages}; {plural(total, 'prediction')})", min_value=1,
                                   max_value=pages, value=1, key="history:page", width=260)
 page = store.history(filters, limit=PAGE_SIZE, offset=(int(page_number) - 1) * PAGE_SIZE)
 
 
-def _row(r: Any) -> dict[str, Any]:
-    return {
-        "id": r.id, "when": r.created_at.strftime("%Y-%m-%d %H:%M"), "document": r.document_name,
-        "label": r.label, "corrected": r.corrected_label, "confidence": round(r.confidence, 4),
-        "strategy": r.strategy, "model": r.model_name, "tokens": f"{r.used_tokens}/{r.total_tokens}",
-        "latency_ms": round(r.latency_ms, 1), "batch": r.batch_id, "zero_shot": r.zero_shot,
-    }
-
-
-frame = pd.DataFrame([_row(r) for r in page.rows])
+frame = table_frame([history_row(r) for r in page.rows], HISTORY_COLUMNS)
 ids = [r.id for r in page.rows]
 names = {r.id: f"#{r.id} {r.document_name} → {r.label}" for r in page.rows}
 with listing:
-    event = st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="single-row",
-                         key="history:table")
+    left, right, _ = st.columns([1, 1, 3])
+    stamp = f"{datetime.now():%Y%m%d-%H%M}"
+    left.download_button(
+        f"Download CSV ({total:,})", lambda: history_export(store, filters, "csv"),
+        file_name=f"longbert-history-{stamp}.csv", mime="text/csv", key="history:csv",
+        on_click="ignore", help="Every prediction matching the filters (all pages), with its "
+        "latest correction and the final label.")
+    right.download_button(
+        f"Download JSON Lines ({total:,})", lambda: history_export(store, filters, "jsonl"),
+        file_name=f"longbert-history-{stamp}.jsonl", mime="application/jsonl",
+        key="history:jsonl", on_click="ignore",
+        help="The same export as JSON Lines (one prediction per line).")
+    event = st.dataframe(blank_missing(frame), hide_index=True, on_select="rerun",
+                         selection_mode="single-row", key="history:table",
+                         column_config={"confidence": st.column_config.NumberColumn(
+                             format="percent")})
     selected_rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
+    ticked = newly_selected(selected_rows, st.session_state.get("history:ticked"))
+    st.session_state["history:ticked"] = selected_rows
+    if ticked is not None and ticked < len(ids):
+        # A row just ticked opens it; a row left ticked does not override a later pick below.
+        st.session_state["history:open"] = ids[ticked]
     opened = st.selectbox("Open a prediction", [None, *ids], key="history:open",
-                          format_func=lambda i: "— pick one, or click a row —" if i is None
+                          format_func=lambda i: "— pick one, or tick a row —" if i is None
                           else names[i])
-if selected_rows:
-    opened = ids[selected_rows[0]]
 if opened is None:
     st.stop()
 
@@ -143,7 +157,7 @@ except RecordNotFoundError as error:
     st.stop()
 
 st.divider()
-st.subheader(f"Prediction #{stored.id}: {stored.document.name}")
+st.subheader(f"Prediction #{stored.id}: {md(stored.document.name)}")
 st.caption(f"Saved {stored.created_at:%Y-%m-%d %H:%M:%S} UTC"
            + (f" · batch #{stored.batch_id}" if stored.batch_id else ""))
 with st.form(f"history:correct:{stored.id}", border=False):
@@ -159,10 +173,10 @@ with st.form(f"history:correct:{stored.id}", border=False):
         except LongBertError as error:
             st.error(str(error))
         else:
-            st.success(f"Saved: #{stored.id} is '{new_label}'.")
+            st.success(f"Saved: #{stored.id} is '{md(new_label)}'.")
 if stored.corrections:
     st.caption("Corrections: " + "; ".join(
-        f"{c.label} ({c.created_at:%Y-%m-%d %H:%M})" + (f" — {c.note}" if c.note else "")
+        f"{md(c.label)} ({c.created_at:%Y-%m-%d %H:%M})" + (f" — {md(c.note)}" if c.note else "")
         for c in stored.corrections))
 shared.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
                          prediction_id=stored.id)

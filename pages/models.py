@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
 from longbert.config import models_dir
 from longbert.ui import charts
-from longbert.ui.models import scan_checkpoints
+from longbert.ui.models import checkpoint_row, is_score, metrics_title, scan_checkpoints
+from longbert.ui.tables import blank_missing, table_frame
 from pages import shared
 
 shared.ensure_app_navigation()
@@ -30,50 +29,26 @@ if not checkpoints:
     )
 
 
-def _metrics(choice: Any) -> dict[str, Any]:
-    metrics = dict(choice.metrics)
-    name = choice.path.rsplit("/", 1)[-1] if choice.path else choice.key
-    record = registered.get(name) or registered.get(choice.title.split(" — ")[0])
-    if record is not None:
-        metrics = {**record.metrics, **metrics}
-    return metrics
-
-
-def _flat(metrics: dict[str, Any]) -> dict[str, float]:
-    """Top-level numeric metrics, and one level of nesting (``dev.macro_f1``)."""
-    flat: dict[str, float] = {}
-    for key, value in metrics.items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            flat[key] = float(value)
-        elif isinstance(value, dict):
-            for sub, inner in value.items():
-                if isinstance(inner, int | float) and not isinstance(inner, bool):
-                    flat[f"{key}.{sub}"] = float(inner)
-    return flat
-
-
-rows = []
-for choice in checkpoints:
-    flat = _flat(_metrics(choice))
-    rows.append({
-        "name": choice.title.split(" — ")[0], "labels": ", ".join(choice.labels),
-        "strategy": (choice.strategy or {}).get("name"), "multi_label": choice.multi_label,
-        "saved": choice.saved_at, "folder": choice.path,
-        **{k: round(v, 4) for k, v in flat.items() if "f1" in k or "accuracy" in k},
-    })
+rows = [checkpoint_row(choice, registered) for choice in checkpoints]
 if rows:
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="models:table")
-    keys = sorted({k for r in rows for k in r if "f1" in k or "accuracy" in k})
+    frame = table_frame(rows, list(dict.fromkeys(k for r in rows for k in r)))
+    st.dataframe(blank_missing(frame), hide_index=True, key="models:table",
+                 column_config={"dev_docs": st.column_config.NumberColumn(
+                     "dev docs", help="Documents the metrics were measured on (the dev set)")})
+    keys = sorted({k for r in rows for k in r if is_score(k)})
     if keys:
         st.plotly_chart(
             charts.metrics_figure(
                 [{"name": r["name"], "metrics": {k: r.get(k) for k in keys}} for r in rows],
-                keys[:6]),
+                keys[:6], title=metrics_title(rows)),
             key="models:metrics",
         )
-    names = [r["name"] for r in rows]
-    picked = st.selectbox("Details of", names, key="models:detail")
-    choice = checkpoints[names.index(picked)]
+        if any(r.get("dev_docs") is not None and r["dev_docs"] < 30 for r in rows):
+            st.caption("Metrics from a dev set of a few dozen documents or fewer move a lot with "
+                       "each document; treat them as a rough guide.")
+    picked = st.selectbox("Details of", range(len(rows)), key="models:detail",
+                          format_func=lambda i: f"{rows[i]['name']} ({rows[i]['folder']})")
+    choice = checkpoints[picked]
     left, right = st.columns(2)
     with left:
         st.markdown("**Configuration**")

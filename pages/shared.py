@@ -17,7 +17,7 @@ from longbert.results import Prediction
 from longbert.store import Store, StoreError, get_store
 from longbert.ui import charts, highlight
 from longbert.ui.coverage import coverage, units_read
-from longbert.ui.formatting import token_budget_text
+from longbert.ui.formatting import md, token_budget_text
 from longbert.ui.jobs import JobManager
 from longbert.ui.models import (
     DEFAULT_ZERO_SHOT_LABELS,
@@ -33,6 +33,7 @@ from longbert.ui.params import (
     param_specs,
     strategy_help,
     strategy_names,
+    strategy_summary,
     strategy_title,
 )
 
@@ -123,8 +124,8 @@ def model_picker(prefix: str) -> tuple[ModelChoice, dict[str, str] | None]:
     )
     _remember("model", key)
     choice = choices[keys.index(key)]
+    st.caption(md(choice.summary))
     if not choice.zero_shot:
-        st.caption(f"Labels: {', '.join(choice.labels)}")
         return choice, None
     st.badge("Zero-shot", icon=":material/auto_awesome:", color="orange")
     text = st.text_area(
@@ -175,22 +176,25 @@ def strategy_picker(prefix: str, choice: ModelChoice, allow_own: bool = True) ->
     Returns ``(config, ok)``: ``config`` is None for the model's own strategy; ``ok`` is False
     when a parameter is invalid (the error is shown).
     """
-    own_title = "The model's own"
-    if choice.strategy:
-        own_title += f" ({choice.strategy.get('name')})"
-    elif choice.zero_shot:
-        own_title += " (chunk, 256-token windows)"
+    own = (choice.strategy or {}).get("name") or ("chunk" if choice.zero_shot else None)
+    own_title = f"Model's own ({strategy_title(own)})" if own else "Model's own"
     options = ([OWN_STRATEGY] if allow_own else []) + strategy_names()
     remembered = _remembered("strategy", options[0])
     name = st.selectbox(
         "Strategy", options, index=options.index(remembered) if remembered in options else 0,
         key=f"{prefix}:strategy",
         format_func=lambda n: own_title if n == OWN_STRATEGY else strategy_title(n),
-        help="How a document longer than BERT's 512 tokens is read.",
+        help="How a document longer than BERT's 512 tokens is read. "
+        + " ".join(f"**{strategy_summary(n)}.**" for n in strategy_names()),
     )
     _remember("strategy", name)
     if name == OWN_STRATEGY:
+        if choice.zero_shot:
+            st.caption("Zero-shot reads every token in 256-token chunks (the encoder's length).")
+        elif own:
+            st.caption(f"As trained — {strategy_summary(own)}.")
         return None, True
+    st.caption(strategy_summary(name) + ".")
     with st.expander("Strategy parameters"):
         st.caption(strategy_help(name))
         config = strategy_params_form(name, prefix)
@@ -234,7 +238,7 @@ def render_prediction(p: Prediction, document: Document, prefix: str, *,
             st.badge("Zero-shot label", icon=":material/auto_awesome:", color="orange",
                      help="From similarity to your label descriptions, not a trained model.")
         st.caption(
-            f"Model `{p.model_name}` · strategy `{p.strategy}` · {p.latency_ms:,.0f} ms"
+            f"Model `{p.model_name}` · strategy `{p.strategy}` · model time {p.latency_ms:,.0f} ms"
             + (f" · {p.extra['precision']} on {p.extra.get('device', '?')}" if "precision" in p.extra else "")
             + (f" · saved as prediction #{prediction_id}" if prediction_id is not None else "")
         )

@@ -122,7 +122,28 @@ def test_classify_bad_uploads_show_clear_errors(app: AppTest) -> None:
         _ok(app)
         errors = " ".join(e.value for e in app.error)
         assert expected in errors and name in errors, (name, errors)
+        assert not app.success and not app.metric  # the earlier result is not shown as this one's
     assert get_store().count_predictions() == 1
+
+
+def test_classify_drops_the_old_result_when_the_input_changes_or_a_new_attempt_fails(
+    app: AppTest,
+) -> None:
+    app.text_area(key="classify:text").input(SPORT * 10)
+    app.button(key="classify:go").click().run()
+    _ok(app)
+    assert app.metric[0].value == "sport" and "saved it to History" in app.success[0].value
+    app.checkbox(key="classify:full").check().run()  # not the input: the result stays
+    assert app.metric and app.success
+    app.text_area(key="classify:text").input(POLITICS * 10).run()
+    _ok(app)
+    assert not app.metric and not app.success  # the shown result was for the old text
+    app.button(key="classify:go").click().run()
+    assert app.metric[0].value == "politics"
+    app.text_area(key="classify:text").input("   ").run()
+    app.button(key="classify:go").click().run()
+    _ok(app)
+    assert app.error and not app.metric and not app.success  # failed: nothing old left over
 
 
 def test_classify_upload_over_the_configured_limit(app: AppTest) -> None:
@@ -183,14 +204,28 @@ def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest
     assert labels["sport.txt"] == "sport"
     assert {d.label for d in app.download_button} == {"Download CSV", "Download JSON Lines"}
 
+    assert list(frame.columns[:3]) == ["document", "status", "error"]  # reasons seen at once
+    assert set(frame["correction"]) == {""}  # blank, not "None"
+    assert any("4 files → 6 documents" in c.value for c in app.caption)
+
     batch_id = get_store().list_batches()[0].id
-    app.session_state[f"batch:editor:{batch_id}"] = {
+    app.session_state[f"batch:editor:{batch_id}:0"] = {
         "edited_rows": {0: {"correction": "business"}}, "added_rows": [], "deleted_rows": [],
     }
     app.run()
     _ok(app)
     corrected = [r for r in get_store().history().rows if r.corrected_label]
     assert [(r.document_name, r.corrected_label) for r in corrected] == [("sport.txt", "business")]
+    # Clearing the cell cannot retract a saved correction: the page says so and shows it again.
+    app.session_state[f"batch:editor:{batch_id}:0"] = {
+        "edited_rows": {0: {"correction": None}}, "added_rows": [], "deleted_rows": [],
+    }
+    app.run()
+    _ok(app)
+    assert any("does not remove it" in w.value and "sport" in w.value for w in app.warning)
+    assert app.data_editor[0].value["correction"][0] == "business"
+    assert [r.corrected_label for r in get_store().history().rows if r.corrected_label] == [
+        "business"]
 
 
 def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) -> None:
@@ -216,7 +251,9 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
     assert any("Unfinished batches" in s.value for s in app.subheader)
     assert app.get("plotly_chart")  # label distribution over time
     app.text_input(key="history:text").input("parliament").run()
-    assert "1 predictions" in app.number_input(key="history:page").label
+    assert "1 prediction" in app.number_input(key="history:page").label
+    assert {d.label for d in app.download_button} == {"Download CSV (1)",
+                                                      "Download JSON Lines (1)"}
     app.selectbox(key="history:open").select_index(1).run()
     _ok(app)
     assert app.metric[0].value == "politics"

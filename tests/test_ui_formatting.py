@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from longbert.ui.formatting import (
+    classified_message,
+    files_to_documents,
     format_bytes,
     format_duration,
+    input_signature,
+    md,
+    plain,
+    plural,
     progress_text,
     snippet,
     token_budget_fraction,
@@ -33,3 +39,32 @@ def test_progress_text_and_bytes_and_snippet() -> None:
     assert format_bytes(200_000_000) == "200.0 MB"
     assert snippet("a  b\n c", 10) == "a b c"
     assert snippet("x" * 30, 10) == "x" * 9 + "…"
+
+
+def test_plurals_and_file_document_counts() -> None:
+    assert plural(1, "document") == "1 document" and plural(0, "document") == "0 documents"
+    assert plural(1200, "batch", "batches") == "1,200 batches"
+    assert files_to_documents(19, 23) == "19 files → 23 documents"
+    assert files_to_documents(3, 3) == "3 documents" == files_to_documents(None, 3)
+    assert files_to_documents(1, 1) == "1 document"
+
+
+def test_classified_message_says_when_loading_the_model_counted() -> None:
+    assert classified_message("a.txt", 2.6) == "Classified 'a\\.txt' in 2.6 s, and saved it to History."
+    slow = classified_message("page", 16.4, 13.8)
+    assert "16.4 s, including 13.8 s loading the model (first use)" in slow
+
+
+def test_user_text_is_escaped_for_markdown_and_plotly() -> None:
+    assert md("*bold* [x](http://e) :red[y]") == (
+        "\\*bold\\* \\[x\\]\\(http\\://e\\) \\:red\\[y\\]")
+    assert md("two\nlines") == "two lines"
+    assert plain('<i>evil</i> & "q"') == '&lt;i&gt;evil&lt;/i&gt; &amp; "q"'
+
+
+def test_input_signature_changes_with_the_input() -> None:
+    base = input_signature("Paste text", "hello")
+    assert base == input_signature("Paste text", "hello")
+    assert base != input_signature("Paste text", "hello!")
+    assert input_signature("Upload a file", None, "a.txt", b"x") != input_signature(
+        "Upload a file", None, "a.txt", b"y")

@@ -10,12 +10,24 @@ import pytest
 from longbert.errors import StrategyConfigError
 from longbert.ui.models import (
     DEFAULT_ZERO_SHOT_LABELS,
+    ZERO_SHOT_CHOICE,
     ZERO_SHOT_KEY,
+    ModelChoice,
+    checkpoint_row,
+    metrics_title,
     model_choices,
+    numeric_metrics,
     parse_labels,
     scan_checkpoints,
 )
-from longbert.ui.params import build_strategy, param_specs, params_from_form, strategy_names
+from longbert.ui.params import (
+    STRATEGY_TITLES,
+    build_strategy,
+    param_specs,
+    params_from_form,
+    strategy_names,
+    strategy_summary,
+)
 
 
 def test_parse_labels_accepts_lines_descriptions_and_commas() -> None:
@@ -44,7 +56,8 @@ def test_scan_checkpoints_lists_good_reports_broken_and_always_offers_zero_shot(
     (tmp_path / "not-a-model").mkdir()
     choices, problems = scan_checkpoints(tmp_path)
     assert [c.labels for c in choices] == [("x", "y")]
-    assert choices[0].metrics == {"macro_f1": 0.8} and "chunk" in choices[0].title
+    assert choices[0].metrics == {"macro_f1": 0.8} and choices[0].title == "news"
+    assert choices[0].summary == "2 labels (x, y) · strategy chunk"
     assert len(problems) == 1 and problems[0].startswith("broken")
     assert [c.key for c in model_choices(tmp_path)][-1] == ZERO_SHOT_KEY
     assert [c.key for c in model_choices(tmp_path / "missing")] == [ZERO_SHOT_KEY]
@@ -61,3 +74,33 @@ def test_param_specs_cover_every_strategy_and_round_trip() -> None:
     assert config.params["max_chunks"] == 4 and config.params["window"] == 256
     with pytest.raises(StrategyConfigError, match="stride"):
         build_strategy("chunk", {"window": 100, "stride": 300})
+
+
+def test_picker_titles_are_short_and_details_go_to_captions() -> None:
+    # The sidebar select box shows about 26 characters; longer titles were cut off.
+    assert len(ZERO_SHOT_CHOICE.title) <= 26 and ZERO_SHOT_CHOICE.summary
+    assert all(len(t) <= 20 for t in STRATEGY_TITLES.values())
+    assert set(STRATEGY_TITLES) == set(strategy_names())
+    assert strategy_summary("truncate").startswith("Truncate: the head")
+
+
+def test_checkpoint_rows_merge_metrics_and_give_the_dev_set_size() -> None:
+    from types import SimpleNamespace
+
+    record = SimpleNamespace(metrics={"accuracy": 0.5, "loss": 0.7, "dev": {"macro_f1": 0.25}})
+
+    choice = ModelChoice(
+        key="/m/news", title="news", zero_shot=False, path="/m/news", labels=("a", "b"),
+        strategy={"name": "chunk"},
+        metadata={"metrics": {"accuracy": 0.75, "num_docs": 9}, "training": {"dev_docs": 12}},
+    )
+    row = checkpoint_row(choice, {"news": record})
+    assert row["accuracy"] == 0.75 and row["dev.macro_f1"] == 0.25 and "loss" not in row
+    assert row["dev_docs"] == 12 and row["name"] == "news" and row["strategy"] == "chunk"
+    assert metrics_title([row]) == "Dev-set metrics (12 dev documents)"
+    other = {**row, "name": "old", "dev_docs": None}
+    assert metrics_title([row, other]) == "Dev-set metrics (dev documents: news 12, old ?)"
+    assert metrics_title([other]) == "Dev-set metrics"
+    bare = ModelChoice(key="k", title="k", zero_shot=False, metadata={"metrics": {"num_docs": 3}})
+    assert bare.dev_docs == 3 and ZERO_SHOT_CHOICE.dev_docs is None
+    assert numeric_metrics({"a": True, "b": 1, "c": {"d": 2.5, "e": "x"}}) == {"b": 1.0, "c.d": 2.5}

@@ -7,7 +7,20 @@ import io
 import json
 
 from longbert.results import Prediction, PredictionError
-from longbert.ui.tables import RESULT_COLUMNS, apply_corrections, result_row, to_csv, to_jsonl
+from longbert.ui.tables import (
+    HISTORY_COLUMNS,
+    RESULT_COLUMNS,
+    apply_corrections,
+    blank_missing,
+    drop_empty,
+    history_export,
+    history_row,
+    newly_selected,
+    result_row,
+    table_frame,
+    to_csv,
+    to_jsonl,
+)
 
 
 def _prediction(name: str = "a.txt", label: str = "sport") -> Prediction:
@@ -45,3 +58,55 @@ def test_exports_include_final_label_and_defuse_formulas() -> None:
     lines = to_jsonl(rows).decode("utf-8").splitlines()
     assert json.loads(lines[1])["document"] == "é.txt"
     assert json.loads(lines[0])["final_label"] == "politics"
+
+
+def test_error_reason_comes_right_after_the_name_and_blanks_show_blank() -> None:
+    assert RESULT_COLUMNS[:3] == ("document", "status", "error")
+    rows = [result_row(_prediction()), result_row(PredictionError("x.pdf", "x.pdf is encrypted"))]
+    frame = table_frame(rows, RESULT_COLUMNS, editable=("correction",))
+    assert list(frame.columns) == list(RESULT_COLUMNS)
+    assert list(frame["correction"]) == ["", ""]  # editable cells: empty text, not None
+    html = blank_missing(frame).to_html()
+    assert "None" not in html and "nan" not in html.lower().replace("nano", "")
+    assert "x.pdf is encrypted" in html and "12.3" in html
+    trimmed = drop_empty(table_frame([{"a": 1, "error": None}], ["a", "error"]), ["error"])
+    assert list(trimmed.columns) == ["a"]
+
+
+def test_history_rows_and_a_ticked_row_opens_only_once() -> None:
+    from datetime import datetime
+
+    from longbert.store import HistoryRow
+
+    row = history_row(HistoryRow(
+        id=3, created_at=datetime(2026, 1, 2, 3, 4), document_name="d", document_sha256="0",
+        source="paste", model_name="m", strategy="chunk", label="a", labels=["a"],
+        confidence=0.123456, used_tokens=510, total_tokens=2306, latency_ms=12.34, batch_id=None,
+        zero_shot=True, corrected_label=None, corrected_labels=None,
+    ))
+    assert tuple(row) == HISTORY_COLUMNS
+    assert row["tokens"] == "510/2,306" and row["confidence"] == 0.1235 and row["corrected"] is None
+    assert newly_selected([2], None) == 2
+    assert newly_selected([2], [2]) is None  # still ticked: the dropdown choice stands
+    assert newly_selected([], [2]) is None and newly_selected([1], [2]) == 1
+
+
+def test_history_export_uses_the_store_with_filters(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from longbert.document import Document
+    from longbert.store import HistoryFilter, get_store
+
+    store = get_store(f"sqlite:///{Path(str(tmp_path)) / 'h.sqlite'}")
+    for name, label in (("a.txt", "sport"), ("b.txt", "politics")):
+        document = Document(text=f"text of {name}", name=name)
+        p = _prediction(name=name, label=label)
+        p.document_sha256 = document.sha256
+        pid = store.save_prediction(p, document)
+        if name == "a.txt":
+            store.add_correction(pid, "politics", note="checked")
+    everything = list(csv.DictReader(io.StringIO(history_export(store, None, "csv").decode())))
+    assert [r["document_name"] for r in everything] == ["a.txt", "b.txt"]
+    assert everything[0]["corrected_label"] == "politics" == everything[0]["final_label"]
+    only = history_export(store, HistoryFilter(label=["politics"]), "jsonl").decode().splitlines()
+    assert [json.loads(line)["document_name"] for line in only] == ["b.txt"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
+import re
 
 
 def token_budget_text(used: int, total: int) -> str:
@@ -19,6 +21,33 @@ def plural(count: int, singular: str, many: str | None = None) -> str:
     """``"1 document"``, ``"2 documents"``, ``"1,200 documents"``."""
     word = singular if count == 1 else (many or singular + "s")
     return f"{count:,} {word}"
+
+
+def files_to_documents(files: int | None, documents: int) -> str:
+    """``"19 files → 23 documents"`` (a table row or an archive member is a document of its
+    own); just ``"3 documents"`` when the counts agree or the file count is unknown."""
+    if files is None or files == documents:
+        return plural(documents, "document")
+    return f"{plural(files, 'file')} → {plural(documents, 'document')}"
+
+
+def classified_message(name: str, seconds: float, load_seconds: float = 0.0) -> str:
+    """The Classify page's success line. Wall time includes loading the model on first use,
+    which the prediction's own latency (model time, in ms) leaves out; say so when it counted."""
+    message = f"Classified '{md(name)}' in {seconds:.1f} s"
+    if load_seconds >= 0.5:
+        message += f", including {load_seconds:.1f} s loading the model (first use)"
+    return message + ", and saved it to History."
+
+
+def input_signature(source: str, text: str | None, name: str | None = None,
+                    data: bytes | None = None) -> str:
+    """A fingerprint of what is to be classified: a result is shown only while it matches."""
+    digest = hashlib.sha256()
+    for part in (source, name or "", text or ""):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    digest.update(data or b"")
+    return digest.hexdigest()
 
 
 def token_budget_fraction(used: int, total: int) -> float:
@@ -77,3 +106,13 @@ def plain(text: object) -> str:
     Only ``&``, ``<`` and ``>`` are escaped; plotly decodes those entities (not ``&quot;``).
     """
     return html.escape(str(text), quote=False)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=])")
+
+
+def md(text: object) -> str:
+    """``text`` with Markdown's special characters backslash-escaped, for names and labels put
+    into ``st.markdown``/``st.caption``/``st.success`` messages: shown as typed, never styled
+    (``*x*``, ``[link](…)``, ``:red[…]``). Newlines become spaces."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,26 @@ class ModelChoice:
         metrics = self.metadata.get("metrics")
         return dict(metrics) if isinstance(metrics, dict) else {}
 
+    @property
+    def summary(self) -> str:
+        """What the short ``title`` leaves out, for a caption under the picker."""
+        if self.zero_shot:
+            return "The packaged encoder compares the document with label descriptions you type."
+        strategy = (self.strategy or {}).get("name", "?")
+        return f"{len(self.labels)} labels ({', '.join(self.labels)}) · strategy {strategy}"
 
-ZERO_SHOT_CHOICE = ModelChoice(
-    key=ZERO_SHOT_KEY,
-    title="Zero-shot (default encoder, labels you describe) — no training needed",
-    zero_shot=True,
-)
+    @property
+    def dev_docs(self) -> int | None:
+        """How many dev documents the stored metrics were measured on (None: not recorded)."""
+        training = self.metadata.get("training")
+        for value in ((training or {}).get("dev_docs") if isinstance(training, dict) else None,
+                      self.metrics.get("num_docs")):
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
+
+
+ZERO_SHOT_CHOICE = ModelChoice(key=ZERO_SHOT_KEY, title="Zero-shot (no training)", zero_shot=True)
 
 
 def read_manifest(folder: Path) -> ModelChoice:
@@ -66,10 +81,9 @@ def read_manifest(folder: Path) -> ModelChoice:
     name = str(manifest.get("name") or folder.name)
     strategy = manifest.get("strategy") if isinstance(manifest.get("strategy"), dict) else None
     metadata = manifest.get("metadata") if isinstance(manifest.get("metadata"), dict) else {}
-    strategy_name = (strategy or {}).get("name", "?")
     return ModelChoice(
         key=str(folder.resolve()),
-        title=f"{name} — {len(manifest['labels'])} labels, {strategy_name}",
+        title=name,
         zero_shot=False,
         path=str(folder.resolve()),
         labels=tuple(str(x) for x in manifest["labels"]),
@@ -131,3 +145,48 @@ def parse_labels(text: str) -> dict[str, str]:
             "Give at least two labels, one per line (optionally 'label: short description')."
         )
     return labels
+
+
+def numeric_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Top-level numeric metrics, and one level of nesting (``dev.macro_f1``)."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            flat[key] = float(value)
+        elif isinstance(value, Mapping):
+            for sub, inner in value.items():
+                if isinstance(inner, int | float) and not isinstance(inner, bool):
+                    flat[f"{key}.{sub}"] = float(inner)
+    return flat
+
+
+def is_score(key: str) -> bool:
+    """Metrics in [0, 1] that the Models page tabulates and charts (accuracy, F1 scores)."""
+    return "f1" in key or "accuracy" in key
+
+
+def checkpoint_row(choice: ModelChoice, registered: Mapping[str, Any]) -> dict[str, Any]:
+    """One Models table line: the manifest's metrics over the database record's (``registered``
+    maps model names to records with a ``metrics`` dict)."""
+    record = registered.get(Path(choice.path).name if choice.path else choice.key) \
+        or registered.get(choice.title)
+    metrics = {**(getattr(record, "metrics", None) or {}), **choice.metrics}
+    scores = {k: round(v, 4) for k, v in numeric_metrics(metrics).items() if is_score(k)}
+    return {
+        "name": choice.title, "labels": ", ".join(choice.labels),
+        "strategy": (choice.strategy or {}).get("name"), "multi_label": choice.multi_label,
+        "saved": choice.saved_at, "dev_docs": choice.dev_docs, **scores, "folder": choice.path,
+    }
+
+
+def metrics_title(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``"Dev-set metrics (2 dev documents)"``, or per model sizes when they differ."""
+    sizes = {r.get("dev_docs") for r in rows}
+    if sizes == {None}:
+        return "Dev-set metrics"
+    if len(sizes) == 1:
+        (size,) = sizes
+        return f"Dev-set metrics ({size:,} dev document{'s' if size != 1 else ''})"
+    return "Dev-set metrics (dev documents: " + ", ".join(
+        f"{r['name']} {r['dev_docs'] if r.get('dev_docs') is not None else '?'}" for r in rows
+    ) + ")"

@@ -21,12 +21,19 @@ ParamKind = Literal["int", "optional_int", "float", "bool", "choice", "text"]
 _CHOICE_CONSTANTS = {"mode": "MODES", "pooling": "POOLINGS", "method": "METHODS",
                      "scorer": "SCORERS", "order": "ORDERS"}
 
-#: One-line names shown with the strategy selector.
+#: Short names for selectors, tabs and column headings (they fit a sidebar select box).
 STRATEGY_TITLES = {
-    "truncate": "Truncate (head / tail / head+tail)",
-    "key_sentences": "Key sentences (TextRank)",
-    "chunk": "Chunk (overlapping windows, pooled)",
-    "sparse": "Sparse attention (long window)",
+    "truncate": "Truncate",
+    "key_sentences": "Key sentences",
+    "chunk": "Chunk",
+    "sparse": "Sparse attention",
+}
+#: What each strategy reads, shown under the selector.
+STRATEGY_SUMMARIES = {
+    "truncate": "the head, the tail or head+tail of the document (510 tokens)",
+    "key_sentences": "the most central sentences (TextRank), up to 510 tokens",
+    "chunk": "every token, in overlapping 510-token windows, pooled",
+    "sparse": "the first 4,096 tokens (up to 32k) under sparse local/global attention",
 }
 
 
@@ -50,6 +57,11 @@ def strategy_names() -> list[str]:
 
 def strategy_title(name: str) -> str:
     return STRATEGY_TITLES.get(name, name)
+
+
+def strategy_summary(name: str) -> str:
+    """``"Chunk: every token, in overlapping …"``: the strategy's short name and what it reads."""
+    return f"{strategy_title(name)}: {STRATEGY_SUMMARIES.get(name, name)}"
 
 
 def strategy_help(name: str) -> str:

@@ -8,12 +8,22 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from longbert.results import Prediction, PredictionError, PredictionResult
+import pandas as pd
+from pandas.io.formats.style import Styler
 
-#: Columns of a batch results table, in display order.
+from longbert.results import Prediction, PredictionError, PredictionResult
+from longbert.store import HistoryFilter, HistoryRow, Store
+
+#: Columns of a batch results table, in display order: the status and an error's reason come
+#: right after the file name, where they are seen without scrolling.
 RESULT_COLUMNS = (
-    "document", "status", "label", "confidence", "correction", "labels", "strategy",
-    "used_tokens", "total_tokens", "latency_ms", "zero_shot", "model", "error", "prediction_id",
+    "document", "status", "error", "label", "confidence", "correction", "labels", "strategy",
+    "used_tokens", "total_tokens", "latency_ms", "zero_shot", "model", "prediction_id",
+)
+#: Columns of the History table, in display order.
+HISTORY_COLUMNS = (
+    "id", "when", "document", "label", "corrected", "confidence", "strategy", "model", "tokens",
+    "latency_ms", "batch", "zero_shot",
 )
 
 
@@ -107,3 +117,54 @@ def apply_corrections(
             updated[i]["correction"] = new
             changes.append((i, new))
     return updated, changes
+
+
+def history_row(r: HistoryRow) -> dict[str, Any]:
+    """One line of the History table."""
+    return {
+        "id": r.id, "when": r.created_at.strftime("%Y-%m-%d %H:%M"), "document": r.document_name,
+        "label": r.label, "corrected": r.corrected_label,
+        "confidence": round(float(r.confidence), 4), "strategy": r.strategy,
+        "model": r.model_name, "tokens": f"{r.used_tokens:,}/{r.total_tokens:,}",
+        "latency_ms": round(float(r.latency_ms), 1), "batch": r.batch_id,
+        "zero_shot": bool(r.zero_shot),
+    }
+
+
+def table_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                editable: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows as a frame with exactly ``columns``; missing values in ``editable`` text columns are
+    empty strings (a data editor shows its own cells unstyled, so ``None`` would read "None")."""
+    frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows],
+                         columns=list(columns))
+    for column in editable:
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), "")
+    return frame
+
+
+def blank_missing(frame: pd.DataFrame) -> Styler:
+    """The frame styled so missing cells show blank rather than "None" (values are unchanged;
+    other cells keep their own text, so column formats still apply)."""
+    return frame.style.format(str, na_rep="")
+
+
+def drop_empty(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` without those of ``columns`` that hold no value at all (e.g. no errors)."""
+    empty = [c for c in columns if c in frame and frame[c].isna().all()]
+    return frame.drop(columns=empty)
+
+
+def newly_selected(selected: Sequence[int], previous: Sequence[int] | None) -> int | None:
+    """The table row just ticked: the first selected row when the selection changed, else
+    None (a row that stays ticked must not override a later choice made elsewhere)."""
+    if not selected or list(selected) == list(previous or []):
+        return None
+    return int(selected[0])
+
+
+def history_export(store: Store, filters: HistoryFilter | None, format: str) -> bytes:
+    """Every prediction matching ``filters`` (all pages, oldest first) with its latest correction
+    and final label, as UTF-8 CSV or JSON Lines: :meth:`Store.export_predictions` into memory."""
+    buffer = io.StringIO()
+    store.export_predictions(buffer, format=format, filters=filters)
+    return buffer.getvalue().encode("utf-8")
