@@ -59,8 +59,11 @@ def evaluate(
     from longbert.training.datasets import targets
     from longbert.training.metrics import report_from_probabilities
 
-    classifier = model if isinstance(model, LongBertClassifier) else LongBertClassifier.from_pretrained(model)
-    classifier.to(torch.device(device) if device else default_device())
+    target = torch.device(device) if device else default_device()
+    if isinstance(model, LongBertClassifier):
+        classifier = model.to(target)
+    else:
+        classifier = LongBertClassifier.from_pretrained(model, device=target)
     if isinstance(data, LabeledDataset):
         dataset = data
     else:

@@ -300,7 +300,7 @@ class EpochLoop:
         """Score the test set with the *best* checkpoint (rank 0), if there is a test set."""
         if "test" not in self.data or not self.ctx.is_main or self.state.best_epoch is None:
             return None
-        best = LongBertClassifier.from_pretrained(self.folder).to(self.ctx.device)
+        best = LongBertClassifier.from_pretrained(self.folder, device=self.ctx.device)
         report = evaluate_set(
             best, self.data["test"], batch_size=self.config.eval_batch_size, loss_fn=self.loss_fn
         )

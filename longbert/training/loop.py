@@ -142,7 +142,7 @@ class _Trainer:
     def _classifier(self, labels: list[str], last: ckpt.LastState | None) -> LongBertClassifier:
         config = self.config
         if last is not None:
-            classifier = LongBertClassifier.from_pretrained(last.model_folder)
+            classifier = LongBertClassifier.from_pretrained(last.model_folder, device=self.ctx.device)
             if classifier.labels != labels:
                 raise TrainConfigError(
                     f"The interrupted run's model has labels {classifier.labels}, the data now has "
@@ -156,6 +156,7 @@ class _Trainer:
             multi_label=config.multi_label,
             dropout=config.dropout,
             name=config.name,
+            device=self.ctx.device,
         )
 
     def _encode(self, classifier: LongBertClassifier, splits: DataSplits) -> dict[str, EncodedSet]:
