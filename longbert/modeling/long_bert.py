@@ -156,21 +156,11 @@ class LongBertSelfAttention(nn.Module):
             q = self._heads(self.query(hidden[:, :1])).transpose(1, 2)  # [B, h, 1, d]
             k = self._heads(self.key(hidden)).transpose(1, 2)  # [B, h, N, d]
             v = self._heads(self.value(hidden)).transpose(1, 2)
-            scores = widen(torch.matmul(q, k.transpose(-1, -2)) * self.head_dim**-0.5)
-            probs = (scores + masks.dense_bias(scores.dtype)).softmax(dim=-1)  # [B, h, 1, N]
-            weights = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
-            context = torch.matmul(weights.to(v.dtype), v).transpose(1, 2)  # [B, 1, h, d]
+            context, probs = self._explicit(q, k, v, masks, dropout_p)  # [B, h, 1, d], [B, h, 1, N]
+            context = context.transpose(1, 2)
             key_valid = masks.key_valid
         else:  # [CLS] is a global token: its row is global attention over every token
-            context, probs = global_attention(
-                self._heads(self.query_global(hidden[:, :1])),
-                hidden,
-                self.key_global,
-                self.value_global,
-                layout,
-                dropout_p,
-                self.training,
-            )
+            context, probs = self._global_rows(hidden[:, :1], hidden, layout, dropout_p)
             key_valid = layout.key_valid
         cls_row = probs[:, :, 0].mean(dim=1).masked_fill(~key_valid, 0.0) if need_cls else None
         return context.flatten(2), cls_row
@@ -188,11 +178,7 @@ class LongBertSelfAttention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, h, N, d]
         probs = cls_row = None
         if need_probs:  # explicit attention: the caller wants every weight
-            scores = torch.matmul(q, k.transpose(-1, -2)) * self.head_dim**-0.5
-            scores = widen(scores)
-            probs = (scores + masks.dense_bias(scores.dtype)).softmax(dim=-1)
-            weights = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
-            context = torch.matmul(weights.to(v.dtype), v)
+            context, probs = self._explicit(q, k, v, masks, dropout_p)
             cls_row = probs[:, :, 0].mean(dim=1)
         else:
             bias = masks.dense_bias(q.dtype)  # in the queries' dtype, as SDPA requires
@@ -205,6 +191,31 @@ class LongBertSelfAttention(nn.Module):
         if cls_row is not None:
             cls_row = cls_row.masked_fill(~masks.key_valid, 0.0)
         return context.transpose(1, 2), cls_row, probs
+
+    def _explicit(
+        self, q: Tensor, k: Tensor, v: Tensor, masks: _Masks, dropout_p: float
+    ) -> tuple[Tensor, Tensor]:
+        """Attention with its weights: ``q`` ``[B, h, Q, d]``, ``k``/``v`` ``[B, h, N, d]`` ->
+        context ``[B, h, Q, d]`` and probabilities ``[B, h, Q, N]`` (at least float32)."""
+        scores = widen(torch.matmul(q, k.transpose(-1, -2)) * self.head_dim**-0.5)
+        probs = (scores + masks.dense_bias(scores.dtype)).softmax(dim=-1)
+        weights = F.dropout(probs, p=dropout_p, training=dropout_p > 0)
+        return torch.matmul(weights.to(v.dtype), v), probs
+
+    def _global_rows(
+        self, global_hidden: Tensor, hidden: Tensor, layout: SparseLayout, dropout_p: float
+    ) -> tuple[Tensor, Tensor]:
+        """Global tokens' full rows through the ``*_global`` projections: ``global_hidden``
+        ``[B, G, H]`` -> context ``[B, G, heads, d]``, probabilities ``[B, heads, G, N]``."""
+        return global_attention(
+            self._heads(self.query_global(global_hidden)),
+            hidden,
+            self.key_global,
+            self.value_global,
+            layout,
+            dropout_p,
+            self.training,
+        )
 
     def _sparse(
         self,
@@ -220,15 +231,7 @@ class LongBertSelfAttention(nn.Module):
         global_hidden = hidden.gather(
             1, layout.global_index[:, :, None].expand(-1, -1, hidden.shape[-1])
         )  # [B, G, H]
-        global_context, probs = global_attention(
-            self._heads(self.query_global(global_hidden)),
-            hidden,
-            self.key_global,
-            self.value_global,
-            layout,
-            dropout_p,
-            self.training,
-        )
+        global_context, probs = self._global_rows(global_hidden, hidden, layout, dropout_p)
         cls_row = None
         if need_cls:  # slot 0 is [CLS]: position 0 is always global and sorted first
             cls_row = probs[:, :, 0].mean(dim=1).masked_fill(~layout.key_valid, 0.0)
