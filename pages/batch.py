@@ -26,9 +26,9 @@ from longbert.ui.formatting import (
 from longbert.ui.jobs import Job, JobContext
 from longbert.ui.service import classify
 from longbert.ui.tables import (
+    NO_CORRECTION,
     RESULT_COLUMNS,
     apply_corrections,
-    blank_missing,
     table_frame,
     to_csv,
     to_jsonl,
@@ -101,8 +101,9 @@ def _live(job: Job) -> None:
                                                        snap.eta_seconds, snap.errors))
         st.caption(f"{snap.message} Elapsed {format_duration(snap.elapsed)}.")
         if snap.rows:
-            st.dataframe(blank_missing(table_frame(snap.rows, RESULT_COLUMNS)),
-                         hide_index=True, key="batch:live", column_config=COLUMN_CONFIG)
+            frame = table_frame(snap.rows, RESULT_COLUMNS, keep=("confidence",))
+            st.dataframe(frame, hide_index=True, key="batch:live",
+                         column_config=shared.column_config(frame, **COLUMN_CONFIG))
         if st.button("Stop", key="batch:stop"):
             job.cancel()
             st.toast("Stopping after the current documents… resume it later from History.")
@@ -154,16 +155,17 @@ def _results(batch_id: int, files: int | None = None) -> None:
         st.session_state[f"batch:editor-revision:{batch_id}"] = revision + 1
         key = f"batch:editor:{batch_id}:{revision + 1}"
         rows = updated = batch_rows(store, batch_id)
-    frame = table_frame(rows, RESULT_COLUMNS, editable=("correction",))
+    frame = table_frame(rows, RESULT_COLUMNS, keep=("confidence",),
+                        fill={"correction": NO_CORRECTION})
     st.data_editor(
-        blank_missing(frame), key=key, hide_index=True, num_rows="fixed",
+        frame, key=key, hide_index=True, num_rows="fixed",
         disabled=[c for c in RESULT_COLUMNS if c != "correction"],
         column_config={
-            **COLUMN_CONFIG,
+            **shared.column_config(frame, **COLUMN_CONFIG),
             "correction": st.column_config.SelectboxColumn(
-                "correction", options=options, help="Set the right label; it is saved at once "
-                "and can be used to train a model. A saved correction can be changed, not "
-                "removed."),
+                "correction", options=[NO_CORRECTION, *options],
+                help="Set the right label; it is saved at once and can be used to train a "
+                f"model. A saved correction can be changed, not removed ({NO_CORRECTION}: none)."),
         },
     )
     unconfirmed = [r for r in updated if r["status"] == "ok" and not r["correction"]]

@@ -13,7 +13,7 @@ from longbert.ui import charts, highlight
 from longbert.ui.formatting import token_budget_text
 from longbert.ui.params import strategy_names, strategy_title
 from longbert.ui.service import compare_strategies, comparison_rows
-from longbert.ui.tables import blank_missing, drop_empty, table_frame
+from longbert.ui.tables import columns_with_values, table_frame
 from pages import shared
 
 shared.ensure_app_navigation()
@@ -79,9 +79,9 @@ if stored is None:
 
 document, results = stored
 rows = comparison_rows(results)
-frame = drop_empty(table_frame(rows, list(rows[0]) if rows else []), ["error"])
-st.dataframe(blank_missing(frame), hide_index=True, key="compare:table",
-             column_config={"strategy": st.column_config.TextColumn(pinned=True)})
+frame = table_frame(rows, columns_with_values(rows, list(rows[0]) if rows else [], ["error"]))
+st.dataframe(frame, hide_index=True, key="compare:table", column_config=shared.column_config(
+    frame, strategy=st.column_config.TextColumn("strategy", pinned=True)))
 ok = [c for c in results if isinstance(c.result, Prediction)]
 if ok:
     left, right = st.columns(2)

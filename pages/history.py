@@ -14,7 +14,6 @@ from longbert.ui.formatting import md, plural, progress_text
 from longbert.ui.service import classify
 from longbert.ui.tables import (
     HISTORY_COLUMNS,
-    blank_missing,
     history_export,
     history_row,
     newly_selected,
@@ -134,10 +133,10 @@ with listing:
         file_name=f"longbert-history-{stamp}.jsonl", mime="application/jsonl",
         key="history:jsonl", on_click="ignore",
         help="The same export as JSON Lines (one prediction per line).")
-    event = st.dataframe(blank_missing(frame), hide_index=True, on_select="rerun",
+    event = st.dataframe(frame, hide_index=True, on_select="rerun",
                          selection_mode="single-row", key="history:table",
-                         column_config={"confidence": st.column_config.NumberColumn(
-                             format="percent")})
+                         column_config=shared.column_config(
+                             frame, confidence=st.column_config.NumberColumn(format="percent")))
     selected_rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
     ticked = newly_selected(selected_rows, st.session_state.get("history:ticked"))
     st.session_state["history:ticked"] = selected_rows

@@ -8,7 +8,7 @@ import streamlit as st
 from longbert.config import models_dir
 from longbert.ui import charts
 from longbert.ui.models import checkpoint_row, is_score, metrics_title, scan_checkpoints
-from longbert.ui.tables import blank_missing, table_frame
+from longbert.ui.tables import table_frame
 from pages import shared
 
 shared.ensure_app_navigation()
@@ -32,9 +32,10 @@ if not checkpoints:
 rows = [checkpoint_row(choice, registered) for choice in checkpoints]
 if rows:
     frame = table_frame(rows, list(dict.fromkeys(k for r in rows for k in r)))
-    st.dataframe(blank_missing(frame), hide_index=True, key="models:table",
-                 column_config={"dev_docs": st.column_config.NumberColumn(
-                     "dev docs", help="Documents the metrics were measured on (the dev set)")})
+    st.dataframe(frame, hide_index=True, key="models:table", column_config=shared.column_config(
+        frame, dev_docs=st.column_config.Column(
+            "dev docs", help="Documents the metrics were measured on (the dev set)",
+            alignment="right")))
     keys = sorted({k for r in rows for k in r if is_score(k)})
     if keys:
         st.plotly_chart(

@@ -223,6 +223,14 @@ def _redacted(url: str) -> str:
         return "(unparsable URL)"
 
 
+def column_config(frame: Any, **configs: Any) -> dict[str, Any]:
+    """A table's column configuration: ``configs``, plus right alignment for numeric columns
+    that :func:`longbert.ui.tables.table_frame` turned into text to show their gaps blank."""
+    aligned = {c: st.column_config.TextColumn(c, alignment="right")
+               for c in frame.attrs.get("numeric_text", ())}
+    return {**aligned, **configs}
+
+
 # -- result views ---------------------------------------------------------------------------------
 
 

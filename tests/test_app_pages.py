@@ -205,7 +205,7 @@ def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest
     assert {d.label for d in app.download_button} == {"Download CSV", "Download JSON Lines"}
 
     assert list(frame.columns[:3]) == ["document", "status", "error"]  # reasons seen at once
-    assert set(frame["correction"]) == {""}  # blank, not "None"
+    assert set(frame["correction"]) == {"—"}  # "no correction", not "None"
     assert any("4 files → 6 documents" in c.value for c in app.caption)
 
     batch_id = get_store().list_batches()[0].id
@@ -307,3 +307,28 @@ def test_train_upload_offers_the_files_columns(app: AppTest) -> None:
     app.run()
     _ok(app)
     assert any("notes.json" in e.value and "JSON" in e.value for e in app.error)
+
+
+def test_models_page_shows_dev_metrics_as_percentages_with_the_dev_set_size(
+    app: AppTest, tmp_path: Path,
+) -> None:
+    import json
+
+    folder = tmp_path / "models" / "news"
+    folder.mkdir(parents=True)
+    (folder / "longbert.json").write_text(json.dumps({
+        "name": "news", "labels": ["politics", "sport"], "saved_at": "2026-01-01T00:00:00+00:00",
+        "strategy": {"name": "truncate", "params": {}},
+        "metadata": {"metrics": {"accuracy": 0.9, "macro_f1": 0.85},
+                     "training": {"dev_docs": 12}},
+    }))
+    app.switch_page("pages/models.py").run()
+    _ok(app)
+    table = app.dataframe[0].value
+    assert table["dev_docs"].tolist() == [12] and table["accuracy"].tolist() == [0.9]
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert figure["layout"]["yaxis"]["tickformat"] == ".0%"
+    assert "12 dev documents" in figure["layout"]["title"]["text"]
+    assert app.selectbox(key="models:detail").value == 0
+    app.switch_page("pages/classify.py").run()
+    assert "news" in app.selectbox(key="classify:model").options

@@ -9,10 +9,10 @@ import json
 from longbert.results import Prediction, PredictionError
 from longbert.ui.tables import (
     HISTORY_COLUMNS,
+    NO_CORRECTION,
     RESULT_COLUMNS,
     apply_corrections,
-    blank_missing,
-    drop_empty,
+    columns_with_values,
     history_export,
     history_row,
     newly_selected,
@@ -47,6 +47,8 @@ def test_corrections_change_only_ok_rows() -> None:
     assert updated[0]["correction"] == "politics" and updated[1]["correction"] is None
     again, none = apply_corrections(updated, {0: {"correction": "politics"}})
     assert none == [] and again == updated
+    cleared, change = apply_corrections(updated, {0: {"correction": NO_CORRECTION}})
+    assert change == [(0, None)] and cleared[0]["correction"] is None
 
 
 def test_exports_include_final_label_and_defuse_formulas() -> None:
@@ -63,14 +65,21 @@ def test_exports_include_final_label_and_defuse_formulas() -> None:
 def test_error_reason_comes_right_after_the_name_and_blanks_show_blank() -> None:
     assert RESULT_COLUMNS[:3] == ("document", "status", "error")
     rows = [result_row(_prediction()), result_row(PredictionError("x.pdf", "x.pdf is encrypted"))]
-    frame = table_frame(rows, RESULT_COLUMNS, editable=("correction",))
+    frame = table_frame(rows, RESULT_COLUMNS, keep=("confidence",))
     assert list(frame.columns) == list(RESULT_COLUMNS)
-    assert list(frame["correction"]) == ["", ""]  # editable cells: empty text, not None
-    html = blank_missing(frame).to_html()
-    assert "None" not in html and "nan" not in html.lower().replace("nano", "")
-    assert "x.pdf is encrypted" in html and "12.3" in html
-    trimmed = drop_empty(table_frame([{"a": 1, "error": None}], ["a", "error"]), ["error"])
-    assert list(trimmed.columns) == ["a"]
+    assert list(frame["correction"]) == ["", ""] and list(frame["error"]) == ["", "x.pdf is encrypted"]
+    # Numbers with gaps are written plainly (no "900.0") and listed for right alignment.
+    assert list(frame["used_tokens"]) == ["900", ""] and list(frame["latency_ms"]) == ["12.3", ""]
+    assert {"used_tokens", "latency_ms"} <= set(frame.attrs["numeric_text"])
+    assert frame["confidence"].isna().tolist() == [False, True]  # kept: a progress bar column
+    assert frame["zero_shot"].tolist()[0] is True  # yes/no column left for its checkbox
+    dash = table_frame(rows, RESULT_COLUMNS, fill={"correction": NO_CORRECTION})
+    assert list(dash["correction"]) == [NO_CORRECTION] * 2 and dash["error"].iloc[0] == ""
+    full = table_frame([result_row(_prediction())], RESULT_COLUMNS)
+    assert full["used_tokens"].tolist() == [900] and full.attrs["numeric_text"] == []
+    assert columns_with_values([{"a": 1, "error": None}], ["a", "error"], ["error"]) == ["a"]
+    assert columns_with_values([{"a": 1, "error": "bad"}], ["a", "error"], ["error"]) == [
+        "a", "error"]
 
 
 def test_history_rows_and_a_ticked_row_opens_only_once() -> None:

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from pandas.io.formats.style import Styler
 
 from longbert.results import Prediction, PredictionError, PredictionResult
 from longbert.store import HistoryFilter, HistoryRow, Store
@@ -20,6 +19,9 @@ RESULT_COLUMNS = (
     "document", "status", "error", "label", "confidence", "correction", "labels", "strategy",
     "used_tokens", "total_tokens", "latency_ms", "zero_shot", "model", "prediction_id",
 )
+#: What an editable correction cell without a correction shows (a data editor draws an empty
+#: editable cell as a grey "None"); choosing it means "no correction".
+NO_CORRECTION = "—"
 #: Columns of the History table, in display order.
 HISTORY_COLUMNS = (
     "id", "when", "document", "label", "corrected", "confidence", "strategy", "model", "tokens",
@@ -113,6 +115,8 @@ def apply_corrections(
         if updated[i].get("status") != "ok":
             continue
         new = edit["correction"] or None
+        if new == NO_CORRECTION:
+            new = None
         if new != updated[i].get("correction"):
             updated[i]["correction"] = new
             changes.append((i, new))
@@ -131,27 +135,50 @@ def history_row(r: HistoryRow) -> dict[str, Any]:
     }
 
 
+def _number_text(value: Any) -> str:
+    if pd.isna(value):
+        return ""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else str(round(number, 4))
+
+
 def table_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
-                editable: Sequence[str] = ()) -> pd.DataFrame:
-    """Rows as a frame with exactly ``columns``; missing values in ``editable`` text columns are
-    empty strings (a data editor shows its own cells unstyled, so ``None`` would read "None")."""
+                keep: Sequence[str] = (), fill: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Rows as a frame with exactly ``columns``, missing cells blank instead of "None".
+
+    Streamlit's tables draw any missing value as a grey "None" (pandas Styler display values do
+    not reach those cells), so missing values become empty strings: text columns stay text, and
+    a numeric column with gaps becomes text too (its numbers written plainly); its name is
+    listed in ``frame.attrs["numeric_text"]`` so a page can right-align it. Columns in ``keep``
+    (e.g. a progress bar column, which draws nothing for a missing value) and yes/no columns
+    are left as they are. ``fill`` gives other text for the gaps of some text columns.
+    """
     frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows],
                          columns=list(columns))
-    for column in editable:
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), "")
+    numeric_text: list[str] = []
+    for column in frame.columns:
+        values = frame[column]
+        if column in keep or not values.isna().any():
+            continue
+        present = values.dropna()
+        if len(present) and all(isinstance(v, bool) for v in present):
+            continue
+        if len(present) and pd.api.types.is_numeric_dtype(values):
+            frame[column] = [_number_text(v) for v in values]
+            numeric_text.append(str(column))
+        else:
+            blank = (fill or {}).get(str(column), "")
+            frame[column] = values.astype(object).where(values.notna(), blank)
+    frame.attrs["numeric_text"] = numeric_text
     return frame
 
 
-def blank_missing(frame: pd.DataFrame) -> Styler:
-    """The frame styled so missing cells show blank rather than "None" (values are unchanged;
-    other cells keep their own text, so column formats still apply)."""
-    return frame.style.format(str, na_rep="")
-
-
-def drop_empty(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """``frame`` without those of ``columns`` that hold no value at all (e.g. no errors)."""
-    empty = [c for c in columns if c in frame and frame[c].isna().all()]
-    return frame.drop(columns=empty)
+def columns_with_values(rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
+                        optional: Sequence[str]) -> list[str]:
+    """``columns`` without those ``optional`` ones that no row has a value for (e.g. no
+    errors: no error column)."""
+    return [c for c in columns
+            if c not in optional or any(r.get(c) not in (None, "") for r in rows)]
 
 
 def newly_selected(selected: Sequence[int], previous: Sequence[int] | None) -> int | None:
