@@ -26,7 +26,10 @@ from longbert.data import (
 from longbert.document import Document
 from longbert.errors import DatasetError
 
-HYPERPARTISAN = Path("/work/shared/data/hyperpartisan/official_train.jsonl.gz")
+# ../shared/data beside the checkout (CI lays a copy of shared/ next to its clone).
+HYPERPARTISAN = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "hyperpartisan" / "official_train.jsonl.gz"
+)
 
 
 def write_rows(path: Path, rows: list[dict]) -> Path:
