@@ -11,7 +11,9 @@ split: train on ``train``, pick the epoch on ``dev``, score ``test`` (published 
 51 of its 65 test articles are in its train list -- see ../shared/data/README.md; Park et al.
 2022 report BERT-base first-512 at 92.00 accuracy on it). Every piece (strategy x split x fold)
 appends one record to ``bench/results/bench_train.json`` and is skipped when already there, so
-pieces run at different times add up into one table.
+pieces run at different times add up into one table. That file is committed (the rest of
+bench/results/ is not): on a 2-core CPU the whole protocol takes about a day, so sessions add the
+pieces they measured to it.
 """
 
 from __future__ import annotations
