@@ -51,13 +51,33 @@ def main() -> None:
     text = long_document(args.words)
     data = Path(tempfile.mkdtemp(prefix="bench-app-"))
     port = _free_port()
-    env = {**os.environ, "LONGBERT_DB_URL": f"sqlite:///{data / 'app.sqlite'}",
-           "LONGBERT_MODELS_DIR": str(data / "models")}
+    env = {
+        **os.environ,
+        "LONGBERT_DB_URL": f"sqlite:///{data / 'app.sqlite'}",
+        "LONGBERT_MODELS_DIR": str(data / "models"),
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(PROJECT_ROOT / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -77,8 +97,9 @@ def main() -> None:
                 # Streamlit marks its root with the script's state: wait for the rerun to end.
                 app = page.locator("[data-testid=stApp]")
                 expect(app).to_have_attribute("data-test-script-state", "running", timeout=30_000)
-                expect(app).to_have_attribute("data-test-script-state", "notRunning",
-                                              timeout=args.timeout * 1000)
+                expect(app).to_have_attribute(
+                    "data-test-script-state", "notRunning", timeout=args.timeout * 1000
+                )
                 expect(page.get_by_text("tokens used").first).to_be_visible()
                 seconds = time.perf_counter() - started
                 label = "first click (loads the encoder)" if attempt == 1 else "next click (model cached)"

@@ -115,9 +115,7 @@ def worker(model_name: str, length: int, repeats: int) -> dict[str, object]:
     }
 
 
-def run_isolated(
-    model_name: str, length: int, repeats: int, threads: int | None
-) -> dict[str, object]:
+def run_isolated(model_name: str, length: int, repeats: int, threads: int | None) -> dict[str, object]:
     """One (model, length) measurement in a fresh interpreter, so memory figures are honest."""
     command = [sys.executable, __file__, "--worker", model_name, str(length), str(repeats)]
     if threads:
@@ -134,10 +132,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-dense-above", type=int, default=8192)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads per run (default: torch's choice, all cores)")
-    parser.add_argument("--worker", nargs=3, metavar=("MODEL", "LENGTH", "REPEATS"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads per run (default: torch's choice, all cores)"
+    )
+    parser.add_argument("--worker", nargs=3, metavar=("MODEL", "LENGTH", "REPEATS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -146,11 +144,15 @@ def main() -> None:
         print(json.dumps(worker(name, int(length), int(repeats))))
         return
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, "
-          f"inference_mode, {args.repeats} timed runs after 1 warm-up, load average "
-          f"{os.getloadavg()[0]:.1f} at start\n")
-    print(f"{'model':<11}{'tokens':>8}{'median s':>10}{'min s':>9}{'cpu s':>9}{'peak MiB':>10}"
-          f"{'MiB/1k tok':>12}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 1, "
+        f"inference_mode, {args.repeats} timed runs after 1 warm-up, load average "
+        f"{os.getloadavg()[0]:.1f} at start\n"
+    )
+    print(
+        f"{'model':<11}{'tokens':>8}{'median s':>10}{'min s':>9}{'cpu s':>9}{'peak MiB':>10}"
+        f"{'MiB/1k tok':>12}"
+    )
     best: dict[tuple[str, int], float] = {}
     cpu: dict[tuple[str, int], float] = {}
     # Models interleaved per length, so each ratio compares runs made under similar load.
@@ -164,13 +166,17 @@ def main() -> None:
             best[name, length] = min(seconds)
             cpu[name, length] = statistics.median(row["cpu_seconds"])  # type: ignore[arg-type]
             peak = float(row["peak_mib"])  # type: ignore[arg-type]
-            print(f"{name:<11}{length:>8}{statistics.median(seconds):>10.3f}{min(seconds):>9.3f}"
-                  f"{cpu[name, length]:>9.3f}{peak:>10.0f}{peak / (length / 1024):>12.1f}",
-                  flush=True)
+            print(
+                f"{name:<11}{length:>8}{statistics.median(seconds):>10.3f}{min(seconds):>9.3f}"
+                f"{cpu[name, length]:>9.3f}{peak:>10.0f}{peak / (length / 1024):>12.1f}",
+                flush=True,
+            )
 
-    print("\nmedian/min s: wall-clock seconds per document; cpu s: median CPU seconds of the "
-          "process (all threads).\nRatios from the fastest wall-clock run (the least disturbed "
-          "by other load), CPU-second ratio in brackets.")
+    print(
+        "\nmedian/min s: wall-clock seconds per document; cpu s: median CPU seconds of the "
+        "process (all threads).\nRatios from the fastest wall-clock run (the least disturbed "
+        "by other load), CPU-second ratio in brackets."
+    )
     ratios = [
         ("sparse 8192 / sparse 4096 (target <= 2.2)", ("sparse", 8192), ("sparse", 4096)),
         ("longformer 4096 / sparse 4096 (target >= 2)", ("longformer", 4096), ("sparse", 4096)),
