@@ -17,6 +17,9 @@ from longbert.store import get_store
 from longbert.train import main
 from longbert.training import TrainConfig, TrainConfigError, train
 
+# A throwaway database, models folder and CPU device for every test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("isolated")
+
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -26,14 +29,6 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def train_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_jsonl(tmp_path_factory.mktemp("data") / "train.jsonl", make_rows(40))
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LONGBERT_DB_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
-    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("LONGBERT_DEVICE", "cpu")
-    return tmp_path
 
 
 def config(encoder: Path, train_file: Path, **overrides: Any) -> TrainConfig:

@@ -26,6 +26,8 @@ from longbert.training.resume import resumed_config
 from longbert.ui.training import chart_point
 
 REPO = Path(__file__).resolve().parents[1]
+# A throwaway database, models folder and CPU device for every test (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +44,6 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "test": write_jsonl(root / "test.jsonl", make_rows(8, seed=3)),
         "dev_one_class": write_jsonl(root / "dev.jsonl", make_rows(5, labels=("econ",), seed=4)),
     }
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("LONGBERT_DB_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
-    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("LONGBERT_DEVICE", "cpu")
-    return tmp_path
 
 
 def options(encoder: Path, data: dict[str, Path], **overrides: Any) -> dict[str, Any]:
