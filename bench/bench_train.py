@@ -124,6 +124,10 @@ def run_piece(name: str, split: str, fold: int, args: argparse.Namespace) -> dic
         "best_epoch": result.best_epoch,
         "dev_accuracy": (result.best_metrics or {}).get("accuracy"),
         "epoch_seconds": [h["train_seconds"] for h in result.history],
+        # Per-epoch curves: did the model still under-fit (train loss) when dev picked its epoch?
+        "train_loss_by_epoch": [h["train_loss"] for h in result.history],
+        "dev_accuracy_by_epoch": [h["dev"].get("accuracy") for h in result.history],
+        "dev_macro_f1_by_epoch": [h["dev"].get("macro_f1") for h in result.history],
         "train_docs_per_second": [h["train_docs_per_second"] for h in result.history],
         "train_docs": len(train_rows) if dev_rows is not None else None,
         "wall_seconds": time.perf_counter() - started,
