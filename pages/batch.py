@@ -136,22 +136,22 @@ def _results(batch_id: int, files: int | None = None) -> None:
     key = f"batch:editor:{batch_id}:{revision}"
     edits = st.session_state.get(key, {}).get("edited_rows", {})
     updated, changes = apply_corrections(rows, edits)
-    saved, cleared = 0, []
+    saved, removed = 0, []
     for index, label in changes:
         pid = rows[index]["prediction_id"]
-        if not label:
-            cleared.append(str(rows[index]["document"]))
-        elif pid is not None:
+        if pid is None:
+            continue
+        if label:
             store.add_correction(int(pid), label)
             saved += 1
+        elif store.remove_correction(int(pid)):
+            removed.append(str(rows[index]["document"]))
     if saved:
         st.toast(f"Saved {saved} correction{'s' if saved != 1 else ''}.")
-    if cleared:
-        # The store keeps every correction (there is no retraction): say so, and show the saved
-        # labels again in a fresh editor instead of a cleared cell that means nothing.
-        st.warning(f"Clearing a correction does not remove it: the saved correction of "
-                   f"{', '.join(md(n) for n in cleared[:5])}{' …' if len(cleared) > 5 else ''} "
-                   "stays. Pick another label to change it.")
+    if removed:
+        st.toast(f"Removed the correction of {', '.join(md(n) for n in removed[:5])}"
+                 f"{' …' if len(removed) > 5 else ''}: the predicted label counts again.")
+        # A fresh editor over the stored rows: a cleared cell then means "no correction saved".
         st.session_state[f"batch:editor-revision:{batch_id}"] = revision + 1
         key = f"batch:editor:{batch_id}:{revision + 1}"
         rows = updated = batch_rows(store, batch_id)
@@ -165,7 +165,7 @@ def _results(batch_id: int, files: int | None = None) -> None:
             "correction": st.column_config.SelectboxColumn(
                 "correction", options=[NO_CORRECTION, *options],
                 help="Set the right label; it is saved at once and can be used to train a "
-                f"model. A saved correction can be changed, not removed ({NO_CORRECTION}: none)."),
+                f"model. {NO_CORRECTION} removes a saved correction."),
         },
     )
     unconfirmed = [r for r in updated if r["status"] == "ok" and not r["correction"]]

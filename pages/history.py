@@ -163,7 +163,7 @@ with st.form(f"history:correct:{stored.id}", border=False):
     choices = list(stored.prediction.probabilities)
     current = stored.final_labels[0] if stored.final_labels else stored.prediction.label
     left, middle, right = st.columns([2, 3, 1], vertical_alignment="bottom")
-    new_label = left.selectbox("Correct label", choices,
+    new_label = left.selectbox("Correct label", choices, key=f"history:correct:{stored.id}:label",
                                index=choices.index(current) if current in choices else 0)
     note = middle.text_input("Note (optional)")
     if right.form_submit_button("Save correction"):
@@ -173,9 +173,19 @@ with st.form(f"history:correct:{stored.id}", border=False):
             st.error(str(error))
         else:
             st.success(f"Saved: #{stored.id} is '{md(new_label)}'.")
+            stored = store.get_prediction(stored.id, with_full_attention=True)  # list it below
 if stored.corrections:
-    st.caption("Corrections: " + "; ".join(
+    latest = stored.corrections[-1]
+    left, right = st.columns([5, 2], vertical_alignment="center")
+    left.caption("Corrections: " + "; ".join(
         f"{md(c.label)} ({c.created_at:%Y-%m-%d %H:%M})" + (f" — {md(c.note)}" if c.note else "")
         for c in stored.corrections))
+    then = (f"'{md(stored.corrections[-2].label)}' (the correction before)"
+            if len(stored.corrections) > 1 else f"the predicted '{md(stored.prediction.label)}'")
+    if right.button("Remove the latest correction", key=f"history:uncorrect:{stored.id}",
+                    help=f"Takes back '{latest.label}'; the label is then {then}."):
+        store.remove_correction(stored.id, latest.id)
+        st.toast(f"Removed '{md(latest.label)}': #{stored.id} is {then} again.")
+        st.rerun()
 shared.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
                          prediction_id=stored.id)

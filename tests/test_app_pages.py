@@ -216,16 +216,18 @@ def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest
     _ok(app)
     corrected = [r for r in get_store().history().rows if r.corrected_label]
     assert [(r.document_name, r.corrected_label) for r in corrected] == [("sport.txt", "business")]
-    # Clearing the cell cannot retract a saved correction: the page says so and shows it again.
+    # Clearing the cell takes the saved correction back: the predicted label counts again.
     app.session_state[f"batch:editor:{batch_id}:0"] = {
         "edited_rows": {0: {"correction": None}}, "added_rows": [], "deleted_rows": [],
     }
     app.run()
     _ok(app)
-    assert any("does not remove it" in w.value and "sport" in w.value for w in app.warning)
-    assert app.data_editor[0].value["correction"][0] == "business"
-    assert [r.corrected_label for r in get_store().history().rows if r.corrected_label] == [
-        "business"]
+    assert any("Removed the correction of sport" in t.value for t in app.toast)
+    assert app.data_editor[0].value["correction"][0] == "—"
+    assert not [r for r in get_store().history().rows if r.corrected_label]
+    app.run()  # the cleared cell stays cleared on later runs and removes nothing more
+    _ok(app)
+    assert not [t for t in app.toast if "Removed" in t.value]
 
 
 def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) -> None:
@@ -258,6 +260,16 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
     _ok(app)
     assert app.metric[0].value == "politics"
     assert any(s.value.startswith("Prediction #1") for s in app.subheader)
+    # Correct it, then take the correction back: the predicted label is in force again.
+    app.selectbox(key="history:correct:1:label").set_value("sport")
+    app.button(key="FormSubmitter:history:correct:1-Save correction").click().run()
+    _ok(app)
+    assert store.get_prediction(1).final_labels == ["sport"]
+    app.button(key="history:uncorrect:1").click().run()
+    _ok(app)
+    assert store.get_prediction(1).corrections == []
+    assert store.get_prediction(1).final_labels == ["politics"]
+    assert "history:uncorrect:1" not in [b.key for b in app.button]  # nothing left to remove
     app.button(key=f"history:resume:{batch_id}").click().run()
     _ok(app)
     assert app.title[0].value == "Batch label"  # st.switch_page took us there

@@ -263,6 +263,33 @@ def test_corrections_round_trip_and_validation(store: Store) -> None:
         store.add_correction(999, "true")
 
 
+def test_removing_corrections_brings_back_the_previous_or_the_prediction(
+    store: Store, tmp_path: Path
+) -> None:
+    document = make_document(12)
+    prediction_id = store.save_prediction(make_prediction(document, label="false"), document)
+    first = store.add_correction(prediction_id, "true", note="first look")
+    second = store.add_correction(prediction_id, "false")
+    assert store.remove_correction(prediction_id, second) == 1
+    stored = store.get_prediction(prediction_id)
+    assert [c.id for c in stored.corrections] == [first] and stored.final_labels == ["true"]
+    assert store.count_corrections() == 1
+    with pytest.raises(RecordNotFoundError, match="no correction"):
+        store.remove_correction(prediction_id, second)  # already gone
+    other = store.save_prediction(make_prediction(make_document(13)), make_document(13))
+    foreign = store.add_correction(other, "true")
+    with pytest.raises(RecordNotFoundError, match="no correction"):
+        store.remove_correction(prediction_id, foreign)  # not this prediction's
+    assert store.remove_correction(prediction_id) == 1  # all that are left
+    stored = store.get_prediction(prediction_id)
+    assert stored.corrections == [] and stored.final_labels == ["false"]
+    assert [r.corrected_label for r in store.history().rows if r.id == prediction_id] == [None]
+    assert store.export_corrections_training_set(tmp_path / "c.jsonl") == 1  # only `other`
+    assert store.remove_correction(prediction_id) == 0
+    with pytest.raises(RecordNotFoundError):
+        store.remove_correction(999)
+
+
 def test_multi_label_corrections(store: Store) -> None:
     store.register_model("topics", labels=["a", "b", "c"], multi_label=True)
     document = make_document(11)

@@ -1,4 +1,5 @@
-"""Corrections: the label(s) a person set for a prediction. The latest one per prediction wins.
+"""Corrections: the label(s) a person set for a prediction. The latest one per prediction wins;
+a person can take a correction back (:meth:`CorrectionsMixin.remove_correction`).
 
 Corrections become training data per *correction set*: the model and the label set the corrected
 predictions were made with (zero-shot predictions of one encoder share a model name, but each
@@ -204,6 +205,34 @@ class CorrectionsMixin:
             session.add(correction)
             session.flush()
             return correction.id
+
+        return self._db.write(work)
+
+    def remove_correction(self, prediction_id: int, correction_id: int | None = None) -> int:
+        """Take back a person's correction(s) of a prediction; returns how many were removed.
+
+        ``correction_id``: that one correction (the one before it, if any, is in force again);
+        None: every correction of the prediction, which then counts with its predicted label
+        again (history, label counts, exports, training sets). The prediction itself stays.
+
+        Raises:
+            RecordNotFoundError: no such prediction, or the correction is not one of its own.
+        """
+
+        def work(session: Session) -> int:
+            if session.get(PredictionRow, prediction_id) is None:
+                raise RecordNotFoundError(f"There is no prediction {prediction_id}.")
+            statement = select(CorrectionRow).where(CorrectionRow.prediction_id == prediction_id)
+            if correction_id is not None:
+                statement = statement.where(CorrectionRow.id == correction_id)
+            rows = list(session.scalars(statement))
+            if correction_id is not None and not rows:
+                raise RecordNotFoundError(
+                    f"Prediction {prediction_id} has no correction {correction_id} to remove."
+                )
+            for row in rows:
+                session.delete(row)
+            return len(rows)
 
         return self._db.write(work)
 
