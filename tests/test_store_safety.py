@@ -24,6 +24,15 @@ def snapshot(path: Path) -> tuple[bytes, list[str]]:
     return path.read_bytes(), sorted(p.name for p in path.parent.iterdir())
 
 
+def refused_untouched(path: Path, match: str) -> StoreError:
+    """Opening ``path`` fails with a StoreError matching ``match``; the file and folder are as before."""
+    before = snapshot(path)
+    with pytest.raises(StoreError, match=match) as info:
+        Store(url(path))
+    assert snapshot(path) == before
+    return info.value
+
+
 def count(path: Path, table: str) -> int:
     with sqlite3.connect(path) as connection:
         return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
@@ -32,19 +41,13 @@ def count(path: Path, table: str) -> int:
 def test_random_bytes_are_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "longbert.sqlite"
     path.write_bytes(os.urandom(5000))
-    before = snapshot(path)
-    with pytest.raises(StoreError, match=r"not a LongBERT database.*not an SQLite file.*untouched"):
-        Store(url(path))
-    assert snapshot(path) == before
+    refused_untouched(path, r"not a LongBERT database.*not an SQLite file.*untouched")
 
 
 def test_text_file_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_text("id,text\n1,hello\n", encoding="utf-8")
-    before = snapshot(path)
-    with pytest.raises(StoreError, match="not an SQLite file"):
-        Store(url(path))
-    assert snapshot(path) == before
+    refused_untouched(path, "not an SQLite file")
 
 
 def test_other_applications_database_is_refused(tmp_path: Path) -> None:
@@ -53,10 +56,7 @@ def test_other_applications_database_is_refused(tmp_path: Path) -> None:
         connection.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
         connection.execute("INSERT INTO users (email) VALUES ('a@b.c')")
     connection.close()
-    before = snapshot(path)
-    with pytest.raises(StoreError, match="not a LongBERT database: it holds other tables \\(users\\)"):
-        Store(url(path))
-    assert snapshot(path) == before
+    refused_untouched(path, "not a LongBERT database: it holds other tables \\(users\\)")
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # not switched to WAL
 
@@ -64,10 +64,7 @@ def test_other_applications_database_is_refused(tmp_path: Path) -> None:
 def test_sqlite_header_with_garbage_is_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "broken.sqlite"
     path.write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
-    before = snapshot(path)
-    with pytest.raises(StoreError, match=r"corrupt.*untouched"):
-        Store(url(path))
-    assert snapshot(path) == before
+    refused_untouched(path, r"corrupt.*untouched")
 
 
 def test_damaged_longbert_database_is_refused(tmp_path: Path) -> None:
@@ -79,10 +76,7 @@ def test_damaged_longbert_database_is_refused(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[100:4096] = os.urandom(3996)  # page 1 (the schema) overwritten, header kept
     path.write_bytes(bytes(data))
-    before = snapshot(path)
-    with pytest.raises(StoreError, match="corrupt"):
-        Store(url(path))
-    assert snapshot(path) == before
+    refused_untouched(path, "corrupt")
 
 
 def test_another_applications_documents_table_is_not_called_damaged(tmp_path: Path) -> None:
@@ -91,13 +85,8 @@ def test_another_applications_documents_table_is_not_called_damaged(tmp_path: Pa
         connection.execute("CREATE TABLE documents (id INTEGER PRIMARY KEY, title TEXT, body TEXT)")
         connection.execute("INSERT INTO documents (title, body) VALUES ('a', 'b')")
     connection.close()
-    before = snapshot(path)
-    with pytest.raises(
-        StoreError, match=r"not a LongBERT database.*documents.*\(body, title\).*untouched"
-    ) as info:
-        Store(url(path))
-    assert "damaged" not in str(info.value) and "Restore" not in str(info.value)
-    assert snapshot(path) == before
+    error = refused_untouched(path, r"not a LongBERT database.*documents.*\(body, title\).*untouched")
+    assert "damaged" not in str(error) and "Restore" not in str(error)
 
 
 def test_views_only_file_is_not_taken_over(tmp_path: Path) -> None:
@@ -106,10 +95,7 @@ def test_views_only_file_is_not_taken_over(tmp_path: Path) -> None:
         connection.execute("CREATE VIEW answer AS SELECT 42 AS value")
         connection.execute("CREATE TEMP TABLE scratch (x)")  # temporary: not in the file
     connection.close()
-    before = snapshot(path)
-    with pytest.raises(StoreError, match=r"not a LongBERT database: it holds views \(answer\).*untouched"):
-        Store(url(path))
-    assert snapshot(path) == before
+    refused_untouched(path, r"not a LongBERT database: it holds views \(answer\).*untouched")
 
 
 def test_longbert_tables_with_a_foreign_trigger_are_foreign(tmp_path: Path) -> None:
@@ -135,10 +121,7 @@ def test_another_application_id_is_refused_even_when_empty(tmp_path: Path) -> No
     with sqlite3.connect(path) as connection:
         connection.execute("PRAGMA application_id = 1196444487")  # a GeoPackage ("GPKG")
     connection.close()
-    before = snapshot(path)
-    with pytest.raises(StoreError, match=r"not a LongBERT database: its SQLite application id is 0x47504b47"):
-        Store(url(path))
-    assert snapshot(path) == before
+    refused_untouched(path, r"not a LongBERT database: its SQLite application id is 0x47504b47")
 
 
 def test_longbert_tables_without_version_are_refused(tmp_path: Path) -> None:
