@@ -185,7 +185,11 @@ if stored.corrections:
     if right.button("Remove the latest correction", key=f"history:uncorrect:{stored.id}",
                     help=f"Takes back '{latest.label}'; the label is then {then}."):
         store.remove_correction(stored.id, latest.id)
-        st.toast(f"Removed '{md(latest.label)}': #{stored.id} is {then} again.")
+        # Shown by the next run: a toast made just before st.rerun() may never reach the page.
+        st.session_state["history:removed"] = f"Removed '{md(latest.label)}': #{stored.id} is {then} again."
+        st.session_state.pop(f"history:correct:{stored.id}:label", None)  # back to the label in force
         st.rerun()
+if (removed := st.session_state.pop("history:removed", None)) is not None:
+    st.success(removed)
 shared.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
                          prediction_id=stored.id)

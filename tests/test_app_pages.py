@@ -269,6 +269,8 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
     _ok(app)
     assert store.get_prediction(1).corrections == []
     assert store.get_prediction(1).final_labels == ["politics"]
+    assert any("Removed 'sport'" in m.value for m in app.success)
+    assert app.selectbox(key="history:correct:1:label").value == "politics"
     assert "history:uncorrect:1" not in [b.key for b in app.button]  # nothing left to remove
     app.button(key=f"history:resume:{batch_id}").click().run()
     _ok(app)
