@@ -12,12 +12,11 @@ inside the training part (never on the test part). Takes about a minute on 2 cor
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_train import piece_data, pieces
+from bench_train import piece_data, pieces, save_results
 from common import PROJECT_ROOT, print_table
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -82,8 +81,7 @@ def main() -> None:
             scores = fit_and_score(train_rows, test_rows, view, tokenizer, seed=fold)
             records.append({"split": split, "fold": fold, "view": view, **scores})
             print(f"{split} fold {fold} {view}: accuracy {100 * scores['accuracy']:.2f} (C={scores['C']:g})")
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(records, indent=1))
+    save_results(args.results, records)
     rows = []
     for split in sorted({r["split"] for r in records}):
         for view in ("whole text", "first 510 tokens"):

@@ -172,8 +172,12 @@ with st.form(f"history:correct:{stored.id}", border=False):
         except LongBertError as error:
             st.error(str(error))
         else:
-            st.success(f"Saved: #{stored.id} is '{md(new_label)}'.")
-            stored = store.get_prediction(stored.id, with_full_attention=True)  # list it below
+            # The next run reads the prediction with its new correction once; it shows this.
+            st.session_state["history:done"] = f"Saved: #{stored.id} is '{md(new_label)}'."
+            st.rerun()
+# Set just before st.rerun() by a save or a removal (a toast made then may never reach the page).
+if (done := st.session_state.pop("history:done", None)) is not None:
+    st.success(done)
 if stored.corrections:
     latest = stored.corrections[-1]
     left, right = st.columns([5, 2], vertical_alignment="center")
@@ -185,11 +189,8 @@ if stored.corrections:
     if right.button("Remove the latest correction", key=f"history:uncorrect:{stored.id}",
                     help=f"Takes back '{latest.label}'; the label is then {then}."):
         store.remove_correction(stored.id, latest.id)
-        # Shown by the next run: a toast made just before st.rerun() may never reach the page.
-        st.session_state["history:removed"] = f"Removed '{md(latest.label)}': #{stored.id} is {then} again."
+        st.session_state["history:done"] = f"Removed '{md(latest.label)}': #{stored.id} is {then} again."
         st.session_state.pop(f"history:correct:{stored.id}:label", None)  # back to the label in force
         st.rerun()
-if (removed := st.session_state.pop("history:removed", None)) is not None:
-    st.success(removed)
 shared.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
                          prediction_id=stored.id)
