@@ -175,11 +175,12 @@ def table(records: list[dict[str, Any]]) -> None:
         s = json.loads(setting)
         delta = paired_delta(members, groups.get((setting, "truncate-head", split), []))
         if delta is not None and split == "cv":
-            mean, won, n = delta
+            mean, won, n, p_value = delta
             met = "met" if mean >= 2 and n == s["folds"] else "not met"
+            test = f" (paired t-test p = {p_value:.3f})" if p_value is not None else ""
             verdicts.append(
                 f"{name} ({s['epochs']} ep): {mean:+.2f} points vs truncate-head over {n} paired "
-                f"folds, ahead on {won}; target +2.00 {met}"
+                f"folds{test}, ahead on {won}; target +2.00 {met}"
             )
         rows.append(
             {
@@ -207,8 +208,9 @@ def table(records: list[dict[str, Any]]) -> None:
 
 def paired_delta(
     members: list[dict[str, Any]], baseline: list[dict[str, Any]]
-) -> tuple[float, int, int] | None:
-    """Mean accuracy difference (points) against truncate-head on the same folds, folds won, pairs.
+) -> tuple[float, int, int, float | None] | None:
+    """Against truncate-head on the same folds: mean accuracy difference (points), folds won,
+    pairs, and the two-sided p-value of a paired t-test (None with fewer than 2 pairs or no spread).
 
     Pairing by fold removes the fold-to-fold spread (some folds are harder for every strategy),
     which is larger than the differences between strategies on 645 articles.
@@ -219,7 +221,12 @@ def paired_delta(
     diffs = [100 * (m["accuracy"] - base[m["fold"]]) for m in members if m["fold"] in base]
     if not diffs:
         return None
-    return float(np.mean(diffs)), sum(d > 0 for d in diffs), len(diffs)
+    p_value = None
+    if len(diffs) > 1 and np.std(diffs) > 0:
+        from scipy.stats import ttest_1samp
+
+        p_value = float(ttest_1samp(diffs, 0.0).pvalue)
+    return float(np.mean(diffs)), sum(d > 0 for d in diffs), len(diffs), p_value
 
 
 def save_results(path: Path, records: list[dict[str, Any]]) -> None:
