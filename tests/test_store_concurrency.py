@@ -13,10 +13,13 @@ import threading
 import time
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
 from store_factories import make_document, make_prediction
 from store_v1 import make_v1_database
 
 from longbert.store import SCHEMA_VERSION, HistoryFilter, Store
+from longbert.store.engine import Database, enable_wal
+from longbert.store.migrations import backup_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -198,6 +201,11 @@ def test_processes_and_threads_write_at_once_after_upgrading(tmp_path: Path) -> 
     # Upgraded exactly once: version-1 batch items were not duplicated by a second upgrade.
     assert count(path, "SELECT count(*) FROM batch_items WHERE batch_id = 1") == 2
     store.close()
+    # Backed up once, by the upgrader, holding the version-1 rows; no partial copy left behind.
+    backup = backup_path(path, 1)
+    assert count(backup, "SELECT count(*) FROM predictions") == 3
+    assert count(backup, "SELECT value FROM longbert_meta WHERE key = 'schema_version'") == 1
+    assert list(tmp_path.glob("*.partial")) == []
 
 
 def _forked_writer(store: Store, k: int, n: int) -> None:
@@ -223,3 +231,26 @@ def test_forked_processes_share_an_inherited_store(tmp_path: Path) -> None:
     assert [c.exitcode for c in children] == [0, 0, 0]
     assert store.count_predictions() == 1 + 4 * 30
     store.close()
+
+
+def test_switching_an_old_file_to_wal_waits_for_a_writer(tmp_path: Path) -> None:
+    """A version-1 file is in rollback-journal mode. While another connection holds the write
+    lock, SQLite refuses the switch to WAL at once ("database is locked", busy timeout or not:
+    waiting could deadlock); opening must wait for the writer, not fail."""
+    path = tmp_path / "longbert.sqlite"
+    make_v1_database(path)
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE longbert_meta SET value = value WHERE key = 'app'")
+
+    def commit_later() -> None:
+        time.sleep(0.5)
+        writer.execute("COMMIT")
+
+    committer = threading.Thread(target=commit_later)
+    committer.start()
+    enable_wal(Database(make_url(f"sqlite:///{path}")))
+    committer.join()
+    writer.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)

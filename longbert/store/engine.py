@@ -228,19 +228,42 @@ def _create_engine(url: URL) -> Engine:
 
 
 def enable_wal(database: Database) -> None:
-    """Switch an SQLite file to WAL (persistent; a no-op when it already is)."""
+    """Switch an SQLite file to WAL (persistent; a no-op when it already is).
+
+    Leaving rollback-journal mode needs an exclusive lock, and SQLite reports "database is
+    locked" at once -- without waiting out the busy timeout -- when another connection holds a
+    lock it is about to upgrade (several processes opening an old file together). So a locked
+    switch is retried with backoff, within the busy timeout.
+    """
     if database.path is None:
         return
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.02
+    while True:
+        try:
+            mode = _set_wal(database)
+            break
+        except sqlite3.OperationalError as error:
+            if not is_locked_error(error) or time.monotonic() >= deadline:
+                where = describe_url(database.url)
+                raise StoreError(f"Could not switch {where} to WAL mode: {error}; try again.") from error
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
+    if mode is None or str(mode[0]).lower() != "wal":
+        raise StoreError(f"Could not switch {database.path} to WAL mode (got {mode}).")
+
+
+def _set_wal(database: Database) -> Any:
     raw = database.engine.raw_connection()
     try:
         # isolation_level is None here: the pragma runs outside any transaction, as it must.
         cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
-        mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
-        cursor.close()
+        try:
+            return cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+        finally:
+            cursor.close()
     finally:
         raw.close()
-    if mode is None or str(mode[0]).lower() != "wal":
-        raise StoreError(f"Could not switch {database.path} to WAL mode (got {mode}).")
 
 
 _DATABASES: dict[tuple[int, str], Database] = {}

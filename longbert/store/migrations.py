@@ -8,9 +8,9 @@ The version lives in the ``longbert_meta`` table (``schema_version``). Opening a
   LongBERT one (see :mod:`longbert.store.identity`); on a server database our tables may live
   beside others';
 * ``schema_version`` newer than this code → refuse ("upgrade LongBERT");
-* older → back up the SQLite file, then run each upgrade step in order inside one transaction
-  that also re-reads the version, so two processes opening an old database at once upgrade it
-  once.
+* older → in one write transaction, re-read the version, back up the SQLite file and run each
+  upgrade step in order, so two processes opening an old database at once upgrade it (and back
+  it up) once.
 
 Upgrade steps use Alembic's operations (portable DDL) and spell out their own columns: they must
 keep producing *that* version's schema even after the ORM models move on.
@@ -18,9 +18,10 @@ keep producing *that* version's schema even after the ORM models move on.
 
 from __future__ import annotations
 
-import shutil
+import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
-from longbert.store.engine import Database, describe_url, enable_wal
+from longbert.store.engine import BUSY_TIMEOUT_MS, Database, describe_url, enable_wal
 from longbert.store.identity import (
     DATABASE_ID_KEY,
     check_unversioned,
@@ -172,10 +173,11 @@ def initialise(database: Database) -> None:
             if database.is_sqlite or not isinstance(error.__cause__, DBAPIError) or attempt == 2:
                 raise
             time.sleep(0.1 * (attempt + 1))
-    if version < SCHEMA_VERSION:
-        _backup_before_upgrade(database, version)
-        database.write(lambda session: _upgrade(session, database))
+    # WAL before upgrading (once the file is known to be ours): the upgrade then blocks
+    # writers only, never readers.
     enable_wal(database)
+    if version < SCHEMA_VERSION:
+        database.write(lambda session: _upgrade(session, database))
 
 
 def _create_or_read(session: Session, database: Database) -> int:
@@ -226,6 +228,10 @@ def _checked_version(session: Session, database: Database) -> int:
 
 def _upgrade(session: Session, database: Database) -> None:
     version = _checked_version(session, database)  # re-read: another process may have upgraded
+    if version < SCHEMA_VERSION:
+        # Inside the write transaction (BEGIN IMMEDIATE holds the write lock): no process can
+        # upgrade or write between this copy and the upgrade, so it is exactly the old file.
+        _backup_before_upgrade(database, version)
     connection = session.connection()
     operations = Operations(MigrationContext.configure(connection))
     while version < SCHEMA_VERSION:
@@ -241,20 +247,33 @@ def backup_path(path: Path, version: int) -> Path:
 
 
 def _backup_before_upgrade(database: Database, version: int) -> None:
-    """Copy an SQLite file (consistently, via SQLite's backup API) before changing its schema."""
+    """Copy an SQLite file (consistently, via SQLite's backup API) before changing its schema.
+
+    Called with the write lock held, so readers (the copy is one) still get in. The copy is
+    written under a name of its own and renamed atomically: a crash never leaves a half backup,
+    and an earlier backup of this version (a failed upgrade) is kept.
+    """
     if database.path is None:
         return
     target = backup_path(database.path, version)
     if target.exists():
         return
-    partial = target.with_name(target.name + ".partial")
-    source = sqlite3.connect(str(database.path), timeout=30)
+    partial = target.with_name(f"{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
     try:
-        destination = sqlite3.connect(str(partial))
+        source = sqlite3.connect(str(database.path), timeout=BUSY_TIMEOUT_MS / 1000)
         try:
-            source.backup(destination)
+            destination = sqlite3.connect(str(partial))
+            try:
+                source.backup(destination)
+            finally:
+                destination.close()
         finally:
-            destination.close()
-    finally:
-        source.close()
-    shutil.move(str(partial), str(target))  # rename: a crash never leaves a half backup
+            source.close()
+        os.replace(partial, target)
+    except (OSError, sqlite3.Error) as error:
+        partial.unlink(missing_ok=True)
+        raise StoreError(
+            f"Could not back up {database.path} to {target} before upgrading its schema "
+            f"({error}). Nothing was changed; free some disk space or check the folder's "
+            "permissions, then open it again."
+        ) from error
