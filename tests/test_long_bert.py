@@ -5,7 +5,6 @@ training behaviour (dropout, gradient checkpointing, autocast). I/O is in test_l
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -232,18 +231,16 @@ def test_sparse_matches_hf_longformer() -> None:
     assert diff.max() < 1e-5  # HF Longformer does part of its attention in float32
 
 
-def test_sparse_runs_8192_tokens_quickly(warm: LongBertModel) -> None:
+def test_sparse_runs_8192_tokens(warm: LongBertModel) -> None:
     ids = torch.randint(1000, 30000, (1, 8192))
     glob = torch.zeros_like(ids)
     glob[0, ::512] = 1
-    start = time.perf_counter()
+    # Speed and memory at this length are measured by bench/bench_sparse.py, not asserted here.
     with torch.inference_mode():
         out = warm(ids, global_attention_mask=glob, sparse=True, output_cls_attention=True)
-    elapsed = time.perf_counter() - start
     assert out.last_hidden_state.shape == (1, 8192, 384)
     assert torch.isfinite(out.last_hidden_state).all()
     assert out.cls_attention is not None and abs(float(out.cls_attention.sum()) - 1) < 1e-4
-    assert elapsed < 60  # ~2 s on 2 cores; generous for a shared machine
 
 def test_bad_inputs_are_rejected() -> None:
     model = tiny_model()

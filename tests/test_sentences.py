@@ -148,19 +148,17 @@ def test_long_sentences_prefer_clause_breaks() -> None:
         assert text[end - 1] == ";", text[start:end][-20:]
 
 
-def test_fifty_thousand_words_split_fast() -> None:
+def test_fifty_thousand_words_split_into_every_sentence() -> None:
+    # Speed is measured by bench/bench_sentences.py (about 0.4 s on one core), not asserted here.
     rng = random.Random(5)
     sentences_ = [
         " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30))).capitalize() + "." for _ in range(2900)
     ]
     text = " ".join(sentences_)
     assert len(text.split()) >= 50_000
-    started = time.perf_counter()
     spans = split_sentences(text)
-    elapsed = time.perf_counter() - started
     assert len(spans) == len(sentences_)
-    # About 0.4 s on one free core; the bound leaves room for a busy CI machine.
-    assert elapsed < 6.0
+    assert [text[start:end] for start, end in spans] == sentences_
 
 
 def test_installed_punkt_model_is_used_when_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
