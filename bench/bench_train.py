@@ -195,7 +195,8 @@ def table(records: list[dict[str, Any]]) -> None:
                 "test docs/s": f"{np.mean([m['test_docs_per_second'] for m in members]):.1f}",
                 "settings": f"ep={s['epochs']} bs={s['batch_size']} lr={s['learning_rate']:g}"
                 + (f" n={s['max_train_docs']}" if s["max_train_docs"] else "")
-                + (f" {s['precision']}" if s["precision"] != "auto" else ""),
+                + (f" {s['precision']}" if s["precision"] != "auto" else "")
+                + (f" seed={s['seed']}" if s["seed"] != 42 else ""),
             }
         )
     columns = ["strategy", "split", "folds", "accuracy", "macro-F1", "vs head", "Park 2022", "s/epoch"]
