@@ -41,6 +41,10 @@ STRATEGIES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "chunk": ({"name": "chunk", "params": {"pooling": "mean"}}, {"max_train_windows": 4}),
     "sparse": ({"name": "sparse", "params": {"max_tokens": 4096, "attention_window": 256}}, {}),
 }
+
+#: The training seed when --seed is not given; the table names only other seeds.
+DEFAULT_SEED = 42
+
 #: Park et al. 2022 (ACL), Longformer split, BERT-base class models, mean of 5 seeds.
 PUBLISHED = {"truncate-head": 92.00, "key-sentences": 91.15}
 
@@ -196,7 +200,7 @@ def table(records: list[dict[str, Any]]) -> None:
                 "settings": f"ep={s['epochs']} bs={s['batch_size']} lr={s['learning_rate']:g}"
                 + (f" n={s['max_train_docs']}" if s["max_train_docs"] else "")
                 + (f" {s['precision']}" if s["precision"] != "auto" else "")
-                + (f" seed={s['seed']}" if s["seed"] != 42 else ""),
+                + (f" seed={s['seed']}" if s["seed"] != DEFAULT_SEED else ""),
             }
         )
     columns = ["strategy", "split", "folds", "accuracy", "macro-F1", "vs head", "Park 2022", "s/epoch"]
@@ -251,7 +255,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--max-train-docs", type=int, help="Train on a stratified subset of this size.")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default).")
     parser.add_argument(
