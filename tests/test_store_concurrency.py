@@ -13,9 +13,9 @@ import threading
 import time
 from pathlib import Path
 
+from helpers.store_factories import make_document, make_prediction
+from helpers.store_v1 import make_v1_database
 from sqlalchemy.engine import make_url
-from store_factories import make_document, make_prediction
-from store_v1 import make_v1_database
 
 from longbert.store import SCHEMA_VERSION, HistoryFilter, Store
 from longbert.store.engine import Database, enable_wal
@@ -111,7 +111,7 @@ def test_writer_waits_for_a_lock_held_by_another_program(tmp_path: Path) -> None
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from store_factories import make_document, make_prediction
+from helpers.store_factories import make_document, make_prediction
 from longbert.store import Store
 
 url, folder, k, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from store_factories import make_document, make_prediction
-from store_v1 import make_v1_database
+from helpers.store_factories import make_document, make_prediction
+from helpers.store_v1 import make_v1_database
 
 from longbert.errors import StoreError
 from longbert.results import PredictionError

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from store_factories import make_document, make_prediction
+from helpers.store_factories import make_document, make_prediction
 
 from longbert.document import Document
 from longbert.errors import StoreError

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from store_factories import make_document, make_full, make_prediction
+from helpers.store_factories import make_document, make_full, make_prediction
 
 from longbert.document import Document
 from longbert.errors import StoreError

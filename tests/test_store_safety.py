@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.store_factories import make_document, make_full, make_prediction
 from sqlalchemy import event
-from store_factories import make_document, make_full, make_prediction
 
 from longbert.errors import StoreError
 from longbert.store import SCHEMA_VERSION, RecordNotFoundError, Store

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from store_factories import make_document, make_prediction
-from store_v1 import make_v1_database, make_v2_database
+from helpers.store_factories import make_document, make_prediction
+from helpers.store_v1 import make_v1_database, make_v2_database
 
 from longbert.store import SCHEMA_VERSION, HistoryFilter, Store
 from longbert.store.migrations import backup_path

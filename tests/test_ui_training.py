@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_factories import make_document, make_prediction
+from helpers.store_factories import make_document, make_prediction
 
 from longbert.data import load_dataset
 from longbert.errors import DatasetError, StoreError

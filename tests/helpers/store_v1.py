@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from store_factories import make_document, make_summary
 
+from helpers.store_factories import make_document, make_summary
 from longbert.store.arrays import CODEC, pack_arrays
 
 #: Schema version 1 as SQLAlchemy emitted it for SQLite (no batch_items, models.kind,
