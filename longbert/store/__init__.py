@@ -9,7 +9,7 @@ Usage::
     stored = store.get_prediction(pid)          # Prediction + Document, arrays bit-exact
     page = store.history(HistoryFilter(label="true", text="senate"), limit=20)
     store.add_correction(pid, "false", note="satire")
-    store.export_predictions("out.csv")
+    store.export_predictions("out.csv")         # formula-looking cells defused (csv_writer)
     for chosen in store.correction_sets():      # per model and label set, with counts
         print(chosen.title)
     store.export_corrections_training_set("corrections.jsonl", model="hp-v1")
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from longbert.errors import StoreError
 from longbert.store.batches import BATCH_STATUSES, ITEM_STATUSES
+from longbert.store.csv_writer import spreadsheet_safe, write_csv
 from longbert.store.export import EXPORT_COLUMNS, EXPORT_FORMATS
 from longbert.store.records import (
     BatchItemRecord,
@@ -65,4 +66,6 @@ __all__ = [
     "StoredPrediction",
     "TrainingRunRecord",
     "get_store",
+    "spreadsheet_safe",
+    "write_csv",
 ]

@@ -8,7 +8,6 @@ spoils an earlier export there). Corrections as training data: :mod:`longbert.st
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from longbert.errors import StoreError
+from longbert.store.csv_writer import write_csv
 from longbert.store.engine import Database
 from longbert.store.queries import apply_filters, history_select, to_history_row
 from longbert.store.records import HistoryFilter
@@ -94,7 +94,9 @@ class ExportMixin:
     ) -> int:
         """Write matching predictions (oldest first) to a path or text stream; returns the count.
 
-        CSV cells holding lists or dicts (labels, probabilities, strategy parameters) are JSON.
+        CSV cells holding lists or dicts (labels, probabilities, strategy parameters) are JSON;
+        cells a spreadsheet would run as formulas are defused (:mod:`longbert.store.csv_writer`),
+        JSON Lines keeps every value exactly.
         ``include_text`` adds the document's full text as a ``text`` column.
         """
         if format not in EXPORT_FORMATS:
@@ -104,19 +106,18 @@ class ExportMixin:
             PredictionRow.created_at, PredictionRow.id
         )
         columns = list(EXPORT_COLUMNS) + (["text"] if include_text else [])
-        count = 0
         with _open_text(destination) as handle, self._db.reading() as session:
-            writer = csv.DictWriter(handle, fieldnames=columns) if format == "csv" else None
-            if writer is not None:
-                writer.writeheader()
-            for values in session.execute(statement).yield_per(500):
-                record = _export_record(values, include_text)
-                if writer is not None:
-                    writer.writerow({k: _csv_cell(v) for k, v in record.items()})
-                else:
-                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            records = (
+                _export_record(values, include_text)
+                for values in session.execute(statement).yield_per(500)
+            )
+            if format == "csv":
+                return write_csv(handle, columns, records)
+            count = 0
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 count += 1
-        return count
+            return count
 
 
 def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
@@ -151,11 +152,3 @@ def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
     if include_text:
         record["text"] = values[20]
     return record
-
-
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    if value is None:
-        return ""
-    return value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from longbert.results import Prediction, PredictionError, PredictionResult
-from longbert.store import HistoryFilter, HistoryRow, Store
+from longbert.store import HistoryFilter, HistoryRow, Store, write_csv
 
 #: Columns of a batch results table, in display order: the status and an error's reason come
 #: right after the file name, where they are seen without scrolling.
@@ -73,22 +72,11 @@ def export_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def to_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
-    """UTF-8 CSV (with header) of :func:`export_rows`; cells starting with ``=+-@`` are quoted
-    with a leading apostrophe so spreadsheets do not run them as formulas."""
-    exported = export_rows(rows)
-    columns = [*RESULT_COLUMNS, "final_label"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for row in exported:
-        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+    """UTF-8 CSV (with header) of :func:`export_rows`, through the store's one CSV writer:
+    cells a spreadsheet would run as formulas are defused (:mod:`longbert.store.csv_writer`)."""
+    buffer = io.StringIO(newline="")
+    write_csv(buffer, [*RESULT_COLUMNS, "final_label"], export_rows(rows))
     return buffer.getvalue().encode("utf-8")
-
-
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return "" if value is None else value
 
 
 def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
