@@ -9,13 +9,8 @@ import streamlit as st
 
 from longbert.readers import SUPPORTED_EXTENSIONS, ReadLimits
 from longbert.readers.base import MB
-from longbert.ui.batch import (
-    BatchSettings,
-    batch_labels,
-    batch_rows,
-    classify_batch,
-    stage_batch,
-)
+from longbert.ui.batch_jobs import BatchSettings, classify_batch, stage_batch
+from longbert.ui.corrections import batch_labels
 from longbert.ui.formatting import (
     files_to_documents,
     format_duration,
@@ -29,6 +24,7 @@ from longbert.ui.tables import (
     NO_CORRECTION,
     RESULT_COLUMNS,
     apply_corrections,
+    batch_rows,
     table_frame,
     to_csv,
     to_jsonl,

@@ -9,7 +9,7 @@ import streamlit as st
 from longbert.errors import LongBertError
 from longbert.store import HistoryFilter, RecordNotFoundError
 from longbert.ui import charts
-from longbert.ui.batch import BatchSettings, resume_work
+from longbert.ui.batch_jobs import BatchSettings, resume_work
 from longbert.ui.formatting import md, plural, progress_text
 from longbert.ui.service import classify
 from longbert.ui.tables import (

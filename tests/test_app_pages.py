@@ -231,7 +231,7 @@ def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest
 
 
 def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) -> None:
-    from longbert.ui.batch import BatchSettings, stage_batch
+    from longbert.ui.batch_jobs import BatchSettings, stage_batch
     from longbert.ui.jobs import JobManager
     from longbert.ui.models import DEFAULT_ZERO_SHOT_LABELS, parse_labels
 

@@ -12,18 +12,11 @@ from longbert.document import Document
 from longbert.errors import StoreError
 from longbert.results import Prediction, PredictionError
 from longbert.store import Store
-from longbert.ui.batch import (
-    BatchSettings,
-    batch_labels,
-    batch_rows,
-    batch_spool,
-    classify_batch,
-    database_spool,
-    resume_work,
-    spool_root,
-    stage_batch,
-)
+from longbert.store.spool import batch_spool, database_spool, spool_root
+from longbert.ui.batch_jobs import BatchSettings, classify_batch, resume_work, stage_batch
+from longbert.ui.corrections import batch_labels
 from longbert.ui.jobs import JobContext, JobManager
+from longbert.ui.tables import batch_rows
 
 SETTINGS = BatchSettings(model="zero-shot", model_name="fake", labels={"a": "a", "b": "b"})
 

@@ -222,13 +222,17 @@ class BatchesMixin:
     #: The lead's name for it: progress is the batch record (total, done, errors, pending).
     batch_progress = get_batch
 
-    def list_batches(self, status: str | Sequence[str] | None = None, limit: int = 100) -> list[BatchRecord]:
-        """Batches, newest first, optionally only those with the given status(es)."""
+    def list_batches(
+        self, status: str | Sequence[str] | None = None, limit: int | None = 100
+    ) -> list[BatchRecord]:
+        """Batches, newest first, optionally only those with the given status(es); ``limit``
+        None: all of them."""
         statement = select(BatchRow).order_by(BatchRow.created_at.desc(), BatchRow.id.desc())
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)
             statement = statement.where(BatchRow.status.in_(wanted))
-        statement = statement.limit(limit)
+        if limit is not None:
+            statement = statement.limit(limit)
         return self._db.read(lambda s: [_batch_record(r) for r in s.scalars(statement)])
 
     def unfinished_batches(self) -> list[BatchRecord]:

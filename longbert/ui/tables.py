@@ -1,4 +1,4 @@
-"""Result rows for tables (batch, history, compare) and their CSV / JSON Lines exports."""
+"""Result rows for tables (upload batches, history, compare) and their CSV / JSON Lines exports."""
 
 from __future__ import annotations
 
@@ -109,6 +109,33 @@ def apply_corrections(
             updated[i]["correction"] = new
             changes.append((i, new))
     return updated, changes
+
+
+def history_result_row(row: HistoryRow) -> dict[str, Any]:
+    """A result-table row (batch results) from the store's :class:`~longbert.store.HistoryRow`."""
+    return {
+        "document": row.document_name, "status": "ok", "label": row.label,
+        "confidence": round(float(row.confidence), 4), "correction": row.corrected_label,
+        "labels": ", ".join(row.labels), "strategy": row.strategy,
+        "used_tokens": int(row.used_tokens), "total_tokens": int(row.total_tokens),
+        "latency_ms": round(float(row.latency_ms), 1), "zero_shot": bool(row.zero_shot),
+        "model": row.model_name, "error": None, "prediction_id": int(row.id),
+    }
+
+
+def batch_rows(store: Store, batch_id: int) -> list[dict[str, Any]]:
+    """Every item of an upload batch as a result-table row (pending items marked ``pending``)."""
+    rows: list[dict[str, Any]] = []
+    for item in store.batch_items(batch_id):
+        if item.status == "done" and item.row is not None:
+            rows.append(history_result_row(item.row))
+        elif item.status == "error":
+            rows.append(result_row(PredictionError(item.name, item.error or "error")))
+        else:
+            row = result_row(PredictionError(item.name, ""))
+            row.update(status="pending", error=None)
+            rows.append(row)
+    return rows
 
 
 def history_row(r: HistoryRow) -> dict[str, Any]:

@@ -1,0 +1,235 @@
+"""Labelling an upload batch as a resumable background job: read files, classify, save each result.
+
+Two passes, so that memory stays flat and an interrupted batch can be resumed:
+
+1. *Stage* (:func:`stage_batch`): uploaded files are read one at a time (archives and tables
+   expand into many documents); each document's text goes to the batch spool on disk
+   (:mod:`longbert.store.spool`), each unreadable file becomes an error item at once. Then the
+   batch and its items are created in the database.
+2. *Classify* (:func:`classify_batch`): pending items are loaded from the spool a few at a time,
+   classified, and each prediction is saved (with its document) in its own transaction, which
+   also marks the item done.
+
+Resuming (after a stop or a server restart) runs pass 2 over the items still pending. A spooled
+text is deleted once its prediction is saved, and the batch's spool folder when the batch is done.
+Each item records the SHA-256 of its text when staged, and a text read back must match it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from longbert.document import Document
+from longbert.errors import UnreadableFileError
+from longbert.readers import FileError, ReadLimits, read_many
+from longbert.results import Prediction, PredictionError
+from longbert.store import Store
+from longbert.store.spool import SPOOL_KEY, BatchSpool, SpoolStager
+from longbert.ui.jobs import JobContext
+from longbert.ui.tables import batch_rows, result_row
+
+#: Documents classified per ``predict`` call: small enough that rows appear every few seconds
+#: on a CPU even for long documents (the model still batches their windows together).
+CHUNK_DOCUMENTS = 4
+
+
+@dataclass
+class BatchSettings:
+    """How a batch runs, stored as the batch's config so History can resume it the same way.
+
+    ``model`` is a checkpoint folder or ``"zero-shot"`` (then ``labels`` holds the label
+    descriptions); ``strategy`` ``{"name", "params"}`` or ``None`` for the model's own.
+    """
+
+    model: str
+    model_name: str
+    strategy: dict[str, Any] | None = None
+    labels: dict[str, str] | None = None
+    batch_size: int = 8
+    files: list[str] = field(default_factory=list)
+    #: Column (CSV) or key (JSON Lines) holding each row's text.
+    text_column: str = "text"
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "model_name": self.model_name, "strategy": self.strategy,
+            "labels": self.labels, "batch_size": self.batch_size, "files": self.files[:200],
+            "text_column": self.text_column,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BatchSettings:
+        return cls(
+            model=str(config["model"]), model_name=str(config.get("model_name", config["model"])),
+            strategy=config.get("strategy"), labels=config.get("labels"),
+            batch_size=int(config.get("batch_size", 8)), files=list(config.get("files", [])),
+            text_column=str(config.get("text_column", "text")),
+        )
+
+
+def stage_batch(
+    ctx: JobContext,
+    store: Store,
+    name: str,
+    files: Iterable[tuple[str, bytes]],
+    settings: BatchSettings,
+    *,
+    num_files: int | None = None,
+    limits: ReadLimits | None = None,
+) -> int:
+    """Pass 1: read every file, spool the texts, create the batch; returns its id.
+
+    ``files`` is consumed lazily (a generator keeps one file's bytes in memory at a time).
+    Unreadable files become error items with the reader's reason. On any failure (including a
+    stop, or the spool's size cap) nothing is left: no batch row, no spooled text; a process
+    killed meanwhile leaves a staging folder that :func:`~longbert.store.spool.sweep_spool`
+    removes later.
+    """
+    stager = SpoolStager.open(store)
+    names: list[str] = []
+    hashes: list[str | None] = []
+    errors: dict[int, str] = {}
+    counted = _CountingFiles(files)
+    ctx.progress(0, num_files, "Reading files…")
+    try:
+        for item in read_many(counted, source="batch", limits=limits,
+                              text_column=settings.text_column):
+            ctx.check_stop()
+            if isinstance(item, FileError):
+                errors[len(names)] = item.reason
+                names.append(item.name)
+                hashes.append(None)
+                ctx.add_row(result_row(PredictionError(item.name, item.reason)), error=True)
+            else:
+                stager.write(len(names), item.document)
+                names.append(item.document.name)
+                hashes.append(item.document.sha256)
+            ctx.progress(counted.count, num_files, f"Reading files… {len(names):,} documents so far")
+        if not names:
+            raise UnreadableFileError("The upload holds no documents: add at least one file.")
+        stager.publish()
+        config = {**settings.to_config(), SPOOL_KEY: stager.key}
+        # Last, and one transaction with the items and their errors: nothing can fail after it.
+        batch_id = store.create_batch(name, config=config, items=names, hashes=hashes,
+                                      errors=errors)
+    except BaseException:
+        stager.discard()
+        raise
+    stager.close()
+    return batch_id
+
+
+class _CountingFiles:
+    """Wraps the uploaded files and counts how many the reader has taken."""
+
+    def __init__(self, files: Iterable[tuple[str, bytes]]) -> None:
+        self._files = iter(files)
+        self.count = 0
+
+    def __iter__(self) -> _CountingFiles:
+        return self
+
+    def __next__(self) -> tuple[str, bytes]:
+        item = next(self._files)
+        self.count += 1
+        return item
+
+
+Classify = Callable[[Sequence[Document]], Sequence[Prediction | PredictionError]]
+
+
+def classify_batch(
+    ctx: JobContext,
+    store: Store,
+    batch_id: int,
+    classify: Classify,
+    *,
+    show_finished: bool = True,
+    chunk: int = CHUNK_DOCUMENTS,
+) -> int:
+    """Pass 2: classify the batch's pending items and save each result; returns how many ran.
+
+    With ``show_finished``, rows for items finished earlier are added first (so a resumed batch
+    shows its whole table). Stopping (``ctx.cancel``) or a failure leaves the batch
+    ``interrupted``: History can resume it, and everything saved so far stays.
+    """
+    batch = store.get_batch(batch_id)
+    spool = BatchSpool.of(store, batch)
+    if show_finished:
+        for row in batch_rows(store, batch_id):
+            if row["status"] != "pending":
+                ctx.add_row(row, error=row["status"] == "error")
+    pending = store.pending_items(batch_id)
+    finished = batch.total - len(pending)
+    ctx.progress(finished, batch.total, "Classifying…")
+    ran = 0
+    try:
+        for start in range(0, len(pending), chunk):
+            ctx.check_stop()
+            part = pending[start : start + chunk]
+            documents: list[tuple[int, Document]] = []
+            for item in part:
+                document, why = spool.read(item)
+                if document is None:
+                    error = PredictionError(item.name, why, item.document_sha256)
+                    store.record_error(error, batch_id=batch_id, item_index=item.position)
+                    ctx.add_row(result_row(error), error=True)
+                else:
+                    documents.append((item.position, document))
+            results = classify([d for _, d in documents]) if documents else []
+            for (position, document), result in zip(documents, results, strict=True):
+                if isinstance(result, Prediction):
+                    pid = store.save_prediction(result, document, batch_id=batch_id,
+                                                item_index=position, store_full_attention=False)
+                    ctx.add_row(result_row(result, prediction_id=pid))
+                else:
+                    store.record_error(result, batch_id=batch_id, item_index=position)
+                    ctx.add_row(result_row(result), error=True)
+                spool.drop(position)
+                ran += 1
+            finished += len(part)
+            ctx.progress(finished, batch.total, "Classifying…")
+    except BaseException:
+        store.mark_batch_status(batch_id, "interrupted")
+        raise
+    if not store.pending_items(batch_id):
+        spool.remove()
+        if store.get_batch(batch_id).status != "done":
+            store.mark_batch_status(batch_id, "done")
+    return ran
+
+
+def upload_work(
+    store: Store,
+    name: str,
+    files: Iterable[tuple[str, bytes]],
+    settings: BatchSettings,
+    classify_fn: Classify,
+    *,
+    num_files: int | None = None,
+    limits: ReadLimits | None = None,
+) -> Callable[[JobContext], int]:
+    """A job function that stages an upload, then classifies it; publishes ``batch_id`` in the
+    job's meta as soon as the batch exists (so History can find the job)."""
+
+    def work(ctx: JobContext) -> int:
+        batch_id = stage_batch(ctx, store, name, files, settings, num_files=num_files,
+                               limits=limits)
+        ctx.set_meta(batch_id=batch_id)
+        classify_batch(ctx, store, batch_id, classify_fn, show_finished=False)
+        return batch_id
+
+    return work
+
+
+def resume_work(store: Store, batch_id: int, classify_fn: Classify) -> Callable[[JobContext], int]:
+    """A job function that finishes an interrupted batch (pending items only)."""
+
+    def work(ctx: JobContext) -> int:
+        ctx.set_meta(batch_id=batch_id)
+        classify_batch(ctx, store, batch_id, classify_fn, show_finished=True)
+        return batch_id
+
+    return work
