@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from helpers.batch_workers import killed_worker_leaves_an_interrupted_batch
 from helpers.store_factories import make_document, make_prediction
 from helpers.store_v1 import make_v1_database
 
 from longbert.errors import StoreError
 from longbert.results import PredictionError
-from longbert.store import SCHEMA_VERSION, HistoryFilter, Store
+from longbert.store import SCHEMA_VERSION, BatchBusyError, HistoryFilter, Store, Worker
 from longbert.store.engine import Database, close_database
 from longbert.store.migrations import initialise
 
@@ -351,3 +352,33 @@ def test_concurrent_first_opens_on_postgresql(pg_url: str) -> None:
         database.dispose()
     assert errors == []
     assert Store(pg_url).schema_version == SCHEMA_VERSION
+
+
+def test_a_killed_worker_shows_interrupted_on_postgresql(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LONGBERT_SPOOL_DIR", str(tmp_path / "spool"))
+    store = Store(pg_url)
+    batch_id = killed_worker_leaves_an_interrupted_batch(store, tmp_path)
+    # A worker elsewhere holds a batch until its heartbeat is stale; a claim is then possible.
+    other = store.create_batch("other", items=["a"])
+    store.claim_batch(other, Worker("another-host", 1, "elsewhere"))
+    with pytest.raises(BatchBusyError):
+        store.claim_batch(other)
+    with sa.create_engine(pg_url).begin() as connection:
+        connection.execute(sa.text("UPDATE batches SET heartbeat_at = '2000-01-01' WHERE id = :i"),
+                           {"i": other})
+    assert store.get_batch(other).status == "interrupted"
+    assert sorted(b.id for b in store.list_batches(status="interrupted")) == [other]
+    assert store.get_batch(batch_id).status == "done"
+
+
+def test_spreadsheet_formulas_are_defused_on_postgresql(pg_url: str) -> None:
+    store = Store(pg_url)
+    document = make_document(3, name="=HYPERLINK(\"http://evil\")")
+    pid = store.save_prediction(make_prediction(document), document)
+    store.add_correction(pid, "false", note="@SUM(1)")
+    buffer = io.StringIO(newline="")
+    store.export_predictions(buffer, "csv")
+    (row,) = csv.DictReader(io.StringIO(buffer.getvalue(), newline=""))
+    assert row["document_name"] == "'=HYPERLINK(\"http://evil\")" and row["correction_note"] == "'@SUM(1)"

@@ -24,6 +24,7 @@ from longbert.errors import StoreError
 from longbert.store.batches import BATCH_STATUSES, ITEM_STATUSES
 from longbert.store.csv_writer import spreadsheet_safe, write_csv
 from longbert.store.export import EXPORT_COLUMNS, EXPORT_FORMATS
+from longbert.store.leases import BatchBusyError, BatchLease, Worker
 from longbert.store.records import (
     BatchItemRecord,
     BatchRecord,
@@ -50,7 +51,9 @@ __all__ = [
     "ITEM_STATUSES",
     "RUN_STATUSES",
     "SCHEMA_VERSION",
+    "BatchBusyError",
     "BatchItemRecord",
+    "BatchLease",
     "BatchRecord",
     "CorrectionRecord",
     "CorrectionSet",
@@ -65,6 +68,7 @@ __all__ = [
     "StoreError",
     "StoredPrediction",
     "TrainingRunRecord",
+    "Worker",
     "get_store",
     "spreadsheet_safe",
     "write_csv",

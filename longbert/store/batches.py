@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from longbert.errors import StoreError
 from longbert.store.convert import jsonable
 from longbert.store.engine import Database
+from longbert.store.leases import drop_lease, lease_holder, shown_status, touch_lease
 from longbert.store.queries import history_rows_by_id
 from longbert.store.records import BatchItemRecord, BatchRecord, RecordNotFoundError
 from longbert.store.schema import BatchItemRow, BatchRow, utcnow
@@ -101,18 +102,21 @@ def finish_item(
     batch.total = max(batch.total, item.position + 1)
     if batch.status in ("pending", "interrupted"):
         batch.status = "running"
+    touch_lease(batch, now)
     if batch.status == "running" and batch.done_count + batch.error_count >= batch.total:
         batch.status = "done"
         batch.finished_at = now
+        drop_lease(batch)
     batch.updated_at = now
     return item.position
 
 
 def _batch_record(row: BatchRow) -> BatchRecord:
+    holder = lease_holder(row)
     return BatchRecord(
         id=row.id,
         name=row.name,
-        status=row.status,
+        status=shown_status(row, holder),
         total=row.total,
         done=row.done_count,
         errors=row.error_count,
@@ -120,6 +124,9 @@ def _batch_record(row: BatchRow) -> BatchRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         finished_at=row.finished_at,
+        worker_host=holder.host if holder else None,
+        worker_pid=holder.pid if holder else None,
+        heartbeat_at=row.heartbeat_at if holder else None,
     )
 
 
@@ -225,22 +232,30 @@ class BatchesMixin:
     def list_batches(
         self, status: str | Sequence[str] | None = None, limit: int | None = 100
     ) -> list[BatchRecord]:
-        """Batches, newest first, optionally only those with the given status(es); ``limit``
-        None: all of them."""
+        """Batches, newest first, optionally only those with the given status(es) as reported
+        (a ``running`` batch no worker holds is ``interrupted``); ``limit`` None: all of them."""
         statement = select(BatchRow).order_by(BatchRow.created_at.desc(), BatchRow.id.desc())
-        if status is not None:
-            wanted = [status] if isinstance(status, str) else list(status)
-            statement = statement.where(BatchRow.status.in_(wanted))
-        if limit is not None:
+        wanted = None if status is None else ([status] if isinstance(status, str) else list(status))
+        if wanted is not None:
+            stored = set(wanted) | ({"running"} if "interrupted" in wanted else set())
+            statement = statement.where(BatchRow.status.in_(sorted(stored)))
+        elif limit is not None:
             statement = statement.limit(limit)
-        return self._db.read(lambda s: [_batch_record(r) for r in s.scalars(statement)])
+
+        def work(session: Session) -> list[BatchRecord]:
+            records = (_batch_record(r) for r in session.scalars(statement))
+            found = [r for r in records if wanted is None or r.status in wanted]
+            return found if limit is None else found[:limit]
+
+        return self._db.read(work)
 
     def unfinished_batches(self) -> list[BatchRecord]:
         """Batches that were started but not finished: candidates for resuming."""
         return self.list_batches(status=("pending", "running", "interrupted"))
 
     def mark_batch_status(self, batch_id: int, status: str) -> None:
-        """Set a batch's status (e.g. ``interrupted`` when stopped, ``cancelled``)."""
+        """Set a batch's status (e.g. ``interrupted`` when stopped, ``cancelled``); any status
+        but ``running`` also clears its worker lease."""
         if status not in BATCH_STATUSES:
             raise StoreError(f"Unknown batch status '{status}'; use one of {', '.join(BATCH_STATUSES)}.")
 
@@ -252,6 +267,8 @@ class BatchesMixin:
             row.status = status
             row.updated_at = now
             row.finished_at = now if status in FINAL_STATUSES else None
+            if status != "running":
+                drop_lease(row)
 
         self._db.write(work)
 

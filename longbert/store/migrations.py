@@ -156,8 +156,24 @@ def _upgrade_2_to_3(connection: Connection, op: Operations) -> None:
     stamp_application_id(connection)
 
 
+def _upgrade_3_to_4(connection: Connection, op: Operations) -> None:
+    """v4: a worker lease on batches (who labels it, and when it last showed it is alive).
+
+    Old rows get no worker: a batch left "running" by a process that is gone now shows as
+    interrupted, which is what it is.
+    """
+    op.add_column("batches", sa.Column("worker_host", sa.String(255), nullable=True))
+    op.add_column("batches", sa.Column("worker_pid", sa.Integer, nullable=True))
+    op.add_column("batches", sa.Column("worker_id", sa.String(64), nullable=True))
+    op.add_column("batches", sa.Column("heartbeat_at", UTCDateTime(), nullable=True))
+
+
 #: ``from_version`` → the step that upgrades it to ``from_version + 1``.
-UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
+UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {
+    1: _upgrade_1_to_2,
+    2: _upgrade_2_to_3,
+    3: _upgrade_3_to_4,
+}
 
 
 def initialise(database: Database) -> None:

@@ -175,7 +175,12 @@ class CorrectionSet:
 
 @dataclass(frozen=True)
 class BatchRecord:
-    """A batch and its progress. ``pending`` = items neither done nor failed yet."""
+    """A batch and its progress. ``pending`` = items neither done nor failed yet.
+
+    ``status`` is as reported: a batch stored as ``running`` that no live worker holds is
+    ``interrupted`` (:mod:`longbert.store.leases`). ``worker_host``/``worker_pid`` name the
+    worker holding it, ``heartbeat_at`` its last sign of life (all None when none holds it).
+    """
 
     id: int
     name: str
@@ -187,6 +192,16 @@ class BatchRecord:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    worker_host: str | None = None
+    worker_pid: int | None = None
+    heartbeat_at: datetime | None = None
+
+    @property
+    def worker(self) -> str | None:
+        """``"process 123 on host"`` while a live worker holds the batch, else None."""
+        if self.worker_pid is None:
+            return None
+        return f"process {self.worker_pid} on {self.worker_host}"
 
     @property
     def pending(self) -> int:

@@ -10,7 +10,9 @@ with counts only, corrections, training runs). 2 -- per-file batch items (resuma
 ``models.kind`` (trained or zero-shot), ``corrections.note``, an index on prediction time.
 3 -- ``predictions.source`` (where each prediction came from, backfilled from its document),
 ``models.version`` (re-registering a model that has predictions keeps the old version's row), a
-``database_id`` in ``longbert_meta`` and, on SQLite, ``PRAGMA application_id``.
+``database_id`` in ``longbert_meta`` and, on SQLite, ``PRAGMA application_id``. 4 -- a worker
+lease on ``batches`` (``worker_host``, ``worker_pid``, ``worker_id``, ``heartbeat_at``): a batch
+whose worker died shows as interrupted.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: ``PRAGMA application_id`` of LongBERT's SQLite files (the bytes ``LgBt``); files from before
 #: schema version 3 have 0 until they are upgraded.
@@ -151,6 +153,13 @@ class BatchRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    #: The worker labelling the batch (a lease, :mod:`longbert.store.leases`): its host and
+    #: process id, a random id per claim, and when it last showed it is alive. All None when no
+    #: worker holds the batch.
+    worker_host: Mapped[str | None] = mapped_column(String(255))
+    worker_pid: Mapped[int | None] = mapped_column(Integer)
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None]
 
 
 class PredictionRow(Base):

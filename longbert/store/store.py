@@ -23,6 +23,7 @@ from longbert.store.corrections import CorrectionsMixin, correction_record
 from longbert.store.engine import Database, close_database, describe_url, open_database
 from longbert.store.export import ExportMixin
 from longbert.store.identity import DATABASE_ID_KEY
+from longbert.store.leases import LeasesMixin
 from longbert.store.migrations import initialise
 from longbert.store.models import ModelsMixin, prediction_model
 from longbert.store.queries import QueriesMixin
@@ -45,7 +46,9 @@ PREDICTIONS = PredictionRow.__table__
 ATTENTION_MAPS = AttentionMapRow.__table__
 
 
-class Store(QueriesMixin, ModelsMixin, BatchesMixin, CorrectionsMixin, TrainingMixin, ExportMixin):
+class Store(
+    QueriesMixin, ModelsMixin, BatchesMixin, LeasesMixin, CorrectionsMixin, TrainingMixin, ExportMixin
+):
     """LongBERT's database. ``url`` is any SQLAlchemy URL; ``None`` → ``LONGBERT_DB_URL`` or
     SQLite at ``db/longbert.sqlite`` (created on first use).
 

@@ -25,7 +25,7 @@ from longbert.document import Document
 from longbert.errors import UnreadableFileError
 from longbert.readers import FileError, ReadLimits, read_many
 from longbert.results import Prediction, PredictionError
-from longbert.store import Store
+from longbert.store import BatchItemRecord, BatchLease, Store
 from longbert.store.spool import SPOOL_KEY, BatchSpool, SpoolStager
 from longbert.ui.jobs import JobContext
 from longbert.ui.tables import batch_rows, result_row
@@ -153,7 +153,9 @@ def classify_batch(
 
     With ``show_finished``, rows for items finished earlier are added first (so a resumed batch
     shows its whole table). Stopping (``ctx.cancel``) or a failure leaves the batch
-    ``interrupted``: History can resume it, and everything saved so far stays.
+    ``interrupted``: History can resume it, and everything saved so far stays. While it runs the
+    job holds the batch's worker lease (:class:`~longbert.store.BatchLease`); a batch another
+    live worker holds is refused (:class:`~longbert.store.BatchBusyError`).
     """
     batch = store.get_batch(batch_id)
     spool = BatchSpool.of(store, batch)
@@ -165,40 +167,47 @@ def classify_batch(
     finished = batch.total - len(pending)
     ctx.progress(finished, batch.total, "Classifying…")
     ran = 0
-    try:
-        for start in range(0, len(pending), chunk):
-            ctx.check_stop()
-            part = pending[start : start + chunk]
-            documents: list[tuple[int, Document]] = []
-            for item in part:
-                document, why = spool.read(item)
-                if document is None:
-                    error = PredictionError(item.name, why, item.document_sha256)
-                    store.record_error(error, batch_id=batch_id, item_index=item.position)
-                    ctx.add_row(result_row(error), error=True)
-                else:
-                    documents.append((item.position, document))
-            results = classify([d for _, d in documents]) if documents else []
-            for (position, document), result in zip(documents, results, strict=True):
-                if isinstance(result, Prediction):
-                    pid = store.save_prediction(result, document, batch_id=batch_id,
-                                                item_index=position, store_full_attention=False)
-                    ctx.add_row(result_row(result, prediction_id=pid))
-                else:
-                    store.record_error(result, batch_id=batch_id, item_index=position)
-                    ctx.add_row(result_row(result), error=True)
-                spool.drop(position)
-                ran += 1
-            finished += len(part)
-            ctx.progress(finished, batch.total, "Classifying…")
-    except BaseException:
-        store.mark_batch_status(batch_id, "interrupted")
-        raise
+    if pending:
+        # The lease shows History this batch is being worked on; a failure or a stop releases
+        # it as "interrupted", and a killed process lets go of it by dying.
+        with BatchLease(store, batch_id) as lease:
+            for start in range(0, len(pending), chunk):
+                lease.check()
+                ctx.check_stop()
+                part = pending[start : start + chunk]
+                ran += _classify_items(ctx, store, batch_id, spool, part, classify)
+                finished += len(part)
+                ctx.progress(finished, batch.total, "Classifying…")
     if not store.pending_items(batch_id):
         spool.remove()
         if store.get_batch(batch_id).status != "done":
             store.mark_batch_status(batch_id, "done")
     return ran
+
+
+def _classify_items(ctx: JobContext, store: Store, batch_id: int, spool: BatchSpool,
+                    items: Sequence[BatchItemRecord], classify: Classify) -> int:
+    """Classify some pending items and save each result (or why it failed); returns how many."""
+    documents: list[tuple[int, Document]] = []
+    for item in items:
+        document, why = spool.read(item)
+        if document is None:
+            error = PredictionError(item.name, why, item.document_sha256)
+            store.record_error(error, batch_id=batch_id, item_index=item.position)
+            ctx.add_row(result_row(error), error=True)
+        else:
+            documents.append((item.position, document))
+    results = classify([d for _, d in documents]) if documents else []
+    for (position, document), result in zip(documents, results, strict=True):
+        if isinstance(result, Prediction):
+            pid = store.save_prediction(result, document, batch_id=batch_id, item_index=position,
+                                        store_full_attention=False)
+            ctx.add_row(result_row(result, prediction_id=pid))
+        else:
+            store.record_error(result, batch_id=batch_id, item_index=position)
+            ctx.add_row(result_row(result), error=True)
+        spool.drop(position)
+    return len(documents)
 
 
 def upload_work(

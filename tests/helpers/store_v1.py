@@ -180,3 +180,36 @@ def make_v2_database(target: Path) -> dict[str, Any]:
             )
     engine.dispose()
     return {**written, "pasted": pasted}
+
+
+def make_v3_database(target: Path) -> dict[str, Any]:
+    """A version-3 SQLite database: version 2 upgraded by the real v2→v3 step, plus a batch a
+    killed worker left "running" with one item done and one pending (v3 had no worker lease)."""
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    from longbert.store.migrations import UPGRADES
+
+    written = make_v2_database(target)
+    engine = sa.create_engine(f"sqlite:///{target}")
+    with engine.begin() as connection:
+        UPGRADES[2](connection, Operations(MigrationContext.configure(connection)))
+        connection.execute(sa.text("UPDATE longbert_meta SET value = '3' WHERE key = 'schema_version'"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO batches (name, status, total, done_count, error_count, config, "
+                "created_at, updated_at) VALUES ('killed batch', 'running', 2, 1, 0, '{}', :when, :when)"
+            ),
+            {"when": WHEN},
+        )
+        for position, status, prediction in ((0, "done", 4), (1, "pending", None)):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO batch_items (batch_id, position, name, status, prediction_id, "
+                    "updated_at) VALUES (2, :position, :name, :status, :prediction, :when)"
+                ),
+                {"position": position, "name": f"item-{position}.txt", "status": status,
+                 "prediction": prediction, "when": WHEN},
+            )
+    engine.dispose()
+    return written
