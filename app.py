@@ -1,6 +1,7 @@
 """LongBERT web app: ``streamlit run app.py`` (or ``scripts/run_app.sh``).
 
-Streamlit's own multipage navigation; each page is a thin layout over ``longbert.ui`` helpers.
+Streamlit's ``st.navigation`` lists the pages, which live in ``app_pages/`` (a folder name
+Streamlit does not treat specially); each page is a thin layout over ``longbert.ui`` helpers.
 Settings come from the environment: ``LONGBERT_DB_URL`` (database, SQLite under db/ by default),
 ``LONGBERT_MODELS_DIR`` (checkpoints, models/ by default); the upload limit is Streamlit's
 ``server.maxUploadSize`` in .streamlit/config.toml.
@@ -14,29 +15,24 @@ from pathlib import Path
 import streamlit as st
 
 ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:  # pages import `pages.shared` and `longbert` from here
+if str(ROOT) not in sys.path:  # pages import `app_pages` and `longbert` from here
     sys.path.insert(0, str(ROOT))
 
-from pages.shared import ensure_app_navigation  # noqa: E402  (needs ROOT on sys.path)
-
-# Before anything renders: a pages/ folder makes Streamlit start a fresh server in its legacy
-# folder navigation, which would run this script as one page among pages/*.py.
-ensure_app_navigation()
 st.set_page_config(page_title="LongBERT", page_icon=":material/article:", layout="wide")
 
 PAGES = {
     "Label": [
-        st.Page("pages/classify.py", title="Classify", icon=":material/description:",
+        st.Page("app_pages/classify.py", title="Classify", icon=":material/description:",
                 default=True),
-        st.Page("pages/batch.py", title="Batch label", icon=":material/library_books:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("app_pages/batch.py", title="Batch label", icon=":material/library_books:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     ],
     "Review": [
-        st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("app_pages/history.py", title="History", icon=":material/history:"),
     ],
     "Models": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/models.py", title="Models", icon=":material/deployed_code:"),
     ],
 }
 

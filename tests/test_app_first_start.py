@@ -37,12 +37,11 @@ def _wait(at: AppTest, done, timeout: float = 600) -> None:  # type: ignore[no-u
 
 
 def test_zero_shot_batch_confirm_train_then_use(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                navigation_only: None) -> None:
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LONGBERT_DB_URL", f"sqlite:///{tmp_path / 'first.sqlite'}")
     monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
     at = AppTest.from_file(str(APP), default_timeout=180).run()
-    at.switch_page("pages/batch.py").run()
+    at.switch_page("app_pages/batch.py").run()
     files = [(f"sport-{i}.txt", (" ".join(SPORT[i:] + SPORT[:i]) * 3).encode(), "text/plain")
              for i in range(4)]
     files += [(f"politics-{i}.txt", (" ".join(POLITICS[i:] + POLITICS[:i]) * 3).encode(),
@@ -54,7 +53,7 @@ def test_zero_shot_batch_confirm_train_then_use(tmp_path: Path,
     at.button(key="batch:confirm").click().run()  # a person checked the pre-labels
     assert sum(1 for r in get_store().history().rows if r.corrected_label) == 8
 
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     assert "8 documents" in " ".join(c.value for c in at.caption)
     at.text_input(key="train:name").input("first-model")
     at.number_input(key="train:epochs").set_value(1)
@@ -65,9 +64,9 @@ def test_zero_shot_batch_confirm_train_then_use(tmp_path: Path,
     assert "first-model" in at.success[0].value
     assert at.get("plotly_chart")  # the loss/metric chart of the finished run
 
-    at.switch_page("pages/models.py").run()
+    at.switch_page("app_pages/models.py").run()
     assert at.dataframe[0].value["name"].tolist() == ["first-model"]
-    at.switch_page("pages/classify.py").run()
+    at.switch_page("app_pages/classify.py").run()
     model_key = str((tmp_path / "models" / "first-model").resolve())
     at.selectbox(key="classify:model").set_value(model_key).run()
     at.text_area(key="classify:text").input(" ".join(SPORT * 5))

@@ -22,8 +22,7 @@ POLITICS = "Parliament passed the budget law after a long debate between the gov
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        navigation_only: None) -> Iterator[AppTest]:
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
     """The app on a fresh SQLite database and an empty models folder."""
     monkeypatch.setenv("LONGBERT_DB_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
     monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
@@ -55,14 +54,14 @@ def test_every_page_has_its_widgets(app: AppTest) -> None:
     assert app.button(key="classify:go").label == "Classify"
     assert app.text_area(key="classify:labels").value.startswith("sport:")  # zero-shot offered
     pages: dict[str, Callable[[AppTest], object]] = {
-        "pages/batch.py": lambda a: (a.file_uploader(key="batch:files"),
+        "app_pages/batch.py": lambda a: (a.file_uploader(key="batch:files"),
                                      a.button(key="batch:start")),
-        "pages/history.py": lambda a: a.info[0],  # empty database: says what to do first
-        "pages/compare.py": lambda a: (a.multiselect(key="compare:strategies"),
+        "app_pages/history.py": lambda a: a.info[0],  # empty database: says what to do first
+        "app_pages/compare.py": lambda a: (a.multiselect(key="compare:strategies"),
                                        a.button(key="compare:go")),
-        "pages/train.py": lambda a: (a.radio(key="train:source"), a.button(key="train:start"),
+        "app_pages/train.py": lambda a: (a.radio(key="train:source"), a.button(key="train:start"),
                                      a.number_input(key="train:epochs")),
-        "pages/models.py": lambda a: a.info[0],
+        "app_pages/models.py": lambda a: a.info[0],
     }
     for page, widgets in pages.items():
         app.switch_page(page).run()
@@ -173,7 +172,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest) -> None:
-    app.switch_page("pages/batch.py").run()
+    app.switch_page("app_pages/batch.py").run()
     archive = _zip({
         "nested/deeper/politics.txt": (POLITICS * 20).encode(),
         "../escape/page.html": b"<html><body><script>steal()</script><p>" + (SPORT * 10).encode()
@@ -248,7 +247,7 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
     batch_id = staged.wait(60).result
     store.mark_batch_status(batch_id, "interrupted")
 
-    app.switch_page("pages/history.py").run()
+    app.switch_page("app_pages/history.py").run()
     _ok(app)
     assert any("Unfinished batches" in s.value for s in app.subheader)
     assert app.get("plotly_chart")  # label distribution over time
@@ -275,14 +274,14 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
     app.button(key=f"history:resume:{batch_id}").click().run()
     _ok(app)
     assert app.title[0].value == "Batch label"  # st.switch_page took us there
-    app.switch_page("pages/batch.py")  # AppTest re-requests the page it was told last
+    app.switch_page("app_pages/batch.py")  # AppTest re-requests the page it was told last
     _wait(app, lambda a: bool(a.data_editor))
     assert store.get_batch(batch_id).status == "done"
     assert set(app.data_editor[0].value["label"]) == {"sport", "politics"}
 
 
 def test_compare_runs_every_strategy(app: AppTest) -> None:
-    app.switch_page("pages/compare.py").run()
+    app.switch_page("app_pages/compare.py").run()
     app.text_area(key="compare:text").input(SPORT * 60)
     app.button(key="compare:go").click().run()
     _ok(app)
@@ -294,14 +293,14 @@ def test_compare_runs_every_strategy(app: AppTest) -> None:
 
 
 def test_train_page_refuses_too_little_data_clearly(app: AppTest) -> None:
-    app.switch_page("pages/train.py").run()
+    app.switch_page("app_pages/train.py").run()
     app.button(key="train:start").click().run()
     _ok(app)
     assert any("corrected document" in e.value for e in app.error)
 
 
 def test_train_upload_offers_the_files_columns(app: AppTest) -> None:
-    app.switch_page("pages/train.py").run()
+    app.switch_page("app_pages/train.py").run()
     app.radio(key="train:source").set_value("Upload a labelled file").run()
     _ok(app)
     assert app.button(key="train:start").disabled  # nothing uploaded yet
@@ -336,7 +335,7 @@ def test_models_page_shows_dev_metrics_as_percentages_with_the_dev_set_size(
         "metadata": {"metrics": {"accuracy": 0.9, "macro_f1": 0.85},
                      "training": {"dev_docs": 12}},
     }))
-    app.switch_page("pages/models.py").run()
+    app.switch_page("app_pages/models.py").run()
     _ok(app)
     table = app.dataframe[0].value
     assert table["dev_docs"].tolist() == [12] and table["accuracy"].tolist() == [0.9]
@@ -344,5 +343,5 @@ def test_models_page_shows_dev_metrics_as_percentages_with_the_dev_set_size(
     assert figure["layout"]["yaxis"]["tickformat"] == ".0%"
     assert "12 dev documents" in figure["layout"]["title"]["text"]
     assert app.selectbox(key="models:detail").value == 0
-    app.switch_page("pages/classify.py").run()
+    app.switch_page("app_pages/classify.py").run()
     assert "news" in app.selectbox(key="classify:model").options

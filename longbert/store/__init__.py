@@ -23,6 +23,7 @@ from __future__ import annotations
 from longbert.errors import StoreError
 from longbert.store.batches import BATCH_STATUSES, ITEM_STATUSES
 from longbert.store.csv_writer import spreadsheet_safe, write_csv
+from longbert.store.engine import redacted_url
 from longbert.store.export import EXPORT_COLUMNS, EXPORT_FORMATS
 from longbert.store.leases import BatchBusyError, BatchLease, Worker
 from longbert.store.records import (
@@ -70,6 +71,7 @@ __all__ = [
     "TrainingRunRecord",
     "Worker",
     "get_store",
+    "redacted_url",
     "spreadsheet_safe",
     "write_csv",
 ]

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
@@ -51,6 +51,15 @@ _WRITE_OPTION = "longbert_write"
 def describe_url(url: URL) -> str:
     """The URL without its password, for error messages."""
     return url.render_as_string(hide_password=True)
+
+
+def redacted_url(url: str) -> str:
+    """A database URL as text without its password, for showing it ("(unparsable URL)" when it
+    cannot be read: opening it reports why)."""
+    try:
+        return describe_url(make_url(url))
+    except ArgumentError:
+        return "(unparsable URL)"
 
 
 def sqlite_path(url: URL) -> Path | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages import resources, widgets
 from longbert.errors import LongBertError
 from longbert.ui import charts
 from longbert.ui.formatting import format_duration, plural
@@ -33,13 +34,11 @@ from longbert.ui.uploads import (
     guess_column,
     table_columns,
 )
-from pages import shared
 
-shared.ensure_app_navigation()
 st.title("Train a model")
 st.caption("Fine-tunes the packaged encoder with a [CLS] classification head. For every option "
            "(other encoders, GPUs, config files) use `python -m longbert.train --help`.")
-store = shared.store()
+store = resources.store()
 
 SOURCES = ["Corrections collected in the app", "Upload a labelled file"]
 source = st.radio("Training data", SOURCES, key="train:source", horizontal=True)
@@ -79,7 +78,7 @@ else:
                 st.error("The text and the label column must be different columns.")
                 columns_ok = False
 
-strategy, strategy_ok = shared.strategy_picker("train", ZERO_SHOT_CHOICE, allow_own=False)
+strategy, strategy_ok = widgets.strategy_picker("train", ZERO_SHOT_CHOICE, allow_own=False)
 
 
 def _widget(spec: OptionSpec, key: str) -> Any:
@@ -110,7 +109,7 @@ with st.expander("Advanced options"):
         values[spec.name] = _widget(spec, f"train:{spec.name}")
 values.update(columns)
 
-running = shared.jobs().running("train")
+running = resources.jobs().running("train")
 start = st.button("Start training", type="primary", key="train:start",
                   disabled=bool(running) or not strategy_ok
                   or (source == SOURCES[1] and (upload is None or not columns_ok)))
@@ -129,7 +128,7 @@ def _start() -> Job:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return shared.jobs().submit(
+    return resources.jobs().submit(
         training_work(config, train, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True)),
         title=config.name, kind="train", meta={"output": str(config.output_path)},
     )
@@ -143,7 +142,7 @@ if start:
     else:
         st.session_state["train:job"] = job.id
 
-job = shared.jobs().get(st.session_state.get("train:job")) or (running[0] if running else None)
+job = resources.jobs().get(st.session_state.get("train:job")) or (running[0] if running else None)
 if job is None:
     st.stop()
 
@@ -172,7 +171,7 @@ else:
                    f"saved in `{output}` and listed on the Classify, Batch label and Models pages.")
         if output and st.button("Use it on the Classify page", key="train:use"):
             st.session_state["shared:model"] = str(Path(output).resolve())
-            st.switch_page("pages/classify.py")
+            st.switch_page("app_pages/classify.py")
     elif snapshot.status == "cancelled":
         st.warning("Training was stopped. Run `python -m longbert.train --resume` with the same "
                    "name to continue it.")

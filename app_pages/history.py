@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 import streamlit as st
 
+from app_pages import resources, views, widgets
 from longbert.errors import LongBertError
 from longbert.store import HistoryFilter, RecordNotFoundError
 from longbert.ui import charts
@@ -19,37 +20,35 @@ from longbert.ui.tables import (
     newly_selected,
     table_frame,
 )
-from pages import shared
 
 PAGE_SIZE = 100
 
-shared.ensure_app_navigation()
 st.title("History")
-store = shared.store()
-shared.database_caption()
+store = resources.store()
+widgets.database_caption()
 
 
 def _resume(batch_id: int) -> None:
     batch = store.get_batch(batch_id)
     settings = BatchSettings.from_config(batch.config)
     try:
-        model = shared.load_model(settings.model, settings.labels)
+        model = resources.load_model(settings.model, settings.labels)
     except LongBertError as error:
         st.error(f"Cannot resume batch #{batch_id}: {error}")
         return
-    job = shared.jobs().submit(
+    job = resources.jobs().submit(
         resume_work(store, batch_id, lambda docs: classify(model, docs, settings.strategy)),
         title=f"resume #{batch_id} {batch.name}", kind="batch", meta={"batch_id": batch_id},
     )
     st.session_state["batch:job"] = job.id
-    st.switch_page("pages/batch.py")
+    st.switch_page("app_pages/batch.py")
 
 
 unfinished = store.unfinished_batches()
 if unfinished:
     st.subheader("Unfinished batches")
     for batch in unfinished:
-        live = shared.jobs().find("batch", batch_id=batch.id)
+        live = resources.jobs().find("batch", batch_id=batch.id)
         running = live is not None and not live.snapshot().finished
         cols = st.columns([3, 1])
         cols[0].markdown(f"**#{batch.id}** {md(batch.name)} — "
@@ -59,7 +58,9 @@ if unfinished:
         if running:
             if cols[1].button("Watch", key=f"history:watch:{batch.id}"):
                 st.session_state["batch:job"] = live.id if live else None
-                st.switch_page("pages/batch.py")
+                st.switch_page("app_pages/batch.py")
+        elif batch.worker:  # another server process (or host) is labelling it
+            cols[1].caption(f"Being labelled by {md(batch.worker)}.")
         elif cols[1].button("Resume", key=f"history:resume:{batch.id}", type="primary"):
             _resume(batch.id)
 
@@ -135,7 +136,7 @@ with listing:
         help="The same export as JSON Lines (one prediction per line).")
     event = st.dataframe(frame, hide_index=True, on_select="rerun",
                          selection_mode="single-row", key="history:table",
-                         column_config=shared.column_config(
+                         column_config=views.column_config(
                              frame, confidence=st.column_config.NumberColumn(format="percent")))
     selected_rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
     ticked = newly_selected(selected_rows, st.session_state.get("history:ticked"))
@@ -192,5 +193,5 @@ if stored.corrections:
         st.session_state["history:done"] = f"Removed '{md(latest.label)}': #{stored.id} is {then} again."
         st.session_state.pop(f"history:correct:{stored.id}:label", None)  # back to the label in force
         st.rerun()
-shared.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
+views.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
                          prediction_id=stored.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages import resources, views, widgets
 from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.readers import ReadLimits, read_single
@@ -14,15 +15,13 @@ from longbert.ui.formatting import token_budget_text
 from longbert.ui.params import strategy_names, strategy_title
 from longbert.ui.service import compare_strategies, comparison_rows
 from longbert.ui.tables import columns_with_values, table_frame
-from pages import shared
 
-shared.ensure_app_navigation()
 st.title("Compare strategies")
 st.caption("The same document through each long-input strategy: label, probabilities, tokens "
            "read, latency, and what each one saw. Every run is saved to History.")
 
 with st.sidebar:
-    choice, labels = shared.model_picker("compare")
+    choice, labels = widgets.model_picker("compare")
 
 picked = st.multiselect("Strategies", strategy_names(), default=strategy_names(),
                         format_func=strategy_title, key="compare:strategies")
@@ -32,7 +31,7 @@ with st.expander("Strategy parameters (defaults shown)"):
     for tab, name in zip(st.tabs([strategy_title(n) for n in picked] or ["—"]), picked,
                          strict=False):
         with tab:
-            config = shared.strategy_params_form(name, "compare")
+            config = widgets.strategy_params_form(name, "compare")
             params_ok &= config is not None
             if config is not None:
                 configs.append(config)
@@ -43,7 +42,7 @@ upload = None
 text = None
 if source == "Upload a file":
     upload = st.file_uploader("One document", key="compare:file")
-    shared.upload_limit_caption()
+    widgets.upload_limit_caption()
 else:
     text = st.text_area("Document text", key="compare:text", height=200)
 go = st.button("Compare", type="primary", key="compare:go",
@@ -59,10 +58,10 @@ if go:
             raise LongBertError("Choose a file to upload first.")
         else:
             document = Document(text=text or "", name="pasted text", source="paste")
-        model = shared.load_model(choice.key, labels)
+        model = resources.load_model(choice.key, labels)
         bar = st.progress(0.0, text="Running strategies…")
         results = compare_strategies(
-            model, document, configs, store=shared.store(),
+            model, document, configs, store=resources.store(),
             progress=lambda done, total: bar.progress(done / total,
                                                       text=f"{done} of {total} strategies"),
         )
@@ -80,7 +79,7 @@ if stored is None:
 document, results = stored
 rows = comparison_rows(results)
 frame = table_frame(rows, columns_with_values(rows, list(rows[0]) if rows else [], ["error"]))
-st.dataframe(frame, hide_index=True, key="compare:table", column_config=shared.column_config(
+st.dataframe(frame, hide_index=True, key="compare:table", column_config=views.column_config(
     frame, strategy=st.column_config.TextColumn("strategy", pinned=True)))
 ok = [c for c in results if isinstance(c.result, Prediction)]
 if ok:

@@ -7,10 +7,11 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages import resources, views, widgets
 from longbert.readers import SUPPORTED_EXTENSIONS, ReadLimits
 from longbert.readers.base import MB
-from longbert.ui.batch_jobs import BatchSettings, classify_batch, stage_batch
-from longbert.ui.corrections import batch_labels
+from longbert.ui.batch_jobs import BatchSettings, upload_work
+from longbert.ui.corrections import batch_labels, confirm_labels, save_corrections, unconfirmed
 from longbert.ui.formatting import (
     files_to_documents,
     format_duration,
@@ -18,33 +19,30 @@ from longbert.ui.formatting import (
     plural,
     progress_text,
 )
-from longbert.ui.jobs import Job, JobContext
+from longbert.ui.jobs import Job
 from longbert.ui.service import classify
 from longbert.ui.tables import (
     NO_CORRECTION,
     RESULT_COLUMNS,
-    apply_corrections,
     batch_rows,
     table_frame,
     to_csv,
     to_jsonl,
 )
-from pages import shared
 
-shared.ensure_app_navigation()
 st.title("Batch label")
-store = shared.store()
+store = resources.store()
 
 with st.sidebar:
-    choice, labels = shared.model_picker("batch")
-    strategy, strategy_ok = shared.strategy_picker("batch", choice)
+    choice, labels = widgets.model_picker("batch")
+    strategy, strategy_ok = widgets.strategy_picker("batch", choice)
 
 uploads = st.file_uploader(
     "Files to label", accept_multiple_files=True, key="batch:files",
     help="txt, md, html, pdf, docx; csv/tsv/jsonl with one document per row (column `text`); "
     "zip archives of such files (nested folders are fine).",
 )
-shared.upload_limit_caption()
+widgets.upload_limit_caption()
 st.caption(f"Readable formats: {', '.join(SUPPORTED_EXTENSIONS)}. Other files get an error row.")
 text_column = st.text_input("Text column in CSV / JSON Lines files", "text",
                             key="batch:text_column", width=320) or "text"
@@ -55,24 +53,17 @@ start = st.button(
 
 
 def _start(files: list[Any]) -> Job:
-    model = shared.load_model(choice.key, labels)
+    model = resources.load_model(choice.key, labels)
     settings = BatchSettings(model=choice.key, model_name=model.name, strategy=strategy,
                              labels=labels, files=[f.name for f in files],
                              text_column=text_column)
     name = f"{len(files)} file{'s' if len(files) != 1 else ''} · {datetime.now():%Y-%m-%d %H:%M}"
     limits = ReadLimits(max_file_bytes=int(st.get_option("server.maxUploadSize")) * MB)
-    db = store
-
-    def work(ctx: JobContext) -> int:
-        # One file's bytes at a time go to the readers; texts are spooled to disk.
-        batch_id = stage_batch(ctx, db, name, ((f.name, f.getvalue()) for f in files), settings,
-                               num_files=len(files), limits=limits)
-        ctx.set_meta(batch_id=batch_id)
-        classify_batch(ctx, db, batch_id, lambda docs: classify(model, docs, strategy),
-                       show_finished=False)
-        return batch_id
-
-    return shared.jobs().submit(work, title=name, kind="batch", meta={"files": len(files)})
+    # One file's bytes at a time go to the readers (a generator); texts are spooled to disk.
+    work = upload_work(store, name, ((f.name, f.getvalue()) for f in files), settings,
+                       lambda docs: classify(model, docs, strategy), num_files=len(files),
+                       limits=limits)
+    return resources.jobs().submit(work, title=name, kind="batch", meta={"files": len(files)})
 
 
 if start and uploads:
@@ -99,7 +90,7 @@ def _live(job: Job) -> None:
         if snap.rows:
             frame = table_frame(snap.rows, RESULT_COLUMNS, keep=("confidence",))
             st.dataframe(frame, hide_index=True, key="batch:live",
-                         column_config=shared.column_config(frame, **COLUMN_CONFIG))
+                         column_config=views.column_config(frame, **COLUMN_CONFIG))
         if st.button("Stop", key="batch:stop"):
             job.cancel()
             st.toast("Stopping after the current documents… resume it later from History.")
@@ -124,27 +115,21 @@ def _results(batch_id: int, files: int | None = None) -> None:
         listed = batch.config.get("files") or []
         files = len(listed) if 0 < len(listed) < 200 else None  # the config keeps 200 names
     st.subheader(f"Results: {batch.name}")
+    worker = f" ({batch.worker})" if batch.worker else ""
+    expanded = files not in (None, batch.total)
     st.caption(f"{files_to_documents(files, batch.total)} · {batch.done:,} labelled · "
                f"{batch.errors:,} with errors · {batch.pending:,} pending · status "
-               f"{batch.status}" + (" (each row of a CSV/JSON Lines file and each file in a zip "
-                                    "is a document)" if files not in (None, batch.total) else ""))
+               f"{batch.status}{worker}" + (" (each row of a CSV/JSON Lines file and each file in "
+                                            "a zip is a document)" if expanded else ""))
     revision = st.session_state.get(f"batch:editor-revision:{batch_id}", 0)
     key = f"batch:editor:{batch_id}:{revision}"
     edits = st.session_state.get(key, {}).get("edited_rows", {})
-    updated, changes = apply_corrections(rows, edits)
-    saved, removed = 0, []
-    for index, label in changes:
-        pid = rows[index]["prediction_id"]
-        if pid is None:
-            continue
-        if label:
-            store.add_correction(int(pid), label)
-            saved += 1
-        elif store.remove_correction(int(pid)):
-            removed.append(str(rows[index]["document"]))
-    if saved:
-        st.toast(f"Saved {saved} correction{'s' if saved != 1 else ''}.")
-    if removed:
+    outcome = save_corrections(store, rows, edits)
+    updated = outcome.rows
+    if outcome.saved:
+        st.toast(f"Saved {plural(outcome.saved, 'correction')}.")
+    if outcome.removed:
+        removed = outcome.removed
         st.toast(f"Removed the correction of {', '.join(md(n) for n in removed[:5])}"
                  f"{' …' if len(removed) > 5 else ''}: the predicted label counts again.")
         # A fresh editor over the stored rows: a cleared cell then means "no correction saved".
@@ -157,30 +142,29 @@ def _results(batch_id: int, files: int | None = None) -> None:
         frame, key=key, hide_index=True, num_rows="fixed",
         disabled=[c for c in RESULT_COLUMNS if c != "correction"],
         column_config={
-            **shared.column_config(frame, **COLUMN_CONFIG),
+            **views.column_config(frame, **COLUMN_CONFIG),
             "correction": st.column_config.SelectboxColumn(
                 "correction", options=[NO_CORRECTION, *options],
                 help="Set the right label; it is saved at once and can be used to train a "
                 f"model. {NO_CORRECTION} removes a saved correction."),
         },
     )
-    unconfirmed = [r for r in updated if r["status"] == "ok" and not r["correction"]]
+    waiting = unconfirmed(updated)
     left, middle, right = st.columns(3)
     left.download_button("Download CSV", to_csv(updated), file_name=f"batch-{batch_id}.csv",
                          mime="text/csv", key="batch:csv")
     middle.download_button("Download JSON Lines", to_jsonl(updated),
                            file_name=f"batch-{batch_id}.jsonl", mime="application/jsonl",
                            key="batch:jsonl")
-    if right.button(f"Confirm the {len(unconfirmed)} uncorrected labels", key="batch:confirm",
-                    disabled=not unconfirmed,
+    if right.button(f"Confirm the {len(waiting)} uncorrected labels", key="batch:confirm",
+                    disabled=not waiting,
                     help="Records the predicted labels as checked by a person, so the whole "
                     "batch can be used as training data on the Train page."):
-        for row in unconfirmed:
-            store.add_correction(int(row["prediction_id"]), str(row["label"]))
+        confirm_labels(store, updated)
         st.rerun()
 
 
-job = shared.jobs().get(st.session_state.get("batch:job"))
+job = resources.jobs().get(st.session_state.get("batch:job"))
 if job is not None:
     snap = job.snapshot()
     if not snap.finished:

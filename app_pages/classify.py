@@ -6,19 +6,18 @@ import time
 
 import streamlit as st
 
+from app_pages import resources, views, widgets
 from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.readers import ReadLimits, read_single
 from longbert.readers.base import MB
 from longbert.ui.formatting import classified_message, input_signature
-from pages import shared
 
-shared.ensure_app_navigation()
 st.title("Classify a document")
 
 with st.sidebar:
-    choice, labels = shared.model_picker("classify")
-    strategy, strategy_ok = shared.strategy_picker("classify", choice)
+    choice, labels = widgets.model_picker("classify")
+    strategy, strategy_ok = widgets.strategy_picker("classify", choice)
 
 source = st.segmented_control("Input", ["Paste text", "Upload a file"], default="Paste text",
                               key="classify:source", required=True)
@@ -29,7 +28,7 @@ if source == "Upload a file":
         "One document (txt, md, html, pdf, docx)", key="classify:file",
         help="For many files, tables (csv/jsonl) or zip archives use the Batch label page.",
     )
-    shared.upload_limit_caption()
+    widgets.upload_limit_caption()
 else:
     text = st.text_area("Document text", key="classify:text", height=220,
                         placeholder="Paste a long document here…")
@@ -69,12 +68,12 @@ if go:
     if document is not None:
         started = time.perf_counter()
         try:
-            model = shared.load_model(choice.key, labels)
+            model = resources.load_model(choice.key, labels)
             loaded = time.perf_counter() - started
             from longbert.ui.service import classify_and_log
 
             with st.spinner("Classifying…"):
-                prediction, pid = classify_and_log(shared.store(), model, document, strategy,
+                prediction, pid = classify_and_log(resources.store(), model, document, strategy,
                                                    keep_full_attention=keep_full)
         except LongBertError as error:
             st.error(str(error))
@@ -87,7 +86,7 @@ result = st.session_state.get("classify:result")
 if result is not None:
     prediction, document, pid, seconds, loaded, _ = result
     st.success(classified_message(document.name, seconds, loaded))
-    shared.render_prediction(prediction, document, "classify", prediction_id=pid)
+    views.render_prediction(prediction, document, "classify", prediction_id=pid)
 elif not go:
     st.info(
         "Paste a text or upload a file, then press **Classify**. Without a trained model the "

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app_pages import resources, views
 from longbert.config import models_dir
 from longbert.ui import charts
 from longbert.ui.models import checkpoint_row, is_score, metrics_title, scan_checkpoints
 from longbert.ui.tables import table_frame
-from pages import shared
 
-shared.ensure_app_navigation()
 st.title("Models")
-store = shared.store()
+store = resources.store()
 checkpoints, problems = scan_checkpoints()
 registered = {m.name: m for m in store.list_models()}
 st.caption(f"Checkpoints are folders under `{models_dir()}` (set `LONGBERT_MODELS_DIR` to move "
@@ -32,7 +31,7 @@ if not checkpoints:
 rows = [checkpoint_row(choice, registered) for choice in checkpoints]
 if rows:
     frame = table_frame(rows, list(dict.fromkeys(k for r in rows for k in r)))
-    st.dataframe(frame, hide_index=True, key="models:table", column_config=shared.column_config(
+    st.dataframe(frame, hide_index=True, key="models:table", column_config=views.column_config(
         frame, dev_docs=st.column_config.Column(
             "dev docs", help="Documents the metrics were measured on (the dev set)",
             alignment="right")))

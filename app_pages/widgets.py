@@ -1,0 +1,147 @@
+"""Widgets the pages share: model and strategy pickers (remembered across pages), captions.
+
+Choices and validation come from ``longbert.ui`` (tested without a browser).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from longbert.config import database_url, models_dir
+from longbert.errors import LongBertError
+from longbert.store import redacted_url
+from longbert.ui.formatting import md
+from longbert.ui.models import (
+    DEFAULT_ZERO_SHOT_LABELS,
+    ModelChoice,
+    model_choices,
+    parse_labels,
+)
+from longbert.ui.params import (
+    ParamSpec,
+    build_strategy,
+    form_value,
+    param_specs,
+    strategy_help,
+    strategy_names,
+    strategy_summary,
+    strategy_title,
+)
+
+OWN_STRATEGY = "__model__"
+
+
+def _remembered(name: str, default: Any) -> Any:
+    return st.session_state.get(f"shared:{name}", default)
+
+
+def _remember(name: str, value: Any) -> None:
+    st.session_state[f"shared:{name}"] = value
+
+
+def model_picker(prefix: str) -> tuple[ModelChoice, dict[str, str] | None]:
+    """Pick a trained checkpoint or zero-shot (then type labels); the choice is shared by pages.
+
+    Returns the choice and, for zero-shot, ``{label: description}`` (``None`` if invalid).
+    """
+    choices = model_choices()
+    keys = [c.key for c in choices]
+    remembered = _remembered("model", keys[0])
+    index = keys.index(remembered) if remembered in keys else 0
+    key = st.selectbox(
+        "Model", keys, index=index, key=f"{prefix}:model",
+        format_func=lambda k: choices[keys.index(k)].title,
+        help=f"Trained checkpoints are read from {models_dir()} (train one on the Train page).",
+    )
+    _remember("model", key)
+    choice = choices[keys.index(key)]
+    st.caption(md(choice.summary))
+    if not choice.zero_shot:
+        return choice, None
+    st.badge("Zero-shot", icon=":material/auto_awesome:", color="orange")
+    text = st.text_area(
+        "Labels (one per line, optionally `label: short description`)",
+        value=_remembered("labels", DEFAULT_ZERO_SHOT_LABELS), key=f"{prefix}:labels", height=140,
+        help="Zero-shot compares the document's chunk embeddings with embeddings of these "
+        "descriptions. Short, concrete descriptions work best.",
+    )
+    _remember("labels", text)
+    try:
+        return choice, parse_labels(text or "")
+    except ValueError as error:
+        st.error(str(error))
+        return choice, None
+
+
+def _param_widget(spec: ParamSpec, key: str) -> Any:
+    value = form_value(spec, spec.default)
+    if spec.kind == "bool":
+        return st.checkbox(spec.label, value=bool(value), key=key)
+    if spec.kind == "choice":
+        return st.selectbox(spec.label, spec.choices, index=spec.choices.index(value), key=key)
+    if spec.kind in ("int", "optional_int"):
+        help_text = "0 = no limit" if spec.kind == "optional_int" else None
+        return st.number_input(spec.label, value=int(value), min_value=0, step=1, key=key,
+                               help=help_text)
+    if spec.kind == "float":
+        return st.number_input(spec.label, value=float(value), key=key, format="%.3f")
+    return st.text_input(spec.label, value=str(value), key=key)
+
+
+def strategy_params_form(name: str, prefix: str) -> dict[str, Any] | None:
+    """Parameter widgets for strategy ``name``; returns its config or None (error shown)."""
+    values = {spec.name: _param_widget(spec, f"{prefix}:{name}:{spec.name}")
+              for spec in param_specs(name)}
+    try:
+        return build_strategy(name, values).config()
+    except LongBertError as error:
+        st.error(str(error))
+        return None
+
+
+def strategy_picker(prefix: str, choice: ModelChoice, allow_own: bool = True) -> tuple[
+    dict[str, Any] | None, bool
+]:
+    """Pick the long-input strategy and its parameters.
+
+    Returns ``(config, ok)``: ``config`` is None for the model's own strategy; ``ok`` is False
+    when a parameter is invalid (the error is shown).
+    """
+    own = (choice.strategy or {}).get("name") or ("chunk" if choice.zero_shot else None)
+    own_title = f"Model's own ({strategy_title(own)})" if own else "Model's own"
+    options = ([OWN_STRATEGY] if allow_own else []) + strategy_names()
+    remembered = _remembered("strategy", options[0])
+    name = st.selectbox(
+        "Strategy", options, index=options.index(remembered) if remembered in options else 0,
+        key=f"{prefix}:strategy",
+        format_func=lambda n: own_title if n == OWN_STRATEGY else strategy_title(n),
+        help="How a document longer than BERT's 512 tokens is read. "
+        + " ".join(f"**{strategy_summary(n)}.**" for n in strategy_names()),
+    )
+    _remember("strategy", name)
+    if name == OWN_STRATEGY:
+        if choice.zero_shot:
+            st.caption("Zero-shot reads every token in 256-token chunks (the encoder's length).")
+        elif own:
+            st.caption(f"As trained — {strategy_summary(own)}.")
+        return None, True
+    st.caption(strategy_summary(name) + ".")
+    with st.expander("Strategy parameters"):
+        st.caption(strategy_help(name))
+        config = strategy_params_form(name, prefix)
+    return config, config is not None
+
+
+def upload_limit_caption() -> None:
+    limit = st.get_option("server.maxUploadSize")
+    st.caption(
+        f"Uploads are limited to {limit} MB per file (Streamlit's `server.maxUploadSize`; change "
+        "it in `.streamlit/config.toml` or with `--server.maxUploadSize`). Empty, binary, "
+        "encrypted or broken files are reported with the reason; the rest go on."
+    )
+
+
+def database_caption() -> None:
+    st.caption(f"Database: `{redacted_url(database_url())}`")
