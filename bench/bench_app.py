@@ -7,8 +7,9 @@ Classify, wait until the result is on screen.
 Starts ``streamlit run app.py`` on a free localhost port with a fresh database and no trained
 model (what a first start sees), drives Debian's chromium with Playwright, and prints the seconds
 from the click to the label on screen: the first click (includes loading the encoder) and the
-next ones (model cached by ``st.cache_resource``). The document is made of hyperpartisan articles
-from ../shared/data, joined until it has the wanted number of words.
+next ones (model cached by ``st.cache_resource``), then the CPU the idle server uses. The
+document is made of hyperpartisan articles from ../shared/data, joined until it has the wanted
+number of words.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from common import PROJECT_ROOT, hyperpartisan
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests" / "e2e"))
-from test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy
+from test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy, idle_cpu_seconds
 
 
 def long_document(words: int) -> str:
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=2, help="Clicks (the first one loads the model).")
     parser.add_argument("--timeout", type=float, default=600, help="Seconds to wait for one result.")
+    parser.add_argument("--idle", type=float, default=10, help="Seconds the idle server is watched.")
     args = parser.parse_args()
     from playwright.sync_api import expect, sync_playwright
 
@@ -69,11 +71,7 @@ def main() -> None:
             "127.0.0.1",
             "--server.port",
             str(port),
-            "--server.fileWatcherType",
-            "none",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        ],  # every other setting from .streamlit/config.toml, as scripts/run_app.sh starts it
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -104,6 +102,10 @@ def main() -> None:
                 seconds = time.perf_counter() - started
                 label = "first click (loads the encoder)" if attempt == 1 else "next click (model cached)"
                 print(f"  {label}: {seconds:.1f} s to the result on screen", flush=True)
+            page.wait_for_timeout(2000)
+            idle = idle_cpu_seconds(server.pid, args.idle)
+            print(f"  idle with the page open: {idle:.2f} s of CPU in {args.idle:.0f} s "
+                  f"({idle / args.idle:.1%} of a core)")
             page.screenshot(path=str(data / "result.png"), full_page=True)
             print(f"screenshot: {data / 'result.png'}")
             browser.close()
