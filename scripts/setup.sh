@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create or update the project's virtual environment in .venv (idempotent and quick when nothing
-# changed). Usage: scripts/setup.sh [app|dev]. "dev" adds test tools and the browser for e2e tests.
+# changed). Usage: scripts/setup.sh [app|dev]. "dev" adds test tools, and Debian's chromium and
+# postgresql for the browser and PostgreSQL tests (apt-get when run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-app}"
@@ -18,12 +19,24 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$reqs"
   echo "$digest" > "$stamp"
 fi
-if [ "$kind" = dev ] && ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing Debian chromium for the browser test"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-      || echo "!! could not install chromium: the browser test will be skipped"
-  else
-    echo "!! chromium is not installed (needs root: apt-get install chromium): the browser test will be skipped"
+# Debian packages the dev tests need: chromium (browser test), postgresql (the store on a real
+# PostgreSQL server; tests/test_store_postgres.py starts a throw-away cluster with initdb/pg_ctl).
+has_postgres() {
+  command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+if [ "$kind" = dev ]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  has_postgres || missing+=(postgresql)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing Debian ${missing[*]} for the browser and PostgreSQL tests"
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        "${missing[@]}" >/dev/null) \
+        || echo "!! could not install ${missing[*]}: the tests needing them will be skipped"
+    else
+      echo "!! not installed: ${missing[*]} (needs root: apt-get install ${missing[*]});" \
+        "the browser and/or PostgreSQL tests will be skipped"
+    fi
   fi
 fi

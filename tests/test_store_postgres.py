@@ -2,8 +2,9 @@
 
 A throw-away cluster is started with the machine's PostgreSQL (``initdb``/``pg_ctl``; as the
 ``postgres`` user when run as root), or ``LONGBERT_TEST_POSTGRES_URL`` names a server to use
-(an admin URL: each test creates and drops its own database). Without either, or without the
-psycopg driver, these tests are skipped.
+(an admin URL: each test creates and drops its own database). ``scripts/setup.sh dev`` (which
+``scripts/run_tests.sh`` runs) installs Debian's ``postgresql`` when run as root; without a
+server or the psycopg driver these tests are skipped, saying why (``-rs``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def pg_admin_url() -> Iterator[str]:
         return
     initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: run "
+                    "scripts/setup.sh dev as root (apt-get install postgresql)")
     prefix: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         if not shutil.which("runuser"):

@@ -104,8 +104,7 @@ def test_longbert_tables_with_a_foreign_trigger_are_foreign(tmp_path: Path) -> N
         connection.execute("CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT)")
         connection.execute("CREATE TRIGGER audit AFTER INSERT ON documents BEGIN SELECT 1; END")
     connection.close()
-    with pytest.raises(StoreError, match=r"not a LongBERT database: it holds triggers \(audit\)"):
-        Store(url(path))
+    refused_untouched(path, r"not a LongBERT database: it holds triggers \(audit\)")
 
 
 def test_new_files_carry_longbert_application_id(tmp_path: Path) -> None:
@@ -129,8 +128,7 @@ def test_longbert_tables_without_version_are_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE documents (id INTEGER PRIMARY KEY)")
     connection.close()
-    with pytest.raises(StoreError, match="no version record"):
-        Store(url(path))
+    refused_untouched(path, "no version record")
 
 
 def test_foreign_meta_table_is_refused(tmp_path: Path) -> None:
@@ -139,8 +137,7 @@ def test_foreign_meta_table_is_refused(tmp_path: Path) -> None:
         connection.execute("CREATE TABLE longbert_meta (key TEXT PRIMARY KEY, value TEXT)")
         connection.execute("INSERT INTO longbert_meta VALUES ('app', 'something-else')")
     connection.close()
-    with pytest.raises(StoreError, match="not a LongBERT database"):
-        Store(url(path))
+    refused_untouched(path, "not a LongBERT database")
 
 
 def test_newer_schema_asks_to_upgrade_longbert(tmp_path: Path) -> None:
