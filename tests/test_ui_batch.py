@@ -13,7 +13,13 @@ from longbert.errors import StoreError
 from longbert.results import Prediction, PredictionError
 from longbert.store import Store
 from longbert.store.spool import batch_spool, database_spool, spool_root
-from longbert.ui.batch_jobs import BatchSettings, classify_batch, resume_work, stage_batch
+from longbert.ui.batch_jobs import (
+    BatchSettings,
+    classify_batch,
+    resume_work,
+    stage_batch,
+    upload_work,
+)
 from longbert.ui.corrections import batch_labels
 from longbert.ui.jobs import JobContext, JobManager
 from longbert.ui.tables import batch_rows
@@ -259,3 +265,15 @@ def test_unreadable_files_are_error_items_from_the_start(store: Store) -> None:
     batch = store.get_batch(batch_id)
     assert (batch.status, batch.errors, batch.pending) == ("done", 2, 0)
     assert [i.status for i in store.batch_items(batch_id)] == ["error", "error"]
+
+
+def test_upload_work_stages_then_classifies_and_publishes_the_batch_id(store: Store) -> None:
+    job = JobManager().submit(upload_work(store, "upload", iter(FILES), SETTINGS, fake_classify,
+                                          num_files=len(FILES)), title="u", kind="batch")
+    snap = job.wait(60)
+    assert snap.status == "done", snap.error
+    assert job.meta["batch_id"] == snap.result
+    batch = store.get_batch(snap.result)
+    assert (batch.name, batch.status, batch.done, batch.errors) == ("upload", "done", 4, 2)
+    assert batch.worker is None  # the lease was let go
+    assert not database_spool(store).exists()

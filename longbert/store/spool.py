@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
+from longbert.config import PROJECT_ROOT
 from longbert.document import Document
 from longbert.errors import StoreError
 
@@ -66,8 +67,6 @@ def spool_root(store: Store) -> Path:
     url = make_url(store.url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return Path(str(url.database)).resolve().parent / "spool"
-    from longbert.config import PROJECT_ROOT
-
     return PROJECT_ROOT / "db" / "spool"
 
 

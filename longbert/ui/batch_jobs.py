@@ -40,14 +40,14 @@ class BatchSettings:
     """How a batch runs, stored as the batch's config so History can resume it the same way.
 
     ``model`` is a checkpoint folder or ``"zero-shot"`` (then ``labels`` holds the label
-    descriptions); ``strategy`` ``{"name", "params"}`` or ``None`` for the model's own.
+    descriptions); ``strategy`` ``{"name", "params"}`` or ``None`` for the model's own. (Configs
+    written before may hold a ``batch_size``, which was never applied; it is ignored.)
     """
 
     model: str
     model_name: str
     strategy: dict[str, Any] | None = None
     labels: dict[str, str] | None = None
-    batch_size: int = 8
     files: list[str] = field(default_factory=list)
     #: Column (CSV) or key (JSON Lines) holding each row's text.
     text_column: str = "text"
@@ -55,7 +55,7 @@ class BatchSettings:
     def to_config(self) -> dict[str, Any]:
         return {
             "model": self.model, "model_name": self.model_name, "strategy": self.strategy,
-            "labels": self.labels, "batch_size": self.batch_size, "files": self.files[:200],
+            "labels": self.labels, "files": self.files[:200],
             "text_column": self.text_column,
         }
 
@@ -64,7 +64,7 @@ class BatchSettings:
         return cls(
             model=str(config["model"]), model_name=str(config.get("model_name", config["model"])),
             strategy=config.get("strategy"), labels=config.get("labels"),
-            batch_size=int(config.get("batch_size", 8)), files=list(config.get("files", [])),
+            files=list(config.get("files", [])),
             text_column=str(config.get("text_column", "text")),
         )
 

@@ -59,13 +59,14 @@ def classify(
     strategy: Strategy | dict[str, Any] | None = None,
     *,
     attention: str = "summary",
-    batch_size: int = 8,
+    windows_per_pass: int = 8,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Prediction | PredictionError]:
-    """``classifier.predict`` with the page's options (one result per document, in order)."""
+    """``classifier.predict`` with the page's options (one result per document, in order);
+    ``windows_per_pass``: model inputs per forward pass (``predict``'s ``batch_size``)."""
     return list(
         classifier.predict(
-            list(documents), strategy=strategy, attention=attention, batch_size=batch_size,
+            list(documents), strategy=strategy, attention=attention, batch_size=windows_per_pass,
             progress=progress,
         )
     )
