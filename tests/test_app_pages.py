@@ -345,3 +345,27 @@ def test_models_page_shows_dev_metrics_as_percentages_with_the_dev_set_size(
     assert app.selectbox(key="models:detail").value == 0
     app.switch_page("app_pages/classify.py").run()
     assert "news" in app.selectbox(key="classify:model").options
+
+
+def test_history_shows_a_batch_whose_worker_was_killed_as_interrupted(
+    app: AppTest, tmp_path: Path
+) -> None:
+    from helpers.batch_workers import kill_9, staged, start_worker
+
+    store = get_store()
+    batch_id = staged(store)
+    worker = start_worker(store.url, batch_id, tmp_path)
+    try:
+        app.switch_page("app_pages/history.py").run()
+        _ok(app)
+        line = next(m.value for m in app.markdown if f"#{batch_id}" in m.value)
+        assert line.endswith("running")
+        assert any(f"Being labelled by process {worker.pid}" in c.value for c in app.caption)
+        assert f"history:resume:{batch_id}" not in [b.key for b in app.button]
+    finally:
+        kill_9(worker)
+    app.run()
+    _ok(app)
+    line = next(m.value for m in app.markdown if f"#{batch_id}" in m.value)
+    assert line.endswith("interrupted")
+    assert app.button(key=f"history:resume:{batch_id}").label == "Resume"
