@@ -140,21 +140,28 @@ def make_v1_database(target: Path | str) -> dict[str, Any]:
     return {"document": document, "summary": summary}
 
 
-def make_v2_database(target: Path) -> dict[str, Any]:
-    """A version-2 SQLite database: version 1 upgraded by the real v1→v2 step, plus a text first
-    pasted and then classified again in a batch (v2 kept the source on the document only)."""
+def upgrade_step(connection: sa.Connection, version: int) -> None:
+    """Run the real upgrade step from ``version`` and stamp ``version + 1`` (no backup)."""
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
 
     from longbert.store.migrations import UPGRADES
 
+    UPGRADES[version](connection, Operations(MigrationContext.configure(connection)))
+    connection.execute(
+        sa.text("UPDATE longbert_meta SET value = :v WHERE key = 'schema_version'"), {"v": str(version + 1)}
+    )
+
+
+def make_v2_database(target: Path) -> dict[str, Any]:
+    """A version-2 SQLite database: version 1 upgraded by the real v1→v2 step, plus a text first
+    pasted and then classified again in a batch (v2 kept the source on the document only)."""
     written = make_v1_database(target)
     pasted = make_document(2, name="pasted.txt", source="paste")
     j = json.dumps
     engine = sa.create_engine(f"sqlite:///{target}")
     with engine.begin() as connection:
-        UPGRADES[1](connection, Operations(MigrationContext.configure(connection)))
-        connection.execute(sa.text("UPDATE longbert_meta SET value = '2' WHERE key = 'schema_version'"))
+        upgrade_step(connection, 1)
         connection.execute(
             sa.text(
                 "INSERT INTO documents (sha256, name, source, text, num_chars, num_tokens, created_at) "
@@ -185,16 +192,10 @@ def make_v2_database(target: Path) -> dict[str, Any]:
 def make_v3_database(target: Path) -> dict[str, Any]:
     """A version-3 SQLite database: version 2 upgraded by the real v2→v3 step, plus a batch a
     killed worker left "running" with one item done and one pending (v3 had no worker lease)."""
-    from alembic.migration import MigrationContext
-    from alembic.operations import Operations
-
-    from longbert.store.migrations import UPGRADES
-
     written = make_v2_database(target)
     engine = sa.create_engine(f"sqlite:///{target}")
     with engine.begin() as connection:
-        UPGRADES[2](connection, Operations(MigrationContext.configure(connection)))
-        connection.execute(sa.text("UPDATE longbert_meta SET value = '3' WHERE key = 'schema_version'"))
+        upgrade_step(connection, 2)
         connection.execute(
             sa.text(
                 "INSERT INTO batches (name, status, total, done_count, error_count, config, "
