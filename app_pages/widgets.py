@@ -12,23 +12,9 @@ import streamlit as st
 from longbert.config import database_url, models_dir
 from longbert.errors import LongBertError
 from longbert.store import redacted_url
+from longbert.ui import params
 from longbert.ui.formatting import md
-from longbert.ui.models import (
-    DEFAULT_ZERO_SHOT_LABELS,
-    ModelChoice,
-    model_choices,
-    parse_labels,
-)
-from longbert.ui.params import (
-    ParamSpec,
-    build_strategy,
-    form_value,
-    param_specs,
-    strategy_help,
-    strategy_names,
-    strategy_summary,
-    strategy_title,
-)
+from longbert.ui.models import DEFAULT_ZERO_SHOT_LABELS, ModelChoice, model_choices, parse_labels
 
 OWN_STRATEGY = "__model__"
 
@@ -75,8 +61,8 @@ def model_picker(prefix: str) -> tuple[ModelChoice, dict[str, str] | None]:
         return choice, None
 
 
-def _param_widget(spec: ParamSpec, key: str) -> Any:
-    value = form_value(spec, spec.default)
+def _param_widget(spec: params.ParamSpec, key: str) -> Any:
+    value = params.form_value(spec, spec.default)
     if spec.kind == "bool":
         return st.checkbox(spec.label, value=bool(value), key=key)
     if spec.kind == "choice":
@@ -93,9 +79,9 @@ def _param_widget(spec: ParamSpec, key: str) -> Any:
 def strategy_params_form(name: str, prefix: str) -> dict[str, Any] | None:
     """Parameter widgets for strategy ``name``; returns its config or None (error shown)."""
     values = {spec.name: _param_widget(spec, f"{prefix}:{name}:{spec.name}")
-              for spec in param_specs(name)}
+              for spec in params.param_specs(name)}
     try:
-        return build_strategy(name, values).config()
+        return params.build_strategy(name, values).config()
     except LongBertError as error:
         st.error(str(error))
         return None
@@ -110,26 +96,26 @@ def strategy_picker(prefix: str, choice: ModelChoice, allow_own: bool = True) ->
     when a parameter is invalid (the error is shown).
     """
     own = (choice.strategy or {}).get("name") or ("chunk" if choice.zero_shot else None)
-    own_title = f"Model's own ({strategy_title(own)})" if own else "Model's own"
-    options = ([OWN_STRATEGY] if allow_own else []) + strategy_names()
+    own_title = f"Model's own ({params.strategy_title(own)})" if own else "Model's own"
+    options = ([OWN_STRATEGY] if allow_own else []) + params.strategy_names()
     remembered = _remembered("strategy", options[0])
     name = st.selectbox(
         "Strategy", options, index=options.index(remembered) if remembered in options else 0,
         key=f"{prefix}:strategy",
-        format_func=lambda n: own_title if n == OWN_STRATEGY else strategy_title(n),
+        format_func=lambda n: own_title if n == OWN_STRATEGY else params.strategy_title(n),
         help="How a document longer than BERT's 512 tokens is read. "
-        + " ".join(f"**{strategy_summary(n)}.**" for n in strategy_names()),
+        + " ".join(f"**{params.strategy_summary(n)}.**" for n in params.strategy_names()),
     )
     _remember("strategy", name)
     if name == OWN_STRATEGY:
         if choice.zero_shot:
             st.caption("Zero-shot reads every token in 256-token chunks (the encoder's length).")
         elif own:
-            st.caption(f"As trained — {strategy_summary(own)}.")
+            st.caption(f"As trained — {params.strategy_summary(own)}.")
         return None, True
-    st.caption(strategy_summary(name) + ".")
+    st.caption(params.strategy_summary(name) + ".")
     with st.expander("Strategy parameters"):
-        st.caption(strategy_help(name))
+        st.caption(params.strategy_help(name))
         config = strategy_params_form(name, prefix)
     return config, config is not None
 

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -99,9 +100,9 @@ def pg_admin_url() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh, empty database on the server, dropped afterwards."""
+@contextmanager
+def scratch_database(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database on the server (its URL), dropped afterwards."""
     name = f"longbert_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -114,6 +115,13 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database on the server, dropped afterwards."""
+    with scratch_database(pg_admin_url) as url:
+        yield url
 
 
 def test_round_trip_on_postgresql(pg_url: str) -> None:
@@ -233,20 +241,9 @@ def test_upgrade_from_version_1_on_postgresql(pg_url: str, pg_admin_url: str) ->
     close_database(pg_url)
 
     # The upgraded schema is the one a new database gets.
-    fresh = str(sa.make_url(pg_url).set(database=sa.make_url(pg_url).database + "_fresh"))
-    fresh = sa.make_url(fresh).render_as_string(hide_password=False)
-    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    name = sa.make_url(fresh).database
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
+    with scratch_database(pg_admin_url) as fresh:
         Store(fresh).close()
         assert describe(pg_url) == describe(fresh)
-    finally:
-        close_database(fresh)
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
-        admin.dispose()
 
 
 def test_parallel_writers_on_postgresql(pg_url: str) -> None:

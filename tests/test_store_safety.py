@@ -33,6 +33,15 @@ def refused_untouched(path: Path, match: str) -> StoreError:
     return info.value
 
 
+def sqlite_file(path: Path, *statements: str) -> Path:
+    """An SQLite file made by running ``statements`` (another application's, or a broken one)."""
+    with sqlite3.connect(path) as connection:
+        for statement in statements:
+            connection.execute(statement)
+    connection.close()
+    return path
+
+
 def count(path: Path, table: str) -> int:
     with sqlite3.connect(path) as connection:
         return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
@@ -51,11 +60,11 @@ def test_text_file_is_not_a_database(tmp_path: Path) -> None:
 
 
 def test_other_applications_database_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "app.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
-        connection.execute("INSERT INTO users (email) VALUES ('a@b.c')")
-    connection.close()
+    path = sqlite_file(
+        tmp_path / "app.sqlite",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)",
+        "INSERT INTO users (email) VALUES ('a@b.c')",
+    )
     refused_untouched(path, "not a LongBERT database: it holds other tables \\(users\\)")
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # not switched to WAL
@@ -80,30 +89,30 @@ def test_damaged_longbert_database_is_refused(tmp_path: Path) -> None:
 
 
 def test_another_applications_documents_table_is_not_called_damaged(tmp_path: Path) -> None:
-    path = tmp_path / "notes.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE documents (id INTEGER PRIMARY KEY, title TEXT, body TEXT)")
-        connection.execute("INSERT INTO documents (title, body) VALUES ('a', 'b')")
-    connection.close()
+    path = sqlite_file(
+        tmp_path / "notes.sqlite",
+        "CREATE TABLE documents (id INTEGER PRIMARY KEY, title TEXT, body TEXT)",
+        "INSERT INTO documents (title, body) VALUES ('a', 'b')",
+    )
     error = refused_untouched(path, r"not a LongBERT database.*documents.*\(body, title\).*untouched")
     assert "damaged" not in str(error) and "Restore" not in str(error)
 
 
 def test_views_only_file_is_not_taken_over(tmp_path: Path) -> None:
-    path = tmp_path / "views.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE VIEW answer AS SELECT 42 AS value")
-        connection.execute("CREATE TEMP TABLE scratch (x)")  # temporary: not in the file
-    connection.close()
+    path = sqlite_file(
+        tmp_path / "views.sqlite",
+        "CREATE VIEW answer AS SELECT 42 AS value",
+        "CREATE TEMP TABLE scratch (x)",  # temporary: not in the file
+    )
     refused_untouched(path, r"not a LongBERT database: it holds views \(answer\).*untouched")
 
 
 def test_longbert_tables_with_a_foreign_trigger_are_foreign(tmp_path: Path) -> None:
-    path = tmp_path / "mixed.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT)")
-        connection.execute("CREATE TRIGGER audit AFTER INSERT ON documents BEGIN SELECT 1; END")
-    connection.close()
+    path = sqlite_file(
+        tmp_path / "mixed.sqlite",
+        "CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT)",
+        "CREATE TRIGGER audit AFTER INSERT ON documents BEGIN SELECT 1; END",
+    )
     refused_untouched(path, r"not a LongBERT database: it holds triggers \(audit\)")
 
 
@@ -116,27 +125,27 @@ def test_new_files_carry_longbert_application_id(tmp_path: Path) -> None:
 
 
 def test_another_application_id_is_refused_even_when_empty(tmp_path: Path) -> None:
-    path = tmp_path / "other.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("PRAGMA application_id = 1196444487")  # a GeoPackage ("GPKG")
-    connection.close()
+    path = sqlite_file(
+        tmp_path / "other.sqlite",
+        "PRAGMA application_id = 1196444487",  # a GeoPackage ("GPKG")
+    )
     refused_untouched(path, r"not a LongBERT database: its SQLite application id is 0x47504b47")
 
 
 def test_longbert_tables_without_version_are_refused(tmp_path: Path) -> None:
-    path = tmp_path / "half.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE documents (id INTEGER PRIMARY KEY)")
-    connection.close()
+    path = sqlite_file(
+        tmp_path / "half.sqlite",
+        "CREATE TABLE documents (id INTEGER PRIMARY KEY)",
+    )
     refused_untouched(path, "no version record")
 
 
 def test_foreign_meta_table_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "other.sqlite"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE longbert_meta (key TEXT PRIMARY KEY, value TEXT)")
-        connection.execute("INSERT INTO longbert_meta VALUES ('app', 'something-else')")
-    connection.close()
+    path = sqlite_file(
+        tmp_path / "other.sqlite",
+        "CREATE TABLE longbert_meta (key TEXT PRIMARY KEY, value TEXT)",
+        "INSERT INTO longbert_meta VALUES ('app', 'something-else')",
+    )
     refused_untouched(path, "not a LongBERT database")
 
 

@@ -16,30 +16,16 @@ from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.convert import jsonable
-from longbert.store.engine import Database
-from longbert.store.leases import drop_lease, lease_holder, shown_status, touch_lease
+from longbert.store.engine import Database, get_row
+from longbert.store.leases import drop_lease, lease_holder, lock_batch, shown_status, touch_lease
 from longbert.store.queries import history_rows_by_id
-from longbert.store.records import BatchItemRecord, BatchRecord, RecordNotFoundError
+from longbert.store.records import BatchItemRecord, BatchRecord
 from longbert.store.schema import BatchItemRow, BatchRow, utcnow
 
 BATCH_STATUSES = ("pending", "running", "done", "interrupted", "failed", "cancelled")
 #: Statuses after which nothing more is expected (``finished_at`` is set).
 FINAL_STATUSES = ("done", "failed", "cancelled")
 ITEM_STATUSES = ("pending", "done", "error")
-
-
-def lock_batch(session: Session, batch_id: int) -> BatchRow:
-    """The batch row, locked for this transaction.
-
-    Raises:
-        RecordNotFoundError: no such batch.
-    """
-    # FOR UPDATE serialises concurrent writers of one batch on PostgreSQL; SQLite is serialised
-    # by BEGIN IMMEDIATE already.
-    batch = session.get(BatchRow, batch_id, with_for_update=True)
-    if batch is None:
-        raise RecordNotFoundError(f"There is no batch {batch_id}; nothing was saved.")
-    return batch
 
 
 def finish_item(
@@ -219,10 +205,7 @@ class BatchesMixin:
         """A batch with its counts. Raises RecordNotFoundError if there is none."""
 
         def work(session: Session) -> BatchRecord:
-            row = session.get(BatchRow, batch_id)
-            if row is None:
-                raise RecordNotFoundError(f"There is no batch {batch_id}.")
-            return _batch_record(row)
+            return _batch_record(get_row(session, BatchRow, batch_id, f"There is no batch {batch_id}."))
 
         return self._db.read(work)
 
@@ -260,9 +243,7 @@ class BatchesMixin:
             raise StoreError(f"Unknown batch status '{status}'; use one of {', '.join(BATCH_STATUSES)}.")
 
         def work(session: Session) -> None:
-            row = session.get(BatchRow, batch_id, with_for_update=True)
-            if row is None:
-                raise RecordNotFoundError(f"There is no batch {batch_id}.")
+            row = get_row(session, BatchRow, batch_id, f"There is no batch {batch_id}.", lock=True)
             now = utcnow()
             row.status = status
             row.updated_at = now
@@ -286,8 +267,7 @@ class BatchesMixin:
         """Every item of a batch in order, done ones with their prediction's history row."""
 
         def work(session: Session) -> list[BatchItemRecord]:
-            if session.get(BatchRow, batch_id) is None:
-                raise RecordNotFoundError(f"There is no batch {batch_id}.")
+            get_row(session, BatchRow, batch_id, f"There is no batch {batch_id}.")
             items = list(
                 session.scalars(
                     select(BatchItemRow)

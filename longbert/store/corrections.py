@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
-from longbert.store.engine import Database
+from longbert.store.engine import Database, get_row
 from longbert.store.records import CorrectionRecord, CorrectionSet, RecordNotFoundError
 from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow, utcnow
 
@@ -180,9 +180,8 @@ class CorrectionsMixin:
         wanted = [label] if isinstance(label, str) else [str(item) for item in label]
 
         def work(session: Session) -> int:
-            row = session.get(PredictionRow, prediction_id)
-            if row is None:
-                raise RecordNotFoundError(f"There is no prediction {prediction_id} to correct.")
+            row = get_row(session, PredictionRow, prediction_id,
+                          f"There is no prediction {prediction_id} to correct.")
             model = session.get_one(ModelRow, row.model_id)
             known = list(dict.fromkeys([*model.labels, *row.probabilities]))
             unknown = [item for item in wanted if item not in known]
@@ -220,8 +219,7 @@ class CorrectionsMixin:
         """
 
         def work(session: Session) -> int:
-            if session.get(PredictionRow, prediction_id) is None:
-                raise RecordNotFoundError(f"There is no prediction {prediction_id}.")
+            get_row(session, PredictionRow, prediction_id, f"There is no prediction {prediction_id}.")
             statement = select(CorrectionRow).where(CorrectionRow.prediction_id == prediction_id)
             if correction_id is not None:
                 statement = statement.where(CorrectionRow.id == correction_id)

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from longbert.errors import StoreError
+from longbert.store.records import RecordNotFoundError
 from longbert.store.schema import APPLICATION_ID
 
 T = TypeVar("T")
@@ -51,6 +52,19 @@ _WRITE_OPTION = "longbert_write"
 def describe_url(url: URL) -> str:
     """The URL without its password, for error messages."""
     return url.render_as_string(hide_password=True)
+
+
+def get_row(session: Session, model: type[T], key: Any, missing: str, *, lock: bool = False) -> T:
+    """The ``model`` row with primary key ``key``, locked for this transaction with ``lock``
+    (FOR UPDATE on PostgreSQL; SQLite's write transactions are serialised already).
+
+    Raises:
+        RecordNotFoundError: there is none (its message is ``missing``).
+    """
+    row = session.get(model, key, with_for_update=lock)
+    if row is None:
+        raise RecordNotFoundError(missing)
+    return row
 
 
 def redacted_url(url: str) -> str:

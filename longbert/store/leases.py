@@ -32,8 +32,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
-from longbert.store.engine import Database
-from longbert.store.records import RecordNotFoundError
+from longbert.store.engine import Database, get_row
 from longbert.store.schema import BatchRow, utcnow
 
 if TYPE_CHECKING:
@@ -134,11 +133,14 @@ def drop_lease(row: BatchRow) -> None:
     _set_worker(row, None, None)
 
 
-def _locked(session: Session, batch_id: int) -> BatchRow:
-    row = session.get(BatchRow, batch_id, with_for_update=True)
-    if row is None:
-        raise RecordNotFoundError(f"There is no batch {batch_id}.")
-    return row
+def lock_batch(session: Session, batch_id: int) -> BatchRow:
+    """The batch row, locked for this transaction.
+
+    Raises:
+        RecordNotFoundError: no such batch.
+    """
+    return get_row(session, BatchRow, batch_id, f"There is no batch {batch_id}; nothing was saved.",
+                   lock=True)
 
 
 class LeasesMixin:
@@ -157,7 +159,7 @@ class LeasesMixin:
         me = worker or Worker.this_process(claim=True)
 
         def work(session: Session) -> Worker:
-            row = _locked(session, batch_id)
+            row = lock_batch(session, batch_id)
             now = utcnow()
             holder = lease_holder(row, now)
             if holder is not None and holder.id != me.id:
@@ -189,7 +191,7 @@ class LeasesMixin:
         holds it; False when another worker has taken it meanwhile (nothing is changed then)."""
 
         def work(session: Session) -> bool:
-            row = _locked(session, batch_id)
+            row = lock_batch(session, batch_id)
             if row.worker_id != worker_id:
                 return False
             drop_lease(row)

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 from longbert.document import Document
 from longbert.errors import StoreError
 from longbert.results import Prediction, PredictionError
-from longbert.store.batches import BatchesMixin, finish_item, lock_batch
+from longbert.store.batches import BatchesMixin, finish_item
 from longbert.store.convert import prepare_prediction, to_document, to_prediction
 from longbert.store.corrections import CorrectionsMixin, correction_record
-from longbert.store.engine import Database, close_database, describe_url, open_database
+from longbert.store.engine import Database, close_database, describe_url, get_row, open_database
 from longbert.store.export import ExportMixin
 from longbert.store.identity import DATABASE_ID_KEY
-from longbert.store.leases import LeasesMixin
+from longbert.store.leases import LeasesMixin, lock_batch
 from longbert.store.migrations import initialise
 from longbert.store.models import ModelsMixin, prediction_model
 from longbert.store.queries import QueriesMixin
@@ -205,9 +205,7 @@ class Store(
         kinds = ["summary", "full"] if with_full_attention else ["summary"]
 
         def work(session: Session) -> StoredPrediction:
-            row = session.get(PredictionRow, prediction_id)
-            if row is None:
-                raise RecordNotFoundError(f"There is no prediction {prediction_id}.")
+            row = get_row(session, PredictionRow, prediction_id, f"There is no prediction {prediction_id}.")
             document = session.get_one(DocumentRow, row.document_id)
             model = session.get_one(ModelRow, row.model_id)
             maps = {

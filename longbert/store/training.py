@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.convert import jsonable
-from longbert.store.engine import Database
-from longbert.store.records import EpochRecord, RecordNotFoundError, TrainingRunRecord
+from longbert.store.engine import Database, get_row
+from longbert.store.records import EpochRecord, TrainingRunRecord
 from longbert.store.schema import TrainingEpochRow, TrainingRunRow, utcnow
 
 RUN_STATUSES = ("running", "done", "failed", "interrupted")
@@ -31,10 +31,7 @@ def _run_record(row: TrainingRunRow, epochs: list[EpochRecord] | None = None) ->
 
 
 def _get_run(session: Session, run_id: int, lock: bool = False) -> TrainingRunRow:
-    row = session.get(TrainingRunRow, run_id, with_for_update=lock)
-    if row is None:
-        raise RecordNotFoundError(f"There is no training run {run_id}.")
-    return row
+    return get_row(session, TrainingRunRow, run_id, f"There is no training run {run_id}.", lock=lock)
 
 
 class TrainingMixin:

@@ -81,6 +81,13 @@ def v1_ddl(dialect: str) -> list[str]:
     return [statement.strip() for statement in ddl.split(";") if statement.strip()]
 
 
+def insert_row(connection: sa.Connection, table: str, **values: Any) -> None:
+    """``INSERT INTO table`` the given column values (plain SQL: no ORM model of any version)."""
+    columns = ", ".join(values)
+    marks = ", ".join(f":{name}" for name in values)
+    connection.execute(sa.text(f"INSERT INTO {table} ({columns}) VALUES ({marks})"), values)
+
+
 def make_v1_database(target: Path | str) -> dict[str, Any]:
     """A version-1 database (an SQLite file path, or any URL) with a row in every table."""
     url = f"sqlite:///{target}" if isinstance(target, Path) else target
@@ -98,9 +105,7 @@ def make_v1_database(target: Path | str) -> dict[str, Any]:
             connection.exec_driver_sql(statement)
 
         def insert(table: str, **values: Any) -> None:
-            columns = ", ".join(values)
-            marks = ", ".join(f":{name}" for name in values)
-            connection.execute(sa.text(f"INSERT INTO {table} ({columns}) VALUES ({marks})"), values)
+            insert_row(connection, table, **values)
 
         for key, value in (("app", "longbert"), ("schema_version", "1"), ("created_at", WHEN.isoformat())):
             insert("longbert_meta", key=key, value=value)
@@ -196,21 +201,14 @@ def make_v3_database(target: Path) -> dict[str, Any]:
     engine = sa.create_engine(f"sqlite:///{target}")
     with engine.begin() as connection:
         upgrade_step(connection, 2)
-        connection.execute(
-            sa.text(
-                "INSERT INTO batches (name, status, total, done_count, error_count, config, "
-                "created_at, updated_at) VALUES ('killed batch', 'running', 2, 1, 0, '{}', :when, :when)"
-            ),
-            {"when": WHEN},
-        )
+        insert_row(
+            connection, "batches", name="killed batch", status="running", total=2, done_count=1,
+            error_count=0, config="{}", created_at=WHEN, updated_at=WHEN,
+        )  # fmt: skip
         for position, status, prediction in ((0, "done", 4), (1, "pending", None)):
-            connection.execute(
-                sa.text(
-                    "INSERT INTO batch_items (batch_id, position, name, status, prediction_id, "
-                    "updated_at) VALUES (2, :position, :name, :status, :prediction, :when)"
-                ),
-                {"position": position, "name": f"item-{position}.txt", "status": status,
-                 "prediction": prediction, "when": WHEN},
-            )
+            insert_row(
+                connection, "batch_items", batch_id=2, position=position, name=f"item-{position}.txt",
+                status=status, prediction_id=prediction, updated_at=WHEN,
+            )  # fmt: skip
     engine.dispose()
     return written
