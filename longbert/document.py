@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from longbert.errors import EmptyDocumentError, UnreadableFileError
+from longbert.text.decoding import ReadFailure, clean_text, decode_text
 
 SOURCES = ("paste", "upload", "batch", "dataset", "api")
 
@@ -70,10 +71,6 @@ def check_unicode(text: str, name: str) -> None:
 
 
 def _decode(data: bytes, name: str) -> str:
-    # Imported here: the readers import this module.
-    from longbert.readers.base import ReadFailure
-    from longbert.readers.text import clean_text, decode_text
-
     try:
         return clean_text(decode_text(data))
     except ReadFailure as error:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from longbert.document import Document
 from longbert.readers.base import Budget, FileError, ReadDocument, ReadItem, ReadLimits
-from longbert.readers.text import clean_text
+from longbert.text.decoding import clean_text
 
 
 @dataclass(frozen=True)

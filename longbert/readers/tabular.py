@@ -15,7 +15,7 @@ from typing import Any
 
 from longbert.readers.base import FileError, ReadFailure, ReadItem
 from longbert.readers.items import Context, document_item
-from longbert.readers.text import decode_text
+from longbert.text.decoding import decode_text
 
 _CSV_DELIMITERS = ",;\t|"
 

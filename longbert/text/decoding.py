@@ -1,4 +1,8 @@
-"""Bytes → str: byte-order marks, UTF-8, encoding detection, and telling text from binary."""
+"""Bytes → str: byte-order marks, UTF-8, encoding detection, and telling text from binary.
+
+Below both :mod:`longbert.document` and :mod:`longbert.readers` (it imports neither), so a pasted
+or ``predict``-ed byte string decodes exactly as an uploaded file does.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,17 @@ import unicodedata
 
 import charset_normalizer
 
-from longbert.readers.base import ReadFailure
+
+class ReadFailure(Exception):
+    """Bytes that cannot become a document: a stable ``kind`` (see ``readers.ErrorKind``) and a
+    ``reason`` a user can act on. Raised inside readers; the readers' dispatcher turns it into a
+    ``FileError`` value, :func:`~longbert.document.as_document` into ``UnreadableFileError``."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
 
 _BOMS = (
     # UTF-32 first: its little-endian BOM starts with UTF-16's.
