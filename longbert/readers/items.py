@@ -17,15 +17,16 @@ class TableOptions:
     ``label_column`` ``None`` means the table carries no labels (batch classification); when it
     is set, every row must have labels in it. ``label_delimiter`` splits a label string into
     several labels (multi-label, e.g. ``"sport|politics"``); a JSON list of labels needs none.
-    ``name_column`` names each document (default: ``file#row=N``); ``id_column`` is kept as
-    ``ReadDocument.record_id`` when present.
+    ``name_column`` names each document (rows without it: ``file#row=N``); ``id_column`` is
+    kept as ``ReadDocument.record_id`` when present. One object from the entry point (upload,
+    CLI, ``load_dataset``) to the table reader, so every path has the same defaults.
     """
 
     text_column: str = "text"
     label_column: str | None = None
     label_delimiter: str | None = None
     id_column: str | None = "id"
-    name_column: str | None = None
+    name_column: str | None = "name"
 
     def __post_init__(self) -> None:
         if not self.text_column:

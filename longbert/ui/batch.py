@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from longbert.config import PROJECT_ROOT
 from longbert.document import Document
 from longbert.errors import StoreError
-from longbert.readers import FileError, ReadLimits, read_many
+from longbert.readers import FileError, ReadLimits, TableOptions, read_many
 from longbert.results import Prediction, PredictionError
 from longbert.store import BatchItemRecord, Store
 from longbert.ui.jobs import JobContext
@@ -186,7 +186,7 @@ def stage_batch(
     ctx.progress(0, num_files, "Reading files…")
     try:
         for item in read_many(counted, source="batch", limits=limits,
-                              text_column=settings.text_column):
+                              table=TableOptions(text_column=settings.text_column)):
             ctx.check_stop()
             if isinstance(item, FileError):
                 errors[len(names)] = item.reason
