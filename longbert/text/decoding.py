@@ -12,6 +12,8 @@ import unicodedata
 
 import charset_normalizer
 
+from longbert.text.charsets import COMMON_CODE_PAGES, RARE_CODE_PAGES, choose
+
 
 class ReadFailure(Exception):
     """Bytes that cannot become a document: a stable ``kind`` (see ``readers.ErrorKind``) and a
@@ -132,6 +134,8 @@ def _guess_bomless_utf16(data: bytes) -> str | None:
 
 
 def _detect(data: bytes) -> str:
+    """A legacy-encoded file: charset-normalizer's candidates and the common Windows code pages,
+    decoded and judged by how plausible the text is (:func:`charsets.choose`)."""
     matches = list(charset_normalizer.from_bytes(data))
     if not matches:
         raise ReadFailure(
@@ -140,18 +144,26 @@ def _detect(data: bytes) -> str:
         )
     best = matches[0]
     # Short texts leave several encodings equally plausible (chaos = mess, coherence = language
-    # fit; both are noisy on a few words); among those, pick the most widespread one.
+    # fit; both are noisy on a few words); among those, the most widespread one goes first.
     tied: list[str] = []
     for match in matches:
         if match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.1:
             tied.extend(match.could_be_from_charset or [match.encoding])
-    order = [enc for enc in _PREFERRED if enc in tied] + tied
-    for encoding in order:
-        try:
-            return data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    raise ReadFailure("encoding", "its text encoding could not be detected. Save it as UTF-8.")
+    # cp1252 first of all: a later reading must be clearly more plausible to replace it (the
+    # WHATWG fallback for unlabelled text; Western European text must come back exactly).
+    order = ["cp1252", *(enc for enc in _PREFERRED if enc in tied), *tied]
+    order += [match.encoding for match in matches]
+    order += [*COMMON_CODE_PAGES, "latin_1"]
+    # UTF-16/32 without a BOM were ruled out above (no NUL bytes means no ASCII in them).
+    order = [
+        enc
+        for enc in dict.fromkeys(order)
+        if not enc.startswith(("utf_16", "utf_32")) and enc not in RARE_CODE_PAGES
+    ]
+    chosen = choose(data, order)
+    if chosen is None:
+        raise ReadFailure("encoding", "its text encoding could not be detected. Save it as UTF-8.")
+    return chosen[1]
 
 
 def _reject_control_characters(text: str) -> None:
