@@ -76,6 +76,8 @@ def load_dataset(
         items = read_path(path, source="dataset", limits=limits, table=table)
         examples, errors = _collect(items)
     report = DatasetReport(source=str(path), rows_read=len(examples) + len(errors))
+    if not path.is_dir():
+        _refuse_unread_rows(path.name, errors)
     _handle_errors(path.name, errors, skip_bad_rows, report)
     if table.label_delimiter is not None and multi_label is None:
         multi_label = True
@@ -137,6 +139,18 @@ def from_records(
     if table.label_delimiter is not None and multi_label is None:
         multi_label = True
     return build_dataset(examples, multi_label=multi_label, name=name, report=report, min_classes=min_classes)
+
+
+def _refuse_unread_rows(name: str, errors: list[FileError]) -> None:
+    """A table that could not be read to its end (an unterminated quote, a malformed CSV) has
+    lost rows no one can count: never train or score on what is left, skipping or not."""
+    broken = [e for e in errors if e.kind == "corrupt"]
+    if broken:
+        lines = [f"row {e.row}: {e.reason}" if e.row is not None else e.reason for e in broken[:SHOWN]]
+        raise DatasetError(
+            f"{name}: the table cannot be read to its end, so an unknown number of rows would be "
+            "lost (--skip-bad-rows does not skip this):\n" + "\n".join(f"  - {line}" for line in lines)
+        )
 
 
 def _check_table(table: TableOptions) -> None:

@@ -4,6 +4,7 @@ and counters one read call shares."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from longbert.document import Document
 from longbert.readers.base import Budget, FileError, ReadDocument, ReadItem, ReadLimits
@@ -83,3 +84,12 @@ def document_item(
         row=row,
         record_id=record_id,
     )
+
+
+def resolve_column(columns: Any, wanted: str) -> str | None:
+    """The column called ``wanted``: exact match first, else a unique case-insensitive one."""
+    columns = list(columns)
+    if wanted in columns:
+        return wanted
+    folded = [c for c in columns if isinstance(c, str) and c.strip().casefold() == wanted.casefold()]
+    return folded[0] if len(folded) == 1 else None
