@@ -40,6 +40,7 @@ ErrorKind = Literal[
     "encrypted",  # password-protected PDF or zip member
     "corrupt",  # truncated or malformed PDF, DOCX, zip, gzip, CSV, JSON
     "no_text",  # a valid document without extractable text (scanned PDF)
+    "encoded",  # encoded blobs (base64, uuencode, hex dumps), not prose: see ReadLimits.blobs
     "unsupported",  # a known format LongBERT does not read (.doc, .xlsx, .rar...)
     "missing_column",  # the text or label column is not there
     "bad_row",  # one row of a table is unusable (not an object, empty text, bad value)

@@ -8,7 +8,8 @@ from typing import Any
 
 from longbert.document import Document
 from longbert.readers.base import Budget, FileError, ReadDocument, ReadItem, ReadLimits
-from longbert.text.decoding import clean_text
+from longbert.text.decoding import ReadFailure, clean_text
+from longbert.text.screening import screen_text
 
 
 @dataclass(frozen=True)
@@ -60,22 +61,19 @@ def document_item(
     row: int | None = None,
     record_id: str | None = None,
 ) -> ReadItem:
-    """Clean ``text`` and wrap it as a document, or say why it cannot be one (empty, too long)."""
+    """Clean and screen ``text`` (:func:`~longbert.text.screening.screen_text`: blobs, cap, size)
+    and wrap it as a document, or say why it cannot be one (empty, encoded, too long)."""
     text = clean_text(text)
     if not text:
         where = "row" if row is not None else "file"
         return FileError(
             name, f"the {where} has no text (it is empty or whitespace only).", kind="empty", row=row
         )
-    if len(text) > ctx.limits.max_chars:
-        return FileError(
-            name,
-            f"its text has {len(text):,} characters, more than the {ctx.limits.max_chars:,} "
-            "allowed per document. Split it into smaller files.",
-            kind="too_large",
-            row=row,
-        )
-    document = Document(text=text, name=name, source=ctx.source)
+    try:
+        screened = screen_text(text, ctx.limits)
+    except ReadFailure as failure:
+        return FileError(name, failure.reason, kind=failure.kind, row=row)  # type: ignore[arg-type]
+    document = Document(text=screened.text, name=name, source=ctx.source, notes=screened.notes)
     return ReadDocument(
         document=document,
         origin=ctx.origin,
