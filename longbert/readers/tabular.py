@@ -88,7 +88,9 @@ def read_table(fmt: str, display: str, data: bytes, ctx: Context, member: str | 
     )
     errors = 0
     hidden = 0
+    yielded = 0
     for item in records:
+        yielded += 1
         if isinstance(item, FileError):
             if item.row is not None:  # per-row errors are capped; file-level ones always shown
                 errors += 1
@@ -105,6 +107,8 @@ def read_table(fmt: str, display: str, data: bytes, ctx: Context, member: str | 
                 hidden += 1
                 continue
         yield result
+    if not yielded:
+        yield FileError(display, "the table holds no rows (a header at most).", kind="empty")
     if hidden:
         yield FileError(
             display,
