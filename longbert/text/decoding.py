@@ -77,6 +77,14 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
                 text = head.decode("utf-8")
             except UnicodeDecodeError:
                 text = None
+    if text is not None and "\x00" in text[:65536]:
+        # ASCII in UTF-16 without a BOM is valid UTF-8 too, NULs and all: try its NUL pattern.
+        utf16 = _guess_bomless_utf16(data)
+        if utf16 is not None:
+            try:
+                text = data.decode(utf16)
+            except UnicodeDecodeError:
+                pass
     if text is not None:
         _reject_control_characters(text)
         return text
