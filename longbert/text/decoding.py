@@ -7,6 +7,7 @@ or ``predict``-ed byte string decodes exactly as an uploaded file does.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 import unicodedata
 
@@ -81,10 +82,8 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
         # ASCII in UTF-16 without a BOM is valid UTF-8 too, NULs and all: try its NUL pattern.
         utf16 = _guess_bomless_utf16(data)
         if utf16 is not None:
-            try:
+            with contextlib.suppress(UnicodeDecodeError):
                 text = data.decode(utf16)
-            except UnicodeDecodeError:
-                pass
     if text is not None:
         _reject_control_characters(text)
         return text
