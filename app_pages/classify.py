@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from app_pages import resources, views, widgets
-from longbert.document import Document
+from longbert.document import Document, as_document
 from longbert.errors import LongBertError
 from longbert.readers import ReadLimits, read_single
 from longbert.readers.base import MB
@@ -50,7 +50,7 @@ def _document() -> Document | None:
         if source == "Upload a file":
             st.warning("Choose a file to upload first.")
             return None
-        return Document(text=text or "", name="pasted text", source="paste")
+        return as_document(text or "", name="pasted text", source="paste")
     except LongBertError as error:
         st.error(str(error))
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import resources, views, widgets
-from longbert.document import Document
+from longbert.document import as_document
 from longbert.errors import LongBertError
 from longbert.readers import ReadLimits, read_single
 from longbert.readers.base import MB
@@ -57,7 +57,7 @@ if go:
         elif source == "Upload a file":
             raise LongBertError("Choose a file to upload first.")
         else:
-            document = Document(text=text or "", name="pasted text", source="paste")
+            document = as_document(text or "", name="pasted text", source="paste")
         model = resources.load_model(choice.key, labels)
         bar = st.progress(0.0, text="Running strategies…")
         results = compare_strategies(

@@ -6,6 +6,9 @@ import hashlib
 from dataclasses import dataclass, field
 
 from longbert.errors import EmptyDocumentError, UnreadableFileError
+from longbert.text.decoding import ReadFailure, clean_text, decode_text
+from longbert.text.limits import DEFAULT_LIMITS, ReadLimits, too_long_reason
+from longbert.text.screening import screen_text
 
 SOURCES = ("paste", "upload", "batch", "dataset", "api")
 
@@ -22,6 +25,8 @@ class Document:
     name: str = "untitled"
     source: str = "api"
     sha256: str = field(default="", compare=False)
+    #: What reading did to the text, for the record: blobs removed, a cut to ``cap_chars``.
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):
@@ -38,21 +43,35 @@ class Document:
 
 
 def as_document(
-    item: str | bytes | Document, name: str | None = None, source: str = "api"
+    item: str | bytes | Document,
+    name: str | None = None,
+    source: str = "api",
+    limits: ReadLimits | None = None,
 ) -> Document:
     """Accept a plain string, a file's bytes or a Document (the public API takes any).
 
     Bytes are decoded as the readers decode text files (byte-order mark, UTF-8, then encoding
-    detection). Text the tokenizer cannot take (a lone surrogate, as ``surrogateescape`` or
-    JSON's ``"\\ud800"`` leave) raises :class:`UnreadableFileError` saying where it is.
+    detection). Strings and bytes pass the readers' checks (:func:`screen_text` with ``limits``,
+    the readers' defaults unless given): encoded blobs cut out, a long job's cap, the size limit,
+    all before tokenising; a Document is taken as its maker built it, but must be within
+    ``max_chars`` too. Text the tokenizer cannot take (a lone surrogate, as ``surrogateescape``
+    or JSON's ``"\\ud800"`` leave) raises :class:`UnreadableFileError` saying where it is.
     """
     label = name or "untitled"
+    limits = limits or DEFAULT_LIMITS
     if isinstance(item, Document):
         document = item
-    elif isinstance(item, bytes | bytearray):
-        document = Document(text=_decode(bytes(item), label), name=label, source=source)
+        if document.num_chars > limits.max_chars:
+            raise UnreadableFileError(f"'{document.name}': {too_long_reason(document.num_chars, limits)}")
     else:
-        document = Document(text=item, name=label, source=source)
+        if not isinstance(item, str | bytes | bytearray):
+            raise TypeError(f"Document text must be str, bytes or a Document, got {type(item).__name__}")
+        raw = _decode(bytes(item), label) if isinstance(item, bytes | bytearray) else item
+        try:
+            screened = screen_text(raw, limits)
+        except ReadFailure as error:
+            raise UnreadableFileError(f"'{label}': {error.reason}") from None
+        document = Document(text=screened.text, name=label, source=source, notes=screened.notes)
     check_unicode(document.text, document.name)
     return document
 
@@ -70,10 +89,6 @@ def check_unicode(text: str, name: str) -> None:
 
 
 def _decode(data: bytes, name: str) -> str:
-    # Imported here: the readers import this module.
-    from longbert.readers.base import ReadFailure
-    from longbert.readers.text import clean_text, decode_text
-
     try:
         return clean_text(decode_text(data))
     except ReadFailure as error:

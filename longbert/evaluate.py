@@ -55,6 +55,7 @@ def evaluate(
     from longbert.classifier import LongBertClassifier
     from longbert.config import default_device
     from longbert.data import LabeledDataset, load_dataset
+    from longbert.readers import TableOptions
     from longbert.strategies import get_strategy
     from longbert.training.datasets import targets
     from longbert.training.metrics import report_from_probabilities
@@ -70,11 +71,14 @@ def evaluate(
         options = data_options(classifier.metadata)
         given = {"text_column": text_column, "label_column": label_column, "label_delimiter": label_delimiter}
         options.update({k: v for k, v in given.items() if v is not None})
-        dataset = load_dataset(
-            data,
+        table = TableOptions(
             text_column=options["text_column"],
             label_column=options["label_column"],
             label_delimiter=options["label_delimiter"] if classifier.multi_label else None,
+        )
+        dataset = load_dataset(
+            data,
+            table=table,
             multi_label=classifier.multi_label,
             skip_bad_rows=skip_bad_rows,
             min_classes=1,  # a test set of one class is still a score

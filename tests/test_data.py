@@ -25,6 +25,7 @@ from longbert.data import (
 )
 from longbert.document import Document
 from longbert.errors import DatasetError
+from longbert.readers import TableOptions
 
 # ../shared/data beside the checkout (CI lays a copy of shared/ next to its clone).
 HYPERPARTISAN = (
@@ -80,7 +81,7 @@ def test_load_csv_gz_with_custom_columns(tmp_path: Path) -> None:
     csv_text = 'Body,Category\nfirst text,a\nsecond text,b\n"third, quoted",a\n'
     path = tmp_path / "data.csv.gz"
     path.write_bytes(gzip.compress(csv_text.encode()))
-    dataset = load_dataset(path, text_column="Body", label_column="Category")
+    dataset = load_dataset(path, table=TableOptions(text_column="Body", label_column="Category"))
     assert dataset.texts() == ["first text", "second text", "third, quoted"]
     assert dataset.labels == ["a", "b"]
     tsv = tmp_path / "data.tsv"
@@ -130,7 +131,7 @@ def test_multi_label_json_lists_and_delimiters(tmp_path: Path) -> None:
         dataset.label_ids()
     csv_path = tmp_path / "ml.csv"
     csv_path.write_text("text,label\nx,sport|news\ny,news\n", encoding="utf-8")
-    delimited = load_dataset(csv_path, label_delimiter="|")
+    delimited = load_dataset(csv_path, table=TableOptions(label_column="label", label_delimiter="|"))
     assert delimited.multi_label is True
     assert [e.labels for e in delimited] == [("sport", "news"), ("news",)]
     with pytest.raises(DatasetError, match="single-label"):

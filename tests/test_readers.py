@@ -19,6 +19,7 @@ from longbert.readers import (
     LabelError,
     ReadDocument,
     ReadLimits,
+    TableOptions,
     decode_text,
     is_junk,
     parse_labels,
@@ -330,7 +331,7 @@ def test_broken_docx() -> None:
 
 def test_csv_rows_with_good_and_bad_rows() -> None:
     data = b'id,text,label\n1,first doc,a\n2,,b\n3,"multi\nline, with comma",c\n\n4,   ,a\n5,last,\n'
-    result = items("data.csv", data, label_column="label")
+    result = items("data.csv", data, table=TableOptions(label_column="label"))
     good = [item for item in result if item.ok]
     bad = [item for item in result if not item.ok]
     assert [d.document.text for d in good] == ["first doc", "multi\nline, with comma"]
@@ -345,29 +346,29 @@ def test_csv_rows_with_good_and_bad_rows() -> None:
 
 
 def test_csv_missing_column_names_columns_found() -> None:
-    error = only_error("data.csv", b"id,body,label\n1,hello,a\n", text_column="text")
+    error = only_error("data.csv", b"id,body,label\n1,hello,a\n", table=TableOptions(text_column="text"))
     assert error.kind == "missing_column"
     assert "'body'" in error.reason and "'id'" in error.reason and "'label'" in error.reason
-    error = only_error("data.csv", b"text,category\nhello,a\n", label_column="label")
+    error = only_error("data.csv", b"text,category\nhello,a\n", table=TableOptions(label_column="label"))
     assert error.kind == "missing_column"
     assert "'category'" in error.reason
 
 
 def test_csv_custom_columns_semicolons_and_tsv() -> None:
     data = "Body;Topic\nBonjour à tous;greet\nAu revoir;bye\n".encode("cp1252")
-    rows = docs("fr.csv", data, text_column="body", label_column="topic")
+    rows = docs("fr.csv", data, table=TableOptions(text_column="body", label_column="topic"))
     assert [(r.document.text, r.labels) for r in rows] == [
         ("Bonjour à tous", ("greet",)),
         ("Au revoir", ("bye",)),
     ]
-    rows = docs("t.tsv", b"text\tlabel\nhello, world\tx\n", label_column="label")
+    rows = docs("t.tsv", b"text\tlabel\nhello, world\tx\n", table=TableOptions(label_column="label"))
     assert [(r.document.text, r.labels) for r in rows] == [("hello, world", ("x",))]
 
 
 def test_csv_multi_label_and_long_fields() -> None:
     long_text = "word " * 60_000  # longer than csv's default 128 KiB field limit
     data = f'text,labels\n"{long_text}",sport|politics\nshort,"[""a"", ""b""]"\n'.encode()
-    rows = docs("ml.csv", data, label_column="labels", label_delimiter="|")
+    rows = docs("ml.csv", data, table=TableOptions(label_column="labels", label_delimiter="|"))
     assert rows[0].labels == ("sport", "politics")
     assert rows[0].document.num_chars == len(long_text.strip())
     assert rows[1].labels == ("a", "b")
@@ -375,7 +376,10 @@ def test_csv_multi_label_and_long_fields() -> None:
 
 def test_row_errors_are_capped() -> None:
     data = "text,label\n" + "".join(f"doc {i},\n" for i in range(10))
-    result = items("bad.csv", data.encode(), label_column="label", limits=ReadLimits(max_row_errors=3))
+    result = items(
+        "bad.csv", data.encode(), table=TableOptions(label_column="label"),
+        limits=ReadLimits(max_row_errors=3),
+    )
     assert len(result) == 4
     assert all(not r.ok for r in result)
     assert "7 more rows" in result[-1].reason
@@ -396,7 +400,7 @@ def test_jsonl_good_and_bad_lines() -> None:
         json.dumps({"text": "null label", "label": None}),
         json.dumps({"text": "last", "label": True}),
     ]
-    result = items("data.jsonl", "\n".join(lines).encode(), label_column="label")
+    result = items("data.jsonl", "\n".join(lines).encode(), table=TableOptions(label_column="label"))
     good = [r for r in result if r.ok]
     assert [(r.document.text, r.labels, r.record_id, r.row) for r in good] == [
         ("first", ("x", "y"), "7", 1),
@@ -428,7 +432,8 @@ def test_json_list_object_and_invalid() -> None:
 
 def test_name_column_names_documents() -> None:
     data = b'{"text": "a", "name": "Doc A"}\n{"text": "b"}\n'
-    assert [r.name for r in docs("x.jsonl", data, name_column="name")] == ["Doc A", "x.jsonl#row=2"]
+    named = docs("x.jsonl", data, table=TableOptions(name_column="name"))
+    assert [r.name for r in named] == ["Doc A", "x.jsonl#row=2"]
 
 
 def test_parse_labels() -> None:

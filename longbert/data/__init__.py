@@ -9,11 +9,12 @@ here, before any model is built. Duplicate texts are dropped (first kept) and re
 
 from longbert.data.dataset import DatasetReport, Example, Fold, LabeledDataset, build_dataset
 from longbert.data.jsonl import write_jsonl
-from longbert.data.loading import DATASET_LIMITS, from_records, load_dataset
+from longbert.data.loading import DATASET_LIMITS, DATASET_TABLE, from_records, load_dataset
 from longbert.data.splits import check_compatible, split_train_dev, stratified_folds
 
 __all__ = [
     "DATASET_LIMITS",
+    "DATASET_TABLE",
     "DatasetReport",
     "Example",
     "Fold",

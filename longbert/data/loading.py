@@ -10,7 +10,16 @@ from typing import Any
 from longbert.data.dataset import SHOWN, DatasetReport, Example, LabeledDataset, build_dataset, names_list
 from longbert.document import Document
 from longbert.errors import DatasetError
-from longbert.readers import FileError, LabelError, ReadDocument, ReadLimits, is_junk, parse_labels, read_path
+from longbert.readers import (
+    FileError,
+    LabelError,
+    ReadDocument,
+    ReadLimits,
+    TableOptions,
+    is_junk,
+    parse_labels,
+    read_path,
+)
 
 #: Limits for data sets: big files and many rows are expected, and every bad row is listed.
 DATASET_LIMITS = ReadLimits(
@@ -20,18 +29,16 @@ DATASET_LIMITS = ReadLimits(
     max_archive_bytes=16 * 1024**3,
     max_row_errors=1_000_000_000,
 )
+#: The columns of a labelled table: :class:`TableOptions`' defaults, with labels in ``label``.
+DATASET_TABLE = TableOptions(label_column="label")
 _TABLE_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}
 
 
 def load_dataset(
     path: str | os.PathLike[str],
     *,
-    text_column: str = "text",
-    label_column: str = "label",
-    label_delimiter: str | None = None,
+    table: TableOptions = DATASET_TABLE,
     multi_label: bool | None = None,
-    id_column: str | None = "id",
-    name_column: str | None = "name",
     skip_bad_rows: bool = False,
     drop_duplicates: bool = True,
     min_classes: int = 2,
@@ -39,16 +46,20 @@ def load_dataset(
 ) -> LabeledDataset:
     """Load a labelled data set from a JSONL/JSON/CSV/TSV file (``.gz`` too) or a label folder.
 
+    ``table`` names the text, label, id and name columns (default :data:`DATASET_TABLE`).
     Labels are a string per row, a JSON list (multi-label), or a string split on
-    ``label_delimiter``. ``multi_label`` ``None`` decides from the data: multi-label when a
-    delimiter is given or any row has other than one label. Bad rows (empty text, no label,
+    ``table.label_delimiter``. ``multi_label`` ``None`` decides from the data: multi-label when
+    a delimiter is given or any row has other than one label. Bad rows (empty text, no label,
     broken JSON, a non-text value, an unreadable file) raise :class:`DatasetError` naming each
     with its reason, unless ``skip_bad_rows`` (then counted and listed in the report); a missing
-    column always raises, naming the columns that exist. Repeated texts are dropped (the first
-    kept; conflicting labels reported in ``report.problems``) unless ``drop_duplicates`` is off.
+    column always raises, naming the columns that exist, and so does a table that cannot be
+    read to its end (an unterminated quote, a malformed CSV): its lost rows cannot be counted.
+    Repeated texts are dropped (the first kept; conflicting labels reported in
+    ``report.problems``) unless ``drop_duplicates`` is off.
     Fewer than ``min_classes`` distinct labels raise (pass 1 for a dev or test set).
     """
     path = Path(path)
+    _check_table(table)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder.")
     limits = limits or DATASET_LIMITS
@@ -62,20 +73,13 @@ def load_dataset(
                 f"{path.name}: a data set is a .jsonl, .json, .csv or .tsv file (optionally .gz) "
                 "or a folder with one sub-folder per label."
             )
-        items = read_path(
-            path,
-            source="dataset",
-            limits=limits,
-            text_column=text_column,
-            label_column=label_column,
-            label_delimiter=label_delimiter,
-            id_column=id_column,
-            name_column=name_column,
-        )
+        items = read_path(path, source="dataset", limits=limits, table=table)
         examples, errors = _collect(items)
     report = DatasetReport(source=str(path), rows_read=len(examples) + len(errors))
+    if not path.is_dir():
+        _refuse_unread_rows(path.name, errors)
     _handle_errors(path.name, errors, skip_bad_rows, report)
-    if label_delimiter is not None and multi_label is None:
+    if table.label_delimiter is not None and multi_label is None:
         multi_label = True
     return build_dataset(
         examples,
@@ -90,16 +94,17 @@ def load_dataset(
 def from_records(
     records: Iterable[Mapping[str, Any]],
     *,
-    text_column: str = "text",
-    label_column: str = "label",
-    label_delimiter: str | None = None,
+    table: TableOptions = DATASET_TABLE,
     multi_label: bool | None = None,
     name: str = "records",
     skip_bad_rows: bool = False,
     min_classes: int = 2,
 ) -> LabeledDataset:
     """A data set from in-memory rows (dicts with a text and a label), checked like a file:
-    every bad row is named with its reason, and ``skip_bad_rows`` drops them (reported)."""
+    every bad row is named with its reason, and ``skip_bad_rows`` drops them (reported).
+    ``table`` names the keys, as for :func:`load_dataset`."""
+    _check_table(table)
+    text_column, label_column = table.text_column, str(table.label_column)
     examples: list[Example] = []
     errors: list[FileError] = []
     count = 0
@@ -122,18 +127,41 @@ def from_records(
             errors.append(FileError(where, "the row has no text.", "empty", row))
             continue
         try:
-            labels = parse_labels(record[label_column], label_delimiter)
+            labels = parse_labels(record[label_column], table.label_delimiter)
         except LabelError as exc:
             errors.append(FileError(where, str(exc), "missing_label" if exc.missing else "bad_row", row))
             continue
-        doc_name = str(record.get("name") or where)
-        record_id = None if record.get("id") is None else str(record["id"])
+        doc_name = str(_value(record, table.name_column) or where)
+        record_id = _value(record, table.id_column)
         examples.append(Example(Document(text, doc_name, "dataset"), labels, record_id))
     report = DatasetReport(source=name, rows_read=count)
     _handle_errors(name, errors, skip_bad_rows, report)
-    if label_delimiter is not None and multi_label is None:
+    if table.label_delimiter is not None and multi_label is None:
         multi_label = True
     return build_dataset(examples, multi_label=multi_label, name=name, report=report, min_classes=min_classes)
+
+
+def _refuse_unread_rows(name: str, errors: list[FileError]) -> None:
+    """A table that could not be read to its end (an unterminated quote, a malformed CSV) has
+    lost rows no one can count: never train or score on what is left, skipping or not."""
+    broken = [e for e in errors if e.kind == "corrupt"]
+    if broken:
+        lines = [f"row {e.row}: {e.reason}" if e.row is not None else e.reason for e in broken[:SHOWN]]
+        raise DatasetError(
+            f"{name}: the table cannot be read to its end, so an unknown number of rows would be "
+            "lost (--skip-bad-rows does not skip this):\n" + "\n".join(f"  - {line}" for line in lines)
+        )
+
+
+def _check_table(table: TableOptions) -> None:
+    if table.label_column is None:
+        raise ValueError("A labelled data set needs TableOptions.label_column (e.g. 'label').")
+
+
+def _value(record: Mapping[str, Any], column: str | None) -> str | None:
+    if column is None or record.get(column) is None:
+        return None
+    return str(record[column])
 
 
 def _read_label_folders(root: Path, limits: ReadLimits) -> tuple[list[Example], list[FileError]]:

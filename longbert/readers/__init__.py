@@ -31,7 +31,7 @@ from longbert.readers.core import (
 )
 from longbert.readers.items import TableOptions
 from longbert.readers.tabular import LabelError, parse_labels
-from longbert.readers.text import clean_text, decode_text
+from longbert.text.decoding import clean_text, decode_text
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",

@@ -12,8 +12,23 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from longbert.document import Document
+from longbert.text.decoding import ReadFailure
+from longbert.text.limits import MB, ReadLimits, human_bytes
 
-MB = 1024 * 1024
+__all__ = [
+    "MB",
+    "Budget",
+    "ErrorKind",
+    "FileError",
+    "ReadDocument",
+    "ReadFailure",
+    "ReadItem",
+    "ReadLimits",
+    "extension",
+    "human_bytes",
+    "is_junk",
+    "sanitize_member_name",
+]
 
 #: What went wrong, as a stable code the UI and ``longbert.data`` can branch on.
 ErrorKind = Literal[
@@ -25,52 +40,13 @@ ErrorKind = Literal[
     "encrypted",  # password-protected PDF or zip member
     "corrupt",  # truncated or malformed PDF, DOCX, zip, gzip, CSV, JSON
     "no_text",  # a valid document without extractable text (scanned PDF)
+    "encoded",  # encoded blobs (base64, uuencode, hex dumps), not prose: see ReadLimits.blobs
     "unsupported",  # a known format LongBERT does not read (.doc, .xlsx, .rar...)
     "missing_column",  # the text or label column is not there
     "bad_row",  # one row of a table is unusable (not an object, empty text, bad value)
     "missing_label",  # a row has the label column but no label in it
     "io",  # the operating system could not read a path
 ]
-
-
-@dataclass(frozen=True)
-class ReadLimits:
-    """Size and safety limits for one read (one upload, one CLI call, one data set).
-
-    The defaults suit the web app: 200 MB per file matches Streamlit's own upload limit
-    (``server.maxUploadSize``, 200 MB by default), so a file the browser accepts is never refused
-    here for its size. Archives are guarded against zip bombs by a member count and a total
-    uncompressed size, checked before anything is decompressed.
-    """
-
-    #: Largest file, and largest decompressed archive member or ``.gz`` content, in bytes.
-    max_file_bytes: int = 200 * MB
-    #: Most documents one read yields (rows and archive members included); the rest is refused.
-    max_documents: int = 10_000
-    #: Most files one zip archive may hold (directories and junk not counted).
-    max_archive_members: int = 10_000
-    #: Most bytes all archives of one read may expand to, together (zip bomb guard).
-    max_archive_bytes: int = 1024 * MB
-    #: Archives inside archives: 2 allows a zip in a zip (or a ``.csv.gz`` in a zip), no deeper.
-    max_nesting: int = 2
-    #: Longest document, in characters, after text extraction.
-    max_chars: int = 5_000_000
-    #: Most per-row errors reported for one table; the rest are summed up in one more error.
-    max_row_errors: int = 100
-
-    def __post_init__(self) -> None:
-        for name in (
-            "max_file_bytes",
-            "max_documents",
-            "max_archive_members",
-            "max_archive_bytes",
-            "max_chars",
-            "max_row_errors",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ReadLimits.{name} must be at least 1, got {getattr(self, name)}.")
-        if self.max_nesting < 1:
-            raise ValueError(f"ReadLimits.max_nesting must be at least 1, got {self.max_nesting}.")
 
 
 @dataclass(frozen=True)
@@ -129,28 +105,6 @@ class FileError:
 
 #: What a read yields, one per document or failure.
 ReadItem = ReadDocument | FileError
-
-
-class ReadFailure(Exception):
-    """Internal: raised inside a format reader, turned into a :class:`FileError` by the dispatcher."""
-
-    def __init__(self, kind: ErrorKind, reason: str) -> None:
-        super().__init__(reason)
-        self.kind: ErrorKind = kind
-        self.reason = reason
-
-
-def human_bytes(size: int) -> str:
-    """``209715200`` → ``"200 MB"`` (binary units, as Streamlit counts its upload limit)."""
-    if size < 1024:
-        return f"{size} bytes"
-    for unit in ("KB", "MB", "GB"):
-        size_f = size / 1024
-        if size_f < 1024 or unit == "GB":
-            text = f"{size_f:.1f}".removesuffix(".0")
-            return f"{text} {unit}"
-        size = int(size_f)
-    raise AssertionError("unreachable")
 
 
 def extension(name: str) -> str:

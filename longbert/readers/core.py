@@ -68,27 +68,21 @@ def read_bytes(
     *,
     source: str = "upload",
     limits: ReadLimits | None = None,
-    text_column: str = "text",
-    label_column: str | None = None,
-    label_delimiter: str | None = None,
-    id_column: str | None = "id",
-    name_column: str | None = None,
+    table: TableOptions | None = None,
 ) -> Iterator[ReadItem]:
     """Read one uploaded file: one item per document (or failure) it holds.
 
     ``name`` picks the reader by extension (``.gz`` and ``.zip`` are opened and their contents
     read by their own names). Tables and archives yield many items, named
-    ``data.csv#row=12`` and ``archive.zip/inner/file.txt``. Never raises for bad data.
+    ``data.csv#row=12`` and ``archive.zip/inner/file.txt``; ``table`` says which columns of a
+    CSV/JSON table hold what (default :class:`TableOptions`: text in ``text``, no labels).
+    Never raises for bad data.
     """
     yield from read_many(
         [(name, data)],
         source=source,
         limits=limits,
-        text_column=text_column,
-        label_column=label_column,
-        label_delimiter=label_delimiter,
-        id_column=id_column,
-        name_column=name_column,
+        table=table,
     )
 
 
@@ -97,17 +91,13 @@ def read_many(
     *,
     source: str = "batch",
     limits: ReadLimits | None = None,
-    text_column: str = "text",
-    label_column: str | None = None,
-    label_delimiter: str | None = None,
-    id_column: str | None = "id",
-    name_column: str | None = None,
+    table: TableOptions | None = None,
 ) -> Iterator[ReadItem]:
     """Read a batch of ``(name, bytes)`` files; ``limits`` apply to the batch as a whole.
 
     Pass a generator to keep only one file's bytes in memory at a time.
     """
-    options = TableOptions(text_column, label_column, label_delimiter, id_column, name_column)
+    options = table or TableOptions()
     budget = Budget(limits or ReadLimits())
     for name, data in files:
         if budget.exhausted:
@@ -120,11 +110,7 @@ def read_path(
     *,
     source: str = "batch",
     limits: ReadLimits | None = None,
-    text_column: str = "text",
-    label_column: str | None = None,
-    label_delimiter: str | None = None,
-    id_column: str | None = "id",
-    name_column: str | None = None,
+    table: TableOptions | None = None,
 ) -> Iterator[ReadItem]:
     """Read a file, or every file under a folder (recursively, in sorted order, junk skipped).
 
@@ -135,11 +121,7 @@ def read_path(
         [path],
         source=source,
         limits=limits,
-        text_column=text_column,
-        label_column=label_column,
-        label_delimiter=label_delimiter,
-        id_column=id_column,
-        name_column=name_column,
+        table=table,
     )
 
 
@@ -148,14 +130,10 @@ def read_paths(
     *,
     source: str = "batch",
     limits: ReadLimits | None = None,
-    text_column: str = "text",
-    label_column: str | None = None,
-    label_delimiter: str | None = None,
-    id_column: str | None = "id",
-    name_column: str | None = None,
+    table: TableOptions | None = None,
 ) -> Iterator[ReadItem]:
     """:func:`read_path` for several paths, sharing one set of limits."""
-    options = TableOptions(text_column, label_column, label_delimiter, id_column, name_column)
+    options = table or TableOptions()
     budget = Budget(limits or ReadLimits())
     for path in paths:
         path = Path(path)
@@ -184,14 +162,14 @@ def read_single(
     *,
     source: str = "upload",
     limits: ReadLimits | None = None,
-    text_column: str = "text",
+    table: TableOptions | None = None,
 ) -> Document:
     """Read a file that must hold exactly one document (the Classify page); raise if it cannot.
 
     Raises :class:`~longbert.errors.UnreadableFileError` with the reason as its message when the
     file is unreadable, empty, or holds several documents (a table or an archive).
     """
-    items = read_bytes(name, data, source=source, limits=limits, text_column=text_column)
+    items = read_bytes(name, data, source=source, limits=limits, table=table)
     first = next(items, None)
     if first is None:
         raise UnreadableFileError(f"{name}: it holds no documents.")

@@ -12,7 +12,7 @@ import re
 import zipfile
 
 from longbert.readers.base import ReadFailure, ReadLimits, human_bytes
-from longbert.readers.text import decode_text
+from longbert.text.decoding import decode_text
 
 #: Elements whose content is never visible text.
 _DROPPED_TAGS = (

@@ -4,10 +4,12 @@ and counters one read call shares."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from longbert.document import Document
 from longbert.readers.base import Budget, FileError, ReadDocument, ReadItem, ReadLimits
-from longbert.readers.text import clean_text
+from longbert.text.decoding import ReadFailure, clean_text
+from longbert.text.screening import screen_text
 
 
 @dataclass(frozen=True)
@@ -17,15 +19,16 @@ class TableOptions:
     ``label_column`` ``None`` means the table carries no labels (batch classification); when it
     is set, every row must have labels in it. ``label_delimiter`` splits a label string into
     several labels (multi-label, e.g. ``"sport|politics"``); a JSON list of labels needs none.
-    ``name_column`` names each document (default: ``file#row=N``); ``id_column`` is kept as
-    ``ReadDocument.record_id`` when present.
+    ``name_column`` names each document (rows without it: ``file#row=N``); ``id_column`` is
+    kept as ``ReadDocument.record_id`` when present. One object from the entry point (upload,
+    CLI, ``load_dataset``) to the table reader, so every path has the same defaults.
     """
 
     text_column: str = "text"
     label_column: str | None = None
     label_delimiter: str | None = None
     id_column: str | None = "id"
-    name_column: str | None = None
+    name_column: str | None = "name"
 
     def __post_init__(self) -> None:
         if not self.text_column:
@@ -58,22 +61,19 @@ def document_item(
     row: int | None = None,
     record_id: str | None = None,
 ) -> ReadItem:
-    """Clean ``text`` and wrap it as a document, or say why it cannot be one (empty, too long)."""
+    """Clean and screen ``text`` (:func:`~longbert.text.screening.screen_text`: blobs, cap, size)
+    and wrap it as a document, or say why it cannot be one (empty, encoded, too long)."""
     text = clean_text(text)
     if not text:
         where = "row" if row is not None else "file"
         return FileError(
             name, f"the {where} has no text (it is empty or whitespace only).", kind="empty", row=row
         )
-    if len(text) > ctx.limits.max_chars:
-        return FileError(
-            name,
-            f"its text has {len(text):,} characters, more than the {ctx.limits.max_chars:,} "
-            "allowed per document. Split it into smaller files.",
-            kind="too_large",
-            row=row,
-        )
-    document = Document(text=text, name=name, source=ctx.source)
+    try:
+        screened = screen_text(text, ctx.limits)
+    except ReadFailure as failure:
+        return FileError(name, failure.reason, kind=failure.kind, row=row)  # type: ignore[arg-type]
+    document = Document(text=screened.text, name=name, source=ctx.source, notes=screened.notes)
     return ReadDocument(
         document=document,
         origin=ctx.origin,
@@ -82,3 +82,12 @@ def document_item(
         row=row,
         record_id=record_id,
     )
+
+
+def resolve_column(columns: Any, wanted: str) -> str | None:
+    """The column called ``wanted``: exact match first, else a unique case-insensitive one."""
+    columns = list(columns)
+    if wanted in columns:
+        return wanted
+    folded = [c for c in columns if isinstance(c, str) and c.strip().casefold() == wanted.casefold()]
+    return folded[0] if len(folded) == 1 else None

@@ -7,15 +7,14 @@ A missing text column is one error for the whole file, naming the columns it doe
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from longbert.readers.base import FileError, ReadFailure, ReadItem
-from longbert.readers.items import Context, document_item
-from longbert.readers.text import decode_text
+from longbert.readers.csvrows import csv_records
+from longbert.readers.items import Context, document_item, resolve_column
+from longbert.text.decoding import decode_text
 
 _CSV_DELIMITERS = ",;\t|"
 
@@ -83,13 +82,15 @@ def read_table(fmt: str, display: str, data: bytes, ctx: Context, member: str | 
         yield FileError(display, failure.reason, kind=failure.kind)
         return
     records = (
-        _csv_records(fmt, display, text, ctx)
+        csv_records(fmt, display, text, ctx)
         if fmt in ("csv", "tsv")
         else _json_records(fmt, display, text, ctx)
     )
     errors = 0
     hidden = 0
+    yielded = 0
     for item in records:
+        yielded += 1
         if isinstance(item, FileError):
             if item.row is not None:  # per-row errors are capped; file-level ones always shown
                 errors += 1
@@ -106,6 +107,8 @@ def read_table(fmt: str, display: str, data: bytes, ctx: Context, member: str | 
                 hidden += 1
                 continue
         yield result
+    if not yielded:
+        yield FileError(display, "the table holds no rows (a header at most).", kind="empty")
     if hidden:
         yield FileError(
             display,
@@ -121,7 +124,7 @@ def _record_item(
 ) -> ReadItem:
     options = ctx.options
     name = f"{display}#row={row}"
-    text_key = _resolve(record.keys(), options.text_column)
+    text_key = resolve_column(record.keys(), options.text_column)
     if text_key is None:
         return FileError(
             name,
@@ -143,7 +146,7 @@ def _record_item(
         )
     labels: tuple[str, ...] | None = None
     if options.label_column is not None:
-        label_key = _resolve(record.keys(), options.label_column)
+        label_key = resolve_column(record.keys(), options.label_column)
         if label_key is None:
             return FileError(
                 name,
@@ -177,85 +180,11 @@ def _fields(record: Mapping[str, Any]) -> str:
 def _optional_str(record: Mapping[str, Any], column: str | None) -> str | None:
     if column is None:
         return None
-    key = _resolve(record.keys(), column)
+    key = resolve_column(record.keys(), column)
     if key is None or record[key] is None or isinstance(record[key], dict | list):
         return None
     value = str(record[key]).strip()
     return value or None
-
-
-def _resolve(columns: Any, wanted: str) -> str | None:
-    """The column called ``wanted``: exact match first, else a unique case-insensitive one."""
-    columns = list(columns)
-    if wanted in columns:
-        return wanted
-    folded = [c for c in columns if isinstance(c, str) and c.strip().casefold() == wanted.casefold()]
-    return folded[0] if len(folded) == 1 else None
-
-
-def _csv_records(
-    fmt: str, display: str, text: str, ctx: Context
-) -> Iterator[tuple[int, dict[str, Any]] | FileError]:
-    # csv refuses fields over 128 KiB by default; documents are much longer. The limit is
-    # process-wide, so it is only ever raised, never lowered.
-    if csv.field_size_limit() < ctx.limits.max_chars + 1:
-        csv.field_size_limit(ctx.limits.max_chars + 1)
-    text = text.removeprefix("\ufeff")
-    delimiter, header = _pick_delimiter(fmt, text, ctx.options.text_column)
-    columns = [column.strip() for column in header]
-    missing = [
-        c
-        for c in (ctx.options.text_column, ctx.options.label_column)
-        if c is not None and _resolve(columns, c) is None
-    ]
-    if missing:
-        found = ", ".join(repr(c) for c in columns) or "none"
-        yield FileError(
-            display,
-            f"it has no column {missing[0]!r}; columns found: {found}. Choose the "
-            f"{'text' if missing[0] == ctx.options.text_column else 'label'} column.",
-            kind="missing_column",
-            details={"columns": columns},
-        )
-        return
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    row = 0
-    try:
-        next(reader)  # the header, already read
-        for cells in reader:
-            if not cells or all(not cell.strip() for cell in cells):
-                continue  # a blank line is not a record
-            row += 1
-            if len(cells) < len(columns):
-                cells = cells + [None] * (len(columns) - len(cells))  # type: ignore[list-item]
-            yield row, dict(zip(columns, cells, strict=False))
-    except csv.Error as exc:
-        yield FileError(
-            display, f"the CSV is malformed after row {row} ({exc}). Check quoting.", kind="corrupt"
-        )
-
-
-def _pick_delimiter(fmt: str, text: str, text_column: str) -> tuple[str, list[str]]:
-    """The delimiter whose header has the text column: sniffed first, then the usual ones."""
-    if fmt == "tsv":
-        candidates = ["\t"]
-    else:
-        try:
-            sniffed = csv.Sniffer().sniff(text[:65536], delimiters=_CSV_DELIMITERS).delimiter
-        except csv.Error:
-            sniffed = ","
-        candidates = [sniffed] + [d for d in _CSV_DELIMITERS if d != sniffed]
-    first_header: list[str] | None = None
-    for delimiter in candidates:
-        try:
-            header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
-        except csv.Error:
-            continue
-        if first_header is None:
-            first_header = header
-        if _resolve([c.strip() for c in header], text_column) is not None:
-            return delimiter, header
-    return candidates[0], first_header or []
 
 
 def _json_records(

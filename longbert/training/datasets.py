@@ -18,6 +18,7 @@ import numpy as np
 
 from longbert.data import LabeledDataset, check_compatible, from_records, load_dataset, split_train_dev
 from longbert.errors import DatasetError
+from longbert.readers import TableOptions
 from longbert.training.config import TrainConfig
 
 #: What ``train()`` accepts in place of a path: a loaded data set or in-memory rows.
@@ -39,6 +40,8 @@ class DataSplits:
 def _load(source: DataSource, config: TrainConfig, role: str) -> LabeledDataset:
     delimiter = config.label_delimiter if config.multi_label else None
     min_classes = 2 if role == "training" else 1  # a one-class dev/test set is still a score
+    table = TableOptions(text_column=config.text_column, label_column=config.label_column,
+                         label_delimiter=delimiter)
     if isinstance(source, LabeledDataset):
         if source.multi_label != config.multi_label:
             kind = "multi-label" if source.multi_label else "single-label"
@@ -50,18 +53,14 @@ def _load(source: DataSource, config: TrainConfig, role: str) -> LabeledDataset:
     if isinstance(source, str):
         return load_dataset(
             source,
-            text_column=config.text_column,
-            label_column=config.label_column,
-            label_delimiter=delimiter,
+            table=table,
             multi_label=config.multi_label,
             skip_bad_rows=config.skip_bad_rows,
             min_classes=min_classes,
         )
     return from_records(
         source,
-        text_column=config.text_column,
-        label_column=config.label_column,
-        label_delimiter=delimiter,
+        table=table,
         multi_label=config.multi_label,
         name=f"{role} records",
         skip_bad_rows=config.skip_bad_rows,

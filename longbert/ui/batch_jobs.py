@@ -23,7 +23,7 @@ from typing import Any
 
 from longbert.document import Document
 from longbert.errors import UnreadableFileError
-from longbert.readers import FileError, ReadLimits, read_many
+from longbert.readers import FileError, ReadLimits, TableOptions, read_many
 from longbert.results import Prediction, PredictionError
 from longbert.store import BatchItemRecord, BatchLease, Store
 from longbert.store.spool import SPOOL_KEY, BatchSpool, SpoolStager
@@ -95,7 +95,7 @@ def stage_batch(
     ctx.progress(0, num_files, "Reading files…")
     try:
         for item in read_many(counted, source="batch", limits=limits,
-                              text_column=settings.text_column):
+                              table=TableOptions(text_column=settings.text_column)):
             ctx.check_stop()
             if isinstance(item, FileError):
                 errors[len(names)] = item.reason

@@ -1,14 +1,31 @@
-"""Bytes → str: byte-order marks, UTF-8, encoding detection, and telling text from binary."""
+"""Bytes → str: byte-order marks, UTF-8, encoding detection, and telling text from binary.
+
+Below both :mod:`longbert.document` and :mod:`longbert.readers` (it imports neither), so a pasted
+or ``predict``-ed byte string decodes exactly as an uploaded file does.
+"""
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 import unicodedata
 
 import charset_normalizer
 
-from longbert.readers.base import ReadFailure
+from longbert.text.charsets import COMMON_CODE_PAGES, RARE_CODE_PAGES, choose
+
+
+class ReadFailure(Exception):
+    """Bytes that cannot become a document: a stable ``kind`` (see ``readers.ErrorKind``) and a
+    ``reason`` a user can act on. Raised inside readers; the readers' dispatcher turns it into a
+    ``FileError`` value, :func:`~longbert.document.as_document` into ``UnreadableFileError``."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
 
 _BOMS = (
     # UTF-32 first: its little-endian BOM starts with UTF-16's.
@@ -61,6 +78,12 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
                 text = head.decode("utf-8")
             except UnicodeDecodeError:
                 text = None
+    if text is not None and "\x00" in text[:65536]:
+        # ASCII in UTF-16 without a BOM is valid UTF-8 too, NULs and all: try its NUL pattern.
+        utf16 = _guess_bomless_utf16(data)
+        if utf16 is not None:
+            with contextlib.suppress(UnicodeDecodeError):
+                text = data.decode(utf16)
     if text is not None:
         _reject_control_characters(text)
         return text
@@ -118,6 +141,8 @@ def _guess_bomless_utf16(data: bytes) -> str | None:
 
 
 def _detect(data: bytes) -> str:
+    """A legacy-encoded file: charset-normalizer's candidates and the common Windows code pages,
+    decoded and judged by how plausible the text is (:func:`charsets.choose`)."""
     matches = list(charset_normalizer.from_bytes(data))
     if not matches:
         raise ReadFailure(
@@ -126,18 +151,26 @@ def _detect(data: bytes) -> str:
         )
     best = matches[0]
     # Short texts leave several encodings equally plausible (chaos = mess, coherence = language
-    # fit; both are noisy on a few words); among those, pick the most widespread one.
+    # fit; both are noisy on a few words); among those, the most widespread one goes first.
     tied: list[str] = []
     for match in matches:
         if match.chaos <= best.chaos + 0.01 and match.coherence >= best.coherence - 0.1:
             tied.extend(match.could_be_from_charset or [match.encoding])
-    order = [enc for enc in _PREFERRED if enc in tied] + tied
-    for encoding in order:
-        try:
-            return data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    raise ReadFailure("encoding", "its text encoding could not be detected. Save it as UTF-8.")
+    # cp1252 first of all: a later reading must be clearly more plausible to replace it (the
+    # WHATWG fallback for unlabelled text; Western European text must come back exactly).
+    order = ["cp1252", *(enc for enc in _PREFERRED if enc in tied), *tied]
+    order += [match.encoding for match in matches]
+    order += [*COMMON_CODE_PAGES, "latin_1"]
+    # UTF-16/32 without a BOM were ruled out above (no NUL bytes means no ASCII in them).
+    order = [
+        enc
+        for enc in dict.fromkeys(order)
+        if not enc.startswith(("utf_16", "utf_32")) and enc not in RARE_CODE_PAGES
+    ]
+    chosen = choose(data, order)
+    if chosen is None:
+        raise ReadFailure("encoding", "its text encoding could not be detected. Save it as UTF-8.")
+    return chosen[1]
 
 
 def _reject_control_characters(text: str) -> None:

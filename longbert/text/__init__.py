@@ -1,0 +1,20 @@
+"""Text below documents and readers: bytes → str, and the checks every text passes.
+
+:mod:`~longbert.text.decoding` turns bytes into text (byte-order marks, UTF-8, UTF-16 without a
+BOM, legacy code pages chosen by how plausible the decoded text is);
+:mod:`~longbert.text.limits` holds the one :class:`ReadLimits` object every entry point applies.
+Nothing here imports :mod:`longbert.document` or :mod:`longbert.readers`; both import this.
+"""
+
+from longbert.text.decoding import ReadFailure, clean_text, decode_text
+from longbert.text.limits import DEFAULT_LIMITS, BlobPolicy, ReadLimits, too_long_reason
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "BlobPolicy",
+    "ReadFailure",
+    "ReadLimits",
+    "clean_text",
+    "decode_text",
+    "too_long_reason",
+]
