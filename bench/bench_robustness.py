@@ -1,7 +1,7 @@
 """Broken and hostile files through readers → the batch labelling path → the store.
 
 Every case is generated here (nothing binary is committed). Each runs through
-``longbert.ui.batch.stage_batch`` and ``classify_batch`` (the app's Batch page path) into a
+``longbert.ui.batch_jobs.stage_batch`` and ``classify_batch`` (the app's Batch page path) into a
 fresh SQLite store, with a stand-in classifier (the model is not what is tested: what reaches it
 is). Printed per case: outcome (documents saved / errors and the first reason), seconds and peak
 Python memory (tracemalloc). ``--only mojibake`` runs the decoding grid on real translated text
@@ -32,11 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from longbert.ui.batch import BatchSettings, classify_batch, stage_batch  # noqa: E402
-
 from longbert.document import Document  # noqa: E402
 from longbert.results import Prediction, PredictionError  # noqa: E402
 from longbert.store import Store  # noqa: E402
+from longbert.ui.batch_jobs import BatchSettings, classify_batch, stage_batch  # noqa: E402
 from longbert.ui.jobs import JobContext, JobManager  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "bench_robustness.json"
