@@ -14,9 +14,13 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
+from longbert.errors import StoreError
 from longbert.store.engine import Database
 from longbert.store.records import HistoryFilter, HistoryPage, HistoryRow, LabelCount
 from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
+
+#: What :attr:`HistoryFilter.label_of` may name.
+LABEL_OF = ("final", "predicted", "corrected")
 
 # The latest correction of each prediction: highest id wins (ids grow with time).
 _LATEST = (
@@ -114,7 +118,13 @@ def apply_filters(statement: Select[Any], filters: HistoryFilter | None) -> Sele
     if f.model is not None:
         statement = statement.where(ModelRow.name.in_(_as_list(f.model)))
     if f.label is not None:
-        statement = statement.where(PredictionRow.label.in_(_as_list(f.label)))
+        if f.label_of not in LABEL_OF:
+            raise StoreError(f"label_of must be one of {', '.join(LABEL_OF)}, got {f.label_of!r}.")
+        column = {"predicted": PredictionRow.label, "corrected": Correction.label,
+                  "final": func.coalesce(Correction.label, PredictionRow.label)}[f.label_of]
+        statement = statement.where(column.in_(_as_list(f.label)))
+    if f.prediction_ids is not None:
+        statement = statement.where(PredictionRow.id.in_([int(i) for i in f.prediction_ids]))
     if f.strategy is not None:
         statement = statement.where(PredictionRow.strategy.in_(_as_list(f.strategy)))
     if f.source is not None:
@@ -214,7 +224,9 @@ class QueriesMixin:
 
             return {
                 "model": distinct(ModelRow.name),
-                "label": distinct(PredictionRow.label),
+                # Labels predicted or set by a person (a text may be corrected *to* a label no
+                # prediction has).
+                "label": sorted(set(distinct(PredictionRow.label)) | set(distinct(CorrectionRow.label))),
                 "strategy": distinct(PredictionRow.strategy),
                 "source": distinct(PredictionRow.source),
             }

@@ -107,6 +107,11 @@ class HistoryFilter:
     text: str | None = None
     corrected: bool | None = None
     zero_shot: bool | None = None
+    #: Which label ``label`` filters on: ``final`` (the label in force: a person's correction,
+    #: else the prediction), ``predicted`` (the model's) or ``corrected`` (a person's only).
+    label_of: str = "predicted"
+    #: Only these predictions (e.g. those in a conflict, :meth:`Store.correction_conflicts`).
+    prediction_ids: Sequence[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,9 @@ class CorrectionSet:
     documents: int
     corrections: int
     latest_at: datetime
+    #: Texts whose predictions carry different people's labels in force (conflicts): the
+    #: training export refuses them or leaves them out, never picks one.
+    conflicts: int = 0
 
     @property
     def key(self) -> str:
@@ -250,6 +258,38 @@ class TrainingRunRecord:
     started_at: datetime
     finished_at: datetime | None
     epochs: list[EpochRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CorrectionConflict:
+    """A text whose predictions (made with one label set) carry different people's labels in
+    force: ``votes`` maps each label to the prediction ids where it is in force."""
+
+    document_sha256: str
+    document_name: str
+    model: str
+    labels: list[str]
+    votes: dict[str, list[int]]
+
+    @property
+    def prediction_ids(self) -> list[int]:
+        return sorted(p for ids in self.votes.values() for p in ids)
+
+    @property
+    def title(self) -> str:
+        """E.g. ``report.txt: 'sport' (#3) vs 'politics' (#7)``."""
+        return f"{self.document_name}: " + " vs ".join(
+            f"'{label}' (" + ", ".join(f"#{p}" for p in ids) + ")" for label, ids in self.votes.items()
+        )
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    """What :meth:`Store.confirm_predictions` did: ``confirmed`` prediction ids, and ``skipped``
+    ones with why (``(prediction id, document name, reason)``)."""
+
+    confirmed: list[int]
+    skipped: list[tuple[int, str, str]]
 
 
 class RecordNotFoundError(StoreError, LookupError):

@@ -18,6 +18,7 @@ from longbert.document import Document
 from longbert.errors import StoreError
 from longbert.results import Prediction, PredictionError
 from longbert.store.batches import BatchesMixin, finish_item, lock_batch
+from longbert.store.conflicts import ConflictsMixin
 from longbert.store.convert import prepare_prediction, to_document, to_prediction
 from longbert.store.corrections import CorrectionsMixin, correction_record
 from longbert.store.engine import Database, close_database, describe_url, open_database
@@ -47,7 +48,14 @@ ATTENTION_MAPS = AttentionMapRow.__table__
 
 
 class Store(
-    QueriesMixin, ModelsMixin, BatchesMixin, LeasesMixin, CorrectionsMixin, TrainingMixin, ExportMixin
+    QueriesMixin,
+    ModelsMixin,
+    BatchesMixin,
+    LeasesMixin,
+    CorrectionsMixin,
+    ConflictsMixin,
+    TrainingMixin,
+    ExportMixin,
 ):
     """LongBERT's database. ``url`` is any SQLAlchemy URL; ``None`` → ``LONGBERT_DB_URL`` or
     SQLite at ``db/longbert.sqlite`` (created on first use).
