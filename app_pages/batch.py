@@ -121,21 +121,21 @@ def _results(batch_id: int, files: int | None = None) -> None:
                f"{batch.errors:,} with errors · {batch.pending:,} pending · status "
                f"{batch.status}{worker}" + (" (each row of a CSV/JSON Lines file and each file in "
                                             "a zip is a document)" if expanded else ""))
-    revision = st.session_state.get(f"batch:editor-revision:{batch_id}", 0)
-    key = f"batch:editor:{batch_id}:{revision}"
+    # One editor per batch, kept across removals (the grid keeps its scroll place); each edit
+    # is applied once (``applied``), so an old edit never re-applies over a later change.
+    key = f"batch:editor:{batch_id}:0"
     edits = st.session_state.get(key, {}).get("edited_rows", {})
-    outcome = save_corrections(store, rows, edits)
-    updated = outcome.rows
+    applied = st.session_state.setdefault(f"batch:applied:{batch_id}", {})
+    outcome = save_corrections(store, rows, edits, applied)
+    if outcome.saved or outcome.removed:
+        rows = batch_rows(store, batch_id)
+    updated = rows
     if outcome.saved:
         st.toast(f"Saved {plural(outcome.saved, 'correction')}.")
     if outcome.removed:
         removed = outcome.removed
         st.toast(f"Removed the correction of {', '.join(md(n) for n in removed[:5])}"
                  f"{' …' if len(removed) > 5 else ''}: the predicted label counts again.")
-        # A fresh editor over the stored rows: a cleared cell then means "no correction saved".
-        st.session_state[f"batch:editor-revision:{batch_id}"] = revision + 1
-        key = f"batch:editor:{batch_id}:{revision + 1}"
-        rows = updated = batch_rows(store, batch_id)
     frame = table_frame(rows, RESULT_COLUMNS, keep=("confidence",),
                         fill={"correction": NO_CORRECTION})
     st.data_editor(
@@ -143,24 +143,34 @@ def _results(batch_id: int, files: int | None = None) -> None:
         disabled=[c for c in RESULT_COLUMNS if c != "correction"],
         column_config={
             **views.column_config(frame, **COLUMN_CONFIG),
+            # required: no blank choice besides "—" (one way to say "no correction").
             "correction": st.column_config.SelectboxColumn(
-                "correction", options=[NO_CORRECTION, *options],
+                "correction", options=[NO_CORRECTION, *options], required=True,
                 help="Set the right label; it is saved at once and can be used to train a "
                 f"model. {NO_CORRECTION} removes a saved correction."),
         },
     )
-    waiting = unconfirmed(updated)
+    if (said := st.session_state.pop(f"batch:confirmed:{batch_id}", None)) is not None:
+        (st.warning if "Skipped" in said else st.success)(said)
     left, middle, right = st.columns(3)
     left.download_button("Download CSV", to_csv(updated), file_name=f"batch-{batch_id}.csv",
                          mime="text/csv", key="batch:csv")
     middle.download_button("Download JSON Lines", to_jsonl(updated),
                            file_name=f"batch-{batch_id}.jsonl", mime="application/jsonl",
                            key="batch:jsonl")
+    threshold = right.slider(
+        "Confirm labels with confidence of at least", 0, 100, 0, step=5, format="%d%%",
+        key=f"batch:confirm-threshold:{batch_id}",
+        help="Bulk accept only the labels the model is sure of; check the rest one by one.")
+    waiting = unconfirmed(updated, threshold / 100)
     if right.button(f"Confirm the {len(waiting)} uncorrected labels", key="batch:confirm",
                     disabled=not waiting,
-                    help="Records the predicted labels as checked by a person, so the whole "
-                    "batch can be used as training data on the Train page."):
-        confirm_labels(store, updated)
+                    help="Records the predicted labels (at or above the confidence above) as "
+                    "checked by a person, so they can be used as training data on the Train "
+                    "page. A text a person labelled otherwise (here or in another batch) is "
+                    "skipped, never overruled."):
+        confirmed = confirm_labels(store, updated, threshold / 100)
+        st.session_state[f"batch:confirmed:{batch_id}"] = confirmed.message
         st.rerun()
 
 
