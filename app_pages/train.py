@@ -14,6 +14,7 @@ import streamlit as st
 from app_pages import resources, widgets
 from longbert.errors import LongBertError
 from longbert.ui import charts
+from longbert.ui.corrections import export_without_conflicts
 from longbert.ui.formatting import format_duration, plural
 from longbert.ui.jobs import Job
 from longbert.ui.models import ZERO_SHOT_CHOICE
@@ -43,6 +44,7 @@ store = resources.store()
 SOURCES = ["Corrections collected in the app", "Upload a labelled file"]
 source = st.radio("Training data", SOURCES, key="train:source", horizontal=True)
 upload = None
+leave_out = False
 columns: dict[str, Any] = {}
 columns_ok = True
 chosen = None
@@ -55,6 +57,13 @@ if source == SOURCES[0]:
     count = chosen.documents if chosen is not None else 0
     st.caption(f"{plural(count, 'document')} with a corrected or confirmed label (Batch label and "
                "History pages). A few dozen per label give a usable first model.")
+    if chosen is not None and chosen.conflicts:
+        st.warning(f"{plural(chosen.conflicts, 'document')} of these have conflicting corrections "
+                   "(people set different labels on predictions of the same text). Training "
+                   "never picks one: settle them in History (filter 'Only conflicting "
+                   "corrections'), or leave them out.")
+        leave_out = st.checkbox(f"Leave the {plural(chosen.conflicts, 'conflicting document')} "
+                                "out of training", key="train:leave-out-conflicts")
 else:
     upload = st.file_uploader("JSON Lines or CSV with a text and a label column (optionally .gz)",
                               type=["jsonl", "csv", "tsv", "gz", "json"], key="train:file")
@@ -122,8 +131,12 @@ def _start() -> Job:
     try:
         if upload is not None:
             path = save_upload(upload.name, upload.getvalue(), folder)
+        elif leave_out and chosen is not None:
+            path, said = export_without_conflicts(store, folder, chosen)
+            if said:
+                st.warning(said)
         else:
-            path = export_corrections(store, folder, chosen)
+            path = export_corrections(store, folder, chosen)  # a conflict: a StoreError naming it
         config = build_config(values, train_path=str(path), strategy=strategy)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

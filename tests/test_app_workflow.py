@@ -142,3 +142,23 @@ def test_history_label_filter_uses_the_label_in_force(app: AppTest) -> None:
     assert "2 predictions" in app.number_input(key="history:page").label
     app.radio(key="history:label_of").set_value("predicted label").run()
     assert "1 prediction" in app.number_input(key="history:page").label
+
+
+def test_train_page_never_picks_one_of_conflicting_corrections(app: AppTest) -> None:
+    app.run()
+    store = get_store()
+    _, ids = _batch(store, {1: ("sport", 0), 2: ("sport", 1)}, "first")
+    _, again = _batch(store, {1: ("sport", 0)}, "second")
+    store.add_correction(ids[0], "politics")
+    store.add_correction(again[0], "sport")
+    app.switch_page("app_pages/train.py").run()
+    _ok(app)
+    assert any("conflicting corrections" in w.value for w in app.warning)
+    assert app.checkbox(key="train:leave-out-conflicts").value is False
+    app.button(key="train:start").click().run()
+    _ok(app)
+    assert any("conflict" in e.value and "doc-1.txt" in e.value for e in app.error)
+    app.checkbox(key="train:leave-out-conflicts").check()
+    app.button(key="train:start").click().run()
+    _ok(app)  # one document is left: too few to train, said plainly
+    assert any("without a conflict" in e.value for e in app.error)

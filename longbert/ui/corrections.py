@@ -7,12 +7,14 @@ outcome.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longbert.store import Store
+from longbert.errors import DatasetError
+from longbert.store import CorrectionSet, Store
 from longbert.ui.batch_jobs import BatchSettings
 from longbert.ui.models import read_manifest
 from longbert.ui.tables import apply_corrections
@@ -117,3 +119,23 @@ def batch_labels(store: Store, config: dict[str, Any]) -> list[str]:
         return list(store.get_model(settings.model_name).labels)
     except LookupError:
         return []
+
+
+def export_without_conflicts(store: Store, folder: Path, chosen: CorrectionSet) -> tuple[Path, str | None]:
+    """Write ``chosen``'s corrections for training with the conflicting texts left out (a person
+    asked for it); returns the file and the warning naming what was left out (None if nothing).
+
+    Raises DatasetError when fewer than 4 documents are left, like the plain export.
+    """
+    path = folder / "corrections.jsonl"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        count = store.export_corrections_training_set(
+            path, model=chosen.model, labels=chosen.labels, conflicts="leave_out")
+    if count < 4:
+        raise DatasetError(
+            f"Only {count} corrected document(s) without a conflict with model {chosen.model}: "
+            "settle the conflicts in History, or correct or confirm more (Batch label page)."
+        )
+    said = [str(w.message) for w in caught if "conflict" in str(w.message)]
+    return path, (said[0] if said else None)
