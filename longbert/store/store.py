@@ -38,6 +38,7 @@ from longbert.store.schema import (
     PredictionRow,
     utcnow,
 )
+from longbert.store.settings import SettingsMixin
 from longbert.store.training import TrainingMixin
 
 # Core tables for the hot path (saving a prediction), bypassing the ORM's unit of work.
@@ -56,6 +57,7 @@ class Store(
     ConflictsMixin,
     TrainingMixin,
     ExportMixin,
+    SettingsMixin,
 ):
     """LongBERT's database. ``url`` is any SQLAlchemy URL; ``None`` → ``LONGBERT_DB_URL`` or
     SQLite at ``db/longbert.sqlite`` (created on first use).
