@@ -9,10 +9,12 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages import resources
 from longbert.config import database_url, models_dir
 from longbert.errors import LongBertError
 from longbert.store import redacted_url
 from longbert.ui.formatting import md
+from longbert.ui.model_admin import default_model
 from longbert.ui.models import (
     DEFAULT_ZERO_SHOT_LABELS,
     ModelChoice,
@@ -48,7 +50,9 @@ def model_picker(prefix: str) -> tuple[ModelChoice, dict[str, str] | None]:
     """
     choices = model_choices()
     keys = [c.key for c in choices]
-    remembered = _remembered("model", keys[0])
+    # The default is what a person set on the Models page; a newly trained model never takes
+    # over by itself (zero-shot until someone chooses).
+    remembered = _remembered("model", default_model(resources.store(), keys))
     index = keys.index(remembered) if remembered in keys else 0
     key = st.selectbox(
         "Model", keys, index=index, key=f"{prefix}:model",

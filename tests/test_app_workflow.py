@@ -162,3 +162,28 @@ def test_train_page_never_picks_one_of_conflicting_corrections(app: AppTest) -> 
     app.button(key="train:start").click().run()
     _ok(app)  # one document is left: too few to train, said plainly
     assert any("without a conflict" in e.value for e in app.error)
+
+
+def test_models_page_sets_the_default_and_deletes_a_checkpoint(app: AppTest, tmp_path: Path) -> None:
+    import json
+
+    folder = tmp_path / "models" / "news"
+    folder.mkdir(parents=True)
+    (folder / "longbert.json").write_text(json.dumps({
+        "name": "news", "labels": ["politics", "sport"], "saved_at": "2026-01-01T00:00:00+00:00",
+        "strategy": {"name": "truncate", "params": {}}}))
+    app.run()
+    assert app.selectbox(key="classify:model").value == "zero-shot"  # never taken over silently
+    app.switch_page("app_pages/models.py").run()
+    _ok(app)
+    app.button(key="models:default").click().run()
+    _ok(app)
+    assert any("Default model of every page: news" in c.value for c in app.caption)
+    app.switch_page("app_pages/classify.py").run()
+    assert app.selectbox(key="classify:model").value == str(folder.resolve())
+    app.switch_page("app_pages/models.py").run()
+    app.button(key="models:delete").click().run()
+    _ok(app)
+    assert not folder.exists() and any("Deleted news" in s.value for s in app.success)
+    app.switch_page("app_pages/classify.py").run()
+    assert app.selectbox(key="classify:model").value == "zero-shot"
