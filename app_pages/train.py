@@ -17,6 +17,7 @@ from longbert.ui import charts
 from longbert.ui.corrections import export_without_conflicts
 from longbert.ui.formatting import format_duration, plural
 from longbert.ui.jobs import Job
+from longbert.ui.judging import judged, small_run_log_every, train_and_judge
 from longbert.ui.models import ZERO_SHOT_CHOICE
 from longbert.ui.training import (
     OptionSpec,
@@ -112,11 +113,23 @@ for column, spec in zip(st.columns(len(main)), main, strict=True):
     with column:
         values[spec.name] = _widget(spec, f"train:{spec.name}")
 with st.expander("Advanced options"):
+    # Grouped as TrainConfig groups them (data, model, optimisation, hardware, run): one tab each.
+    groups: dict[str, list[OptionSpec]] = {}
     for spec in advanced_specs():
-        if spec.name in COLUMN_OPTIONS:  # chosen above from the uploaded file's columns
-            continue
-        values[spec.name] = _widget(spec, f"train:{spec.name}")
+        if spec.name not in COLUMN_OPTIONS:  # chosen above from the uploaded file's columns
+            groups.setdefault(spec.group or "other", []).append(spec)
+    for tab, specs in zip(st.tabs([g.capitalize() for g in groups]), groups.values(),
+                                   strict=True):
+        with tab:
+            halves = st.columns(2)
+            for i, spec in enumerate(specs):
+                with halves[i % 2]:
+                    values[spec.name] = _widget(spec, f"train:{spec.name}")
 values.update(columns)
+# Small runs report every step, so the live chart moves from the first steps on.
+documents = chosen.documents if chosen is not None else (
+    upload.getvalue().count(b"\n") + 1 if upload is not None else 0)
+values["log_every"] = small_run_log_every(values, documents)
 
 running = resources.jobs().running("train")
 start = st.button("Start training", type="primary", key="train:start",
@@ -125,8 +138,6 @@ start = st.button("Start training", type="primary", key="train:start",
 
 
 def _start() -> Job:
-    from longbert.training import train
-
     folder = Path(tempfile.mkdtemp(prefix="longbert-train-"))
     try:
         if upload is not None:
@@ -142,7 +153,7 @@ def _start() -> Job:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return resources.jobs().submit(
-        training_work(config, train, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True)),
+        training_work(config, train_and_judge, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True)),
         title=config.name, kind="train", meta={"output": str(config.output_path)},
     )
 
@@ -181,7 +192,16 @@ else:
     if snapshot.status == "done":
         output = job.meta.get("output")
         st.success(f"Training finished in {format_duration(snapshot.elapsed)}. The model is "
-                   f"saved in `{output}` and listed on the Classify, Batch label and Models pages.")
+                   f"saved in `{output}`. It is offered on every page, but the default model "
+                   "stays as it is until you choose (Models page).")
+        verdict, problem = judged(snapshot.result)
+        if verdict is not None:
+            (st.info if verdict.better else st.warning)(verdict.message)
+            st.dataframe(verdict.rows(), hide_index=True, key="train:verdict", column_config={
+                "accuracy": st.column_config.NumberColumn(format="percent"),
+                "macro_f1": st.column_config.NumberColumn("macro-F1", format="percent")})
+        elif problem:
+            st.caption(f"Not compared with the baselines: {problem}")
         if output and st.button("Use it on the Classify page", key="train:use"):
             st.session_state["shared:model"] = str(Path(output).resolve())
             st.switch_page("app_pages/classify.py")

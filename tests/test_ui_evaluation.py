@@ -76,3 +76,44 @@ def test_the_default_model_changes_only_when_a_person_chooses(tmp_path: Path) ->
     assert store.get_prediction(prediction_id).prediction.model_name == "news"  # record kept
     set_default_model(store, ZERO_SHOT_KEY)
     assert store.get_setting("default_model") is None
+
+
+def test_train_and_judge_scores_the_run_on_its_own_dev_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    import longbert.ui.judging as judging
+    from longbert.ui.training import build_config
+
+    rows = [{"text": f"document number {i} about {'sport' if i % 4 else 'politics'}",
+             "label": "sport" if i % 4 else "politics"} for i in range(40)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    config = build_config({"name": "m", "dev_fraction": 0.25}, train_path=str(data), strategy=None)
+    asked: list[tuple[str, int]] = []
+
+    def fake_classify_with(labels: list[str]):  # the trained model says "sport" to everything
+        def classify_with(key: str, documents: list[Document]) -> list[object]:
+            asked.append((key, len(documents)))
+            label = "politics" if key == "zero-shot" else "sport"
+            return [make_prediction(d, labels=("politics", "sport"), label=label) for d in documents]
+        return classify_with
+
+    monkeypatch.setattr(judging, "_classify_with", fake_classify_with)
+    done = SimpleNamespace(status="done", output_dir=tmp_path / "m")
+    out = judging.train_and_judge(config, train_fn=lambda cfg, progress, should_stop: done)
+    verdict = out["verdict"]
+    assert out["problem"] is None and out["result"] is done
+    assert [key for key, _ in asked] == [str(tmp_path / "m"), "zero-shot"]
+    from longbert.training.datasets import prepare_data
+
+    dev = prepare_data(config).dev  # the run's own dev split, for both scorers
+    assert asked[0][1] == asked[1][1] == verdict.model.documents == len(dev.examples) > 5
+    assert not verdict.better and "majority baseline" in verdict.message
+    stopped = judging.train_and_judge(config, train_fn=lambda cfg, progress, should_stop:
+                                      SimpleNamespace(status="interrupted"))
+    assert stopped["verdict"] is None and "did not finish" in stopped["problem"]
+    assert judging.small_run_log_every({"epochs": 2, "batch_size": 8}, 40) == 1
+    assert judging.small_run_log_every({"log_every": 5}, 40) == 5
+    assert judging.small_run_log_every({"batch_size": 1, "epochs": 10}, 10_000) == 10
