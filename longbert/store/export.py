@@ -50,6 +50,7 @@ EXPORT_COLUMNS = (
     "corrected_at",
     "final_label",
     "final_labels",
+    "label_set",
 )
 
 Destination = str | os.PathLike[str] | IO[str]
@@ -123,7 +124,7 @@ class ExportMixin:
 def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
     row = to_history_row(values)
     note, corrected_at = values[17], values[18]
-    params = values[19]
+    params = values[20]
     record: dict[str, Any] = {
         "id": row.id,
         "created_at": row.created_at.isoformat(),
@@ -148,7 +149,8 @@ def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
         "corrected_at": corrected_at.isoformat() if corrected_at is not None else None,
         "final_label": row.corrected_label if row.corrected_label is not None else row.label,
         "final_labels": row.corrected_labels if row.corrected_labels is not None else row.labels,
+        "label_set": row.label_set,
     }
     if include_text:
-        record["text"] = values[20]
+        record["text"] = values[21]
     return record

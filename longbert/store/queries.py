@@ -54,6 +54,7 @@ _COLUMNS = (
     Correction.labels,
     Correction.note,
     Correction.created_at,
+    PredictionRow.label_set,
 )
 
 
@@ -90,6 +91,8 @@ def to_history_row(values: Sequence[Any]) -> HistoryRow:
         zero_shot=bool(values[14]),
         corrected_label=values[15],
         corrected_labels=list(values[16]) if values[16] is not None else None,
+        label_set=values[19],
+        probabilities={str(k): float(v) for k, v in probabilities.items()},
     )
 
 
@@ -123,6 +126,8 @@ def apply_filters(statement: Select[Any], filters: HistoryFilter | None) -> Sele
         column = {"predicted": PredictionRow.label, "corrected": Correction.label,
                   "final": func.coalesce(Correction.label, PredictionRow.label)}[f.label_of]
         statement = statement.where(column.in_(_as_list(f.label)))
+    if f.label_set is not None:
+        statement = statement.where(PredictionRow.label_set.in_(_as_list(f.label_set)))
     if f.prediction_ids is not None:
         statement = statement.where(PredictionRow.id.in_([int(i) for i in f.prediction_ids]))
     if f.strategy is not None:
@@ -229,6 +234,7 @@ class QueriesMixin:
                 "label": sorted(set(distinct(PredictionRow.label)) | set(distinct(CorrectionRow.label))),
                 "strategy": distinct(PredictionRow.strategy),
                 "source": distinct(PredictionRow.source),
+                "label_set": distinct(PredictionRow.label_set),
             }
 
         return self._db.read(work)

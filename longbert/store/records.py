@@ -76,6 +76,10 @@ class HistoryRow:
     zero_shot: bool
     corrected_label: str | None
     corrected_labels: list[str] | None
+    #: The saved label set the prediction was made with (None: not recorded).
+    label_set: str | None = None
+    #: Every label's probability.
+    probabilities: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class HistoryFilter:
     label_of: str = "predicted"
     #: Only these predictions (e.g. those in a conflict, :meth:`Store.correction_conflicts`).
     prediction_ids: Sequence[int] | None = None
+    #: Predictions made with these saved label sets (by name).
+    label_set: str | Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +264,23 @@ class TrainingRunRecord:
     started_at: datetime
     finished_at: datetime | None
     epochs: list[EpochRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LabelSetRecord:
+    """A saved label set: ``labels`` in order, ``descriptions`` (label → description)."""
+
+    id: int
+    name: str
+    labels: list[str]
+    descriptions: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def text(self) -> str:
+        """As typed in the app: one ``label: description`` line per label."""
+        return "\n".join(f"{label}: {self.descriptions.get(label, label)}" for label in self.labels)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from longbert.store.corrections import CorrectionsMixin, correction_record
 from longbert.store.engine import Database, close_database, describe_url, open_database
 from longbert.store.export import ExportMixin
 from longbert.store.identity import DATABASE_ID_KEY
+from longbert.store.label_sets import LabelSetsMixin
 from longbert.store.leases import LeasesMixin
 from longbert.store.migrations import initialise
 from longbert.store.models import ModelsMixin, prediction_model
@@ -55,6 +56,7 @@ class Store(
     LeasesMixin,
     CorrectionsMixin,
     ConflictsMixin,
+    LabelSetsMixin,
     TrainingMixin,
     ExportMixin,
     SettingsMixin,
@@ -134,8 +136,12 @@ class Store(
         batch_id: int | None = None,
         item_index: int | None = None,
         store_full_attention: bool = True,
+        label_set: str | None = None,
     ) -> int:
         """Store a prediction with its document (deduplicated by SHA-256) and attention maps.
+
+        ``label_set`` names the saved label set the prediction was made with (default: the
+        prediction's ``extra["label_set"]``, if any), shown in History and exports.
 
         The prediction records ``document.source`` (where this text came from this time); a text
         seen before keeps its document's first name and source.
@@ -155,6 +161,8 @@ class Store(
                 f"than document '{document.name}' (SHA-256 differs); nothing was saved."
             )
         prepared = prepare_prediction(prediction, store_full_attention)
+        chosen_set = label_set if label_set is not None else (prediction.extra or {}).get("label_set")
+        chosen_set = None if chosen_set is None else str(chosen_set)[:255]
 
         now = utcnow()
         serialised = self._db.is_sqlite  # BEGIN IMMEDIATE: no concurrent insert of the same key
@@ -174,6 +182,7 @@ class Store(
                     "batch_id": batch_id,
                     "source": document.source,
                     "created_at": now,
+                    "label_set": chosen_set,
                     **prepared.values,
                 },
             ).scalar_one()
