@@ -20,7 +20,7 @@ from longbert.ui.formatting import (
     progress_text,
 )
 from longbert.ui.jobs import Job
-from longbert.ui.service import classify
+from longbert.ui.service import classify, with_label_set
 from longbert.ui.tables import (
     NO_CORRECTION,
     RESULT_COLUMNS,
@@ -54,15 +54,16 @@ start = st.button(
 
 def _start(files: list[Any]) -> Job:
     model = resources.load_model(choice.key, labels)
+    label_set = widgets.current_label_set() if choice.zero_shot else None
     settings = BatchSettings(model=choice.key, model_name=model.name, strategy=strategy,
                              labels=labels, files=[f.name for f in files],
-                             text_column=text_column)
+                             text_column=text_column, label_set=label_set)
     name = f"{len(files)} file{'s' if len(files) != 1 else ''} · {datetime.now():%Y-%m-%d %H:%M}"
     limits = ReadLimits(max_file_bytes=int(st.get_option("server.maxUploadSize")) * MB)
     # One file's bytes at a time go to the readers (a generator); texts are spooled to disk.
     work = upload_work(store, name, ((f.name, f.getvalue()) for f in files), settings,
-                       lambda docs: classify(model, docs, strategy), num_files=len(files),
-                       limits=limits)
+                       lambda docs: with_label_set(classify(model, docs, strategy), label_set),
+                       num_files=len(files), limits=limits)
     return resources.jobs().submit(work, title=name, kind="batch", meta={"files": len(files)})
 
 

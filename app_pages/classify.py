@@ -73,8 +73,9 @@ if go:
             from longbert.ui.service import classify_and_log
 
             with st.spinner("Classifying…"):
-                prediction, pid = classify_and_log(resources.store(), model, document, strategy,
-                                                   keep_full_attention=keep_full)
+                prediction, pid = classify_and_log(
+                    resources.store(), model, document, strategy, keep_full_attention=keep_full,
+                    label_set=widgets.current_label_set() if choice.zero_shot else None)
         except LongBertError as error:
             st.error(str(error))
         else:

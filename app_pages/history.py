@@ -12,7 +12,7 @@ from longbert.store import HistoryFilter, RecordNotFoundError
 from longbert.ui import charts
 from longbert.ui.batch_jobs import BatchSettings, resume_work
 from longbert.ui.formatting import md, plural, progress_text
-from longbert.ui.service import classify
+from longbert.ui.service import classify, with_label_set
 from longbert.ui.tables import (
     HISTORY_COLUMNS,
     history_export,
@@ -40,7 +40,8 @@ def _resume(batch_id: int) -> None:
         st.error(f"Cannot resume batch #{batch_id}: {error}")
         return
     job = resources.jobs().submit(
-        resume_work(store, batch_id, lambda docs: classify(model, docs, settings.strategy)),
+        resume_work(store, batch_id, lambda docs: with_label_set(
+            classify(model, docs, settings.strategy), settings.label_set)),
         title=f"resume #{batch_id} {batch.name}", kind="batch", meta={"batch_id": batch_id},
     )
     st.session_state["batch:job"] = job.id
@@ -83,6 +84,9 @@ with st.expander("Filters"):
     dates = c5.date_input("Dates", value=(), key="history:dates")
     text = c6.text_input("Text contains", key="history:text",
                          help="Case-insensitive search in document text and name.")
+    label_sets = c4.multiselect("Label set", options["label_set"], key="history:label_set",
+                                help="The saved label set predictions were made with "
+                                "(zero-shot labellings of one encoder share a model name).")
     c7, c8, c9 = st.columns(3)
     corrected_only = c7.checkbox("Only corrected predictions", key="history:corrected")
     conflicts_only = c8.checkbox(
@@ -108,7 +112,7 @@ elif isinstance(dates, date):
 filters = HistoryFilter(
     model=models or None, label=labels or None, strategy=strategies or None, batch_id=batch_id,
     since=since, until=until, text=text.strip() or None, corrected=True if corrected_only else None,
-    label_of=LABEL_OF[label_of],
+    label_of=LABEL_OF[label_of], label_set=label_sets or None,
     prediction_ids=[p for c in conflicts for p in c.prediction_ids] if conflicts_only else None,
 )
 

@@ -187,3 +187,43 @@ def test_models_page_sets_the_default_and_deletes_a_checkpoint(app: AppTest, tmp
     assert not folder.exists() and any("Deleted news" in s.value for s in app.success)
     app.switch_page("app_pages/classify.py").run()
     assert app.selectbox(key="classify:model").value == "zero-shot"
+
+
+def test_label_sets_are_chosen_by_name_and_outlive_the_browser_session(
+    app: AppTest, tmp_path: Path,
+) -> None:
+    app.run()
+    app.text_area(key="classify:labels").input("alpha: the first\nbeta: the second").run()
+    _ok(app)
+    store = get_store()
+    assert store.get_label_set("Draft (last typed labels)").labels == ["alpha", "beta"]
+    again = AppTest.from_file(str(APP), default_timeout=60)  # a new browser session
+    again.run()
+    assert again.text_area(key="classify:labels").value == "alpha: the first\nbeta: the second"
+    again.text_input(key="classify:label_set_name").input("Greek").run()
+    again.button(key="classify:label_set_save").click().run()
+    _ok(again)
+    assert store.get_label_set("Greek").descriptions == {"alpha": "the first", "beta": "the second"}
+    third = AppTest.from_file(str(APP), default_timeout=60)
+    third.run()
+    assert third.selectbox(key="classify:label_set").value == "Greek"
+    third.switch_page("app_pages/batch.py").run()
+    assert third.selectbox(key="batch:label_set").value == "Greek"
+    assert third.text_area(key="batch:labels").value.startswith("alpha: the first")
+
+
+def test_a_trained_models_strategy_does_not_carry_over_to_zero_shot(app: AppTest, tmp_path: Path) -> None:
+    import json
+
+    folder = tmp_path / "models" / "news"
+    folder.mkdir(parents=True)
+    (folder / "longbert.json").write_text(json.dumps({
+        "name": "news", "labels": ["politics", "sport"], "strategy": {"name": "truncate", "params": {}}}))
+    app.run()
+    app.selectbox(key="classify:model").set_value(str(folder.resolve())).run()
+    app.selectbox(key="classify:strategy").set_value("chunk").run()
+    app.switch_page("app_pages/batch.py").run()
+    assert app.selectbox(key="batch:strategy").value == "chunk"  # same model: remembered
+    app.selectbox(key="batch:model").set_value("zero-shot").run()
+    _ok(app)
+    assert app.selectbox(key="batch:strategy").value == "__model__"  # zero-shot's own

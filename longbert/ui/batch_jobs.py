@@ -51,12 +51,14 @@ class BatchSettings:
     files: list[str] = field(default_factory=list)
     #: Column (CSV) or key (JSON Lines) holding each row's text.
     text_column: str = "text"
+    #: The saved label set (zero-shot) each prediction records.
+    label_set: str | None = None
 
     def to_config(self) -> dict[str, Any]:
         return {
             "model": self.model, "model_name": self.model_name, "strategy": self.strategy,
             "labels": self.labels, "batch_size": self.batch_size, "files": self.files[:200],
-            "text_column": self.text_column,
+            "text_column": self.text_column, "label_set": self.label_set,
         }
 
     @classmethod
@@ -66,6 +68,7 @@ class BatchSettings:
             strategy=config.get("strategy"), labels=config.get("labels"),
             batch_size=int(config.get("batch_size", 8)), files=list(config.get("files", [])),
             text_column=str(config.get("text_column", "text")),
+            label_set=config.get("label_set"),
         )
 
 

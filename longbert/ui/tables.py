@@ -23,8 +23,8 @@ RESULT_COLUMNS = (
 NO_CORRECTION = "—"
 #: Columns of the History table, in display order.
 HISTORY_COLUMNS = (
-    "id", "when", "document", "label", "corrected", "confidence", "strategy", "model", "tokens",
-    "latency_ms", "batch", "zero_shot",
+    "id", "when", "document", "label", "corrected", "confidence", "strategy", "model",
+    "label_set", "tokens", "latency_ms", "batch", "zero_shot",
 )
 
 
@@ -144,7 +144,8 @@ def history_row(r: HistoryRow) -> dict[str, Any]:
         "id": r.id, "when": r.created_at.strftime("%Y-%m-%d %H:%M"), "document": r.document_name,
         "label": r.label, "corrected": r.corrected_label,
         "confidence": round(float(r.confidence), 4), "strategy": r.strategy,
-        "model": r.model_name, "tokens": f"{r.used_tokens:,}/{r.total_tokens:,}",
+        "model": r.model_name, "label_set": r.label_set,
+        "tokens": f"{r.used_tokens:,}/{r.total_tokens:,}",
         "latency_ms": round(float(r.latency_ms), 1), "batch": r.batch_id,
         "zero_shot": bool(r.zero_shot),
     }
