@@ -169,7 +169,8 @@ def _upgrade_3_to_4(connection: Connection, op: Operations) -> None:
 
 
 def _upgrade_4_to_5(connection: Connection, op: Operations) -> None:
-    """v5: saved label sets, and the label set each prediction was made with (old rows: None)."""
+    """v5: saved label sets, the label set each prediction was made with, and the source row's
+    other columns per batch item (old rows: None)."""
     op.create_table(
         "label_sets",
         sa.Column("id", sa.Integer, nullable=False),
@@ -182,6 +183,7 @@ def _upgrade_4_to_5(connection: Connection, op: Operations) -> None:
         sa.UniqueConstraint("name", name="uq_label_sets_name"),
     )
     op.add_column("predictions", sa.Column("label_set", sa.String(255), nullable=True))
+    op.add_column("batch_items", sa.Column("fields", sa.JSON, nullable=True))
 
 
 #: ``from_version`` → the step that upgrades it to ``from_version + 1``.

@@ -240,6 +240,8 @@ class BatchItemRecord:
     document_sha256: str | None
     updated_at: datetime
     row: HistoryRow | None = None
+    #: The source row's other columns (a table upload's id, title...); empty if none.
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ with counts only, corrections, training runs). 2 -- per-file batch items (resuma
 ``database_id`` in ``longbert_meta`` and, on SQLite, ``PRAGMA application_id``. 4 -- a worker
 lease on ``batches`` (``worker_host``, ``worker_pid``, ``worker_id``, ``heartbeat_at``): a batch
 whose worker died shows as interrupted. 5 -- saved ``label_sets`` (name, labels, descriptions)
-and ``predictions.label_set``, the name of the label set a prediction was made with.
+and ``predictions.label_set``, the name of the label set a prediction was made with;
+``batch_items.fields``, the other columns of an uploaded table's row.
 """
 
 from __future__ import annotations
@@ -233,6 +234,9 @@ class BatchItemRow(Base):
     prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id", ondelete="SET NULL"))
     document_sha256: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The source row's other columns (id, title, gold label...) for a row of an uploaded
+    #: table, so results join back to it (None: not a table row, or before schema v5).
+    fields: Mapped[dict[str, Any] | None]
 
 
 class CorrectionRow(Base):

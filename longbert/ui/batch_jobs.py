@@ -28,6 +28,7 @@ from longbert.results import Prediction, PredictionError
 from longbert.store import BatchItemRecord, BatchLease, Store
 from longbert.store.spool import SPOOL_KEY, BatchSpool, SpoolStager
 from longbert.ui.jobs import JobContext
+from longbert.ui.source_rows import FieldCollector
 from longbert.ui.tables import batch_rows, result_row
 
 #: Documents classified per ``predict`` call: small enough that rows appear every few seconds
@@ -94,7 +95,8 @@ def stage_batch(
     names: list[str] = []
     hashes: list[str | None] = []
     errors: dict[int, str] = {}
-    counted = _CountingFiles(files)
+    collected = FieldCollector(files, settings.text_column)  # the rows' other columns
+    counted = _CountingFiles(collected)
     ctx.progress(0, num_files, "Reading files…")
     try:
         for item in read_many(counted, source="batch", limits=limits,
@@ -115,8 +117,9 @@ def stage_batch(
         stager.publish()
         config = {**settings.to_config(), SPOOL_KEY: stager.key}
         # Last, and one transaction with the items and their errors: nothing can fail after it.
+        fields = {i: collected.fields[n] for i, n in enumerate(names) if n in collected.fields}
         batch_id = store.create_batch(name, config=config, items=names, hashes=hashes,
-                                      errors=errors)
+                                      errors=errors, fields=fields)
     except BaseException:
         stager.discard()
         raise
