@@ -10,7 +10,9 @@ import streamlit as st
 from app_pages import resources, views, widgets
 from longbert.readers import SUPPORTED_EXTENSIONS, ReadLimits
 from longbert.readers.base import MB
+from longbert.ui import charts
 from longbert.ui.batch_jobs import BatchSettings, upload_work
+from longbert.ui.batch_results import display_rows, gold_scores
 from longbert.ui.corrections import batch_labels, confirm_labels, save_corrections, unconfirmed
 from longbert.ui.formatting import (
     files_to_documents,
@@ -20,7 +22,8 @@ from longbert.ui.formatting import (
     progress_text,
 )
 from longbert.ui.jobs import Job
-from longbert.ui.service import classify, with_label_set
+from longbert.ui.label_studio import label_studio_tasks
+from longbert.ui.service import classify
 from longbert.ui.tables import (
     NO_CORRECTION,
     RESULT_COLUMNS,
@@ -28,6 +31,7 @@ from longbert.ui.tables import (
     table_frame,
     to_csv,
     to_jsonl,
+    to_parquet,
 )
 
 st.title("Batch label")
@@ -62,7 +66,7 @@ def _start(files: list[Any]) -> Job:
     limits = ReadLimits(max_file_bytes=int(st.get_option("server.maxUploadSize")) * MB)
     # One file's bytes at a time go to the readers (a generator); texts are spooled to disk.
     work = upload_work(store, name, ((f.name, f.getvalue()) for f in files), settings,
-                       lambda docs: with_label_set(classify(model, docs, strategy), label_set),
+                       lambda docs: classify(model, docs, strategy),
                        num_files=len(files), limits=limits)
     return resources.jobs().submit(work, title=name, kind="batch", meta={"files": len(files)})
 
@@ -137,13 +141,15 @@ def _results(batch_id: int, files: int | None = None) -> None:
         removed = outcome.removed
         st.toast(f"Removed the correction of {', '.join(md(n) for n in removed[:5])}"
                  f"{' …' if len(removed) > 5 else ''}: the predicted label counts again.")
-    frame = table_frame(rows, RESULT_COLUMNS, keep=("confidence",),
-                        fill={"correction": NO_CORRECTION})
+    shown, columns = display_rows(store, rows)
+    frame = table_frame(shown, columns, keep=("confidence",), fill={"correction": NO_CORRECTION})
     st.data_editor(
         frame, key=key, hide_index=True, num_rows="fixed",
-        disabled=[c for c in RESULT_COLUMNS if c != "correction"],
+        disabled=[c for c in columns if c != "correction"],
         column_config={
             **views.column_config(frame, **COLUMN_CONFIG),
+            "preview": st.column_config.TextColumn("text", width="large",
+                                                   help="The start of the document's text"),
             # required: no blank choice besides "—" (one way to say "no correction").
             "correction": st.column_config.SelectboxColumn(
                 "correction", options=[NO_CORRECTION, *options], required=True,
@@ -153,12 +159,38 @@ def _results(batch_id: int, files: int | None = None) -> None:
     )
     if (said := st.session_state.pop(f"batch:confirmed:{batch_id}", None)) is not None:
         (st.warning if "Skipped" in said else st.success)(said)
+    judged = gold_scores(updated, options)
+    if judged is not None:
+        column, scores = judged
+        st.markdown(f"**Against the upload's `{md(column)}` column** ({scores.documents:,} "
+                    "labelled documents with a value; corrections count where there are some)")
+        a, b = st.columns(2)
+        a.metric("Accuracy", f"{scores.accuracy:.1%}")
+        b.metric("Macro-F1", f"{scores.macro_f1:.1%}")
+        st.plotly_chart(charts.confusion_figure(scores.labels, scores.confusion,
+                                                title=f"Labels against '{column}'"),
+                        key=f"batch:confusion:{batch_id}")
     left, middle, right = st.columns(3)
     left.download_button("Download CSV", to_csv(updated), file_name=f"batch-{batch_id}.csv",
-                         mime="text/csv", key="batch:csv")
+                         mime="text/csv", key="batch:csv",
+                         help="Every result with the source row's own columns (id, title...) "
+                         "and each label's probability (p_<label>).")
     middle.download_button("Download JSON Lines", to_jsonl(updated),
                            file_name=f"batch-{batch_id}.jsonl", mime="application/jsonl",
                            key="batch:jsonl")
+    more = f"batch:more-formats:{batch_id}"
+    if st.session_state.get(more):
+        left.download_button("Download Parquet", to_parquet(updated),
+                             file_name=f"batch-{batch_id}.parquet",
+                             mime="application/vnd.apache.parquet", key="batch:parquet")
+        middle.download_button(
+            "Download for Label Studio", label_studio_tasks(store, updated),
+            file_name=f"batch-{batch_id}-label-studio.json", mime="application/json",
+            key="batch:label-studio", help="Label Studio tasks (choices 'label' on 'text') with "
+            "LongBERT's labels as pre-annotations (predictions with scores).")
+    elif left.button("More formats (Parquet, Label Studio)…", key="batch:more-formats"):
+        st.session_state[more] = True
+        st.rerun()
     threshold = right.slider(
         "Confirm labels with confidence of at least", 0, 100, 0, step=5, format="%d%%",
         key=f"batch:confirm-threshold:{batch_id}",

@@ -12,7 +12,7 @@ from longbert.store import HistoryFilter, RecordNotFoundError
 from longbert.ui import charts
 from longbert.ui.batch_jobs import BatchSettings, resume_work
 from longbert.ui.formatting import md, plural, progress_text
-from longbert.ui.service import classify, with_label_set
+from longbert.ui.service import classify
 from longbert.ui.tables import (
     HISTORY_COLUMNS,
     history_export,
@@ -40,8 +40,7 @@ def _resume(batch_id: int) -> None:
         st.error(f"Cannot resume batch #{batch_id}: {error}")
         return
     job = resources.jobs().submit(
-        resume_work(store, batch_id, lambda docs: with_label_set(
-            classify(model, docs, settings.strategy), settings.label_set)),
+        resume_work(store, batch_id, lambda docs: classify(model, docs, settings.strategy)),
         title=f"resume #{batch_id} {batch.name}", kind="batch", meta={"batch_id": batch_id},
     )
     st.session_state["batch:job"] = job.id

@@ -220,6 +220,42 @@ class QueriesMixin:
 
         return self._db.read(work)
 
+    def text_previews(self, prediction_ids: Iterable[int], chars: int = 160) -> dict[int, str]:
+        """prediction id → the first ``chars`` characters of its document's text (one line)."""
+        wanted = [int(i) for i in prediction_ids]
+
+        def work(session: Session) -> dict[int, str]:
+            found: dict[int, str] = {}
+            for start in range(0, len(wanted), 500):
+                statement = (
+                    select(PredictionRow.id, func.substr(DocumentRow.text, 1, chars + 1))
+                    .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
+                    .where(PredictionRow.id.in_(wanted[start : start + 500]))
+                )
+                for prediction_id, head in session.execute(statement):
+                    text = " ".join(str(head or "").split())
+                    found[prediction_id] = text[:chars] + ("…" if len(text) > chars else "")
+            return found
+
+        return self._db.read(work)
+
+    def document_texts(self, prediction_ids: Iterable[int]) -> dict[int, str]:
+        """prediction id → its document's full text."""
+        wanted = [int(i) for i in prediction_ids]
+
+        def work(session: Session) -> dict[int, str]:
+            found: dict[int, str] = {}
+            for start in range(0, len(wanted), 500):
+                statement = (
+                    select(PredictionRow.id, DocumentRow.text)
+                    .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
+                    .where(PredictionRow.id.in_(wanted[start : start + 500]))
+                )
+                found.update(dict(session.execute(statement).tuples().all()))
+            return found
+
+        return self._db.read(work)
+
     def filter_options(self) -> dict[str, list[Any]]:
         """Values present in the data, for filter widgets: models, labels, strategies, sources."""
 

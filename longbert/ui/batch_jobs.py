@@ -181,7 +181,8 @@ def classify_batch(
                 lease.check()
                 ctx.check_stop()
                 part = pending[start : start + chunk]
-                ran += _classify_items(ctx, store, batch_id, spool, part, classify)
+                ran += _classify_items(ctx, store, batch_id, spool, part, classify,
+                                       batch.config.get("label_set"))
                 finished += len(part)
                 ctx.progress(finished, batch.total, "Classifying…")
     if not store.pending_items(batch_id):
@@ -192,8 +193,10 @@ def classify_batch(
 
 
 def _classify_items(ctx: JobContext, store: Store, batch_id: int, spool: BatchSpool,
-                    items: Sequence[BatchItemRecord], classify: Classify) -> int:
-    """Classify some pending items and save each result (or why it failed); returns how many."""
+                    items: Sequence[BatchItemRecord], classify: Classify,
+                    label_set: str | None = None) -> int:
+    """Classify some pending items and save each result (or why it failed) with the batch's
+    label set; returns how many."""
     documents: list[tuple[int, Document]] = []
     for item in items:
         document, why = spool.read(item)
@@ -207,7 +210,7 @@ def _classify_items(ctx: JobContext, store: Store, batch_id: int, spool: BatchSp
     for (position, document), result in zip(documents, results, strict=True):
         if isinstance(result, Prediction):
             pid = store.save_prediction(result, document, batch_id=batch_id, item_index=position,
-                                        store_full_attention=False)
+                                        store_full_attention=False, label_set=label_set)
             ctx.add_row(result_row(result, prediction_id=pid))
         else:
             store.record_error(result, batch_id=batch_id, item_index=position)

@@ -103,14 +103,6 @@ def classify_and_log(
     return result, prediction_id
 
 
-def with_label_set(results: list[Any], label_set: str | None) -> list[Any]:
-    """``results`` with each prediction's ``extra["label_set"]`` set (the store records it)."""
-    if label_set is not None:
-        for result in results:
-            if isinstance(result, Prediction):
-                result.extra["label_set"] = label_set
-    return results
-
 
 @dataclass
 class Comparison:
