@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages import resources, views, widgets
+from longbert.errors import LongBertError
 from longbert.readers import SUPPORTED_EXTENSIONS, ReadLimits
 from longbert.readers.base import MB
 from longbert.ui import charts
@@ -22,7 +23,7 @@ from longbert.ui.formatting import (
     progress_text,
 )
 from longbert.ui.jobs import Job
-from longbert.ui.label_studio import label_studio_tasks
+from longbert.ui.label_studio import import_label_studio, label_studio_tasks
 from longbert.ui.service import classify
 from longbert.ui.tables import (
     NO_CORRECTION,
@@ -206,6 +207,29 @@ def _results(batch_id: int, files: int | None = None) -> None:
         st.session_state[f"batch:confirmed:{batch_id}"] = confirmed.message
         st.rerun()
 
+
+def _import_label_studio() -> None:
+    """A Label Studio JSON export into the database, under a label set."""
+    st.caption("Tasks' predictions are kept as predictions; annotations become corrections "
+               "(usable for training on the Train page). Text classification exports only "
+               "(a choices control on a text).")
+    upload = st.file_uploader("Label Studio JSON export", type=["json"], key="batch:ls-file")
+    name = st.text_input("Label set", key="batch:ls-label-set",
+                         help="The label set the annotations belong to (made if new).")
+    if st.button("Import", key="batch:ls-import", disabled=upload is None or not name.strip()):
+        try:
+            done = import_label_studio(store, upload.getvalue(), name)
+        except LongBertError as error:
+            st.error(str(error))
+            return
+        st.success(f"Imported {plural(done.tasks, 'task')}: {plural(done.predictions, 'prediction')}"
+                   f", {plural(done.corrections, 'correction')} (see History).")
+        for reason in done.skipped[:20]:
+            st.warning(f"Skipped {md(reason)}")
+
+
+with st.expander("Import from Label Studio"):
+    _import_label_studio()
 
 job = resources.jobs().get(st.session_state.get("batch:job"))
 if job is not None:

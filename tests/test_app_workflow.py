@@ -227,3 +227,40 @@ def test_a_trained_models_strategy_does_not_carry_over_to_zero_shot(app: AppTest
     app.selectbox(key="batch:model").set_value("zero-shot").run()
     _ok(app)
     assert app.selectbox(key="batch:strategy").value == "__model__"  # zero-shot's own
+
+
+def test_batch_results_join_back_score_against_gold_and_speak_label_studio(app: AppTest) -> None:
+    import json
+
+    app.run()
+    store = get_store()
+    names = ["t.csv#row=1", "t.csv#row=2"]
+    config = {"model": "zero-shot", "model_name": "zero-shot:minilm", "labels": list(LABELS)}
+    batch_id = store.create_batch("gold", config=config, items=names, fields={
+        0: {"id": "17", "title": "Cup final", "label": "sport"},
+        1: {"id": "18", "title": "Budget", "label": "politics"}})
+    for position, name in enumerate(names):
+        document = make_document(position, name=name, source="batch")
+        store.save_prediction(make_prediction(document, model="zero-shot:minilm", labels=LABELS,
+                                              label="sport", zero_shot=True), document,
+                              batch_id=batch_id, item_index=position)
+    _open_batch(app, batch_id)
+    frame = app.data_editor[0].value
+    assert frame["title"].tolist() == ["Cup final", "Budget"] and frame["id"].tolist() == ["17", "18"]
+    assert frame["preview"][0].startswith("Document 0.")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Accuracy"] == "50.0%"
+    app.button(key="batch:more-formats").click().run()
+    _ok(app)
+    assert {"Download Parquet", "Download for Label Studio"} <= {d.label for d in app.download_button}
+
+    store.save_label_set("news", ["sport", "politics"])  # an existing set: the file adds to it
+    tasks = [{"id": 1, "data": {"text": "The keeper saved a penalty."},
+              "annotations": [{"result": [{"type": "choices", "value": {"choices": ["sport"]}}]}]}]
+    app.file_uploader(key="batch:ls-file").set_value(
+        [("export.json", json.dumps(tasks).encode(), "application/json")])
+    app.text_input(key="batch:ls-label-set").input("news").run()
+    app.button(key="batch:ls-import").click().run()
+    _ok(app)
+    assert any("Imported 1 task" in s.value for s in app.success), [e.value for e in app.error]
+    assert [r.corrected_label for r in store.history().rows if r.label_set == "news"] == ["sport"]

@@ -105,7 +105,8 @@ def _prediction(document: Document, model: str, label: str, labels: Sequence[str
 def import_label_studio(store: Store, data: bytes, label_set: str,
                         labels: Sequence[str] | None = None) -> Imported:
     """Store a Label Studio JSON export (a list of tasks) under the label set ``label_set``
-    (saved with ``labels``, default: every choice the file uses, in order of appearance).
+    (saved with ``labels``; default: the set's saved labels, if any, plus every choice the file
+    uses, in order of appearance).
 
     Raises LongBertError for a file that is not a Label Studio JSON export; a task without a
     text or with a label outside the set is skipped and named.
@@ -122,7 +123,15 @@ def import_label_studio(store: Store, data: bytes, label_set: str,
         seen = [c for t in tasks for part in ("predictions", "annotations")
                 for item in t.get(part) or [] if isinstance(item, Mapping)
                 for c in _choices(item.get("result"))]
-        labels = list(dict.fromkeys(seen))
+        try:  # an existing set keeps its labels; the file may add some
+            earlier = store.get_label_set(label_set).labels
+        except LookupError:
+            earlier = []
+        labels = list(dict.fromkeys([*earlier, *seen]))
+        if len(labels) < 2:
+            raise LongBertError(
+                f"The file uses only the label(s) {', '.join(labels) or 'none'}: a label set needs "
+                "two or more. Name an existing label set, or give its labels.")
     record = store.save_label_set(label_set, list(labels))
     known = set(record.labels)
     out = Imported()
