@@ -51,9 +51,13 @@ widgets.upload_limit_caption()
 st.caption(f"Readable formats: {', '.join(SUPPORTED_EXTENSIONS)}. Other files get an error row.")
 text_column = st.text_input("Text column in CSV / JSON Lines files", "text",
                             key="batch:text_column", width=320) or "text"
+current = resources.jobs().get(st.session_state.get("batch:job"))
+labelling = current is not None and not current.snapshot().finished
 start = st.button(
     "Start labelling", type="primary", key="batch:start",
-    disabled=not uploads or not strategy_ok or (choice.zero_shot and labels is None),
+    disabled=labelling or not uploads or not strategy_ok or (choice.zero_shot and labels is None),
+    help="One batch at a time per browser tab: wait for this one, or stop it." if labelling
+    else None,
 )
 
 
@@ -245,8 +249,13 @@ if job is not None:
                        "rest from History.")
         else:
             files = job.meta.get("files")
-            st.success(f"Done: {files_to_documents(files, snap.done)} "
-                       f"({plural(snap.errors, 'error')}) in {format_duration(snap.elapsed)}.")
+            if job.meta.get("resumed"):  # count this run's documents, not the earlier ones
+                st.success(f"Done: {plural(int(job.meta.get('ran', 0)), 'document')} labelled in "
+                           f"this run ({plural(int(job.meta.get('run_errors', 0)), 'error')}) in "
+                           f"{format_duration(snap.elapsed)}; the batch is complete.")
+            else:
+                st.success(f"Done: {files_to_documents(files, snap.done)} "
+                           f"({plural(snap.errors, 'error')}) in {format_duration(snap.elapsed)}.")
         if batch_id is not None:
             _results(int(batch_id), job.meta.get("files"))
 else:

@@ -14,6 +14,7 @@ from longbert.config import database_url, models_dir
 from longbert.errors import LongBertError
 from longbert.store import redacted_url
 from longbert.ui.formatting import md
+from longbert.ui.help_text import strategy_help_text
 from longbert.ui.model_admin import default_model
 from longbert.ui.models import (
     DEFAULT_ZERO_SHOT_LABELS,
@@ -26,7 +27,6 @@ from longbert.ui.params import (
     build_strategy,
     form_value,
     param_specs,
-    strategy_help,
     strategy_names,
     strategy_summary,
     strategy_title,
@@ -202,7 +202,7 @@ def strategy_picker(prefix: str, choice: ModelChoice, allow_own: bool = True) ->
         return None, True
     st.caption(strategy_summary(name) + ".")
     with st.expander("Strategy parameters"):
-        st.caption(strategy_help(name))
+        st.caption(strategy_help_text(name))
         config = strategy_params_form(name, prefix)
     return config, config is not None
 

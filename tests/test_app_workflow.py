@@ -264,3 +264,26 @@ def test_batch_results_join_back_score_against_gold_and_speak_label_studio(app: 
     _ok(app)
     assert any("Imported 1 task" in s.value for s in app.success), [e.value for e in app.error]
     assert [r.corrected_label for r in store.history().rows if r.label_set == "news"] == ["sport"]
+
+
+def test_classify_hint_follows_the_model_and_a_strategy_change_drops_the_result(
+    app: AppTest, tmp_path: Path,
+) -> None:
+    import json
+
+    folder = tmp_path / "models" / "news"
+    folder.mkdir(parents=True)
+    (folder / "longbert.json").write_text(json.dumps({
+        "name": "news", "labels": ["politics", "sport"], "strategy": {"name": "truncate", "params": {}}}))
+    app.run()
+    assert "Zero-shot labels it" in app.info[0].value
+    app.selectbox(key="classify:model").set_value(str(folder.resolve())).run()
+    assert "trained model **news**" in app.info[0].value and "Without a trained" not in app.info[0].value
+    app.selectbox(key="classify:model").set_value("zero-shot").run()
+    app.text_area(key="classify:text").input("The striker scored twice in the final. " * 20)
+    app.button(key="classify:go").click().run()
+    _ok(app)
+    assert app.metric[0].value == "sport"
+    app.selectbox(key="classify:strategy").set_value("truncate").run()
+    _ok(app)
+    assert not app.metric  # the result described the other strategy: gone

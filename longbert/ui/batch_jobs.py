@@ -246,8 +246,13 @@ def resume_work(store: Store, batch_id: int, classify_fn: Classify) -> Callable[
     """A job function that finishes an interrupted batch (pending items only)."""
 
     def work(ctx: JobContext) -> int:
-        ctx.set_meta(batch_id=batch_id)
-        classify_batch(ctx, store, batch_id, classify_fn, show_finished=True)
+        ctx.set_meta(batch_id=batch_id, resumed=True)
+        errors_before = store.get_batch(batch_id).errors
+        try:
+            ran = classify_batch(ctx, store, batch_id, classify_fn, show_finished=True)
+        finally:  # what *this* run did, for "Done: N documents" (not the earlier ones)
+            ctx.set_meta(run_errors=store.get_batch(batch_id).errors - errors_before)
+        ctx.set_meta(ran=ran)
         return batch_id
 
     return work

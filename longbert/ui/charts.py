@@ -86,14 +86,16 @@ def token_budget_figure(cov: Coverage) -> go.Figure:
         title += " (positions estimated from character offsets)"
     fig = go.Figure()
     fig.update_layout(
-        title=title, height=170 if cov.windows else 150, shapes=shapes, showlegend=True,
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.3},
+        title=title, height=210 if cov.windows else 190, shapes=shapes, showlegend=True,
+        # Below the axis: over the bar it would cover the window tags of the top lane.
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.45, "yanchor": "top"},
         yaxis={"visible": False, "range": [-0.05, 1.02 if cov.windows else 0.55],
                "fixedrange": True},
         xaxis={"range": [0, total], "title": "token position", "tickformat": ",d",
                "showgrid": False, "zeroline": False},
         **_LAYOUT,
     )
+    fig.update_layout(margin={**_LAYOUT["margin"], "b": 70})
     return fig
 
 
