@@ -164,6 +164,17 @@ def _results(batch_id: int, files: int | None = None) -> None:
     )
     if (said := st.session_state.pop(f"batch:confirmed:{batch_id}", None)) is not None:
         (st.warning if "Skipped" in said else st.success)(said)
+    opened = st.selectbox(
+        "Open a document's highlighted view", [None, *[int(r["prediction_id"]) for r in shown
+                                                      if r.get("prediction_id") is not None]],
+        key=f"batch:view:{batch_id}", format_func=lambda i: "— pick a labelled document —"
+        if i is None else next(f"{r['document']}" + (f" · {r['title']}" if r.get("title") else "")
+                              for r in shown if r.get("prediction_id") == i))
+    if opened is not None:
+        stored = store.get_prediction(opened)
+        with st.container(border=True):
+            views.render_prediction(stored.prediction, stored.document, f"batch:view:{opened}",
+                                    prediction_id=opened)
     judged = gold_scores(updated, options)
     if judged is not None:
         column, scores = judged

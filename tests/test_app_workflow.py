@@ -250,6 +250,11 @@ def test_batch_results_join_back_score_against_gold_and_speak_label_studio(app: 
     assert frame["preview"][0].startswith("Document 0.")
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Accuracy"] == "50.0%"
+    assert app.data_editor[0].value["label_set"].tolist() == ["", ""]  # none recorded here
+    first = get_store().batch_items(batch_id)[0].prediction_id
+    app.selectbox(key=f"batch:view:{batch_id}").set_value(first).run()
+    _ok(app)
+    assert "sport" in [m.value for m in app.metric]  # the highlighted view of that row
     app.button(key="batch:more-formats").click().run()
     _ok(app)
     assert {"Download Parquet", "Download for Label Studio"} <= {d.label for d in app.download_button}

@@ -16,7 +16,8 @@ from longbert.store import HistoryFilter, HistoryRow, Store, write_csv
 #: right after the file name, where they are seen without scrolling.
 RESULT_COLUMNS = (
     "document", "status", "error", "label", "confidence", "correction", "labels", "strategy",
-    "used_tokens", "total_tokens", "latency_ms", "zero_shot", "model", "prediction_id",
+    "used_tokens", "total_tokens", "latency_ms", "zero_shot", "model", "label_set",
+    "prediction_id",
 )
 #: What an editable correction cell without a correction shows (a data editor draws an empty
 #: editable cell as a grey "None"); choosing it means "no correction".
@@ -37,7 +38,8 @@ def result_row(
             "document": result.document_name, "status": "error", "label": None,
             "confidence": None, "correction": None, "labels": "", "strategy": None,
             "used_tokens": None, "total_tokens": None, "latency_ms": None, "zero_shot": None,
-            "model": None, "error": result.message, "prediction_id": prediction_id,
+            "model": None, "label_set": None, "error": result.message,
+            "prediction_id": prediction_id,
         }
     return prediction_row(result, prediction_id, correction)
 
@@ -52,7 +54,8 @@ def prediction_row(
         "correction": correction, "labels": ", ".join(p.labels), "strategy": p.strategy,
         "used_tokens": int(p.used_tokens), "total_tokens": int(p.total_tokens),
         "latency_ms": round(float(p.latency_ms), 1), "zero_shot": bool(p.zero_shot),
-        "model": p.model_name, "error": None, "prediction_id": prediction_id,
+        "model": p.model_name, "label_set": (p.extra or {}).get("label_set"), "error": None,
+        "prediction_id": prediction_id,
     }
 
 
@@ -169,7 +172,8 @@ def history_result_row(row: HistoryRow) -> dict[str, Any]:
         "labels": ", ".join(row.labels), "strategy": row.strategy,
         "used_tokens": int(row.used_tokens), "total_tokens": int(row.total_tokens),
         "latency_ms": round(float(row.latency_ms), 1), "zero_shot": bool(row.zero_shot),
-        "model": row.model_name, "error": None, "prediction_id": int(row.id),
+        "model": row.model_name, "label_set": row.label_set, "error": None,
+        "prediction_id": int(row.id),
     }
 
 
