@@ -8,9 +8,12 @@ from typing import Any
 import streamlit as st
 
 from app_pages import resources, views, widgets
+from longbert.errors import LongBertError
 from longbert.readers import SUPPORTED_EXTENSIONS, ReadLimits
 from longbert.readers.base import MB
+from longbert.ui import charts
 from longbert.ui.batch_jobs import BatchSettings, upload_work
+from longbert.ui.batch_results import display_rows, gold_scores
 from longbert.ui.corrections import batch_labels, confirm_labels, save_corrections, unconfirmed
 from longbert.ui.formatting import (
     files_to_documents,
@@ -20,6 +23,7 @@ from longbert.ui.formatting import (
     progress_text,
 )
 from longbert.ui.jobs import Job
+from longbert.ui.label_studio import import_label_studio, label_studio_tasks
 from longbert.ui.service import classify
 from longbert.ui.tables import (
     NO_CORRECTION,
@@ -28,6 +32,7 @@ from longbert.ui.tables import (
     table_frame,
     to_csv,
     to_jsonl,
+    to_parquet,
 )
 
 st.title("Batch label")
@@ -46,23 +51,28 @@ widgets.upload_limit_caption()
 st.caption(f"Readable formats: {', '.join(SUPPORTED_EXTENSIONS)}. Other files get an error row.")
 text_column = st.text_input("Text column in CSV / JSON Lines files", "text",
                             key="batch:text_column", width=320) or "text"
+current = resources.jobs().get(st.session_state.get("batch:job"))
+labelling = current is not None and not current.snapshot().finished
 start = st.button(
     "Start labelling", type="primary", key="batch:start",
-    disabled=not uploads or not strategy_ok or (choice.zero_shot and labels is None),
+    disabled=labelling or not uploads or not strategy_ok or (choice.zero_shot and labels is None),
+    help="One batch at a time per browser tab: wait for this one, or stop it." if labelling
+    else None,
 )
 
 
 def _start(files: list[Any]) -> Job:
     model = resources.load_model(choice.key, labels)
+    label_set = widgets.current_label_set() if choice.zero_shot else None
     settings = BatchSettings(model=choice.key, model_name=model.name, strategy=strategy,
                              labels=labels, files=[f.name for f in files],
-                             text_column=text_column)
+                             text_column=text_column, label_set=label_set)
     name = f"{len(files)} file{'s' if len(files) != 1 else ''} · {datetime.now():%Y-%m-%d %H:%M}"
     limits = ReadLimits(max_file_bytes=int(st.get_option("server.maxUploadSize")) * MB)
     # One file's bytes at a time go to the readers (a generator); texts are spooled to disk.
     work = upload_work(store, name, ((f.name, f.getvalue()) for f in files), settings,
-                       lambda docs: classify(model, docs, strategy), num_files=len(files),
-                       limits=limits)
+                       lambda docs: classify(model, docs, strategy),
+                       num_files=len(files), limits=limits)
     return resources.jobs().submit(work, title=name, kind="batch", meta={"files": len(files)})
 
 
@@ -121,48 +131,120 @@ def _results(batch_id: int, files: int | None = None) -> None:
                f"{batch.errors:,} with errors · {batch.pending:,} pending · status "
                f"{batch.status}{worker}" + (" (each row of a CSV/JSON Lines file and each file in "
                                             "a zip is a document)" if expanded else ""))
-    revision = st.session_state.get(f"batch:editor-revision:{batch_id}", 0)
-    key = f"batch:editor:{batch_id}:{revision}"
+    # One editor per batch, kept across removals (the grid keeps its scroll place); each edit
+    # is applied once (``applied``), so an old edit never re-applies over a later change.
+    key = f"batch:editor:{batch_id}:0"
     edits = st.session_state.get(key, {}).get("edited_rows", {})
-    outcome = save_corrections(store, rows, edits)
-    updated = outcome.rows
+    applied = st.session_state.setdefault(f"batch:applied:{batch_id}", {})
+    outcome = save_corrections(store, rows, edits, applied)
+    if outcome.saved or outcome.removed:
+        rows = batch_rows(store, batch_id)
+    updated = rows
     if outcome.saved:
         st.toast(f"Saved {plural(outcome.saved, 'correction')}.")
     if outcome.removed:
         removed = outcome.removed
         st.toast(f"Removed the correction of {', '.join(md(n) for n in removed[:5])}"
                  f"{' …' if len(removed) > 5 else ''}: the predicted label counts again.")
-        # A fresh editor over the stored rows: a cleared cell then means "no correction saved".
-        st.session_state[f"batch:editor-revision:{batch_id}"] = revision + 1
-        key = f"batch:editor:{batch_id}:{revision + 1}"
-        rows = updated = batch_rows(store, batch_id)
-    frame = table_frame(rows, RESULT_COLUMNS, keep=("confidence",),
-                        fill={"correction": NO_CORRECTION})
+    shown, columns = display_rows(store, rows)
+    frame = table_frame(shown, columns, keep=("confidence",), fill={"correction": NO_CORRECTION})
     st.data_editor(
         frame, key=key, hide_index=True, num_rows="fixed",
-        disabled=[c for c in RESULT_COLUMNS if c != "correction"],
+        disabled=[c for c in columns if c != "correction"],
         column_config={
             **views.column_config(frame, **COLUMN_CONFIG),
+            "preview": st.column_config.TextColumn("text", width="large",
+                                                   help="The start of the document's text"),
+            # required: no blank choice besides "—" (one way to say "no correction").
             "correction": st.column_config.SelectboxColumn(
-                "correction", options=[NO_CORRECTION, *options],
+                "correction", options=[NO_CORRECTION, *options], required=True,
                 help="Set the right label; it is saved at once and can be used to train a "
                 f"model. {NO_CORRECTION} removes a saved correction."),
         },
     )
-    waiting = unconfirmed(updated)
+    if (said := st.session_state.pop(f"batch:confirmed:{batch_id}", None)) is not None:
+        (st.warning if "Skipped" in said else st.success)(said)
+    opened = st.selectbox(
+        "Open a document's highlighted view", [None, *[int(r["prediction_id"]) for r in shown
+                                                      if r.get("prediction_id") is not None]],
+        key=f"batch:view:{batch_id}", format_func=lambda i: "— pick a labelled document —"
+        if i is None else next(f"{r['document']}" + (f" · {r['title']}" if r.get("title") else "")
+                              for r in shown if r.get("prediction_id") == i))
+    if opened is not None:
+        stored = store.get_prediction(opened)
+        with st.container(border=True):
+            views.render_prediction(stored.prediction, stored.document, f"batch:view:{opened}",
+                                    prediction_id=opened)
+    judged = gold_scores(updated, options)
+    if judged is not None:
+        column, scores = judged
+        st.markdown(f"**Against the upload's `{md(column)}` column** ({scores.documents:,} "
+                    "labelled documents with a value; corrections count where there are some)")
+        a, b = st.columns(2)
+        a.metric("Accuracy", f"{scores.accuracy:.1%}")
+        b.metric("Macro-F1", f"{scores.macro_f1:.1%}")
+        st.plotly_chart(charts.confusion_figure(scores.labels, scores.confusion,
+                                                title=f"Labels against '{column}'"),
+                        key=f"batch:confusion:{batch_id}")
     left, middle, right = st.columns(3)
     left.download_button("Download CSV", to_csv(updated), file_name=f"batch-{batch_id}.csv",
-                         mime="text/csv", key="batch:csv")
+                         mime="text/csv", key="batch:csv",
+                         help="Every result with the source row's own columns (id, title...) "
+                         "and each label's probability (p_<label>).")
     middle.download_button("Download JSON Lines", to_jsonl(updated),
                            file_name=f"batch-{batch_id}.jsonl", mime="application/jsonl",
                            key="batch:jsonl")
+    more = f"batch:more-formats:{batch_id}"
+    if st.session_state.get(more):
+        left.download_button("Download Parquet", to_parquet(updated),
+                             file_name=f"batch-{batch_id}.parquet",
+                             mime="application/vnd.apache.parquet", key="batch:parquet")
+        middle.download_button(
+            "Download for Label Studio", label_studio_tasks(store, updated),
+            file_name=f"batch-{batch_id}-label-studio.json", mime="application/json",
+            key="batch:label-studio", help="Label Studio tasks (choices 'label' on 'text') with "
+            "LongBERT's labels as pre-annotations (predictions with scores).")
+    elif left.button("More formats (Parquet, Label Studio)…", key="batch:more-formats"):
+        st.session_state[more] = True
+        st.rerun()
+    threshold = right.slider(
+        "Confirm labels with confidence of at least", 0, 100, 0, step=5, format="%d%%",
+        key=f"batch:confirm-threshold:{batch_id}",
+        help="Bulk accept only the labels the model is sure of; check the rest one by one.")
+    waiting = unconfirmed(updated, threshold / 100)
     if right.button(f"Confirm the {len(waiting)} uncorrected labels", key="batch:confirm",
                     disabled=not waiting,
-                    help="Records the predicted labels as checked by a person, so the whole "
-                    "batch can be used as training data on the Train page."):
-        confirm_labels(store, updated)
+                    help="Records the predicted labels (at or above the confidence above) as "
+                    "checked by a person, so they can be used as training data on the Train "
+                    "page. A text a person labelled otherwise (here or in another batch) is "
+                    "skipped, never overruled."):
+        confirmed = confirm_labels(store, updated, threshold / 100)
+        st.session_state[f"batch:confirmed:{batch_id}"] = confirmed.message
         st.rerun()
 
+
+def _import_label_studio() -> None:
+    """A Label Studio JSON export into the database, under a label set."""
+    st.caption("Tasks' predictions are kept as predictions; annotations become corrections "
+               "(usable for training on the Train page). Text classification exports only "
+               "(a choices control on a text).")
+    upload = st.file_uploader("Label Studio JSON export", type=["json"], key="batch:ls-file")
+    name = st.text_input("Label set", key="batch:ls-label-set",
+                         help="The label set the annotations belong to (made if new).")
+    if st.button("Import", key="batch:ls-import", disabled=upload is None or not name.strip()):
+        try:
+            done = import_label_studio(store, upload.getvalue(), name)
+        except LongBertError as error:
+            st.error(str(error))
+            return
+        st.success(f"Imported {plural(done.tasks, 'task')}: {plural(done.predictions, 'prediction')}"
+                   f", {plural(done.corrections, 'correction')} (see History).")
+        for reason in done.skipped[:20]:
+            st.warning(f"Skipped {md(reason)}")
+
+
+with st.expander("Import from Label Studio"):
+    _import_label_studio()
 
 job = resources.jobs().get(st.session_state.get("batch:job"))
 if job is not None:
@@ -178,8 +260,13 @@ if job is not None:
                        "rest from History.")
         else:
             files = job.meta.get("files")
-            st.success(f"Done: {files_to_documents(files, snap.done)} "
-                       f"({plural(snap.errors, 'error')}) in {format_duration(snap.elapsed)}.")
+            if job.meta.get("resumed"):  # count this run's documents, not the earlier ones
+                st.success(f"Done: {plural(int(job.meta.get('ran', 0)), 'document')} labelled in "
+                           f"this run ({plural(int(job.meta.get('run_errors', 0)), 'error')}) in "
+                           f"{format_duration(snap.elapsed)}; the batch is complete.")
+            else:
+                st.success(f"Done: {files_to_documents(files, snap.done)} "
+                           f"({plural(snap.errors, 'error')}) in {format_duration(snap.elapsed)}.")
         if batch_id is not None:
             _results(int(batch_id), job.meta.get("files"))
 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import streamlit as st
@@ -11,7 +12,7 @@ from longbert.document import Document, as_document
 from longbert.errors import LongBertError
 from longbert.readers import ReadLimits, read_single
 from longbert.readers.base import MB
-from longbert.ui.formatting import classified_message, input_signature
+from longbert.ui.formatting import classified_message, input_signature, md
 
 st.title("Classify a document")
 
@@ -56,8 +57,11 @@ def _document() -> Document | None:
         return None
 
 
+# The model, labels and strategy are part of what a result describes: changing any of them
+# (not only the text) takes the old result off the screen.
+settings = json.dumps([choice.key, labels, strategy], sort_keys=True, default=str)
 signature = input_signature(source or "", text, upload.name if upload else None,
-                            upload.getvalue() if upload else None)
+                            upload.getvalue() if upload else None) + settings
 previous = st.session_state.get("classify:result")
 if go or (previous is not None and previous[-1] != signature):
     # A new attempt or a changed input: the old result no longer describes what is on screen.
@@ -73,8 +77,9 @@ if go:
             from longbert.ui.service import classify_and_log
 
             with st.spinner("Classifying…"):
-                prediction, pid = classify_and_log(resources.store(), model, document, strategy,
-                                                   keep_full_attention=keep_full)
+                prediction, pid = classify_and_log(
+                    resources.store(), model, document, strategy, keep_full_attention=keep_full,
+                    label_set=widgets.current_label_set() if choice.zero_shot else None)
         except LongBertError as error:
             st.error(str(error))
         else:
@@ -89,6 +94,9 @@ if result is not None:
     views.render_prediction(prediction, document, "classify", prediction_id=pid)
 elif not go:
     st.info(
-        "Paste a text or upload a file, then press **Classify**. Without a trained model the "
-        "app offers zero-shot labels from label descriptions you type (left)."
+        "Paste a text or upload a file, then press **Classify**. "
+        + ("Zero-shot labels it by similarity to the label descriptions you type (left)."
+           if choice.zero_shot else
+           f"The trained model **{md(choice.title)}** labels it as one of: "
+           f"{', '.join(md(label) for label in choice.labels)}.")
     )

@@ -78,9 +78,11 @@ if stored is None:
 
 document, results = stored
 rows = comparison_rows(results)
-frame = table_frame(rows, columns_with_values(rows, list(rows[0]) if rows else [], ["error"]))
+frame = table_frame(rows, columns_with_values(rows, list(rows[0]) if rows else [], ["error"]),
+                    keep=("confidence",))
 st.dataframe(frame, hide_index=True, key="compare:table", column_config=views.column_config(
-    frame, strategy=st.column_config.TextColumn("strategy", pinned=True)))
+    frame, strategy=st.column_config.TextColumn("strategy", pinned=True),
+    confidence=st.column_config.NumberColumn("confidence", format="percent")))
 ok = [c for c in results if isinstance(c.result, Prediction)]
 if ok:
     left, right = st.columns(2)

@@ -22,6 +22,9 @@ from longbert.ui.tables import (
 )
 
 PAGE_SIZE = 100
+#: The History label filter's choices → :attr:`HistoryFilter.label_of`.
+LABEL_OF = {"label in force": "final", "predicted label": "predicted",
+            "corrected label": "corrected"}
 
 st.title("History")
 store = resources.store()
@@ -80,8 +83,26 @@ with st.expander("Filters"):
     dates = c5.date_input("Dates", value=(), key="history:dates")
     text = c6.text_input("Text contains", key="history:text",
                          help="Case-insensitive search in document text and name.")
-    corrected_only = st.checkbox("Only corrected predictions", key="history:corrected")
+    label_sets = c4.multiselect("Label set", options["label_set"], key="history:label_set",
+                                help="The saved label set predictions were made with "
+                                "(zero-shot labellings of one encoder share a model name).")
+    c7, c8, c9 = st.columns(3)
+    corrected_only = c7.checkbox("Only corrected predictions", key="history:corrected")
+    conflicts_only = c8.checkbox(
+        "Only conflicting corrections", key="history:conflicts",
+        help="Texts that people labelled differently on different predictions (same labels). "
+        "A training set never picks one: remove or change one of them.")
+    label_of = c9.radio("The label filter looks at", list(LABEL_OF), key="history:label_of",
+                        horizontal=True, help="The label in force is a person's correction "
+                        "where there is one, else the model's.")
 
+conflicts = store.correction_conflicts()
+if conflicts:
+    st.warning(f"{plural(len(conflicts), 'text')} with conflicting corrections (a conflict: "
+               "people set different labels on predictions of the same text; training leaves "
+               "them out or refuses until settled): "
+               + "; ".join(md(c.title) for c in conflicts[:5]) + (" …" if len(conflicts) > 5 else "")
+               + ". Tick 'Only conflicting corrections' under Filters to see them.")
 since = until = None
 if isinstance(dates, tuple | list) and dates:
     since, until = dates[0], dates[-1]
@@ -90,6 +111,8 @@ elif isinstance(dates, date):
 filters = HistoryFilter(
     model=models or None, label=labels or None, strategy=strategies or None, batch_id=batch_id,
     since=since, until=until, text=text.strip() or None, corrected=True if corrected_only else None,
+    label_of=LABEL_OF[label_of], label_set=label_sets or None,
+    prediction_ids=[p for c in conflicts for p in c.prediction_ids] if conflicts_only else None,
 )
 
 total = store.count_predictions(filters)
@@ -160,13 +183,19 @@ st.divider()
 st.subheader(f"Prediction #{stored.id}: {md(stored.document.name)}")
 st.caption(f"Saved {stored.created_at:%Y-%m-%d %H:%M:%S} UTC"
            + (f" · batch #{stored.batch_id}" if stored.batch_id else ""))
+# The form's widgets are keyed by the correction in force: after a save or a removal they start
+# again from the label and note now in force (a kept widget would show, and re-save, the old).
+in_force = stored.latest_correction
+suffix = "" if in_force is None else f":{in_force.id}"
 with st.form(f"history:correct:{stored.id}", border=False):
     choices = list(stored.prediction.probabilities)
     current = stored.final_labels[0] if stored.final_labels else stored.prediction.label
     left, middle, right = st.columns([2, 3, 1], vertical_alignment="bottom")
-    new_label = left.selectbox("Correct label", choices, key=f"history:correct:{stored.id}:label",
+    new_label = left.selectbox("Correct label", choices,
+                               key=f"history:correct:{stored.id}:label{suffix}",
                                index=choices.index(current) if current in choices else 0)
-    note = middle.text_input("Note (optional)")
+    note = middle.text_input("Note (optional)", value=(in_force.note or "") if in_force else "",
+                             key=f"history:correct:{stored.id}:note{suffix}")
     if right.form_submit_button("Save correction"):
         try:
             store.add_correction(stored.id, new_label, note=note or None)
@@ -191,7 +220,8 @@ if stored.corrections:
                     help=f"Takes back '{latest.label}'; the label is then {then}."):
         store.remove_correction(stored.id, latest.id)
         st.session_state["history:done"] = f"Removed '{md(latest.label)}': #{stored.id} is {then} again."
-        st.session_state.pop(f"history:correct:{stored.id}:label", None)  # back to the label in force
+        for kind in ("label", "note"):  # the form starts again from the label in force
+            st.session_state.pop(f"history:correct:{stored.id}:{kind}{suffix}", None)
         st.rerun()
 views.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
                          prediction_id=stored.id)

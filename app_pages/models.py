@@ -2,17 +2,77 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from app_pages import resources, views
 from longbert.config import models_dir
+from longbert.errors import LongBertError
 from longbert.ui import charts
-from longbert.ui.models import checkpoint_row, is_score, metrics_title, scan_checkpoints
+from longbert.ui.evaluation import evaluate, load_labelled
+from longbert.ui.formatting import md
+from longbert.ui.model_admin import default_model, delete_checkpoint, set_default_model
+from longbert.ui.models import (
+    ZERO_SHOT_KEY,
+    ModelChoice,
+    checkpoint_row,
+    is_score,
+    metrics_title,
+    scan_checkpoints,
+)
+from longbert.ui.service import classify
 from longbert.ui.tables import table_frame
+from longbert.ui.uploads import LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
+
+
+def _evaluate(choice: ModelChoice) -> None:
+    """Accuracy, macro-F1 and a confusion matrix of ``choice`` on an uploaded labelled file."""
+    upload = st.file_uploader("CSV, TSV or JSON Lines with a text and a label column",
+                              type=["jsonl", "csv", "tsv", "gz", "json"], key="models:eval-file")
+    if upload is None:
+        return
+    try:
+        found = table_columns(upload.name, upload.getvalue())
+    except ValueError as error:
+        st.error(str(error))
+        return
+    left, right = st.columns(2)
+    text_column = left.selectbox("Text column", found, index=guess_column(found, TEXT_NAMES),
+                                 key="models:eval-text")
+    label_column = right.selectbox("Label column", found, key="models:eval-label",
+                                   index=guess_column(found, LABEL_NAMES, avoid=text_column))
+    if st.button("Evaluate", key="models:evaluate", type="primary"):
+        try:
+            dataset = load_labelled(upload.name, upload.getvalue(), text_column, label_column)
+            model = resources.load_model(choice.key, None)
+            with st.spinner(f"Classifying {len(dataset.examples)} documents…"):
+                scores = evaluate(choice.title, dataset, lambda docs: classify(model, docs),
+                                  list(choice.labels))
+        except LongBertError as error:
+            st.error(str(error))
+            return
+        st.session_state["models:scores"] = (choice.key, upload.name, scores)
+    kept = st.session_state.get("models:scores")
+    if kept is None or kept[0] != choice.key:
+        return
+    scores = kept[2]
+    a, b, c = st.columns(3)
+    a.metric("Accuracy", f"{scores.accuracy:.1%}")
+    b.metric("Macro-F1", f"{scores.macro_f1:.1%}")
+    c.metric("Documents", f"{scores.documents:,}",
+             help=f"{scores.failed} could not be classified (counted as wrong)." if scores.failed
+             else None)
+    st.plotly_chart(charts.confusion_figure(scores.labels, scores.confusion,
+                                            title=f"Confusion matrix on {kept[1]}"),
+                    key="models:confusion")
+
 
 st.title("Models")
 store = resources.store()
+if (done := st.session_state.pop("models:done", None)) is not None:
+    st.success(done)
 checkpoints, problems = scan_checkpoints()
 registered = {m.name: m for m in store.list_models()}
 st.caption(f"Checkpoints are folders under `{models_dir()}` (set `LONGBERT_MODELS_DIR` to move "
@@ -49,6 +109,36 @@ if rows:
     picked = st.selectbox("Details of", range(len(rows)), key="models:detail",
                           format_func=lambda i: f"{rows[i]['name']} ({rows[i]['folder']})")
     choice = checkpoints[picked]
+    default = default_model(store, [c.key for c in checkpoints])
+    st.caption("Default model of every page: "
+               + ("zero-shot" if default == ZERO_SHOT_KEY else md(Path(default).name))
+               + ". A newly trained model never becomes the default by itself.")
+    left, middle, right = st.columns(3)
+    if left.button("Make it the default model", key="models:default",
+                   disabled=default == choice.key,
+                   help="Every page (and every browser session) starts with this model."):
+        set_default_model(store, choice.key)
+        st.session_state.pop("shared:model", None)
+        st.rerun()
+    if middle.button("Make zero-shot the default", key="models:default-zero-shot",
+                     disabled=default == ZERO_SHOT_KEY):
+        set_default_model(store, ZERO_SHOT_KEY)
+        st.session_state.pop("shared:model", None)
+        st.rerun()
+    with right.popover("Delete this model…"):
+        st.caption(f"Deletes the folder `{choice.path}`. Predictions made with it keep their "
+                   "record in History.")
+        if st.button("Delete it", key="models:delete", type="primary"):
+            try:
+                delete_checkpoint(store, str(choice.path))
+            except LongBertError as error:
+                st.error(str(error))
+            else:
+                st.session_state["models:done"] = f"Deleted {md(choice.title)}."
+                st.session_state.pop("shared:model", None)
+                st.rerun()
+    with st.expander("Evaluate on a labelled file"):
+        _evaluate(choice)
     left, right = st.columns(2)
     with left:
         st.markdown("**Configuration**")
@@ -57,12 +147,18 @@ if rows:
                  "folder": choice.path, "saved_at": choice.saved_at}, expanded=True)
     with right:
         st.markdown("**Metrics and training metadata**")
-        st.json(choice.metadata or {"metrics": "none recorded"}, expanded=1)
+        st.json(choice.metadata or {"metrics": "none recorded"}, expanded=False)
 
-others = [m for m in registered.values() if m.folder is None or m.zero_shot]
+others = [m for m in registered.values()
+          if m.folder is None or m.zero_shot or not Path(m.folder).is_dir()]
 if others:
     st.subheader("Other models seen in predictions")
+    st.caption("Zero-shot labellings, and models whose checkpoint was deleted or moved: their "
+               "predictions keep their record in History.")
     st.dataframe(pd.DataFrame([
-        {"name": m.name, "kind": m.kind, "labels": ", ".join(m.labels),
+        {"name": m.name,
+         "kind": m.kind if m.folder is None or m.zero_shot or Path(m.folder).is_dir()
+         else f"{m.kind} (checkpoint deleted)",
+         "labels": ", ".join(m.labels),
          "first used": m.created_at.strftime("%Y-%m-%d %H:%M")} for m in others
     ]), hide_index=True, key="models:others")

@@ -14,8 +14,10 @@ import streamlit as st
 from app_pages import resources, widgets
 from longbert.errors import LongBertError
 from longbert.ui import charts
+from longbert.ui.corrections import export_without_conflicts
 from longbert.ui.formatting import format_duration, plural
 from longbert.ui.jobs import Job
+from longbert.ui.judging import judged, small_run_log_every, train_and_judge
 from longbert.ui.models import ZERO_SHOT_CHOICE
 from longbert.ui.training import (
     OptionSpec,
@@ -43,6 +45,7 @@ store = resources.store()
 SOURCES = ["Corrections collected in the app", "Upload a labelled file"]
 source = st.radio("Training data", SOURCES, key="train:source", horizontal=True)
 upload = None
+leave_out = False
 columns: dict[str, Any] = {}
 columns_ok = True
 chosen = None
@@ -55,6 +58,13 @@ if source == SOURCES[0]:
     count = chosen.documents if chosen is not None else 0
     st.caption(f"{plural(count, 'document')} with a corrected or confirmed label (Batch label and "
                "History pages). A few dozen per label give a usable first model.")
+    if chosen is not None and chosen.conflicts:
+        st.warning(f"{plural(chosen.conflicts, 'document')} of these have conflicting corrections "
+                   "(people set different labels on predictions of the same text). Training "
+                   "never picks one: settle them in History (filter 'Only conflicting "
+                   "corrections'), or leave them out.")
+        leave_out = st.checkbox(f"Leave the {plural(chosen.conflicts, 'conflicting document')} "
+                                "out of training", key="train:leave-out-conflicts")
 else:
     upload = st.file_uploader("JSON Lines or CSV with a text and a label column (optionally .gz)",
                               type=["jsonl", "csv", "tsv", "gz", "json"], key="train:file")
@@ -103,11 +113,23 @@ for column, spec in zip(st.columns(len(main)), main, strict=True):
     with column:
         values[spec.name] = _widget(spec, f"train:{spec.name}")
 with st.expander("Advanced options"):
+    # Grouped as TrainConfig groups them (data, model, optimisation, hardware, run): one tab each.
+    groups: dict[str, list[OptionSpec]] = {}
     for spec in advanced_specs():
-        if spec.name in COLUMN_OPTIONS:  # chosen above from the uploaded file's columns
-            continue
-        values[spec.name] = _widget(spec, f"train:{spec.name}")
+        if spec.name not in COLUMN_OPTIONS:  # chosen above from the uploaded file's columns
+            groups.setdefault(spec.group or "other", []).append(spec)
+    for tab, specs in zip(st.tabs([g.capitalize() for g in groups]), groups.values(),
+                                   strict=True):
+        with tab:
+            halves = st.columns(2)
+            for i, spec in enumerate(specs):
+                with halves[i % 2]:
+                    values[spec.name] = _widget(spec, f"train:{spec.name}")
 values.update(columns)
+# Small runs report every step, so the live chart moves from the first steps on.
+documents = chosen.documents if chosen is not None else (
+    upload.getvalue().count(b"\n") + 1 if upload is not None else 0)
+values["log_every"] = small_run_log_every(values, documents)
 
 running = resources.jobs().running("train")
 start = st.button("Start training", type="primary", key="train:start",
@@ -116,20 +138,22 @@ start = st.button("Start training", type="primary", key="train:start",
 
 
 def _start() -> Job:
-    from longbert.training import train
-
     folder = Path(tempfile.mkdtemp(prefix="longbert-train-"))
     try:
         if upload is not None:
             path = save_upload(upload.name, upload.getvalue(), folder)
+        elif leave_out and chosen is not None:
+            path, said = export_without_conflicts(store, folder, chosen)
+            if said:
+                st.warning(said)
         else:
-            path = export_corrections(store, folder, chosen)
+            path = export_corrections(store, folder, chosen)  # a conflict: a StoreError naming it
         config = build_config(values, train_path=str(path), strategy=strategy)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return resources.jobs().submit(
-        training_work(config, train, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True)),
+        training_work(config, train_and_judge, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True)),
         title=config.name, kind="train", meta={"output": str(config.output_path)},
     )
 
@@ -168,7 +192,16 @@ else:
     if snapshot.status == "done":
         output = job.meta.get("output")
         st.success(f"Training finished in {format_duration(snapshot.elapsed)}. The model is "
-                   f"saved in `{output}` and listed on the Classify, Batch label and Models pages.")
+                   f"saved in `{output}`. It is offered on every page, but the default model "
+                   "stays as it is until you choose (Models page).")
+        verdict, problem = judged(snapshot.result)
+        if verdict is not None:
+            (st.info if verdict.better else st.warning)(verdict.message)
+            st.dataframe(verdict.rows(), hide_index=True, key="train:verdict", column_config={
+                "accuracy": st.column_config.NumberColumn(format="percent"),
+                "macro_f1": st.column_config.NumberColumn("macro-F1", format="percent")})
+        elif problem:
+            st.caption(f"Not compared with the baselines: {problem}")
         if output and st.button("Use it on the Classify page", key="train:use"):
             st.session_state["shared:model"] = str(Path(output).resolve())
             st.switch_page("app_pages/classify.py")

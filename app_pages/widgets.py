@@ -9,14 +9,32 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages import resources
 from longbert.config import database_url, models_dir
 from longbert.errors import LongBertError
 from longbert.store import redacted_url
 from longbert.ui import params
 from longbert.ui.formatting import md
-from longbert.ui.models import DEFAULT_ZERO_SHOT_LABELS, ModelChoice, model_choices, parse_labels
+from longbert.ui.help_text import strategy_help_text
+from longbert.ui.model_admin import default_model
+from longbert.ui.models import (
+    DEFAULT_ZERO_SHOT_LABELS,
+    ModelChoice,
+    model_choices,
+    parse_labels,
+)
+from longbert.ui.params import (
+    strategy_names,
+    strategy_title,
+)
 
 OWN_STRATEGY = "__model__"
+#: The label-set choice meaning "type new labels".
+NEW_SET = "__new__"
+#: The label set typed labels are kept under until a person names them.
+DRAFT_SET = "Draft (last typed labels)"
+#: The store setting naming the label set last chosen (shared by every browser session).
+LABEL_SET_SETTING = "label_set"
 
 
 def _remembered(name: str, default: Any) -> Any:
@@ -34,7 +52,9 @@ def model_picker(prefix: str) -> tuple[ModelChoice, dict[str, str] | None]:
     """
     choices = model_choices()
     keys = [c.key for c in choices]
-    remembered = _remembered("model", keys[0])
+    # The default is what a person set on the Models page; a newly trained model never takes
+    # over by itself (zero-shot until someone chooses).
+    remembered = _remembered("model", default_model(resources.store(), keys))
     index = keys.index(remembered) if remembered in keys else 0
     key = st.selectbox(
         "Model", keys, index=index, key=f"{prefix}:model",
@@ -47,18 +67,76 @@ def model_picker(prefix: str) -> tuple[ModelChoice, dict[str, str] | None]:
     if not choice.zero_shot:
         return choice, None
     st.badge("Zero-shot", icon=":material/auto_awesome:", color="orange")
+    return choice, label_set_picker(prefix)
+
+
+def label_set_picker(prefix: str) -> dict[str, str] | None:
+    """Pick a saved label set by name (or type new labels, and save them under a name).
+
+    The labels in use are kept in the database (the last chosen set, or a draft of typed
+    labels), so a new browser session starts with them. The name in use is
+    :func:`current_label_set`. Returns ``{label: description}``, or None (error shown).
+    """
+    store = resources.store()
+    saved = {s.name: s for s in store.list_label_sets()}
+    last = store.get_setting(LABEL_SET_SETTING)
+    names = [NEW_SET, *saved]
+    remembered = _remembered("label_set", last if last in saved else NEW_SET)
+    text_key = f"{prefix}:labels"
+
+    def chose() -> None:  # a set picked: its labels fill the text box
+        picked = st.session_state[f"{prefix}:label_set"]
+        if picked in saved:
+            st.session_state[text_key] = saved[picked].text
+
+    name = st.selectbox("Label set", names, index=names.index(remembered) if remembered in names
+                        else 0, key=f"{prefix}:label_set", on_change=chose,
+                        format_func=lambda n: "New labels (type them below)" if n == NEW_SET else n,
+                        help="Saved label sets are shared by every page and browser session; "
+                        "each prediction records the set it was made with.")
+    if text_key not in st.session_state:
+        draft = saved.get(name) or saved.get(DRAFT_SET)
+        st.session_state[text_key] = draft.text if draft else _remembered("labels", DEFAULT_ZERO_SHOT_LABELS)
     text = st.text_area(
-        "Labels (one per line, optionally `label: short description`)",
-        value=_remembered("labels", DEFAULT_ZERO_SHOT_LABELS), key=f"{prefix}:labels", height=140,
+        "Labels (one per line, optionally `label: short description`)", key=text_key, height=140,
         help="Zero-shot compares the document's chunk embeddings with embeddings of these "
         "descriptions. Short, concrete descriptions work best.",
     )
     _remember("labels", text)
     try:
-        return choice, parse_labels(text or "")
+        labels = parse_labels(text or "")
     except ValueError as error:
         st.error(str(error))
-        return choice, None
+        return None
+    in_use = name if name in saved and saved[name].descriptions == labels else DRAFT_SET
+    if in_use == DRAFT_SET:
+        st.caption("These labels are not a saved label set yet; predictions record them as "
+                   f"'{DRAFT_SET}'.")
+        draft = saved.get(DRAFT_SET)
+        if draft is None or draft.descriptions != labels or draft.labels != list(labels):
+            store.save_label_set(DRAFT_SET, labels)  # kept for the next browser session
+    with st.popover("Save as a label set…"):
+        new_name = st.text_input("Name", key=f"{prefix}:label_set_name")
+        if st.button("Save", key=f"{prefix}:label_set_save", disabled=not new_name.strip()):
+            try:
+                record = store.save_label_set(new_name, labels)
+            except LongBertError as error:
+                st.error(str(error))
+            else:
+                store.set_setting(LABEL_SET_SETTING, record.name)
+                _remember("label_set", record.name)
+                st.session_state.pop(f"{prefix}:label_set", None)
+                st.rerun()
+    if name != last and name in saved:
+        store.set_setting(LABEL_SET_SETTING, name)
+    _remember("label_set", name)
+    _remember("label_set_in_use", in_use)
+    return labels
+
+
+def current_label_set() -> str | None:
+    """The name of the label set the zero-shot labels in use belong to (None: none picked)."""
+    return _remembered("label_set_in_use", None)
 
 
 def _param_widget(spec: params.ParamSpec, key: str) -> Any:
@@ -96,17 +174,22 @@ def strategy_picker(prefix: str, choice: ModelChoice, allow_own: bool = True) ->
     when a parameter is invalid (the error is shown).
     """
     own = (choice.strategy or {}).get("name") or ("chunk" if choice.zero_shot else None)
-    own_title = f"Model's own ({params.strategy_title(own)})" if own else "Model's own"
-    options = ([OWN_STRATEGY] if allow_own else []) + params.strategy_names()
-    remembered = _remembered("strategy", options[0])
+    own_title = f"Model's own ({strategy_title(own)})" if own else "Model's own"
+    options = ([OWN_STRATEGY] if allow_own else []) + strategy_names()
+    # Remembered per model: a strategy chosen for a trained model does not carry over to the
+    # next zero-shot batch (and back).
+    remembered = _remembered(f"strategy:{choice.key}", options[0])
+    key = f"{prefix}:strategy"
+    if st.session_state.get(f"{key}:model") != choice.key or st.session_state.get(key) not in options:
+        st.session_state[key] = remembered if remembered in options else options[0]
+        st.session_state[f"{key}:model"] = choice.key
     name = st.selectbox(
-        "Strategy", options, index=options.index(remembered) if remembered in options else 0,
-        key=f"{prefix}:strategy",
-        format_func=lambda n: own_title if n == OWN_STRATEGY else params.strategy_title(n),
+        "Strategy", options, key=key,
+        format_func=lambda n: own_title if n == OWN_STRATEGY else strategy_title(n),
         help="How a document longer than BERT's 512 tokens is read. "
         + " ".join(f"**{params.strategy_summary(n)}.**" for n in params.strategy_names()),
     )
-    _remember("strategy", name)
+    _remember(f"strategy:{choice.key}", name)
     if name == OWN_STRATEGY:
         if choice.zero_shot:
             st.caption("Zero-shot reads every token in 256-token chunks (the encoder's length).")
@@ -115,7 +198,7 @@ def strategy_picker(prefix: str, choice: ModelChoice, allow_own: bool = True) ->
         return None, True
     st.caption(params.strategy_summary(name) + ".")
     with st.expander("Strategy parameters"):
-        st.caption(params.strategy_help(name))
+        st.caption(strategy_help_text(name))
         config = strategy_params_form(name, prefix)
     return config, config is not None
 

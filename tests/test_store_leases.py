@@ -104,7 +104,7 @@ def test_upgrade_from_version_3_shows_the_killed_batch_interrupted(tmp_path: Pat
     path = tmp_path / "v3.sqlite"
     make_v3_database(path)
     store = Store(f"sqlite:///{path}")
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION >= 4
     batch = store.get_batch(2)
     assert (batch.name, batch.status, batch.done, batch.pending) == ("killed batch", "interrupted", 1, 1)
     assert [b.id for b in store.unfinished_batches()] == [2]

@@ -173,8 +173,8 @@ def test_corrections_are_exported_per_model_and_label_set(store: Store, tmp_path
     shared, other, third = make_document(1, name="shared.txt"), make_document(2), make_document(3)
     correct(store, shared, "hp", ("true", "false"), "false")
     correct(store, shared, "topics", ("sport", "politics"), "sport")  # the same text, later
-    correct(store, other, "hp", ("true", "false"), "true")
-    correct(store, other, "hp", ("true", "false"), "false")  # corrected again: this one wins
+    earlier = correct(store, other, "hp", ("true", "false"), "true")
+    correct(store, other, "hp", ("true", "false"), "false")  # corrected again: a conflict
     # Zero-shot predictions share the encoder's model name; each labelling has its label set.
     correct(store, other, "zero-shot:minilm", ("sport", "politics"), "politics")
     correct(store, third, "zero-shot:minilm", ("a", "b"), "b")
@@ -198,6 +198,11 @@ def test_corrections_are_exported_per_model_and_label_set(store: Store, tmp_path
     ]
 
     path = tmp_path / "hp.jsonl"
+    # Two people's labels in force for one text: never settled by picking the latest.
+    assert sets[3].conflicts == 1
+    with pytest.raises(StoreError, match=rf"conflict.*{other.name}.*'true' in #{earlier}"):
+        store.export_corrections_training_set(path, model="hp")
+    store.remove_correction(earlier)  # a person settles it: the later label stands
     assert store.count_corrections("hp") == store.export_corrections_training_set(path, model="hp") == 2
     assert read_jsonl(path) == [
         {"id": shared.sha256, "name": "shared.txt", "text": shared.text, "label": "false"},

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from longbert.errors import StoreError
 from longbert.store.batches import BATCH_STATUSES, ITEM_STATUSES
+from longbert.store.conflicts import CONFIRM_NOTE
+from longbert.store.corrections import CONFLICT_POLICIES
 from longbert.store.csv_writer import spreadsheet_safe, write_csv
 from longbert.store.engine import redacted_url
 from longbert.store.export import EXPORT_COLUMNS, EXPORT_FORMATS
@@ -29,6 +31,8 @@ from longbert.store.leases import BatchBusyError, BatchLease, Worker
 from longbert.store.records import (
     BatchItemRecord,
     BatchRecord,
+    ConfirmOutcome,
+    CorrectionConflict,
     CorrectionRecord,
     CorrectionSet,
     EpochRecord,
@@ -36,6 +40,7 @@ from longbert.store.records import (
     HistoryPage,
     HistoryRow,
     LabelCount,
+    LabelSetRecord,
     ModelRecord,
     RecordNotFoundError,
     StoredPrediction,
@@ -47,6 +52,8 @@ from longbert.store.training import RUN_STATUSES
 
 __all__ = [
     "BATCH_STATUSES",
+    "CONFIRM_NOTE",
+    "CONFLICT_POLICIES",
     "EXPORT_COLUMNS",
     "EXPORT_FORMATS",
     "ITEM_STATUSES",
@@ -56,6 +63,8 @@ __all__ = [
     "BatchItemRecord",
     "BatchLease",
     "BatchRecord",
+    "ConfirmOutcome",
+    "CorrectionConflict",
     "CorrectionRecord",
     "CorrectionSet",
     "EpochRecord",
@@ -63,6 +72,7 @@ __all__ = [
     "HistoryPage",
     "HistoryRow",
     "LabelCount",
+    "LabelSetRecord",
     "ModelRecord",
     "RecordNotFoundError",
     "Store",

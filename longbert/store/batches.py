@@ -126,6 +126,7 @@ def _item_record(item: BatchItemRow, **extra: Any) -> BatchItemRecord:
         prediction_id=item.prediction_id,
         document_sha256=item.document_sha256,
         updated_at=item.updated_at,
+        fields=dict(item.fields) if item.fields else {},
         **extra,
     )
 
@@ -144,13 +145,16 @@ class BatchesMixin:
         *,
         hashes: Sequence[str | None] | None = None,
         errors: Mapping[int, str] | None = None,
+        fields: Mapping[int, Mapping[str, Any]] | None = None,
     ) -> int:
         """Start a batch of ``total`` items, or of the named ``items`` (positions 0, 1, ...).
 
         ``config`` records how it runs (model, strategy...). ``hashes`` gives each item's expected
         text SHA-256 (kept as its ``document_sha256``, so whoever reads the text back can check
         it is that item's); ``errors`` maps positions to why an item failed already (unreadable
-        files). Items, errors and counts are written in one transaction. Returns the batch id.
+        files). ``fields`` maps positions to the source row's other columns (a table upload's
+        id, title...), kept with the item. Items, errors and counts are written in one
+        transaction. Returns the batch id.
         """
         if items is not None:
             names = [str(item) for item in items]
@@ -168,6 +172,7 @@ class BatchesMixin:
         if any(not 0 <= position < len(names) for position in failed):
             raise StoreError(f"Batch error positions must be item positions 0..{len(names) - 1}.")
         config_json = jsonable(config or {}, "batch config")
+        extra = {int(i): jsonable(dict(f), "source fields") for i, f in (fields or {}).items()}
         now = utcnow()
         finished = bool(names) and len(failed) == len(names)
 
@@ -194,6 +199,7 @@ class BatchesMixin:
                     error=failed.get(i),
                     document_sha256=expected[i],
                     updated_at=now,
+                    fields=extra.get(i),
                 )
                 for i, n in enumerate(names)
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +60,10 @@ class _Group:
     #: document id → (correction id, training label): the latest correction of each text.
     documents: dict[int, tuple[int, Any]] = field(default_factory=dict)
     predictions: set[int] = field(default_factory=set)
+    #: document id → prediction id → (correction id, label): the correction in force of each
+    #: prediction of the text. Two predictions of one text in force with different labels are
+    #: a conflict (:func:`conflicts_of`): no training set picks one of them silently.
+    votes: dict[int, dict[int, tuple[int, Any]]] = field(default_factory=dict)
 
     @property
     def label_set(self) -> frozenset[str]:
@@ -73,6 +78,7 @@ class _Group:
             documents=len(self.documents),
             corrections=len(self.predictions),
             latest_at=self.latest_at,
+            conflicts=len(conflicts_of(self)),
         )
 
 
@@ -92,9 +98,79 @@ def _scan(session: Session, model: str | None) -> list[_Group]:
         group.labels, group.latest_at = label_set, created_at  # the newest prediction's order
         group.zero_shot = group.zero_shot or bool(zero_shot)
         group.documents.pop(document_id, None)  # re-insert: order = when last corrected
-        group.documents[document_id] = (correction_id, list(labels) if multi_label else label)
+        value = list(labels) if multi_label else label
+        group.documents[document_id] = (correction_id, value)
         group.predictions.add(prediction_id)
+        group.votes.setdefault(document_id, {})[prediction_id] = (correction_id, value)
     return sorted(groups.values(), key=lambda g: g.latest_at, reverse=True)
+
+
+def label_key(value: Any) -> str:
+    """A training label as one comparable string (multi-label lists sorted and joined)."""
+    return value if isinstance(value, str) else ", ".join(sorted(str(v) for v in value))
+
+
+def conflicts_of(group: _Group) -> dict[int, dict[str, list[int]]]:
+    """document id → label in force → prediction ids, for each text of ``group`` whose
+    predictions carry different people's labels in force (a conflict)."""
+    found: dict[int, dict[str, list[int]]] = {}
+    for document_id, votes in group.votes.items():
+        by_label: dict[str, list[int]] = {}
+        for prediction_id, (_, value) in sorted(votes.items()):
+            by_label.setdefault(label_key(value), []).append(prediction_id)
+        if len(by_label) > 1:
+            found[document_id] = by_label
+    return found
+
+
+def document_names(session: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """document id → (SHA-256, name), in chunks (bound-parameter limits)."""
+    wanted, found = list(ids), {}
+    for start in range(0, len(wanted), 500):
+        statement = select(DocumentRow.id, DocumentRow.sha256, DocumentRow.name)
+        statement = statement.where(DocumentRow.id.in_(wanted[start : start + 500]))
+        found.update({i: (sha, name) for i, sha, name in session.execute(statement)})
+    return found
+
+
+def describe_conflicts(session: Session, conflicts: dict[int, dict[str, list[int]]]) -> str:
+    """E.g. ``report.txt ('sport' in #3, 'politics' in #7); ...`` (at most 10 documents)."""
+    names = document_names(session, conflicts)
+    parts = [
+        f"{names[d][1]} (" + ", ".join(
+            f"'{label}' in " + ", ".join(f"#{p}" for p in ids) for label, ids in votes.items()
+        ) + ")"
+        for d, votes in list(conflicts.items())[:10]
+    ]
+    more = f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
+    return "; ".join(parts) + more
+
+
+CONFLICT_POLICIES = ("raise", "leave_out")
+
+
+def _settle(session: Session, group: _Group, conflicts: str) -> _Group:
+    """``group`` without its conflicting texts (``leave_out``, with a warning naming them), or
+    StoreError naming them (``raise``)."""
+    if conflicts not in CONFLICT_POLICIES:
+        raise StoreError(f"conflicts must be one of {', '.join(CONFLICT_POLICIES)}, got {conflicts!r}.")
+    found = conflicts_of(group)
+    if not found:
+        return group
+    what = f"{len(found)} document{'s' if len(found) != 1 else ''}"
+    described = describe_conflicts(session, found)
+    if conflicts == "raise":
+        raise StoreError(
+            f"Corrections conflict for {what}: people set different labels on different "
+            f"predictions of the same text: {described}. Settle each conflict in History (filter "
+            "'Only conflicting corrections'), or leave these documents out of the training set."
+        )
+    warnings.warn(
+        f"Left out {what} whose corrections conflict: {described}.", UserWarning, stacklevel=4
+    )
+    documents = {d: v for d, v in group.documents.items() if d not in found}
+    return _Group(group.model, group.labels, group.multi_label, group.zero_shot, group.latest_at,
+                  documents, group.predictions, group.votes)  # fmt: skip
 
 
 def _describe(groups: Iterable[_Group]) -> str:
@@ -135,6 +211,8 @@ def _chosen(session: Session, model: str | None, labels: Sequence[str] | None) -
             if document_id not in merged.documents or merged.documents[document_id][0] < correction_id:
                 merged.documents[document_id] = (correction_id, label)
         merged.predictions |= group.predictions
+        for document_id, votes in group.votes.items():
+            merged.votes.setdefault(document_id, {}).update(votes)
     merged.documents = dict(sorted(merged.documents.items(), key=lambda item: item[1][0]))
     return merged
 
@@ -248,13 +326,19 @@ class CorrectionsMixin:
         corrected first (``model``: only that model's). Reads no document text."""
         return self._db.read(lambda session: [g.record() for g in _scan(session, model)])
 
-    def count_corrections(self, model: str | None = None, labels: Sequence[str] | None = None) -> int:
+    def count_corrections(
+        self, model: str | None = None, labels: Sequence[str] | None = None, conflicts: str = "raise"
+    ) -> int:
         """How many lines :meth:`export_corrections_training_set` writes for the same arguments
         (reads no document text). Raises StoreError where the export would."""
 
         def work(session: Session) -> int:
             group = _chosen(session, model, labels)
-            return 0 if group is None else len(group.documents)
+            if group is None:
+                return 0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return len(_settle(session, group, conflicts).documents)
 
         return self._db.read(work)
 
@@ -263,6 +347,7 @@ class CorrectionsMixin:
         destination: str | os.PathLike[str] | IO[str],
         model: str | None = None,
         labels: Sequence[str] | None = None,
+        conflicts: str = "raise",
     ) -> int:
         """Write one correction set as training data (JSON Lines); returns the line count.
 
@@ -274,13 +359,21 @@ class CorrectionsMixin:
         multi-label models; ``id`` is the text's SHA-256. This is what ``longbert.data`` reads.
         A path is written to a temporary file beside it and renamed: never left half-written.
 
+        A text whose predictions carry *different* people's labels in force (a conflict, e.g. a
+        careful correction in one batch and a bulk confirm of another label in the next) is
+        never settled by picking one: ``conflicts="raise"`` raises StoreError naming them,
+        ``"leave_out"`` writes the others and warns (UserWarning) naming the ones left out.
+
         Raises:
-            StoreError: the arguments leave several label sets, or name an unknown model.
+            StoreError: the arguments leave several label sets, name an unknown model, or the
+                set has conflicting corrections (with ``conflicts="raise"``).
         """
 
         def work(session: Session) -> list[dict[str, Any]]:
             group = _chosen(session, model, labels)
-            return [] if group is None else _training_rows(session, group)
+            if group is None:
+                return []
+            return _training_rows(session, _settle(session, group, conflicts))
 
         rows = self._db.read(work)
         if isinstance(destination, str | os.PathLike):

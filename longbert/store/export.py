@@ -21,7 +21,7 @@ from longbert.store.csv_writer import write_csv
 from longbert.store.engine import Database
 from longbert.store.queries import apply_filters, history_select, to_history_row
 from longbert.store.records import HistoryFilter
-from longbert.store.schema import DocumentRow, PredictionRow
+from longbert.store.schema import BatchItemRow, DocumentRow, PredictionRow
 
 EXPORT_FORMATS = ("csv", "jsonl")
 
@@ -50,6 +50,8 @@ EXPORT_COLUMNS = (
     "corrected_at",
     "final_label",
     "final_labels",
+    "label_set",
+    "source_fields",
 )
 
 Destination = str | os.PathLike[str] | IO[str]
@@ -96,13 +98,19 @@ class ExportMixin:
 
         CSV cells holding lists or dicts (labels, probabilities, strategy parameters) are JSON;
         cells a spreadsheet would run as formulas are defused (:mod:`longbert.store.csv_writer`),
-        JSON Lines keeps every value exactly.
+        JSON Lines keeps every value exactly. ``source_fields`` holds a batch row's own columns
+        (a table upload's id, title...), so results join back to the source.
         ``include_text`` adds the document's full text as a ``text`` column.
         """
         if format not in EXPORT_FORMATS:
             raise StoreError(f"Unknown export format '{format}'; use one of {', '.join(EXPORT_FORMATS)}.")
-        extra = [PredictionRow.strategy_params] + ([DocumentRow.text] if include_text else [])
-        statement = apply_filters(history_select(*extra), filters).order_by(
+        extra = [PredictionRow.strategy_params, BatchItemRow.fields]
+        extra += [DocumentRow.text] if include_text else []
+        # A batch item's source row columns (a table upload's id, title...) join results back.
+        selected = history_select(*extra).outerjoin(
+            BatchItemRow, BatchItemRow.prediction_id == PredictionRow.id
+        )
+        statement = apply_filters(selected, filters).order_by(
             PredictionRow.created_at, PredictionRow.id
         )
         columns = list(EXPORT_COLUMNS) + (["text"] if include_text else [])
@@ -123,7 +131,7 @@ class ExportMixin:
 def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
     row = to_history_row(values)
     note, corrected_at = values[17], values[18]
-    params = values[19]
+    params = values[20]
     record: dict[str, Any] = {
         "id": row.id,
         "created_at": row.created_at.isoformat(),
@@ -148,7 +156,9 @@ def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
         "corrected_at": corrected_at.isoformat() if corrected_at is not None else None,
         "final_label": row.corrected_label if row.corrected_label is not None else row.label,
         "final_labels": row.corrected_labels if row.corrected_labels is not None else row.labels,
+        "label_set": row.label_set,
+        "source_fields": values[21],
     }
     if include_text:
-        record["text"] = values[20]
+        record["text"] = values[22]
     return record

@@ -168,11 +168,30 @@ def _upgrade_3_to_4(connection: Connection, op: Operations) -> None:
     op.add_column("batches", sa.Column("heartbeat_at", UTCDateTime(), nullable=True))
 
 
+def _upgrade_4_to_5(connection: Connection, op: Operations) -> None:
+    """v5: saved label sets, the label set each prediction was made with, and the source row's
+    other columns per batch item (old rows: None)."""
+    op.create_table(
+        "label_sets",
+        sa.Column("id", sa.Integer, nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("labels", sa.JSON, nullable=False),
+        sa.Column("descriptions", sa.JSON, nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_label_sets"),
+        sa.UniqueConstraint("name", name="uq_label_sets_name"),
+    )
+    op.add_column("predictions", sa.Column("label_set", sa.String(255), nullable=True))
+    op.add_column("batch_items", sa.Column("fields", sa.JSON, nullable=True))
+
+
 #: ``from_version`` → the step that upgrades it to ``from_version + 1``.
 UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {
     1: _upgrade_1_to_2,
     2: _upgrade_2_to_3,
     3: _upgrade_3_to_4,
+    4: _upgrade_4_to_5,
 }
 
 

@@ -14,9 +14,13 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
+from longbert.errors import StoreError
 from longbert.store.engine import Database
 from longbert.store.records import HistoryFilter, HistoryPage, HistoryRow, LabelCount
 from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
+
+#: What :attr:`HistoryFilter.label_of` may name.
+LABEL_OF = ("final", "predicted", "corrected")
 
 # The latest correction of each prediction: highest id wins (ids grow with time).
 _LATEST = (
@@ -50,6 +54,7 @@ _COLUMNS = (
     Correction.labels,
     Correction.note,
     Correction.created_at,
+    PredictionRow.label_set,
 )
 
 
@@ -86,6 +91,8 @@ def to_history_row(values: Sequence[Any]) -> HistoryRow:
         zero_shot=bool(values[14]),
         corrected_label=values[15],
         corrected_labels=list(values[16]) if values[16] is not None else None,
+        label_set=values[19],
+        probabilities={str(k): float(v) for k, v in probabilities.items()},
     )
 
 
@@ -114,7 +121,15 @@ def apply_filters(statement: Select[Any], filters: HistoryFilter | None) -> Sele
     if f.model is not None:
         statement = statement.where(ModelRow.name.in_(_as_list(f.model)))
     if f.label is not None:
-        statement = statement.where(PredictionRow.label.in_(_as_list(f.label)))
+        if f.label_of not in LABEL_OF:
+            raise StoreError(f"label_of must be one of {', '.join(LABEL_OF)}, got {f.label_of!r}.")
+        column = {"predicted": PredictionRow.label, "corrected": Correction.label,
+                  "final": func.coalesce(Correction.label, PredictionRow.label)}[f.label_of]
+        statement = statement.where(column.in_(_as_list(f.label)))
+    if f.label_set is not None:
+        statement = statement.where(PredictionRow.label_set.in_(_as_list(f.label_set)))
+    if f.prediction_ids is not None:
+        statement = statement.where(PredictionRow.id.in_([int(i) for i in f.prediction_ids]))
     if f.strategy is not None:
         statement = statement.where(PredictionRow.strategy.in_(_as_list(f.strategy)))
     if f.source is not None:
@@ -205,6 +220,42 @@ class QueriesMixin:
 
         return self._db.read(work)
 
+    def text_previews(self, prediction_ids: Iterable[int], chars: int = 160) -> dict[int, str]:
+        """prediction id → the first ``chars`` characters of its document's text (one line)."""
+        wanted = [int(i) for i in prediction_ids]
+
+        def work(session: Session) -> dict[int, str]:
+            found: dict[int, str] = {}
+            for start in range(0, len(wanted), 500):
+                statement = (
+                    select(PredictionRow.id, func.substr(DocumentRow.text, 1, chars + 1))
+                    .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
+                    .where(PredictionRow.id.in_(wanted[start : start + 500]))
+                )
+                for prediction_id, head in session.execute(statement):
+                    text = " ".join(str(head or "").split())
+                    found[prediction_id] = text[:chars] + ("…" if len(text) > chars else "")
+            return found
+
+        return self._db.read(work)
+
+    def document_texts(self, prediction_ids: Iterable[int]) -> dict[int, str]:
+        """prediction id → its document's full text."""
+        wanted = [int(i) for i in prediction_ids]
+
+        def work(session: Session) -> dict[int, str]:
+            found: dict[int, str] = {}
+            for start in range(0, len(wanted), 500):
+                statement = (
+                    select(PredictionRow.id, DocumentRow.text)
+                    .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
+                    .where(PredictionRow.id.in_(wanted[start : start + 500]))
+                )
+                found.update(dict(session.execute(statement).tuples().all()))
+            return found
+
+        return self._db.read(work)
+
     def filter_options(self) -> dict[str, list[Any]]:
         """Values present in the data, for filter widgets: models, labels, strategies, sources."""
 
@@ -214,9 +265,12 @@ class QueriesMixin:
 
             return {
                 "model": distinct(ModelRow.name),
-                "label": distinct(PredictionRow.label),
+                # Labels predicted or set by a person (a text may be corrected *to* a label no
+                # prediction has).
+                "label": sorted(set(distinct(PredictionRow.label)) | set(distinct(CorrectionRow.label))),
                 "strategy": distinct(PredictionRow.strategy),
                 "source": distinct(PredictionRow.source),
+                "label_set": distinct(PredictionRow.label_set),
             }
 
         return self._db.read(work)

@@ -76,6 +76,10 @@ class HistoryRow:
     zero_shot: bool
     corrected_label: str | None
     corrected_labels: list[str] | None
+    #: The saved label set the prediction was made with (None: not recorded).
+    label_set: str | None = None
+    #: Every label's probability.
+    probabilities: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,13 @@ class HistoryFilter:
     text: str | None = None
     corrected: bool | None = None
     zero_shot: bool | None = None
+    #: Which label ``label`` filters on: ``final`` (the label in force: a person's correction,
+    #: else the prediction), ``predicted`` (the model's) or ``corrected`` (a person's only).
+    label_of: str = "predicted"
+    #: Only these predictions (e.g. those in a conflict, :meth:`Store.correction_conflicts`).
+    prediction_ids: Sequence[int] | None = None
+    #: Predictions made with these saved label sets (by name).
+    label_set: str | Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,9 @@ class CorrectionSet:
     documents: int
     corrections: int
     latest_at: datetime
+    #: Texts whose predictions carry different people's labels in force (conflicts): the
+    #: training export refuses them or leaves them out, never picks one.
+    conflicts: int = 0
 
     @property
     def key(self) -> str:
@@ -226,6 +240,8 @@ class BatchItemRecord:
     document_sha256: str | None
     updated_at: datetime
     row: HistoryRow | None = None
+    #: The source row's other columns (a table upload's id, title...); empty if none.
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -250,6 +266,55 @@ class TrainingRunRecord:
     started_at: datetime
     finished_at: datetime | None
     epochs: list[EpochRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LabelSetRecord:
+    """A saved label set: ``labels`` in order, ``descriptions`` (label → description)."""
+
+    id: int
+    name: str
+    labels: list[str]
+    descriptions: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def text(self) -> str:
+        """As typed in the app: one ``label: description`` line per label."""
+        return "\n".join(f"{label}: {self.descriptions.get(label, label)}" for label in self.labels)
+
+
+@dataclass(frozen=True)
+class CorrectionConflict:
+    """A text whose predictions (made with one label set) carry different people's labels in
+    force: ``votes`` maps each label to the prediction ids where it is in force."""
+
+    document_sha256: str
+    document_name: str
+    model: str
+    labels: list[str]
+    votes: dict[str, list[int]]
+
+    @property
+    def prediction_ids(self) -> list[int]:
+        return sorted(p for ids in self.votes.values() for p in ids)
+
+    @property
+    def title(self) -> str:
+        """E.g. ``report.txt: 'sport' (#3) vs 'politics' (#7)``."""
+        return f"{self.document_name}: " + " vs ".join(
+            f"'{label}' (" + ", ".join(f"#{p}" for p in ids) + ")" for label, ids in self.votes.items()
+        )
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    """What :meth:`Store.confirm_predictions` did: ``confirmed`` prediction ids, and ``skipped``
+    ones with why (``(prediction id, document name, reason)``)."""
+
+    confirmed: list[int]
+    skipped: list[tuple[int, str, str]]
 
 
 class RecordNotFoundError(StoreError, LookupError):

@@ -12,7 +12,9 @@ with counts only, corrections, training runs). 2 -- per-file batch items (resuma
 ``models.version`` (re-registering a model that has predictions keeps the old version's row), a
 ``database_id`` in ``longbert_meta`` and, on SQLite, ``PRAGMA application_id``. 4 -- a worker
 lease on ``batches`` (``worker_host``, ``worker_pid``, ``worker_id``, ``heartbeat_at``): a batch
-whose worker died shows as interrupted.
+whose worker died shows as interrupted. 5 -- saved ``label_sets`` (name, labels, descriptions)
+and ``predictions.label_set``, the name of the label set a prediction was made with;
+``batch_items.fields``, the other columns of an uploaded table's row.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: ``PRAGMA application_id`` of LongBERT's SQLite files (the bytes ``LgBt``); files from before
 #: schema version 3 have 0 until they are upgraded.
@@ -191,6 +193,9 @@ class PredictionRow(Base):
     zero_shot: Mapped[bool] = mapped_column(Boolean, default=False)
     extra: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: The name of the saved label set the prediction was made with (None: not recorded, e.g.
+    #: before schema v5, or a trained model's own labels).
+    label_set: Mapped[str | None] = mapped_column(String(255))
 
 
 class AttentionMapRow(Base):
@@ -229,6 +234,9 @@ class BatchItemRow(Base):
     prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id", ondelete="SET NULL"))
     document_sha256: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The source row's other columns (id, title, gold label...) for a row of an uploaded
+    #: table, so results join back to it (None: not a table row, or before schema v5).
+    fields: Mapped[dict[str, Any] | None]
 
 
 class CorrectionRow(Base):
@@ -243,6 +251,21 @@ class CorrectionRow(Base):
     labels: Mapped[list[Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class LabelSetRow(Base):
+    """A saved label set: its labels in order and a description of each (zero-shot reads the
+    descriptions). Chosen by name on every page."""
+
+    __tablename__ = "label_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    labels: Mapped[list[Any]]
+    #: label → description.
+    descriptions: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TrainingRunRow(Base):

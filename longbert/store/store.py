@@ -18,11 +18,13 @@ from longbert.document import Document
 from longbert.errors import StoreError
 from longbert.results import Prediction, PredictionError
 from longbert.store.batches import BatchesMixin, finish_item
+from longbert.store.conflicts import ConflictsMixin
 from longbert.store.convert import prepare_prediction, to_document, to_prediction
 from longbert.store.corrections import CorrectionsMixin, correction_record
 from longbert.store.engine import Database, close_database, describe_url, get_row, open_database
 from longbert.store.export import ExportMixin
 from longbert.store.identity import DATABASE_ID_KEY
+from longbert.store.label_sets import LabelSetsMixin
 from longbert.store.leases import LeasesMixin, lock_batch
 from longbert.store.migrations import initialise
 from longbert.store.models import ModelsMixin, prediction_model
@@ -37,6 +39,7 @@ from longbert.store.schema import (
     PredictionRow,
     utcnow,
 )
+from longbert.store.settings import SettingsMixin
 from longbert.store.training import TrainingMixin
 
 # Core tables for the hot path (saving a prediction), bypassing the ORM's unit of work.
@@ -47,7 +50,16 @@ ATTENTION_MAPS = AttentionMapRow.__table__
 
 
 class Store(
-    QueriesMixin, ModelsMixin, BatchesMixin, LeasesMixin, CorrectionsMixin, TrainingMixin, ExportMixin
+    QueriesMixin,
+    ModelsMixin,
+    BatchesMixin,
+    LeasesMixin,
+    CorrectionsMixin,
+    ConflictsMixin,
+    LabelSetsMixin,
+    TrainingMixin,
+    ExportMixin,
+    SettingsMixin,
 ):
     """LongBERT's database. ``url`` is any SQLAlchemy URL; ``None`` → ``LONGBERT_DB_URL`` or
     SQLite at ``db/longbert.sqlite`` (created on first use).
@@ -124,8 +136,12 @@ class Store(
         batch_id: int | None = None,
         item_index: int | None = None,
         store_full_attention: bool = True,
+        label_set: str | None = None,
     ) -> int:
         """Store a prediction with its document (deduplicated by SHA-256) and attention maps.
+
+        ``label_set`` names the saved label set the prediction was made with (default: the
+        prediction's ``extra["label_set"]``, if any), shown in History and exports.
 
         The prediction records ``document.source`` (where this text came from this time); a text
         seen before keeps its document's first name and source.
@@ -145,6 +161,8 @@ class Store(
                 f"than document '{document.name}' (SHA-256 differs); nothing was saved."
             )
         prepared = prepare_prediction(prediction, store_full_attention)
+        chosen_set = label_set if label_set is not None else (prediction.extra or {}).get("label_set")
+        chosen_set = None if chosen_set is None else str(chosen_set)[:255]
 
         now = utcnow()
         serialised = self._db.is_sqlite  # BEGIN IMMEDIATE: no concurrent insert of the same key
@@ -164,6 +182,7 @@ class Store(
                     "batch_id": batch_id,
                     "source": document.source,
                     "created_at": now,
+                    "label_set": chosen_set,
                     **prepared.values,
                 },
             ).scalar_one()

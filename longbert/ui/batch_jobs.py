@@ -28,6 +28,7 @@ from longbert.results import Prediction, PredictionError
 from longbert.store import BatchItemRecord, BatchLease, Store
 from longbert.store.spool import SPOOL_KEY, BatchSpool, SpoolStager
 from longbert.ui.jobs import JobContext
+from longbert.ui.source_rows import FieldCollector
 from longbert.ui.tables import batch_rows, result_row
 
 #: Documents classified per ``predict`` call: small enough that rows appear every few seconds
@@ -51,12 +52,14 @@ class BatchSettings:
     files: list[str] = field(default_factory=list)
     #: Column (CSV) or key (JSON Lines) holding each row's text.
     text_column: str = "text"
+    #: The saved label set (zero-shot) each prediction records.
+    label_set: str | None = None
 
     def to_config(self) -> dict[str, Any]:
         return {
             "model": self.model, "model_name": self.model_name, "strategy": self.strategy,
             "labels": self.labels, "files": self.files[:200],
-            "text_column": self.text_column,
+            "text_column": self.text_column, "label_set": self.label_set,
         }
 
     @classmethod
@@ -66,6 +69,7 @@ class BatchSettings:
             strategy=config.get("strategy"), labels=config.get("labels"),
             files=list(config.get("files", [])),
             text_column=str(config.get("text_column", "text")),
+            label_set=config.get("label_set"),
         )
 
 
@@ -91,7 +95,8 @@ def stage_batch(
     names: list[str] = []
     hashes: list[str | None] = []
     errors: dict[int, str] = {}
-    counted = _CountingFiles(files)
+    collected = FieldCollector(files, settings.text_column)  # the rows' other columns
+    counted = _CountingFiles(collected)
     ctx.progress(0, num_files, "Reading files…")
     try:
         for item in read_many(counted, source="batch", limits=limits,
@@ -112,8 +117,9 @@ def stage_batch(
         stager.publish()
         config = {**settings.to_config(), SPOOL_KEY: stager.key}
         # Last, and one transaction with the items and their errors: nothing can fail after it.
+        fields = {i: collected.fields[n] for i, n in enumerate(names) if n in collected.fields}
         batch_id = store.create_batch(name, config=config, items=names, hashes=hashes,
-                                      errors=errors)
+                                      errors=errors, fields=fields)
     except BaseException:
         stager.discard()
         raise
@@ -175,7 +181,8 @@ def classify_batch(
                 lease.check()
                 ctx.check_stop()
                 part = pending[start : start + chunk]
-                ran += _classify_items(ctx, store, batch_id, spool, part, classify)
+                ran += _classify_items(ctx, store, batch_id, spool, part, classify,
+                                       batch.config.get("label_set"))
                 finished += len(part)
                 ctx.progress(finished, batch.total, "Classifying…")
     if not store.pending_items(batch_id):
@@ -186,8 +193,10 @@ def classify_batch(
 
 
 def _classify_items(ctx: JobContext, store: Store, batch_id: int, spool: BatchSpool,
-                    items: Sequence[BatchItemRecord], classify: Classify) -> int:
-    """Classify some pending items and save each result (or why it failed); returns how many."""
+                    items: Sequence[BatchItemRecord], classify: Classify,
+                    label_set: str | None = None) -> int:
+    """Classify some pending items and save each result (or why it failed) with the batch's
+    label set; returns how many."""
     documents: list[tuple[int, Document]] = []
     for item in items:
         document, why = spool.read(item)
@@ -201,7 +210,7 @@ def _classify_items(ctx: JobContext, store: Store, batch_id: int, spool: BatchSp
     for (position, document), result in zip(documents, results, strict=True):
         if isinstance(result, Prediction):
             pid = store.save_prediction(result, document, batch_id=batch_id, item_index=position,
-                                        store_full_attention=False)
+                                        store_full_attention=False, label_set=label_set)
             ctx.add_row(result_row(result, prediction_id=pid))
         else:
             store.record_error(result, batch_id=batch_id, item_index=position)
@@ -237,8 +246,13 @@ def resume_work(store: Store, batch_id: int, classify_fn: Classify) -> Callable[
     """A job function that finishes an interrupted batch (pending items only)."""
 
     def work(ctx: JobContext) -> int:
-        ctx.set_meta(batch_id=batch_id)
-        classify_batch(ctx, store, batch_id, classify_fn, show_finished=True)
+        ctx.set_meta(batch_id=batch_id, resumed=True)
+        errors_before = store.get_batch(batch_id).errors
+        try:
+            ran = classify_batch(ctx, store, batch_id, classify_fn, show_finished=True)
+        finally:  # what *this* run did, for "Done: N documents" (not the earlier ones)
+            ctx.set_meta(run_errors=store.get_batch(batch_id).errors - errors_before)
+        ctx.set_meta(ran=ran)
         return batch_id
 
     return work

@@ -86,14 +86,16 @@ def token_budget_figure(cov: Coverage) -> go.Figure:
         title += " (positions estimated from character offsets)"
     fig = go.Figure()
     fig.update_layout(
-        title=title, height=170 if cov.windows else 150, shapes=shapes, showlegend=True,
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.3},
+        title=title, height=210 if cov.windows else 190, shapes=shapes, showlegend=True,
+        # Below the axis: over the bar it would cover the window tags of the top lane.
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.45, "yanchor": "top"},
         yaxis={"visible": False, "range": [-0.05, 1.02 if cov.windows else 0.55],
                "fixedrange": True},
         xaxis={"range": [0, total], "title": "token position", "tickformat": ",d",
                "showgrid": False, "zeroline": False},
         **_LAYOUT,
     )
+    fig.update_layout(margin={**_LAYOUT["margin"], "b": 70})
     return fig
 
 
@@ -248,31 +250,62 @@ def label_distribution_figure(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     return fig
 
 
+def _quantity(key: str) -> str:
+    """Which axis a training curve goes on: losses share one, each metric has its own."""
+    if "loss" in key:
+        return "loss"
+    for metric in ("macro_f1", "accuracy", "f1"):
+        if key.endswith(metric):
+            return metric
+    return key
+
+
 def training_figure(history: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Live training curves: loss on the left axis, metrics (0..1) on the right.
+    """Live training curves, one axis (a row) per quantity: loss, then each metric (0..1, as
+    percentages), sharing the step axis. Few points are drawn with markers, so a run of a few
+    steps still shows lines, not lone dots.
 
     ``history`` rows hold ``step`` (or only ``epoch``) and any of ``loss``, ``train_loss``,
     ``val_loss`` and metric keys such as ``accuracy`` or ``macro_f1``; a key absent from a row is
     a gap.
     """
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
     x_key = "step" if any("step" in r for r in history) else "epoch"
     keys: list[str] = []
     for row in history:
         for key, value in row.items():
             if key not in ("step", "epoch") and isinstance(value, int | float) and key not in keys:
                 keys.append(key)
+    quantities = list(dict.fromkeys(_quantity(k) for k in keys)) or ["loss"]
+    fig = make_subplots(rows=len(quantities), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[plain(q) for q in quantities])
     for key in keys:
         points = [(r.get(x_key), r[key]) for r in history if isinstance(r.get(key), int | float)]
-        is_loss = "loss" in key
         fig.add_trace(
             go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=plain(key),
                        mode="lines+markers" if len(points) < 40 else "lines"),
-            secondary_y=not is_loss,
+            row=quantities.index(_quantity(key)) + 1, col=1,
         )
-    fig.update_layout(title="Training", height=340, xaxis_title=x_key, **_LAYOUT)
-    fig.update_yaxes(title_text="loss", secondary_y=False)
-    fig.update_yaxes(title_text="metric", range=[0, 1], secondary_y=True)
+    for row, quantity in enumerate(quantities, start=1):
+        if quantity != "loss":
+            fig.update_yaxes(range=[0, 1], tickformat=".0%", row=row, col=1)
+    fig.update_xaxes(title_text=x_key, row=len(quantities), col=1)
+    fig.update_layout(title="Training", height=180 + 160 * len(quantities), **_LAYOUT)
+    return fig
+
+
+def confusion_figure(labels: Sequence[str], confusion: Sequence[Sequence[int]],
+                     title: str = "Confusion matrix") -> go.Figure:
+    """A heat map of a confusion matrix: rows the true label, columns the predicted one, with
+    each cell's count written on it."""
+    names = [plain(label) for label in labels]
+    matrix = np.asarray(confusion, dtype=np.int64)
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=names, y=names, colorscale=HEAT_SCALE, text=matrix, texttemplate="%{text}",
+        hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>", showscale=False))
+    fig.update_layout(title=plain(title), height=160 + 40 * len(names),
+                      xaxis={"title": "predicted", "type": "category"},
+                      yaxis={"title": "true label", "type": "category", "autorange": "reversed"},
+                      **_LAYOUT)
     return fig
 
 

@@ -7,15 +7,19 @@ outcome.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longbert.store import Store
+from longbert.errors import DatasetError
+from longbert.store import CorrectionSet, Store
 from longbert.ui.batch_jobs import BatchSettings
 from longbert.ui.models import read_manifest
 from longbert.ui.tables import apply_corrections
+
+_UNSEEN = object()
 
 
 @dataclass(frozen=True)
@@ -31,15 +35,27 @@ class SavedCorrections:
 
 
 def save_corrections(
-    store: Store, rows: Sequence[Mapping[str, Any]], edits: Mapping[int, Mapping[str, Any]]
+    store: Store,
+    rows: Sequence[Mapping[str, Any]],
+    edits: Mapping[int, Mapping[str, Any]],
+    applied: dict[int, Any] | None = None,
 ) -> SavedCorrections:
     """Save the corrections a data editor's ``edited_rows`` hold for ``rows`` (an upload batch's
     result rows as stored).
 
-    A cell set to a label saves that correction; a cleared cell takes back every correction of
-    its prediction. Cells that already hold the stored value change nothing, so calling this
-    again with the same edits (Streamlit reruns) saves nothing twice.
+    A cell set to a label saves that correction; a cleared cell (or "—") takes back every
+    correction of its prediction. Cells that already hold the stored value change nothing, so
+    calling this again with the same edits (Streamlit reruns) saves nothing twice.
+
+    ``applied`` (kept by the page per editor: row index → the cell value already saved) makes an
+    edit count once: a cell edited in this grid long ago never re-applies its value over a
+    change made since elsewhere (e.g. a correction removed in History).
     """
+    if applied is not None:
+        fresh = {i: e for i, e in edits.items()
+                 if "correction" in e and applied.get(int(i), _UNSEEN) != e["correction"]}
+        applied.update({int(i): e["correction"] for i, e in fresh.items()})
+        edits = fresh
     updated, changes = apply_corrections(rows, edits)
     saved, removed = 0, []
     for index, label in changes:
@@ -54,19 +70,40 @@ def save_corrections(
     return SavedCorrections(updated, saved, removed)
 
 
-def unconfirmed(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Labelled rows without a person's correction (what :func:`confirm_labels` would confirm)."""
+def unconfirmed(rows: Sequence[Mapping[str, Any]], min_confidence: float = 0.0) -> list[Mapping[str, Any]]:
+    """Labelled rows without a person's correction whose confidence is at least
+    ``min_confidence`` (0..1): what :func:`confirm_labels` would try to confirm."""
     return [r for r in rows if r.get("status") == "ok" and not r.get("correction")
-            and r.get("prediction_id") is not None]
+            and r.get("prediction_id") is not None
+            and float(r.get("confidence") or 0.0) >= min_confidence]
 
 
-def confirm_labels(store: Store, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Record the predicted label of every unconfirmed row as checked by a person (so the batch
-    can be used as training data); returns how many were confirmed."""
-    confirmed = unconfirmed(rows)
-    for row in confirmed:
-        store.add_correction(int(row["prediction_id"]), str(row["label"]))
-    return len(confirmed)
+@dataclass(frozen=True)
+class Confirmed:
+    """The outcome of :func:`confirm_labels`."""
+
+    confirmed: int
+    #: ``(document name, why)`` of each row left alone: a person labelled that text otherwise.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        """What to tell the person, e.g. "Confirmed 3 labels. Skipped 1 …"."""
+        text = f"Confirmed {self.confirmed} label{'s' if self.confirmed != 1 else ''}."
+        if self.skipped:
+            shown = "; ".join(f"{name}: {why}" for name, why in self.skipped[:5])
+            more = f" and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+            text += (f" Skipped {len(self.skipped)} whose text a person labelled otherwise "
+                     f"(never overruled): {shown}{more}.")
+        return text
+
+
+def confirm_labels(store: Store, rows: Sequence[Mapping[str, Any]], min_confidence: float = 0.0) -> Confirmed:
+    """Record the predicted label of each unconfirmed row with confidence ≥ ``min_confidence``
+    as checked by a person (so the batch can be used as training data). A text a person
+    labelled otherwise (in this or another batch, same label set) is skipped and named."""
+    outcome = store.confirm_predictions(int(r["prediction_id"]) for r in unconfirmed(rows, min_confidence))
+    return Confirmed(len(outcome.confirmed), [(name, why) for _, name, why in outcome.skipped])
 
 
 def batch_labels(store: Store, config: dict[str, Any]) -> list[str]:
@@ -82,3 +119,23 @@ def batch_labels(store: Store, config: dict[str, Any]) -> list[str]:
         return list(store.get_model(settings.model_name).labels)
     except LookupError:
         return []
+
+
+def export_without_conflicts(store: Store, folder: Path, chosen: CorrectionSet) -> tuple[Path, str | None]:
+    """Write ``chosen``'s corrections for training with the conflicting texts left out (a person
+    asked for it); returns the file and the warning naming what was left out (None if nothing).
+
+    Raises DatasetError when fewer than 4 documents are left, like the plain export.
+    """
+    path = folder / "corrections.jsonl"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        count = store.export_corrections_training_set(
+            path, model=chosen.model, labels=chosen.labels, conflicts="leave_out")
+    if count < 4:
+        raise DatasetError(
+            f"Only {count} corrected document(s) without a conflict with model {chosen.model}: "
+            "settle the conflicts in History, or correct or confirm more (Batch label page)."
+        )
+    said = [str(w.message) for w in caught if "conflict" in str(w.message)]
+    return path, (said[0] if said else None)

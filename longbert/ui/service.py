@@ -86,19 +86,23 @@ def classify_and_log(
     strategy: Strategy | dict[str, Any] | None = None,
     *,
     keep_full_attention: bool = False,
+    label_set: str | None = None,
 ) -> tuple[Prediction, int]:
     """Classify one document and save the result; returns ``(prediction, prediction_id)``.
 
     With ``keep_full_attention`` (dense strategies) every layer's and head's map of the first
     window is computed and stored too (about 40 MB before compression for a full window).
+    ``label_set`` names the saved label set (zero-shot) it is recorded with.
     Raises :class:`ClassificationFailed` when the model cannot read the document.
     """
     full = keep_full_attention and supports_full_attention(strategy, classifier)
     (result,) = classify(classifier, [document], strategy, attention="full" if full else "summary")
     if isinstance(result, PredictionError):
         raise ClassificationFailed(result.message)
-    prediction_id = store.save_prediction(result, document, store_full_attention=full)
+    prediction_id = store.save_prediction(result, document, store_full_attention=full,
+                                          label_set=label_set)
     return result, prediction_id
+
 
 
 @dataclass

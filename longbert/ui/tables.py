@@ -16,15 +16,16 @@ from longbert.store import HistoryFilter, HistoryRow, Store, write_csv
 #: right after the file name, where they are seen without scrolling.
 RESULT_COLUMNS = (
     "document", "status", "error", "label", "confidence", "correction", "labels", "strategy",
-    "used_tokens", "total_tokens", "latency_ms", "zero_shot", "model", "prediction_id",
+    "used_tokens", "total_tokens", "latency_ms", "zero_shot", "model", "label_set",
+    "prediction_id",
 )
 #: What an editable correction cell without a correction shows (a data editor draws an empty
 #: editable cell as a grey "None"); choosing it means "no correction".
 NO_CORRECTION = "—"
 #: Columns of the History table, in display order.
 HISTORY_COLUMNS = (
-    "id", "when", "document", "label", "corrected", "confidence", "strategy", "model", "tokens",
-    "latency_ms", "batch", "zero_shot",
+    "id", "when", "document", "label", "corrected", "confidence", "strategy", "model",
+    "label_set", "tokens", "latency_ms", "batch", "zero_shot",
 )
 
 
@@ -37,7 +38,8 @@ def result_row(
             "document": result.document_name, "status": "error", "label": None,
             "confidence": None, "correction": None, "labels": "", "strategy": None,
             "used_tokens": None, "total_tokens": None, "latency_ms": None, "zero_shot": None,
-            "model": None, "error": result.message, "prediction_id": prediction_id,
+            "model": None, "label_set": None, "error": result.message,
+            "prediction_id": prediction_id,
         }
     return prediction_row(result, prediction_id, correction)
 
@@ -52,7 +54,8 @@ def prediction_row(
         "correction": correction, "labels": ", ".join(p.labels), "strategy": p.strategy,
         "used_tokens": int(p.used_tokens), "total_tokens": int(p.total_tokens),
         "latency_ms": round(float(p.latency_ms), 1), "zero_shot": bool(p.zero_shot),
-        "model": p.model_name, "error": None, "prediction_id": prediction_id,
+        "model": p.model_name, "label_set": (p.extra or {}).get("label_set"), "error": None,
+        "prediction_id": prediction_id,
     }
 
 
@@ -61,12 +64,44 @@ def final_label(row: Mapping[str, Any]) -> str | None:
     return row.get("correction") or row.get("label")
 
 
+#: Prefix of the per-label probability columns of an export (``p_sport``...).
+PROBABILITY_PREFIX = "p_"
+
+
+def source_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The source rows' own columns (a table upload's id, title...) → their export names: as in
+    the source, or ``source_<name>`` where a result column has that name."""
+    taken = {*RESULT_COLUMNS, "final_label"}
+    names = dict.fromkeys(k for r in rows for k in (r.get("fields") or {}))
+    return {n: (f"source_{n}" if n in taken or n.startswith(PROBABILITY_PREFIX) else n) for n in names}
+
+
+def probability_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Every label seen → its probability column (``p_<label>``)."""
+    labels = dict.fromkeys(k for r in rows for k in (r.get("probabilities") or {}))
+    return {label: f"{PROBABILITY_PREFIX}{label}" for label in labels}
+
+
+def export_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Columns of an export of ``rows``: the result columns, ``final_label``, the source rows'
+    own columns, then one probability column per label."""
+    return [*RESULT_COLUMNS, "final_label", *source_columns(rows).values(),
+            *probability_columns(rows).values()]
+
+
 def export_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows as exported: every result column plus ``final_label``."""
+    """Rows as exported: every result column, ``final_label``, the source row's own columns
+    (so a result joins back to its row: id, title...) and every label's probability."""
+    rows = list(rows)
+    sources, probabilities = source_columns(rows), probability_columns(rows)
     out = []
     for row in rows:
         item = {key: row.get(key) for key in RESULT_COLUMNS}
         item["final_label"] = final_label(row)
+        fields = row.get("fields") or {}
+        item.update({column: fields.get(name) for name, column in sources.items()})
+        given = row.get("probabilities") or {}
+        item.update({column: given.get(label) for label, column in probabilities.items()})
         out.append(item)
     return out
 
@@ -74,15 +109,33 @@ def export_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def to_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
     """UTF-8 CSV (with header) of :func:`export_rows`, through the store's one CSV writer:
     cells a spreadsheet would run as formulas are defused (:mod:`longbert.store.csv_writer`)."""
+    rows = list(rows)
     buffer = io.StringIO(newline="")
-    write_csv(buffer, [*RESULT_COLUMNS, "final_label"], export_rows(rows))
+    write_csv(buffer, export_columns(rows), export_rows(rows))
     return buffer.getvalue().encode("utf-8")
 
 
 def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
-    """JSON Lines (one object per row, UTF-8, non-ASCII kept) of :func:`export_rows`."""
+    """JSON Lines (one object per row, UTF-8, non-ASCII kept) of :func:`export_rows`; every
+    line has the same keys, so ``datasets.load_dataset("json", ...)`` reads it as is."""
     lines = [json.dumps(row, ensure_ascii=False, default=str) for row in export_rows(rows)]
     return ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8")
+
+
+def to_parquet(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """Parquet of :func:`export_rows` (pyarrow): source columns of mixed kinds become text, so
+    every column has one type and ``datasets.load_dataset("parquet", ...)`` reads it as is."""
+    frame = pd.DataFrame(export_rows(rows))
+    for column in frame.columns:
+        values = frame[column].dropna()
+        kinds = {type(v) for v in values}
+        if frame[column].dtype == object and (len(kinds) > 1 or kinds & {dict, list}):
+            frame[column] = [None if v is None or (isinstance(v, float) and pd.isna(v))
+                             else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                             for v in frame[column]]
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def apply_corrections(
@@ -119,22 +172,26 @@ def history_result_row(row: HistoryRow) -> dict[str, Any]:
         "labels": ", ".join(row.labels), "strategy": row.strategy,
         "used_tokens": int(row.used_tokens), "total_tokens": int(row.total_tokens),
         "latency_ms": round(float(row.latency_ms), 1), "zero_shot": bool(row.zero_shot),
-        "model": row.model_name, "error": None, "prediction_id": int(row.id),
+        "model": row.model_name, "label_set": row.label_set, "error": None,
+        "prediction_id": int(row.id),
     }
 
 
 def batch_rows(store: Store, batch_id: int) -> list[dict[str, Any]]:
-    """Every item of an upload batch as a result-table row (pending items marked ``pending``)."""
+    """Every item of an upload batch as a result-table row (pending items marked ``pending``),
+    with the source row's own columns (``fields``) and every label's ``probabilities``."""
     rows: list[dict[str, Any]] = []
     for item in store.batch_items(batch_id):
         if item.status == "done" and item.row is not None:
-            rows.append(history_result_row(item.row))
+            row = history_result_row(item.row)
+            row["probabilities"] = dict(item.row.probabilities)
         elif item.status == "error":
-            rows.append(result_row(PredictionError(item.name, item.error or "error")))
+            row = result_row(PredictionError(item.name, item.error or "error"))
         else:
             row = result_row(PredictionError(item.name, ""))
             row.update(status="pending", error=None)
-            rows.append(row)
+        row["fields"] = dict(item.fields)
+        rows.append(row)
     return rows
 
 
@@ -144,7 +201,8 @@ def history_row(r: HistoryRow) -> dict[str, Any]:
         "id": r.id, "when": r.created_at.strftime("%Y-%m-%d %H:%M"), "document": r.document_name,
         "label": r.label, "corrected": r.corrected_label,
         "confidence": round(float(r.confidence), 4), "strategy": r.strategy,
-        "model": r.model_name, "tokens": f"{r.used_tokens:,}/{r.total_tokens:,}",
+        "model": r.model_name, "label_set": r.label_set,
+        "tokens": f"{r.used_tokens:,}/{r.total_tokens:,}",
         "latency_ms": round(float(r.latency_ms), 1), "batch": r.batch_id,
         "zero_shot": bool(r.zero_shot),
     }

@@ -1,0 +1,47 @@
+"""What the Models page does to models: choose the default one, delete a checkpoint.
+
+A newly trained model never becomes the default by itself: the default is what a person chose
+(a store setting shared by every browser session), else zero-shot. Deleting a checkpoint removes
+its folder only; predictions made with it keep their record (model name, labels, strategy).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from longbert.config import models_dir
+from longbert.errors import LongBertError
+from longbert.store import Store
+from longbert.ui.models import MANIFEST, ZERO_SHOT_KEY
+
+#: The store setting naming the default model (a checkpoint folder or ``zero-shot``).
+DEFAULT_MODEL_SETTING = "default_model"
+
+
+def default_model(store: Store, keys: list[str] | None = None) -> str:
+    """The default model's key: the one a person chose if it still exists, else zero-shot."""
+    chosen = store.get_setting(DEFAULT_MODEL_SETTING)
+    if chosen is None or (keys is not None and chosen not in keys):
+        return ZERO_SHOT_KEY
+    return chosen
+
+
+def set_default_model(store: Store, key: str) -> None:
+    """Make ``key`` (a checkpoint folder or ``zero-shot``) the default model of every page."""
+    store.set_setting(DEFAULT_MODEL_SETTING, None if key == ZERO_SHOT_KEY else key)
+
+
+def delete_checkpoint(store: Store, folder: str | Path, root: str | Path | None = None) -> None:
+    """Delete a checkpoint folder under the models folder (``root``); if it was the default,
+    zero-shot is the default again. Its predictions stay in the database.
+
+    Raises LongBertError for a folder outside the models folder or without a manifest.
+    """
+    path = Path(folder).resolve()
+    base = Path(root or models_dir()).resolve()
+    if path.parent != base or not (path / MANIFEST).is_file():
+        raise LongBertError(f"{path} is not a checkpoint folder directly under {base}; not deleted.")
+    if store.get_setting(DEFAULT_MODEL_SETTING) == str(path):
+        store.set_setting(DEFAULT_MODEL_SETTING, None)
+    shutil.rmtree(path)
