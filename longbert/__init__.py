@@ -17,7 +17,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from longbert.config import DEFAULT_ENCODER
 from longbert.document import Document, as_document
 from longbert.errors import (
     CheckpointError,
@@ -28,6 +27,7 @@ from longbert.errors import (
     StoreError,
     StrategyConfigError,
     UnreadableFileError,
+    UnreadableWeightsError,
     UnsupportedEncoderError,
 )
 from longbert.results import (
@@ -38,12 +38,13 @@ from longbert.results import (
     PredictionResult,
     SegmentScore,
 )
+from longbert.settings import DEFAULT_ENCODER
 
 if TYPE_CHECKING:
     import torch
 
     from longbert.classifier import DocumentClassifier, LongBertClassifier
-    from longbert.loading import DeviceError, resolve_device
+    from longbert.devices import DeviceError, resolve_device
     from longbert.zero_shot import ZeroShotClassifier
 
 __version__ = "0.1.0"
@@ -52,10 +53,14 @@ __version__ = "0.1.0"
 def load_classifier(
     name_or_path: str | os.PathLike[str], *, device: str | torch.device | None = None
 ) -> LongBertClassifier:
-    """Load a trained checkpoint by folder or by name under ``models/``.
+    """Load a trained checkpoint by folder or by name under ``models/``: the one load function
+    the app, the command-line tools and workers use.
 
-    It runs on ``device``; by default ``LONGBERT_DEVICE``, else CUDA when there is a GPU, else
-    the CPU. A device torch does not know or this machine lacks raises :class:`DeviceError`.
+    Every classifier checkpoint loads here (fine-tuned today; compressed ones carry their
+    method in the manifest); a folder holding an encoder alone is refused with a
+    :class:`CheckpointError` that says to train from it. It runs on ``device``; by default
+    ``LONGBERT_DEVICE``, else CUDA when there is a GPU, else the CPU. A device torch does not
+    know or this machine lacks raises :class:`DeviceError`.
     """
     from longbert.classifier import LongBertClassifier
 
@@ -70,9 +75,9 @@ def __getattr__(name: str) -> Any:
 
         return getattr(classifier, name)
     if name in ("DeviceError", "resolve_device"):
-        from longbert import loading
+        from longbert import devices
 
-        return getattr(loading, name)
+        return getattr(devices, name)
     if name == "ZeroShotClassifier":
         from longbert.zero_shot import ZeroShotClassifier
 
@@ -105,6 +110,7 @@ __all__ = [
     "StoreError",
     "StrategyConfigError",
     "UnreadableFileError",
+    "UnreadableWeightsError",
     "UnsupportedEncoderError",
     "ZeroShotClassifier",
     "__version__",

@@ -53,8 +53,8 @@ def evaluate(
     import torch
 
     from longbert.classifier import LongBertClassifier
-    from longbert.config import default_device
     from longbert.data import LabeledDataset, load_dataset
+    from longbert.devices import default_device
     from longbert.strategies import get_strategy
     from longbert.training.datasets import targets
     from longbert.training.metrics import report_from_probabilities

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from longbert.config import models_dir
+from longbert.settings import models_dir
 from longbert.ui import charts
 from longbert.ui.models import checkpoint_row, is_score, metrics_title, scan_checkpoints
 from longbert.ui.tables import table_frame

@@ -10,10 +10,10 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from longbert.config import database_url, models_dir
 from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.results import Prediction
+from longbert.settings import database_url, models_dir
 from longbert.store import Store, StoreError, get_store
 from longbert.ui import charts, highlight
 from longbert.ui.coverage import coverage, units_read

@@ -20,7 +20,7 @@ class LongBertConfig:
 
     The first fields mirror ``transformers.BertConfig``. ``original_max_position_embeddings``
     is the size of the checkpoint's learned position table (what :meth:`extend_positions`
-    tiles); ``attention_window`` is the default one-side window of sparse mode.
+    tiles); ``attention_window`` is the one-side window of sparse mode (a call may override it).
     """
 
     vocab_size: int
@@ -67,8 +67,8 @@ class LongBertConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @classmethod
-    def from_hf(cls, config: PretrainedConfig, attention_window: int = 256) -> LongBertConfig:
-        """From a ``transformers`` BERT config (absolute positions only)."""
+    def from_hf(cls, config: PretrainedConfig) -> LongBertConfig:
+        """From a ``transformers`` BERT config (absolute positions only; the default window)."""
         position_type = getattr(config, "position_embedding_type", "absolute") or "absolute"
         if position_type != "absolute":
             raise UnsupportedEncoderError(
@@ -93,5 +93,4 @@ class LongBertConfig:
             layer_norm_eps=config.layer_norm_eps,
             pad_token_id=config.pad_token_id if config.pad_token_id is not None else 0,
             original_max_position_embeddings=config.max_position_embeddings,
-            attention_window=attention_window,
         )

@@ -55,7 +55,7 @@ class Store(QueriesMixin, ModelsMixin, BatchesMixin, CorrectionsMixin, TrainingM
 
     def __init__(self, url: str | None = None) -> None:
         if url is None:
-            from longbert.config import database_url
+            from longbert.settings import database_url
 
             url = database_url()
         self.url = url
@@ -288,7 +288,7 @@ _STORES_LOCK = threading.Lock()
 def get_store(url: str | None = None) -> Store:
     """The process's shared :class:`Store` for ``url`` (``None``: the configured database)."""
     if url is None:
-        from longbert.config import database_url
+        from longbert.settings import database_url
 
         url = database_url()
     with _STORES_LOCK:

@@ -33,11 +33,11 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from longbert.config import PROJECT_ROOT
 from longbert.document import Document
 from longbert.errors import StoreError
 from longbert.readers import FileError, ReadLimits, read_many
 from longbert.results import Prediction, PredictionError
+from longbert.settings import PROJECT_ROOT
 from longbert.store import BatchItemRecord, Store
 from longbert.ui.jobs import JobContext
 from longbert.ui.tables import result_row
@@ -332,7 +332,7 @@ def batch_labels(store: Store, config: dict[str, Any]) -> list[str]:
     settings = BatchSettings.from_config(config)
     if settings.labels:
         return list(settings.labels)
-    from longbert.ui.models import read_manifest
+    from longbert.checkpoints import read_manifest
 
     try:
         return list(read_manifest(Path(settings.model)).labels)

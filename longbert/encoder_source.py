@@ -16,8 +16,8 @@ from typing import TypeVar
 
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 
-from longbert.config import DEFAULT_ENCODER
 from longbert.errors import EncoderNotFoundError, UnsupportedEncoderError
+from longbert.settings import DEFAULT_ENCODER
 
 #: Model types whose weights follow BERT's layout (absolute positions starting at 0).
 SUPPORTED_MODEL_TYPES = ("bert",)
