@@ -224,6 +224,19 @@ def write_manifest(folder: Path, manifest: Manifest) -> None:
     tmp.replace(folder / MANIFEST)
 
 
+def save_encoder_checkpoint(folder: Path, encoder: Any, tokenizer: Any, manifest: Manifest) -> Path:
+    """Write an encoder checkpoint: ``encoder/`` (the model's ``save_pretrained`` and its
+    tokenizer), then the manifest (kind ``encoder``, e.g. with :class:`Pretraining` provenance).
+    ``--encoder``, ``ZeroShotClassifier`` and the app's pickers then take ``folder``."""
+    if manifest.kind != "encoder":
+        raise ValueError(f"an encoder checkpoint's manifest has kind 'encoder', not {manifest.kind!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    encoder.save_pretrained(folder / "encoder")
+    tokenizer.save_pretrained(str(folder / "encoder"))
+    write_manifest(folder, manifest)
+    return folder
+
+
 def trim_saved_positions(folder: Path, rows: int) -> None:
     """Cut the encoder saved in ``folder`` back to ``rows`` positions (weights and config.json).
 

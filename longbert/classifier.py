@@ -176,13 +176,10 @@ class DocumentClassifier(nn.Module):
         return hidden[:, 0]
 
     def classify_windows(
-        self,
-        window_vectors: torch.Tensor,
-        inputs: ModelInputs,
-        *,
-        pooling: str | None = None,
+        self, window_vectors: torch.Tensor, inputs: ModelInputs, *, pooling: str | None = None,
         output_window_logits: bool = False,
     ) -> ClassifierOutput:
+        """``[W, H]`` window vectors → document logits (``pooling``: this call's override)."""
         raise NotImplementedError
 
     def forward(
@@ -341,11 +338,7 @@ class LongBertClassifier(ClassifierIOMixin, DocumentClassifier):
         return classifier
 
     def classify_windows(
-        self,
-        window_vectors: torch.Tensor,
-        inputs: ModelInputs,
-        *,
-        pooling: str | None = None,
+        self, window_vectors: torch.Tensor, inputs: ModelInputs, *, pooling: str | None = None,
         output_window_logits: bool = False,
     ) -> ClassifierOutput:
         """Pool windows (chunks mode) and apply the head: ``[W, H]`` → ClassifierOutput."""

@@ -87,11 +87,7 @@ class ZeroShotClassifier(DocumentClassifier):
         return _mean_pool(hidden, inputs.attention_mask)
 
     def classify_windows(
-        self,
-        window_vectors: torch.Tensor,
-        inputs: ModelInputs,
-        *,
-        pooling: str | None = None,
+        self, window_vectors: torch.Tensor, inputs: ModelInputs, *, pooling: str | None = None,
         output_window_logits: bool = False,
     ) -> ClassifierOutput:
         """Mean of a document's window embeddings, cosine to each label, divided by temperature.

@@ -94,3 +94,36 @@ def test_an_encoder_checkpoint_is_offered_for_training_not_for_predicting(tmp_pa
     assert choice.kind == "encoder" and problems == []
     assert [c.key for c in encoder_choices(tmp_path)] == [choice.key]
     assert [c.zero_shot for c in model_choices(tmp_path)] == [True]  # only zero-shot predicts here
+
+
+def test_an_encoder_checkpoint_is_a_starting_point_everywhere_an_encoder_is(tmp_path: Path) -> None:
+    """Saved as LongBERT holds it (trained global projections, a long position table), loaded
+    by ``from_encoder`` (``train --encoder``) and the zero-shot classifier as it was saved."""
+    import torch
+    from helpers.classifier_factories import save_tiny_encoder, text_of
+
+    from longbert import LongBertClassifier, ZeroShotClassifier
+    from longbert.checkpoints import save_encoder_checkpoint
+    from longbert.encoder_source import load_tokenizer
+    from longbert.modeling import LongBertModel
+
+    bert = save_tiny_encoder(tmp_path / "tiny")
+    adapted = LongBertModel.from_bert(bert, max_positions=1026)
+    with torch.no_grad():  # as long-mode pre-training leaves them: no longer copies of the local ones
+        for layer in adapted.encoder.layer:
+            layer.attention.self.query_global.weight.add_(0.5)
+    folder = save_encoder_checkpoint(
+        tmp_path / "adapted", adapted, load_tokenizer(bert),
+        Manifest(kind="encoder", name="adapted", encoder=str(bert), pretraining=PRETRAINED),
+    )
+    clf = LongBertClassifier.from_encoder(folder, labels=["x", "y"], strategy="sparse", device="cpu")
+    for got, want in zip(clf.encoder.state_dict().values(), adapted.state_dict().values(), strict=True):
+        torch.testing.assert_close(got[: want.shape[0]], want)
+    (prediction,) = clf.predict([text_of(60)])
+    assert prediction.used_tokens > 512
+    zero_shot = ZeroShotClassifier(["sport", "economy"], encoder=folder)
+    assert zero_shot.predict([text_of(3)])[0].label in ("sport", "economy")
+    with pytest.raises(CheckpointError, match="holds an encoder"):
+        load_classifier(folder, device="cpu")
+    with pytest.raises(Exception, match="classifier checkpoint, not an encoder"):
+        LongBertClassifier.from_encoder(clf.save_pretrained(tmp_path / "clf"), labels=["x", "y"])

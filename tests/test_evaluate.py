@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from helpers.classifier_factories import save_tiny_encoder
-from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
+from helpers.train_fixtures import QUICK_RUN, TRAIN_ENCODER, make_rows, write_jsonl
 
 from longbert import DatasetError
 from longbert.evaluate import evaluate, main
@@ -23,12 +23,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         train=str(data),
         encoder=str(encoder),
         output_dir=str(root / "model"),
-        epochs=1,
-        batch_size=4,
-        quiet=True,
-        record=False,
-        threads=1,
-        device="cpu",
+        **QUICK_RUN,
     )
     return train(config).output_dir
 
@@ -107,12 +102,7 @@ def test_columns_and_delimiter_default_to_the_checkpoints(tmp_path: Path) -> Non
         label_column="topics",
         multi_label=True,
         label_delimiter="|",
-        epochs=1,
-        batch_size=4,
-        quiet=True,
-        record=False,
-        threads=1,
-        device="cpu",
+        **QUICK_RUN,
     )
     folder = train(config, train_data=rows).output_dir
     data = write_jsonl(tmp_path / "test.jsonl", rows[:6])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers.classifier_factories import save_tiny_encoder, text_of
+from helpers.unsafe_pickles import write_unsafe
 
 from longbert import (
     CheckpointError,
@@ -189,32 +190,16 @@ def test_corrupt_manifest_fields(copy_of: Path, field: str, value: object, messa
         load_classifier(copy_of, device="cpu")
 
 
-class _RunsCode:
-    """Unpickling this creates ``marker``: proof that code from the file ran."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
-
-
 @pytest.mark.parametrize("content", ["malicious", "corrupt"])
 def test_a_pickle_only_encoder_folder_gives_a_clear_error(
     encoder: Path, tmp_path: Path, content: str
 ) -> None:
-    import pickle
-
     from longbert import UnreadableWeightsError
 
     folder = Path(shutil.copytree(encoder, tmp_path / "pickled"))
     (folder / "model.safetensors").unlink()
-    weights = folder / "pytorch_model.bin"
-    marker = tmp_path / "code-ran"
-    if content == "malicious":
-        weights.write_bytes(pickle.dumps({"embeddings.word_embeddings.weight": _RunsCode(marker)}))
-    else:
-        weights.write_bytes(b"\x80\x04 not a pickle" * 64)
+    weights, marker = folder / "pytorch_model.bin", tmp_path / "code-ran"
+    write_unsafe(weights, content, marker, {"embeddings.word_embeddings.weight": None})
     with pytest.raises(UnreadableWeightsError) as info:
         LongBertClassifier.from_encoder(folder, labels=["x", "y"], device="cpu")
     message = str(info.value)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from helpers.classifier_factories import save_tiny_encoder
 from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
+from helpers.unsafe_pickles import write_unsafe
 from safetensors.torch import load_file
 
 from longbert import CheckpointError
@@ -157,31 +158,15 @@ def test_resuming_a_finished_model_advises_overwrite(encoder: Path, data: dict[s
         train(TrainConfig(**options(encoder, data, name="never", resume=True)))
 
 
-class _RunsCode:
-    """Unpickling this creates ``marker``: proof that code from the file ran."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
-
-
 @pytest.mark.parametrize("content", ["malicious", "corrupt"])
 def test_an_unreadable_optimizer_state_is_a_clear_error(
     encoder: Path, data: dict[str, Path], isolated: Path, content: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import pickle
-
     from longbert import UnreadableWeightsError
 
     folder = interrupted(encoder, data)
-    state = folder / ".last" / "optimizer.pt"
-    marker = isolated / "code-ran"
-    if content == "malicious":
-        state.write_bytes(pickle.dumps({"state": _RunsCode(marker), "param_groups": []}))
-    else:
-        state.write_bytes(state.read_bytes()[:200])  # cut short, as a full disk would leave it
+    state, marker = folder / ".last" / "optimizer.pt", isolated / "code-ran"
+    write_unsafe(state, content, marker, {"state": None, "param_groups": None})
     with pytest.raises(UnreadableWeightsError) as info:
         train(TrainConfig(**options(encoder, data, resume=True)))
     message = str(info.value)

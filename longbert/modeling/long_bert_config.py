@@ -12,6 +12,12 @@ from longbert.errors import UnsupportedEncoderError
 
 #: ``model_type`` written into ``config.json`` so a LongBERT folder is recognisable.
 MODEL_TYPE = "longbert"
+#: Fields copied as they are from a ``transformers.BertConfig``.
+BERT_FIELDS = (
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+    "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+    "type_vocab_size", "layer_norm_eps",
+)
 
 
 @dataclass
@@ -80,17 +86,7 @@ class LongBertConfig:
                 f"The encoder's activation {config.hidden_act!r} is not one transformers names."
             )
         return cls(
-            vocab_size=config.vocab_size,
-            hidden_size=config.hidden_size,
-            num_hidden_layers=config.num_hidden_layers,
-            num_attention_heads=config.num_attention_heads,
-            intermediate_size=config.intermediate_size,
-            hidden_act=config.hidden_act,
-            hidden_dropout_prob=config.hidden_dropout_prob,
-            attention_probs_dropout_prob=config.attention_probs_dropout_prob,
-            max_position_embeddings=config.max_position_embeddings,
-            type_vocab_size=config.type_vocab_size,
-            layer_norm_eps=config.layer_norm_eps,
+            **{name: getattr(config, name) for name in BERT_FIELDS},
             pad_token_id=config.pad_token_id if config.pad_token_id is not None else 0,
             original_max_position_embeddings=config.max_position_embeddings,
         )

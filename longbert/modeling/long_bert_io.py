@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from longbert.encoder_source import load_encoder_config, resolve_encoder
+from longbert.encoder_source import encoder_checkpoint, load_encoder_config, resolve_encoder
 from longbert.errors import (
     CheckpointError,
     EncoderNotFoundError,
@@ -85,10 +85,16 @@ class LongBertIOMixin:
 
         Every BERT weight is copied 1:1; ``*_global`` projections start as copies of the local
         ones; the position table is tiled up to ``max_positions``. The checkpoint's pooler, if
-        any, is kept in ``model.bert_pooler_state`` (``dense.weight``/``dense.bias``).
+        any, is kept in ``model.bert_pooler_state`` (``dense.weight``/``dense.bias``). An
+        encoder checkpoint (see :func:`~longbert.encoder_source.encoder_checkpoint`) loads as
+        LongBERT saved it, trained global projections and positions included.
         Raises :class:`EncoderNotFoundError` / :class:`UnsupportedEncoderError`.
         """
         name = None if name_or_path is None else str(name_or_path)
+        if (saved := encoder_checkpoint(name)) is not None:
+            encoder: Any = cls.from_pretrained(saved)
+            encoder.extend_positions(max_positions)
+            return encoder  # type: ignore[no-any-return]
         config = LongBertConfig.from_hf(load_encoder_config(name))
         bert_state, missing = _read_bert_state(resolve_encoder(name), name)
         model: Any = cls(config)  # type: ignore[call-arg]  # a LongBertModel

@@ -74,18 +74,25 @@ class Strategy(ABC):
     mode: ClassVar[Mode]
     #: A short name for selectors, tabs and column headings.
     title: ClassVar[str]
+    #: What the strategy reads, in a few words: formatted with its defaults and fixed bounds
+    #: (``{max_tokens}``, ``{max_max_tokens}``), see :meth:`summary`.
+    reads: ClassVar[str]
     Params: ClassVar[type[StrategyParams]]
     #: Every parameter's default (from ``Params``).
     defaults: ClassVar[dict[str, Any]]
-    #: Settings of the *model* that format-1 checkpoints and older predictions kept in this
-    #: strategy's params (``pooling``, ``attention_window``). Specs carrying them still parse
-    #: (see :func:`longbert.strategies.parse_strategy`); the values go to the model.
+    #: Settings of the *model* this strategy's reading depends on (chunk: ``pooling``, sparse:
+    #: ``attention_window``), declared like parameters; None means "the model's own". A spec
+    #: may override them for a run, and format-1 specs kept them among the params (see
+    #: :func:`longbert.strategies.parse_strategy`); the values go to the model, never here.
+    ModelSettings: ClassVar[type[StrategyParams] | None] = None
     model_params: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "Params" in cls.__dict__:
             cls.defaults = cls.Params.defaults()
+        if cls.ModelSettings is not None:
+            cls.model_params = cls.ModelSettings.names()
 
     def __init__(self, **params: Any) -> None:
         self.params = self.Params.build(self.name, params)
@@ -96,13 +103,16 @@ class Strategy(ABC):
 
     @classmethod
     def check_model_params(cls, values: dict[str, Any], params: StrategyParams) -> dict[str, Any]:
-        """Check the :attr:`model_params` a spec carried; returns them (StrategyConfigError if bad)."""
-        return dict(values)
+        """Check the model settings a spec carried; returns them (StrategyConfigError if bad)."""
+        infos = {i.name: i for i in cls.ModelSettings.describe()} if cls.ModelSettings else {}
+        for key, value in values.items():
+            infos[key].check(cls.name, value, params)
+        return {key: value for key, value in values.items() if value is not None}
 
     @classmethod
     def summary(cls) -> str:
         """What the strategy reads, in a few words (shown under the app's selector)."""
-        return cls.title
+        return cls.reads.format(**cls.defaults, **cls.Params.limits())
 
     @abstractmethod
     def select(self, doc: TokenizedDocument) -> Selection:

@@ -11,13 +11,13 @@ vectors (``mean``, ``max`` or learned ``attention``) is the model's job and the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from longbert.settings import BERT_CONTENT_TOKENS, POOLING_METHODS
 from longbert.strategies.base import Mode, Selection, Strategy
-from longbert.strategies.params import StrategyParams, check_choice, param
+from longbert.strategies.params import StrategyParams, param
 from longbert.tokenization import TokenizedDocument
 
 
@@ -56,6 +56,13 @@ class ChunkParams(StrategyParams):
     )
 
 
+@dataclass(frozen=True, eq=False)
+class ChunkModelSettings(StrategyParams):
+    pooling: str | None = param(
+        None, "How a document's windows are pooled (none: the model's own).", choices=POOLING_METHODS
+    )
+
+
 class ChunkStrategy(Strategy):
     """Overlapping windows over the whole document (or ``max_chunks`` of them), pooled.
 
@@ -67,19 +74,9 @@ class ChunkStrategy(Strategy):
     name: ClassVar[str] = "chunk"
     mode: ClassVar[Mode] = "chunks"
     title: ClassVar[str] = "Chunk"
+    reads: ClassVar[str] = "every token, in overlapping {window}-token windows, pooled"
     Params = ChunkParams
-    model_params: ClassVar[tuple[str, ...]] = ("pooling",)
-
-    @classmethod
-    def check_model_params(cls, values: dict[str, Any], params: Any) -> dict[str, Any]:
-        if "pooling" in values:
-            check_choice(cls.name, "pooling", values["pooling"], POOLING_METHODS)
-        return dict(values)
-
-    @classmethod
-    def summary(cls) -> str:
-        window = cls.defaults["window"]
-        return f"every token, in overlapping {window}-token windows, pooled"
+    ModelSettings = ChunkModelSettings
 
     def select(self, doc: TokenizedDocument) -> Selection:
         """One window of consecutive positions per chunk, in document order."""

@@ -191,11 +191,8 @@ class KeySentencesStrategy(Strategy):
     name: ClassVar[str] = "key_sentences"
     mode: ClassVar[Mode] = "window"
     title: ClassVar[str] = "Key sentences"
+    reads: ClassVar[str] = "the most central sentences (TextRank), up to {max_tokens} tokens"
     Params = KeySentencesParams
-
-    @classmethod
-    def summary(cls) -> str:
-        return f"the most central sentences (TextRank), up to {cls.defaults['max_tokens']} tokens"
 
     def score(self, doc: TokenizedDocument, units: np.ndarray) -> np.ndarray:
         """Each unit's score, ``[u]`` float64 in ``[0, 1]`` (best unit = 1 unless all are 0)."""

@@ -97,6 +97,23 @@ class ParamInfo:
     low: float | None = None
     high: float | str | None = None
     choices: tuple[str, ...] = ()
+    #: None is allowed (and means "not set": no limit, or the model's own setting).
+    optional: bool = False
+
+    def check(self, strategy: str, value: Any, others: Mapping[str, Any]) -> None:
+        """Raise StrategyConfigError naming the strategy and this parameter if ``value`` is bad;
+        ``others`` are the strategy's parameters (a bound may name one)."""
+        if value is None and self.optional:
+            return
+        high = others[self.high] if isinstance(self.high, str) else self.high
+        if self.kind == "bool":
+            check_bool(strategy, self.name, value)
+        elif self.kind in ("int", "optional_int"):
+            check_int(strategy, self.name, value, int(self.low or 0), None if high is None else int(high))
+        elif self.kind == "float":
+            check_float(strategy, self.name, value, float(self.low or 0.0), float(high or 0.0))
+        elif self.kind == "choice":
+            check_choice(strategy, self.name, value, self.choices)
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,8 +160,13 @@ class StrategyParams(Mapping[str, Any]):
             else:
                 kind = "choice" if meta.get("choices") else "text"
             infos.append(ParamInfo(f.name, kind, f.default, meta.get("help", ""), meta.get("low"),
-                                   meta.get("high"), tuple(meta.get("choices") or ())))
+                                   meta.get("high"), tuple(meta.get("choices") or ()), optional))
         return infos
+
+    @classmethod
+    def limits(cls) -> dict[str, float]:
+        """``{"max_<name>": bound}`` for every parameter with a fixed upper bound (for texts)."""
+        return {f"max_{i.name}": i.high for i in cls.describe() if isinstance(i.high, int | float)}
 
     @classmethod
     def build(cls, strategy: str, values: Mapping[str, Any]) -> Self:
@@ -157,16 +179,7 @@ class StrategyParams(Mapping[str, Any]):
             )
         params = cls(**{**cls.defaults(), **values})
         for info in cls.describe():
-            value = params[info.name]
-            high = params[info.high] if isinstance(info.high, str) else info.high
-            if info.kind == "bool":
-                check_bool(strategy, info.name, value)
-            elif info.kind == "int" or (info.kind == "optional_int" and value is not None):
-                check_int(strategy, info.name, value, int(info.low or 0), None if high is None else int(high))
-            elif info.kind == "float":
-                check_float(strategy, info.name, value, float(info.low or 0.0), float(high or 0.0))
-            elif info.kind == "choice":
-                check_choice(strategy, info.name, value, info.choices)
+            info.check(strategy, params[info.name], params)
         params.check(strategy)
         return params
 

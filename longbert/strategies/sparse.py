@@ -10,13 +10,13 @@ document's head, up to ``max_tokens``) and the global ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from longbert.settings import BERT_MAX_TOKENS
 from longbert.strategies.base import Mode, Selection, Strategy
-from longbert.strategies.params import StrategyParams, check_int, param
+from longbert.strategies.params import StrategyParams, param
 from longbert.tokenization import TokenizedDocument
 
 #: Longest sequence the sparse model accepts (content tokens). Memory is linear in the length
@@ -35,6 +35,13 @@ class SparseParams(StrategyParams):
     )
 
 
+@dataclass(frozen=True, eq=False)
+class SparseModelSettings(StrategyParams):
+    attention_window: int | None = param(
+        None, "Tokens each token attends to on each side (none: the model's own).", low=1, high="max_tokens"
+    )
+
+
 class SparseStrategy(Strategy):
     """The first ``max_tokens`` tokens as one sequence; optionally sentence starts as globals.
 
@@ -47,21 +54,11 @@ class SparseStrategy(Strategy):
     name: ClassVar[str] = "sparse"
     mode: ClassVar[Mode] = "long"
     title: ClassVar[str] = "Sparse attention"
+    reads: ClassVar[str] = (
+        "the first {max_tokens:,} tokens (up to {max_max_tokens:,}) under sparse local/global attention"
+    )
     Params = SparseParams
-    model_params: ClassVar[tuple[str, ...]] = ("attention_window",)
-
-    @classmethod
-    def check_model_params(cls, values: dict[str, Any], params: Any) -> dict[str, Any]:
-        if "attention_window" in values:
-            check_int(cls.name, "attention_window", values["attention_window"], 1, params.max_tokens)
-        return dict(values)
-
-    @classmethod
-    def summary(cls) -> str:
-        return (
-            f"the first {cls.defaults['max_tokens']:,} tokens (up to {MAX_SPARSE_TOKENS // 1024}k) "
-            "under sparse local/global attention"
-        )
+    ModelSettings = SparseModelSettings
 
     def select(self, doc: TokenizedDocument) -> Selection:
         """One window ``[0, min(n, max_tokens))``; globals are sentence starts inside it."""

@@ -59,11 +59,8 @@ class TruncateStrategy(Strategy):
     name: ClassVar[str] = "truncate"
     mode: ClassVar[Mode] = "window"
     title: ClassVar[str] = "Truncate"
+    reads: ClassVar[str] = "the head, the tail or head+tail of the document ({max_tokens} tokens)"
     Params = TruncateParams
-
-    @classmethod
-    def summary(cls) -> str:
-        return f"the head, the tail or head+tail of the document ({cls.defaults['max_tokens']} tokens)"
 
     def positions(self, num_tokens: int) -> np.ndarray:
         """Token positions kept from a document of ``num_tokens`` tokens: ``[k]`` int64, sorted."""

@@ -77,18 +77,11 @@ ZERO_SHOT_CHOICE = ModelChoice(key=ZERO_SHOT_KEY, title="Zero-shot (no training)
 def checkpoint_choice(folder: Path) -> ModelChoice:
     """A checkpoint folder as a choice; CheckpointError saying why its manifest is unusable."""
     manifest = read_manifest(folder)
+    shared = ("labels", "strategy", "multi_label", "encoder", "saved_at", "metadata", "kind")
+    path = str(folder.resolve())
     return ModelChoice(
-        key=str(folder.resolve()),
-        title=manifest.name or folder.name,
-        zero_shot=False,
-        path=str(folder.resolve()),
-        labels=manifest.labels,
-        strategy=manifest.strategy,
-        multi_label=manifest.multi_label,
-        encoder=manifest.encoder,
-        saved_at=manifest.saved_at,
-        metadata=manifest.metadata,
-        kind=manifest.kind,
+        key=path, title=manifest.name or folder.name, zero_shot=False, path=path,
+        **{name: getattr(manifest, name) for name in shared},
     )
 
 

@@ -13,9 +13,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
-from longbert.settings import POOLING_METHODS
 from longbert.strategies import STRATEGIES, Strategy, get_strategy, parse_strategy
-from longbert.strategies.params import ParamKind
+from longbert.strategies.params import ParamInfo, ParamKind
 
 #: Short names for selectors, tabs and column headings (they fit a sidebar select box).
 STRATEGY_TITLES = {name: cls.title for name, cls in STRATEGIES.items()}
@@ -62,35 +61,24 @@ def strategy_help(name: str) -> str:
     return inspect.cleandoc(STRATEGIES[name].__doc__ or "")
 
 
+def _spec(info: ParamInfo) -> ParamSpec:
+    high = info.high if not isinstance(info.high, str) else None
+    if info.kind == "choice" and info.optional:  # an empty choice stands for None
+        return ParamSpec(info.name, "choice", "", ("", *info.choices), info.help, info.low, high)
+    return ParamSpec(info.name, info.kind, info.default, info.choices, info.help, info.low, high)
+
+
 def param_specs(name: str) -> list[ParamSpec]:
     """Form fields for strategy ``name``, in the order its parameter dataclass declares them."""
-    return [
-        ParamSpec(
-            info.name,
-            info.kind,
-            info.default,
-            info.choices,
-            info.help,
-            info.low,
-            info.high if not isinstance(info.high, str) else None,
-        )
-        for info in STRATEGIES[name].Params.describe()
-    ]
+    return [_spec(info) for info in STRATEGIES[name].Params.describe()]
 
 
 def model_setting_specs(name: str) -> list[ParamSpec]:
-    """Form fields for the model settings a strategy uses (chunk: pooling; sparse: the attention
-    window), to override the model's own for one run; their default means "the model's own"
-    (an empty choice, 0)."""
-    specs = []
-    for setting in STRATEGIES[name].model_params:
-        if setting == "pooling":
-            specs.append(ParamSpec("pooling", "choice", "", ("", *POOLING_METHODS),
-                                   "How windows are pooled (empty: the model's own)."))
-        elif setting == "attention_window":
-            specs.append(ParamSpec("attention_window", "int", 0, (),
-                                   "Tokens seen on each side (0: the model's own).", 0, None))
-    return specs
+    """Form fields for the model settings a strategy's reading depends on (chunk: pooling;
+    sparse: the attention window), to override the model's own for one run; empty (a choice)
+    or 0 (a number) means "the model's own"."""
+    settings = STRATEGIES[name].ModelSettings
+    return [_spec(info) for info in settings.describe()] if settings is not None else []
 
 
 def build_spec(name: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -98,9 +86,13 @@ def build_spec(name: str, values: dict[str, Any]) -> dict[str, Any]:
     model settings set to override (what ``predict(strategy=...)`` and the Train page take).
     Raises StrategyConfigError naming a bad parameter or setting."""
     spec = build_strategy(name, values).config()
-    model = {s.name: values[s.name] for s in model_setting_specs(name) if values.get(s.name)}
+    model = {
+        s.name: int(values[s.name]) if s.kind == "optional_int" else values[s.name]
+        for s in model_setting_specs(name)
+        if values.get(s.name)
+    }
     if model:
-        spec["model"] = {k: int(v) if k == "attention_window" else v for k, v in model.items()}
+        spec["model"] = model
         parse_strategy(spec)  # checked like every spec
     return spec
 

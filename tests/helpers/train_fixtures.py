@@ -18,6 +18,10 @@ VOCAB = {
 FILLER = ["the", "a", "of", "and", "to", "in", "it", "was", "on", "for"]
 #: The tiny encoder of the training tests: 32 wide, 2 heads (milliseconds per step).
 TRAIN_ENCODER = {"hidden": 32, "heads": 2}
+#: Options of a quick, silent, unrecorded one-epoch run on the CPU.
+QUICK_RUN: dict[str, Any] = {
+    "epochs": 1, "batch_size": 4, "quiet": True, "record": False, "threads": 1, "device": "cpu",
+}
 
 
 def make_rows(
