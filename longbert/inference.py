@@ -36,6 +36,7 @@ from longbert.results import (
     PredictionResult,
     SegmentScore,
 )
+from longbert.settings import POOLING_METHODS
 from longbert.strategies import Selection, Strategy, StrategySpec, parse_strategy
 
 
@@ -187,6 +188,12 @@ def predict(
         )
     if attention not in ("summary", "full", "none"):
         raise ValueError("attention must be 'summary', 'full' or 'none'")
+    if pooling is not None and pooling not in POOLING_METHODS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLING_METHODS)}, got {pooling!r}.")
+    if attention_window is not None and (
+        isinstance(attention_window, bool) or not isinstance(attention_window, int) or attention_window < 1
+    ):
+        raise ValueError(f"attention_window must be a positive integer, got {attention_window!r}.")
     chosen, settings = parse_strategy(strategy) if strategy is not None else (classifier.strategy, {})
     if attention == "full" and chosen.mode == "long":
         raise ValueError(

@@ -204,6 +204,10 @@ def test_max_pooling_end_to_end_and_per_call_overrides(encoder: Path, tmp_path: 
     (mean,) = clf.predict([doc], pooling="mean")  # an override for one call...
     assert mean.extra["pooling"] == "mean" and mean.probabilities != pytest.approx(own.probabilities)
     assert clf.pooling_method == "max"  # ...leaves the model as it was
+    with pytest.raises(ValueError, match="pooling must be one of mean, max, attention"):
+        clf.predict([doc], pooling="sum")  # a bad argument raises up front, for every document
+    with pytest.raises(ValueError, match="attention_window must be a positive integer"):
+        clf.predict([doc], attention_window=0)
     old_style = {"name": "chunk", "params": {**CHUNK["params"], "pooling": "mean"}}
     (legacy,) = clf.predict([doc], strategy=old_style)
     assert legacy.probabilities == pytest.approx(mean.probabilities, abs=1e-6)

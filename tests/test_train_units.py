@@ -51,6 +51,20 @@ def test_config_file_then_command_line(tmp_path) -> None:
     assert TrainConfig.from_file(json_file) == config
 
 
+def test_model_settings_are_options_of_their_own() -> None:
+    config = parse(["--strategy", "sparse", "--attention-window", "64", "--pooling", "max"])
+    assert (config.attention_window, config.pooling, config.strategy_params) == (64, "max", {})
+    saved = TrainConfig.from_dict({"strategy": "sparse", "strategy_params": {"attention_window": 32}})
+    assert (saved.attention_window, saved.strategy_params) == (32, {})  # a format-1 run's options
+    params = {"pooling": "max", "window": 64}
+    assert TrainConfig(strategy="chunk", strategy_params=params).pooling == "max"
+    assert params == {"pooling": "max", "window": 64}  # the caller's dict is left alone
+    with pytest.raises(TrainConfigError, match="disagree"):
+        TrainConfig(strategy="chunk", strategy_params={"pooling": "max"}, pooling="attention")
+    with pytest.raises(TrainConfigError, match="--pooling"):
+        TrainConfig(pooling="sum").validate()
+
+
 @pytest.mark.parametrize(
     "argv, fragment",
     [
