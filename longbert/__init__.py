@@ -9,6 +9,30 @@ Public API::
 
 The library never imports Streamlit; the app's pages use only what is exported here and in the
 submodules' documented functions.
+
+Words (each means one thing in the code):
+
+* **document** -- a text with its name and hash (:class:`Document`).
+* **tokenize** -- document → WordPiece ids with offsets, words, sentences (``tokenization``).
+* **strategy** / **select** -- a strategy *selects* what the model reads of a tokenised
+  document: a :class:`~longbert.strategies.Selection` of windows (``Strategy.select``).
+* **prepare** -- tokenize + select, the one document → selection step (``inputs.prepare``).
+* **model inputs** -- selections padded into tensors (``inputs.collate`` →
+  :class:`~longbert.inputs.ModelInputs`).
+* **encoder** -- the BERT network (``LongBertModel``); **encode** / **run the encoder** -- run it
+  (``DocumentClassifier.run_encoder``); ``encoder_source`` finds one by name.
+* **forward path** -- model inputs → logits: encoder, pooling, head
+  (``DocumentClassifier.forward``; ``infer`` = no gradients, configured precision).
+* **model settings** -- pooling method and sparse attention window: the model's, saved with it;
+  a call may override them. **Strategy params** are only about what is read.
+* **group** -- the documents that go through the model in one forward pass (at most
+  ``batch_size`` of them: the option keeps its usual name).
+* **batch** -- a set of uploaded documents labelled together (the store and the app).
+* **checkpoint** -- a folder with a manifest (``longbert.json``) of a kind: ``classifier`` or
+  ``encoder`` (``checkpoints``); **run** -- one long job (training...), its state and its record
+  (``runs``).
+* **settings** -- paths and constants shared by every layer (``settings``); **devices** -- where
+  a model runs and in what precision.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def write_unsafe(path: Path, content: str, marker: Path, template: dict[str, Any
     """``content`` ``malicious``: ``template`` with a :class:`RunsCode` in each value; ``corrupt``:
     the file cut short (as a full disk leaves it) or, when absent, bytes that are no pickle."""
     if content == "malicious":
-        path.write_bytes(pickle.dumps({key: RunsCode(marker) for key in template}))
+        path.write_bytes(pickle.dumps({key: RunsCode(marker) for key in template}, protocol=2))
     elif path.is_file():
         path.write_bytes(path.read_bytes()[:200])
     else:
