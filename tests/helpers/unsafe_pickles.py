@@ -25,4 +25,4 @@ def write_unsafe(path: Path, content: str, marker: Path, template: dict[str, Any
     elif path.is_file():
         path.write_bytes(path.read_bytes()[:200])
     else:
-        path.write_bytes(b"\x80\x04 not a pickle" * 64)
+        path.write_bytes(b"\x80\x02 not a pickle" * 64)
