@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import resources, views
-from longbert.config import models_dir
 from longbert.errors import LongBertError
+from longbert.settings import models_dir
 from longbert.ui import charts
 from longbert.ui.evaluation import evaluate, load_labelled
 from longbert.ui.formatting import md

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from longbert.config import database_url
+from longbert.settings import database_url
 from longbert.store import Store, StoreError, get_store
 from longbert.store.spool import sweep_spool
 from longbert.ui.jobs import JobManager

@@ -10,8 +10,8 @@ from typing import Any
 import streamlit as st
 
 from app_pages import resources
-from longbert.config import database_url, models_dir
 from longbert.errors import LongBertError
+from longbert.settings import database_url, models_dir
 from longbert.store import redacted_url
 from longbert.ui import params
 from longbert.ui.formatting import md

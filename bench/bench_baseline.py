@@ -54,7 +54,7 @@ def strategy_view(texts: list[str], spec: dict[str, Any] | None, tokenizer: Any)
     strategy = get_strategy(spec)
     out = []
     for i, text in enumerate(texts):
-        encoded = strategy.encode(tokenize_document(Document(text, name=f"row {i}"), tokenizer))
+        encoded = strategy.select(tokenize_document(Document(text, name=f"row {i}"), tokenizer))
         out.append("\n\n".join(text[a:b] for a, b in encoded.spans))
     return out
 
@@ -98,7 +98,7 @@ def main() -> None:
     unknown = [v for v in views if v not in VIEWS]
     if unknown:
         raise SystemExit(f"Unknown views {unknown}; choose from {list(VIEWS)}.")
-    from longbert.encoder import load_tokenizer
+    from longbert.encoder_source import load_tokenizer
 
     tokenizer = load_tokenizer(None)
     records = []

@@ -21,14 +21,14 @@ import torch
 from common import hyperpartisan, print_table
 
 from longbert import LongBertClassifier
-from longbert.config import autocast_dtype
-from longbert.encoder import default_encoder_path
+from longbert.devices import precision_dtype
+from longbert.encoder_source import default_encoder_path
 
 STRATEGIES = [
     ("truncate head", {"name": "truncate", "params": {"mode": "head"}}),
     ("truncate head+tail", {"name": "truncate", "params": {"mode": "head+tail"}}),
     ("key sentences", {"name": "key_sentences", "params": {}}),
-    ("chunk (mean)", {"name": "chunk", "params": {"pooling": "mean"}}),
+    ("chunk (mean)", {"name": "chunk", "params": {}, "model": {"pooling": "mean"}}),
     ("sparse 4096", {"name": "sparse", "params": {"max_tokens": 4096}}),
 ]
 
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     texts = [row["text"] for row in hyperpartisan("official_train", args.limit)]
-    dtype = autocast_dtype(torch.device("cpu"))
+    dtype = precision_dtype(torch.device("cpu"))
     print(
         f"{len(texts)} hyperpartisan documents, {args.threads} threads, batch size {args.batch_size}, "
         f"LongBERT precision {dtype or torch.float32} (LONGBERT_PRECISION), pipeline float32"

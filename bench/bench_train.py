@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from common import PROJECT_ROOT, hyperpartisan, print_table
 
-from longbert.config import PRECISIONS
+from longbert.settings import PRECISIONS
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "bench_train.json"
 
@@ -38,8 +38,8 @@ STRATEGIES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "truncate-head": ({"name": "truncate", "params": {"mode": "head"}}, {}),
     "head+tail": ({"name": "truncate", "params": {"mode": "head+tail"}}, {}),
     "key-sentences": ({"name": "key_sentences", "params": {}}, {}),
-    "chunk": ({"name": "chunk", "params": {"pooling": "mean"}}, {"max_train_windows": 4}),
-    "sparse": ({"name": "sparse", "params": {"max_tokens": 4096, "attention_window": 256}}, {}),
+    "chunk": ({"name": "chunk", "params": {}}, {"pooling": "mean", "max_train_windows": 4}),
+    "sparse": ({"name": "sparse", "params": {"max_tokens": 4096}}, {"attention_window": 256}),
 }
 
 #: The training seed when --seed is not given; the table names only other seeds.

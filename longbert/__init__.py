@@ -9,6 +9,30 @@ Public API::
 
 The library never imports Streamlit; the app's pages use only what is exported here and in the
 submodules' documented functions.
+
+Words (each means one thing in the code):
+
+* **document** -- a text with its name and hash (:class:`Document`).
+* **tokenize** -- document → WordPiece ids with offsets, words, sentences (``tokenization``).
+* **strategy** / **select** -- a strategy *selects* what the model reads of a tokenised
+  document: a :class:`~longbert.strategies.Selection` of windows (``Strategy.select``).
+* **prepare** -- tokenize + select, the one document → selection step (``inputs.prepare``).
+* **model inputs** -- selections padded into tensors (``inputs.collate`` →
+  :class:`~longbert.inputs.ModelInputs`).
+* **encoder** -- the BERT network (``LongBertModel``); **encode** / **run the encoder** -- run it
+  (``DocumentClassifier.run_encoder``); ``encoder_source`` finds one by name.
+* **forward path** -- model inputs → logits: encoder, pooling, head
+  (``DocumentClassifier.forward``; ``infer`` = no gradients, configured precision).
+* **model settings** -- pooling method and sparse attention window: the model's, saved with it;
+  a call may override them. **Strategy params** are only about what is read.
+* **group** -- the documents that go through the model in one forward pass (at most
+  ``batch_size`` of them: the option keeps its usual name).
+* **batch** -- a set of uploaded documents labelled together (the store and the app).
+* **checkpoint** -- a folder with a manifest (``longbert.json``) of a kind: ``classifier`` or
+  ``encoder`` (``checkpoints``); **run** -- one long job (training...), its state and its record
+  (``runs``).
+* **settings** -- paths and constants shared by every layer (``settings``); **devices** -- where
+  a model runs and in what precision.
 """
 
 from __future__ import annotations
@@ -17,7 +41,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from longbert.config import DEFAULT_ENCODER
 from longbert.document import Document, as_document
 from longbert.errors import (
     CheckpointError,
@@ -28,6 +51,7 @@ from longbert.errors import (
     StoreError,
     StrategyConfigError,
     UnreadableFileError,
+    UnreadableWeightsError,
     UnsupportedEncoderError,
 )
 from longbert.results import (
@@ -38,12 +62,13 @@ from longbert.results import (
     PredictionResult,
     SegmentScore,
 )
+from longbert.settings import DEFAULT_ENCODER
 
 if TYPE_CHECKING:
     import torch
 
     from longbert.classifier import DocumentClassifier, LongBertClassifier
-    from longbert.loading import DeviceError, resolve_device
+    from longbert.devices import DeviceError, resolve_device
     from longbert.zero_shot import ZeroShotClassifier
 
 __version__ = "0.1.0"
@@ -52,10 +77,14 @@ __version__ = "0.1.0"
 def load_classifier(
     name_or_path: str | os.PathLike[str], *, device: str | torch.device | None = None
 ) -> LongBertClassifier:
-    """Load a trained checkpoint by folder or by name under ``models/``.
+    """Load a trained checkpoint by folder or by name under ``models/``: the one load function
+    the app, the command-line tools and workers use.
 
-    It runs on ``device``; by default ``LONGBERT_DEVICE``, else CUDA when there is a GPU, else
-    the CPU. A device torch does not know or this machine lacks raises :class:`DeviceError`.
+    Every classifier checkpoint loads here (fine-tuned today; compressed ones carry their
+    method in the manifest); a folder holding an encoder alone is refused with a
+    :class:`CheckpointError` that says to train from it. It runs on ``device``; by default
+    ``LONGBERT_DEVICE``, else CUDA when there is a GPU, else the CPU. A device torch does not
+    know or this machine lacks raises :class:`DeviceError`.
     """
     from longbert.classifier import LongBertClassifier
 
@@ -70,9 +99,9 @@ def __getattr__(name: str) -> Any:
 
         return getattr(classifier, name)
     if name in ("DeviceError", "resolve_device"):
-        from longbert import loading
+        from longbert import devices
 
-        return getattr(loading, name)
+        return getattr(devices, name)
     if name == "ZeroShotClassifier":
         from longbert.zero_shot import ZeroShotClassifier
 
@@ -105,6 +134,7 @@ __all__ = [
     "StoreError",
     "StrategyConfigError",
     "UnreadableFileError",
+    "UnreadableWeightsError",
     "UnsupportedEncoderError",
     "ZeroShotClassifier",
     "__version__",

@@ -37,3 +37,8 @@ class DatasetError(LongBertError, ValueError):
 
 class StoreError(LongBertError):
     """The database cannot be used (not a LongBERT database, corrupt, newer schema...)."""
+
+
+class UnreadableWeightsError(CheckpointError):
+    """A weights or optimiser file cannot be read safely: corrupt, or a pickle holding more than
+    tensors. The message names the file; LongBERT never loads such a file with code execution."""

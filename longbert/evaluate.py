@@ -52,11 +52,12 @@ def evaluate(
     """
     import torch
 
+    from longbert import load_classifier
     from longbert.classifier import LongBertClassifier
-    from longbert.config import default_device
     from longbert.data import LabeledDataset, load_dataset
+    from longbert.devices import default_device
     from longbert.readers import TableOptions
-    from longbert.strategies import get_strategy
+    from longbert.strategies import parse_strategy
     from longbert.training.datasets import targets
     from longbert.training.metrics import report_from_probabilities
 
@@ -64,7 +65,7 @@ def evaluate(
     if isinstance(model, LongBertClassifier):
         classifier = model.to(target)
     else:
-        classifier = LongBertClassifier.from_pretrained(model, device=target)
+        classifier = load_classifier(model, device=target)
     if isinstance(data, LabeledDataset):
         dataset = data
     else:
@@ -84,11 +85,13 @@ def evaluate(
             min_classes=1,  # a test set of one class is still a score
         )
     truth = targets(dataset, classifier.labels)
-    chosen = get_strategy(strategy) if strategy is not None else classifier.strategy
+    # A spec may carry model settings (pooling, attention window): they apply to this run.
+    chosen, settings = parse_strategy(strategy) if strategy is not None else (classifier.strategy, {})
     started = perf_counter()
     results = classifier.predict(
         dataset.documents(),
         strategy=chosen,
+        **settings,
         batch_size=batch_size,
         attention="none",
         threshold=threshold,

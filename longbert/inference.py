@@ -1,26 +1,32 @@
-"""Batched inference: documents in, typed predictions (with attention summaries) out.
+"""Prediction: documents in, typed predictions (with attention summaries) out.
 
-Documents are tokenised once, cut by the strategy, sorted by length so padding is small, and run
-in batches under ``torch.inference_mode`` (mixed precision on CUDA) on the classifier's device. A
-document that cannot be processed becomes a :class:`PredictionError`; the rest go on. When a
-batch fails (CUDA out of memory included) its documents are run again one by one, so only the
-documents that fail alone become errors and nothing already computed is lost.
+Documents are prepared once (:func:`longbert.inputs.prepare`: tokenised, then the strategy
+selects what the model reads), sorted by length so padding is small, and run in groups through
+the classifier's one forward path (:meth:`~longbert.classifier.DocumentClassifier.infer`: no
+gradients, the configured precision, the classifier's device). A document that cannot be
+processed becomes a :class:`PredictionError`; the rest go on. When a group fails (CUDA out of
+memory included) its documents are run again one by one, so only the documents that fail alone
+become errors and nothing already computed is lost.
+
+This module knows the classifier only through :class:`Predictor` (what it uses of one), so the
+classifier can offer ``predict`` as a method without an import cycle.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from transformers import PreTrainedTokenizerBase
 
+from longbert import inputs
 from longbert.attention import summarize_attention
-from longbert.config import autocast_dtype
+from longbert.devices import dtype_name, precision_dtype
 from longbert.document import Document, as_document
 from longbert.errors import LongBertError
 from longbert.results import (
@@ -30,16 +36,38 @@ from longbert.results import (
     PredictionResult,
     SegmentScore,
 )
-from longbert.strategies import Encoded, Strategy, get_strategy
-from longbert.tokenization import tokenize_document
+from longbert.settings import POOLING_METHODS
+from longbert.strategies import Selection, Strategy, StrategySpec, parse_strategy
 
-if TYPE_CHECKING:
-    from longbert.classifier import LongBertClassifier
 
-#: Documents prepared (tokenised + cut) at a time: bounds memory for long input lists.
+class Predictor(Protocol):
+    """What prediction uses of a classifier (:class:`~longbert.classifier.DocumentClassifier`)."""
+
+    tokenizer: PreTrainedTokenizerBase
+    strategy: Strategy
+    labels: list[str]
+    multi_label: bool
+    name: str
+
+    @property
+    def device(self) -> torch.device: ...
+    @property
+    def pooling_method(self) -> str: ...
+    @property
+    def attention_window(self) -> int: ...
+    def eval(self) -> Any: ...
+    def fit_positions(self, strategy: Strategy) -> None: ...
+    def collate(
+        self, selections: list[Selection], labels: torch.Tensor | None = None
+    ) -> inputs.ModelInputs: ...
+    def infer(self, model_inputs: inputs.ModelInputs, **options: Any) -> Any: ...
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor: ...
+
+
+#: Documents prepared (tokenised + selected) at a time: bounds memory for long input lists.
 PAGE_SIZE = 64
 #: Tokens per forward pass in the sparse (long) mode, where one document may be 16k tokens.
-LONG_BATCH_TOKENS = 16_384
+LONG_GROUP_TOKENS = 16_384
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -48,22 +76,27 @@ ProgressCallback = Callable[[int, int], None]
 class _Item:
     index: int
     document: Document
-    encoded: Encoded
+    selection: Selection
     prepare_seconds: float
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """Mixed precision where :func:`~longbert.config.autocast_dtype` picks it; else a no-op."""
-    dtype = autocast_dtype(device)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+@dataclass(frozen=True)
+class _Options:
+    """One ``predict`` call's settings, shared by its groups."""
+
+    strategy: Strategy
+    rows_per_pass: int
+    attention: str
+    full_window: int
+    threshold: float
+    pooling: str
+    attention_window: int
 
 
-def prepare(
-    classifier: LongBertClassifier, item: str | Document, index: int, strategy: Strategy
+def _prepare_item(
+    classifier: Predictor, item: str | bytes | Document, index: int, strategy: Strategy
 ) -> _Item | PredictionError:
-    """Text (or bytes) → Document → tokens → strategy windows; every error becomes a value.
+    """Text (or bytes) → Document → what the model reads of it; every error becomes a value.
 
     Any exception, not just LongBERT's own: one odd document (a tokenizer edge case, a strategy
     bug) must cost that document, never the whole call.
@@ -73,45 +106,49 @@ def prepare(
     sha256 = item.sha256 if isinstance(item, Document) else None
     try:
         document = as_document(item, name=name)
-        encoded = strategy.encode(tokenize_document(document, classifier.tokenizer))
-        if encoded.used_tokens == 0:
+        selection = inputs.prepare(document, classifier.tokenizer, strategy)
+        if selection.used_tokens == 0:
             return PredictionError(name, f"'{name}' has no tokens the model can read.", document.sha256)
     except (LongBertError, TypeError, ValueError) as error:
         return PredictionError(name, str(error), sha256)
     except Exception as error:  # any type: see the docstring
         message = f"'{name}' could not be prepared ({type(error).__name__}: {error})."
         return PredictionError(name, message, sha256)
-    return _Item(index, document, encoded, perf_counter() - started)
+    return _Item(index, document, selection, perf_counter() - started)
 
 
-def _batches(items: list[_Item], batch_size: int) -> list[list[_Item]]:
-    """Length-sorted batches: ``batch_size`` windows for window/chunk modes, a token budget for long."""
-    items = sorted(items, key=lambda it: (len(it.encoded.windows), max(len(w) for w in it.encoded.windows)))
-    batches: list[list[_Item]] = []
+def _groups(items: list[_Item], rows_per_pass: int) -> list[list[_Item]]:
+    """Length-sorted groups run together: ``rows_per_pass`` windows for window/chunk modes, a
+    token budget for long."""
+    items = sorted(
+        items, key=lambda it: (len(it.selection.windows), max(len(w) for w in it.selection.windows))
+    )
+    groups: list[list[_Item]] = []
     current: list[_Item] = []
     rows = tokens = 0
     for it in items:
-        n_rows = len(it.encoded.windows)
-        n_tokens = sum(len(w) for w in it.encoded.windows)
-        full = (
-            rows + n_rows > batch_size if it.encoded.mode != "long" else tokens + n_tokens > LONG_BATCH_TOKENS
-        )
+        n_rows = len(it.selection.windows)
+        n_tokens = sum(len(w) for w in it.selection.windows)
+        long = it.selection.mode == "long"
+        full = tokens + n_tokens > LONG_GROUP_TOKENS if long else rows + n_rows > rows_per_pass
         if current and full:
-            batches.append(current)
+            groups.append(current)
             current, rows, tokens = [], 0, 0
         current.append(it)
         rows += n_rows
         tokens += n_tokens
     if current:
-        batches.append(current)
-    return batches
+        groups.append(current)
+    return groups
 
 
 def predict(
-    classifier: LongBertClassifier,
+    classifier: Predictor,
     items: Sequence[str | bytes | Document],
     *,
-    strategy: Strategy | dict[str, Any] | str | None = None,
+    strategy: StrategySpec | None = None,
+    pooling: str | None = None,
+    attention_window: int | None = None,
     batch_size: int = 8,
     attention: str = "summary",
     full_attention_window: int = 0,
@@ -123,7 +160,10 @@ def predict(
     Args:
         strategy: override the classifier's own strategy (the Compare page runs them all). A
             sparse override longer than the model's position table grows the table in memory
-            only; saved checkpoints keep their own size.
+            only; saved checkpoints keep their own size. A spec in the format-1 layout (chunk's
+            ``pooling``, sparse's ``attention_window`` among its params) sets those overrides.
+        pooling, attention_window: override the model's own pooling method (chunk) and sparse
+            window for this call; the model is not changed. They win over a spec's.
         batch_size: windows per forward pass (chunk mode splits a long document's windows too).
         attention: ``summary`` (the [CLS] row aggregated to words and sentences), ``full`` (also
             every layer's and head's map for window ``full_attention_window``) or ``none``.
@@ -134,11 +174,13 @@ def predict(
             at or over it and may be empty; ``label`` is always the most probable label (so
             every prediction has one to show, store and correct), and ``extra["below_threshold"]``
             is True when no label reached the threshold.
-        progress: called with ``(done, total)`` after each batch.
+        progress: called with ``(done, total)`` after each group of documents.
 
     Returns one :class:`Prediction` or :class:`PredictionError` per input, in input order. Bad
     documents, failures of the model on one document and CUDA out-of-memory on one document
-    are errors in the list; only bad arguments raise.
+    are errors in the list; only bad arguments raise. ``extra`` records how each prediction
+    was computed: ``device``, ``precision``, and the ``pooling`` (chunk) or
+    ``attention_window`` (sparse) used.
     """
     if isinstance(items, str | bytes | bytearray | Document):
         raise TypeError(
@@ -146,67 +188,81 @@ def predict(
         )
     if attention not in ("summary", "full", "none"):
         raise ValueError("attention must be 'summary', 'full' or 'none'")
-    strategy = get_strategy(strategy) if strategy is not None else classifier.strategy
-    if attention == "full" and strategy.mode == "long":
+    if pooling is not None and pooling not in POOLING_METHODS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLING_METHODS)}, got {pooling!r}.")
+    if attention_window is not None and (
+        isinstance(attention_window, bool) or not isinstance(attention_window, int) or attention_window < 1
+    ):
+        raise ValueError(f"attention_window must be a positive integer, got {attention_window!r}.")
+    chosen, settings = parse_strategy(strategy) if strategy is not None else (classifier.strategy, {})
+    if attention == "full" and chosen.mode == "long":
         raise ValueError(
             "attention='full' keeps every layer's and head's dense map, which the sparse strategy "
             "does not compute; use attention='summary' (its [CLS] row is exact) or a window "
             "strategy (truncate, key_sentences, chunk)."
         )
+    options = _Options(
+        strategy=chosen,
+        rows_per_pass=batch_size,
+        attention=attention,
+        full_window=full_attention_window,
+        threshold=threshold,
+        pooling=pooling or settings.get("pooling") or classifier.pooling_method,
+        attention_window=attention_window or settings.get("attention_window") or classifier.attention_window,
+    )
     items = list(items)
-    classifier._prepare_for(strategy)
+    classifier.fit_positions(chosen)
     classifier.eval()
     device = classifier.device
     # Read once, up front: a bad LONGBERT_PRECISION is one clear error, not one per document.
-    precision = str(autocast_dtype(device) or torch.float32).removeprefix("torch.")
+    how = {"device": device.type, "precision": dtype_name(precision_dtype(device))}
+    if chosen.mode == "chunks":
+        how["pooling"] = options.pooling
+    elif chosen.mode == "long":
+        how["attention_window"] = options.attention_window
     results: list[PredictionResult | None] = [None] * len(items)
-
-    def run(batch: list[_Item]) -> list[Prediction]:
-        return _run_batch(
-            classifier, batch, strategy, device, batch_size, attention, full_attention_window, threshold
-        )
-
     done = 0
     for page_start in range(0, len(items), PAGE_SIZE):
         page: list[_Item] = []
         for offset, item in enumerate(items[page_start : page_start + PAGE_SIZE]):
-            prepared = prepare(classifier, item, page_start + offset, strategy)
+            prepared = _prepare_item(classifier, item, page_start + offset, chosen)
             if isinstance(prepared, PredictionError):
                 results[page_start + offset] = prepared
                 done += 1
             else:
                 page.append(prepared)
-        for batch in _batches(page, batch_size):
-            for it, prediction in zip(batch, _run_or_split(batch, run, device), strict=True):
+        for group in _groups(page, batch_size):
+            run = _run_or_split(group, lambda g: _run_group(classifier, g, options), device)
+            for it, prediction in zip(group, run, strict=True):
                 if isinstance(prediction, Prediction):  # kept with the record: how it was computed
-                    prediction.extra.update(device=device.type, precision=precision)
+                    prediction.extra.update(how)
                 results[it.index] = prediction
-            done += len(batch)
+            done += len(group)
             if progress is not None:
                 progress(done, len(items))
     return [r for r in results if r is not None]
 
 
 def _run_or_split(
-    batch: list[_Item], run: Callable[[list[_Item]], list[Prediction]], device: torch.device
+    group: list[_Item], run: Callable[[list[_Item]], list[Prediction]], device: torch.device
 ) -> list[PredictionResult]:
-    """``run(batch)``; if it fails, each document alone, so only the ones that still fail are errors."""
+    """``run(group)``; if it fails, each document alone, so only the ones that still fail are errors."""
     out_of_memory, message = False, ""
     try:
-        return list(run(batch))
+        return list(run(group))
     except torch.cuda.OutOfMemoryError:
         out_of_memory = True
     except Exception as error:  # any type: one document's failure must not sink the rest
         message = str(error) if isinstance(error, LongBertError) else f"{type(error).__name__}: {error}"
     # Outside the except blocks: the traceback, and the activations its frames hold, are gone.
     _free_memory(device)
-    if len(batch) > 1:
-        return [result for it in batch for result in _run_or_split([it], run, device)]
-    (it,) = batch
+    if len(group) > 1:
+        return [result for it in group for result in _run_or_split([it], run, device)]
+    (it,) = group
     name = it.document.name
     if out_of_memory:
         message = (
-            f"'{name}': out of memory at {it.encoded.used_tokens} tokens; use a smaller max_tokens "
+            f"'{name}': out of memory at {it.selection.used_tokens} tokens; use a smaller max_tokens "
             "or the chunk strategy"
         )
     else:
@@ -221,117 +277,92 @@ def _free_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def _run_batch(
-    classifier: LongBertClassifier,
-    batch: list[_Item],
-    strategy: Strategy,
-    device: torch.device,
-    rows_per_pass: int,
-    attention: str,
-    full_window: int,
-    threshold: float,
-) -> list[Prediction]:
+@dataclass
+class WindowScores:
+    """One document's share of a group's outputs: its ``rows`` (window indices into the group),
+    and the group's ``weights`` ``[W]``, per-window probabilities ``[W, L]`` (chunks), [CLS]
+    attention rows ``[W, T]``; ``full``: every layer's map when asked."""
+
+    rows: np.ndarray
+    weights: np.ndarray
+    window_probs: np.ndarray | None
+    cls_rows: np.ndarray | None
+    full: FullAttention | None
+
+
+def _run_group(classifier: Predictor, group: list[_Item], options: _Options) -> list[Prediction]:
     started = perf_counter()
-    encoded = [it.encoded for it in batch]
-    model_batch = classifier.collate(encoded, strategy).to(device)
-    want_rows = attention != "none"
-    with torch.inference_mode(), autocast(device):
-        # Windows run in slices so one document with hundreds of chunks never makes a huge batch.
-        step = model_batch.input_ids.shape[0] if model_batch.mode != "chunks" else max(1, rows_per_pass)
-        vectors, rows = [], []
-        for s in range(0, model_batch.input_ids.shape[0], step):
-            part = _slice_rows(model_batch, s, s + step)
-            cls_vectors, cls_attention, _ = classifier.encode_windows(part, output_cls_attention=want_rows)
-            vectors.append(cls_vectors)
-            if cls_attention is not None:
-                rows.append(cls_attention.float())
-        out = classifier.classify_windows(torch.cat(vectors), model_batch, output_window_logits=True)
-        probs = classifier.probabilities(out.logits).cpu().numpy()
-        window_probs = (
-            classifier.probabilities(out.window_logits).cpu().numpy()
-            if out.window_logits is not None
-            else None
-        )
-        weights = out.window_weights.float().cpu().numpy()
-        cls_rows = torch.cat(rows).cpu().numpy() if rows else None
-        full_maps = (
-            [_full_attention(classifier, it.encoded, full_window, device) for it in batch]
-            if attention == "full"
-            else [None] * len(batch)
-        )
+    model_inputs = classifier.collate([it.selection for it in group])
+    out = classifier.infer(
+        model_inputs,
+        rows_per_pass=options.rows_per_pass,
+        pooling=options.pooling,
+        attention_window=options.attention_window,
+        output_cls_attention=options.attention != "none",
+        output_window_logits=True,
+    )
+    probs = classifier.probabilities(out.logits).cpu().numpy()
+    window_probs = (
+        classifier.probabilities(out.window_logits).cpu().numpy() if out.window_logits is not None else None
+    )
+    weights = out.window_weights.float().cpu().numpy()
+    cls_rows = out.cls_attention.float().cpu().numpy() if out.cls_attention is not None else None
+    full_maps = (
+        [_full_attention(classifier, it.selection, options.full_window) for it in group]
+        if options.attention == "full"
+        else [None] * len(group)
+    )
     model_seconds = perf_counter() - started
-    window_doc = model_batch.window_doc.cpu().numpy()
+    window_doc = model_inputs.window_doc.numpy()
     predictions = []
-    for doc_index, it in enumerate(batch):
-        row_index = np.nonzero(window_doc == doc_index)[0]
+    for doc_index, it in enumerate(group):
+        rows = np.nonzero(window_doc == doc_index)[0]
+        window_scores = WindowScores(rows, weights, window_probs, cls_rows, full_maps[doc_index])
         predictions.append(
             _make_prediction(
                 classifier,
                 it,
-                strategy,
+                options,
                 probs[doc_index],
-                row_index,
-                weights,
-                window_probs,
-                cls_rows,
-                full_maps[doc_index],
-                threshold,
-                latency_ms=1000 * (it.prepare_seconds + model_seconds / len(batch)),
+                window_scores,
+                latency_ms=1000 * (it.prepare_seconds + model_seconds / len(group)),
             )
         )
     return predictions
 
 
-def _slice_rows(batch: Any, start: int, stop: int) -> Any:
-    from longbert.batching import ModelBatch
-
-    def cut(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t[start:stop]
-
-    return ModelBatch(
-        mode=batch.mode,
-        input_ids=batch.input_ids[start:stop],
-        attention_mask=batch.attention_mask[start:stop],
-        window_doc=batch.window_doc[start:stop],
-        num_docs=batch.num_docs,
-        global_attention_mask=cut(batch.global_attention_mask),
-        attention_window=batch.attention_window,
-        pooling=batch.pooling,
-    )
-
-
 def _make_prediction(
-    classifier: LongBertClassifier,
+    classifier: Predictor,
     it: _Item,
-    strategy: Strategy,
+    options: _Options,
     probs: np.ndarray,
-    row_index: np.ndarray,
-    weights: np.ndarray,
-    window_probs: np.ndarray | None,
-    cls_rows: np.ndarray | None,
-    full: FullAttention | None,
-    threshold: float,
+    scores: WindowScores,
     latency_ms: float,
 ) -> Prediction:
     labels = classifier.labels
     best = int(np.argmax(probs))
+    threshold = options.threshold
     chosen = (
         [labels[i] for i in np.nonzero(probs >= threshold)[0]] if classifier.multi_label else [labels[best]]
     )
     # Multi-label: `label` stays the argmax even when `chosen` is empty (see predict's docstring).
     extra = {"threshold": threshold, "below_threshold": not chosen} if classifier.multi_label else {}
-    enc = it.encoded
-    segments = list(enc.segment_scores)
-    if enc.mode == "chunks":
-        for k, positions in enumerate(enc.windows):
-            row = row_index[k]
-            span = (int(enc.doc.offsets[positions[0], 0]), int(enc.doc.offsets[positions[-1], 1]))
-            score = float(window_probs[row, best]) if window_probs is not None else float("nan")
-            segments.append(SegmentScore("window", span, score, True, float(weights[row])))
+    selection = it.selection
+    segments = list(selection.segment_scores)
+    if selection.mode == "chunks":
+        for k, positions in enumerate(selection.windows):
+            row = scores.rows[k]
+            doc = selection.doc
+            span = (int(doc.offsets[positions[0], 0]), int(doc.offsets[positions[-1], 1]))
+            score = float(scores.window_probs[row, best]) if scores.window_probs is not None else float("nan")
+            segments.append(SegmentScore("window", span, score, True, float(scores.weights[row])))
     summary = None
-    if cls_rows is not None:
+    if scores.cls_rows is not None:
         summary = summarize_attention(
-            enc.doc, enc.windows, [cls_rows[r] for r in row_index], [float(weights[r]) for r in row_index]
+            selection.doc,
+            selection.windows,
+            [scores.cls_rows[r] for r in scores.rows],
+            [float(scores.weights[r]) for r in scores.rows],
         )
     return Prediction(
         document_name=it.document.name,
@@ -340,40 +371,34 @@ def _make_prediction(
         probabilities={label: float(p) for label, p in zip(labels, probs, strict=True)},
         labels=chosen,
         model_name=classifier.name,
-        strategy=strategy.name,
-        strategy_params=dict(strategy.params),
-        total_tokens=enc.total_tokens,
-        used_tokens=enc.used_tokens,
-        spans=enc.spans,
+        strategy=options.strategy.name,
+        strategy_params=dict(options.strategy.params),
+        total_tokens=selection.total_tokens,
+        used_tokens=selection.used_tokens,
+        spans=selection.spans,
         segment_scores=segments,
         attention=summary,
         latency_ms=latency_ms,
-        full_attention=full,
+        full_attention=scores.full,
         extra=extra,
     )
 
 
-def _full_attention(
-    classifier: LongBertClassifier, encoded: Encoded, window: int, device: torch.device
-) -> FullAttention | None:
+def _full_attention(classifier: Predictor, selection: Selection, window: int) -> FullAttention | None:
     """Every layer's and head's map for one window (window strategies only)."""
-    if encoded.mode == "long" or not encoded.windows:
+    if selection.mode == "long" or not selection.windows:
         return None
-    window = min(max(window, 0), len(encoded.windows) - 1)
-    positions = encoded.windows[window]
-    single = Encoded(doc=encoded.doc, mode="window", windows=[positions])
-    batch = classifier.collate([single]).to(device)
-    _, _, maps = classifier.encode_windows(batch, output_attentions=True)
+    window = min(max(window, 0), len(selection.windows) - 1)
+    positions = selection.windows[window]
+    single = Selection(doc=selection.doc, mode="window", windows=[positions])
+    out = classifier.infer(classifier.collate([single]), output_attentions=True)
     n = len(positions) + 2
-    weights = torch.stack([m[0, :, :n, :n] for m in maps]).to(torch.float16).cpu().numpy()
-    ids = [
-        classifier.tokenizer.cls_token_id,
-        *encoded.doc.input_ids[positions].tolist(),
-        classifier.tokenizer.sep_token_id,
-    ]
+    weights = torch.stack([m[0, :, :n, :n] for m in out.attentions]).to(torch.float16).cpu().numpy()
+    tokenizer = classifier.tokenizer
+    ids = [tokenizer.cls_token_id, *selection.doc.input_ids[positions].tolist(), tokenizer.sep_token_id]
     return FullAttention(
         window_index=window,
         weights=weights,
         token_positions=np.concatenate([[-1], positions, [-1]]).astype(np.int64),
-        tokens=classifier.tokenizer.convert_ids_to_tokens(ids),
+        tokens=tokenizer.convert_ids_to_tokens(ids),
     )

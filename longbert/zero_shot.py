@@ -14,13 +14,13 @@ from typing import Any
 
 import torch
 
-from longbert.batching import ModelBatch
 from longbert.classifier import ClassifierOutput, DocumentClassifier
-from longbert.config import DEFAULT_ENCODER
 from longbert.document import Document
-from longbert.encoder import load_tokenizer
+from longbert.encoder_source import load_tokenizer
+from longbert.inputs import ModelInputs
 from longbert.modeling.long_bert import LongBertModel
 from longbert.results import Prediction, PredictionResult
+from longbert.settings import DEFAULT_ENCODER
 from longbert.strategies import Strategy, get_strategy
 
 #: all-MiniLM-L6-v2 was trained on inputs of up to 256 tokens: embed documents in such windows.
@@ -66,7 +66,7 @@ class ZeroShotClassifier(DocumentClassifier):
         self.name = f"zero-shot:{source}"
         self.metadata = {"zero_shot": True, "descriptions": descriptions, "temperature": temperature}
         self.strategy = get_strategy(strategy if strategy is not None else ZERO_SHOT_STRATEGY)
-        self._prepare_for(self.strategy)
+        self.fit_positions(self.strategy)
         self.eval()
         self.register_buffer(
             "label_embeddings", self.embed_texts(list(descriptions.values())), persistent=False
@@ -77,24 +77,27 @@ class ZeroShotClassifier(DocumentClassifier):
     @torch.inference_mode()
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         """``[len(texts), H]`` normalised mean-pooled embeddings of short texts (≤ 512 tokens)."""
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=512, return_tensors="pt")
-        out = self.encoder(
-            batch["input_ids"].to(self.device), attention_mask=batch["attention_mask"].to(self.device)
-        )
-        return _mean_pool(out.last_hidden_state, batch["attention_mask"].to(self.device))
+        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=512, return_tensors="pt")
+        mask = tokens["attention_mask"].to(self.device)
+        out = self.encoder(tokens["input_ids"].to(self.device), attention_mask=mask)
+        return _mean_pool(out.last_hidden_state, mask)
 
-    def window_vectors(self, hidden: torch.Tensor, batch: ModelBatch) -> torch.Tensor:
+    def window_vectors(self, hidden: torch.Tensor, inputs: ModelInputs) -> torch.Tensor:
         """Window embeddings: mean pooling, as the sentence-embedding model was trained."""
-        return _mean_pool(hidden, batch.attention_mask)
+        return _mean_pool(hidden, inputs.attention_mask)
 
     def classify_windows(
-        self, window_vectors: torch.Tensor, batch: ModelBatch, *, output_window_logits: bool = False
+        self, window_vectors: torch.Tensor, inputs: ModelInputs, *, pooling: str | None = None,
+        output_window_logits: bool = False,
     ) -> ClassifierOutput:
-        """Mean of a document's window embeddings, cosine to each label, divided by temperature."""
+        """Mean of a document's window embeddings, cosine to each label, divided by temperature.
+
+        Always the mean (``pooling`` is ignored): that is how sentence embeddings compare.
+        """
         window_vectors = window_vectors.float()
         docs, weights = [], torch.empty(window_vectors.shape[0], device=window_vectors.device)
-        for doc in range(batch.num_docs):
-            index = torch.nonzero(batch.window_doc == doc, as_tuple=True)[0]
+        for doc in range(inputs.num_docs):
+            index = torch.nonzero(inputs.window_doc == doc, as_tuple=True)[0]
             docs.append(torch.nn.functional.normalize(window_vectors[index].mean(dim=0), dim=-1))
             weights[index] = 1.0 / len(index)
         labels = self.label_embeddings.float()

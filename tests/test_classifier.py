@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.classifier_factories import save_tiny_encoder
 
 from longbert import (
     CheckpointError,
@@ -19,7 +20,7 @@ from longbert import (
     ZeroShotClassifier,
     load_classifier,
 )
-from longbert.encoder import default_encoder_path, load_tokenizer
+from longbert.encoder_source import default_encoder_path
 
 TOPIC_SENTENCES = [
     "The central bank raised interest rates again to fight inflation.",
@@ -46,22 +47,7 @@ def classifier() -> LongBertClassifier:
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer, 48-wide BERT with the default vocabulary: sizes must never be hard-coded."""
-    from transformers import BertConfig, BertModel
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = load_tokenizer(None)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=96,
-        max_position_embeddings=512,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(str(folder))
-    return folder
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.mark.parametrize(
@@ -143,26 +129,27 @@ def test_bf16_inference_stays_close_to_fp32(
 
 
 def test_precision_setting(classifier: LongBertClassifier, monkeypatch: pytest.MonkeyPatch) -> None:
-    from longbert import config
+    from longbert import devices
 
     cpu = torch.device("cpu")
     monkeypatch.setenv("LONGBERT_PRECISION", "fp32")
-    assert config.autocast_dtype(cpu) is None
+    assert devices.precision_dtype(cpu) is None
     monkeypatch.setenv("LONGBERT_PRECISION", "BF16")
-    assert config.autocast_dtype(cpu) == torch.bfloat16
+    assert devices.precision_dtype(cpu) == torch.bfloat16
     monkeypatch.setenv("LONGBERT_PRECISION", "fp16")
     with pytest.raises(ValueError, match="needs a CUDA device"):
-        config.autocast_dtype(cpu)
+        devices.precision_dtype(cpu)
     monkeypatch.setenv("LONGBERT_PRECISION", "half")
     with pytest.raises(ValueError, match="LONGBERT_PRECISION must be one of auto, fp32, bf16, fp16"):
-        config.autocast_dtype(cpu)
+        devices.precision_dtype(cpu)
     with pytest.raises(ValueError, match="LONGBERT_PRECISION"):  # once, before any document
         classifier.predict(["A short text."])
     monkeypatch.delenv("LONGBERT_PRECISION")
-    monkeypatch.setattr(config, "cpu_has_native_bf16", lambda: True)
-    assert config.autocast_dtype(cpu) == torch.bfloat16
-    monkeypatch.setattr(config, "cpu_has_native_bf16", lambda: False)
-    assert config.autocast_dtype(cpu) is None
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
+    assert devices.precision_dtype(cpu) == torch.bfloat16
+    assert devices.precision_dtype(cpu, "auto", training=True) is None  # training stays in float32
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
+    assert devices.precision_dtype(cpu) is None
 
 
 def test_bad_documents_do_not_sink_the_batch(classifier: LongBertClassifier) -> None:
@@ -246,7 +233,7 @@ def test_training_step_reduces_loss(tiny_encoder: Path) -> None:
         torch.manual_seed(0)
         clf = LongBertClassifier.from_encoder(tiny_encoder, labels=["x", "y"], strategy=strategy)
         clf.eval()  # dropout off: the check is deterministic; gradients still flow
-        batch = clf.collate(clf.encode(texts), labels=torch.tensor([0, 1]))
+        batch = clf.collate(clf.prepare(texts), labels=torch.tensor([0, 1]))
         optimizer = torch.optim.AdamW(clf.parameters(), lr=1e-3)
         losses = []
         for _ in range(5):

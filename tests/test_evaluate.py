@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from train_fixtures import make_rows, make_tiny_encoder, write_jsonl
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.train_fixtures import QUICK_RUN, TRAIN_ENCODER, make_rows, write_jsonl
 
 from longbert import DatasetError
 from longbert.evaluate import evaluate, main
@@ -16,18 +17,13 @@ from longbert.training import TrainConfig, train
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("evaluate")
-    encoder = make_tiny_encoder(root / "tiny-bert")
+    encoder = save_tiny_encoder(root / "tiny-bert", **TRAIN_ENCODER)
     data = write_jsonl(root / "train.jsonl", make_rows(24))
     config = TrainConfig(
         train=str(data),
         encoder=str(encoder),
         output_dir=str(root / "model"),
-        epochs=1,
-        batch_size=4,
-        quiet=True,
-        record=False,
-        threads=1,
-        device="cpu",
+        **QUICK_RUN,
     )
     return train(config).output_dir
 
@@ -100,18 +96,13 @@ def test_columns_and_delimiter_default_to_the_checkpoints(tmp_path: Path) -> Non
     for i, row in enumerate(rows):
         row["body"], row["topics"] = row.pop("text"), row.pop("label") + ("|tech" if i % 4 == 0 else "")
     config = TrainConfig(
-        encoder=str(make_tiny_encoder(tmp_path / "tiny-bert")),
+        encoder=str(save_tiny_encoder(tmp_path / "tiny-bert", **TRAIN_ENCODER)),
         output_dir=str(tmp_path / "multi"),
         text_column="body",
         label_column="topics",
         multi_label=True,
         label_delimiter="|",
-        epochs=1,
-        batch_size=4,
-        quiet=True,
-        record=False,
-        threads=1,
-        device="cpu",
+        **QUICK_RUN,
     )
     folder = train(config, train_data=rows).output_dir
     data = write_jsonl(tmp_path / "test.jsonl", rows[:6])

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from classifier_factories import save_tiny_encoder, text_of
+from helpers.classifier_factories import save_tiny_encoder, text_of
 from safetensors.torch import load_file
 
 from longbert import Document, LongBertClassifier, Prediction, PredictionError, load_classifier
@@ -35,16 +35,16 @@ def fail_on_poison(
 ) -> list[int]:
     """Make the encoder raise ``error`` for any pass containing the poison word; returns pass sizes."""
     (poison_id,) = classifier.tokenizer.convert_tokens_to_ids([POISON])
-    real = classifier.encode_windows
+    real = classifier.run_encoder
     passes: list[int] = []
 
-    def encode_windows(batch: Any, **kwargs: Any) -> Any:
+    def run_encoder(batch: Any, **kwargs: Any) -> Any:
         passes.append(int(batch.input_ids.shape[0]))
         if bool((batch.input_ids == poison_id).any()):
             raise error
         return real(batch, **kwargs)
 
-    monkeypatch.setattr(classifier, "encode_windows", encode_windows)
+    monkeypatch.setattr(classifier, "run_encoder", run_encoder)
     return passes
 
 
@@ -105,16 +105,16 @@ def test_out_of_memory_on_one_document_becomes_its_error(
 def test_an_unexpected_preprocessing_error_stays_with_its_document(
     classifier: LongBertClassifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import longbert.inference as inference
+    import longbert.inputs as inputs
 
-    real = inference.tokenize_document
+    real = inputs.tokenize_document
 
     def tokenize(document: Document, tokenizer: Any) -> Any:
         if POISON in document.text:
             raise KeyError("offsets")
         return real(document, tokenizer)
 
-    monkeypatch.setattr(inference, "tokenize_document", tokenize)
+    monkeypatch.setattr(inputs, "tokenize_document", tokenize)
     results = classifier.predict([text_of(2), Document(f"A {POISON}.", name="odd.txt")])
     assert isinstance(results[0], Prediction)
     assert results[1].message == "'odd.txt' could not be prepared (KeyError: 'offsets')."

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from classifier_factories import save_tiny_encoder, text_of
+from helpers.classifier_factories import save_tiny_encoder, text_of
+from helpers.unsafe_pickles import write_unsafe
 
 from longbert import (
     CheckpointError,
@@ -110,18 +110,49 @@ def test_local_encoder_folder_problems(encoder: Path, tmp_path: Path) -> None:
         LongBertClassifier.from_encoder(small, labels=["x", "y"], device="cpu")
 
 
-def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def hub_probes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """Every probe of the hub (huggingface_hub's metadata request) recorded and answered with a
+    network error; any other connection attempt fails the test. Nothing reaches the network."""
+    import socket
+
+    import huggingface_hub
+
+    probes: list[dict[str, object]] = []
+
+    def probe(url: str, **options: object) -> None:
+        probes.append({"url": url, **options})
+        raise ConnectionError("no route to the hub (test)")
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a connection was attempted besides the counted probe")
+
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", probe)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    started = time.monotonic()
-    with pytest.raises(EncoderNotFoundError, match="Hugging Face hub could not provide it"):
+    return probes
+
+
+def test_an_unreachable_hub_costs_one_probe_without_retries(hub_probes: list[dict[str, object]]) -> None:
+    from longbert.encoder_source import HUB_PROBE_TIMEOUT
+
+    with pytest.raises(EncoderNotFoundError, match="Hugging Face hub could not provide it") as info:
         LongBertClassifier.from_encoder("nonexistent-org/nonexistent-model", labels=["x", "y"], device="cpu")
-    assert time.monotonic() - started < 15  # one probe, not huggingface_hub's ~25 s of retries
+    assert "the hub is unreachable: ConnectionError" in str(info.value)
+    # One request, with huggingface_hub's retries (about 25 s of backoff) switched off.
+    (probe,) = hub_probes
+    assert "nonexistent-org/nonexistent-model" in str(probe["url"]) and "config.json" in str(probe["url"])
+    assert probe["retry_on_errors"] is False and probe["timeout"] == HUB_PROBE_TIMEOUT
+
+
+def test_an_offline_hub_is_never_probed(
+    hub_probes: list[dict[str, object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    started = time.monotonic()
     with pytest.raises(EncoderNotFoundError, match="HF_HUB_OFFLINE is set"):
         LongBertClassifier.from_encoder("nonexistent-org/other-model", labels=["x", "y"], device="cpu")
-    assert time.monotonic() - started < 2
+    assert hub_probes == []
 
 
 @pytest.mark.parametrize(
@@ -157,3 +188,34 @@ def test_corrupt_manifest_fields(copy_of: Path, field: str, value: object, messa
     (copy_of / "longbert.json").write_text("[]")
     with pytest.raises(CheckpointError, match="does not hold a JSON object"):
         load_classifier(copy_of, device="cpu")
+
+
+@pytest.mark.parametrize("content", ["malicious", "corrupt"])
+def test_a_pickle_only_encoder_folder_gives_a_clear_error(
+    encoder: Path, tmp_path: Path, content: str
+) -> None:
+    from longbert import UnreadableWeightsError
+
+    folder = Path(shutil.copytree(encoder, tmp_path / "pickled"))
+    (folder / "model.safetensors").unlink()
+    weights, marker = folder / "pytorch_model.bin", tmp_path / "code-ran"
+    write_unsafe(weights, content, marker, {"embeddings.word_embeddings.weight": None})
+    with pytest.raises(UnreadableWeightsError) as info:
+        LongBertClassifier.from_encoder(folder, labels=["x", "y"], device="cpu")
+    message = str(info.value)
+    assert str(weights) in message and "cannot be read safely" in message
+    assert "weights_only" not in message  # never the advice to turn the safety off
+    assert not marker.exists()
+    from longbert.train import main  # the CLI prints it as one line, exit code 2
+
+    assert main(["--train", str(tmp_path / "none.jsonl"), "--encoder", str(folder), "--quiet"]) == 2
+
+
+def test_an_encoder_folder_with_plain_tensor_pickles_still_loads(encoder: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    folder = Path(shutil.copytree(encoder, tmp_path / "bin-only"))
+    torch.save(load_file(str(folder / "model.safetensors")), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    clf = LongBertClassifier.from_encoder(folder, labels=["x", "y"], device="cpu")
+    assert isinstance(clf.predict([text_of(3)])[0].label, str)

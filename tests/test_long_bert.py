@@ -8,10 +8,10 @@ import math
 
 import pytest
 import torch
-from long_bert_factories import TINY, batch, tiny_model
+from helpers.long_bert_factories import TINY, batch, tiny_model
 from torch import nn
 
-from longbert.encoder import resolve_encoder
+from longbert.encoder_source import resolve_encoder
 from longbert.modeling.long_bert import LongBertModel, LongBertOutput
 
 

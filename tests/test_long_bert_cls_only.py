@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from long_bert_factories import batch, tiny_model
+from helpers.long_bert_factories import batch, tiny_model
 
 
 def _globals(ids: torch.Tensor, every: int) -> torch.Tensor:
@@ -89,7 +89,7 @@ def test_cls_only_refuses_full_maps() -> None:
 )
 def test_classifier_predictions_unchanged(strategy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """The classifier's fast path (last layer for [CLS] only) predicts what the full pass does."""
-    from classifier_factories import text_of
+    from helpers.classifier_factories import text_of
 
     from longbert import LongBertClassifier
 

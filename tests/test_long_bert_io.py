@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from long_bert_factories import TINY, batch, tiny_model
+from helpers.long_bert_factories import TINY, batch, tiny_model
 from torch import nn
 
-from longbert.encoder import resolve_encoder
+from longbert.encoder_source import resolve_encoder
 from longbert.errors import CheckpointError, EncoderNotFoundError, UnsupportedEncoderError
 from longbert.modeling.long_bert import LongBertConfig, LongBertModel, PositionLimitError
 

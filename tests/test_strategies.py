@@ -12,18 +12,19 @@ import numpy as np
 import pytest
 from transformers import PreTrainedTokenizerBase
 
-from longbert.config import BERT_CONTENT_TOKENS
 from longbert.document import Document
-from longbert.encoder import load_tokenizer
+from longbert.encoder_source import load_tokenizer
 from longbert.errors import StrategyConfigError
+from longbert.settings import BERT_CONTENT_TOKENS
 from longbert.strategies import (
     STRATEGIES,
     ChunkStrategy,
-    Encoded,
     KeySentencesStrategy,
+    Selection,
     SparseStrategy,
     TruncateStrategy,
     get_strategy,
+    parse_strategy,
 )
 from longbert.strategies.chunk import window_starts
 from longbert.strategies.key_sentences import greedy_fill
@@ -79,22 +80,22 @@ def docs_of_many_sizes(tokenizer: PreTrainedTokenizerBase, vocab: list[str]) -> 
     return [tokenize(tokenizer, text[:cut]) for cut in cuts]
 
 
-def check_encoded(encoded: Encoded, budget: int) -> None:
+def check_selection(selection: Selection, budget: int) -> None:
     """Every window: sorted distinct in-range positions, at most ``budget`` of them."""
-    n = encoded.doc.num_tokens
-    assert encoded.windows, "at least one window"
-    for window in encoded.windows:
+    n = selection.doc.num_tokens
+    assert selection.windows, "at least one window"
+    for window in selection.windows:
         assert window.dtype == np.int64
         assert len(window) <= budget
         assert np.all(np.diff(window) > 0), "document order, no repeats"
         assert len(window) == 0 or (window[0] >= 0 and window[-1] < n)
 
 
-def check_spans_match_tokens(encoded: Encoded) -> None:
+def check_spans_match_tokens(selection: Selection) -> None:
     """Each character span holds exactly the text of its tokens (plus whitespace between)."""
-    doc, text = encoded.doc, encoded.doc.text
-    positions = encoded.used_positions
-    spans = encoded.spans
+    doc, text = selection.doc, selection.doc.text
+    positions = selection.used_positions
+    spans = selection.spans
     runs = np.split(positions, np.nonzero(np.diff(positions) != 1)[0] + 1)
     assert len(runs) == len(spans)
     for (start, end), run in zip(spans, runs, strict=True):
@@ -125,20 +126,20 @@ def test_budget_never_exceeded_and_spans_map_back(
 ) -> None:
     strategy = get_strategy(name, **params)
     for doc in docs_of_many_sizes:
-        encoded = strategy.encode(doc)
-        assert encoded.mode == strategy.mode
-        check_encoded(encoded, budget)
-        check_spans_match_tokens(encoded)
+        selection = strategy.select(doc)
+        assert selection.mode == strategy.mode
+        check_selection(selection, budget)
+        check_spans_match_tokens(selection)
         if doc.num_tokens <= budget:
             # Short documents are kept whole (chunk: in one window).
-            assert encoded.used_tokens == doc.num_tokens
+            assert selection.used_tokens == doc.num_tokens
 
 
 def test_head_span_retokenizes_to_the_same_ids(
     long_doc: TokenizedDocument, tokenizer: PreTrainedTokenizerBase
 ) -> None:
-    encoded = TruncateStrategy(mode="head").encode(long_doc)
-    [(start, end)] = encoded.spans
+    selection = TruncateStrategy(mode="head").select(long_doc)
+    [(start, end)] = selection.spans
     assert start == 0
     ids = tokenizer(long_doc.text[start:end], add_special_tokens=False)["input_ids"]
     assert ids == long_doc.input_ids[:BERT_CONTENT_TOKENS].tolist()
@@ -146,20 +147,20 @@ def test_head_span_retokenizes_to_the_same_ids(
 
 def test_head_plus_tail_is_first_128_and_last_382(long_doc: TokenizedDocument) -> None:
     n = long_doc.num_tokens
-    encoded = TruncateStrategy().encode(long_doc)
-    [window] = encoded.windows
+    selection = TruncateStrategy().select(long_doc)
+    [window] = selection.windows
     expected = np.concatenate([np.arange(128), np.arange(n - 382, n)])
     np.testing.assert_array_equal(window, expected)
-    assert encoded.used_tokens == 510 and encoded.total_tokens == n
-    head_span, tail_span = encoded.spans
+    assert selection.used_tokens == 510 and selection.total_tokens == n
+    head_span, tail_span = selection.spans
     assert head_span == (int(long_doc.offsets[0, 0]), int(long_doc.offsets[127, 1]))
     assert tail_span == (int(long_doc.offsets[n - 382, 0]), int(long_doc.offsets[n - 1, 1]))
 
 
 def test_head_and_tail_modes(long_doc: TokenizedDocument) -> None:
     n = long_doc.num_tokens
-    head = TruncateStrategy(mode="head", max_tokens=300).encode(long_doc).windows[0]
-    tail = TruncateStrategy(mode="tail").encode(long_doc).windows[0]
+    head = TruncateStrategy(mode="head", max_tokens=300).select(long_doc).windows[0]
+    tail = TruncateStrategy(mode="tail").select(long_doc).windows[0]
     np.testing.assert_array_equal(head, np.arange(300))
     np.testing.assert_array_equal(tail, np.arange(n - 510, n))
 
@@ -167,7 +168,7 @@ def test_head_and_tail_modes(long_doc: TokenizedDocument) -> None:
 def test_truncate_keeps_short_documents_whole(tokenizer: PreTrainedTokenizerBase) -> None:
     doc = tokenize(tokenizer, "A short document. It has two sentences.")
     for mode in ("head", "tail", "head+tail"):
-        [window] = TruncateStrategy(mode=mode).encode(doc).windows
+        [window] = TruncateStrategy(mode=mode).select(doc).windows
         np.testing.assert_array_equal(window, np.arange(doc.num_tokens))
 
 
@@ -185,9 +186,9 @@ def test_chunk_windows_cover_every_token_with_configured_overlap(
     long_doc: TokenizedDocument,
 ) -> None:
     n = long_doc.num_tokens
-    encoded = ChunkStrategy().encode(long_doc)
-    windows = encoded.windows
-    assert encoded.used_tokens == n
+    selection = ChunkStrategy().select(long_doc)
+    windows = selection.windows
+    assert selection.used_tokens == n
     np.testing.assert_array_equal(np.unique(np.concatenate(windows)), np.arange(n))
     assert all(len(w) == 510 for w in windows)
     assert windows[0][0] == 0 and windows[-1][-1] == n - 1
@@ -219,24 +220,24 @@ def test_max_chunks_spreads_windows_evenly_from_first_to_last(
     long_doc: TokenizedDocument,
 ) -> None:
     n = long_doc.num_tokens
-    windows = ChunkStrategy(max_chunks=4).encode(long_doc).windows
+    windows = ChunkStrategy(max_chunks=4).select(long_doc).windows
     assert len(windows) == 4
     assert windows[0][0] == 0 and windows[-1][-1] == n - 1
     gaps = np.diff([int(w[0]) for w in windows])
     assert gaps.max() - gaps.min() <= 1
-    assert [w[0] for w in ChunkStrategy(max_chunks=1).encode(long_doc).windows] == [0]
+    assert [w[0] for w in ChunkStrategy(max_chunks=1).select(long_doc).windows] == [0]
     # A cap above the number of windows needed changes nothing.
-    uncapped = ChunkStrategy().encode(long_doc).windows
-    capped = ChunkStrategy(max_chunks=len(uncapped)).encode(long_doc).windows
+    uncapped = ChunkStrategy().select(long_doc).windows
+    capped = ChunkStrategy(max_chunks=len(uncapped)).select(long_doc).windows
     assert [w.tolist() for w in capped] == [w.tolist() for w in uncapped]
 
 
 def test_sparse_window_and_global_sentence_starts(long_doc: TokenizedDocument) -> None:
-    encoded = SparseStrategy(max_tokens=2048, global_sentences=True).encode(long_doc)
-    [window] = encoded.windows
+    selection = SparseStrategy(max_tokens=2048, global_sentences=True).select(long_doc)
+    [window] = selection.windows
     np.testing.assert_array_equal(window, np.arange(2048))
-    assert encoded.spans == [(int(long_doc.offsets[0, 0]), int(long_doc.offsets[2047, 1]))]
-    globals_ = encoded.global_positions
+    assert selection.spans == [(int(long_doc.offsets[0, 0]), int(long_doc.offsets[2047, 1]))]
+    globals_ = selection.global_positions
     assert globals_.dtype == np.int64 and len(globals_) > 10
     assert globals_[0] == 0 and globals_.max() < 2048 and np.all(np.diff(globals_) > 0)
     # Exactly the tokens that start a sentence inside the window.
@@ -251,12 +252,12 @@ def test_sparse_window_and_global_sentence_starts(long_doc: TokenizedDocument) -
 def test_sparse_without_global_sentences_and_short_docs(
     long_doc: TokenizedDocument, tokenizer: PreTrainedTokenizerBase
 ) -> None:
-    encoded = SparseStrategy().encode(long_doc)
-    assert encoded.used_tokens == 4096 and len(encoded.global_positions) == 0
+    selection = SparseStrategy().select(long_doc)
+    assert selection.used_tokens == 4096 and len(selection.global_positions) == 0
     short = tokenize(tokenizer, "Short. Very short.")
-    encoded = SparseStrategy(global_sentences=True).encode(short)
-    assert encoded.used_tokens == short.num_tokens
-    assert encoded.global_positions.tolist() == [0, 2]
+    selection = SparseStrategy(global_sentences=True).select(short)
+    assert selection.used_tokens == short.num_tokens
+    assert selection.global_positions.tolist() == [0, 2]
 
 
 def topic_document(vocab: list[str], seed: int = 3) -> str:
@@ -276,22 +277,22 @@ def test_key_sentences_prefer_central_sentences(tokenizer: PreTrainedTokenizerBa
     doc = tokenize(tokenizer, topic_document(vocab))
     assert doc.num_tokens > 3 * BERT_CONTENT_TOKENS
     for scorer in ("textrank", "centroid"):
-        encoded = KeySentencesStrategy(scorer=scorer).encode(doc)
-        chosen = [s for s in encoded.segment_scores if s.selected]
+        selection = KeySentencesStrategy(scorer=scorer).select(doc)
+        chosen = [s for s in selection.segment_scores if s.selected]
         assert len(chosen) >= 20
         on_topic = [any(t in doc.text[a:b].lower() for t in TOPIC) for a, b in (s.span for s in chosen)]
         assert all(on_topic), scorer
         # Budget well used: greedy filling keeps trying smaller sentences.
-        assert BERT_CONTENT_TOKENS - 10 <= encoded.used_tokens <= BERT_CONTENT_TOKENS
+        assert BERT_CONTENT_TOKENS - 10 <= selection.used_tokens <= BERT_CONTENT_TOKENS
 
 
 def test_key_sentences_document_order_scores_and_determinism(long_doc: TokenizedDocument) -> None:
-    encoded = KeySentencesStrategy().encode(long_doc)
-    [window] = encoded.windows
-    again = KeySentencesStrategy(**KeySentencesStrategy().params).encode(long_doc)
+    selection = KeySentencesStrategy().select(long_doc)
+    [window] = selection.windows
+    again = KeySentencesStrategy(**KeySentencesStrategy().params).select(long_doc)
     np.testing.assert_array_equal(window, again.windows[0])
-    assert [s.score for s in encoded.segment_scores] == [s.score for s in again.segment_scores]
-    scores = encoded.segment_scores
+    assert [s.score for s in selection.segment_scores] == [s.score for s in again.segment_scores]
+    scores = selection.segment_scores
     assert all(s.kind == "sentence" for s in scores)
     assert len(scores) == len(long_doc.sentence_spans)  # no sentence is over 510 tokens here
     assert max(s.score for s in scores) == 1.0 and min(s.score for s in scores) >= 0.0
@@ -310,12 +311,12 @@ def test_key_sentences_document_order_scores_and_determinism(long_doc: Tokenized
 
 def test_key_sentences_split_sentences_longer_than_the_budget(long_doc: TokenizedDocument) -> None:
     budget = 16
-    encoded = KeySentencesStrategy(max_tokens=budget).encode(long_doc)
-    [window] = encoded.windows
+    selection = KeySentencesStrategy(max_tokens=budget).select(long_doc)
+    [window] = selection.windows
     assert len(window) == budget  # pieces of long sentences make the budget fillable
-    assert len(encoded.segment_scores) > len(long_doc.sentence_spans)
+    assert len(selection.segment_scores) > len(long_doc.sentence_spans)
     text = long_doc.text
-    for score in encoded.segment_scores:
+    for score in selection.segment_scores:
         start, end = score.span
         assert not text[start].isspace() and not text[end - 1].isspace()
 
@@ -324,10 +325,10 @@ def test_key_sentences_short_document_keeps_everything_with_scores(
     tokenizer: PreTrainedTokenizerBase,
 ) -> None:
     doc = tokenize(tokenizer, "Cats purr. Dogs bark loudly. Cats and dogs play.\n\nThe end.")
-    encoded = KeySentencesStrategy().encode(doc)
-    assert encoded.used_tokens == doc.num_tokens
-    assert [s.selected for s in encoded.segment_scores] == [True] * 4
-    assert max(s.score for s in encoded.segment_scores) == 1.0
+    selection = KeySentencesStrategy().select(doc)
+    assert selection.used_tokens == doc.num_tokens
+    assert [s.selected for s in selection.segment_scores] == [True] * 4
+    assert max(s.score for s in selection.segment_scores) == 1.0
 
 
 def test_greedy_fill_skips_what_does_not_fit_and_breaks_ties_by_position() -> None:
@@ -343,8 +344,8 @@ def test_identical_sentences_tie_to_the_earliest(tokenizer: PreTrainedTokenizerB
     sentence = "The river flows through the quiet valley past the old mill."
     doc = tokenize(tokenizer, " ".join([sentence] * 60))
     per_sentence = doc.num_tokens // 60
-    encoded = KeySentencesStrategy(max_tokens=per_sentence * 3).encode(doc)
-    assert [i for i, s in enumerate(encoded.segment_scores) if s.selected] == [0, 1, 2]
+    selection = KeySentencesStrategy(max_tokens=per_sentence * 3).select(doc)
+    assert [i for i, s in enumerate(selection.segment_scores) if s.selected] == [0, 1, 2]
 
 
 def test_no_punctuation_blob_through_every_strategy(tokenizer: PreTrainedTokenizerBase) -> None:
@@ -353,8 +354,8 @@ def test_no_punctuation_blob_through_every_strategy(tokenizer: PreTrainedTokeniz
     doc = tokenize(tokenizer, blob)
     assert len(doc.sentence_spans) >= 100
     for name, params, budget in STRATEGY_CONFIGS:
-        encoded = get_strategy(name, **params).encode(doc)
-        check_encoded(encoded, budget)
+        selection = get_strategy(name, **params).select(doc)
+        check_selection(selection, budget)
 
 
 BAD_PARAMS = [
@@ -399,5 +400,11 @@ def test_configs_are_json_and_round_trip() -> None:
         config = json.loads(json.dumps(strategy.config()))
         rebuilt = get_strategy(config)
         assert type(rebuilt) is type(strategy) and rebuilt.params == strategy.params
-    assert ChunkStrategy().params == {"window": 510, "stride": 256, "pooling": "mean", "max_chunks": None}
+    assert ChunkStrategy().params == {"window": 510, "stride": 256, "max_chunks": None}
+    # Pooling and the sparse window are the model's settings: older specs still parse, and hand them over.
+    assert parse_strategy({"name": "chunk", "params": {"pooling": "max"}})[1] == {"pooling": "max"}
+    spec = {"name": "sparse", "params": {"max_tokens": 1024, "attention_window": 64}}
+    strategy, model = parse_strategy(spec)
+    assert strategy.config() == {"name": "sparse", "params": {"max_tokens": 1024, "global_sentences": False}}
+    assert model == {"attention_window": 64}
     assert TruncateStrategy().params["mode"] == "head+tail"

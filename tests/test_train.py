@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 from safetensors.torch import load_file
-from train_fixtures import make_rows, make_tiny_encoder, write_jsonl
 
 from longbert import DatasetError, LongBertClassifier
 from longbert.store import get_store
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("isolated")
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"), **TRAIN_ENCODER)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,12 @@ def test_every_strategy_trains_and_is_stored(
     )
     assert result.status == "done" and result.best_epoch == 1
     loaded = LongBertClassifier.from_pretrained(result.output_dir)
-    assert loaded.strategy.config() == {"name": strategy, "params": {**loaded.strategy.defaults, **params}}
+    model_settings = {"pooling", "attention_window"}  # given the old way: they go to the model
+    strategy_params = {k: v for k, v in params.items() if k not in model_settings}
+    expected = {"name": strategy, "params": {**loaded.strategy.defaults, **strategy_params}}
+    assert loaded.strategy.config() == expected
+    assert loaded.pooling_method == params.get("pooling", "mean")
+    assert loaded.attention_window == params.get("attention_window", 256)
     assert events[0]["event"] == "start" and events[-1]["event"] == "end"
     epoch = next(e for e in events if e["event"] == "epoch")
     assert 0 <= epoch["dev"]["accuracy"] <= 1 and epoch["train_loss"] > 0

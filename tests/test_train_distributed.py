@@ -10,7 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from train_fixtures import make_rows, make_tiny_encoder, write_jsonl
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 
 from longbert import LongBertClassifier
 from longbert.store import get_store
@@ -25,9 +26,9 @@ from longbert.train import main
 
 rank = int(os.environ["RANK"])
 seen, prints, calls = [], [], []
-original_items, original_end = epochs.batch_items, epochs.EpochLoop.end_epoch
+original_items, original_end = epochs.group_items, epochs.EpochLoop.end_epoch
 
-def batch_items(data, indices, *args):
+def group_items(data, indices, *args):
     seen.extend(int(i) for i in indices)
     calls.append(len(indices))
     return original_items(data, indices, *args)
@@ -41,13 +42,13 @@ def end_epoch(self, epoch):
                    "n_train": len(self.data["train"]), "batches": len(calls)}, out)
     return stop
 
-epochs.batch_items, epochs.EpochLoop.end_epoch = batch_items, end_epoch
+epochs.group_items, epochs.EpochLoop.end_epoch = group_items, end_epoch
 sys.exit(main(sys.argv[2:]))
 """
 
 
 def test_two_process_training_with_gloo(tmp_path: Path) -> None:
-    encoder = make_tiny_encoder(tmp_path / "tiny-bert")
+    encoder = save_tiny_encoder(tmp_path / "tiny-bert", **TRAIN_ENCODER)
     data = write_jsonl(tmp_path / "train.jsonl", make_rows(36))
     script = tmp_path / "rank.py"
     script.write_text(textwrap.dedent(RANK_SCRIPT))

@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 import torch
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
+from helpers.unsafe_pickles import write_unsafe
 from safetensors.torch import load_file
-from train_fixtures import make_rows, make_tiny_encoder, write_jsonl
 
 from longbert import CheckpointError
+from longbert.runs import state as ckpt
 from longbert.store import get_store
 from longbert.train import main
 from longbert.training import TrainConfig, TrainConfigError, train
-from longbert.training import state as ckpt
 from longbert.training.optim import linear_schedule
 from longbert.training.resume import resumed_config
 from longbert.ui.training import chart_point
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("isolated")
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"), **TRAIN_ENCODER)
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +156,26 @@ def test_resuming_a_finished_model_advises_overwrite(encoder: Path, data: dict[s
         train(TrainConfig(**options(encoder, data, resume=True)))
     with pytest.raises(CheckpointError, match="Start a new run without --resume"):
         train(TrainConfig(**options(encoder, data, name="never", resume=True)))
+
+
+@pytest.mark.parametrize("content", ["malicious", "corrupt"])
+def test_an_unreadable_optimizer_state_is_a_clear_error(
+    encoder: Path, data: dict[str, Path], isolated: Path, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from longbert import UnreadableWeightsError
+
+    folder = interrupted(encoder, data)
+    state, marker = folder / ".last" / "optimizer.pt", isolated / "code-ran"
+    write_unsafe(state, content, marker, {"state": None, "param_groups": None})
+    with pytest.raises(UnreadableWeightsError) as info:
+        train(TrainConfig(**options(encoder, data, resume=True)))
+    message = str(info.value)
+    assert str(state) in message and "cannot be read safely" in message
+    assert "weights_only" not in message and not marker.exists()
+    capsys.readouterr()
+    assert main(["--name", "run", "--resume"]) == 2  # the CLI: one line, no traceback
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(state) in err and "Traceback" not in err
 
 
 def test_one_class_dev_and_test_sets_are_fine(encoder: Path, data: dict[str, Path]) -> None:

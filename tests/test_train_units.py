@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from longbert.training.batches import plan_epoch
 from longbert.training.config import TrainConfig, TrainConfigError, add_arguments, config_from_args
 from longbert.training.losses import class_weights, make_loss
 from longbert.training.metrics import classification_report, format_report, multilabel_report
 from longbert.training.optim import linear_schedule, make_optimizer, parameter_groups
+from longbert.training.prepared import plan_epoch
 
 
 def parse(argv: list[str]) -> TrainConfig:
@@ -44,10 +44,25 @@ def test_config_file_then_command_line(tmp_path) -> None:
     )
     config = parse(["--config", str(toml), "--epochs", "2", "--strategy-param", "pooling=max"])
     assert (config.strategy, config.epochs, config.learning_rate) == ("chunk", 2, 0.001)
-    assert config.strategy_params == {"window": 128, "stride": 64, "pooling": "max"}
+    assert config.strategy_params == {"window": 128, "stride": 64}
+    assert config.pooling == "max"  # a model setting given the old way becomes its own option
     json_file = tmp_path / "train.json"
     config.save(json_file)
     assert TrainConfig.from_file(json_file) == config
+
+
+def test_model_settings_are_options_of_their_own() -> None:
+    config = parse(["--strategy", "sparse", "--attention-window", "64", "--pooling", "max"])
+    assert (config.attention_window, config.pooling, config.strategy_params) == (64, "max", {})
+    saved = TrainConfig.from_dict({"strategy": "sparse", "strategy_params": {"attention_window": 32}})
+    assert (saved.attention_window, saved.strategy_params) == (32, {})  # a format-1 run's options
+    params = {"pooling": "max", "window": 64}
+    assert TrainConfig(strategy="chunk", strategy_params=params).pooling == "max"
+    assert params == {"pooling": "max", "window": 64}  # the caller's dict is left alone
+    with pytest.raises(TrainConfigError, match="disagree"):
+        TrainConfig(strategy="chunk", strategy_params={"pooling": "max"}, pooling="attention")
+    with pytest.raises(TrainConfigError, match="--pooling"):
+        TrainConfig(pooling="sum").validate()
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,35 @@ def test_param_specs_cover_every_strategy_and_round_trip() -> None:
         build_strategy("chunk", {"window": 100, "stride": 300})
 
 
+def test_titles_summaries_and_fields_come_from_the_strategies() -> None:
+    from longbert.strategies import STRATEGIES, SparseStrategy
+
+    assert {name: cls.title for name, cls in STRATEGIES.items()} == STRATEGY_TITLES
+    assert strategy_summary("sparse") == f"Sparse attention: {SparseStrategy.summary()}"
+    assert "4,096" in strategy_summary("sparse") and "510" in strategy_summary("chunk")
+    window = {s.name: s for s in param_specs("chunk")}["window"]
+    assert (window.minimum, window.maximum, window.default) == (1, 510, 510) and window.help
+    assert {s.name: s.maximum for s in param_specs("chunk")}["stride"] is None  # bounded by window
+
+
+def test_model_settings_are_separate_fields_and_go_in_the_spec() -> None:
+    from longbert.strategies import parse_strategy
+    from longbert.ui.params import build_spec, model_setting_specs
+
+    assert [s.name for s in model_setting_specs("chunk")] == ["pooling"]
+    assert [s.name for s in model_setting_specs("sparse")] == ["attention_window"]
+    assert model_setting_specs("truncate") == []
+    assert build_spec("chunk", {"window": 256, "stride": 128, "pooling": ""}) == {
+        "name": "chunk", "params": {"window": 256, "stride": 128, "max_chunks": None}}
+    spec = build_spec("sparse", {"max_tokens": 1024, "attention_window": 64})
+    assert spec["model"] == {"attention_window": 64}
+    assert parse_strategy(spec)[1] == {"attention_window": 64}
+    with pytest.raises(StrategyConfigError, match="attention_window"):
+        build_spec("sparse", {"max_tokens": 1024, "attention_window": 4096})
+    with pytest.raises(StrategyConfigError, match="not ones it uses"):
+        parse_strategy({"name": "truncate", "model": {"pooling": "max"}})
+
+
 def test_picker_titles_are_short_and_details_go_to_captions() -> None:
     # The sidebar select box shows about 26 characters; longer titles were cut off.
     assert len(ZERO_SHOT_CHOICE.title) <= 26 and ZERO_SHOT_CHOICE.summary

@@ -43,6 +43,9 @@ def test_build_config_validates_and_takes_the_strategy(tmp_path: Path) -> None:
                           strategy={"name": "chunk", "params": {"max_chunks": 4}})
     assert (config.strategy, config.strategy_params, config.epochs) == ("chunk", {"max_chunks": 4}, 2)
     assert config.quiet is True
+    chunk = {"name": "chunk", "params": {"window": 64, "stride": 32}, "model": {"pooling": "attention"}}
+    config = build_config({}, train_path="t.jsonl", strategy=chunk)
+    assert (config.strategy_params, config.pooling) == ({"window": 64, "stride": 32}, "attention")
     with pytest.raises(TrainConfigError, match="epochs"):
         build_config({"epochs": 0}, train_path="x.jsonl", strategy=None)
 

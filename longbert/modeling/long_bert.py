@@ -102,11 +102,15 @@ class LongBertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
-        """``input_ids``/``token_type_ids`` ``[B, N]`` -> ``[B, N, H]``."""
+    def forward(
+        self, input_ids: Tensor, token_type_ids: Tensor, inputs_embeds: Tensor | None = None
+    ) -> Tensor:
+        """``input_ids``/``token_type_ids`` ``[B, N]`` -> ``[B, N, H]``; ``inputs_embeds``
+        ``[B, N, H]``, when given, stands in for the word embeddings of ``input_ids``."""
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        words = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         x = (
-            self.word_embeddings(input_ids)
+            words
             + self.position_embeddings(positions)[None]
             + self.token_type_embeddings(token_type_ids)
         )
@@ -359,6 +363,7 @@ class LongBertModel(LongBertIOMixin, nn.Module):
         global_attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         *,
+        inputs_embeds: Tensor | None = None,
         sparse: bool = False,
         attention_window: int | None = None,
         output_cls_attention: bool = False,
@@ -373,6 +378,8 @@ class LongBertModel(LongBertIOMixin, nn.Module):
         :class:`PositionLimitError` when ``N > config.max_position_embeddings``.
         ``cls_only``: the last layer computes the [CLS] position alone (``last_hidden_state``
         ``[B, 1, H]``), for callers that read only [CLS]; not with ``output_attentions``.
+        ``inputs_embeds`` ``[B, N, H]``: word embeddings used instead of looking up
+        ``input_ids`` (which still give the shape), so gradients can be taken with respect to them.
         """
         self._check_inputs(input_ids, attention_mask, global_attention_mask, token_type_ids)
         if output_attentions and sparse:
@@ -392,7 +399,11 @@ class LongBertModel(LongBertIOMixin, nn.Module):
         if sparse:
             masks.layout = build_sparse_layout(attention_mask, global_attention_mask, window)
 
-        hidden = self.embeddings(input_ids, token_type_ids)
+        if inputs_embeds is not None and inputs_embeds.shape[:2] != input_ids.shape:
+            raise ValueError(
+                f"inputs_embeds has shape {tuple(inputs_embeds.shape)}, input_ids {tuple(input_ids.shape)}."
+            )
+        hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
         all_probs: list[Tensor] = []
         cls_row: Tensor | None = None
         layers = self.encoder.layer

@@ -12,6 +12,12 @@ from longbert.errors import UnsupportedEncoderError
 
 #: ``model_type`` written into ``config.json`` so a LongBERT folder is recognisable.
 MODEL_TYPE = "longbert"
+#: Fields copied as they are from a ``transformers.BertConfig``.
+BERT_FIELDS = (
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+    "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+    "type_vocab_size", "layer_norm_eps",
+)
 
 
 @dataclass
@@ -20,7 +26,7 @@ class LongBertConfig:
 
     The first fields mirror ``transformers.BertConfig``. ``original_max_position_embeddings``
     is the size of the checkpoint's learned position table (what :meth:`extend_positions`
-    tiles); ``attention_window`` is the default one-side window of sparse mode.
+    tiles); ``attention_window`` is the one-side window of sparse mode (a call may override it).
     """
 
     vocab_size: int
@@ -67,8 +73,8 @@ class LongBertConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @classmethod
-    def from_hf(cls, config: PretrainedConfig, attention_window: int = 256) -> LongBertConfig:
-        """From a ``transformers`` BERT config (absolute positions only)."""
+    def from_hf(cls, config: PretrainedConfig) -> LongBertConfig:
+        """From a ``transformers`` BERT config (absolute positions only; the default window)."""
         position_type = getattr(config, "position_embedding_type", "absolute") or "absolute"
         if position_type != "absolute":
             raise UnsupportedEncoderError(
@@ -80,18 +86,7 @@ class LongBertConfig:
                 f"The encoder's activation {config.hidden_act!r} is not one transformers names."
             )
         return cls(
-            vocab_size=config.vocab_size,
-            hidden_size=config.hidden_size,
-            num_hidden_layers=config.num_hidden_layers,
-            num_attention_heads=config.num_attention_heads,
-            intermediate_size=config.intermediate_size,
-            hidden_act=config.hidden_act,
-            hidden_dropout_prob=config.hidden_dropout_prob,
-            attention_probs_dropout_prob=config.attention_probs_dropout_prob,
-            max_position_embeddings=config.max_position_embeddings,
-            type_vocab_size=config.type_vocab_size,
-            layer_norm_eps=config.layer_norm_eps,
+            **{name: getattr(config, name) for name in BERT_FIELDS},
             pad_token_id=config.pad_token_id if config.pad_token_id is not None else 0,
             original_max_position_embeddings=config.max_position_embeddings,
-            attention_window=attention_window,
         )

@@ -8,35 +8,63 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from longbert.encoder import load_encoder_config, resolve_encoder
-from longbert.errors import CheckpointError, EncoderNotFoundError, UnsupportedEncoderError
+from longbert.encoder_source import encoder_checkpoint, load_encoder_config, resolve_encoder
+from longbert.errors import (
+    CheckpointError,
+    EncoderNotFoundError,
+    UnreadableWeightsError,
+    UnsupportedEncoderError,
+)
 from longbert.modeling.long_bert_config import MODEL_TYPE, LongBertConfig
-
-if TYPE_CHECKING:
-    from longbert.modeling.long_bert import LongBertModel
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+#: transformers' pickled weights: read only through torch's weights_only loader.
+PICKLED_WEIGHTS = "pytorch_model.bin"
 #: Global projections and where their warm-start copy comes from.
 GLOBAL_PROJECTIONS = {"query_global": "query", "key_global": "key", "value_global": "value"}
 
 
+def _refused_pickle(error: BaseException | None) -> bool:
+    """Whether ``error`` (or one it came from) is torch refusing or failing to unpickle weights."""
+    while error is not None:
+        if isinstance(error, pickle.UnpicklingError | EOFError) or "weights_only" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _read_bert_state(source: str, name: str | None) -> tuple[dict[str, Tensor], list[str]]:
-    """The checkpoint's ``BertModel`` state dict (float32) and the keys it did not provide."""
+    """The checkpoint's ``BertModel`` state dict (float32) and the keys it did not provide.
+
+    Weights in ``model.safetensors`` cannot run code. A ``pytorch_model.bin`` is a pickle:
+    transformers reads it with torch's ``weights_only`` loader, which refuses anything but
+    tensors; a refused or corrupt one is an :class:`UnreadableWeightsError` naming the file
+    (torch's advice to turn the safety off is not passed on).
+    """
     from transformers import BertModel  # heavy import, only when warm-starting
 
     try:
-        bert, info = BertModel.from_pretrained(
-            source, output_loading_info=True, dtype=torch.float32
-        )
-    except (OSError, ValueError) as error:
+        bert, info = BertModel.from_pretrained(source, output_loading_info=True, dtype=torch.float32)
+    except Exception as error:  # UnpicklingError, RuntimeError (a broken zip), OSError...
+        pickled = Path(source) / PICKLED_WEIGHTS
+        if _refused_pickle(error) or (pickled.is_file() and isinstance(error, RuntimeError)):
+            where = f"'{pickled}'" if pickled.is_file() else f"of encoder '{name}'"
+            raise UnreadableWeightsError(
+                f"The weights file {where} cannot be read safely: it is corrupt, or a pickle that "
+                "holds more than tensors, and LongBERT never runs code from a file. Save the "
+                "encoder with save_pretrained() (it writes model.safetensors) and use that folder."
+            ) from None
+        if not isinstance(error, OSError | ValueError):
+            raise
         raise EncoderNotFoundError(
             f"Could not read the weights of encoder '{name}' ({type(error).__name__}: {error}). "
             "The folder needs model.safetensors (or pytorch_model.bin) saved by transformers."
@@ -57,13 +85,19 @@ class LongBertIOMixin:
 
         Every BERT weight is copied 1:1; ``*_global`` projections start as copies of the local
         ones; the position table is tiled up to ``max_positions``. The checkpoint's pooler, if
-        any, is kept in ``model.bert_pooler_state`` (``dense.weight``/``dense.bias``).
+        any, is kept in ``model.bert_pooler_state`` (``dense.weight``/``dense.bias``). An
+        encoder checkpoint (see :func:`~longbert.encoder_source.encoder_checkpoint`) loads as
+        LongBERT saved it, trained global projections and positions included.
         Raises :class:`EncoderNotFoundError` / :class:`UnsupportedEncoderError`.
         """
         name = None if name_or_path is None else str(name_or_path)
+        if (saved := encoder_checkpoint(name)) is not None:
+            encoder: Any = cls.from_pretrained(saved)
+            encoder.extend_positions(max_positions)
+            return encoder  # type: ignore[no-any-return]
         config = LongBertConfig.from_hf(load_encoder_config(name))
         bert_state, missing = _read_bert_state(resolve_encoder(name), name)
-        model: LongBertModel = cls(config)  # type: ignore[assignment]
+        model: Any = cls(config)  # type: ignore[call-arg]  # a LongBertModel
         state = {k: v for k, v in bert_state.items() if not k.startswith("pooler.")}
         unloaded = model.load_state_dict(state, strict=False)
         lacking = [k for k in unloaded.missing_keys if k.rsplit(".", 2)[-2] not in GLOBAL_PROJECTIONS]

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from longbert.errors import CheckpointError
-
-PoolingMethod = Literal["mean", "max", "attention"]
-POOLING_METHODS: tuple[str, ...] = ("mean", "max", "attention")
+from longbert.settings import DEFAULT_POOLING, POOLING_METHODS
 
 
 def _save_module(module: nn.Module, folder: Path, config: dict[str, Any]) -> None:
@@ -76,24 +74,37 @@ def _load_state(module: nn.Module, state: dict[str, torch.Tensor], folder: Path)
         ) from error
 
 
+def check_pooling(method: Any) -> str:
+    """``method`` if it is one of :data:`POOLING_METHODS`, else ValueError naming them."""
+    if method not in POOLING_METHODS:
+        raise ValueError(f"Unknown pooling {method!r}; choose one of {', '.join(POOLING_METHODS)}.")
+    return str(method)
+
+
 class ChunkPooling(nn.Module):
     """Combine the [CLS] vectors of a document's windows into one document vector.
 
+    ``method`` (saved in ``config.json``, as sentence-transformers' ``Pooling`` does) is how:
     ``mean`` and ``max`` have no parameters. ``attention`` scores each window with a learned
     vector and takes the softmax-weighted mean; the scorer starts at zero, so an untrained
-    attention pooling *is* mean pooling (a checkpoint trained with another strategy can be run
-    with attention pooling without random behaviour).
+    attention pooling *is* mean pooling (a checkpoint trained with another method can be run
+    with attention pooling without random behaviour). A call may override the method.
     """
 
-    def __init__(self, hidden_size: int) -> None:
+    def __init__(self, hidden_size: int, method: str = DEFAULT_POOLING) -> None:
         super().__init__()
         self.hidden_size = hidden_size
+        self.method = check_pooling(method)
         self.scorer = nn.Linear(hidden_size, 1)
         nn.init.zeros_(self.scorer.weight)
         nn.init.zeros_(self.scorer.bias)
 
     def forward(
-        self, window_vectors: torch.Tensor, window_doc: torch.Tensor, num_docs: int, method: str
+        self,
+        window_vectors: torch.Tensor,
+        window_doc: torch.Tensor,
+        num_docs: int,
+        method: str | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pool windows per document.
 
@@ -101,16 +112,15 @@ class ChunkPooling(nn.Module):
             window_vectors: ``[W, H]`` one vector per window.
             window_doc: ``[W]`` index of the document each window belongs to (0..num_docs-1).
             num_docs: ``B``.
-            method: ``mean`` | ``max`` | ``attention``.
+            method: ``mean`` | ``max`` | ``attention``; None: this module's own :attr:`method`.
 
         Returns:
             ``([B, H] document vectors, [W] window weights)``. Weights sum to 1 per document;
             for ``max`` they are each window's share of the winning dimensions.
         """
-        if method not in POOLING_METHODS:
-            raise ValueError(f"Unknown pooling '{method}'; choose one of {POOLING_METHODS}.")
+        method = self.method if method is None else check_pooling(method)
         pooled, weights = [], torch.empty(window_vectors.shape[0], device=window_vectors.device)
-        # A per-document loop: B is a batch of documents (small), and it keeps the code obvious.
+        # A per-document loop: B documents of one forward pass (few), and it keeps the code obvious.
         for doc in range(num_docs):
             index = torch.nonzero(window_doc == doc, as_tuple=True)[0]
             vectors = window_vectors[index]
@@ -128,12 +138,19 @@ class ChunkPooling(nn.Module):
         return torch.stack(pooled), weights
 
     def save(self, folder: Path) -> None:
-        _save_module(self, folder, {"hidden_size": self.hidden_size})
+        _save_module(self, folder, {"hidden_size": self.hidden_size, "method": self.method})
 
     @classmethod
     def load(cls, folder: Path) -> ChunkPooling:
+        """Load ``folder``; a ``config.json`` without ``method`` (format 1) pools by the mean."""
         config, state = _load_config_and_state(folder)
-        module = cls(hidden_size=_positive_int(config, "hidden_size", folder))
+        method = config.get("method", DEFAULT_POOLING)
+        if method not in POOLING_METHODS:
+            raise CheckpointError(
+                f"Checkpoint part '{folder}' is corrupt: config.json has method {method!r}, not one "
+                f"of {', '.join(POOLING_METHODS)}."
+            )
+        module = cls(_positive_int(config, "hidden_size", folder), method)
         _load_state(module, state, folder)
         return module
 

@@ -26,7 +26,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -34,9 +33,6 @@ from sqlalchemy.orm import Session
 from longbert.errors import StoreError
 from longbert.store.engine import Database, get_row
 from longbert.store.schema import BatchRow, utcnow
-
-if TYPE_CHECKING:
-    from longbert.store.store import Store
 
 #: How often a job's lease thread says it is alive.
 HEARTBEAT_SECONDS = 10.0
@@ -208,7 +204,9 @@ class BatchLease:
     exit (an exception leaves the batch ``interrupted``). :meth:`check` between work items
     raises when the lease was lost (another worker took over after this one went silent)."""
 
-    def __init__(self, store: Store, batch_id: int, interval: float = HEARTBEAT_SECONDS) -> None:
+    # Typed by the mixin, not Store: the lease needs only these three methods, and naming Store
+    # here would make store.store -> batches -> leases -> store.store a cycle.
+    def __init__(self, store: LeasesMixin, batch_id: int, interval: float = HEARTBEAT_SECONDS) -> None:
         self.store = store
         self.batch_id = batch_id
         self.interval = interval

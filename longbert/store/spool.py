@@ -33,9 +33,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
-from longbert.config import PROJECT_ROOT
 from longbert.document import Document
 from longbert.errors import StoreError
+from longbert.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from longbert.store.records import BatchItemRecord, BatchRecord

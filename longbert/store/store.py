@@ -70,7 +70,7 @@ class Store(
 
     def __init__(self, url: str | None = None) -> None:
         if url is None:
-            from longbert.config import database_url
+            from longbert.settings import database_url
 
             url = database_url()
         self.url = url
@@ -308,7 +308,7 @@ _STORES_LOCK = threading.Lock()
 def get_store(url: str | None = None) -> Store:
     """The process's shared :class:`Store` for ``url`` (``None``: the configured database)."""
     if url is None:
-        from longbert.config import database_url
+        from longbert.settings import database_url
 
         url = database_url()
     with _STORES_LOCK:

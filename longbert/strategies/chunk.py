@@ -1,24 +1,24 @@
-"""Chunking: cover the document with overlapping BERT windows, encode each, pool their [CLS].
+"""Chunking: cover the document with overlapping BERT windows, read each, pool their [CLS].
 
 Windows are ``window`` tokens long and start every ``stride`` tokens (overlap = ``window -
 stride``); the last window is moved back so it ends exactly at the document's last token, so it
 may overlap its neighbour by more than the configured overlap. Pooling of the windows' [CLS]
-vectors (``mean``, ``max`` or learned ``attention``) is the model's job; it reads the
-``pooling`` parameter from here.
+vectors (``mean``, ``max`` or learned ``attention``) is the model's job and the model's setting
+(:class:`~longbert.modeling.modules.ChunkPooling`); format-1 checkpoints kept it here as
+``pooling``, which is still accepted in specs and handed to the model.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from longbert.config import BERT_CONTENT_TOKENS
-from longbert.strategies._checks import check_choice, check_int
-from longbert.strategies.base import Encoded, Mode, Strategy
+from longbert.settings import BERT_CONTENT_TOKENS, POOLING_METHODS
+from longbert.strategies.base import Mode, Selection, Strategy
+from longbert.strategies.params import StrategyParams, param
 from longbert.tokenization import TokenizedDocument
-
-POOLINGS = ("mean", "max", "attention")
 
 
 def window_starts(num_tokens: int, window: int, stride: int, max_chunks: int | None = None) -> np.ndarray:
@@ -43,36 +43,45 @@ def window_starts(num_tokens: int, window: int, stride: int, max_chunks: int | N
     return starts
 
 
+@dataclass(frozen=True, eq=False)
+class ChunkParams(StrategyParams):
+    window: int = param(
+        BERT_CONTENT_TOKENS, "Content tokens per window.", low=1, high=BERT_CONTENT_TOKENS
+    )
+    stride: int = param(
+        256, "Tokens between window starts (overlap = window - stride).", low=1, high="window"
+    )
+    max_chunks: int | None = param(
+        None, "At most this many windows, evenly spread over the document (none: every window).", low=1
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkModelSettings(StrategyParams):
+    pooling: str | None = param(
+        None, "How a document's windows are pooled (none: the model's own).", choices=POOLING_METHODS
+    )
+
+
 class ChunkStrategy(Strategy):
     """Overlapping windows over the whole document (or ``max_chunks`` of them), pooled.
 
     Parameters: ``window`` (content tokens per window, 1-510), ``stride`` (tokens between window
-    starts, 1-``window``), ``pooling`` (``mean``/``max``/``attention``, used by the model),
-    ``max_chunks`` (``None``: every window; an int: that many, evenly spread, see
-    :func:`window_starts`).
+    starts, 1-``window``), ``max_chunks`` (``None``: every window; an int: that many, evenly
+    spread, see :func:`window_starts`). How the windows are pooled is the model's setting.
     """
 
     name: ClassVar[str] = "chunk"
     mode: ClassVar[Mode] = "chunks"
-    defaults: ClassVar[dict[str, Any]] = {
-        "window": BERT_CONTENT_TOKENS,
-        "stride": 256,
-        "pooling": "mean",
-        "max_chunks": None,
-    }
+    title: ClassVar[str] = "Chunk"
+    reads: ClassVar[str] = "every token, in overlapping {window}-token windows, pooled"
+    Params = ChunkParams
+    ModelSettings = ChunkModelSettings
 
-    def validate(self) -> None:
-        p = self.params
-        window = check_int(self.name, "window", p["window"], 1, BERT_CONTENT_TOKENS)
-        check_int(self.name, "stride", p["stride"], 1, window)
-        check_choice(self.name, "pooling", p["pooling"], POOLINGS)
-        if p["max_chunks"] is not None:
-            check_int(self.name, "max_chunks", p["max_chunks"], 1)
-
-    def encode(self, doc: TokenizedDocument) -> Encoded:
+    def select(self, doc: TokenizedDocument) -> Selection:
         """One window of consecutive positions per chunk, in document order."""
         n = doc.num_tokens
-        window = self.params["window"]
-        starts = window_starts(n, window, self.params["stride"], self.params["max_chunks"])
+        window = self.params.window
+        starts = window_starts(n, window, self.params.stride, self.params.max_chunks)
         windows = [np.arange(s, min(s + window, n), dtype=np.int64) for s in starts.tolist()]
-        return Encoded(doc=doc, mode=self.mode, windows=windows)
+        return Selection(doc=doc, mode=self.mode, windows=windows)

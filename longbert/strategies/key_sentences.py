@@ -12,14 +12,15 @@ fed in document order so the text reads as it was written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from longbert.config import BERT_CONTENT_TOKENS
 from longbert.results import SegmentScore
-from longbert.strategies._checks import check_choice, check_float, check_int
-from longbert.strategies.base import Encoded, Mode, Strategy
+from longbert.settings import BERT_CONTENT_TOKENS
+from longbert.strategies.base import Mode, Selection, Strategy
+from longbert.strategies.params import StrategyParams, param
 from longbert.tokenization import TokenizedDocument
 
 SCORERS = ("textrank", "centroid")
@@ -168,6 +169,15 @@ def greedy_fill(scores: np.ndarray, lengths: np.ndarray, budget: int) -> np.ndar
     return chosen
 
 
+@dataclass(frozen=True, eq=False)
+class KeySentencesParams(StrategyParams):
+    max_tokens: int = param(
+        BERT_CONTENT_TOKENS, "Token budget the chosen sentences fill.", low=1, high=BERT_CONTENT_TOKENS
+    )
+    scorer: str = param("textrank", "How sentences are scored (centroid is cheaper).", choices=SCORERS)
+    damping: float = param(0.85, "TextRank's damping factor (strictly between 0 and 1).", low=0.0, high=1.0)
+
+
 class KeySentencesStrategy(Strategy):
     """The most central sentences that fit in ``max_tokens``, in document order.
 
@@ -180,23 +190,15 @@ class KeySentencesStrategy(Strategy):
 
     name: ClassVar[str] = "key_sentences"
     mode: ClassVar[Mode] = "window"
-    defaults: ClassVar[dict[str, Any]] = {
-        "max_tokens": BERT_CONTENT_TOKENS,
-        "scorer": "textrank",
-        "damping": 0.85,
-    }
-
-    def validate(self) -> None:
-        p = self.params
-        check_int(self.name, "max_tokens", p["max_tokens"], 1, BERT_CONTENT_TOKENS)
-        check_choice(self.name, "scorer", p["scorer"], SCORERS)
-        check_float(self.name, "damping", p["damping"], 0.0, 1.0)
+    title: ClassVar[str] = "Key sentences"
+    reads: ClassVar[str] = "the most central sentences (TextRank), up to {max_tokens} tokens"
+    Params = KeySentencesParams
 
     def score(self, doc: TokenizedDocument, units: np.ndarray) -> np.ndarray:
         """Each unit's score, ``[u]`` float64 in ``[0, 1]`` (best unit = 1 unless all are 0)."""
         rows, cols, values, vocab_size = tfidf_rows(doc.input_ids, units)
-        if self.params["scorer"] == "textrank":
-            raw = textrank_scores(rows, cols, values, vocab_size, len(units), float(self.params["damping"]))
+        if self.params.scorer == "textrank":
+            raw = textrank_scores(rows, cols, values, vocab_size, len(units), float(self.params.damping))
         else:
             raw = centroid_scores(rows, cols, values, vocab_size, len(units))
         # Units without tokens are never chosen; give them 0 so the UI does not show them as
@@ -205,9 +207,9 @@ class KeySentencesStrategy(Strategy):
         top = raw.max() if len(raw) else 0.0
         return raw / top if top > 0 else raw
 
-    def encode(self, doc: TokenizedDocument) -> Encoded:
+    def select(self, doc: TokenizedDocument) -> Selection:
         """One window of the chosen units' positions, sorted (document order)."""
-        budget = self.params["max_tokens"]
+        budget = self.params.max_tokens
         units, sentence_of_unit = sentence_units(doc, budget)
         scores = self.score(doc, units)
         lengths = units[:, 1] - units[:, 0]
@@ -224,7 +226,7 @@ class KeySentencesStrategy(Strategy):
             )
             for index, (start, end) in enumerate(units.tolist())
         ]
-        return Encoded(doc=doc, mode=self.mode, windows=[np.sort(window)], segment_scores=segment_scores)
+        return Selection(doc=doc, mode=self.mode, windows=[np.sort(window)], segment_scores=segment_scores)
 
 
 def _unit_span(doc: TokenizedDocument, start: int, end: int, sentence: int) -> tuple[int, int]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longbert.config import DEFAULT_ENCODER, PRECISIONS, models_dir
 from longbert.errors import LongBertError
+from longbert.settings import DEFAULT_ENCODER, DEFAULT_POOLING, POOLING_METHODS, PRECISIONS, models_dir
 
 LOSSES = ("cross_entropy", "focal")
 #: Options that may differ from the interrupted run's on ``--resume``: how long to go on, how to
@@ -100,6 +100,18 @@ class TrainConfig:
             "group": "model",
             "choices": None,
         },
+    )
+    pooling: str = _opt(
+        DEFAULT_POOLING,
+        "Chunk strategy: how a document's window vectors are pooled (saved with the model).",
+        "model",
+        POOLING_METHODS,
+    )
+    attention_window: int = _opt(
+        0,
+        "Sparse strategy: tokens each token attends to on each side (saved with the model); "
+        "0 = the encoder's own setting.",
+        "model",
     )
     dropout: float = _opt(0.1, "Dropout before the classification layer.", "model")
     max_train_windows: int = _opt(
@@ -187,6 +199,24 @@ class TrainConfig:
         False, "No progress bars or per-epoch reports on the terminal (results are still saved).", "run"
     )
 
+    def __post_init__(self) -> None:
+        """Move model settings given the format-1 way, as strategy parameters (chunk's
+        ``pooling``, sparse's ``attention_window``: ``--strategy-param pooling=max``, configs
+        saved by older runs), to their own options."""
+        self.strategy_params = dict(self.strategy_params)  # never the caller's dict
+        legacy = {"pooling": "chunk", "attention_window": "sparse"}
+        for key, strategy in legacy.items():
+            if key not in self.strategy_params or self.strategy != strategy:
+                continue
+            value = self.strategy_params.pop(key)
+            default = _field(key).default
+            if getattr(self, key) not in (default, value):
+                raise TrainConfigError(
+                    f"--{_flag(key)} {getattr(self, key)!r} and --strategy-param {key}={value!r} "
+                    f"disagree: give --{_flag(key)} only."
+                )
+            setattr(self, key, value)
+
     # -- derived ----------------------------------------------------------------------------
 
     @property
@@ -206,7 +236,7 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise TrainConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}.")
-        for name in ("patience", "threads", "max_train_windows"):
+        for name in ("patience", "threads", "max_train_windows", "attention_window"):
             if getattr(self, name) < 0:
                 raise TrainConfigError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}.")
         ranges = {
@@ -225,7 +255,7 @@ class TrainConfig:
             if not (low <= value if low_ok else low < value) or not value < high:
                 bound = f"{'[' if low_ok else '('}{low}, {high})"
                 raise TrainConfigError(f"--{_flag(name)} must be in {bound}, got {value}.")
-        for name in ("loss", "precision", "gradient_checkpointing", "early_stopping_metric"):
+        for name in ("loss", "precision", "gradient_checkpointing", "early_stopping_metric", "pooling"):
             choices = _field(name).metadata["choices"]
             if getattr(self, name) not in choices:
                 raise TrainConfigError(

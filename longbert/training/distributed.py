@@ -17,7 +17,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from longbert.config import default_device
+from longbert.devices import default_device
 from longbert.training.config import TrainConfigError
 
 
@@ -98,8 +98,9 @@ def _cpu_group() -> Any:
     return _CPU_GROUP
 
 
-def resolve_device(option: str, local_rank: int = 0, distributed: bool = False) -> torch.device:
-    """``auto`` -> CUDA when available (``LONGBERT_DEVICE`` overrides), else the CPU."""
+def process_device(option: str, local_rank: int = 0, distributed: bool = False) -> torch.device:
+    """This process's device for ``--device``: ``auto`` -> CUDA when available (``LONGBERT_DEVICE``
+    overrides), else the CPU; under torchrun, the process's own GPU."""
     device = default_device() if option == "auto" else torch.device(option)
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -116,7 +117,7 @@ def setup(device_option: str = "auto") -> DistContext:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_option, local_rank, distributed=world > 1)
+    device = process_device(device_option, local_rank, distributed=world > 1)
     owns = False
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":

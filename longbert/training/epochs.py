@@ -1,13 +1,16 @@
-"""The epoch loop of a run: train an epoch, score dev, keep the best, save state, record.
+"""The epoch loop of a run: train an epoch, score dev, keep the best, save state, report.
 
 Built by :func:`longbert.training.loop.train` once the data, model, optimiser and schedule are
-ready; see that module for the overall flow.
+ready (:class:`TrainingParts`); it advances the run's :class:`~longbert.runs.RunState` and tells
+the run's :class:`~longbert.runs.RunReporter` what happened. It returns how the run ended; the
+caller finishes the run's record.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -15,53 +18,76 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from longbert import load_classifier
 from longbert.classifier import LongBertClassifier
-from longbert.training import state as ckpt
-from longbert.training.batches import EncodedSet, batch_items, plan_epoch
+from longbert.devices import autocast
+from longbert.runs import LAST, RunReporter, RunState, StopSignal, metrics_json, remove_last, save_last
+from longbert.training import outputs
+from longbert.training.config import TrainConfig
 from longbert.training.datasets import DataSplits
+from longbert.training.distributed import DistContext
+from longbert.training.losses import LossFn
 from longbert.training.metrics import format_report
-from longbert.training.runtime import StopSignal, TrainResult, summary
+from longbert.training.prepared import PreparedSet, group_items, plan_epoch
 from longbert.training.scoring import evaluate_set
 
 
-class EpochLoop:
-    """One run's moving parts, and the epoch loop over them."""
+@dataclass
+class TrainResult:
+    """How a run ended. ``status``: ``done`` (all epochs, or stopped early on the dev metric) or
+    ``interrupted`` (stopped by a signal or ``should_stop``; resume with ``resume=True``)."""
 
-    def __init__(
-        self,
-        trainer: Any,  # loop._Trainer: emit(), say(), store
-        classifier: LongBertClassifier,
-        model: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scheduler: Any,
-        scaler: torch.amp.GradScaler,
-        loss_fn: Any,
-        dtype: torch.dtype | None,
-        data: dict[str, EncodedSet],
-        state: ckpt.TrainerState,
-        folder: Path,
-        splits: DataSplits,
-        total_steps: int,
-    ) -> None:
-        self.t, self.config, self.ctx = trainer, trainer.config, trainer.ctx
-        self.classifier, self.model, self.optimizer = classifier, model, optimizer
-        self.scheduler, self.scaler, self.loss_fn, self.dtype = scheduler, scaler, loss_fn, dtype
-        self.data, self.state, self.folder, self.splits = data, state, folder, splits
-        self.total_steps = total_steps
+    status: str
+    output_dir: Path
+    best_epoch: int | None
+    best_metrics: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    test_metrics: dict[str, Any] | None = None
+    stopped_early: bool = False
+    run_id: int | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainingParts:
+    """Everything one run trains with, built once by :func:`~longbert.training.loop.train`.
+
+    ``model`` is the classifier, or the DistributedDataParallel wrapper around it; ``dtype``
+    the mixed-precision dtype (None: float32); ``data`` the prepared ``train``/``dev``/``test``
+    sets; ``folder`` the checkpoint folder.
+    """
+
+    config: TrainConfig
+    ctx: DistContext
+    classifier: LongBertClassifier
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loss_fn: LossFn
+    dtype: torch.dtype | None
+    data: dict[str, PreparedSet]
+    splits: DataSplits
+    total_steps: int
+    folder: Path
+
+
+class EpochLoop:
+    """The epoch loop over one run's parts, advancing its state and reporting through its reporter."""
+
+    def __init__(self, parts: TrainingParts, state: RunState, reporter: RunReporter) -> None:
+        self.parts, self.state, self.reporter = parts, state, reporter
+        self.config, self.ctx, self.folder = parts.config, parts.ctx, parts.folder
+        self.classifier, self.data = parts.classifier, parts.data
         self.best_report: dict[str, Any] | None = None
         if state.best_epoch is not None:
             self.best_report = next((h["dev"] for h in state.history if h["epoch"] == state.best_epoch), None)
 
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.ctx.device.type, dtype=self.dtype)
-
     def save_last(self) -> None:
         if self.ctx.is_main:
-            ckpt.save_last(
-                self.folder, self.classifier, self.optimizer, self.scheduler, self.scaler, self.state
-            )
+            p = self.parts
+            save_last(self.folder, self.classifier, p.optimizer, p.scheduler, p.scaler, self.state)
         self.ctx.barrier()
 
     def epochs(self, stop: StopSignal) -> TrainResult:
@@ -70,19 +96,14 @@ class EpochLoop:
         for epoch in range(state.epoch, config.epochs):
             if not self.train_epoch(epoch, stop):
                 self.save_last()
-                if self.t.store is not None:
-                    self.t.store.finish_training_run(
-                        state.run_id,
-                        "interrupted",
-                        summary(self.best_report),
-                        str(self.folder) if state.best_epoch else None,
-                    )
-                self.t.say(f"Interrupted: state saved in {self.folder / ckpt.LAST}; continue with --resume.")
+                self.reporter.say(
+                    f"Interrupted: state saved in {self.folder / LAST}; continue with --resume."
+                )
                 return self.result("interrupted")
             if self.end_epoch(epoch):
                 stopped_early = epoch + 1 < config.epochs
                 if stopped_early:
-                    self.t.say(
+                    self.reporter.say(
                         f"Early stopping: no better dev {config.early_stopping_metric} for "
                         f"{config.patience} epochs."
                     )
@@ -90,36 +111,32 @@ class EpochLoop:
         test_report = self.test()
         if self.ctx.is_main:
             self.write_metrics(test_report, "done")
-            ckpt.remove_last(self.folder)
-            if self.t.store is not None:
-                self.t.store.finish_training_run(
-                    state.run_id, "done", summary(self.best_report), str(self.folder)
-                )
+            remove_last(self.folder)
         self.ctx.barrier()
         result = self.result("done", test_report)
         result.stopped_early = stopped_early
         return result
 
     def result(self, status: str, test: dict[str, Any] | None = None) -> TrainResult:
-        s = self.state
+        state = self.state
         return TrainResult(
-            status, self.folder, s.best_epoch, self.best_report, s.history, test, run_id=s.run_id
+            status, self.folder, state.best_epoch, self.best_report, state.history, test, run_id=state.run_id
         )
 
     # -- one epoch --------------------------------------------------------------------------
 
     def train_epoch(self, epoch: int, stop: StopSignal) -> bool:
-        """Train ``epoch`` from batch ``state.batches_done``; False if stopped before its end.
+        """Train ``epoch`` from group ``state.batches_done``; False if stopped before its end.
 
         Every optimiser step emits one event: ``step`` (with ``loss`` and the ``lr`` the step
         used) every ``log_every`` steps and at the epoch's last step, else ``progress`` (the
         counters only, for progress bars). A mid-epoch save of the resumable state (every
-        ``save_every_minutes``) emits ``checkpoint``. The epoch's statistics cover every batch
+        ``save_every_minutes``) emits ``checkpoint``. The epoch's statistics cover every group
         of it, also those trained before a resume (their sums are in the saved state); time
         spent saving is left out.
         """
-        config, state, ctx = self.config, self.state, self.ctx
-        batches = plan_epoch(
+        config, state, ctx, parts = self.config, self.state, self.ctx, self.parts
+        groups = plan_epoch(
             self.data["train"].lengths(), config.batch_size, config.seed, epoch, ctx.rank, ctx.world_size
         )
         accum = config.gradient_accumulation
@@ -128,7 +145,7 @@ class EpochLoop:
         saving = 0.0
         recent: deque[float] = deque(maxlen=20)
         bar = tqdm(
-            total=len(batches),
+            total=len(groups),
             initial=state.batches_done,
             desc=f"epoch {epoch + 1}/{config.epochs}",
             unit="batch",
@@ -141,42 +158,42 @@ class EpochLoop:
             state.partial_loss_sum, state.partial_batches, state.partial_docs = loss_sum, count, docs
 
         loss_sum, count, docs = state.partial_loss_sum, state.partial_batches, state.partial_docs
-        lr = self.scheduler.get_last_lr()[0]
-        self.model.train()
+        lr = parts.scheduler.get_last_lr()[0]
+        parts.model.train()
         if ctx.any(stop()):
             return False
         with bar:
-            for i in range(state.batches_done, len(batches)):
-                group_start = i - i % accum
-                group_size = min(accum, len(batches) - group_start)
-                step_now = i + 1 == group_start + group_size
-                items, target = batch_items(
-                    self.data["train"], batches[i], config.seed, epoch, config.max_train_windows
+            for i in range(state.batches_done, len(groups)):
+                step_start = i - i % accum
+                step_size = min(accum, len(groups) - step_start)
+                step_now = i + 1 == step_start + step_size
+                items, target = group_items(
+                    self.data["train"], groups[i], config.seed, epoch, config.max_train_windows
                 )
-                batch = self.classifier.collate(items).to(ctx.device)
-                sync = contextlib.nullcontext() if step_now or not ctx.enabled else self.model.no_sync()
+                model_inputs = self.classifier.collate(items).to(ctx.device)
+                sync = contextlib.nullcontext() if step_now or not ctx.enabled else parts.model.no_sync()
                 with sync:
-                    with self.autocast():
-                        logits = self.model(batch).logits
-                    loss = self.loss_fn(logits, target.to(ctx.device)) / group_size
-                    self.scaler.scale(loss).backward()
-                value = float(loss.detach()) * group_size
+                    with autocast(ctx.device, parts.dtype):
+                        logits = parts.model(model_inputs).logits
+                    loss = parts.loss_fn(logits, target.to(ctx.device)) / step_size
+                    parts.scaler.scale(loss).backward()
+                value = float(loss.detach()) * step_size
                 recent.append(value)
                 loss_sum, count, docs = loss_sum + value, count + 1, docs + len(items)
                 bar.update(1)
                 if not step_now:
                     continue
-                lr = self.scheduler.get_last_lr()[0]  # the rate this step uses
+                lr = parts.scheduler.get_last_lr()[0]  # the rate this step uses
                 self.optimizer_step()
                 state.batches_done = i + 1
                 shown = sum(recent) / len(recent)
                 bar.set_postfix(loss=f"{shown:.4f}", lr=f"{lr:.2e}")
-                counters = {"epoch": epoch + 1, "step": state.global_step, "total_steps": self.total_steps}
-                last = i + 1 == len(batches)
+                counters = {"epoch": epoch + 1, "step": state.global_step, "total_steps": parts.total_steps}
+                last = i + 1 == len(groups)
                 if last or state.global_step % config.log_every == 0:
-                    self.t.emit({"event": "step", **counters, "loss": shown, "lr": lr})
+                    self.reporter.emit("step", **counters, loss=shown, lr=lr)
                 else:
-                    self.t.emit({"event": "progress", **counters})
+                    self.reporter.emit("progress", **counters)
                 if last:
                     break
                 if ctx.any(stop()):
@@ -189,7 +206,7 @@ class EpochLoop:
                     self.save_last()
                     last_save = perf_counter()
                     saving = last_save - saved_at
-                    self.t.emit({"event": "checkpoint", **counters, "batches_done": state.batches_done})
+                    self.reporter.emit("checkpoint", **counters, batches_done=state.batches_done)
         seconds = state.partial_seconds + perf_counter() - started - saving
         state.train_seconds += seconds
         state.partial_loss_sum, state.partial_batches, state.partial_docs = 0.0, 0, 0
@@ -203,13 +220,14 @@ class EpochLoop:
         return True
 
     def optimizer_step(self) -> None:
+        parts = self.parts
         if self.config.max_grad_norm > 0:
-            self.scaler.unscale_(self.optimizer)
+            parts.scaler.unscale_(parts.optimizer)
             torch.nn.utils.clip_grad_norm_(self.classifier.parameters(), self.config.max_grad_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        parts.scaler.step(parts.optimizer)
+        parts.scaler.update()
+        parts.scheduler.step()
+        parts.optimizer.zero_grad(set_to_none=True)
         self.state.global_step += 1
 
     def end_epoch(self, epoch: int) -> bool:
@@ -220,7 +238,7 @@ class EpochLoop:
             self.data["dev"],
             batch_size=config.eval_batch_size,
             ctx=self.ctx,
-            loss_fn=self.loss_fn,
+            loss_fn=self.parts.loss_fn,
         )
         value = report[config.early_stopping_metric]
         sign = -1.0 if config.early_stopping_metric == "loss" else 1.0
@@ -235,7 +253,7 @@ class EpochLoop:
                 self.save_best()
         else:
             state.bad_epochs += 1
-        self.t.say(
+        self.reporter.say(
             format_report(
                 report,
                 title=(
@@ -247,18 +265,17 @@ class EpochLoop:
         )
         if self.ctx.is_main:
             self.write_metrics(None, "running")
-            if self.t.store is not None:
-                self.t.store.log_epoch(state.run_id, epoch + 1, summary(record))
+        self.reporter.log_epoch(epoch + 1, record)
         self.save_last()
-        self.t.emit({"event": "epoch", **record})
+        self.reporter.emit("epoch", **record)
         return config.patience > 0 and state.bad_epochs >= config.patience
 
     def save_best(self) -> None:
         config, state = self.config, self.state
-        ckpt.save_best(
+        outputs.save_best(
             self.folder,
             self.classifier,
-            metrics=summary(self.best_report),
+            metrics=metrics_json(self.best_report),
             training={
                 "config": config.to_dict(),
                 "best_epoch": state.best_epoch,
@@ -266,33 +283,31 @@ class EpochLoop:
                 "dev_docs": len(self.data["dev"]),
             },
         )
-        if self.t.store is not None:
-            c = self.classifier
-            self.t.store.register_model(
-                config.name,
-                folder=str(self.folder),
-                encoder=c.encoder_source,
-                labels=c.labels,
-                strategy=c.strategy.config(),
-                metrics=summary(self.best_report),
-                multi_label=c.multi_label,
-            )
+        classifier = self.classifier
+        self.reporter.model_saved(
+            self.folder,
+            self.best_report,
+            encoder=classifier.encoder_source,
+            labels=classifier.labels,
+            strategy=classifier.strategy.config(),
+            multi_label=classifier.multi_label,
+        )
 
     def write_metrics(self, test: dict[str, Any] | None, status: str) -> None:
         state = self.state
-        ckpt.write_metrics(
+        outputs.write_metrics(
             self.folder,
             {
                 "name": self.config.name,
                 "status": status,
-                "labels": self.splits.labels,
+                "labels": self.parts.splits.labels,
                 "strategy": self.classifier.strategy.config(),
                 "best_epoch": state.best_epoch,
                 "best": self.best_report,
                 "history": state.history,
                 "test": test,
                 "train_seconds": state.train_seconds,
-                "notes": self.splits.notes,
+                "notes": self.parts.splits.notes,
             },
         )
 
@@ -300,9 +315,10 @@ class EpochLoop:
         """Score the test set with the *best* checkpoint (rank 0), if there is a test set."""
         if "test" not in self.data or not self.ctx.is_main or self.state.best_epoch is None:
             return None
-        best = LongBertClassifier.from_pretrained(self.folder, device=self.ctx.device)
+        best = load_classifier(self.folder, device=self.ctx.device)
         report = evaluate_set(
-            best, self.data["test"], batch_size=self.config.eval_batch_size, loss_fn=self.loss_fn
+            best, self.data["test"], batch_size=self.config.eval_batch_size, loss_fn=self.parts.loss_fn
         )
-        self.t.say(format_report(report, title=f"test (best checkpoint, epoch {self.state.best_epoch}):"))
+        title = f"test (best checkpoint, epoch {self.state.best_epoch}):"
+        self.reporter.say(format_report(report, title=title))
         return report

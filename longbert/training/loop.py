@@ -1,15 +1,16 @@
 """The training loop: ``train(config)`` for the CLI, the web app and the benchmark.
 
-One epoch: bucketed batches (:mod:`~longbert.training.batches`) -> forward under autocast ->
-loss / accumulation -> (unscale, clip, AdamW step, scheduler step) every ``gradient_accumulation``
-batches. After each epoch the dev set is scored, metrics are printed, written to
-``metrics.json``, sent to ``progress`` and recorded in the database; a better dev metric saves
-the best checkpoint; every epoch saves ``.last/`` for ``--resume``, and so does every
-``save_every_minutes`` inside an epoch (so a killed run loses at most that much). Stopping
+One epoch: bucketed groups of documents (:mod:`~longbert.training.prepared`) -> the classifier's
+forward path under autocast -> loss / accumulation -> (unscale, clip, AdamW step, scheduler step)
+every ``gradient_accumulation`` groups. After each epoch the dev set is scored, metrics are
+printed, written to ``metrics.json``, sent to ``progress`` and recorded in the database; a better
+dev metric saves the best checkpoint; every epoch saves ``.last/`` for ``--resume``, and so does
+every ``save_every_minutes`` inside an epoch (so a killed run loses at most that much). Stopping
 (Ctrl-C, SIGTERM, ``should_stop()``) happens at an optimiser-step boundary: the state is saved
-and a resumed run continues with the next batch of the same epoch. A resumed run takes its
+and a resumed run continues with the next group of the same epoch. A resumed run takes its
 options from the interrupted one (see :mod:`~longbert.training.resume`) and continues its
-database record.
+database record. The run's state is a :class:`~longbert.runs.RunState`; everything it reports
+goes through one :class:`~longbert.runs.RunReporter`, which alone finishes its record.
 """
 
 from __future__ import annotations
@@ -19,25 +20,36 @@ import random
 from collections.abc import Callable, Collection
 from pathlib import Path
 from time import perf_counter
-from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from longbert import load_classifier
+from longbert.checkpoints import is_checkpoint
 from longbert.classifier import LongBertClassifier
-from longbert.training import state as ckpt
-from longbert.training.batches import EncodedSet, encode_set, plan_epoch
+from longbert.devices import precision_dtype
+from longbert.runs import (
+    LastState,
+    ProgressFn,
+    RunReporter,
+    RunState,
+    StopSignal,
+    last_folder,
+    load_last,
+    metrics_json,
+)
+from longbert.runs import state as run_state
+from longbert.training import outputs
 from longbert.training.config import TrainConfig, TrainConfigError
 from longbert.training.datasets import DataSource, DataSplits, prepare_data, targets
 from longbert.training.distributed import DistContext, setup
-from longbert.training.epochs import EpochLoop
+from longbert.training.epochs import EpochLoop, TrainingParts, TrainResult
 from longbert.training.losses import class_weights, make_loss
 from longbert.training.optim import linear_schedule, make_optimizer
+from longbert.training.prepared import PreparedSet, plan_epoch, prepare_set
 from longbert.training.resume import default_given, resumed_config
-from longbert.training.runtime import StopSignal, TrainResult, precision_dtype, summary
 
-ProgressFn = Callable[[dict[str, Any]], None]
 StopFn = Callable[[], bool]
 
 
@@ -97,41 +109,34 @@ class _Trainer:
         given: frozenset[str],
     ) -> None:
         self.config, self.ctx, self.given = config, ctx, given
-        self.progress, self.should_stop = progress, should_stop
-        self.main = ctx.is_main
-        self.store: Any = None
-
-    # -- reporting --------------------------------------------------------------------------
-
-    def emit(self, event: dict[str, Any]) -> None:
-        if self.main and self.progress is not None:
-            self.progress(event)
-
-    def say(self, message: str) -> None:
-        if self.main and not self.config.quiet:
-            tqdm.write(message)
+        self.should_stop = should_stop
+        # Quiet and record are options a resume may take from the saved run: set again then.
+        self.reporter = RunReporter(
+            config.name, progress=progress, quiet=config.quiet, record=config.record, main=ctx.is_main
+        )
 
     # -- setup ------------------------------------------------------------------------------
 
-    def _resume_state(self, folder: Path) -> ckpt.LastState | None:
+    def _resume_state(self, folder: Path) -> LastState | None:
         config = self.config
         if config.resume:
-            last = ckpt.load_last(folder)
+            last = load_last(folder)
             saved = TrainConfig.from_dict(last.state.config, source=f"{folder}/.last")
             self.config = resumed_config(saved, config, self.given, folder)
+            self.reporter.quiet, self.reporter.record = self.config.quiet, self.config.record
             changed = [
                 f"--{k.replace('_', '-')} {getattr(saved, k)!r} -> {getattr(self.config, k)!r}"
                 for k in sorted(self.given)
                 if k != "resume" and getattr(saved, k) != getattr(self.config, k)
             ]
             state = last.state
-            self.say(
+            self.reporter.say(
                 f"Resuming '{self.config.name}' after {state.epoch} epoch(s) and {state.batches_done} "
-                "batch(es) of the next, with the interrupted run's options"
+                "group(s) of the next, with the interrupted run's options"
                 + (f" (changed: {', '.join(changed)})." if changed else ".")
             )
             return last
-        exists = (folder / ckpt.MANIFEST).exists() or ckpt.last_folder(folder) is not None
+        exists = is_checkpoint(folder) or last_folder(folder) is not None
         if exists and not config.overwrite:
             raise TrainConfigError(
                 f"'{folder}' already holds a model or an interrupted run. Pass --resume to continue "
@@ -139,10 +144,10 @@ class _Trainer:
             )
         return None
 
-    def _classifier(self, labels: list[str], last: ckpt.LastState | None) -> LongBertClassifier:
+    def _classifier(self, labels: list[str], last: LastState | None) -> LongBertClassifier:
         config = self.config
         if last is not None:
-            classifier = LongBertClassifier.from_pretrained(last.model_folder, device=self.ctx.device)
+            classifier = load_classifier(last.model_folder, device=self.ctx.device)
             if classifier.labels != labels:
                 raise TrainConfigError(
                     f"The interrupted run's model has labels {classifier.labels}, the data now has "
@@ -153,24 +158,27 @@ class _Trainer:
             config.encoder,
             labels=labels,
             strategy=config.strategy_spec(),
+            pooling=config.pooling,
+            attention_window=config.attention_window or None,
             multi_label=config.multi_label,
             dropout=config.dropout,
             name=config.name,
             device=self.ctx.device,
         )
 
-    def _encode(self, classifier: LongBertClassifier, splits: DataSplits) -> dict[str, EncodedSet]:
+    def _prepare_sets(self, classifier: LongBertClassifier, splits: DataSplits) -> dict[str, PreparedSet]:
         sets = {"train": splits.train, "dev": splits.dev}
         if splits.test is not None:
             sets["test"] = splits.test
         total = sum(len(s) for s in sets.values())
         bar = tqdm(
-            total=total, desc="preparing", unit="doc", disable=not self.main or self.config.quiet, leave=False
+            total=total, desc="preparing", unit="doc", disable=not self.ctx.is_main or self.config.quiet,
+            leave=False,
         )
         out = {}
         with bar:
             for role, dataset in sets.items():
-                out[role] = encode_set(
+                out[role] = prepare_set(
                     dataset.documents(),
                     targets(dataset, splits.labels),
                     classifier.tokenizer,
@@ -178,27 +186,6 @@ class _Trainer:
                     bar.update,
                 )
         return out
-
-    def _record_start(self, state: ckpt.TrainerState, folder: Path) -> None:
-        """Open the database record of the run, or mark a resumed run's record running again
-        (a killed run's record still says ``running``; a stopped one ``interrupted``)."""
-        from longbert.store import RecordNotFoundError, get_store
-
-        config = self.config
-        self.store = get_store()
-        if state.run_id is not None:
-            best = next((h["dev"] for h in state.history if h["epoch"] == state.best_epoch), None)
-            try:
-                before = self.store.get_training_run(state.run_id).status
-                self.store.finish_training_run(
-                    state.run_id, "running", summary(best), str(folder) if state.best_epoch else None
-                )
-                if before == "running":
-                    self.say(f"Run #{state.run_id} was still marked running: its process was killed.")
-                return
-            except RecordNotFoundError:
-                self.say(f"Run #{state.run_id} is not in this database: recording a new run.")
-        state.run_id = self.store.start_training_run(config.name, config.to_dict())
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -208,25 +195,25 @@ class _Trainer:
         started = perf_counter()
         folder = self.config.output_path
         last = self._resume_state(folder)
-        config = self.config
+        config, reporter = self.config, self.reporter
         if config.threads:
             torch.set_num_threads(config.threads)
         seed_everything(config.seed)
         splits = prepare_data(config, train_data, dev_data, test_data)
         for note in splits.notes:
-            self.say(note)
-        if config.overwrite and self.main and last is None:
+            reporter.say(note)
+        if config.overwrite and self.ctx.is_main and last is None:
             # Only now, with the data checked: a typo in --train must not cost the old model.
-            ckpt.clear(folder)
+            outputs.clear(folder)
         classifier = self._classifier(splits.labels, last)
         device = self.ctx.device
-        dtype = precision_dtype(config.precision, device)
+        dtype = precision_dtype(device, config.precision, training=True)
         mode = classifier.strategy.mode
         checkpointing = config.gradient_checkpointing
         if checkpointing == "on" or (checkpointing == "auto" and mode == "long"):
             classifier.encoder.gradient_checkpointing_enable()
         classifier.to(device).train()
-        data = self._encode(classifier, splits)
+        data = self._prepare_sets(classifier, splits)
         train_targets = data["train"].targets
         weights = class_weights(config.class_weights, splits.labels, train_targets, config.multi_label)
         loss_fn = make_loss(
@@ -239,82 +226,71 @@ class _Trainer:
         model = self.ctx.wrap(classifier)
         optimizer = make_optimizer(classifier, config.learning_rate, config.weight_decay)
         lengths = data["train"].lengths()
-        batches_per_epoch = len(
+        groups_per_epoch = len(
             plan_epoch(lengths, config.batch_size, config.seed, 0, self.ctx.rank, self.ctx.world_size)
         )
-        steps_per_epoch = math.ceil(batches_per_epoch / config.gradient_accumulation)
+        steps_per_epoch = math.ceil(groups_per_epoch / config.gradient_accumulation)
         total_steps = steps_per_epoch * config.epochs
         scheduler = linear_schedule(optimizer, round(config.warmup_ratio * total_steps), total_steps)
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-        state = ckpt.TrainerState(config=config.to_dict())
+        state = RunState(config=config.to_dict())
         if last is not None:
             optimizer.load_state_dict(last.optimizer)
             scheduler.load_state_dict(last.scheduler)
             if last.scaler:
                 scaler.load_state_dict(last.scaler)
-            ckpt.set_rng_state(last.rng_tensors, last.rng_plain)
+            run_state.set_rng_state(last.rng_tensors, last.rng_plain)
             state = last.state
             state.config = config.to_dict()
-        if self.main and config.record:
-            self._record_start(state, folder)
-        self.emit(
-            {
-                "event": "start",
-                "epochs": config.epochs,
-                "start_epoch": state.epoch,
-                "steps_per_epoch": steps_per_epoch,
-                "total_steps": total_steps,
-                "train_docs": len(data["train"]),
-                "dev_docs": len(data["dev"]),
-                "labels": splits.labels,
-                "strategy": classifier.strategy.config(),
-                "device": str(device),
-                "world_size": self.ctx.world_size,
-                "run_id": state.run_id,
-            }
+        reporter.open(state, folder if state.best_epoch else None)
+        reporter.emit(
+            "start",
+            epochs=config.epochs,
+            start_epoch=state.epoch,
+            steps_per_epoch=steps_per_epoch,
+            total_steps=total_steps,
+            train_docs=len(data["train"]),
+            dev_docs=len(data["dev"]),
+            labels=splits.labels,
+            strategy=classifier.strategy.config(),
+            device=str(device),
+            world_size=self.ctx.world_size,
+            run_id=state.run_id,
         )
-        self.say(
+        reporter.say(
             f"Training '{config.name}' on {device} x{self.ctx.world_size}: "
             f"{len(data['train'])} train / {len(data['dev'])} dev documents, strategy "
             f"{classifier.strategy.config()}, {config.epochs} epochs of {steps_per_epoch} steps."
         )
-        run = EpochLoop(
-            self,
-            classifier,
-            model,
-            optimizer,
-            scheduler,
-            scaler,
-            loss_fn,
-            dtype,
-            data,
-            state,
-            folder,
-            splits,
-            total_steps,
+        parts = TrainingParts(
+            config=config,
+            ctx=self.ctx,
+            classifier=classifier,
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+            loss_fn=loss_fn,
+            dtype=dtype,
+            data=data,
+            splits=splits,
+            total_steps=total_steps,
+            folder=folder,
         )
-        try:
-            with StopSignal(self.should_stop, self.say) as stop:
-                result = run.epochs(stop)
-        except BaseException as error:
-            if self.store is not None and state.run_id is not None:
-                status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-                self.store.finish_training_run(
-                    state.run_id, status, summary(run.best_report), str(folder) if state.best_epoch else None
-                )
-            raise
+        loop = EpochLoop(parts, state, reporter)
+        with reporter.finishing(), StopSignal(self.should_stop, reporter.say) as stop:
+            result = loop.epochs(stop)
+        reporter.finish(result.status)
         result.seconds = perf_counter() - started
         result.notes = splits.notes
-        self.emit(
-            {
-                "event": "end",
-                "status": result.status,
-                "best_epoch": result.best_epoch,
-                "best_metrics": summary(result.best_metrics),
-                "test": summary(result.test_metrics),
-                "output_dir": str(folder),
-                "seconds": result.seconds,
-            }
+        reporter.emit(
+            "end",
+            status=result.status,
+            best_epoch=result.best_epoch,
+            best_metrics=metrics_json(result.best_metrics),
+            test=metrics_json(result.test_metrics),
+            output_dir=str(folder),
+            seconds=result.seconds,
         )
         return result
 

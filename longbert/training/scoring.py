@@ -1,9 +1,9 @@
-"""Scoring pre-encoded documents (dev and test sets during training), spread over ranks.
+"""Scoring prepared documents (dev and test sets during training), spread over ranks.
 
-The same classifier methods as :func:`longbert.inference.predict` (``collate`` ->
-``encode_windows`` -> ``classify_windows``, windows run in slices, mixed precision on CUDA), minus
-what evaluation does not need (attention, spans, Prediction objects), and on documents tokenised
-once before training rather than every epoch.
+The same forward path as :func:`longbert.inference.predict` (``collate`` then
+:meth:`~longbert.classifier.DocumentClassifier.infer`: windows run in slices, the configured
+precision), minus what evaluation does not need (attention, spans, Prediction objects), and on
+documents prepared once before training rather than every epoch.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from longbert.classifier import LongBertClassifier
-from longbert.inference import LONG_BATCH_TOKENS, _slice_rows, autocast
-from longbert.training.batches import EncodedSet, scoring_batches
+from longbert.inference import LONG_GROUP_TOKENS
 from longbert.training.distributed import DistContext
 from longbert.training.losses import LossFn
 from longbert.training.metrics import report_from_probabilities
+from longbert.training.prepared import PreparedSet, scoring_groups
 
 
 @dataclass
@@ -32,28 +32,21 @@ class Scores:
     seconds: float
 
 
-def _logits(classifier: LongBertClassifier, data: EncodedSet, indices: np.ndarray, rows: int) -> np.ndarray:
+def _logits(classifier: LongBertClassifier, data: PreparedSet, indices: np.ndarray, rows: int) -> np.ndarray:
     """``[len(indices), L]`` float32 logits, in the order of ``indices``."""
-    device = classifier.device
     out = np.zeros((len(indices), len(classifier.labels)), dtype=np.float32)
     where = {int(index): k for k, index in enumerate(indices.tolist())}
-    for batch_indices in scoring_batches(data, indices, rows, LONG_BATCH_TOKENS):
-        batch = classifier.collate([data.encoded[i] for i in batch_indices]).to(device)
-        with torch.inference_mode(), autocast(device):
-            step = batch.input_ids.shape[0] if batch.mode != "chunks" else max(1, rows)
-            vectors = []
-            for start in range(0, batch.input_ids.shape[0], step):
-                part = _slice_rows(batch, start, start + step)
-                vectors.append(classifier.encode_windows(part)[0])
-            logits = classifier.classify_windows(torch.cat(vectors), batch).logits.float().cpu().numpy()
-        for k, index in enumerate(batch_indices.tolist()):
+    for group in scoring_groups(data, indices, rows, LONG_GROUP_TOKENS):
+        model_inputs = classifier.collate([data.selections[i] for i in group])
+        logits = classifier.infer(model_inputs, rows_per_pass=rows).logits.float().cpu().numpy()
+        for k, index in enumerate(group.tolist()):
             out[where[index]] = logits[k]
     return out
 
 
 def score(
     classifier: LongBertClassifier,
-    data: EncodedSet,
+    data: PreparedSet,
     *,
     batch_size: int,
     ctx: DistContext | None = None,
@@ -89,7 +82,7 @@ def score(
 
 def evaluate_set(
     classifier: LongBertClassifier,
-    data: EncodedSet,
+    data: PreparedSet,
     *,
     batch_size: int,
     ctx: DistContext | None = None,

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longbert.checkpoints import read_manifest
 from longbert.errors import DatasetError
 from longbert.store import CorrectionSet, Store
 from longbert.ui.batch_jobs import BatchSettings
-from longbert.ui.models import read_manifest
 from longbert.ui.tables import apply_corrections
 
 _UNSEEN = object()

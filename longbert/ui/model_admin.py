@@ -10,10 +10,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from longbert.config import models_dir
+from longbert.checkpoints import MANIFEST
 from longbert.errors import LongBertError
+from longbert.settings import models_dir
 from longbert.store import Store
-from longbert.ui.models import MANIFEST, ZERO_SHOT_KEY
+from longbert.ui.models import ZERO_SHOT_KEY
 
 #: The store setting naming the default model (a checkpoint folder or ``zero-shot``).
 DEFAULT_MODEL_SETTING = "default_model"

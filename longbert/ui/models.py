@@ -1,22 +1,24 @@
 """Which models the app can offer: zero-shot labels from typed descriptions, and checkpoints.
 
-Checkpoints are found by their manifest (``longbert.json``) under the models folder, read as
-JSON only (no weights are loaded just to list them), newest first. Zero-shot is always offered, so
-a fresh install is useful before any model is trained.
+Checkpoints are found by their manifest under the models folder, read by
+:func:`longbert.checkpoints.read_manifest` (the one reader; no weights are loaded just to list
+them), newest first. Classifiers are offered to classify with; encoder checkpoints (further
+pre-trained encoders) are listed as starting points for training. Zero-shot is always offered,
+so a fresh install is useful before any model is trained.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longbert.config import models_dir
+from longbert.checkpoints import is_checkpoint, read_manifest
+from longbert.errors import CheckpointError
+from longbert.settings import models_dir
 
-MANIFEST = "longbert.json"
 ZERO_SHOT_KEY = "zero-shot"
 
 #: Labels pre-filled for zero-shot, as ``label: description`` lines (editable in the app).
@@ -30,7 +32,8 @@ DEFAULT_ZERO_SHOT_LABELS = (
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """A model the user can pick: ``key`` is ``"zero-shot"`` or the checkpoint folder."""
+    """A model the user can pick: ``key`` is ``"zero-shot"`` or the checkpoint folder; ``kind``
+    is the checkpoint's (``classifier`` or ``encoder``)."""
 
     key: str
     title: str
@@ -42,6 +45,7 @@ class ModelChoice:
     encoder: str | None = None
     saved_at: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+    kind: str = "classifier"
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -70,37 +74,25 @@ class ModelChoice:
 ZERO_SHOT_CHOICE = ModelChoice(key=ZERO_SHOT_KEY, title="Zero-shot (no training)", zero_shot=True)
 
 
-def read_manifest(folder: Path) -> ModelChoice:
-    """A checkpoint folder's manifest as a choice; ValueError saying why it is unusable."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{folder.name}: unreadable {MANIFEST} ({error})") from error
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("labels"), list):
-        raise ValueError(f"{folder.name}: {MANIFEST} has no label list")
-    name = str(manifest.get("name") or folder.name)
-    strategy = manifest.get("strategy") if isinstance(manifest.get("strategy"), dict) else None
-    metadata = manifest.get("metadata") if isinstance(manifest.get("metadata"), dict) else {}
+def checkpoint_choice(folder: Path) -> ModelChoice:
+    """A checkpoint folder as a choice; CheckpointError saying why its manifest is unusable."""
+    manifest = read_manifest(folder)
+    shared = ("labels", "strategy", "multi_label", "encoder", "saved_at", "metadata", "kind")
+    path = str(folder.resolve())
     return ModelChoice(
-        key=str(folder.resolve()),
-        title=name,
-        zero_shot=False,
-        path=str(folder.resolve()),
-        labels=tuple(str(x) for x in manifest["labels"]),
-        strategy=strategy,
-        multi_label=bool(manifest.get("multi_label", False)),
-        encoder=str(manifest.get("encoder")) if manifest.get("encoder") else None,
-        saved_at=str(manifest.get("saved_at")) if manifest.get("saved_at") else None,
-        metadata=metadata,
+        key=path, title=manifest.name or folder.name, zero_shot=False, path=path,
+        **{name: getattr(manifest, name) for name in shared},
     )
 
 
 def scan_checkpoints(folder: str | os.PathLike[str] | None = None) -> tuple[
     list[ModelChoice], list[str]
 ]:
-    """Checkpoints directly under ``folder`` (default: the models folder), newest first.
+    """Checkpoints of every kind directly under ``folder`` (default: the models folder), newest
+    first.
 
-    Returns ``(choices, problems)``: a folder whose manifest is broken is reported, not listed.
+    Returns ``(choices, problems)``: a folder whose manifest is broken is reported
+    (``"name: why"``), not listed.
     """
     root = Path(folder) if folder is not None else models_dir()
     choices: list[ModelChoice] = []
@@ -108,18 +100,24 @@ def scan_checkpoints(folder: str | os.PathLike[str] | None = None) -> tuple[
     if not root.is_dir():
         return choices, problems
     for child in sorted(root.iterdir()):
-        if child.is_dir() and (child / MANIFEST).is_file():
+        if child.is_dir() and is_checkpoint(child):
             try:
-                choices.append(read_manifest(child))
-            except ValueError as error:
-                problems.append(str(error))
+                choices.append(checkpoint_choice(child))
+            except CheckpointError as error:
+                problems.append(f"{child.name}: {error}")
     choices.sort(key=lambda c: c.saved_at or "", reverse=True)
     return choices, problems
 
 
+def encoder_choices(folder: str | os.PathLike[str] | None = None) -> list[ModelChoice]:
+    """Encoder checkpoints (starting points for training), newest first."""
+    return [c for c in scan_checkpoints(folder)[0] if c.kind == "encoder"]
+
+
 def model_choices(folder: str | os.PathLike[str] | None = None) -> list[ModelChoice]:
-    """Every checkpoint (newest first), then zero-shot (always available)."""
-    return [*scan_checkpoints(folder)[0], ZERO_SHOT_CHOICE]
+    """Every classifier checkpoint (newest first), then zero-shot (always available)."""
+    classifiers = [c for c in scan_checkpoints(folder)[0] if c.kind == "classifier"]
+    return [*classifiers, ZERO_SHOT_CHOICE]
 
 
 def parse_labels(text: str) -> dict[str, str]:

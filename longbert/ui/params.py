@@ -1,50 +1,42 @@
 """Strategy parameters as form fields: what kind of widget each parameter needs, and back.
 
-Specs are derived from each strategy's ``defaults`` (the value's type) and from choice tuples
-the strategy modules declare (``MODES``, ``POOLINGS``...), so a new strategy or parameter shows up
-in the app without UI changes. Values are checked by building the strategy, whose
+Everything here is derived from the strategies' own declarations: titles and one-line summaries
+from the strategy classes, fields (kind, default, help, bounds, choices) from each strategy's
+parameter dataclass, so a new strategy or parameter shows up in the app without UI changes.
+Values are checked by building the strategy, whose
 :class:`~longbert.errors.StrategyConfigError` names the bad parameter.
 """
 
 from __future__ import annotations
 
 import inspect
-import sys
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from longbert.strategies import STRATEGIES, Strategy, get_strategy
-
-ParamKind = Literal["int", "optional_int", "float", "bool", "choice", "text"]
-
-#: Parameters whose allowed values a strategy module declares as a tuple constant.
-_CHOICE_CONSTANTS = {"mode": "MODES", "pooling": "POOLINGS", "method": "METHODS",
-                     "scorer": "SCORERS", "order": "ORDERS"}
+from longbert.strategies import STRATEGIES, Strategy, get_strategy, parse_strategy
+from longbert.strategies.params import ParamInfo, ParamKind
 
 #: Short names for selectors, tabs and column headings (they fit a sidebar select box).
-STRATEGY_TITLES = {
-    "truncate": "Truncate",
-    "key_sentences": "Key sentences",
-    "chunk": "Chunk",
-    "sparse": "Sparse attention",
-}
+STRATEGY_TITLES = {name: cls.title for name, cls in STRATEGIES.items()}
 #: What each strategy reads, shown under the selector.
-STRATEGY_SUMMARIES = {
-    "truncate": "the head, the tail or head+tail of the document (510 tokens)",
-    "key_sentences": "the most central sentences (TextRank), up to 510 tokens",
-    "chunk": "every token, in overlapping 510-token windows, pooled",
-    "sparse": "the first 4,096 tokens (up to 32k) under sparse local/global attention",
-}
+STRATEGY_SUMMARIES = {name: cls.summary() for name, cls in STRATEGIES.items()}
 
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One parameter's form field: ``optional_int`` is an int where 0 means ``None`` (no limit)."""
+    """One parameter's form field: ``optional_int`` is an int where 0 means ``None`` (no limit).
+
+    ``minimum``/``maximum``: fixed bounds (a bound that depends on another parameter, such as
+    a stride at most the window, is left to the strategy's check).
+    """
 
     name: str
     kind: ParamKind
     default: Any
     choices: tuple[str, ...] = ()
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def label(self) -> str:
@@ -69,35 +61,40 @@ def strategy_help(name: str) -> str:
     return inspect.cleandoc(STRATEGIES[name].__doc__ or "")
 
 
-def _choices(cls: type[Strategy], param: str) -> tuple[str, ...]:
-    declared = getattr(cls, "choices", None)
-    if isinstance(declared, dict) and param in declared:
-        return tuple(declared[param])
-    constant = _CHOICE_CONSTANTS.get(param)
-    module = sys.modules.get(cls.__module__)
-    value = getattr(module, constant, None) if constant else None
-    if isinstance(value, tuple | list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    return ()
+def _spec(info: ParamInfo) -> ParamSpec:
+    high = info.high if not isinstance(info.high, str) else None
+    if info.kind == "choice" and info.optional:  # an empty choice stands for None
+        return ParamSpec(info.name, "choice", "", ("", *info.choices), info.help, info.low, high)
+    return ParamSpec(info.name, info.kind, info.default, info.choices, info.help, info.low, high)
 
 
 def param_specs(name: str) -> list[ParamSpec]:
-    """Form fields for strategy ``name``, in the order of its ``defaults``."""
-    cls = STRATEGIES[name]
-    specs: list[ParamSpec] = []
-    for param, default in cls.defaults.items():
-        if isinstance(default, bool):
-            kind: ParamKind = "bool"
-        elif isinstance(default, int):
-            kind = "int"
-        elif isinstance(default, float):
-            kind = "float"
-        elif default is None:
-            kind = "optional_int"
-        else:
-            kind = "choice" if _choices(cls, param) else "text"
-        specs.append(ParamSpec(param, kind, default, _choices(cls, param)))
-    return specs
+    """Form fields for strategy ``name``, in the order its parameter dataclass declares them."""
+    return [_spec(info) for info in STRATEGIES[name].Params.describe()]
+
+
+def model_setting_specs(name: str) -> list[ParamSpec]:
+    """Form fields for the model settings a strategy's reading depends on (chunk: pooling;
+    sparse: the attention window), to override the model's own for one run; empty (a choice)
+    or 0 (a number) means "the model's own"."""
+    settings = STRATEGIES[name].ModelSettings
+    return [_spec(info) for info in settings.describe()] if settings is not None else []
+
+
+def build_spec(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``{"name", "params"[, "model"]}`` for these form values: the strategy's config plus the
+    model settings set to override (what ``predict(strategy=...)`` and the Train page take).
+    Raises StrategyConfigError naming a bad parameter or setting."""
+    spec = build_strategy(name, values).config()
+    model = {
+        s.name: int(values[s.name]) if s.kind == "optional_int" else values[s.name]
+        for s in model_setting_specs(name)
+        if values.get(s.name)
+    }
+    if model:
+        spec["model"] = model
+        parse_strategy(spec)  # checked like every spec
+    return spec
 
 
 def form_value(spec: ParamSpec, value: Any) -> Any:

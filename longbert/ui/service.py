@@ -34,10 +34,10 @@ def load_model(
     """A checkpoint folder, or ``"zero-shot"`` with ``{label: description}`` labels.
 
     The model is placed on ``device`` (default: ``LONGBERT_DEVICE``, else CUDA when available,
-    else the CPU); a device this machine lacks raises :class:`~longbert.loading.DeviceError`.
+    else the CPU); a device this machine lacks raises :class:`~longbert.checkpoints.DeviceError`.
     """
     if key == ZERO_SHOT_KEY:
-        from longbert.loading import resolve_device
+        from longbert.devices import resolve_device
         from longbert.zero_shot import ZeroShotClassifier
 
         if not labels:

@@ -82,6 +82,7 @@ def build_config(values: Mapping[str, Any], *, train_path: str,
     if strategy is not None:
         data["strategy"] = strategy["name"]
         data["strategy_params"] = dict(strategy.get("params") or {})
+        data.update(strategy.get("model") or {})  # pooling, attention_window: options of their own
     return TrainConfig.from_dict(data, source="the Train page").validate()
 
 

@@ -1,15 +1,16 @@
-"""Checkpoints of a training run: the best model (``models/<name>/``) and the resumable state
-(``models/<name>/.last/``).
+"""A long job's state, and its resumable copy (``<folder>/.last/``).
 
-``.last/`` holds everything needed to continue exactly where training stopped: the model
-(an ordinary checkpoint folder), the optimiser state, the scheduler and loss-scaler state, every
-random generator, and the counters (epoch, batches done, best metric, patience, and the sums
-of the epoch in progress, so a resumed epoch's statistics cover all of it). It is saved at every
-epoch's end, on a clean stop and every ``save_every_minutes`` inside an epoch. Formats: JSON
-and safetensors; the optimiser state dict is written with ``torch.save`` and read back with
-``torch.load(weights_only=True)``, which restores tensors and plain containers only and never
-runs pickled code. Both folders are swapped in whole, so an interruption (even ``kill -9``)
-while saving leaves the previous version usable.
+:class:`RunState` holds the counters of any job that loops over data with an optimiser --
+fine-tuning today; pre-training and distillation are written to use it too. ``.last/`` holds
+everything needed to continue exactly where the job stopped: the model (a folder the model's
+``save_pretrained`` writes: an ordinary checkpoint), the optimiser state, the scheduler and
+loss-scaler state, every random generator, and the counters (epoch, groups done, best metric,
+patience, and the sums of the epoch in progress, so a resumed epoch's statistics cover all of
+it). Formats: JSON and safetensors; the optimiser state dict is written with ``torch.save`` and
+read back with ``torch.load(weights_only=True)``, which restores tensors and plain containers
+only and never runs pickled code -- a file that holds anything else (corrupt, or crafted) is a
+:class:`~longbert.errors.UnreadableWeightsError` naming it. The folder is swapped in whole, so an
+interruption (even ``kill -9``) while saving leaves the previous version usable.
 """
 
 from __future__ import annotations
@@ -19,25 +20,32 @@ import random
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from longbert.classifier import MANIFEST, LongBertClassifier
-from longbert.errors import CheckpointError
+from longbert.checkpoints import MANIFEST
+from longbert.errors import CheckpointError, UnreadableWeightsError
 
 LAST = ".last"
-METRICS_FILE = "metrics.json"
-_PARTS = ("encoder", "pooling", "head")
+OPTIMIZER_FILE = "optimizer.pt"
+
+
+class SavesPretrained(Protocol):
+    """A model that writes itself into a folder (a classifier, an encoder...)."""
+
+    def save_pretrained(self, folder: Path) -> Any: ...
 
 
 @dataclass
-class TrainerState:
-    """Counters of a run. ``epoch``: epochs completed; ``batches_done``: batches of the next
-    epoch already trained (non-zero only when saved inside an epoch), and the ``partial_*``
-    sums over those batches: loss, batch count, documents, seconds."""
+class RunState:
+    """Counters of a run. ``epoch``: epochs completed; ``batches_done``: groups (forward passes)
+    of the next epoch already trained (non-zero only when saved inside an epoch), and the
+    ``partial_*`` sums over those groups: loss, group count, documents, seconds. ``run_id`` is
+    the run's database record; ``config`` the job's options. Field names are those of the
+    ``state`` object in ``.last/trainer.json``: resumable files of every version read back."""
 
     epoch: int = 0
     batches_done: int = 0
@@ -89,11 +97,11 @@ def set_rng_state(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> No
 
 def save_last(
     folder: Path,
-    classifier: LongBertClassifier,
+    model: SavesPretrained,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     scaler: torch.amp.GradScaler,
-    state: TrainerState,
+    state: RunState,
 ) -> Path:
     """Write ``folder/.last`` (swapped in whole: ``.last.new`` -> ``.last``). Rank 0 only.
 
@@ -104,8 +112,8 @@ def save_last(
     _recover(folder)
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
-    classifier.save_pretrained(new / "model")
-    torch.save(optimizer.state_dict(), new / "optimizer.pt")
+    model.save_pretrained(new / "model")
+    torch.save(optimizer.state_dict(), new / OPTIMIZER_FILE)
     tensors, plain = rng_state()
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(new / "rng.safetensors"))
     _write_json(
@@ -152,7 +160,7 @@ class LastState:
     """What :func:`load_last` read back."""
 
     model_folder: Path
-    state: TrainerState
+    state: RunState
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     scaler: dict[str, Any]
@@ -161,6 +169,8 @@ class LastState:
 
 
 def load_last(folder: Path) -> LastState:
+    """Read ``folder``'s resumable state; CheckpointError (or its UnreadableWeightsError) naming
+    what is missing or unreadable."""
     path = last_folder(folder)
     if path is None:
         if (folder / MANIFEST).is_file():
@@ -174,11 +184,11 @@ def load_last(folder: Path) -> LastState:
             "at every epoch's end, every --save-every-minutes and when stopped). Start a new run "
             "without --resume."
         )
+    optimizer = _load_tensors(path / OPTIMIZER_FILE)
     try:
         meta = json.loads((path / "trainer.json").read_text())
-        optimizer = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
         rng_tensors = load_file(str(path / "rng.safetensors"))
-        state = TrainerState(**meta["state"])
+        state = RunState(**meta["state"])
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         raise CheckpointError(f"The training state in '{path}' is unreadable: {error}") from error
     return LastState(
@@ -186,36 +196,25 @@ def load_last(folder: Path) -> LastState:
     )
 
 
+def _load_tensors(path: Path) -> Any:
+    """``torch.load`` restricted to tensors and plain containers; anything else is refused.
+
+    torch's own error for a refused file suggests turning the restriction off; that advice is
+    never passed on: a file that needs it is not one LongBERT wrote.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"The training state in '{path.parent}' is incomplete: {path.name} is missing.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # UnpicklingError, RuntimeError (zip), EOFError...: one clear error
+        raise UnreadableWeightsError(
+            f"'{path}' cannot be read safely ({type(error).__name__}): it is corrupt, or holds "
+            "something other than tensors, and LongBERT never runs code from a file. Delete "
+            f"'{path.parent}' and start the run again (--overwrite), or restore that folder from "
+            "a copy."
+        ) from None
+
+
 def remove_last(folder: Path) -> None:
     for name in (LAST, LAST + ".new", LAST + ".old"):
         shutil.rmtree(folder / name, ignore_errors=True)
-
-
-def clear(folder: Path) -> None:
-    """Make ``folder`` no checkpoint: manifest, metrics and training state go (``--overwrite``)."""
-    (folder / MANIFEST).unlink(missing_ok=True)
-    (folder / METRICS_FILE).unlink(missing_ok=True)
-    remove_last(folder)
-
-
-def save_best(folder: Path, classifier: LongBertClassifier, **metadata: Any) -> None:
-    """Save the best model as ``folder`` itself (a normal checkpoint folder).
-
-    Written to ``.best.tmp`` first, then moved in part by part with the manifest removed first
-    and moved last: a folder is never a checkpoint with a mix of old and new weights.
-    """
-    tmp = folder / ".best.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    classifier.save_pretrained(tmp, **metadata)
-    (folder / MANIFEST).unlink(missing_ok=True)
-    for part in _PARTS:
-        shutil.rmtree(folder / part, ignore_errors=True)
-        (tmp / part).replace(folder / part)
-    (tmp / MANIFEST).replace(folder / MANIFEST)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_metrics(folder: Path, metrics: dict[str, Any]) -> None:
-    """``metrics.json`` next to the checkpoint (atomically replaced)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_json(folder / METRICS_FILE, metrics)

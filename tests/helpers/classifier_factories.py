@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from longbert.encoder import load_tokenizer
+from longbert.encoder_source import load_tokenizer
 
 #: Sentences of two topics, enough for documents of any length.
 SENTENCES = [
@@ -21,8 +21,11 @@ def text_of(n_sentences: int, offset: int = 0) -> str:
     return " ".join(SENTENCES[(offset + i) % len(SENTENCES)] for i in range(n_sentences))
 
 
-def save_tiny_encoder(folder: Path, hidden: int = 48, vocab_size: int | None = None) -> Path:
-    """A 2-layer BERT of width ``hidden`` with the packaged tokenizer (saved next to it)."""
+def save_tiny_encoder(
+    folder: Path, hidden: int = 48, heads: int = 4, vocab_size: int | None = None
+) -> Path:
+    """A random 2-layer BERT of width ``hidden`` with the packaged tokenizer (saved next to it):
+    the one tiny encoder of the tests (sizes must never be hard-coded in the library)."""
     from transformers import BertConfig, BertModel
 
     tokenizer = load_tokenizer(None)
@@ -30,7 +33,7 @@ def save_tiny_encoder(folder: Path, hidden: int = 48, vocab_size: int | None = N
         vocab_size=vocab_size or tokenizer.vocab_size,
         hidden_size=hidden,
         num_hidden_layers=2,
-        num_attention_heads=4,
+        num_attention_heads=heads,
         intermediate_size=2 * hidden,
         max_position_embeddings=512,
     )
