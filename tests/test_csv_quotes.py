@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from train_fixtures import make_rows, make_tiny_encoder, write_jsonl
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 
 from longbert import DatasetError
 from longbert.data import load_dataset
@@ -90,7 +91,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("quotes")
     config = TrainConfig(
         train=str(write_jsonl(root / "train.jsonl", make_rows(24))),
-        encoder=str(make_tiny_encoder(root / "tiny-bert")),
+        encoder=str(save_tiny_encoder(root / "tiny-bert", **TRAIN_ENCODER)),
         output_dir=str(root / "model"),
         epochs=1,
         batch_size=4,
