@@ -55,10 +55,10 @@ def test_confirm_records_the_predicted_labels_of_unconfirmed_rows(labelled: tupl
     save_corrections(store, batch_rows(store, batch_id), {1: {"correction": "false"}})
     rows = batch_rows(store, batch_id)
     assert [r["document"] for r in unconfirmed(rows)] == ["a.txt"]  # not b (corrected), not bad
-    assert confirm_labels(store, rows) == 1
+    assert confirm_labels(store, rows).confirmed == 1
     assert corrected(store) == {"a.txt": "true", "b.txt": "false"}
     assert unconfirmed(batch_rows(store, batch_id)) == []
-    assert confirm_labels(store, batch_rows(store, batch_id)) == 0
+    assert confirm_labels(store, batch_rows(store, batch_id)).confirmed == 0
 
 
 def test_batch_labels_come_from_the_settings_then_the_checkpoint_then_the_store(
@@ -69,7 +69,8 @@ def test_batch_labels_come_from_the_settings_then_the_checkpoint_then_the_store(
     assert batch_labels(store, zero_shot.to_config()) == ["x", "y"]
     folder = tmp_path / "news"
     folder.mkdir()
-    (folder / "longbert.json").write_text('{"name": "news", "labels": ["politics", "sport"]}')
+    (folder / "longbert.json").write_text('{"name": "news", "labels": ["politics", "sport"], '
+                                           '"encoder": "e", "strategy": {"name": "truncate"}}')
     assert batch_labels(store, BatchSettings(model=str(folder), model_name="news").to_config()) == [
         "politics", "sport"]
     gone = BatchSettings(model=str(tmp_path / "deleted"), model_name="hyperpartisan-v1")

@@ -18,6 +18,7 @@ import numpy as np
 
 from longbert.data import LabeledDataset, load_dataset
 from longbert.errors import DatasetError
+from longbert.readers import TableOptions
 from longbert.results import Prediction
 from longbert.training.metrics import classification_report
 
@@ -144,8 +145,9 @@ def load_labelled(name: str, data: bytes, text_column: str, label_column: str) -
     with tempfile.TemporaryDirectory(prefix="longbert-eval-") as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)
-        dataset = load_dataset(path, text_column=text_column, label_column=label_column,
-                               multi_label=False, min_classes=1, drop_duplicates=False)
+        table = TableOptions(text_column=text_column, label_column=label_column)
+        dataset = load_dataset(path, table=table, multi_label=False, min_classes=1,
+                               drop_duplicates=False)
     if not dataset.examples:
         raise DatasetError(f"'{name}' has no labelled documents.")
     return dataset
