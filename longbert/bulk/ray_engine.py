@@ -84,8 +84,9 @@ def _item_columns(items: list[SourceItem], skip: list[bool]) -> dict[str, np.nda
     return {
         "name": column([i.name for i in items]),
         "id": column([i.id for i in items]),
-        "text": column([None if s or i.document is None else i.document.text for i, s in zip(items, skip, strict=True)]),
-        "error": column([i.error for i in items]),
+        # Strings only ("" for none): Arrow would turn None in an object column into NaN.
+        "text": column(["" if s or i.document is None else i.document.text for i, s in zip(items, skip, strict=True)]),
+        "error": column([i.error or "" for i in items]),
         "extra": column([json.dumps(i.extra, default=str) if i.extra else "" for i in items]),
         "skip": np.asarray(skip, dtype=bool),
     }
@@ -150,7 +151,7 @@ def _value(batch: dict[str, np.ndarray], column: str, i: int) -> Any:
     if column not in batch:
         return None
     value = batch[column][i]
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+    if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and value == ""):
         return None
     return value.item() if isinstance(value, np.generic) else value
 
