@@ -37,53 +37,115 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model = parser.add_argument_group("model")
     which = model.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model", metavar="NAME_OR_FOLDER",
-                       help="A trained checkpoint: a folder, or a name under models/ (LONGBERT_MODELS_DIR).")
-    which.add_argument("--labels", nargs="+", metavar="LABEL[=DESCRIPTION]",
-                       help="Zero-shot instead of a model: label names with optional descriptions "
-                       "(\"sport=matches, teams\" \"economy=markets\"), or one JSON file holding "
-                       "{label: description} or a list of labels.")
-    model.add_argument("--encoder", metavar="NAME_OR_FOLDER",
-                       help="Zero-shot only: the sentence-embedding encoder (default: the packaged one).")
-    model.add_argument("--strategy", choices=("truncate", "key_sentences", "chunk", "sparse"),
-                       help="Long-input strategy overriding the model's own (default: the model's).")
-    model.add_argument("--strategy-param", action="append", default=[], metavar="KEY=VALUE",
-                       help="A strategy parameter (repeatable), e.g. max_tokens=4096 or window=256; "
-                       "applies to --strategy, else to the model's own strategy.")
-    model.add_argument("--device", help="cpu, cuda, cuda:1 (default: LONGBERT_DEVICE, else CUDA when "
-                       "present, else the CPU).")
+    which.add_argument(
+        "--model",
+        metavar="NAME_OR_FOLDER",
+        help="A trained checkpoint: a folder, or a name under models/ (LONGBERT_MODELS_DIR).",
+    )
+    which.add_argument(
+        "--labels",
+        nargs="+",
+        metavar="LABEL[=DESCRIPTION]",
+        help="Zero-shot instead of a model: label names with optional descriptions "
+        '("sport=matches, teams" "economy=markets"), or one JSON file holding '
+        "{label: description} or a list of labels.",
+    )
+    model.add_argument(
+        "--encoder",
+        metavar="NAME_OR_FOLDER",
+        help="Zero-shot only: the sentence-embedding encoder (default: the packaged one).",
+    )
+    model.add_argument(
+        "--strategy",
+        choices=("truncate", "key_sentences", "chunk", "sparse"),
+        help="Long-input strategy overriding the model's own (default: the model's).",
+    )
+    model.add_argument(
+        "--strategy-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="A strategy parameter (repeatable), e.g. max_tokens=4096 or window=256; "
+        "applies to --strategy, else to the model's own strategy.",
+    )
+    model.add_argument(
+        "--device", help="cpu, cuda, cuda:1 (default: LONGBERT_DEVICE, else CUDA when present, else the CPU)."
+    )
     io = parser.add_argument_group("input and output")
-    io.add_argument("--input", nargs="+", required=True, metavar="PATH",
-                    help="Files or folders to label (several allowed).")
-    io.add_argument("--output", required=True, type=Path, metavar="FILE",
-                    help="results.jsonl, .csv or .parquet. Kept while running: a re-run resumes it.")
-    io.add_argument("--text-column", default="text",
-                    help="Column (CSV/Parquet) or key (JSON) holding each row's text (default: text).")
-    io.add_argument("--id-column", default="id",
-                    help="Column holding each row's id, written as the row's id (default: id; a row "
-                    "without one is identified by its name, e.g. data.csv#row=12).")
+    io.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="Files or folders to label (several allowed).",
+    )
+    io.add_argument(
+        "--output",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="results.jsonl, .csv or .parquet. Kept while running: a re-run resumes it.",
+    )
+    io.add_argument(
+        "--text-column",
+        default="text",
+        help="Column (CSV/Parquet) or key (JSON) holding each row's text (default: text).",
+    )
+    io.add_argument(
+        "--id-column",
+        default="id",
+        help="Column holding each row's id, written as the row's id (default: id; a row "
+        "without one is identified by its name, e.g. data.csv#row=12).",
+    )
     run = parser.add_argument_group("running")
-    run.add_argument("--batch-size", type=int, default=8,
-                     help="Windows per forward pass; with --engine ray also documents per actor call "
-                     "is 4x this (default: 8).")
-    run.add_argument("--attention", choices=("summary", "none"), default="summary",
-                     help="Store each prediction's attention summary (default) or none (faster, smaller).")
-    run.add_argument("--no-store", action="store_true",
-                     help="Write the output only, not the store (default: the store at LONGBERT_DB_URL, "
-                     "else db/longbert.sqlite; PostgreSQL for runs on many machines).")
-    run.add_argument("--batch-name", help="Name of the store batch History shows (default: predict → OUTPUT).")
+    run.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="Windows per forward pass; with --engine ray also documents per actor call "
+        "is 4x this (default: 8).",
+    )
+    run.add_argument(
+        "--attention",
+        choices=("summary", "none"),
+        default="summary",
+        help="Store each prediction's attention summary (default) or none (faster, smaller).",
+    )
+    run.add_argument(
+        "--no-store",
+        action="store_true",
+        help="Write the output only, not the store (default: the store at LONGBERT_DB_URL, "
+        "else db/longbert.sqlite; PostgreSQL for runs on many machines).",
+    )
+    run.add_argument(
+        "--batch-name", help="Name of the store batch History shows (default: predict → OUTPUT)."
+    )
     run.add_argument("--quiet", action="store_true", help="No progress bar (it is shown only on a terminal).")
     ray = parser.add_argument_group("engine")
-    ray.add_argument("--engine", choices=("local", "ray"), default="local",
-                     help="local (default: this process) or ray (Ray Data actors; pip install -r "
-                     "requirements-ray.txt).")
-    ray.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
-                     help="Ray cluster to join (e.g. auto or ray://head:10001; default: RAY_ADDRESS, else "
-                     "a local Ray instance started for this run).")
-    ray.add_argument("--workers", type=int, default=1,
-                     help="Ray: model actors, each loading the classifier once (default: 1).")
-    ray.add_argument("--gpus-per-worker", type=float, default=0.0,
-                     help="Ray: GPUs per actor (default: 0 = CPU; 0.5 puts two actors on a GPU).")
+    ray.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default: this process) or ray (Ray Data actors; pip install -r requirements-ray.txt).",
+    )
+    ray.add_argument(
+        "--ray-address",
+        default=os.environ.get("RAY_ADDRESS"),
+        help="Ray cluster to join (e.g. auto or ray://head:10001; default: RAY_ADDRESS, else "
+        "a local Ray instance started for this run).",
+    )
+    ray.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Ray: model actors, each loading the classifier once (default: 1).",
+    )
+    ray.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=0.0,
+        help="Ray: GPUs per actor (default: 0 = CPU; 0.5 puts two actors on a GPU).",
+    )
     return parser
 
 

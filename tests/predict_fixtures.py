@@ -24,8 +24,11 @@ def make_checkpoint(folder: Path) -> Path:
 
     encoder = make_tiny_encoder(folder / "encoder-src")
     classifier = LongBertClassifier.from_encoder(
-        encoder, labels=["econ", "sport"], strategy={"name": "chunk", "params": {"window": 64, "stride": 64}},
-        name="tiny-news", device="cpu",
+        encoder,
+        labels=["econ", "sport"],
+        strategy={"name": "chunk", "params": {"window": 64, "stride": 64}},
+        name="tiny-news",
+        device="cpu",
     )
     return classifier.save_pretrained(folder / "tiny-news")
 

@@ -43,15 +43,34 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_mixed_folder_gives_a_row_per_document_with_errors_and_columns(env: Path, encoder: Path) -> None:
     corpus = make_mixed_folder(env)
     out = env / "out.jsonl"
-    code = main([
-        "--labels", "econ=markets, banks, inflation", "sport=football, matches", "--encoder", str(encoder),
-        "--input", str(corpus), "--output", str(out), "--id-column", "doc_id", "--quiet",
-    ])
+    code = main(
+        [
+            "--labels",
+            "econ=markets, banks, inflation",
+            "sport=football, matches",
+            "--encoder",
+            str(encoder),
+            "--input",
+            str(corpus),
+            "--output",
+            str(out),
+            "--id-column",
+            "doc_id",
+            "--quiet",
+        ]
+    )
     assert code == 0
     rows = {r["name"]: r for r in read_jsonl(out)}
     c = str(corpus)
-    ok = [f"{c}/a.txt", f"{c}/sub/b.md", f"{c}/table.csv#row=1", f"{c}/table.csv#row=3",
-          f"{c}/bundle.zip/inside/one.txt", f"{c}/notes.txt.gz", f"{c}/rows.jsonl#row=1"]
+    ok = [
+        f"{c}/a.txt",
+        f"{c}/sub/b.md",
+        f"{c}/table.csv#row=1",
+        f"{c}/table.csv#row=3",
+        f"{c}/bundle.zip/inside/one.txt",
+        f"{c}/notes.txt.gz",
+        f"{c}/rows.jsonl#row=1",
+    ]
     bad = {
         f"{c}/table.csv#row=2": "no text",
         f"{c}/bundle.zip/inside/empty.txt": "empty",
@@ -97,15 +116,36 @@ def test_csv_and_parquet_outputs_flatten_probabilities_and_keep_columns(
 ) -> None:
     corpus = make_corpus(env / "corpus.jsonl", 12)
     out = env / f"out.{suffix}"
-    args = ["--model", str(checkpoint), "--input", str(corpus), "--output", str(out), "--no-store",
-            "--attention", "none", "--quiet"]
+    args = [
+        "--model",
+        str(checkpoint),
+        "--input",
+        str(corpus),
+        "--output",
+        str(out),
+        "--no-store",
+        "--attention",
+        "none",
+        "--quiet",
+    ]
     assert main(args) == 0
     import pandas as pd
 
     frame = pd.read_csv(out) if suffix == "csv" else pd.read_parquet(out)
     assert len(frame) == 12
-    assert {"id", "name", "label", "p_econ", "p_sport", "used_tokens", "total_tokens", "strategy", "model",
-            "error", "group"} <= set(frame.columns)
+    assert {
+        "id",
+        "name",
+        "label",
+        "p_econ",
+        "p_sport",
+        "used_tokens",
+        "total_tokens",
+        "strategy",
+        "model",
+        "error",
+        "group",
+    } <= set(frame.columns)
     assert sorted(frame["id"]) == sorted(f"d{i}" for i in range(12))
     assert sorted(frame["group"].astype(int)) == sorted(i % 3 for i in range(12))
     assert ((frame["p_econ"] + frame["p_sport"] - 1).abs() < 1e-4).all()
@@ -126,7 +166,9 @@ def test_other_settings_on_the_same_output_are_refused(env: Path, checkpoint: Pa
     assert len(read_jsonl(out)) == 3
 
 
-def test_torn_rows_and_rows_the_store_never_got_run_again_without_duplicates(env: Path, checkpoint: Path) -> None:
+def test_torn_rows_and_rows_the_store_never_got_run_again_without_duplicates(
+    env: Path, checkpoint: Path
+) -> None:
     corpus = make_corpus(env / "corpus.jsonl", 10)
     out = env / "out.jsonl"
     args = ["--model", str(checkpoint), "--input", str(corpus), "--output", str(out), "--quiet"]
@@ -149,10 +191,22 @@ def test_killed_run_resumes_to_a_complete_output_without_duplicates(env: Path, c
     n = 300
     corpus = make_corpus(env / "corpus.jsonl", n)
     out = env / "out.jsonl"
-    command = [sys.executable, "-m", "longbert.predict", "--model", str(checkpoint), "--input", str(corpus),
-               "--output", str(out), "--batch-size", "64"]
-    process = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    command = [
+        sys.executable,
+        "-m",
+        "longbert.predict",
+        "--model",
+        str(checkpoint),
+        "--input",
+        str(corpus),
+        "--output",
+        str(out),
+        "--batch-size",
+        "64",
+    ]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         if out.exists() and out.read_bytes().count(b"\n") >= 32:
@@ -163,8 +217,9 @@ def test_killed_run_resumes_to_a_complete_output_without_duplicates(env: Path, c
     process.wait()
     done_before = out.read_bytes().count(b"\n")
     assert 32 <= done_before < n
-    result = subprocess.run(command + ["--quiet"], cwd=ROOT, env=os.environ.copy(), capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [*command, "--quiet"], cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "already done (skipped)" in result.stderr
     rows = read_jsonl(out)
@@ -179,7 +234,9 @@ def test_killed_run_resumes_to_a_complete_output_without_duplicates(env: Path, c
 def test_python_api_streams_any_iterable(checkpoint: Path) -> None:
     spec = ModelSpec(model=str(checkpoint), device="cpu")
     texts = (f"text number {i} about markets" for i in range(5))
-    results = list(predict_many(spec, [*texts, "   ", SourceItem("x", "x", error="unreadable")], attention="none"))
+    results = list(
+        predict_many(spec, [*texts, "   ", SourceItem("x", "x", error="unreadable")], attention="none")
+    )
     assert len(results) == 7
     assert all(r.ok for r in results[:5])
     assert results[5].row["error"] and not results[5].ok
@@ -189,8 +246,19 @@ def test_python_api_streams_any_iterable(checkpoint: Path) -> None:
 def test_ray_engine_without_ray_says_how_to_install(env: Path, checkpoint: Path, monkeypatch, capsys) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
     corpus = make_corpus(env / "corpus.jsonl", 2)
-    code = main(["--model", str(checkpoint), "--input", str(corpus), "--output", str(env / "o.jsonl"),
-                 "--engine", "ray", "--no-store"])
+    code = main(
+        [
+            "--model",
+            str(checkpoint),
+            "--input",
+            str(corpus),
+            "--output",
+            str(env / "o.jsonl"),
+            "--engine",
+            "ray",
+            "--no-store",
+        ]
+    )
     assert code == 2
     assert "pip install -r requirements-ray.txt" in capsys.readouterr().err
 
@@ -199,7 +267,22 @@ def test_help_documents_every_option(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    for option in ("--model", "--labels", "--input", "--output", "--strategy", "--strategy-param", "--text-column",
-                   "--id-column", "--batch-size", "--attention", "--no-store", "--engine", "--ray-address",
-                   "--workers", "--gpus-per-worker", "--quiet"):
+    for option in (
+        "--model",
+        "--labels",
+        "--input",
+        "--output",
+        "--strategy",
+        "--strategy-param",
+        "--text-column",
+        "--id-column",
+        "--batch-size",
+        "--attention",
+        "--no-store",
+        "--engine",
+        "--ray-address",
+        "--workers",
+        "--gpus-per-worker",
+        "--quiet",
+    ):
         assert option in text

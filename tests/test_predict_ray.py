@@ -32,7 +32,10 @@ def local_ray() -> Iterator[None]:
 
 
 def test_ray_engine_matches_local_and_writes_one_postgres_batch(
-    tmp_path: Path, pg_url: str, local_ray: None, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+    local_ray: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("LONGBERT_DEVICE", "cpu")
     monkeypatch.setenv("LONGBERT_PRECISION", "fp32")
@@ -41,10 +44,28 @@ def test_ray_engine_matches_local_and_writes_one_postgres_batch(
     corpus = make_mixed_folder(tmp_path)
     table = make_corpus(tmp_path / "more.jsonl", 40)
     spec = ModelSpec(model=str(checkpoint))
-    local = run_predict(PredictOptions(spec, [str(corpus), str(table)], tmp_path / "local.jsonl",
-                                       id_column="doc_id", batch_size=4, store=False, quiet=True))
-    options = PredictOptions(spec, [str(corpus), str(table)], tmp_path / "ray.jsonl", id_column="doc_id",
-                             db_url=pg_url, engine="ray", workers=2, batch_size=4, quiet=True)
+    local = run_predict(
+        PredictOptions(
+            spec,
+            [str(corpus), str(table)],
+            tmp_path / "local.jsonl",
+            id_column="doc_id",
+            batch_size=4,
+            store=False,
+            quiet=True,
+        )
+    )
+    options = PredictOptions(
+        spec,
+        [str(corpus), str(table)],
+        tmp_path / "ray.jsonl",
+        id_column="doc_id",
+        db_url=pg_url,
+        engine="ray",
+        workers=2,
+        batch_size=4,
+        quiet=True,
+    )
     first = run_predict(options)
     assert first.rows == local.rows == 13 + 40
 
@@ -53,17 +74,26 @@ def test_ray_engine_matches_local_and_writes_one_postgres_batch(
     assert sorted(r["name"] for r in ray_rows) == sorted(by_name)
     for row in ray_rows:
         expected = by_name[row["name"]]
-        assert (row["label"], row["id"], row["error"] is None) == (expected["label"], expected["id"],
-                                                                     expected["error"] is None)
+        assert (row["label"], row["id"], row["error"] is None) == (
+            expected["label"],
+            expected["id"],
+            expected["error"] is None,
+        )
         assert {k: v for k, v in row.items() if k not in ("probabilities",)} == {
-            k: v for k, v in expected.items() if k not in ("probabilities",)}
+            k: v for k, v in expected.items() if k not in ("probabilities",)
+        }
         for label, p in (row["probabilities"] or {}).items():
             assert p == pytest.approx(expected["probabilities"][label], abs=1e-4)  # batches differ in padding
 
     store = Store(pg_url)
     (batch,) = store.list_batches()
     ok = sum(1 for r in ray_rows if r["error"] is None)
-    assert (batch.total, batch.done, batch.errors, batch.status) == (len(ray_rows), ok, len(ray_rows) - ok, "done")
+    assert (batch.total, batch.done, batch.errors, batch.status) == (
+        len(ray_rows),
+        ok,
+        len(ray_rows) - ok,
+        "done",
+    )
     assert store.count_predictions(HistoryFilter(batch_id=batch.id)) == ok
     stored = store.get_prediction(store.history(HistoryFilter(batch_id=batch.id), limit=1).rows[0].id)
     assert stored.prediction.attention is not None  # the summary travelled from the actor

@@ -77,7 +77,9 @@ def predict_many(
         from longbert.strategies import get_strategy
 
         strategy = get_strategy(strategy)
-    return classify_items(classifier, documents, strategy=strategy, batch_size=batch_size, attention=attention)
+    return classify_items(
+        classifier, documents, strategy=strategy, batch_size=batch_size, attention=attention
+    )
 
 
 __all__ = [

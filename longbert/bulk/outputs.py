@@ -37,7 +37,9 @@ class OutputError(LongBertError):
 
 def output_format(path: Path) -> str:
     suffix = path.name.lower().rsplit(".", 1)[-1] if "." in path.name else ""
-    fmt = {"jsonl": "jsonl", "ndjson": "jsonl", "csv": "csv", "parquet": "parquet", "pq": "parquet"}.get(suffix)
+    fmt = {"jsonl": "jsonl", "ndjson": "jsonl", "csv": "csv", "parquet": "parquet", "pq": "parquet"}.get(
+        suffix
+    )
     if fmt is None:
         raise OutputError(f"--output {path}: the name must end in .jsonl, .csv or .parquet.")
     return fmt
@@ -196,9 +198,15 @@ def _write_parquet(ledger: Path, tmp: Path, header: list[str], labels: list[str]
     # Types of the source columns: inferred per piece and unified; a column whose pieces
     # disagree (numbers here, text there) is written as text.
     fixed = {
-        "id": pa.string(), "name": pa.string(), "sha256": pa.string(), "label": pa.string(),
-        "used_tokens": pa.int64(), "total_tokens": pa.int64(), "strategy": pa.string(),
-        "model": pa.string(), "error": pa.string(),
+        "id": pa.string(),
+        "name": pa.string(),
+        "sha256": pa.string(),
+        "label": pa.string(),
+        "used_tokens": pa.int64(),
+        "total_tokens": pa.int64(),
+        "strategy": pa.string(),
+        "model": pa.string(),
+        "error": pa.string(),
         **{f"p_{label}": pa.float64() for label in labels},
     }
     types: dict[str, Any] = {}
@@ -212,9 +220,13 @@ def _write_parquet(ledger: Path, tmp: Path, header: list[str], labels: list[str]
                 types[name] = new
             elif not pa.types.is_null(new) and new != old:
                 try:
-                    types[name] = pa.unify_schemas(
-                        [pa.schema([(name, old)]), pa.schema([(name, new)])], promote_options="permissive"
-                    ).field(name).type
+                    types[name] = (
+                        pa.unify_schemas(
+                            [pa.schema([(name, old)]), pa.schema([(name, new)])], promote_options="permissive"
+                        )
+                        .field(name)
+                        .type
+                    )
                 except (pa.ArrowInvalid, pa.ArrowTypeError):
                     as_text.add(name)
     schema = pa.schema(

@@ -45,13 +45,15 @@ READ_ROWS = 32
 def import_ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as error:
         raise LongBertError(INSTALL_HINT) from error
     return ray
 
 
-def read_files(batch: dict[str, np.ndarray], text_column: str, id_column: str | None, done: Any) -> Iterator[dict]:
+def read_files(
+    batch: dict[str, np.ndarray], text_column: str, id_column: str | None, done: Any
+) -> Iterator[dict]:
     """Ray task: files (``name``, ``path`` columns) → document rows, a few at a time."""
     import ray
 
@@ -85,7 +87,9 @@ def _item_columns(items: list[SourceItem], skip: list[bool]) -> dict[str, np.nda
         "name": column([i.name for i in items]),
         "id": column([i.id for i in items]),
         # Strings only ("" for none): Arrow would turn None in an object column into NaN.
-        "text": column(["" if s or i.document is None else i.document.text for i, s in zip(items, skip, strict=True)]),
+        "text": column(
+            ["" if s or i.document is None else i.document.text for i, s in zip(items, skip, strict=True)]
+        ),
         "error": column([i.error or "" for i in items]),
         "extra": column([json.dumps(i.extra, default=str) if i.extra else "" for i in items]),
         "skip": np.asarray(skip, dtype=bool),
@@ -126,7 +130,9 @@ class Predictor:
             items.append(SourceItem(str(name), str(ident), document, error, extra))
         todo = [it.document for it, s in zip(items, skip, strict=True) if it.document is not None]
         results = iter(
-            self.classifier.predict(todo, strategy=self.strategy, batch_size=self.batch_size, attention=self.attention)
+            self.classifier.predict(
+                todo, strategy=self.strategy, batch_size=self.batch_size, attention=self.attention
+            )
             if todo
             else []
         )
@@ -139,7 +145,9 @@ class Predictor:
             result = next(results) if item.document is not None else None
             row = output_row(item, result, self.classifier.name, self.strategy.name)
             rows.append(json.dumps(row, ensure_ascii=False, default=str))
-            payloads.append(pickle.dumps((result, item.document)) if self.payload and result is not None else b"")
+            payloads.append(
+                pickle.dumps((result, item.document)) if self.payload and result is not None else b""
+            )
         out_rows = np.empty(n, dtype=object)
         out_rows[:] = rows
         out_payloads = np.empty(n, dtype=object)
@@ -151,7 +159,11 @@ def _value(batch: dict[str, np.ndarray], column: str, i: int) -> Any:
     if column not in batch:
         return None
     value = batch[column][i]
-    if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and value == ""):
+    if (
+        value is None
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and value == "")
+    ):
         return None
     return value.item() if isinstance(value, np.generic) else value
 
@@ -189,7 +201,7 @@ def predict_dataset(
             "batch_size": batch_size,
             "attention": attention,
             "payload": payload,
-            "threads": max(1, int(round(cpus_per_worker))),
+            "threads": max(1, round(cpus_per_worker)),
         },
         batch_size=docs_per_call or 4 * batch_size,
         compute=ray.data.ActorPoolStrategy(size=workers),
@@ -221,7 +233,10 @@ class RayEngine:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
-        files = [{"name": shown, "path": str(path) if path is not None else ""} for shown, path in walk_inputs(o.inputs)]
+        files = [
+            {"name": shown, "path": str(path) if path is not None else ""}
+            for shown, path in walk_inputs(o.inputs)
+        ]
         if not files:
             return
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
@@ -252,7 +267,9 @@ class RayEngine:
                     continue
                 row = json.loads(row_json)
                 result, document = pickle.loads(payload) if payload else (None, None)
-                item = SourceItem(row["name"], row["id"], document, None if row.get("sha256") else row["error"])
+                item = SourceItem(
+                    row["name"], row["id"], document, None if row.get("sha256") else row["error"]
+                )
                 yield BulkResult(item, result, row)
 
 

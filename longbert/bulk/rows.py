@@ -31,7 +31,9 @@ COLUMNS = (
 )
 
 
-def output_row(item: SourceItem, result: PredictionResult | None, model: str, strategy: str) -> dict[str, Any]:
+def output_row(
+    item: SourceItem, result: PredictionResult | None, model: str, strategy: str
+) -> dict[str, Any]:
     """The row for one input: ``result`` is None when the input could not be read."""
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(id=item.id, name=item.name, sha256=item.sha256 or None, model=model, strategy=strategy)

@@ -105,7 +105,9 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
             "Use another --output, or delete it (and its .predict.json) to start over."
         )
     if state is None and ledger.path.exists() and ledger.path.stat().st_size > 0:
-        raise OutputError(f"{ledger.path} exists and was not written by longbert.predict; choose another --output.")
+        raise OutputError(
+            f"{ledger.path} exists and was not written by longbert.predict; choose another --output."
+        )
 
     engine = _make_engine(options)
     sink = None
@@ -201,7 +203,10 @@ def _write(results: list[BulkResult], ledger: Ledger, sink: Any, progress: Progr
 
         sink.write(
             [
-                (r.result if r.result is not None else PredictionError(r.item.name, r.row["error"]), r.item.document)
+                (
+                    r.result if r.result is not None else PredictionError(r.item.name, r.row["error"]),
+                    r.item.document,
+                )
                 for r in results
             ]
         )

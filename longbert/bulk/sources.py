@@ -10,15 +10,16 @@ reach the output unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longbert.bulk.tables import is_table, read_table_rows
 from longbert.document import Document
 from longbert.readers import FileError, ReadLimits, is_junk, read_bytes
-from longbert.bulk.tables import is_table, read_table_rows
 
 #: Per file read by the readers: a CLI run has no per-upload document cap (one archive may hold
 #: many thousands of files); the size and zip-bomb limits stay the readers' own.
@@ -89,10 +90,8 @@ def input_bytes(paths: Iterable[str | os.PathLike[str]]) -> int:
     total = 0
     for _, file_path in walk_inputs(paths):
         if file_path is not None:
-            try:
+            with contextlib.suppress(OSError):
                 total += file_path.stat().st_size
-            except OSError:
-                pass
     return total
 
 
@@ -108,12 +107,17 @@ def iter_sources(
         if file_path is None:
             yield SourceItem(shown, shown, error="no such file or folder.")
             continue
-        yield from read_file(shown, file_path, options)
+        start = counter.bytes_done if counter is not None else 0
+        size = 0
+        with contextlib.suppress(OSError):
+            size = file_path.stat().st_size
+        for item in read_file(shown, file_path, options):
+            if counter is not None and item.document is not None and is_table(file_path.name):
+                # Within a big table, progress by the text read (most of a row's bytes).
+                counter.bytes_done = min(start + size, counter.bytes_done + len(item.document.text) + 32)
+            yield item
         if counter is not None:
-            try:
-                counter.bytes_done += file_path.stat().st_size
-            except OSError:
-                pass
+            counter.bytes_done = start + size
 
 
 def read_file(shown: str, file_path: Path, options: InputOptions) -> Iterator[SourceItem]:

@@ -67,7 +67,9 @@ class StoreSink:
         assert self.batch_id is not None
         for result, document in results:
             if isinstance(result, Prediction) and document is not None:
-                self.store.save_prediction(result, document, batch_id=self.batch_id, store_full_attention=False)
+                self.store.save_prediction(
+                    result, document, batch_id=self.batch_id, store_full_attention=False
+                )
             else:
                 error = result if isinstance(result, PredictionError) else PredictionError("?", "not read")
                 self.store.record_error(error, batch_id=self.batch_id)

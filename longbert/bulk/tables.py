@@ -106,22 +106,30 @@ def _row_item(
     ident = record_id or name
     if text_key is None:
         columns = ", ".join(repr(k) for k in values) or "none"
-        return SourceItem(name, ident, error=f"the row has no {text_column!r} field; fields found: {columns}.",
-                          extra=extra)
+        return SourceItem(
+            name, ident, error=f"the row has no {text_column!r} field; fields found: {columns}.", extra=extra
+        )
     value = values[text_key]
     if value is None:
         value = ""
     if not isinstance(value, str):
-        return SourceItem(name, ident, error=f"its {text_column!r} value is a {type(value).__name__}, not text.",
-                          extra=extra)
+        return SourceItem(
+            name,
+            ident,
+            error=f"its {text_column!r} value is a {type(value).__name__}, not text.",
+            extra=extra,
+        )
     text = clean_text(value)
     if not text:
-        return SourceItem(name, ident, error="the row has no text (it is empty or whitespace only).", extra=extra)
+        return SourceItem(
+            name, ident, error="the row has no text (it is empty or whitespace only).", extra=extra
+        )
     if len(text) > limits.max_chars:
         return SourceItem(
             name,
             ident,
-            error=f"its text has {len(text):,} characters, more than the {limits.max_chars:,} allowed per document.",
+            error=f"its text has {len(text):,} characters, more than the {limits.max_chars:,} "
+            "allowed per document.",
             extra=extra,
         )
     return SourceItem(name, ident, document=Document(text=text, name=name, source="batch"), extra=extra)
@@ -145,7 +153,7 @@ def _open_text(path: Path, limits: ReadLimits) -> IO[str]:
             return io.StringIO(decode_text(path.read_bytes()), newline="")
         except Exception as failure:  # the readers' ReadFailure: say why, as they do
             raise ValueError(getattr(failure, "reason", str(failure))) from failure
-    binary: IO[bytes] = gzip.open(path, "rb") if gzipped else path.open("rb")
+    binary: IO[bytes] = gzip.open(path, "rb") if gzipped else path.open("rb")  # noqa: SIM115 (returned)
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
 
 
@@ -166,7 +174,10 @@ def _csv_records(
         columns = [c.strip() for c in header]
         if resolve_column(columns, text_column) is None:
             found = ", ".join(repr(c) for c in columns) or "none"
-            yield Problem(f"it has no column {text_column!r}; columns found: {found}. Choose the text column (--text-column).")
+            yield Problem(
+                f"it has no column {text_column!r}; columns found: {found}. "
+                "Choose the text column (--text-column)."
+            )
             return
         row = 0
         try:
@@ -178,9 +189,14 @@ def _csv_records(
                     cells = cells + [None] * (len(columns) - len(cells))  # type: ignore[list-item]
                 yield row, dict(zip(columns, cells, strict=False))
         except csv.Error as error:
-            yield Problem(f"the CSV is malformed after row {row} ({error}); the rest of the file was not read. Check quoting.")
+            yield Problem(
+                f"the CSV is malformed after row {row} ({error}); the rest of the file was not "
+                "read. Check quoting."
+            )
         except UnicodeDecodeError as error:
-            yield Problem(f"it is not UTF-8 after row {row} ({error.reason}); the rest was not read. Save it as UTF-8.")
+            yield Problem(
+                f"it is not UTF-8 after row {row} ({error.reason}); the rest was not read. Save it as UTF-8."
+            )
 
 
 def _pick_delimiter(head: str, text_column: str) -> str:
@@ -220,7 +236,9 @@ class _Chained:
         return line
 
 
-def _json_records(handle: IO[str], fmt: str, text_column: str) -> Iterator[tuple[int, dict[str, Any]] | Problem]:
+def _json_records(
+    handle: IO[str], fmt: str, text_column: str
+) -> Iterator[tuple[int, dict[str, Any]] | Problem]:
     with handle:
         first = handle.read(1)
         while first and first.isspace():
@@ -232,7 +250,9 @@ def _json_records(handle: IO[str], fmt: str, text_column: str) -> Iterator[tuple
             try:
                 whole = json.loads(first + handle.read())
             except json.JSONDecodeError as error:
-                yield Problem(f"it is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}).")
+                yield Problem(
+                    f"it is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
+                )
                 return
             items = whole if isinstance(whole, list) else [whole]
             for row, item in enumerate(items, start=1):
@@ -241,7 +261,9 @@ def _json_records(handle: IO[str], fmt: str, text_column: str) -> Iterator[tuple
                 if isinstance(item, dict):
                     yield row, item
                 else:
-                    yield Problem(f"item {row} is a JSON {type(item).__name__}, not an object or a string.", row)
+                    yield Problem(
+                        f"item {row} is a JSON {type(item).__name__}, not an object or a string.", row
+                    )
             return
         lineno = 0
         line = first + handle.readline()
@@ -252,7 +274,9 @@ def _json_records(handle: IO[str], fmt: str, text_column: str) -> Iterator[tuple
                 try:
                     value = json.loads(stripped)
                 except json.JSONDecodeError as error:
-                    yield Problem(f"line {lineno} is not valid JSON ({error.msg}, column {error.colno}).", lineno)
+                    yield Problem(
+                        f"line {lineno} is not valid JSON ({error.msg}, column {error.colno}).", lineno
+                    )
                     value = None
                 if isinstance(value, dict):
                     yield lineno, value
