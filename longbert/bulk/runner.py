@@ -153,7 +153,10 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     sizer.start()
 
     def fraction() -> float | None:
-        return None if not total[0] else counter.bytes_done / total[0]
+        # Ray reads on its workers: the driver cannot see how far they are, so no ETA there.
+        if not total[0] or options.engine != "local":
+            return None
+        return counter.bytes_done / total[0]
 
     progress = Progress(Progress.wanted(options.quiet, stream), fraction, stream)
     skipped = [0]
