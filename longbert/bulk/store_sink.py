@@ -21,7 +21,6 @@ from longbert.document import Document
 from longbert.errors import StoreError
 from longbert.results import Prediction, PredictionError
 from longbert.store import RecordNotFoundError, Store, get_store
-from longbert.store.engine import describe_url
 
 
 class StoreSink:
@@ -35,7 +34,7 @@ class StoreSink:
     def where(self) -> str:
         from sqlalchemy.engine import make_url
 
-        return describe_url(make_url(self.store.url))
+        return make_url(self.store.url).render_as_string(hide_password=True)
 
     @property
     def database_id(self) -> str:
