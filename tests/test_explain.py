@@ -104,7 +104,9 @@ def test_signal_sentence_ranks_first(keyword_model: LongBertClassifier, strategy
     is not a difference from a baseline, has no such guarantee (and fails it here); the benchmark
     measures how faithful it is on real models."""
     text, signal = keyword_text(n_sentences=12, at=5)
-    result = explain(keyword_model, text, method=method, strategy=STRATEGIES[strategy], n_steps=32, internal_batch_size=64)
+    result = explain(
+        keyword_model, text, method=method, strategy=STRATEGIES[strategy], n_steps=32, internal_batch_size=64
+    )
     assert result.label == "kw"
     best = result.sentences[result.ranking()[0]]
     assert text[best.span[0] : best.span[1]] == signal
@@ -129,7 +131,9 @@ def test_integrated_gradients_completeness(keyword_model: LongBertClassifier, st
     """Attributions add up to f(input) − f(baseline) (per window for chunks)."""
     spec = STRATEGIES[strategy]
     text, _ = keyword_text(n_sentences=12)
-    result = explain(keyword_model, text, method="integrated_gradients", strategy=spec, n_steps=64, internal_batch_size=64)
+    result = explain(
+        keyword_model, text, method="integrated_gradients", strategy=spec, n_steps=64, internal_batch_size=64
+    )
     assert result.details["convergence_delta"] < 1e-3
     chosen = resolve_strategy(keyword_model, spec)
     encoded = read(keyword_model, text, chosen)
@@ -152,7 +156,9 @@ def test_every_strategy_covers_what_it_read(
     text, _ = keyword_text(n_sentences=80)
     chosen = resolve_strategy(keyword_model, STRATEGIES[strategy])
     encoded = read(keyword_model, text, chosen)
-    result = explain(keyword_model, text, method=method, strategy=STRATEGIES[strategy], n_steps=4, internal_batch_size=64)
+    result = explain(
+        keyword_model, text, method=method, strategy=STRATEGIES[strategy], n_steps=4, internal_batch_size=64
+    )
     read_spans = {tuple(int(x) for x in encoded.doc.sentence_spans[i]) for i in read_sentences(encoded).index}
     assert {s.span for s in result.sentences} == read_spans
     assert result.strategy == STRATEGIES[strategy]["name"]
