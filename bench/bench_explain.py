@@ -100,7 +100,7 @@ def faithfulness(classifier: Any, row: dict, strategy_spec: dict, args: argparse
             strategy=strategy,
             top_sentences=0,
             n_steps=args.n_steps,
-            internal_batch_size=args.internal_batch_size,
+            internal_batch_size=args.internal_batch_size or None,
         )
         seconds[method] = time.perf_counter() - started
         label = label or result.label
@@ -197,7 +197,7 @@ def cost_piece(
             method=method,
             strategy=spec,
             n_steps=args.n_steps,
-            internal_batch_size=args.internal_batch_size,
+            internal_batch_size=args.internal_batch_size or None,
         )
         seconds = time.perf_counter() - started
     return {
@@ -286,7 +286,12 @@ def main() -> None:
     )
     parser.add_argument("--docs", type=int, default=30, help="test documents per data set (seeded sample)")
     parser.add_argument("--n-steps", type=int, default=16, help="integrated gradients steps")
-    parser.add_argument("--internal-batch-size", type=int, default=8, help="rows per gradient pass")
+    parser.add_argument(
+        "--internal-batch-size",
+        type=int,
+        default=8,
+        help="rows per gradient pass (0: as fit in 4,096 tokens)",
+    )
     parser.add_argument("--cost", action="store_true", help="run the cost table instead of faithfulness")
     parser.add_argument("--cost-sizes", default=",".join(map(str, COST_SIZES)))
     parser.add_argument("--cost-strategies", default="head+tail,chunk,sparse")

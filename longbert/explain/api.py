@@ -35,7 +35,7 @@ def explain(
     top_sentences: int = 3,
     words_per_sentence: int = 5,
     n_steps: int = 16,
-    internal_batch_size: int = 4,
+    internal_batch_size: int | None = None,
     tokens_per_pass: int = model_io.TOKENS_PER_PASS,
 ) -> Explanation:
     """Score every sentence the model reads of ``item`` for ``label`` (default: the predicted one).
@@ -45,7 +45,8 @@ def explain(
         strategy: explain under this strategy instead of the classifier's own (as ``predict``).
         top_sentences: how many sentences (by absolute score) get word scores; 0 for none.
         words_per_sentence: words kept per top sentence (by absolute score).
-        n_steps, internal_batch_size: integrated gradients' steps and rows per pass (memory bound).
+        n_steps, internal_batch_size: integrated gradients' steps and rows per forward/backward
+            pass (the memory bound; default: as many as fit in 4,096 tokens, at least one).
         tokens_per_pass: content tokens per forward pass when occlusion runs perturbed copies.
 
     Raises ValueError for an unknown method or label, or a document with no readable tokens.

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from longbert.classifier import DocumentClassifier
 
 GRADIENT_METHODS = ("integrated_gradients", "gradient_x_input")
+#: Tokens per forward/backward pass of the gradient methods (their activations are kept for
+#: the backward pass, so this, not the document's length, bounds their memory).
+GRADIENT_TOKENS_PER_PASS = 4096
 
 
 def occlude_sentences(
@@ -78,15 +81,17 @@ def gradient_token_scores(
     method: str,
     *,
     n_steps: int = 16,
-    internal_batch_size: int = 4,
+    internal_batch_size: int | None = None,
+    tokens_per_pass: int = GRADIENT_TOKENS_PER_PASS,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``([n] per-token attributions, details)`` on the word embeddings, summed over the hidden size.
 
     ``integrated_gradients``: Captum's LayerIntegratedGradients from a [PAD] baseline ([CLS],
     [SEP] kept), ``n_steps`` Gauss-Legendre steps, at most ``internal_batch_size`` rows per
-    forward/backward pass so memory does not grow with ``n_steps`` (a 10k-token sparse input
-    runs one row at a time with ``internal_batch_size=1``). ``gradient_x_input``: Captum's
-    LayerGradientXActivation, one pass, rows in groups of ``internal_batch_size``. Chunks mode:
+    forward/backward pass so memory does not grow with ``n_steps``; by default as many rows as
+    fit in ``tokens_per_pass`` tokens (8 BERT windows, or one row of a 10k-token sparse input).
+    ``gradient_x_input``: Captum's LayerGradientXActivation, one pass, rows in groups of
+    ``internal_batch_size``. Chunks mode:
     per window, with the other windows held at their unperturbed vectors, then summed over the
     windows holding each token. Runs in float32 (no autocast): attributions must add up.
     """
@@ -94,13 +99,15 @@ def gradient_token_scores(
 
     if method not in GRADIENT_METHODS:
         raise ValueError(f"unknown gradient method {method!r}; choose one of {GRADIENT_METHODS}")
-    if n_steps < 1 or internal_batch_size < 1:
-        raise ValueError("n_steps and internal_batch_size must be at least 1")
     classifier.eval()
     forward = LabelForward(classifier, encoded, strategy, label_index)
     input_ids, attention_mask, global_mask, window_index = forward.inputs()
+    if internal_batch_size is None:
+        internal_batch_size = max(1, tokens_per_pass // input_ids.shape[1])
+    if n_steps < 1 or internal_batch_size < 1:
+        raise ValueError("n_steps and internal_batch_size must be at least 1")
     extra = (attention_mask, global_mask, window_index)
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = {"rows_per_pass": internal_batch_size}
     with torch.enable_grad():
         # Windows go in groups of at most internal_batch_size rows: Captum never runs fewer rows
         # than it has examples, so a 40-window document would otherwise be one 40-row pass.
