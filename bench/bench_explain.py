@@ -216,6 +216,69 @@ def cost_piece(
     }
 
 
+def encoder_tokens(classifier: Any, tokens: int, strategy_name: str, args: argparse.Namespace) -> dict:
+    """Tokens each method runs through the encoder for one ~``tokens``-token document (counted,
+    not timed: the same on any machine). Backward passes count as two forward passes.
+
+    occlusion: the unchanged windows once, then for every sentence each window holding it,
+    without it; integrated gradients: ``n_steps`` forward+backward passes over every window;
+    gradient × input: one; attention: one forward pass (``predict``).
+    """
+    from longbert.explain import read_sentences
+    from longbert.explain.model_io import read, resolve_strategy
+
+    spec = json.loads(json.dumps(STRATEGIES[strategy_name]))
+    if strategy_name == "sparse":
+        spec["params"]["max_tokens"] = max(4096, ((tokens + 511) // 512) * 512)
+    strategy = resolve_strategy(classifier, spec)
+    encoded = read(classifier, cost_document(classifier, tokens), strategy)
+    sentences = read_sentences(encoded)
+    window_tokens = sum(len(w) + 2 for w in encoded.windows)
+    occluded = sum(
+        len(w) + 2 - int(np.isin(w, p).sum())
+        for p in sentences.positions
+        for w in encoded.windows
+        if np.isin(w, p).any()
+    )
+    return {
+        "kind": "encoder_tokens",
+        "tokens": encoded.total_tokens,
+        "strategy": strategy_name,
+        "windows": len(encoded.windows),
+        "read_sentences": len(sentences),
+        "attention": window_tokens,
+        "occlusion": window_tokens + occluded,
+        "integrated_gradients": window_tokens + 3 * args.n_steps * window_tokens,
+        "gradient_x_input": window_tokens + 3 * window_tokens,
+        "n_steps": args.n_steps,
+    }
+
+
+def throughput(classifier: Any) -> dict[str, float]:
+    """Encoder tokens per second on this machine now: bf16/auto forward (occlusion, attention)
+    and float32 forward+backward counted as 3 forward tokens (gradient methods)."""
+    from longbert.explain.model_io import LabelForward, read, resolve_strategy, variant_probabilities
+
+    strategy = resolve_strategy(classifier, STRATEGIES["head+tail"])
+    encoded = read(classifier, cost_document(classifier, 2000), strategy)
+    started = time.perf_counter()
+    variant_probabilities(classifier, encoded, [encoded] * 0, strategy)
+    variant_probabilities(classifier, encoded, [encoded] * 0, strategy)
+    forward_s = (time.perf_counter() - started) / 2
+    tokens = len(encoded.windows[0]) + 2
+    import torch
+
+    runner = LabelForward(classifier, encoded, strategy, 0)
+    ids, mask, global_mask, index = runner.inputs()
+    started = time.perf_counter()
+    with torch.enable_grad():
+        embedded = runner.embedding_layer.weight
+        runner(ids, mask, global_mask, index).sum().backward(inputs=[embedded])
+        embedded.grad = None
+    backward_s = time.perf_counter() - started
+    return {"forward_tokens_per_s": tokens / forward_s, "fwd_bwd_tokens_per_s": 3 * tokens / backward_s}
+
+
 def faithfulness_table(records: list[dict]) -> None:
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
@@ -273,6 +336,40 @@ def cost_table(records: list[dict]) -> None:
         print_table(rows, ["strategy", "method", "tokens", "seconds", "peak MiB", "sentences", "load"])
 
 
+def count_table(records: list[dict]) -> None:
+    """Encoder tokens per method, and the seconds they take at this CPU's measured speed."""
+    speeds = [r for r in records if r.get("kind") == "throughput"]
+    counts = [r for r in records if r.get("kind") == "encoder_tokens"]
+    if not counts:
+        return
+    speed = speeds[-1] if speeds else None
+    rows = []
+    for r in sorted(counts, key=lambda r: (r["strategy"], r["tokens"])):
+        for method in ("attention", "gradient_x_input", "occlusion", "integrated_gradients"):
+            per_s = None
+            if speed:
+                gradient = method in ("integrated_gradients", "gradient_x_input")
+                per_s = speed["fwd_bwd_tokens_per_s" if gradient else "forward_tokens_per_s"]
+            rows.append(
+                {
+                    "strategy": r["strategy"],
+                    "tokens": r["tokens"],
+                    "windows": r["windows"],
+                    "sentences": r["read_sentences"],
+                    "method": method,
+                    "encoder tokens": f"{r[method]:,}",
+                    "projected s": f"{r[method] / per_s:.1f}" if per_s else "-",
+                }
+            )
+    if speed:
+        print(
+            f"\nSpeed measured here: {speed['forward_tokens_per_s']:.0f} forward tokens/s, "
+            f"{speed['fwd_bwd_tokens_per_s']:.0f} tokens/s fwd+bwd (load {speed['load_average']:.1f})"
+        )
+    columns = ["strategy", "tokens", "windows", "sentences", "method", "encoder tokens", "projected s"]
+    print_table(rows, columns)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -294,6 +391,9 @@ def main() -> None:
     )
     parser.add_argument("--cost", action="store_true", help="run the cost table instead of faithfulness")
     parser.add_argument("--cost-sizes", default=",".join(map(str, COST_SIZES)))
+    parser.add_argument(
+        "--count", action="store_true", help="count encoder tokens per method (no timing) + this CPU's speed"
+    )
     parser.add_argument("--cost-strategies", default="chunk,sparse")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -308,7 +408,25 @@ def main() -> None:
 
         if args.threads:
             torch.set_num_threads(args.threads)
-        if args.cost:
+        if args.count:
+            classifier = LongBertClassifier.from_pretrained(ensure_model("hyperpartisan"), device="cpu")
+            speed = {**throughput(classifier), "load_average": os.getloadavg()[0], "kind": "throughput"}
+            print(speed, flush=True)
+            counted = [speed]
+            for tokens in [int(t) for t in args.cost_sizes.split(",")]:
+                for strategy_name in args.cost_strategies.split(","):
+                    counted.append(encoder_tokens(classifier, tokens, strategy_name, args))
+                    print(counted[-1], flush=True)
+            records = [
+                *[
+                    r
+                    for r in load_results(args.results)
+                    if r.get("kind") not in ("throughput", "encoder_tokens")
+                ],
+                *counted,
+            ]
+            save_results(args.results, records)
+        elif args.cost:
             classifier = LongBertClassifier.from_pretrained(ensure_model("hyperpartisan"), device="cpu")
             # Cheapest first (short documents, then longer), so a run stopped for time keeps the most.
             for tokens in [int(t) for t in args.cost_sizes.split(",")]:
@@ -375,6 +493,7 @@ def main() -> None:
                         save_results(args.results, records)
     faithfulness_table(records)
     cost_table(records)
+    count_table(records)
 
 
 if __name__ == "__main__":
