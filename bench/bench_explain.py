@@ -311,6 +311,8 @@ def faithfulness_table(records: list[dict]) -> None:
             beats = all(best > v for v in others.values())
             verdict.append(f"{k:.0%}: {name} {'beats' if beats else 'does NOT beat'} attention/random")
         rows.append({"data set": "", "strategy": "", "method": "; ".join(verdict)})
+    if not rows:
+        return
     columns = ["data set", "strategy", "docs", "method"]
     columns += [f"{w} {k:.0%}" for w in ("comp", "suff") for k in KS] + ["s/doc"]
     print_table(rows, columns)
