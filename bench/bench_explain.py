@@ -281,6 +281,7 @@ def throughput(classifier: Any) -> dict[str, float]:
 
 def faithfulness_table(records: list[dict]) -> None:
     groups: dict[tuple[str, str], list[dict]] = {}
+    verdicts: list[str] = []
     for r in records:
         if r.get("kind") == "faithfulness":
             groups.setdefault((r["dataset"], r["strategy"]), []).append(r)
@@ -310,12 +311,15 @@ def faithfulness_table(records: list[dict]) -> None:
             others = {m: v for v, m in pairs if m in ("attention", "random")}
             beats = all(best > v for v in others.values())
             verdict.append(f"{k:.0%}: {name} {'beats' if beats else 'does NOT beat'} attention/random")
-        rows.append({"data set": "", "strategy": "", "method": "; ".join(verdict)})
+        verdicts.append(f"{dataset} {strategy}: " + "; ".join(verdict))
     if not rows:
         return
     columns = ["data set", "strategy", "docs", "method"]
     columns += [f"{w} {k:.0%}" for w in ("comp", "suff") for k in KS] + ["s/doc"]
     print_table(rows, columns)
+    print("\nBest comprehensiveness vs attention and random, per k:")
+    for line in verdicts:
+        print("  " + line)
 
 
 def cost_table(records: list[dict]) -> None:
@@ -384,6 +388,9 @@ def main() -> None:
         "--methods", default=",".join(METHODS), help="comma list of methods (random included)"
     )
     parser.add_argument("--docs", type=int, default=30, help="test documents per data set (seeded sample)")
+    parser.add_argument(
+        "--min-tokens", type=int, default=0, help="only sampled documents longer than this (e.g. 510)"
+    )
     parser.add_argument("--n-steps", type=int, default=16, help="integrated gradients steps")
     parser.add_argument(
         "--internal-batch-size",
@@ -460,6 +467,11 @@ def main() -> None:
                 classifier = LongBertClassifier.from_pretrained(ensure_model(dataset), device="cpu")
                 for strategy_name in args.strategies.split(","):
                     for row in sample_docs(dataset, args.docs):
+                        if (
+                            args.min_tokens
+                            and len(classifier.tokenizer.tokenize(row["text"])) <= args.min_tokens
+                        ):
+                            continue
                         key = (dataset, strategy_name, row["id"], json.dumps(settings(args)))
                         done = [
                             r
