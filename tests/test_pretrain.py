@@ -306,6 +306,18 @@ def test_resume_after_a_stop_and_after_a_crash_ends_with_the_uninterrupted_weigh
     assert sorted(r.status for r in runs) == ["done", "done"]  # the resumed run reopened its record
 
 
+def test_the_time_budget_ends_the_run_and_still_saves_the_encoder(
+    encoder: Path, corpus: Path, tmp_path: Path
+) -> None:
+    result = pretrain(
+        options(encoder, corpus, output_dir=str(tmp_path / "t"), max_minutes=1e-9, max_steps=50)
+    )
+    assert result.status == "done" and result.stopped_by_time and result.steps < 50
+    manifest = EncoderManifest.read(tmp_path / "t")
+    assert manifest.training["stopped_by_time_budget"] and manifest.training["total_steps"] == 50
+    assert not (tmp_path / "t" / ".last").exists()
+
+
 def test_a_corrupt_resumable_state_is_named(encoder: Path, corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "c"
     pretrain(options(encoder, corpus, output_dir=str(out)), should_stop=lambda: True)

@@ -328,6 +328,21 @@ def config_from_args(args: argparse.Namespace) -> tuple[PretrainConfig, frozense
     return PretrainConfig(**given).validate(), frozenset(given)
 
 
+def _same_paths(name: str, saved: Any, given: Any) -> bool:
+    """Corpus and encoder paths compare as paths (``./docs`` is ``docs``)."""
+
+    def resolved(value: Any) -> Any:
+        if isinstance(value, str) and Path(value).expanduser().exists():
+            return Path(value).expanduser().resolve()
+        return value
+
+    if name == "encoder":
+        return bool(resolved(saved) == resolved(given))
+    if name == "corpus" and isinstance(saved, list) and isinstance(given, list):
+        return [resolved(v) for v in saved] == [resolved(v) for v in given]
+    return False
+
+
 def resumed_config(
     saved: PretrainConfig, config: PretrainConfig, given: frozenset[str], folder: Path
 ) -> PretrainConfig:
@@ -337,7 +352,7 @@ def resumed_config(
     conflicts = []
     for name in sorted(given - {"resume", "overwrite"}):
         old, new = values[name], getattr(config, name)
-        if old == new:
+        if old == new or _same_paths(name, old, new):
             continue
         if name in CHANGEABLE_ON_RESUME:
             values[name] = new

@@ -11,14 +11,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from longbert.data import DATASET_LIMITS
 from longbert.document import Document
-from longbert.pretraining.errors import CorpusError
+from longbert.pretraining.errors import CorpusError, PretrainError
+from longbert.pretraining.packing import PackedSequence, pack_dense, pack_long
 from longbert.readers import FileError, ReadDocument, read_paths
+
+if TYPE_CHECKING:
+    from longbert.pretraining.config import PretrainConfig
 
 #: Fewest documents a run accepts: one to learn from and one held out to measure it on.
 MIN_DOCUMENTS = 2
@@ -187,3 +191,39 @@ def tokenize_texts(
         encoded = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
         ids += [np.asarray(x, dtype=np.int64) for x in encoded["input_ids"]]
     return ids, None
+
+
+@dataclass
+class PackedCorpus:
+    """Training and held-out sequences, and the corpus' size."""
+
+    train: list[PackedSequence]
+    heldout: list[PackedSequence]
+    documents: int
+    heldout_documents: int
+    tokens: int
+
+
+def pack_corpus(config: PretrainConfig, documents: list[Document], tokenizer: Any) -> PackedCorpus:
+    """Held-out split, tokenisation and packing (see :mod:`~longbert.pretraining.packing`)."""
+    train_idx, held_idx = split_heldout(len(documents), config.heldout_fraction, config.seed)
+    ids, starts = tokenize_texts(documents, tokenizer, with_sentences=config.long and config.global_sentences)
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+
+    def pack(indices: np.ndarray) -> list[PackedSequence]:
+        kept = [i for i in indices.tolist() if len(ids[i])]
+        if config.long:
+            chosen = None if starts is None else [starts[i] for i in kept]
+            return pack_long([ids[i] for i in kept], config.content_tokens, cls_id, sep_id, chosen)
+        return pack_dense([ids[i] for i in kept], config.content_tokens, cls_id, sep_id)
+
+    train = pack(train_idx)
+    if not train:
+        raise PretrainError("The training documents hold no tokens the tokenizer can read.")
+    return PackedCorpus(
+        train,
+        pack(held_idx)[: config.eval_sequences],
+        len(documents),
+        len(held_idx),
+        int(sum(len(x) for x in ids)),
+    )

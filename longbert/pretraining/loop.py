@@ -14,7 +14,6 @@ is also saved every ``save_every_minutes``, so ``kill -9`` loses at most that mu
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +27,10 @@ from tqdm.auto import tqdm
 from longbert.document import Document
 from longbert.encoder import load_tokenizer
 from longbert.pretraining.config import PretrainConfig, resumed_config
-from longbert.pretraining.corpus import Corpus, read_corpus, split_heldout, tokenize_texts
+from longbert.pretraining.corpus import read_corpus
 from longbert.pretraining.errors import PretrainError
-from longbert.pretraining.masking import MaskVocabulary
-from longbert.pretraining.model import LongBertForMaskedLM, build_model
-from longbert.pretraining.output import ENCODER_MANIFEST, EncoderManifest, save_encoder
-from longbert.pretraining.packing import PackedSequence, make_batch, pack_dense, pack_long, plan_epoch
+from longbert.pretraining.output import ENCODER_MANIFEST, run_manifest, save_encoder
+from longbert.pretraining.packing import make_batch, plan_epoch
 from longbert.pretraining.recording import RunRecord
 from longbert.pretraining.state import (
     LoadedState,
@@ -41,10 +38,9 @@ from longbert.pretraining.state import (
     last_folder,
     load_state,
     remove_state,
-    restore_rng,
     save_state,
 )
-from longbert.pretraining.steps import autocast, evaluate, make_optimizer, optimizer_step, resolve_precision
+from longbert.pretraining.steps import RunParts, autocast, build_parts, evaluate, optimizer_step
 from longbert.training.distributed import DistContext, setup
 from longbert.training.runtime import StopSignal
 
@@ -70,42 +66,6 @@ class PretrainResult:
     run_id: int | None = None
     stopped_by_time: bool = False
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class PackedCorpus:
-    """Training and held-out sequences, and the corpus' size."""
-
-    train: list[PackedSequence]
-    heldout: list[PackedSequence]
-    documents: int
-    heldout_documents: int
-    tokens: int
-
-
-def pack_corpus(config: PretrainConfig, documents: list[Document], tokenizer: Any) -> PackedCorpus:
-    """Held-out split, tokenisation and packing (see :mod:`~longbert.pretraining.packing`)."""
-    train_idx, held_idx = split_heldout(len(documents), config.heldout_fraction, config.seed)
-    ids, starts = tokenize_texts(documents, tokenizer, with_sentences=config.long and config.global_sentences)
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-
-    def pack(indices: np.ndarray) -> list[PackedSequence]:
-        kept = [i for i in indices.tolist() if len(ids[i])]
-        if config.long:
-            chosen = None if starts is None else [starts[i] for i in kept]
-            return pack_long([ids[i] for i in kept], config.content_tokens, cls_id, sep_id, chosen)
-        return pack_dense([ids[i] for i in kept], config.content_tokens, cls_id, sep_id)
-
-    train = pack(train_idx)
-    if not train:
-        raise PretrainError("The training documents hold no tokens the tokenizer can read.")
-    return PackedCorpus(
-        train,
-        pack(held_idx)[: config.eval_sequences],
-        len(documents),
-        len(held_idx),
-        int(sum(len(x) for x in ids)),
-    )
 
 
 def pretrain(
@@ -139,24 +99,6 @@ def pretrain(
     finally:
         torch.set_num_threads(threads)  # --threads is this run's, not the process's
         ctx.close()
-
-
-@dataclass
-class _Parts:
-    """One run's moving parts."""
-
-    model: LongBertForMaskedLM
-    wrapped: torch.nn.Module  # DDP around ``model`` when several processes train
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    scaler: torch.amp.GradScaler
-    vocab: MaskVocabulary
-    data: PackedCorpus
-    dtype: torch.dtype | None
-    total: int
-    head_steps: int
-    pad_id: int
-    has_head: bool
 
 
 class _Run:
@@ -196,68 +138,6 @@ class _Run:
             )
         return None
 
-    def _build(
-        self, corpus: Corpus, tokenizer: Any, loaded: LoadedState | None
-    ) -> tuple[_Parts, PretrainState]:
-        config, ctx = self.config, self.ctx
-        model, has_head = build_model(config.encoder, config.content_tokens + 2 if config.long else 0)
-        vocab = MaskVocabulary.from_tokenizer(tokenizer, model.encoder.config.vocab_size)
-        data = pack_corpus(config, corpus.documents, tokenizer)
-        lengths = np.asarray([len(s) for s in data.train])
-        per_epoch = len(plan_epoch(lengths, config.micro_batch, config.seed, 0, ctx.rank, ctx.world_size))
-        total = config.max_steps or max(
-            1, math.ceil(config.epochs * per_epoch / config.gradient_accumulation)
-        )
-        head_steps = config.head_warmup_steps
-        if head_steps < 0:  # auto: a tenth of the run when the checkpoint brings no head
-            head_steps = 0 if has_head or total < 2 else max(1, round(0.1 * total))
-        head_steps = max(0, min(head_steps, total - 1))
-        dtype = resolve_precision(config.precision, ctx.device)
-        if config.gradient_checkpointing == "on" or (config.gradient_checkpointing == "auto" and config.long):
-            model.encoder.gradient_checkpointing_enable()
-        model.to(ctx.device).train()
-        wrapped = ctx.wrap(model)  # every parameter trainable now: DDP registers them all
-        optimizer, scheduler = make_optimizer(
-            model,
-            config.learning_rate,
-            config.head_learning_rate,
-            config.weight_decay,
-            head_steps,
-            config.warmup_ratio,
-            total,
-        )
-        scaler = torch.amp.GradScaler(ctx.device.type, enabled=dtype == torch.float16)
-        state = PretrainState(config=config.to_dict(), corpus_sha256=corpus.sha256)
-        if loaded is not None:
-            found = model.load_state_dict(loaded.model, strict=False)
-            if set(found.missing_keys) != {"head.decoder.weight"} or found.unexpected_keys:
-                raise PretrainError(
-                    f"The resumable state in '{config.output_path}' does not fit the encoder "
-                    f"(missing {found.missing_keys[:3]}, unexpected {found.unexpected_keys[:3]})."
-                )
-            optimizer.load_state_dict(loaded.optimizer)
-            scheduler.load_state_dict(loaded.scheduler)
-            if loaded.scaler:
-                scaler.load_state_dict(loaded.scaler)
-            restore_rng(loaded.rng)
-            state = loaded.state
-            state.config = config.to_dict()
-        parts = _Parts(
-            model,
-            wrapped,
-            optimizer,
-            scheduler,
-            scaler,
-            vocab,
-            data,
-            dtype,
-            total,
-            head_steps,
-            int(tokenizer.pad_token_id),
-            has_head,
-        )
-        return parts, state
-
     # -- the run ----------------------------------------------------------------------------
 
     def run(self, documents: Iterable[Document | str] | None) -> PretrainResult:
@@ -287,7 +167,7 @@ class _Run:
         for note in corpus.notes():
             self.say(note)
         tokenizer = load_tokenizer(config.encoder)
-        parts, state = self._build(corpus, tokenizer, loaded)
+        parts, state = build_parts(config, ctx, corpus, tokenizer, loaded)
         if ctx.is_main and config.record:
             self.record = RunRecord(config, state, folder, self.say)
         data = parts.data
@@ -320,7 +200,20 @@ class _Run:
             if status == "done":
                 self._score(parts, state, "after")
                 if ctx.is_main:
-                    manifest = self._manifest(corpus, parts, state)
+                    manifest = run_manifest(
+                        config,
+                        corpus,
+                        parts.data,
+                        state,
+                        total_steps=parts.total,
+                        head_steps=parts.head_steps,
+                        has_head=parts.has_head,
+                        world_size=ctx.world_size,
+                        dtype=parts.dtype,
+                        attention_window=config.attention_window
+                        or parts.model.encoder.config.attention_window,
+                        stopped_by_time=by_time,
+                    )
                     save_encoder(parts.model, tokenizer, config.encoder, folder, manifest, config.long)
                     remove_state(folder)
                     if self.record is not None:
@@ -367,7 +260,7 @@ class _Run:
             self.say(f"Encoder saved in {folder} after {state.global_step:,} steps: pass --encoder {folder}.")
         return result
 
-    def _score(self, parts: _Parts, state: PretrainState, moment: str) -> None:
+    def _score(self, parts: RunParts, state: PretrainState, moment: str) -> None:
         """Score the held-out sequences once per ``moment`` (rank 0; kept in the state)."""
         config = self.config
         if self.ctx.is_main and moment not in state.heldout and parts.data.heldout:
@@ -394,7 +287,9 @@ class _Run:
             self.emit({"event": "eval", "moment": moment, **report})
         self.ctx.barrier()
 
-    def _train(self, parts: _Parts, state: PretrainState, stop: StopSignal, folder: Path) -> tuple[str, bool]:
+    def _train(
+        self, parts: RunParts, state: PretrainState, stop: StopSignal, folder: Path
+    ) -> tuple[str, bool]:
         """Optimiser steps until ``parts.total``; ``("done"|"interrupted", stopped by the time budget)``."""
         config, ctx = self.config, self.ctx
         lengths = np.asarray([len(s) for s in parts.data.train])
@@ -482,7 +377,7 @@ class _Run:
         state.train_seconds += perf_counter() - session_start - saving
         return outcome
 
-    def _step(self, parts: _Parts, state: PretrainState, group: list[np.ndarray]) -> tuple[float, int]:
+    def _step(self, parts: RunParts, state: PretrainState, group: list[np.ndarray]) -> tuple[float, int]:
         """One optimiser step over ``group``'s micro-batches: (mean loss over ranks, tokens read)."""
         config, ctx = self.config, self.ctx
         spec = config.masking_spec()
@@ -512,55 +407,3 @@ class _Run:
         optimizer_step(parts.model, parts.optimizer, parts.scheduler, parts.scaler, config.max_grad_norm)
         state.global_step += 1
         return ctx.mean(loss_value), tokens * ctx.world_size
-
-    def _manifest(self, corpus: Corpus, parts: _Parts, state: PretrainState) -> EncoderManifest:
-        config, data = self.config, parts.data
-        spec = config.masking_spec()
-        return EncoderManifest(
-            source_encoder=config.encoder,
-            corpus={
-                "documents": data.documents,
-                "tokens": data.tokens,
-                "sha256": corpus.sha256,
-                "heldout_documents": data.heldout_documents,
-                "training_sequences": len(data.train),
-                "duplicates_dropped": corpus.duplicates,
-                "skipped": len(corpus.skipped),
-                "sources": corpus.sources,
-            },
-            objective={
-                "objective": "mlm",
-                "masking": spec.unit,
-                "mask_rate": spec.rate,
-                "mask_share": spec.mask_share,
-                "random_share": spec.random_share,
-                **({"span_p": spec.span_p, "max_span": spec.max_span} if spec.unit == "span" else {}),
-                "dynamic_masking": True,
-                "next_sentence_prediction": False,
-                "mode": "long" if config.long else "dense",
-                "strategy": config.strategy,
-                "max_tokens": config.content_tokens,
-                "attention_window": config.attention_window or parts.model.encoder.config.attention_window,
-                "global_sentences": config.global_sentences if config.long else False,
-                "global_masked_share": config.global_masked_share if config.long else 0.0,
-            },
-            training={
-                "steps": state.global_step,
-                "total_steps": parts.total,
-                "head_warmup_steps": parts.head_steps,
-                "checkpoint_mlm_head": parts.has_head,
-                "batch_size": config.micro_batch,
-                "gradient_accumulation": config.gradient_accumulation,
-                "world_size": self.ctx.world_size,
-                "learning_rate": config.learning_rate,
-                "head_learning_rate": config.head_learning_rate,
-                "epochs_started": state.epoch + 1,
-                "tokens_seen": state.tokens_seen,
-                "train_seconds": round(state.train_seconds, 1),
-                "seed": config.seed,
-                "precision": str(parts.dtype).removeprefix("torch.") if parts.dtype else "fp32",
-                "run_id": state.run_id,
-            },
-            final_mlm_loss=state.last_loss,
-            heldout=state.heldout,
-        )

@@ -23,7 +23,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import save_file
@@ -32,6 +32,11 @@ from longbert.encoder import load_encoder_config
 from longbert.modeling.long_bert_io import GLOBAL_PROJECTIONS, GLOBAL_PROJECTIONS_FILE
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.model import HEAD_FILE, LongBertForMaskedLM
+
+if TYPE_CHECKING:
+    from longbert.pretraining.config import PretrainConfig
+    from longbert.pretraining.corpus import Corpus, PackedCorpus
+    from longbert.pretraining.state import PretrainState
 
 ENCODER_MANIFEST = "longbert_encoder.json"
 MANIFEST_FORMAT = 1
@@ -127,3 +132,70 @@ def save_encoder(
     tokenizer.save_pretrained(str(folder))
     _atomic_text(folder / ENCODER_MANIFEST, json.dumps(manifest.to_dict(), indent=2, default=str))
     return folder
+
+
+def run_manifest(
+    config: PretrainConfig,
+    corpus: Corpus,
+    data: PackedCorpus,
+    state: PretrainState,
+    *,
+    total_steps: int,
+    head_steps: int,
+    has_head: bool,
+    world_size: int,
+    dtype: torch.dtype | None,
+    attention_window: int,
+    stopped_by_time: bool,
+) -> EncoderManifest:
+    """The manifest of a finished run."""
+    spec = config.masking_spec()
+    return EncoderManifest(
+        source_encoder=config.encoder,
+        corpus={
+            "documents": data.documents,
+            "tokens": data.tokens,
+            "sha256": corpus.sha256,
+            "heldout_documents": data.heldout_documents,
+            "training_sequences": len(data.train),
+            "duplicates_dropped": corpus.duplicates,
+            "skipped": len(corpus.skipped),
+            "sources": corpus.sources,
+        },
+        objective={
+            "objective": "mlm",
+            "masking": spec.unit,
+            "mask_rate": spec.rate,
+            "mask_share": spec.mask_share,
+            "random_share": spec.random_share,
+            **({"span_p": spec.span_p, "max_span": spec.max_span} if spec.unit == "span" else {}),
+            "dynamic_masking": True,
+            "next_sentence_prediction": False,
+            "mode": "long" if config.long else "dense",
+            "strategy": config.strategy,
+            "max_tokens": config.content_tokens,
+            "attention_window": attention_window,
+            "global_sentences": config.global_sentences if config.long else False,
+            "global_masked_share": config.global_masked_share if config.long else 0.0,
+        },
+        training={
+            "steps": state.global_step,
+            "total_steps": total_steps,
+            "head_warmup_steps": head_steps,
+            "checkpoint_mlm_head": has_head,
+            "batch_size": config.micro_batch,
+            "gradient_accumulation": config.gradient_accumulation,
+            "world_size": world_size,
+            "learning_rate": config.learning_rate,
+            "head_learning_rate": config.head_learning_rate,
+            "epochs_started": state.epoch + 1,
+            "tokens_seen": state.tokens_seen,
+            "train_seconds": round(state.train_seconds, 1),
+            "stopped_by_time_budget": stopped_by_time,
+            "seed": config.seed,
+            "precision": str(dtype).removeprefix("torch.") if dtype else "fp32",
+            "run_id": state.run_id,
+        },
+        final_mlm_loss=state.last_loss,
+        heldout=state.heldout,
+    )

@@ -1,5 +1,6 @@
 """The reusable parts of the pre-training loop: optimiser and two-phase schedule, precision,
-one optimiser step, and held-out scoring. :mod:`~longbert.pretraining.loop` strings them together.
+one optimiser step, held-out scoring, and :func:`build_parts`, which assembles a run's model,
+data and optimiser. :mod:`~longbert.pretraining.loop` strings them together.
 
 Two phases share one AdamW (BERT's parameter groups: no decay on biases and LayerNorm, from
 :func:`longbert.training.optim.parameter_groups`):
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,9 +25,14 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from longbert.config import autocast_dtype
+from longbert.pretraining.config import PretrainConfig
+from longbert.pretraining.corpus import Corpus, PackedCorpus, pack_corpus
+from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import MaskingSpec, MaskVocabulary
-from longbert.pretraining.model import LongBertForMaskedLM
-from longbert.pretraining.packing import PackedSequence, make_batch
+from longbert.pretraining.model import LongBertForMaskedLM, build_model
+from longbert.pretraining.packing import PackedSequence, make_batch, plan_epoch
+from longbert.pretraining.state import LoadedState, PretrainState, restore_rng
+from longbert.training.distributed import DistContext
 from longbert.training.optim import parameter_groups
 from longbert.training.runtime import precision_dtype
 
@@ -154,3 +161,83 @@ def evaluate(
         "predictions": count,
         "sequences": len(sequences),
     }
+
+
+@dataclass
+class RunParts:
+    """One run's moving parts (built by :func:`build_parts`)."""
+
+    model: LongBertForMaskedLM
+    wrapped: torch.nn.Module  # DDP around ``model`` when several processes train
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    vocab: MaskVocabulary
+    data: PackedCorpus
+    dtype: torch.dtype | None
+    total: int
+    head_steps: int
+    pad_id: int
+    has_head: bool
+
+
+def build_parts(
+    config: PretrainConfig, ctx: DistContext, corpus: Corpus, tokenizer: Any, loaded: LoadedState | None
+) -> tuple[RunParts, PretrainState]:
+    """Model (warm-started, on the device, DDP-wrapped when distributed), packed data, optimiser,
+    schedule and scaler, and the run's counters: fresh, or as ``loaded`` left them (resume)."""
+    model, has_head = build_model(config.encoder, config.content_tokens + 2 if config.long else 0)
+    vocab = MaskVocabulary.from_tokenizer(tokenizer, model.encoder.config.vocab_size)
+    data = pack_corpus(config, corpus.documents, tokenizer)
+    lengths = np.asarray([len(s) for s in data.train])
+    per_epoch = len(plan_epoch(lengths, config.micro_batch, config.seed, 0, ctx.rank, ctx.world_size))
+    total = config.max_steps or max(1, math.ceil(config.epochs * per_epoch / config.gradient_accumulation))
+    head_steps = config.head_warmup_steps
+    if head_steps < 0:  # auto: a tenth of the run when the checkpoint brings no head
+        head_steps = 0 if has_head or total < 2 else max(1, round(0.1 * total))
+    head_steps = max(0, min(head_steps, total - 1))
+    dtype = resolve_precision(config.precision, ctx.device)
+    if config.gradient_checkpointing == "on" or (config.gradient_checkpointing == "auto" and config.long):
+        model.encoder.gradient_checkpointing_enable()
+    model.to(ctx.device).train()
+    wrapped = ctx.wrap(model)  # every parameter trainable now: DDP registers them all
+    optimizer, scheduler = make_optimizer(
+        model,
+        config.learning_rate,
+        config.head_learning_rate,
+        config.weight_decay,
+        head_steps,
+        config.warmup_ratio,
+        total,
+    )
+    scaler = torch.amp.GradScaler(ctx.device.type, enabled=dtype == torch.float16)
+    state = PretrainState(config=config.to_dict(), corpus_sha256=corpus.sha256)
+    if loaded is not None:
+        found = model.load_state_dict(loaded.model, strict=False)
+        if set(found.missing_keys) != {"head.decoder.weight"} or found.unexpected_keys:
+            raise PretrainError(
+                f"The resumable state in '{config.output_path}' does not fit the encoder "
+                f"(missing {found.missing_keys[:3]}, unexpected {found.unexpected_keys[:3]})."
+            )
+        optimizer.load_state_dict(loaded.optimizer)
+        scheduler.load_state_dict(loaded.scheduler)
+        if loaded.scaler:
+            scaler.load_state_dict(loaded.scaler)
+        restore_rng(loaded.rng)
+        state = loaded.state
+        state.config = config.to_dict()
+    parts = RunParts(
+        model,
+        wrapped,
+        optimizer,
+        scheduler,
+        scaler,
+        vocab,
+        data,
+        dtype,
+        total,
+        head_steps,
+        int(tokenizer.pad_token_id),
+        has_head,
+    )
+    return parts, state
