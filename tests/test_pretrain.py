@@ -94,6 +94,35 @@ def test_decoder_is_tied_to_the_word_embeddings(encoder: Path) -> None:
     assert model.head.decoder.weight is model.encoder.embeddings.word_embeddings.weight
 
 
+def test_head_warm_up_then_whole_model_schedule_and_no_decay_on_biases_and_norms() -> None:
+    from longbert.modeling.long_bert_config import LongBertConfig
+    from longbert.pretraining.steps import make_optimizer
+
+    config = LongBertConfig(
+        vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16
+    )
+    model = LongBertForMaskedLM(LongBertModel(config))
+    optimizer, scheduler = make_optimizer(
+        model, 1e-4, 1e-3, 0.01, head_steps=2, warmup_ratio=0.25, total_steps=10
+    )
+    encoder = {id(p) for p in model.encoder.parameters()}
+    for group in optimizer.param_groups:
+        assert all(p.ndim >= 2 for p in group["params"]) == (group["weight_decay"] == 0.01)
+    in_encoder = [id(group["params"][0]) in encoder for group in optimizer.param_groups]
+    rates = []
+    for _ in range(10):
+        rates.append(list(scheduler.get_last_lr()))
+        optimizer.step()
+        scheduler.step()
+    head = [r for r, e in zip(rates[0], in_encoder, strict=True) if not e]
+    assert head == pytest.approx([1e-3] * len(head)) and all(
+        r == 0 for r, e in zip(rates[1], in_encoder, strict=True) if e
+    )
+    whole = [max(r) / 1e-4 for r in rates[2:]]  # 8 steps: 2 of warm-up, then linear decay
+    assert whole == pytest.approx([0.5, 1.0, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
+    assert all(max(r) == pytest.approx(min(r)) for r in rates[2:])  # one rate for all after warm-up
+
+
 def test_a_masked_lm_checkpoint_brings_its_own_head(tmp_path: Path, encoder: Path) -> None:
     from transformers import BertConfig, BertForMaskedLM
 
@@ -324,6 +353,26 @@ def test_a_corrupt_resumable_state_is_named(encoder: Path, corpus: Path, tmp_pat
     (out / ".last" / "optimizer.pt").write_bytes(b"not a pickle")
     with pytest.raises(PretrainError, match=r"optimizer\.pt"):
         pretrain(options(encoder, corpus, output_dir=str(out), resume=True), given={"resume"})
+
+
+def test_a_state_left_half_swapped_by_a_kill_is_found(tmp_path: Path) -> None:
+    from longbert.pretraining.state import PretrainState, last_folder, load_state, save_state
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    parts = (
+        model,
+        optimizer,
+        torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0),
+        torch.amp.GradScaler("cpu", enabled=False),
+    )
+    save_state(tmp_path, *parts, PretrainState(global_step=3))
+    (tmp_path / ".last").replace(tmp_path / ".last.new")  # killed between the two renames
+    assert last_folder(tmp_path) == tmp_path / ".last.new"
+    assert load_state(tmp_path).state.global_step == 3
+    save_state(tmp_path, *parts, PretrainState(global_step=4))
+    assert last_folder(tmp_path) == tmp_path / ".last" and not (tmp_path / ".last.new").exists()
+    assert load_state(tmp_path).state.global_step == 4
 
 
 def test_bad_corpora_get_clear_errors(encoder: Path, tmp_path: Path) -> None:
