@@ -142,6 +142,30 @@ def test_a_masked_lm_checkpoint_brings_its_own_head(tmp_path: Path, encoder: Pat
     )
 
 
+def test_a_head_in_a_torch_pickle_with_tf_era_names_is_read_safely(tmp_path: Path) -> None:
+    from longbert.pretraining.model import read_head_state
+
+    prefix = "cls.predictions."
+    state = {
+        "bert.embeddings.word_embeddings.weight": torch.zeros(20, 8),
+        prefix + "transform.dense.weight": torch.randn(8, 8),
+        prefix + "transform.dense.bias": torch.randn(8),
+        prefix + "transform.LayerNorm.gamma": torch.randn(8),
+        prefix + "transform.LayerNorm.beta": torch.randn(8),
+        prefix + "decoder.bias": torch.randn(20),  # the output bias under its other name
+    }
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    head = read_head_state(str(tmp_path))
+    assert head is not None
+    assert torch.equal(
+        head[prefix + "transform.LayerNorm.weight"], state[prefix + "transform.LayerNorm.gamma"]
+    )
+    assert torch.equal(head[prefix + "bias"], state[prefix + "decoder.bias"])
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not a checkpoint")
+    with pytest.raises(PretrainError, match=r"pytorch_model\.bin"):
+        read_head_state(str(tmp_path))
+
+
 def test_long_mode_trains_every_global_projection_and_the_positions_past_512(encoder: Path) -> None:
     tokenizer = load_tokenizer(str(encoder))
     vocab = MaskVocabulary.from_tokenizer(tokenizer, 30522)

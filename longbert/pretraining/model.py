@@ -11,6 +11,7 @@ and is warmed up first (see :mod:`~longbert.pretraining.loop`).
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,8 +154,8 @@ def _read_prefixed(path: Path, prefix: str) -> dict[str, Tensor]:
         if path.suffix == ".safetensors":
             with safe_open(str(path), framework="pt") as handle:
                 return {k: handle.get_tensor(k) for k in handle.keys() if k.startswith(prefix)}  # noqa: SIM118
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except (OSError, SafetensorError, RuntimeError, ValueError, EOFError) as error:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, SafetensorError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
         raise PretrainError(f"Could not read the weights in '{path}': {error}") from error
     if not isinstance(state, dict):
         raise PretrainError(f"'{path}' does not hold a state dict of tensors.")
