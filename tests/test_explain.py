@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from tests.classifier_factories import save_tiny_encoder
 
 from longbert import LongBertClassifier
 from longbert.explain import (
@@ -29,7 +30,6 @@ from longbert.explain import (
     top_share,
 )
 from longbert.explain.model_io import LabelForward, read, resolve_strategy
-from tests.classifier_factories import save_tiny_encoder
 
 KEYWORD = "inflation"
 FILLER = [
