@@ -127,6 +127,6 @@ def fit_cls_head(
             loss = loss_fn(head(x), y)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
     head.eval()
     return losses

@@ -66,7 +66,7 @@ class FewShotConfig:
     #: Inverse regularisation strength of the logistic head.
     head_c: float = 1.0
     head_epochs: int = 200
-    head_learning_rate: float = 1e-3
+    head_learning_rate: float = 1e-2
     #: Add each label's description (when given) as one more labelled example.
     use_descriptions: bool = True
     #: Windows per forward pass when the head's vectors are computed.
@@ -192,7 +192,7 @@ def contrastive_fit(
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
                 if progress is not None:
                     progress({"event": "step", "step": len(losses), "total_steps": total, "loss": losses[-1]})
     finally:
