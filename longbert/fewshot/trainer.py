@@ -55,6 +55,9 @@ class FewShotConfig:
     #: Pairs per optimiser step.
     batch_size: int = 16
     epochs: int = 1
+    #: Stop after this many optimiser steps (setfit's ``max_steps``): bounds the cost when many
+    #: examples make 2 * R * n pairs. None: every pair, ``epochs`` times.
+    max_steps: int | None = None
     learning_rate: float = 2e-5
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
@@ -81,6 +84,8 @@ class FewShotConfig:
         for name in ("learning_rate", "head_c", "head_learning_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"few-shot option '{name}' must be positive")
+        if self.max_steps is not None and (isinstance(self.max_steps, bool) or self.max_steps < 1):
+            raise ValueError("few-shot option 'max_steps' must be a positive integer or None")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError("few-shot option 'warmup_ratio' must be in [0, 1)")
         if self.head not in HEADS:
@@ -161,6 +166,8 @@ def contrastive_fit(
     """
     steps_per_epoch = math.ceil(len(pairs) / config.batch_size)
     total = steps_per_epoch * config.epochs
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
     encoder = classifier.encoder
     for parameter in classifier.parameters():
         parameter.requires_grad_(False)
@@ -177,6 +184,8 @@ def contrastive_fit(
         for _ in range(config.epochs):
             order = rng.permutation(len(pairs))
             for start in range(0, len(pairs), config.batch_size):
+                if len(losses) >= total:
+                    break
                 batch = [pairs[i] for i in order[start : start + config.batch_size]]
                 members = sorted({p.first for p in batch} | {p.second for p in batch})
                 row = {example: r for r, example in enumerate(members)}
