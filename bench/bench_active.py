@@ -195,12 +195,14 @@ def train_model(method: str, dataset: str, rows: list[dict], seed: int, args: ar
 # -- records -----------------------------------------------------------------------------------
 
 
-def load_results(path: Path = RESULTS) -> list[dict[str, Any]]:
+def load_results(path: Path | None = None) -> list[dict[str, Any]]:
+    path = path or RESULTS
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def append_result(record: dict[str, Any], path: Path = RESULTS) -> None:
+def append_result(record: dict[str, Any], path: Path | None = None) -> None:
     """Re-read, append, write atomically: two runs appending in turn both keep their records."""
+    path = path or RESULTS
     records = load_results(path)
     records.append(record)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -365,11 +367,15 @@ def run_fewshot_piece(dataset: str, method: str, per_class: int, seed: int, args
     train_seconds = time.perf_counter() - started
     metrics, _ = evaluate(model, test, args.batch_size)
     seconds = time.perf_counter() - started
+    extra = {}
+    if method == "fewshot":  # the other head on the same tuned encoder: which head is better
+        extra["cls_head"] = other_head(model, dataset, rows, seed, test, args)
     append_result(
         {
             **key,
             "labels": len(rows),
             **metrics,
+            **extra,
             "test_docs": len(test),
             "train_seconds": round(train_seconds, 1),
             "test_seconds": round(seconds - train_seconds, 1),
@@ -383,6 +389,28 @@ def run_fewshot_piece(dataset: str, method: str, per_class: int, seed: int, args
         f"{seconds - train_seconds:.0f} s on {len(test)} docs)",
         flush=True,
     )
+
+
+def other_head(
+    model: Any, dataset: str, rows: list[dict], seed: int, test: list[dict], args: argparse.Namespace
+) -> dict[str, float]:
+    """Test metrics of the ClsHead fit on the few-shot model's frozen vectors (it keeps its own head)."""
+    from longbert.active.embeddings import encode_documents
+    from longbert.fewshot import fit_cls_head
+    from longbert.fewshot.trainer import head_inputs
+    from longbert.modeling.modules import ClsHead
+
+    labels = sorted(DESCRIPTIONS[dataset])
+    texts = [r["text"] for r in rows] + [DESCRIPTIONS[dataset][label] for label in labels]
+    targets = np.array([labels.index(r["label"]) for r in rows] + list(range(len(labels))))
+    vectors = head_inputs(model, encode_documents(model, texts, model.strategy), model.strategy, 16)
+    logistic = model.head
+    model.head = ClsHead(logistic.hidden_size, logistic.num_labels, logistic.dropout_p).to(model.device)
+    model.head.init_pooler(getattr(model.encoder, "bert_pooler_state", None))
+    fit_cls_head(model.head, vectors, targets, multi_label=False, seed=seed)
+    metrics, _ = evaluate(model, test, args.batch_size)
+    model.head = logistic
+    return metrics
 
 
 # -- tables and figures ------------------------------------------------------------------------
@@ -428,13 +456,27 @@ def tables(records: list[dict[str, Any]], figures: bool) -> None:
                 "accuracy": mean_spread([x["accuracy"] for x in g]),
                 "macro-F1": mean_spread([x["macro_f1"] for x in g]),
                 "train s": f"{np.mean([x['train_seconds'] for x in g]):.0f}",
+                "ClsHead acc": mean_spread([x["cls_head"]["accuracy"] for x in g])
+                if "cls_head" in g[0]
+                else "",
                 "test docs": g[0]["test_docs"],
             }
             for (d, m, n), g in sorted(groups2.items())
         ]
         print("\nFew-shot vs fine-tuning vs zero-shot (test split; mean ± sd over seeds):")
         print_table(
-            rows, ["dataset", "method", "per class", "seeds", "accuracy", "macro-F1", "train s", "test docs"]
+            rows,
+            [
+                "dataset",
+                "method",
+                "per class",
+                "seeds",
+                "accuracy",
+                "macro-F1",
+                "ClsHead acc",
+                "train s",
+                "test docs",
+            ],
         )
         if figures:
             curve_figure(groups2, "fewshot", "labels per class", FIGURES / "bench_active_fewshot")
@@ -496,6 +538,7 @@ def comma(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
 
 
 def main() -> None:
+    global RESULTS, FIGURES
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -523,7 +566,9 @@ def main() -> None:
     parser.add_argument("--ft-epochs", type=int, default=10, help="plain fine-tuning epochs")
     parser.add_argument("--batch-size", type=int, default=16, help="windows per scoring pass")
     parser.add_argument("--no-figures", action="store_true", help="table: skip the figures")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="records file (smoke runs: elsewhere)")
     args = parser.parse_args()
+    RESULTS, FIGURES = args.results, args.results.parent
     if args.mode == "table":
         tables(load_results(), figures=not args.no_figures)
         return
