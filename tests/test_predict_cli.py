@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from predict_fixtures import make_checkpoint, make_corpus, make_mixed_folder, read_jsonl
-from train_fixtures import make_tiny_encoder
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.predict_fixtures import make_checkpoint, make_corpus, make_mixed_folder, read_jsonl
+from helpers.train_fixtures import TRAIN_ENCODER
 
 from longbert.bulk import ModelSpec, SourceItem, predict_many
 from longbert.predict import main
@@ -37,7 +38,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_encoder(tmp_path_factory.mktemp("enc") / "tiny")
+    return save_tiny_encoder(tmp_path_factory.mktemp("enc") / "tiny", **TRAIN_ENCODER)
 
 
 def test_mixed_folder_gives_a_row_per_document_with_errors_and_columns(env: Path, encoder: Path) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from predict_fixtures import make_checkpoint, make_corpus, make_mixed_folder, read_jsonl
+from helpers.predict_fixtures import make_checkpoint, make_corpus, make_mixed_folder, read_jsonl
 from test_store_postgres import pg_admin_url, pg_url  # noqa: F401  (fixtures: a real server)
 
 from longbert.bulk import ModelSpec, PredictOptions, run_predict

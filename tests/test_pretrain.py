@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from longbert.encoder import load_tokenizer
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 from safetensors.torch import load_file
-from train_fixtures import make_rows, make_tiny_encoder, write_jsonl
 
 from longbert import LongBertClassifier
+from longbert.encoder_source import load_tokenizer
 from longbert.modeling.long_bert import LongBertModel
 from longbert.pretrain import main
 from longbert.pretraining import (
@@ -47,7 +48,7 @@ def one_thread() -> Any:
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"), **TRAIN_ENCODER)
 
 
 @pytest.fixture(scope="module")
@@ -432,7 +433,7 @@ def test_bad_corpora_get_clear_errors(encoder: Path, tmp_path: Path) -> None:
 
 
 def test_documents_from_the_store_and_one_batch_of_them(encoder: Path, tmp_path: Path) -> None:
-    from store_factories import make_document, make_prediction
+    from helpers.store_factories import make_document, make_prediction
 
     store = get_store()
     batch = store.create_batch("uploads", items=["a", "b", "c"])

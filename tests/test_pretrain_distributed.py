@@ -11,7 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from train_fixtures import make_rows, make_tiny_encoder, write_jsonl
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 
 from longbert.pretraining import EncoderManifest
 from longbert.store import get_store
@@ -46,7 +47,7 @@ sys.exit(code)
 
 @pytest.mark.slow
 def test_two_process_pretraining_with_gloo(tmp_path: Path) -> None:
-    encoder = make_tiny_encoder(tmp_path / "tiny-bert")
+    encoder = save_tiny_encoder(tmp_path / "tiny-bert", **TRAIN_ENCODER)
     data = write_jsonl(tmp_path / "docs.jsonl", make_rows(24, words=(30, 90)))
     script = tmp_path / "rank.py"
     script.write_text(textwrap.dedent(RANK_SCRIPT))

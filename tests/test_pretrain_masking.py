@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from longbert.encoder import load_tokenizer
 
+from longbert.encoder_source import load_tokenizer
 from longbert.pretraining import MaskingSpec, MaskVocabulary, make_batch, mask_sequence, pack_dense, pack_long
 from longbert.pretraining.masking import IGNORE, _spans, budget, selection_units
 from longbert.pretraining.packing import plan_epoch

@@ -39,7 +39,7 @@ class ModelSpec:
         """Load the classifier (on ``device``; default CUDA when present, else the CPU)."""
         if self.labels is not None:
             from longbert import ZeroShotClassifier
-            from longbert.loading import resolve_device
+            from longbert.devices import resolve_device
 
             target = resolve_device(self.device)
             try:

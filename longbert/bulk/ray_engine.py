@@ -278,7 +278,7 @@ def describe_model(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
     from longbert.strategies import get_strategy
 
     if spec.labels is not None:
-        from longbert.config import DEFAULT_ENCODER
+        from longbert.settings import DEFAULT_ENCODER
         from longbert.zero_shot import ZERO_SHOT_STRATEGY
 
         name = f"zero-shot:{spec.encoder or DEFAULT_ENCODER}"

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longbert.config import BERT_CONTENT_TOKENS, DEFAULT_ENCODER, PRECISIONS, models_dir
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import MASKING_UNITS, MaskingSpec
+from longbert.settings import BERT_CONTENT_TOKENS, DEFAULT_ENCODER, PRECISIONS, models_dir
 from longbert.strategies.sparse import MAX_SPARSE_TOKENS
 
 #: ``--strategy`` values: ``sparse`` pre-trains long mode; the 512-window strategies (and

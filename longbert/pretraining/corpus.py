@@ -19,7 +19,7 @@ from longbert.data import DATASET_LIMITS
 from longbert.document import Document
 from longbert.pretraining.errors import CorpusError, PretrainError
 from longbert.pretraining.packing import PackedSequence, pack_dense, pack_long
-from longbert.readers import FileError, ReadDocument, read_paths
+from longbert.readers import FileError, ReadDocument, TableOptions, read_paths
 
 if TYPE_CHECKING:
     from longbert.pretraining.config import PretrainConfig
@@ -118,9 +118,7 @@ def read_corpus(
             list(paths),
             source="dataset",
             limits=DATASET_LIMITS,
-            text_column=text_column,
-            label_column=None,
-            id_column=None,
+            table=TableOptions(text_column=text_column, label_column=None, id_column=None),
         ):
             if isinstance(item, ReadDocument):
                 found.append(item.document)

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from longbert.devices import autocast
 from longbert.document import Document
-from longbert.encoder import load_tokenizer
+from longbert.encoder_source import load_tokenizer
 from longbert.pretraining.config import PretrainConfig, resumed_config
 from longbert.pretraining.corpus import read_corpus
 from longbert.pretraining.errors import PretrainError
@@ -40,9 +41,9 @@ from longbert.pretraining.state import (
     remove_state,
     save_state,
 )
-from longbert.pretraining.steps import RunParts, autocast, build_parts, evaluate, optimizer_step
+from longbert.pretraining.steps import RunParts, build_parts, evaluate, optimizer_step
+from longbert.runs.reporter import StopSignal
 from longbert.training.distributed import DistContext, setup
-from longbert.training.runtime import StopSignal
 
 ProgressFn = Callable[[dict[str, Any]], None]
 #: Steps averaged for the loss shown and reported as the final MLM loss.

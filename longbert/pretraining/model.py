@@ -21,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 from transformers.activations import ACT2FN
 
-from longbert.encoder import resolve_encoder
+from longbert.encoder_source import resolve_encoder
 from longbert.modeling.long_bert import LongBertModel
 from longbert.modeling.long_bert_config import LongBertConfig
 from longbert.pretraining.errors import PretrainError

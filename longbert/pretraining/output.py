@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from safetensors.torch import save_file
 
-from longbert.encoder import load_encoder_config
+from longbert.encoder_source import load_encoder_config
 from longbert.modeling.long_bert_io import GLOBAL_PROJECTIONS, GLOBAL_PROJECTIONS_FILE
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.model import HEAD_FILE, LongBertForMaskedLM

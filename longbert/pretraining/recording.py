@@ -10,7 +10,7 @@ from typing import Any
 from longbert.pretraining.config import PretrainConfig
 from longbert.pretraining.output import EncoderManifest
 from longbert.pretraining.state import PretrainState
-from longbert.training.runtime import summary
+from longbert.runs.reporter import metrics_json
 
 RUN_KIND = "pretrain"
 
@@ -40,7 +40,7 @@ class RunRecord:
         self.store.log_epoch(
             state.run_id,
             state.epoch,
-            summary(
+            metrics_json(
                 {
                     "step": state.global_step,
                     "train_loss": state.last_loss,
@@ -60,6 +60,5 @@ class RunRecord:
         }
         if manifest is not None:
             metrics["manifest"] = manifest.to_dict()
-        self.store.finish_training_run(
-            self.state.run_id, status, summary(metrics), str(self.folder) if manifest is not None else None
-        )
+        folder = str(self.folder) if manifest is not None else None
+        self.store.finish_training_run(self.state.run_id, status, metrics_json(metrics), folder)

@@ -14,7 +14,6 @@ Two phases share one AdamW (BERT's parameter groups: no decay on biases and Laye
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from longbert.config import autocast_dtype
+from longbert.devices import autocast, precision_dtype
 from longbert.pretraining.config import PretrainConfig
 from longbert.pretraining.corpus import Corpus, PackedCorpus, pack_corpus
 from longbert.pretraining.errors import PretrainError
@@ -34,7 +33,6 @@ from longbert.pretraining.packing import PackedSequence, make_batch, plan_epoch
 from longbert.pretraining.state import LoadedState, PretrainState, restore_rng
 from longbert.training.distributed import DistContext
 from longbert.training.optim import parameter_groups
-from longbert.training.runtime import precision_dtype
 
 #: The "epoch" held-out masks are drawn for: the same masks before and after training.
 EVAL_EPOCH = 1_000_000_007
@@ -92,12 +90,9 @@ def make_optimizer(
 
 def resolve_precision(option: str, device: torch.device) -> torch.dtype | None:
     """``auto``: bf16 on CUDA where supported (else fp16) and on CPUs that compute bf16 natively,
-    else fp32 (:func:`longbert.config.autocast_dtype`); other values as fine-tuning reads them."""
-    return autocast_dtype(device) if option == "auto" else precision_dtype(option, device)
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+    else fp32; ``fp32``/``bf16``/``fp16`` as asked (:func:`longbert.devices.precision_dtype`, as
+    predictions read it: pre-training measured bf16 on such CPUs, fine-tuning did not)."""
+    return precision_dtype(device, option)
 
 
 def optimizer_step(

@@ -8,7 +8,8 @@ import json
 import zipfile
 from pathlib import Path
 
-from train_fixtures import make_tiny_encoder
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.train_fixtures import TRAIN_ENCODER
 
 TOPICS = [
     "The central bank raised interest rates again to fight inflation and markets fell.",
@@ -22,7 +23,7 @@ def make_checkpoint(folder: Path) -> Path:
     """A saved LongBERT checkpoint (tiny random BERT, two labels, chunk strategy)."""
     from longbert import LongBertClassifier
 
-    encoder = make_tiny_encoder(folder / "encoder-src")
+    encoder = save_tiny_encoder(folder / "encoder-src", **TRAIN_ENCODER)
     classifier = LongBertClassifier.from_encoder(
         encoder,
         labels=["econ", "sport"],
