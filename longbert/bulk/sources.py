@@ -19,7 +19,7 @@ from typing import Any
 
 from longbert.bulk.tables import is_table, read_table_rows
 from longbert.document import Document
-from longbert.readers import FileError, ReadLimits, is_junk, read_bytes
+from longbert.readers import FileError, ReadLimits, TableOptions, is_junk, read_bytes
 
 #: Per file read by the readers: a CLI run has no per-upload document cap (one archive may hold
 #: many thousands of files); the size and zip-bomb limits stay the readers' own.
@@ -140,8 +140,7 @@ def read_file(shown: str, file_path: Path, options: InputOptions) -> Iterator[So
         data,
         source="batch",
         limits=options.limits,
-        text_column=options.text_column,
-        id_column=options.id_column,
+        table=TableOptions(text_column=options.text_column, id_column=options.id_column),
     ):
         if isinstance(item, FileError):
             yield SourceItem(item.name, item.name, error=item.reason)
