@@ -8,7 +8,7 @@ Examples::
     python -m longbert.pretrain --name news-encoder --resume                  # after Ctrl-C or kill -9
     torchrun --nproc_per_node=2 -m longbert.pretrain docs/ --name news-encoder
 
-then ``python -m longbert.train --encoder models/encoders/news-encoder ...``. The objective is
+then ``python -m longbert.train --encoder models/news-encoder ...``. The objective is
 BERT's masked language model (15% selected: 80% [MASK], 10% random, 10% unchanged; masks drawn
 afresh each pass) without next-sentence prediction, which RoBERTa found does not help.
 """

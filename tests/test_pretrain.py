@@ -21,7 +21,6 @@ from longbert.pretrain import main
 from longbert.pretraining import (
     ENCODER_MANIFEST,
     CorpusError,
-    EncoderManifest,
     MaskingSpec,
     MaskVocabulary,
     PretrainConfig,
@@ -29,9 +28,11 @@ from longbert.pretraining import (
     make_batch,
     pack_long,
     pretrain,
+    read_encoder_manifest,
 )
 from longbert.pretraining.model import HEAD_PREFIX, LongBertForMaskedLM, build_model
 from longbert.store import get_store
+from longbert.ui.models import encoder_choices, model_choices, scan_checkpoints
 
 # A throwaway database, models folder and CPU device for every test (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -75,7 +76,8 @@ def options(encoder: Path, data: Path, **overrides: Any) -> PretrainConfig:
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
-    return {**load_file(str(folder / "model.safetensors")), **load_file(str(folder / "mlm_head.safetensors"))}
+    saved = folder / "encoder"
+    return {**load_file(str(saved / "model.safetensors")), **load_file(str(saved / "mlm_head.safetensors"))}
 
 
 def test_decoder_is_tied_to_the_word_embeddings(encoder: Path) -> None:
@@ -211,25 +213,36 @@ def test_dense_run_saves_an_encoder_every_entry_point_accepts(
 
     events: list[dict[str, Any]] = []
     result = pretrain(options(encoder, corpus, masking="word"), progress=events.append)
-    folder = isolated / "models" / "encoders" / "tiny"
+    folder = isolated / "models" / "tiny"
     assert result.status == "done" and result.output_dir == folder and result.steps == 6
     assert {"before", "after_head_warmup", "after"} <= set(result.heldout)
     assert result.heldout["after"]["loss"] < result.heldout["before"]["loss"]
     assert [e["event"] for e in events][:2] == ["start", "eval"]
     assert [e["phase"] for e in events if e["event"] in ("step", "progress")] == ["head"] + ["model"] * 5
 
-    manifest = EncoderManifest.read(folder)
-    assert manifest.kind == "encoder" and manifest.source_encoder == str(encoder)
-    assert manifest.corpus["documents"] == 16 and manifest.corpus["heldout_documents"] == 3
-    assert len(manifest.corpus["sha256"]) == 64 and manifest.corpus["tokens"] > 0
-    assert manifest.objective["masking"] == "word" and manifest.training["steps"] == 6
-    assert manifest.training["head_warmup_steps"] == 1  # auto: a tenth of the steps, no head of its own
-    assert manifest.final_mlm_loss == pytest.approx(result.final_loss)
-    assert not (folder / "global_projections.safetensors").exists()  # dense mode never used them
+    manifest = read_encoder_manifest(folder)
+    assert manifest.kind == "encoder" and manifest.pretraining is not None
+    assert manifest.pretraining.source_encoder == str(encoder) == manifest.encoder
+    corpus_info, training = manifest.metadata["corpus"], manifest.metadata["training"]
+    assert corpus_info["documents"] == 16 and corpus_info["heldout_documents"] == 3
+    assert manifest.pretraining.corpus_documents == 16
+    assert len(corpus_info["sha256"]) == 64 and corpus_info["tokens"] > 0
+    assert manifest.pretraining.corpus_sha256 == corpus_info["sha256"]
+    assert manifest.metadata["objective"]["masking"] == "word" and training["steps"] == 6
+    assert manifest.pretraining.objective == "mlm-whole-word" and manifest.pretraining.steps == 6
+    assert training["head_warmup_steps"] == 1  # auto: a tenth of the steps, no head of its own
+    assert manifest.pretraining.final_mlm_loss == pytest.approx(result.final_loss)
     assert not (folder / ".last").exists()
+    # The app lists it as an encoder (a starting point for training), not as a classifier.
+    assert [c.path for c in encoder_choices()] == [str(folder.resolve())]
+    assert str(folder.resolve()) not in [c.path for c in model_choices()]
+    assert scan_checkpoints()[1] == []
 
     trained = LongBertModel.from_bert(str(folder))
-    saved = load_file(str(folder / "model.safetensors"))
+    # Dense mode never used the global projections: they are copies of the trained local ones.
+    attention = trained.encoder.layer[0].attention.self
+    assert torch.equal(attention.query_global.weight, attention.query.weight)
+    saved = load_file(str(folder / "encoder" / "model.safetensors"))
     assert torch.equal(trained.embeddings.word_embeddings.weight, saved["embeddings.word_embeddings.weight"])
     source = LongBertModel.from_bert(str(encoder))
     assert not torch.equal(
@@ -282,18 +295,18 @@ def test_long_mode_keeps_its_positions_and_global_projections_through_save_and_l
     result = pretrain(config)
     folder = tmp_path / "out"
     assert result.status == "done"
-    assert json.loads((folder / "config.json").read_text())["max_position_embeddings"] == 602
+    assert json.loads((folder / "encoder" / "config.json").read_text())["max_position_embeddings"] == 602
     reloaded = LongBertModel.from_bert(str(folder))
     positions = reloaded.embeddings.position_embeddings.weight
     assert positions.shape[0] == 602
     assert not torch.equal(positions[512:602], positions[0:90])  # no longer tiled copies
-    saved = load_file(str(folder / "global_projections.safetensors"))
+    saved = load_file(str(folder / "encoder" / "model.safetensors"))
     attention = reloaded.encoder.layer[-1].attention.self
     assert torch.equal(
         attention.query_global.weight, saved["encoder.layer.1.attention.self.query_global.weight"]
     )
     assert not torch.equal(attention.query_global.weight, attention.query.weight)  # trained apart
-    assert EncoderManifest.read(folder).objective["mode"] == "long"
+    assert read_encoder_manifest(folder).metadata["objective"]["mode"] == "long"
     classifier = LongBertClassifier.from_encoder(
         folder,
         labels=["econ", "sport"],
@@ -367,8 +380,8 @@ def test_the_time_budget_ends_the_run_and_still_saves_the_encoder(
         options(encoder, corpus, output_dir=str(tmp_path / "t"), max_minutes=1e-9, max_steps=50)
     )
     assert result.status == "done" and result.stopped_by_time and result.steps < 50
-    manifest = EncoderManifest.read(tmp_path / "t")
-    assert manifest.training["stopped_by_time_budget"] and manifest.training["total_steps"] == 50
+    training = read_encoder_manifest(tmp_path / "t").metadata["training"]
+    assert training["stopped_by_time_budget"] and training["total_steps"] == 50
     assert not (tmp_path / "t" / ".last").exists()
 
 
@@ -451,9 +464,8 @@ def test_documents_from_the_store_and_one_batch_of_them(encoder: Path, tmp_path:
         progress=lambda e: seen.update(e) if e["event"] == "start" else None,
     )
     assert result.status == "done" and seen["documents"] == 3
-    assert (
-        EncoderManifest.read(result.output_dir).corpus["sources"][0].startswith(f"batch {batch} of the store")
-    )
+    sources = read_encoder_manifest(result.output_dir).metadata["corpus"]["sources"]
+    assert sources[0].startswith(f"batch {batch} of the store")
     with pytest.raises(CorpusError, match="There is no batch 99"):
         pretrain(options(encoder, tmp_path, corpus=[], from_store=True, batch=99, overwrite=True))
 
@@ -480,7 +492,7 @@ def test_cli_trains_and_reports_errors(encoder: Path, corpus: Path, isolated: Pa
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "Encoder:" in out and "held-out perplexity" in out
-    assert (isolated / "models" / "encoders" / "cli" / ENCODER_MANIFEST).is_file()
+    assert (isolated / "models" / "cli" / ENCODER_MANIFEST).is_file()
     assert main([str(corpus), "--encoder", str(encoder), "--name", "cli"]) == 2
     assert "already holds an encoder" in capsys.readouterr().err
     assert main(["--name", "nothing"]) == 2

@@ -14,7 +14,7 @@ import pytest
 from helpers.classifier_factories import save_tiny_encoder
 from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 
-from longbert.pretraining import EncoderManifest
+from longbert.pretraining import read_encoder_manifest
 from longbert.store import get_store
 
 # Runs in each rank: records the sequences it trained on and a fingerprint of its weights after
@@ -71,8 +71,8 @@ def test_two_process_pretraining_with_gloo(tmp_path: Path) -> None:
     assert not set(ranks[0]["seen"][:4]) & set(ranks[1]["seen"][:4])
     assert len(ranks[0]["weights"]) == 4
     assert ranks[0]["weights"] == pytest.approx(ranks[1]["weights"], rel=1e-12)
-    folder = tmp_path / "models" / "encoders" / "ddp"
-    manifest = EncoderManifest.read(folder)
-    assert manifest.training["world_size"] == 2 and manifest.training["steps"] == 4
+    folder = tmp_path / "models" / "ddp"
+    training = read_encoder_manifest(folder).metadata["training"]
+    assert training["world_size"] == 2 and training["steps"] == 4
     runs = get_store(f"sqlite:///{tmp_path / 'db.sqlite'}").list_training_runs()
     assert [(r.name, r.status) for r in runs] == [("ddp", "done")]

@@ -11,14 +11,13 @@ from longbert.pretraining.errors import CorpusError, PretrainError
 from longbert.pretraining.loop import PretrainResult, pretrain
 from longbert.pretraining.masking import MaskedSequence, MaskingSpec, MaskVocabulary, mask_sequence
 from longbert.pretraining.model import LongBertForMaskedLM, MlmHead
-from longbert.pretraining.output import ENCODER_MANIFEST, EncoderManifest
+from longbert.pretraining.output import ENCODER_MANIFEST, read_encoder_manifest
 from longbert.pretraining.packing import MlmBatch, PackedSequence, make_batch, pack_dense, pack_long
 
 __all__ = [
     "ENCODER_MANIFEST",
     "Corpus",
     "CorpusError",
-    "EncoderManifest",
     "LongBertForMaskedLM",
     "MaskVocabulary",
     "MaskedSequence",
@@ -35,4 +34,5 @@ __all__ = [
     "pack_long",
     "pretrain",
     "read_corpus",
+    "read_encoder_manifest",
 ]

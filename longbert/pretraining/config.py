@@ -72,8 +72,8 @@ class PretrainConfig:
     eval_sequences: int = _opt(64, "At most this many held-out sequences are scored.", "corpus")
 
     # -- model ------------------------------------------------------------------------------
-    name: str = _opt("adapted-encoder", "Run name: the encoder is saved in models/encoders/<name>/.", "model")
-    output_dir: str | None = _opt(None, "Output folder (default: models/encoders/<name>).", "model")
+    name: str = _opt("adapted-encoder", "Run name: the encoder is saved in models/<name>/.", "model")
+    output_dir: str | None = _opt(None, "Output folder (default: models/<name>).", "model")
     encoder: str = _opt(
         DEFAULT_ENCODER, "BERT checkpoint to continue: the packaged default, a folder or a hub id.", "model"
     )
@@ -187,7 +187,7 @@ class PretrainConfig:
 
     @property
     def output_path(self) -> Path:
-        return Path(self.output_dir) if self.output_dir else models_dir() / "encoders" / self.name
+        return Path(self.output_dir) if self.output_dir else models_dir() / self.name
 
     @property
     def content_tokens(self) -> int:

@@ -215,7 +215,7 @@ class _Run:
                         or parts.model.encoder.config.attention_window,
                         stopped_by_time=by_time,
                     )
-                    save_encoder(parts.model, tokenizer, config.encoder, folder, manifest, config.long)
+                    save_encoder(parts.model, tokenizer, folder, manifest, config.long)
                     remove_state(folder)
                     if self.record is not None:
                         self.record.finish("done", manifest)

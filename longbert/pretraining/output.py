@@ -1,35 +1,32 @@
-"""The pre-trained encoder folder and its manifest.
+"""The pre-trained encoder folder: an encoder checkpoint (:mod:`longbert.checkpoints`).
 
-The folder is an ordinary transformers BERT checkpoint, so everything that takes an encoder
-(``longbert.train --encoder``, ``LongBertClassifier.from_encoder``, ``ZeroShotClassifier``)
-takes it as it takes the packaged default::
+Everything that takes an encoder (``longbert.train --encoder``, ``LongBertClassifier.from_encoder``,
+``ZeroShotClassifier``, the app's encoder picker) takes the folder::
 
-    config.json                     BertConfig (max_position_embeddings = the trained table)
-    model.safetensors               BertModel weights (pooler kept when the source had one)
-    tokenizer.json, vocab.txt ...   the source encoder's tokenizer
-    mlm_head.safetensors            the trained MLM head (cls.predictions.*): continue pre-training
-    global_projections.safetensors  long mode: the trained *_global projections, which BertModel
-                                    does not know; LongBertModel.from_bert reads them back
-    longbert_encoder.json           the manifest (:class:`EncoderManifest`), written last
+    longbert.json                   the manifest: kind ``encoder``, :class:`~longbert.checkpoints.Pretraining`
+                                    provenance, and in ``metadata`` the run's corpus, objective,
+                                    training and held-out figures; written last
+    encoder/config.json             LongBERT's encoder config (max_position_embeddings = the trained table)
+    encoder/model.safetensors       the encoder as LongBERT saves it: trained positions, and in long
+                                    mode the trained *_global projections
+    encoder/tokenizer.json ...      the source encoder's tokenizer
+    encoder/mlm_head.safetensors    the trained MLM head (cls.predictions.*): continue pre-training
 
-Every file is written under a temporary name and renamed, and the manifest last, so a folder
-with a manifest is complete.
+Every weight file is written under a temporary name and renamed, and the manifest last (through
+:func:`~longbert.checkpoints.save_encoder_checkpoint`), so a folder with a manifest is complete.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import save_file
 
-from longbert.encoder_source import load_encoder_config
-from longbert.modeling.long_bert_io import GLOBAL_PROJECTIONS, GLOBAL_PROJECTIONS_FILE
+from longbert.checkpoints import MANIFEST, Manifest, Pretraining, read_manifest, save_encoder_checkpoint
+from longbert.errors import CheckpointError
+from longbert.modeling.long_bert_io import GLOBAL_PROJECTIONS
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.model import HEAD_FILE, LongBertForMaskedLM
 
@@ -38,47 +35,24 @@ if TYPE_CHECKING:
     from longbert.pretraining.corpus import Corpus, PackedCorpus
     from longbert.pretraining.state import PretrainState
 
-ENCODER_MANIFEST = "longbert_encoder.json"
-MANIFEST_FORMAT = 1
+#: The encoder checkpoint's manifest file (the one every checkpoint kind has).
+ENCODER_MANIFEST = MANIFEST
+#: ``Pretraining.objective`` by masking unit.
+OBJECTIVES = {"token": "mlm", "word": "mlm-whole-word", "span": "mlm-span"}
 
 
-@dataclass
-class EncoderManifest:
-    """What a pre-trained encoder folder is and how it was made (``kind`` ``"encoder"``; one
-    typed manifest per checkpoint kind is planned, this one is ready to be folded into it).
-
-    ``corpus``: documents, tokens, sha256 (of the sorted document hashes), held-out documents,
-    sources. ``objective``: masking options, mode, max_tokens, attention window, globals.
-    ``training``: steps, head warm-up steps, batch, learning rates, seconds, tokens seen.
-    ``heldout``: MLM loss / perplexity / accuracy ``before``, ``after_head_warmup`` (encoder
-    still the source's) and ``after``.
-    """
-
-    source_encoder: str
-    corpus: dict[str, Any]
-    objective: dict[str, Any]
-    training: dict[str, Any]
-    final_mlm_loss: float | None
-    heldout: dict[str, Any] = field(default_factory=dict)
-    kind: str = "encoder"
-    format: int = MANIFEST_FORMAT
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def read(cls, folder: str | Path) -> EncoderManifest:
-        path = Path(folder) / ENCODER_MANIFEST
-        try:
-            data = json.loads(path.read_text())
-            if not isinstance(data, dict) or data.get("kind") != "encoder":
-                raise ValueError("it is not a pre-trained encoder manifest (kind != 'encoder')")
-            if int(data.get("format", 0)) > MANIFEST_FORMAT:
-                raise ValueError(f"format {data['format']} is newer than this LongBERT's {MANIFEST_FORMAT}")
-            return cls(**data)
-        except (OSError, ValueError, TypeError) as error:
-            raise PretrainError(f"'{path}' is unreadable: {error}") from error
+def read_encoder_manifest(folder: str | Path) -> Manifest:
+    """The manifest of a pre-trained encoder folder; :class:`PretrainError` when it is unreadable
+    or not an encoder checkpoint."""
+    try:
+        manifest = read_manifest(Path(folder))
+    except CheckpointError as error:
+        raise PretrainError(str(error)) from error
+    if manifest.kind != "encoder" or manifest.pretraining is None:
+        raise PretrainError(
+            f"'{folder}' is not a pre-trained encoder (its manifest's kind is {manifest.kind!r})."
+        )
+    return manifest
 
 
 def _atomic_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
@@ -91,47 +65,31 @@ def _atomic_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     partial.replace(path)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)
-
-
 def save_encoder(
     model: LongBertForMaskedLM,
     tokenizer: Any,
-    encoder_name: str,
     folder: Path,
-    manifest: EncoderManifest,
+    manifest: Manifest,
     global_projections: bool = False,
 ) -> Path:
-    """Write the encoder folder described in the module docstring; returns ``folder``.
+    """Write the encoder checkpoint described in the module docstring; returns ``folder``.
 
-    ``global_projections``: long mode trained them, save them. After dense training they are
-    left out on purpose: they are the source's untrained copies, and ``from_bert`` copies the
-    *trained* local projections instead.
+    ``global_projections``: long mode trained them. After dense training they are the source's
+    untrained copies, so they are set to copies of the *trained* local projections first (as
+    a warm start from BERT would make them; dense mode never reads them).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / ENCODER_MANIFEST).unlink(missing_ok=True)
+    (folder / MANIFEST).unlink(missing_ok=True)
     encoder = model.encoder
-    state = encoder.state_dict()
-    is_global = lambda key: key.rsplit(".", 2)[-2] in GLOBAL_PROJECTIONS  # noqa: E731
-    bert = {k: v for k, v in state.items() if not is_global(k)}
-    pooler = getattr(encoder, "bert_pooler_state", None)
-    if pooler:
-        bert.update({f"pooler.{k}": v for k, v in pooler.items()})
-    _atomic_tensors(folder / "model.safetensors", bert)
-    (folder / GLOBAL_PROJECTIONS_FILE).unlink(missing_ok=True)
-    if global_projections:
-        _atomic_tensors(folder / GLOBAL_PROJECTIONS_FILE, {k: v for k, v in state.items() if is_global(k)})
-    _atomic_tensors(folder / HEAD_FILE, model.head.head_state())
-    config = copy.deepcopy(load_encoder_config(encoder_name))
-    config.max_position_embeddings = int(encoder.embeddings.position_embeddings.num_embeddings)
-    config.architectures = ["BertModel"]
-    _atomic_text(folder / "config.json", config.to_json_string())
-    tokenizer.save_pretrained(str(folder))
-    _atomic_text(folder / ENCODER_MANIFEST, json.dumps(manifest.to_dict(), indent=2, default=str))
-    return folder
+    if not global_projections:
+        with torch.no_grad():
+            for layer in encoder.encoder.layer:
+                attention = layer.attention.self
+                for target, source in GLOBAL_PROJECTIONS.items():
+                    getattr(attention, target).load_state_dict(getattr(attention, source).state_dict())
+    (folder / "encoder").mkdir(exist_ok=True)
+    _atomic_tensors(folder / "encoder" / HEAD_FILE, model.head.head_state())
+    return save_encoder_checkpoint(folder, encoder, tokenizer, manifest)
 
 
 def run_manifest(
@@ -147,11 +105,12 @@ def run_manifest(
     dtype: torch.dtype | None,
     attention_window: int,
     stopped_by_time: bool,
-) -> EncoderManifest:
-    """The manifest of a finished run."""
+) -> Manifest:
+    """The manifest of a finished run: kind ``encoder`` with its :class:`Pretraining`
+    provenance; the run's details in ``metadata`` (``corpus``, ``objective``, ``training``,
+    ``heldout``)."""
     spec = config.masking_spec()
-    return EncoderManifest(
-        source_encoder=config.encoder,
+    metadata: dict[str, Any] = dict(
         corpus={
             "documents": data.documents,
             "tokens": data.tokens,
@@ -196,6 +155,19 @@ def run_manifest(
             "precision": str(dtype).removeprefix("torch.") if dtype else "fp32",
             "run_id": state.run_id,
         },
-        final_mlm_loss=state.last_loss,
         heldout=state.heldout,
+    )
+    return Manifest(
+        kind="encoder",
+        name=config.name,
+        encoder=config.encoder,
+        metadata=metadata,
+        pretraining=Pretraining(
+            source_encoder=config.encoder,
+            objective=OBJECTIVES.get(spec.unit, f"mlm-{spec.unit}"),
+            steps=state.global_step,
+            corpus_documents=data.documents,
+            corpus_sha256=corpus.sha256,
+            final_mlm_loss=state.last_loss,
+        ),
     )

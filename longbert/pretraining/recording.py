@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from longbert.checkpoints import Manifest
 from longbert.pretraining.config import PretrainConfig
-from longbert.pretraining.output import EncoderManifest
 from longbert.pretraining.state import PretrainState
 from longbert.runs.reporter import metrics_json
 
@@ -50,7 +50,7 @@ class RunRecord:
             ),
         )
 
-    def finish(self, status: str, manifest: EncoderManifest | None = None) -> None:
+    def finish(self, status: str, manifest: Manifest | None = None) -> None:
         if self.state.run_id is None:
             return
         metrics: dict[str, Any] = {
@@ -59,6 +59,6 @@ class RunRecord:
             "steps": self.state.global_step,
         }
         if manifest is not None:
-            metrics["manifest"] = manifest.to_dict()
+            metrics["manifest"] = manifest.to_json()
         folder = str(self.folder) if manifest is not None else None
         self.store.finish_training_run(self.state.run_id, status, metrics_json(metrics), folder)
