@@ -32,7 +32,7 @@ from longbert.pretraining.corpus import read_corpus
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.output import ENCODER_MANIFEST, run_manifest, save_encoder
 from longbert.pretraining.packing import make_batch, plan_epoch
-from longbert.pretraining.recording import RunRecord
+from longbert.pretraining.recording import PretrainReporter
 from longbert.pretraining.state import (
     LoadedState,
     PretrainState,
@@ -112,16 +112,14 @@ class _Run:
         given: frozenset[str],
     ) -> None:
         self.config, self.ctx, self.given = config, ctx, given
-        self.progress, self.should_stop = progress, should_stop
-        self.record: RunRecord | None = None
+        self.should_stop = should_stop
+        self.reporter = PretrainReporter(config, progress, main=ctx.is_main)
 
     def emit(self, event: dict[str, Any]) -> None:
-        if self.ctx.is_main and self.progress is not None:
-            self.progress(event)
+        self.reporter.emit(**event)
 
     def say(self, message: str) -> None:
-        if self.ctx.is_main and not self.config.quiet:
-            tqdm.write(message)
+        self.reporter.say(message)
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -169,8 +167,8 @@ class _Run:
             self.say(note)
         tokenizer = load_tokenizer(config.encoder)
         parts, state = build_parts(config, ctx, corpus, tokenizer, loaded)
-        if ctx.is_main and config.record:
-            self.record = RunRecord(config, state, folder, self.say)
+        self.reporter.config, self.reporter.name = self.config, self.config.name  # a resumed run's options
+        self.reporter.open_run(state)
         data = parts.data
         self.emit(
             {
@@ -217,21 +215,18 @@ class _Run:
                     )
                     save_encoder(parts.model, tokenizer, folder, manifest, config.long)
                     remove_state(folder)
-                    if self.record is not None:
-                        self.record.finish("done", manifest)
+                    self.reporter.finish_run("done", folder, manifest)
             else:
                 if ctx.is_main:
                     save_state(folder, parts.model, parts.optimizer, parts.scheduler, parts.scaler, state)
-                    if self.record is not None:
-                        self.record.finish("interrupted")
+                    self.reporter.finish_run("interrupted")
                 self.say(
                     f"Interrupted at step {state.global_step}: state saved in {folder / '.last'}; "
                     "continue with --resume."
                 )
             ctx.barrier()
         except BaseException as error:
-            if self.record is not None:
-                self.record.finish("interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
+            self.reporter.finish_run("interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
             raise
         result = PretrainResult(
             status,
@@ -329,8 +324,7 @@ class _Run:
                 )
                 if state.batches_done >= len(batches):  # the epoch is over: the next one reshuffles
                     state.epoch, state.batches_done = state.epoch + 1, 0
-                    if self.record is not None:
-                        self.record.epoch(state)
+                    self.reporter.epoch(state)
                     continue
                 frozen = state.global_step < parts.head_steps
                 if state.global_step == parts.head_steps > 0:  # the head is warm, the encoder untouched
