@@ -15,6 +15,7 @@ from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 from safetensors.torch import load_file
 
 from longbert import LongBertClassifier
+from longbert.checkpoints import read_manifest
 from longbert.encoder_source import load_tokenizer
 from longbert.modeling.long_bert import LongBertModel
 from longbert.pretrain import main
@@ -273,6 +274,10 @@ def test_dense_run_saves_an_encoder_every_entry_point_accepts(
     # A second run of the same name is refused without --overwrite or --resume.
     with pytest.raises(PretrainError, match="--overwrite"):
         pretrain(options(encoder, corpus))
+    # The models folder holds classifiers too: one is never replaced by an encoder.
+    with pytest.raises(PretrainError, match="not an encoder"):
+        pretrain(options(encoder, corpus, name="from-adapted", overwrite=True))
+    assert read_manifest(run.output_dir).kind == "classifier"
 
 
 def test_long_mode_keeps_its_positions_and_global_projections_through_save_and_load(

@@ -24,9 +24,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from longbert.checkpoints import is_checkpoint, read_manifest
 from longbert.devices import autocast
 from longbert.document import Document
 from longbert.encoder_source import load_tokenizer
+from longbert.errors import CheckpointError
 from longbert.pretraining.config import PretrainConfig, resumed_config
 from longbert.pretraining.corpus import read_corpus
 from longbert.pretraining.errors import PretrainError
@@ -102,6 +104,14 @@ def pretrain(
         ctx.close()
 
 
+def _kind(folder: Path) -> str | None:
+    """The checkpoint kind ``folder``'s manifest names; None when it is unreadable."""
+    try:
+        return read_manifest(folder).kind
+    except CheckpointError:
+        return None
+
+
 class _Run:
     def __init__(
         self,
@@ -130,6 +140,11 @@ class _Run:
             self.config = resumed_config(saved, self.config, self.given, folder)
             self.say(f"Resuming '{self.config.name}' at step {loaded.state.global_step}.")
             return loaded
+        if is_checkpoint(folder) and _kind(folder) != "encoder":
+            raise PretrainError(
+                f"'{folder}' holds a LongBERT {_kind(folder) or 'checkpoint'} that is not an encoder; "
+                "pre-training does not replace it, even with --overwrite: choose another --name."
+            )
         if ((folder / ENCODER_MANIFEST).exists() or last_folder(folder)) and not self.config.overwrite:
             raise PretrainError(
                 f"'{folder}' already holds an encoder or an interrupted run. Pass --resume to "
