@@ -284,14 +284,17 @@ def describe_model(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
         name = f"zero-shot:{spec.encoder or DEFAULT_ENCODER}"
         own: Any = ZERO_SHOT_STRATEGY
     else:
-        from longbert.classifier import resolve_checkpoint
+        from longbert.checkpoints import read_manifest, resolve_checkpoint
+        from longbert.errors import CheckpointError
 
         path = resolve_checkpoint(str(spec.model))
-        try:
-            manifest = json.loads((path / "longbert.json").read_text())
-        except (OSError, ValueError) as error:
-            raise LongBertError(f"Checkpoint '{path}' has an unreadable manifest: {error}") from error
-        name, own = str(manifest.get("name") or path.name), manifest["strategy"]
+        manifest = read_manifest(path)
+        if manifest.kind != "classifier":
+            raise CheckpointError(
+                f"Checkpoint '{path}' holds an {manifest.kind}, not a classifier: train a classifier "
+                f"from it with `python -m longbert.train --encoder {path} ...`."
+            )
+        name, own = manifest.name or path.name, manifest.strategy
     if spec.strategy is not None:
         strategy = get_strategy({"name": spec.strategy, "params": dict(spec.strategy_params)})
     else:
