@@ -1,0 +1,123 @@
+"""The local engine: read → classify → rows, in chunks, with reading overlapped with the model."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from longbert.bulk.rows import item_key, output_row
+from longbert.bulk.sources import SourceItem, iter_documents
+from longbert.results import PredictionResult
+
+if TYPE_CHECKING:
+    from longbert.classifier import DocumentClassifier
+    from longbert.strategies import Strategy
+
+T = TypeVar("T")
+#: Documents handed to ``classifier.predict`` at a time: enough for length-sorted batches,
+#: small enough that rows reach the output every few seconds on a CPU.
+CHUNK_DOCUMENTS = 32
+
+
+@dataclass
+class BulkResult:
+    """One input's outcome: the input, the model's result (``None``: it could not be read) and
+    its output row (see :mod:`longbert.bulk.rows`)."""
+
+    item: SourceItem
+    result: PredictionResult | None
+    row: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and self.result.ok
+
+
+def classify_items(
+    classifier: DocumentClassifier,
+    items: Iterable[str | Any],
+    *,
+    strategy: Strategy | None = None,
+    batch_size: int = 8,
+    attention: str = "summary",
+    chunk_size: int = CHUNK_DOCUMENTS,
+) -> Iterator[BulkResult]:
+    """Classify a stream of inputs chunk by chunk, yielding one :class:`BulkResult` per input, in order."""
+    strategy = strategy or classifier.strategy
+    model_name = classifier.name
+    for chunk in chunked(iter_documents(items), chunk_size):
+        documents = [item.document for item in chunk if item.document is not None]
+        results = iter(
+            classifier.predict(documents, strategy=strategy, batch_size=batch_size, attention=attention)
+            if documents
+            else []
+        )
+        for item in chunk:
+            result = next(results) if item.document is not None else None
+            yield BulkResult(item, result, output_row(item, result, model_name, strategy.name))
+
+
+def skip_done(items: Iterable[SourceItem], done: np.ndarray, counter: list[int]) -> Iterator[SourceItem]:
+    """Leave out inputs whose key is in the sorted ``done`` keys; ``counter[0]`` counts them."""
+    for item in items:
+        if done.size:
+            key = item_key(item)
+            at = int(np.searchsorted(done, key))
+            if at < done.size and done[at] == key:
+                counter[0] += 1
+                continue
+        yield item
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+_END = object()
+
+
+def prefetch(items: Iterable[T], size: int = 64) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, at most ``size`` ahead (file reading and PDF
+    parsing overlap with the model, which releases the GIL; memory stays bounded)."""
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def fill() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_END)
+        except BaseException as error:  # re-raised in the consumer
+            buffer.put(error)
+
+    thread = threading.Thread(target=fill, name="longbert-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

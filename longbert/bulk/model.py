@@ -1,0 +1,94 @@
+"""Which classifier a run uses, as a small picklable value: each Ray actor loads it once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from longbert.errors import LongBertError
+
+if TYPE_CHECKING:
+    from longbert.classifier import DocumentClassifier
+    from longbert.strategies import Strategy
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A checkpoint (folder or name under ``models/``), or zero-shot labels with descriptions.
+
+    ``strategy`` replaces the model's own strategy (``{"name", "params"}``), as
+    ``classifier.predict(strategy=...)`` does; ``strategy_params`` alone changes parameters of
+    whichever strategy applies.
+    """
+
+    model: str | None = None
+    labels: dict[str, str] | None = None
+    encoder: str | None = None
+    strategy: str | None = None
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (self.labels is None):
+            raise LongBertError("Give a model (--model) or zero-shot labels (--labels), not both or neither.")
+
+    def load(self) -> DocumentClassifier:
+        """Load the classifier (on ``device``; default CUDA when present, else the CPU)."""
+        if self.labels is not None:
+            from longbert import ZeroShotClassifier
+            from longbert.devices import resolve_device
+
+            target = resolve_device(self.device)
+            try:
+                classifier = ZeroShotClassifier(self.labels, encoder=self.encoder)
+            except ValueError as error:
+                raise LongBertError(f"--labels: {error}") from error
+            return classifier.to_device(target)
+        from longbert import load_classifier
+
+        return load_classifier(str(self.model), device=self.device)
+
+    def strategy_for(self, classifier: DocumentClassifier) -> Strategy:
+        """The strategy predictions run with: the override, else the model's own (+ parameters)."""
+        from longbert.strategies import get_strategy
+
+        if self.strategy is not None:
+            return get_strategy({"name": self.strategy, "params": dict(self.strategy_params)})
+        return get_strategy(classifier.strategy, **self.strategy_params)
+
+
+def parse_labels(values: Sequence[str]) -> dict[str, str]:
+    """``["sport=matches, teams", "economy"]`` or a JSON file (object or list) → ``{label: description}``."""
+    if len(values) == 1 and values[0].lower().endswith(".json") and Path(values[0]).is_file():
+        try:
+            data = json.loads(Path(values[0]).read_text())
+        except ValueError as error:
+            raise LongBertError(f"--labels {values[0]}: not valid JSON ({error}).") from error
+        if isinstance(data, list):
+            return {str(x): str(x) for x in data}
+        if isinstance(data, dict):
+            return {str(k): str(v) for k, v in data.items()}
+        raise LongBertError(f"--labels {values[0]}: expected a JSON object {{label: description}} or a list.")
+    labels: dict[str, str] = {}
+    for value in values:
+        name, _, description = value.partition("=")
+        name = name.strip()
+        if not name:
+            raise LongBertError(f"--labels {value!r}: a label needs a name (NAME or NAME=description).")
+        labels[name] = description.strip() or name
+    return labels
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as JSON when it is (numbers, true/false), else as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise LongBertError(f"--strategy-param {text!r}: expected KEY=VALUE, e.g. max_tokens=4096.")
+    try:
+        parsed: Any = json.loads(value)
+    except ValueError:
+        parsed = value
+    return key.strip(), parsed

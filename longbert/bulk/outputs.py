@@ -1,0 +1,249 @@
+"""Where rows go: an append-only JSON Lines ledger, and CSV or Parquet made from it at the end.
+
+The ledger is the output itself for ``.jsonl``, else ``<output>.rows.jsonl`` next to it. Rows are
+appended a chunk at a time and flushed to disk (``fsync``) before the store is told, so a kill
+leaves at most a partial last line, which a resume cuts off (:meth:`Ledger.open`). CSV and
+Parquet are (re)built from the ledger at the end of every run, streamed in pieces of
+:data:`PIECE_ROWS` rows and renamed into place, so a kill during that step leaves the previous
+file whole. The ledger stays (delete it with the output to start over); a re-run with new input
+files appends their rows and rebuilds the file.
+
+A small state file, ``<output>.predict.json``, records what produced the output (model,
+strategy, labels) and its store batch, so that a re-run with other settings is refused instead of
+mixing two models' rows in one file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from longbert.bulk.rows import COLUMNS, dumps, row_key
+from longbert.errors import LongBertError
+
+FORMATS = ("jsonl", "csv", "parquet")
+PIECE_ROWS = 10_000
+
+
+class OutputError(LongBertError):
+    """The output path is unusable, or belongs to a run with other settings."""
+
+
+def output_format(path: Path) -> str:
+    suffix = path.name.lower().rsplit(".", 1)[-1] if "." in path.name else ""
+    fmt = {"jsonl": "jsonl", "ndjson": "jsonl", "csv": "csv", "parquet": "parquet", "pq": "parquet"}.get(
+        suffix
+    )
+    if fmt is None:
+        raise OutputError(f"--output {path}: the name must end in .jsonl, .csv or .parquet.")
+    return fmt
+
+
+def ledger_path(output: Path) -> Path:
+    return output if output_format(output) == "jsonl" else output.with_name(output.name + ".rows.jsonl")
+
+
+def state_path(output: Path) -> Path:
+    return output.with_name(output.name + ".predict.json")
+
+
+def read_state(output: Path) -> dict[str, Any] | None:
+    path = state_path(output)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise OutputError(f"{path} is unreadable ({error}); delete it and {output} to start over.") from error
+
+
+def write_state(output: Path, state: dict[str, Any]) -> None:
+    path = state_path(output)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2, default=str))
+    tmp.replace(path)
+
+
+class Ledger:
+    """The append-only JSON Lines file of finished rows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self._handle: Any = None
+
+    def open(self, keep_rows: int | None = None) -> np.ndarray:
+        """Open for appending; returns the sorted resume keys of the rows already there.
+
+        A partial last line (a kill mid-write) is cut off. With ``keep_rows``, rows after that
+        many are cut off too (they were written but never reached the store: they run again).
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys: list[np.ndarray] = []
+        chunk: list[int] = []
+        end = 0
+        rows = 0
+        if self.path.exists():
+            with self.path.open("rb") as handle:
+                for line in handle:
+                    if not line.endswith(b"\n") or (keep_rows is not None and rows >= keep_rows):
+                        break
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        break  # a torn write: this row and any after it run again
+                    chunk.append(row_key(row.get("name") or "", row.get("sha256")))
+                    if len(chunk) == 65536:
+                        keys.append(np.asarray(chunk, dtype=np.int64))
+                        chunk = []
+                    end += len(line)
+                    rows += 1
+            if end != self.path.stat().st_size:
+                with self.path.open("r+b") as handle:
+                    handle.truncate(end)
+        keys.append(np.asarray(chunk, dtype=np.int64))
+        self.rows = rows
+        self._handle = self.path.open("a", encoding="utf-8", newline="\n")
+        return np.sort(np.concatenate(keys))
+
+    def append(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Write rows and make them durable before anything else (the store) hears of them."""
+        lines = [dumps(row) + "\n" for row in rows]
+        if not lines:
+            return
+        self._handle.write("".join(lines))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.rows += len(lines)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def iter_ledger(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.endswith(b"\n"):
+                yield json.loads(line)
+
+
+def _pieces(path: Path, size: int = PIECE_ROWS) -> Iterator[list[dict[str, Any]]]:
+    piece: list[dict[str, Any]] = []
+    for row in iter_ledger(path):
+        piece.append(row)
+        if len(piece) == size:
+            yield piece
+            piece = []
+    if piece:
+        yield piece
+
+
+def flat_columns(path: Path) -> tuple[list[str], list[str]]:
+    """Probability labels and source columns over the whole ledger (one streaming pass)."""
+    labels: dict[str, None] = {}
+    extra: dict[str, None] = {}
+    for row in iter_ledger(path):
+        labels.update(dict.fromkeys(row.get("probabilities") or {}))
+        extra.update(dict.fromkeys(k for k in row if k not in COLUMNS))
+    return list(labels), list(extra)
+
+
+def flatten(row: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    flat = {k: v for k, v in row.items() if k != "probabilities"}
+    probabilities = row.get("probabilities") or {}
+    for label in labels:
+        flat[f"p_{label}"] = probabilities.get(label)
+    return flat
+
+
+def build_table(ledger: Path, output: Path, fmt: str) -> int:
+    """Write ``output`` (CSV or Parquet) from the ledger, piece by piece; returns its rows."""
+    labels, extra = flat_columns(ledger)
+    header = [c for c in COLUMNS if c != "probabilities"] + [f"p_{label}" for label in labels] + extra
+    tmp = output.with_name(output.name + ".tmp")
+    rows = 0
+    if fmt == "csv":
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
+            writer.writeheader()
+            for piece in _pieces(ledger):
+                for row in piece:
+                    flat = flatten(row, labels)
+                    writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
+                rows += len(piece)
+    else:
+        rows = _write_parquet(ledger, tmp, header, labels, extra)
+    tmp.replace(output)
+    return rows
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
+
+
+def _write_parquet(ledger: Path, tmp: Path, header: list[str], labels: list[str], extra: list[str]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Types of the source columns: inferred per piece and unified; a column whose pieces
+    # disagree (numbers here, text there) is written as text.
+    fixed = {
+        "id": pa.string(),
+        "name": pa.string(),
+        "sha256": pa.string(),
+        "label": pa.string(),
+        "used_tokens": pa.int64(),
+        "total_tokens": pa.int64(),
+        "strategy": pa.string(),
+        "model": pa.string(),
+        "error": pa.string(),
+        **{f"p_{label}": pa.float64() for label in labels},
+    }
+    types: dict[str, Any] = {}
+    as_text: set[str] = set()
+    for piece in _pieces(ledger):
+        inferred = pa.Table.from_pylist([{k: r.get(k) for k in extra} for r in piece]).schema
+        for name in extra:
+            new = inferred.field(name).type
+            old = types.get(name)
+            if old is None or pa.types.is_null(old):
+                types[name] = new
+            elif not pa.types.is_null(new) and new != old:
+                try:
+                    types[name] = (
+                        pa.unify_schemas(
+                            [pa.schema([(name, old)]), pa.schema([(name, new)])], promote_options="permissive"
+                        )
+                        .field(name)
+                        .type
+                    )
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    as_text.add(name)
+    schema = pa.schema(
+        [(name, fixed[name]) for name in header if name in fixed]
+        + [(name, pa.string() if name in as_text else types.get(name, pa.null())) for name in extra]
+    )
+    rows = 0
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for piece in _pieces(ledger):
+            flat = [flatten(row, labels) for row in piece]
+            for row in flat:
+                for name in as_text:
+                    value = row.get(name)
+                    if value is not None and not isinstance(value, str):
+                        row[name] = json.dumps(value, default=str)
+            writer.write_table(pa.Table.from_pylist(flat, schema=schema))
+            rows += len(piece)
+        if rows == 0:
+            writer.write_table(schema.empty_table())
+    return rows

@@ -1,0 +1,165 @@
+"""Inputs → a stream of :class:`SourceItem`: one per document (or per failure), read lazily.
+
+Files, folders (walked recursively in sorted order, junk skipped), zip and gz archives go through
+:mod:`longbert.readers`, one file at a time, so every format reads as it does in the app. Tables
+given as files (CSV/TSV, JSON Lines, JSON, Parquet; optionally ``.gz``) are read here row by row
+instead (:mod:`longbert.bulk.tables`): the readers take whole files (at most 200 MB) and keep only
+a row's text and id, while a corpus table can be gigabytes and every other column of a row must
+reach the output unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longbert.bulk.tables import is_table, read_table_rows
+from longbert.document import Document
+from longbert.readers import FileError, ReadLimits, TableOptions, is_junk, read_bytes
+
+#: Per file read by the readers: a CLI run has no per-upload document cap (one archive may hold
+#: many thousands of files); the size and zip-bomb limits stay the readers' own.
+CLI_LIMITS = ReadLimits(max_documents=10**9, max_archive_members=10**6)
+
+
+@dataclass
+class SourceItem:
+    """One input document, or one input that could not be read (``document`` None, ``error`` set).
+
+    ``name`` is where it came from (``docs/a.pdf``, ``data.csv#row=12``, ``a.zip/b.txt``);
+    ``id`` the table row's id column when it has one, else the name; ``extra`` the row's other
+    columns (tables only), carried to the output unchanged.
+    """
+
+    name: str
+    id: str
+    document: Document | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return self.document.sha256 if self.document is not None else ""
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How tables are read: which column holds the text and which the id."""
+
+    text_column: str = "text"
+    id_column: str | None = "id"
+    limits: ReadLimits = CLI_LIMITS
+
+
+class ReadCounter:
+    """Bytes of input files finished so far (for the progress bar's ETA)."""
+
+    def __init__(self) -> None:
+        self.bytes_done = 0
+
+
+def walk_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Path | None]]:
+    """``(display name, file)`` for every file under ``paths``; ``None`` for a missing path.
+
+    Names are paths as the user would type them (``corpus/sub/a.txt``), so two folders' files
+    never share a name.
+    """
+    for given in paths:
+        path = Path(given)
+        shown = os.path.normpath(str(given))
+        if not path.exists():
+            yield shown, None
+        elif not path.is_dir():
+            yield shown, path
+        else:
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not is_junk(d + "/x"))
+                for file_name in sorted(files):
+                    if is_junk(file_name):
+                        continue
+                    file_path = Path(folder) / file_name
+                    yield os.path.normpath(os.path.join(shown, file_path.relative_to(path))), file_path
+
+
+def input_bytes(paths: Iterable[str | os.PathLike[str]]) -> int:
+    """Total size of the input files (a stat per file: cheap even for millions of files)."""
+    total = 0
+    for _, file_path in walk_inputs(paths):
+        if file_path is not None:
+            with contextlib.suppress(OSError):
+                total += file_path.stat().st_size
+    return total
+
+
+def iter_sources(
+    paths: Iterable[str | os.PathLike[str]],
+    options: InputOptions | None = None,
+    counter: ReadCounter | None = None,
+) -> Iterator[SourceItem]:
+    """Every document (or failure) under ``paths``, one file in memory at a time. Never raises
+    for bad data: a missing, unreadable or malformed input is a :class:`SourceItem` with an error."""
+    options = options or InputOptions()
+    for shown, file_path in walk_inputs(paths):
+        if file_path is None:
+            yield SourceItem(shown, shown, error="no such file or folder.")
+            continue
+        start = counter.bytes_done if counter is not None else 0
+        size = 0
+        with contextlib.suppress(OSError):
+            size = file_path.stat().st_size
+        for item in read_file(shown, file_path, options):
+            if counter is not None and item.document is not None and is_table(file_path.name):
+                # Within a big table, progress by the text read (most of a row's bytes).
+                counter.bytes_done = min(start + size, counter.bytes_done + len(item.document.text) + 32)
+            yield item
+        if counter is not None:
+            counter.bytes_done = start + size
+
+
+def read_file(shown: str, file_path: Path, options: InputOptions) -> Iterator[SourceItem]:
+    """One input file's documents: tables row by row here, everything else through the readers."""
+    if is_table(file_path.name):
+        yield from read_table_rows(shown, file_path, options.text_column, options.id_column, options.limits)
+        return
+    try:
+        size = file_path.stat().st_size
+        if size > options.limits.max_file_bytes:
+            mb = options.limits.max_file_bytes // (1024 * 1024)
+            yield SourceItem(shown, shown, error=f"it is {size:,} bytes, over the limit of {mb} MB per file.")
+            return
+        data = file_path.read_bytes()
+    except OSError as error:
+        yield SourceItem(shown, shown, error=f"it cannot be read ({error.strerror or error}).")
+        return
+    for item in read_bytes(
+        shown,
+        data,
+        source="batch",
+        limits=options.limits,
+        table=TableOptions(text_column=options.text_column, id_column=options.id_column),
+    ):
+        if isinstance(item, FileError):
+            yield SourceItem(item.name, item.name, error=item.reason)
+        else:
+            yield SourceItem(item.name, item.record_id or item.name, document=item.document)
+
+
+def iter_documents(items: Iterable[str | Document | SourceItem]) -> Iterator[SourceItem]:
+    """Texts, Documents or SourceItems (the Python API's input) as SourceItems."""
+    for index, item in enumerate(items):
+        if isinstance(item, SourceItem):
+            yield item
+        elif isinstance(item, Document):
+            yield SourceItem(item.name, item.name, document=item)
+        else:
+            name = f"document {index + 1}"
+            try:
+                document = Document(text=str(item), name=name, source="api")
+            except (ValueError, TypeError) as error:
+                yield SourceItem(name, name, error=str(error))
+                continue
+            yield SourceItem(name, name, document=document)

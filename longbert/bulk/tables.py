@@ -1,0 +1,296 @@
+"""Tables of documents read row by row: CSV/TSV, JSON Lines, JSON, Parquet (optionally ``.gz``).
+
+Memory stays bounded by one row (Parquet: one record batch), whatever the file's size. Every
+column other than the text column is kept as the row's ``extra`` for the output. Text cleaning,
+encoding detection (for files up to :data:`DETECT_BYTES`) and the per-document character limit
+are the readers' own (:func:`longbert.readers.clean_text`, :func:`longbert.readers.decode_text`).
+Larger CSV/JSON Lines files are streamed as UTF-8; a row that is not UTF-8 is an error row.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
+
+from longbert.document import Document
+from longbert.readers import ReadLimits, clean_text, decode_text
+
+if TYPE_CHECKING:
+    from longbert.bulk.sources import SourceItem
+
+TABLE_FORMATS = {
+    "csv": "csv",
+    "tsv": "tsv",
+    "tab": "tsv",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+    "json": "json",
+    "parquet": "parquet",
+}
+#: Files up to this size are decoded whole, with the readers' encoding detection.
+DETECT_BYTES = 64 * 1024 * 1024
+_DELIMITERS = ",;\t|"
+
+
+class Problem(NamedTuple):
+    """A table file (``row`` None) or one of its rows that cannot be read, and why."""
+
+    message: str
+    row: int | None = None
+
+
+def table_format(name: str) -> str | None:
+    """``csv``/``tsv``/``jsonl``/``json``/``parquet`` for a table file name (``.gz`` allowed)."""
+    lower = name.lower().removesuffix(".gz")
+    ext = lower.rsplit(".", 1)[-1] if "." in lower else ""
+    return TABLE_FORMATS.get(ext)
+
+
+def is_table(name: str) -> bool:
+    return table_format(name) is not None
+
+
+def read_table_rows(
+    shown: str, path: Path, text_column: str, id_column: str | None, limits: ReadLimits
+) -> Iterator[SourceItem]:
+    """Every row of one table file as a :class:`SourceItem`; bad rows and bad files as errors."""
+    from longbert.bulk.sources import SourceItem
+
+    fmt = table_format(path.name)
+    try:
+        if fmt == "parquet":
+            records: Iterator[tuple[int, Mapping[str, Any]] | Problem] = _parquet_records(path)
+        else:
+            handle = _open_text(path, limits)
+            records = (
+                _csv_records(handle, fmt or "csv", text_column, limits)
+                if fmt in ("csv", "tsv")
+                else _json_records(handle, fmt or "jsonl", text_column)
+            )
+        for record in records:
+            if isinstance(record, Problem):  # a bad row, or a problem with the (rest of the) file
+                name = shown if record.row is None else f"{shown}#row={record.row}"
+                yield SourceItem(name, name, error=record.message)
+                continue
+            row, values = record
+            yield _row_item(shown, row, values, text_column, id_column, limits)
+    except (OSError, EOFError, ValueError) as error:  # gzip/parquet/decoding errors mid-file
+        yield SourceItem(shown, shown, error=f"it cannot be read further ({type(error).__name__}: {error}).")
+    except Exception as error:  # pyarrow raises its own types; one bad file never stops a run
+        yield SourceItem(shown, shown, error=f"it cannot be read ({type(error).__name__}: {error}).")
+
+
+def _row_item(
+    shown: str,
+    row: int,
+    values: Mapping[str, Any],
+    text_column: str,
+    id_column: str | None,
+    limits: ReadLimits,
+) -> SourceItem:
+    from longbert.bulk.sources import SourceItem
+
+    name = f"{shown}#row={row}"
+    text_key = resolve_column(values.keys(), text_column)
+    record_id = None
+    if id_column is not None and (id_key := resolve_column(values.keys(), id_column)) is not None:
+        value = values[id_key]
+        if value is not None and not isinstance(value, dict | list):
+            record_id = str(value).strip() or None
+    extra = {k: v for k, v in values.items() if k != text_key}
+    ident = record_id or name
+    if text_key is None:
+        columns = ", ".join(repr(k) for k in values) or "none"
+        return SourceItem(
+            name, ident, error=f"the row has no {text_column!r} field; fields found: {columns}.", extra=extra
+        )
+    value = values[text_key]
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return SourceItem(
+            name,
+            ident,
+            error=f"its {text_column!r} value is a {type(value).__name__}, not text.",
+            extra=extra,
+        )
+    text = clean_text(value)
+    if not text:
+        return SourceItem(
+            name, ident, error="the row has no text (it is empty or whitespace only).", extra=extra
+        )
+    if len(text) > limits.max_chars:
+        return SourceItem(
+            name,
+            ident,
+            error=f"its text has {len(text):,} characters, more than the {limits.max_chars:,} "
+            "allowed per document.",
+            extra=extra,
+        )
+    return SourceItem(name, ident, document=Document(text=text, name=name, source="batch"), extra=extra)
+
+
+def resolve_column(columns: Any, wanted: str) -> str | None:
+    """The column called ``wanted``: exact match first, else a unique case-insensitive one."""
+    columns = list(columns)
+    if wanted in columns:
+        return wanted
+    folded = [c for c in columns if isinstance(c, str) and c.strip().casefold() == wanted.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _open_text(path: Path, limits: ReadLimits) -> IO[str]:
+    """The file as text: decoded whole with encoding detection when small, else streamed as UTF-8."""
+    gzipped = path.name.lower().endswith(".gz")
+    size = path.stat().st_size
+    if not gzipped and size <= DETECT_BYTES:
+        try:
+            return io.StringIO(decode_text(path.read_bytes()), newline="")
+        except Exception as failure:  # the readers' ReadFailure: say why, as they do
+            raise ValueError(getattr(failure, "reason", str(failure))) from failure
+    binary: IO[bytes] = gzip.open(path, "rb") if gzipped else path.open("rb")  # noqa: SIM115 (returned)
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+
+
+def _csv_records(
+    handle: IO[str], fmt: str, text_column: str, limits: ReadLimits
+) -> Iterator[tuple[int, dict[str, Any]] | Problem]:
+    if csv.field_size_limit() < limits.max_chars + 1:
+        csv.field_size_limit(limits.max_chars + 1)  # documents are longer than csv's 128 KiB
+    with handle:
+        head = handle.read(65536)
+        delimiter = "\t" if fmt == "tsv" else _pick_delimiter(head, text_column)
+        rest = _Chained(head, handle)
+        reader = csv.reader(rest, delimiter=delimiter)
+        header = next(reader, None)
+        if header is None:
+            yield Problem("the file is empty.")
+            return
+        columns = [c.strip() for c in header]
+        if resolve_column(columns, text_column) is None:
+            found = ", ".join(repr(c) for c in columns) or "none"
+            yield Problem(
+                f"it has no column {text_column!r}; columns found: {found}. "
+                "Choose the text column (--text-column)."
+            )
+            return
+        row = 0
+        try:
+            for cells in reader:
+                if not cells or all(not cell.strip() for cell in cells):
+                    continue
+                row += 1
+                if len(cells) < len(columns):
+                    cells = cells + [None] * (len(columns) - len(cells))  # type: ignore[list-item]
+                yield row, dict(zip(columns, cells, strict=False))
+        except csv.Error as error:
+            yield Problem(
+                f"the CSV is malformed after row {row} ({error}); the rest of the file was not "
+                "read. Check quoting."
+            )
+        except UnicodeDecodeError as error:
+            yield Problem(
+                f"it is not UTF-8 after row {row} ({error.reason}); the rest was not read. Save it as UTF-8."
+            )
+
+
+def _pick_delimiter(head: str, text_column: str) -> str:
+    try:
+        sniffed = csv.Sniffer().sniff(head, delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = ","
+    for delimiter in [sniffed] + [d for d in _DELIMITERS if d != sniffed]:
+        first = next(csv.reader(io.StringIO(head.lstrip("\ufeff"), newline=""), delimiter=delimiter), [])
+        if resolve_column([c.strip() for c in first], text_column) is not None:
+            return delimiter
+    return sniffed
+
+
+class _Chained:
+    """Lines of ``head`` (already read) and then the rest of ``handle``, for csv.reader."""
+
+    def __init__(self, head: str, handle: IO[str]) -> None:
+        self._lines = iter(io.StringIO(head.lstrip("\ufeff"), newline=""))
+        self._handle = handle
+        self._pending = ""
+
+    def __iter__(self) -> _Chained:
+        return self
+
+    def __next__(self) -> str:
+        for line in self._lines:
+            if line.endswith(("\n", "\r")):
+                return line
+            self._pending = line  # the head ended mid-line: finish it from the file
+            break
+        self._lines = iter(())
+        line = self._pending + self._handle.readline()
+        self._pending = ""
+        if not line:
+            raise StopIteration
+        return line
+
+
+def _json_records(
+    handle: IO[str], fmt: str, text_column: str
+) -> Iterator[tuple[int, dict[str, Any]] | Problem]:
+    with handle:
+        first = handle.read(1)
+        while first and first.isspace():
+            first = handle.read(1)
+        if not first:
+            yield Problem("the file is empty.")
+            return
+        if first == "[" or fmt == "json":
+            try:
+                whole = json.loads(first + handle.read())
+            except json.JSONDecodeError as error:
+                yield Problem(
+                    f"it is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
+                )
+                return
+            items = whole if isinstance(whole, list) else [whole]
+            for row, item in enumerate(items, start=1):
+                if isinstance(item, str):
+                    item = {text_column: item}
+                if isinstance(item, dict):
+                    yield row, item
+                else:
+                    yield Problem(
+                        f"item {row} is a JSON {type(item).__name__}, not an object or a string.", row
+                    )
+            return
+        lineno = 0
+        line = first + handle.readline()
+        while line:
+            lineno += 1
+            stripped = line.strip()
+            if stripped:
+                try:
+                    value = json.loads(stripped)
+                except json.JSONDecodeError as error:
+                    yield Problem(
+                        f"line {lineno} is not valid JSON ({error.msg}, column {error.colno}).", lineno
+                    )
+                    value = None
+                if isinstance(value, dict):
+                    yield lineno, value
+                elif value is not None:
+                    yield Problem(f"line {lineno} is a JSON {type(value).__name__}, not an object.", lineno)
+            line = handle.readline()
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[int, dict[str, Any]] | Problem]:
+    import pyarrow.parquet as pq
+
+    row = 0
+    with pq.ParquetFile(path) as table:
+        for batch in table.iter_batches(batch_size=256):
+            for values in batch.to_pylist():
+                row += 1
+                yield row, values

@@ -1,0 +1,71 @@
+"""``python -m longbert.pretrain``: continue MLM pre-training of a BERT encoder on your documents.
+
+Examples::
+
+    python -m longbert.pretrain docs/ --name news-encoder --max-minutes 30 --max-steps 600
+    python -m longbert.pretrain --from-store --batch 3 --name my-domain      # documents in the database
+    python -m longbert.pretrain corpus.jsonl.gz --strategy sparse --max-tokens 4096 --name long-news
+    python -m longbert.pretrain --name news-encoder --resume                  # after Ctrl-C or kill -9
+    torchrun --nproc_per_node=2 -m longbert.pretrain docs/ --name news-encoder
+
+then ``python -m longbert.train --encoder models/news-encoder ...``. The objective is
+BERT's masked language model (15% selected: 80% [MASK], 10% random, 10% unchanged; masks drawn
+afresh each pass) without next-sentence prediction, which RoBERTa found does not help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from longbert.errors import LongBertError
+from longbert.pretraining.config import add_arguments, config_from_args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m longbert.pretrain",
+        description="Continue masked-language-model pre-training of a BERT encoder on unlabelled documents "
+        "(domain/task adaptation; --strategy sparse trains long inputs), saving an encoder folder that "
+        "--encoder accepts.",
+        epilog="Corpus: files or folders (txt, md, html, pdf, docx, JSONL/CSV rows, zip, gz; labels are "
+        "ignored) and/or --from-store. Several GPUs/machines: launch the same command with torchrun.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from longbert.pretraining import pretrain
+
+        config, given = config_from_args(args)
+        result = pretrain(config, given=given)
+    except LongBertError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Aborted.", file=sys.stderr)
+        return 130
+    if result.status == "interrupted":
+        return 130
+    before, after = result.heldout.get("before"), result.heldout.get("after")
+    shown = ""
+    if before and after:
+        shown = (
+            f"; held-out perplexity {before['perplexity']:,.1f} -> {after['perplexity']:,.1f} "
+            f"(loss {before['loss']:.3f} -> {after['loss']:.3f})"
+        )
+    print(
+        f"Encoder: {result.output_dir} ({result.steps:,} steps, final MLM loss "
+        f"{result.final_loss if result.final_loss is None else round(result.final_loss, 4)}{shown}; "
+        f"{result.tokens_seen / max(result.seconds, 1e-9):,.0f} tokens/s over {result.seconds:.0f} s)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

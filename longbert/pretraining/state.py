@@ -1,0 +1,157 @@
+"""The resumable state of a pre-training run: ``<output>/.last/``.
+
+Saved on a clean stop (Ctrl-C, SIGTERM, ``should_stop``) and every ``save_every_minutes``, always
+at an optimiser-step boundary: the model (safetensors), the optimiser (``torch.save``, read back
+with ``weights_only=True``), the scheduler and loss scaler, torch's random generators (dropout) and
+the counters. Masks and the data order need no saved generator: they are drawn from
+``(seed, epoch, index)``. The folder is written as ``.last.new`` and swapped in whole, so a
+``kill -9`` during a save leaves the previous state usable.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from longbert.pretraining.errors import PretrainError
+
+LAST = ".last"
+TRAINER_FILE = "trainer.json"
+
+
+@dataclass
+class PretrainState:
+    """Counters of a run: ``epoch`` and ``batches_done`` (micro-batches of it already trained),
+    ``global_step`` optimiser steps, tokens seen, the last steps' losses (``last_loss`` their
+    mean), held-out reports by moment (``before``...), the database run id, the run's options and
+    its corpus hash (a resumed run must read the same documents)."""
+
+    epoch: int = 0
+    batches_done: int = 0
+    global_step: int = 0
+    tokens_seen: int = 0
+    train_seconds: float = 0.0
+    last_loss: float | None = None
+    recent_losses: list[float] = field(default_factory=list)
+    heldout: dict[str, Any] = field(default_factory=dict)
+    run_id: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    corpus_sha256: str = ""
+
+
+def _model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state without the tied decoder weight (the same tensor as the embeddings)."""
+    return {
+        k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k != "head.decoder.weight"
+    }
+
+
+def save_state(
+    folder: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+    state: PretrainState,
+) -> Path:
+    """Write ``folder/.last`` (``trainer.json`` last; swapped in whole)."""
+    target, new, old = folder / LAST, folder / (LAST + ".new"), folder / (LAST + ".old")
+    _recover(folder)
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    save_file(_model_tensors(model), str(new / "model.safetensors"))
+    torch.save(optimizer.state_dict(), new / "optimizer.pt")
+    rng = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng.update({f"cuda_{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    save_file(rng, str(new / "rng.safetensors"))
+    meta = {"state": asdict(state), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict()}
+    (new / TRAINER_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.replace(old)
+    new.replace(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def last_folder(folder: Path) -> Path | None:
+    """The complete state folder, if any: ``.last``, else a ``.last.new``/``.last.old`` a kill left."""
+    for name in (LAST, LAST + ".new", LAST + ".old"):
+        if (folder / name / TRAINER_FILE).is_file():
+            return folder / name
+    return None
+
+
+def _recover(folder: Path) -> None:
+    found = last_folder(folder)
+    if found is not None and found.name != LAST:
+        shutil.rmtree(folder / LAST, ignore_errors=True)
+        found.replace(folder / LAST)
+
+
+def remove_state(folder: Path) -> None:
+    for name in (LAST, LAST + ".new", LAST + ".old"):
+        shutil.rmtree(folder / name, ignore_errors=True)
+
+
+@dataclass
+class LoadedState:
+    """What :func:`load_state` read back."""
+
+    state: PretrainState
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any]
+    rng: dict[str, torch.Tensor]
+
+
+def load_state(folder: Path) -> LoadedState:
+    """Read ``folder``'s resumable state; :class:`PretrainError` naming the file that fails."""
+    path = last_folder(folder)
+    if path is None:
+        raise PretrainError(
+            f"Nothing to resume in '{folder}': there is no {LAST}/ state (a run saves it when stopped and "
+            "every --save-every-minutes). Start a new run without --resume."
+        )
+    current = path / TRAINER_FILE
+    try:
+        meta = json.loads(current.read_text())
+        state = PretrainState(**meta["state"])
+        current = path / "model.safetensors"
+        model = load_file(str(current))
+        current = path / "rng.safetensors"
+        rng = load_file(str(current))
+        current = path / "optimizer.pt"
+        optimizer = torch.load(current, map_location="cpu", weights_only=True)
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        RuntimeError,
+        EOFError,
+        SafetensorError,
+        pickle.UnpicklingError,
+    ) as error:
+        raise PretrainError(
+            f"The resumable state file '{current}' is unreadable ({type(error).__name__}: "
+            f"{error}); start a new run with --overwrite."
+        ) from error
+    return LoadedState(state, model, optimizer, meta["scheduler"], meta["scaler"], rng)
+
+
+def restore_rng(rng: dict[str, torch.Tensor]) -> None:
+    torch.set_rng_state(rng["torch_cpu"])
+    cuda = [rng[k] for k in sorted(k for k in rng if k.startswith("cuda_"))]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
