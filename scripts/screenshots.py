@@ -29,6 +29,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1440, "height": 1000}
 MAX_BYTES = 300_000
+LABEL_SET = "News desk"
 
 #: Five short news items written for the screenshots (no third-party text is shown).
 DOCUMENTS = {
@@ -102,6 +103,19 @@ def shrink(path: Path, max_bytes: int = MAX_BYTES) -> None:
             path, optimize=True)
 
 
+def prepare(db_url: str) -> None:
+    """A saved label set (the app's default labels under a name) that every page starts with."""
+    from longbert.store import Store
+    from longbert.ui.models import DEFAULT_ZERO_SHOT_LABELS, parse_labels
+
+    store = Store(db_url)
+    try:
+        store.save_label_set(LABEL_SET, parse_labels(DEFAULT_ZERO_SHOT_LABELS))
+        store.set_setting("label_set", LABEL_SET)  # app_pages.widgets.LABEL_SET_SETTING
+    finally:
+        store.close()
+
+
 def take(url: str, out: Path) -> list[Path]:
     """Drive the app in Chromium and save the screenshots; returns their paths."""
     from playwright.sync_api import expect, sync_playwright
@@ -143,6 +157,8 @@ def take(url: str, out: Path) -> list[Path]:
             page.get_by_label("Document text").fill(DOCUMENTS["harbour-flood-wall.txt"])
             page.get_by_role("button", name="Classify", exact=True).click()
             expect(page.get_by_text("and saved it to History")).to_be_visible(timeout=120_000)
+            page.mouse.move(800, 500)
+            page.mouse.wheel(0, 520)  # the result, not the text box, fills the picture
             shot(page, "classify.png")
 
             page.get_by_role("link", name="History").click()
@@ -165,6 +181,8 @@ def main() -> None:
         env = {**os.environ, "LONGBERT_DB_URL": f"sqlite:///{data / 'shots.sqlite'}",
                "LONGBERT_MODELS_DIR": str(data / "models")}
         env.pop("LONGBERT_SPOOL_DIR", None)
+        sys.path.insert(0, str(ROOT))  # run as a script: the project is not on the path
+        prepare(env["LONGBERT_DB_URL"])
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         with (data / "streamlit.log").open("wb") as log:
