@@ -53,11 +53,25 @@ text_column = st.text_input("Text column in CSV / JSON Lines files", "text",
                             key="batch:text_column", width=320) or "text"
 current = resources.jobs().get(st.session_state.get("batch:job"))
 labelling = current is not None and not current.snapshot().finished
+# One batch at a time: another tab's job (or a resume from History) and a batch a live worker
+# elsewhere holds (another server, the CLI) block a new start too, not only this tab's job.
+busy = None
+if labelling:
+    busy = "One batch at a time per browser tab: wait for this one, or stop it."
+else:
+    elsewhere = [j.title for j in resources.jobs().running("batch")]
+    elsewhere += [f"#{b.id} {b.name}" + (f", by {b.worker_host} process {b.worker_pid}"
+                                         if b.worker_host else "")
+                  for b in store.list_batches(status="running")]
+    if elsewhere:
+        busy = (f"Another batch is being labelled ({elsewhere[0]}): one batch at a time. Wait "
+                "for it to finish (History shows its progress), or stop it there.")
+        st.caption(busy)
 start = st.button(
     "Start labelling", type="primary", key="batch:start",
-    disabled=labelling or not uploads or not strategy_ok or (choice.zero_shot and labels is None),
-    help="One batch at a time per browser tab: wait for this one, or stop it." if labelling
-    else None,
+    disabled=busy is not None or not uploads or not strategy_ok
+    or (choice.zero_shot and labels is None),
+    help=busy,
 )
 
 

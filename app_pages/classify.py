@@ -76,22 +76,24 @@ if go:
             loaded = time.perf_counter() - started
             from longbert.ui.service import classify_and_log
 
+            label_set = widgets.current_label_set() if choice.zero_shot else None
             with st.spinner("Classifying…"):
                 prediction, pid = classify_and_log(
                     resources.store(), model, document, strategy, keep_full_attention=keep_full,
-                    label_set=widgets.current_label_set() if choice.zero_shot else None)
+                    label_set=label_set)
         except LongBertError as error:
             st.error(str(error))
         else:
             st.session_state["classify:result"] = (prediction, document, pid,
                                                    time.perf_counter() - started, loaded,
-                                                   signature)
+                                                   label_set, signature)
 
 result = st.session_state.get("classify:result")
 if result is not None:
-    prediction, document, pid, seconds, loaded, _ = result
+    prediction, document, pid, seconds, loaded, label_set, _ = result
     st.success(classified_message(document.name, seconds, loaded))
-    views.render_prediction(prediction, document, "classify", prediction_id=pid)
+    views.render_prediction(prediction, document, "classify", prediction_id=pid,
+                            label_set=label_set)
 elif not go:
     st.info(
         "Paste a text or upload a file, then press **Classify**. "

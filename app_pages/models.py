@@ -13,7 +13,12 @@ from longbert.settings import models_dir
 from longbert.ui import charts
 from longbert.ui.evaluation import evaluate, load_labelled
 from longbert.ui.formatting import md
-from longbert.ui.model_admin import default_model, delete_checkpoint, set_default_model
+from longbert.ui.model_admin import (
+    default_model,
+    delete_checkpoint,
+    model_label_sets,
+    set_default_model,
+)
 from longbert.ui.models import (
     ZERO_SHOT_KEY,
     ModelChoice,
@@ -88,7 +93,18 @@ if not checkpoints:
     )
 
 
-rows = [checkpoint_row(choice, registered) for choice in checkpoints]
+
+
+def _with_label_sets(row: dict, choice: ModelChoice) -> dict:
+    """The table row with the model's label sets by name, next to its labels."""
+    names = [choice.title, *([Path(choice.path).name] if choice.path else [])]
+    sets = model_label_sets(store, names, choice.labels)
+    at = list(row).index("labels") + 1
+    items = list(row.items())
+    return dict([*items[:at], ("label sets", ", ".join(sets) or "—"), *items[at:]])
+
+
+rows = [_with_label_sets(checkpoint_row(choice, registered), choice) for choice in checkpoints]
 if rows:
     frame = table_frame(rows, list(dict.fromkeys(k for r in rows for k in r)))
     st.dataframe(frame, hide_index=True, key="models:table", column_config=views.column_config(
@@ -160,5 +176,6 @@ if others:
          "kind": m.kind if m.folder is None or m.zero_shot or Path(m.folder).is_dir()
          else f"{m.kind} (checkpoint deleted)",
          "labels": ", ".join(m.labels),
+         "label sets": ", ".join(model_label_sets(store, [m.name])) or "—",
          "first used": m.created_at.strftime("%Y-%m-%d %H:%M")} for m in others
     ]), hide_index=True, key="models:others")

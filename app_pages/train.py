@@ -23,7 +23,7 @@ from longbert.ui.training import (
     OptionSpec,
     advanced_specs,
     build_config,
-    correction_choices,
+    corrections_by_label_set,
     export_corrections,
     option_specs,
     save_upload,
@@ -50,11 +50,24 @@ columns: dict[str, Any] = {}
 columns_ok = True
 chosen = None
 if source == SOURCES[0]:
-    choices = {c.key: c for c in correction_choices(store)}  # per model and label set
-    if choices:
-        picked = st.selectbox("Corrections", list(choices), key="train:corrections",
-                              format_func=lambda k: choices[k].title)
-        chosen = choices.get(picked)
+    by_label_set = corrections_by_label_set(store)  # label set name -> one set per model
+    if by_label_set:
+        def _set_title(name: str) -> str:
+            return f"{name} · {plural(sum(c.documents for c in by_label_set[name]), 'document')}"
+
+        picked = st.selectbox(
+            "Label set", list(by_label_set), key="train:label_set", format_func=_set_title,
+            help="The corrections made under one label set (Classify, Batch label and History "
+            "show each prediction's label set).")
+        made_with = {c.key: c for c in by_label_set.get(picked, [])}
+        if len(made_with) > 1:
+            # The export never mixes models' predictions: one model's corrections at a time.
+            chosen = made_with[st.selectbox(
+                "Corrections of the predictions made with", list(made_with), key="train:corrections",
+                format_func=lambda k: f"{made_with[k].model} ({plural(made_with[k].documents, 'document')})")]
+        elif made_with:
+            chosen = next(iter(made_with.values()))
+            st.caption(f"Labels {', '.join(chosen.labels)}; predictions made with {chosen.model}.")
     count = chosen.documents if chosen is not None else 0
     st.caption(f"{plural(count, 'document')} with a corrected or confirmed label (Batch label and "
                "History pages). A few dozen per label give a usable first model.")

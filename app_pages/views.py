@@ -11,7 +11,7 @@ from longbert.document import Document
 from longbert.results import Prediction
 from longbert.ui import charts, highlight
 from longbert.ui.coverage import coverage, units_read
-from longbert.ui.formatting import token_budget_text
+from longbert.ui.formatting import md, token_budget_text
 
 
 def column_config(frame: Any, **configs: Any) -> dict[str, Any]:
@@ -23,13 +23,17 @@ def column_config(frame: Any, **configs: Any) -> dict[str, Any]:
 
 
 def render_prediction(p: Prediction, document: Document, prefix: str, *,
-                      prediction_id: int | None = None) -> None:
-    """The full result view: label, probabilities, budget, what the model saw, attention."""
+                      prediction_id: int | None = None, label_set: str | None = None) -> None:
+    """The full result view: label (with the label set it was chosen from), probabilities,
+    budget, what the model saw, attention. ``label_set`` names the saved label set the
+    prediction was made with (default: the one it records, if any)."""
     top, chart = st.columns([1, 2])
     with top:
         confidence = p.probabilities.get(p.label, 0.0)
         st.metric("Label", ", ".join(p.labels) or p.label, delta=f"{confidence:.1%} probability",
                   delta_color="off", delta_arrow="off")
+        st.caption(label_set_text(label_set or (p.extra or {}).get("label_set"),
+                                  list(p.probabilities), p.zero_shot))
         if p.zero_shot:
             st.badge("Zero-shot label", icon=":material/auto_awesome:", color="orange",
                      help="From similarity to your label descriptions, not a trained model.")
@@ -55,6 +59,14 @@ def render_prediction(p: Prediction, document: Document, prefix: str, *,
         render_attention(p, document, prefix)
     with full:
         render_full_attention(p, prefix)
+
+
+def label_set_text(name: str | None, labels: list[str], zero_shot: bool) -> str:
+    """``Label set **news** (politics, sport)``; a trained model's own labels when unnamed."""
+    listed = ", ".join(md(label) for label in labels)
+    if name:
+        return f"Label set **{md(name)}** ({listed})"
+    return f"Label set: {'the labels typed' if zero_shot else 'the model’s own'} ({listed})"
 
 
 def render_attention(p: Prediction, document: Document, prefix: str) -> None:

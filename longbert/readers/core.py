@@ -25,7 +25,7 @@ from longbert.readers.base import (
     extension,
     is_junk,
 )
-from longbert.readers.documents import read_docx, read_html, read_pdf, read_plain_text
+from longbert.readers.documents import read_docx, read_html_page, read_pdf, read_plain_text
 from longbert.readers.items import Context, TableOptions, document_item
 from longbert.readers.tabular import read_table
 
@@ -250,8 +250,10 @@ def _dispatch(
             return
         if ext in _UNSUPPORTED:
             raise ReadFailure("unsupported", f".{ext} files are not supported; {_UNSUPPORTED[ext]}.")
+        reading_notes: tuple[str, ...] = ()
         if ext in HTML_EXTENSIONS:
-            text = read_html(data)
+            page = read_html_page(data)
+            text, reading_notes = page.text, (page.note,)
         elif ext == "pdf":
             text = read_pdf(data, limits)
         elif ext == "docx":
@@ -261,7 +263,7 @@ def _dispatch(
     except ReadFailure as failure:
         yield FileError(display, failure.reason, kind=failure.kind)
         return
-    yield document_item(ctx, text, display, member=member)
+    yield document_item(ctx, text, display, member=member, notes=reading_notes)
 
 
 def _sniff_extension(data: bytes) -> str:

@@ -10,6 +10,7 @@ import io
 import logging
 import re
 import zipfile
+from dataclasses import dataclass
 
 from longbert.readers.base import ReadFailure, ReadLimits, human_bytes
 from longbert.text.decoding import decode_text
@@ -82,18 +83,102 @@ def read_plain_text(data: bytes) -> str:
     return decode_text(data)
 
 
+#: Main text shorter than this is not trusted as "the article": on a short page there is too
+#: little for trafilatura to tell content from boilerplate, and it may keep one paragraph of a
+#: page that is all content. The page's whole visible text is kept instead. (trafilatura's own
+#: ``min_extracted_size`` default is the same figure.)
+MIN_MAIN_TEXT_CHARS = 250
+MAIN_TEXT_NOTE = "HTML: main content only (trafilatura); navigation, sidebars and footer left out"
+FALLBACK_NOTE = (
+    "HTML: no main article found (trafilatura); kept all the page's visible text, "
+    "navigation and footer included"
+)
+
+
+@dataclass(frozen=True)
+class HtmlText:
+    """An HTML page's text and how it was obtained (a note for :attr:`Document.notes`)."""
+
+    text: str
+    note: str
+
+
+def read_html_page(data: bytes) -> HtmlText:
+    """An HTML page's main content: the article without navigation, header, cookie banner,
+    sidebars and footer, found by trafilatura.
+
+    When trafilatura finds no main text (or under :data:`MIN_MAIN_TEXT_CHARS`, or fails), the
+    page's whole visible text (:func:`read_html`) is kept and the note says so. Either way the
+    text is rendered the same way: entities decoded, markup stripped, one block per line, the
+    page title first.
+    """
+    markup = _decode_html(data)
+    main = _main_content_markup(markup)
+    if main is None:
+        return HtmlText(_visible_text(markup), FALLBACK_NOTE)
+    body = _visible_text(main)
+    title = _page_title(markup)
+    if title and not body.startswith(title):
+        body = f"{title}\n\n{body}"
+    return HtmlText(body, MAIN_TEXT_NOTE)
+
+
+def _main_content_markup(markup: str) -> str | None:
+    """trafilatura's main content as HTML (``<p>``, ``<h1>``, ``<ul>``, ``<table>`` kept), or
+    ``None`` when it finds none worth trusting."""
+    try:
+        import trafilatura
+
+        main = trafilatura.extract(
+            markup,
+            output_format="html",
+            favor_precision=True,  # no whole-page "baseline" dump when the article is not found
+            include_comments=False,  # readers' comments are not the document
+            include_tables=True,
+            include_images=False,
+            include_links=False,
+            deduplicate=False,
+            with_metadata=False,
+        )
+    except Exception as error:  # any failure inside the extractor: the plain reader still works
+        logging.getLogger(__name__).warning("trafilatura failed, keeping all visible text: %s", error)
+        return None
+    if not main:
+        return None
+    from bs4 import BeautifulSoup
+
+    if len(BeautifulSoup(main, "html.parser").get_text(" ", strip=True)) < MIN_MAIN_TEXT_CHARS:
+        return None
+    return main
+
+
 def read_html(data: bytes) -> str:
-    """Visible text of an HTML page: no markup, no scripts or styles, one block per line.
+    """Visible text of a whole HTML page: no markup, no scripts or styles, one block per line.
 
     Entities are decoded (``&amp;`` → ``&``); text that looks like markup after decoding
     (``&lt;b&gt;``) is kept as the literal characters a reader of the page would see.
     """
-    from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
+    return _visible_text(_decode_html(data))
 
+
+def _decode_html(data: bytes) -> str:
     declared = _META_CHARSET_RE.search(data[:4096])
     text = decode_text(data, declared.group(1).decode("ascii") if declared else None)
-    text = text.replace(_PARAGRAPH_MARK, "").replace(_LINE_MARK, "")
-    soup = BeautifulSoup(text, "html.parser")
+    return text.replace(_PARAGRAPH_MARK, "").replace(_LINE_MARK, "")
+
+
+def _page_title(markup: str) -> str:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(markup, "html.parser")
+    return soup.title.get_text(" ", strip=True) if soup.title else ""
+
+
+def _visible_text(markup: str) -> str:
+    """The text a reader of ``markup`` sees, the page title first."""
+    from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
+
+    soup = BeautifulSoup(markup, "html.parser")
     # The page title is the one thing in <head> a reader sees; keep it as the first line.
     title = soup.title.get_text(" ", strip=True) if soup.title else ""  # before <title> goes
     for tag in soup.find_all(list(_DROPPED_TAGS)):

@@ -60,9 +60,13 @@ def document_item(
     labels: tuple[str, ...] | None = None,
     row: int | None = None,
     record_id: str | None = None,
+    notes: tuple[str, ...] = (),
 ) -> ReadItem:
     """Clean and screen ``text`` (:func:`~longbert.text.screening.screen_text`: blobs, cap, size)
-    and wrap it as a document, or say why it cannot be one (empty, encoded, too long)."""
+    and wrap it as a document, or say why it cannot be one (empty, encoded, too long).
+
+    ``notes`` say how the reader got the text (e.g. an HTML page's main content only); the
+    screening's notes follow them on :attr:`Document.notes`."""
     text = clean_text(text)
     if not text:
         where = "row" if row is not None else "file"
@@ -73,7 +77,7 @@ def document_item(
         screened = screen_text(text, ctx.limits)
     except ReadFailure as failure:
         return FileError(name, failure.reason, kind=failure.kind, row=row)  # type: ignore[arg-type]
-    document = Document(text=screened.text, name=name, source=ctx.source, notes=screened.notes)
+    document = Document(text=screened.text, name=name, source=ctx.source, notes=notes + screened.notes)
     return ReadDocument(
         document=document,
         origin=ctx.origin,

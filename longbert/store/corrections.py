@@ -41,6 +41,7 @@ _SCAN = (
         ModelRow.name,
         ModelRow.multi_label,
         ModelRow.kind,
+        PredictionRow.label_set,
     )
     .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
     .join(ModelRow, ModelRow.id == PredictionRow.model_id)
@@ -64,6 +65,8 @@ class _Group:
     #: prediction of the text. Two predictions of one text in force with different labels are
     #: a conflict (:func:`conflicts_of`): no training set picks one of them silently.
     votes: dict[int, dict[int, tuple[int, Any]]] = field(default_factory=dict)
+    #: Names of the saved label sets the corrected predictions were made with, newest last.
+    label_set_names: list[str] = field(default_factory=list)
 
     @property
     def label_set(self) -> frozenset[str]:
@@ -79,6 +82,7 @@ class _Group:
             corrections=len(self.predictions),
             latest_at=self.latest_at,
             conflicts=len(conflicts_of(self)),
+            label_set_names=tuple(reversed(self.label_set_names)),
         )
 
 
@@ -88,7 +92,7 @@ def _scan(session: Session, model: str | None) -> list[_Group]:
     groups: dict[tuple[str, frozenset[str]], _Group] = {}
     for row in session.execute(statement):
         (correction_id, prediction_id, label, labels, created_at, document_id, probabilities,
-         zero_shot, name, multi_label, kind) = row  # fmt: skip
+         zero_shot, name, multi_label, kind, set_name) = row  # fmt: skip
         label_set = [str(key) for key in probabilities]
         group = groups.get((name, frozenset(label_set)))
         if group is None:
@@ -102,6 +106,10 @@ def _scan(session: Session, model: str | None) -> list[_Group]:
         group.documents[document_id] = (correction_id, value)
         group.predictions.add(prediction_id)
         group.votes.setdefault(document_id, {})[prediction_id] = (correction_id, value)
+        if set_name:
+            if set_name in group.label_set_names:
+                group.label_set_names.remove(set_name)
+            group.label_set_names.append(set_name)
     return sorted(groups.values(), key=lambda g: g.latest_at, reverse=True)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from longbert.errors import StoreError
 from longbert.store.engine import Database
 from longbert.store.records import LabelSetRecord, RecordNotFoundError
-from longbert.store.schema import LabelSetRow, utcnow
+from longbert.store.schema import LabelSetRow, ModelRow, PredictionRow, utcnow
 
 
 def _record(row: LabelSetRow) -> LabelSetRecord:
@@ -92,3 +92,22 @@ class LabelSetsMixin:
         """Forget the label set ``name`` (its predictions keep the name); False if none."""
         statement = delete(LabelSetRow).where(LabelSetRow.name == name)
         return bool(self._db.write(lambda s: s.execute(statement).rowcount))
+
+    def label_sets_by_model(self) -> dict[str, list[str]]:
+        """Model name → the names of the label sets its predictions were made with, by name
+        (predictions made before label sets had names are not counted). One zero-shot model
+        name used with several label sets lists each of them."""
+        statement = (
+            select(ModelRow.name, PredictionRow.label_set)
+            .join(PredictionRow, PredictionRow.model_id == ModelRow.id)
+            .where(PredictionRow.label_set.is_not(None))
+            .distinct()
+        )
+
+        def work(session: Session) -> dict[str, list[str]]:
+            found: dict[str, list[str]] = {}
+            for model, label_set in session.execute(statement):
+                found.setdefault(str(model), []).append(str(label_set))
+            return {model: sorted(names) for model, names in found.items()}
+
+        return self._db.read(work)

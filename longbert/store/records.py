@@ -171,6 +171,14 @@ class CorrectionSet:
     #: Texts whose predictions carry different people's labels in force (conflicts): the
     #: training export refuses them or leaves them out, never picks one.
     conflicts: int = 0
+    #: Names of the saved label sets these predictions were made with, most recently used
+    #: first (empty for predictions made before label sets had names).
+    label_set_names: tuple[str, ...] = ()
+
+    @property
+    def label_set_name(self) -> str | None:
+        """The label set's name (the most recently used one), or None when it has none."""
+        return self.label_set_names[0] if self.label_set_names else None
 
     @property
     def key(self) -> str:

@@ -8,6 +8,7 @@ its folder only; predictions made with it keep their record (model name, labels,
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from longbert.checkpoints import MANIFEST
@@ -46,3 +47,15 @@ def delete_checkpoint(store: Store, folder: str | Path, root: str | Path | None 
     if store.get_setting(DEFAULT_MODEL_SETTING) == str(path):
         store.set_setting(DEFAULT_MODEL_SETTING, None)
     shutil.rmtree(path)
+
+
+def model_label_sets(store: Store, names: Sequence[str], labels: Sequence[str] = ()) -> list[str]:
+    """The label sets of a model, by name: those its predictions were made with (under any of
+    ``names``, e.g. a checkpoint's title and folder name) and, when ``labels`` are given (a
+    trained model's own labels), the saved label sets with exactly those labels."""
+    used = store.label_sets_by_model()
+    found = {name for model in names for name in used.get(model, [])}
+    if labels:
+        wanted = set(labels)
+        found |= {saved.name for saved in store.list_label_sets() if set(saved.labels) == wanted}
+    return sorted(found)

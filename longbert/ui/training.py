@@ -93,6 +93,25 @@ def correction_choices(store: Store) -> list[CorrectionSet]:
     return store.correction_sets()
 
 
+def label_set_title(chosen: CorrectionSet) -> str:
+    """The name a person picks a correction set by: its label set's name, or its labels when
+    the predictions were made before label sets had names."""
+    return chosen.label_set_name or f"unnamed label set ({'/'.join(chosen.labels)})"
+
+
+def corrections_by_label_set(store: Store) -> dict[str, list[CorrectionSet]]:
+    """The app's corrections by label set name (see :func:`label_set_title`) → the correction
+    sets made with it, one per model (most recently corrected first, as is the mapping).
+
+    One label set used with several models (zero-shot, then a trained model) gives one entry
+    with several sets: the Train page then asks which model's predictions to train from, since
+    the training export never mixes models."""
+    grouped: dict[str, list[CorrectionSet]] = {}
+    for chosen in correction_choices(store):
+        grouped.setdefault(label_set_title(chosen), []).append(chosen)
+    return grouped
+
+
 def corrections_count(store: Store, model: str | None = None, labels: Sequence[str] | None = None) -> int:
     """How many documents a training set from ``model``'s corrections (with ``labels``) has.
 
