@@ -117,6 +117,9 @@ def test_an_encoder_checkpoint_is_a_starting_point_everywhere_an_encoder_is(tmp_
         Manifest(kind="encoder", name="adapted", encoder=str(bert), pretraining=PRETRAINED),
     )
     clf = LongBertClassifier.from_encoder(folder, labels=["x", "y"], strategy="sparse", device="cpu")
+    # The source BERT's pooler travels with the encoder checkpoint: the new head starts from it.
+    assert adapted.bert_pooler_state is not None
+    torch.testing.assert_close(clf.head.pooler.weight.detach(), adapted.bert_pooler_state["dense.weight"])
     for got, want in zip(clf.encoder.state_dict().values(), adapted.state_dict().values(), strict=True):
         torch.testing.assert_close(got[: want.shape[0]], want)
     (prediction,) = clf.predict([text_of(60)])

@@ -34,6 +34,10 @@ GLOBAL_PROJECTIONS = {"query_global": "query", "key_global": "key", "value_globa
 #: Trained global projections next to a BERT checkpoint (``python -m longbert.pretrain`` in long
 #: mode writes them; BertModel has no such weights, so they travel in a file of their own).
 GLOBAL_PROJECTIONS_FILE = "global_projections.safetensors"
+#: The source BERT's pooler (dense + tanh), which LongBertModel does not use itself but a new [CLS]
+#: head starts from; kept beside the weights so an encoder checkpoint (e.g. after further
+#: pre-training) hands it on as the original BERT folder would.
+POOLER_FILE = "bert_pooler.safetensors"
 
 
 def _refused_pickle(error: BaseException | None) -> bool:
@@ -162,6 +166,10 @@ class LongBertIOMixin:
         partial = path / (WEIGHTS_FILE + ".partial")
         save_file(state, str(partial), metadata={"format": "pt"})
         partial.replace(path / WEIGHTS_FILE)
+        pooler = getattr(self, "bert_pooler_state", None)
+        if pooler:
+            save_file({k: v.detach().contiguous().cpu() for k, v in pooler.items()},
+                      str(path / POOLER_FILE), metadata={"format": "pt"})
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike[str]) -> Self:
@@ -203,4 +211,11 @@ class LongBertIOMixin:
             raise CheckpointError(
                 f"LongBERT checkpoint '{path}': the weights do not match config.json ({error})."
             ) from error
+        if (path / POOLER_FILE).is_file():
+            try:
+                model.bert_pooler_state = load_file(str(path / POOLER_FILE))
+            except Exception as error:  # safetensors raises its own error type on corrupt files
+                raise CheckpointError(
+                    f"LongBERT checkpoint '{path}' has a corrupt {POOLER_FILE}: {error}"
+                ) from error
         return model
