@@ -13,7 +13,8 @@ fi
 reqs=requirements.txt
 [ "$kind" = dev ] && reqs=requirements-dev.txt
 stamp=".venv/.installed-$(basename "$reqs" .txt)"
-X
+# Every requirements file counts: the dev file includes the optional ones (e.g. requirements-ray.txt).
+digest=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "==> installing $reqs into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$reqs"
