@@ -1,0 +1,224 @@
+"""``explain``: why one document got its label, as signed scores on the sentences the model read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from longbert.document import Document
+from longbert.explain import model_io
+from longbert.explain.methods import (
+    GRADIENT_METHODS,
+    gradient_token_scores,
+    occlude_sentences,
+    occlude_words,
+    sum_by,
+)
+from longbert.explain.result import METHODS, Explanation, SentenceScore, WordScore
+from longbert.explain.units import ReadSentences, read_sentences
+from longbert.strategies import Encoded, Strategy
+
+if TYPE_CHECKING:
+    from longbert.classifier import DocumentClassifier
+
+
+def explain(
+    classifier: DocumentClassifier,
+    item: str | Document,
+    *,
+    method: str = "occlusion",
+    strategy: Strategy | dict[str, Any] | str | None = None,
+    label: str | None = None,
+    top_sentences: int = 3,
+    words_per_sentence: int = 5,
+    n_steps: int = 16,
+    internal_batch_size: int | None = None,
+    tokens_per_pass: int = model_io.TOKENS_PER_PASS,
+) -> Explanation:
+    """Score every sentence the model reads of ``item`` for ``label`` (default: the predicted one).
+
+    Args:
+        method: one of :data:`~longbert.explain.result.METHODS`.
+        strategy: explain under this strategy instead of the classifier's own (as ``predict``).
+        top_sentences: how many sentences (by absolute score) get word scores; 0 for none.
+        words_per_sentence: words kept per top sentence (by absolute score).
+        n_steps, internal_batch_size: integrated gradients' steps and rows per forward/backward
+            pass (the memory bound; default: as many as fit in 4,096 tokens, at least one).
+        tokens_per_pass: content tokens per forward pass when occlusion runs perturbed copies.
+
+    Raises ValueError for an unknown method or label, or a document with no readable tokens.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
+    started = perf_counter()
+    chosen = model_io.resolve_strategy(classifier, strategy)
+    if method == "attention":
+        return _attention(classifier, item, chosen, top_sentences, words_per_sentence, started)
+    encoded = model_io.read(classifier, item, chosen)
+    sentences = read_sentences(encoded)
+    if len(sentences) == 0:
+        raise ValueError("the document has no tokens the model can read")
+    names = model_io.labels(classifier)
+    details: dict[str, Any] = {}
+    if method == "occlusion":
+        probs = model_io.variant_probabilities(
+            classifier, encoded, [], chosen, tokens_per_pass=tokens_per_pass
+        )[0]
+        label_index = _label_index(names, label, probs)
+        probability, scores = occlude_sentences(
+            classifier, encoded, chosen, sentences, label_index, tokens_per_pass
+        )
+        top = _top(scores, top_sentences)
+        word_groups = occlude_words(
+            classifier, encoded, chosen, [sentences.positions[i] for i in top], label_index, tokens_per_pass
+        )
+        words = {
+            i: _best_words(encoded, ws, s, words_per_sentence)
+            for i, (ws, s) in zip(top, word_groups, strict=True)
+        }
+        details["removal"] = "tokens deleted from the windows that read them (not masked, no re-cut)"
+    else:
+        assert method in GRADIENT_METHODS
+        probs = model_io.variant_probabilities(
+            classifier, encoded, [], chosen, tokens_per_pass=tokens_per_pass
+        )[0]
+        label_index = _label_index(names, label, probs)
+        probability = float(probs[label_index])
+        token_scores, details = gradient_token_scores(
+            classifier,
+            encoded,
+            chosen,
+            label_index,
+            method,
+            n_steps=n_steps,
+            internal_batch_size=internal_batch_size,
+        )
+        scores = _sentence_sums(encoded, sentences, token_scores)
+        word_scores = sum_by(encoded.doc.word_index, token_scores, len(encoded.doc.word_spans))
+        top = _top(scores, top_sentences)
+        words = {i: _words_of(encoded, sentences, i, word_scores, words_per_sentence) for i in top}
+    return _result(
+        method, names[label_index], probability, chosen, encoded, sentences, scores, words, started, details
+    )
+
+
+def explain_many(
+    classifier: DocumentClassifier,
+    items: Sequence[str | Document],
+    methods: Sequence[str] = ("occlusion", "integrated_gradients", "attention"),
+    **options: Any,
+) -> list[dict[str, Explanation | str]]:
+    """For a sample of documents: per document, ``{method: Explanation}`` (or the error message
+    for a method that failed on it, so one bad document never sinks the batch)."""
+    out: list[dict[str, Explanation | str]] = []
+    for item in items:
+        row: dict[str, Explanation | str] = {}
+        for method in methods:
+            try:
+                row[method] = explain(classifier, item, method=method, **options)
+            except (ValueError, RuntimeError) as error:
+                row[method] = f"{type(error).__name__}: {error}"
+        out.append(row)
+    return out
+
+
+def _label_index(names: list[str], label: str | None, probs: np.ndarray) -> int:
+    if label is None:
+        return int(np.argmax(probs))
+    if label not in names:
+        raise ValueError(f"unknown label {label!r}; the model's labels are {names}")
+    return names.index(label)
+
+
+def _top(scores: np.ndarray, k: int) -> list[int]:
+    """Indices of the ``k`` largest absolute scores (ties: earlier first)."""
+    order = np.lexsort((np.arange(len(scores)), -np.abs(scores)))
+    return [int(i) for i in order[: max(k, 0)]]
+
+
+def _sentence_sums(encoded: Encoded, sentences: ReadSentences, token_scores: np.ndarray) -> np.ndarray:
+    return np.asarray([token_scores[p].sum() for p in sentences.positions], dtype=np.float32)
+
+
+def _words_of(
+    encoded: Encoded, sentences: ReadSentences, i: int, word_scores: np.ndarray, k: int
+) -> list[WordScore]:
+    words = np.unique(encoded.doc.word_index[sentences.positions[i]])
+    return _best_words(encoded, words, word_scores[words], k)
+
+
+def _best_words(encoded: Encoded, words: np.ndarray, scores: np.ndarray, k: int) -> list[WordScore]:
+    order = np.lexsort((np.arange(len(scores)), -np.abs(scores)))[:k]
+    spans = encoded.doc.word_spans
+    return [WordScore((int(spans[words[j], 0]), int(spans[words[j], 1])), float(scores[j])) for j in order]
+
+
+def _result(
+    method: str,
+    label: str,
+    probability: float,
+    strategy: Strategy,
+    encoded: Encoded,
+    sentences: ReadSentences,
+    scores: np.ndarray,
+    words: dict[int, list[WordScore]],
+    started: float,
+    details: dict[str, Any],
+) -> Explanation:
+    spans = encoded.doc.sentence_spans
+    return Explanation(
+        method=method,
+        label=label,
+        probability=float(probability),
+        strategy=strategy.name,
+        strategy_params=dict(strategy.params),
+        sentences=[
+            SentenceScore((int(spans[s, 0]), int(spans[s, 1])), float(score), float(cov))
+            for s, score, cov in zip(
+                sentences.index.tolist(), scores.tolist(), sentences.coverage.tolist(), strict=True
+            )
+        ],
+        top_words=words,
+        seconds=perf_counter() - started,
+        details={
+            **details,
+            "read_tokens": int(sentences.token_counts.sum()),
+            "total_tokens": encoded.total_tokens,
+        },
+    )
+
+
+def _attention(
+    classifier: DocumentClassifier,
+    item: str | Document,
+    strategy: Strategy,
+    top_sentences: int,
+    words_per_sentence: int,
+    started: float,
+) -> Explanation:
+    """The prediction's own attention summary, on the sentences the model read."""
+    prediction = model_io.attention_prediction(classifier, item, strategy)
+    summary = prediction.attention
+    assert summary is not None
+    encoded = model_io.read(classifier, item, strategy)
+    sentences = read_sentences(encoded)
+    scores = summary.sentence_scores[sentences.index].astype(np.float32)
+    top = _top(scores, top_sentences)
+    words = {i: _words_of(encoded, sentences, i, summary.word_scores, words_per_sentence) for i in top}
+    probability = prediction.probabilities[prediction.label]
+    details = {"unsigned": True}
+    return _result(
+        "attention",
+        prediction.label,
+        probability,
+        strategy,
+        encoded,
+        sentences,
+        scores,
+        words,
+        started,
+        details,
+    )

@@ -1,0 +1,237 @@
+"""The one place where explanations touch the classifier: document → inputs, inputs → probabilities.
+
+Explanations perturb what the model reads and run it again many times, so they need a little more
+than ``predict``: the strategy's cut of a document (:func:`read`), window vectors reused across
+perturbed copies (:func:`variant_probabilities`), and a differentiable forward pass from token ids
+to one label's probability (:class:`LabelForward`, for Captum). Every call into classifier
+internals (tokenisation, ``strategy.encode``, ``collate``, ``encode_windows``,
+``classify_windows``, the embedding layer) is in this module, so moving to the classifier's one
+forward path (issue 17) is a change here only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from longbert.document import Document, as_document
+from longbert.inference import LONG_BATCH_TOKENS, autocast
+from longbert.results import Prediction
+from longbert.strategies import Encoded, Strategy, get_strategy
+from longbert.tokenization import tokenize_document
+
+if TYPE_CHECKING:
+    from longbert.batching import ModelBatch
+    from longbert.classifier import DocumentClassifier
+
+#: Content tokens per forward pass when many perturbed windows are run (32 full BERT windows).
+TOKENS_PER_PASS = LONG_BATCH_TOKENS
+
+
+def resolve_strategy(
+    classifier: DocumentClassifier, strategy: Strategy | dict[str, Any] | str | None
+) -> Strategy:
+    """The strategy to explain under (the classifier's own unless one is given), table grown for it."""
+    chosen = get_strategy(strategy) if strategy is not None else classifier.strategy
+    classifier._prepare_for(chosen)
+    return chosen
+
+
+def read(classifier: DocumentClassifier, item: str | Document, strategy: Strategy) -> Encoded:
+    """What the model reads of ``item`` under ``strategy`` (as ``predict`` prepares it)."""
+    return strategy.encode(tokenize_document(as_document(item), classifier.tokenizer))
+
+
+def labels(classifier: DocumentClassifier) -> list[str]:
+    return list(classifier.labels)
+
+
+def _single_rows(encoded: Encoded, windows: Sequence[np.ndarray]) -> list[Encoded]:
+    """Each window as its own one-row Encoded (long mode keeps its global positions)."""
+    mode = "long" if encoded.mode == "long" else "window"
+    return [
+        Encoded(doc=encoded.doc, mode=mode, windows=[w], global_positions=encoded.global_positions)
+        for w in windows
+    ]
+
+
+def _template(classifier: DocumentClassifier, encoded: Encoded, strategy: Strategy) -> ModelBatch:
+    return classifier.collate([encoded], strategy)
+
+
+@torch.inference_mode()
+def _window_vectors(
+    classifier: DocumentClassifier,
+    rows: list[Encoded],
+    strategy: Strategy,
+    tokens_per_pass: int,
+) -> torch.Tensor:
+    """``[R, H]`` vectors of one-window rows, run in length-sorted passes of a token budget."""
+    device = classifier.device
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i].windows[0]))
+    out: list[torch.Tensor | None] = [None] * len(rows)
+    start = 0
+    while start < len(order):
+        stop, budget = start, 0
+        while stop < len(order) and (
+            stop == start or budget + len(rows[order[stop]].windows[0]) + 2 <= tokens_per_pass
+        ):
+            budget += len(rows[order[stop]].windows[0]) + 2
+            stop += 1
+        part = [rows[i] for i in order[start:stop]]
+        batch = classifier.collate(part, strategy).to(device)
+        with autocast(device):
+            vectors, _, _ = classifier.encode_windows(batch)
+        for i, vector in zip(order[start:stop], vectors.float(), strict=True):
+            out[i] = vector
+        start = stop
+    return torch.stack([v for v in out if v is not None])
+
+
+@torch.inference_mode()
+def _classify(
+    classifier: DocumentClassifier,
+    template: ModelBatch,
+    vectors: torch.Tensor,
+    window_doc: torch.Tensor,
+    num_docs: int,
+) -> torch.Tensor:
+    """``[B, L]`` probabilities from window vectors (pooled per document in chunks mode)."""
+    batch = dataclasses.replace(template, window_doc=window_doc.to(vectors.device), num_docs=num_docs)
+    with autocast(vectors.device):
+        out = classifier.classify_windows(vectors.to(_head_dtype(classifier)), batch)
+    return classifier.probabilities(out.logits)
+
+
+def _head_dtype(classifier: DocumentClassifier) -> torch.dtype:
+    return next(classifier.parameters()).dtype
+
+
+def variant_probabilities(
+    classifier: DocumentClassifier,
+    base: Encoded,
+    variants: Sequence[Encoded],
+    strategy: Strategy,
+    *,
+    tokens_per_pass: int = TOKENS_PER_PASS,
+    docs_per_pool: int = 256,
+) -> np.ndarray:
+    """``[1 + V, L]`` probabilities of ``base`` then of each perturbed copy of it.
+
+    Variants keep ``base``'s windows (same count, same order); only windows that differ from the
+    base are run again: removing a sentence from a chunked document re-runs the one or two
+    windows that hold it, and reuses every other window's vector.
+    """
+    classifier.eval()
+    base_vectors = _window_vectors(classifier, _single_rows(base, base.windows), strategy, tokens_per_pass)
+    changed: list[tuple[int, int]] = []  # (variant, window) pairs to run again
+    rows: list[Encoded] = []
+    for v, variant in enumerate(variants):
+        if len(variant.windows) != len(base.windows):
+            raise ValueError("a variant must keep its base's windows (remove tokens, not windows)")
+        for w, (a, b) in enumerate(zip(base.windows, variant.windows, strict=True)):
+            if len(a) != len(b) or not np.array_equal(a, b):
+                changed.append((v, w))
+                rows.extend(_single_rows(variant, [b]))
+    new_vectors = _window_vectors(classifier, rows, strategy, tokens_per_pass) if rows else None
+    template = _template(classifier, base, strategy)
+    n_windows = len(base.windows)
+    all_docs = torch.stack([base_vectors] * (len(variants) + 1))  # [1 + V, W, H]
+    for k, (v, w) in enumerate(changed):
+        all_docs[v + 1, w] = new_vectors[k]  # type: ignore[index]
+    probs = []
+    for start in range(0, all_docs.shape[0], docs_per_pool):
+        part = all_docs[start : start + docs_per_pool]
+        window_doc = torch.arange(part.shape[0]).repeat_interleave(n_windows)
+        probs.append(
+            _classify(classifier, template, part.reshape(-1, part.shape[-1]), window_doc, part.shape[0])
+        )
+    return torch.cat(probs).float().cpu().numpy()
+
+
+class LabelForward(nn.Module):
+    """Token ids of one window → the explained label's probability, differentiable (for Captum).
+
+    Rows of ``input_ids`` are windows of one document (any order, any repetition: Captum stacks
+    interpolation steps); ``window_index`` says which window each row is. In chunks mode the
+    document probability is computed with every *other* window at its unperturbed vector, so a
+    row's attributions are that window's share of the document's prediction.
+    """
+
+    def __init__(
+        self, classifier: DocumentClassifier, base: Encoded, strategy: Strategy, label_index: int
+    ) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.label_index = label_index
+        self.template = _template(classifier, base, strategy).to(classifier.device)
+        self.mode = base.mode
+        self.base_vectors = (
+            _window_vectors(classifier, _single_rows(base, base.windows), strategy, TOKENS_PER_PASS)
+            if base.mode == "chunks"
+            else None
+        )
+
+    @property
+    def embedding_layer(self) -> nn.Module:
+        """The word-embedding lookup whose output the gradient methods attribute to."""
+        return self.classifier.encoder.embeddings.word_embeddings
+
+    def inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(input_ids, attention_mask, global_attention_mask, window_index)`` of every window."""
+        t = self.template
+        rows = t.input_ids.shape[0]
+        global_mask = (
+            t.global_attention_mask if t.global_attention_mask is not None else torch.zeros_like(t.input_ids)
+        )
+        return t.input_ids, t.attention_mask, global_mask, torch.arange(rows, device=t.input_ids.device)
+
+    def baseline(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """[PAD] in place of every content token; [CLS], [SEP] and padding kept."""
+        tokenizer = self.classifier.tokenizer
+        special = (input_ids == tokenizer.cls_token_id) | (input_ids == tokenizer.sep_token_id)
+        keep = special | (attention_mask == 0)
+        return torch.where(keep, input_ids, torch.full_like(input_ids, tokenizer.pad_token_id))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        global_attention_mask: torch.Tensor,
+        window_index: torch.Tensor,
+    ) -> torch.Tensor:
+        rows = input_ids.shape[0]
+        batch = dataclasses.replace(
+            self.template,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            global_attention_mask=global_attention_mask if self.mode == "long" else None,
+            window_doc=torch.arange(rows, device=input_ids.device),
+            num_docs=rows,
+        )
+        vectors, _, _ = self.classifier.encode_windows(batch)
+        if self.base_vectors is not None:  # chunks: the row's window among the others, unchanged
+            n_windows = self.base_vectors.shape[0]
+            docs = self.base_vectors.to(vectors.dtype).unsqueeze(0).repeat(rows, 1, 1)
+            docs[torch.arange(rows, device=vectors.device), window_index] = vectors
+            vectors = docs.reshape(rows * n_windows, -1)
+            batch = dataclasses.replace(
+                batch, window_doc=torch.arange(rows, device=vectors.device).repeat_interleave(n_windows)
+            )
+        logits = self.classifier.classify_windows(vectors, batch).logits
+        return self.classifier.probabilities(logits)[:, self.label_index]
+
+
+def attention_prediction(
+    classifier: DocumentClassifier, item: str | Document, strategy: Strategy
+) -> Prediction:
+    """``predict`` with the attention summary (the third explanation method reads it)."""
+    (result,) = classifier.predict([item], strategy=strategy, attention="summary")
+    if not isinstance(result, Prediction):
+        raise ValueError(result.message)
+    return result
