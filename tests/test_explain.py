@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers.classifier_factories import save_tiny_encoder
 
 from longbert import LongBertClassifier
 from longbert.explain import (
@@ -28,8 +29,7 @@ from longbert.explain import (
     top_sentences_html,
     top_share,
 )
-from longbert.explain.model_io import LabelForward, read, resolve_strategy
-from tests.classifier_factories import save_tiny_encoder
+from longbert.explain.model_io import LabelForward, read, resolve, resolve_strategy
 
 KEYWORD = "inflation"
 FILLER = [
@@ -135,9 +135,9 @@ def test_integrated_gradients_completeness(keyword_model: LongBertClassifier, st
         keyword_model, text, method="integrated_gradients", strategy=spec, n_steps=64, internal_batch_size=64
     )
     assert result.details["convergence_delta"] < 1e-3
-    chosen = resolve_strategy(keyword_model, spec)
+    chosen, settings = resolve(keyword_model, spec)  # the spec's sparse window is a model setting
     encoded = read(keyword_model, text, chosen)
-    forward = LabelForward(keyword_model, encoded, chosen, label_index=1)
+    forward = LabelForward(keyword_model, encoded, chosen, label_index=1, settings=settings)
     ids, mask, global_mask, index = forward.inputs()
     with torch.no_grad():
         at_input = forward(ids, mask, global_mask, index)
@@ -193,10 +193,10 @@ def test_html_escapes_document_text(keyword_model: LongBertClassifier) -> None:
 
 
 def test_removal_and_keeping_positions() -> None:
-    from longbert.strategies import Encoded
+    from longbert.strategies import Selection
 
     doc = type("Doc", (), {})()
-    encoded = Encoded(doc=doc, mode="chunks", windows=[np.arange(0, 6), np.arange(4, 10)])  # type: ignore[arg-type]
+    encoded = Selection(doc=doc, mode="chunks", windows=[np.arange(0, 6), np.arange(4, 10)])  # type: ignore[arg-type]
     removed = remove_positions(encoded, np.array([4, 5]))
     assert [w.tolist() for w in removed.windows] == [[0, 1, 2, 3], [6, 7, 8, 9]]
     kept = keep_positions(encoded, np.array([4, 5, 9]))

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.classifier_factories import save_tiny_encoder, text_of
 from torch.profiler import ProfilerActivity, profile
 
 from longbert import LongBertClassifier
 from longbert.explain import explain
-from tests.classifier_factories import save_tiny_encoder, text_of
 
 MIB = 2**20
 #: Peak of one IG run with one row per pass on ~1,500 tokens (measured ~8 MiB); all 8 steps in
