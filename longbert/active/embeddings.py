@@ -68,10 +68,6 @@ def prepare_documents(
     return out
 
 
-#: The name before the core refactor (issue 17).
-encode_documents = prepare_documents
-
-
 def collate(classifier: DocumentClassifier, selections: list[Selection]) -> ModelInputs:
     """Model inputs for ``selections``, placed on the classifier's device."""
     return classifier.collate(selections).to(classifier.device)
