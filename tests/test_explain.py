@@ -215,3 +215,25 @@ def test_bad_requests_are_clear_errors(keyword_model: LongBertClassifier) -> Non
         Explanation.from_dict({"format": 1, "method": "occlusion"})
     rows = explain_many(keyword_model, ["   ", "Fine text."], methods=["occlusion"])
     assert isinstance(rows[0]["occlusion"], str) and isinstance(rows[1]["occlusion"], Explanation)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"name": "chunk", "params": {"window": 48, "stride": 24, "pooling": "max"}},
+        {"name": "sparse", "params": {"max_tokens": 1024}, "model": {"attention_window": 8}},
+    ],
+)
+def test_model_settings_in_the_spec_are_used_as_predict_uses_them(
+    keyword_model: LongBertClassifier, spec: dict
+) -> None:
+    """A spec's model settings (chunk's pooling, sparse's window) override the model's, as in predict."""
+    text, _ = keyword_text(n_sentences=40)
+    (prediction,) = keyword_model.predict([text], strategy=spec, attention="none")
+    plain = {"name": spec["name"], "params": {k: v for k, v in spec["params"].items() if k != "pooling"}}
+    (own,) = keyword_model.predict([text], strategy=plain, attention="none")  # the model's settings
+    assert abs(own.probabilities["kw"] - prediction.probabilities["kw"]) > 1e-3  # the check bites
+    for method in ("occlusion", "attention"):
+        result = explain(keyword_model, text, method=method, strategy=spec)
+        assert result.probability == pytest.approx(prediction.probabilities[result.label], abs=1e-4)
+    assert keyword_model.pooling_method == "mean"  # the model itself is unchanged
