@@ -395,7 +395,7 @@ def other_head(
     model: Any, dataset: str, rows: list[dict], seed: int, test: list[dict], args: argparse.Namespace
 ) -> dict[str, float]:
     """Test metrics of the ClsHead fit on the few-shot model's frozen vectors (it keeps its own head)."""
-    from longbert.active.embeddings import encode_documents
+    from longbert.active.embeddings import prepare_documents
     from longbert.fewshot import fit_cls_head
     from longbert.fewshot.trainer import head_inputs
     from longbert.modeling.modules import ClsHead
@@ -403,7 +403,7 @@ def other_head(
     labels = sorted(DESCRIPTIONS[dataset])
     texts = [r["text"] for r in rows] + [DESCRIPTIONS[dataset][label] for label in labels]
     targets = np.array([labels.index(r["label"]) for r in rows] + list(range(len(labels))))
-    vectors = head_inputs(model, encode_documents(model, texts, model.strategy), model.strategy, 16)
+    vectors = head_inputs(model, prepare_documents(model, texts, model.strategy), model.strategy, 16)
     logistic = model.head
     model.head = ClsHead(logistic.hidden_size, logistic.num_labels, logistic.dropout_p).to(model.device)
     model.head.init_pooler(getattr(model.encoder, "bert_pooler_state", None))

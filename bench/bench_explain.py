@@ -78,9 +78,9 @@ def sample_docs(dataset: str, n: int) -> list[dict]:
 def faithfulness(classifier: Any, row: dict, strategy_spec: dict, args: argparse.Namespace) -> dict[str, Any]:
     """One document: every method's ranking, then comprehensiveness/sufficiency at each k."""
     from longbert.explain import explain, keep_positions, read_sentences, remove_positions, top_share
-    from longbert.explain.model_io import read, resolve_strategy, variant_probabilities
+    from longbert.explain.model_io import read, resolve, variant_probabilities
 
-    strategy = resolve_strategy(classifier, strategy_spec)
+    strategy, settings = resolve(classifier, strategy_spec)  # settings: the spec's model overrides
     encoded = read(classifier, row["text"], strategy)
     sentences = read_sentences(encoded)
     counts = sentences.token_counts
@@ -114,7 +114,7 @@ def faithfulness(classifier: Any, row: dict, strategy_spec: dict, args: argparse
             positions = np.concatenate([sentences.positions[i] for i in chosen])
             variants += [remove_positions(encoded, positions), keep_positions(encoded, positions)]
             keys.append((method, k))
-    probs = variant_probabilities(classifier, encoded, variants, strategy)
+    probs = variant_probabilities(classifier, encoded, variants, strategy, settings=settings)
     label_index = classifier.labels.index(label) if label else int(np.argmax(probs[0]))
     base = float(probs[0, label_index])
     scores: dict[str, dict[str, float]] = {}

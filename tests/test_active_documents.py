@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from classifier_factories import save_tiny_encoder, text_of
+from helpers.classifier_factories import save_tiny_encoder, text_of
 
 from longbert import Document, LongBertClassifier
 from longbert.active import rank, rank_documents, score_documents
@@ -47,7 +47,7 @@ def test_scores_match_predict_and_embeddings_are_unit_means(tiny_encoder: Path, 
     np.testing.assert_allclose(scores.probabilities[: len(DOCS)], expected, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(scores.embeddings[: len(DOCS)], axis=1), 1.0, atol=1e-5)
     # A document's embedding: the normalised mean of its windows' normalised mean token states.
-    encoded = clf.strategy.encode(tokenize_document(Document(DOCS[0]), clf.tokenizer))
+    encoded = clf.strategy.select(tokenize_document(Document(DOCS[0]), clf.tokenizer))
     batch = clf.collate([encoded])
     with torch.no_grad():
         hidden = clf.encoder(
@@ -55,7 +55,7 @@ def test_scores_match_predict_and_embeddings_are_unit_means(tiny_encoder: Path, 
             attention_mask=batch.attention_mask,
             global_attention_mask=batch.global_attention_mask,
             sparse=batch.mode == "long",
-            attention_window=batch.attention_window,
+            attention_window=clf.attention_window,
         ).last_hidden_state
     windows = mean_pool(hidden, batch.attention_mask).mean(dim=0)
     expected_embedding = torch.nn.functional.normalize(windows, dim=0).numpy()

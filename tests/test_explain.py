@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from tests.classifier_factories import save_tiny_encoder
+from helpers.classifier_factories import save_tiny_encoder
 
 from longbert import LongBertClassifier
 from longbert.explain import (
@@ -29,7 +29,7 @@ from longbert.explain import (
     top_sentences_html,
     top_share,
 )
-from longbert.explain.model_io import LabelForward, read, resolve_strategy
+from longbert.explain.model_io import LabelForward, read, resolve, resolve_strategy
 
 KEYWORD = "inflation"
 FILLER = [
@@ -135,9 +135,9 @@ def test_integrated_gradients_completeness(keyword_model: LongBertClassifier, st
         keyword_model, text, method="integrated_gradients", strategy=spec, n_steps=64, internal_batch_size=64
     )
     assert result.details["convergence_delta"] < 1e-3
-    chosen = resolve_strategy(keyword_model, spec)
+    chosen, settings = resolve(keyword_model, spec)  # the spec's sparse window is a model setting
     encoded = read(keyword_model, text, chosen)
-    forward = LabelForward(keyword_model, encoded, chosen, label_index=1)
+    forward = LabelForward(keyword_model, encoded, chosen, label_index=1, settings=settings)
     ids, mask, global_mask, index = forward.inputs()
     with torch.no_grad():
         at_input = forward(ids, mask, global_mask, index)
@@ -193,10 +193,10 @@ def test_html_escapes_document_text(keyword_model: LongBertClassifier) -> None:
 
 
 def test_removal_and_keeping_positions() -> None:
-    from longbert.strategies import Encoded
+    from longbert.strategies import Selection
 
     doc = type("Doc", (), {})()
-    encoded = Encoded(doc=doc, mode="chunks", windows=[np.arange(0, 6), np.arange(4, 10)])  # type: ignore[arg-type]
+    encoded = Selection(doc=doc, mode="chunks", windows=[np.arange(0, 6), np.arange(4, 10)])  # type: ignore[arg-type]
     removed = remove_positions(encoded, np.array([4, 5]))
     assert [w.tolist() for w in removed.windows] == [[0, 1, 2, 3], [6, 7, 8, 9]]
     kept = keep_positions(encoded, np.array([4, 5, 9]))
@@ -215,3 +215,25 @@ def test_bad_requests_are_clear_errors(keyword_model: LongBertClassifier) -> Non
         Explanation.from_dict({"format": 1, "method": "occlusion"})
     rows = explain_many(keyword_model, ["   ", "Fine text."], methods=["occlusion"])
     assert isinstance(rows[0]["occlusion"], str) and isinstance(rows[1]["occlusion"], Explanation)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"name": "chunk", "params": {"window": 48, "stride": 24, "pooling": "max"}},
+        {"name": "sparse", "params": {"max_tokens": 1024}, "model": {"attention_window": 8}},
+    ],
+)
+def test_model_settings_in_the_spec_are_used_as_predict_uses_them(
+    keyword_model: LongBertClassifier, spec: dict
+) -> None:
+    """A spec's model settings (chunk's pooling, sparse's window) override the model's, as in predict."""
+    text, _ = keyword_text(n_sentences=40)
+    (prediction,) = keyword_model.predict([text], strategy=spec, attention="none")
+    plain = {"name": spec["name"], "params": {k: v for k, v in spec["params"].items() if k != "pooling"}}
+    (own,) = keyword_model.predict([text], strategy=plain, attention="none")  # the model's settings
+    assert abs(own.probabilities["kw"] - prediction.probabilities["kw"]) > 1e-3  # the check bites
+    for method in ("occlusion", "attention"):
+        result = explain(keyword_model, text, method=method, strategy=spec)
+        assert result.probability == pytest.approx(prediction.probabilities[result.label], abs=1e-4)
+    assert keyword_model.pooling_method == "mean"  # the model itself is unchanged

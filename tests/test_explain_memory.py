@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.classifier_factories import save_tiny_encoder, text_of
+from helpers.classifier_factories import save_tiny_encoder, text_of
 from torch.profiler import ProfilerActivity, profile
 
 from longbert import LongBertClassifier

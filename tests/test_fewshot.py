@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_fixtures import make_rows, make_tiny_encoder
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows
 
 from longbert import LongBertClassifier, load_classifier
-from longbert.active.embeddings import encode_documents
+from longbert.active.embeddings import prepare_documents
 from longbert.fewshot import FewShotConfig, fit_logistic_head, generate_pairs, train_few_shot
 from longbert.fewshot.head import pooler_features, standardiser
 from longbert.fewshot.trainer import head_inputs
@@ -19,7 +20,7 @@ from longbert.modeling.modules import ClsHead
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_encoder(tmp_path_factory.mktemp("tiny-fewshot"))
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny-fewshot"), **TRAIN_ENCODER)
 
 
 @pytest.fixture(autouse=True)
@@ -123,8 +124,9 @@ def spread_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Under BERT's std-0.02 initialisation every [CLS] vector of a tiny random model is nearly the
     same (cosine ~1), which leaves a contrastive loss nothing to pull apart.
     """
-    from longbert.encoder import load_tokenizer
     from transformers import BertConfig, BertModel
+
+    from longbert.encoder_source import load_tokenizer
 
     folder = tmp_path_factory.mktemp("tiny-spread")
     tokenizer = load_tokenizer(None)
@@ -145,7 +147,7 @@ def spread_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _label_gap(model: LongBertClassifier, rows: list[dict]) -> float:
     """Mean cosine of same-label document vectors minus that of different-label ones."""
-    encoded = encode_documents(model, _texts(rows), model.strategy)
+    encoded = prepare_documents(model, _texts(rows), model.strategy)
     vectors = head_inputs(model, encoded, model.strategy, 16)  # type: ignore[arg-type]
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     cosine = unit @ unit.T

@@ -9,16 +9,16 @@ strategy reads, L2-normalised, then averaged over the document's windows and nor
 So truncate and key sentences embed the span they read, chunk averages its windows, and sparse
 embeds its whole long input under the sparse encoder. The probabilities are the classifier's
 own (:meth:`~longbert.classifier.DocumentClassifier.classify_windows` on its window vectors), as
-``predict`` computes them, because the encoder runs the full last layer here anyway.
+``predict`` computes them, because the encoder runs the full last layer here anyway (the one
+forward path, :meth:`~longbert.classifier.DocumentClassifier.forward`, keeps only the [CLS]
+state; running it too would run the encoder twice).
 
-This module builds its batches from the core's public pieces (``tokenize_document``,
-``Strategy.encode``, ``classifier.collate``, ``classifier.encoder``); a core function "documents
--> window states" would let it, training and inference share one (see the report of issue 21).
+Documents become model inputs the core's way (:func:`longbert.inputs.prepare`,
+``classifier.collate``); precision is :func:`longbert.devices.precision_dtype`'s, as in ``infer``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from longbert.batching import ModelBatch
 from longbert.classifier import DocumentClassifier
-from longbert.config import autocast_dtype
+from longbert.devices import autocast, precision_dtype
 from longbert.document import Document, as_document
-from longbert.strategies import Encoded, Strategy, get_strategy
-from longbert.tokenization import tokenize_document
+from longbert.inputs import ModelInputs, prepare
+from longbert.strategies import Selection, Strategy, parse_strategy
 
 ProgressFn = Callable[[int, int], None]
 
@@ -52,15 +51,16 @@ class DocumentScores:
     errors: dict[int, str]
 
 
-def encode_documents(
+def prepare_documents(
     classifier: DocumentClassifier, documents: Sequence[str | Document], strategy: Strategy
-) -> list[Encoded | str]:
-    """Tokenise and cut each document; a document that fails becomes its error message."""
-    out: list[Encoded | str] = []
+) -> list[Selection | str]:
+    """Tokenise each document and select what the model reads; a document that fails becomes
+    its error message."""
+    out: list[Selection | str] = []
     for index, item in enumerate(documents):
         try:
             document = as_document(item, name=f"document {index + 1}")
-            encoded = strategy.encode(tokenize_document(document, classifier.tokenizer))
+            encoded = prepare(document, classifier.tokenizer, strategy)
         except Exception as error:  # one odd document costs that document only
             out.append(f"{type(error).__name__}: {error}")
             continue
@@ -68,9 +68,9 @@ def encode_documents(
     return out
 
 
-def collate(classifier: DocumentClassifier, encoded: list[Encoded], strategy: Strategy) -> ModelBatch:
-    """Model inputs for ``encoded``, placed on the classifier's device."""
-    return classifier.collate(encoded, strategy).to(classifier.device)
+def collate(classifier: DocumentClassifier, selections: list[Selection]) -> ModelInputs:
+    """Model inputs for ``selections``, placed on the classifier's device."""
+    return classifier.collate(selections).to(classifier.device)
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -91,40 +91,37 @@ def per_document_mean(vectors: torch.Tensor, window_doc: torch.Tensor, num_docs:
     return torch.nn.functional.normalize(sums, dim=-1)
 
 
-def _autocast(device: torch.device) -> Any:
-    dtype = autocast_dtype(device)
-    if dtype is None:
-        return torch.autocast(device_type=device.type, enabled=False)
-    return torch.autocast(device_type=device.type, dtype=dtype)
+def precision(device: torch.device, *, training: bool = False) -> Any:
+    """The configured mixed precision on ``device`` (``LONGBERT_PRECISION``), as ``infer`` uses."""
+    return autocast(device, precision_dtype(device, training=training))
 
 
 def _run(
-    classifier: DocumentClassifier, batch: ModelBatch, rows_per_pass: int
+    classifier: DocumentClassifier,
+    batch: ModelInputs,
+    rows_per_pass: int,
+    settings: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``([B, L] probabilities, [B, H] embeddings)`` of one batch, windows run in slices."""
-    rows = batch.input_ids.shape[0]
+    settings = settings or {}
+    rows = batch.num_rows
     step = rows if batch.mode != "chunks" else max(1, rows_per_pass)
+    window = settings.get("attention_window") or classifier.attention_window
     window_vectors, window_embeddings = [], []
     for start in range(0, rows, step):
-        part = dataclasses.replace(
-            batch,
-            input_ids=batch.input_ids[start : start + step],
-            attention_mask=batch.attention_mask[start : start + step],
-            window_doc=batch.window_doc[start : start + step],
-            global_attention_mask=None
-            if batch.global_attention_mask is None
-            else batch.global_attention_mask[start : start + step],
-        )
+        part = batch if step >= rows else batch.rows(start, start + step)
         out = classifier.encoder(
             part.input_ids,
             attention_mask=part.attention_mask,
             global_attention_mask=part.global_attention_mask,
             sparse=part.mode == "long",
-            attention_window=part.attention_window,
+            attention_window=window,
         )
         window_vectors.append(classifier.window_vectors(out.last_hidden_state, part))
         window_embeddings.append(mean_pool(out.last_hidden_state, part.attention_mask))
-    logits = classifier.classify_windows(torch.cat(window_vectors), batch).logits
+    logits = classifier.classify_windows(
+        torch.cat(window_vectors), batch, pooling=settings.get("pooling")
+    ).logits
     embeddings = per_document_mean(torch.cat(window_embeddings), batch.window_doc, batch.num_docs)
     return classifier.probabilities(logits), embeddings
 
@@ -145,14 +142,14 @@ def score_documents(
     """
     if isinstance(documents, str | bytes | Document):
         raise TypeError("score_documents takes a list of texts or Documents")
-    strategy = get_strategy(strategy) if strategy is not None else classifier.strategy
-    classifier._prepare_for(strategy)  # the position table a long strategy needs
+    strategy, settings = parse_strategy(strategy) if strategy is not None else (classifier.strategy, {})
+    classifier.fit_positions(strategy)  # the position table a long strategy needs
     classifier.eval()
     documents = list(documents)
     hidden = classifier.encoder.config.hidden_size
     probabilities = np.full((len(documents), len(classifier.labels)), np.nan, dtype=np.float32)
     embeddings = np.full((len(documents), hidden), np.nan, dtype=np.float32)
-    encoded = encode_documents(classifier, documents, strategy)
+    encoded = prepare_documents(classifier, documents, strategy)
     errors = {i: e for i, e in enumerate(encoded) if isinstance(e, str)}
     ready = [i for i, e in enumerate(encoded) if not isinstance(e, str)]
     ready.sort(key=lambda i: sum(len(w) for w in encoded[i].windows))  # type: ignore[union-attr]
@@ -167,9 +164,9 @@ def score_documents(
             windows += len(encoded[ready[stop]].windows)  # type: ignore[union-attr]
             stop += 1
         group = ready[start:stop]
-        batch = collate(classifier, [encoded[i] for i in group], strategy)  # type: ignore[misc]
-        with _autocast(device):
-            probs, vectors = _run(classifier, batch, batch_size)
+        batch = collate(classifier, [encoded[i] for i in group])  # type: ignore[misc]
+        with precision(device):
+            probs, vectors = _run(classifier, batch, batch_size, settings)
         probabilities[group] = probs.float().cpu().numpy()
         embeddings[group] = vectors.float().cpu().numpy()
         done += len(group)

@@ -19,7 +19,7 @@ from longbert.explain.methods import (
 )
 from longbert.explain.result import METHODS, Explanation, SentenceScore, WordScore
 from longbert.explain.units import ReadSentences, read_sentences
-from longbert.strategies import Encoded, Strategy
+from longbert.strategies import Selection, Strategy
 
 if TYPE_CHECKING:
     from longbert.classifier import DocumentClassifier
@@ -54,9 +54,9 @@ def explain(
     if method not in METHODS:
         raise ValueError(f"unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
     started = perf_counter()
-    chosen = model_io.resolve_strategy(classifier, strategy)
+    chosen, settings = model_io.resolve(classifier, strategy)
     if method == "attention":
-        return _attention(classifier, item, chosen, top_sentences, words_per_sentence, started)
+        return _attention(classifier, item, chosen, top_sentences, words_per_sentence, started, settings)
     encoded = model_io.read(classifier, item, chosen)
     sentences = read_sentences(encoded)
     if len(sentences) == 0:
@@ -65,15 +65,21 @@ def explain(
     details: dict[str, Any] = {}
     if method == "occlusion":
         probs = model_io.variant_probabilities(
-            classifier, encoded, [], chosen, tokens_per_pass=tokens_per_pass
+            classifier, encoded, [], chosen, tokens_per_pass=tokens_per_pass, settings=settings
         )[0]
         label_index = _label_index(names, label, probs)
         probability, scores = occlude_sentences(
-            classifier, encoded, chosen, sentences, label_index, tokens_per_pass
+            classifier, encoded, chosen, sentences, label_index, tokens_per_pass, settings
         )
         top = _top(scores, top_sentences)
         word_groups = occlude_words(
-            classifier, encoded, chosen, [sentences.positions[i] for i in top], label_index, tokens_per_pass
+            classifier,
+            encoded,
+            chosen,
+            [sentences.positions[i] for i in top],
+            label_index,
+            tokens_per_pass,
+            settings,
         )
         words = {
             i: _best_words(encoded, ws, s, words_per_sentence)
@@ -83,7 +89,7 @@ def explain(
     else:
         assert method in GRADIENT_METHODS
         probs = model_io.variant_probabilities(
-            classifier, encoded, [], chosen, tokens_per_pass=tokens_per_pass
+            classifier, encoded, [], chosen, tokens_per_pass=tokens_per_pass, settings=settings
         )[0]
         label_index = _label_index(names, label, probs)
         probability = float(probs[label_index])
@@ -95,6 +101,7 @@ def explain(
             method,
             n_steps=n_steps,
             internal_batch_size=internal_batch_size,
+            settings=settings,
         )
         scores = _sentence_sums(encoded, sentences, token_scores)
         word_scores = sum_by(encoded.doc.word_index, token_scores, len(encoded.doc.word_spans))
@@ -139,18 +146,18 @@ def _top(scores: np.ndarray, k: int) -> list[int]:
     return [int(i) for i in order[: max(k, 0)]]
 
 
-def _sentence_sums(encoded: Encoded, sentences: ReadSentences, token_scores: np.ndarray) -> np.ndarray:
+def _sentence_sums(encoded: Selection, sentences: ReadSentences, token_scores: np.ndarray) -> np.ndarray:
     return np.asarray([token_scores[p].sum() for p in sentences.positions], dtype=np.float32)
 
 
 def _words_of(
-    encoded: Encoded, sentences: ReadSentences, i: int, word_scores: np.ndarray, k: int
+    encoded: Selection, sentences: ReadSentences, i: int, word_scores: np.ndarray, k: int
 ) -> list[WordScore]:
     words = np.unique(encoded.doc.word_index[sentences.positions[i]])
     return _best_words(encoded, words, word_scores[words], k)
 
 
-def _best_words(encoded: Encoded, words: np.ndarray, scores: np.ndarray, k: int) -> list[WordScore]:
+def _best_words(encoded: Selection, words: np.ndarray, scores: np.ndarray, k: int) -> list[WordScore]:
     order = np.lexsort((np.arange(len(scores)), -np.abs(scores)))[:k]
     spans = encoded.doc.word_spans
     return [WordScore((int(spans[words[j], 0]), int(spans[words[j], 1])), float(scores[j])) for j in order]
@@ -161,7 +168,7 @@ def _result(
     label: str,
     probability: float,
     strategy: Strategy,
-    encoded: Encoded,
+    encoded: Selection,
     sentences: ReadSentences,
     scores: np.ndarray,
     words: dict[int, list[WordScore]],
@@ -198,9 +205,10 @@ def _attention(
     top_sentences: int,
     words_per_sentence: int,
     started: float,
+    settings: model_io.Settings | None = None,
 ) -> Explanation:
     """The prediction's own attention summary, on the sentences the model read."""
-    prediction = model_io.attention_prediction(classifier, item, strategy)
+    prediction = model_io.attention_prediction(classifier, item, strategy, settings)
     summary = prediction.attention
     assert summary is not None
     encoded = model_io.read(classifier, item, strategy)

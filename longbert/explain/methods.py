@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from longbert.explain.model_io import LabelForward, variant_probabilities
+from longbert.explain.model_io import LabelForward, Settings, variant_probabilities
 from longbert.explain.units import ReadSentences, remove_positions
-from longbert.strategies import Encoded, Strategy
+from longbert.strategies import Selection, Strategy
 
 if TYPE_CHECKING:
     from longbert.classifier import DocumentClassifier
@@ -26,11 +26,12 @@ GRADIENT_TOKENS_PER_PASS = 4096
 
 def occlude_sentences(
     classifier: DocumentClassifier,
-    encoded: Encoded,
+    encoded: Selection,
     strategy: Strategy,
     sentences: ReadSentences,
     label_index: int,
     tokens_per_pass: int,
+    settings: Settings | None = None,
 ) -> tuple[float, np.ndarray]:
     """``(p, [S] scores)``: the label's probability ``p`` and its drop when each sentence is removed.
 
@@ -38,18 +39,21 @@ def occlude_sentences(
     token-budgeted passes (see :func:`~longbert.explain.model_io.variant_probabilities`).
     """
     variants = [remove_positions(encoded, positions) for positions in sentences.positions]
-    probs = variant_probabilities(classifier, encoded, variants, strategy, tokens_per_pass=tokens_per_pass)
+    probs = variant_probabilities(
+        classifier, encoded, variants, strategy, tokens_per_pass=tokens_per_pass, settings=settings
+    )
     base = float(probs[0, label_index])
     return base, (base - probs[1:, label_index]).astype(np.float32)
 
 
 def occlude_words(
     classifier: DocumentClassifier,
-    encoded: Encoded,
+    encoded: Selection,
     strategy: Strategy,
     positions: list[np.ndarray],
     label_index: int,
     tokens_per_pass: int,
+    settings: Settings | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per group of read positions (a top sentence): ``(word indices, drop when each is removed)``.
 
@@ -64,7 +68,9 @@ def occlude_words(
     ]
     if not variants:
         return [(words, np.zeros(0, dtype=np.float32)) for words in groups]
-    probs = variant_probabilities(classifier, encoded, variants, strategy, tokens_per_pass=tokens_per_pass)
+    probs = variant_probabilities(
+        classifier, encoded, variants, strategy, tokens_per_pass=tokens_per_pass, settings=settings
+    )
     drops = (probs[0, label_index] - probs[1:, label_index]).astype(np.float32)
     out, start = [], 0
     for words in groups:
@@ -75,7 +81,7 @@ def occlude_words(
 
 def gradient_token_scores(
     classifier: DocumentClassifier,
-    encoded: Encoded,
+    encoded: Selection,
     strategy: Strategy,
     label_index: int,
     method: str,
@@ -83,6 +89,7 @@ def gradient_token_scores(
     n_steps: int = 16,
     internal_batch_size: int | None = None,
     tokens_per_pass: int = GRADIENT_TOKENS_PER_PASS,
+    settings: Settings | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``([n] per-token attributions, details)`` on the word embeddings, summed over the hidden size.
 
@@ -100,7 +107,7 @@ def gradient_token_scores(
     if method not in GRADIENT_METHODS:
         raise ValueError(f"unknown gradient method {method!r}; choose one of {GRADIENT_METHODS}")
     classifier.eval()
-    forward = LabelForward(classifier, encoded, strategy, label_index)
+    forward = LabelForward(classifier, encoded, strategy, label_index, settings=settings)
     input_ids, attention_mask, global_mask, window_index = forward.inputs()
     if internal_batch_size is None:
         internal_batch_size = max(1, tokens_per_pass // input_ids.shape[1])

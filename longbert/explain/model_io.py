@@ -4,72 +4,98 @@ Explanations perturb what the model reads and run it again many times, so they n
 than ``predict``: the strategy's cut of a document (:func:`read`), window vectors reused across
 perturbed copies (:func:`variant_probabilities`), and a differentiable forward pass from token ids
 to one label's probability (:class:`LabelForward`, for Captum). Every call into classifier
-internals (tokenisation, ``strategy.encode``, ``collate``, ``encode_windows``,
-``classify_windows``, the embedding layer) is in this module, so moving to the classifier's one
-forward path (issue 17) is a change here only.
+internals (``prepare``, ``collate``, ``run_encoder``, ``classify_windows``, ``forward``, the
+embedding layer) is in this module. Single passes go through the classifier's one forward path
+(``DocumentClassifier.forward``); only the reuse of unchanged window vectors across perturbed
+copies runs its two halves (``run_encoder``, then ``classify_windows``) apart.
+
+Model settings (pooling, sparse attention window) are the model's own unless a strategy spec
+carries overrides (:func:`resolve`); they are passed as ``settings`` to every call here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from longbert.devices import autocast, precision_dtype
 from longbert.document import Document, as_document
-from longbert.inference import LONG_BATCH_TOKENS, autocast
+from longbert.inference import LONG_GROUP_TOKENS
+from longbert.inputs import ModelInputs, prepare
 from longbert.results import Prediction
-from longbert.strategies import Encoded, Strategy, get_strategy
-from longbert.tokenization import tokenize_document
+from longbert.strategies import Selection, Strategy, parse_strategy
 
 if TYPE_CHECKING:
-    from longbert.batching import ModelBatch
     from longbert.classifier import DocumentClassifier
 
 #: Content tokens per forward pass when many perturbed windows are run (32 full BERT windows).
-TOKENS_PER_PASS = LONG_BATCH_TOKENS
+TOKENS_PER_PASS = LONG_GROUP_TOKENS
+
+#: A call's model settings overrides: ``{"pooling": ..., "attention_window": ...}`` (either may be absent).
+Settings = Mapping[str, Any]
+
+
+def resolve(
+    classifier: DocumentClassifier, strategy: Strategy | dict[str, Any] | str | None
+) -> tuple[Strategy, dict[str, Any]]:
+    """The strategy to explain under (the classifier's own unless one is given), position table
+    grown for it, and the model settings the spec overrides (pooling, attention window)."""
+    chosen, settings = parse_strategy(strategy) if strategy is not None else (classifier.strategy, {})
+    classifier.fit_positions(chosen)
+    return chosen, settings
 
 
 def resolve_strategy(
     classifier: DocumentClassifier, strategy: Strategy | dict[str, Any] | str | None
 ) -> Strategy:
-    """The strategy to explain under (the classifier's own unless one is given), table grown for it."""
-    chosen = get_strategy(strategy) if strategy is not None else classifier.strategy
-    classifier._prepare_for(chosen)
-    return chosen
+    """:func:`resolve` without the settings."""
+    return resolve(classifier, strategy)[0]
 
 
-def read(classifier: DocumentClassifier, item: str | Document, strategy: Strategy) -> Encoded:
+def read(classifier: DocumentClassifier, item: str | Document, strategy: Strategy) -> Selection:
     """What the model reads of ``item`` under ``strategy`` (as ``predict`` prepares it)."""
-    return strategy.encode(tokenize_document(as_document(item), classifier.tokenizer))
+    return prepare(as_document(item), classifier.tokenizer, strategy)
+
+
+def _options(settings: Settings | None) -> dict[str, Any]:
+    """``forward``/``run_encoder`` keyword overrides from ``settings``."""
+    settings = settings or {}
+    return {k: settings.get(k) for k in ("pooling", "attention_window")}
 
 
 def labels(classifier: DocumentClassifier) -> list[str]:
     return list(classifier.labels)
 
 
-def _single_rows(encoded: Encoded, windows: Sequence[np.ndarray]) -> list[Encoded]:
-    """Each window as its own one-row Encoded (long mode keeps its global positions)."""
+def _single_rows(encoded: Selection, windows: Sequence[np.ndarray]) -> list[Selection]:
+    """Each window as its own one-row Selection (long mode keeps its global positions)."""
     mode = "long" if encoded.mode == "long" else "window"
     return [
-        Encoded(doc=encoded.doc, mode=mode, windows=[w], global_positions=encoded.global_positions)
+        Selection(doc=encoded.doc, mode=mode, windows=[w], global_positions=encoded.global_positions)
         for w in windows
     ]
 
 
-def _template(classifier: DocumentClassifier, encoded: Encoded, strategy: Strategy) -> ModelBatch:
-    return classifier.collate([encoded], strategy)
+def _template(classifier: DocumentClassifier, encoded: Selection) -> ModelInputs:
+    return classifier.collate([encoded])
+
+
+def _precision(device: torch.device) -> Any:
+    """The configured mixed precision on ``device`` (as ``infer`` runs)."""
+    return autocast(device, precision_dtype(device))
 
 
 @torch.inference_mode()
 def _window_vectors(
     classifier: DocumentClassifier,
-    rows: list[Encoded],
-    strategy: Strategy,
+    rows: list[Selection],
     tokens_per_pass: int,
+    settings: Settings | None = None,
 ) -> torch.Tensor:
     """``[R, H]`` vectors of one-window rows, run in length-sorted passes of a token budget."""
     device = classifier.device
@@ -84,9 +110,11 @@ def _window_vectors(
             budget += len(rows[order[stop]].windows[0]) + 2
             stop += 1
         part = [rows[i] for i in order[start:stop]]
-        batch = classifier.collate(part, strategy).to(device)
-        with autocast(device):
-            vectors, _, _ = classifier.encode_windows(batch)
+        batch = classifier.collate(part).to(device)
+        with _precision(device):
+            vectors = classifier.run_encoder(
+                batch, attention_window=_options(settings)["attention_window"]
+            ).vectors
         for i, vector in zip(order[start:stop], vectors.float(), strict=True):
             out[i] = vector
         start = stop
@@ -96,15 +124,18 @@ def _window_vectors(
 @torch.inference_mode()
 def _classify(
     classifier: DocumentClassifier,
-    template: ModelBatch,
+    template: ModelInputs,
     vectors: torch.Tensor,
     window_doc: torch.Tensor,
     num_docs: int,
+    settings: Settings | None = None,
 ) -> torch.Tensor:
     """``[B, L]`` probabilities from window vectors (pooled per document in chunks mode)."""
     batch = dataclasses.replace(template, window_doc=window_doc.to(vectors.device), num_docs=num_docs)
-    with autocast(vectors.device):
-        out = classifier.classify_windows(vectors.to(_head_dtype(classifier)), batch)
+    with _precision(vectors.device):
+        out = classifier.classify_windows(
+            vectors.to(_head_dtype(classifier)), batch, pooling=_options(settings)["pooling"]
+        )
     return classifier.probabilities(out.logits)
 
 
@@ -114,23 +145,26 @@ def _head_dtype(classifier: DocumentClassifier) -> torch.dtype:
 
 def variant_probabilities(
     classifier: DocumentClassifier,
-    base: Encoded,
-    variants: Sequence[Encoded],
+    base: Selection,
+    variants: Sequence[Selection],
     strategy: Strategy,
     *,
     tokens_per_pass: int = TOKENS_PER_PASS,
     docs_per_pool: int = 256,
+    settings: Settings | None = None,
 ) -> np.ndarray:
     """``[1 + V, L]`` probabilities of ``base`` then of each perturbed copy of it.
 
     Variants keep ``base``'s windows (same count, same order); only windows that differ from the
     base are run again: removing a sentence from a chunked document re-runs the one or two
-    windows that hold it, and reuses every other window's vector.
+    windows that hold it, and reuses every other window's vector. ``strategy`` is the one
+    ``base`` was read under (kept for callers; the selections carry what is needed).
     """
+    del strategy
     classifier.eval()
-    base_vectors = _window_vectors(classifier, _single_rows(base, base.windows), strategy, tokens_per_pass)
+    base_vectors = _window_vectors(classifier, _single_rows(base, base.windows), tokens_per_pass, settings)
     changed: list[tuple[int, int]] = []  # (variant, window) pairs to run again
-    rows: list[Encoded] = []
+    rows: list[Selection] = []
     for v, variant in enumerate(variants):
         if len(variant.windows) != len(base.windows):
             raise ValueError("a variant must keep its base's windows (remove tokens, not windows)")
@@ -138,8 +172,8 @@ def variant_probabilities(
             if len(a) != len(b) or not np.array_equal(a, b):
                 changed.append((v, w))
                 rows.extend(_single_rows(variant, [b]))
-    new_vectors = _window_vectors(classifier, rows, strategy, tokens_per_pass) if rows else None
-    template = _template(classifier, base, strategy)
+    new_vectors = _window_vectors(classifier, rows, tokens_per_pass, settings) if rows else None
+    template = _template(classifier, base)
     n_windows = len(base.windows)
     all_docs = torch.stack([base_vectors] * (len(variants) + 1))  # [1 + V, W, H]
     for k, (v, w) in enumerate(changed):
@@ -149,7 +183,9 @@ def variant_probabilities(
         part = all_docs[start : start + docs_per_pool]
         window_doc = torch.arange(part.shape[0]).repeat_interleave(n_windows)
         probs.append(
-            _classify(classifier, template, part.reshape(-1, part.shape[-1]), window_doc, part.shape[0])
+            _classify(
+                classifier, template, part.reshape(-1, part.shape[-1]), window_doc, part.shape[0], settings
+            )
         )
     return torch.cat(probs).float().cpu().numpy()
 
@@ -164,15 +200,23 @@ class LabelForward(nn.Module):
     """
 
     def __init__(
-        self, classifier: DocumentClassifier, base: Encoded, strategy: Strategy, label_index: int
+        self,
+        classifier: DocumentClassifier,
+        base: Selection,
+        strategy: Strategy,
+        label_index: int,
+        *,
+        settings: Settings | None = None,
     ) -> None:
         super().__init__()
+        del strategy  # ``base`` was read under it; the selection carries what is needed
         self.classifier = classifier
         self.label_index = label_index
-        self.template = _template(classifier, base, strategy).to(classifier.device)
+        self.options = _options(settings)
+        self.template = _template(classifier, base).to(classifier.device)
         self.mode = base.mode
         self.base_vectors = (
-            _window_vectors(classifier, _single_rows(base, base.windows), strategy, TOKENS_PER_PASS)
+            _window_vectors(classifier, _single_rows(base, base.windows), TOKENS_PER_PASS, settings)
             if base.mode == "chunks"
             else None
         )
@@ -214,24 +258,28 @@ class LabelForward(nn.Module):
             window_doc=torch.arange(rows, device=input_ids.device),
             num_docs=rows,
         )
-        vectors, _, _ = self.classifier.encode_windows(batch)
-        if self.base_vectors is not None:  # chunks: the row's window among the others, unchanged
-            n_windows = self.base_vectors.shape[0]
-            docs = self.base_vectors.to(vectors.dtype).unsqueeze(0).repeat(rows, 1, 1)
-            docs[torch.arange(rows, device=vectors.device), window_index] = vectors
-            vectors = docs.reshape(rows * n_windows, -1)
-            batch = dataclasses.replace(
-                batch, window_doc=torch.arange(rows, device=vectors.device).repeat_interleave(n_windows)
-            )
-        logits = self.classifier.classify_windows(vectors, batch).logits
+        if self.base_vectors is None:  # one row per document: the classifier's one forward path
+            logits = self.classifier(batch, **self.options).logits
+            return self.classifier.probabilities(logits)[:, self.label_index]
+        # chunks: the row's window among the others, unchanged (their vectors reused)
+        window = self.options["attention_window"]
+        vectors = self.classifier.run_encoder(batch, attention_window=window).vectors
+        n_windows = self.base_vectors.shape[0]
+        docs = self.base_vectors.to(vectors.dtype).unsqueeze(0).repeat(rows, 1, 1)
+        docs[torch.arange(rows, device=vectors.device), window_index] = vectors
+        vectors = docs.reshape(rows * n_windows, -1)
+        batch = dataclasses.replace(
+            batch, window_doc=torch.arange(rows, device=vectors.device).repeat_interleave(n_windows)
+        )
+        logits = self.classifier.classify_windows(vectors, batch, pooling=self.options["pooling"]).logits
         return self.classifier.probabilities(logits)[:, self.label_index]
 
 
 def attention_prediction(
-    classifier: DocumentClassifier, item: str | Document, strategy: Strategy
+    classifier: DocumentClassifier, item: str | Document, strategy: Strategy, settings: Settings | None = None
 ) -> Prediction:
     """``predict`` with the attention summary (the third explanation method reads it)."""
-    (result,) = classifier.predict([item], strategy=strategy, attention="summary")
+    (result,) = classifier.predict([item], strategy=strategy, attention="summary", **_options(settings))
     if not isinstance(result, Prediction):
         raise ValueError(result.message)
     return result

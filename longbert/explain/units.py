@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from longbert.strategies import Encoded
+from longbert.strategies import Selection
 
 
 @dataclass
@@ -39,7 +39,7 @@ class ReadSentences:
         return np.asarray([len(p) for p in self.positions], dtype=np.int64)
 
 
-def read_sentences(encoded: Encoded) -> ReadSentences:
+def read_sentences(encoded: Selection) -> ReadSentences:
     """Group the positions ``encoded`` reads by sentence."""
     used = encoded.used_positions
     doc = encoded.doc
@@ -54,7 +54,7 @@ def read_sentences(encoded: Encoded) -> ReadSentences:
     return ReadSentences(index.astype(np.int64), positions, coverage.astype(np.float32))
 
 
-def remove_positions(encoded: Encoded, drop: np.ndarray) -> Encoded:
+def remove_positions(encoded: Selection, drop: np.ndarray) -> Selection:
     """``encoded`` with the token positions ``drop`` deleted from every window (windows kept,
     possibly empty; global positions that were dropped are gone too)."""
     drop = np.asarray(drop, dtype=np.int64)
@@ -63,7 +63,7 @@ def remove_positions(encoded: Encoded, drop: np.ndarray) -> Encoded:
     return replace(encoded, windows=windows, global_positions=globals_)
 
 
-def keep_positions(encoded: Encoded, keep: np.ndarray) -> Encoded:
+def keep_positions(encoded: Selection, keep: np.ndarray) -> Selection:
     """``encoded`` reading only the token positions ``keep`` (in their windows, order kept)."""
     keep = np.asarray(keep, dtype=np.int64)
     windows = [w[np.isin(w, keep)] for w in encoded.windows]

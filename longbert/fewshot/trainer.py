@@ -33,14 +33,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from longbert.active.embeddings import _autocast, collate, encode_documents
+from longbert.active.embeddings import collate, precision, prepare_documents
 from longbert.classifier import LongBertClassifier
-from longbert.config import DEFAULT_ENCODER
+from longbert.devices import DeviceLike
 from longbert.document import Document
 from longbert.fewshot.head import HEADS, fit_cls_head, fit_logistic_head
 from longbert.fewshot.pairs import Pair, generate_pairs
-from longbert.loading import DeviceLike
-from longbert.strategies import Encoded, Strategy, get_strategy
+from longbert.settings import DEFAULT_ENCODER
+from longbert.strategies import Selection, Strategy
 from longbert.training.optim import linear_schedule, make_optimizer
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -112,19 +112,21 @@ def _seed_everything(seed: int) -> None:
 
 
 def pooled_vectors(
-    classifier: LongBertClassifier, encoded: list[Encoded], strategy: Strategy
+    classifier: LongBertClassifier, encoded: list[Selection], strategy: Strategy
 ) -> torch.Tensor:
-    """``[B, H]``: the document vectors the classifier's head reads (grad when enabled)."""
-    batch = collate(classifier, encoded, strategy)
-    window_vectors, _, _ = classifier.encode_windows(batch)
+    """``[B, H]``: the document vectors the classifier's head reads (grad when enabled), under
+    the model's own settings. ``strategy`` is the one ``encoded`` was read under."""
+    del strategy
+    batch = collate(classifier, encoded)
+    window_vectors = classifier.run_encoder(batch).vectors
     if batch.mode == "chunks":
-        return classifier.pooling(window_vectors, batch.window_doc, batch.num_docs, batch.pooling)[0]
+        return classifier.pooling(window_vectors, batch.window_doc, batch.num_docs)[0]
     return window_vectors
 
 
 @torch.inference_mode()
 def head_inputs(
-    classifier: LongBertClassifier, encoded: list[Encoded], strategy: Strategy, windows_per_pass: int
+    classifier: LongBertClassifier, encoded: list[Selection], strategy: Strategy, windows_per_pass: int
 ) -> np.ndarray:
     """``[N, H]`` float32 document vectors of every example, all windows read, dropout off."""
     classifier.eval()
@@ -137,13 +139,13 @@ def head_inputs(
         ):
             windows += len(encoded[stop].windows)
             stop += 1
-        with _autocast(classifier.device):
+        with precision(classifier.device):
             out.append(pooled_vectors(classifier, encoded[start:stop], strategy).float().cpu())
         start = stop
     return torch.cat(out).numpy()
 
 
-def _sample_windows(encoded: Encoded, cap: int, rng: np.random.Generator) -> Encoded:
+def _sample_windows(encoded: Selection, cap: int, rng: np.random.Generator) -> Selection:
     if encoded.mode != "chunks" or len(encoded.windows) <= cap:
         return encoded
     keep = np.sort(rng.choice(len(encoded.windows), size=cap, replace=False))
@@ -152,7 +154,7 @@ def _sample_windows(encoded: Encoded, cap: int, rng: np.random.Generator) -> Enc
 
 def contrastive_fit(
     classifier: LongBertClassifier,
-    encoded: list[Encoded],
+    encoded: list[Selection],
     pairs: list[Pair],
     strategy: Strategy,
     config: FewShotConfig,
@@ -190,7 +192,7 @@ def contrastive_fit(
                 members = sorted({p.first for p in batch} | {p.second for p in batch})
                 row = {example: r for r, example in enumerate(members)}
                 inputs = [_sample_windows(encoded[m], config.max_train_windows, rng) for m in members]
-                with _autocast(classifier.device):
+                with precision(classifier.device, training=True):
                     vectors = pooled_vectors(classifier, inputs, strategy).float()
                 first = torch.tensor([row[p.first] for p in batch], device=vectors.device)
                 second = torch.tensor([row[p.second] for p in batch], device=vectors.device)
@@ -280,15 +282,17 @@ def train_few_shot(
 
     _seed_everything(seed)
     rng = np.random.default_rng(seed)
-    strategy = get_strategy(strategy)
+    # The spec goes to the model whole: model settings in it (chunk's pooling, sparse's window)
+    # become the model's own.
     classifier = LongBertClassifier.from_encoder(
         encoder, names, strategy, multi_label=multi_label, name=name, device=device
     )
-    encoded = encode_documents(classifier, texts, strategy)
+    strategy = classifier.strategy
+    encoded = prepare_documents(classifier, texts, strategy)
     bad = [f"example {i + 1}: {e}" for i, e in enumerate(encoded) if isinstance(e, str)]
     if bad:
         raise ValueError("some examples cannot be read: " + "; ".join(bad))
-    ready: list[Encoded] = [e for e in encoded if not isinstance(e, str)]
+    ready: list[Selection] = [e for e in encoded if not isinstance(e, str)]
 
     pairs = generate_pairs(label_sets, config.iterations, rng)
     losses = contrastive_fit(classifier, ready, pairs, strategy, config, rng, progress)
