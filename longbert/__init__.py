@@ -51,7 +51,10 @@ __version__ = "0.1.0"
 
 
 def load_classifier(
-    name_or_path: str | os.PathLike[str], *, device: str | torch.device | None = None
+    name_or_path: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = None,
+    precision: str | None = None,
 ) -> LongBertClassifier:
     """Load a trained checkpoint by folder or by name under ``models/``: the one load function
     the app, the command-line tools and workers use.
@@ -61,10 +64,16 @@ def load_classifier(
     :class:`CheckpointError` that says to train from it. It runs on ``device``; by default
     ``LONGBERT_DEVICE``, else CUDA when there is a GPU, else the CPU. A device torch does not
     know or this machine lacks raises :class:`DeviceError`.
+
+    ``precision`` says which dtype the encoder's weights are held in, cast once here
+    (:func:`longbert.devices.weights_dtype`); None reads ``LONGBERT_PRECISION`` (default
+    ``auto``): bfloat16 on a CPU with native bf16 and on CUDA, float32 on other CPUs. Pass
+    ``precision="fp32"`` to train or fine-tune the loaded model (training autocasts over
+    float32 weights).
     """
     from longbert.classifier import LongBertClassifier
 
-    return LongBertClassifier.from_pretrained(Path(name_or_path), device=device)
+    return LongBertClassifier.from_pretrained(Path(name_or_path), device=device, precision=precision)
 
 
 def __getattr__(name: str) -> Any:

@@ -25,7 +25,14 @@ from transformers import PreTrainedTokenizerBase
 
 from longbert import inference
 from longbert.classifier_io import ClassifierIOMixin
-from longbert.devices import DeviceError, DeviceLike, autocast, precision_dtype, resolve_device
+from longbert.devices import (
+    DeviceError,
+    DeviceLike,
+    autocast,
+    precision_dtype,
+    resolve_device,
+    weights_dtype,
+)
 from longbert.document import Document, as_document
 from longbert.encoder_source import load_tokenizer
 from longbert.inputs import ModelInputs, collate, prepare
@@ -224,11 +231,39 @@ class DocumentClassifier(nn.Module):
         out.attentions = _concat([p.attentions for p in passes])
         return out
 
+    @property
+    def weights_dtype(self) -> torch.dtype:
+        """The dtype the encoder's weights are held in (float32 unless cast for inference)."""
+        return self.encoder.embeddings.word_embeddings.weight.dtype
+
+    def hold_weights_in(self, precision: str | None = None) -> DocumentClassifier:
+        """Cast the encoder's weights, once, to the inference dtype of the precision policy on
+        this device (:func:`~longbert.devices.weights_dtype`: bf16 on a native-bf16 CPU and on
+        CUDA, float32 elsewhere or with ``fp32``); returns ``self``.
+
+        For inference only: a model being trained keeps float32 weights and autocasts. The head
+        and the chunk pooling stay float32 (a few thousand weights; probabilities keep their
+        digits); the [CLS] attention row stays an exact float32 softmax of the bf16 states.
+        """
+        dtype = weights_dtype(self.device, precision)
+        if dtype != self.weights_dtype:
+            self.encoder.to(dtype)
+        return self
+
+    def inference_dtype(self) -> torch.dtype | None:
+        """The dtype :meth:`infer` computes in: the weights' own when they were cast for
+        inference, else the autocast dtype ``LONGBERT_PRECISION`` picks (None: float32)."""
+        held = self.weights_dtype
+        return held if held != torch.float32 else precision_dtype(self.device)
+
     def infer(self, inputs: ModelInputs, **options: Any) -> ClassifierOutput:
-        """:meth:`forward` without gradients, on this model's device, in the precision
-        ``LONGBERT_PRECISION`` picks there (see :func:`~longbert.devices.precision_dtype`)."""
+        """:meth:`forward` without gradients, on this model's device, in :meth:`inference_dtype`:
+        with weights cast for inference (:meth:`hold_weights_in`) the model runs as it is;
+        with float32 weights under autocast in the precision ``LONGBERT_PRECISION`` picks there
+        (see :func:`~longbert.devices.precision_dtype`)."""
         device = self.device
-        with torch.inference_mode(), autocast(device, precision_dtype(device)):
+        mixed = precision_dtype(device) if self.weights_dtype == torch.float32 else None
+        with torch.inference_mode(), autocast(device, mixed):
             return self(inputs.to(device), **options)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
@@ -349,6 +384,8 @@ class LongBertClassifier(ClassifierIOMixin, DocumentClassifier):
         output_window_logits: bool = False,
     ) -> ClassifierOutput:
         """Pool windows (chunks mode) and apply the head: ``[W, H]`` → ClassifierOutput."""
+        # The head and pooling stay float32 when the encoder's weights are cast for inference.
+        window_vectors = window_vectors.to(self.head.classifier.weight.dtype)
         if inputs.mode == "chunks":
             doc_vectors, weights = self.pooling(window_vectors, inputs.window_doc, inputs.num_docs, pooling)
         else:

@@ -63,7 +63,7 @@ def evaluate(
     if isinstance(model, LongBertClassifier):
         classifier = model.to(target)
     else:
-        classifier = LongBertClassifier.from_pretrained(model, device=target)
+        classifier = LongBertClassifier.from_pretrained(model, device=target, precision=None)
     if isinstance(data, LabeledDataset):
         dataset = data
     else:

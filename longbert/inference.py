@@ -26,7 +26,7 @@ from transformers import PreTrainedTokenizerBase
 
 from longbert import inputs
 from longbert.attention import summarize_attention
-from longbert.devices import dtype_name, precision_dtype
+from longbert.devices import dtype_name
 from longbert.document import Document, as_document
 from longbert.errors import LongBertError
 from longbert.results import (
@@ -61,6 +61,7 @@ class Predictor(Protocol):
     ) -> inputs.ModelInputs: ...
     def infer(self, model_inputs: inputs.ModelInputs, **options: Any) -> Any: ...
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor: ...
+    def inference_dtype(self) -> torch.dtype | None: ...
 
 
 #: Documents prepared (tokenised + selected) at a time: bounds memory for long input lists.
@@ -208,7 +209,7 @@ def predict(
     classifier.eval()
     device = classifier.device
     # Read once, up front: a bad LONGBERT_PRECISION is one clear error, not one per document.
-    how = {"device": device.type, "precision": dtype_name(precision_dtype(device))}
+    how = {"device": device.type, "precision": dtype_name(classifier.inference_dtype())}
     if chosen.mode == "chunks":
         how["pooling"] = options.pooling
     elif chosen.mode == "long":
