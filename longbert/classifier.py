@@ -231,6 +231,11 @@ class DocumentClassifier(nn.Module):
         out.attentions = _concat([p.attentions for p in passes])
         return out
 
+    #: Set when the weights were prepared for inference (cast by :meth:`hold_weights_in`, or
+    #: int8-quantized by :mod:`longbert.compression`): :meth:`infer` then runs the model as it
+    #: is, never under autocast. None: float32 weights, autocast per the precision policy.
+    prepared_dtype: torch.dtype | None = None
+
     @property
     def weights_dtype(self) -> torch.dtype:
         """The dtype the encoder's weights are held in (float32 unless cast for inference)."""
@@ -245,16 +250,19 @@ class DocumentClassifier(nn.Module):
         and the chunk pooling stay float32 (a few thousand weights; probabilities keep their
         digits); the [CLS] attention row stays an exact float32 softmax of the bf16 states.
         """
+        if self.prepared_dtype == torch.qint8:  # int8 linear layers take float32 activations
+            return self
         dtype = weights_dtype(self.device, precision)
         if dtype != self.weights_dtype:
             self.encoder.to(dtype)
+        self.prepared_dtype = dtype if dtype != torch.float32 else None
         return self
 
     def inference_dtype(self) -> torch.dtype | None:
-        """The dtype :meth:`infer` computes in: the weights' own when they were cast for
-        inference, else the autocast dtype ``LONGBERT_PRECISION`` picks (None: float32)."""
-        held = self.weights_dtype
-        return held if held != torch.float32 else precision_dtype(self.device)
+        """The dtype :meth:`infer` computes in: the weights' own when they were prepared for
+        inference (``torch.qint8``: int8 linear layers), else the autocast dtype
+        ``LONGBERT_PRECISION`` picks (None: float32)."""
+        return self.prepared_dtype or precision_dtype(self.device)
 
     def infer(self, inputs: ModelInputs, **options: Any) -> ClassifierOutput:
         """:meth:`forward` without gradients, on this model's device, in :meth:`inference_dtype`:
@@ -262,7 +270,7 @@ class DocumentClassifier(nn.Module):
         with float32 weights under autocast in the precision ``LONGBERT_PRECISION`` picks there
         (see :func:`~longbert.devices.precision_dtype`)."""
         device = self.device
-        mixed = precision_dtype(device) if self.weights_dtype == torch.float32 else None
+        mixed = precision_dtype(device) if self.prepared_dtype is None else None
         with torch.inference_mode(), autocast(device, mixed):
             return self(inputs.to(device), **options)
 

@@ -163,5 +163,9 @@ class ClassifierIOMixin:
             raise CheckpointError(f"Checkpoint '{path}' has invalid labels: {error}") from error
         classifier.eval()  # type: ignore[attr-defined]
         classifier.to_device(target)  # type: ignore[attr-defined]
+        if manifest.compression is not None:  # after placing: how it applies depends on the device
+            from longbert.compression import apply_compression
+
+            apply_compression(classifier, manifest.compression, path)  # type: ignore[arg-type]
         classifier.hold_weights_in(precision)  # type: ignore[attr-defined]
         return classifier

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.classifier_factories import save_tiny_encoder, text_of
 
 from longbert import devices, load_classifier
 from longbert.classifier import LongBertClassifier
-from tests.helpers.classifier_factories import save_tiny_encoder, text_of
 
 CPU = torch.device("cpu")
 

@@ -1,0 +1,39 @@
+"""Model compression: classifiers that are cheaper to run than the model they come from.
+
+A compressed model is a classifier checkpoint like any other (``encoder/``, ``pooling/``,
+``head/``, ``longbert.json``) whose manifest carries :class:`~longbert.checkpoints.Compression`
+provenance: the method, the source model, accuracy before/after on a dev set. It loads through
+:func:`longbert.load_classifier` (so the app, ``python -m longbert.evaluate`` and every CLI take
+it), which calls :func:`apply_compression` to turn the stored weights into the compressed model.
+
+Methods (``python -m longbert.compress --method ...``):
+
+* ``int8`` (:mod:`longbert.compression.int8`): dynamic int8 of the encoder's linear layers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from longbert.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from longbert.checkpoints import Compression
+    from longbert.classifier import LongBertClassifier
+
+#: What ``--method`` accepts, in the order they were built.
+METHODS = ("int8",)
+
+
+def apply_compression(classifier: LongBertClassifier, compression: Compression, folder: Path) -> None:
+    """Turn a just-loaded classifier into the compressed model its manifest describes (in place)."""
+    if compression.method == "int8":
+        from longbert.compression.int8 import quantize_int8
+
+        quantize_int8(classifier)
+        return
+    raise CheckpointError(
+        f"Checkpoint '{folder}' was compressed with {compression.method!r}, which this LongBERT does "
+        f"not know (it knows {', '.join(METHODS)}); upgrade LongBERT to load it."
+    )
