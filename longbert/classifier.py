@@ -265,13 +265,24 @@ class DocumentClassifier(nn.Module):
         return self.prepared_dtype or precision_dtype(self.device)
 
     def infer(self, inputs: ModelInputs, **options: Any) -> ClassifierOutput:
-        """:meth:`forward` without gradients, on this model's device, in :meth:`inference_dtype`:
+        """:meth:`forward` without gradients, on this model's device, in :meth:`inference_dtype`
+        (an early-exit model takes ``exit_threshold=``; None: its stored threshold):
         with weights cast for inference (:meth:`hold_weights_in`) the model runs as it is;
         with float32 weights under autocast in the precision ``LONGBERT_PRECISION`` picks there
         (see :func:`~longbert.devices.precision_dtype`)."""
         device = self.device
         mixed = precision_dtype(device) if self.prepared_dtype is None else None
+        threshold = options.pop("exit_threshold", None)
         with torch.inference_mode(), autocast(device, mixed):
+            # Early-exit models (an ``early_exit`` submodule, see longbert.compression.early_exit):
+            # confident rows stop early.
+            if (exits := self._modules.get("early_exit")) is not None:
+                from longbert.compression.early_exit import run_with_exits
+
+                limit = exits.threshold if threshold is None else float(threshold)
+                out = run_with_exits(self, inputs.to(device), limit, **options)  # type: ignore[arg-type]
+                if out is not None:
+                    return out
             return self(inputs.to(device), **options)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:

@@ -37,15 +37,24 @@ def compress(
     output_dir: str | Path | None = None,
     overwrite: bool = False,
     device: str | None = None,
+    texts: Sequence[str] = (),
+    exit_threshold: float | None = None,
 ) -> tuple[Path, Compression]:
     """Write the ``method``-compressed copy of checkpoint ``model`` as ``name``; returns its folder
     and provenance. Raises ValueError for an unknown method or an existing target (unless
-    ``overwrite``), CheckpointError for an unusable source, DatasetError for unusable dev data."""
+    ``overwrite``), CheckpointError for an unusable source, DatasetError for unusable dev data.
+
+    ``texts``: what ``early-exit`` distils on (labels are not needed); ``exit_threshold`` the
+    threshold it stores (default :data:`~longbert.compression.early_exit.DEFAULT_THRESHOLD`)."""
     from longbert import load_classifier
     from longbert.evaluate import evaluate
 
     if method not in METHODS:
         raise ValueError(f"--method must be one of {', '.join(METHODS)}; got {method!r}.")
+    if method == "early-exit" and not texts:
+        raise ValueError(
+            "--method early-exit distils on texts: give --texts (the training texts, unlabelled ones)."
+        )
     source = resolve_checkpoint(model)
     manifest = read_manifest(source)
     if manifest.compression is not None:
@@ -62,18 +71,31 @@ def compress(
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for part in PARTS:
-        shutil.copytree(source / part, staging / part)
-    provenance = Compression(method=method, source_model=str(source), dev_data=str(dev) if dev else None)
-    details = {"method": method, **_method_details(method)}
-    staged = dataclasses.replace(
-        manifest, name=name, compression=provenance, metadata={**manifest.metadata, "compression": details}
-    )
-    write_manifest(staging, staged)
-    if dev is not None:
-        after = _accuracy(evaluate(load_classifier(staging, device=device), dev, device=device))
-        provenance = dataclasses.replace(provenance, accuracy_before=before, accuracy_after=after)
-        write_manifest(staging, dataclasses.replace(staged, compression=provenance))
+    try:
+        for part in PARTS:
+            shutil.copytree(source / part, staging / part)
+        if method == "early-exit":
+            from longbert.compression.early_exit import DEFAULT_THRESHOLD, EXITS_DIR, train_exits
+
+            teacher = load_classifier(source, device=device)  # the precision its exits will run in
+            threshold = DEFAULT_THRESHOLD if exit_threshold is None else exit_threshold
+            train_exits(teacher, list(texts), threshold=threshold).save(staging / EXITS_DIR)
+        provenance = Compression(method=method, source_model=str(source), dev_data=str(dev) if dev else None)
+        details = {"method": method, **_method_details(method)}
+        staged = dataclasses.replace(
+            manifest,
+            name=name,
+            compression=provenance,
+            metadata={**manifest.metadata, "compression": details},
+        )
+        write_manifest(staging, staged)
+        if dev is not None:
+            after = _accuracy(evaluate(load_classifier(staging, device=device), dev, device=device))
+            provenance = dataclasses.replace(provenance, accuracy_before=before, accuracy_after=after)
+            write_manifest(staging, dataclasses.replace(staged, compression=provenance))
+    except BaseException:  # nothing half-made is left behind
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if target.exists():
         shutil.rmtree(target)
     staging.replace(target)
@@ -89,7 +111,38 @@ def _method_details(method: str) -> dict[str, Any]:
         from longbert.compression.int8 import RECIPE
 
         return {"stored": "the source's weights, unchanged", "at_load": RECIPE, "devices": "cpu"}
+    if method == "early-exit":
+        return {"stored": "the source's weights + exits/ (one [CLS] classifier per layer)"}
     return {}
+
+
+def read_texts(paths: Sequence[str]) -> list[str]:
+    """Texts of ``.jsonl``/``.jsonl.gz`` files (a ``text`` field per row; labels ignored) or
+    ``.txt`` files (one document per line)."""
+    import gzip
+    import json
+
+    texts: list[str] = []
+    for name in paths:
+        path = Path(name)
+        opener: Any = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rt", encoding="utf-8") as handle:
+                for number, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    if ".jsonl" in path.name:
+                        row = json.loads(line)
+                        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                            raise ValueError(f"{path}:{number}: a row needs a 'text' string")
+                        texts.append(row["text"])
+                    else:
+                        texts.append(line.rstrip("\n"))
+        except OSError as error:
+            raise ValueError(f"cannot read texts from '{path}': {error}") from error
+        except json.JSONDecodeError as error:
+            raise ValueError(f"'{path}' is not JSON Lines: {error}") from error
+    return texts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", help="folder for the new checkpoint (default: models/NAME)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
     parser.add_argument("--device", help="cpu or cuda (default: LONGBERT_DEVICE, else CUDA when present)")
+    parser.add_argument(
+        "--texts",
+        nargs="*",
+        default=[],
+        help="early-exit: texts to distil on (.jsonl[.gz] with a text field, or .txt one per line): "
+        "the training texts plus any unlabelled ones",
+    )
+    parser.add_argument("--exit-threshold", type=float, help="early-exit: stored entropy threshold (0-1)")
     return parser
 
 
@@ -118,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             output_dir=args.output_dir,
             overwrite=args.overwrite,
             device=args.device,
+            texts=read_texts(args.texts),
+            exit_threshold=args.exit_threshold,
         )
     except (LongBertError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

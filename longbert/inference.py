@@ -91,6 +91,7 @@ class _Options:
     threshold: float
     pooling: str
     attention_window: int
+    exit_threshold: float | None = None
 
 
 def _prepare_item(
@@ -154,6 +155,7 @@ def predict(
     full_attention_window: int = 0,
     threshold: float = 0.5,
     progress: ProgressCallback | None = None,
+    exit_threshold: float | None = None,
 ) -> list[PredictionResult]:
     """Classify texts, file bytes (decoded as the readers do) or documents.
 
@@ -175,6 +177,9 @@ def predict(
             every prediction has one to show, store and correct), and ``extra["below_threshold"]``
             is True when no label reached the threshold.
         progress: called with ``(done, total)`` after each group of documents.
+        exit_threshold: early-exit models only (:mod:`longbert.compression.early_exit`): a row
+            leaves at the first layer whose prediction entropy is below it (None: the model's
+            stored threshold; 0: the full model). ``extra["exit_threshold"]`` records it.
 
     Returns one :class:`Prediction` or :class:`PredictionError` per input, in input order. Bad
     documents, failures of the model on one document and CUDA out-of-memory on one document
@@ -203,6 +208,7 @@ def predict(
         threshold=threshold,
         pooling=pooling or settings.get("pooling") or classifier.pooling_method,
         attention_window=attention_window or settings.get("attention_window") or classifier.attention_window,
+        exit_threshold=exit_threshold,
     )
     items = list(items)
     classifier.fit_positions(chosen)
@@ -214,6 +220,9 @@ def predict(
         how["pooling"] = options.pooling
     elif chosen.mode == "long":
         how["attention_window"] = options.attention_window
+    exits = getattr(classifier, "early_exit", None)
+    if exits is not None:
+        how["exit_threshold"] = exits.threshold if exit_threshold is None else float(exit_threshold)
     results: list[PredictionResult | None] = [None] * len(items)
     done = 0
     for page_start in range(0, len(items), PAGE_SIZE):
@@ -294,6 +303,7 @@ def _run_group(classifier: Predictor, group: list[_Item], options: _Options) -> 
         attention_window=options.attention_window,
         output_cls_attention=options.attention != "none",
         output_window_logits=True,
+        **({} if options.exit_threshold is None else {"exit_threshold": options.exit_threshold}),
     )
     probs = classifier.probabilities(out.logits).cpu().numpy()
     window_probs = (

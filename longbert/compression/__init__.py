@@ -9,6 +9,8 @@ it), which calls :func:`apply_compression` to turn the stored weights into the c
 Methods (``python -m longbert.compress --method ...``):
 
 * ``int8`` (:mod:`longbert.compression.int8`): dynamic int8 of the encoder's linear layers.
+* ``early-exit`` (:mod:`longbert.compression.early_exit`): FastBERT exits after each layer,
+  trained by self-distillation; stored in ``exits/``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from longbert.classifier import LongBertClassifier
 
 #: What ``--method`` accepts, in the order they were built.
-METHODS = ("int8",)
+METHODS = ("int8", "early-exit")
 
 
 def apply_compression(classifier: LongBertClassifier, compression: Compression, folder: Path) -> None:
@@ -32,6 +34,11 @@ def apply_compression(classifier: LongBertClassifier, compression: Compression, 
         from longbert.compression.int8 import quantize_int8
 
         quantize_int8(classifier)
+        return
+    if compression.method == "early-exit":
+        from longbert.compression.early_exit import attach
+
+        attach(classifier, folder)
         return
     raise CheckpointError(
         f"Checkpoint '{folder}' was compressed with {compression.method!r}, which this LongBERT does "
