@@ -9,6 +9,7 @@ stratified folds, seed 0; fold 1's 129 articles are the test set). The source mo
 head+tail (128 + 382 tokens), 3 epochs, batch 8, lr 5e-5, seed 42, bf16 autocast: the
 ``bench_train.py`` recipe, trained once with :func:`longbert.training.train` and cached under
 ``--cache`` (training takes ~6 minutes on an idle 2-core CPU). Each method then runs
+(early-exit distils on fold 1's training texts, and reports its threshold curve)
 ``python -m longbert.compress`` with ``--dev`` = that test set: the manifest records accuracy
 before (the source as it runs by default here) and after. Results are appended to
 bench/results/bench_compress.json.
@@ -60,18 +61,50 @@ def source_model(cache: Path) -> tuple[Path, Path]:
     return model, test_file
 
 
+def exit_curve(folder: Path, test_file: Path) -> list[dict[str, float]]:
+    """Accuracy and docs/s of an early-exit model at several thresholds (0 = the full model)."""
+    from longbert import load_classifier
+    from longbert.evaluate import evaluate
+
+    model = load_classifier(folder)
+    curve = []
+    for threshold in (0.0, 0.05, 0.1, 0.2, 0.3, 0.5):
+        model.early_exit.threshold = threshold
+        report = evaluate(model, test_file)
+        curve.append(
+            {
+                "threshold": threshold,
+                "accuracy": report["accuracy"],
+                "docs_per_second": report["docs_per_second"],
+            }
+        )
+        print(
+            f"  threshold {threshold}: accuracy {100 * report['accuracy']:.2f}, "
+            f"{report['docs_per_second']:.1f} docs/s"
+        )
+    return curve
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/longbert-compress"))
     args = parser.parse_args()
     model, test_file = source_model(args.cache)
+    train_texts = [r["text"] for r in piece_data("cv", 1, 5)[0]]
     records = []
     for method in args.methods:
         started = time.perf_counter()
         folder, provenance = compress(
-            model, method, f"source-{method}", dev=test_file, output_dir=args.cache / method, overwrite=True
+            model,
+            method,
+            f"source-{method}",
+            dev=test_file,
+            output_dir=args.cache / method,
+            overwrite=True,
+            texts=train_texts,
         )
+        curve = exit_curve(folder, test_file) if method == "early-exit" else None
         before, after = provenance.accuracy_before or 0.0, provenance.accuracy_after or 0.0
         print(
             f"{method}: accuracy {100 * before:.2f} -> {100 * after:.2f} "
@@ -87,6 +120,7 @@ def main() -> None:
                 "accuracy_after": after,
                 "seconds": time.perf_counter() - started,
                 "folder": str(folder),
+                "threshold_curve": curve,
             }
         )
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
