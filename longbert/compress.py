@@ -39,6 +39,7 @@ def compress(
     device: str | None = None,
     texts: Sequence[str] = (),
     exit_threshold: float | None = None,
+    distill_epochs: int = 3,
 ) -> tuple[Path, Compression]:
     """Write the ``method``-compressed copy of checkpoint ``model`` as ``name``; returns its folder
     and provenance. Raises ValueError for an unknown method or an existing target (unless
@@ -80,6 +81,14 @@ def compress(
             teacher = load_classifier(source, device=device)  # the precision its exits will run in
             threshold = DEFAULT_THRESHOLD if exit_threshold is None else exit_threshold
             train_exits(teacher, list(texts), threshold=threshold).save(staging / EXITS_DIR)
+        if method == "distill":
+            from longbert.compression.distill import distill
+
+            teacher = load_classifier(source, device=device, precision="fp32")
+            student = distill(teacher, list(texts), epochs=distill_epochs)
+            for part in PARTS:
+                shutil.rmtree(staging / part)
+            student.save_pretrained(staging)
         provenance = Compression(method=method, source_model=str(source), dev_data=str(dev) if dev else None)
         details = {"method": method, **_method_details(method)}
         staged = dataclasses.replace(
@@ -113,6 +122,8 @@ def _method_details(method: str) -> dict[str, Any]:
         return {"stored": "the source's weights, unchanged", "at_load": RECIPE, "devices": "cpu"}
     if method == "early-exit":
         return {"stored": "the source's weights + exits/ (one [CLS] classifier per layer)"}
+    if method == "distill":
+        return {"stored": "the student's weights (every other layer of the source, distilled)"}
     return {}
 
 
@@ -165,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the training texts plus any unlabelled ones",
     )
     parser.add_argument("--exit-threshold", type=float, help="early-exit: stored entropy threshold (0-1)")
+    parser.add_argument("--epochs", type=int, default=3, help="distill: epochs over --texts (default 3)")
     return parser
 
 
@@ -181,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=args.device,
             texts=read_texts(args.texts),
             exit_threshold=args.exit_threshold,
+            distill_epochs=args.epochs,
         )
     except (LongBertError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -11,6 +11,8 @@ Methods (``python -m longbert.compress --method ...``):
 * ``int8`` (:mod:`longbert.compression.int8`): dynamic int8 of the encoder's linear layers.
 * ``early-exit`` (:mod:`longbert.compression.early_exit`): FastBERT exits after each layer,
   trained by self-distillation; stored in ``exits/``.
+* ``distill`` (:mod:`longbert.compression.distill`): a student with every other layer, trained
+  on the source's soft labels and [CLS] states; an ordinary (smaller) classifier at load.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from longbert.classifier import LongBertClassifier
 
 #: What ``--method`` accepts, in the order they were built.
-METHODS = ("int8", "early-exit")
+METHODS = ("int8", "early-exit", "distill")
 
 
 def apply_compression(classifier: LongBertClassifier, compression: Compression, folder: Path) -> None:
@@ -39,6 +41,8 @@ def apply_compression(classifier: LongBertClassifier, compression: Compression, 
         from longbert.compression.early_exit import attach
 
         attach(classifier, folder)
+        return
+    if compression.method == "distill":  # the student's weights are the checkpoint's own
         return
     raise CheckpointError(
         f"Checkpoint '{folder}' was compressed with {compression.method!r}, which this LongBERT does "
