@@ -208,19 +208,19 @@ def main() -> None:
     texts = documents(args.per_set)
 
     if args.model:
-        source = load_classifier(args.model, device="cpu")
+        source = load_classifier(args.model, device="cpu", precision="auto")
         reference = load_classifier(args.model, device="cpu", precision="fp32")
         weights = f"{args.model} (its encoder + head, converted)"
     else:
         reference = LongBertClassifier.from_encoder(labels=["a", "b"], strategy="truncate", device="cpu")
         folder = Path(tempfile.mkdtemp(prefix="bench-speed-model-"))
         reference.save_pretrained(folder)
-        source = load_classifier(folder, device="cpu")
+        source = load_classifier(folder, device="cpu", precision="auto")
         weights = "packaged encoder + random head (pure speed)"
     paths: dict[str, Run] = dict(hf_paths(reference, args.batch_size, onnx=not args.no_onnx))
     del reference
     models = {"": source} | {
-        f" [{name}]": load_classifier(path, device="cpu")
+        f" [{name}]": load_classifier(path, device="cpu", precision="auto")
         for name, path in (item.split("=", 1) for item in args.compressed)
     }
     for suffix, model in models.items():

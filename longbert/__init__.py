@@ -54,7 +54,7 @@ def load_classifier(
     name_or_path: str | os.PathLike[str],
     *,
     device: str | torch.device | None = None,
-    precision: str | None = None,
+    precision: str | None = "fp32",
 ) -> LongBertClassifier:
     """Load a trained checkpoint by folder or by name under ``models/``: the one load function
     the app, the command-line tools and workers use.
@@ -65,11 +65,12 @@ def load_classifier(
     ``LONGBERT_DEVICE``, else CUDA when there is a GPU, else the CPU. A device torch does not
     know or this machine lacks raises :class:`DeviceError`.
 
-    ``precision`` says which dtype the encoder's weights are held in, cast once here
-    (:func:`longbert.devices.weights_dtype`); None reads ``LONGBERT_PRECISION`` (default
-    ``auto``): bfloat16 on a CPU with native bf16 and on CUDA, float32 on other CPUs. Pass
-    ``precision="fp32"`` to train or fine-tune the loaded model (training autocasts over
-    float32 weights).
+    ``precision`` says which dtype the encoder's weights are held in
+    (:func:`longbert.devices.weights_dtype`): ``fp32`` (default) keeps them as saved -- exact,
+    ready to train, predicting under autocast as ``LONGBERT_PRECISION`` says; ``auto`` (or
+    None: ``LONGBERT_PRECISION``) casts them once for inference: bfloat16 on a CPU with native
+    bf16 and on CUDA, float32 on other CPUs. The app and ``python -m longbert.evaluate`` load
+    with ``auto``.
     """
     from longbert.classifier import LongBertClassifier
 

@@ -280,9 +280,9 @@ class DocumentClassifier(nn.Module):
                 from longbert.compression.early_exit import run_with_exits
 
                 limit = exits.threshold if threshold is None else float(threshold)
-                out = run_with_exits(self, inputs.to(device), limit, **options)  # type: ignore[arg-type]
+                out = run_with_exits(self, inputs.to(device), limit, **options)
                 if out is not None:
-                    return out
+                    return ClassifierOutput(**out)
             return self(inputs.to(device), **options)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:

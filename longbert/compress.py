@@ -68,7 +68,9 @@ def compress(
         raise ValueError(f"'{target}' already exists: choose another --name or pass --overwrite.")
     before = after = None
     if dev is not None:
-        before = _accuracy(evaluate(load_classifier(source, device=device), dev, device=device))
+        before = _accuracy(
+            evaluate(load_classifier(source, device=device, precision="auto"), dev, device=device)
+        )
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -78,7 +80,7 @@ def compress(
         if method == "early-exit":
             from longbert.compression.early_exit import DEFAULT_THRESHOLD, EXITS_DIR, train_exits
 
-            teacher = load_classifier(source, device=device)  # the precision its exits will run in
+            teacher = load_classifier(source, device=device, precision="auto")  # as its exits will run
             threshold = DEFAULT_THRESHOLD if exit_threshold is None else exit_threshold
             train_exits(teacher, list(texts), threshold=threshold).save(staging / EXITS_DIR)
         if method == "distill":
@@ -99,7 +101,9 @@ def compress(
         )
         write_manifest(staging, staged)
         if dev is not None:
-            after = _accuracy(evaluate(load_classifier(staging, device=device), dev, device=device))
+            after = _accuracy(
+                evaluate(load_classifier(staging, device=device, precision="auto"), dev, device=device)
+            )
             provenance = dataclasses.replace(provenance, accuracy_before=before, accuracy_after=after)
             write_manifest(staging, dataclasses.replace(staged, compression=provenance))
     except BaseException:  # nothing half-made is left behind

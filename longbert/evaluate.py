@@ -63,7 +63,7 @@ def evaluate(
     if isinstance(model, LongBertClassifier):
         classifier = model.to(target)
     else:
-        classifier = LongBertClassifier.from_pretrained(model, device=target, precision=None)
+        classifier = LongBertClassifier.from_pretrained(model, device=target, precision="auto")
     if isinstance(data, LabeledDataset):
         dataset = data
     else:

@@ -18,20 +18,20 @@ Methods (``python -m longbert.compress --method ...``):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
+from longbert.checkpoints import Compression
 from longbert.errors import CheckpointError
-
-if TYPE_CHECKING:
-    from longbert.checkpoints import Compression
-    from longbert.classifier import LongBertClassifier
 
 #: What ``--method`` accepts, in the order they were built.
 METHODS = ("int8", "early-exit", "distill")
 
 
-def apply_compression(classifier: LongBertClassifier, compression: Compression, folder: Path) -> None:
-    """Turn a just-loaded classifier into the compressed model its manifest describes (in place)."""
+def apply_compression(classifier: Any, compression: Compression, folder: Path) -> None:
+    """Turn a just-loaded classifier into the compressed model its manifest describes (in place).
+
+    ``classifier`` is a :class:`~longbert.classifier.LongBertClassifier`; this package never
+    imports it (the classifier's loader imports this package: no cycle)."""
     if compression.method == "int8":
         from longbert.compression.int8 import quantize_int8
 

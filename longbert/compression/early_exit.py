@@ -34,8 +34,11 @@ from longbert.modeling.long_bert import _Masks  # the encoder's per-pass masks, 
 from longbert.modeling.modules import ClsHead, _load_config_and_state, _load_state, _save_module
 
 if TYPE_CHECKING:
-    from longbert.classifier import ClassifierOutput, LongBertClassifier
     from longbert.inputs import ModelInputs
+
+#: A :class:`~longbert.classifier.Classifier`: never imported here, since the
+#: classifier's loader and forward path import this module (no import cycle).
+Classifier = Any
 
 #: Folder of a checkpoint holding the exits.
 EXITS_DIR = "exits"
@@ -82,7 +85,7 @@ class ExitHeads(nn.Module):
         return module.eval()
 
 
-def attach(classifier: LongBertClassifier, folder: Path) -> None:
+def attach(classifier: Classifier, folder: Path) -> None:
     """Give a loaded classifier its exits (``folder/exits``); checked against the encoder."""
     from longbert.errors import CheckpointError
 
@@ -108,18 +111,17 @@ def uncertainty(logits: Tensor, multi_label: bool) -> Tensor:
 
 
 def run_with_exits(
-    classifier: LongBertClassifier,
+    classifier: Classifier,
     inputs: ModelInputs,
     threshold: float,
     *,
     output_cls_attention: bool = False,
     output_window_logits: bool = False,
     **ignored: Any,
-) -> ClassifierOutput | None:
-    """The forward path with exits (no gradients); None where the full path must run instead
-    (threshold 0, sparse mode, full attention maps, given embeddings)."""
-    from longbert.classifier import ClassifierOutput
-
+) -> dict[str, Tensor | None] | None:
+    """The forward path with exits (no gradients): the fields of a ``ClassifierOutput``
+    (``logits``, ``window_weights``, ``window_logits``, ``cls_attention``); None where the
+    full path must run instead (threshold 0, sparse mode, full attention maps, given embeddings)."""
     exits: ExitHeads | None = getattr(classifier, "early_exit", None)
     if (
         exits is None
@@ -166,16 +168,16 @@ def run_with_exits(
         weights = 1.0 / counts[inputs.window_doc].float()
     else:
         logits, weights = row_logits, torch.ones(rows, device=ids.device)
-    return ClassifierOutput(
-        logits=logits,
-        window_weights=weights,
-        window_logits=row_logits if output_window_logits and inputs.mode == "chunks" else None,
-        cls_attention=cls_rows,
-    )
+    return {
+        "logits": logits,
+        "window_weights": weights,
+        "window_logits": row_logits if output_window_logits and inputs.mode == "chunks" else None,
+        "cls_attention": cls_rows,
+    }
 
 
 @torch.inference_mode()
-def layer_states(classifier: LongBertClassifier, inputs: ModelInputs) -> tuple[list[Tensor], Tensor]:
+def layer_states(classifier: Classifier, inputs: ModelInputs) -> tuple[list[Tensor], Tensor]:
     """Every layer's [CLS] states ``[R, H]`` (float32) and the final head's logits per row ``[R, L]``."""
     encoder = classifier.encoder
     ids, key_valid = inputs.input_ids, inputs.attention_mask.bool()
@@ -190,7 +192,7 @@ def layer_states(classifier: LongBertClassifier, inputs: ModelInputs) -> tuple[l
 
 
 def train_exits(
-    classifier: LongBertClassifier,
+    classifier: Classifier,
     texts: Sequence[str | Document],
     *,
     threshold: float = DEFAULT_THRESHOLD,

@@ -16,20 +16,17 @@ encoder takes a fraction of a second. The price is disk: the folder is the sourc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from longbert.classifier import LongBertClassifier
 
 #: Recorded in the manifest's metadata: how the int8 weights are made from the stored ones.
 RECIPE = "torch.ao.quantization.quantize_dynamic(encoder, {nn.Linear}, dtype=torch.qint8) at load"
 
 
-def quantize_int8(classifier: LongBertClassifier) -> bool:
-    """Quantize ``classifier``'s encoder in place (CPU only); True when done, False on CUDA."""
+def quantize_int8(classifier: Any) -> bool:
+    """Quantize a LongBertClassifier's encoder in place (CPU only); True when done, False on CUDA."""
     if classifier.device.type != "cpu":
         return False
     if classifier.prepared_dtype == torch.qint8:
