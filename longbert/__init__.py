@@ -75,7 +75,10 @@ __version__ = "0.1.0"
 
 
 def load_classifier(
-    name_or_path: str | os.PathLike[str], *, device: str | torch.device | None = None
+    name_or_path: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = None,
+    precision: str | None = "fp32",
 ) -> LongBertClassifier:
     """Load a trained checkpoint by folder or by name under ``models/``: the one load function
     the app, the command-line tools and workers use.
@@ -85,10 +88,17 @@ def load_classifier(
     :class:`CheckpointError` that says to train from it. It runs on ``device``; by default
     ``LONGBERT_DEVICE``, else CUDA when there is a GPU, else the CPU. A device torch does not
     know or this machine lacks raises :class:`DeviceError`.
+
+    ``precision`` says which dtype the encoder's weights are held in
+    (:func:`longbert.devices.weights_dtype`): ``fp32`` (default) keeps them as saved -- exact,
+    ready to train, predicting under autocast as ``LONGBERT_PRECISION`` says; ``auto`` (or
+    None: ``LONGBERT_PRECISION``) casts them once for inference: bfloat16 on a CPU with native
+    bf16 and on CUDA, float32 on other CPUs. The app and ``python -m longbert.evaluate`` load
+    with ``auto``.
     """
     from longbert.classifier import LongBertClassifier
 
-    return LongBertClassifier.from_pretrained(Path(name_or_path), device=device)
+    return LongBertClassifier.from_pretrained(Path(name_or_path), device=device, precision=precision)
 
 
 def __getattr__(name: str) -> Any:

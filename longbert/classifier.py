@@ -25,7 +25,14 @@ from transformers import PreTrainedTokenizerBase
 
 from longbert import inference
 from longbert.classifier_io import ClassifierIOMixin
-from longbert.devices import DeviceError, DeviceLike, autocast, precision_dtype, resolve_device
+from longbert.devices import (
+    DeviceError,
+    DeviceLike,
+    autocast,
+    precision_dtype,
+    resolve_device,
+    weights_dtype,
+)
 from longbert.document import Document, as_document
 from longbert.encoder_source import load_tokenizer
 from longbert.inputs import ModelInputs, collate, prepare
@@ -221,11 +228,58 @@ class DocumentClassifier(nn.Module):
         out.attentions = _concat([p.attentions for p in passes])
         return out
 
+    #: Set when the weights were prepared for inference (cast by :meth:`hold_weights_in`, or
+    #: int8-quantized by :mod:`longbert.compression`): :meth:`infer` then runs the model as it
+    #: is, never under autocast. None: float32 weights, autocast per the precision policy.
+    prepared_dtype: torch.dtype | None = None
+
+    @property
+    def weights_dtype(self) -> torch.dtype:
+        """The dtype the encoder's weights are held in (float32 unless cast for inference)."""
+        return self.encoder.embeddings.word_embeddings.weight.dtype
+
+    def hold_weights_in(self, precision: str | None = None) -> DocumentClassifier:
+        """Cast the encoder's weights, once, to the inference dtype of the precision policy on
+        this device (:func:`~longbert.devices.weights_dtype`: bf16 on a native-bf16 CPU and on
+        CUDA, float32 elsewhere or with ``fp32``); returns ``self``.
+
+        For inference only: a model being trained keeps float32 weights and autocasts. The head
+        and the chunk pooling stay float32 (a few thousand weights; probabilities keep their
+        digits); the [CLS] attention row stays an exact float32 softmax of the bf16 states.
+        """
+        if self.prepared_dtype == torch.qint8:  # int8 linear layers take float32 activations
+            return self
+        dtype = weights_dtype(self.device, precision)
+        if dtype != self.weights_dtype:
+            self.encoder.to(dtype)
+        self.prepared_dtype = dtype if dtype != torch.float32 else None
+        return self
+
+    def inference_dtype(self) -> torch.dtype | None:
+        """The dtype :meth:`infer` computes in: the weights' own when they were prepared for
+        inference (``torch.qint8``: int8 linear layers), else the autocast dtype
+        ``LONGBERT_PRECISION`` picks (None: float32)."""
+        return self.prepared_dtype or precision_dtype(self.device)
+
     def infer(self, inputs: ModelInputs, **options: Any) -> ClassifierOutput:
-        """:meth:`forward` without gradients, on this model's device, in the precision
-        ``LONGBERT_PRECISION`` picks there (see :func:`~longbert.devices.precision_dtype`)."""
+        """:meth:`forward` without gradients, on this model's device, in :meth:`inference_dtype`
+        (an early-exit model takes ``exit_threshold=``; None: its stored threshold):
+        with weights cast for inference (:meth:`hold_weights_in`) the model runs as it is;
+        with float32 weights under autocast in the precision ``LONGBERT_PRECISION`` picks there
+        (see :func:`~longbert.devices.precision_dtype`)."""
         device = self.device
-        with torch.inference_mode(), autocast(device, precision_dtype(device)):
+        mixed = precision_dtype(device) if self.prepared_dtype is None else None
+        threshold = options.pop("exit_threshold", None)
+        with torch.inference_mode(), autocast(device, mixed):
+            # Early-exit models (an ``early_exit`` submodule, see longbert.compression.early_exit):
+            # confident rows stop early.
+            if (exits := self._modules.get("early_exit")) is not None:
+                from longbert.compression.early_exit import run_with_exits
+
+                limit = exits.threshold if threshold is None else float(threshold)
+                out = run_with_exits(self, inputs.to(device), limit, **options)
+                if out is not None:
+                    return ClassifierOutput(**out)
             return self(inputs.to(device), **options)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
@@ -342,6 +396,8 @@ class LongBertClassifier(ClassifierIOMixin, DocumentClassifier):
         output_window_logits: bool = False,
     ) -> ClassifierOutput:
         """Pool windows (chunks mode) and apply the head: ``[W, H]`` → ClassifierOutput."""
+        # The head and pooling stay float32 when the encoder's weights are cast for inference.
+        window_vectors = window_vectors.to(self.head.classifier.weight.dtype)
         if inputs.mode == "chunks":
             doc_vectors, weights = self.pooling(window_vectors, inputs.window_doc, inputs.num_docs, pooling)
         else:

@@ -84,11 +84,22 @@ class ClassifierIOMixin:
         return keep if torch.equal(table[keep:], tiled) else None
 
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike[str], *, device: DeviceLike | None = None) -> Self:
+    def from_pretrained(
+        cls,
+        folder: str | os.PathLike[str],
+        *,
+        device: DeviceLike | None = None,
+        precision: str | None = "fp32",
+    ) -> Self:
         """Load a classifier checkpoint folder (or a name under ``models/``); CheckpointError if
         unusable. Format-1 checkpoints (model settings in the strategy's params) predict exactly
         as they did. The model is placed on ``device`` (default: ``LONGBERT_DEVICE``, else CUDA
         when available, else the CPU) and left in eval mode.
+
+        ``precision``: the dtype its encoder's weights are held in, chosen by
+        :func:`~longbert.devices.weights_dtype` (``fp32``, the default here: weights as saved,
+        ready to train; ``auto``/``bf16``/``fp16`` or None for ``LONGBERT_PRECISION``: cast once
+        for inference, see :meth:`~longbert.classifier.DocumentClassifier.hold_weights_in`).
         """
         target = resolve_device(device)
         path = resolve_checkpoint(folder)
@@ -152,4 +163,9 @@ class ClassifierIOMixin:
             raise CheckpointError(f"Checkpoint '{path}' has invalid labels: {error}") from error
         classifier.eval()  # type: ignore[attr-defined]
         classifier.to_device(target)  # type: ignore[attr-defined]
+        if manifest.compression is not None:  # after placing: how it applies depends on the device
+            from longbert.compression import apply_compression
+
+            apply_compression(classifier, manifest.compression, path)  # type: ignore[arg-type]
+        classifier.hold_weights_in(precision)  # type: ignore[attr-defined]
         return classifier

@@ -65,7 +65,7 @@ def evaluate(
     if isinstance(model, LongBertClassifier):
         classifier = model.to(target)
     else:
-        classifier = load_classifier(model, device=target)
+        classifier = load_classifier(model, device=target, precision="auto")
     if isinstance(data, LabeledDataset):
         dataset = data
     else:

@@ -26,7 +26,7 @@ from transformers import PreTrainedTokenizerBase
 
 from longbert import inputs
 from longbert.attention import summarize_attention
-from longbert.devices import dtype_name, precision_dtype
+from longbert.devices import dtype_name
 from longbert.document import Document, as_document
 from longbert.errors import LongBertError
 from longbert.results import (
@@ -62,6 +62,7 @@ class Predictor(Protocol):
     ) -> inputs.ModelInputs: ...
     def infer(self, model_inputs: inputs.ModelInputs, **options: Any) -> Any: ...
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor: ...
+    def inference_dtype(self) -> torch.dtype | None: ...
 
 
 #: Documents prepared (tokenised + selected) at a time: bounds memory for long input lists.
@@ -91,6 +92,7 @@ class _Options:
     threshold: float
     pooling: str
     attention_window: int
+    exit_threshold: float | None = None
 
 
 def _prepare_item(
@@ -154,6 +156,7 @@ def predict(
     full_attention_window: int = 0,
     threshold: float = 0.5,
     progress: ProgressCallback | None = None,
+    exit_threshold: float | None = None,
 ) -> list[PredictionResult]:
     """Classify texts, file bytes (decoded as the readers do) or documents.
 
@@ -175,6 +178,9 @@ def predict(
             every prediction has one to show, store and correct), and ``extra["below_threshold"]``
             is True when no label reached the threshold.
         progress: called with ``(done, total)`` after each group of documents.
+        exit_threshold: early-exit models only (:mod:`longbert.compression.early_exit`): a row
+            leaves at the first layer whose prediction entropy is below it (None: the model's
+            stored threshold; 0: the full model). ``extra["exit_threshold"]`` records it.
 
     Returns one :class:`Prediction` or :class:`PredictionError` per input, in input order. Bad
     documents, failures of the model on one document and CUDA out-of-memory on one document
@@ -209,17 +215,21 @@ def predict(
         threshold=threshold,
         pooling=pooling or settings.get("pooling") or classifier.pooling_method,
         attention_window=attention_window or settings.get("attention_window") or classifier.attention_window,
+        exit_threshold=exit_threshold,
     )
     items = list(items)
     classifier.fit_positions(chosen)
     classifier.eval()
     device = classifier.device
     # Read once, up front: a bad LONGBERT_PRECISION is one clear error, not one per document.
-    how = {"device": device.type, "precision": dtype_name(precision_dtype(device))}
+    how = {"device": device.type, "precision": dtype_name(classifier.inference_dtype())}
     if chosen.mode == "chunks":
         how["pooling"] = options.pooling
     elif chosen.mode == "long":
         how["attention_window"] = options.attention_window
+    exits = getattr(classifier, "early_exit", None)
+    if exits is not None:
+        how["exit_threshold"] = exits.threshold if exit_threshold is None else float(exit_threshold)
     results: list[PredictionResult | None] = [None] * len(items)
     done = 0
     for page_start in range(0, len(items), PAGE_SIZE):
@@ -300,6 +310,7 @@ def _run_group(classifier: Predictor, group: list[_Item], options: _Options) -> 
         attention_window=options.attention_window,
         output_cls_attention=options.attention != "none",
         output_window_logits=True,
+        **({} if options.exit_threshold is None else {"exit_threshold": options.exit_threshold}),
     )
     probs = classifier.probabilities(out.logits).cpu().numpy()
     window_probs = (

@@ -6,7 +6,7 @@ the character spans the model saw, and the attention it paid, always map back to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from transformers import PreTrainedTokenizerBase
@@ -23,6 +23,10 @@ class TokenizedDocument:
     ``input_ids`` ``[n]`` int64; ``offsets`` ``[n, 2]`` int32 character spans;
     ``word_index`` ``[n]`` int32, the word each token belongs to; ``word_spans`` ``[w, 2]`` int32;
     ``sentence_spans`` ``[s, 2]`` int32; ``token_sentence`` ``[n]`` int32, each token's sentence.
+
+    Sentences are split on first use: a prediction that reads only tokens (truncate or chunk,
+    ``attention="none"``) never pays for sentence splitting; key sentences, sparse's sentence
+    globals and attention summaries ask for them and get them once.
     """
 
     document: Document
@@ -30,8 +34,20 @@ class TokenizedDocument:
     offsets: np.ndarray
     word_index: np.ndarray
     word_spans: np.ndarray
-    sentence_spans: np.ndarray
-    token_sentence: np.ndarray
+    _sentences: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def sentence_spans(self) -> np.ndarray:
+        return self._split_sentences()[0]
+
+    @property
+    def token_sentence(self) -> np.ndarray:
+        return self._split_sentences()[1]
+
+    def _split_sentences(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._sentences is None:
+            self._sentences = _sentences(self.document.text, self.offsets)
+        return self._sentences
 
     @property
     def num_tokens(self) -> int:
@@ -91,19 +107,22 @@ def tokenize_document(document: Document, tokenizer: PreTrainedTokenizerBase) ->
         word_index = np.zeros(0, dtype=np.int32)
         word_spans = np.zeros((0, 2), dtype=np.int32)
 
-    sentence_spans = np.asarray(split_sentences(document.text), dtype=np.int32).reshape(-1, 2)
-    if len(sentence_spans) == 0:
-        sentence_spans = np.asarray([[0, len(document.text)]], dtype=np.int32)
-    # A token belongs to the last sentence starting at or before it.
-    token_sentence = (
-        (np.searchsorted(sentence_spans[:, 0], offsets[:, 0], side="right") - 1).clip(min=0).astype(np.int32)
-    )
     return TokenizedDocument(
         document=document,
         input_ids=input_ids,
         offsets=offsets,
         word_index=word_index,
         word_spans=word_spans,
-        sentence_spans=sentence_spans,
-        token_sentence=token_sentence,
     )
+
+
+def _sentences(text: str, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sentence spans ``[s, 2]`` of ``text`` and the sentence of each token ``[n]``."""
+    sentence_spans = np.asarray(split_sentences(text), dtype=np.int32).reshape(-1, 2)
+    if len(sentence_spans) == 0:
+        sentence_spans = np.asarray([[0, len(text)]], dtype=np.int32)
+    # A token belongs to the last sentence starting at or before it.
+    token_sentence = (
+        (np.searchsorted(sentence_spans[:, 0], offsets[:, 0], side="right") - 1).clip(min=0).astype(np.int32)
+    )
+    return sentence_spans, token_sentence

@@ -49,7 +49,7 @@ class ModelSpec:
             return classifier.to_device(target)
         from longbert import load_classifier
 
-        return load_classifier(str(self.model), device=self.device)
+        return load_classifier(str(self.model), device=self.device, precision="auto")  # inference only
 
     def strategy_for(self, classifier: DocumentClassifier) -> Strategy:
         """The strategy predictions run with: the override, else the model's own (+ parameters)."""

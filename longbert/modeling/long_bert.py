@@ -108,7 +108,10 @@ class LongBertEmbeddings(nn.Module):
         """``input_ids``/``token_type_ids`` ``[B, N]`` -> ``[B, N, H]``; ``inputs_embeds``
         ``[B, N, H]``, when given, stands in for the word embeddings of ``input_ids``."""
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        words = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        # Given embeddings follow the table's dtype (bf16 when weights are cast for inference).
+        words = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds.to(
+            self.word_embeddings.weight.dtype
+        )
         x = (
             words
             + self.position_embeddings(positions)[None]

@@ -315,7 +315,7 @@ class EpochLoop:
         """Score the test set with the *best* checkpoint (rank 0), if there is a test set."""
         if "test" not in self.data or not self.ctx.is_main or self.state.best_epoch is None:
             return None
-        best = load_classifier(self.folder, device=self.ctx.device)
+        best = load_classifier(self.folder, device=self.ctx.device, precision="fp32")
         report = evaluate_set(
             best, self.data["test"], batch_size=self.config.eval_batch_size, loss_fn=self.parts.loss_fn
         )

@@ -147,7 +147,7 @@ class _Trainer:
     def _classifier(self, labels: list[str], last: LastState | None) -> LongBertClassifier:
         config = self.config
         if last is not None:
-            classifier = load_classifier(last.model_folder, device=self.ctx.device)
+            classifier = load_classifier(last.model_folder, device=self.ctx.device, precision="fp32")
             if classifier.labels != labels:
                 raise TrainConfigError(
                     f"The interrupted run's model has labels {classifier.labels}, the data now has "

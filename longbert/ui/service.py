@@ -50,7 +50,7 @@ def load_model(
         return model.to_device(target)
     from longbert import load_classifier
 
-    return load_classifier(key, device=device)
+    return load_classifier(key, device=device, precision="auto")  # weights cast once for inference
 
 
 def classify(

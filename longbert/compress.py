@@ -1,0 +1,215 @@
+"""``python -m longbert.compress``: a compressed copy of a trained classifier, as a new checkpoint.
+
+    python -m longbert.compress --model my-model --method int8 --name my-model-int8 --dev dev.csv
+
+The new checkpoint (under ``models/`` unless ``--output-dir``) loads wherever a model does
+(:func:`longbert.load_classifier`, ``python -m longbert.evaluate``, the app); its manifest's
+``compression`` names the method, the source model and, with ``--dev``, the accuracy of the
+source and of the compressed model on that labelled file (read as ``longbert.evaluate`` reads
+it), both as they run by default on this machine. See :mod:`longbert.compression` for the methods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from longbert.checkpoints import Compression, read_manifest, resolve_checkpoint, write_manifest
+from longbert.compression import METHODS
+from longbert.errors import LongBertError
+from longbert.settings import models_dir
+
+#: Checkpoint parts copied from the source (weights kept as they are; see each method).
+PARTS = ("encoder", "pooling", "head")
+
+
+def compress(
+    model: str | Path,
+    method: str,
+    name: str,
+    *,
+    dev: str | Path | None = None,
+    output_dir: str | Path | None = None,
+    overwrite: bool = False,
+    device: str | None = None,
+    texts: Sequence[str] = (),
+    exit_threshold: float | None = None,
+    distill_epochs: int = 3,
+) -> tuple[Path, Compression]:
+    """Write the ``method``-compressed copy of checkpoint ``model`` as ``name``; returns its folder
+    and provenance. Raises ValueError for an unknown method or an existing target (unless
+    ``overwrite``), CheckpointError for an unusable source, DatasetError for unusable dev data.
+
+    ``texts``: what ``early-exit`` distils on (labels are not needed); ``exit_threshold`` the
+    threshold it stores (default :data:`~longbert.compression.early_exit.DEFAULT_THRESHOLD`)."""
+    from longbert import load_classifier
+    from longbert.evaluate import evaluate
+
+    if method not in METHODS:
+        raise ValueError(f"--method must be one of {', '.join(METHODS)}; got {method!r}.")
+    if method == "early-exit" and not texts:
+        raise ValueError(
+            "--method early-exit distils on texts: give --texts (the training texts, unlabelled ones)."
+        )
+    source = resolve_checkpoint(model)
+    manifest = read_manifest(source)
+    if manifest.compression is not None:
+        raise ValueError(
+            f"'{source}' is already compressed ({manifest.compression.method}); compress its source "
+            f"'{manifest.compression.source_model}' instead."
+        )
+    target = Path(output_dir) if output_dir else models_dir() / name
+    if target.exists() and not overwrite:
+        raise ValueError(f"'{target}' already exists: choose another --name or pass --overwrite.")
+    before = after = None
+    if dev is not None:
+        before = _accuracy(
+            evaluate(load_classifier(source, device=device, precision="auto"), dev, device=device)
+        )
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for part in PARTS:
+            shutil.copytree(source / part, staging / part)
+        if method == "early-exit":
+            from longbert.compression.early_exit import DEFAULT_THRESHOLD, EXITS_DIR, train_exits
+
+            teacher = load_classifier(source, device=device, precision="auto")  # as its exits will run
+            threshold = DEFAULT_THRESHOLD if exit_threshold is None else exit_threshold
+            train_exits(teacher, list(texts), threshold=threshold).save(staging / EXITS_DIR)
+        if method == "distill":
+            from longbert.compression.distill import distill
+
+            teacher = load_classifier(source, device=device, precision="fp32")
+            student = distill(teacher, list(texts), epochs=distill_epochs)
+            for part in PARTS:
+                shutil.rmtree(staging / part)
+            student.save_pretrained(staging)
+        provenance = Compression(method=method, source_model=str(source), dev_data=str(dev) if dev else None)
+        details = {"method": method, **_method_details(method)}
+        staged = dataclasses.replace(
+            manifest,
+            name=name,
+            compression=provenance,
+            metadata={**manifest.metadata, "compression": details},
+        )
+        write_manifest(staging, staged)
+        if dev is not None:
+            after = _accuracy(
+                evaluate(load_classifier(staging, device=device, precision="auto"), dev, device=device)
+            )
+            provenance = dataclasses.replace(provenance, accuracy_before=before, accuracy_after=after)
+            write_manifest(staging, dataclasses.replace(staged, compression=provenance))
+    except BaseException:  # nothing half-made is left behind
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if target.exists():
+        shutil.rmtree(target)
+    staging.replace(target)
+    return target, provenance
+
+
+def _accuracy(report: dict[str, Any]) -> float:
+    return float(report["accuracy"])
+
+
+def _method_details(method: str) -> dict[str, Any]:
+    if method == "int8":
+        from longbert.compression.int8 import RECIPE
+
+        return {"stored": "the source's weights, unchanged", "at_load": RECIPE, "devices": "cpu"}
+    if method == "early-exit":
+        return {"stored": "the source's weights + exits/ (one [CLS] classifier per layer)"}
+    if method == "distill":
+        return {"stored": "the student's weights (every other layer of the source, distilled)"}
+    return {}
+
+
+def read_texts(paths: Sequence[str]) -> list[str]:
+    """Texts of ``.jsonl``/``.jsonl.gz`` files (a ``text`` field per row; labels ignored) or
+    ``.txt`` files (one document per line)."""
+    import gzip
+    import json
+
+    texts: list[str] = []
+    for name in paths:
+        path = Path(name)
+        opener: Any = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rt", encoding="utf-8") as handle:
+                for number, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    if ".jsonl" in path.name:
+                        row = json.loads(line)
+                        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                            raise ValueError(f"{path}:{number}: a row needs a 'text' string")
+                        texts.append(row["text"])
+                    else:
+                        texts.append(line.rstrip("\n"))
+        except OSError as error:
+            raise ValueError(f"cannot read texts from '{path}': {error}") from error
+        except json.JSONDecodeError as error:
+            raise ValueError(f"'{path}' is not JSON Lines: {error}") from error
+    return texts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m longbert.compress",
+        description="Make a compressed copy of a trained classifier as a new checkpoint.",
+    )
+    parser.add_argument("--model", required=True, help="source checkpoint: a folder or a name under models/")
+    parser.add_argument("--method", required=True, choices=METHODS)
+    parser.add_argument("--name", required=True, help="name of the new checkpoint")
+    parser.add_argument("--dev", help="labelled file to measure accuracy before/after on (as evaluate reads)")
+    parser.add_argument("--output-dir", help="folder for the new checkpoint (default: models/NAME)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
+    parser.add_argument("--device", help="cpu or cuda (default: LONGBERT_DEVICE, else CUDA when present)")
+    parser.add_argument(
+        "--texts",
+        nargs="*",
+        default=[],
+        help="early-exit: texts to distil on (.jsonl[.gz] with a text field, or .txt one per line): "
+        "the training texts plus any unlabelled ones",
+    )
+    parser.add_argument("--exit-threshold", type=float, help="early-exit: stored entropy threshold (0-1)")
+    parser.add_argument("--epochs", type=int, default=3, help="distill: epochs over --texts (default 3)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        folder, provenance = compress(
+            args.model,
+            args.method,
+            args.name,
+            dev=args.dev,
+            output_dir=args.output_dir,
+            overwrite=args.overwrite,
+            device=args.device,
+            texts=read_texts(args.texts),
+            exit_threshold=args.exit_threshold,
+            distill_epochs=args.epochs,
+        )
+    except (LongBertError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"Saved {args.method} model '{args.name}' to {folder}")
+    if provenance.accuracy_before is not None and provenance.accuracy_after is not None:
+        print(
+            f"accuracy on {provenance.dev_data}: {100 * provenance.accuracy_before:.2f} before, "
+            f"{100 * provenance.accuracy_after:.2f} after"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""``distill`` (DistilBERT / TinyBERT): a student with half the layers, trained to mimic the source.
+
+The student is the source with every other encoder layer (ending with the last: layers 2, 4, 6
+of 6), its embeddings, pooling and head copied, as DistilBERT initialises from the teacher. It
+then trains on the teacher's soft predictions (KL at temperature :data:`TEMPERATURE`, scaled by
+T^2) plus the distance of its final [CLS] state to the teacher's (TinyBERT's hidden-state loss,
+mean squared error), over the given texts (training texts plus any unlabelled ones; no labels
+are read). The result is an ordinary classifier checkpoint with a smaller encoder: it loads and
+runs like any other, nothing to apply at load.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from longbert.classifier import LongBertClassifier
+from longbert.document import Document
+from longbert.modeling.long_bert import LongBertModel
+
+TEMPERATURE = 2.0
+HIDDEN_WEIGHT = 1.0
+
+
+def alternate_layers(num_layers: int) -> list[int]:
+    """Every other layer, ending with the last: 6 -> [1, 3, 5], 2 -> [1], 1 -> [0]."""
+    return list(range(num_layers - 1, -1, -2))[::-1]
+
+
+def make_student(teacher: LongBertClassifier, keep: Sequence[int] | None = None) -> LongBertClassifier:
+    """The teacher with only layers ``keep`` (default :func:`alternate_layers`), float32, on its device."""
+    layers = list(keep) if keep is not None else alternate_layers(teacher.encoder.config.num_hidden_layers)
+    config = dataclasses.replace(teacher.encoder.config, num_hidden_layers=len(layers))
+    encoder = LongBertModel(config)
+    state = {}
+    for key, value in teacher.encoder.state_dict().items():
+        match = re.match(r"encoder\.layer\.(\d+)\.(.*)", key)
+        if match is None:
+            state[key] = value.float()
+        elif int(match.group(1)) in layers:
+            state[f"encoder.layer.{layers.index(int(match.group(1)))}.{match.group(2)}"] = value.float()
+    encoder.load_state_dict(state)
+    student = LongBertClassifier(
+        encoder,
+        teacher.tokenizer,
+        teacher.labels,
+        teacher.strategy.config(),
+        multi_label=teacher.multi_label,
+        encoder_source=teacher.encoder_source,
+        name=teacher.name,
+        metadata=dict(teacher.metadata),
+        head=copy.deepcopy(teacher.head).float(),
+        pooling=copy.deepcopy(teacher.pooling).float(),
+    )
+    return student.to(teacher.device)
+
+
+def distill(
+    teacher: LongBertClassifier,
+    texts: Sequence[str | Document],
+    *,
+    epochs: int = 3,
+    learning_rate: float = 5e-5,
+    batch_size: int = 8,
+    seed: int = 0,
+    keep: Sequence[int] | None = None,
+) -> LongBertClassifier:
+    """A student of ``teacher`` (float32 weights) trained on its soft labels and [CLS] states."""
+    if not texts:
+        raise ValueError("distillation needs texts (the training texts, or unlabelled ones).")
+    torch.manual_seed(seed)
+    teacher.eval()
+    student = make_student(teacher, keep)
+    selections = [s for s in teacher.prepare(list(texts)) if s.used_tokens]
+    optimizer = torch.optim.AdamW(student.parameters(), lr=learning_rate)
+    student.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(selections)).tolist()
+        for start in range(0, len(order), batch_size):
+            inputs = student.collate([selections[i] for i in order[start : start + batch_size]]).to(
+                student.device
+            )
+            with torch.no_grad():
+                t_vectors = teacher.run_encoder(inputs).vectors.float()
+                t_logits = teacher.classify_windows(t_vectors, inputs).logits.float()
+            s_vectors = student.run_encoder(inputs).vectors
+            s_logits = student.classify_windows(s_vectors, inputs).logits
+            loss = soft_label_loss(
+                s_logits, t_logits, teacher.multi_label
+            ) + HIDDEN_WEIGHT * nn.functional.mse_loss(s_vectors, t_vectors)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return student.eval()
+
+
+def soft_label_loss(student: torch.Tensor, teacher: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    """KL(teacher || student) at :data:`TEMPERATURE` (x T^2); soft BCE for multi-label."""
+    if multi_label:
+        return nn.functional.binary_cross_entropy_with_logits(student, torch.sigmoid(teacher))
+    t = TEMPERATURE
+    return (
+        nn.functional.kl_div(
+            torch.log_softmax(student / t, dim=-1), torch.softmax(teacher / t, dim=-1), reduction="batchmean"
+        )
+        * t
+        * t
+    )

@@ -1,0 +1,265 @@
+"""``early-exit`` (FastBERT): a small classifier after each layer; confident rows stop early.
+
+After every encoder layer but the last, an exit classifier (a [CLS] head shaped like the
+model's own, initialised from it) reads the row's [CLS] state. At inference a row (a document,
+or in chunk mode each window) leaves at the first layer whose prediction has a normalised
+entropy (entropy / log(labels); binary entropy averaged over labels for multi-label) below the
+threshold; the rest go on, so the batch shrinks layer by layer. The threshold is stored with
+the model (``exits/config.json``) and can be changed per call (``predict(...,
+exit_threshold=...)``). Threshold 0 runs the unchanged full forward path: exactly the source
+model. The sparse (long) mode always runs the full model.
+
+Training is self-distillation (FastBERT): on unlabelled text, each exit learns the final
+head's soft prediction for the same row (KL divergence; soft binary cross-entropy for
+multi-label). The backbone and the final head are frozen, so the [CLS] states of every layer
+are computed once and the exits train on them in seconds.
+
+Chunk mode with a threshold above 0: a document's probabilities are the mean of its windows'
+(each from the exit it took, or the final head for windows that ran every layer), as the
+windows may leave at different layers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from longbert.document import Document
+from longbert.modeling.long_bert import _Masks  # the encoder's per-pass masks, reused layer by layer
+from longbert.modeling.modules import ClsHead, _load_config_and_state, _load_state, _save_module
+
+if TYPE_CHECKING:
+    from longbert.inputs import ModelInputs
+
+#: A :class:`~longbert.classifier.Classifier`: never imported here, since the
+#: classifier's loader and forward path import this module (no import cycle).
+Classifier = Any
+
+#: Folder of a checkpoint holding the exits.
+EXITS_DIR = "exits"
+DEFAULT_THRESHOLD = 0.2
+
+
+class ExitHeads(nn.Module):
+    """One [CLS] classifier after each layer but the last (which the model's head reads)."""
+
+    def __init__(
+        self, hidden_size: int, num_labels: int, num_layers: int, threshold: float = DEFAULT_THRESHOLD
+    ):
+        super().__init__()
+        self.hidden_size, self.num_labels, self.num_layers = hidden_size, num_labels, num_layers
+        self.threshold = float(threshold)
+        self.heads = nn.ModuleList(ClsHead(hidden_size, num_labels, 0.0) for _ in range(num_layers - 1))
+
+    def save(self, folder: Path) -> None:
+        config = {
+            "hidden_size": self.hidden_size,
+            "num_labels": self.num_labels,
+            "num_layers": self.num_layers,
+            "threshold": self.threshold,
+        }
+        _save_module(self, folder, config)
+
+    @classmethod
+    def load(cls, folder: Path) -> ExitHeads:
+        from longbert.errors import CheckpointError
+
+        config, state = _load_config_and_state(folder)
+        try:
+            module = cls(
+                int(config["hidden_size"]),
+                int(config["num_labels"]),
+                int(config["num_layers"]),
+                float(config["threshold"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(
+                f"Checkpoint part '{folder}' has an unusable config.json: {error}"
+            ) from error
+        _load_state(module, state, folder)
+        return module.eval()
+
+
+def attach(classifier: Classifier, folder: Path) -> None:
+    """Give a loaded classifier its exits (``folder/exits``); checked against the encoder."""
+    from longbert.errors import CheckpointError
+
+    exits = ExitHeads.load(folder / EXITS_DIR)
+    config = classifier.encoder.config
+    if (exits.hidden_size, exits.num_layers, exits.num_labels) != (
+        config.hidden_size,
+        config.num_hidden_layers,
+        len(classifier.labels),
+    ):
+        raise CheckpointError(f"Checkpoint '{folder}': its exits do not match its encoder or labels.")
+    classifier.early_exit = exits.to(classifier.device)
+
+
+def uncertainty(logits: Tensor, multi_label: bool) -> Tensor:
+    """Normalised entropy in [0, 1] of each row's prediction ``[R, L]`` -> ``[R]``."""
+    logits = logits.float()
+    if multi_label:
+        p = torch.sigmoid(logits).clamp(1e-7, 1 - 1e-7)
+        return (-(p * p.log() + (1 - p) * (1 - p).log()) / math.log(2)).mean(dim=-1)
+    logp = torch.log_softmax(logits, dim=-1)
+    return -(logp.exp() * logp).sum(dim=-1) / math.log(logits.shape[-1])
+
+
+def run_with_exits(
+    classifier: Classifier,
+    inputs: ModelInputs,
+    threshold: float,
+    *,
+    output_cls_attention: bool = False,
+    output_window_logits: bool = False,
+    **ignored: Any,
+) -> dict[str, Tensor | None] | None:
+    """The forward path with exits (no gradients): the fields of a ``ClassifierOutput``
+    (``logits``, ``window_weights``, ``window_logits``, ``cls_attention``); None where the
+    full path must run instead (threshold 0, sparse mode, full attention maps, given embeddings)."""
+    exits: ExitHeads | None = getattr(classifier, "early_exit", None)
+    if (
+        exits is None
+        or threshold <= 0
+        or inputs.mode == "long"
+        or inputs.inputs_embeds is not None
+        or ignored.get("output_attentions")
+    ):
+        return None
+    encoder = classifier.encoder
+    ids, key_valid = inputs.input_ids, inputs.attention_mask.bool()
+    rows = ids.shape[0]
+    row_logits = torch.zeros(rows, len(classifier.labels), device=ids.device)
+    cls_rows = torch.zeros(ids.shape, device=ids.device) if output_cls_attention else None
+    active = torch.arange(rows, device=ids.device)
+    hidden = encoder.embeddings(ids, torch.zeros_like(ids))
+    layers = encoder.encoder.layer
+    for index, layer in enumerate(layers):
+        last = index == len(layers) - 1
+        valid = key_valid[active]
+        masks = _Masks(valid, padded=not bool(valid.all()))
+        hidden, cls_row, _ = layer(hidden, masks, output_cls_attention, False, last)
+        if cls_rows is not None and cls_row is not None:
+            cls_rows[active] = cls_row.float()
+        cls_states = hidden[:, 0].to(classifier.head.classifier.weight.dtype)
+        if last:
+            row_logits[active] = classifier.head(cls_states).float()
+            break
+        logits = exits.heads[index](cls_states.float())
+        leave = uncertainty(logits, classifier.multi_label) < threshold
+        if bool(leave.any()):
+            row_logits[active[leave]] = logits[leave]
+            keep = ~leave
+            active, hidden = active[keep], hidden[keep]
+            if active.numel() == 0:
+                break
+    if inputs.mode == "chunks":
+        probs = classifier.probabilities(row_logits)
+        counts = torch.bincount(inputs.window_doc, minlength=inputs.num_docs).clamp(min=1)
+        doc_probs = torch.zeros(inputs.num_docs, probs.shape[1], device=probs.device)
+        doc_probs.index_add_(0, inputs.window_doc, probs)
+        doc_probs = (doc_probs / counts[:, None]).clamp(1e-7, 1 - 1e-7)
+        logits = torch.logit(doc_probs) if classifier.multi_label else doc_probs.log()
+        weights = 1.0 / counts[inputs.window_doc].float()
+    else:
+        logits, weights = row_logits, torch.ones(rows, device=ids.device)
+    return {
+        "logits": logits,
+        "window_weights": weights,
+        "window_logits": row_logits if output_window_logits and inputs.mode == "chunks" else None,
+        "cls_attention": cls_rows,
+    }
+
+
+@torch.inference_mode()
+def layer_states(classifier: Classifier, inputs: ModelInputs) -> tuple[list[Tensor], Tensor]:
+    """Every layer's [CLS] states ``[R, H]`` (float32) and the final head's logits per row ``[R, L]``."""
+    encoder = classifier.encoder
+    ids, key_valid = inputs.input_ids, inputs.attention_mask.bool()
+    masks = _Masks(key_valid, padded=not bool(key_valid.all()))
+    hidden = encoder.embeddings(ids, torch.zeros_like(ids))
+    states = []
+    for index, layer in enumerate(encoder.encoder.layer):
+        hidden, _, _ = layer(hidden, masks, False, False, index == len(encoder.encoder.layer) - 1)
+        states.append(hidden[:, 0].float())
+    teacher = classifier.head(states[-1].to(classifier.head.classifier.weight.dtype)).float()
+    return states[:-1], teacher
+
+
+def train_exits(
+    classifier: Classifier,
+    texts: Sequence[str | Document],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    epochs: int = 30,
+    learning_rate: float = 1e-3,
+    batch_size: int = 8,
+    seed: int = 0,
+    start_from_head: bool = True,
+) -> ExitHeads:
+    """Exits trained by self-distillation from ``classifier``'s final head on ``texts`` (labels
+    unused): each exit's prediction on a row's [CLS] state at its layer learns the final head's.
+    Exits start as copies of the final head (``start_from_head``; else BERT's random init)."""
+    if not texts:
+        raise ValueError("early-exit training needs texts (the training texts, or unlabelled ones).")
+    classifier.eval()
+    device = classifier.device
+    layers: list[list[Tensor]] = []
+    teachers: list[Tensor] = []
+    for start in range(0, len(texts), batch_size):
+        selections = [s for s in classifier.prepare(list(texts[start : start + batch_size])) if s.used_tokens]
+        if not selections:
+            continue
+        inputs = classifier.collate(selections).to(device)
+        if inputs.mode == "long":
+            raise ValueError(
+                "early exit needs a window strategy (truncate, key_sentences, chunk), not sparse."
+            )
+        states, teacher = layer_states(classifier, inputs)
+        layers.append(states)
+        teachers.append(teacher)
+    # Cloned outside inference mode: inference tensors cannot be saved for backward.
+    features = [torch.cat([batch[i] for batch in layers]).clone() for i in range(len(layers[0]))]
+    target = classifier.probabilities(torch.cat(teachers)).clone()
+    config = classifier.encoder.config
+    exits = ExitHeads(config.hidden_size, len(classifier.labels), config.num_hidden_layers, threshold).to(
+        device
+    )
+    torch.manual_seed(seed)
+    initial = {k: v.float() for k, v in classifier.head.state_dict().items()} if start_from_head else None
+    for head, feature in zip(exits.heads, features, strict=True):
+        if initial is not None:
+            head.load_state_dict(initial)
+        start = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        optimizer = torch.optim.Adam(head.parameters(), lr=learning_rate)
+        # The starting point is also the fallback: the state with the
+        # lowest distillation loss over all epochs is kept, so training never makes it worse.
+        best_loss, best_state = _distill_loss(head, feature, target, classifier.multi_label).item(), None
+        for _ in range(epochs):
+            for batch in torch.randperm(len(feature), device=device).split(32):
+                loss = _distill_loss(head, feature[batch], target[batch], classifier.multi_label)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            with torch.no_grad():
+                loss_now = _distill_loss(head, feature, target, classifier.multi_label).item()
+            if loss_now < best_loss:
+                best_loss, best_state = (
+                    loss_now,
+                    {k: v.detach().clone() for k, v in head.state_dict().items()},
+                )
+        head.load_state_dict(best_state if best_state is not None else start)
+    return exits.eval()
+
+
+def _distill_loss(head: nn.Module, feature: Tensor, target: Tensor, multi_label: bool) -> Tensor:
+    """KL(final head || exit) for single-label, soft binary cross-entropy for multi-label."""
+    logits = head(feature)
+    if multi_label:
+        return nn.functional.binary_cross_entropy_with_logits(logits, target)
+    return nn.functional.kl_div(torch.log_softmax(logits, dim=-1), target, reduction="batchmean")
