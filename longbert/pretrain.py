@@ -19,19 +19,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from longbert.errors import LongBertError
+from longbert.cli_common import new_parser, run_command
 from longbert.pretraining.config import add_arguments, config_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m longbert.pretrain",
-        description="Continue masked-language-model pre-training of a BERT encoder on unlabelled documents "
+    parser = new_parser(
+        "python -m longbert.pretrain",
+        "Continue masked-language-model pre-training of a BERT encoder on unlabelled documents "
         "(domain/task adaptation; --strategy sparse trains long inputs), saving an encoder folder that "
         "--encoder accepts.",
-        epilog="Corpus: files or folders (txt, md, html, pdf, docx, JSONL/CSV rows, zip, gz; labels are "
+        "Corpus: files or folders (txt, md, html, pdf, docx, JSONL/CSV rows, zip, gz; labels are "
         "ignored) and/or --from-store. Several GPUs/machines: launch the same command with torchrun.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
     return parser
@@ -39,17 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def run():
         from longbert.pretraining import pretrain
 
         config, given = config_from_args(args)
-        result = pretrain(config, given=given)
-    except LongBertError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("Aborted.", file=sys.stderr)
-        return 130
+        return pretrain(config, given=given)
+
+    result, code = run_command(run)
+    if result is None:
+        return code
     if result.status == "interrupted":
         return 130
     before, after = result.heldout.get("before"), result.heldout.get("after")

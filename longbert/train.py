@@ -24,19 +24,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from longbert.errors import LongBertError
+from longbert.cli_common import new_parser, run_command
 from longbert.training.config import add_arguments, config_from_args, given_options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m longbert.train",
-        description="Fine-tune a BERT [CLS] classifier on labelled long documents, with a long-input "
+    parser = new_parser(
+        "python -m longbert.train",
+        "Fine-tune a BERT [CLS] classifier on labelled long documents, with a long-input "
         "strategy (truncate, key_sentences, chunk, sparse) stored in the checkpoint.",
-        epilog="Data: .jsonl/.csv (optionally .gz) with text and label columns, or a folder with one "
+        "Data: .jsonl/.csv (optionally .gz) with text and label columns, or a folder with one "
         "sub-folder per label (txt, md, html, pdf, docx files). Several GPUs/machines: launch the "
         "same command with torchrun.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--config",
@@ -50,17 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def run():
         from longbert.training import train
 
-        config = config_from_args(args)
-        result = train(config, given=given_options(args))
-    except LongBertError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("Aborted.", file=sys.stderr)
-        return 130
+        return train(config_from_args(args), given=given_options(args))
+
+    result, code = run_command(run)
+    if result is None:
+        return code
     if result.status == "interrupted":
         return 130
     best = result.best_metrics or {}

@@ -1,0 +1,40 @@
+"""What the command-line entry points (train, pretrain, predict) share: the parser and error handling."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from longbert.errors import LongBertError
+
+T = TypeVar("T")
+
+ABORTED = "Aborted."
+
+
+def new_parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """An argument parser laid out like every LongBERT command's (the module docstring as examples)."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def run_command(action: Callable[[], T], *, interrupted: str = ABORTED) -> tuple[T | None, int]:
+    """Run ``action``; returns ``(result, 0)``, or ``(None, exit code)`` after printing why it stopped.
+
+    A :class:`LongBertError` prints ``error: ...`` and gives 2; Ctrl-C prints ``interrupted`` and
+    gives 130, the shell's code for SIGINT.
+    """
+    try:
+        return action(), 0
+    except LongBertError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None, 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return None, 130
