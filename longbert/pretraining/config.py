@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longbert.config_fields import base_type, field_named
+from longbert.config_fields import flag as _flag
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import MASKING_UNITS, MaskingSpec
 from longbert.settings import BERT_CONTENT_TOKENS, DEFAULT_ENCODER, PRECISIONS, models_dir
@@ -272,18 +272,11 @@ class PretrainConfig:
 
 
 def _field(name: str) -> dataclasses.Field[Any]:
-    return next(f for f in dataclasses.fields(PretrainConfig) if f.name == name)
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
+    return field_named(PretrainConfig, name)
 
 
 def _base_type(name: str) -> type:
-    hint = typing.get_type_hints(PretrainConfig)[name]
-    if isinstance(hint, types.UnionType):
-        hint = next(t for t in typing.get_args(hint) if t is not type(None))
-    return typing.get_origin(hint) or hint
+    return base_type(PretrainConfig, name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

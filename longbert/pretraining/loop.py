@@ -40,11 +40,11 @@ from longbert.pretraining.state import (
     PretrainState,
     last_folder,
     load_state,
-    remove_state,
     save_state,
 )
 from longbert.pretraining.steps import RunParts, build_parts, evaluate, optimizer_step
 from longbert.runs.reporter import StopSignal
+from longbert.runs.state import remove_last
 from longbert.training.distributed import DistContext, setup
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -177,7 +177,7 @@ class _Run:
             )
         if config.overwrite and ctx.is_main and loaded is None:  # only now: a typo must not cost the old one
             (folder / ENCODER_MANIFEST).unlink(missing_ok=True)
-            remove_state(folder)
+            remove_last(folder)
         for note in corpus.notes():
             self.say(note)
         tokenizer = load_tokenizer(config.encoder)
@@ -229,7 +229,7 @@ class _Run:
                         stopped_by_time=by_time,
                     )
                     save_encoder(parts.model, tokenizer, folder, manifest, config.long)
-                    remove_state(folder)
+                    remove_last(folder)
                     self.reporter.finish_run("done", folder, manifest)
             else:
                 if ctx.is_main:

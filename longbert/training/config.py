@@ -11,12 +11,12 @@ import argparse
 import dataclasses
 import json
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longbert.config_fields import base_type, field_named
+from longbert.config_fields import flag as _flag
 from longbert.errors import LongBertError
 from longbert.settings import DEFAULT_ENCODER, DEFAULT_POOLING, POOLING_METHODS, PRECISIONS, models_dir
 
@@ -304,19 +304,11 @@ def _file_options(path: Path) -> dict[str, Any]:
 
 
 def _field(name: str) -> dataclasses.Field[Any]:
-    return next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
+    return field_named(TrainConfig, name)
 
 
 def _base_type(name: str) -> type:
-    """The non-None type of a field (``str | None`` -> ``str``)."""
-    hint = typing.get_type_hints(TrainConfig)[name]
-    if isinstance(hint, types.UnionType):
-        hint = next(t for t in typing.get_args(hint) if t is not type(None))
-    return typing.get_origin(hint) or hint
+    return base_type(TrainConfig, name)
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

@@ -1,0 +1,26 @@
+"""Field look-ups that the dataclass-defined option sets (train, pretrain) share."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+
+def field_named(cls: type, name: str) -> dataclasses.Field[Any]:
+    """The dataclass field ``name`` of ``cls``."""
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of an option name (``max_steps`` -> ``max-steps``)."""
+    return name.replace("_", "-")
+
+
+def base_type(cls: type, name: str) -> type:
+    """The non-None type of a field (``str | None`` -> ``str``, ``list[str]`` -> ``list``)."""
+    hint = typing.get_type_hints(cls)[name]
+    if isinstance(hint, types.UnionType):
+        hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    return typing.get_origin(hint) or hint
