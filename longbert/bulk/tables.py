@@ -19,19 +19,13 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from longbert.document import Document
 from longbert.readers import ReadLimits, clean_text, decode_text
+from longbert.readers.base import TEXT_TABLE_FORMATS
+from longbert.readers.items import resolve_column
 
 if TYPE_CHECKING:
     from longbert.bulk.sources import SourceItem
 
-TABLE_FORMATS = {
-    "csv": "csv",
-    "tsv": "tsv",
-    "tab": "tsv",
-    "jsonl": "jsonl",
-    "ndjson": "jsonl",
-    "json": "json",
-    "parquet": "parquet",
-}
+TABLE_FORMATS = {**TEXT_TABLE_FORMATS, "parquet": "parquet"}
 #: Files up to this size are decoded whole, with the readers' encoding detection.
 DETECT_BYTES = 64 * 1024 * 1024
 _DELIMITERS = ",;\t|"
@@ -133,15 +127,6 @@ def _row_item(
             extra=extra,
         )
     return SourceItem(name, ident, document=Document(text=text, name=name, source="batch"), extra=extra)
-
-
-def resolve_column(columns: Any, wanted: str) -> str | None:
-    """The column called ``wanted``: exact match first, else a unique case-insensitive one."""
-    columns = list(columns)
-    if wanted in columns:
-        return wanted
-    folded = [c for c in columns if isinstance(c, str) and c.strip().casefold() == wanted.casefold()]
-    return folded[0] if len(folded) == 1 else None
 
 
 def _open_text(path: Path, limits: ReadLimits) -> IO[str]:
