@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +38,7 @@ from longbert.errors import StoreError
 from longbert.store.records import RecordNotFoundError
 from longbert.store.schema import APPLICATION_ID
 
+R = TypeVar("R")
 T = TypeVar("T")
 
 #: How long a writer waits for SQLite's write lock before "database is locked" (milliseconds).
@@ -188,6 +189,21 @@ class Database:
         """Run ``work`` in one read-only transaction (a consistent snapshot)."""
         with self.reading() as session:
             return work(session)
+
+    def read_one(self, statement: Select[Any], convert: Callable[[Any], R], missing: str) -> R:
+        """The first row ``statement`` selects, converted; RecordNotFoundError(``missing``) if none."""
+
+        def work(session: Session) -> R:
+            row = session.scalar(statement)
+            if row is None:
+                raise RecordNotFoundError(missing)
+            return convert(row)
+
+        return self.read(work)
+
+    def read_all(self, statement: Select[Any], convert: Callable[[Any], R]) -> list[R]:
+        """Every row ``statement`` selects, converted, in one read transaction."""
+        return self.read(lambda session: [convert(row) for row in session.scalars(statement)])
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
