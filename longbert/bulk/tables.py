@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 from longbert.document import Document
 from longbert.readers import ReadLimits, clean_text, decode_text
 from longbert.readers.base import TEXT_TABLE_FORMATS
+from longbert.readers.csvrows import numbered_rows
 from longbert.readers.items import resolve_column
 
 if TYPE_CHECKING:
@@ -166,13 +167,8 @@ def _csv_records(
             return
         row = 0
         try:
-            for cells in reader:
-                if not cells or all(not cell.strip() for cell in cells):
-                    continue
-                row += 1
-                if len(cells) < len(columns):
-                    cells = cells + [None] * (len(columns) - len(cells))  # type: ignore[list-item]
-                yield row, dict(zip(columns, cells, strict=False))
+            for row, record in numbered_rows(reader, columns, pad=True):
+                yield row, record
         except csv.Error as error:
             yield Problem(
                 f"the CSV is malformed after row {row} ({error}); the rest of the file was not "
