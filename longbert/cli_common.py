@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from longbert.errors import LongBertError
 
@@ -38,3 +38,22 @@ def run_command(action: Callable[[], T], *, interrupted: str = ABORTED) -> tuple
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return None, 130
+
+
+def run_job(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    job: Callable[[argparse.Namespace], Any],
+    describe: Callable[[Any], str],
+) -> int:
+    """A training-like command: parse ``argv``, run ``job(args)`` (see :func:`run_command`), and
+    print ``describe(result)``; 130 when the job reports ``status == "interrupted"`` (it saved its
+    state to resume)."""
+    args = parser.parse_args(argv)
+    result, code = run_command(lambda: job(args))
+    if result is None:
+        return code
+    if result.status == "interrupted":
+        return 130
+    print(describe(result))
+    return 0

@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from longbert.cli_common import new_parser, run_command
+from longbert.cli_common import new_parser, run_job
 from longbert.pretraining.config import add_arguments, config_from_args
 
 
@@ -37,19 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run_job(build_parser(), argv, _pretrain, _describe)
 
-    def run():
-        from longbert.pretraining import pretrain
 
-        config, given = config_from_args(args)
-        return pretrain(config, given=given)
+def _pretrain(args: argparse.Namespace) -> Any:
+    from longbert.pretraining import pretrain
 
-    result, code = run_command(run)
-    if result is None:
-        return code
-    if result.status == "interrupted":
-        return 130
+    config, given = config_from_args(args)
+    return pretrain(config, given=given)
+
+
+def _describe(result: Any) -> str:
     before, after = result.heldout.get("before"), result.heldout.get("after")
     shown = ""
     if before and after:
@@ -57,12 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"; held-out perplexity {before['perplexity']:,.1f} -> {after['perplexity']:,.1f} "
             f"(loss {before['loss']:.3f} -> {after['loss']:.3f})"
         )
-    print(
+    return (
         f"Encoder: {result.output_dir} ({result.steps:,} steps, final MLM loss "
         f"{result.final_loss if result.final_loss is None else round(result.final_loss, 4)}{shown}; "
         f"{result.tokens_seen / max(result.seconds, 1e-9):,.0f} tokens/s over {result.seconds:.0f} s)."
     )
-    return 0
 
 
 if __name__ == "__main__":

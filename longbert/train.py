@@ -23,8 +23,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from longbert.cli_common import new_parser, run_command
+from longbert.cli_common import new_parser, run_job
 from longbert.training.config import add_arguments, config_from_args, given_options
 
 
@@ -48,25 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run_job(build_parser(), argv, _train, _describe)
 
-    def run():
-        from longbert.training import train
 
-        return train(config_from_args(args), given=given_options(args))
+def _train(args: argparse.Namespace) -> Any:
+    from longbert.training import train
 
-    result, code = run_command(run)
-    if result is None:
-        return code
-    if result.status == "interrupted":
-        return 130
+    return train(config_from_args(args), given=given_options(args))
+
+
+def _describe(result: Any) -> str:
     best = result.best_metrics or {}
-    print(
+    return (
         f"Best checkpoint: {result.output_dir} (epoch {result.best_epoch}, accuracy "
         f"{100 * best.get('accuracy', 0):.2f}, macro-F1 {100 * best.get('macro_f1', 0):.2f}); "
         f"{result.seconds:.0f} s in all."
     )
-    return 0
 
 
 if __name__ == "__main__":

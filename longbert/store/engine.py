@@ -23,7 +23,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +48,16 @@ LOCK_RETRIES = 6
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _WRITE_OPTION = "longbert_write"
+
+
+#: Ids per ``IN (...)`` clause, under every driver's bound-parameter limit.
+IN_CHUNK = 500
+
+
+def chunked(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """``values`` in slices of ``size`` (for ``IN (...)`` clauses over many ids)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def describe_url(url: URL) -> str:

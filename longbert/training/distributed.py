@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -88,6 +88,19 @@ class DistContext:
 
 
 _CPU_GROUP: Any = None
+
+
+T = TypeVar("T")
+
+
+def rank_share(batches: list[T], rank: int, world_size: int) -> list[T]:
+    """This rank's share of ``batches``, every rank getting the same count (the list is first
+    repeated from its start to a multiple of ``world_size``): DDP steps in lockstep."""
+    if world_size > 1:
+        padded = -(-len(batches) // world_size) * world_size
+        batches = [batches[i % len(batches)] for i in range(padded)]
+        batches = batches[rank::world_size]
+    return batches
 
 
 def _cpu_group() -> Any:
