@@ -21,7 +21,7 @@ from longbert.document import Document
 from longbert.readers import ReadLimits, clean_text, decode_text
 from longbert.readers.base import TEXT_TABLE_FORMATS
 from longbert.readers.csvrows import numbered_rows
-from longbert.readers.items import resolve_column
+from longbert.readers.items import cell_text, resolve_column
 
 if TYPE_CHECKING:
     from longbert.bulk.sources import SourceItem
@@ -104,14 +104,12 @@ def _row_item(
         return SourceItem(
             name, ident, error=f"the row has no {text_column!r} field; fields found: {columns}.", extra=extra
         )
-    value = values[text_key]
+    value = cell_text(values[text_key])
     if value is None:
-        value = ""
-    if not isinstance(value, str):
         return SourceItem(
             name,
             ident,
-            error=f"its {text_column!r} value is a {type(value).__name__}, not text.",
+            error=f"its {text_column!r} value is a {type(values[text_key]).__name__}, not text.",
             extra=extra,
         )
     text = clean_text(value)
