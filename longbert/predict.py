@@ -20,20 +20,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from longbert.errors import LongBertError
+from longbert.cli_common import new_parser, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m longbert.predict",
-        description="Label many long documents with a LongBERT model (or zero-shot labels): read, "
+    parser = new_parser(
+        "python -m longbert.predict",
+        "Label many long documents with a LongBERT model (or zero-shot labels): read, "
         "classify and write in batches with bounded memory; every prediction also goes to the "
         "store as one batch History shows. Re-run the same command to resume.",
-        epilog="Inputs: files and folders (walked recursively), .zip and .gz archives, txt/md/html/pdf/"
+        "Inputs: files and folders (walked recursively), .zip and .gz archives, txt/md/html/pdf/"
         "docx files, and tables (.csv/.tsv/.jsonl/.json/.parquet, optionally .gz) with one document "
         "per row, whose other columns are carried to the output unchanged. Output rows: id, name, "
         "sha256, label, every label's probability, used/total tokens, strategy, model, error.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     model = parser.add_argument_group("model")
     which = model.add_mutually_exclusive_group(required=True)
@@ -151,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def run():
         from longbert.bulk.model import ModelSpec, parse_labels, parse_param
         from longbert.bulk.runner import PredictOptions, run_predict
 
@@ -179,13 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             quiet=args.quiet,
             batch_name=args.batch_name,
         )
-        summary = run_predict(options)
-    except LongBertError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("Interrupted: re-run the same command to finish (what is done is kept).", file=sys.stderr)
-        return 130
+        return run_predict(options)
+
+    summary, code = run_command(
+        run, interrupted="Interrupted: re-run the same command to finish (what is done is kept)."
+    )
+    if summary is None:
+        return code
     where = f"; store batch #{summary.batch_id}" if summary.batch_id is not None else ""
     print(f"{summary.text} Output: {summary.output} ({summary.rows:,} rows{where}).", file=sys.stderr)
     return 0

@@ -18,40 +18,37 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from longbert.errors import LongBertError
+from longbert.cli_common import new_parser, run_job
 from longbert.pretraining.config import add_arguments, config_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m longbert.pretrain",
-        description="Continue masked-language-model pre-training of a BERT encoder on unlabelled documents "
+    parser = new_parser(
+        "python -m longbert.pretrain",
+        "Continue masked-language-model pre-training of a BERT encoder on unlabelled documents "
         "(domain/task adaptation; --strategy sparse trains long inputs), saving an encoder folder that "
         "--encoder accepts.",
-        epilog="Corpus: files or folders (txt, md, html, pdf, docx, JSONL/CSV rows, zip, gz; labels are "
+        "Corpus: files or folders (txt, md, html, pdf, docx, JSONL/CSV rows, zip, gz; labels are "
         "ignored) and/or --from-store. Several GPUs/machines: launch the same command with torchrun.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        from longbert.pretraining import pretrain
+    return run_job(build_parser(), argv, _pretrain, _describe)
 
-        config, given = config_from_args(args)
-        result = pretrain(config, given=given)
-    except LongBertError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("Aborted.", file=sys.stderr)
-        return 130
-    if result.status == "interrupted":
-        return 130
+
+def _pretrain(args: argparse.Namespace) -> Any:
+    from longbert.pretraining import pretrain
+
+    config, given = config_from_args(args)
+    return pretrain(config, given=given)
+
+
+def _describe(result: Any) -> str:
     before, after = result.heldout.get("before"), result.heldout.get("after")
     shown = ""
     if before and after:
@@ -59,12 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"; held-out perplexity {before['perplexity']:,.1f} -> {after['perplexity']:,.1f} "
             f"(loss {before['loss']:.3f} -> {after['loss']:.3f})"
         )
-    print(
+    return (
         f"Encoder: {result.output_dir} ({result.steps:,} steps, final MLM loss "
         f"{result.final_loss if result.final_loss is None else round(result.final_loss, 4)}{shown}; "
         f"{result.tokens_seen / max(result.seconds, 1e-9):,.0f} tokens/s over {result.seconds:.0f} s)."
     )
-    return 0
 
 
 if __name__ == "__main__":

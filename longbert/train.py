@@ -23,20 +23,20 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from longbert.errors import LongBertError
+from longbert.cli_common import new_parser, run_job
 from longbert.training.config import add_arguments, config_from_args, given_options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m longbert.train",
-        description="Fine-tune a BERT [CLS] classifier on labelled long documents, with a long-input "
+    parser = new_parser(
+        "python -m longbert.train",
+        "Fine-tune a BERT [CLS] classifier on labelled long documents, with a long-input "
         "strategy (truncate, key_sentences, chunk, sparse) stored in the checkpoint.",
-        epilog="Data: .jsonl/.csv (optionally .gz) with text and label columns, or a folder with one "
+        "Data: .jsonl/.csv (optionally .gz) with text and label columns, or a folder with one "
         "sub-folder per label (txt, md, html, pdf, docx files). Several GPUs/machines: launch the "
         "same command with torchrun.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--config",
@@ -49,27 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        from longbert.training import train
+    return run_job(build_parser(), argv, _train, _describe)
 
-        config = config_from_args(args)
-        result = train(config, given=given_options(args))
-    except LongBertError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("Aborted.", file=sys.stderr)
-        return 130
-    if result.status == "interrupted":
-        return 130
+
+def _train(args: argparse.Namespace) -> Any:
+    from longbert.training import train
+
+    return train(config_from_args(args), given=given_options(args))
+
+
+def _describe(result: Any) -> str:
     best = result.best_metrics or {}
-    print(
+    return (
         f"Best checkpoint: {result.output_dir} (epoch {result.best_epoch}, accuracy "
         f"{100 * best.get('accuracy', 0):.2f}, macro-F1 {100 * best.get('macro_f1', 0):.2f}); "
         f"{result.seconds:.0f} s in all."
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
+
+from app_server import running_app  # scripts/ is on the path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("LONGBERT_CHROMIUM", "/usr/bin/chromium")
@@ -70,26 +68,6 @@ DOCUMENTS = {
         "have cost manufacturers an estimated 2 billion pounds a year."
     ),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError("streamlit did not become healthy in time")
 
 
 def shrink(path: Path, max_bytes: int = MAX_BYTES) -> None:
@@ -178,29 +156,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="longbert-shots-") as scratch:
         data = Path(scratch)
-        env = {**os.environ, "LONGBERT_DB_URL": f"sqlite:///{data / 'shots.sqlite'}",
-               "LONGBERT_MODELS_DIR": str(data / "models")}
-        env.pop("LONGBERT_SPOOL_DIR", None)
         sys.path.insert(0, str(ROOT))  # run as a script: the project is not on the path
-        prepare(env["LONGBERT_DB_URL"])
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        with (data / "streamlit.log").open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-                 "--server.headless", "true", "--server.address", "127.0.0.1",
-                 "--server.port", str(port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                _wait_healthy(url, process)
-                for path in take(url, args.out):
-                    print(f"{path} ({path.stat().st_size / 1000:.0f} kB)")
-            finally:
-                process.terminate()
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        prepare(f"sqlite:///{data / 'shots.sqlite'}")
+        with running_app(data, "shots.sqlite") as (url, _):
+            for path in take(url, args.out):
+                print(f"{path} ({path.stat().st_size / 1000:.0f} kB)")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @pytest.fixture
@@ -18,3 +22,14 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("LONGBERT_DEVICE", "cpu")
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def hf_bert() -> nn.Module:
+    """The packaged default BERT as Hugging Face's ``BertModel``, eval mode (the reference the
+    LongBERT model is compared with)."""
+    from transformers import BertModel
+
+    from longbert.encoder_source import resolve_encoder
+
+    return BertModel.from_pretrained(resolve_encoder(None)).eval()

@@ -11,20 +11,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from longbert.store import get_store
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
+from tests.helpers.app_testing import assert_ok, fresh_app
 
 
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.setenv("LONGBERT_DB_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
-    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.delenv("LONGBERT_SPOOL_DIR", raising=False)
-    yield AppTest.from_file(str(APP), default_timeout=60)
+    yield fresh_app(tmp_path, monkeypatch)
 
 
 def _busy_captions(at: AppTest) -> list[str]:
-    assert not at.exception, [e.value for e in at.exception]
+    assert_ok(at)
     return [c.value for c in at.caption if "Another batch is being labelled" in c.value]
 
 

@@ -3,7 +3,6 @@ directly), and the store queries behind them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,22 +10,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from longbert.store import Store, get_store
+from tests.helpers.app_testing import assert_ok, fake_checkpoint, fresh_app
 from tests.helpers.store_factories import make_document, make_prediction
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 TOPICS = ("sport", "politics")
 
 
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.setenv("LONGBERT_DB_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
-    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.delenv("LONGBERT_SPOOL_DIR", raising=False)
-    yield AppTest.from_file(str(APP), default_timeout=60)
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    yield fresh_app(tmp_path, monkeypatch)
 
 
 def _corrected(store: Store, model: str, labels: tuple[str, ...], label_set: str | None,
@@ -41,12 +33,7 @@ def _corrected(store: Store, model: str, labels: tuple[str, ...], label_set: str
 
 
 def _checkpoint(root: Path, name: str, labels: list[str]) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    (folder / "longbert.json").write_text(json.dumps({
-        "name": name, "labels": labels, "saved_at": "2026-01-01T00:00:00+00:00",
-        "strategy": {"name": "truncate", "params": {}}}))
-    return folder
+    return fake_checkpoint(root, name, labels, saved_at="2026-01-01T00:00:00+00:00")
 
 
 def test_store_names_the_label_sets_of_corrections_and_models(tmp_path: Path) -> None:
@@ -70,23 +57,23 @@ def test_train_page_picks_corrections_by_label_set_name(app: AppTest) -> None:
     _corrected(store, "zero-shot:minilm", ("true", "false"), "Stance", range(10, 15))
     _corrected(store, "hp", ("yes", "no"), None, range(20, 24), zero_shot=False)
     app.switch_page("app_pages/train.py").run()
-    _ok(app)
+    assert_ok(app)
     picker = app.selectbox(key="train:label_set")
     assert set(picker.options) == {
         "Topics · 9 documents", "Stance · 5 documents", "unnamed label set (yes/no) · 4 documents"}
     picker.set_value("Stance").run()
-    _ok(app)
+    assert_ok(app)
     # One model under that name: nothing more to choose, the caption says what it is.
     assert not [s for s in app.selectbox if s.key == "train:corrections"]
     assert any("predictions made with zero-shot:minilm" in c.value for c in app.caption)
     assert any("5 documents with a corrected" in c.value for c in app.caption)
     app.selectbox(key="train:label_set").set_value("Topics").run()
-    _ok(app)
+    assert_ok(app)
     # Used with two models: the export never mixes them, so the page asks which.
     made_with = app.selectbox(key="train:corrections")
     assert sorted(made_with.options) == ["news-v1 (3 documents)", "zero-shot:minilm (6 documents)"]
     made_with.set_value("\x1f".join(["news-v1", *sorted(TOPICS)])).run()
-    _ok(app)
+    assert_ok(app)
     assert any("3 documents with a corrected" in c.value for c in app.caption)
 
 
@@ -99,7 +86,7 @@ def test_models_page_shows_each_models_label_sets(app: AppTest, tmp_path: Path) 
     _corrected(store, "zero-shot:minilm", TOPICS, "Topics", range(0, 2))
     _corrected(store, "zero-shot:minilm", ("true", "false"), "Stance", range(10, 12))
     app.switch_page("app_pages/models.py").run()
-    _ok(app)
+    assert_ok(app)
     table, others = (frame.value for frame in app.dataframe)  # checkpoints, other models
     assert list(table["label sets"]) == ["Topics"]  # the saved set with the model's labels
     row = others[others["name"] == "zero-shot:minilm"].iloc[0]
@@ -114,7 +101,7 @@ def test_classify_result_shows_the_label_set(app: AppTest) -> None:
     app.selectbox(key="classify:label_set").set_value("Sports desk").run()
     app.text_area(key="classify:text").input("The striker scored twice in the final. " * 20)
     app.button(key="classify:go").click().run()
-    _ok(app)
+    assert_ok(app)
     assert app.metric[0].value == "sport"
     assert any("Label set **Sports desk** (politics, sport)" in c.value for c in app.caption), \
         [c.value for c in app.caption]

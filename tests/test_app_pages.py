@@ -14,8 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from longbert.store import get_store
+from tests.helpers.app_testing import assert_ok, fake_checkpoint, fresh_app
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 SPORT = "The striker scored twice and the team won the championship final in extra time. "
 POLITICS = "Parliament passed the budget law after a long debate between the government and "
 "the opposition parties. "
@@ -24,23 +24,16 @@ POLITICS = "Parliament passed the budget law after a long debate between the gov
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
     """The app on a fresh SQLite database and an empty models folder."""
-    monkeypatch.setenv("LONGBERT_DB_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
-    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.delenv("LONGBERT_SPOOL_DIR", raising=False)
-    at = AppTest.from_file(str(APP), default_timeout=180)
+    at = fresh_app(tmp_path, monkeypatch, timeout=180)
     at.run()
     yield at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def _wait(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         at.run()
-        _ok(at)
+        assert_ok(at)
         if done(at):
             return
         time.sleep(0.5)
@@ -48,7 +41,7 @@ def _wait(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120) ->
 
 
 def test_every_page_has_its_widgets(app: AppTest) -> None:
-    _ok(app)
+    assert_ok(app)
     assert app.title[0].value == "Classify a document"
     assert {"Model", "Strategy"} <= {s.label for s in app.selectbox}
     assert app.button(key="classify:go").label == "Classify"
@@ -65,7 +58,7 @@ def test_every_page_has_its_widgets(app: AppTest) -> None:
     }
     for page, widgets in pages.items():
         app.switch_page(page).run()
-        _ok(app)
+        assert_ok(app)
         widgets(app)  # raises KeyError/IndexError when a widget is missing
     assert "No trained model yet" in app.info[0].value  # models page on a fresh install
 
@@ -75,12 +68,12 @@ def test_classify_round_trip_logs_to_the_database_and_escapes_markup(app: AppTes
     app.text_area(key="classify:text").input(text)
     app.checkbox(key="classify:full").check()
     app.button(key="classify:go").click().run()
-    _ok(app)
+    assert_ok(app)
     assert app.metric[0].value == "sport"
     assert app.slider(key="classify:attention-layer").value == 5  # full map kept: last layer
     app.selectbox(key="classify:attention-head").select(3).run()
     app.segmented_control(key="classify:attention-unit").set_value("words").run()
-    _ok(app)
+    assert_ok(app)
     assert any("saved it to History" in s.value for s in app.success)
     assert any("tokens used" in c.value for c in app.caption)
     bodies = [h.proto.body for h in app.html]
@@ -118,7 +111,7 @@ def test_classify_bad_uploads_show_clear_errors(app: AppTest) -> None:
         app.file_uploader(key="classify:file").set_value((name, data, "application/octet-stream"))
         app.run()
         app.button(key="classify:go").click().run()
-        _ok(app)
+        assert_ok(app)
         errors = " ".join(e.value for e in app.error)
         assert expected in errors and name in errors, (name, errors)
         assert not app.success and not app.metric  # the earlier result is not shown as this one's
@@ -130,18 +123,18 @@ def test_classify_drops_the_old_result_when_the_input_changes_or_a_new_attempt_f
 ) -> None:
     app.text_area(key="classify:text").input(SPORT * 10)
     app.button(key="classify:go").click().run()
-    _ok(app)
+    assert_ok(app)
     assert app.metric[0].value == "sport" and "saved it to History" in app.success[0].value
     app.checkbox(key="classify:full").check().run()  # not the input: the result stays
     assert app.metric and app.success
     app.text_area(key="classify:text").input(POLITICS * 10).run()
-    _ok(app)
+    assert_ok(app)
     assert not app.metric and not app.success  # the shown result was for the old text
     app.button(key="classify:go").click().run()
     assert app.metric[0].value == "politics"
     app.text_area(key="classify:text").input("   ").run()
     app.button(key="classify:go").click().run()
-    _ok(app)
+    assert_ok(app)
     assert app.error and not app.metric and not app.success  # failed: nothing old left over
 
 
@@ -156,7 +149,7 @@ def test_classify_upload_over_the_configured_limit(app: AppTest) -> None:
         app.file_uploader(key="classify:file").set_value(("big.txt", big, "text/plain"))
         app.run()
         app.button(key="classify:go").click().run()
-        _ok(app)
+        assert_ok(app)
         assert any("big.txt" in e.value and "MB" in e.value for e in app.error)
         assert any("1 MB per file" in c.value for c in app.caption)
     finally:
@@ -187,7 +180,7 @@ def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest
     ])
     app.run()
     app.button(key="batch:start").click().run()
-    _ok(app)
+    assert_ok(app)
     _wait(app, lambda a: bool(a.data_editor))
     assert any("Done:" in s.value for s in app.success)
     frame = app.data_editor[0].value
@@ -212,7 +205,7 @@ def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest
         "edited_rows": {0: {"correction": "business"}}, "added_rows": [], "deleted_rows": [],
     }
     app.run()
-    _ok(app)
+    assert_ok(app)
     corrected = [r for r in get_store().history().rows if r.corrected_label]
     assert [(r.document_name, r.corrected_label) for r in corrected] == [("sport.txt", "business")]
     # Clearing the cell takes the saved correction back: the predicted label counts again.
@@ -220,12 +213,12 @@ def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest
         "edited_rows": {0: {"correction": None}}, "added_rows": [], "deleted_rows": [],
     }
     app.run()
-    _ok(app)
+    assert_ok(app)
     assert any("Removed the correction of sport" in t.value for t in app.toast)
     assert app.data_editor[0].value["correction"][0] == "—"
     assert not [r for r in get_store().history().rows if r.corrected_label]
     app.run()  # the cleared cell stays cleared on later runs and removes nothing more
-    _ok(app)
+    assert_ok(app)
     assert not [t for t in app.toast if "Removed" in t.value]
 
 
@@ -236,7 +229,7 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
 
     app.text_area(key="classify:text").input(POLITICS * 30)
     app.button(key="classify:go").click().run()
-    _ok(app)
+    assert_ok(app)
     # An interrupted batch: files staged, nothing classified yet.
     store = get_store()
     settings = BatchSettings(model="zero-shot", model_name="zero-shot",
@@ -248,7 +241,7 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
     store.mark_batch_status(batch_id, "interrupted")
 
     app.switch_page("app_pages/history.py").run()
-    _ok(app)
+    assert_ok(app)
     assert any("Unfinished batches" in s.value for s in app.subheader)
     assert app.get("plotly_chart")  # label distribution over time
     app.text_input(key="history:text").input("parliament").run()
@@ -256,23 +249,23 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
     assert {d.label for d in app.download_button} == {"Download CSV (1)",
                                                       "Download JSON Lines (1)"}
     app.selectbox(key="history:open").select_index(1).run()
-    _ok(app)
+    assert_ok(app)
     assert app.metric[0].value == "politics"
     assert any(s.value.startswith("Prediction #1") for s in app.subheader)
     # Correct it, then take the correction back: the predicted label is in force again.
     app.selectbox(key="history:correct:1:label").set_value("sport")
     app.button(key="FormSubmitter:history:correct:1-Save correction").click().run()
-    _ok(app)
+    assert_ok(app)
     assert store.get_prediction(1).final_labels == ["sport"]
     app.button(key="history:uncorrect:1").click().run()
-    _ok(app)
+    assert_ok(app)
     assert store.get_prediction(1).corrections == []
     assert store.get_prediction(1).final_labels == ["politics"]
     assert any("Removed 'sport'" in m.value for m in app.success)
     assert app.selectbox(key="history:correct:1:label").value == "politics"
     assert "history:uncorrect:1" not in [b.key for b in app.button]  # nothing left to remove
     app.button(key=f"history:resume:{batch_id}").click().run()
-    _ok(app)
+    assert_ok(app)
     assert app.title[0].value == "Batch label"  # st.switch_page took us there
     app.switch_page("app_pages/batch.py")  # AppTest re-requests the page it was told last
     _wait(app, lambda a: bool(a.data_editor))
@@ -284,7 +277,7 @@ def test_compare_runs_every_strategy(app: AppTest) -> None:
     app.switch_page("app_pages/compare.py").run()
     app.text_area(key="compare:text").input(SPORT * 60)
     app.button(key="compare:go").click().run()
-    _ok(app)
+    assert_ok(app)
     table = app.dataframe[0].value
     assert list(table["strategy"]) == ["truncate", "key_sentences", "chunk", "sparse"]
     assert (table["label"] == "sport").all()
@@ -295,30 +288,30 @@ def test_compare_runs_every_strategy(app: AppTest) -> None:
 def test_train_page_refuses_too_little_data_clearly(app: AppTest) -> None:
     app.switch_page("app_pages/train.py").run()
     app.button(key="train:start").click().run()
-    _ok(app)
+    assert_ok(app)
     assert any("corrected document" in e.value for e in app.error)
 
 
 def test_train_upload_offers_the_files_columns(app: AppTest) -> None:
     app.switch_page("app_pages/train.py").run()
     app.radio(key="train:source").set_value("Upload a labelled file").run()
-    _ok(app)
+    assert_ok(app)
     assert app.button(key="train:start").disabled  # nothing uploaded yet
     data = b"id,body,category\n1,The striker scored twice.,sport\n2,Parliament voted.,politics\n"
     app.file_uploader(key="train:file").set_value(("labelled.csv", data, "text/csv"))
     app.run()
-    _ok(app)
+    assert_ok(app)
     text, label = app.selectbox(key="train:text_column"), app.selectbox(key="train:label_column")
     assert text.options == label.options == ["id", "body", "category"]
     assert (text.value, label.value) == ("body", "category")
     assert not app.button(key="train:start").disabled
     label.set_value("body").run()
-    _ok(app)
+    assert_ok(app)
     assert any("must be different" in e.value for e in app.error)
     assert app.button(key="train:start").disabled
     app.file_uploader(key="train:file").set_value(("notes.json", b"not json at all", "text/json"))
     app.run()
-    _ok(app)
+    assert_ok(app)
     assert any("notes.json" in e.value and "JSON" in e.value for e in app.error)
 
 
@@ -327,16 +320,12 @@ def test_models_page_shows_dev_metrics_as_percentages_with_the_dev_set_size(
 ) -> None:
     import json
 
-    folder = tmp_path / "models" / "news"
-    folder.mkdir(parents=True)
-    (folder / "longbert.json").write_text(json.dumps({
-        "name": "news", "labels": ["politics", "sport"], "saved_at": "2026-01-01T00:00:00+00:00",
-        "strategy": {"name": "truncate", "params": {}},
-        "metadata": {"metrics": {"accuracy": 0.9, "macro_f1": 0.85},
-                     "training": {"dev_docs": 12}},
-    }))
+    fake_checkpoint(
+        tmp_path / "models", "news", ["politics", "sport"], saved_at="2026-01-01T00:00:00+00:00",
+        metadata={"metrics": {"accuracy": 0.9, "macro_f1": 0.85}, "training": {"dev_docs": 12}},
+    )
     app.switch_page("app_pages/models.py").run()
-    _ok(app)
+    assert_ok(app)
     table = app.dataframe[0].value
     assert table["dev_docs"].tolist() == [12] and table["accuracy"].tolist() == [0.9]
     figure = json.loads(app.get("plotly_chart")[0].proto.spec)
@@ -357,7 +346,7 @@ def test_history_shows_a_batch_whose_worker_was_killed_as_interrupted(
     worker = start_worker(store.url, batch_id, tmp_path)
     try:
         app.switch_page("app_pages/history.py").run()
-        _ok(app)
+        assert_ok(app)
         line = next(m.value for m in app.markdown if f"#{batch_id}" in m.value)
         assert line.endswith("running")
         assert any(f"Being labelled by process {worker.pid}" in c.value for c in app.caption)
@@ -365,7 +354,7 @@ def test_history_shows_a_batch_whose_worker_was_killed_as_interrupted(
     finally:
         kill_9(worker)
     app.run()
-    _ok(app)
+    assert_ok(app)
     line = next(m.value for m in app.markdown if f"#{batch_id}" in m.value)
     assert line.endswith("interrupted")
     assert app.button(key=f"history:resume:{batch_id}").label == "Resume"

@@ -11,23 +11,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from longbert.store import Store, get_store
+from tests.helpers.app_testing import APP, assert_ok, fake_checkpoint, fresh_app
 from tests.helpers.store_factories import make_document, make_prediction
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 LABELS = ("sport", "politics")
 
 
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    monkeypatch.setenv("LONGBERT_DB_URL", f"sqlite:///{tmp_path / 'app.sqlite'}")
-    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.delenv("LONGBERT_SPOOL_DIR", raising=False)
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    yield at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    yield fresh_app(tmp_path, monkeypatch)
 
 
 def _batch(store: Store, labels: dict[int, tuple[str, int]], name: str = "b") -> tuple[int, list[int]]:
@@ -49,7 +41,7 @@ def _batch(store: Store, labels: dict[int, tuple[str, int]], name: str = "b") ->
 def _open_batch(app: AppTest, batch_id: int) -> None:
     app.switch_page("app_pages/batch.py").run()
     app.selectbox(key="batch:open").set_value(batch_id).run()
-    _ok(app)
+    assert_ok(app)
 
 
 def test_bulk_confirm_skips_a_persons_label_and_takes_a_confidence_threshold(app: AppTest) -> None:
@@ -66,7 +58,7 @@ def test_bulk_confirm_skips_a_persons_label_and_takes_a_confidence_threshold(app
     app.slider(key=f"batch:confirm-threshold:{second}").set_value(60).run()
     assert app.button(key="batch:confirm").label == "Confirm the 2 uncorrected labels"
     app.button(key="batch:confirm").click().run()
-    _ok(app)
+    assert_ok(app)
     warning = " ".join(w.value for w in app.warning)
     assert "Confirmed 1 label." in warning and "Skipped 1" in warning and "doc" in warning
     assert store.list_corrections(ids[0]) == []  # the person's 'politics' is not overruled
@@ -85,13 +77,13 @@ def test_choosing_the_dash_removes_a_correction_and_the_grid_keeps_its_place(app
     app.session_state[key] = {"edited_rows": {1: {"correction": "sport"}}, "added_rows": [],
                               "deleted_rows": []}
     app.run()
-    _ok(app)
+    assert_ok(app)
     assert store.get_prediction(ids[1]).final_labels == ["sport"]
     # The mouse picks the "—" option (a value, not an empty cell): the correction goes.
     app.session_state[key] = {"edited_rows": {1: {"correction": "—"}}, "added_rows": [],
                               "deleted_rows": []}
     app.run()
-    _ok(app)
+    assert_ok(app)
     assert store.list_corrections(ids[1]) == []
     assert any("Removed the correction of doc" in t.value for t in app.toast)
     assert app.data_editor[0].value["correction"].tolist() == ["—", "—"]
@@ -99,7 +91,7 @@ def test_choosing_the_dash_removes_a_correction_and_the_grid_keeps_its_place(app
     # A correction set again elsewhere is not undone by the grid's old "—".
     store.add_correction(ids[1], "sport")
     app.run()
-    _ok(app)
+    assert_ok(app)
     assert store.get_prediction(ids[1]).final_labels == ["sport"]
 
 
@@ -112,19 +104,19 @@ def test_history_form_follows_the_label_in_force_and_shows_conflicts(app: AppTes
     store.add_correction(first, "sport", note="second thoughts")
     store.add_correction(second, "politics")
     app.switch_page("app_pages/history.py").run()
-    _ok(app)
+    assert_ok(app)
     # first is 'sport' in force, second 'politics': one text, two people's labels.
     assert any("conflict" in w.value and "doc" in w.value for w in app.warning)
     app.checkbox(key="history:conflicts").check().run()
     assert "2 predictions" in app.number_input(key="history:page").label
     app.checkbox(key="history:conflicts").uncheck().run()
     app.selectbox(key="history:open").set_value(first).run()
-    _ok(app)
+    assert_ok(app)
     label = next(s for s in app.selectbox if s.label == "Correct label")
     note = next(t for t in app.text_input if t.label == "Note (optional)")
     assert (label.value, note.value) == ("sport", "second thoughts")
     app.button(key=f"history:uncorrect:{first}").click().run()
-    _ok(app)
+    assert_ok(app)
     label = next(s for s in app.selectbox if s.label == "Correct label")
     note = next(t for t in app.text_input if t.label == "Note (optional)")
     assert (label.value, note.value) == ("politics", "the budget part decides")
@@ -138,7 +130,7 @@ def test_history_label_filter_uses_the_label_in_force(app: AppTest) -> None:
     store.add_correction(ids[0], "politics")
     app.switch_page("app_pages/history.py").run()
     app.multiselect(key="history:label").set_value(["politics"]).run()
-    _ok(app)
+    assert_ok(app)
     assert "2 predictions" in app.number_input(key="history:page").label
     app.radio(key="history:label_of").set_value("predicted label").run()
     assert "1 prediction" in app.number_input(key="history:page").label
@@ -152,38 +144,35 @@ def test_train_page_never_picks_one_of_conflicting_corrections(app: AppTest) -> 
     store.add_correction(ids[0], "politics")
     store.add_correction(again[0], "sport")
     app.switch_page("app_pages/train.py").run()
-    _ok(app)
+    assert_ok(app)
     assert any("conflicting corrections" in w.value for w in app.warning)
     assert app.checkbox(key="train:leave-out-conflicts").value is False
     app.button(key="train:start").click().run()
-    _ok(app)
+    assert_ok(app)
     assert any("conflict" in e.value and "doc-1.txt" in e.value for e in app.error)
     app.checkbox(key="train:leave-out-conflicts").check()
     app.button(key="train:start").click().run()
-    _ok(app)  # one document is left: too few to train, said plainly
+    assert_ok(app)  # one document is left: too few to train, said plainly
     assert any("without a conflict" in e.value for e in app.error)
 
 
 def test_models_page_sets_the_default_and_deletes_a_checkpoint(app: AppTest, tmp_path: Path) -> None:
-    import json
 
-    folder = tmp_path / "models" / "news"
-    folder.mkdir(parents=True)
-    (folder / "longbert.json").write_text(json.dumps({
-        "name": "news", "labels": ["politics", "sport"], "saved_at": "2026-01-01T00:00:00+00:00",
-        "strategy": {"name": "truncate", "params": {}}}))
+    folder = fake_checkpoint(
+        tmp_path / "models", "news", ["politics", "sport"], saved_at="2026-01-01T00:00:00+00:00"
+    )
     app.run()
     assert app.selectbox(key="classify:model").value == "zero-shot"  # never taken over silently
     app.switch_page("app_pages/models.py").run()
-    _ok(app)
+    assert_ok(app)
     app.button(key="models:default").click().run()
-    _ok(app)
+    assert_ok(app)
     assert any("Default model of every page: news" in c.value for c in app.caption)
     app.switch_page("app_pages/classify.py").run()
     assert app.selectbox(key="classify:model").value == str(folder.resolve())
     app.switch_page("app_pages/models.py").run()
     app.button(key="models:delete").click().run()
-    _ok(app)
+    assert_ok(app)
     assert not folder.exists() and any("Deleted news" in s.value for s in app.success)
     app.switch_page("app_pages/classify.py").run()
     assert app.selectbox(key="classify:model").value == "zero-shot"
@@ -194,7 +183,7 @@ def test_label_sets_are_chosen_by_name_and_outlive_the_browser_session(
 ) -> None:
     app.run()
     app.text_area(key="classify:labels").input("alpha: the first\nbeta: the second").run()
-    _ok(app)
+    assert_ok(app)
     store = get_store()
     assert store.get_label_set("Draft (last typed labels)").labels == ["alpha", "beta"]
     again = AppTest.from_file(str(APP), default_timeout=60)  # a new browser session
@@ -202,7 +191,7 @@ def test_label_sets_are_chosen_by_name_and_outlive_the_browser_session(
     assert again.text_area(key="classify:labels").value == "alpha: the first\nbeta: the second"
     again.text_input(key="classify:label_set_name").input("Greek").run()
     again.button(key="classify:label_set_save").click().run()
-    _ok(again)
+    assert_ok(again)
     assert store.get_label_set("Greek").descriptions == {"alpha": "the first", "beta": "the second"}
     third = AppTest.from_file(str(APP), default_timeout=60)
     third.run()
@@ -213,19 +202,15 @@ def test_label_sets_are_chosen_by_name_and_outlive_the_browser_session(
 
 
 def test_a_trained_models_strategy_does_not_carry_over_to_zero_shot(app: AppTest, tmp_path: Path) -> None:
-    import json
 
-    folder = tmp_path / "models" / "news"
-    folder.mkdir(parents=True)
-    (folder / "longbert.json").write_text(json.dumps({
-        "name": "news", "labels": ["politics", "sport"], "strategy": {"name": "truncate", "params": {}}}))
+    folder = fake_checkpoint(tmp_path / "models", "news", ["politics", "sport"])
     app.run()
     app.selectbox(key="classify:model").set_value(str(folder.resolve())).run()
     app.selectbox(key="classify:strategy").set_value("chunk").run()
     app.switch_page("app_pages/batch.py").run()
     assert app.selectbox(key="batch:strategy").value == "chunk"  # same model: remembered
     app.selectbox(key="batch:model").set_value("zero-shot").run()
-    _ok(app)
+    assert_ok(app)
     assert app.selectbox(key="batch:strategy").value == "__model__"  # zero-shot's own
 
 
@@ -253,10 +238,10 @@ def test_batch_results_join_back_score_against_gold_and_speak_label_studio(app: 
     assert app.data_editor[0].value["label_set"].tolist() == ["", ""]  # none recorded here
     first = get_store().batch_items(batch_id)[0].prediction_id
     app.selectbox(key=f"batch:view:{batch_id}").set_value(first).run()
-    _ok(app)
+    assert_ok(app)
     assert "sport" in [m.value for m in app.metric]  # the highlighted view of that row
     app.button(key="batch:more-formats").click().run()
-    _ok(app)
+    assert_ok(app)
     assert {"Download Parquet", "Download for Label Studio"} <= {d.label for d in app.download_button}
 
     store.save_label_set("news", ["sport", "politics"])  # an existing set: the file adds to it
@@ -266,7 +251,7 @@ def test_batch_results_join_back_score_against_gold_and_speak_label_studio(app: 
         [("export.json", json.dumps(tasks).encode(), "application/json")])
     app.text_input(key="batch:ls-label-set").input("news").run()
     app.button(key="batch:ls-import").click().run()
-    _ok(app)
+    assert_ok(app)
     assert any("Imported 1 task" in s.value for s in app.success), [e.value for e in app.error]
     assert [r.corrected_label for r in store.history().rows if r.label_set == "news"] == ["sport"]
 
@@ -274,12 +259,8 @@ def test_batch_results_join_back_score_against_gold_and_speak_label_studio(app: 
 def test_classify_hint_follows_the_model_and_a_strategy_change_drops_the_result(
     app: AppTest, tmp_path: Path,
 ) -> None:
-    import json
 
-    folder = tmp_path / "models" / "news"
-    folder.mkdir(parents=True)
-    (folder / "longbert.json").write_text(json.dumps({
-        "name": "news", "labels": ["politics", "sport"], "strategy": {"name": "truncate", "params": {}}}))
+    folder = fake_checkpoint(tmp_path / "models", "news", ["politics", "sport"])
     app.run()
     assert "Zero-shot labels it" in app.info[0].value
     app.selectbox(key="classify:model").set_value(str(folder.resolve())).run()
@@ -287,8 +268,8 @@ def test_classify_hint_follows_the_model_and_a_strategy_change_drops_the_result(
     app.selectbox(key="classify:model").set_value("zero-shot").run()
     app.text_area(key="classify:text").input("The striker scored twice in the final. " * 20)
     app.button(key="classify:go").click().run()
-    _ok(app)
+    assert_ok(app)
     assert app.metric[0].value == "sport"
     app.selectbox(key="classify:strategy").set_value("truncate").run()
-    _ok(app)
+    assert_ok(app)
     assert not app.metric  # the result described the other strategy: gone

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from helpers.classifier_factories import save_tiny_encoder
-from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows, train_quick_model, write_jsonl
 
 from longbert import DatasetError
 from longbert.data import load_dataset
@@ -89,18 +89,8 @@ def test_training_names_the_row(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("quotes")
-    config = TrainConfig(
-        train=str(write_jsonl(root / "train.jsonl", make_rows(24))),
-        encoder=str(save_tiny_encoder(root / "tiny-bert", **TRAIN_ENCODER)),
-        output_dir=str(root / "model"),
-        epochs=1,
-        batch_size=4,
-        quiet=True,
-        record=False,
-        threads=1,
-        device="cpu",
-    )
-    return train(config).output_dir
+    train_file = write_jsonl(root / "train.jsonl", make_rows(24))
+    return train_quick_model(root, train_file, save_tiny_encoder(root / "tiny-bert", **TRAIN_ENCODER))
 
 
 def test_evaluate_reports_no_metrics_on_a_swallowed_file(

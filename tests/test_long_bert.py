@@ -11,7 +11,6 @@ import torch
 from helpers.long_bert_factories import TINY, batch, tiny_model
 from torch import nn
 
-from longbert.encoder_source import resolve_encoder
 from longbert.modeling.long_bert import LongBertModel, LongBertOutput
 
 
@@ -19,13 +18,6 @@ from longbert.modeling.long_bert import LongBertModel, LongBertOutput
 def warm() -> LongBertModel:
     """The packaged default BERT, warm-started, positions tiled to 8,192, eval mode."""
     return LongBertModel.from_bert(None, max_positions=8192).eval()
-
-
-@pytest.fixture(scope="module")
-def hf_bert() -> nn.Module:
-    from transformers import BertModel
-
-    return BertModel.from_pretrained(resolve_encoder(None)).eval()
 
 
 def reference_sparse(

@@ -10,7 +10,6 @@ import torch
 from helpers.long_bert_factories import TINY, batch, tiny_model
 from torch import nn
 
-from longbert.encoder_source import resolve_encoder
 from longbert.errors import CheckpointError, EncoderNotFoundError, UnsupportedEncoderError
 from longbert.modeling.long_bert import LongBertConfig, LongBertModel, PositionLimitError
 
@@ -19,13 +18,6 @@ from longbert.modeling.long_bert import LongBertConfig, LongBertModel, PositionL
 def warm() -> LongBertModel:
     """The packaged default BERT, warm-started with positions tiled to 4,096."""
     return LongBertModel.from_bert(None, max_positions=4096).eval()
-
-
-@pytest.fixture(scope="module")
-def hf_bert() -> nn.Module:
-    from transformers import BertModel
-
-    return BertModel.from_pretrained(resolve_encoder(None)).eval()
 
 
 # --- configuration ---------------------------------------------------------------------------

@@ -41,6 +41,11 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_encoder(tmp_path_factory.mktemp("enc") / "tiny", **TRAIN_ENCODER)
 
 
+def _run_args(checkpoint: Path, corpus: Path, out: Path) -> list[str]:
+    """The command line that labels ``corpus`` with ``checkpoint`` into ``out``."""
+    return ["--model", str(checkpoint), "--input", str(corpus), "--output", str(out)]
+
+
 def test_mixed_folder_gives_a_row_per_document_with_errors_and_columns(env: Path, encoder: Path) -> None:
     corpus = make_mixed_folder(env)
     out = env / "out.jsonl"
@@ -118,12 +123,7 @@ def test_csv_and_parquet_outputs_flatten_probabilities_and_keep_columns(
     corpus = make_corpus(env / "corpus.jsonl", 12)
     out = env / f"out.{suffix}"
     args = [
-        "--model",
-        str(checkpoint),
-        "--input",
-        str(corpus),
-        "--output",
-        str(out),
+        *_run_args(checkpoint, corpus, out),
         "--no-store",
         "--attention",
         "none",
@@ -160,7 +160,7 @@ def test_csv_and_parquet_outputs_flatten_probabilities_and_keep_columns(
 def test_other_settings_on_the_same_output_are_refused(env: Path, checkpoint: Path, capsys) -> None:
     corpus = make_corpus(env / "corpus.jsonl", 3)
     out = env / "out.jsonl"
-    base = ["--model", str(checkpoint), "--input", str(corpus), "--output", str(out), "--quiet", "--no-store"]
+    base = [*_run_args(checkpoint, corpus, out), "--quiet", "--no-store"]
     assert main(base) == 0
     assert main([*base, "--strategy", "truncate"]) == 2
     assert "other settings" in capsys.readouterr().err
@@ -172,7 +172,7 @@ def test_torn_rows_and_rows_the_store_never_got_run_again_without_duplicates(
 ) -> None:
     corpus = make_corpus(env / "corpus.jsonl", 10)
     out = env / "out.jsonl"
-    args = ["--model", str(checkpoint), "--input", str(corpus), "--output", str(out), "--quiet"]
+    args = [*_run_args(checkpoint, corpus, out), "--quiet"]
     assert main(args) == 0
     rows = read_jsonl(out)
     store = Store(os.environ["LONGBERT_DB_URL"])
@@ -196,12 +196,7 @@ def test_killed_run_resumes_to_a_complete_output_without_duplicates(env: Path, c
         sys.executable,
         "-m",
         "longbert.predict",
-        "--model",
-        str(checkpoint),
-        "--input",
-        str(corpus),
-        "--output",
-        str(out),
+        *_run_args(checkpoint, corpus, out),
         "--batch-size",
         "64",
     ]
@@ -249,12 +244,7 @@ def test_ray_engine_without_ray_says_how_to_install(env: Path, checkpoint: Path,
     corpus = make_corpus(env / "corpus.jsonl", 2)
     code = main(
         [
-            "--model",
-            str(checkpoint),
-            "--input",
-            str(corpus),
-            "--output",
-            str(env / "o.jsonl"),
+            *_run_args(checkpoint, corpus, env / "o.jsonl"),
             "--engine",
             "ray",
             "--no-store",

@@ -3,15 +3,11 @@ identical through the head warm-up and after it, one encoder folder and one data
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from helpers.classifier_factories import save_tiny_encoder
+from helpers.distributed import run_two_ranks
 from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 
 from longbert.pretraining import read_encoder_manifest
@@ -49,24 +45,10 @@ sys.exit(code)
 def test_two_process_pretraining_with_gloo(tmp_path: Path) -> None:
     encoder = save_tiny_encoder(tmp_path / "tiny-bert", **TRAIN_ENCODER)
     data = write_jsonl(tmp_path / "docs.jsonl", make_rows(24, words=(30, 90)))
-    script = tmp_path / "rank.py"
-    script.write_text(textwrap.dedent(RANK_SCRIPT))
-    env = {
-        **os.environ,
-        "LONGBERT_DB_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
-        "LONGBERT_MODELS_DIR": str(tmp_path / "models"),
-        "LONGBERT_DEVICE": "cpu",
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-    }
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    command += [str(script), str(tmp_path), str(data), "--encoder", str(encoder), "--name", "ddp"]
-    command += ["--max-tokens", "62", "--batch-size", "2", "--max-steps", "4", "--head-warmup-steps", "2"]
-    command += ["--precision", "fp32", "--threads", "1", "--quiet", "--heldout-fraction", "0.2"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    arguments = [str(data), "--encoder", str(encoder), "--name", "ddp"]
+    arguments += ["--max-tokens", "62", "--batch-size", "2", "--max-steps", "4", "--head-warmup-steps", "2"]
+    arguments += ["--precision", "fp32", "--threads", "1", "--quiet", "--heldout-fraction", "0.2"]
+    ranks = run_two_ranks(tmp_path, RANK_SCRIPT, arguments)
     # Different sequences on each rank, identical weights after every step (head phase included).
     assert not set(ranks[0]["seen"][:4]) & set(ranks[1]["seen"][:4])
     assert len(ranks[0]["weights"]) == 4

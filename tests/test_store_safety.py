@@ -98,22 +98,54 @@ def test_another_applications_documents_table_is_not_called_damaged(tmp_path: Pa
     assert "damaged" not in str(error) and "Restore" not in str(error)
 
 
-def test_views_only_file_is_not_taken_over(tmp_path: Path) -> None:
-    path = sqlite_file(
-        tmp_path / "views.sqlite",
-        "CREATE VIEW answer AS SELECT 42 AS value",
-        "CREATE TEMP TABLE scratch (x)",  # temporary: not in the file
-    )
-    refused_untouched(path, r"not a LongBERT database: it holds views \(answer\).*untouched")
-
-
-def test_longbert_tables_with_a_foreign_trigger_are_foreign(tmp_path: Path) -> None:
-    path = sqlite_file(
-        tmp_path / "mixed.sqlite",
-        "CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT)",
-        "CREATE TRIGGER audit AFTER INSERT ON documents BEGIN SELECT 1; END",
-    )
-    refused_untouched(path, r"not a LongBERT database: it holds triggers \(audit\)")
+@pytest.mark.parametrize(
+    ("file_name", "statements", "match"),
+    [
+        pytest.param(
+            "views.sqlite",
+            [
+                "CREATE VIEW answer AS SELECT 42 AS value",
+                "CREATE TEMP TABLE scratch (x)",  # temporary: not in the file
+            ],
+            r"not a LongBERT database: it holds views \(answer\).*untouched",
+            id="views-only-file-is-not-taken-over",
+        ),
+        pytest.param(
+            "mixed.sqlite",
+            [
+                "CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT)",
+                "CREATE TRIGGER audit AFTER INSERT ON documents BEGIN SELECT 1; END",
+            ],
+            r"not a LongBERT database: it holds triggers \(audit\)",
+            id="longbert-tables-with-a-foreign-trigger-are-foreign",
+        ),
+        pytest.param(
+            "other.sqlite",
+            ["PRAGMA application_id = 1196444487"],  # a GeoPackage ("GPKG")
+            r"not a LongBERT database: its SQLite application id is 0x47504b47",
+            id="another-application-id-is-refused-even-when-empty",
+        ),
+        pytest.param(
+            "half.sqlite",
+            ["CREATE TABLE documents (id INTEGER PRIMARY KEY)"],
+            "no version record",
+            id="longbert-tables-without-version-are-refused",
+        ),
+        pytest.param(
+            "other.sqlite",
+            [
+                "CREATE TABLE longbert_meta (key TEXT PRIMARY KEY, value TEXT)",
+                "INSERT INTO longbert_meta VALUES ('app', 'something-else')",
+            ],
+            "not a LongBERT database",
+            id="foreign-meta-table-is-refused",
+        ),
+    ],
+)
+def test_foreign_or_unversioned_sqlite_files_are_refused(
+    tmp_path: Path, file_name: str, statements: list[str], match: str
+) -> None:
+    refused_untouched(sqlite_file(tmp_path / file_name, *statements), match)
 
 
 def test_new_files_carry_longbert_application_id(tmp_path: Path) -> None:
@@ -122,31 +154,6 @@ def test_new_files_carry_longbert_application_id(tmp_path: Path) -> None:
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     connection.close()
-
-
-def test_another_application_id_is_refused_even_when_empty(tmp_path: Path) -> None:
-    path = sqlite_file(
-        tmp_path / "other.sqlite",
-        "PRAGMA application_id = 1196444487",  # a GeoPackage ("GPKG")
-    )
-    refused_untouched(path, r"not a LongBERT database: its SQLite application id is 0x47504b47")
-
-
-def test_longbert_tables_without_version_are_refused(tmp_path: Path) -> None:
-    path = sqlite_file(
-        tmp_path / "half.sqlite",
-        "CREATE TABLE documents (id INTEGER PRIMARY KEY)",
-    )
-    refused_untouched(path, "no version record")
-
-
-def test_foreign_meta_table_is_refused(tmp_path: Path) -> None:
-    path = sqlite_file(
-        tmp_path / "other.sqlite",
-        "CREATE TABLE longbert_meta (key TEXT PRIMARY KEY, value TEXT)",
-        "INSERT INTO longbert_meta VALUES ('app', 'something-else')",
-    )
-    refused_untouched(path, "not a LongBERT database")
 
 
 def test_newer_schema_asks_to_upgrade_longbert(tmp_path: Path) -> None:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from helpers.classifier_factories import save_tiny_encoder
+from helpers.distributed import run_two_ranks
 from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 
 from longbert import LongBertClassifier
@@ -50,23 +46,9 @@ sys.exit(main(sys.argv[2:]))
 def test_two_process_training_with_gloo(tmp_path: Path) -> None:
     encoder = save_tiny_encoder(tmp_path / "tiny-bert", **TRAIN_ENCODER)
     data = write_jsonl(tmp_path / "train.jsonl", make_rows(36))
-    script = tmp_path / "rank.py"
-    script.write_text(textwrap.dedent(RANK_SCRIPT))
-    env = {
-        **os.environ,
-        "LONGBERT_DB_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
-        "LONGBERT_MODELS_DIR": str(tmp_path / "models"),
-        "LONGBERT_DEVICE": "cpu",
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-    }
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    command += [str(script), str(tmp_path), "--train", str(data), "--encoder", str(encoder), "--name", "ddp"]
-    command += ["--epochs", "2", "--batch-size", "4", "--dev-fraction", "0.25", "--quiet", "--threads", "1"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    arguments = ["--train", str(data), "--encoder", str(encoder), "--name", "ddp"]
+    arguments += ["--epochs", "2", "--batch-size", "4", "--dev-fraction", "0.25", "--quiet", "--threads", "1"]
+    ranks = run_two_ranks(tmp_path, RANK_SCRIPT, arguments)
     # Each rank trained on its own half of the training documents in each of the 2 epochs...
     n = ranks[0]["n_train"]
     assert len(ranks[0]["seen"]) + len(ranks[1]["seen"]) >= 2 * n

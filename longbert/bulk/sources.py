@@ -19,7 +19,8 @@ from typing import Any
 
 from longbert.bulk.tables import is_table, read_table_rows
 from longbert.document import Document
-from longbert.readers import FileError, ReadLimits, TableOptions, is_junk, read_bytes
+from longbert.readers import FileError, ReadLimits, TableOptions, read_bytes
+from longbert.readers.base import walk_folder
 
 #: Per file read by the readers: a CLI run has no per-upload document cap (one archive may hold
 #: many thousands of files); the size and zip-bomb limits stay the readers' own.
@@ -76,13 +77,8 @@ def walk_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, 
         elif not path.is_dir():
             yield shown, path
         else:
-            for folder, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not is_junk(d + "/x"))
-                for file_name in sorted(files):
-                    if is_junk(file_name):
-                        continue
-                    file_path = Path(folder) / file_name
-                    yield os.path.normpath(os.path.join(shown, file_path.relative_to(path))), file_path
+            for file_path in walk_folder(path):
+                yield os.path.normpath(os.path.join(shown, file_path.relative_to(path))), file_path
 
 
 def input_bytes(paths: Iterable[str | os.PathLike[str]]) -> int:

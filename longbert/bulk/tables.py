@@ -19,19 +19,14 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from longbert.document import Document
 from longbert.readers import ReadLimits, clean_text, decode_text
+from longbert.readers.base import TEXT_TABLE_FORMATS
+from longbert.readers.csvrows import numbered_rows
+from longbert.readers.items import cell_text, resolve_column
 
 if TYPE_CHECKING:
     from longbert.bulk.sources import SourceItem
 
-TABLE_FORMATS = {
-    "csv": "csv",
-    "tsv": "tsv",
-    "tab": "tsv",
-    "jsonl": "jsonl",
-    "ndjson": "jsonl",
-    "json": "json",
-    "parquet": "parquet",
-}
+TABLE_FORMATS = {**TEXT_TABLE_FORMATS, "parquet": "parquet"}
 #: Files up to this size are decoded whole, with the readers' encoding detection.
 DETECT_BYTES = 64 * 1024 * 1024
 _DELIMITERS = ",;\t|"
@@ -109,14 +104,12 @@ def _row_item(
         return SourceItem(
             name, ident, error=f"the row has no {text_column!r} field; fields found: {columns}.", extra=extra
         )
-    value = values[text_key]
+    value = cell_text(values[text_key])
     if value is None:
-        value = ""
-    if not isinstance(value, str):
         return SourceItem(
             name,
             ident,
-            error=f"its {text_column!r} value is a {type(value).__name__}, not text.",
+            error=f"its {text_column!r} value is a {type(values[text_key]).__name__}, not text.",
             extra=extra,
         )
     text = clean_text(value)
@@ -133,15 +126,6 @@ def _row_item(
             extra=extra,
         )
     return SourceItem(name, ident, document=Document(text=text, name=name, source="batch"), extra=extra)
-
-
-def resolve_column(columns: Any, wanted: str) -> str | None:
-    """The column called ``wanted``: exact match first, else a unique case-insensitive one."""
-    columns = list(columns)
-    if wanted in columns:
-        return wanted
-    folded = [c for c in columns if isinstance(c, str) and c.strip().casefold() == wanted.casefold()]
-    return folded[0] if len(folded) == 1 else None
 
 
 def _open_text(path: Path, limits: ReadLimits) -> IO[str]:
@@ -181,13 +165,8 @@ def _csv_records(
             return
         row = 0
         try:
-            for cells in reader:
-                if not cells or all(not cell.strip() for cell in cells):
-                    continue
-                row += 1
-                if len(cells) < len(columns):
-                    cells = cells + [None] * (len(columns) - len(cells))  # type: ignore[list-item]
-                yield row, dict(zip(columns, cells, strict=False))
+            for row, record in numbered_rows(reader, columns, pad=True):
+                yield row, record
         except csv.Error as error:
             yield Problem(
                 f"the CSV is malformed after row {row} ({error}); the rest of the file was not "

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longbert.config_fields import base_type, require, require_choices
+from longbert.config_fields import flag as _flag
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import MASKING_UNITS, MaskingSpec
 from longbert.settings import BERT_CONTENT_TOKENS, DEFAULT_ENCODER, PRECISIONS, models_dir
@@ -212,38 +212,21 @@ class PretrainConfig:
 
     def validate(self) -> PretrainConfig:
         """Check every option; raise :class:`PretrainError` naming the first bad one."""
-        for name in ("gradient_accumulation", "log_every", "eval_sequences"):
-            if getattr(self, name) < 1:
-                raise PretrainError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}.")
-        for name in (
-            "max_steps",
-            "batch_size",
-            "threads",
-            "max_tokens",
-            "attention_window",
-            "eval_batch_size",
-        ):
-            if getattr(self, name) < 0:
-                raise PretrainError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}.")
-        for name in ("epochs", "learning_rate", "head_learning_rate"):
-            if not getattr(self, name) > 0:
-                raise PretrainError(f"--{_flag(name)} must be positive, got {getattr(self, name)}.")
-        for name in ("heldout_fraction", "warmup_ratio", "weight_decay", "global_masked_share"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise PretrainError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}.")
-        for name in ("max_minutes", "max_grad_norm", "save_every_minutes"):
-            if getattr(self, name) < 0:
-                raise PretrainError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}.")
+        at_least_1 = ("gradient_accumulation", "log_every", "eval_sequences")
+        require(self, at_least_1, lambda v: not v < 1, "at least 1", PretrainError)
+        counts = ("max_steps", "batch_size", "threads", "max_tokens", "attention_window", "eval_batch_size")
+        require(self, counts, lambda v: not v < 0, "0 or more", PretrainError)
+        rates = ("epochs", "learning_rate", "head_learning_rate")
+        require(self, rates, lambda v: v > 0, "positive", PretrainError)
+        shares = ("heldout_fraction", "warmup_ratio", "weight_decay", "global_masked_share")
+        require(self, shares, lambda v: 0.0 <= v < 1.0, "in [0, 1)", PretrainError)
+        limits = ("max_minutes", "max_grad_norm", "save_every_minutes")
+        require(self, limits, lambda v: not v < 0, "0 or more", PretrainError)
         if self.head_warmup_steps < -1:
             raise PretrainError(
                 f"--head-warmup-steps must be -1 (auto) or more, got {self.head_warmup_steps}."
             )
-        for name in ("strategy", "masking", "precision", "gradient_checkpointing"):
-            choices = _field(name).metadata["choices"]
-            if getattr(self, name) not in choices:
-                raise PretrainError(
-                    f"--{_flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}."
-                )
+        require_choices(self, ("strategy", "masking", "precision", "gradient_checkpointing"), PretrainError)
         low, high = (BERT_CONTENT_TOKENS, MAX_SPARSE_TOKENS) if self.long else (2, BERT_CONTENT_TOKENS)
         if self.max_tokens and not low <= self.max_tokens <= high:
             raise PretrainError(
@@ -271,19 +254,8 @@ class PretrainConfig:
         return cls(**data)
 
 
-def _field(name: str) -> dataclasses.Field[Any]:
-    return next(f for f in dataclasses.fields(PretrainConfig) if f.name == name)
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
-
-
 def _base_type(name: str) -> type:
-    hint = typing.get_type_hints(PretrainConfig)[name]
-    if isinstance(hint, types.UnionType):
-        hint = next(t for t in typing.get_args(hint) if t is not type(None))
-    return typing.get_origin(hint) or hint
+    return base_type(PretrainConfig, name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -40,12 +40,12 @@ from longbert.pretraining.state import (
     PretrainState,
     last_folder,
     load_state,
-    remove_state,
     save_state,
 )
 from longbert.pretraining.steps import RunParts, build_parts, evaluate, optimizer_step
 from longbert.runs.reporter import StopSignal
-from longbert.training.distributed import DistContext, setup
+from longbert.runs.state import remove_last
+from longbert.training.distributed import DistContext, job_context, use_threads
 
 ProgressFn = Callable[[dict[str, Any]], None]
 #: Steps averaged for the loss shown and reported as the final MLM loss.
@@ -92,16 +92,11 @@ def pretrain(
             interrupted run (default: those differing from PretrainConfig's defaults).
     """
     config.validate()
-    ctx = setup(config.device)
-    threads = torch.get_num_threads()
     if given is None:
         defaults = PretrainConfig().to_dict()
         given = {k for k, v in config.to_dict().items() if defaults[k] != v}
-    try:
+    with job_context(config.device) as ctx:
         return _Run(config, ctx, progress, should_stop, frozenset(given)).run(documents)
-    finally:
-        torch.set_num_threads(threads)  # --threads is this run's, not the process's
-        ctx.close()
 
 
 def _kind(folder: Path) -> str | None:
@@ -159,8 +154,7 @@ class _Run:
         folder = self.config.output_path
         loaded = self._resume(folder)
         config, ctx = self.config, self.ctx
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        use_threads(config.threads)
         torch.manual_seed(config.seed)
         corpus = read_corpus(
             config.corpus,
@@ -177,7 +171,7 @@ class _Run:
             )
         if config.overwrite and ctx.is_main and loaded is None:  # only now: a typo must not cost the old one
             (folder / ENCODER_MANIFEST).unlink(missing_ok=True)
-            remove_state(folder)
+            remove_last(folder)
         for note in corpus.notes():
             self.say(note)
         tokenizer = load_tokenizer(config.encoder)
@@ -229,7 +223,7 @@ class _Run:
                         stopped_by_time=by_time,
                     )
                     save_encoder(parts.model, tokenizer, folder, manifest, config.long)
-                    remove_state(folder)
+                    remove_last(folder)
                     self.reporter.finish_run("done", folder, manifest)
             else:
                 if ctx.is_main:

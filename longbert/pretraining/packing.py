@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from longbert.pretraining.masking import IGNORE, MaskingSpec, MaskVocabulary, mask_sequence
+from longbert.training.distributed import rank_share
 
 #: Sequences per bucketing pool (long mode), in batches: batches of similar lengths, little padding.
 POOL_BATCHES = 32
@@ -137,11 +138,7 @@ def plan_epoch(
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if bucket:
         batches = [batches[i] for i in rng.permutation(len(batches))]
-    if world_size > 1:
-        padded = -(-len(batches) // world_size) * world_size
-        batches = [batches[i % len(batches)] for i in range(padded)]
-        batches = batches[rank::world_size]
-    return batches
+    return rank_share(batches, rank, world_size)
 
 
 @dataclass

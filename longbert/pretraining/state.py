@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from longbert.pretraining.errors import PretrainError
+from longbert.runs.state import LAST, complete_folder, finish_swap, start_swap
 
-LAST = ".last"
 TRAINER_FILE = "trainer.json"
 
 
@@ -63,10 +62,7 @@ def save_state(
     state: PretrainState,
 ) -> Path:
     """Write ``folder/.last`` (``trainer.json`` last; swapped in whole)."""
-    target, new, old = folder / LAST, folder / (LAST + ".new"), folder / (LAST + ".old")
-    _recover(folder)
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
+    new = start_swap(folder, _complete)
     save_file(_model_tensors(model), str(new / "model.safetensors"))
     torch.save(optimizer.state_dict(), new / "optimizer.pt")
     rng = {"torch_cpu": torch.get_rng_state()}
@@ -75,32 +71,16 @@ def save_state(
     save_file(rng, str(new / "rng.safetensors"))
     meta = {"state": asdict(state), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict()}
     (new / TRAINER_FILE).write_text(json.dumps(meta, indent=2, default=str))
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.replace(old)
-    new.replace(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
+    return finish_swap(folder)
+
+
+def _complete(path: Path) -> bool:
+    return (path / TRAINER_FILE).is_file()
 
 
 def last_folder(folder: Path) -> Path | None:
     """The complete state folder, if any: ``.last``, else a ``.last.new``/``.last.old`` a kill left."""
-    for name in (LAST, LAST + ".new", LAST + ".old"):
-        if (folder / name / TRAINER_FILE).is_file():
-            return folder / name
-    return None
-
-
-def _recover(folder: Path) -> None:
-    found = last_folder(folder)
-    if found is not None and found.name != LAST:
-        shutil.rmtree(folder / LAST, ignore_errors=True)
-        found.replace(folder / LAST)
-
-
-def remove_state(folder: Path) -> None:
-    for name in (LAST, LAST + ".new", LAST + ".old"):
-        shutil.rmtree(folder / name, ignore_errors=True)
+    return complete_folder(folder, _complete)
 
 
 @dataclass

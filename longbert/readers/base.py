@@ -7,8 +7,11 @@ raise for a bad file: inside a batch one broken file must not sink the others.
 
 from __future__ import annotations
 
+import os
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from longbert.document import Document
@@ -116,6 +119,15 @@ def extension(name: str) -> str:
 
 
 #: Archive entries that are operating-system debris, never documents.
+#: Table file extensions -> format, for the formats read as text (bulk prediction adds Parquet).
+TEXT_TABLE_FORMATS = {
+    "csv": "csv",
+    "tsv": "tsv",
+    "tab": "tsv",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+    "json": "json",
+}
 _JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", ".gitkeep", ".localized"})
 _JUNK_DIRS = frozenset({"__macosx", ".git", ".svn", ".hg", "__pycache__", ".ipynb_checkpoints"})
 
@@ -133,6 +145,15 @@ def is_junk(path: str) -> bool:
         return True
     leaf = parts[-1]
     return leaf.lower() in _JUNK_NAMES or leaf.startswith((".", "~$"))
+
+
+def walk_folder(path: Path) -> Iterator[Path]:
+    """Every file under the folder ``path`` that is not :func:`is_junk`, in sorted order."""
+    for folder, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not is_junk(d + "/x"))
+        for file_name in sorted(files):
+            if not is_junk(file_name):
+                yield Path(folder) / file_name
 
 
 def sanitize_member_name(name: str) -> str:

@@ -16,6 +16,7 @@ from longbert.document import Document
 from longbert.errors import UnreadableFileError
 from longbert.readers.archives import read_gzip, read_zip, too_large
 from longbert.readers.base import (
+    TEXT_TABLE_FORMATS,
     Budget,
     FileError,
     ReadDocument,
@@ -23,7 +24,7 @@ from longbert.readers.base import (
     ReadItem,
     ReadLimits,
     extension,
-    is_junk,
+    walk_folder,
 )
 from longbert.readers.documents import read_docx, read_html_page, read_pdf, read_plain_text
 from longbert.readers.items import Context, TableOptions, document_item
@@ -31,14 +32,7 @@ from longbert.readers.tabular import read_table
 
 TEXT_EXTENSIONS = frozenset({"txt", "text", "md", "markdown", "rst", "log"})
 HTML_EXTENSIONS = frozenset({"html", "htm", "xhtml"})
-TABLE_FORMATS = {
-    "csv": "csv",
-    "tsv": "tsv",
-    "tab": "tsv",
-    "jsonl": "jsonl",
-    "ndjson": "jsonl",
-    "json": "json",
-}
+TABLE_FORMATS = TEXT_TABLE_FORMATS
 #: Every extension with a dedicated reader (the upload widget's ``type=`` list).
 SUPPORTED_EXTENSIONS = tuple(
     sorted(TEXT_EXTENSIONS | HTML_EXTENSIONS | set(TABLE_FORMATS) | {"pdf", "docx", "zip", "gz"})
@@ -191,13 +185,8 @@ def _walk(path: Path) -> Iterator[tuple[str, Path | FileError]]:
     if not path.is_dir():
         yield path.name, path
         return
-    for folder, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not is_junk(d + "/x"))
-        for file_name in sorted(files):
-            if is_junk(file_name):
-                continue
-            file_path = Path(folder) / file_name
-            yield file_path.relative_to(path.parent).as_posix(), file_path
+    for file_path in walk_folder(path):
+        yield file_path.relative_to(path.parent).as_posix(), file_path
 
 
 def _read_file(

@@ -32,6 +32,21 @@ _MAX_SIDE_CELL = 64
 Record = tuple[int, dict[str, Any]]
 
 
+def numbered_rows(
+    reader: Iterator[list[str]], columns: list[str], *, pad: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(row number, {column: cell})`` for each non-blank row of a csv reader past its header,
+    counting from 1; with ``pad`` a short row's missing cells are None."""
+    row = 0
+    for cells in reader:
+        if not cells or all(not cell.strip() for cell in cells):
+            continue
+        row += 1
+        if pad and len(cells) < len(columns):
+            cells = cells + [None] * (len(columns) - len(cells))  # type: ignore[list-item]
+        yield row, dict(zip(columns, cells, strict=False))
+
+
 class _Lines:
     """The text's physical lines, handed to ``csv.reader`` one at a time; remembers which lines
     the current record took (csv reads as many as the record's quotes need)."""

@@ -95,3 +95,11 @@ def resolve_column(columns: Any, wanted: str) -> str | None:
         return wanted
     folded = [c for c in columns if isinstance(c, str) and c.strip().casefold() == wanted.casefold()]
     return folded[0] if len(folded) == 1 else None
+
+
+def cell_text(value: Any) -> str | None:
+    """A table cell meant to hold a document's text: the text (``""`` for a null cell), or None
+    when it holds something else (a number, a list, an object)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else None

@@ -13,7 +13,7 @@ from typing import Any
 
 from longbert.readers.base import FileError, ReadFailure, ReadItem
 from longbert.readers.csvrows import csv_records
-from longbert.readers.items import Context, document_item, resolve_column
+from longbert.readers.items import Context, cell_text, document_item, resolve_column
 from longbert.text.decoding import decode_text
 
 _CSV_DELIMITERS = ",;\t|"
@@ -134,13 +134,11 @@ def _record_item(
             row=row,
             details={"columns": list(record)},
         )
-    value = record[text_key]
+    value = cell_text(record[text_key])
     if value is None:
-        value = ""
-    if not isinstance(value, str):
         return FileError(
             name,
-            f"its {options.text_column!r} value is a JSON {type(value).__name__}, not text.",
+            f"its {options.text_column!r} value is a JSON {type(record[text_key]).__name__}, not text.",
             kind="bad_row",
             row=row,
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -108,10 +109,7 @@ def save_last(
     ``trainer.json`` is the last file written, so a ``.new`` or ``.old`` folder holding it is
     complete; a state left half-swapped by a kill is first put back as ``.last``.
     """
-    target, new, old = folder / LAST, folder / (LAST + ".new"), folder / (LAST + ".old")
-    _recover(folder)
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
+    new = start_swap(folder, _complete)
     model.save_pretrained(new / "model")
     torch.save(optimizer.state_dict(), new / OPTIMIZER_FILE)
     tensors, plain = rng_state()
@@ -125,6 +123,39 @@ def save_last(
             "rng": plain,
         },
     )
+    return finish_swap(folder)
+
+
+def _complete(path: Path) -> bool:
+    return (path / "trainer.json").is_file() and (path / "model" / MANIFEST).is_file()
+
+
+def complete_folder(folder: Path, complete: Callable[[Path], bool]) -> Path | None:
+    """The state folder that ``complete`` accepts: ``.last``, else the newer ``.last.new`` or the
+    older ``.last.old`` left by a kill between the steps of a swap."""
+    for name in (LAST, LAST + ".new", LAST + ".old"):
+        if complete(folder / name):
+            return folder / name
+    return None
+
+
+def start_swap(folder: Path, complete: Callable[[Path], bool]) -> Path:
+    """Begin writing a new state: a complete ``.last.new``/``.last.old`` a kill left becomes the
+    ``.last`` again, then an empty ``.last.new`` is returned to write into."""
+    found = complete_folder(folder, complete)
+    if found is not None and found.name != LAST:
+        shutil.rmtree(folder / LAST, ignore_errors=True)
+        found.replace(folder / LAST)
+    new = folder / (LAST + ".new")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    return new
+
+
+def finish_swap(folder: Path) -> Path:
+    """Swap the written ``.last.new`` in as ``.last`` (the previous one kept as ``.last.old`` until
+    then) and return it."""
+    target, new, old = folder / LAST, folder / (LAST + ".new"), folder / (LAST + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         target.replace(old)
@@ -133,26 +164,9 @@ def save_last(
     return target
 
 
-def _complete(path: Path) -> bool:
-    return (path / "trainer.json").is_file() and (path / "model" / MANIFEST).is_file()
-
-
 def last_folder(folder: Path) -> Path | None:
-    """The resumable state folder, if a complete one exists: ``.last``, else the newer
-    ``.last.new`` or the older ``.last.old`` left by a kill between the steps of
-    :func:`save_last`."""
-    for name in (LAST, LAST + ".new", LAST + ".old"):
-        if _complete(folder / name):
-            return folder / name
-    return None
-
-
-def _recover(folder: Path) -> None:
-    """Make a complete ``.last.new``/``.last.old`` the ``.last`` when a kill left none."""
-    found = last_folder(folder)
-    if found is not None and found.name != LAST:
-        shutil.rmtree(folder / LAST, ignore_errors=True)
-        found.replace(folder / LAST)
+    """The resumable state folder, if a complete one exists (see :func:`complete_folder`)."""
+    return complete_folder(folder, _complete)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from longbert.store.corrections import _scan, conflicts_of, document_names, label_key
-from longbert.store.engine import Database
+from longbert.store.engine import Database, chunked
 from longbert.store.records import ConfirmOutcome, CorrectionConflict
 from longbert.store.schema import CorrectionRow, ModelRow, PredictionRow, utcnow
 
@@ -31,14 +31,14 @@ def _in_force_elsewhere(
     """document id → ``(prediction id, label set, label in force)`` per corrected prediction."""
     wanted, found = list(document_ids), {}
     latest: dict[int, tuple[int, int, frozenset[str], str]] = {}
-    for start in range(0, len(wanted), 500):
+    for chunk in chunked(wanted):
         statement = (
             select(CorrectionRow.id, CorrectionRow.prediction_id, CorrectionRow.label,
                    CorrectionRow.labels, PredictionRow.document_id, PredictionRow.probabilities,
                    ModelRow.multi_label)
             .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
             .join(ModelRow, ModelRow.id == PredictionRow.model_id)
-            .where(PredictionRow.document_id.in_(wanted[start : start + 500]))
+            .where(PredictionRow.document_id.in_(chunk))
             .order_by(CorrectionRow.id)
         )
         for row in session.execute(statement):
@@ -83,13 +83,13 @@ class ConflictsMixin:
 
         def work(session: Session) -> ConfirmOutcome:
             rows: dict[int, Any] = {}
-            for start in range(0, len(wanted), 500):
+            for chunk in chunked(wanted):
                 statement = (
                     select(PredictionRow.id, PredictionRow.document_id, PredictionRow.document_name,
                            PredictionRow.label, PredictionRow.labels, PredictionRow.probabilities,
                            ModelRow.multi_label)
                     .join(ModelRow, ModelRow.id == PredictionRow.model_id)
-                    .where(PredictionRow.id.in_(wanted[start : start + 500]))
+                    .where(PredictionRow.id.in_(chunk))
                 )
                 rows.update({row[0]: row for row in session.execute(statement)})
             elsewhere = _in_force_elsewhere(session, {row[1] for row in rows.values()})

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
-from longbert.store.engine import Database, get_row
+from longbert.store.engine import Database, chunked, get_row
 from longbert.store.records import CorrectionRecord, CorrectionSet, RecordNotFoundError
 from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow, utcnow
 
@@ -134,9 +134,9 @@ def conflicts_of(group: _Group) -> dict[int, dict[str, list[int]]]:
 def document_names(session: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """document id → (SHA-256, name), in chunks (bound-parameter limits)."""
     wanted, found = list(ids), {}
-    for start in range(0, len(wanted), 500):
+    for chunk in chunked(wanted):
         statement = select(DocumentRow.id, DocumentRow.sha256, DocumentRow.name)
-        statement = statement.where(DocumentRow.id.in_(wanted[start : start + 500]))
+        statement = statement.where(DocumentRow.id.in_(chunk))
         found.update({i: (sha, name) for i, sha, name in session.execute(statement)})
     return found
 
@@ -229,8 +229,7 @@ def _training_rows(session: Session, group: _Group) -> list[dict[str, Any]]:
     """``{"id", "name", "text", "label"}`` per document of the set, in correction order."""
     ids = list(group.documents)
     found: dict[int, tuple[str, str, str]] = {}
-    for start in range(0, len(ids), 500):  # bound-parameter limits
-        chunk = ids[start : start + 500]
+    for chunk in chunked(ids):  # bound-parameter limits
         statement = select(DocumentRow.id, DocumentRow.sha256, DocumentRow.name, DocumentRow.text)
         for document_id, sha256, name, text in session.execute(statement.where(DocumentRow.id.in_(chunk))):
             found[document_id] = (sha256, name, text)

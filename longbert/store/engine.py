@@ -23,12 +23,12 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +38,7 @@ from longbert.errors import StoreError
 from longbert.store.records import RecordNotFoundError
 from longbert.store.schema import APPLICATION_ID
 
+R = TypeVar("R")
 T = TypeVar("T")
 
 #: How long a writer waits for SQLite's write lock before "database is locked" (milliseconds).
@@ -47,6 +48,16 @@ LOCK_RETRIES = 6
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _WRITE_OPTION = "longbert_write"
+
+
+#: Ids per ``IN (...)`` clause, under every driver's bound-parameter limit.
+IN_CHUNK = 500
+
+
+def chunked(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """``values`` in slices of ``size`` (for ``IN (...)`` clauses over many ids)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def describe_url(url: URL) -> str:
@@ -188,6 +199,21 @@ class Database:
         """Run ``work`` in one read-only transaction (a consistent snapshot)."""
         with self.reading() as session:
             return work(session)
+
+    def read_one(self, statement: Select[Any], convert: Callable[[Any], R], missing: str) -> R:
+        """The first row ``statement`` selects, converted; RecordNotFoundError(``missing``) if none."""
+
+        def work(session: Session) -> R:
+            row = session.scalar(statement)
+            if row is None:
+                raise RecordNotFoundError(missing)
+            return convert(row)
+
+        return self.read(work)
+
+    def read_all(self, statement: Select[Any], convert: Callable[[Any], R]) -> list[R]:
+        """Every row ``statement`` selects, converted, in one read transaction."""
+        return self.read(lambda session: [convert(row) for row in session.scalars(statement)])
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.engine import Database
-from longbert.store.records import LabelSetRecord, RecordNotFoundError
+from longbert.store.records import LabelSetRecord
 from longbert.store.schema import LabelSetRow, ModelRow, PredictionRow, utcnow
 
 
@@ -74,19 +74,12 @@ class LabelSetsMixin:
 
     def list_label_sets(self) -> list[LabelSetRecord]:
         """Every saved label set, by name."""
-        statement = select(LabelSetRow).order_by(LabelSetRow.name)
-        return self._db.read(lambda s: [_record(r) for r in s.scalars(statement)])
+        return self._db.read_all(select(LabelSetRow).order_by(LabelSetRow.name), _record)
 
     def get_label_set(self, name: str) -> LabelSetRecord:
         """The label set ``name``; RecordNotFoundError if there is none."""
-
-        def work(session: Session) -> LabelSetRecord:
-            row = session.scalar(select(LabelSetRow).where(LabelSetRow.name == name))
-            if row is None:
-                raise RecordNotFoundError(f"There is no label set called '{name}'.")
-            return _record(row)
-
-        return self._db.read(work)
+        statement = select(LabelSetRow).where(LabelSetRow.name == name)
+        return self._db.read_one(statement, _record, f"There is no label set called '{name}'.")
 
     def delete_label_set(self, name: str) -> bool:
         """Forget the label set ``name`` (its predictions keep the name); False if none."""

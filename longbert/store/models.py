@@ -21,7 +21,7 @@ from longbert.errors import StoreError
 from longbert.results import Prediction
 from longbert.store.convert import jsonable
 from longbert.store.engine import Database
-from longbert.store.records import ModelRecord, RecordNotFoundError
+from longbert.store.records import ModelRecord
 from longbert.store.schema import ModelRow, PredictionRow, utcnow
 
 MODELS = ModelRow.__table__
@@ -89,19 +89,12 @@ class ModelsMixin:
 
     def list_models(self) -> list[ModelRecord]:
         """Registered models by name (older versions of a re-registered model as ``<name>@v<n>``)."""
-        statement = select(ModelRow).order_by(ModelRow.name)
-        return self._db.read(lambda s: [model_record(r) for r in s.scalars(statement)])
+        return self._db.read_all(select(ModelRow).order_by(ModelRow.name), model_record)
 
     def get_model(self, name: str) -> ModelRecord:
         """A registered model by name. Raises RecordNotFoundError if there is none."""
-
-        def work(session: Session) -> ModelRecord:
-            row = session.scalar(select(ModelRow).where(ModelRow.name == name))
-            if row is None:
-                raise RecordNotFoundError(f"No model called '{name}' is registered.")
-            return model_record(row)
-
-        return self._db.read(work)
+        statement = select(ModelRow).where(ModelRow.name == name)
+        return self._db.read_one(statement, model_record, f"No model called '{name}' is registered.")
 
 
 def _archive_name(session: Session, name: str, version: int) -> str:

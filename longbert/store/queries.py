@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from longbert.errors import StoreError
-from longbert.store.engine import Database
+from longbert.store.engine import Database, chunked
 from longbert.store.records import HistoryFilter, HistoryPage, HistoryRow, LabelCount
 from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
 
@@ -162,8 +162,7 @@ def history_rows_by_id(session: Session, ids: Iterable[int]) -> dict[int, Histor
     """History rows for the given prediction ids (in chunks: bound-parameter limits)."""
     wanted = list(ids)
     rows: dict[int, HistoryRow] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in chunked(wanted):
         for values in session.execute(history_select().where(PredictionRow.id.in_(chunk))):
             row = to_history_row(values)
             rows[row.id] = row
@@ -226,11 +225,11 @@ class QueriesMixin:
 
         def work(session: Session) -> dict[int, str]:
             found: dict[int, str] = {}
-            for start in range(0, len(wanted), 500):
+            for chunk in chunked(wanted):
                 statement = (
                     select(PredictionRow.id, func.substr(DocumentRow.text, 1, chars + 1))
                     .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
-                    .where(PredictionRow.id.in_(wanted[start : start + 500]))
+                    .where(PredictionRow.id.in_(chunk))
                 )
                 for prediction_id, head in session.execute(statement):
                     text = " ".join(str(head or "").split())
@@ -245,11 +244,11 @@ class QueriesMixin:
 
         def work(session: Session) -> dict[int, str]:
             found: dict[int, str] = {}
-            for start in range(0, len(wanted), 500):
+            for chunk in chunked(wanted):
                 statement = (
                     select(PredictionRow.id, DocumentRow.text)
                     .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
-                    .where(PredictionRow.id.in_(wanted[start : start + 500]))
+                    .where(PredictionRow.id.in_(chunk))
                 )
                 found.update(dict(session.execute(statement).tuples().all()))
             return found

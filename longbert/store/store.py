@@ -29,7 +29,7 @@ from longbert.store.leases import LeasesMixin, lock_batch
 from longbert.store.migrations import initialise
 from longbert.store.models import ModelsMixin, prediction_model
 from longbert.store.queries import QueriesMixin
-from longbert.store.records import RecordNotFoundError, StoredPrediction
+from longbert.store.records import StoredPrediction
 from longbert.store.schema import (
     AttentionMapRow,
     CorrectionRow,
@@ -257,14 +257,8 @@ class Store(
 
     def get_document(self, sha256: str) -> Document:
         """A stored document by the SHA-256 of its text."""
-
-        def work(session: Session) -> Document:
-            row = session.scalar(select(DocumentRow).where(DocumentRow.sha256 == sha256))
-            if row is None:
-                raise RecordNotFoundError(f"No document with SHA-256 {sha256} is stored.")
-            return to_document(row)
-
-        return self._db.read(work)
+        statement = select(DocumentRow).where(DocumentRow.sha256 == sha256)
+        return self._db.read_one(statement, to_document, f"No document with SHA-256 {sha256} is stored.")
 
 
 def _document_id(

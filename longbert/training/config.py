@@ -11,12 +11,12 @@ import argparse
 import dataclasses
 import json
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longbert.config_fields import base_type, field_named, require, require_choices
+from longbert.config_fields import flag as _flag
 from longbert.errors import LongBertError
 from longbert.settings import DEFAULT_ENCODER, DEFAULT_POOLING, POOLING_METHODS, PRECISIONS, models_dir
 
@@ -233,12 +233,9 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every option; raise TrainConfigError naming the first bad one. Returns self."""
         positive = ("epochs", "batch_size", "gradient_accumulation", "eval_batch_size", "log_every")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise TrainConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}.")
-        for name in ("patience", "threads", "max_train_windows", "attention_window"):
-            if getattr(self, name) < 0:
-                raise TrainConfigError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}.")
+        require(self, positive, lambda v: not v < 1, "at least 1", TrainConfigError)
+        counts = ("patience", "threads", "max_train_windows", "attention_window")
+        require(self, counts, lambda v: not v < 0, "0 or more", TrainConfigError)
         ranges = {
             "learning_rate": (0.0, 1.0, False),
             "weight_decay": (0.0, 1.0, True),
@@ -255,12 +252,8 @@ class TrainConfig:
             if not (low <= value if low_ok else low < value) or not value < high:
                 bound = f"{'[' if low_ok else '('}{low}, {high})"
                 raise TrainConfigError(f"--{_flag(name)} must be in {bound}, got {value}.")
-        for name in ("loss", "precision", "gradient_checkpointing", "early_stopping_metric", "pooling"):
-            choices = _field(name).metadata["choices"]
-            if getattr(self, name) not in choices:
-                raise TrainConfigError(
-                    f"--{_flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}."
-                )
+        choice_options = ("loss", "precision", "gradient_checkpointing", "early_stopping_metric", "pooling")
+        require_choices(self, choice_options, TrainConfigError)
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise TrainConfigError(f"--name must be a plain folder name, got {self.name!r}.")
         if self.resume and self.overwrite:
@@ -304,19 +297,11 @@ def _file_options(path: Path) -> dict[str, Any]:
 
 
 def _field(name: str) -> dataclasses.Field[Any]:
-    return next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
+    return field_named(TrainConfig, name)
 
 
 def _base_type(name: str) -> type:
-    """The non-None type of a field (``str | None`` -> ``str``)."""
-    hint = typing.get_type_hints(TrainConfig)[name]
-    if isinstance(hint, types.UnionType):
-        hint = next(t for t in typing.get_args(hint) if t is not type(None))
-    return typing.get_origin(hint) or hint
+    return base_type(TrainConfig, name)
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:

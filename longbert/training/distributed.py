@@ -9,8 +9,10 @@ this costs anything. Rank 0 alone writes checkpoints, prints and records in the 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -90,6 +92,19 @@ class DistContext:
 _CPU_GROUP: Any = None
 
 
+T = TypeVar("T")
+
+
+def rank_share(batches: list[T], rank: int, world_size: int) -> list[T]:
+    """This rank's share of ``batches``, every rank getting the same count (the list is first
+    repeated from its start to a multiple of ``world_size``): DDP steps in lockstep."""
+    if world_size > 1:
+        padded = -(-len(batches) // world_size) * world_size
+        batches = [batches[i % len(batches)] for i in range(padded)]
+        batches = batches[rank::world_size]
+    return batches
+
+
 def _cpu_group() -> Any:
     """A gloo group for small CPU-side collectives (flags, metrics) whatever the main backend."""
     global _CPU_GROUP
@@ -127,6 +142,25 @@ def setup(device_option: str = "auto") -> DistContext:
     if dist.is_initialized():
         world, rank = dist.get_world_size(), dist.get_rank()
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=device, owns_group=owns)
+
+
+@contextmanager
+def job_context(device_option: str = "auto") -> Iterator[DistContext]:
+    """The distributed context of one training job (see :func:`setup`), closed when it ends; torch's
+    CPU thread count is put back too (a job's --threads is the job's, not the process's)."""
+    ctx = setup(device_option)
+    threads = torch.get_num_threads()
+    try:
+        yield ctx
+    finally:
+        torch.set_num_threads(threads)
+        ctx.close()
+
+
+def use_threads(threads: int) -> None:
+    """Run torch on ``threads`` CPU threads for the rest of the job (0: torch's default)."""
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def unwrap(model: nn.Module) -> nn.Module:

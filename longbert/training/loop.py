@@ -43,7 +43,7 @@ from longbert.runs import state as run_state
 from longbert.training import outputs
 from longbert.training.config import TrainConfig, TrainConfigError
 from longbert.training.datasets import DataSource, DataSplits, prepare_data, targets
-from longbert.training.distributed import DistContext, setup
+from longbert.training.distributed import DistContext, job_context, use_threads
 from longbert.training.epochs import EpochLoop, TrainingParts, TrainResult
 from longbert.training.losses import class_weights, make_loss
 from longbert.training.optim import linear_schedule, make_optimizer
@@ -82,15 +82,10 @@ def train(
             whose values differ from TrainConfig's defaults.
     """
     config.validate()
-    ctx = setup(config.device)
-    threads = torch.get_num_threads()
     chosen = frozenset(given) if given is not None else default_given(config)
-    try:
+    with job_context(config.device) as ctx:
         trainer = _Trainer(config, ctx, progress, should_stop, chosen)
         return trainer.run(train_data, dev_data, test_data)
-    finally:
-        torch.set_num_threads(threads)  # --threads is this run's, not the process's
-        ctx.close()
 
 
 def seed_everything(seed: int) -> None:
@@ -196,8 +191,7 @@ class _Trainer:
         folder = self.config.output_path
         last = self._resume_state(folder)
         config, reporter = self.config, self.reporter
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        use_threads(config.threads)
         seed_everything(config.seed)
         splits = prepare_data(config, train_data, dev_data, test_data)
         for note in splits.notes:

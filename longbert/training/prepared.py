@@ -22,6 +22,7 @@ from transformers import PreTrainedTokenizerBase
 from longbert.document import Document
 from longbert.inputs import prepare
 from longbert.strategies import Selection, Strategy
+from longbert.training.distributed import rank_share
 
 #: Documents per bucketing pool, in groups.
 POOL_GROUPS = 32
@@ -79,11 +80,7 @@ def plan_epoch(
         part = part[np.argsort(lengths[part], kind="stable")]
         groups.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     groups = [groups[i] for i in rng.permutation(len(groups))]
-    if world_size > 1:
-        padded = -(-len(groups) // world_size) * world_size
-        groups = [groups[i % len(groups)] for i in range(padded)]
-        groups = groups[rank::world_size]
-    return groups
+    return rank_share(groups, rank, world_size)
 
 
 def cap_windows(selection: Selection, max_windows: int, rng: np.random.Generator) -> Selection:

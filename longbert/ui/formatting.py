@@ -57,18 +57,20 @@ def token_budget_fraction(used: int, total: int) -> float:
     return max(0.0, min(1.0, used / total))
 
 
-def format_duration(seconds: float | None) -> str:
-    """``"42 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``; ``"—"`` when unknown."""
+def format_duration(seconds: float | None, *, compact: bool = False) -> str:
+    """``"42 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``; ``"—"`` when unknown. ``compact`` (for a
+    terminal progress line): ``"42s"``, ``"3m05s"``, ``"1h02m"``."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "—"
+    h, m, s = ("h", "m", "s") if compact else (" h ", " min ", " s")
     seconds = round(seconds)
     if seconds < 60:
-        return f"{seconds} s"
+        return f"{seconds}{s}".rstrip()
     minutes, secs = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
+        return f"{minutes}{m}{secs:02d}{s}".rstrip()
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return f"{hours}{h}{minutes:02d}{m}".rstrip()
 
 
 def format_bytes(size: int) -> str:

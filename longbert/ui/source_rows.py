@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import PurePath
 from typing import Any
 
+from longbert.readers.csvrows import numbered_rows
+
 #: Documents read per file at most (a table larger than this keeps no extra columns).
 MAX_ROWS = 200_000
 #: Characters kept per value (longer cells are cut, marked with "…").
@@ -56,13 +58,8 @@ def _csv_rows(text: str, tab: bool, text_column: str) -> Iterator[tuple[int, dic
             break
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=chosen)
     columns = [c.strip() for c in next(reader, [])]
-    row = 0
     try:
-        for cells in reader:
-            if not cells or all(not cell.strip() for cell in cells):
-                continue
-            row += 1
-            yield row, dict(zip(columns, cells, strict=False))
+        yield from numbered_rows(reader, columns)
     except csv.Error:
         return
 

@@ -12,17 +12,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from longbert.results import Prediction
+from scripts.app_server import running_app
 
 pytestmark = pytest.mark.browser
 
@@ -73,26 +70,6 @@ def idle_cpu_seconds(pid: int, seconds: float) -> float:
     return used() - before
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError("streamlit did not become healthy in time")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``streamlit run app.py`` on a free localhost port, a fresh database, no models; every
@@ -102,32 +79,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed: "
                         "pip install -r requirements-dev.txt")
     data = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
-    env = {**os.environ, "LONGBERT_DB_URL": f"sqlite:///{data / 'e2e.sqlite'}",
-           "LONGBERT_MODELS_DIR": str(data / "models")}
-    env.pop("LONGBERT_SPOOL_DIR", None)
-    log = (data / "streamlit.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-         "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--server.port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process)
-        SERVER_PID["pid"] = process.pid
-        yield url
+        with running_app(data, "e2e.sqlite", timeout=90) as (url, pid):
+            SERVER_PID["pid"] = pid
+            yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(data / "streamlit.log", ARTIFACTS / "streamlit.log")
-
 
 def test_page_url_opened_first_gets_app_navigation(server: str) -> None:
     """The first visit to a fresh server opens ``/history`` directly (a bookmark): app.py's

@@ -48,3 +48,22 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     else:
         path.write_text(text)
     return path
+
+
+def train_quick_model(root: Path, train_file: Path, encoder: Path) -> Path:
+    """A classifier trained for one quick CPU epoch on ``train_file`` from a tiny ``encoder``,
+    saved in ``root/model`` (not recorded in the store); returns its folder."""
+    from longbert.training import TrainConfig, train
+
+    config = TrainConfig(
+        train=str(train_file),
+        encoder=str(encoder),
+        output_dir=str(root / "model"),
+        epochs=1,
+        batch_size=4,
+        quiet=True,
+        record=False,
+        threads=1,
+        device="cpu",
+    )
+    return train(config).output_dir

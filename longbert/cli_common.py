@@ -1,0 +1,59 @@
+"""What the command-line entry points (train, pretrain, predict) share: the parser and error handling."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from longbert.errors import LongBertError
+
+T = TypeVar("T")
+
+ABORTED = "Aborted."
+
+
+def new_parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """An argument parser laid out like every LongBERT command's (the module docstring as examples)."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def run_command(action: Callable[[], T], *, interrupted: str = ABORTED) -> tuple[T | None, int]:
+    """Run ``action``; returns ``(result, 0)``, or ``(None, exit code)`` after printing why it stopped.
+
+    A :class:`LongBertError` prints ``error: ...`` and gives 2; Ctrl-C prints ``interrupted`` and
+    gives 130, the shell's code for SIGINT.
+    """
+    try:
+        return action(), 0
+    except LongBertError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None, 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return None, 130
+
+
+def run_job(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    job: Callable[[argparse.Namespace], Any],
+    describe: Callable[[Any], str],
+) -> int:
+    """A training-like command: parse ``argv``, run ``job(args)`` (see :func:`run_command`), and
+    print ``describe(result)``; 130 when the job reports ``status == "interrupted"`` (it saved its
+    state to resume)."""
+    args = parser.parse_args(argv)
+    result, code = run_command(lambda: job(args))
+    if result is None:
+        return code
+    if result.status == "interrupted":
+        return 130
+    print(describe(result))
+    return 0
