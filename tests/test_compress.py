@@ -9,31 +9,19 @@ import numpy as np
 import pytest
 import torch
 from helpers.classifier_factories import save_tiny_encoder
-from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows, train_quick_model, write_jsonl
 
 from longbert import CheckpointError, Prediction, load_classifier
 from longbert.checkpoints import read_manifest
 from longbert.compress import compress, main
 from longbert.evaluate import main as evaluate_main
-from longbert.training import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("compress")
     encoder = save_tiny_encoder(root / "tiny-bert", **TRAIN_ENCODER)
-    config = TrainConfig(
-        train=str(write_jsonl(root / "train.jsonl", make_rows(24))),
-        encoder=str(encoder),
-        output_dir=str(root / "model"),
-        epochs=1,
-        batch_size=4,
-        quiet=True,
-        record=False,
-        threads=1,
-        device="cpu",
-    )
-    return train(config).output_dir
+    return train_quick_model(root, write_jsonl(root / "train.jsonl", make_rows(24)), encoder)
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 from helpers.classifier_factories import save_tiny_encoder
-from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows, train_quick_model, write_jsonl
 
 from longbert import Prediction, load_classifier
 from longbert.checkpoints import read_manifest
 from longbert.compress import compress, main
 from longbert.compression.early_exit import layer_states, train_exits
 from longbert.evaluate import main as evaluate_main
-from longbert.training import TrainConfig, train
 
 CHUNK = {"name": "chunk", "params": {"window": 16, "stride": 8}}
 
@@ -39,18 +38,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def source(data: dict[str, Path]) -> Path:
     encoder = save_tiny_encoder(data["root"] / "tiny-bert", **TRAIN_ENCODER)
-    config = TrainConfig(
-        train=str(data["train"]),
-        encoder=str(encoder),
-        output_dir=str(data["root"] / "model"),
-        epochs=1,
-        batch_size=4,
-        quiet=True,
-        record=False,
-        threads=1,
-        device="cpu",
-    )
-    return train(config).output_dir
+    return train_quick_model(data["root"], data["train"], encoder)
 
 
 @pytest.fixture(scope="module")
