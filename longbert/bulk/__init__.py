@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from longbert.bulk.local import BulkResult, classify_items
 from longbert.bulk.model import ModelSpec
+from longbert.bulk.options import PredictOptions
 from longbert.bulk.outputs import OutputError
 from longbert.bulk.rows import COLUMNS, output_row
-from longbert.bulk.runner import PredictOptions, RunSummary, run_predict
+from longbert.bulk.runner import RunSummary, run_predict
 from longbert.bulk.sources import InputOptions, SourceItem, iter_sources
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from longbert.bulk.sources import InputOptions, ReadCounter, SourceItem, read_fi
 from longbert.errors import LongBertError
 
 if TYPE_CHECKING:
-    from longbert.bulk.runner import PredictOptions
+    from longbert.bulk.options import PredictOptions
 
 INSTALL_HINT = (
     "--engine ray needs Ray Data, an optional extra: pip install -r requirements-ray.txt "

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from longbert.bulk.local import BulkResult, classify_items, prefetch, skip_done
-from longbert.bulk.model import ModelSpec
+from longbert.bulk.options import PredictOptions
 from longbert.bulk.outputs import (
     Ledger,
     OutputError,
@@ -37,42 +37,6 @@ from longbert.errors import LongBertError
 STATE_VERSION = 1
 #: Rows written (ledger, then store) at a time.
 WRITE_ROWS = 32
-
-
-@dataclass
-class PredictOptions:
-    """Everything one run needs; the CLI's options map onto these fields one to one."""
-
-    spec: ModelSpec
-    inputs: list[str]
-    output: Path
-    text_column: str = "text"
-    id_column: str | None = "id"
-    batch_size: int = 8
-    attention: str = "summary"
-    store: bool = True
-    db_url: str | None = None
-    engine: str = "local"
-    ray_address: str | None = None
-    workers: int = 1
-    gpus_per_worker: float = 0.0
-    quiet: bool = False
-    batch_name: str | None = None
-
-    def fingerprint(self) -> dict[str, Any]:
-        """What makes an output's rows comparable: a re-run must match it to append."""
-        spec = self.spec
-        return {
-            "model": spec.model,
-            "labels": spec.labels,
-            "encoder": spec.encoder,
-            "strategy": spec.strategy,
-            "strategy_params": spec.strategy_params,
-            "text_column": self.text_column,
-            "id_column": self.id_column,
-            "attention": self.attention,
-            "store": self.store,
-        }
 
 
 @dataclass

@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from longbert.bulk.items import SourceItem
 from longbert.bulk.tables import is_table, read_table_rows
 from longbert.document import Document
 from longbert.readers import FileError, ReadLimits, TableOptions, read_bytes
@@ -25,26 +25,6 @@ from longbert.readers.base import walk_folder
 #: Per file read by the readers: a CLI run has no per-upload document cap (one archive may hold
 #: many thousands of files); the size and zip-bomb limits stay the readers' own.
 CLI_LIMITS = ReadLimits(max_documents=10**9, max_archive_members=10**6)
-
-
-@dataclass
-class SourceItem:
-    """One input document, or one input that could not be read (``document`` None, ``error`` set).
-
-    ``name`` is where it came from (``docs/a.pdf``, ``data.csv#row=12``, ``a.zip/b.txt``);
-    ``id`` the table row's id column when it has one, else the name; ``extra`` the row's other
-    columns (tables only), carried to the output unchanged.
-    """
-
-    name: str
-    id: str
-    document: Document | None = None
-    error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def sha256(self) -> str:
-        return self.document.sha256 if self.document is not None else ""
 
 
 @dataclass(frozen=True)

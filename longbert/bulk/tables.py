@@ -15,16 +15,14 @@ import io
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
+from longbert.bulk.items import SourceItem
 from longbert.document import Document
 from longbert.readers import ReadLimits, clean_text, decode_text
 from longbert.readers.base import TEXT_TABLE_FORMATS
 from longbert.readers.csvrows import numbered_rows
 from longbert.readers.items import cell_text, resolve_column
-
-if TYPE_CHECKING:
-    from longbert.bulk.sources import SourceItem
 
 TABLE_FORMATS = {**TEXT_TABLE_FORMATS, "parquet": "parquet"}
 #: Files up to this size are decoded whole, with the readers' encoding detection.
@@ -54,8 +52,6 @@ def read_table_rows(
     shown: str, path: Path, text_column: str, id_column: str | None, limits: ReadLimits
 ) -> Iterator[SourceItem]:
     """Every row of one table file as a :class:`SourceItem`; bad rows and bad files as errors."""
-    from longbert.bulk.sources import SourceItem
-
     fmt = table_format(path.name)
     try:
         if fmt == "parquet":
@@ -88,8 +84,6 @@ def _row_item(
     id_column: str | None,
     limits: ReadLimits,
 ) -> SourceItem:
-    from longbert.bulk.sources import SourceItem
-
     name = f"{shown}#row={row}"
     text_key = resolve_column(values.keys(), text_column)
     record_id = None

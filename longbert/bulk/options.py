@@ -1,0 +1,49 @@
+"""The options of one predict run (the CLI's options map onto them one to one).
+
+A module of its own so that both the runner and the Ray engine import it without importing each
+other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from longbert.bulk.model import ModelSpec
+
+
+@dataclass
+class PredictOptions:
+    """Everything one run needs; the CLI's options map onto these fields one to one."""
+
+    spec: ModelSpec
+    inputs: list[str]
+    output: Path
+    text_column: str = "text"
+    id_column: str | None = "id"
+    batch_size: int = 8
+    attention: str = "summary"
+    store: bool = True
+    db_url: str | None = None
+    engine: str = "local"
+    ray_address: str | None = None
+    workers: int = 1
+    gpus_per_worker: float = 0.0
+    quiet: bool = False
+    batch_name: str | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What makes an output's rows comparable: a re-run must match it to append."""
+        spec = self.spec
+        return {
+            "model": spec.model,
+            "labels": spec.labels,
+            "encoder": spec.encoder,
+            "strategy": spec.strategy,
+            "strategy_params": spec.strategy_params,
+            "text_column": self.text_column,
+            "id_column": self.id_column,
+            "attention": self.attention,
+            "store": self.store,
+        }
