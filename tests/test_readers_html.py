@@ -150,3 +150,26 @@ def test_markup_inside_the_article_is_stripped_and_escaped_text_kept_literal() -
     for markup in ("<b>", "</b>", "<a ", "href", "stolen", "document.cookie", "&lt;", "&amp;", "<p>"):
         assert markup not in text, markup
     assert "Year Floods" in text and "2024 3" in text
+
+
+def test_a_page_nested_beyond_any_real_one_is_read_without_a_parser() -> None:
+    """Tree-building parsers are quadratic in nesting depth (50,000 nested <div>s took minutes):
+    such markup is stripped linearly instead, the text and its entities intact, hidden parts out."""
+    from longbert.readers.documents import DEEP_NESTING_NOTE, MAX_NESTING_DEPTH, read_html_page
+
+    depth = 5 * MAX_NESTING_DEPTH
+    page = (
+        b"<html><head><title>Budget &amp; roads</title><script>steal()</script></head><body>"
+        + b"<div>" * depth + b"The council approved the budget &lt;b&gt; today.<p>Second part."
+        + b"</div>" * depth + b"</body></html>"
+    )
+    result = read_html_page(page)
+    assert result.note == DEEP_NESTING_NOTE
+    assert result.text == "Budget & roads\n\nThe council approved the budget <b> today.\nSecond part."
+
+
+def test_unclosed_paragraphs_do_not_count_as_deep_nesting() -> None:
+    from longbert.readers.documents import DEEP_NESTING_NOTE, MAX_NESTING_DEPTH, read_html_page
+
+    page = b"<html><body>" + b"<p>A sentence of the article. " * (2 * MAX_NESTING_DEPTH) + b"</body></html>"
+    assert read_html_page(page).note != DEEP_NESTING_NOTE

@@ -88,6 +88,24 @@ def read_plain_text(data: bytes) -> str:
 #: page that is all content. The page's whole visible text is kept instead. (trafilatura's own
 #: ``min_extracted_size`` default is the same figure.)
 MIN_MAIN_TEXT_CHARS = 250
+#: Deeper element nesting than any real page has. Tree-building parsers take time quadratic in
+#: the depth (a page of 50,000 nested <div>s took 144 s), so such markup is read by a linear
+#: tag stripper instead (bench/bench_robustness.py, "deeply nested HTML").
+MAX_NESTING_DEPTH = 1_000
+DEEP_NESTING_NOTE = (
+    f"HTML: elements nested more than {MAX_NESTING_DEPTH:,} deep; markup stripped without a parser"
+)
+_TAG_RE = re.compile(r"<(/?)([A-Za-z][\w:-]*)[^>]*?(/?)>")
+#: Elements that never nest (void) or whose end tag HTML lets a page leave out (a page of 2,000
+#: unclosed <p>s is not 2,000 deep): neither counts towards the depth.
+_FLAT_TAGS = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+     "wbr", "p", "li", "td", "th", "tr", "dt", "dd", "option", "optgroup", "thead", "tbody", "tfoot",
+     "colgroup", "caption", "rb", "rt", "rtc", "rp", "html", "head", "body"}
+)
+_HIDDEN_BLOCK_RE = re.compile(
+    r"<(script|style|noscript|template|svg|title)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
+)
 MAIN_TEXT_NOTE = "HTML: main content only (trafilatura); navigation, sidebars and footer left out"
 FALLBACK_NOTE = (
     "HTML: no main article found (trafilatura); kept all the page's visible text, "
@@ -113,6 +131,8 @@ def read_html_page(data: bytes) -> HtmlText:
     page title first.
     """
     markup = _decode_html(data)
+    if _nesting_depth(markup) > MAX_NESTING_DEPTH:
+        return HtmlText(_stripped_text(markup), DEEP_NESTING_NOTE)
     main = _main_content_markup(markup)
     if main is None:
         return HtmlText(_visible_text(markup), FALLBACK_NOTE)
@@ -174,8 +194,39 @@ def _page_title(markup: str) -> str:
     return soup.title.get_text(" ", strip=True) if soup.title else ""
 
 
+def _nesting_depth(markup: str) -> int:
+    """The deepest element nesting in ``markup`` (one linear pass over its tags)."""
+    depth = deepest = 0
+    for closing, name, self_closing in _TAG_RE.findall(markup):
+        if closing:
+            if name.lower() not in _FLAT_TAGS:
+                depth = max(depth - 1, 0)
+        elif not self_closing and name.lower() not in _FLAT_TAGS:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def _stripped_text(markup: str) -> str:
+    """Visible text without a parser, linear in the markup: hidden blocks and comments dropped,
+    block tags become line breaks, other tags go, entities decoded (the page title first)."""
+    import html
+
+    title = re.search(r"<title\b[^>]*>(.*?)</title\s*>", markup, re.IGNORECASE | re.DOTALL)
+    body = _HIDDEN_BLOCK_RE.sub(" ", markup)
+    blocks = "|".join(sorted(_LINE_TAGS | _PARAGRAPH_TAGS | {"br"}))
+    body = re.sub(rf"</?(?:{blocks})\b[^>]*>", "\n", body, flags=re.IGNORECASE)
+    body = html.unescape(re.sub(r"<[^>]*>", " ", body))
+    lines = (re.sub(r"[ \t]+", " ", line).strip() for line in body.splitlines())
+    text = "\n".join(line for line in lines if line)
+    heading = html.unescape(re.sub(r"<[^>]*>", " ", title.group(1))).strip() if title else ""
+    return f"{heading}\n\n{text}" if heading and not text.startswith(heading) else text
+
+
 def _visible_text(markup: str) -> str:
     """The text a reader of ``markup`` sees, the page title first."""
+    if _nesting_depth(markup) > MAX_NESTING_DEPTH:
+        return _stripped_text(markup)
     from bs4 import BeautifulSoup, Comment, Declaration, Doctype, ProcessingInstruction
 
     soup = BeautifulSoup(markup, "html.parser")
