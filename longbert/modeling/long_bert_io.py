@@ -31,9 +31,6 @@ WEIGHTS_FILE = "model.safetensors"
 PICKLED_WEIGHTS = "pytorch_model.bin"
 #: Global projections and where their warm-start copy comes from.
 GLOBAL_PROJECTIONS = {"query_global": "query", "key_global": "key", "value_global": "value"}
-#: Trained global projections next to a BERT checkpoint (``python -m longbert.pretrain`` in long
-#: mode writes them; BertModel has no such weights, so they travel in a file of their own).
-GLOBAL_PROJECTIONS_FILE = "global_projections.safetensors"
 #: The source BERT's pooler (dense + tanh), which LongBertModel does not use itself but a new [CLS]
 #: head starts from; kept beside the weights so an encoder checkpoint (e.g. after further
 #: pre-training) hands it on as the original BERT folder would.
@@ -79,25 +76,6 @@ def _read_bert_state(source: str, name: str | None) -> tuple[dict[str, Tensor], 
     return bert.state_dict(), sorted(info["missing_keys"])
 
 
-def _load_trained_global_projections(model: nn.Module, source: str) -> None:
-    """Replace the warm-start copies with a pre-trained encoder's own ``*_global`` projections
-    when its folder holds :data:`GLOBAL_PROJECTIONS_FILE`."""
-    path = Path(source) / GLOBAL_PROJECTIONS_FILE
-    if not path.is_file():
-        return
-    try:
-        state = load_file(str(path))
-    except Exception as error:  # safetensors raises its own error type on corrupt files
-        raise EncoderNotFoundError(f"Encoder folder '{source}': {path.name} is corrupt ({error}).") from error
-    own = {k: v for k, v in model.state_dict().items() if k.rsplit(".", 2)[-2] in GLOBAL_PROJECTIONS}
-    wrong = sorted(set(own) ^ set(state)) or [k for k in own if state[k].shape != own[k].shape]
-    if wrong:
-        raise UnsupportedEncoderError(
-            f"Encoder folder '{source}': {path.name} does not fit the encoder (e.g. {wrong[:3]})."
-        )
-    model.load_state_dict(state, strict=False)
-
-
 class LongBertIOMixin:
     """``from_bert`` / ``save_pretrained`` / ``from_pretrained`` for :class:`LongBertModel`."""
 
@@ -110,8 +88,7 @@ class LongBertIOMixin:
         """Warm-start from a BERT checkpoint (packaged default when ``None``).
 
         Every BERT weight is copied 1:1; ``*_global`` projections start as copies of the local
-        ones (or as a pre-trained long encoder's own, from its :data:`GLOBAL_PROJECTIONS_FILE`);
-        the position table is tiled up to ``max_positions``. The checkpoint's pooler, if any, is
+        ones; the position table is tiled up to ``max_positions``. The checkpoint's pooler, if any, is
         kept in ``model.bert_pooler_state`` (``dense.weight``/``dense.bias``). An encoder
         checkpoint (see :func:`~longbert.encoder_source.encoder_checkpoint`) loads as LongBERT
         saved it, trained global projections and positions included.
@@ -141,7 +118,6 @@ class LongBertIOMixin:
                     getattr(attention, target).load_state_dict(
                         getattr(attention, source).state_dict()
                     )
-        _load_trained_global_projections(model, resolve_encoder(name))
         has_pooler = "pooler.dense.weight" not in missing and "pooler.dense.weight" in bert_state
         model.bert_pooler_state = (
             {
