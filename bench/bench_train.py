@@ -88,7 +88,11 @@ def piece_data(split: str, fold: int, folds: int) -> tuple[list[dict], list[dict
     return as_rows(chosen.train), None, as_rows(chosen.dev)
 
 
-def run_piece(name: str, split: str, fold: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_piece(
+    name: str, split: str, fold: int, args: argparse.Namespace, encoder: str | None = None
+) -> dict[str, Any]:
+    """Train and test one strategy on one fold; ``encoder``: start from this encoder folder
+    (e.g. a further pre-trained one, bench_pretrain.py) instead of the default."""
     from longbert.training import TrainConfig, train
 
     strategy, extra = STRATEGIES[name]
@@ -110,6 +114,8 @@ def run_piece(name: str, split: str, fold: int, args: argparse.Namespace) -> dic
         "patience": 0,
         **extra,
     }
+    if encoder is not None:
+        options["encoder"] = encoder
     config = TrainConfig(**options)
     started = time.perf_counter()
     try:
