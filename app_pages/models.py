@@ -23,6 +23,7 @@ from longbert.ui.models import (
     ZERO_SHOT_KEY,
     ModelChoice,
     checkpoint_row,
+    compression_rows,
     is_score,
     metrics_title,
     scan_checkpoints,
@@ -122,6 +123,13 @@ if rows:
         if any(r.get("dev_docs") is not None and r["dev_docs"] < 30 for r in rows):
             st.caption("Metrics from a dev set of a few dozen documents or fewer move a lot with "
                        "each document; treat them as a rough guide.")
+    if compressed := compression_rows(checkpoints):
+        st.subheader("Compressed models beside their sources")
+        st.dataframe(table_frame(compressed, list(compressed[0])), hide_index=True,
+                     key="models:compressed")
+        st.caption("Made by `python -m longbert.compress`. Accuracy, macro-F1 and docs/s were "
+                   "measured by it on the dev file named, both models in one process on the "
+                   "machine that compressed them; blank where no `--dev` file was given.")
     picked = st.selectbox("Details of", range(len(rows)), key="models:detail",
                           format_func=lambda i: f"{rows[i]['name']} ({rows[i]['folder']})")
     choice = checkpoints[picked]

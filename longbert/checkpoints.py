@@ -60,6 +60,12 @@ class Compression:
     accuracy_before: float | None = None
     accuracy_after: float | None = None
     dev_data: str | None = None
+    #: Macro-F1 and documents per second on ``dev_data``, measured in the same process as the
+    #: accuracies (so on one machine, one after the other); None in manifests written before.
+    macro_f1_before: float | None = None
+    macro_f1_after: float | None = None
+    docs_per_second_before: float | None = None
+    docs_per_second_after: float | None = None
 
 
 @dataclass(frozen=True)

@@ -336,6 +336,28 @@ def test_models_page_shows_dev_metrics_as_percentages_with_the_dev_set_size(
     assert "news" in app.selectbox(key="classify:model").options
 
 
+def test_models_page_shows_a_compressed_model_beside_its_source(app: AppTest, tmp_path: Path) -> None:
+    source = fake_checkpoint(tmp_path / "models", "news", ["politics", "sport"])
+    (source / "weights.bin").write_bytes(b"\0" * 2_000_000)
+    compressed = fake_checkpoint(
+        tmp_path / "models", "news-int8", ["politics", "sport"],
+        compression={"method": "int8", "source_model": str(source), "dev_data": "/data/dev.csv",
+                     "accuracy_before": 0.9, "accuracy_after": 0.885, "macro_f1_before": 0.88,
+                     "macro_f1_after": 0.87, "docs_per_second_before": 20.0,
+                     "docs_per_second_after": 50.0},
+    )
+    (compressed / "weights.bin").write_bytes(b"\0" * 500_000)
+    app.switch_page("app_pages/models.py").run()
+    assert_ok(app)
+    (table,) = [d.value for d in app.dataframe if "method" in d.value.columns]
+    row = table.iloc[0]
+    assert (row["name"], row["method"], row["source"]) == ("news-int8", "int8", "news")
+    assert (row["MB"], row["source MB"]) == (0.5, 2.0)
+    assert row["accuracy change (points)"] == -1.5 and row["speed-up"] == 2.5
+    assert row["measured on"] == "dev.csv"
+    assert any("longbert.compress" in c.value for c in app.caption)
+
+
 def test_history_shows_a_batch_whose_worker_was_killed_as_interrupted(
     app: AppTest, tmp_path: Path
 ) -> None:

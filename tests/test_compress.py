@@ -44,6 +44,8 @@ def test_manifest_names_method_source_and_accuracy(int8_model: Path, source: Pat
     assert compression is not None and compression.method == "int8"
     assert compression.source_model == str(source) and compression.dev_data == str(dev_file)
     assert 0.0 <= compression.accuracy_before <= 1.0 and 0.0 <= compression.accuracy_after <= 1.0
+    assert 0.0 <= compression.macro_f1_before <= 1.0 and 0.0 <= compression.macro_f1_after <= 1.0
+    assert compression.docs_per_second_before > 0 and compression.docs_per_second_after > 0
     assert manifest.metadata["compression"]["method"] == "int8"
     assert manifest.labels == read_manifest(source).labels
     # Stored without pickles: the source's safetensors, unchanged.

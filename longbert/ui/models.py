@@ -9,6 +9,7 @@ so a fresh install is useful before any model is trained.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class ModelChoice:
     saved_at: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
     kind: str = "classifier"
+    #: The manifest's compression provenance (``python -m longbert.compress``) as a dict, if any.
+    compression: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -79,9 +82,10 @@ def checkpoint_choice(folder: Path) -> ModelChoice:
     manifest = read_manifest(folder)
     shared = ("labels", "strategy", "multi_label", "encoder", "saved_at", "metadata", "kind")
     path = str(folder.resolve())
+    compression = dataclasses.asdict(manifest.compression) if manifest.compression else None
     return ModelChoice(
         key=path, title=manifest.name or folder.name, zero_shot=False, path=path,
-        **{name: getattr(manifest, name) for name in shared},
+        compression=compression, **{name: getattr(manifest, name) for name in shared},
     )
 
 
@@ -188,3 +192,43 @@ def metrics_title(rows: Sequence[Mapping[str, Any]]) -> str:
     return "Dev-set metrics (dev documents: " + ", ".join(
         f"{r['name']} {r['dev_docs'] if r.get('dev_docs') is not None else '?'}" for r in rows
     ) + ")"
+
+
+def folder_megabytes(folder: str | os.PathLike[str] | None) -> float | None:
+    """Size on disk of a checkpoint folder's files (None when it is gone)."""
+    if folder is None or not Path(folder).is_dir():
+        return None
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
+
+
+def compression_rows(choices: Sequence[ModelChoice]) -> list[dict[str, Any]]:
+    """One line per compressed checkpoint, beside its source: method, size on disk, and the
+    accuracy, macro-F1 and docs/s that ``longbert.compress --dev`` measured for both models on
+    one dev file in one process (None where it was not given a dev file)."""
+    rows = []
+    for choice in choices:
+        info = choice.compression
+        if not info:
+            continue
+        size, source_size = folder_megabytes(choice.path), folder_megabytes(info.get("source_model"))
+        before, after = info.get("accuracy_before"), info.get("accuracy_after")
+        speed_before, speed_after = info.get("docs_per_second_before"), info.get("docs_per_second_after")
+        rows.append({
+            "name": choice.title,
+            "method": info.get("method"),
+            "source": Path(info["source_model"]).name if info.get("source_model") else None,
+            "MB": None if size is None else round(size, 1),
+            "source MB": None if source_size is None else round(source_size, 1),
+            "accuracy": after,
+            "source accuracy": before,
+            "accuracy change (points)": None if before is None or after is None
+            else round(100 * (after - before), 2),
+            "macro_f1": info.get("macro_f1_after"),
+            "source macro_f1": info.get("macro_f1_before"),
+            "docs/s": None if speed_after is None else round(speed_after, 1),
+            "source docs/s": None if speed_before is None else round(speed_before, 1),
+            "speed-up": None if not speed_before or speed_after is None
+            else round(speed_after / speed_before, 2),
+            "measured on": Path(info["dev_data"]).name if info.get("dev_data") else None,
+        })
+    return rows
