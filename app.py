@@ -32,6 +32,7 @@ PAGES = {
     ],
     "Models": [
         st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/adapt.py", title="Adapt encoder", icon=":material/auto_stories:"),
         st.Page("app_pages/models.py", title="Models", icon=":material/deployed_code:"),
     ],
 }
