@@ -10,6 +10,7 @@ the sentence holding the keyword is the one that carries the label.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -124,6 +125,26 @@ def test_occlusion_scores_are_probability_drops(keyword_model: LongBertClassifie
     assert best.score == pytest.approx(result.probability - without.probabilities["kw"], abs=0.02)
     others = [s.score for s in result.sentences if s is not best]
     assert best.score > 2 * max(abs(score) for score in others)
+
+
+def test_long_mode_occlusion_goes_coarse_to_fine_within_its_budget(keyword_model: LongBertClassifier) -> None:
+    """Sparse reruns the whole document per perturbed copy: exact occlusion costs one pass per
+    sentence, but blocks first find the signal at a bounded cost, with the signal sentence's
+    score exact."""
+    text, signal = keyword_text(n_sentences=240, at=181)
+    spec = {"name": "sparse", "params": {"max_tokens": 4096, "attention_window": 16}}
+    options: dict[str, Any] = {"method": "occlusion", "strategy": spec, "label": "kw", "top_sentences": 1}
+    fast = explain(keyword_model, text, **options)
+    exact = explain(keyword_model, text, **options, occlusion_budget=0)
+    count = len(exact.sentences)
+    plan = fast.details["occlusion"]
+    assert count > 100 and len(fast.sentences) == count and "occlusion" not in exact.details
+    assert plan["perturbed_copies"] <= 64 and 0 < plan["blocks"] < count and plan["estimated_sentences"] > 0
+    best = fast.ranking()[0]
+    assert text[slice(*fast.sentences[best].span)].endswith(signal) and best == exact.ranking()[0]
+    assert fast.sentences[best].score == pytest.approx(exact.sentences[best].score, abs=1e-4)
+    with pytest.raises(ValueError, match="occlusion budget"):
+        explain(keyword_model, text, method="occlusion", strategy=spec, occlusion_budget=1)
 
 
 @pytest.mark.parametrize("strategy", ["truncate", "chunk", "sparse"])

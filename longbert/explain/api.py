@@ -13,8 +13,10 @@ from longbert.explain import model_io
 from longbert.explain.methods import (
     GRADIENT_METHODS,
     gradient_token_scores,
+    occlude_blocks_then_sentences,
     occlude_sentences,
     occlude_words,
+    resolve_occlusion_budget,
     sum_by,
 )
 from longbert.explain.result import METHODS, Explanation, SentenceScore, WordScore
@@ -37,6 +39,7 @@ def explain(
     n_steps: int = 16,
     internal_batch_size: int | None = None,
     tokens_per_pass: int = model_io.TOKENS_PER_PASS,
+    occlusion_budget: int | None = None,
 ) -> Explanation:
     """Score every sentence the model reads of ``item`` for ``label`` (default: the predicted one).
 
@@ -48,6 +51,10 @@ def explain(
         n_steps, internal_batch_size: integrated gradients' steps and rows per forward/backward
             pass (the memory bound; default: as many as fit in 4,096 tokens, at least one).
         tokens_per_pass: content tokens per forward pass when occlusion runs perturbed copies.
+        occlusion_budget: perturbed copies occlusion may run before it goes coarse-to-fine
+            (blocks of sentences first, then the strongest blocks sentence by sentence; see
+            :func:`~longbert.explain.methods.occlude_blocks_then_sentences`); 0 = exact, one
+            copy per sentence; None = automatic (coarse-to-fine in long mode only).
 
     Raises ValueError for an unknown method or label, or a document with no readable tokens.
     """
@@ -68,9 +75,15 @@ def explain(
             classifier, encoded, [], chosen, tokens_per_pass=tokens_per_pass, settings=settings
         )[0]
         label_index = _label_index(names, label, probs)
-        probability, scores = occlude_sentences(
-            classifier, encoded, chosen, sentences, label_index, tokens_per_pass, settings
-        )
+        budget = resolve_occlusion_budget(encoded, occlusion_budget)
+        if budget:
+            probability, scores, details["occlusion"] = occlude_blocks_then_sentences(
+                classifier, encoded, chosen, sentences, label_index, tokens_per_pass, budget, settings
+            )
+        else:
+            probability, scores = occlude_sentences(
+                classifier, encoded, chosen, sentences, label_index, tokens_per_pass, settings
+            )
         top = _top(scores, top_sentences)
         word_groups = occlude_words(
             classifier,
