@@ -94,6 +94,7 @@ if result is not None:
     st.success(classified_message(document.name, seconds, loaded))
     views.render_prediction(prediction, document, "classify", prediction_id=pid,
                             label_set=label_set)
+    views.render_why(pid, prediction, document, "classify")
 elif not go:
     st.info(
         "Paste a text or upload a file, then press **Classify**. "

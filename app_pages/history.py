@@ -225,3 +225,4 @@ if stored.corrections:
         st.rerun()
 views.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
                          prediction_id=stored.id)
+views.render_why(stored.id, stored.prediction, stored.document, f"history:{stored.id}")
