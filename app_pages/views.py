@@ -123,7 +123,7 @@ def render_full_attention(p: Prediction, prefix: str) -> None:
 
 def render_why(prediction_id: int | None, p: Prediction, document: Document, prefix: str, *,
                heading: bool = True) -> None:
-    """"Why this label": a method switch, stored explanations shown at once, **Explain** to
+    """The "Why this label" section: a method switch, stored explanations shown at once, **Explain** to
     compute one with the model that made the prediction (kept with it), the top sentences for
     and against the label and the document with them highlighted (HTML-escaped)."""
     if heading:

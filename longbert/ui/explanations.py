@@ -1,4 +1,4 @@
-""""Why this label": explain a stored prediction with the model that made it, keep the result
+"""The "Why this label" section: explain a stored prediction with the model that made it, keep the result
 with the prediction, and show its top sentences for and against the label.
 
 The pages call :func:`explain_and_store` (compute, replacing an earlier one of the same method
@@ -166,7 +166,10 @@ def _zero_shot_descriptions(store: Store, prediction: Prediction) -> dict[str, s
 
 
 def explain_prediction(
-    classifier: DocumentClassifier, prediction: Prediction, document: Document, method: str,
+    classifier: DocumentClassifier,
+    prediction: Prediction,
+    document: Document,
+    method: str,
     label: str | None = None,
 ) -> Explanation:
     """Explain ``label`` (default: the predicted one) as the prediction was made: same document,
@@ -175,12 +178,11 @@ def explain_prediction(
 
     strategy = {"name": prediction.strategy, "params": dict(prediction.strategy_params or {})}
     try:
-        return explain(classifier, document, method=method, strategy=strategy,
-                       label=label or prediction.label)
+        return explain(
+            classifier, document, method=method, strategy=strategy, label=label or prediction.label
+        )
     except (ValueError, RuntimeError, LongBertError) as error:
-        raise ExplanationFailed(
-            f"Could not explain with {method_title(method).lower()}: {error}"
-        ) from error
+        raise ExplanationFailed(f"Could not explain with {method_title(method).lower()}: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -227,9 +229,7 @@ def explain_and_store(
 
 def stored_explanations(store: Store, prediction_id: int, label: str) -> dict[str, ExplanationRecord]:
     """The stored explanations of ``label`` for a prediction, by method."""
-    return {
-        r.method: r for r in store.explanation_records(prediction_id) if r.explanation.label == label
-    }
+    return {r.method: r for r in store.explanation_records(prediction_id) if r.explanation.label == label}
 
 
 def availability(store: Store, prediction: Prediction) -> str | None:
@@ -263,8 +263,13 @@ class SentenceLine:
     coverage: float
 
     def row(self) -> dict[str, Any]:
-        return {"#": self.rank, "sentence": self.sentence, "score": self.score,
-                "key words": self.words, "read": f"{self.coverage:.0%}"}
+        return {
+            "#": self.rank,
+            "sentence": self.sentence,
+            "score": self.score,
+            "key words": self.words,
+            "read": f"{self.coverage:.0%}",
+        }
 
 
 def _snippet(text: str, limit: int) -> str:
@@ -281,13 +286,18 @@ def top_lines(
     for rank, i in enumerate(explanation.top(k, sign=sign), start=1):
         sentence = explanation.sentences[i]
         words = ", ".join(
-            f"{_snippet(text[w.span[0]:w.span[1]], 40)} ({score_text(explanation, w.score)})"
+            f"{_snippet(text[w.span[0] : w.span[1]], 40)} ({score_text(explanation, w.score)})"
             for w in explanation.top_words.get(i, [])
         )
-        lines.append(SentenceLine(
-            rank, _snippet(text[sentence.span[0]:sentence.span[1]], max_chars),
-            score_text(explanation, sentence.score), words, sentence.coverage,
-        ))
+        lines.append(
+            SentenceLine(
+                rank,
+                _snippet(text[sentence.span[0] : sentence.span[1]], max_chars),
+                score_text(explanation, sentence.score),
+                words,
+                sentence.coverage,
+            )
+        )
     return lines
 
 
