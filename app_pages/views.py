@@ -158,10 +158,13 @@ def render_why(prediction_id: int | None, p: Prediction, document: Document, pre
         except LongBertError as error:
             st.error(str(error))
         else:
-            stored[method] = outcome.record
-            st.success(f"Explained in {outcome.wall_seconds:.1f} s "
-                       f"(model time {outcome.explanation.seconds:.1f} s); saved with "
-                       f"prediction #{prediction_id}.")
+            # Shown by the rerun, which draws the button and lists from what is stored now.
+            st.session_state[f"{prefix}:why-done"] = (
+                f"Explained in {outcome.wall_seconds:.1f} s (model time "
+                f"{outcome.explanation.seconds:.1f} s); saved with prediction #{prediction_id}.")
+            st.rerun()
+    if (done := st.session_state.pop(f"{prefix}:why-done", None)) is not None:
+        st.success(done)
     others = [why.method_title(m) for m in why.METHOD_ORDER if m in stored and m != method]
     record = stored.get(method)
     if record is None:
