@@ -179,3 +179,19 @@ def test_top_lists_scores_and_escaping() -> None:
         "Occlusion", "Integrated gradients", "Gradient × input", "Attention"
     ]  # fmt: skip
     assert all(why.method_help(m) for m in why.METHOD_ORDER)
+
+
+def test_a_zero_shot_prediction_is_explained_by_every_method(store: Store) -> None:
+    from longbert.ui.models import ZERO_SHOT_KEY
+
+    labels = {"sport": "sports, matches, teams", "politics": "government, elections, laws"}
+    model = load_uncached(ZERO_SHOT_KEY, labels, device="cpu")
+    document = as_document(
+        "The striker scored twice and the team won. Parliament passed the budget law after a debate.",
+        name="mixed.txt", source="paste",
+    )  # fmt: skip
+    prediction, pid = classify_and_log(store, model, document)
+    assert why.model_source(store, prediction).labels == labels  # the descriptions it recorded
+    for method in why.METHOD_ORDER:  # the gradient methods backpropagate through the label embeddings
+        why.explain_and_store(store, pid, prediction, document, method, lambda key, given: model)
+    assert [e.method for e in store.explanations_for(pid)] == list(why.METHOD_ORDER)
