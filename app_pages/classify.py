@@ -1,4 +1,5 @@
-"""Classify: paste a text or upload one file, pick model and strategy, see what the model saw."""
+"""Classify: paste a text or upload one file, pick model and strategy, see what the model saw
+and why it gave its label."""
 
 from __future__ import annotations
 

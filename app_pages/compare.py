@@ -1,4 +1,4 @@
-"""Compare: one document through every strategy, side by side."""
+"""Compare: one document through every strategy, side by side, each with "Why this label"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""History: every past prediction, filterable; open one to see its attention; resume batches."""
+"""History: every past prediction, filterable; open one to see its attention and why it got its
+label; resume batches."""
 
 from __future__ import annotations
 

@@ -123,9 +123,9 @@ def render_full_attention(p: Prediction, prefix: str) -> None:
 
 def render_why(prediction_id: int | None, p: Prediction, document: Document, prefix: str, *,
                heading: bool = True) -> None:
-    """The "Why this label" section: a method switch, stored explanations shown at once, **Explain** to
-    compute one with the model that made the prediction (kept with it), the top sentences for
-    and against the label and the document with them highlighted (HTML-escaped)."""
+    """The "Why this label" section: a method switch, stored explanations shown at once,
+    **Explain** to compute one with the model that made the prediction (kept with it), the top
+    sentences for and against the label and the document with them highlighted (HTML-escaped)."""
     if heading:
         st.subheader("Why this label")
     if prediction_id is None:
@@ -136,13 +136,17 @@ def render_why(prediction_id: int | None, p: Prediction, document: Document, pre
     picked, method_col = st.columns([1, 2])
     label = picked.selectbox("Explain the label", labels,
                              index=labels.index(p.label) if p.label in labels else 0,
-                             key=f"{prefix}:why-label",
+                             key=f"{prefix}:why-label:{prediction_id}",
                              help="The predicted label, or another one: why not that one?")
     method = method_col.segmented_control(
         "Method", list(why.METHOD_ORDER), default=why.METHOD_ORDER[0], required=True,
         format_func=why.method_title, key=f"{prefix}:why-method") or why.METHOD_ORDER[0]
     st.caption(why.method_help(method))
-    stored = why.stored_explanations(store, prediction_id, label)
+    try:
+        stored = why.stored_explanations(store, prediction_id, label)
+    except LongBertError as error:  # a damaged row: say so, computing a new one still works
+        st.error(str(error))
+        stored = {}
     unavailable = why.availability(store, p)
     if unavailable:
         st.warning(unavailable)

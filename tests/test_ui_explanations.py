@@ -162,7 +162,7 @@ def test_top_lists_scores_and_escaping() -> None:
     text, e = hand_made()
     (first,) = why.top_lines(text, e, 3, sign=1)
     assert first.row() == {"#": 1, "sentence": "Rates rose.", "score": "+25.0 pts",
-                           "key words": "Rates (+20.0 pts)", "read": "100%"}  # fmt: skip
+                           "key words": "Rates (+20.0 pts)", "share read": "100%"}  # fmt: skip
     against = why.top_lines(text, e, 3, sign=-1)
     assert [line.score for line in against] == ["-12.5 pts", "-3.1 pts"]
     assert against[0].sentence == "<script>alert('x')</script> was here." and against[0].coverage == 0.5

@@ -1,5 +1,5 @@
-"""The "Why this label" section: explain a stored prediction with the model that made it, keep the result
-with the prediction, and show its top sentences for and against the label.
+"""The "Why this label" section: explain a stored prediction with the model that made it, keep
+the result with the prediction, and show its top sentences for and against the label.
 
 The pages call :func:`explain_and_store` (compute, replacing an earlier one of the same method
 and label) and :func:`stored_explanations` (what is there already, shown at once). The model is
@@ -268,7 +268,7 @@ class SentenceLine:
             "sentence": self.sentence,
             "score": self.score,
             "key words": self.words,
-            "read": f"{self.coverage:.0%}",
+            "share read": f"{self.coverage:.0%}",
         }
 
 
