@@ -164,8 +164,9 @@ def render_why(prediction_id: int | None, p: Prediction, document: Document, pre
         else:
             # Shown by the rerun, which draws the button and lists from what is stored now.
             st.session_state[f"{prefix}:why-done"] = (
-                f"Explained in {outcome.wall_seconds:.1f} s (model time "
-                f"{outcome.explanation.seconds:.1f} s); saved with prediction #{prediction_id}.")
+                f"Explained in {why.seconds_text(outcome.wall_seconds)} (model time "
+                f"{why.seconds_text(outcome.explanation.seconds)}); saved with prediction "
+                f"#{prediction_id}.")
             st.rerun()
     if (done := st.session_state.pop(f"{prefix}:why-done", None)) is not None:
         st.success(done)

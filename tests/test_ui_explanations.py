@@ -175,6 +175,11 @@ def test_top_lists_scores_and_escaping() -> None:
     assert why.top_lines(text, attention, 3, sign=1)[0].score == "25.0% of attention"
     assert "never negative" in why.empty_list_text(attention, -1)
     assert why.empty_list_text(e, 1) == "No sentence speaks for the label."
+    assert [why.score_text(e, s) for s in (0.5, -0.00002, 0.0)] == ["+50.0 pts", "-0.002 pts", "+0.0 pts"]
+    assert (why.seconds_text(2.345), why.seconds_text(0.0421)) == ("2.3 s", "42 ms")
+    text, e = hand_made()
+    e.top_words[0] = [WordScore((10, 11), 0.3), WordScore((0, 5), 0.2)]  # "." and "Rates"
+    assert why.top_lines(text, e, 1)[0].words == "Rates (+20.0 pts)"  # punctuation left out
     assert [why.method_title(m) for m in why.METHOD_ORDER] == [
         "Occlusion", "Integrated gradients", "Gradient × input", "Attention"
     ]  # fmt: skip

@@ -248,7 +248,14 @@ def score_text(explanation: Explanation, score: float) -> str:
     """A score in its method's unit: probability points, or a share of attention."""
     if explanation.method == "attention":
         return f"{score:.1%} of attention"
-    return f"{score * 100:+.1f} pts"
+    points = score * 100
+    # Small scores keep two significant digits: "+0.0 pts" would hide which way they point.
+    return f"{points:+.1f} pts" if abs(points) >= 0.1 or points == 0 else f"{points:+.2g} pts"
+
+
+def seconds_text(seconds: float) -> str:
+    """``1.3 s``, or ``45 ms`` under a tenth of a second."""
+    return f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds * 1000:.0f} ms"
 
 
 @dataclass(frozen=True)
@@ -285,9 +292,11 @@ def top_lines(
     lines = []
     for rank, i in enumerate(explanation.top(k, sign=sign), start=1):
         sentence = explanation.sentences[i]
+        scored = [(text[w.span[0] : w.span[1]], w.score) for w in explanation.top_words.get(i, [])]
         words = ", ".join(
-            f"{_snippet(text[w.span[0] : w.span[1]], 40)} ({score_text(explanation, w.score)})"
-            for w in explanation.top_words.get(i, [])
+            f"{_snippet(word, 40)} ({score_text(explanation, score)})"
+            for word, score in scored
+            if any(ch.isalnum() for ch in word)  # punctuation is scored too, but tells a reader nothing
         )
         lines.append(
             SentenceLine(
@@ -309,7 +318,7 @@ def summary_text(record: ExplanationRecord) -> str:
     return (
         f"{method_title(e.method)} of '{e.label}' ({e.probability:.1%} probability) · "
         f"{count} sentence{'s' if count != 1 else ''} read · strategy {e.strategy} · "
-        f"computed in {e.seconds:.1f} s · saved {record.created_at:%Y-%m-%d %H:%M} UTC"
+        f"computed in {seconds_text(e.seconds)} · saved {record.created_at:%Y-%m-%d %H:%M} UTC"
     )
 
 
