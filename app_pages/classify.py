@@ -1,4 +1,5 @@
-"""Classify: paste a text or upload one file, pick model and strategy, see what the model saw."""
+"""Classify: paste a text or upload one file, pick model and strategy, see what the model saw
+and why it gave its label."""
 
 from __future__ import annotations
 
@@ -94,6 +95,7 @@ if result is not None:
     st.success(classified_message(document.name, seconds, loaded))
     views.render_prediction(prediction, document, "classify", prediction_id=pid,
                             label_set=label_set)
+    views.render_why(pid, prediction, document, "classify")
 elif not go:
     st.info(
         "Paste a text or upload a file, then press **Classify**. "

@@ -1,4 +1,4 @@
-"""Compare: one document through every strategy, side by side."""
+"""Compare: one document through every strategy, side by side, each with "Why this label"."""
 
 from __future__ import annotations
 
@@ -110,3 +110,6 @@ for column, comparison in zip(columns, results, strict=True):
         st.caption(f"{token_budget_text(result.used_tokens, result.total_tokens)} · "
                    f"{result.latency_ms:,.0f} ms")
         st.html(highlight.segments_html(document.text, result.segment_scores, result.spans))
+        with st.expander("Why this label"):
+            views.render_why(comparison.prediction_id, result, document,
+                             f"compare:{comparison.prediction_id}", heading=False)

@@ -1,4 +1,5 @@
-"""History: every past prediction, filterable; open one to see its attention; resume batches."""
+"""History: every past prediction, filterable; open one to see its attention and why it got its
+label; resume batches."""
 
 from __future__ import annotations
 
@@ -225,3 +226,4 @@ if stored.corrections:
         st.rerun()
 views.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
                          prediction_id=stored.id)
+views.render_why(stored.id, stored.prediction, stored.document, f"history:{stored.id}")

@@ -7,9 +7,13 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages import resources
 from longbert.document import Document
+from longbert.errors import LongBertError
+from longbert.explain import document_html
 from longbert.results import Prediction
 from longbert.ui import charts, highlight
+from longbert.ui import explanations as why
 from longbert.ui.coverage import coverage, units_read
 from longbert.ui.formatting import md, token_budget_text
 
@@ -115,3 +119,75 @@ def render_full_attention(p: Prediction, prefix: str) -> None:
         charts.full_attention_figure(full, int(layer), None if head == "mean" else int(head)),
         key=f"{prefix}:chart:full",
     )
+
+
+def render_why(prediction_id: int | None, p: Prediction, document: Document, prefix: str, *,
+               heading: bool = True) -> None:
+    """The "Why this label" section: a method switch, stored explanations shown at once,
+    **Explain** to compute one with the model that made the prediction (kept with it), the top
+    sentences for and against the label and the document with them highlighted (HTML-escaped)."""
+    if heading:
+        st.subheader("Why this label")
+    if prediction_id is None:
+        st.info("Only saved predictions can be explained.")
+        return
+    store = resources.store()
+    labels = list(p.probabilities)
+    picked, method_col = st.columns([1, 2])
+    label = picked.selectbox("Explain the label", labels,
+                             index=labels.index(p.label) if p.label in labels else 0,
+                             key=f"{prefix}:why-label:{prediction_id}",
+                             help="The predicted label, or another one: why not that one?")
+    method = method_col.segmented_control(
+        "Method", list(why.METHOD_ORDER), default=why.METHOD_ORDER[0], required=True,
+        format_func=why.method_title, key=f"{prefix}:why-method") or why.METHOD_ORDER[0]
+    st.caption(why.method_help(method))
+    try:
+        stored = why.stored_explanations(store, prediction_id, label)
+    except LongBertError as error:  # a damaged row: say so, computing a new one still works
+        st.error(str(error))
+        stored = {}
+    unavailable = why.availability(store, p)
+    if unavailable:
+        st.warning(unavailable)
+    again = method in stored
+    if st.button("Explain again" if again else "Explain", key=f"{prefix}:why-go",
+                 disabled=unavailable is not None, type="secondary" if again else "primary",
+                 help="Computes it with the model that made this prediction and keeps it with "
+                 "the prediction" + (" (replacing the one shown)." if again else ".")):
+        try:
+            with st.spinner(f"Explaining with {why.method_title(method).lower()}…"):
+                outcome = why.explain_and_store(store, prediction_id, p, document, method,
+                                                resources.load_model, label=label)
+        except LongBertError as error:
+            st.error(str(error))
+        else:
+            # Shown by the rerun, which draws the button and lists from what is stored now.
+            st.session_state[f"{prefix}:why-done"] = (
+                f"Explained in {why.seconds_text(outcome.wall_seconds)} (model time "
+                f"{why.seconds_text(outcome.explanation.seconds)}); saved with prediction "
+                f"#{prediction_id}.")
+            st.rerun()
+    if (done := st.session_state.pop(f"{prefix}:why-done", None)) is not None:
+        st.success(done)
+    others = [why.method_title(m) for m in why.METHOD_ORDER if m in stored and m != method]
+    record = stored.get(method)
+    if record is None:
+        st.info(f"Not explained with {why.method_title(method).lower()} yet"
+                + ("" if unavailable else ": press **Explain**")
+                + (f". Saved already: {', '.join(others)}." if others else "."))
+        return
+    e = record.explanation
+    st.caption(md(why.summary_text(record)))
+    k = st.slider("Sentences per list", 1, 10, 3, key=f"{prefix}:why-k")
+    for title, sign in ((f"For '{e.label}'", 1), (f"Against '{e.label}'", -1)):
+        st.markdown(f"**{md(title)}**")
+        lines = why.top_lines(document.text, e, k, sign=sign)
+        if lines:
+            st.dataframe([line.row() for line in lines], hide_index=True,
+                         key=f"{prefix}:why-{'for' if sign > 0 else 'against'}")
+        else:
+            st.caption(why.empty_list_text(e, sign))
+    st.caption("The document, the sentences above highlighted (hover for the score):")
+    with st.container(height=420, key=f"{prefix}:why-document"):
+        st.html(document_html(document.text, e, k))

@@ -69,7 +69,8 @@ class ZeroShotClassifier(DocumentClassifier):
         self.fit_positions(self.strategy)
         self.eval()
         self.register_buffer(
-            "label_embeddings", self.embed_texts(list(descriptions.values())), persistent=False
+            # Cloned out of inference mode: gradient explanations backpropagate through it.
+            "label_embeddings", self.embed_texts(list(descriptions.values())).clone(), persistent=False
         )
 
     reads_cls_only = False  # window vectors mean-pool every token of the last layer

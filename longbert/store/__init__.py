@@ -9,6 +9,8 @@ Usage::
     stored = store.get_prediction(pid)          # Prediction + Document, arrays bit-exact
     page = store.history(HistoryFilter(label="true", text="senate"), limit=20)
     store.add_correction(pid, "false", note="satire")
+    store.save_explanation(pid, explanation)    # why (longbert.explain); same method replaces
+    store.explanations_for(pid)                 # [Explanation, ...]
     store.export_predictions("out.csv")         # formula-looking cells defused (csv_writer)
     for chosen in store.correction_sets():      # per model and label set, with counts
         print(chosen.title)
@@ -26,6 +28,7 @@ from longbert.store.conflicts import CONFIRM_NOTE
 from longbert.store.corrections import CONFLICT_POLICIES
 from longbert.store.csv_writer import spreadsheet_safe, write_csv
 from longbert.store.engine import redacted_url
+from longbert.store.explanations import ExplanationRecord
 from longbert.store.export import EXPORT_COLUMNS, EXPORT_FORMATS
 from longbert.store.leases import BatchBusyError, BatchLease, Worker
 from longbert.store.records import (
@@ -68,6 +71,7 @@ __all__ = [
     "CorrectionRecord",
     "CorrectionSet",
     "EpochRecord",
+    "ExplanationRecord",
     "HistoryFilter",
     "HistoryPage",
     "HistoryRow",

@@ -186,12 +186,37 @@ def _upgrade_4_to_5(connection: Connection, op: Operations) -> None:
     op.add_column("batch_items", sa.Column("fields", sa.JSON, nullable=True))
 
 
+def _upgrade_5_to_6(connection: Connection, op: Operations) -> None:
+    """v6: stored explanations (why a prediction got its label), one per prediction, method and
+    explained label. Old predictions have none until one is computed."""
+    op.create_table(
+        "explanations",
+        sa.Column("id", sa.Integer, nullable=False),
+        sa.Column("prediction_id", sa.Integer, nullable=False),
+        sa.Column("method", sa.String(32), nullable=False),
+        sa.Column("label", sa.String(255), nullable=False),
+        sa.Column("payload", sa.JSON, nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_explanations"),
+        sa.ForeignKeyConstraint(
+            ["prediction_id"],
+            ["predictions.id"],
+            ondelete="CASCADE",
+            name="fk_explanations_prediction_id_predictions",
+        ),
+        sa.UniqueConstraint(
+            "prediction_id", "method", "label", name="uq_explanations_prediction_id_method_label"
+        ),
+    )
+
+
 #: ``from_version`` → the step that upgrades it to ``from_version + 1``.
 UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {
     1: _upgrade_1_to_2,
     2: _upgrade_2_to_3,
     3: _upgrade_3_to_4,
     4: _upgrade_4_to_5,
+    5: _upgrade_5_to_6,
 }
 
 

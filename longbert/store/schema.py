@@ -14,7 +14,8 @@ with counts only, corrections, training runs). 2 -- per-file batch items (resuma
 lease on ``batches`` (``worker_host``, ``worker_pid``, ``worker_id``, ``heartbeat_at``): a batch
 whose worker died shows as interrupted. 5 -- saved ``label_sets`` (name, labels, descriptions)
 and ``predictions.label_set``, the name of the label set a prediction was made with;
-``batch_items.fields``, the other columns of an uploaded table's row.
+``batch_items.fields``, the other columns of an uploaded table's row. 6 -- ``explanations``: why a
+prediction got its label, per method and explained label (sentence and word scores as JSON).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: ``PRAGMA application_id`` of LongBERT's SQLite files (the bytes ``LgBt``); files from before
 #: schema version 3 have 0 until they are upgraded.
@@ -215,6 +216,26 @@ class AttentionMapRow(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     #: Uncompressed size in bytes, for reporting the compression ratio.
     raw_bytes: Mapped[int] = mapped_column(Integer)
+
+
+class ExplanationRow(Base):
+    """Why a prediction got a label, by one method: the explanation's compact dict
+    (:meth:`longbert.explain.Explanation.to_dict`). One row per prediction, method and explained
+    label: computing it again replaces it."""
+
+    __tablename__ = "explanations"
+    __table_args__ = (UniqueConstraint("prediction_id", "method", "label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # No index of its own: the unique constraint's index starts with it.
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"))
+    #: occlusion, integrated_gradients, gradient_x_input or attention.
+    method: Mapped[str] = mapped_column(String(32))
+    #: The label explained (the predicted one unless asked otherwise).
+    label: Mapped[str] = mapped_column(String(255))
+    #: Sentence spans and scores, word scores, seconds taken (``Explanation.to_dict``).
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class BatchItemRow(Base):

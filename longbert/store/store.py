@@ -22,6 +22,7 @@ from longbert.store.conflicts import ConflictsMixin
 from longbert.store.convert import prepare_prediction, to_document, to_prediction
 from longbert.store.corrections import CorrectionsMixin, correction_record
 from longbert.store.engine import Database, close_database, describe_url, get_row, open_database
+from longbert.store.explanations import ExplanationsMixin
 from longbert.store.export import ExportMixin
 from longbert.store.identity import DATABASE_ID_KEY
 from longbert.store.label_sets import LabelSetsMixin
@@ -56,6 +57,7 @@ class Store(
     LeasesMixin,
     CorrectionsMixin,
     ConflictsMixin,
+    ExplanationsMixin,
     LabelSetsMixin,
     TrainingMixin,
     ExportMixin,

@@ -1,0 +1,329 @@
+"""The "Why this label" section: explain a stored prediction with the model that made it, keep
+the result with the prediction, and show its top sentences for and against the label.
+
+The pages call :func:`explain_and_store` (compute, replacing an earlier one of the same method
+and label) and :func:`stored_explanations` (what is there already, shown at once). The model is
+found from the prediction (:func:`model_source`): a trained checkpoint by its name in the
+models folder, zero-shot by its encoder and the label descriptions the prediction recorded. When
+it is gone, :class:`ModelUnavailable` says so, and stored explanations can still be shown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from longbert.checkpoints import is_checkpoint
+from longbert.document import Document
+from longbert.errors import CheckpointError, LongBertError
+from longbert.results import Prediction
+from longbert.settings import DEFAULT_ENCODER, models_dir
+from longbert.store import RecordNotFoundError, Store
+from longbert.store.explanations import ExplanationRecord
+from longbert.ui.models import ZERO_SHOT_KEY, ModelChoice, checkpoint_choice, model_choices
+
+if TYPE_CHECKING:
+    from longbert.classifier import DocumentClassifier
+    from longbert.explain import Explanation
+
+#: The methods offered, in the order of the switch (occlusion first: the default).
+METHOD_ORDER = ("occlusion", "integrated_gradients", "gradient_x_input", "attention")
+
+METHOD_TITLES = {
+    "occlusion": "Occlusion",
+    "integrated_gradients": "Integrated gradients",
+    "gradient_x_input": "Gradient × input",
+    "attention": "Attention",
+}
+
+#: What each method's scores mean, for someone reading the result (shown under the switch).
+METHOD_HELP = {
+    "occlusion": (
+        "Each sentence the model read is removed in turn and the document classified again: a "
+        "sentence's score is how far the label's probability drops without it. Green sentences "
+        "speak for the label (removing them lowers it), red ones against it. Measures the "
+        "model's own behaviour; one extra model run per sentence, so the slowest on long texts."
+    ),
+    "integrated_gradients": (
+        "Follows the gradient of the label's probability from an empty input ([PAD] tokens) to "
+        "the text in 16 steps and sums it over each sentence's words (Captum). Green pushes "
+        "towards the label, red away from it. About 16 backward passes per window."
+    ),
+    "gradient_x_input": (
+        "The gradient of the label's probability times the word embeddings, in one backward "
+        "pass: a fast, noisier version of integrated gradients. Green for the label, red against."
+    ),
+    "attention": (
+        "Where the model's [CLS] token looked in its last layer. It shows what the model attended "
+        "to, not whether that pushed towards the label, so nothing is ever 'against'. Cheap: one "
+        "ordinary classification."
+    ),
+}
+
+
+class ModelUnavailable(LongBertError):
+    """The model that made a prediction cannot be loaded now; the message says why."""
+
+
+class ExplanationFailed(LongBertError):
+    """The explanation could not be computed (e.g. nothing of the document was read)."""
+
+
+def method_title(method: str) -> str:
+    return METHOD_TITLES.get(method, method)
+
+
+def method_help(method: str) -> str:
+    return METHOD_HELP.get(method, "")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """How to load the model that made a prediction: ``load_model(key, labels)``."""
+
+    key: str
+    labels: dict[str, str] | None
+    title: str
+
+
+def _gone(name: str, why: str) -> ModelUnavailable:
+    return ModelUnavailable(
+        f"The model '{name}' that made this prediction {why}, so no new explanation can be "
+        "computed; explanations stored before are still shown."
+    )
+
+
+def model_source(
+    store: Store, prediction: Prediction, choices: list[ModelChoice] | None = None
+) -> ModelSource:
+    """The model that made ``prediction``, as a key the app loads models by.
+
+    ``choices``: the checkpoints on offer (default: the models folder's). Raises
+    :class:`ModelUnavailable` naming why when it is gone (deleted, replaced by a newer version,
+    another encoder, label descriptions not recorded).
+    """
+    name = prediction.model_name
+    labels = [str(label) for label in prediction.probabilities]
+    if prediction.zero_shot:
+        if name != f"zero-shot:{DEFAULT_ENCODER}":
+            raise _gone(name, f"used another encoder than this installation's ({DEFAULT_ENCODER})")
+        descriptions = _zero_shot_descriptions(store, prediction)
+        if descriptions is None:
+            raise _gone(name, "recorded no label descriptions")
+        return ModelSource(ZERO_SHOT_KEY, descriptions, "Zero-shot")
+    found = _checkpoint(store, name, choices)
+    if found is None:
+        where = models_dir()
+        if "@v" in name:
+            base = name.rsplit("@v", 1)[0]
+            raise _gone(name, f"was replaced by a newer version of '{base}' (its checkpoint is gone)")
+        raise _gone(name, f"is no longer in the models folder ({where})")
+    if sorted(found.labels) != sorted(labels):
+        raise _gone(
+            name,
+            f"was replaced: the checkpoint of that name now has the labels {', '.join(found.labels)}, "
+            f"this prediction was made with {', '.join(labels)}",
+        )
+    return ModelSource(found.key, None, found.title)
+
+
+def _checkpoint(store: Store, name: str, choices: list[ModelChoice] | None) -> ModelChoice | None:
+    """The classifier checkpoint called ``name``: the folder it was registered with when that is
+    still a checkpoint of that name, else the newest of that name in the models folder."""
+    try:
+        folder = store.get_model(name).folder
+    except RecordNotFoundError:
+        folder = None
+    if folder and is_checkpoint(Path(folder)):
+        try:
+            registered = checkpoint_choice(Path(folder))
+        except CheckpointError:
+            registered = None
+        if registered is not None and registered.kind == "classifier" and registered.title == name:
+            return registered
+    offered = choices if choices is not None else model_choices()
+    return next((c for c in offered if not c.zero_shot and c.title == name), None)
+
+
+def _zero_shot_descriptions(store: Store, prediction: Prediction) -> dict[str, str] | None:
+    """``{label: description}`` a zero-shot prediction was made with, in its label order."""
+    labels = [str(label) for label in prediction.probabilities]
+    recorded = (prediction.extra or {}).get("descriptions")
+    if isinstance(recorded, Mapping) and set(map(str, recorded)) == set(labels):
+        return {label: str(recorded[label]) for label in labels}
+    name = (prediction.extra or {}).get("label_set")
+    if name:
+        try:
+            saved = store.get_label_set(str(name))
+        except RecordNotFoundError:
+            return None
+        if sorted(saved.labels) == sorted(labels):
+            return {label: saved.descriptions.get(label, label) for label in labels}
+    return None
+
+
+def explain_prediction(
+    classifier: DocumentClassifier,
+    prediction: Prediction,
+    document: Document,
+    method: str,
+    label: str | None = None,
+) -> Explanation:
+    """Explain ``label`` (default: the predicted one) as the prediction was made: same document,
+    same strategy and parameters. Raises :class:`ExplanationFailed` saying why."""
+    from longbert.explain import explain
+
+    strategy = {"name": prediction.strategy, "params": dict(prediction.strategy_params or {})}
+    try:
+        return explain(
+            classifier, document, method=method, strategy=strategy, label=label or prediction.label
+        )
+    except (ValueError, RuntimeError, LongBertError) as error:
+        raise ExplanationFailed(f"Could not explain with {method_title(method).lower()}: {error}") from error
+
+
+@dataclass(frozen=True)
+class ExplainOutcome:
+    """A computed and stored explanation, and the wall time it took (model loading included)."""
+
+    record: ExplanationRecord
+    wall_seconds: float
+
+    @property
+    def explanation(self) -> Explanation:
+        return self.record.explanation
+
+
+def explain_and_store(
+    store: Store,
+    prediction_id: int,
+    prediction: Prediction,
+    document: Document,
+    method: str,
+    load_model: Callable[[str, dict[str, str] | None], Any],
+    *,
+    label: str | None = None,
+) -> ExplainOutcome:
+    """Load the model that made the prediction, explain it, and keep the explanation with the
+    prediction (replacing one of the same method and label).
+
+    Raises:
+        ModelUnavailable: the model is gone or cannot be loaded.
+        ExplanationFailed: the method failed on this document.
+    """
+    if method not in METHOD_ORDER:
+        raise ExplanationFailed(f"Unknown method '{method}'; choose one of {', '.join(METHOD_ORDER)}.")
+    started = time.perf_counter()
+    source = model_source(store, prediction)
+    try:
+        classifier = load_model(source.key, source.labels)
+    except LongBertError as error:
+        raise _gone(prediction.model_name, f"cannot be loaded ({error})") from error
+    explanation = explain_prediction(classifier, prediction, document, method, label)
+    record = store.save_explanation(prediction_id, explanation)
+    return ExplainOutcome(record, time.perf_counter() - started)
+
+
+def stored_explanations(store: Store, prediction_id: int, label: str) -> dict[str, ExplanationRecord]:
+    """The stored explanations of ``label`` for a prediction, by method."""
+    return {r.method: r for r in store.explanation_records(prediction_id) if r.explanation.label == label}
+
+
+def availability(store: Store, prediction: Prediction) -> str | None:
+    """None when the prediction's model can be loaded to explain it, else why not."""
+    try:
+        model_source(store, prediction)
+    except ModelUnavailable as error:
+        return str(error)
+    return None
+
+
+# -- showing an explanation ------------------------------------------------------------------
+
+
+def score_text(explanation: Explanation, score: float) -> str:
+    """A score in its method's unit: probability points, or a share of attention."""
+    if explanation.method == "attention":
+        return f"{score:.1%} of attention"
+    points = score * 100
+    # Small scores keep two significant digits: "+0.0 pts" would hide which way they point.
+    return f"{points:+.1f} pts" if abs(points) >= 0.1 or points == 0 else f"{points:+.2g} pts"
+
+
+def seconds_text(seconds: float) -> str:
+    """``1.3 s``, or ``45 ms`` under a tenth of a second."""
+    return f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds * 1000:.0f} ms"
+
+
+@dataclass(frozen=True)
+class SentenceLine:
+    """One of the top sentences for or against the label, as a table line."""
+
+    rank: int
+    sentence: str
+    score: str
+    words: str
+    #: Share of the sentence the model read (a window may cut through it).
+    coverage: float
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "#": self.rank,
+            "sentence": self.sentence,
+            "score": self.score,
+            "key words": self.words,
+            "share read": f"{self.coverage:.0%}",
+        }
+
+
+def _snippet(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def top_lines(
+    text: str, explanation: Explanation, k: int = 3, *, sign: int = 1, max_chars: int = 300
+) -> list[SentenceLine]:
+    """The ``k`` sentences most for (``sign=1``) or against (``-1``) the label, strongest first,
+    with their key words (where computed). Plain text: the page shows it in a table."""
+    lines = []
+    for rank, i in enumerate(explanation.top(k, sign=sign), start=1):
+        sentence = explanation.sentences[i]
+        scored = [(text[w.span[0] : w.span[1]], w.score) for w in explanation.top_words.get(i, [])]
+        words = ", ".join(
+            f"{_snippet(word, 40)} ({score_text(explanation, score)})"
+            for word, score in scored
+            if any(ch.isalnum() for ch in word)  # punctuation is scored too, but tells a reader nothing
+        )
+        lines.append(
+            SentenceLine(
+                rank,
+                _snippet(text[sentence.span[0] : sentence.span[1]], max_chars),
+                score_text(explanation, sentence.score),
+                words,
+                sentence.coverage,
+            )
+        )
+    return lines
+
+
+def summary_text(record: ExplanationRecord) -> str:
+    """E.g. ``Occlusion of 'sport' (81.2% probability) · 14 sentences read · 3.2 s · saved
+    2026-01-05 10:12 UTC``."""
+    e = record.explanation
+    count = len(e.sentences)
+    return (
+        f"{method_title(e.method)} of '{e.label}' ({e.probability:.1%} probability) · "
+        f"{count} sentence{'s' if count != 1 else ''} read · strategy {e.strategy} · "
+        f"computed in {seconds_text(e.seconds)} · saved {record.created_at:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def empty_list_text(explanation: Explanation, sign: int) -> str:
+    """Why a for/against list is empty."""
+    if sign < 0 and explanation.method == "attention":
+        return "Attention is never negative: it cannot show what speaks against the label."
+    return "No sentence speaks " + ("for" if sign > 0 else "against") + " the label."
