@@ -13,6 +13,7 @@ the job is done (the job never touches the queue: it lives in the page's session
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -197,3 +198,31 @@ def retrain_work(
 
 def new_work_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix="longbert-review-"))
+
+
+def queue_model(
+    store: Store, queue: ReviewQueue, batch_config: dict[str, Any] | None = None
+) -> tuple[str, dict[str, str] | None]:
+    """What loads the queue's own model (``load_model`` arguments): a batch's model as it ran,
+    else the model's checkpoint folder, else zero-shot with the label set's descriptions."""
+    if batch_config is not None:
+        from longbert.ui.batch_jobs import BatchSettings
+
+        settings = BatchSettings.from_config(batch_config)
+        labels = settings.labels
+        if isinstance(labels, list):  # older batches kept the label names only
+            labels = {label: label for label in labels}
+        return settings.model, labels
+    try:
+        record = store.get_model(queue.model)
+    except RecordNotFoundError:
+        record = None
+    if record is not None and record.folder and Path(record.folder).is_dir():
+        return record.folder, None
+    if record is not None and not record.zero_shot:
+        raise ReviewError(f"Model {queue.model}'s checkpoint is gone: its queue cannot be scored.")
+    descriptions = {label: label for label in queue.labels}
+    if queue.label_set:
+        with contextlib.suppress(RecordNotFoundError):  # a deleted label set: the names only
+            descriptions.update(store.get_label_set(queue.label_set).descriptions)
+    return "zero-shot", {label: descriptions[label] for label in queue.labels}
