@@ -60,12 +60,15 @@ def test_mode_options_are_checked_and_the_command_line_defaults_to_auto() -> Non
     assert "bench_active.json" in build_parser().format_help()  # why 16
 
 
-def test_descriptions_file_must_name_known_labels(tmp_path: Path) -> None:
+def test_descriptions_of_labels_the_data_lacks_are_left_out_and_named(tmp_path: Path) -> None:
     path = tmp_path / "d.json"
     path.write_text(json.dumps({"econ": "money and markets"}))
-    assert read_descriptions(str(path), ["econ", "sport"]) == {"econ": "money and markets"}
-    path.write_text(json.dumps({"ecno": "typo"}))
-    with pytest.raises(TrainConfigError, match="ecno"):
+    assert read_descriptions(str(path), ["econ", "sport"]) == ({"econ": "money and markets"}, [])
+    path.write_text(json.dumps({"econ": "money", "ecno": "typo"}))
+    described, notes = read_descriptions(str(path), ["econ", "sport"])
+    assert described == {"econ": "money"} and "ecno" in notes[0]
+    path.write_text("[1, 2]")
+    with pytest.raises(TrainConfigError, match="object of label"):
         read_descriptions(str(path), ["econ", "sport"])
 
 

@@ -63,11 +63,12 @@ def resolve_mode(config: TrainConfig, splits: DataSplits) -> tuple[str, str]:
     )
 
 
-def read_descriptions(path: str | None, labels: list[str]) -> dict[str, str]:
-    """``{label: description}`` from a JSON file (``None``: none). Labels the model does not have
-    are refused: a typo would silently add nothing."""
+def read_descriptions(path: str | None, labels: list[str]) -> tuple[dict[str, str], list[str]]:
+    """``({label: description}, notes)`` from a JSON file (``None``: none). Descriptions of labels
+    the training data does not have are left out and named in the notes (a typo, or a label of
+    the label set nobody has labelled yet: the model's labels are the data's)."""
     if not path:
-        return {}
+        return {}, []
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
@@ -75,12 +76,13 @@ def read_descriptions(path: str | None, labels: list[str]) -> dict[str, str]:
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise TrainConfigError(f"--label-descriptions '{path}' must hold an object of label: text.")
     unknown = sorted(set(map(str, data)) - set(labels))
+    notes = []
     if unknown:
-        raise TrainConfigError(
-            f"--label-descriptions names labels the data does not have: {', '.join(unknown)} "
-            f"(the labels are {', '.join(labels)})."
+        notes.append(
+            f"Label descriptions not used: the training data has no label {', '.join(unknown)} "
+            f"(its labels are {', '.join(labels)})."
         )
-    return {str(k): v for k, v in data.items()}
+    return {str(k): v for k, v in data.items() if str(k) in labels}, notes
 
 
 def _strategy_spec(config: TrainConfig) -> dict[str, Any]:
@@ -113,7 +115,10 @@ def run_few_shot(
     if ctx.enabled:
         raise TrainConfigError("Few-shot training runs in one process: start it without torchrun.")
     folder = config.output_path
-    descriptions = read_descriptions(config.label_descriptions, splits.labels)
+    descriptions, notes = read_descriptions(config.label_descriptions, splits.labels)
+    splits.notes.extend(notes)
+    for note in notes:
+        reporter.say(note)
     few_shot = FewShotConfig(
         iterations=config.few_shot_iterations,
         max_steps=config.few_shot_max_steps or None,
