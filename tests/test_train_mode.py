@@ -18,6 +18,7 @@ from longbert.training import TrainConfig, TrainConfigError
 from longbert.training.config import FEW_SHOT_BELOW
 from longbert.training.datasets import DataSplits
 from longbert.training.few_shot_run import labels_per_class, read_descriptions, resolve_mode
+from longbert.ui.training import MODE_TITLES, advanced_specs, build_config, write_descriptions
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -108,3 +109,32 @@ def test_cli_fine_tune_is_kept_when_chosen(encoder: Path, isolated: Path) -> Non
     (run,) = get_store().list_training_runs()
     assert run.config["mode"] == "fine-tune"
     assert read_manifest(isolated / "models" / "plain").metadata["training"]["config"]["mode"] == "fine-tune"
+
+
+def test_train_page_offers_the_modes_with_auto_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers.app_testing import assert_ok, fresh_app
+
+    at = fresh_app(tmp_path, monkeypatch)
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    assert_ok(at)
+    mode = at.selectbox(key="train:mode")
+    assert mode.value == "auto" and list(mode.options) == [
+        MODE_TITLES[m] for m in ("auto", "few-shot", "fine-tune")
+    ]
+    assert "bench_active.json" in mode.help and f"{FEW_SHOT_BELOW} documents" in mode.help
+    # The mode is the page's own widget, not repeated under Advanced options.
+    assert all(s.name not in ("mode", "label_descriptions") for s in advanced_specs())
+    config = build_config({"mode": "auto", "name": "m"}, train_path="x.jsonl", strategy=None)
+    assert config.mode == "auto"
+
+
+def test_label_set_descriptions_are_written_for_few_shot(isolated: Path) -> None:
+    store = get_store()
+    store.save_label_set("news", {"econ": "money and markets", "sport": "sport"})
+    path = write_descriptions(store, "news", isolated)
+    assert path is not None and json.loads(Path(path).read_text()) == {"econ": "money and markets"}
+    store.save_label_set("bare", ["econ", "sport"])  # descriptions that only repeat the label
+    assert write_descriptions(store, "bare", isolated) is None
+    assert write_descriptions(store, "missing", isolated) is None
+    assert write_descriptions(store, None, isolated) is None
