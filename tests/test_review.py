@@ -17,7 +17,7 @@ from longbert.document import Document
 from longbert.store import HistoryFilter, Store, get_store
 from longbert.ui.jobs import JobManager
 from longbert.ui.review import ANSWER_NOTE, ReviewError, build_queue
-from longbert.ui.review_jobs import retrain_config, retrain_work
+from longbert.ui.review_jobs import base_encoder, retrain_config, retrain_work
 
 MODEL = "zero-shot:test"
 LABELS = ("econ", "sport")
@@ -183,6 +183,10 @@ def test_retrain_then_rescore_reranks_the_queue_with_the_new_model(store: Store,
     by_margin = np.argsort(-margin(new), kind="stable")
     assert pending == [pending[i] for i in by_margin]  # re-ranked by the new scores
     assert queue.order[:8] == ids[:8] and queue.order != stored_order
+    # The next retrain goes on from the new model, or starts afresh from the encoder (zero-shot
+    # start: the packaged default, None).
+    assert base_encoder(store, queue, "model") == str(result.output_dir)
+    assert base_encoder(store, queue, "encoder") is None
     again = build_queue(store, SOURCE)  # a new session: the last re-score is remembered
     assert again.earlier_rescore is not None and again.earlier_rescore.model == config.name
     assert again.rescored is None

@@ -20,6 +20,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,7 @@ def retrain_config(
 ) -> tuple[TrainConfig, list[str]]:
     """The run a retrain makes, and notes for the page (conflicting texts left out): the
     queue's corrections written to ``folder``, the label set's descriptions (zero-shot) next to
-    them for few-shot, the model saved as ``models/review-<source>``."""
+    them for few-shot, the model saved as ``models/review-<source>-<time>``."""
     path = folder / "reviewed.jsonl"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -139,11 +140,11 @@ def retrain_config(
         )
     values: dict[str, Any] = {
         "train": str(path),
-        "name": "review-" + queue.key.replace(":", "-"),
+        # A new model each time: the last one may be where this one starts from.
+        "name": f"review-{queue.key.replace(':', '-')}-{datetime.now(UTC):%Y%m%d-%H%M%S}",
         "mode": mode,
         "few_shot_max_steps": few_shot_max_steps,
         "epochs": epochs,
-        "overwrite": True,
         "quiet": True,
         "log_every": 1,
     }
