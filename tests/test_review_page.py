@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +111,28 @@ def test_the_page_says_what_to_do_without_a_batch(app: AppTest) -> None:
     app.switch_page("app_pages/review.py").run()
     assert_ok(app)
     assert "No labelled batch yet" in app.info[0].value
+
+
+def test_a_diverse_order_computes_embeddings_in_the_background(app: AppTest) -> None:
+    store = get_store()
+    _batch(
+        store,
+        [
+            {"sport": 0.5, "politics": 0.3, "business": 0.2},
+            {"sport": 0.4, "politics": 0.35, "business": 0.25},
+            {"sport": 0.6, "politics": 0.3, "business": 0.1},
+        ],
+    )
+    app.run()
+    app.switch_page("app_pages/review.py").run()
+    app.selectbox(key="review:sampler").set_value("kcenter").run()
+    assert "needs the documents' embeddings" in app.info[0].value
+    app.button(key="review:embed").click().run()  # the zero-shot model, once per process
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and any("needs the documents" in i.value for i in app.info):
+        time.sleep(1)
+        app.run()
+        assert_ok(app)
+    assert not any("needs the documents" in i.value for i in app.info)
+    queue = app.session_state["review:queue"]
+    assert queue.sampler == "kcenter" and len(queue.embeddings) == 3 and queue.rescored is None
