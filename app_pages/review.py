@@ -39,9 +39,11 @@ from longbert.ui.review_keys import (
 )
 
 st.title("Review")
-st.caption("The documents the model is least sure of come first. Number keys pick a label, "
-           "**Enter** accepts the model's label, **← →** move, **U** undoes. Every answer is "
-           "saved at once as a correction (History shows it).")
+st.caption(
+    "The documents the model is least sure of come first. Number keys pick a label, "
+    "**Enter** accepts the model's label, **← →** move, **U** undoes. Every answer is "
+    "saved at once as a correction (History shows it)."
+)
 store = resources.store()
 jobs = resources.jobs()
 
@@ -64,18 +66,30 @@ else:
         st.stop()
     left, right = st.columns(2)
     model = left.selectbox("Model", options["model"], key="review:model")
-    label_set = right.selectbox("Label set", [None, *options["label_set"]], key="review:label_set",
-                                format_func=lambda n: "any" if n is None else n)
+    label_set = right.selectbox(
+        "Label set",
+        [None, *options["label_set"]],
+        key="review:label_set",
+        format_func=lambda n: "any" if n is None else n,
+    )
     filters = HistoryFilter(model=model, label_set=label_set)
 
-sampler = st.selectbox("Order", REVIEW_SAMPLERS, key="review:sampler", format_func=SAMPLER_TITLES.get,
-                       help="Margin (breaking ties) is the strongest single measure with transformers "
-                       "(Schröder et al. 2022). The diverse orders spread questions over clusters of "
-                       "similar documents, so near-duplicates are not asked about one after another.")
+sampler = st.selectbox(
+    "Order",
+    REVIEW_SAMPLERS,
+    key="review:sampler",
+    format_func=SAMPLER_TITLES.get,
+    help="Margin (breaking ties) is the strongest single measure with transformers "
+    "(Schröder et al. 2022). The diverse orders spread questions over clusters of "
+    "similar documents, so near-duplicates are not asked about one after another.",
+)
 
 queue: ReviewQueue | None = st.session_state.get("review:queue")
-if queue is None or queue.filters != filters or st.button("Rebuild the queue", key="review:rebuild",
-                                                          help="Read the predictions again."):
+if (
+    queue is None
+    or queue.filters != filters
+    or st.button("Rebuild the queue", key="review:rebuild", help="Read the predictions again.")
+):
     try:
         queue = build_queue(store, filters, sampler=sampler)
     except LongBertError as error:
@@ -104,9 +118,11 @@ running = [j for j in jobs.running("review") if j.meta.get("queue") == queue.key
 
 if sampler != queue.sampler:
     if queue.needs_embeddings(sampler):
-        st.info(f"**{SAMPLER_TITLES[sampler]}** needs the documents' embeddings: one pass of the "
-                f"model over {plural(len(queue.items), 'document')}. Until then the queue is in "
-                f"{SAMPLER_TITLES[queue.sampler].lower()} order.")
+        st.info(
+            f"**{SAMPLER_TITLES[sampler]}** needs the documents' embeddings: one pass of the "
+            f"model over {plural(len(queue.items), 'document')}. Until then the queue is in "
+            f"{SAMPLER_TITLES[queue.sampler].lower()} order."
+        )
         if st.button("Compute the embeddings", key="review:embed", disabled=bool(running)):
             try:
                 key, labels = queue_model(store, queue, batch_config)
@@ -114,8 +130,12 @@ if sampler != queue.sampler:
             except LongBertError as error:
                 st.error(str(error))
             else:
-                jobs.submit(score_work(lambda: classifier, store, list(queue.items)),
-                            title=f"embed {queue.key}", kind="review", meta={"queue": queue.key})
+                jobs.submit(
+                    score_work(lambda: classifier, store, list(queue.items)),
+                    title=f"embed {queue.key}",
+                    kind="review",
+                    meta={"queue": queue.key},
+                )
                 st.rerun()
     else:
         queue.rerank(sampler)
@@ -125,8 +145,10 @@ st.progress(reviewed / total if total else 0.0, text=queue.progress_text())
 if queue.rescored is not None:
     st.caption(queue.rescored.text() + ": the remaining documents carry its probabilities.")
 elif queue.earlier_rescore is not None:
-    st.caption(queue.earlier_rescore.text() + " (in an earlier session; the queue now shows the "
-               f"stored predictions of {md(queue.model)}: retrain to re-score it again).")
+    st.caption(
+        queue.earlier_rescore.text() + " (in an earlier session; the queue now shows the "
+        f"stored predictions of {md(queue.model)}: retrain to re-score it again)."
+    )
 else:
     st.caption(f"Not re-scored yet: the order comes from the stored predictions of {md(queue.model)}.")
 
@@ -149,14 +171,14 @@ def _answer(label: str | None) -> None:
     except LongBertError as error:
         st.error(str(error))
         return
-    st.session_state["review:said"] = (
-        f"Saved #{answer.prediction_id} as '{md(answer.label)}'"
-        + (" (changed from the prediction)." if answer.changed else " (as predicted).")
+    st.session_state["review:said"] = f"Saved #{answer.prediction_id} as '{md(answer.label)}'" + (
+        " (changed from the prediction)." if answer.changed else " (as predicted)."
     )
     if answer.conflict:
         st.session_state["review:warned"] = (
             f"This text now has conflicting labels: {md(answer.conflict)}. Training leaves it out "
-            "until it is settled (History, 'Only conflicting corrections').")
+            "until it is settled (History, 'Only conflicting corrections')."
+        )
     st.rerun()
 
 
@@ -164,28 +186,38 @@ keys = {widget: key for key, widget in bindings(queue.labels).items()}
 in_force = queue.reviewed.get(item.prediction_id)
 position = f"{queue.position + 1} of {len(queue.order)}"
 st.subheader(f"{md(item.document_name)}")
-st.caption(f"Prediction #{item.prediction_id} · {position} · the model says **{md(item.model_label)}** "
-           f"({item.probabilities.get(item.model_label, 0.0):.0%})"
-           + (f" · reviewed: **{md(in_force)}**" if in_force is not None else ""))
+st.caption(
+    f"Prediction #{item.prediction_id} · {position} · the model says **{md(item.model_label)}** "
+    f"({item.probabilities.get(item.model_label, 0.0):.0%})"
+    + (f" · reviewed: **{md(in_force)}**" if in_force is not None else "")
+)
 columns = st.columns(min(len(queue.labels), 6))
 for index, label in enumerate(queue.labels):
     key = label_key(index)
     hint = f"{key_hint(keys[key])} · " if key in keys else ""
     if columns[index % len(columns)].button(
-        f"{hint}{label}", key=key, width="stretch",
+        f"{hint}{label}",
+        key=key,
+        width="stretch",
         type="primary" if label == (in_force or item.model_label) else "secondary",
     ):
         _answer(label)
 left, middle, right, undo = st.columns(4)
-if left.button(f"{key_hint('arrowleft')} Previous", key=PREVIOUS_KEY, width="stretch",
-               disabled=queue.position == 0):
+if left.button(
+    f"{key_hint('arrowleft')} Previous", key=PREVIOUS_KEY, width="stretch", disabled=queue.position == 0
+):
     queue.move(-1)
     st.rerun()
-if middle.button(f"Accept '{item.model_label}' ({key_hint('enter')})", key=ACCEPT_KEY, width="stretch",
-                 type="primary"):
+if middle.button(
+    f"Accept '{item.model_label}' ({key_hint('enter')})", key=ACCEPT_KEY, width="stretch", type="primary"
+):
     _answer(None)
-if right.button(f"Next {key_hint('arrowright')}", key=NEXT_KEY, width="stretch",
-                disabled=queue.position >= len(queue.order) - 1):
+if right.button(
+    f"Next {key_hint('arrowright')}",
+    key=NEXT_KEY,
+    width="stretch",
+    disabled=queue.position >= len(queue.order) - 1,
+):
     queue.move(+1)
     st.rerun()
 if undo.button(f"Undo ({key_hint('u')})", key=UNDO_KEY, width="stretch", disabled=not queue.answers):
@@ -197,31 +229,55 @@ if undo.button(f"Undo ({key_hint('u')})", key=UNDO_KEY, width="stretch", disable
 st.html(listener_html(bindings(queue.labels)), unsafe_allow_javascript=True)
 
 with st.expander("Retrain from the answers", expanded=bool(running)):
-    base = st.radio("Start from", BASES, key="review:base", horizontal=True,
-                    format_func={"model": "the current model", "encoder": "the encoder"}.get,
-                    help="The current model goes on from what it has learnt; the encoder starts "
-                    "afresh. A zero-shot start has only the encoder.")
-    steps = st.number_input("Few-shot steps at most (0 = every pair)", min_value=0, value=0, step=10,
-                            key="review:steps", help="With few labels per class the retrain is "
-                            "few-shot (SetFit's recipe): its contrastive steps bound its time.")
+    base = st.radio(
+        "Start from",
+        BASES,
+        key="review:base",
+        horizontal=True,
+        format_func={"model": "the current model", "encoder": "the encoder"}.get,
+        help="The current model goes on from what it has learnt; the encoder starts "
+        "afresh. A zero-shot start has only the encoder.",
+    )
+    steps = st.number_input(
+        "Few-shot steps at most (0 = every pair)",
+        min_value=0,
+        value=0,
+        step=10,
+        key="review:steps",
+        help="With few labels per class the retrain is "
+        "few-shot (SetFit's recipe): its contrastive steps bound its time.",
+    )
     enough = reviewed >= MIN_LABELS
-    if st.button("Retrain, then re-score the queue", key="review:retrain", type="primary",
-                 disabled=bool(running) or not enough,
-                 help=None if enough else f"Answer at least {MIN_LABELS} documents first."):
+    if st.button(
+        "Retrain, then re-score the queue",
+        key="review:retrain",
+        type="primary",
+        disabled=bool(running) or not enough,
+        help=None if enough else f"Answer at least {MIN_LABELS} documents first.",
+    ):
         folder = new_work_folder()
         try:
-            config, notes = retrain_config(store, queue, folder, base=base,
-                                           few_shot_max_steps=int(steps),
-                                           strategy=(batch_config or {}).get("strategy"))
+            config, notes = retrain_config(
+                store,
+                queue,
+                folder,
+                base=base,
+                few_shot_max_steps=int(steps),
+                strategy=(batch_config or {}).get("strategy"),
+            )
         except LongBertError as error:
             st.error(str(error))
         else:
-            jobs.submit(retrain_work(store, queue, config, folder, queue.pending, notes),
-                        title=f"retrain {queue.key}", kind="review",
-                        meta={"queue": queue.key, "retrain": True})
+            jobs.submit(
+                retrain_work(store, queue, config, folder, queue.pending, notes),
+                title=f"retrain {queue.key}",
+                kind="review",
+                meta={"queue": queue.key, "retrain": True},
+            )
             st.rerun()
     last_jobs = [j for j in jobs.jobs("review") if j.meta.get("queue") == queue.key]
     if last_jobs:
+
         @st.fragment(run_every=2.0)
         def job_status() -> None:
             snap = last_jobs[0].snapshot()
@@ -229,8 +285,10 @@ with st.expander("Retrain from the answers", expanded=bool(running)):
                 st.rerun(scope="app")
             what = "Retrain" if last_jobs[0].meta.get("retrain") else "Embeddings"
             if not snap.finished:
-                st.progress(snap.fraction, text=f"{what}: {snap.message or 'running…'} · "
-                            f"{format_duration(snap.elapsed)}")
+                st.progress(
+                    snap.fraction,
+                    text=f"{what}: {snap.message or 'running…'} · {format_duration(snap.elapsed)}",
+                )
                 if st.button("Stop", key="review:stop"):
                     last_jobs[0].cancel()
             elif snap.status == "done":
@@ -245,5 +303,6 @@ try:
 except RecordNotFoundError as error:
     st.error(str(error))
     st.stop()
-views.render_prediction(stored.prediction, stored.document, f"review:{item.prediction_id}",
-                        prediction_id=item.prediction_id)
+views.render_prediction(
+    stored.prediction, stored.document, f"review:{item.prediction_id}", prediction_id=item.prediction_id
+)

@@ -273,8 +273,14 @@ class TrainConfig:
         positive = ("epochs", "batch_size", "gradient_accumulation", "eval_batch_size", "log_every")
         require(self, positive, lambda v: not v < 1, "at least 1", TrainConfigError)
         require(self, ("few_shot_iterations",), lambda v: not v < 1, "at least 1", TrainConfigError)
-        counts = ("patience", "threads", "max_train_windows", "attention_window", "few_shot_below",
-                  "few_shot_max_steps")
+        counts = (
+            "patience",
+            "threads",
+            "max_train_windows",
+            "attention_window",
+            "few_shot_below",
+            "few_shot_max_steps",
+        )
         require(self, counts, lambda v: not v < 0, "0 or more", TrainConfigError)
         ranges = {
             "learning_rate": (0.0, 1.0, False),
@@ -292,8 +298,14 @@ class TrainConfig:
             if not (low <= value if low_ok else low < value) or not value < high:
                 bound = f"{'[' if low_ok else '('}{low}, {high})"
                 raise TrainConfigError(f"--{_flag(name)} must be in {bound}, got {value}.")
-        choice_options = ("loss", "precision", "gradient_checkpointing", "early_stopping_metric", "pooling",
-                          "mode")
+        choice_options = (
+            "loss",
+            "precision",
+            "gradient_checkpointing",
+            "early_stopping_metric",
+            "pooling",
+            "mode",
+        )
         require_choices(self, choice_options, TrainConfigError)
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise TrainConfigError(f"--name must be a plain folder name, got {self.name!r}.")
