@@ -158,6 +158,11 @@ if (said := st.session_state.pop("review:said", None)) is not None:
 if (warned := st.session_state.pop("review:warned", None)) is not None:
     st.warning(warned)
 
+if queue.order and not queue.pending:
+    st.success(
+        "Every document of this queue is reviewed. Retrain below to use the answers, or go back "
+        "with ← to change one."
+    )
 item = queue.current
 if item is None:
     st.info("The queue is empty.")
