@@ -20,14 +20,17 @@ from longbert.ui.jobs import Job
 from longbert.ui.judging import judged, small_run_log_every, train_and_judge
 from longbert.ui.models import ZERO_SHOT_CHOICE
 from longbert.ui.training import (
+    MODE_TITLES,
     OptionSpec,
     advanced_specs,
     build_config,
     corrections_by_label_set,
     export_corrections,
+    mode_help,
     option_specs,
     save_upload,
     training_work,
+    write_descriptions,
 )
 from longbert.ui.uploads import (
     COLUMN_OPTIONS,
@@ -38,8 +41,9 @@ from longbert.ui.uploads import (
 )
 
 st.title("Train a model")
-st.caption("Fine-tunes the packaged encoder with a [CLS] classification head. For every option "
-           "(other encoders, GPUs, config files) use `python -m longbert.train --help`.")
+st.caption("Fine-tunes the packaged encoder with a [CLS] classification head, or, from a handful "
+           "of labels, trains it few-shot. For every option (other encoders, GPUs, config files) "
+           "use `python -m longbert.train --help`.")
 store = resources.store()
 
 SOURCES = ["Corrections collected in the app", "Upload a labelled file"]
@@ -121,6 +125,8 @@ def _widget(spec: OptionSpec, key: str) -> Any:
 
 
 values: dict[str, Any] = {}
+values["mode"] = st.selectbox("Training mode", list(MODE_TITLES), key="train:mode",
+                              format_func=MODE_TITLES.__getitem__, help=mode_help())
 main = option_specs(("name", "epochs", "batch_size", "learning_rate"))
 for column, spec in zip(st.columns(len(main)), main, strict=True):
     with column:
@@ -161,6 +167,8 @@ def _start() -> Job:
                 st.warning(said)
         else:
             path = export_corrections(store, folder, chosen)  # a conflict: a StoreError naming it
+        if chosen is not None and upload is None:  # few-shot learns from the label set's descriptions
+            values["label_descriptions"] = write_descriptions(store, chosen.label_set_name, folder)
         config = build_config(values, train_path=str(path), strategy=strategy)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -204,7 +212,9 @@ if not snapshot.finished:
 else:
     if snapshot.status == "done":
         output = job.meta.get("output")
-        st.success(f"Training finished in {format_duration(snapshot.elapsed)}. The model is "
+        run = snapshot.result.get("result") if isinstance(snapshot.result, dict) else None
+        used = (run.history[-1].get("mode") if run is not None and run.history else None) or "fine-tune"
+        st.success(f"Training ({used}) finished in {format_duration(snapshot.elapsed)}. The model is "
                    f"saved in `{output}`. It is offered on every page, but the default model "
                    "stays as it is until you choose (Models page).")
         verdict, problem = judged(snapshot.result)
@@ -219,8 +229,8 @@ else:
             st.session_state["shared:model"] = str(Path(output).resolve())
             st.switch_page("app_pages/classify.py")
     elif snapshot.status == "cancelled":
-        st.warning("Training was stopped. Run `python -m longbert.train --resume` with the same "
-                   "name to continue it.")
+        st.warning("Training was stopped. Fine-tuning continues with `python -m longbert.train "
+                   "--resume` and the same name; a few-shot run keeps no state: start it again.")
     else:
         st.error(f"Training failed: {snapshot.error}")
     if snapshot.events:

@@ -7,6 +7,11 @@ Examples::
     python -m longbert.train --config train.toml --epochs 5          # file values, CLI overrides
     python -m longbert.train --name news --resume                      # after Ctrl-C, a crash, kill -9
     torchrun --nproc_per_node=4 -m longbert.train --train big.jsonl    # several GPUs, same code
+    python -m longbert.train --train few.jsonl --mode few-shot         # a handful of labels
+
+``--mode auto`` (the default) trains few-shot (SetFit's recipe, :mod:`longbert.fewshot`) when the
+rarest label has fewer than ``--few-shot-below`` (16) training documents, else fine-tunes; the
+mode used is recorded with the run and in the checkpoint.
 
 The best checkpoint goes to ``models/<name>/`` (with ``metrics.json``); the loop lives in
 :mod:`longbert.training`, whose :class:`~longbert.training.TrainConfig` defines every option.
@@ -21,12 +26,13 @@ may change on resume: --epochs, --patience, --test, --device, --threads, --eval-
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from longbert.cli_common import new_parser, run_job
-from longbert.training.config import add_arguments, config_from_args, given_options
+from longbert.training.config import FRONT_END_MODE, add_arguments, config_from_args, given_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "override it.",
     )
     add_arguments(parser)
+    for action in parser._actions:
+        if action.dest == "mode":  # the front end's default, not the Python API's (see TrainConfig)
+            action.help = str(action.help).replace("(default: 'fine-tune')", f"(default: '{FRONT_END_MODE}')")
     return parser
 
 
@@ -55,13 +64,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _train(args: argparse.Namespace) -> Any:
     from longbert.training import train
 
-    return train(config_from_args(args), given=given_options(args))
+    given = given_options(args)
+    config = config_from_args(args)
+    if "mode" not in given:
+        config = dataclasses.replace(config, mode=FRONT_END_MODE)
+    return train(config, given=given)
 
 
 def _describe(result: Any) -> str:
     best = result.best_metrics or {}
+    if result.status != "done":
+        return f"Run {result.status}; {result.seconds:.0f} s in all."
+    mode = (result.history[-1].get("mode") if result.history else None) or "fine-tune"
+    where = "few-shot" if mode == "few-shot" else f"epoch {result.best_epoch}"
     return (
-        f"Best checkpoint: {result.output_dir} (epoch {result.best_epoch}, accuracy "
+        f"Best checkpoint: {result.output_dir} ({where}, accuracy "
         f"{100 * best.get('accuracy', 0):.2f}, macro-F1 {100 * best.get('macro_f1', 0):.2f}); "
         f"{result.seconds:.0f} s in all."
     )

@@ -15,6 +15,7 @@ goes through one :class:`~longbert.runs.RunReporter`, which alone finishes its r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable, Collection
@@ -45,6 +46,7 @@ from longbert.training.config import TrainConfig, TrainConfigError
 from longbert.training.datasets import DataSource, DataSplits, prepare_data, targets
 from longbert.training.distributed import DistContext, job_context, use_threads
 from longbert.training.epochs import EpochLoop, TrainingParts, TrainResult
+from longbert.training.few_shot_run import resolve_mode, run_few_shot
 from longbert.training.losses import class_weights, make_loss
 from longbert.training.optim import linear_schedule, make_optimizer
 from longbert.training.prepared import PreparedSet, plan_epoch, prepare_set
@@ -199,6 +201,14 @@ class _Trainer:
         if config.overwrite and self.ctx.is_main and last is None:
             # Only now, with the data checked: a typo in --train must not cost the old model.
             outputs.clear(folder)
+        resumed = ("fine-tune", "resuming fine-tuning")
+        mode, why = resumed if last is not None else resolve_mode(config, splits)
+        # The record and checkpoint name the mode used: auto is resolved before either is written.
+        self.config = config = dataclasses.replace(config, mode=mode)
+        reporter.say(f"'{config.name}': {why}.")
+        if mode == "few-shot":
+            result = run_few_shot(config, splits, self.ctx, reporter, self.should_stop)
+            return self._ended(result, started, splits)
         classifier = self._classifier(splits.labels, last)
         device = self.ctx.device
         dtype = precision_dtype(device, config.precision, training=True)
@@ -275,9 +285,13 @@ class _Trainer:
         with reporter.finishing(), StopSignal(self.should_stop, reporter.say) as stop:
             result = loop.epochs(stop)
         reporter.finish(result.status)
+        return self._ended(result, started, splits)
+
+    def _ended(self, result: TrainResult, started: float, splits: DataSplits) -> TrainResult:
         result.seconds = perf_counter() - started
         result.notes = splits.notes
-        reporter.emit(
+        folder = self.config.output_path
+        self.reporter.emit(
             "end",
             status=result.status,
             best_epoch=result.best_epoch,

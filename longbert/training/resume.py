@@ -61,8 +61,8 @@ def resumed_config(
         old, new = values[name], getattr(config, name)
         if name == "strategy_params":  # --strategy-param adds keys: compare those only
             new = {**old, **new}
-        if _same(name, old, new):
-            continue
+        if _same(name, old, new) or (name == "mode" and new == "auto"):
+            continue  # auto resolved to the saved run's mode when it started
         if name in CHANGEABLE_ON_RESUME:
             values[name] = new
             continue

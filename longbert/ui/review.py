@@ -1,0 +1,385 @@
+"""The Review page's queue: one document at a time, the ones that teach the model most first.
+
+A :class:`ReviewQueue` is built from stored predictions -- an upload batch, or any History
+filter -- and ordered by a sampler of :mod:`longbert.active` (margin by default; least
+confident, entropy, the diversity-aware ``cluster_uncertainty`` and ``kcenter``, random). Each
+answer is saved at once as a correction of its prediction with :meth:`Store.add_correction`, the
+call Batch label's grid and History make, so label sets, conflicts and training sets behave as
+there; :meth:`ReviewQueue.undo` removes exactly the correction the last answer saved (the one in
+force before it is in force again).
+
+Items already corrected count as reviewed; the rest are ranked. After a retrain
+(:mod:`longbert.ui.review_jobs`) the remaining items carry the new model's probabilities (and
+document embeddings), are ranked again, and :attr:`ReviewQueue.rescored` says when and with
+which model -- also kept in the store, so a new session shows it.
+
+No Streamlit here: the page keeps a queue in its session state and shows it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from longbert.active import SAMPLERS, get_sampler, rank
+from longbert.active.samplers import DEFAULT_CLUSTERS
+from longbert.errors import LongBertError
+from longbert.store import HistoryFilter, HistoryRow, Store
+
+#: Samplers offered, in the page's order (margin first: the default).
+REVIEW_SAMPLERS = ("margin", "least_confident", "entropy", "cluster_uncertainty", "kcenter", "random")
+SAMPLER_TITLES = {
+    "margin": "Margin (closest call between the top two labels)",
+    "least_confident": "Least confident",
+    "entropy": "Entropy",
+    "cluster_uncertainty": "Diverse: most uncertain per cluster",
+    "kcenter": "Diverse: k-center (core-set)",
+    "random": "Random (baseline)",
+}
+#: The note an answer leaves on its correction (History shows it).
+ANSWER_NOTE = "reviewed (Review page)"
+ACCEPT_NOTE = "accepted the model's label (Review page)"
+#: Rows read from the store per query while a queue is built.
+PAGE_ROWS = 1000
+
+
+class ReviewError(LongBertError):
+    """The queue cannot do what was asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One document of the queue: its stored prediction and the model's current view of it.
+
+    ``probabilities`` are the stored prediction's until a re-score replaces them; ``predicted``
+    is the stored prediction's label (what "changed" is measured against).
+    """
+
+    prediction_id: int
+    document_name: str
+    predicted: str
+    probabilities: dict[str, float]
+
+    @property
+    def model_label(self) -> str:
+        """The label the model (as last scored) gives: what accepting saves."""
+        if not self.probabilities:
+            return self.predicted
+        return max(self.probabilities, key=lambda k: self.probabilities[k])
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one answer saved: the correction, and whether it changes the predicted label."""
+
+    prediction_id: int
+    correction_id: int
+    label: str
+    changed: bool
+    #: Set when the text now carries different people's labels (settle it in History).
+    conflict: str | None = None
+
+
+@dataclass(frozen=True)
+class Rescored:
+    """When the remaining queue was last scored by a model other than the stored predictions'."""
+
+    at: datetime
+    model: str
+
+    def text(self) -> str:
+        return f"Last re-scored {self.at:%Y-%m-%d %H:%M} UTC with model {self.model}"
+
+
+@dataclass
+class ReviewQueue:
+    """The queue over ``filters`` (see the module docstring). Build it with :func:`build_queue`."""
+
+    filters: HistoryFilter
+    key: str
+    labels: list[str]
+    model: str
+    label_set: str | None
+    items: dict[int, QueueItem]
+    #: prediction id → the label in force from a person (reviewed items).
+    reviewed: dict[int, str]
+    sampler: str = "margin"
+    seed: int = 0
+    #: The order shown: reviewed items first (as answered), then the rest, most useful first.
+    order: list[int] = field(default_factory=list)
+    position: int = 0
+    embeddings: dict[int, np.ndarray] = field(default_factory=dict)
+    answers: list[Answer] = field(default_factory=list)
+    #: The re-score this queue's items carry (None: the stored predictions' probabilities).
+    rescored: Rescored | None = None
+    #: The last re-score of this source in an earlier session (its scores are not kept).
+    earlier_rescore: Rescored | None = None
+
+    # -- what the page shows ---------------------------------------------------------------------
+
+    @property
+    def current(self) -> QueueItem | None:
+        return self.items[self.order[self.position]] if self.order else None
+
+    @property
+    def pending(self) -> list[int]:
+        return [p for p in self.order if p not in self.reviewed]
+
+    def progress(self) -> tuple[int, int, int]:
+        """``(reviewed, changed, total)``: changed = a person's label differs from the prediction."""
+        changed = sum(1 for p, label in self.reviewed.items() if label != self.items[p].predicted)
+        return len(self.reviewed), changed, len(self.items)
+
+    def progress_text(self) -> str:
+        """E.g. ``37 reviewed · 12 changed · 151 to go``."""
+        reviewed, changed, total = self.progress()
+        return f"{reviewed} reviewed · {changed} changed · {total - reviewed} to go"
+
+    # -- moving ------------------------------------------------------------------------------------
+
+    def move(self, step: int) -> None:
+        """Arrows: the next (``+1``) or previous (``-1``) document, stopping at the ends."""
+        if self.order:
+            self.position = max(0, min(len(self.order) - 1, self.position + step))
+
+    def go_to(self, prediction_id: int) -> None:
+        self.position = self.order.index(prediction_id)
+
+    def _next_pending(self) -> None:
+        after = [i for i in range(self.position + 1, len(self.order)) if self.order[i] not in self.reviewed]
+        before = [i for i in range(len(self.order)) if self.order[i] not in self.reviewed]
+        if after or before:
+            self.position = (after or before)[0]
+
+    # -- answering ---------------------------------------------------------------------------------
+
+    def answer(self, store: Store, label: str, prediction_id: int | None = None) -> Answer:
+        """Save ``label`` as the correction of the current document (or ``prediction_id``), move
+        on to the next unreviewed one, and return what was saved."""
+        return self._save(store, label, ANSWER_NOTE, prediction_id)
+
+    def accept(self, store: Store, prediction_id: int | None = None) -> Answer:
+        """Save the model's label (as last scored) as the person's: Enter on the page."""
+        item = self._item(prediction_id)
+        return self._save(store, item.model_label, ACCEPT_NOTE, item.prediction_id)
+
+    def undo(self, store: Store) -> Answer | None:
+        """Take back the last answer: its correction is removed (the one before it, or the
+        prediction, is in force again) and the queue goes back to that document."""
+        if not self.answers:
+            return None
+        last = self.answers.pop()
+        store.remove_correction(last.prediction_id, last.correction_id)
+        in_force = store.list_corrections(last.prediction_id)
+        if in_force:
+            self.reviewed[last.prediction_id] = in_force[-1].label
+        else:
+            self.reviewed.pop(last.prediction_id, None)
+        self.go_to(last.prediction_id)
+        return last
+
+    def _item(self, prediction_id: int | None) -> QueueItem:
+        if prediction_id is None:
+            if self.current is None:
+                raise ReviewError("The queue is empty.")
+            return self.current
+        if prediction_id not in self.items:
+            raise ReviewError(f"Prediction #{prediction_id} is not in this queue.")
+        return self.items[prediction_id]
+
+    def _save(self, store: Store, label: str, note: str, prediction_id: int | None) -> Answer:
+        item = self._item(prediction_id)
+        if label not in self.labels:
+            raise ReviewError(f"'{label}' is not a label of this queue ({', '.join(self.labels)}).")
+        correction_id = store.add_correction(item.prediction_id, label, note=note)
+        answer = Answer(
+            item.prediction_id,
+            correction_id,
+            label,
+            label != item.predicted,
+            _conflict(store, self.model, item.prediction_id),
+        )
+        self.answers.append(answer)
+        self.reviewed[item.prediction_id] = label
+        self.go_to(item.prediction_id)
+        self._next_pending()
+        return answer
+
+    # -- ranking -----------------------------------------------------------------------------------
+
+    def needs_embeddings(self, sampler: str | None = None) -> bool:
+        """Whether ``sampler`` (default: the queue's) needs document embeddings it lacks."""
+        chosen = get_sampler(sampler or self.sampler)
+        return chosen.needs_embeddings and any(p not in self.embeddings for p in self.pending)
+
+    def rerank(self, sampler: str | None = None, seed: int | None = None) -> None:
+        """Order the unreviewed items by ``sampler`` (reviewed ones stay first, as answered) and
+        go to the first unreviewed one. A diversity sampler needs embeddings (a re-score)."""
+        if sampler is not None:
+            if sampler not in SAMPLERS:
+                raise ReviewError(f"Unknown sampler '{sampler}'. Choose one of: {', '.join(SAMPLERS)}.")
+            self.sampler = sampler
+        self.seed = self.seed if seed is None else seed
+        if self.needs_embeddings():
+            raise ReviewError(
+                f"The '{self.sampler}' order needs document embeddings: score the queue with the "
+                "model first (one pass over the remaining documents)."
+            )
+        done = [p for p in self.order if p in self.reviewed] + [
+            p for p in self.items if p in self.reviewed and p not in self.order
+        ]
+        pending = [p for p in self.items if p not in self.reviewed]
+        ranked = _rank_items(self, pending)
+        self.order = done + ranked
+        self.position = len(done) if ranked else max(0, len(done) - 1)
+
+    def apply_scores(
+        self,
+        labels: Sequence[str],
+        probabilities: Mapping[int, Sequence[float]],
+        embeddings: Mapping[int, Sequence[float]] | None = None,
+        *,
+        model: str | None = None,
+        store: Store | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Take a model's scores of queue items (prediction id → probabilities in ``labels``
+        order, and embeddings), then re-rank. With ``model`` this is a re-score: it is recorded
+        (in ``store`` too, so the next session shows it)."""
+        unknown = set(labels) - set(self.labels)
+        if unknown:
+            raise ReviewError(f"The model's labels {sorted(unknown)} are not this queue's ({self.labels}).")
+        for prediction_id, row in probabilities.items():
+            if prediction_id in self.items and np.isfinite(np.asarray(row, dtype=float)).all():
+                scored = dict(zip(labels, map(float, row), strict=True))
+                values = {label: scored.get(label, 0.0) for label in self.labels}
+                self.items[prediction_id] = replace(self.items[prediction_id], probabilities=values)
+        for prediction_id, vector in (embeddings or {}).items():
+            array = np.asarray(vector, dtype=np.float64)
+            if prediction_id in self.items and np.isfinite(array).all():
+                self.embeddings[prediction_id] = array
+        if model is not None:
+            self.rescored = self.earlier_rescore = Rescored(at or datetime.now(UTC), model)
+            if store is not None:
+                store.set_setting(
+                    _setting(self.key), json.dumps({"at": self.rescored.at.isoformat(), "model": model})[:255]
+                )
+        self.rerank()
+
+
+def _rank_items(queue: ReviewQueue, pending: list[int]) -> list[int]:
+    """``pending`` in the sampler's order. Diversity samplers also see the reviewed documents
+    they have embeddings of, as already labelled: k-center keeps away from them."""
+    if not pending:
+        return []
+    chosen = get_sampler(queue.sampler)
+    if queue.sampler == "cluster_uncertainty":
+        # A queue of N documents in ~sqrt(N) clusters: each round of questions spans the
+        # clusters, and a cluster is big enough to hold near-duplicates together.
+        chosen = get_sampler(
+            queue.sampler, clusters=min(DEFAULT_CLUSTERS, max(2, round(len(pending) ** 0.5)))
+        )
+    anchors = [p for p in queue.reviewed if p in queue.embeddings] if chosen.needs_embeddings else []
+    rows = pending + anchors
+    matrix = np.array(
+        [[queue.items[p].probabilities.get(label, 0.0) for label in queue.labels] for p in rows]
+    )
+    vectors = np.stack([queue.embeddings[p] for p in rows]) if chosen.needs_embeddings else None
+    order = rank(
+        matrix,
+        sampler=chosen,
+        embeddings=vectors,
+        seed=queue.seed,
+        labels=queue.labels,
+        already_labelled=list(range(len(pending), len(rows))),
+    )
+    ranked = [rows[i] for i in order]
+    return ranked + [p for p in pending if p not in set(ranked)]  # unusable rows last, never lost
+
+
+def _conflict(store: Store, model: str, prediction_id: int) -> str | None:
+    """The conflict this prediction's text is in now (as History lists it), if any."""
+    for conflict in store.correction_conflicts(model=model):
+        if prediction_id in conflict.prediction_ids:
+            return conflict.title
+    return None
+
+
+def _setting(key: str) -> str:
+    return f"review:{key}"[:64]
+
+
+def source_key(filters: HistoryFilter) -> str:
+    """A short stable name of a queue's source (a batch, or a History filter)."""
+    if filters.batch_id is not None and filters == HistoryFilter(batch_id=filters.batch_id):
+        return f"batch:{filters.batch_id}"
+    import hashlib
+
+    return "filter:" + hashlib.sha256(repr(filters).encode()).hexdigest()[:16]
+
+
+def _rows(store: Store, filters: HistoryFilter) -> list[HistoryRow]:
+    rows: list[HistoryRow] = []
+    while True:
+        page = store.history(filters, limit=PAGE_ROWS, offset=len(rows))
+        rows += page.rows
+        if not page.rows or len(rows) >= page.total:
+            return rows
+
+
+def build_queue(
+    store: Store, filters: HistoryFilter, *, sampler: str = "margin", seed: int = 0
+) -> ReviewQueue:
+    """The queue over the predictions ``filters`` select (``HistoryFilter(batch_id=7)``: a batch).
+
+    Raises ReviewError when nothing matches, or when the predictions were made with several
+    models or label sets (one queue ranks one model's predictions of one label set).
+    """
+    rows = [r for r in _rows(store, filters) if r.probabilities]
+    if not rows:
+        raise ReviewError("No predictions to review here: label a batch first, or widen the filter.")
+    models = sorted({r.model_name for r in rows})
+    label_sets = sorted({tuple(sorted(r.probabilities)) for r in rows})
+    if len(models) > 1 or len(label_sets) > 1:
+        raise ReviewError(
+            f"These predictions come from {len(models)} model(s) with {len(label_sets)} label set(s) "
+            f"({', '.join(models)}): a queue ranks one model's predictions of one label set. "
+            "Narrow the filter (model and label set)."
+        )
+    rows.sort(key=lambda r: r.id)
+    labels = list(rows[0].probabilities)
+    items = {r.id: QueueItem(r.id, r.document_name, r.label, dict(r.probabilities)) for r in rows}
+    reviewed = {r.id: r.corrected_label for r in rows if r.corrected_label is not None}
+    names = {r.label_set for r in rows if r.label_set}
+    queue = ReviewQueue(
+        filters,
+        source_key(filters),
+        labels,
+        models[0],
+        names.pop() if len(names) == 1 else None,
+        items,
+        reviewed,
+        seed=seed,
+    )
+    queue.earlier_rescore = earlier_rescore(store, queue.key)
+    # Embeddings come from a pass of a model (:mod:`longbert.ui.review_jobs`): until then a
+    # diversity sampler's queue starts in margin order.
+    queue.rerank("margin" if get_sampler(sampler).needs_embeddings else sampler)
+    return queue
+
+
+def earlier_rescore(store: Store, key: str) -> Rescored | None:
+    """The last re-score of the queue ``key`` in any session (kept in the store), if any."""
+    saved = store.get_setting(_setting(key))
+    if not saved:
+        return None
+    try:
+        data: dict[str, Any] = json.loads(saved)
+        return Rescored(datetime.fromisoformat(data["at"]), str(data["model"]))
+    except (ValueError, KeyError, TypeError):
+        return None  # a damaged note costs the line on the page, nothing else
