@@ -13,11 +13,10 @@ import streamlit as st
 
 from app_pages import resources
 from longbert.errors import LongBertError
-from longbert.settings import DEFAULT_ENCODER
 from longbert.ui import charts
 from longbert.ui.adaptation import MODES, adaptation_work, build_config, result_summary, store_corpora
 from longbert.ui.formatting import format_duration
-from longbert.ui.models import encoder_choices
+from longbert.ui.models import starting_encoders
 from longbert.ui.training import save_upload
 
 st.title("Adapt the encoder to your documents")
@@ -42,13 +41,13 @@ upload = st.file_uploader(
     key="adapt:file",
 )
 
-encoders = [DEFAULT_ENCODER, *(c.path for c in encoder_choices() if c.path)]
+starts = {c.key: c.title for c in starting_encoders()}
 left, right = st.columns(2)
 values: dict[str, Any] = {
     "name": left.text_input("Name of the adapted encoder", value="adapted-encoder", key="adapt:name",
                             help="Saved as models/<name>/; the Train page offers it as a start."),
-    "encoder": right.selectbox("Start from", encoders, key="adapt:encoder",
-                               format_func=lambda e: Path(e).name,
+    "encoder": right.selectbox("Start from", list(starts), key="adapt:encoder",
+                               format_func=starts.__getitem__,
                                help="The packaged encoder, or an encoder adapted before."),
 }
 values["strategy"] = st.radio("Mode", list(MODES), key="adapt:mode", horizontal=True,

