@@ -39,6 +39,11 @@ STRATEGIES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "head+tail": ({"name": "truncate", "params": {"mode": "head+tail"}}, {}),
     "key-sentences": ({"name": "key_sentences", "params": {}}, {}),
     "chunk": ({"name": "chunk", "params": {}}, {"pooling": "mean", "max_train_windows": 4}),
+    # Issue 19's first lever: every window in training (no cap) and learned attention pooling.
+    "chunk-attention-all": (
+        {"name": "chunk", "params": {}},
+        {"pooling": "attention", "max_train_windows": 0},
+    ),
     "sparse": ({"name": "sparse", "params": {"max_tokens": 4096}}, {"attention_window": 256}),
 }
 
