@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import resources
+from app_pages import resources, widgets
 from longbert.errors import LongBertError
 from longbert.ui import charts
 from longbert.ui.adaptation import MODES, adaptation_work, build_config, result_summary, store_corpora
@@ -103,23 +103,9 @@ if job is None:
 snapshot = job.snapshot()
 if not snapshot.finished:
 
-    @st.fragment(run_every=2.0)
-    def live() -> None:
-        snap = job.snapshot()
-        if snap.finished:
-            st.rerun(scope="app")
-        st.progress(snap.fraction, text=f"{snap.message or 'Reading the documents…'} · elapsed "
-                    f"{format_duration(snap.elapsed)}"
-                    + (f" · about {format_duration(snap.eta_seconds)} left"
-                       if snap.eta_seconds is not None else ""))
-        if snap.events:
-            st.plotly_chart(charts.training_figure(snap.events), key="adapt:live")
-        if st.button("Stop", key="adapt:stop",
-                     help="Saves the run's state; `python -m longbert.pretrain --resume` with the "
-                     "same name continues it."):
-            job.cancel()
-
-    live()
+    widgets.live_job(job, "adapt", working="Reading the documents…", stop_label="Stop",
+                     stop_help="Saves the run's state; `python -m longbert.pretrain --resume` "
+                     "with the same name continues it.")
 else:
     if snapshot.status == "done":
         summary = result_summary(snapshot.result)

@@ -201,21 +201,7 @@ if job is None:
 snapshot = job.snapshot()
 if not snapshot.finished:
 
-    @st.fragment(run_every=2.0)
-    def live() -> None:
-        snap = job.snapshot()
-        if snap.finished:
-            st.rerun(scope="app")
-        st.progress(snap.fraction, text=f"{snap.message or 'Training…'} · elapsed "
-                    f"{format_duration(snap.elapsed)}"
-                    + (f" · about {format_duration(snap.eta_seconds)} left"
-                       if snap.eta_seconds is not None else ""))
-        if snap.events:
-            st.plotly_chart(charts.training_figure(snap.events), key="train:live")
-        if st.button("Stop training", key="train:stop"):
-            job.cancel()
-
-    live()
+    widgets.live_job(job, "train", working="Training…", stop_label="Stop training")
 else:
     if snapshot.status == "done":
         output = job.meta.get("output")

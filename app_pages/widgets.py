@@ -13,9 +13,10 @@ from app_pages import resources
 from longbert.errors import LongBertError
 from longbert.settings import database_url, models_dir
 from longbert.store import redacted_url
-from longbert.ui import params
-from longbert.ui.formatting import md
+from longbert.ui import charts, params
+from longbert.ui.formatting import format_duration, md
 from longbert.ui.help_text import strategy_help_text
+from longbert.ui.jobs import Job
 from longbert.ui.model_admin import default_model
 from longbert.ui.models import (
     DEFAULT_ZERO_SHOT_LABELS,
@@ -214,3 +215,24 @@ def upload_limit_caption() -> None:
 
 def database_caption() -> None:
     st.caption(f"Database: `{redacted_url(database_url())}`")
+
+
+def live_job(job: Job, prefix: str, *, working: str, stop_label: str, stop_help: str | None = None) -> None:
+    """A running background job, redrawn every 2 s: progress bar with elapsed time and ETA, its
+    loss/metric chart, and a Stop button; the whole page reruns once the job has finished."""
+
+    @st.fragment(run_every=2.0)
+    def live() -> None:
+        snap = job.snapshot()
+        if snap.finished:
+            st.rerun(scope="app")
+        st.progress(snap.fraction, text=f"{snap.message or working} · elapsed "
+                    f"{format_duration(snap.elapsed)}"
+                    + (f" · about {format_duration(snap.eta_seconds)} left"
+                       if snap.eta_seconds is not None else ""))
+        if snap.events:
+            st.plotly_chart(charts.training_figure(snap.events), key=f"{prefix}:live")
+        if st.button(stop_label, key=f"{prefix}:stop", help=stop_help):
+            job.cancel()
+
+    live()
