@@ -37,7 +37,7 @@ from longbert.document import Document, as_document
 from longbert.encoder_source import load_tokenizer
 from longbert.inputs import ModelInputs, collate, prepare
 from longbert.modeling.long_bert import LongBertModel
-from longbert.modeling.modules import ChunkPooling, ClsHead, check_pooling
+from longbert.modeling.modules import ChunkPooling, ClsHead
 from longbert.results import PredictionResult
 from longbert.settings import DEFAULT_ENCODER
 from longbert.strategies import Selection, Strategy, StrategySpec, parse_strategy
@@ -345,7 +345,7 @@ class LongBertClassifier(ClassifierIOMixin, DocumentClassifier):
     def set_model_settings(self, pooling: str | None = None, attention_window: int | None = None) -> None:
         """Change the model's own pooling method and sparse window (None leaves one as is)."""
         if pooling is not None:
-            self.pooling.method = check_pooling(pooling)
+            self.pooling.set_method(pooling)
         if attention_window is not None:
             window = attention_window
             if isinstance(window, bool) or not isinstance(window, int) or window < 1:
@@ -399,7 +399,9 @@ class LongBertClassifier(ClassifierIOMixin, DocumentClassifier):
         # The head and pooling stay float32 when the encoder's weights are cast for inference.
         window_vectors = window_vectors.to(self.head.classifier.weight.dtype)
         if inputs.mode == "chunks":
-            doc_vectors, weights = self.pooling(window_vectors, inputs.window_doc, inputs.num_docs, pooling)
+            doc_vectors, weights = self.pooling(
+                window_vectors, inputs.window_doc, inputs.num_docs, pooling, inputs.window_start
+            )
         else:
             doc_vectors = window_vectors
             weights = torch.ones(window_vectors.shape[0], device=window_vectors.device)

@@ -37,12 +37,15 @@ class ModelInputs:
     ``global_attention_mask`` ``[W, T]`` (``long`` mode) or None; ``window_doc`` ``[W]`` int64;
     ``labels`` ``[B]`` int64 (single-label) or ``[B, L]`` float (multi-label) or None;
     ``inputs_embeds`` ``[W, T, H]`` or None: word embeddings to use instead of looking up
-    ``input_ids`` (gradient attributions run the model from them).
+    ``input_ids`` (gradient attributions run the model from them); ``window_start`` ``[W]``
+    float32 or None: the share of its document before each row's first token (where the window
+    sits, for pooling that places windows; kept when training samples a subset of windows).
     """
 
     #: Fields with one entry per row (window): what :meth:`rows` slices.
     ROW_FIELDS: ClassVar[tuple[str, ...]] = (
         "input_ids", "attention_mask", "window_doc", "global_attention_mask", "inputs_embeds",
+        "window_start",
     )
 
     mode: Mode
@@ -53,6 +56,7 @@ class ModelInputs:
     global_attention_mask: torch.Tensor | None = None
     labels: torch.Tensor | None = None
     inputs_embeds: torch.Tensor | None = None
+    window_start: torch.Tensor | None = None
 
     @property
     def num_rows(self) -> int:
@@ -102,10 +106,12 @@ def collate(
     rows: list[np.ndarray] = []
     globals_: list[np.ndarray] = []
     window_doc: list[int] = []
+    window_start: list[float] = []
     for doc_index, item in enumerate(selections):
         for window_index, positions in enumerate(item.windows):
             rows.append(item.doc.input_ids[positions])
             window_doc.append(doc_index)
+            window_start.append(float(positions[0]) / max(item.doc.num_tokens, 1) if len(positions) else 0.0)
             if mode == "long" and window_index == 0:
                 # Global positions are document positions; +1 for the leading [CLS].
                 inside = np.searchsorted(positions, item.global_positions)
@@ -140,4 +146,5 @@ def collate(
         num_docs=len(selections),
         global_attention_mask=global_mask,
         labels=labels,
+        window_start=torch.tensor(window_start, dtype=torch.float32),
     )

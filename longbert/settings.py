@@ -24,7 +24,7 @@ BERT_CONTENT_TOKENS = BERT_MAX_TOKENS - 2
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 #: How chunk pooling combines a document's window vectors (a setting of the pooling module).
-POOLING_METHODS = ("mean", "max", "attention")
+POOLING_METHODS = ("mean", "max", "attention", "transformer")
 DEFAULT_POOLING = "mean"
 
 

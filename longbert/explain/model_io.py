@@ -131,12 +131,24 @@ def _classify(
     settings: Settings | None = None,
 ) -> torch.Tensor:
     """``[B, L]`` probabilities from window vectors (pooled per document in chunks mode)."""
-    batch = dataclasses.replace(template, window_doc=window_doc.to(vectors.device), num_docs=num_docs)
+    batch = dataclasses.replace(
+        template,
+        window_doc=window_doc.to(vectors.device),
+        num_docs=num_docs,
+        window_start=_repeated_starts(template, num_docs, vectors.device),
+    )
     with _precision(vectors.device):
         out = classifier.classify_windows(
             vectors.to(_head_dtype(classifier)), batch, pooling=_options(settings)["pooling"]
         )
     return classifier.probabilities(out.logits)
+
+
+def _repeated_starts(template: ModelInputs, copies: int, device: torch.device) -> torch.Tensor | None:
+    """The base document's window starts for ``copies`` documents that share its windows."""
+    if template.window_start is None:
+        return None
+    return template.window_start.to(device).repeat(copies)
 
 
 def _head_dtype(classifier: DocumentClassifier) -> torch.dtype:
@@ -257,6 +269,7 @@ class LabelForward(nn.Module):
             global_attention_mask=global_attention_mask if self.mode == "long" else None,
             window_doc=torch.arange(rows, device=input_ids.device),
             num_docs=rows,
+            window_start=None,  # one row per document here: nothing is pooled
         )
         if self.base_vectors is None:  # one row per document: the classifier's one forward path
             logits = self.classifier(batch, **self.options).logits
@@ -269,7 +282,9 @@ class LabelForward(nn.Module):
         docs[torch.arange(rows, device=vectors.device), window_index] = vectors
         vectors = docs.reshape(rows * n_windows, -1)
         batch = dataclasses.replace(
-            batch, window_doc=torch.arange(rows, device=vectors.device).repeat_interleave(n_windows)
+            batch,
+            window_doc=torch.arange(rows, device=vectors.device).repeat_interleave(n_windows),
+            window_start=_repeated_starts(self.template, rows, vectors.device),
         )
         logits = self.classifier.classify_windows(vectors, batch, pooling=self.options["pooling"]).logits
         return self.classifier.probabilities(logits)[:, self.label_index]

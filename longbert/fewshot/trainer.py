@@ -120,7 +120,10 @@ def pooled_vectors(
     batch = collate(classifier, encoded)
     window_vectors = classifier.run_encoder(batch).vectors
     if batch.mode == "chunks":
-        return classifier.pooling(window_vectors, batch.window_doc, batch.num_docs)[0]
+        pooled, _ = classifier.pooling(
+            window_vectors, batch.window_doc, batch.num_docs, window_start=batch.window_start
+        )
+        return pooled
     return window_vectors
 
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from longbert.errors import CheckpointError
+from longbert.modeling.window_context import WindowContext
 from longbert.settings import DEFAULT_POOLING, POOLING_METHODS
 
 
@@ -88,7 +89,11 @@ class ChunkPooling(nn.Module):
     ``mean`` and ``max`` have no parameters. ``attention`` scores each window with a learned
     vector and takes the softmax-weighted mean; the scorer starts at zero, so an untrained
     attention pooling *is* mean pooling (a checkpoint trained with another method can be run
-    with attention pooling without random behaviour). A call may override the method.
+    with attention pooling without random behaviour). ``transformer`` first passes the windows
+    through a document-level layer (:class:`~longbert.modeling.window_context.WindowContext`:
+    the windows attend to each other and know where they sit), then pools by attention; that
+    layer is the identity until trained, so it too starts as mean pooling. A call may override
+    the method.
     """
 
     def __init__(self, hidden_size: int, method: str = DEFAULT_POOLING) -> None:
@@ -98,6 +103,21 @@ class ChunkPooling(nn.Module):
         self.scorer = nn.Linear(hidden_size, 1)
         nn.init.zeros_(self.scorer.weight)
         nn.init.zeros_(self.scorer.bias)
+        self.context: WindowContext | None = None
+        if self.method == "transformer":
+            self.add_context()
+
+    def add_context(self) -> WindowContext:
+        """The document-level layer, created (as the identity) on first need, where the scorer is."""
+        if self.context is None:
+            self.context = WindowContext(self.hidden_size).to(self.scorer.weight.device)
+        return self.context
+
+    def set_method(self, method: str) -> None:
+        """Pool by ``method`` from now on (``transformer`` adds the untrained document layer)."""
+        self.method = check_pooling(method)
+        if self.method == "transformer":
+            self.add_context()
 
     def forward(
         self,
@@ -105,6 +125,7 @@ class ChunkPooling(nn.Module):
         window_doc: torch.Tensor,
         num_docs: int,
         method: str | None = None,
+        window_start: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pool windows per document.
 
@@ -112,13 +133,23 @@ class ChunkPooling(nn.Module):
             window_vectors: ``[W, H]`` one vector per window.
             window_doc: ``[W]`` index of the document each window belongs to (0..num_docs-1).
             num_docs: ``B``.
-            method: ``mean`` | ``max`` | ``attention``; None: this module's own :attr:`method`.
+            method: one of :data:`POOLING_METHODS`; None: this module's own :attr:`method`.
+            window_start: ``[W]`` share of its document before each window (``transformer``
+                pooling places the windows by it; None: spread evenly in the given order).
 
         Returns:
             ``([B, H] document vectors, [W] window weights)``. Weights sum to 1 per document;
             for ``max`` they are each window's share of the winning dimensions.
         """
         method = self.method if method is None else check_pooling(method)
+        if method == "transformer":
+            if window_start is None:  # spread evenly, in the given order
+                counts = torch.bincount(window_doc, minlength=num_docs).clamp(min=1)
+                rank = torch.zeros_like(window_doc)
+                for doc in range(num_docs):
+                    rank[window_doc == doc] = torch.arange(int((window_doc == doc).sum()), device=rank.device)
+                window_start = rank.float() / counts[window_doc].float()
+            window_vectors = self.add_context()(window_vectors, window_start, window_doc, num_docs)
         pooled, weights = [], torch.empty(window_vectors.shape[0], device=window_vectors.device)
         # A per-document loop: B documents of one forward pass (few), and it keeps the code obvious.
         for doc in range(num_docs):
@@ -151,6 +182,8 @@ class ChunkPooling(nn.Module):
                 f"of {', '.join(POOLING_METHODS)}."
             )
         module = cls(_positive_int(config, "hidden_size", folder), method)
+        if any(key.startswith("context.") for key in state):
+            module.add_context()  # trained with transformer pooling, saved with it
         _load_state(module, state, folder)
         return module
 
