@@ -39,10 +39,15 @@ STRATEGIES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "head+tail": ({"name": "truncate", "params": {"mode": "head+tail"}}, {}),
     "key-sentences": ({"name": "key_sentences", "params": {}}, {}),
     "chunk": ({"name": "chunk", "params": {}}, {"pooling": "mean", "max_train_windows": 4}),
-    # Issue 19's first lever: every window in training (no cap) and learned attention pooling.
+    # Issue 19's levers: every window in training (no cap) and learned pooling -- attention, or a
+    # document-level transformer layer then attention -- whose fresh weights learn at 1e-3.
     "chunk-attention-all": (
         {"name": "chunk", "params": {}},
-        {"pooling": "attention", "max_train_windows": 0},
+        {"pooling": "attention", "max_train_windows": 0, "head_learning_rate": 1e-3},
+    ),
+    "chunk-transformer-all": (
+        {"name": "chunk", "params": {}},
+        {"pooling": "transformer", "max_train_windows": 0, "head_learning_rate": 1e-3},
     ),
     "sparse": ({"name": "sparse", "params": {"max_tokens": 4096}}, {"attention_window": 256}),
 }

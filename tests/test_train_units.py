@@ -162,6 +162,25 @@ def test_no_weight_decay_on_biases_and_layernorm() -> None:
     assert no_decay["weight_decay"] == 0.0 and len(no_decay["params"]) == 3
 
 
+def test_parts_trained_from_scratch_may_learn_faster() -> None:
+    class Tiny(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder, self.head = torch.nn.Linear(4, 4), torch.nn.Linear(4, 2)
+            self.pooling = torch.nn.Linear(4, 1)
+
+    model = Tiny()
+    assert len(make_optimizer(model, 1e-4, 0.01).param_groups) == 2  # as before: one rate
+    optimizer = make_optimizer(model, 1e-4, 0.01, head_learning_rate=1e-2)
+    scheduler = linear_schedule(optimizer, warmup_steps=2, total_steps=4)
+    rates = {(g["lr"], g["weight_decay"]): {id(p) for p in g["params"]} for g in optimizer.param_groups}
+    assert rates[(5e-5, 0.01)] == {id(model.encoder.weight)}
+    assert rates[(5e-3, 0.01)] == {id(model.head.weight), id(model.pooling.weight)}
+    assert rates[(5e-3, 0.0)] == {id(model.head.bias), id(model.pooling.bias)}
+    scheduler.step()
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([1e-4, 1e-4, 1e-2, 1e-2])
+
+
 def test_linear_warmup_then_decay() -> None:
     model = torch.nn.Linear(2, 2)
     optimizer = make_optimizer(model, 1.0, 0.0)

@@ -166,6 +166,12 @@ class TrainConfig:
         1, "Forward passes per optimiser step (effective batch = batch_size x this x GPUs).", "optimisation"
     )
     learning_rate: float = _opt(5e-5, "Peak learning rate of AdamW.", "optimisation")
+    head_learning_rate: float = _opt(
+        0.0,
+        "Peak learning rate of the parts trained from scratch (the [CLS] head and the chunk pooling, "
+        "e.g. transformer pooling's document layer); 0 = --learning-rate.",
+        "optimisation",
+    )
     weight_decay: float = _opt(
         0.01, "AdamW weight decay (never applied to biases and LayerNorm weights).", "optimisation"
     )
@@ -284,6 +290,7 @@ class TrainConfig:
         require(self, counts, lambda v: not v < 0, "0 or more", TrainConfigError)
         ranges = {
             "learning_rate": (0.0, 1.0, False),
+            "head_learning_rate": (0.0, 1.0, True),
             "weight_decay": (0.0, 1.0, True),
             "warmup_ratio": (0.0, 1.0, True),
             "max_grad_norm": (0.0, float("inf"), True),

@@ -228,7 +228,12 @@ class _Trainer:
             weights=weights,
         )
         model = self.ctx.wrap(classifier)
-        optimizer = make_optimizer(classifier, config.learning_rate, config.weight_decay)
+        optimizer = make_optimizer(
+            classifier,
+            config.learning_rate,
+            config.weight_decay,
+            head_learning_rate=config.head_learning_rate,
+        )
         lengths = data["train"].lengths()
         groups_per_epoch = len(
             plan_epoch(lengths, config.batch_size, config.seed, 0, self.ctx.rank, self.ctx.world_size)
