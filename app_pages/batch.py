@@ -15,6 +15,8 @@ from longbert.ui import charts
 from longbert.ui.batch_jobs import BatchSettings, upload_work
 from longbert.ui.batch_results import display_rows, gold_scores
 from longbert.ui.corrections import batch_labels, confirm_labels, save_corrections, unconfirmed
+from longbert.ui.explain_jobs import SAMPLE_ORDERS, explain_sample_work, sample_predictions
+from longbert.ui.explanations import METHOD_ORDER, method_help, method_title, model_source
 from longbert.ui.formatting import (
     files_to_documents,
     format_duration,
@@ -25,6 +27,7 @@ from longbert.ui.formatting import (
 from longbert.ui.jobs import Job
 from longbert.ui.label_studio import import_label_studio, label_studio_tasks
 from longbert.ui.service import classify
+from longbert.ui.service import load_model as load_uncached
 from longbert.ui.tables import (
     NO_CORRECTION,
     RESULT_COLUMNS,
@@ -235,6 +238,60 @@ def _results(batch_id: int, files: int | None = None) -> None:
         confirmed = confirm_labels(store, updated, threshold / 100)
         st.session_state[f"batch:confirmed:{batch_id}"] = confirmed.message
         st.rerun()
+    with st.expander("Why these labels? Explain a sample"):
+        _explain_sample(batch_id, updated)
+
+
+def _explain_sample(batch_id: int, rows: list[dict[str, Any]]) -> None:
+    """Explain a sample of the batch in the background; each explanation is stored with its
+    prediction (the document's highlighted view shows it)."""
+    prefix = f"batch:why:{batch_id}"
+    job = resources.jobs().find("explain", batch_id=batch_id)
+    left, middle, right = st.columns(3)
+    size = left.number_input("Documents", 1, 200, 10, key=f"{prefix}:size")
+    order = middle.selectbox("Which", list(SAMPLE_ORDERS), format_func=SAMPLE_ORDERS.__getitem__,
+                             key=f"{prefix}:order")
+    method = right.selectbox("Method", METHOD_ORDER, format_func=method_title, key=f"{prefix}:method")
+    st.caption(f"{method_title(method)}: {method_help(method)}")
+    running = job is not None and not job.snapshot().finished
+    if st.button("Explain the sample", key=f"{prefix}:go", disabled=running):
+        ids = sample_predictions(rows, int(size), order)
+        if not ids:
+            st.warning("No labelled document in this batch yet.")
+            return
+        try:
+            first = store.get_prediction(ids[0]).prediction
+            source = model_source(store, first)
+            classifier = resources.load_model(source.key, source.labels)
+        except LongBertError as error:
+            st.error(str(error))
+            return
+        job = resources.jobs().submit(
+            explain_sample_work(store, ids, method, lambda key, labels: classifier
+                                if (key, labels) == (source.key, source.labels)
+                                else load_uncached(key, labels)),
+            title=f"explain batch {batch_id}", kind="explain", meta={"batch_id": batch_id},
+        )
+    if job is None:
+        st.caption("Each explanation is stored with its prediction: open the document's "
+                   "highlighted view above to see it in the text.")
+        return
+
+    @st.fragment(run_every=2.0 if running else None)
+    def progress() -> None:
+        snap = job.snapshot()
+        if running and snap.finished:
+            st.rerun(scope="app")
+        st.progress(snap.fraction, text=progress_text(snap.done, snap.total or 0, snap.eta_seconds,
+                                                      snap.errors) if snap.total else "Starting…")
+        if snap.rows:
+            st.dataframe(snap.rows, hide_index=True, key=f"{prefix}:rows")
+        if snap.status == "failed":
+            st.error(f"Explaining stopped: {snap.error}")
+        elif not snap.finished and st.button("Stop", key=f"{prefix}:stop"):
+            job.cancel()
+
+    progress()
 
 
 def _import_label_studio() -> None:
