@@ -28,7 +28,7 @@ PAGES = {
         st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     ],
     "Review": [
-        st.Page("app_pages/review.py", title="Review", icon=":material/rate_review:"),
+        st.Page("app_pages/review.py", title="Review queue", icon=":material/rate_review:"),
         st.Page("app_pages/history.py", title="History", icon=":material/history:"),
     ],
     "Models": [

@@ -38,7 +38,7 @@ from longbert.ui.review_keys import (
     listener_html,
 )
 
-st.title("Review")
+st.title("Review queue")
 st.caption(
     "The documents the model is least sure of come first. Number keys pick a label, "
     "**Enter** accepts the model's label, **← →** move, **U** undoes. Every answer is "

@@ -100,7 +100,7 @@ def test_page_url_opened_first_gets_app_navigation(server: str) -> None:
             page.goto(f"{server}/history", wait_until="domcontentloaded")
             expect(page.get_by_role("heading", name="History")).to_be_visible(timeout=60_000)
             nav = page.get_by_test_id("stSidebarNav")
-            expect(nav.get_by_text("Review")).to_be_visible(timeout=30_000)  # app.py's sections
+            expect(nav.get_by_text("Review", exact=True)).to_be_visible(timeout=30_000)  # a section
             expect(nav.get_by_role("link", name="Batch label")).to_be_visible()
             for helper in ("resources", "widgets", "views", "shared"):  # not a folder listing
                 expect(nav.get_by_text(helper, exact=True)).to_have_count(0)
