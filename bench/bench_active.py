@@ -426,7 +426,8 @@ def tables(records: list[dict[str, Any]], figures: bool) -> None:
     if active:
         groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         for r in active:
-            groups.setdefault((r["dataset"], r["sampler"], r["labels"]), []).append(r)
+            learner = r["settings"].get("learner", "fewshot")
+            groups.setdefault((f"{r['dataset']} ({learner})", r["sampler"], r["labels"]), []).append(r)
         rows = [
             {
                 "dataset": d,
@@ -557,7 +558,13 @@ def main() -> None:
     parser.add_argument("--max-labels", type=int, default=200, help="active: stop at this many labels")
     parser.add_argument("--query", type=int, default=20, help="active: documents asked per round")
     parser.add_argument("--start", choices=("zero-shot", "random"), default="zero-shot")
-    parser.add_argument("--learner", choices=("fewshot", "finetune"), default="fewshot")
+    parser.add_argument(
+        "--learner",
+        choices=("fewshot", "finetune", "frozen"),
+        default="fewshot",
+        help="active: who learns from the labels each round (frozen: logistic regression on the "
+        "zero-shot model's document embeddings, computed once; see active_frozen.py)",
+    )
     parser.add_argument("--pool-limit", type=int, default=None, help="active: stratified subset of the pool")
     parser.add_argument("--test-limit", type=int, default=None, help="stratified subset of the test split")
     parser.add_argument("--strategy", default=DEFAULT_STRATEGY, help="strategy JSON for every model")
@@ -576,9 +583,18 @@ def main() -> None:
     seeds = [int(s) for s in comma(args.seeds)]
     if args.mode == "active":
         for dataset in datasets:
+            if args.learner == "frozen":
+                from active_frozen import run_frozen_curve
+
+                train_rows, test_rows = load_splits(dataset)
+                pool = stratified_subset(train_rows, args.pool_limit, seed=0)
+                test = stratified_subset(test_rows, args.test_limit, seed=0)
             for sampler in comma(args.samplers, SAMPLER_NAMES):
                 for seed in seeds:
-                    run_curve(dataset, sampler, seed, args)
+                    if args.learner == "frozen":
+                        run_frozen_curve(dataset, sampler, seed, args, pool, test)
+                    else:
+                        run_curve(dataset, sampler, seed, args)
     else:
         for dataset in datasets:
             for method in comma(args.methods, METHODS):
