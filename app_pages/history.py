@@ -142,7 +142,8 @@ with listing:
 page = store.history(filters, limit=PAGE_SIZE, offset=(int(page_number) - 1) * PAGE_SIZE)
 
 
-frame = table_frame([history_row(r) for r in page.rows], HISTORY_COLUMNS)
+explained = store.explained_methods([r.id for r in page.rows])
+frame = table_frame([history_row(r, explained.get(r.id, ())) for r in page.rows], HISTORY_COLUMNS)
 ids = [r.id for r in page.rows]
 names = {r.id: f"#{r.id} {r.document_name} → {r.label}" for r in page.rows}
 with listing:

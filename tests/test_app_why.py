@@ -104,6 +104,8 @@ def test_history_shows_stored_explanations_computes_more_and_survives_a_deleted_
     app.switch_page("app_pages/history.py").run()
     app.selectbox(key="history:open").set_value(pid).run()
     assert_ok(app)
+    (table,) = [d.value for d in app.dataframe if "explained" in d.value.columns]
+    assert table.loc[table["id"] == pid, "explained"].tolist() == ["occlusion"]  # marked in the list
     prefix = f"history:{pid}"
     # The stored explanation shows at once, without computing anything.
     assert app.button(key=f"{prefix}:why-go").label == "Explain again"

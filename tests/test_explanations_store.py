@@ -69,6 +69,19 @@ def test_an_explanation_round_trips_and_recomputing_replaces_it(store: Store) ->
     assert store.explanations_for(other) == [] and store.explanations_for(999) == []
 
 
+def test_tables_learn_which_predictions_are_explained_in_one_query(store: Store) -> None:
+    pid, other, plain = saved(store, 1), saved(store, 2), saved(store, 3)
+    store.save_explanation(pid, make_explanation("occlusion"))
+    store.save_explanation(pid, make_explanation("attention"))
+    store.save_explanation(pid, make_explanation("attention", label="false"))
+    store.save_explanation(other, make_explanation("integrated_gradients"))
+    assert store.explained_methods([pid, other, plain, 999]) == {
+        pid: ["attention", "occlusion"],
+        other: ["integrated_gradients"],
+    }
+    assert store.explained_methods([]) == {}
+
+
 def test_bad_explanations_are_refused_and_nothing_changes(store: Store) -> None:
     pid = saved(store)
     store.save_explanation(pid, make_explanation())

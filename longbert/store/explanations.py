@@ -11,6 +11,7 @@ itself never needs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -86,6 +87,19 @@ class ExplanationsMixin:
         records = self._db.read_all(statement, _record)
         order = {method: i for i, method in enumerate(METHODS)}
         return sorted(records, key=lambda r: (order.get(r.method, len(order)), r.explanation.label))
+
+    def explained_methods(self, prediction_ids: Sequence[int]) -> dict[int, list[str]]:
+        """For each of ``prediction_ids`` that has stored explanations, their methods (sorted;
+        one query, for tables that mark explained predictions)."""
+        if not prediction_ids:
+            return {}
+        statement = select(ExplanationRow.prediction_id, ExplanationRow.method).where(
+            ExplanationRow.prediction_id.in_(list(prediction_ids))
+        )
+        found: dict[int, set[str]] = {}
+        for prediction_id, method in self._db.read(lambda session: session.execute(statement).all()):
+            found.setdefault(int(prediction_id), set()).add(str(method))
+        return {k: sorted(v) for k, v in found.items()}
 
     def explanations_for(self, prediction_id: int) -> list[Explanation]:
         """The stored explanations of a prediction (see :meth:`explanation_records`)."""

@@ -25,7 +25,7 @@ NO_CORRECTION = "—"
 #: Columns of the History table, in display order.
 HISTORY_COLUMNS = (
     "id", "when", "document", "label", "corrected", "confidence", "strategy", "model",
-    "label_set", "tokens", "latency_ms", "batch", "zero_shot",
+    "label_set", "tokens", "latency_ms", "batch", "zero_shot", "explained",
 )
 
 
@@ -195,8 +195,8 @@ def batch_rows(store: Store, batch_id: int) -> list[dict[str, Any]]:
     return rows
 
 
-def history_row(r: HistoryRow) -> dict[str, Any]:
-    """One line of the History table."""
+def history_row(r: HistoryRow, explained: Sequence[str] = ()) -> dict[str, Any]:
+    """One line of the History table; ``explained``: the methods of its stored explanations."""
     return {
         "id": r.id, "when": r.created_at.strftime("%Y-%m-%d %H:%M"), "document": r.document_name,
         "label": r.label, "corrected": r.corrected_label,
@@ -204,7 +204,7 @@ def history_row(r: HistoryRow) -> dict[str, Any]:
         "model": r.model_name, "label_set": r.label_set,
         "tokens": f"{r.used_tokens:,}/{r.total_tokens:,}",
         "latency_ms": round(float(r.latency_ms), 1), "batch": r.batch_id,
-        "zero_shot": bool(r.zero_shot),
+        "zero_shot": bool(r.zero_shot), "explained": ", ".join(m.replace("_", " ") for m in explained),
     }
 
 
