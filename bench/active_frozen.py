@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,18 +87,24 @@ class FrozenLearner:
 
 
 def run_frozen_curve(
-    dataset: str, sampler: str, seed: int, args: Any, pool: list[dict], test: list[dict]
+    dataset: str,
+    sampler: str,
+    seed: int,
+    args: Any,
+    pool: list[dict],
+    test: list[dict],
+    key: dict[str, Any],
+    done: list[dict[str, Any]],
+    record_round: Callable[..., None],
 ) -> None:
-    """One curve (as bench_active's ``run_curve``) with the frozen learner; records appended as
-    they come, a finished curve skipped."""
-    from bench_active import find, load_results, record_round, settings
+    """One curve (as bench_active's ``run_curve``) with the frozen learner: ``key`` identifies its
+    records, ``done`` the rounds already recorded (a finished curve is skipped, an unfinished one
+    resumes), ``record_round`` appends one (bench_active's own, which knows the results file:
+    importing bench_active here would load a second copy with the default file)."""
     from sklearn.metrics import accuracy_score, f1_score
 
     from longbert.active import rank
 
-    setting = settings(args, "active")
-    key = {"mode": "active", "dataset": dataset, "sampler": sampler, "seed": seed, "settings": setting}
-    done = sorted(find(load_results(), **key), key=lambda r: r["round"])
     if done and len(done[-1]["labelled_ids"]) >= args.max_labels:
         print(f"  {dataset} {sampler} seed {seed}: done")
         return

@@ -592,7 +592,15 @@ def main() -> None:
             for sampler in comma(args.samplers, SAMPLER_NAMES):
                 for seed in seeds:
                     if args.learner == "frozen":
-                        run_frozen_curve(dataset, sampler, seed, args, pool, test)
+                        key = {
+                            "mode": "active",
+                            "dataset": dataset,
+                            "sampler": sampler,
+                            "seed": seed,
+                            "settings": settings(args, "active"),
+                        }
+                        done = sorted(find(load_results(), **key), key=lambda r: r["round"])
+                        run_frozen_curve(dataset, sampler, seed, args, pool, test, key, done, record_round)
                     else:
                         run_curve(dataset, sampler, seed, args)
     else:
