@@ -49,6 +49,12 @@ STRATEGIES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"name": "chunk", "params": {}},
         {"pooling": "transformer", "max_train_windows": 0, "head_learning_rate": 1e-3},
     ),
+    # ...and the third: head+tail and the long view read together (the head+tail view is one more
+    # window beside the chunks, weighed by the document layer).
+    "chunk-ht-transformer-all": (
+        {"name": "chunk", "params": {"head_tail": True}},
+        {"pooling": "transformer", "max_train_windows": 0, "head_learning_rate": 1e-3},
+    ),
     "sparse": ({"name": "sparse", "params": {"max_tokens": 4096}}, {"attention_window": 256}),
 }
 

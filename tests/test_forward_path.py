@@ -195,7 +195,7 @@ def test_max_pooling_end_to_end_and_per_call_overrides(encoder: Path, tmp_path: 
     doc = documents()[1]
     (own,) = clf.predict([doc])
     assert own.extra["pooling"] == "max"
-    assert own.strategy_params == {"window": 24, "stride": 16, "max_chunks": None}
+    assert own.strategy_params == {"window": 24, "stride": 16, "max_chunks": None, "head_tail": False}
     inputs = clf.collate(clf.prepare([doc]))
     with torch.inference_mode():
         vectors = clf.run_encoder(inputs).vectors

@@ -232,6 +232,25 @@ def test_max_chunks_spreads_windows_evenly_from_first_to_last(
     assert [w.tolist() for w in capped] == [w.tolist() for w in uncapped]
 
 
+def test_chunk_can_also_read_the_head_tail_view_as_its_first_window(
+    long_doc: TokenizedDocument, docs_of_many_sizes: list[TokenizedDocument]
+) -> None:
+    n = long_doc.num_tokens
+    plain = ChunkStrategy().select(long_doc).windows
+    first, *rest = ChunkStrategy(head_tail=True).select(long_doc).windows
+    assert first.tolist() == [*range(128), *range(n - 382, n)]
+    assert first.tolist() == TruncateStrategy(mode="head+tail").select(long_doc).windows[0].tolist()
+    assert [w.tolist() for w in rest] == [w.tolist() for w in plain]
+    small = ChunkStrategy(window=64, stride=32, head_tail=True)
+    for doc in docs_of_many_sizes:
+        windows = small.select(doc).windows
+        plain_count = len(ChunkStrategy(window=64, stride=32).select(doc).windows)
+        # One window more only when the document needs more than one window.
+        assert len(windows) == plain_count + (doc.num_tokens > 64)
+        if doc.num_tokens > 64:
+            assert len(windows[0]) == 64 and windows[0][0] == 0 and windows[0][-1] == doc.num_tokens - 1
+
+
 def test_sparse_window_and_global_sentence_starts(long_doc: TokenizedDocument) -> None:
     selection = SparseStrategy(max_tokens=2048, global_sentences=True).select(long_doc)
     [window] = selection.windows
@@ -400,7 +419,7 @@ def test_configs_are_json_and_round_trip() -> None:
         config = json.loads(json.dumps(strategy.config()))
         rebuilt = get_strategy(config)
         assert type(rebuilt) is type(strategy) and rebuilt.params == strategy.params
-    assert ChunkStrategy().params == {"window": 510, "stride": 256, "max_chunks": None}
+    assert ChunkStrategy().params == {"window": 510, "stride": 256, "max_chunks": None, "head_tail": False}
     # Pooling and the sparse window are the model's settings: older specs still parse, and hand them over.
     assert parse_strategy({"name": "chunk", "params": {"pooling": "max"}})[1] == {"pooling": "max"}
     spec = {"name": "sparse", "params": {"max_tokens": 1024, "attention_window": 64}}

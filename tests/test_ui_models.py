@@ -95,7 +95,7 @@ def test_model_settings_are_separate_fields_and_go_in_the_spec() -> None:
     assert [s.name for s in model_setting_specs("sparse")] == ["attention_window"]
     assert model_setting_specs("truncate") == []
     assert build_spec("chunk", {"window": 256, "stride": 128, "pooling": ""}) == {
-        "name": "chunk", "params": {"window": 256, "stride": 128, "max_chunks": None}}
+        "name": "chunk", "params": {"window": 256, "stride": 128, "max_chunks": None, "head_tail": False}}
     spec = build_spec("sparse", {"max_tokens": 1024, "attention_window": 64})
     assert spec["model"] == {"attention_window": 64}
     assert parse_strategy(spec)[1] == {"attention_window": 64}

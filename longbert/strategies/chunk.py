@@ -43,6 +43,12 @@ def window_starts(num_tokens: int, window: int, stride: int, max_chunks: int | N
     return starts
 
 
+#: Head tokens of chunk's head+tail window at the full window (the rest comes from the end), as
+#: truncation's head+tail default (128 + 382, Sun et al. 2019's best split); smaller windows
+#: keep the proportion.
+HEAD_TAIL_HEAD = 128
+
+
 @dataclass(frozen=True, eq=False)
 class ChunkParams(StrategyParams):
     window: int = param(
@@ -53,6 +59,12 @@ class ChunkParams(StrategyParams):
     )
     max_chunks: int | None = param(
         None, "At most this many windows, evenly spread over the document (none: every window).", low=1
+    )
+    head_tail: bool = param(
+        False,
+        "Also read the document's head+tail view (a window of its first quarter from the start, the "
+        "rest from the end: 128 + 382 tokens at 510) as one more window, first, for the pooling to "
+        "weigh beside the others (documents longer than one window).",
     )
 
 
@@ -79,9 +91,14 @@ class ChunkStrategy(Strategy):
     ModelSettings = ChunkModelSettings
 
     def select(self, doc: TokenizedDocument) -> Selection:
-        """One window of consecutive positions per chunk, in document order."""
+        """One window of consecutive positions per chunk, in document order (after the head+tail
+        window, with ``head_tail``)."""
         n = doc.num_tokens
         window = self.params.window
         starts = window_starts(n, window, self.params.stride, self.params.max_chunks)
         windows = [np.arange(s, min(s + window, n), dtype=np.int64) for s in starts.tolist()]
+        if self.params.head_tail and n > window:
+            head = round(window * HEAD_TAIL_HEAD / BERT_CONTENT_TOKENS)  # 128 of 510: a quarter
+            view = np.concatenate([np.arange(head), np.arange(n - (window - head), n)]).astype(np.int64)
+            windows.insert(0, view)
         return Selection(doc=doc, mode=self.mode, windows=windows)
