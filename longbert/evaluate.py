@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from longbert.training.config import parse_param
+    from longbert.training.cli_options import parse_param
 
     args = build_parser().parse_args(argv)
     strategy: dict[str, Any] | None = None

@@ -32,7 +32,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from longbert.cli_common import new_parser, run_job
-from longbert.training.config import FRONT_END_MODE, add_arguments, config_from_args, given_options
+from longbert.training.cli_options import add_arguments, config_from_args, given_options
+from longbert.training.config import FRONT_END_MODE
 
 
 def build_parser() -> argparse.ArgumentParser:

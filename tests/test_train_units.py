@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from longbert.training.config import TrainConfig, TrainConfigError, add_arguments, config_from_args
+from longbert.training.cli_options import add_arguments, config_from_args
+from longbert.training.config import TrainConfig, TrainConfigError
 from longbert.training.losses import class_weights, make_loss
 from longbert.training.metrics import classification_report, format_report, multilabel_report
 from longbert.training.optim import linear_schedule, make_optimizer, parameter_groups
