@@ -139,11 +139,25 @@ def take(url: str, out: Path) -> list[Path]:
             page.mouse.wheel(0, 520)  # the result, not the text box, fills the picture
             shot(page, "classify.png")
 
+            why = page.get_by_role("heading", name="Why this label")
+            why.scroll_into_view_if_needed()
+            page.get_by_role("button", name="Explain", exact=True).click()
+            expect(page.get_by_text("Explained in")).to_be_visible(timeout=120_000)
+            # The method switch at the top, the sentences for and against below it.
+            page.get_by_text("Explained in").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.mouse.wheel(0, -40)
+            shot(page, "why-this-label.png")
+
             page.get_by_role("link", name="History").click()
             expect(page.get_by_role("heading", name="History")).to_be_visible(timeout=30_000)
             expect(page.get_by_text(f"{len(DOCUMENTS) + 1} predictions").first).to_be_visible(
                 timeout=30_000)
             shot(page, "history.png")
+
+            page.get_by_role("link", name="Review queue").click()
+            expect(page.get_by_role("heading", name="Review queue")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("to go").first).to_be_visible(timeout=60_000)
+            shot(page, "review-queue.png")
         finally:
             browser.close()
     return shots
