@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,18 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("LONGBERT_DEVICE", "cpu")
     return tmp_path
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny matrices: a second thread only adds contention (on a shared CPU, most of the time).
+    Modules of tiny-model tests turn it on with ``pytestmark = usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

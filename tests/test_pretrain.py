@@ -36,16 +36,8 @@ from longbert.store import get_store
 from longbert.ui.models import encoder_choices, model_choices, scan_checkpoints
 
 # A throwaway database, models folder and CPU device for every test (tests/conftest.py).
-pytestmark = pytest.mark.usefixtures("isolated")
+pytestmark = pytest.mark.usefixtures("isolated", "one_torch_thread")
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    """Tiny matrices: a second thread only adds contention (on a shared CPU, seconds of it)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from longbert.modeling.modules import ChunkPooling
 from longbert.modeling.window_context import WindowContext
 
 CHUNK = {"name": "chunk", "params": {"window": 24, "stride": 16}}
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)
@@ -21,14 +22,6 @@ def exact(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LONGBERT_PRECISION", "fp32")
     monkeypatch.setenv("LONGBERT_DEVICE", "cpu")
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    """Tiny matrices: a second thread only adds contention (on a shared CPU, most of the time)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_untrained_transformer_pooling_is_mean_pooling() -> None:
