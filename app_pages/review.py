@@ -253,6 +253,8 @@ with st.expander("Retrain from the answers", expanded=bool(running)):
         "few-shot (SetFit's recipe): its contrastive steps bound its time.",
     )
     enough = reviewed >= MIN_LABELS
+    if enough and (caution := queue.retrain_warning()) is not None:
+        st.warning(caution)
     if st.button(
         "Retrain, then re-score the queue",
         key="review:retrain",

@@ -190,3 +190,16 @@ def test_retrain_then_rescore_reranks_the_queue_with_the_new_model(store: Store,
     again = build_queue(store, SOURCE)  # a new session: the last re-score is remembered
     assert again.earlier_rescore is not None and again.earlier_rescore.model == config.name
     assert again.rescored is None
+
+
+def test_retraining_from_zero_shot_on_few_answers_per_label_is_cautioned(store: Store) -> None:
+    ids = three_label_store(store)
+    queue = build_queue(store, SOURCE)
+    assert queue.answers_per_label() == {"a": 0, "b": 0, "c": 0}
+    for prediction_id, label in zip(ids[:4], ["a", "b", "c", "a"], strict=True):
+        queue.answer(store, label, prediction_id)
+    assert queue.answers_per_label() == {"a": 2, "b": 1, "c": 1}
+    caution = queue.retrain_warning()
+    assert caution is not None and "fewest answers for one label is 1" in caution and "worse" in caution
+    trained = dataclasses.replace(queue, model="news-v2")  # a trained model's queue: no caution
+    assert trained.retrain_warning() is None
