@@ -86,6 +86,55 @@ class FrozenLearner:
         return out
 
 
+class PriorLearner(FrozenLearner):
+    """A correction learnt on top of the zero-shot model: softmax(log p_zero-shot(x) + W x + b),
+    W and b L2-regularised toward 0 (``lam``), fit by L-BFGS. With no or few labels it *is* the
+    zero-shot model, and every label moves it only as far as the evidence goes -- the plain
+    learner instead starts from nothing and falls far below zero-shot on its first labels."""
+
+    def __init__(
+        self, pool_x: np.ndarray, pool_zero_shot: np.ndarray, labels: list[str], lam: float = 0.01
+    ) -> None:
+        super().__init__(pool_x, pool_zero_shot, labels)
+        self.lam = lam
+        self.weights: tuple[np.ndarray, np.ndarray] | None = None
+
+    def fit(self, ids: list[int], targets: list[str]) -> None:
+        from scipy.optimize import minimize
+
+        self.weights = None
+        if not ids:
+            return
+        x, prior = self.pool_x[ids], np.log(np.clip(self.pool_zero_shot[ids], 1e-6, 1.0))
+        y = np.array([self.labels.index(t) for t in targets])
+        n, d, k = len(ids), x.shape[1], len(self.labels)
+
+        def loss(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            w, b = flat[: d * k].reshape(d, k), flat[d * k :]
+            p = _softmax(prior + x @ w + b)
+            value = -np.log(p[np.arange(n), y] + 1e-12).mean() + self.lam * ((w**2).sum() + (b**2).sum())
+            g = p.copy()
+            g[np.arange(n), y] -= 1.0
+            g /= n
+            grad = np.concatenate([(x.T @ g + 2 * self.lam * w).ravel(), g.sum(0) + 2 * self.lam * b])
+            return float(value), grad
+
+        found = minimize(loss, np.zeros(d * k + k), jac=True, method="L-BFGS-B", options={"maxiter": 300})
+        self.weights = (found.x[: d * k].reshape(d, k), found.x[d * k :])
+
+    def probabilities(self, x: np.ndarray | None, zero_shot: np.ndarray) -> np.ndarray:
+        if self.weights is None:
+            return zero_shot
+        features = self.pool_x if x is None else self.features(x)
+        return _softmax(np.log(np.clip(zero_shot, 1e-6, 1.0)) + features @ self.weights[0] + self.weights[1])
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(scores)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
 def run_frozen_curve(
     dataset: str,
     sampler: str,
@@ -110,7 +159,7 @@ def run_frozen_curve(
         return
     pool_x, pool_zs, labels = embedded(dataset, pool, args.strategy, args.batch_size)
     test_x, test_zs, _ = embedded(dataset, test, args.strategy, args.batch_size)
-    learner = FrozenLearner(pool_x, pool_zs, labels)
+    learner = (PriorLearner if args.learner == "frozen-prior" else FrozenLearner)(pool_x, pool_zs, labels)
     truth = [r["label"] for r in test]
     rng = np.random.default_rng(seed)
 

@@ -560,10 +560,11 @@ def main() -> None:
     parser.add_argument("--start", choices=("zero-shot", "random"), default="zero-shot")
     parser.add_argument(
         "--learner",
-        choices=("fewshot", "finetune", "frozen"),
+        choices=("fewshot", "finetune", "frozen", "frozen-prior"),
         default="fewshot",
         help="active: who learns from the labels each round (frozen: logistic regression on the "
-        "zero-shot model's document embeddings, computed once; see active_frozen.py)",
+        "zero-shot model's document embeddings, computed once; frozen-prior: a correction of "
+        "the zero-shot model learnt on them; see active_frozen.py)",
     )
     parser.add_argument("--pool-limit", type=int, default=None, help="active: stratified subset of the pool")
     parser.add_argument("--test-limit", type=int, default=None, help="stratified subset of the test split")
@@ -583,7 +584,7 @@ def main() -> None:
     seeds = [int(s) for s in comma(args.seeds)]
     if args.mode == "active":
         for dataset in datasets:
-            if args.learner == "frozen":
+            if args.learner.startswith("frozen"):
                 from active_frozen import run_frozen_curve
 
                 train_rows, test_rows = load_splits(dataset)
@@ -591,7 +592,7 @@ def main() -> None:
                 test = stratified_subset(test_rows, args.test_limit, seed=0)
             for sampler in comma(args.samplers, SAMPLER_NAMES):
                 for seed in seeds:
-                    if args.learner == "frozen":
+                    if args.learner.startswith("frozen"):
                         key = {
                             "mode": "active",
                             "dataset": dataset,
