@@ -143,12 +143,6 @@ class ChunkPooling(nn.Module):
         """
         method = self.method if method is None else check_pooling(method)
         if method == "transformer":
-            if window_start is None:  # spread evenly, in the given order
-                counts = torch.bincount(window_doc, minlength=num_docs).clamp(min=1)
-                rank = torch.zeros_like(window_doc)
-                for doc in range(num_docs):
-                    rank[window_doc == doc] = torch.arange(int((window_doc == doc).sum()), device=rank.device)
-                window_start = rank.float() / counts[window_doc].float()
             window_vectors = self.add_context()(window_vectors, window_start, window_doc, num_docs)
         pooled, weights = [], torch.empty(window_vectors.shape[0], device=window_vectors.device)
         # A per-document loop: B documents of one forward pass (few), and it keeps the code obvious.

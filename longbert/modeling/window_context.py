@@ -57,16 +57,23 @@ class WindowContext(nn.Module):
             nn.init.zeros_(last.bias)
 
     def forward(
-        self, vectors: torch.Tensor, starts: torch.Tensor, window_doc: torch.Tensor, num_docs: int
+        self,
+        vectors: torch.Tensor,
+        starts: torch.Tensor | None,
+        window_doc: torch.Tensor,
+        num_docs: int,
     ) -> torch.Tensor:
         """``[W, H]`` window vectors of ``num_docs`` documents (``window_doc`` ``[W]`` says whose),
-        ``[W]`` their starts (share of the document before each) → ``[W, H]`` window vectors that
-        have seen the other windows of their document. All documents run in one padded batch."""
+        ``[W]`` their starts (share of the document before each; None: spread evenly in the given
+        order) → ``[W, H]`` window vectors that have seen the other windows of their document. All
+        documents run in one padded batch."""
         order = torch.argsort(window_doc, stable=True)
         counts = torch.bincount(window_doc, minlength=num_docs)
         first = torch.cumsum(counts, 0) - counts
         slot = torch.empty_like(window_doc)
         slot[order] = torch.arange(len(window_doc), device=window_doc.device) - first[window_doc[order]]
+        if starts is None:
+            starts = slot.float() / counts[window_doc].float()
         width = int(counts.max()) if len(counts) else 0
         padded = vectors.new_zeros(num_docs, width, vectors.shape[-1])
         padded[window_doc, slot] = vectors

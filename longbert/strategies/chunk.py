@@ -18,6 +18,7 @@ import numpy as np
 from longbert.settings import BERT_CONTENT_TOKENS, POOLING_METHODS
 from longbert.strategies.base import Mode, Selection, Strategy
 from longbert.strategies.params import StrategyParams, param
+from longbert.strategies.truncate import TruncateParams, TruncateStrategy
 from longbert.tokenization import TokenizedDocument
 
 
@@ -43,10 +44,10 @@ def window_starts(num_tokens: int, window: int, stride: int, max_chunks: int | N
     return starts
 
 
-#: Head tokens of chunk's head+tail window at the full window (the rest comes from the end), as
+#: Head tokens of chunk's head+tail window at the full window (the rest comes from the end):
 #: truncation's head+tail default (128 + 382, Sun et al. 2019's best split); smaller windows
 #: keep the proportion.
-HEAD_TAIL_HEAD = 128
+HEAD_TAIL_HEAD = TruncateParams().head_tokens
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,6 +100,8 @@ class ChunkStrategy(Strategy):
         windows = [np.arange(s, min(s + window, n), dtype=np.int64) for s in starts.tolist()]
         if self.params.head_tail and n > window:
             head = round(window * HEAD_TAIL_HEAD / BERT_CONTENT_TOKENS)  # 128 of 510: a quarter
-            view = np.concatenate([np.arange(head), np.arange(n - (window - head), n)]).astype(np.int64)
+            view = TruncateStrategy(
+                mode="head+tail", head_tokens=head, tail_tokens=window - head, max_tokens=window
+            ).positions(n)
             windows.insert(0, view)
         return Selection(doc=doc, mode=self.mode, windows=windows)
