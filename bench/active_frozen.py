@@ -57,9 +57,12 @@ class FrozenLearner:
 
     def __init__(self, pool_x: np.ndarray, pool_zero_shot: np.ndarray, labels: list[str]) -> None:
         self.mean = pool_x.mean(axis=0)
-        self.scale = np.where(pool_x.std(axis=0) > 1e-8, pool_x.std(axis=0), 1.0)
+        spread = pool_x.std(axis=0)
+        self.scale = np.where(spread > 1e-8, spread, 1.0)
         self.pool_x, self.pool_zero_shot, self.labels = self.features(pool_x), pool_zero_shot, labels
         self.model: Any = None
+        #: The one label seen so far, when every label given is the same (no regression to fit).
+        self.only: int | None = None
 
     def features(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.scale
