@@ -37,6 +37,15 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny ``tiny-news`` checkpoint (random weights, two labels, chunk strategy), saved once;
+    tests copy it into their models folder (never change it in place)."""
+    from helpers.predict_fixtures import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("build"))
+
+
 @pytest.fixture(scope="module")
 def hf_bert() -> nn.Module:
     """The packaged default BERT as Hugging Face's ``BertModel``, eval mode (the reference the

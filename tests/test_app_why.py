@@ -19,7 +19,6 @@ from longbert.ui import explanations as why
 from longbert.ui.service import classify_and_log
 from longbert.ui.service import load_model as load_uncached
 from tests.helpers.app_testing import assert_ok, fresh_app
-from tests.helpers.predict_fixtures import make_checkpoint
 
 TEXT = (
     "The central bank raised interest rates again to fight inflation. "
@@ -28,10 +27,6 @@ TEXT = (
     "The football club won the championship after a dramatic penalty shoot-out."
 )
 
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("build"))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers.predict_fixtures import make_checkpoint
 
 from longbert import load_classifier
 from longbert.document import as_document
@@ -43,10 +42,6 @@ def test_the_sample_is_the_least_confident_or_a_seeded_random_draw() -> None:
     with pytest.raises(ValueError, match="at least one"):
         sample_predictions(rows, 0, "random")
 
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("build"))
 
 
 def test_the_job_explains_and_stores_each_and_goes_on_past_a_failure(

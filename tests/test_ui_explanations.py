@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.predict_fixtures import make_checkpoint
 from helpers.store_factories import make_document, make_prediction
 
 from longbert import load_classifier
@@ -26,10 +25,6 @@ TEXT = (
     "The football club won the championship after a dramatic penalty shoot-out."
 )
 
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("build"))
 
 
 @pytest.fixture
