@@ -51,9 +51,16 @@ def test_the_form_gives_a_validated_config_and_says_what_is_wrong_at_once(
                      batch_id=None)
     taken = isolated / "models" / "mine"
     taken.mkdir(parents=True)
-    (taken / "longbert.json").write_text("{}")
+    (taken / "longbert.json").write_text('{"kind": "encoder"}')
     with pytest.raises(PretrainError, match=r"already holds an encoder.*Replace"):
         build_config({"name": "mine"}, corpus_paths=["x.txt"], from_store=False, batch_id=None)
+    # A trained model of that name is never replaced, even when asked to (the CLI's rule too).
+    model = isolated / "models" / "trained"
+    model.mkdir(parents=True)
+    (model / "longbert.json").write_text('{"labels": ["a", "b"], "strategy": "truncate"}')
+    with pytest.raises(PretrainError, match=r"classifier that is not an encoder.*another name"):
+        build_config({"name": "trained", "overwrite": True}, corpus_paths=["x.txt"], from_store=False,
+                     batch_id=None)
     config = build_config({"name": "mine", "overwrite": True, "strategy": "sparse"},
                           corpus_paths=["x.txt"], from_store=False, batch_id=None)
     assert config.long and config.quiet and config.skip_bad_files and config.output_path == taken

@@ -99,6 +99,20 @@ def pretrain(
         return _Run(config, ctx, progress, should_stop, frozenset(given)).run(documents)
 
 
+def check_output_folder(folder: Path, *, overwrite: bool, how_to_replace: str, another_name: str) -> None:
+    """Refuse to write a new encoder into ``folder`` when that could lose something saved: any
+    LongBERT checkpoint that is not an encoder (a trained model; never replaced, even with
+    ``overwrite``), or an encoder or interrupted run (unless ``overwrite``). The one check behind
+    ``python -m longbert.pretrain`` and the app's Adapt page; the two pass their own wording."""
+    if is_checkpoint(folder) and _kind(folder) != "encoder":
+        raise PretrainError(
+            f"'{folder}' holds a LongBERT {_kind(folder) or 'checkpoint'} that is not an encoder; "
+            f"pre-training does not replace it: {another_name}."
+        )
+    if ((folder / ENCODER_MANIFEST).exists() or last_folder(folder)) and not overwrite:
+        raise PretrainError(f"'{folder}' already holds an encoder or an interrupted run. {how_to_replace}")
+
+
 def _kind(folder: Path) -> str | None:
     """The checkpoint kind ``folder``'s manifest names; None when it is unreadable."""
     try:
@@ -135,16 +149,14 @@ class _Run:
             self.config = resumed_config(saved, self.config, self.given, folder)
             self.say(f"Resuming '{self.config.name}' at step {loaded.state.global_step}.")
             return loaded
-        if is_checkpoint(folder) and _kind(folder) != "encoder":
-            raise PretrainError(
-                f"'{folder}' holds a LongBERT {_kind(folder) or 'checkpoint'} that is not an encoder; "
-                "pre-training does not replace it, even with --overwrite: choose another --name."
-            )
-        if ((folder / ENCODER_MANIFEST).exists() or last_folder(folder)) and not self.config.overwrite:
-            raise PretrainError(
-                f"'{folder}' already holds an encoder or an interrupted run. Pass --resume to "
-                "continue it, --overwrite to replace it, or choose another --name."
-            )
+        check_output_folder(
+            folder,
+            overwrite=self.config.overwrite,
+            how_to_replace=(
+                "Pass --resume to continue it, --overwrite to replace it, or choose another --name."
+            ),
+            another_name="choose another --name",
+        )
         return None
 
     # -- the run ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from longbert.pretraining import PretrainConfig, PretrainError, PretrainResult, pretrain
 from longbert.pretraining.corpus import MIN_DOCUMENTS
+from longbert.pretraining.loop import check_output_folder
 from longbert.store import HistoryFilter, Store
 from longbert.ui.jobs import JobContext
 
@@ -73,12 +74,12 @@ def build_config(
         **data,
     )
     config.validate()
-    folder = config.output_path
-    if folder.exists() and any(folder.iterdir()) and not config.overwrite:
-        raise PretrainError(
-            f"'{folder}' already holds an encoder or an interrupted run: choose another name, or "
-            "tick 'Replace an existing encoder of that name'."
-        )
+    check_output_folder(
+        config.output_path,
+        overwrite=config.overwrite,
+        how_to_replace="Choose another name, or tick 'Replace an existing encoder of that name'.",
+        another_name="choose another name",
+    )
     if from_store and not corpus_paths and store is not None:
         found = store.history(HistoryFilter(batch_id=batch_id), limit=1).total
         if found < MIN_DOCUMENTS:
