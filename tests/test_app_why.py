@@ -100,7 +100,7 @@ def test_history_shows_stored_explanations_computes_more_and_survives_a_deleted_
     app.selectbox(key="history:open").set_value(pid).run()
     assert_ok(app)
     (table,) = [d.value for d in app.dataframe if "explained" in d.value.columns]
-    assert table.loc[table["id"] == pid, "explained"].tolist() == ["occlusion"]  # marked in the list
+    assert table.loc[table["id"] == pid, "explained"].tolist() == ["Occlusion"]  # as Why names it
     prefix = f"history:{pid}"
     # The stored explanation shows at once, without computing anything.
     assert app.button(key=f"{prefix}:why-go").label == "Explain again"

@@ -11,6 +11,7 @@ import pandas as pd
 
 from longbert.results import Prediction, PredictionError, PredictionResult
 from longbert.store import HistoryFilter, HistoryRow, Store, write_csv
+from longbert.ui.explanations import method_title
 
 #: Columns of a batch results table, in display order: the status and an error's reason come
 #: right after the file name, where they are seen without scrolling.
@@ -204,7 +205,7 @@ def history_row(r: HistoryRow, explained: Sequence[str] = ()) -> dict[str, Any]:
         "model": r.model_name, "label_set": r.label_set,
         "tokens": f"{r.used_tokens:,}/{r.total_tokens:,}",
         "latency_ms": round(float(r.latency_ms), 1), "batch": r.batch_id,
-        "zero_shot": bool(r.zero_shot), "explained": ", ".join(m.replace("_", " ") for m in explained),
+        "zero_shot": bool(r.zero_shot), "explained": ", ".join(method_title(m) for m in explained),
     }
 
 
