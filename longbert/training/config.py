@@ -45,6 +45,10 @@ MODES = ("auto", "fine-tune", "few-shot")
 #: measured yet, so auto switches one step above the last count where few-shot is known to win.
 FEW_SHOT_BELOW = 16
 FRONT_END_MODE = "auto"
+#: Which few-shot method a few-shot run uses: ``prior`` (the zero-shot model corrected by the
+#: labels, :mod:`longbert.fewshot.prior`), ``setfit`` (:mod:`longbert.fewshot.trainer`), or
+#: ``auto``: prior for single-label data, SetFit for multi-label (the prior is single-label only).
+FEW_SHOT_METHODS = ("auto", "prior", "setfit")
 METRICS = ("macro_f1", "accuracy", "loss")
 
 
@@ -138,11 +142,25 @@ class TrainConfig:
         "80.25 accuracy for plain fine-tuning) and no larger count measured yet.",
         "model",
     )
+    few_shot_method: str = _opt(
+        "auto",
+        "Few-shot method. prior: the zero-shot model (label descriptions, or names) plus a "
+        "correction learnt from the labels, the encoder frozen: seconds, and it keeps what "
+        "zero-shot knows; single-label only. setfit: contrastive pairs tune the encoder, then a "
+        "logistic head (minutes). auto: prior for single-label data, setfit for multi-label.",
+        "model",
+        FEW_SHOT_METHODS,
+    )
+    few_shot_prior_lam: float = _opt(
+        0.01,
+        "Few-shot prior: L2 penalty pulling the correction toward 0 (larger: closer to zero-shot).",
+        "model",
+    )
     few_shot_iterations: int = _opt(
-        20, "Few-shot: rounds of contrastive pairs (2 pairs per document per round).", "model"
+        20, "Few-shot setfit: rounds of contrastive pairs (2 pairs per document per round).", "model"
     )
     few_shot_max_steps: int = _opt(
-        0, "Few-shot: at most this many contrastive steps of 16 pairs (0 = every pair once).", "model"
+        0, "Few-shot setfit: at most this many contrastive steps of 16 pairs (0 = every pair once).", "model"
     )
     label_descriptions: str | None = _opt(
         None,
@@ -295,6 +313,7 @@ class TrainConfig:
             "max_grad_norm": (0.0, float("inf"), True),
             "save_every_minutes": (0.0, float("inf"), True),
             "focal_gamma": (0.0, float("inf"), True),
+            "few_shot_prior_lam": (0.0, float("inf"), True),
             "label_smoothing": (0.0, 1.0, True),
             "dropout": (0.0, 1.0, True),
             "dev_fraction": (0.0, 1.0, False),
@@ -311,6 +330,7 @@ class TrainConfig:
             "early_stopping_metric",
             "pooling",
             "mode",
+            "few_shot_method",
         )
         require_choices(self, choice_options, TrainConfigError)
         if not self.name or "/" in self.name or self.name.startswith("."):
