@@ -96,8 +96,13 @@ def fit_correction(
     weight = torch.zeros(label_embeddings.shape[0], x.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(label_embeddings.shape[0], dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS(
-        [weight, bias], lr=1.0, max_iter=max_iterations, history_size=20,
-        tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe",
+        [weight, bias],
+        lr=1.0,
+        max_iter=max_iterations,
+        history_size=20,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
     )
 
     def objective() -> torch.Tensor:

@@ -335,6 +335,11 @@ class TrainConfig:
         require_choices(self, choice_options, TrainConfigError)
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise TrainConfigError(f"--name must be a plain folder name, got {self.name!r}.")
+        if self.few_shot_method == "prior" and self.multi_label:
+            raise TrainConfigError(
+                "--few-shot-method prior is single-label only: use --few-shot-method setfit (or "
+                "auto, which picks it for multi-label data) or --mode fine-tune."
+            )
         if self.resume and self.overwrite:
             raise TrainConfigError("--resume and --overwrite contradict each other: choose one.")
         if not self.label_delimiter:
