@@ -205,3 +205,22 @@ def test_train_cli_few_shot_prior_makes_a_loadable_model(tiny_encoder: Path, tmp
     argv = ["--train", str(multi), "--encoder", str(tiny_encoder), "--multi-label", "--mode", "few-shot"]
     assert main([*argv, "--few-shot-method", "prior", "--name", "multi", "--quiet"]) != 0
     assert "single-label only" in capsys.readouterr().err
+
+
+def test_train_page_offers_the_few_shot_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from longbert.ui.training import FEW_SHOT_METHOD_TITLES, advanced_specs, build_config
+    from tests.helpers.app_testing import assert_ok, fresh_app
+
+    at = fresh_app(tmp_path, monkeypatch)
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    assert_ok(at)
+    method = at.selectbox(key="train:few_shot_method")
+    assert method.value == "auto" and not method.disabled
+    assert list(method.options) == [FEW_SHOT_METHOD_TITLES[m] for m in ("auto", "prior", "setfit")]
+    assert "seconds" in method.help and "multi-label" in method.help
+    assert all(s.name != "few_shot_method" for s in advanced_specs())  # not repeated under Advanced
+    at.selectbox(key="train:mode").set_value("fine-tune").run()
+    assert at.selectbox(key="train:few_shot_method").disabled
+    config = build_config({"few_shot_method": "prior", "name": "m"}, train_path="x.jsonl", strategy=None)
+    assert config.few_shot_method == "prior"

@@ -172,6 +172,7 @@ def test_retrain_then_rescore_reranks_the_queue_with_the_new_model(store: Store,
     assert snapshot.status == "done", snapshot.error
     result, scores = snapshot.result["result"], snapshot.result["scores"]
     assert result.history[-1]["mode"] == "few-shot"  # 4 labels per class: auto chose few-shot
+    assert result.history[-1]["few_shot_method"] == "zero-shot-prior"  # auto, single-label
     assert not folder.exists()  # the exported corrections are cleaned up
     assert set(scores.probabilities) == set(ids)  # pending ones, and reviewed ones as anchors
     scores.apply(queue, store)
