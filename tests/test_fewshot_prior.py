@@ -224,3 +224,21 @@ def test_train_page_offers_the_few_shot_methods(tmp_path: Path, monkeypatch: pyt
     assert at.selectbox(key="train:few_shot_method").disabled
     config = build_config({"few_shot_method": "prior", "name": "m"}, train_path="x.jsonl", strategy=None)
     assert config.few_shot_method == "prior"
+
+
+def test_the_app_offers_a_saved_prior_model_and_evaluate_scores_it(
+    tiny_encoder: Path, tmp_path: Path
+) -> None:
+    from longbert.evaluate import evaluate
+    from longbert.ui.models import model_choices
+
+    train, dev = make_rows(8, seed=0), make_rows(6, seed=4)
+    model = train_zero_shot_prior(_texts(train), _labels(train), encoder=tiny_encoder, strategy="truncate")
+    folder = model.save_pretrained(tmp_path / "models" / "offered")
+    (choice, zero_shot) = model_choices(tmp_path / "models")
+    assert choice.path == str(folder) and not choice.zero_shot and zero_shot.zero_shot
+    assert choice.labels == ("econ", "sport")
+    data = write_jsonl(tmp_path / "dev.jsonl", dev)
+    for given in (model, str(folder)):  # the object as it is, or the folder loaded
+        report = evaluate(given, str(data), device="cpu")
+        assert 0 <= report["accuracy"] <= 1 and report["errors"] == []
