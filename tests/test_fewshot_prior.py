@@ -242,3 +242,34 @@ def test_the_app_offers_a_saved_prior_model_and_evaluate_scores_it(
     for given in (model, str(folder)):  # the object as it is, or the folder loaded
         report = evaluate(given, str(data), device="cpu")
         assert 0 <= report["accuracy"] <= 1 and report["errors"] == []
+
+
+def test_manifest_architecture_is_checked_and_older_manifests_read_as_cls_head(tmp_path: Path) -> None:
+    from longbert.checkpoints import Manifest, write_manifest
+    from longbert.errors import CheckpointError
+
+    plain = Manifest(name="m", labels=("a", "b"), strategy={"name": "truncate", "params": {}})
+    assert "architecture" not in plain.to_json()  # manifests of [CLS]-head models stay as before
+    assert Manifest.from_json(plain.to_json(), "m").architecture == "cls-head"
+    bad = {**plain.to_json(), "architecture": "svm"}
+    with pytest.raises(CheckpointError, match="architecture 'svm'"):
+        Manifest.from_json(bad, "m")
+    encoder = {"kind": "encoder", "architecture": "zero-shot-prior", "labels": []}
+    with pytest.raises(CheckpointError, match="only for a classifier"):
+        Manifest.from_json(encoder, "e")
+    # A prior folder whose correction is missing is a CheckpointError naming it, not a crash.
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    write_manifest(folder, Manifest(**{**plain.__dict__, "architecture": "zero-shot-prior"}))
+    with pytest.raises(CheckpointError, match="incomplete"):
+        load_classifier(folder, device="cpu")
+
+
+def test_compressing_a_prior_model_is_refused_clearly(tiny_encoder: Path, tmp_path: Path) -> None:
+    from longbert.compress import compress
+
+    train = make_rows(4, seed=0)
+    model = train_zero_shot_prior(_texts(train), _labels(train), encoder=tiny_encoder, strategy="truncate")
+    folder = model.save_pretrained(tmp_path / "models" / "prior")
+    with pytest.raises(ValueError, match="zero-shot-prior model"):
+        compress(str(folder), method="int8", name="small", output_dir=str(tmp_path / "small"))
