@@ -164,8 +164,9 @@ class TrainConfig:
     )
     label_descriptions: str | None = _opt(
         None,
-        "Few-shot: a JSON file of {label: description} (e.g. the zero-shot ones); each description "
-        "joins training as one more example of its label.",
+        "Few-shot: a JSON file of {label: description} (e.g. the zero-shot ones): the prior method's "
+        "zero-shot model embeds them (a label without one: its name); setfit adds each as one more "
+        "example of its label.",
         "model",
     )
     dropout: float = _opt(0.1, "Dropout before the classification layer.", "model")

@@ -95,8 +95,9 @@ def score_work(
 
 def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     """The encoder a retrain starts from: the current model's checkpoint folder (``model``; a
-    re-scored queue's new model first), or the encoder it started from (``encoder``). A
-    zero-shot start has only its encoder. None: the packaged default."""
+    re-scored queue's new model first; a zero-shot-prior model's frozen encoder), or the encoder
+    it started from (``encoder``). A zero-shot start has only its encoder. None: the packaged
+    default."""
     if base not in BASES:
         raise ReviewError(f"A retrain starts from one of {', '.join(BASES)}, not '{base}'.")
     name = queue.rescored.model if queue.rescored is not None else queue.model
@@ -105,6 +106,9 @@ def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     except RecordNotFoundError:
         return None
     if base == "model" and record.folder and Path(record.folder).is_dir():
+        if _is_zero_shot_prior(Path(record.folder)):
+            # Its encoder was never trained: going on from it is going on from that encoder.
+            return record.encoder
         return record.folder
     if base == "encoder" and queue.rescored is not None:  # the encoder of the queue's first model
         try:
@@ -113,6 +117,16 @@ def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
             return None
         return first.encoder
     return record.encoder
+
+
+def _is_zero_shot_prior(folder: Path) -> bool:
+    from longbert.checkpoints import is_checkpoint, read_manifest
+    from longbert.errors import CheckpointError
+
+    try:
+        return is_checkpoint(folder) and read_manifest(folder).architecture == "zero-shot-prior"
+    except CheckpointError:
+        return False
 
 
 def retrain_config(
