@@ -37,7 +37,7 @@ CHANGEABLE_ON_RESUME = (
 )
 SWITCHES = ("auto", "on", "off")
 #: How a model is trained: ``fine-tune`` (the [CLS] head and encoder on the labels), ``few-shot``
-#: (SetFit's recipe, :mod:`longbert.fewshot`), or ``auto`` (few-shot below ``few_shot_below``).
+#: (:mod:`longbert.fewshot`, by :data:`FEW_SHOT_METHODS`), or ``auto`` (few-shot below ``few_shot_below``).
 #: ``auto`` is the default of the command line and the Train page (:data:`FRONT_END_MODE`).
 MODES = ("auto", "fine-tune", "few-shot")
 #: bench/results/bench_active.json (bbc_news, 8 labels per class, seeds 0-1, 200 test documents):
@@ -127,11 +127,11 @@ class TrainConfig:
     )
     mode: str = _opt(
         "fine-tune",
-        "fine-tune: train the encoder and [CLS] head on the labels; few-shot: SetFit's recipe "
-        "(contrastive pairs tune the encoder, then a logistic head), far better from a handful of "
-        "labels; auto: few-shot when the rarest label has fewer than --few-shot-below training "
-        "documents. The command line and the Train page default to auto; TrainConfig in Python "
-        "to fine-tune, so scripts written before keep their meaning.",
+        "fine-tune: train the encoder and [CLS] head on the labels; few-shot: a method made for a "
+        "handful of labels (--few-shot-method), far better there; auto: few-shot when the "
+        "rarest label has fewer than --few-shot-below training documents. The command line and "
+        "the Train page default to auto; TrainConfig in Python to fine-tune, so scripts written "
+        "before keep their meaning.",
         "model",
         MODES,
     )
