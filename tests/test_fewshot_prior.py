@@ -273,3 +273,16 @@ def test_compressing_a_prior_model_is_refused_clearly(tiny_encoder: Path, tmp_pa
     folder = model.save_pretrained(tmp_path / "models" / "prior")
     with pytest.raises(ValueError, match="zero-shot-prior model"):
         compress(str(folder), method="int8", name="small", output_dir=str(tmp_path / "small"))
+
+
+def test_longbertclassifier_from_pretrained_points_a_prior_folder_to_load_classifier(
+    tiny_encoder: Path, tmp_path: Path
+) -> None:
+    from longbert import LongBertClassifier
+    from longbert.errors import CheckpointError
+
+    train = make_rows(4, seed=0)
+    model = train_zero_shot_prior(_texts(train), _labels(train), encoder=tiny_encoder, strategy="truncate")
+    folder = model.save_pretrained(tmp_path / "prior")
+    with pytest.raises(CheckpointError, match=r"load it with longbert\.load_classifier"):
+        LongBertClassifier.from_pretrained(folder)

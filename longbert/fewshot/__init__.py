@@ -11,8 +11,8 @@ labels (:mod:`longbert.fewshot.prior`; ``FewShotConfig(method="zero-shot-prior")
 
 from longbert.fewshot.head import HEADS, fit_cls_head, fit_logistic_head
 from longbert.fewshot.pairs import Pair, generate_pairs
-from longbert.fewshot.prior import ZeroShotPriorClassifier
-from longbert.fewshot.prior_fit import MULTI_LABEL_REFUSAL, train_zero_shot_prior
+from longbert.fewshot.prior import ZeroShotPriorClassifier, train_zero_shot_prior
+from longbert.fewshot.prior_fit import MULTI_LABEL_REFUSAL
 from longbert.fewshot.trainer import FEW_SHOT_METHODS, FewShotConfig, resolve_method, train_few_shot
 
 __all__ = [

@@ -37,14 +37,23 @@ from transformers import AutoTokenizer, BertConfig, PreTrainedTokenizerBase
 from longbert.checkpoints import Manifest, read_manifest, resolve_checkpoint, write_manifest
 from longbert.classifier import ClassifierOutput
 from longbert.devices import DeviceLike, resolve_device
+from longbert.document import Document
 from longbert.encoder_source import check_tokenizer, tokenizer_files_problem
 from longbert.errors import CheckpointError, StrategyConfigError
+from longbert.fewshot.prior_fit import (
+    DEFAULT_LAM,
+    METHOD,
+    MULTI_LABEL_REFUSAL,
+    ProgressFn,
+    fit_prior,
+    single_labels,
+)
 from longbert.inputs import ModelInputs
 from longbert.modeling.long_bert import LongBertModel
+from longbert.settings import DEFAULT_ENCODER
 from longbert.strategies import Strategy
 from longbert.zero_shot import ZeroShotClassifier
 
-METHOD = "zero-shot-prior"
 #: The tensors of ``prior/model.safetensors`` (the label embeddings are saved so a loaded model
 #: predicts exactly as the saved one, whatever the device the descriptions would be embedded on).
 TENSORS = ("correction.weight", "correction.bias", "feature_mean", "feature_scale", "label_embeddings")
@@ -114,8 +123,6 @@ class ZeroShotPriorClassifier(ZeroShotClassifier):
 
     def fit(self, documents: Sequence[Any], labels: Sequence[str], **options: Any) -> Self:
         """Fit W and b on labelled documents; see :func:`longbert.fewshot.prior_fit.fit_prior`."""
-        from longbert.fewshot.prior_fit import fit_prior
-
         fit_prior(self, documents, labels, **options)
         return self
 
@@ -233,3 +240,50 @@ class ZeroShotPriorClassifier(ZeroShotClassifier):
         classifier.to_device(target)
         classifier.hold_weights_in(precision)
         return classifier
+
+
+def train_zero_shot_prior(
+    documents: Sequence[str | Document],
+    labels: Sequence[str | Sequence[str]],
+    *,
+    encoder: str | os.PathLike[str] | None = None,
+    strategy: Strategy | dict[str, Any] | str | None = None,
+    label_names: Sequence[str] | None = None,
+    descriptions: Mapping[str, str] | None = None,
+    multi_label: bool = False,
+    lam: float = DEFAULT_LAM,
+    temperature: float = 0.05,
+    seed: int = 0,
+    name: str = METHOD,
+    device: DeviceLike | None = None,
+    batch_size: int = 8,
+    progress: ProgressFn | None = None,
+) -> ZeroShotPriorClassifier:
+    """A zero-shot-prior model from a handful of labelled documents.
+
+    Args:
+        documents, labels: the examples (one label name each).
+        encoder: the sentence encoder (default: the packaged one); it is not trained.
+        strategy: how documents are read (default: zero-shot's 256-token chunks).
+        label_names: the model's labels, in order (default: the sorted labels of the examples);
+            a label without examples keeps its zero-shot prediction.
+        descriptions: ``{label: description}`` the zero-shot part embeds (default: the name).
+        multi_label: refused (:data:`MULTI_LABEL_REFUSAL`).
+        lam: L2 penalty on W and b (larger: closer to zero-shot).
+    """
+    if multi_label:
+        raise ValueError(MULTI_LABEL_REFUSAL)
+    names = single_labels(labels)
+    chosen = [str(n) for n in label_names] if label_names is not None else sorted(set(names))
+    if len(chosen) < 2:
+        raise ValueError("a single-label model needs at least two labels")
+    described = {str(k): str(v) for k, v in (descriptions or {}).items() if str(v).strip()}
+    model = ZeroShotPriorClassifier(
+        {label: described.get(label, label) for label in chosen},
+        encoder if encoder is not None else DEFAULT_ENCODER,
+        strategy,
+        temperature,
+        name=name,
+    )
+    model.to_device(resolve_device(device))
+    return fit_prior(model, documents, names, lam=lam, seed=seed, batch_size=batch_size, progress=progress)

@@ -15,20 +15,18 @@ head trained from nothing.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
 
 import torch
 
-from longbert.devices import DeviceLike, resolve_device
+from longbert.classifier import DocumentClassifier
 from longbert.document import Document
-from longbert.fewshot.prior import METHOD, ZeroShotPriorClassifier
-from longbert.settings import DEFAULT_ENCODER
-from longbert.strategies import Strategy
 
 ProgressFn = Callable[[dict[str, Any]], None]
+#: The method's name in metadata, FewShotConfig and the benchmark.
+METHOD = "zero-shot-prior"
 #: The L2 penalty of ``bench/active_frozen.py``'s PriorLearner.
 DEFAULT_LAM = 0.01
 #: Below this spread a dimension counts as constant (scaled by 1, not blown up).
@@ -56,7 +54,7 @@ def single_labels(labels: Sequence[str | Sequence[str]]) -> list[str]:
 
 @torch.no_grad()
 def document_embeddings(
-    model: ZeroShotPriorClassifier,
+    model: DocumentClassifier,
     documents: Sequence[str | Document],
     batch_size: int = 8,
     progress: ProgressFn | None = None,
@@ -120,7 +118,7 @@ def fit_correction(
 
 
 def fit_prior(
-    model: ZeroShotPriorClassifier,
+    model: Any,
     documents: Sequence[str | Document],
     labels: Sequence[str | Sequence[str]],
     *,
@@ -128,10 +126,11 @@ def fit_prior(
     seed: int = 0,
     batch_size: int = 8,
     progress: ProgressFn | None = None,
-) -> ZeroShotPriorClassifier:
-    """Fit ``model``'s W and b on labelled documents (labels among ``model.labels``; a label
-    without examples keeps its zero-shot prior and a b near 0) and record how in
-    ``model.metadata["few_shot"]``. Returns ``model``, in eval mode."""
+) -> Any:
+    """Fit the W and b of ``model`` (a :class:`~longbert.fewshot.prior.ZeroShotPriorClassifier`:
+    typed loosely, as that module imports this one) on labelled documents (labels among
+    ``model.labels``; a label without examples keeps its zero-shot prior and a b near 0) and
+    record how in ``model.metadata["few_shot"]``. Returns ``model``, in eval mode."""
     started = perf_counter()
     if isinstance(documents, str | bytes | Document):
         raise TypeError("fit takes a list of documents")
@@ -176,50 +175,3 @@ def fit_prior(
     if progress is not None:
         progress({"event": "end", "seconds": perf_counter() - started})
     return model
-
-
-def train_zero_shot_prior(
-    documents: Sequence[str | Document],
-    labels: Sequence[str | Sequence[str]],
-    *,
-    encoder: str | os.PathLike[str] | None = None,
-    strategy: Strategy | dict[str, Any] | str | None = None,
-    label_names: Sequence[str] | None = None,
-    descriptions: Mapping[str, str] | None = None,
-    multi_label: bool = False,
-    lam: float = DEFAULT_LAM,
-    temperature: float = 0.05,
-    seed: int = 0,
-    name: str = METHOD,
-    device: DeviceLike | None = None,
-    batch_size: int = 8,
-    progress: ProgressFn | None = None,
-) -> ZeroShotPriorClassifier:
-    """A zero-shot-prior model from a handful of labelled documents.
-
-    Args:
-        documents, labels: the examples (one label name each).
-        encoder: the sentence encoder (default: the packaged one); it is not trained.
-        strategy: how documents are read (default: zero-shot's 256-token chunks).
-        label_names: the model's labels, in order (default: the sorted labels of the examples);
-            a label without examples keeps its zero-shot prediction.
-        descriptions: ``{label: description}`` the zero-shot part embeds (default: the name).
-        multi_label: refused (:data:`MULTI_LABEL_REFUSAL`).
-        lam: L2 penalty on W and b (larger: closer to zero-shot).
-    """
-    if multi_label:
-        raise ValueError(MULTI_LABEL_REFUSAL)
-    names = single_labels(labels)
-    chosen = [str(n) for n in label_names] if label_names is not None else sorted(set(names))
-    if len(chosen) < 2:
-        raise ValueError("a single-label model needs at least two labels")
-    described = {str(k): str(v) for k, v in (descriptions or {}).items() if str(v).strip()}
-    model = ZeroShotPriorClassifier(
-        {label: described.get(label, label) for label in chosen},
-        encoder if encoder is not None else DEFAULT_ENCODER,
-        strategy,
-        temperature,
-        name=name,
-    )
-    model.to_device(resolve_device(device))
-    return fit_prior(model, documents, names, lam=lam, seed=seed, batch_size=batch_size, progress=progress)

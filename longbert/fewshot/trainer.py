@@ -43,7 +43,7 @@ from longbert.devices import DeviceLike
 from longbert.document import Document
 from longbert.fewshot.head import HEADS, fit_cls_head, fit_logistic_head
 from longbert.fewshot.pairs import Pair, generate_pairs
-from longbert.fewshot.prior import ZeroShotPriorClassifier
+from longbert.fewshot.prior import ZeroShotPriorClassifier, train_zero_shot_prior
 from longbert.settings import DEFAULT_ENCODER
 from longbert.strategies import Selection, Strategy
 from longbert.training.optim import linear_schedule, make_optimizer
@@ -261,7 +261,7 @@ def train_few_shot(
 ) -> LongBertClassifier | ZeroShotPriorClassifier:
     """A classifier from a handful of labelled documents (SetFit's two steps; module docstring),
     or, when ``config.method`` resolves to ``zero-shot-prior``, the zero-shot model corrected by
-    them (:func:`~longbert.fewshot.prior_fit.train_zero_shot_prior`, ``config.prior_lam``).
+    them (:func:`~longbert.fewshot.prior.train_zero_shot_prior`, ``config.prior_lam``).
 
     Args:
         documents, labels: the examples; a label is a name (or, multi-label, a list of names).
@@ -285,7 +285,6 @@ def train_few_shot(
     if isinstance(documents, str | bytes | Document):
         raise TypeError("train_few_shot takes a list of documents")
     if resolve_method(config.method, multi_label) == "zero-shot-prior":
-        from longbert.fewshot.prior_fit import train_zero_shot_prior
 
         return train_zero_shot_prior(
             documents,
