@@ -20,12 +20,14 @@ from longbert.ui.jobs import Job
 from longbert.ui.judging import judged, small_run_log_every, train_and_judge
 from longbert.ui.models import ZERO_SHOT_CHOICE, starting_encoders
 from longbert.ui.training import (
+    FEW_SHOT_METHOD_TITLES,
     MODE_TITLES,
     OptionSpec,
     advanced_specs,
     build_config,
     corrections_by_label_set,
     export_corrections,
+    few_shot_method_help,
     mode_help,
     option_specs,
     save_upload,
@@ -125,9 +127,13 @@ def _widget(spec: OptionSpec, key: str) -> Any:
 
 
 values: dict[str, Any] = {}
-mode_column, encoder_column = st.columns(2)
+mode_column, method_column, encoder_column = st.columns(3)
 values["mode"] = mode_column.selectbox("Training mode", list(MODE_TITLES), key="train:mode",
                                        format_func=MODE_TITLES.__getitem__, help=mode_help())
+values["few_shot_method"] = method_column.selectbox(
+    "Few-shot method", list(FEW_SHOT_METHOD_TITLES), key="train:few_shot_method",
+    format_func=FEW_SHOT_METHOD_TITLES.__getitem__, help=few_shot_method_help(),
+    disabled=values["mode"] == "fine-tune")
 starts = starting_encoders()
 values["encoder"] = encoder_column.selectbox(
     "Start from", [s.key for s in starts], key="train:encoder",

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
     from longbert.classifier import DocumentClassifier, LongBertClassifier
     from longbert.devices import DeviceError, resolve_device
+    from longbert.fewshot.prior import ZeroShotPriorClassifier
     from longbert.zero_shot import ZeroShotClassifier
 
 __version__ = "0.1.0"
@@ -79,13 +80,15 @@ def load_classifier(
     *,
     device: str | torch.device | None = None,
     precision: str | None = "fp32",
-) -> LongBertClassifier:
+) -> LongBertClassifier | ZeroShotPriorClassifier:
     """Load a trained checkpoint by folder or by name under ``models/``: the one load function
     the app, the command-line tools and workers use.
 
-    Every classifier checkpoint loads here (fine-tuned today; compressed ones carry their
-    method in the manifest); a folder holding an encoder alone is refused with a
-    :class:`CheckpointError` that says to train from it. It runs on ``device``; by default
+    Every classifier checkpoint loads here (fine-tuned or SetFit: a
+    :class:`LongBertClassifier`, compressed ones carrying their method in the manifest; a
+    ``zero-shot-prior`` one, manifest ``architecture``: a
+    :class:`~longbert.fewshot.prior.ZeroShotPriorClassifier`); a folder holding an encoder alone
+    is refused with a :class:`CheckpointError` that says to train from it. It runs on ``device``; by default
     ``LONGBERT_DEVICE``, else CUDA when there is a GPU, else the CPU. A device torch does not
     know or this machine lacks raises :class:`DeviceError`.
 
@@ -96,9 +99,15 @@ def load_classifier(
     bf16 and on CUDA, float32 on other CPUs. The app and ``python -m longbert.evaluate`` load
     with ``auto``.
     """
+    from longbert.checkpoints import read_manifest, resolve_checkpoint
     from longbert.classifier import LongBertClassifier
 
-    return LongBertClassifier.from_pretrained(Path(name_or_path), device=device, precision=precision)
+    path = resolve_checkpoint(Path(name_or_path))
+    if read_manifest(path).architecture == "zero-shot-prior":
+        from longbert.fewshot.prior import ZeroShotPriorClassifier
+
+        return ZeroShotPriorClassifier.from_pretrained(path, device=device, precision=precision)
+    return LongBertClassifier.from_pretrained(path, device=device, precision=precision)
 
 
 def __getattr__(name: str) -> Any:

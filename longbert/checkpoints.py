@@ -36,6 +36,13 @@ CHECKPOINT_FORMAT = 2
 MANIFEST = "longbert.json"
 CheckpointKind = Literal["classifier", "encoder"]
 CHECKPOINT_KINDS: tuple[str, ...] = typing.get_args(CheckpointKind)
+#: What a classifier checkpoint's folder holds and which class loads it: ``cls-head`` (encoder,
+#: chunk pooling, [CLS] head: :class:`~longbert.classifier.LongBertClassifier`) or
+#: ``zero-shot-prior`` (encoder + a learnt correction of the zero-shot model:
+#: :class:`~longbert.fewshot.prior.ZeroShotPriorClassifier`). Manifests without the field are
+#: ``cls-head``; the field is written only for the others, so those manifests stay as they were.
+ClassifierArchitecture = Literal["cls-head", "zero-shot-prior"]
+CLASSIFIER_ARCHITECTURES: tuple[str, ...] = typing.get_args(ClassifierArchitecture)
 POSITIONS_KEY = "embeddings.position_embeddings.weight"
 
 
@@ -88,6 +95,7 @@ class Manifest:
     pretraining: Pretraining | None = None
     compression: Compression | None = None
     format: int = CHECKPOINT_FORMAT
+    architecture: ClassifierArchitecture = "cls-head"
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -101,6 +109,8 @@ class Manifest:
             "saved_at": self.saved_at,
             "metadata": self.metadata,
         }
+        if self.architecture != "cls-head":
+            data["architecture"] = self.architecture
         for part in ("pretraining", "compression"):
             if (value := getattr(self, part)) is not None:
                 data[part] = dataclasses.asdict(value)
@@ -122,6 +132,13 @@ class Manifest:
         if kind not in CHECKPOINT_KINDS:
             raise CheckpointError(
                 f"{where} manifest has kind {kind!r}: expected one of {', '.join(CHECKPOINT_KINDS)}."
+            )
+        architecture = data.get("architecture", "cls-head")
+        foreign = kind != "classifier" and architecture != "cls-head"
+        if architecture not in CLASSIFIER_ARCHITECTURES or foreign:
+            raise CheckpointError(
+                f"{where} manifest has architecture {architecture!r}: expected one of "
+                f"{', '.join(CLASSIFIER_ARCHITECTURES)} (and only for a classifier)."
             )
         if kind == "classifier" and (missing := [k for k in ("labels", "strategy") if k not in data]):
             raise CheckpointError(f"{where} manifest lacks {', '.join(missing)}.")
@@ -155,6 +172,7 @@ class Manifest:
             pretraining=_part(Pretraining, data.get("pretraining"), where),
             compression=_part(Compression, data.get("compression"), where),
             format=version,
+            architecture=architecture,
         )
 
 

@@ -92,9 +92,11 @@ class ClassifierIOMixin:
         precision: str | None = "fp32",
     ) -> Self:
         """Load a classifier checkpoint folder (or a name under ``models/``); CheckpointError if
-        unusable. Format-1 checkpoints (model settings in the strategy's params) predict exactly
-        as they did. The model is placed on ``device`` (default: ``LONGBERT_DEVICE``, else CUDA
-        when available, else the CPU) and left in eval mode.
+        unusable (a ``zero-shot-prior`` checkpoint too: :func:`longbert.load_classifier` loads
+        every architecture). Format-1 checkpoints (model settings in the strategy's params)
+        predict exactly as they did. The model is placed on
+        ``device`` (default: ``LONGBERT_DEVICE``, else CUDA when available, else the CPU) and left
+        in eval mode.
 
         ``precision``: the dtype its encoder's weights are held in, chosen by
         :func:`~longbert.devices.weights_dtype` (``fp32``, the default here: weights as saved,
@@ -104,6 +106,12 @@ class ClassifierIOMixin:
         target = resolve_device(device)
         path = resolve_checkpoint(folder)
         manifest = read_manifest(path)
+        if manifest.kind == "classifier" and manifest.architecture != "cls-head":
+            # Its class builds on this one's: longbert.load_classifier picks it (no import cycle).
+            raise CheckpointError(
+                f"Checkpoint '{path}' holds a {manifest.architecture} model: load it with "
+                "longbert.load_classifier."
+            )
         if manifest.kind != "classifier":
             raise CheckpointError(
                 f"Checkpoint '{path}' holds an {manifest.kind}, not a classifier: train a classifier "

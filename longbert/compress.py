@@ -58,6 +58,11 @@ def compress(
         )
     source = resolve_checkpoint(model)
     manifest = read_manifest(source)
+    if manifest.architecture != "cls-head":  # its folder has no pooling/ or head/ to copy
+        raise ValueError(
+            f"'{source}' is a {manifest.architecture} model: compression applies to fine-tuned "
+            "and SetFit ([CLS]-head) models only."
+        )
     if manifest.compression is not None:
         raise ValueError(
             f"'{source}' is already compressed ({manifest.compression.method}); compress its source "

@@ -53,7 +53,7 @@ def evaluate(
     import torch
 
     from longbert import load_classifier
-    from longbert.classifier import LongBertClassifier
+    from longbert.classifier import DocumentClassifier
     from longbert.data import LabeledDataset, load_dataset
     from longbert.devices import default_device
     from longbert.readers import TableOptions
@@ -62,7 +62,7 @@ def evaluate(
     from longbert.training.metrics import report_from_probabilities
 
     target = torch.device(device) if device else default_device()
-    if isinstance(model, LongBertClassifier):
+    if isinstance(model, DocumentClassifier):  # a fine-tuned or a zero-shot-prior model
         classifier = model.to(target)
     else:
         classifier = load_classifier(model, device=target, precision="auto")

@@ -77,7 +77,8 @@ def _describe(result: Any) -> str:
     if result.status != "done":
         return f"Run {result.status}; {result.seconds:.0f} s in all."
     mode = (result.history[-1].get("mode") if result.history else None) or "fine-tune"
-    where = "few-shot" if mode == "few-shot" else f"epoch {result.best_epoch}"
+    method = result.history[-1].get("few_shot_method") if mode == "few-shot" else None
+    where = f"epoch {result.best_epoch}" if mode != "few-shot" else f"few-shot ({method})" if method else mode
     return (
         f"Best checkpoint: {result.output_dir} ({where}, accuracy "
         f"{100 * best.get('accuracy', 0):.2f}, macro-F1 {100 * best.get('macro_f1', 0):.2f}); "

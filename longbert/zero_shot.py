@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from longbert.classifier import ClassifierOutput, DocumentClassifier
 from longbert.document import Document
@@ -35,6 +36,8 @@ class ZeroShotClassifier(DocumentClassifier):
         encoder: a sentence-embedding BERT checkpoint (default: the packaged one).
         strategy: how documents are cut (default: 256-token chunks, mean of window embeddings).
         temperature: softmax temperature on cosine similarities (lower = more confident).
+        model, tokenizer: an encoder and tokenizer already loaded (e.g. from a checkpoint folder);
+            ``encoder`` then only names where they came from.
     """
 
     zero_shot = True
@@ -47,6 +50,7 @@ class ZeroShotClassifier(DocumentClassifier):
         temperature: float = 0.05,
         *,
         model: LongBertModel | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
     ) -> None:
         super().__init__()
         descriptions = dict(labels) if isinstance(labels, Mapping) else {str(x): str(x) for x in labels}
@@ -57,7 +61,7 @@ class ZeroShotClassifier(DocumentClassifier):
             raise ValueError("temperature must be positive")
         source = str(encoder) if encoder is not None else DEFAULT_ENCODER
         self.encoder = model if model is not None else LongBertModel.from_bert(source)
-        self.tokenizer = load_tokenizer(source)
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(source)
         self.labels = list(descriptions)
         self.descriptions = descriptions
         self.multi_label = False
@@ -87,6 +91,17 @@ class ZeroShotClassifier(DocumentClassifier):
         """Window embeddings: mean pooling, as the sentence-embedding model was trained."""
         return _mean_pool(hidden, inputs.attention_mask)
 
+    def document_vectors(
+        self, window_vectors: torch.Tensor, inputs: ModelInputs
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([B, H] unit-length mean of each document's window embeddings, [W] window weights)``."""
+        docs, weights = [], torch.empty(window_vectors.shape[0], device=window_vectors.device)
+        for doc in range(inputs.num_docs):
+            index = torch.nonzero(inputs.window_doc == doc, as_tuple=True)[0]
+            docs.append(torch.nn.functional.normalize(window_vectors[index].mean(dim=0), dim=-1))
+            weights[index] = 1.0 / len(index)
+        return torch.stack(docs), weights
+
     def classify_windows(
         self, window_vectors: torch.Tensor, inputs: ModelInputs, *, pooling: str | None = None,
         output_window_logits: bool = False,
@@ -96,13 +111,9 @@ class ZeroShotClassifier(DocumentClassifier):
         Always the mean (``pooling`` is ignored): that is how sentence embeddings compare.
         """
         window_vectors = window_vectors.float()
-        docs, weights = [], torch.empty(window_vectors.shape[0], device=window_vectors.device)
-        for doc in range(inputs.num_docs):
-            index = torch.nonzero(inputs.window_doc == doc, as_tuple=True)[0]
-            docs.append(torch.nn.functional.normalize(window_vectors[index].mean(dim=0), dim=-1))
-            weights[index] = 1.0 / len(index)
+        docs, weights = self.document_vectors(window_vectors, inputs)
         labels = self.label_embeddings.float()
-        logits = torch.stack(docs) @ labels.T / self.temperature
+        logits = docs @ labels.T / self.temperature
         window_logits = window_vectors @ labels.T / self.temperature if output_window_logits else None
         return ClassifierOutput(logits=logits, window_weights=weights, window_logits=window_logits)
 
@@ -110,7 +121,7 @@ class ZeroShotClassifier(DocumentClassifier):
         results = super().predict(items, **kwargs)
         for result in results:
             if isinstance(result, Prediction):
-                result.zero_shot = True
+                result.zero_shot = self.zero_shot  # False for a model trained on top of it
                 result.extra["descriptions"] = self.descriptions
         return results
 

@@ -172,6 +172,7 @@ def test_retrain_then_rescore_reranks_the_queue_with_the_new_model(store: Store,
     assert snapshot.status == "done", snapshot.error
     result, scores = snapshot.result["result"], snapshot.result["scores"]
     assert result.history[-1]["mode"] == "few-shot"  # 4 labels per class: auto chose few-shot
+    assert result.history[-1]["few_shot_method"] == "zero-shot-prior"  # auto, single-label
     assert not folder.exists()  # the exported corrections are cleaned up
     assert set(scores.probabilities) == set(ids)  # pending ones, and reviewed ones as anchors
     scores.apply(queue, store)
@@ -183,9 +184,10 @@ def test_retrain_then_rescore_reranks_the_queue_with_the_new_model(store: Store,
     by_margin = np.argsort(-margin(new), kind="stable")
     assert pending == [pending[i] for i in by_margin]  # re-ranked by the new scores
     assert queue.order[:8] == ids[:8] and queue.order != stored_order
-    # The next retrain goes on from the new model, or starts afresh from the encoder (zero-shot
-    # start: the packaged default, None).
-    assert base_encoder(store, queue, "model") == str(result.output_dir)
+    # The next retrain goes on from the new model -- a zero-shot-prior one never trained its
+    # encoder: that encoder -- or starts afresh from the encoder (zero-shot start: the packaged
+    # default, None).
+    assert base_encoder(store, queue, "model") == str(encoder)
     assert base_encoder(store, queue, "encoder") is None
     again = build_queue(store, SOURCE)  # a new session: the last re-score is remembered
     assert again.earlier_rescore is not None and again.earlier_rescore.model == config.name

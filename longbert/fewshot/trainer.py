@@ -17,6 +17,10 @@ today, so contrastive training teaches [CLS] instead. See the report of issue 21
 
 Label descriptions (the zero-shot ones) can join the training set as one extra labelled example
 per label, so a label with a good description and few examples starts from what it means.
+
+``FewShotConfig(method="zero-shot-prior")`` (or ``auto`` on single-label data) hands over to the
+other few-shot method, :mod:`longbert.fewshot.prior`: the zero-shot model plus a learnt linear
+correction, no encoder training (seconds, not minutes), and it keeps what zero-shot knows.
 """
 
 from __future__ import annotations
@@ -39,17 +43,35 @@ from longbert.devices import DeviceLike
 from longbert.document import Document
 from longbert.fewshot.head import HEADS, fit_cls_head, fit_logistic_head
 from longbert.fewshot.pairs import Pair, generate_pairs
+from longbert.fewshot.prior import ZeroShotPriorClassifier, train_zero_shot_prior
 from longbert.settings import DEFAULT_ENCODER
 from longbert.strategies import Selection, Strategy
 from longbert.training.optim import linear_schedule, make_optimizer
 
 ProgressFn = Callable[[dict[str, Any]], None]
+#: ``setfit`` (this module), ``zero-shot-prior`` (:mod:`longbert.fewshot.prior`), or ``auto``:
+#: zero-shot-prior for single-label data, SetFit for multi-label (the prior is single-label only).
+FEW_SHOT_METHODS = ("auto", "setfit", "zero-shot-prior")
+
+
+def resolve_method(method: str, multi_label: bool) -> str:
+    """The few-shot method ``method`` means for this data (``auto`` resolved)."""
+    if method not in FEW_SHOT_METHODS:
+        raise ValueError(f"few-shot method must be one of {', '.join(FEW_SHOT_METHODS)}, got {method!r}")
+    if method == "auto":
+        return "setfit" if multi_label else "zero-shot-prior"
+    return method
 
 
 @dataclass
 class FewShotConfig:
     """Settings of :func:`train_few_shot` (SetFit's defaults where it has one)."""
 
+    #: :data:`FEW_SHOT_METHODS`. SetFit by default here, as scripts written before expect; the
+    #: command line, the Train page and the Review queue default to ``auto``.
+    method: str = "setfit"
+    #: zero-shot-prior: the L2 penalty on the correction (larger: closer to zero-shot).
+    prior_lam: float = 0.01
     #: Pair-generation rounds R: 2 * R * n pairs for n examples.
     iterations: int = 20
     #: Pairs per optimiser step.
@@ -88,6 +110,9 @@ class FewShotConfig:
             raise ValueError("few-shot option 'max_steps' must be a positive integer or None")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError("few-shot option 'warmup_ratio' must be in [0, 1)")
+        resolve_method(self.method, multi_label=False)  # raises for an unknown method
+        if not self.prior_lam >= 0:
+            raise ValueError("few-shot option 'prior_lam' must be 0 or more")
         if self.head not in HEADS:
             raise ValueError(f"few-shot head must be one of {', '.join(HEADS)}, got {self.head!r}")
 
@@ -233,8 +258,10 @@ def train_few_shot(
     name: str = "few-shot",
     device: DeviceLike | None = None,
     progress: ProgressFn | None = None,
-) -> LongBertClassifier:
-    """A classifier from a handful of labelled documents (SetFit's two steps; module docstring).
+) -> LongBertClassifier | ZeroShotPriorClassifier:
+    """A classifier from a handful of labelled documents (SetFit's two steps; module docstring),
+    or, when ``config.method`` resolves to ``zero-shot-prior``, the zero-shot model corrected by
+    them (:func:`~longbert.fewshot.prior.train_zero_shot_prior`, ``config.prior_lam``).
 
     Args:
         documents, labels: the examples; a label is a name (or, multi-label, a list of names).
@@ -257,6 +284,23 @@ def train_few_shot(
     config.validate()
     if isinstance(documents, str | bytes | Document):
         raise TypeError("train_few_shot takes a list of documents")
+    if resolve_method(config.method, multi_label) == "zero-shot-prior":
+
+        return train_zero_shot_prior(
+            documents,
+            labels,
+            encoder=encoder,
+            strategy=strategy,
+            label_names=label_names,
+            descriptions=descriptions,
+            multi_label=multi_label,
+            lam=config.prior_lam,
+            seed=seed,
+            name=name,
+            device=device,
+            batch_size=config.eval_batch_size,
+            progress=progress,
+        )
     documents, labels = list(documents), list(labels)
     if len(documents) != len(labels):
         raise ValueError(f"{len(documents)} documents but {len(labels)} labels")

@@ -37,7 +37,7 @@ CHANGEABLE_ON_RESUME = (
 )
 SWITCHES = ("auto", "on", "off")
 #: How a model is trained: ``fine-tune`` (the [CLS] head and encoder on the labels), ``few-shot``
-#: (SetFit's recipe, :mod:`longbert.fewshot`), or ``auto`` (few-shot below ``few_shot_below``).
+#: (:mod:`longbert.fewshot`, by :data:`FEW_SHOT_METHODS`), or ``auto`` (few-shot below ``few_shot_below``).
 #: ``auto`` is the default of the command line and the Train page (:data:`FRONT_END_MODE`).
 MODES = ("auto", "fine-tune", "few-shot")
 #: bench/results/bench_active.json (bbc_news, 8 labels per class, seeds 0-1, 200 test documents):
@@ -45,6 +45,10 @@ MODES = ("auto", "fine-tune", "few-shot")
 #: measured yet, so auto switches one step above the last count where few-shot is known to win.
 FEW_SHOT_BELOW = 16
 FRONT_END_MODE = "auto"
+#: Which few-shot method a few-shot run uses: ``prior`` (the zero-shot model corrected by the
+#: labels, :mod:`longbert.fewshot.prior`), ``setfit`` (:mod:`longbert.fewshot.trainer`), or
+#: ``auto``: prior for single-label data, SetFit for multi-label (the prior is single-label only).
+FEW_SHOT_METHODS = ("auto", "prior", "setfit")
 METRICS = ("macro_f1", "accuracy", "loss")
 
 
@@ -123,11 +127,11 @@ class TrainConfig:
     )
     mode: str = _opt(
         "fine-tune",
-        "fine-tune: train the encoder and [CLS] head on the labels; few-shot: SetFit's recipe "
-        "(contrastive pairs tune the encoder, then a logistic head), far better from a handful of "
-        "labels; auto: few-shot when the rarest label has fewer than --few-shot-below training "
-        "documents. The command line and the Train page default to auto; TrainConfig in Python "
-        "to fine-tune, so scripts written before keep their meaning.",
+        "fine-tune: train the encoder and [CLS] head on the labels; few-shot: a method made for a "
+        "handful of labels (--few-shot-method), far better there; auto: few-shot when the "
+        "rarest label has fewer than --few-shot-below training documents. The command line and "
+        "the Train page default to auto; TrainConfig in Python to fine-tune, so scripts written "
+        "before keep their meaning.",
         "model",
         MODES,
     )
@@ -138,16 +142,31 @@ class TrainConfig:
         "80.25 accuracy for plain fine-tuning) and no larger count measured yet.",
         "model",
     )
+    few_shot_method: str = _opt(
+        "auto",
+        "Few-shot method. prior: the zero-shot model (label descriptions, or names) plus a "
+        "correction learnt from the labels, the encoder frozen: seconds, and it keeps what "
+        "zero-shot knows; single-label only. setfit: contrastive pairs tune the encoder, then a "
+        "logistic head (minutes). auto: prior for single-label data, setfit for multi-label.",
+        "model",
+        FEW_SHOT_METHODS,
+    )
+    few_shot_prior_lam: float = _opt(
+        0.01,
+        "Few-shot prior: L2 penalty pulling the correction toward 0 (larger: closer to zero-shot).",
+        "model",
+    )
     few_shot_iterations: int = _opt(
-        20, "Few-shot: rounds of contrastive pairs (2 pairs per document per round).", "model"
+        20, "Few-shot setfit: rounds of contrastive pairs (2 pairs per document per round).", "model"
     )
     few_shot_max_steps: int = _opt(
-        0, "Few-shot: at most this many contrastive steps of 16 pairs (0 = every pair once).", "model"
+        0, "Few-shot setfit: at most this many contrastive steps of 16 pairs (0 = every pair once).", "model"
     )
     label_descriptions: str | None = _opt(
         None,
-        "Few-shot: a JSON file of {label: description} (e.g. the zero-shot ones); each description "
-        "joins training as one more example of its label.",
+        "Few-shot: a JSON file of {label: description} (e.g. the zero-shot ones): the prior method's "
+        "zero-shot model embeds them (a label without one: its name); setfit adds each as one more "
+        "example of its label.",
         "model",
     )
     dropout: float = _opt(0.1, "Dropout before the classification layer.", "model")
@@ -295,6 +314,7 @@ class TrainConfig:
             "max_grad_norm": (0.0, float("inf"), True),
             "save_every_minutes": (0.0, float("inf"), True),
             "focal_gamma": (0.0, float("inf"), True),
+            "few_shot_prior_lam": (0.0, float("inf"), True),
             "label_smoothing": (0.0, 1.0, True),
             "dropout": (0.0, 1.0, True),
             "dev_fraction": (0.0, 1.0, False),
@@ -311,10 +331,16 @@ class TrainConfig:
             "early_stopping_metric",
             "pooling",
             "mode",
+            "few_shot_method",
         )
         require_choices(self, choice_options, TrainConfigError)
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise TrainConfigError(f"--name must be a plain folder name, got {self.name!r}.")
+        if self.few_shot_method == "prior" and self.multi_label:
+            raise TrainConfigError(
+                "--few-shot-method prior is single-label only: use --few-shot-method setfit (or "
+                "auto, which picks it for multi-label data) or --mode fine-tune."
+            )
         if self.resume and self.overwrite:
             raise TrainConfigError("--resume and --overwrite contradict each other: choose one.")
         if not self.label_delimiter:

@@ -1,4 +1,8 @@
-"""``--mode few-shot`` (or ``auto`` with few labels): a training run made by SetFit's recipe.
+"""``--mode few-shot`` (or ``auto`` with few labels): a training run by a few-shot method.
+
+``--few-shot-method`` picks it: ``prior`` (the zero-shot model corrected by the labels,
+:mod:`longbert.fewshot.prior`: the encoder frozen, seconds), ``setfit`` (SetFit's recipe), or
+``auto``, the default: prior for single-label data, SetFit for multi-label.
 
 :func:`longbert.training.train` prepares and checks the data as for fine-tuning, then, where the
 mode says few-shot, hands over to :func:`run_few_shot`: :func:`longbert.fewshot.train_few_shot`
@@ -85,6 +89,17 @@ def read_descriptions(path: str | None, labels: list[str]) -> tuple[dict[str, st
     return {str(k): v for k, v in data.items() if str(k) in labels}, notes
 
 
+def few_shot_method(config: TrainConfig) -> str:
+    """The :data:`longbert.fewshot.FEW_SHOT_METHODS` name of the run's method (``auto`` resolved
+    on the data's kind); ``prior`` on multi-label data is a TrainConfigError saying what to use."""
+    from longbert.fewshot import MULTI_LABEL_REFUSAL, resolve_method
+
+    if config.few_shot_method == "prior" and config.multi_label:
+        raise TrainConfigError(MULTI_LABEL_REFUSAL)
+    chosen = "zero-shot-prior" if config.few_shot_method == "prior" else config.few_shot_method
+    return resolve_method(chosen, config.multi_label)
+
+
 def _strategy_spec(config: TrainConfig) -> dict[str, Any]:
     """The run's strategy with the model settings it reads (chunk's pooling, sparse's window)."""
     spec: dict[str, Any] = config.strategy_spec()
@@ -115,11 +130,14 @@ def run_few_shot(
     if ctx.enabled:
         raise TrainConfigError("Few-shot training runs in one process: start it without torchrun.")
     folder = config.output_path
+    method = few_shot_method(config)
     descriptions, notes = read_descriptions(config.label_descriptions, splits.labels)
     splits.notes.extend(notes)
     for note in notes:
         reporter.say(note)
     few_shot = FewShotConfig(
+        method=method,
+        prior_lam=config.few_shot_prior_lam,
         iterations=config.few_shot_iterations,
         max_steps=config.few_shot_max_steps or None,
         max_train_windows=config.max_train_windows or 1_000_000,
@@ -140,12 +158,16 @@ def run_few_shot(
         world_size=1,
         run_id=state.run_id,
         mode="few-shot",
+        few_shot_method=method,
+    )
+    used = (
+        f", {len(descriptions)} label descriptions as the zero-shot prior"
+        if method == "zero-shot-prior"
+        else f", {len(descriptions)} label descriptions as extra examples"
     )
     reporter.say(
-        f"Training '{config.name}' few-shot on {ctx.device}: {len(documents)} train / "
-        f"{len(splits.dev)} dev documents"
-        + (f", {len(descriptions)} label descriptions as extra examples" if descriptions else "")
-        + "."
+        f"Training '{config.name}' few-shot ({method}) on {ctx.device}: {len(documents)} train / "
+        f"{len(splits.dev)} dev documents" + (used if descriptions else "") + "."
     )
 
     def progress(event: dict[str, Any]) -> None:
@@ -153,8 +175,8 @@ def run_few_shot(
             reporter.emit(
                 "step", epoch=1, step=event["step"], total_steps=event["total_steps"], loss=event["loss"]
             )
-            if should_stop is not None and should_stop():
-                raise _Stopped("stopped")
+        if event.get("event") != "end" and should_stop is not None and should_stop():
+            raise _Stopped("stopped")
 
     started = perf_counter()
     with reporter.finishing():
@@ -163,7 +185,8 @@ def run_few_shot(
                 documents,
                 labels,
                 encoder=config.encoder,
-                strategy=_strategy_spec(config),
+                # The prior's windows are mean-pooled like zero-shot's: no model settings to carry.
+                strategy=config.strategy_spec() if method == "zero-shot-prior" else _strategy_spec(config),
                 label_names=splits.labels,
                 descriptions=descriptions,
                 multi_label=config.multi_label,
@@ -190,7 +213,10 @@ def run_few_shot(
             )
             reports[role] = evaluate_set(classifier, prepared, batch_size=config.eval_batch_size)
         dev = reports["dev"]
-        record = {"epoch": 1, "train_seconds": train_seconds, "dev": dev, "best": True, "mode": "few-shot"}
+        record = {
+            "epoch": 1, "train_seconds": train_seconds, "dev": dev, "best": True, "mode": "few-shot",
+            "few_shot_method": method,
+        }
         outputs.save_best(
             folder,
             classifier,
@@ -198,6 +224,7 @@ def run_few_shot(
             training={
                 "config": config.to_dict(),
                 "mode": "few-shot",
+                "few_shot_method": method,
                 "best_epoch": 1,
                 "train_docs": len(documents),
                 "dev_docs": len(splits.dev),
@@ -212,7 +239,7 @@ def run_few_shot(
             multi_label=classifier.multi_label,
         )
         reporter.log_epoch(1, record)
-        reporter.say(format_report(dev, title=f"few-shot, {train_seconds:.1f} s; dev:"))
+        reporter.say(format_report(dev, title=f"few-shot ({method}), {train_seconds:.1f} s; dev:"))
         outputs.write_metrics(
             folder,
             {

@@ -13,7 +13,8 @@ from longbert.classifier import LongBertClassifier
 from longbert.runs.state import remove_last
 
 METRICS_FILE = "metrics.json"
-_PARTS = ("encoder", "pooling", "head")
+#: Every part a checkpoint may hold (``prior``: a zero-shot-prior model's correction).
+_PARTS = ("encoder", "pooling", "head", "prior")
 
 
 def clear(folder: Path) -> None:
@@ -35,7 +36,8 @@ def save_best(folder: Path, classifier: LongBertClassifier, **metadata: Any) -> 
     (folder / MANIFEST).unlink(missing_ok=True)
     for part in _PARTS:
         shutil.rmtree(folder / part, ignore_errors=True)
-        (tmp / part).replace(folder / part)
+        if (tmp / part).exists():  # a part of another architecture's checkpoint is not written
+            (tmp / part).replace(folder / part)
     (tmp / MANIFEST).replace(folder / MANIFEST)
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -5,7 +5,9 @@
 * :func:`retrain_work` -- train a model on the reviewed labels (the queue's correction set:
   the corrections of its model and label set, as the Train page exports them, conflicting texts
   left out), from the current model or the encoder, in ``auto`` mode (few-shot with few labels
-  per class, :mod:`longbert.training.few_shot_run`); then score the queue with the new model.
+  per class, :mod:`longbert.training.few_shot_run`; its ``auto`` method corrects the zero-shot
+  model of the label set's descriptions on single-label queues: seconds, and it starts from
+  what zero-shot already got right); then score the queue with the new model.
 
 Both return :class:`QueueScores`; the page hands them to :meth:`ReviewQueue.apply_scores` once
 the job is done (the job never touches the queue: it lives in the page's session).
@@ -93,8 +95,9 @@ def score_work(
 
 def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     """The encoder a retrain starts from: the current model's checkpoint folder (``model``; a
-    re-scored queue's new model first), or the encoder it started from (``encoder``). A
-    zero-shot start has only its encoder. None: the packaged default."""
+    re-scored queue's new model first; a zero-shot-prior model's frozen encoder), or the encoder
+    it started from (``encoder``). A zero-shot start has only its encoder. None: the packaged
+    default."""
     if base not in BASES:
         raise ReviewError(f"A retrain starts from one of {', '.join(BASES)}, not '{base}'.")
     name = queue.rescored.model if queue.rescored is not None else queue.model
@@ -103,6 +106,9 @@ def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     except RecordNotFoundError:
         return None
     if base == "model" and record.folder and Path(record.folder).is_dir():
+        if _is_zero_shot_prior(Path(record.folder)):
+            # Its encoder was never trained: going on from it is going on from that encoder.
+            return record.encoder
         return record.folder
     if base == "encoder" and queue.rescored is not None:  # the encoder of the queue's first model
         try:
@@ -113,6 +119,16 @@ def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     return record.encoder
 
 
+def _is_zero_shot_prior(folder: Path) -> bool:
+    from longbert.checkpoints import is_checkpoint, read_manifest
+    from longbert.errors import CheckpointError
+
+    try:
+        return is_checkpoint(folder) and read_manifest(folder).architecture == "zero-shot-prior"
+    except CheckpointError:
+        return False
+
+
 def retrain_config(
     store: Store,
     queue: ReviewQueue,
@@ -120,13 +136,15 @@ def retrain_config(
     *,
     base: str = "model",
     mode: str = FRONT_END_MODE,
+    few_shot_method: str = "auto",
     few_shot_max_steps: int = 0,
     strategy: dict[str, Any] | None = None,
     epochs: int = 3,
 ) -> tuple[TrainConfig, list[str]]:
     """The run a retrain makes, and notes for the page (conflicting texts left out): the
     queue's corrections written to ``folder``, the label set's descriptions (zero-shot) next to
-    them for few-shot, the model saved as ``models/review-<source>-<time>``."""
+    them for few-shot, the model saved as ``models/review-<source>-<time>``. ``few_shot_method``:
+    TrainConfig's (``auto``: the corrected zero-shot model for single-label queues)."""
     path = folder / "reviewed.jsonl"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -143,6 +161,7 @@ def retrain_config(
         # A new model each time: the last one may be where this one starts from.
         "name": f"review-{queue.key.replace(':', '-')}-{datetime.now(UTC):%Y%m%d-%H%M%S}",
         "mode": mode,
+        "few_shot_method": few_shot_method,
         "few_shot_max_steps": few_shot_max_steps,
         "epochs": epochs,
         "quiet": True,

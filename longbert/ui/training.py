@@ -25,14 +25,33 @@ MAIN_OPTIONS = ("name", "epochs", "batch_size", "learning_rate")
 #: Options the page sets itself (data files, strategy) or that make no sense in the app.
 HIDDEN_OPTIONS = frozenset({
     "train", "dev", "test", "strategy", "strategy_params", "output_dir", "resume",
-    "quiet", "record", "encoder", "mode", "label_descriptions",
+    "quiet", "record", "encoder", "mode", "label_descriptions", "few_shot_method",
 })
 #: The Train page's mode choices, as a person reads them (TrainConfig's ``mode`` values).
 MODE_TITLES = {
     "auto": "Automatic: few-shot with few labels per class",
-    "few-shot": "Few-shot (SetFit: contrastive pairs, then a head)",
+    "few-shot": "Few-shot (a handful of labels per class)",
     "fine-tune": "Fine-tune the encoder and [CLS] head",
 }
+#: The few-shot method choices, as a person reads them (TrainConfig's ``few_shot_method`` values).
+FEW_SHOT_METHOD_TITLES = {
+    "auto": "Automatic: zero-shot corrected (single-label), SetFit (multi-label)",
+    "prior": "Zero-shot corrected by your labels (seconds)",
+    "setfit": "SetFit: contrastive pairs tune the encoder, then a head (minutes)",
+}
+
+
+def few_shot_method_help() -> str:
+    """The few-shot method select box's help: what each method does and costs."""
+    return (
+        "Zero-shot corrected: the zero-shot model (your label descriptions, or the label names) "
+        "stays the starting point and a linear correction is learnt from your labels, the "
+        "encoder frozen. With no labels it is zero-shot; each label moves it only as far as the "
+        "evidence goes. It takes seconds, single-label only. SetFit tunes the encoder on pairs "
+        "of your documents (same label: close, different: apart), then fits a head: minutes on "
+        "a CPU; it also handles multi-label data. Automatic picks the corrected zero-shot model "
+        "for single-label data and SetFit for multi-label. Used only when the run trains few-shot."
+    )
 
 
 def mode_help() -> str:
@@ -41,8 +60,7 @@ def mode_help() -> str:
 
     return (
         "Plain fine-tuning of a [CLS] head needs many labels; from a handful it stays near "
-        "chance. Few-shot tunes the encoder on pairs of your documents (same label: close, "
-        "different: apart), then fits the head, and gives a usable model from about 8 labels "
+        "chance. Few-shot (method: see the next box) gives a usable model from a few labels "
         f"per class. Automatic picks few-shot while the rarest label has fewer than "
         f"{FEW_SHOT_BELOW} documents (bench/results/bench_active.json, bbc_news at 8 per class: "
         "few-shot 94.75% accuracy, plain fine-tuning 80.25%). The mode used is recorded with "
@@ -51,9 +69,9 @@ def mode_help() -> str:
 
 
 def write_descriptions(store: Store, label_set: str | None, folder: Path) -> str | None:
-    """The label set's descriptions as a JSON file for few-shot training (they join training
-    as one example per label); None when it has none worth using (a description that only
-    repeats its label teaches nothing)."""
+    """The label set's descriptions as a JSON file for few-shot training (the zero-shot prior
+    embeds them; SetFit adds them as one example per label); None when it has none worth using
+    (a description that only repeats its label teaches nothing)."""
     import json
 
     from longbert.store import RecordNotFoundError
