@@ -3,7 +3,6 @@ still running stay in one batch, and the outputs of those rows are the full mode
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -64,20 +63,16 @@ def exit_model(encoder_folder: Path, exit_at: int) -> LongBertClassifier:
     return model
 
 
-@pytest.fixture
-def layer_calls() -> Iterator[list[tuple[int, int, int]]]:
-    """Filled by :func:`count_layers`: (layer index, rows, tokens) of each layer call."""
+def count_layers(model: LongBertClassifier) -> list[tuple[int, int, int]]:
+    """From now on, (layer index, rows, tokens) of each call of one of ``model``'s encoder layers."""
     calls: list[tuple[int, int, int]] = []
-    yield calls
-
-
-def count_layers(model: LongBertClassifier, calls: list[tuple[int, int, int]]) -> None:
     for index, layer in enumerate(model.encoder.encoder.layer):
 
         def record(module: nn.Module, args: tuple[Tensor, ...], index: int = index) -> None:
             calls.append((index, args[0].shape[0], args[0].shape[1]))
 
         layer.register_forward_pre_hook(record)
+    return calls
 
 
 def texts() -> list[str]:
@@ -85,11 +80,9 @@ def texts() -> list[str]:
 
 
 @pytest.mark.parametrize("exit_at", [1, 2, 3])
-def test_rows_that_exit_at_layer_k_never_run_the_later_layers(
-    encoder_folder: Path, exit_at: int, layer_calls: list[tuple[int, int, int]]
-) -> None:
+def test_rows_that_exit_at_layer_k_never_run_the_later_layers(encoder_folder: Path, exit_at: int) -> None:
     model = exit_model(encoder_folder, exit_at)
-    count_layers(model, layer_calls)
+    layer_calls = count_layers(model)
     got = model.predict(texts(), batch_size=8, attention="none")
     # One batched call per layer up to k, over all six documents; nothing after k.
     assert [(index, rows) for index, rows, _ in layer_calls] == [(i, 6) for i in range(exit_at)]
@@ -99,22 +92,18 @@ def test_rows_that_exit_at_layer_k_never_run_the_later_layers(
         np.testing.assert_allclose(list(prediction.probabilities.values()), want.numpy(), rtol=1e-6)
 
 
-def test_the_full_path_runs_every_layer_once_per_batch(
-    encoder_folder: Path, layer_calls: list[tuple[int, int, int]]
-) -> None:
+def test_the_full_path_runs_every_layer_once_per_batch(encoder_folder: Path) -> None:
     model = exit_model(encoder_folder, 2)
-    count_layers(model, layer_calls)
+    layer_calls = count_layers(model)
     model.predict(texts(), batch_size=8, attention="none", exit_threshold=0)
     assert [(index, rows) for index, rows, _ in layer_calls] == [(i, 6) for i in range(LAYERS)]
 
 
-def test_chunk_windows_exit_in_passes_of_batch_size_rows(
-    encoder_folder: Path, layer_calls: list[tuple[int, int, int]]
-) -> None:
+def test_chunk_windows_exit_in_passes_of_batch_size_rows(encoder_folder: Path) -> None:
     """Chunk mode: the unit is the window; a long document's windows go in passes of at most
     ``batch_size`` rows, as in the full path, and stop at the exit layer."""
     model = exit_model(encoder_folder, 2)
-    count_layers(model, layer_calls)
+    layer_calls = count_layers(model)
     long_text = text_of(12)
     n_windows = len(model.prepare([long_text], strategy=parse_strategy(CHUNK)[0])[0].windows)
     assert n_windows > 4
@@ -139,7 +128,7 @@ class ExitSome(nn.Module):
 
 
 def test_the_rows_still_running_shrink_the_batch_and_keep_the_full_models_outputs(
-    encoder_folder: Path, layer_calls: list[tuple[int, int, int]]
+    encoder_folder: Path,
 ) -> None:
     """Rows 0 and 2 (the longest) leave after layer 1: layer 2 on runs the other rows alone,
     cut to their own padded length; their logits and [CLS] rows are the full model's."""
@@ -148,7 +137,7 @@ def test_the_rows_still_running_shrink_the_batch_and_keep_the_full_models_output
     docs = [text_of(20), text_of(2), text_of(16, 1), text_of(3, 2), text_of(1, 3)]
     inputs = model.collate(model.prepare(docs))
     full = model.infer(inputs, exit_threshold=0, output_cls_attention=True)
-    count_layers(model, layer_calls)
+    layer_calls = count_layers(model)
     got = model.infer(inputs, exit_threshold=0.5, output_cls_attention=True)
     width = inputs.input_ids.shape[1]
     short = int(inputs.attention_mask[[1, 3, 4]].sum(dim=1).max())
@@ -164,7 +153,7 @@ def test_the_rows_still_running_shrink_the_batch_and_keep_the_full_models_output
 
 
 def test_exits_under_autocast_keep_every_document(
-    encoder_folder: Path, monkeypatch: pytest.MonkeyPatch, layer_calls: list[tuple[int, int, int]]
+    encoder_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """float32 weights under bf16 autocast (load_classifier's default, LONGBERT_PRECISION=bf16):
     the exits' logits are bf16 there. Every document is still predicted, batched, at its exit
@@ -172,7 +161,7 @@ def test_exits_under_autocast_keep_every_document(
     monkeypatch.setenv("LONGBERT_PRECISION", "bf16")
     model = exit_model(encoder_folder, 2)
     assert model.prepared_dtype is None  # float32 weights: autocast
-    count_layers(model, layer_calls)
+    layer_calls = count_layers(model)
     got = model.predict([*texts(), SENTENCES[0]], batch_size=8)
     assert all(p.ok for p in got), [p for p in got if not p.ok]
     assert all(p.label == "econ" and p.attention is not None for p in got)
