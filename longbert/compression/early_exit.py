@@ -4,10 +4,16 @@ After every encoder layer but the last, an exit classifier (a [CLS] head shaped 
 model's own, initialised from it) reads the row's [CLS] state. At inference a row (a document,
 or in chunk mode each window) leaves at the first layer whose prediction has a normalised
 entropy (entropy / log(labels); binary entropy averaged over labels for multi-label) below the
-threshold; the rest go on, so the batch shrinks layer by layer. The threshold is stored with
+threshold; the rest go on, so the batch shrinks layer by layer: the rows still running stay
+in one batch (index-selected hidden states and masks), and a layer costs in proportion to
+the rows it still has. The threshold is stored with
 the model (``exits/config.json``) and can be changed per call (``predict(...,
 exit_threshold=...)``). Threshold 0 runs the unchanged full forward path: exactly the source
 model. The sparse (long) mode always runs the full model.
+
+The threshold is a normalised entropy: 0.2 asks a two-label exit for about 97% confidence.
+A model whose own final predictions are rarely that sure exits rarely at such thresholds;
+the speed/accuracy curve (``bench/bench_compress.py``) shows where its exits start to leave.
 
 Training is self-distillation (FastBERT): on unlabelled text, each exit learns the final
 head's soft prediction for the same row (KL divergence; soft binary cross-entropy for
@@ -176,12 +182,10 @@ def run_with_exits(
 @dataclass
 class ExitPass:
     """One batched pass with exits over ``R`` rows of ``T`` tokens: ``logits`` ``[R, L]``
-    float32 (each row's exit, or the final head's), ``exit_layer`` ``[R]`` (1-based layer the
-    row left after; the encoder's depth for rows that ran every layer), ``cls_attention``
-    ``[R, T]`` float32 (the [CLS] row of the row's last layer; 0 on padding) when asked."""
+    float32 (each row's exit, or the final head's), ``cls_attention`` ``[R, T]`` float32 (the
+    [CLS] row of the row's last layer; 0 on padding) when asked."""
 
     logits: Tensor
-    exit_layer: Tensor
     cls_attention: Tensor | None
 
 
@@ -201,7 +205,6 @@ def exit_pass(
     device = ids.device
     head_dtype = classifier.head.classifier.weight.dtype
     row_logits = torch.zeros(rows, len(classifier.labels), device=device)
-    exit_layer = torch.full((rows,), exits.num_layers, dtype=torch.long, device=device)
     cls_rows = torch.zeros(rows, width, device=device) if need_cls else None
     active = torch.arange(rows, device=device)  # which input row each batch row is
     valid = inputs.attention_mask.bool()
@@ -223,7 +226,6 @@ def exit_pass(
         if not bool(leave.any()):  # the one host sync per layer: the batch's next size
             continue
         row_logits[active[leave]] = logits[leave]
-        exit_layer[active[leave]] = index + 1
         stay = (~leave).nonzero().squeeze(1)
         if stay.numel() == 0:
             break
@@ -232,7 +234,7 @@ def exit_pass(
         if used < hidden.shape[1]:
             hidden, valid = hidden[:, :used].contiguous(), valid[:, :used]
         masks = _Masks(valid, padded=not bool(valid.all()))
-    return ExitPass(row_logits, exit_layer, cls_rows)
+    return ExitPass(row_logits, cls_rows)
 
 
 @torch.inference_mode()
