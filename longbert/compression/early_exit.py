@@ -215,17 +215,19 @@ def exit_pass(
         last = index == len(layers) - 1
         # The last layer computes the [CLS] position alone, as the full path does.
         hidden, cls_row, _ = layer(hidden, masks, need_cls, False, last)
-        if cls_rows is not None and cls_row is not None:
-            cls_rows[active, : cls_row.shape[1]] = cls_row.float()
         cls_states = hidden[:, 0].to(head_dtype)
         if last:
             row_logits[active] = classifier.head(cls_states).float()
+            if cls_rows is not None and cls_row is not None:
+                cls_rows[active, : cls_row.shape[1]] = cls_row.float()
             break
         logits = exits.heads[index](cls_states).float()
         leave = uncertainty(logits, classifier.multi_label) < threshold
         if not bool(leave.any()):  # the one host sync per layer: the batch's next size
             continue
         row_logits[active[leave]] = logits[leave]
+        if cls_rows is not None and cls_row is not None:  # kept for the rows leaving here
+            cls_rows[active[leave], : cls_row.shape[1]] = cls_row[leave].float()
         stay = (~leave).nonzero().squeeze(1)
         if stay.numel() == 0:
             break
