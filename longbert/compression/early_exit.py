@@ -4,10 +4,16 @@ After every encoder layer but the last, an exit classifier (a [CLS] head shaped 
 model's own, initialised from it) reads the row's [CLS] state. At inference a row (a document,
 or in chunk mode each window) leaves at the first layer whose prediction has a normalised
 entropy (entropy / log(labels); binary entropy averaged over labels for multi-label) below the
-threshold; the rest go on, so the batch shrinks layer by layer. The threshold is stored with
+threshold; the rest go on, so the batch shrinks layer by layer: the rows still running stay
+in one batch (index-selected hidden states and masks), and a layer costs in proportion to
+the rows it still has. The threshold is stored with
 the model (``exits/config.json``) and can be changed per call (``predict(...,
 exit_threshold=...)``). Threshold 0 runs the unchanged full forward path: exactly the source
 model. The sparse (long) mode always runs the full model.
+
+The threshold is a normalised entropy: 0.2 asks a two-label exit for about 97% confidence.
+A model whose own final predictions are rarely that sure exits rarely at such thresholds;
+the speed/accuracy curve (``bench/bench_compress.py``) shows where its exits start to leave.
 
 Training is self-distillation (FastBERT): on unlabelled text, each exit learns the final
 head's soft prediction for the same row (KL divergence; soft binary cross-entropy for
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,13 +122,18 @@ def run_with_exits(
     inputs: ModelInputs,
     threshold: float,
     *,
+    rows_per_pass: int | None = None,
     output_cls_attention: bool = False,
     output_window_logits: bool = False,
     **ignored: Any,
 ) -> dict[str, Tensor | None] | None:
     """The forward path with exits (no gradients): the fields of a ``ClassifierOutput``
     (``logits``, ``window_weights``, ``window_logits``, ``cls_attention``); None where the
-    full path must run instead (threshold 0, sparse mode, full attention maps, given embeddings)."""
+    full path must run instead (threshold 0, sparse mode, full attention maps, given embeddings).
+
+    ``rows_per_pass``: in chunks mode, at most this many windows go through the layers together
+    (as in the full path), so a document of hundreds of windows never makes one huge pass.
+    A row's ``cls_attention`` is the [CLS] row of the last layer it ran."""
     exits: ExitHeads | None = getattr(classifier, "early_exit", None)
     if (
         exits is None
@@ -131,33 +143,24 @@ def run_with_exits(
         or ignored.get("output_attentions")
     ):
         return None
-    encoder = classifier.encoder
-    ids, key_valid = inputs.input_ids, inputs.attention_mask.bool()
-    rows = ids.shape[0]
-    row_logits = torch.zeros(rows, len(classifier.labels), device=ids.device)
-    cls_rows = torch.zeros(ids.shape, device=ids.device) if output_cls_attention else None
-    active = torch.arange(rows, device=ids.device)
-    hidden = encoder.embeddings(ids, torch.zeros_like(ids))
-    layers = encoder.encoder.layer
-    for index, layer in enumerate(layers):
-        last = index == len(layers) - 1
-        valid = key_valid[active]
-        masks = _Masks(valid, padded=not bool(valid.all()))
-        hidden, cls_row, _ = layer(hidden, masks, output_cls_attention, False, last)
-        if cls_rows is not None and cls_row is not None:
-            cls_rows[active] = cls_row.float()
-        cls_states = hidden[:, 0].to(classifier.head.classifier.weight.dtype)
-        if last:
-            row_logits[active] = classifier.head(cls_states).float()
-            break
-        logits = exits.heads[index](cls_states.float())
-        leave = uncertainty(logits, classifier.multi_label) < threshold
-        if bool(leave.any()):
-            row_logits[active[leave]] = logits[leave]
-            keep = ~leave
-            active, hidden = active[keep], hidden[keep]
-            if active.numel() == 0:
-                break
+    rows = inputs.num_rows
+    step = max(1, rows_per_pass) if rows_per_pass is not None and inputs.mode == "chunks" else rows
+    passes = [
+        exit_pass(
+            classifier,
+            exits,
+            inputs.rows(start, start + step) if step < rows else inputs,
+            threshold,
+            output_cls_attention,
+        )
+        for start in range(0, rows, step)
+    ]
+    row_logits = torch.cat([p.logits for p in passes]) if len(passes) > 1 else passes[0].logits
+    cls_rows = None
+    if output_cls_attention:
+        cls_rows = (
+            torch.cat([p.cls_attention for p in passes]) if len(passes) > 1 else passes[0].cls_attention
+        )
     if inputs.mode == "chunks":
         probs = classifier.probabilities(row_logits)
         counts = torch.bincount(inputs.window_doc, minlength=inputs.num_docs).clamp(min=1)
@@ -167,13 +170,73 @@ def run_with_exits(
         logits = torch.logit(doc_probs) if classifier.multi_label else doc_probs.log()
         weights = 1.0 / counts[inputs.window_doc].float()
     else:
-        logits, weights = row_logits, torch.ones(rows, device=ids.device)
+        logits, weights = row_logits, torch.ones(rows, device=row_logits.device)
     return {
         "logits": logits,
         "window_weights": weights,
         "window_logits": row_logits if output_window_logits and inputs.mode == "chunks" else None,
         "cls_attention": cls_rows,
     }
+
+
+@dataclass
+class ExitPass:
+    """One batched pass with exits over ``R`` rows of ``T`` tokens: ``logits`` ``[R, L]``
+    float32 (each row's exit, or the final head's), ``cls_attention`` ``[R, T]`` float32 (the
+    [CLS] row of the row's last layer; 0 on padding) when asked."""
+
+    logits: Tensor
+    cls_attention: Tensor | None
+
+
+def exit_pass(
+    classifier: Classifier, exits: ExitHeads, inputs: ModelInputs, threshold: float, need_cls: bool
+) -> ExitPass:
+    """Run the rows of ``inputs`` layer by layer, all still-running rows in one batch.
+
+    After each layer the rows whose exit is confident leave: the hidden states and masks of
+    the rest are index-selected, and key columns that are padding for every row still running
+    are cut off (exact: padding keys get no attention weight), so each layer costs in
+    proportion to the rows (and tokens) it still has. Logits are float32 whatever the compute
+    dtype (under autocast the heads give bf16/fp16)."""
+    encoder = classifier.encoder
+    ids = inputs.input_ids
+    rows, width = ids.shape
+    device = ids.device
+    head_dtype = classifier.head.classifier.weight.dtype
+    row_logits = torch.zeros(rows, len(classifier.labels), device=device)
+    cls_rows = torch.zeros(rows, width, device=device) if need_cls else None
+    active = torch.arange(rows, device=device)  # which input row each batch row is
+    valid = inputs.attention_mask.bool()
+    masks = _Masks(valid, padded=not bool(valid.all()))
+    hidden = encoder.embeddings(ids, torch.zeros_like(ids))
+    layers = encoder.encoder.layer
+    for index, layer in enumerate(layers):
+        last = index == len(layers) - 1
+        # The last layer computes the [CLS] position alone, as the full path does.
+        hidden, cls_row, _ = layer(hidden, masks, need_cls, False, last)
+        cls_states = hidden[:, 0].to(head_dtype)
+        if last:
+            row_logits[active] = classifier.head(cls_states).float()
+            if cls_rows is not None and cls_row is not None:
+                cls_rows[active, : cls_row.shape[1]] = cls_row.float()
+            break
+        logits = exits.heads[index](cls_states).float()
+        leave = uncertainty(logits, classifier.multi_label) < threshold
+        if not bool(leave.any()):  # the one host sync per layer: the batch's next size
+            continue
+        row_logits[active[leave]] = logits[leave]
+        if cls_rows is not None and cls_row is not None:  # kept for the rows leaving here
+            cls_rows[active[leave], : cls_row.shape[1]] = cls_row[leave].float()
+        stay = (~leave).nonzero().squeeze(1)
+        if stay.numel() == 0:
+            break
+        active, hidden, valid = active[stay], hidden.index_select(0, stay), valid.index_select(0, stay)
+        used = int(valid.any(dim=0).nonzero().max()) + 1  # keys past it are padding for every row
+        if used < hidden.shape[1]:
+            hidden, valid = hidden[:, :used].contiguous(), valid[:, :used]
+        masks = _Masks(valid, padded=not bool(valid.all()))
+    return ExitPass(row_logits, cls_rows)
 
 
 @torch.inference_mode()
