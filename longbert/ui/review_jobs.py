@@ -95,9 +95,11 @@ def score_work(
 
 def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     """The encoder a retrain starts from: the current model's checkpoint folder (``model``; a
-    re-scored queue's new model first; a zero-shot-prior model's frozen encoder), or the encoder
-    it started from (``encoder``). A zero-shot start has only its encoder. None: the packaged
-    default."""
+    re-scored queue's new model first), whose fine-tuned encoder training takes with a new head
+    (:mod:`longbert.encoder_export`), or the encoder it started from (``encoder``). A
+    zero-shot-prior model never trained its encoder: going on from it is going on from that
+    encoder (its own folder holds the same weights: taken when that encoder is a folder since
+    deleted). A zero-shot start has only its encoder. None: the packaged default."""
     if base not in BASES:
         raise ReviewError(f"A retrain starts from one of {', '.join(BASES)}, not '{base}'.")
     name = queue.rescored.model if queue.rescored is not None else queue.model
@@ -106,8 +108,7 @@ def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     except RecordNotFoundError:
         return None
     if base == "model" and record.folder and Path(record.folder).is_dir():
-        if _is_zero_shot_prior(Path(record.folder)):
-            # Its encoder was never trained: going on from it is going on from that encoder.
+        if _is_zero_shot_prior(Path(record.folder)) and not _gone(record.encoder):
             return record.encoder
         return record.folder
     if base == "encoder" and queue.rescored is not None:  # the encoder of the queue's first model
@@ -119,6 +120,14 @@ def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     return record.encoder
 
 
+def _gone(encoder: str | None) -> bool:
+    """Whether ``encoder`` names a local folder that no longer exists."""
+    if not encoder:
+        return False
+    path = Path(encoder).expanduser()
+    return (path.is_absolute() or encoder.startswith(".")) and not path.exists()
+
+
 def _is_zero_shot_prior(folder: Path) -> bool:
     from longbert.checkpoints import is_checkpoint, read_manifest
     from longbert.errors import CheckpointError
@@ -127,6 +136,16 @@ def _is_zero_shot_prior(folder: Path) -> bool:
         return is_checkpoint(folder) and read_manifest(folder).architecture == "zero-shot-prior"
     except CheckpointError:
         return False
+
+
+def _refuse_a_compressed_start(encoder: str) -> None:
+    """Say now, on the page, that a compressed model is no start (the job would fail later)."""
+    from longbert.checkpoints import read_manifest
+    from longbert.encoder_export import refuse_compressed
+    from longbert.encoder_source import checkpoint_folder
+
+    if (folder := checkpoint_folder(encoder)) is not None:
+        refuse_compressed(folder, read_manifest(folder))
 
 
 def retrain_config(
@@ -169,6 +188,7 @@ def retrain_config(
     }
     encoder = base_encoder(store, queue, base)
     if encoder:
+        _refuse_a_compressed_start(encoder)
         values["encoder"] = encoder
     if strategy:
         values["strategy"] = strategy["name"]
