@@ -178,7 +178,7 @@ def retrain_config(
     values: dict[str, Any] = {
         "train": str(path),
         # A new model each time: the last one may be where this one starts from.
-        "name": f"review-{queue.key.replace(':', '-')}-{datetime.now(UTC):%Y%m%d-%H%M%S}",
+        "name": _unused_name(f"review-{queue.key.replace(':', '-')}-{datetime.now(UTC):%Y%m%d-%H%M%S}"),
         "mode": mode,
         "few_shot_method": few_shot_method,
         "few_shot_max_steps": few_shot_max_steps,
@@ -204,6 +204,18 @@ def retrain_config(
             values["label_descriptions"] = str(folder / "descriptions.json")
     config = TrainConfig.from_dict(values, source="the Review page").validate()
     return config, [str(warning.message) for warning in caught if "conflict" in str(warning.message)]
+
+
+def _unused_name(name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``... when a model folder of that name exists (two
+    retrains within a second): training never replaces a model."""
+    from longbert.settings import models_dir
+
+    taken, number = name, 1
+    while (models_dir() / taken).exists():
+        number += 1
+        taken = f"{name}-{number}"
+    return taken
 
 
 def retrain_work(
