@@ -4,6 +4,7 @@ corrections, and retrain-then-rescore re-ranking the queue with a new model."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -221,9 +222,11 @@ def run_retrain(store: Store, queue: Any, config: Any, folder: Path) -> Any:
     return snapshot.result["result"]
 
 
-def test_retraining_from_the_current_model_twice_goes_on_from_each_trained_model(
+def test_retraining_from_the_current_model_again_and_again_goes_on_from_the_trained_models(
     store: Store, tmp_path: Path
 ) -> None:
+    """Zero-shot start -> fine-tuned model 1 -> from model 1: a few-shot zero-shot-prior model
+    2 (its encoder model 1's, frozen) -> from model 2, that is model 1's encoder: fine-tuned 3."""
     encoder = save_tiny_encoder(tmp_path / "tiny", **TRAIN_ENCODER)
     rows = make_rows(12, seed=0)
     ids = [
@@ -233,25 +236,32 @@ def test_retraining_from_the_current_model_twice_goes_on_from_each_trained_model
     queue = build_queue(store, SOURCE)
     assert base_encoder(store, queue, "model") is None  # a zero-shot start: its encoder only
     starts, models = [], []
-    for answered in (ids[:6], ids[6:8]):
+    for answered, mode in ((ids[:6], "fine-tune"), (ids[6:8], "auto"), (ids[8:10], "fine-tune")):
         for prediction_id in answered:
             queue.answer(store, rows[ids.index(prediction_id)]["label"], prediction_id=prediction_id)
         folder = tmp_path / f"work-{len(models)}"
         folder.mkdir()
-        config, _ = retrain_config(store, queue, folder, base="model", mode="fine-tune", epochs=1)
+        config, _ = retrain_config(store, queue, folder, base="model", mode=mode, epochs=1)
         starts.append(config.encoder)
         if not models:  # the packaged default: the tiny encoder stands in for it
             config = dataclasses.replace(config, encoder=str(encoder))
         result = run_retrain(store, queue, dataclasses.replace(config, threads=1), folder)
         assert queue.rescored is not None and queue.rescored.model == config.name
         models.append(Path(result.output_dir))
-        # The next retrain from the current model starts from this trained checkpoint.
-        assert base_encoder(store, queue, "model") == str(models[-1])
-    first, second = models
-    assert starts[1] == str(first) and first != second
-    assert read_manifest(second).encoder == str(first)  # the model it went on from
+    first, second, third = models
+    assert len({first, second, third}) == 3
+    assert starts[1:] == [str(first), str(first)]  # each time from the trained model 1
+    assert read_manifest(second).architecture == "zero-shot-prior"  # auto: 4 labels per class
+    assert read_manifest(second).encoder == read_manifest(third).encoder == str(first)
     assert read_manifest(first).kind == "classifier"  # nothing of it was changed or lost
-    assert base_encoder(store, queue, "encoder") is None  # afresh: the zero-shot start's encoder
+    # The next retrain from the current model starts from the fine-tuned model 3; afresh, from
+    # the zero-shot start's encoder (the packaged default: None).
+    assert base_encoder(store, queue, "model") == str(third)
+    assert base_encoder(store, queue, "encoder") is None
+    # A zero-shot-prior model whose encoder folder is gone: its own folder holds that encoder.
+    queue.rescored = dataclasses.replace(queue.rescored, model=second.name)
+    shutil.rmtree(first)
+    assert base_encoder(store, queue, "model") == str(second)
 
 
 def test_retraining_from_a_compressed_model_is_refused_naming_its_source(
