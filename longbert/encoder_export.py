@@ -31,6 +31,8 @@ ENCODER_CACHE_ENV = "LONGBERT_ENCODER_CACHE"
 #: The pooler a new [CLS] head starts from, beside an encoder's weights (the file name
 #: ``longbert.modeling.long_bert_io.POOLER_FILE``, which imports encoder_source: not imported here).
 POOLER_FILE = "bert_pooler.safetensors"
+#: How an export's staging folder is named (only such folders are ever removed as leftovers).
+STAGING_PREFIX = ".longbert-export-"
 #: Seconds after which an export's staging folder is taken for one an interrupted process left.
 STALE_STAGING_SECONDS = 3600.0
 
@@ -86,15 +88,23 @@ def exported_encoder(folder: Path, manifest: Manifest | None = None) -> Path:
     target = root / f"{slug}-{_export_key(folder, manifest)}"
     if is_checkpoint(target):
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+    except OSError as error:
+        raise CheckpointError(
+            f"Could not export the encoder of '{folder}' into '{root}' ({error}): make it writable "
+            f"or point {ENCODER_CACHE_ENV} at a writable folder."
+        ) from error
     try:
         _write_export(folder, manifest, staging)
         try:
             staging.rename(target)
-        except OSError:
+        except OSError as error:
             if not is_checkpoint(target):  # not a concurrent export that finished first
-                raise
+                raise CheckpointError(
+                    f"Could not export the encoder of '{folder}' into '{target}' ({error})."
+                ) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _remove_stale_exports(root, str(source), keep=target)
@@ -112,7 +122,10 @@ def _write_export(folder: Path, manifest: Manifest, staging: Path) -> None:
         raise CheckpointError(
             f"Model '{folder}' is incomplete: '{encoder_dir}' lacks its weights or config.json."
         )
-    shutil.copytree(encoder_dir, staging / "encoder", ignore=shutil.ignore_patterns("*.partial", "*.tmp"))
+    try:
+        shutil.copytree(encoder_dir, staging / "encoder", ignore=shutil.ignore_patterns("*.partial", "*.tmp"))
+    except OSError as error:  # a full disk, an unreadable file
+        raise CheckpointError(f"Could not copy the encoder of '{folder}' ({error}).") from error
     head = folder / "head" / "model.safetensors"
     if manifest.architecture == "cls-head" and head.is_file():
         try:
@@ -138,13 +151,18 @@ def _write_export(folder: Path, manifest: Manifest, staging: Path) -> None:
 
 def _remove_stale_exports(root: Path, source: str, keep: Path) -> None:
     """Drop the exports of earlier saves of ``source`` and of models deleted since, and staging
-    folders an interrupted export left. Best effort: a folder in use elsewhere stays readable
-    by whoever holds its files open, and a failure here never fails the export."""
+    folders an interrupted export left; nothing else in ``root`` is touched. Best effort: a
+    folder in use elsewhere stays readable by whoever holds its files open, and a failure here
+    never fails the export."""
     now = time.time()
-    for entry in root.iterdir():
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
         if entry == keep or not entry.is_dir():
             continue
-        if entry.name.startswith("."):
+        if entry.name.startswith(STAGING_PREFIX):
             try:
                 stale = now - entry.stat().st_mtime > STALE_STAGING_SECONDS
             except OSError:
@@ -152,9 +170,10 @@ def _remove_stale_exports(root: Path, source: str, keep: Path) -> None:
             if stale:
                 shutil.rmtree(entry, ignore_errors=True)
             continue
-        try:
-            origin = read_manifest(entry).metadata.get("exported_from") if is_checkpoint(entry) else None
+        try:  # only this module's exports say where they were exported from
+            export = read_manifest(entry) if is_checkpoint(entry) else None
         except CheckpointError:
-            origin = None
+            export = None
+        origin = export.metadata.get("exported_from") if export and export.kind == "encoder" else None
         if isinstance(origin, str) and (origin == source or not Path(origin).is_dir()):
             shutil.rmtree(entry, ignore_errors=True)

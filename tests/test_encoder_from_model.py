@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,13 @@ from safetensors.torch import load_file
 
 from longbert import LongBertClassifier, UnsupportedEncoderError, ZeroShotClassifier
 from longbert.checkpoints import Compression, read_manifest, write_manifest
-from longbert.encoder_export import ENCODER_CACHE_ENV, encoder_cache_dir, exported_encoder
+from longbert.encoder_export import (
+    ENCODER_CACHE_ENV,
+    STAGING_PREFIX,
+    STALE_STAGING_SECONDS,
+    encoder_cache_dir,
+    exported_encoder,
+)
 from longbert.encoder_source import load_encoder_config, load_tokenizer
 from longbert.modeling import LongBertModel
 from longbert.store import get_store
@@ -220,13 +228,18 @@ def test_a_compressed_model_is_refused_naming_its_source(
 def test_an_export_follows_the_models_saves_and_survives_concurrent_calls(
     trained: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(ENCODER_CACHE_ENV, str(isolated / "cache"))
+    cache = isolated / "cache"
+    monkeypatch.setenv(ENCODER_CACHE_ENV, str(cache))
+    (cache / "notes").mkdir(parents=True)  # not an export: never touched
+    left = cache / (STAGING_PREFIX + "killed")  # what an export killed an hour ago left
+    left.mkdir()
+    os.utime(left, (time.time() - 2 * STALE_STAGING_SECONDS,) * 2)
     folder = copy_model(trained, isolated)
     with ThreadPoolExecutor(4) as pool:  # four first uses at once: one export, whole
         exports = set(pool.map(lambda _: exported_encoder(folder), range(4)))
     (first,) = exports
-    assert first.parent == isolated / "cache"
-    assert sorted(p.name for p in (isolated / "cache").iterdir()) == [first.name]  # no staging left
+    assert first.parent == cache
+    assert sorted(p.name for p in cache.iterdir()) == sorted([first.name, "notes"])  # no staging left
     assert read_manifest(first).kind == "encoder"
     config = json.loads((first / "encoder" / "config.json").read_text())
     assert config["model_type"] == "longbert"
@@ -244,4 +257,4 @@ def test_an_export_follows_the_models_saves_and_survives_concurrent_calls(
     other = copy_model(trained, isolated, "news-other")
     shutil.rmtree(folder)
     third = exported_encoder(other)
-    assert sorted(p.name for p in (isolated / "cache").iterdir()) == [third.name]
+    assert sorted(p.name for p in cache.iterdir()) == sorted([third.name, "notes"])
