@@ -125,7 +125,7 @@ def _gone(encoder: str | None) -> bool:
     if not encoder:
         return False
     path = Path(encoder).expanduser()
-    return (path.is_absolute() or encoder.startswith(".")) and not path.exists()
+    return (path.is_absolute() or encoder.startswith((".", "~"))) and not path.exists()
 
 
 def _is_zero_shot_prior(folder: Path) -> bool:
