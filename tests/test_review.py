@@ -4,7 +4,9 @@ corrections, and retrain-then-rescore re-ranking the queue with a new model."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +15,9 @@ from helpers.store_factories import make_document, make_prediction
 from helpers.train_fixtures import TRAIN_ENCODER, make_rows
 
 from longbert.active import margin
+from longbert.checkpoints import Compression, read_manifest, write_manifest
 from longbert.document import Document
+from longbert.errors import UnsupportedEncoderError
 from longbert.store import HistoryFilter, Store, get_store
 from longbert.ui.jobs import JobManager
 from longbert.ui.review import ANSWER_NOTE, ReviewError, build_queue
@@ -205,3 +209,83 @@ def test_retraining_from_zero_shot_on_few_answers_per_label_is_cautioned(store: 
     assert caution is not None and "fewest answers for one label is 1" in caution and "worse" in caution
     trained = dataclasses.replace(queue, model="news-v2")  # a trained model's queue: no caution
     assert trained.retrain_warning() is None
+
+
+def run_retrain(store: Store, queue: Any, config: Any, folder: Path) -> Any:
+    job = JobManager().submit(
+        retrain_work(store, queue, config, folder, queue.pending), title="t", kind="review"
+    )
+    snapshot = job.wait(300)
+    assert snapshot.status == "done", snapshot.error
+    scores = snapshot.result["scores"]
+    scores.apply(queue, store)
+    return snapshot.result["result"]
+
+
+def test_retraining_from_the_current_model_again_and_again_goes_on_from_the_trained_models(
+    store: Store, tmp_path: Path
+) -> None:
+    """Zero-shot start -> fine-tuned model 1 -> from model 1: a few-shot zero-shot-prior model
+    2 (its encoder model 1's, frozen) -> from model 2, that is model 1's encoder: fine-tuned 3."""
+    encoder = save_tiny_encoder(tmp_path / "tiny", **TRAIN_ENCODER)
+    rows = make_rows(12, seed=0)
+    ids = [
+        save(store, Document(row["text"], name=f"doc-{i}.txt"), {"econ": 0.5, "sport": 0.5})
+        for i, row in enumerate(rows)
+    ]
+    queue = build_queue(store, SOURCE)
+    assert base_encoder(store, queue, "model") is None  # a zero-shot start: its encoder only
+    starts, models = [], []
+    for answered, mode in ((ids[:6], "fine-tune"), (ids[6:8], "auto"), (ids[8:10], "fine-tune")):
+        for prediction_id in answered:
+            queue.answer(store, rows[ids.index(prediction_id)]["label"], prediction_id=prediction_id)
+        folder = tmp_path / f"work-{len(models)}"
+        folder.mkdir()
+        config, _ = retrain_config(store, queue, folder, base="model", mode=mode, epochs=1)
+        starts.append(config.encoder)
+        if not models:  # the packaged default: the tiny encoder stands in for it
+            config = dataclasses.replace(config, encoder=str(encoder))
+        result = run_retrain(store, queue, dataclasses.replace(config, threads=1), folder)
+        assert queue.rescored is not None and queue.rescored.model == config.name
+        models.append(Path(result.output_dir))
+    first, second, third = models
+    assert len({first, second, third}) == 3
+    assert starts[1:] == [str(first), str(first)]  # each time from the trained model 1
+    assert read_manifest(second).architecture == "zero-shot-prior"  # auto: 4 labels per class
+    assert read_manifest(second).encoder == read_manifest(third).encoder == str(first)
+    assert read_manifest(first).kind == "classifier"  # nothing of it was changed or lost
+    # The next retrain from the current model starts from the fine-tuned model 3; afresh, from
+    # the zero-shot start's encoder (the packaged default: None).
+    assert base_encoder(store, queue, "model") == str(third)
+    assert base_encoder(store, queue, "encoder") is None
+    # A zero-shot-prior model whose encoder folder is gone: its own folder holds that encoder.
+    queue.rescored = dataclasses.replace(queue.rescored, model=second.name)
+    shutil.rmtree(first)
+    assert base_encoder(store, queue, "model") == str(second)
+
+
+def test_retraining_from_a_compressed_model_is_refused_naming_its_source(
+    store: Store, tmp_path: Path
+) -> None:
+    from helpers.train_fixtures import train_quick_model, write_jsonl
+
+    encoder = save_tiny_encoder(tmp_path / "tiny", **TRAIN_ENCODER)
+    model = train_quick_model(tmp_path, write_jsonl(tmp_path / "train.jsonl", make_rows(8)), encoder)
+    compressed = Compression(method="int8", source_model="models/news-v1")
+    write_manifest(model, dataclasses.replace(read_manifest(model), compression=compressed))
+    store.register_model("news-int8", folder=str(model), encoder=str(encoder), labels=LABELS)
+    ids = []
+    for i in range(4):  # a batch the int8 model labelled, then reviewed
+        document = make_document(i)
+        prediction = make_prediction(document, model="news-int8", label="econ", labels=LABELS)
+        prediction = dataclasses.replace(prediction, probabilities={"econ": 0.6, "sport": 0.4})
+        ids.append(store.save_prediction(prediction, document, label_set="news"))
+    queue = build_queue(store, HistoryFilter(model="news-int8"))
+    for prediction_id, label in zip(ids, ["econ", "sport", "econ", "sport"], strict=True):
+        queue.answer(store, label, prediction_id)
+    folder = tmp_path / "work"
+    folder.mkdir()
+    with pytest.raises(UnsupportedEncoderError, match=r"int8 of 'models/news-v1'.*source model"):
+        retrain_config(store, queue, folder, base="model")
+    config, _ = retrain_config(store, queue, folder, base="encoder")  # afresh: allowed
+    assert config.encoder == str(encoder)

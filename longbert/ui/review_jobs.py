@@ -95,9 +95,11 @@ def score_work(
 
 def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     """The encoder a retrain starts from: the current model's checkpoint folder (``model``; a
-    re-scored queue's new model first; a zero-shot-prior model's frozen encoder), or the encoder
-    it started from (``encoder``). A zero-shot start has only its encoder. None: the packaged
-    default."""
+    re-scored queue's new model first), whose fine-tuned encoder training takes with a new head
+    (:mod:`longbert.encoder_export`), or the encoder it started from (``encoder``). A
+    zero-shot-prior model never trained its encoder: going on from it is going on from that
+    encoder (its own folder holds the same weights: taken when that encoder is a folder since
+    deleted). A zero-shot start has only its encoder. None: the packaged default."""
     if base not in BASES:
         raise ReviewError(f"A retrain starts from one of {', '.join(BASES)}, not '{base}'.")
     name = queue.rescored.model if queue.rescored is not None else queue.model
@@ -106,8 +108,7 @@ def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     except RecordNotFoundError:
         return None
     if base == "model" and record.folder and Path(record.folder).is_dir():
-        if _is_zero_shot_prior(Path(record.folder)):
-            # Its encoder was never trained: going on from it is going on from that encoder.
+        if _is_zero_shot_prior(Path(record.folder)) and not _gone(record.encoder):
             return record.encoder
         return record.folder
     if base == "encoder" and queue.rescored is not None:  # the encoder of the queue's first model
@@ -119,6 +120,14 @@ def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     return record.encoder
 
 
+def _gone(encoder: str | None) -> bool:
+    """Whether ``encoder`` names a local folder that no longer exists."""
+    if not encoder:
+        return False
+    path = Path(encoder).expanduser()
+    return (path.is_absolute() or encoder.startswith((".", "~"))) and not path.exists()
+
+
 def _is_zero_shot_prior(folder: Path) -> bool:
     from longbert.checkpoints import is_checkpoint, read_manifest
     from longbert.errors import CheckpointError
@@ -127,6 +136,16 @@ def _is_zero_shot_prior(folder: Path) -> bool:
         return is_checkpoint(folder) and read_manifest(folder).architecture == "zero-shot-prior"
     except CheckpointError:
         return False
+
+
+def _refuse_a_compressed_start(encoder: str) -> None:
+    """Say now, on the page, that a compressed model is no start (the job would fail later)."""
+    from longbert.checkpoints import read_manifest
+    from longbert.encoder_export import refuse_compressed
+    from longbert.encoder_source import checkpoint_folder
+
+    if (folder := checkpoint_folder(encoder)) is not None:
+        refuse_compressed(folder, read_manifest(folder))
 
 
 def retrain_config(
@@ -159,7 +178,7 @@ def retrain_config(
     values: dict[str, Any] = {
         "train": str(path),
         # A new model each time: the last one may be where this one starts from.
-        "name": f"review-{queue.key.replace(':', '-')}-{datetime.now(UTC):%Y%m%d-%H%M%S}",
+        "name": _unused_name(f"review-{queue.key.replace(':', '-')}-{datetime.now(UTC):%Y%m%d-%H%M%S}"),
         "mode": mode,
         "few_shot_method": few_shot_method,
         "few_shot_max_steps": few_shot_max_steps,
@@ -169,6 +188,7 @@ def retrain_config(
     }
     encoder = base_encoder(store, queue, base)
     if encoder:
+        _refuse_a_compressed_start(encoder)
         values["encoder"] = encoder
     if strategy:
         values["strategy"] = strategy["name"]
@@ -184,6 +204,18 @@ def retrain_config(
             values["label_descriptions"] = str(folder / "descriptions.json")
     config = TrainConfig.from_dict(values, source="the Review page").validate()
     return config, [str(warning.message) for warning in caught if "conflict" in str(warning.message)]
+
+
+def _unused_name(name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``... when a model folder of that name exists (two
+    retrains within a second): training never replaces a model."""
+    from longbert.settings import models_dir
+
+    taken, number = name, 1
+    while (models_dir() / taken).exists():
+        number += 1
+        taken = f"{name}-{number}"
+    return taken
 
 
 def retrain_work(
