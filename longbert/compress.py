@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ def compress(
     device: str | None = None,
     texts: Sequence[str] = (),
     exit_threshold: float | None = None,
+    calibration: str | Path | None = None,
+    max_accuracy_loss: float = 0.5,
     distill_epochs: int = 3,
 ) -> tuple[Path, Compression]:
     """Write the ``method``-compressed copy of checkpoint ``model`` as ``name``; returns its folder
@@ -46,7 +49,11 @@ def compress(
     ``overwrite``), CheckpointError for an unusable source, DatasetError for unusable dev data.
 
     ``texts``: what ``early-exit`` distils on (labels are not needed); ``exit_threshold`` the
-    threshold it stores (default :data:`~longbert.compression.early_exit.DEFAULT_THRESHOLD`)."""
+    threshold it stores. Without it, the threshold is calibrated on ``calibration`` (labelled),
+    else on ``dev``: the largest of :data:`~longbert.compression.exit_calibration.GRID` whose
+    accuracy there is at most ``max_accuracy_loss`` points below the full model's (the curve is
+    recorded in the manifest's ``metadata.compression.calibration``); with neither, it is
+    :data:`~longbert.compression.early_exit.DEFAULT_THRESHOLD`, uncalibrated (a warning says so)."""
     from longbert import load_classifier
     from longbert.evaluate import evaluate
 
@@ -56,6 +63,12 @@ def compress(
         raise ValueError(
             "--method early-exit distils on texts: give --texts (the training texts, unlabelled ones)."
         )
+    if not max_accuracy_loss >= 0:
+        raise ValueError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
+    if exit_threshold is not None and not 0 <= exit_threshold <= 1:
+        raise ValueError(f"--exit-threshold must be between 0 and 1; got {exit_threshold}.")
+    if calibration is not None and method != "early-exit":
+        raise ValueError("--calibration chooses the early-exit threshold: use it with --method early-exit.")
     source = resolve_checkpoint(model)
     manifest = read_manifest(source)
     if manifest.architecture != "cls-head":  # its folder has no pooling/ or head/ to copy
@@ -77,15 +90,18 @@ def compress(
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    details: dict[str, Any] = {"method": method, **_method_details(method)}
     try:
         for part in PARTS:
             shutil.copytree(source / part, staging / part)
         if method == "early-exit":
-            from longbert.compression.early_exit import DEFAULT_THRESHOLD, EXITS_DIR, train_exits
-
-            teacher = load_classifier(source, device=device, precision="auto")  # as its exits will run
-            threshold = DEFAULT_THRESHOLD if exit_threshold is None else exit_threshold
-            train_exits(teacher, list(texts), threshold=threshold).save(staging / EXITS_DIR)
+            details.update(
+                _early_exit(
+                    source, staging, texts, device, exit_threshold, calibration or dev, max_accuracy_loss
+                )
+            )
+            if "calibration" in details and calibration is None:
+                details["calibration"]["note"] = OPTIMISTIC
         if method == "distill":
             from longbert.compression.distill import distill
 
@@ -95,7 +111,6 @@ def compress(
                 shutil.rmtree(staging / part)
             student.save_pretrained(staging)
         provenance = Compression(method=method, source_model=str(source), dev_data=str(dev) if dev else None)
-        details = {"method": method, **_method_details(method)}
         staged = dataclasses.replace(
             manifest,
             name=name,
@@ -115,6 +130,55 @@ def compress(
         shutil.rmtree(target)
     staging.replace(target)
     return target, provenance
+
+
+def _early_exit(
+    source: Path,
+    staging: Path,
+    texts: Sequence[str],
+    device: str | None,
+    exit_threshold: float | None,
+    labelled: str | Path | None,
+    max_accuracy_loss: float,
+) -> dict[str, Any]:
+    """Train the exits into ``staging`` and store their threshold: ``exit_threshold``, else
+    calibrated on ``labelled``, else the default. Returns the manifest's details about it."""
+    from longbert import load_classifier
+    from longbert.compression.early_exit import DEFAULT_THRESHOLD, EXITS_DIR, train_exits
+    from longbert.compression.exit_calibration import calibrate
+
+    teacher = load_classifier(source, device=device, precision="auto")  # as its exits will run
+    exits = train_exits(
+        teacher, list(texts), threshold=DEFAULT_THRESHOLD if exit_threshold is None else exit_threshold
+    )
+    if exit_threshold is not None:
+        exits.save(staging / EXITS_DIR)
+        return {"threshold": exit_threshold, "threshold_source": "given (--exit-threshold)"}
+    if labelled is None:
+        exits.save(staging / EXITS_DIR)
+        warnings.warn(
+            f"early-exit threshold {DEFAULT_THRESHOLD} was not calibrated (no --dev or --calibration): "
+            "it may never exit, or cost accuracy, on this model. Give labelled data to choose it.",
+            UncalibratedThresholdWarning,
+            stacklevel=3,
+        )
+        return {"threshold": DEFAULT_THRESHOLD, "threshold_source": "default, not calibrated"}
+    teacher.early_exit = exits.to(teacher.device)
+    calibration = calibrate(teacher, labelled, max_accuracy_loss)
+    exits.threshold = calibration["threshold"]
+    exits.save(staging / EXITS_DIR)
+    return {"threshold": exits.threshold, "threshold_source": "calibrated", "calibration": calibration}
+
+
+#: Said when the threshold was chosen on the data that then measures ``accuracy_after``.
+OPTIMISTIC = (
+    "chosen on --dev, which also measures accuracy_after: that figure is optimistic; "
+    "give a separate --calibration file for an honest one"
+)
+
+
+class UncalibratedThresholdWarning(UserWarning):
+    """An early-exit model was saved with the default threshold, not one chosen on data."""
 
 
 def _measured(report: dict[str, Any], when: str) -> dict[str, float]:
@@ -167,6 +231,22 @@ def read_texts(paths: Sequence[str]) -> list[str]:
     return texts
 
 
+def exit_threshold_summary(details: dict[str, Any]) -> str:
+    """What the CLI says about an early-exit model's stored threshold: which one and why."""
+    calibration = details.get("calibration")
+    if calibration is None:
+        return f"exit threshold {details.get('threshold')}: {details.get('threshold_source')}"
+    lines = [f"exit threshold chosen on {calibration['data']}: {calibration['reason']}"]
+    if "note" in calibration:
+        lines.append(f"note: {calibration['note']}")
+    lines += [
+        f"  threshold {p['threshold']:<4g}  accuracy {100 * p['accuracy']:6.2f}  "
+        f"macro-F1 {100 * p['macro_f1']:6.2f}  layers run {p['mean_layers']:.2f}"
+        for p in calibration["curve"]
+    ]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m longbert.compress",
@@ -186,7 +266,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="early-exit: texts to distil on (.jsonl[.gz] with a text field, or .txt one per line): "
         "the training texts plus any unlabelled ones",
     )
-    parser.add_argument("--exit-threshold", type=float, help="early-exit: stored entropy threshold (0-1)")
+    parser.add_argument(
+        "--exit-threshold",
+        type=float,
+        help="early-exit: the stored normalised-entropy threshold (0-1); default: calibrated on "
+        "--calibration (else --dev), else 0.2 uncalibrated",
+    )
+    parser.add_argument(
+        "--calibration",
+        help="early-exit: labelled file the threshold is chosen on (then --dev only measures; "
+        "without it the choice is made on --dev, whose accuracy_after is then optimistic)",
+    )
+    parser.add_argument(
+        "--max-accuracy-loss",
+        type=float,
+        default=0.5,
+        metavar="POINTS",
+        help="early-exit: the largest threshold whose accuracy is at most this many percentage "
+        "points below the full model's is stored (default 0.5)",
+    )
     parser.add_argument("--epochs", type=int, default=3, help="distill: epochs over --texts (default 3)")
     return parser
 
@@ -194,22 +292,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        folder, provenance = compress(
-            args.model,
-            args.method,
-            args.name,
-            dev=args.dev,
-            output_dir=args.output_dir,
-            overwrite=args.overwrite,
-            device=args.device,
-            texts=read_texts(args.texts),
-            exit_threshold=args.exit_threshold,
-            distill_epochs=args.epochs,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UncalibratedThresholdWarning)
+            folder, provenance = compress(
+                args.model,
+                args.method,
+                args.name,
+                dev=args.dev,
+                output_dir=args.output_dir,
+                overwrite=args.overwrite,
+                device=args.device,
+                texts=read_texts(args.texts),
+                exit_threshold=args.exit_threshold,
+                calibration=args.calibration,
+                max_accuracy_loss=args.max_accuracy_loss,
+                distill_epochs=args.epochs,
+            )
     except (LongBertError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
     print(f"Saved {args.method} model '{args.name}' to {folder}")
+    if args.method == "early-exit":
+        print(exit_threshold_summary(read_manifest(folder).metadata.get("compression", {})))
     if provenance.accuracy_before is not None and provenance.accuracy_after is not None:
         print(
             f"accuracy on {provenance.dev_data}: {100 * provenance.accuracy_before:.2f} before, "

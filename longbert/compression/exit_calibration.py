@@ -1,0 +1,216 @@
+"""Choosing an early-exit model's threshold on labelled data, for an accuracy budget.
+
+A fixed threshold means different things for different models: one whose final predictions
+have a normalised entropy of 0.6-0.9 never exits at 0.2, while 0.9 may change many labels.
+So ``python -m longbert.compress --method early-exit`` calibrates when it is given labelled
+data: every layer's exit prediction is computed once per document (:func:`exit_logits`), and
+from them the label and the layers run at every candidate threshold follow without running
+the model again (:func:`threshold_curve`). The stored threshold is the largest candidate whose
+accuracy is within the budget of the full model's on that data (:func:`choose_threshold`).
+
+Accuracy measured on the data the threshold was chosen on is optimistic; a separate
+calibration set (``--calibration``) keeps ``--dev`` an honest measurement.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from longbert.compression.early_exit import uncertainty
+from longbert.modeling.long_bert import _Masks  # the encoder's per-pass masks, reused layer by layer
+
+#: Candidate thresholds, 0 (the full model) first.
+GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+#: Rows (windows) per pass in chunk mode, so a long document never makes one huge pass.
+ROWS_PER_PASS = 32
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """The early-exit model on labelled data at one threshold: ``mean_layers`` is the mean
+    number of encoder layers run per document (chunk mode: its windows' mean)."""
+
+    threshold: float
+    accuracy: float
+    macro_f1: float
+    mean_layers: float
+
+
+@dataclass(frozen=True)
+class ExitLogits:
+    """Every row's prediction at every layer and the full model's per document.
+
+    ``rows`` ``[R, N, L]`` float32: the exit logits after layers 1..N-1, then the final head's
+    (N layers); ``row_doc`` ``[R]``: each row's document; ``full`` ``[D, L]``: the full model's
+    document logits (in chunk mode its own window pooling, which exits replace by a mean)."""
+
+    rows: Tensor
+    row_doc: Tensor
+    full: Tensor
+
+
+@torch.inference_mode()
+def _batch_logits(classifier: Any, inputs: Any) -> tuple[Tensor, Tensor]:
+    """``[R, N, L]`` per-layer row logits and ``[D, L]`` full document logits of one batch."""
+    encoder, exits = classifier.encoder, classifier.early_exit
+    head_dtype = classifier.head.classifier.weight.dtype
+    per_row, finals = [], []
+    for start in range(0, inputs.num_rows, ROWS_PER_PASS):
+        part = inputs.rows(start, start + ROWS_PER_PASS) if inputs.num_rows > ROWS_PER_PASS else inputs
+        ids, valid = part.input_ids, part.attention_mask.bool()
+        masks = _Masks(valid, padded=not bool(valid.all()))
+        hidden = encoder.embeddings(ids, torch.zeros_like(ids))
+        layers = encoder.encoder.layer
+        logits = []
+        for index, layer in enumerate(layers):
+            last = index == len(layers) - 1
+            # As the full path: the last layer computes [CLS] alone when the vectors read only it.
+            hidden, _, _ = layer(hidden, masks, False, False, last and classifier.reads_cls_only)
+            cls_states = hidden[:, 0].to(head_dtype)
+            if last:
+                finals.append(classifier.window_vectors(hidden, part))
+                logits.append(classifier.head(cls_states).float())
+            else:
+                logits.append(exits.heads[index](cls_states).float())
+        per_row.append(torch.stack(logits, dim=1))
+    vectors = torch.cat(finals)
+    full = classifier.classify_windows(vectors, inputs).logits.float()
+    return torch.cat(per_row), full
+
+
+def exit_logits(classifier: Any, documents: list[Any], batch_size: int = 8) -> ExitLogits:
+    """:class:`ExitLogits` of ``documents`` (each must have tokens to read), computed as
+    :meth:`~longbert.classifier.DocumentClassifier.infer` runs the model (its device, its
+    precision), every layer once."""
+    from longbert.devices import autocast, precision_dtype
+
+    if getattr(classifier, "early_exit", None) is None:
+        raise ValueError("calibration needs an early-exit model (one with exits).")
+    classifier.eval()
+    device = classifier.device
+    mixed = precision_dtype(device) if classifier.prepared_dtype is None else None
+    rows, row_doc, full = [], [], []
+    for start in range(0, len(documents), batch_size):
+        selections = classifier.prepare(documents[start : start + batch_size])
+        inputs = classifier.collate(selections).to(device)
+        if inputs.mode == "long":
+            raise ValueError(
+                "early exit needs a window strategy (truncate, key_sentences, chunk), not sparse."
+            )
+        with torch.inference_mode(), autocast(device, mixed):
+            batch_rows, batch_full = _batch_logits(classifier, inputs)
+        rows.append(batch_rows.cpu())
+        row_doc.append(inputs.window_doc.cpu() + start)
+        full.append(batch_full.cpu())
+    return ExitLogits(torch.cat(rows), torch.cat(row_doc), torch.cat(full))
+
+
+def threshold_curve(
+    classifier: Any, logits: ExitLogits, truth: np.ndarray, grid: tuple[float, ...] = GRID
+) -> list[CurvePoint]:
+    """Accuracy, macro-F1 and mean layers run at every threshold of ``grid``, as the exit path
+    (:func:`~longbert.compression.early_exit.run_with_exits`) decides: a row leaves at the first
+    layer whose exit's normalised entropy is below the threshold; threshold 0 is the full model."""
+    from longbert.training.metrics import report_from_probabilities
+
+    rows, num_layers, _ = logits.rows.shape
+    num_docs = logits.full.shape[0]
+    # [R, N-1] each exit's uncertainty; the final head always "exits".
+    unsure = torch.stack(
+        [uncertainty(logits.rows[:, i], classifier.multi_label) for i in range(num_layers - 1)], dim=1
+    ).reshape(rows, num_layers - 1)
+    counts = torch.bincount(logits.row_doc, minlength=num_docs).clamp(min=1).float()
+    curve = []
+    for threshold in grid:
+        if threshold <= 0:
+            probs = classifier.probabilities(logits.full)
+            layers_run = torch.full((rows,), float(num_layers))
+        else:
+            leaves = torch.cat([unsure < threshold, torch.ones(rows, 1, dtype=torch.bool)], dim=1)
+            taken = leaves.float().argmax(dim=1)  # the first layer whose exit is sure enough
+            row_probs = classifier.probabilities(logits.rows[torch.arange(rows), taken])
+            probs = torch.zeros(num_docs, row_probs.shape[1]).index_add_(0, logits.row_doc, row_probs)
+            probs = probs / counts[:, None]
+            layers_run = (taken + 1).float()
+        per_doc = torch.zeros(num_docs).index_add_(0, logits.row_doc, layers_run) / counts
+        report = report_from_probabilities(
+            probs.numpy(), truth, classifier.labels, classifier.multi_label, 0.5
+        )
+        curve.append(
+            CurvePoint(
+                float(threshold),
+                float(report["accuracy"]),
+                float(report["macro_f1"]),
+                float(per_doc.mean()),
+            )
+        )
+    return curve
+
+
+def choose_threshold(curve: list[CurvePoint], max_accuracy_loss: float) -> CurvePoint:
+    """The point of the largest threshold whose accuracy is at least the full model's (the
+    threshold-0 point) minus ``max_accuracy_loss`` percentage points."""
+    if not max_accuracy_loss >= 0:
+        raise ValueError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
+    full = next((p for p in curve if p.threshold <= 0), None)
+    if full is None:
+        raise ValueError("the threshold curve needs its threshold-0 point (the full model).")
+    floor = full.accuracy - max_accuracy_loss / 100 - 1e-9  # 1e-9: float noise in the subtraction
+    return max((p for p in curve if p.accuracy >= floor), key=lambda p: p.threshold)
+
+
+def calibrate(
+    classifier: Any,
+    data: str | os.PathLike[str],
+    max_accuracy_loss: float,
+    grid: tuple[float, ...] = GRID,
+) -> dict[str, Any]:
+    """Choose ``classifier``'s exit threshold on the labelled file ``data`` (read as
+    ``python -m longbert.evaluate`` reads it). Returns what the manifest records: ``threshold``,
+    ``data``, ``max_accuracy_loss`` (points), ``full_accuracy``, ``documents``, ``reason`` and
+    ``curve`` (a :class:`CurvePoint` dict per threshold)."""
+    from longbert.data import load_dataset
+    from longbert.evaluate import data_options
+    from longbert.readers import TableOptions
+    from longbert.training.datasets import targets
+
+    if not max_accuracy_loss >= 0:  # before the model runs: a bad value fails at once
+        raise ValueError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
+    options = data_options(classifier.metadata)
+    table = TableOptions(
+        text_column=options["text_column"],
+        label_column=options["label_column"],
+        label_delimiter=options["label_delimiter"] if classifier.multi_label else None,
+    )
+    dataset = load_dataset(data, table=table, multi_label=classifier.multi_label, min_classes=1)
+    truth = targets(dataset, classifier.labels)
+    documents = list(dataset.documents())
+    readable = [i for i, s in enumerate(classifier.prepare(documents)) if s.used_tokens]
+    if not readable:
+        raise ValueError(f"'{data}' has no document the model can read: nothing to calibrate on.")
+    curve = threshold_curve(
+        classifier, exit_logits(classifier, [documents[i] for i in readable]), truth[readable], grid
+    )
+    chosen = choose_threshold(curve, max_accuracy_loss)
+    full = curve[0] if curve[0].threshold <= 0 else next(p for p in curve if p.threshold <= 0)
+    reason = (
+        f"threshold {chosen.threshold:g}: the largest of {len(curve)} tried whose accuracy on "
+        f"{len(readable)} documents ({100 * chosen.accuracy:.2f}) is within {max_accuracy_loss:g} "
+        f"points of the full model's ({100 * full.accuracy:.2f}); {chosen.mean_layers:.2f} of "
+        f"{full.mean_layers:g} layers run per document on average"
+    )
+    return {
+        "threshold": chosen.threshold,
+        "data": str(data),
+        "max_accuracy_loss": float(max_accuracy_loss),
+        "full_accuracy": full.accuracy,
+        "documents": len(readable),
+        "reason": reason,
+        "curve": [asdict(p) for p in curve],
+    }

@@ -1,0 +1,220 @@
+"""``--method early-exit`` chooses its threshold on labelled data, for an accuracy budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import torch
+from helpers.classifier_factories import save_tiny_encoder
+from helpers.train_fixtures import TRAIN_ENCODER, make_rows, train_quick_model, write_jsonl
+
+from longbert import load_classifier
+from longbert.checkpoints import read_manifest
+from longbert.compress import UncalibratedThresholdWarning, compress, main
+from longbert.compression import exit_calibration
+from longbert.compression.early_exit import DEFAULT_THRESHOLD
+from longbert.compression.exit_calibration import (
+    GRID,
+    CurvePoint,
+    ExitLogits,
+    choose_threshold,
+    exit_logits,
+    threshold_curve,
+)
+from longbert.evaluate import evaluate
+from longbert.strategies import parse_strategy
+
+
+@pytest.fixture(autouse=True)
+def fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LONGBERT_PRECISION", "fp32")  # the curve and the exit path agree exactly
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("calibration")
+    return {
+        "root": root,
+        "train": write_jsonl(root / "train.jsonl", make_rows(24)),
+        "dev": write_jsonl(root / "dev.jsonl", make_rows(12, seed=5)),
+        "calibration": write_jsonl(root / "calibration.jsonl", make_rows(10, seed=7)),
+    }
+
+
+@pytest.fixture(scope="module")
+def source(data: dict[str, Path]) -> Path:
+    encoder = save_tiny_encoder(data["root"] / "tiny-bert", **TRAIN_ENCODER)
+    return train_quick_model(data["root"], data["train"], encoder)
+
+
+def point(threshold: float, accuracy: float, layers: float = 2.0) -> CurvePoint:
+    return CurvePoint(threshold, accuracy, accuracy, layers)
+
+
+def test_the_largest_threshold_within_the_budget_is_chosen() -> None:
+    curve = [point(0.0, 0.900), point(0.3, 0.900), point(0.5, 0.890), point(0.7, 0.896), point(0.9, 0.80)]
+    # 0.5 is 1 point down, 0.7 only 0.4: the highest threshold meeting the budget wins.
+    assert choose_threshold(curve, 0.5).threshold == 0.7
+    assert choose_threshold(curve, 1.0).threshold == 0.7
+    assert choose_threshold(curve, 10.0).threshold == 0.9
+    assert choose_threshold(curve, 0.0).threshold == 0.3  # no loss at all: ties with the full model
+    assert choose_threshold([point(0.0, 0.9), point(0.2, 0.5)], 0.5).threshold == 0.0
+    with pytest.raises(ValueError, match="--max-accuracy-loss must be 0 or more"):
+        choose_threshold(curve, -0.5)
+
+
+class TwoLabels:
+    """What the curve reads of a classifier: labels, multi_label, probabilities."""
+
+    labels: ClassVar[list[str]] = ["a", "b"]
+    multi_label = False
+
+    @staticmethod
+    def probabilities(logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits.float(), dim=-1)
+
+
+def test_curve_follows_each_row_to_its_exit_on_known_logits() -> None:
+    sure_a, sure_b, unsure_a, unsure_b = [8.0, 0.0], [0.0, 8.0], [0.3, 0.0], [0.0, 0.3]
+    rows = torch.tensor(
+        [
+            [sure_a, unsure_b, unsure_a],  # doc 0 (label a): the first exit is sure and right
+            [unsure_a, sure_b, sure_b],  # doc 1 (label b): the second exit is sure and right
+            [unsure_a, unsure_a, unsure_b],  # doc 2 (label b): only the final head is right
+        ]
+    )
+    full = rows[:, -1]
+    logits = ExitLogits(rows, torch.tensor([0, 1, 2]), full)
+    curve = threshold_curve(TwoLabels(), logits, torch.tensor([0, 1, 1]).numpy(), (0.0, 0.01, 0.5, 1.0))
+    by_threshold = {p.threshold: p for p in curve}
+    assert by_threshold[0.0].accuracy == 1.0 and by_threshold[0.0].mean_layers == 3.0
+    # 0.01: sure exits (entropy ~0.005) leave, unsure ones (~0.99) go on: docs 0, 1 leave early.
+    assert by_threshold[0.01].accuracy == 1.0 and by_threshold[0.01].mean_layers == pytest.approx(2.0)
+    # 1.0: every row leaves at the first exit: doc 1 and 2 read "a", wrongly.
+    assert by_threshold[1.0].accuracy == pytest.approx(1 / 3) and by_threshold[1.0].mean_layers == 1.0
+    assert choose_threshold(curve, 0.5).threshold == 0.5
+
+
+@pytest.fixture(scope="module")
+def calibrated(source: Path, data: dict[str, Path]) -> Path:
+    folder = data["root"] / "tiny-exit-calibrated"
+    argv = ["--model", str(source), "--method", "early-exit", "--name", "tiny-exit-calibrated"]
+    argv += ["--texts", str(data["train"]), "--dev", str(data["dev"]), "--output-dir", str(folder)]
+    argv += ["--calibration", str(data["calibration"]), "--device", "cpu", "--max-accuracy-loss", "2"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LONGBERT_PRECISION", "fp32")
+        assert main(argv) == 0
+    return folder
+
+
+@pytest.mark.parametrize("strategy", [None, {"name": "chunk", "params": {"window": 16, "stride": 8}}])
+def test_the_curve_matches_the_exit_path_it_predicts(
+    calibrated: Path, data: dict[str, Path], strategy: dict | None
+) -> None:
+    model = load_classifier(calibrated, device="cpu")
+    if strategy is not None:  # windows leave at their own layers; documents average them
+        model.strategy = parse_strategy(strategy)[0]
+    rows = [json.loads(line) for line in data["dev"].read_text().splitlines()]
+    truth = torch.tensor([model.labels.index(r["label"]) for r in rows]).numpy()
+    # The tiny model is unsure of everything: 1.01 makes every row leave at the first exit.
+    grid = (*GRID, 1.01)
+    curve = threshold_curve(model, exit_logits(model, [r["text"] for r in rows]), truth, grid)
+    assert [p.threshold for p in curve] == list(grid)
+    for p in curve:
+        model.early_exit.threshold = p.threshold
+        report = evaluate(model, data["dev"], device="cpu")
+        assert report["accuracy"] == pytest.approx(p.accuracy)
+        assert report["macro_f1"] == pytest.approx(p.macro_f1)
+    assert (
+        curve[0].mean_layers == 2.0
+        and curve[-1].mean_layers < 2.0
+        and all(1.0 <= p.mean_layers <= 2.0 for p in curve)
+    )
+
+
+def test_calibration_file_chooses_and_dev_only_measures(
+    calibrated: Path, data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = read_manifest(calibrated)
+    details = manifest.metadata["compression"]
+    calibration = details["calibration"]
+    assert details["threshold_source"] == "calibrated" and "note" not in calibration
+    assert calibration["data"] == str(data["calibration"]) and calibration["documents"] == 10
+    assert calibration["max_accuracy_loss"] == 2.0
+    assert [p["threshold"] for p in calibration["curve"]] == list(GRID)
+    assert set(calibration["curve"][0]) == {"threshold", "accuracy", "macro_f1", "mean_layers"}
+    chosen = choose_threshold([CurvePoint(**p) for p in calibration["curve"]], 2.0)
+    stored = json.loads((calibrated / "exits" / "config.json").read_text())["threshold"]
+    assert stored == chosen.threshold == details["threshold"] == calibration["threshold"]
+    assert load_classifier(calibrated, device="cpu").early_exit.threshold == chosen.threshold
+    # accuracy_after: the dev file at the chosen threshold, as evaluate measures it.
+    assert manifest.compression.dev_data == str(data["dev"])
+    after = evaluate(load_classifier(calibrated, device="cpu"), data["dev"], device="cpu")["accuracy"]
+    assert manifest.compression.accuracy_after == pytest.approx(after)
+
+
+def test_the_largest_threshold_within_budget_is_stored(
+    source: Path,
+    data: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    constructed = [point(0.0, 0.9, 2.0), point(0.5, 0.898, 1.6), point(0.8, 0.85, 1.2), point(0.9, 0.5, 1.0)]
+    monkeypatch.setattr(exit_calibration, "threshold_curve", lambda *args, **kwargs: constructed)
+    argv = ["--model", str(source), "--method", "early-exit", "--name", "t", "--device", "cpu"]
+    argv += ["--texts", str(data["train"]), "--dev", str(data["dev"]), "--output-dir", str(tmp_path / "t")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "exit threshold chosen on" in out and "threshold 0.5:" in out and "optimistic" in out
+    details = read_manifest(tmp_path / "t").metadata["compression"]
+    assert details["threshold"] == 0.5 and details["calibration"]["data"] == str(data["dev"])
+    assert "optimistic" in details["calibration"]["note"]  # chosen on the set that measures
+
+
+def test_without_labelled_data_the_default_is_kept_with_a_warning(
+    source: Path, data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.warns(UncalibratedThresholdWarning, match="not calibrated"):
+        folder, _ = compress(
+            source, "early-exit", "d", output_dir=tmp_path / "d", texts=["econ bank rates"] * 4, device="cpu"
+        )
+    details = read_manifest(folder).metadata["compression"]
+    assert details["threshold"] == DEFAULT_THRESHOLD and "calibration" not in details
+    assert load_classifier(folder, device="cpu").early_exit.threshold == DEFAULT_THRESHOLD
+    argv = ["--model", str(source), "--method", "early-exit", "--name", "e", "--device", "cpu"]
+    assert main([*argv, "--texts", str(data["train"]), "--output-dir", str(tmp_path / "e")]) == 0
+    captured = capsys.readouterr()
+    assert "warning:" in captured.err and "not calibrated" in captured.err
+    assert "default, not calibrated" in captured.out
+
+
+def test_bad_calibration_requests_are_clear_errors(
+    source: Path, data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts = ["econ bank rates"]
+    with pytest.raises(ValueError, match="--max-accuracy-loss must be 0 or more points"):
+        compress(source, "early-exit", "n", output_dir=tmp_path / "n", texts=texts, max_accuracy_loss=-1)
+    with pytest.raises(ValueError, match="--exit-threshold must be between 0 and 1"):
+        compress(source, "early-exit", "n", output_dir=tmp_path / "n", texts=texts, exit_threshold=1.5)
+    with pytest.raises(ValueError, match="use it with --method early-exit"):
+        compress(source, "int8", "n", output_dir=tmp_path / "n", calibration=data["calibration"])
+    argv = [
+        "--model",
+        str(source),
+        "--method",
+        "early-exit",
+        "--name",
+        "n",
+        "--output-dir",
+        str(tmp_path / "n"),
+    ]
+    assert main([*argv, "--texts", str(data["train"]), "--max-accuracy-loss", "-0.5"]) == 2
+    assert "--max-accuracy-loss must be 0 or more points" in capsys.readouterr().err
+    missing = tmp_path / "missing.jsonl"
+    assert main([*argv, "--texts", str(data["train"]), "--calibration", str(missing)]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "n").exists() and not (tmp_path / "n.partial").exists()
