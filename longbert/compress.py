@@ -7,6 +7,11 @@ The new checkpoint (under ``models/`` unless ``--output-dir``) loads wherever a 
 ``compression`` names the method, the source model and, with ``--dev``, the accuracy of the
 source and of the compressed model on that labelled file (read as ``longbert.evaluate`` reads
 it), both as they run by default on this machine. See :mod:`longbert.compression` for the methods.
+
+``early-exit`` chooses its threshold on labelled data unless ``--exit-threshold`` is given: on
+``--calibration FILE`` when given (``--dev`` then only measures), else on ``--dev``, the largest
+threshold within ``--max-accuracy-loss`` points of the full model's accuracy there (see
+:mod:`longbert.compression.exit_calibration`).
 """
 
 from __future__ import annotations
