@@ -99,10 +99,11 @@ def exit_curve(folder: Path, test_file: Path) -> list[dict[str, float]]:
     from longbert.compression.exit_calibration import GRID, exit_logits, threshold_curve
     from longbert.evaluate import evaluate
 
-    model = load_classifier(folder)
+    model = load_classifier(folder, precision="auto")  # as evaluate and the app run it
     rows = [json.loads(line) for line in test_file.read_text().splitlines()]
-    truth = [model.labels.index(r["label"]) for r in rows]
-    points = threshold_curve(model, exit_logits(model, [r["text"] for r in rows]), np.asarray(truth), GRID)
+    logits = exit_logits(model, [r["text"] for r in rows])
+    truth = np.asarray([model.labels.index(rows[i]["label"]) for i in logits.kept])
+    points = threshold_curve(model, logits, truth, GRID)
     curve = []
     for point in points:
         model.early_exit.threshold = point.threshold

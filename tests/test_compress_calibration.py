@@ -87,7 +87,7 @@ def test_curve_follows_each_row_to_its_exit_on_known_logits() -> None:
         ]
     )
     full = rows[:, -1]
-    logits = ExitLogits(rows, torch.tensor([0, 1, 2]), full)
+    logits = ExitLogits(rows, torch.tensor([0, 1, 2]), full, (0, 1, 2))
     curve = threshold_curve(TwoLabels(), logits, torch.tensor([0, 1, 1]).numpy(), (0.0, 0.01, 0.5, 1.0))
     by_threshold = {p.threshold: p for p in curve}
     assert by_threshold[0.0].accuracy == 1.0 and by_threshold[0.0].mean_layers == 3.0
@@ -218,3 +218,12 @@ def test_bad_calibration_requests_are_clear_errors(
     assert main([*argv, "--texts", str(data["train"]), "--calibration", str(missing)]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
     assert not (tmp_path / "n").exists() and not (tmp_path / "n.partial").exists()
+
+
+def test_documents_with_nothing_to_read_are_left_out(calibrated: Path) -> None:
+    model = load_classifier(calibrated, device="cpu")
+    logits = exit_logits(model, ["", "econ bank rates", "   ", "team goal match"], batch_size=2)
+    assert logits.kept == (1, 3) and logits.full.shape[0] == 2
+    assert logits.row_doc.tolist() == [0, 1] and logits.rows.shape[:2] == (2, 2)
+    with pytest.raises(ValueError, match="nothing to calibrate on"):
+        exit_logits(model, ["", "  "])

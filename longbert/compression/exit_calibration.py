@@ -48,11 +48,13 @@ class ExitLogits:
 
     ``rows`` ``[R, N, L]`` float32: the exit logits after layers 1..N-1, then the final head's
     (N layers); ``row_doc`` ``[R]``: each row's document; ``full`` ``[D, L]``: the full model's
-    document logits (in chunk mode its own window pooling, which exits replace by a mean)."""
+    document logits (in chunk mode its own window pooling, which exits replace by a mean);
+    ``kept``: which of the given documents these are (those with no token to read are left out)."""
 
     rows: Tensor
     row_doc: Tensor
     full: Tensor
+    kept: tuple[int, ...]
 
 
 @torch.inference_mode()
@@ -84,8 +86,19 @@ def _batch_logits(classifier: Any, inputs: Any) -> tuple[Tensor, Tensor]:
     return torch.cat(per_row), full
 
 
+def _prepare(classifier: Any, document: Any) -> Any:
+    """What the model reads of ``document``; None for one it cannot read (empty, say), which
+    prediction would report as an error and evaluation leaves out of its metrics."""
+    from longbert.errors import LongBertError
+
+    try:
+        return classifier.prepare([document])[0]
+    except LongBertError:
+        return None
+
+
 def exit_logits(classifier: Any, documents: list[Any], batch_size: int = 8) -> ExitLogits:
-    """:class:`ExitLogits` of ``documents`` (each must have tokens to read), computed as
+    """:class:`ExitLogits` of ``documents`` (texts or documents), computed as
     :meth:`~longbert.classifier.DocumentClassifier.infer` runs the model (its device, its
     precision), every layer once."""
     from longbert.devices import autocast, precision_dtype
@@ -95,10 +108,13 @@ def exit_logits(classifier: Any, documents: list[Any], batch_size: int = 8) -> E
     classifier.eval()
     device = classifier.device
     mixed = precision_dtype(device) if classifier.prepared_dtype is None else None
-    rows, row_doc, full = [], [], []
+    rows, row_doc, full, kept = [], [], [], []
     for start in range(0, len(documents), batch_size):
-        selections = classifier.prepare(documents[start : start + batch_size])
-        inputs = classifier.collate(selections).to(device)
+        prepared = {i: _prepare(classifier, d) for i, d in enumerate(documents[start : start + batch_size])}
+        readable = [i for i, s in prepared.items() if s is not None and s.used_tokens]
+        if not readable:
+            continue
+        inputs = classifier.collate([prepared[i] for i in readable]).to(device)
         if inputs.mode == "long":
             raise ValueError(
                 "early exit needs a window strategy (truncate, key_sentences, chunk), not sparse."
@@ -106,9 +122,12 @@ def exit_logits(classifier: Any, documents: list[Any], batch_size: int = 8) -> E
         with torch.inference_mode(), autocast(device, mixed):
             batch_rows, batch_full = _batch_logits(classifier, inputs)
         rows.append(batch_rows.cpu())
-        row_doc.append(inputs.window_doc.cpu() + start)
+        row_doc.append(inputs.window_doc.cpu() + len(kept))
         full.append(batch_full.cpu())
-    return ExitLogits(torch.cat(rows), torch.cat(row_doc), torch.cat(full))
+        kept += [start + i for i in readable]
+    if not kept:
+        raise ValueError("no document has a token the model can read: nothing to calibrate on.")
+    return ExitLogits(torch.cat(rows), torch.cat(row_doc), torch.cat(full), tuple(kept))
 
 
 def threshold_curve(
@@ -190,13 +209,9 @@ def calibrate(
     )
     dataset = load_dataset(data, table=table, multi_label=classifier.multi_label, min_classes=1)
     truth = targets(dataset, classifier.labels)
-    documents = list(dataset.documents())
-    readable = [i for i, s in enumerate(classifier.prepare(documents)) if s.used_tokens]
-    if not readable:
-        raise ValueError(f"'{data}' has no document the model can read: nothing to calibrate on.")
-    curve = threshold_curve(
-        classifier, exit_logits(classifier, [documents[i] for i in readable]), truth[readable], grid
-    )
+    logits = exit_logits(classifier, list(dataset.documents()))
+    readable = list(logits.kept)
+    curve = threshold_curve(classifier, logits, truth[readable], grid)
     chosen = choose_threshold(curve, max_accuracy_loss)
     full = curve[0] if curve[0].threshold <= 0 else next(p for p in curve if p.threshold <= 0)
     reason = (
