@@ -99,7 +99,8 @@ def test_a_new_classifier_starts_from_a_trained_models_encoder_and_trained_poole
     from longbert.ui.models import scan_checkpoints, starting_encoders
 
     assert [c.path for c in scan_checkpoints()[0]] == [str(folder.resolve())]
-    assert len(starting_encoders()) == 1  # the packaged encoder only
+    # The pickers offer the trained model itself as a start, never the cached export.
+    assert [c.key for c in starting_encoders()][1:] == [str(folder.resolve())]
     # The config and tokenizer are found too (what the pickers and the CLI check first).
     config = load_encoder_config(str(folder))
     assert config.hidden_size == TRAIN_ENCODER["hidden"] and config.model_type == "bert"

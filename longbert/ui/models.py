@@ -120,7 +120,8 @@ def encoder_choices(folder: str | os.PathLike[str] | None = None) -> list[ModelC
 
 def starting_encoders(folder: str | os.PathLike[str] | None = None) -> list[ModelChoice]:
     """What training can start from: the packaged encoder, then the encoder checkpoints
-    (adapted encoders, newest first) titled with their name and when they were saved."""
+    (adapted encoders, newest first) titled with their name and when they were saved, then the
+    trained models (their trained encoder under a new head; compressed ones cannot be trained)."""
     from longbert.settings import DEFAULT_ENCODER
 
     packaged = ModelChoice(key=DEFAULT_ENCODER, title=f"{DEFAULT_ENCODER} (packaged)", zero_shot=False,
@@ -130,7 +131,13 @@ def starting_encoders(folder: str | os.PathLike[str] | None = None) -> list[Mode
                             title=f"{c.title} (adapted{', ' + c.saved_at[:16] if c.saved_at else ''})")
         for c in encoder_choices(folder)
     ]
-    return [packaged, *adapted]
+    trained = [
+        dataclasses.replace(c, key=c.path or c.key, kind="encoder",
+                            title=f"{c.title} (trained model: its encoder, a new head)")
+        for c in scan_checkpoints(folder)[0]
+        if c.kind == "classifier" and c.compression is None
+    ]
+    return [packaged, *adapted, *trained]
 
 
 def model_choices(folder: str | os.PathLike[str] | None = None) -> list[ModelChoice]:
