@@ -75,6 +75,38 @@ def checkpoint_folder(name: str | os.PathLike[str] | None) -> Path | None:
     return None
 
 
+def encoder_folder(name: str | os.PathLike[str] | None) -> Path | None:
+    """The folder on disk an encoder name points to, as the loaders read it (a path, else a bare
+    name under the models folder), or None for the packaged default and hub ids. Unlike
+    :func:`checkpoint_folder` it needs no manifest: a folder that lost its own still counts."""
+    if name is None or str(name) in ("", DEFAULT_ENCODER, "default"):
+        return None
+    path = Path(str(name)).expanduser()
+    if path.exists():
+        return path
+    if not path.is_absolute() and len(path.parts) == 1 and (models_dir() / path).exists():
+        return models_dir() / path
+    return None
+
+
+def replaces_its_start(encoder: str | os.PathLike[str] | None, output: Path) -> bool:
+    """Whether a run that starts from ``encoder`` would save into that encoder's own folder (or
+    a folder holding it): ``--overwrite`` would then remove the model it is about to load."""
+    start = encoder_folder(encoder)
+    if start is None:
+        return False
+    start, out = start.resolve(), output.expanduser().resolve()
+    return start == out or out in start.parents
+
+
+def replaces_its_start_error(encoder: str, output: Path) -> str:
+    """The sentence refusing a run whose output folder is the model it starts from."""
+    return (
+        f"The encoder '{encoder}' is the folder this run saves to ('{output}'): the new model "
+        "cannot replace the model it starts from: choose another name."
+    )
+
+
 def encoder_checkpoint(name: str | os.PathLike[str] | None) -> Path | None:
     """The ``encoder/`` folder of an encoder checkpoint when ``name`` is a LongBERT checkpoint,
     else None.

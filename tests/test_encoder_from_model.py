@@ -34,6 +34,7 @@ from longbert.modeling import LongBertModel
 from longbert.store import get_store
 from longbert.train import main
 from longbert.training import TrainConfig, train
+from longbert.training.config import TrainConfigError
 
 pytestmark = pytest.mark.usefixtures("isolated", "one_torch_thread")
 
@@ -259,3 +260,25 @@ def test_an_export_follows_the_models_saves_and_survives_concurrent_calls(
     shutil.rmtree(folder)
     third = exported_encoder(other)
     assert sorted(p.name for p in cache.iterdir()) == sorted([third.name, "notes"])
+
+
+def test_a_model_cannot_be_retrained_into_its_own_folder(
+    trained: Path, train_file: Path, isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`train --encoder models/X --name X --overwrite` would remove X's manifest and then load
+    the encoder from the emptied folder: refused up front, X left exactly as it was."""
+    folder = copy_model(trained, isolated)
+    before = fingerprint(folder)
+    for encoder in (str(folder), "news-v1", str(folder / "encoder")):
+        with pytest.raises(TrainConfigError, match="cannot replace the model it starts from"):
+            TrainConfig(train=str(train_file), encoder=encoder, name="news-v1", overwrite=True).validate()
+    argv = ["--train", str(train_file), "--encoder", str(folder), "--name", "news-v1", "--overwrite"]
+    assert main([*argv, "--quiet", "--threads", "1"]) == 2
+    assert "choose another name" in capsys.readouterr().err
+    assert fingerprint(folder) == before
+    assert read_manifest(folder).kind == "classifier"
+    # Another name, or the same name saved elsewhere, is fine.
+    TrainConfig(train=str(train_file), encoder=str(folder), name="news-v2", overwrite=True).validate()
+    TrainConfig(
+        train=str(train_file), encoder="news-v1", name="news-v1", output_dir=str(isolated / "elsewhere")
+    ).validate()

@@ -494,3 +494,17 @@ def test_cli_trains_and_reports_errors(encoder: Path, corpus: Path, isolated: Pa
     assert "already holds an encoder" in capsys.readouterr().err
     assert main(["--name", "nothing"]) == 2
     assert "No corpus" in capsys.readouterr().err
+
+
+def test_an_encoder_cannot_be_pretrained_into_its_own_folder(
+    encoder: Path, corpus: Path, isolated: Path
+) -> None:
+    """`pretrain --encoder models/E --name E --overwrite` would delete E's manifest and then
+    read its tokenizer from the emptied folder: refused before anything is removed."""
+    run = pretrain(options(encoder, corpus, name="adapted", max_steps=1))
+    before = {p: p.read_bytes() for p in sorted(run.output_dir.rglob("*")) if p.is_file()}
+    for start in (str(run.output_dir), "adapted"):
+        with pytest.raises(PretrainError, match="cannot replace the model it starts from: choose another"):
+            pretrain(options(start, corpus, name="adapted", overwrite=True))
+    assert {p: p.read_bytes() for p in sorted(run.output_dir.rglob("*")) if p.is_file()} == before
+    assert read_encoder_manifest(run.output_dir).kind == "encoder"

@@ -124,3 +124,15 @@ def test_training_from_corrections_takes_one_models_label_set(tmp_path: Path) ->
     with pytest.raises(DatasetError, match="Only 0 corrected document"):
         export_corrections(store, tmp_path, "hp", labels=["x", "y"])
     store.close()
+
+
+def test_the_page_refuses_to_replace_the_model_it_starts_from(tmp_path: Path, isolated: Path) -> None:
+    """Train page: Start from a trained model, same name, overwrite ticked -> a sentence before
+    any job starts (build_config validates), and nothing is removed."""
+    folder = isolated / "models" / "news"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text("{}")
+    values = {"name": "news", "encoder": str(folder.resolve()), "overwrite": True}
+    with pytest.raises(TrainConfigError, match="cannot replace the model it starts from"):
+        build_config(values, train_path=str(tmp_path / "t.jsonl"), strategy=None)
+    assert (folder / "manifest.json").read_text() == "{}"

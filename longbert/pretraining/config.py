@@ -241,6 +241,10 @@ class PretrainConfig:
             raise PretrainError(f"--name must be a plain folder name, got {self.name!r}.")
         if self.resume and self.overwrite:
             raise PretrainError("--resume and --overwrite contradict each other: choose one.")
+        from longbert.encoder_source import replaces_its_start, replaces_its_start_error
+
+        if replaces_its_start(self.encoder, self.output_path):  # before --overwrite removes it
+            raise PretrainError(replaces_its_start_error(self.encoder, self.output_path))
         if self.batch is not None and not self.from_store:
             raise PretrainError("--batch picks documents from the store: add --from-store.")
         return self

@@ -343,6 +343,10 @@ class TrainConfig:
             )
         if self.resume and self.overwrite:
             raise TrainConfigError("--resume and --overwrite contradict each other: choose one.")
+        from longbert.encoder_source import replaces_its_start, replaces_its_start_error
+
+        if replaces_its_start(self.encoder, self.output_path):  # before --overwrite removes it
+            raise TrainConfigError(replaces_its_start_error(self.encoder, self.output_path))
         if not self.label_delimiter:
             raise TrainConfigError("--label-delimiter must not be empty.")
         return self
