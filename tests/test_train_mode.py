@@ -138,3 +138,18 @@ def test_label_set_descriptions_are_written_for_few_shot(isolated: Path) -> None
     assert write_descriptions(store, "bare", isolated) is None
     assert write_descriptions(store, "missing", isolated) is None
     assert write_descriptions(store, None, isolated) is None
+
+
+def test_fine_tune_ignores_the_few_shot_method_it_does_not_use() -> None:
+    """`--mode fine-tune --multi-label --few-shot-method prior`: the method never applies, so it
+    is not refused; a run that can train few-shot still is. The Train page sends "auto" when
+    the method box is disabled (fine-tune)."""
+    TrainConfig(mode="fine-tune", multi_label=True, few_shot_method="prior").validate()
+    for mode in ("auto", "few-shot"):
+        with pytest.raises(TrainConfigError, match="single-label only"):
+            TrainConfig(mode=mode, multi_label=True, few_shot_method="prior").validate()
+    values = {"mode": "fine-tune", "few_shot_method": "prior", "multi_label": True, "name": "m"}
+    assert build_config(values, train_path="x.jsonl", strategy=None).few_shot_method == "auto"
+    values["mode"] = "few-shot"
+    with pytest.raises(TrainConfigError, match="single-label only"):
+        build_config(values, train_path="x.jsonl", strategy=None)

@@ -336,7 +336,8 @@ class TrainConfig:
         require_choices(self, choice_options, TrainConfigError)
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise TrainConfigError(f"--name must be a plain folder name, got {self.name!r}.")
-        if self.few_shot_method == "prior" and self.multi_label:
+        # Only a run that can train few-shot uses the method (fine-tune never does).
+        if self.few_shot_method == "prior" and self.multi_label and self.mode != "fine-tune":
             raise TrainConfigError(
                 "--few-shot-method prior is single-label only: use --few-shot-method setfit (or "
                 "auto, which picks it for multi-label data) or --mode fine-tune."

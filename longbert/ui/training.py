@@ -23,10 +23,23 @@ from longbert.ui.jobs import JobContext
 #: Options shown up front; the rest are under "Advanced".
 MAIN_OPTIONS = ("name", "epochs", "batch_size", "learning_rate")
 #: Options the page sets itself (data files, strategy) or that make no sense in the app.
-HIDDEN_OPTIONS = frozenset({
-    "train", "dev", "test", "strategy", "strategy_params", "output_dir", "resume",
-    "quiet", "record", "encoder", "mode", "label_descriptions", "few_shot_method",
-})
+HIDDEN_OPTIONS = frozenset(
+    {
+        "train",
+        "dev",
+        "test",
+        "strategy",
+        "strategy_params",
+        "output_dir",
+        "resume",
+        "quiet",
+        "record",
+        "encoder",
+        "mode",
+        "label_descriptions",
+        "few_shot_method",
+    }
+)
 #: The Train page's mode choices, as a person reads them (TrainConfig's ``mode`` values).
 MODE_TITLES = {
     "auto": "Automatic: few-shot with few labels per class",
@@ -125,8 +138,16 @@ def option_specs(names: tuple[str, ...] | None = None) -> list[OptionSpec]:
             kind = "float"
         else:
             kind = "text"
-        specs.append(OptionSpec(f.name, kind, default, str(f.metadata.get("help", "")),
-                                str(f.metadata.get("group", "")), choices))
+        specs.append(
+            OptionSpec(
+                f.name,
+                kind,
+                default,
+                str(f.metadata.get("help", "")),
+                str(f.metadata.get("group", "")),
+                choices,
+            )
+        )
     return specs
 
 
@@ -134,12 +155,15 @@ def advanced_specs() -> list[OptionSpec]:
     return [s for s in option_specs() if s.name not in MAIN_OPTIONS]
 
 
-def build_config(values: Mapping[str, Any], *, train_path: str,
-                 strategy: Mapping[str, Any] | None) -> TrainConfig:
+def build_config(
+    values: Mapping[str, Any], *, train_path: str, strategy: Mapping[str, Any] | None
+) -> TrainConfig:
     """A validated TrainConfig from form values (TrainConfigError names a bad option)."""
     data: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
     data["train"] = train_path
     data["quiet"] = True  # no terminal bars from a background thread; the page shows progress
+    if data.get("mode") == "fine-tune":  # the method box is disabled then: its value does not apply
+        data["few_shot_method"] = "auto"
     if strategy is not None:
         data["strategy"] = strategy["name"]
         data["strategy_params"] = dict(strategy.get("params") or {})
@@ -253,8 +277,7 @@ def chart_point(event: Mapping[str, Any], last_step: int | None) -> dict[str, An
         if _numeric(value) and _charted(key):
             point[key] = float(value)
         elif isinstance(value, Mapping) and key in ("dev", "test"):
-            point.update({f"{key}_{k}": float(v) for k, v in value.items()
-                          if _numeric(v) and _charted(k)})
+            point.update({f"{key}_{k}": float(v) for k, v in value.items() if _numeric(v) and _charted(k)})
     if not point:
         return None
     step = event.get("step", last_step)
@@ -283,9 +306,12 @@ def training_work(
             event = progress_event(*args, **kwargs)
             kind = event.get("event")
             if kind == "start":
-                ctx.progress(0, int(event.get("total_steps") or 0) or None,
-                             f"Training on {event.get('train_docs', '?')} documents "
-                             f"({event.get('dev_docs', '?')} for dev), {event.get('device', '')}")
+                ctx.progress(
+                    0,
+                    int(event.get("total_steps") or 0) or None,
+                    f"Training on {event.get('train_docs', '?')} documents "
+                    f"({event.get('dev_docs', '?')} for dev), {event.get('device', '')}",
+                )
             done = event.get("step", event.get("done"))
             total = event.get("total_steps", event.get("total"))
             if _numeric(done):
