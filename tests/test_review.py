@@ -188,10 +188,11 @@ def test_retrain_then_rescore_reranks_the_queue_with_the_new_model(store: Store,
     by_margin = np.argsort(-margin(new), kind="stable")
     assert pending == [pending[i] for i in by_margin]  # re-ranked by the new scores
     assert queue.order[:8] == ids[:8] and queue.order != stored_order
-    # The next retrain goes on from the new model -- a zero-shot-prior one never trained its
-    # encoder: that encoder -- or starts afresh from the encoder (zero-shot start: the packaged
-    # default, None).
-    assert base_encoder(store, queue, "model") == str(encoder)
+    # The next retrain goes on from the new model -- a zero-shot-prior one: its folder, whose
+    # encoder/ holds the frozen encoder it read with -- or starts afresh from the encoder
+    # (zero-shot start: the packaged default, None).
+    assert base_encoder(store, queue, "model") == store.get_model(config.name).folder
+    assert read_manifest(Path(base_encoder(store, queue, "model") or "")).architecture == "zero-shot-prior"
     assert base_encoder(store, queue, "encoder") is None
     again = build_queue(store, SOURCE)  # a new session: the last re-score is remembered
     assert again.earlier_rescore is not None and again.earlier_rescore.model == config.name
@@ -250,16 +251,18 @@ def test_retraining_from_the_current_model_again_and_again_goes_on_from_the_trai
         models.append(Path(result.output_dir))
     first, second, third = models
     assert len({first, second, third}) == 3
-    assert starts[1:] == [str(first), str(first)]  # each time from the trained model 1
+    assert starts[1:] == [str(first), str(second)]  # each time from the current model's folder
     assert read_manifest(second).architecture == "zero-shot-prior"  # auto: 4 labels per class
-    assert read_manifest(second).encoder == read_manifest(third).encoder == str(first)
+    assert read_manifest(second).encoder == str(first) and read_manifest(third).encoder == str(second)
     assert read_manifest(first).kind == "classifier"  # nothing of it was changed or lost
     # The next retrain from the current model starts from the fine-tuned model 3; afresh, from
     # the zero-shot start's encoder (the packaged default: None).
     assert base_encoder(store, queue, "model") == str(third)
     assert base_encoder(store, queue, "encoder") is None
-    # A zero-shot-prior model whose encoder folder is gone: its own folder holds that encoder.
+    # A zero-shot-prior model's own folder, whatever became of the encoder it names (retrained
+    # in place, or gone): its encoder/ holds the weights it read with.
     queue.rescored = dataclasses.replace(queue.rescored, model=second.name)
+    assert base_encoder(store, queue, "model") == str(second)
     shutil.rmtree(first)
     assert base_encoder(store, queue, "model") == str(second)
 

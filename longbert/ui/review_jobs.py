@@ -95,11 +95,11 @@ def score_work(
 
 def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     """The encoder a retrain starts from: the current model's checkpoint folder (``model``; a
-    re-scored queue's new model first), whose fine-tuned encoder training takes with a new head
+    re-scored queue's new model first), whose encoder training takes with a new head
     (:mod:`longbert.encoder_export`), or the encoder it started from (``encoder``). A
-    zero-shot-prior model never trained its encoder: going on from it is going on from that
-    encoder (its own folder holds the same weights: taken when that encoder is a folder since
-    deleted). A zero-shot start has only its encoder. None: the packaged default."""
+    zero-shot-prior model's folder too: its ``encoder/`` holds the frozen encoder it read with,
+    so the start is those weights even where the encoder it names was retrained since. A
+    zero-shot start has only its encoder. None: the packaged default."""
     if base not in BASES:
         raise ReviewError(f"A retrain starts from one of {', '.join(BASES)}, not '{base}'.")
     name = queue.rescored.model if queue.rescored is not None else queue.model
@@ -108,8 +108,6 @@ def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
     except RecordNotFoundError:
         return None
     if base == "model" and record.folder and Path(record.folder).is_dir():
-        if _is_zero_shot_prior(Path(record.folder)) and not _gone(record.encoder):
-            return record.encoder
         return record.folder
     if base == "encoder" and queue.rescored is not None:  # the encoder of the queue's first model
         try:
@@ -118,24 +116,6 @@ def base_encoder(store: Store, queue: ReviewQueue, base: str) -> str | None:
             return None
         return first.encoder
     return record.encoder
-
-
-def _gone(encoder: str | None) -> bool:
-    """Whether ``encoder`` names a local folder that no longer exists."""
-    if not encoder:
-        return False
-    path = Path(encoder).expanduser()
-    return (path.is_absolute() or encoder.startswith((".", "~"))) and not path.exists()
-
-
-def _is_zero_shot_prior(folder: Path) -> bool:
-    from longbert.checkpoints import is_checkpoint, read_manifest
-    from longbert.errors import CheckpointError
-
-    try:
-        return is_checkpoint(folder) and read_manifest(folder).architecture == "zero-shot-prior"
-    except CheckpointError:
-        return False
 
 
 def _refuse_a_compressed_start(encoder: str) -> None:
