@@ -153,3 +153,18 @@ def test_fine_tune_ignores_the_few_shot_method_it_does_not_use() -> None:
     values["mode"] = "few-shot"
     with pytest.raises(TrainConfigError, match="single-label only"):
         build_config(values, train_path="x.jsonl", strategy=None)
+
+
+def test_the_few_shot_method_word_translates_in_one_place() -> None:
+    """`--few-shot-method prior` is the library's `zero-shot-prior`: one function translates,
+    and every option word names a library method."""
+    from longbert.fewshot import FEW_SHOT_METHODS
+    from longbert.training.config import FEW_SHOT_METHOD_OPTIONS, library_few_shot_method
+    from longbert.training.few_shot_run import few_shot_method
+
+    assert library_few_shot_method("prior") == "zero-shot-prior"
+    assert {library_few_shot_method(word) for word in FEW_SHOT_METHOD_OPTIONS} == set(FEW_SHOT_METHODS)
+    with pytest.raises(TrainConfigError, match="one of auto, prior, setfit"):
+        library_few_shot_method("zero-shot-prior")
+    assert few_shot_method(TrainConfig(few_shot_method="prior")) == "zero-shot-prior"
+    assert few_shot_method(TrainConfig(few_shot_method="setfit")) == "setfit"

@@ -51,6 +51,9 @@ from longbert.training.optim import linear_schedule, make_optimizer
 ProgressFn = Callable[[dict[str, Any]], None]
 #: ``setfit`` (this module), ``zero-shot-prior`` (:mod:`longbert.fewshot.prior`), or ``auto``:
 #: zero-shot-prior for single-label data, SetFit for multi-label (the prior is single-label only).
+#: The library's few-shot methods (the names manifests and metrics record). The command line
+#: and the Train page say ``prior`` for ``zero-shot-prior``:
+#: :func:`longbert.training.config.library_few_shot_method` translates.
 FEW_SHOT_METHODS = ("auto", "setfit", "zero-shot-prior")
 
 
@@ -285,7 +288,6 @@ def train_few_shot(
     if isinstance(documents, str | bytes | Document):
         raise TypeError("train_few_shot takes a list of documents")
     if resolve_method(config.method, multi_label) == "zero-shot-prior":
-
         return train_zero_shot_prior(
             documents,
             labels,

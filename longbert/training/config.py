@@ -37,7 +37,8 @@ CHANGEABLE_ON_RESUME = (
 )
 SWITCHES = ("auto", "on", "off")
 #: How a model is trained: ``fine-tune`` (the [CLS] head and encoder on the labels), ``few-shot``
-#: (:mod:`longbert.fewshot`, by :data:`FEW_SHOT_METHODS`), or ``auto`` (few-shot below ``few_shot_below``).
+#: (:mod:`longbert.fewshot`, by :data:`FEW_SHOT_METHOD_OPTIONS`), or ``auto`` (few-shot below
+#: ``few_shot_below``).
 #: ``auto`` is the default of the command line and the Train page (:data:`FRONT_END_MODE`).
 MODES = ("auto", "fine-tune", "few-shot")
 #: bench/results/bench_active.json (bbc_news, 8 labels per class, seeds 0-1, 200 test documents):
@@ -45,15 +46,32 @@ MODES = ("auto", "fine-tune", "few-shot")
 #: measured yet, so auto switches one step above the last count where few-shot is known to win.
 FEW_SHOT_BELOW = 16
 FRONT_END_MODE = "auto"
-#: Which few-shot method a few-shot run uses: ``prior`` (the zero-shot model corrected by the
-#: labels, :mod:`longbert.fewshot.prior`), ``setfit`` (:mod:`longbert.fewshot.trainer`), or
-#: ``auto``: prior for single-label data, SetFit for multi-label (the prior is single-label only).
-FEW_SHOT_METHODS = ("auto", "prior", "setfit")
+#: The words of ``--few-shot-method`` (the command line, config files, the Train page): ``prior``
+#: (the zero-shot model corrected by the labels, :mod:`longbert.fewshot.prior`), ``setfit``
+#: (:mod:`longbert.fewshot.trainer`), or ``auto`` (resolved by the run:
+#: :func:`longbert.training.few_shot_run.few_shot_method`). ``prior`` is the short word a person
+#: types for the library's method ``zero-shot-prior`` (:data:`longbert.fewshot.FEW_SHOT_METHODS`,
+#: the name saved in manifests and metrics): :func:`library_few_shot_method` is the one
+#: translation between the two.
+FEW_SHOT_METHOD_OPTIONS = ("auto", "prior", "setfit")
+#: Option word -> the library's method name (:data:`longbert.fewshot.FEW_SHOT_METHODS`).
+_LIBRARY_FEW_SHOT_METHODS = {"auto": "auto", "prior": "zero-shot-prior", "setfit": "setfit"}
 METRICS = ("macro_f1", "accuracy", "loss")
 
 
 class TrainConfigError(LongBertError, ValueError):
     """A training option is invalid (the message names the option and the accepted values)."""
+
+
+def library_few_shot_method(option: str) -> str:
+    """The :data:`longbert.fewshot.FEW_SHOT_METHODS` name of a ``--few-shot-method`` word
+    (``prior`` -> ``zero-shot-prior``; ``auto`` and ``setfit`` are the same in both)."""
+    try:
+        return _LIBRARY_FEW_SHOT_METHODS[option]
+    except KeyError:
+        raise TrainConfigError(
+            f"--few-shot-method must be one of {', '.join(FEW_SHOT_METHOD_OPTIONS)}, got {option!r}."
+        ) from None
 
 
 def _opt(default: Any, help: str, group: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -149,7 +167,7 @@ class TrainConfig:
         "zero-shot knows; single-label only. setfit: contrastive pairs tune the encoder, then a "
         "logistic head (minutes). auto: prior for single-label data, setfit for multi-label.",
         "model",
-        FEW_SHOT_METHODS,
+        FEW_SHOT_METHOD_OPTIONS,
     )
     few_shot_prior_lam: float = _opt(
         0.01,

@@ -28,7 +28,7 @@ from longbert.errors import LongBertError
 from longbert.runs import RunReporter, RunState, metrics_json
 from longbert.strategies import get_strategy
 from longbert.training import outputs
-from longbert.training.config import TrainConfig, TrainConfigError
+from longbert.training.config import TrainConfig, TrainConfigError, library_few_shot_method
 from longbert.training.datasets import DataSplits, targets
 from longbert.training.distributed import DistContext
 from longbert.training.epochs import TrainResult
@@ -96,8 +96,7 @@ def few_shot_method(config: TrainConfig) -> str:
 
     if config.few_shot_method == "prior" and config.multi_label:
         raise TrainConfigError(MULTI_LABEL_REFUSAL)
-    chosen = "zero-shot-prior" if config.few_shot_method == "prior" else config.few_shot_method
-    return resolve_method(chosen, config.multi_label)
+    return resolve_method(library_few_shot_method(config.few_shot_method), config.multi_label)
 
 
 def _strategy_spec(config: TrainConfig) -> dict[str, Any]:
@@ -214,7 +213,11 @@ def run_few_shot(
             reports[role] = evaluate_set(classifier, prepared, batch_size=config.eval_batch_size)
         dev = reports["dev"]
         record = {
-            "epoch": 1, "train_seconds": train_seconds, "dev": dev, "best": True, "mode": "few-shot",
+            "epoch": 1,
+            "train_seconds": train_seconds,
+            "dev": dev,
+            "best": True,
+            "mode": "few-shot",
             "few_shot_method": method,
         }
         outputs.save_best(
