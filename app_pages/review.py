@@ -249,8 +249,10 @@ with st.expander("Retrain from the answers", expanded=bool(running)):
         value=0,
         step=10,
         key="review:steps",
-        help="With few labels per class the retrain is "
-        "few-shot (SetFit's recipe): its contrastive steps bound its time.",
+        help="With few labels per class the retrain is few-shot. The corrected zero-shot "
+        "model (single-label, from a sentence encoder) takes seconds and has no steps to "
+        "bound; SetFit (multi-label queues, or going on from a fine-tuned model) stops after "
+        "this many contrastive steps.",
     )
     enough = reviewed >= MIN_LABELS
     if enough and (caution := queue.retrain_warning()) is not None:

@@ -282,3 +282,46 @@ def test_a_model_cannot_be_retrained_into_its_own_folder(
     TrainConfig(
         train=str(train_file), encoder="news-v1", name="news-v1", output_dir=str(isolated / "elsewhere")
     ).validate()
+
+
+def test_auto_few_shot_from_a_trained_classifier_is_setfit(
+    trained: Path, train_file: Path, isolated: Path
+) -> None:
+    """The corrected zero-shot model needs sentence embeddings: auto picks it only from a
+    sentence encoder (the default, an adapted encoder, a plain folder, a zero-shot-prior
+    model's frozen encoder); from a trained [CLS] classifier, SetFit. An explicit method is
+    honoured."""
+    from longbert.training.few_shot_run import few_shot_method
+
+    folder = copy_model(trained, isolated)
+    prior = copy_model(trained, isolated, "prior-model")
+    write_manifest(prior, dataclasses.replace(read_manifest(prior), architecture="zero-shot-prior"))
+    adapted = copy_model(trained, isolated, "adapted")
+    write_manifest(
+        adapted, dataclasses.replace(read_manifest(adapted), kind="encoder", architecture="cls-head")
+    )
+
+    def method(encoder: str, chosen: str = "auto") -> str:
+        return few_shot_method(TrainConfig(encoder=encoder, few_shot_method=chosen, mode="few-shot"))
+
+    assert method(str(folder)) == method("news-v1") == "setfit"
+    assert method(str(folder), "prior") == "zero-shot-prior"
+    for sentence_encoder in ("default", str(prior), "prior-model", str(adapted), str(folder / "encoder")):
+        assert method(sentence_encoder) == "zero-shot-prior", sentence_encoder
+    # End to end: a few-shot run from the trained model trains SetFit and says why.
+    result = train(
+        TrainConfig(
+            train=str(train_file),
+            encoder=str(folder),
+            name="news-v2",
+            mode="few-shot",
+            few_shot_iterations=1,
+            few_shot_max_steps=2,
+            quiet=True,
+            threads=1,
+        )
+    )
+    assert result.history[-1]["few_shot_method"] == "setfit"
+    assert read_manifest(result.output_dir).architecture == "cls-head"
+    notes = json.loads((result.output_dir / "metrics.json").read_text())["notes"]
+    assert any("is a trained [CLS] classifier" in note for note in notes), notes

@@ -227,7 +227,7 @@ def test_retraining_from_the_current_model_again_and_again_goes_on_from_the_trai
     store: Store, tmp_path: Path
 ) -> None:
     """Zero-shot start -> fine-tuned model 1 -> from model 1: a few-shot zero-shot-prior model
-    2 (its encoder model 1's, frozen) -> from model 2, that is model 1's encoder: fine-tuned 3."""
+    2 (its encoder model 1's, frozen) -> from model 2's folder (model 1's encoder): fine-tuned 3."""
     encoder = save_tiny_encoder(tmp_path / "tiny", **TRAIN_ENCODER)
     rows = make_rows(12, seed=0)
     ids = [
@@ -237,12 +237,16 @@ def test_retraining_from_the_current_model_again_and_again_goes_on_from_the_trai
     queue = build_queue(store, SOURCE)
     assert base_encoder(store, queue, "model") is None  # a zero-shot start: its encoder only
     starts, models = [], []
-    for answered, mode in ((ids[:6], "fine-tune"), (ids[6:8], "auto"), (ids[8:10], "fine-tune")):
+    # From a fine-tuned model auto would pick SetFit (test_encoder_from_model): prior is asked for.
+    steps = ((ids[:6], "fine-tune", "auto"), (ids[6:8], "auto", "prior"), (ids[8:10], "fine-tune", "auto"))
+    for answered, mode, method in steps:
         for prediction_id in answered:
             queue.answer(store, rows[ids.index(prediction_id)]["label"], prediction_id=prediction_id)
         folder = tmp_path / f"work-{len(models)}"
         folder.mkdir()
-        config, _ = retrain_config(store, queue, folder, base="model", mode=mode, epochs=1)
+        config, _ = retrain_config(
+            store, queue, folder, base="model", mode=mode, few_shot_method=method, epochs=1
+        )
         starts.append(config.encoder)
         if not models:  # the packaged default: the tiny encoder stands in for it
             config = dataclasses.replace(config, encoder=str(encoder))
@@ -252,7 +256,7 @@ def test_retraining_from_the_current_model_again_and_again_goes_on_from_the_trai
     first, second, third = models
     assert len({first, second, third}) == 3
     assert starts[1:] == [str(first), str(second)]  # each time from the current model's folder
-    assert read_manifest(second).architecture == "zero-shot-prior"  # auto: 4 labels per class
+    assert read_manifest(second).architecture == "zero-shot-prior"  # auto mode: 4 labels per class
     assert read_manifest(second).encoder == str(first) and read_manifest(third).encoder == str(second)
     assert read_manifest(first).kind == "classifier"  # nothing of it was changed or lost
     # The next retrain from the current model starts from the fine-tuned model 3; afresh, from

@@ -165,7 +165,8 @@ class TrainConfig:
         "Few-shot method. prior: the zero-shot model (label descriptions, or names) plus a "
         "correction learnt from the labels, the encoder frozen: seconds, and it keeps what "
         "zero-shot knows; single-label only. setfit: contrastive pairs tune the encoder, then a "
-        "logistic head (minutes). auto: prior for single-label data, setfit for multi-label.",
+        "logistic head (minutes). auto: prior for single-label data from a sentence encoder; setfit "
+        "for multi-label data or when --encoder is a trained [CLS] classifier.",
         "model",
         FEW_SHOT_METHOD_OPTIONS,
     )

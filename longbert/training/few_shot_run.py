@@ -2,7 +2,8 @@
 
 ``--few-shot-method`` picks it: ``prior`` (the zero-shot model corrected by the labels,
 :mod:`longbert.fewshot.prior`: the encoder frozen, seconds), ``setfit`` (SetFit's recipe), or
-``auto``, the default: prior for single-label data, SetFit for multi-label.
+``auto``, the default: prior for single-label data from a sentence encoder, SetFit for
+multi-label data or a start that is a trained [CLS] classifier (:func:`few_shot_method`).
 
 :func:`longbert.training.train` prepares and checks the data as for fine-tuning, then, where the
 mode says few-shot, hands over to :func:`run_few_shot`: :func:`longbert.fewshot.train_few_shot`
@@ -90,13 +91,50 @@ def read_descriptions(path: str | None, labels: list[str]) -> tuple[dict[str, st
 
 
 def few_shot_method(config: TrainConfig) -> str:
-    """The :data:`longbert.fewshot.FEW_SHOT_METHODS` name of the run's method (``auto`` resolved
-    on the data's kind); ``prior`` on multi-label data is a TrainConfigError saying what to use."""
+    """The :data:`longbert.fewshot.FEW_SHOT_METHODS` name of the run's method; ``prior`` on
+    multi-label data is a TrainConfigError saying what to use. ``auto`` picks the corrected
+    zero-shot model only where the start is a sentence encoder (the packaged default, an adapted
+    encoder checkpoint, a plain folder or hub id, a zero-shot-prior model's frozen encoder):
+    a trained [CLS] classifier's mean-pooled states are no longer sentence embeddings, so it
+    and multi-label data get SetFit (:func:`auto_method_reason` says which applied)."""
     from longbert.fewshot import MULTI_LABEL_REFUSAL, resolve_method
 
     if config.few_shot_method == "prior" and config.multi_label:
         raise TrainConfigError(MULTI_LABEL_REFUSAL)
+    if config.few_shot_method == "auto" and trained_classifier_start(config.encoder):
+        return "setfit"
     return resolve_method(library_few_shot_method(config.few_shot_method), config.multi_label)
+
+
+def trained_classifier_start(encoder: str | None) -> bool:
+    """Whether ``encoder`` names a trained [CLS]-head classifier (fine-tuned or SetFit): its
+    encoder was trained for its head, not kept a sentence encoder."""
+    from longbert.checkpoints import read_manifest
+    from longbert.encoder_source import checkpoint_folder
+    from longbert.errors import CheckpointError
+
+    folder = checkpoint_folder(encoder)
+    if folder is None:
+        return False
+    try:
+        manifest = read_manifest(folder)
+    except CheckpointError:
+        return False  # loading the encoder will say what is wrong with it
+    return manifest.kind == "classifier" and manifest.architecture == "cls-head"
+
+
+def auto_method_reason(config: TrainConfig, method: str) -> str | None:
+    """Why ``auto`` chose ``method`` (a sentence for the run's log), None when it was chosen."""
+    if config.few_shot_method != "auto":
+        return None
+    if config.multi_label:
+        return "auto: SetFit for multi-label data (the corrected zero-shot model is single-label)"
+    if method == "setfit":
+        return (
+            f"auto: SetFit, as the start '{config.encoder}' is a trained [CLS] classifier whose "
+            "encoder no longer gives sentence embeddings for the zero-shot model"
+        )
+    return "auto: the zero-shot model corrected by the labels, the start being a sentence encoder"
 
 
 def _strategy_spec(config: TrainConfig) -> dict[str, Any]:
@@ -130,6 +168,9 @@ def run_few_shot(
         raise TrainConfigError("Few-shot training runs in one process: start it without torchrun.")
     folder = config.output_path
     method = few_shot_method(config)
+    if (why := auto_method_reason(config, method)) is not None:
+        splits.notes.append(f"Few-shot method {method} ({why}).")  # metrics.json keeps the notes
+        reporter.say(splits.notes[-1])
     descriptions, notes = read_descriptions(config.label_descriptions, splits.labels)
     splits.notes.extend(notes)
     for note in notes:

@@ -6,8 +6,9 @@
   the corrections of its model and label set, as the Train page exports them, conflicting texts
   left out), from the current model or the encoder, in ``auto`` mode (few-shot with few labels
   per class, :mod:`longbert.training.few_shot_run`; its ``auto`` method corrects the zero-shot
-  model of the label set's descriptions on single-label queues: seconds, and it starts from
-  what zero-shot already got right); then score the queue with the new model.
+  model of the label set's descriptions on single-label queues that start from a sentence
+  encoder: seconds, and it starts from what zero-shot already got right; SetFit from a
+  fine-tuned model); then score the queue with the new model.
 
 Both return :class:`QueueScores`; the page hands them to :meth:`ReviewQueue.apply_scores` once
 the job is done (the job never touches the queue: it lives in the page's session).
@@ -143,7 +144,8 @@ def retrain_config(
     """The run a retrain makes, and notes for the page (conflicting texts left out): the
     queue's corrections written to ``folder``, the label set's descriptions (zero-shot) next to
     them for few-shot, the model saved as ``models/review-<source>-<time>``. ``few_shot_method``:
-    TrainConfig's (``auto``: the corrected zero-shot model for single-label queues)."""
+    TrainConfig's (``auto``: the corrected zero-shot model for single-label queues, SetFit from a
+    trained [CLS] classifier)."""
     path = folder / "reviewed.jsonl"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

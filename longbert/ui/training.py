@@ -48,7 +48,7 @@ MODE_TITLES = {
 }
 #: The few-shot method choices, as a person reads them (TrainConfig's ``few_shot_method`` values).
 FEW_SHOT_METHOD_TITLES = {
-    "auto": "Automatic: zero-shot corrected (single-label), SetFit (multi-label)",
+    "auto": "Automatic: zero-shot corrected, or SetFit (multi-label, or from a trained model)",
     "prior": "Zero-shot corrected by your labels (seconds)",
     "setfit": "SetFit: contrastive pairs tune the encoder, then a head (minutes)",
 }
@@ -63,7 +63,9 @@ def few_shot_method_help() -> str:
         "evidence goes. It takes seconds, single-label only. SetFit tunes the encoder on pairs "
         "of your documents (same label: close, different: apart), then fits a head: minutes on "
         "a CPU; it also handles multi-label data. Automatic picks the corrected zero-shot model "
-        "for single-label data and SetFit for multi-label. Used only when the run trains few-shot."
+        "for single-label data and SetFit for multi-label data or when starting from a trained "
+        "model (its encoder no longer gives the sentence embeddings zero-shot compares). Used "
+        "only when the run trains few-shot."
     )
 
 
