@@ -207,6 +207,30 @@ def test_train_cli_few_shot_prior_makes_a_loadable_model(tiny_encoder: Path, tmp
     assert "single-label only" in capsys.readouterr().err
 
 
+def test_the_prior_reads_as_zero_shot_unless_a_strategy_is_chosen(tiny_encoder: Path, tmp_path: Path) -> None:
+    """The zero-shot model the prior corrects reads every 256-token window: a run that chose no
+    strategy does too, and says so; a chosen strategy is honoured."""
+    from longbert.training import TrainConfig, train
+    from longbert.zero_shot import ZERO_SHOT_STRATEGY
+
+    train_file = write_jsonl(tmp_path / "train.jsonl", make_rows(8, seed=0, words=(20, 60)))
+    base = {"train": str(train_file), "encoder": str(tiny_encoder), "mode": "few-shot", "quiet": True}
+    base |= {"few_shot_method": "prior", "threads": 1, "dev_fraction": 0.25}
+    result = train(TrainConfig(name="reads-windows", **base))
+    model = load_classifier(result.output_dir, device="cpu")
+    assert model.strategy.name == ZERO_SHOT_STRATEGY["name"]
+    for key, value in ZERO_SHOT_STRATEGY["params"].items():
+        assert model.strategy.params[key] == value
+    metrics = json.loads((result.output_dir / "metrics.json").read_text())
+    assert any("every 256-token window" in note for note in metrics["notes"]), metrics["notes"]
+    training = read_manifest(result.output_dir).metadata["training"]
+    assert "no strategy was chosen" in training["strategy_note"]
+    chosen = train(TrainConfig(name="reads-head", strategy_params={"mode": "head"}, **base))
+    model = load_classifier(chosen.output_dir, device="cpu")
+    assert model.strategy.name == "truncate" and model.strategy.params["mode"] == "head"
+    assert read_manifest(chosen.output_dir).metadata["training"]["strategy_note"] is None
+
+
 def test_train_page_offers_the_few_shot_methods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from longbert.ui.training import FEW_SHOT_METHOD_TITLES, advanced_specs, build_config
     from tests.helpers.app_testing import assert_ok, fresh_app
