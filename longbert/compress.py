@@ -23,12 +23,15 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from longbert.checkpoints import Compression, read_manifest, resolve_checkpoint, write_manifest
 from longbert.compression import METHODS
 from longbert.errors import LongBertError
 from longbert.settings import models_dir
+
+if TYPE_CHECKING:
+    from longbert.compression.exit_calibration import CalibrationSet
 
 #: Checkpoint parts copied from the source (weights kept as they are; see each method).
 PARTS = ("encoder", "pooling", "head")
@@ -74,6 +77,10 @@ def compress(
         raise ValueError(f"--exit-threshold must be between 0 and 1; got {exit_threshold}.")
     if calibration is not None and method != "early-exit":
         raise ValueError("--calibration chooses the early-exit threshold: use it with --method early-exit.")
+    if calibration is not None and exit_threshold is not None:
+        raise ValueError(
+            "--exit-threshold sets the early-exit threshold and --calibration chooses one: give one of them."
+        )
     source = resolve_checkpoint(model)
     manifest = read_manifest(source)
     if manifest.architecture != "cls-head":  # its folder has no pooling/ or head/ to copy
@@ -89,6 +96,14 @@ def compress(
     target = Path(output_dir) if output_dir else models_dir() / name
     if target.exists() and not overwrite:
         raise ValueError(f"'{target}' already exists: choose another --name or pass --overwrite.")
+    from longbert.compression.exit_calibration import load_calibration_set
+
+    labelled: CalibrationSet | None = None
+    if method == "early-exit" and exit_threshold is None and (calibration or dev) is not None:
+        # Read now: a missing file or unknown labels fail before the exits are trained.
+        labelled = load_calibration_set(
+            calibration or dev, list(manifest.labels), manifest.multi_label, manifest.metadata
+        )
     before: dict[str, Any] | None = None
     if dev is not None:
         before = evaluate(load_classifier(source, device=device, precision="auto"), dev, device=device)
@@ -101,9 +116,7 @@ def compress(
             shutil.copytree(source / part, staging / part)
         if method == "early-exit":
             details.update(
-                _early_exit(
-                    source, staging, texts, device, exit_threshold, calibration or dev, max_accuracy_loss
-                )
+                _early_exit(source, staging, texts, device, exit_threshold, labelled, max_accuracy_loss)
             )
             if "calibration" in details and calibration is None:
                 details["calibration"]["note"] = OPTIMISTIC
@@ -143,7 +156,7 @@ def _early_exit(
     texts: Sequence[str],
     device: str | None,
     exit_threshold: float | None,
-    labelled: str | Path | None,
+    labelled: CalibrationSet | None,
     max_accuracy_loss: float,
 ) -> dict[str, Any]:
     """Train the exits into ``staging`` and store their threshold: ``exit_threshold``, else

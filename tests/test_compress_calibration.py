@@ -24,6 +24,7 @@ from longbert.compression.exit_calibration import (
     exit_logits,
     threshold_curve,
 )
+from longbert.errors import DatasetError
 from longbert.evaluate import evaluate
 from longbert.strategies import parse_strategy
 
@@ -227,3 +228,57 @@ def test_documents_with_nothing_to_read_are_left_out(calibrated: Path) -> None:
     assert logits.row_doc.tolist() == [0, 1] and logits.rows.shape[:2] == (2, 2)
     with pytest.raises(ValueError, match="nothing to calibrate on"):
         exit_logits(model, ["", "  "])
+
+
+def test_a_threshold_and_a_calibration_file_together_are_refused(
+    source: Path, data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "--model",
+        str(source),
+        "--method",
+        "early-exit",
+        "--name",
+        "n",
+        "--output-dir",
+        str(tmp_path / "n"),
+    ]
+    argv += [
+        "--texts",
+        str(data["train"]),
+        "--calibration",
+        str(data["calibration"]),
+        "--exit-threshold",
+        "0.3",
+    ]
+    assert main(argv) == 2
+    assert (
+        "--exit-threshold sets the early-exit threshold and --calibration chooses one"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "n").exists() and not (tmp_path / "n.partial").exists()
+
+
+def test_a_calibration_file_with_unknown_labels_fails_before_exits_are_trained(
+    source: Path, data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from longbert.compression import early_exit
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("exits were trained before the calibration file was checked")
+
+    monkeypatch.setattr(early_exit, "train_exits", never)
+    rows = [*make_rows(4), {"text": "rain and wind all week", "label": "weather"}]
+    unknown = write_jsonl(tmp_path / "unknown.jsonl", rows)
+    with pytest.raises(DatasetError, match="labels the model does not know: weather"):
+        compress(
+            source,
+            "early-exit",
+            "n",
+            output_dir=tmp_path / "n",
+            texts=["econ bank rates"],
+            calibration=unknown,
+        )
+    with pytest.raises(DatasetError, match="labels the model does not know: weather"):  # --dev chooses
+        compress(source, "early-exit", "n", output_dir=tmp_path / "n", texts=["econ bank rates"], dev=unknown)
+    assert not (tmp_path / "n").exists() and not (tmp_path / "n.partial").exists()

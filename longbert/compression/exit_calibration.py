@@ -184,32 +184,54 @@ def choose_threshold(curve: list[CurvePoint], max_accuracy_loss: float) -> Curve
     return max((p for p in curve if p.accuracy >= floor), key=lambda p: p.threshold)
 
 
-def calibrate(
-    classifier: Any,
-    data: str | os.PathLike[str],
-    max_accuracy_loss: float,
-    grid: tuple[float, ...] = GRID,
-) -> dict[str, Any]:
-    """Choose ``classifier``'s exit threshold on the labelled file ``data`` (read as
-    ``python -m longbert.evaluate`` reads it). Returns what the manifest records: ``threshold``,
-    ``data``, ``max_accuracy_loss`` (points), ``full_accuracy``, ``documents``, ``reason`` and
-    ``curve`` (a :class:`CurvePoint` dict per threshold)."""
+@dataclass(frozen=True)
+class CalibrationSet:
+    """Labelled documents to calibrate on, their targets indexed by the model's labels."""
+
+    data: str
+    documents: list[Any]
+    truth: np.ndarray
+
+
+def load_calibration_set(
+    data: str | os.PathLike[str], labels: list[str], multi_label: bool, metadata: dict[str, Any]
+) -> CalibrationSet:
+    """Read the labelled file ``data`` as ``python -m longbert.evaluate`` reads it for a model
+    with ``labels`` and checkpoint ``metadata`` (its text/label columns). Cheap, so
+    ``compress`` calls it before training exits: a missing file or labels the model does not
+    know (DatasetError) fail at once, not after the exits are trained."""
     from longbert.data import load_dataset
     from longbert.evaluate import data_options
     from longbert.readers import TableOptions
     from longbert.training.datasets import targets
 
-    if not max_accuracy_loss >= 0:  # before the model runs: a bad value fails at once
-        raise ValueError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
-    options = data_options(classifier.metadata)
+    options = data_options(metadata)
     table = TableOptions(
         text_column=options["text_column"],
         label_column=options["label_column"],
-        label_delimiter=options["label_delimiter"] if classifier.multi_label else None,
+        label_delimiter=options["label_delimiter"] if multi_label else None,
     )
-    dataset = load_dataset(data, table=table, multi_label=classifier.multi_label, min_classes=1)
-    truth = targets(dataset, classifier.labels)
-    logits = exit_logits(classifier, list(dataset.documents()))
+    dataset = load_dataset(data, table=table, multi_label=multi_label, min_classes=1)
+    return CalibrationSet(str(data), list(dataset.documents()), targets(dataset, labels))
+
+
+def calibrate(
+    classifier: Any,
+    data: str | os.PathLike[str] | CalibrationSet,
+    max_accuracy_loss: float,
+    grid: tuple[float, ...] = GRID,
+) -> dict[str, Any]:
+    """Choose ``classifier``'s exit threshold on the labelled file ``data`` (read as
+    ``python -m longbert.evaluate`` reads it; or a set :func:`load_calibration_set` read).
+    Returns what the manifest records: ``threshold``, ``data``, ``max_accuracy_loss`` (points),
+    ``full_accuracy``, ``documents``, ``reason`` and ``curve`` (a :class:`CurvePoint` dict per
+    threshold)."""
+    if not max_accuracy_loss >= 0:  # before the model runs: a bad value fails at once
+        raise ValueError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
+    if not isinstance(data, CalibrationSet):
+        data = load_calibration_set(data, classifier.labels, classifier.multi_label, classifier.metadata)
+    truth = data.truth
+    logits = exit_logits(classifier, data.documents)
     readable = list(logits.kept)
     curve = threshold_curve(classifier, logits, truth[readable], grid)
     chosen = choose_threshold(curve, max_accuracy_loss)
@@ -222,7 +244,7 @@ def calibrate(
     )
     return {
         "threshold": chosen.threshold,
-        "data": str(data),
+        "data": data.data,
         "max_accuracy_loss": float(max_accuracy_loss),
         "full_accuracy": full.accuracy,
         "documents": len(readable),
