@@ -162,6 +162,19 @@ def test_multi_label_is_refused_with_what_to_use_instead(tiny_encoder: Path) -> 
     assert "--few-shot-method setfit" in MULTI_LABEL_REFUSAL
 
 
+def test_fitting_the_prior_leaves_the_global_random_state_alone(tiny_encoder: Path) -> None:
+    from longbert.fewshot.prior_fit import fit_prior
+
+    train = make_rows(6, seed=0)
+    model = ZeroShotPriorClassifier({"econ": "econ", "sport": "sport"}, str(tiny_encoder))
+    torch.manual_seed(123)
+    torch.rand(3)  # a state no seed call gives
+    state = torch.get_rng_state()
+    fit_prior(model, _texts(train), _labels(train), seed=7)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert model.metadata["few_shot"]["seed"] == 7  # recorded all the same
+
+
 def test_train_few_shot_dispatches_on_the_method(tiny_encoder: Path) -> None:
     train = make_rows(8, seed=0)
     for method in ("zero-shot-prior", "auto"):

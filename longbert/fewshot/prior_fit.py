@@ -130,7 +130,9 @@ def fit_prior(
     """Fit the W and b of ``model`` (a :class:`~longbert.fewshot.prior.ZeroShotPriorClassifier`:
     typed loosely, as that module imports this one) on labelled documents (labels among
     ``model.labels``; a label without examples keeps its zero-shot prior and a b near 0) and
-    record how in ``model.metadata["few_shot"]``. Returns ``model``, in eval mode."""
+    record how in ``model.metadata["few_shot"]``. Returns ``model``, in eval mode. Nothing here
+    is random: ``seed`` is only recorded (so runs read like the others), and torch's global
+    random state is left as it was."""
     started = perf_counter()
     if isinstance(documents, str | bytes | Document):
         raise TypeError("fit takes a list of documents")
@@ -147,7 +149,6 @@ def fit_prior(
             f"examples carry labels the model does not have: {', '.join(unknown)} "
             f"(its labels are {', '.join(model.labels)})"
         )
-    torch.manual_seed(seed)  # nothing here is random; recorded so runs read like the others
     model.eval()
     embeddings = document_embeddings(model, documents, batch_size, progress)
     targets = torch.tensor([model.labels.index(n) for n in names])
