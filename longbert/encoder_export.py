@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -62,7 +62,7 @@ def _export_key(folder: Path, manifest: Manifest) -> str:
     stat = weights.stat() if weights.is_file() else None
     stamp = f"{stat.st_size}:{stat.st_mtime_ns}" if stat is not None else "-"
     text = f"{folder.resolve()}\n{manifest.saved_at}\n{stamp}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(os.fsencode(text)).hexdigest()[:16]  # a path need not be UTF-8
 
 
 def exported_encoder(folder: Path, manifest: Manifest | None = None) -> Path:
@@ -90,7 +90,7 @@ def exported_encoder(folder: Path, manifest: Manifest | None = None) -> Path:
         return target
     try:
         root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+        staging = _new_staging_folder(root)
     except OSError as error:
         raise CheckpointError(
             f"Could not export the encoder of '{folder}' into '{root}' ({error}): make it writable "
@@ -111,11 +111,24 @@ def exported_encoder(folder: Path, manifest: Manifest | None = None) -> Path:
     return target
 
 
+def _new_staging_folder(root: Path) -> Path:
+    """A new, uniquely named staging folder in ``root``, made with ``mkdir`` so its mode follows
+    the umask as the models' folders do (``mkdtemp``'s 0700 would make the export private to
+    this user once renamed into place)."""
+    while True:
+        staging = root / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+        try:
+            staging.mkdir()
+        except FileExistsError:  # pragma: no cover - 64 random bits
+            continue
+        return staging
+
+
 def _write_export(folder: Path, manifest: Manifest, staging: Path) -> None:
     """Copy ``encoder/`` as saved (it is what ``save_encoder_checkpoint`` writes: the encoder's
     ``save_pretrained`` and its tokenizer), put the head's trained pooler beside it, and write
     the manifest last. Copying keeps every weight exact; loading it validates it."""
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load, save_file
 
     encoder_dir = folder / "encoder"
     if not (encoder_dir / "config.json").is_file() or not (encoder_dir / "model.safetensors").is_file():
@@ -129,7 +142,7 @@ def _write_export(folder: Path, manifest: Manifest, staging: Path) -> None:
     head = folder / "head" / "model.safetensors"
     if manifest.architecture == "cls-head" and head.is_file():
         try:
-            state = load_file(str(head))
+            state = load(head.read_bytes())  # safetensors' own file API wants UTF-8 paths
         except Exception as error:  # safetensors raises its own error type on corrupt files
             raise CheckpointError(f"Model '{folder}' has a corrupt '{head}': {error}") from error
         if "pooler.weight" in state and "pooler.bias" in state:

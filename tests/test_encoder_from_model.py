@@ -325,3 +325,19 @@ def test_auto_few_shot_from_a_trained_classifier_is_setfit(
     assert read_manifest(result.output_dir).architecture == "cls-head"
     notes = json.loads((result.output_dir / "metrics.json").read_text())["notes"]
     assert any("is a trained [CLS] classifier" in note for note in notes), notes
+
+
+def test_a_model_in_a_non_utf8_folder_exports_and_the_export_follows_the_umask(
+    trained: Path, isolated: Path
+) -> None:
+    """A path need not be UTF-8 (the export key hashes its bytes), and the export is as
+    readable as any model folder (0o777 less the umask, not mkdtemp's 0o700)."""
+    folder = copy_model(trained, isolated, os.fsdecode(b"news-\xff-v1"))
+    old = os.umask(0o022)
+    try:
+        export = exported_encoder(folder)
+    finally:
+        os.umask(old)
+    assert read_manifest(export).metadata["exported_from"] == str(folder.resolve())
+    assert export.stat().st_mode & 0o777 == 0o755
+    assert exported_encoder(folder) == export  # the same save: the same export
