@@ -296,3 +296,24 @@ def test_retraining_from_a_compressed_model_is_refused_naming_its_source(
         retrain_config(store, queue, folder, base="model")
     config, _ = retrain_config(store, queue, folder, base="encoder")  # afresh: allowed
     assert config.encoder == str(encoder)
+
+
+def test_retrain_names_are_reserved_atomically(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two retrains in the same second never pick the same folder: the name is taken by making
+    its folder (an empty one, which training writes into as into none)."""
+    from longbert.settings import models_dir
+    from longbert.ui import review_jobs
+
+    first, second = review_jobs._unused_name("review-x"), review_jobs._unused_name("review-x")
+    assert (first, second) == ("review-x", "review-x-2")
+    assert (models_dir() / first).is_dir() and not any((models_dir() / first).iterdir())
+    # A name whose folder appears between the check and the use (another process) is skipped.
+    real_mkdir = Path.mkdir
+
+    def racing_mkdir(self: Path, *args: Any, **kwargs: Any) -> None:
+        if self.name == "review-y":
+            real_mkdir(self)  # made by "someone else" just now
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", racing_mkdir)
+    assert review_jobs._unused_name("review-y") == "review-y-2"

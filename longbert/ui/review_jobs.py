@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from longbert.errors import DatasetError
+from longbert.settings import models_dir
 from longbert.store import RecordNotFoundError, Store
 from longbert.training.config import FRONT_END_MODE, TrainConfig
 from longbert.ui.jobs import JobContext
@@ -159,8 +160,6 @@ def retrain_config(
         )
     values: dict[str, Any] = {
         "train": str(path),
-        # A new model each time: the last one may be where this one starts from.
-        "name": _unused_name(f"review-{queue.key.replace(':', '-')}-{datetime.now(UTC):%Y%m%d-%H%M%S}"),
         "mode": mode,
         "few_shot_method": few_shot_method,
         "few_shot_max_steps": few_shot_max_steps,
@@ -184,20 +183,33 @@ def retrain_config(
         if described:
             (folder / "descriptions.json").write_text(json.dumps(described))
             values["label_descriptions"] = str(folder / "descriptions.json")
-    config = TrainConfig.from_dict(values, source="the Review page").validate()
+    # A new model each time: the last one may be where this one starts from.
+    values["name"] = _unused_name(f"review-{queue.key.replace(':', '-')}-{datetime.now(UTC):%Y%m%d-%H%M%S}")
+    try:
+        config = TrainConfig.from_dict(values, source="the Review page").validate()
+    except BaseException:
+        with contextlib.suppress(OSError):  # the name's reservation, still empty
+            (models_dir() / values["name"]).rmdir()
+        raise
     return config, [str(warning.message) for warning in caught if "conflict" in str(warning.message)]
 
 
 def _unused_name(name: str) -> str:
     """``name``, or ``name-2``, ``name-3``... when a model folder of that name exists (two
-    retrains within a second): training never replaces a model."""
-    from longbert.settings import models_dir
-
+    retrains within a second): training never replaces a model. The name is reserved by making
+    its (empty) folder, atomically, so two retrains at once cannot both pick it; training
+    writes into an empty folder as into none."""
+    root = models_dir()
+    root.mkdir(parents=True, exist_ok=True)
     taken, number = name, 1
-    while (models_dir() / taken).exists():
-        number += 1
-        taken = f"{name}-{number}"
-    return taken
+    while True:
+        try:
+            (root / taken).mkdir()
+        except FileExistsError:
+            number += 1
+            taken = f"{name}-{number}"
+            continue
+        return taken
 
 
 def retrain_work(
