@@ -225,6 +225,7 @@ def encoder_tokens(classifier: Any, tokens: int, strategy_name: str, args: argpa
     gradient × input: one; attention: one forward pass (``predict``).
     """
     from longbert.explain import read_sentences
+    from longbert.explain.methods import LONG_OCCLUSION_BUDGET
     from longbert.explain.model_io import read, resolve_strategy
 
     spec = json.loads(json.dumps(STRATEGIES[strategy_name]))
@@ -240,6 +241,10 @@ def encoder_tokens(classifier: Any, tokens: int, strategy_name: str, args: argpa
         for w in encoded.windows
         if np.isin(w, p).any()
     )
+    if encoded.mode == "long" and len(sentences) > LONG_OCCLUSION_BUDGET:
+        # Long mode goes coarse-to-fine within the budget of perturbed copies (at most this many
+        # whole-document passes), not one pass per sentence.
+        occluded = LONG_OCCLUSION_BUDGET * window_tokens
     return {
         "kind": "encoder_tokens",
         "tokens": encoded.total_tokens,
@@ -446,9 +451,9 @@ def main() -> None:
                             (
                                 r.get("kind"),
                                 r.get("tokens"),
-                                r["strategy"],
+                                r.get("strategy"),
                                 r.get("method"),
-                                json.dumps(r["settings"]),
+                                json.dumps(r.get("settings")),
                             )
                             == key
                             for r in records
