@@ -206,10 +206,12 @@ def test_retraining_from_zero_shot_on_few_answers_per_label_is_cautioned(store: 
     for prediction_id, label in zip(ids[:4], ["a", "b", "c", "a"], strict=True):
         queue.answer(store, label, prediction_id)
     assert queue.answers_per_label() == {"a": 2, "b": 1, "c": 1}
-    caution = queue.retrain_warning()
+    caution = queue.retrain_warning("setfit")
     assert caution is not None and "fewest answers for one label is 1" in caution and "worse" in caution
+    # The corrected zero-shot model (auto's choice here) starts from the zero-shot labels.
+    assert queue.retrain_warning() is None and queue.retrain_warning("prior") is None
     trained = dataclasses.replace(queue, model="news-v2")  # a trained model's queue: no caution
-    assert trained.retrain_warning() is None
+    assert trained.retrain_warning("setfit") is None
 
 
 def run_retrain(store: Store, queue: Any, config: Any, folder: Path) -> Any:
