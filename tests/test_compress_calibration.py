@@ -193,6 +193,11 @@ def test_without_labelled_data_the_default_is_kept_with_a_warning(
     assert "default, not calibrated" in captured.out
 
 
+def early_exit_argv(source: Path, output: Path) -> list[str]:
+    """The compress command line both refusal tests start from (model ``n``, early exit)."""
+    return ["--model", str(source), "--method", "early-exit", "--name", "n", "--output-dir", str(output)]
+
+
 def test_bad_calibration_requests_are_clear_errors(
     source: Path, data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -203,16 +208,7 @@ def test_bad_calibration_requests_are_clear_errors(
         compress(source, "early-exit", "n", output_dir=tmp_path / "n", texts=texts, exit_threshold=1.5)
     with pytest.raises(ValueError, match="use it with --method early-exit"):
         compress(source, "int8", "n", output_dir=tmp_path / "n", calibration=data["calibration"])
-    argv = [
-        "--model",
-        str(source),
-        "--method",
-        "early-exit",
-        "--name",
-        "n",
-        "--output-dir",
-        str(tmp_path / "n"),
-    ]
+    argv = early_exit_argv(source, tmp_path / "n")
     assert main([*argv, "--texts", str(data["train"]), "--max-accuracy-loss", "-0.5"]) == 2
     assert "--max-accuracy-loss must be 0 or more points" in capsys.readouterr().err
     missing = tmp_path / "missing.jsonl"
@@ -233,16 +229,7 @@ def test_documents_with_nothing_to_read_are_left_out(calibrated: Path) -> None:
 def test_a_threshold_and_a_calibration_file_together_are_refused(
     source: Path, data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [
-        "--model",
-        str(source),
-        "--method",
-        "early-exit",
-        "--name",
-        "n",
-        "--output-dir",
-        str(tmp_path / "n"),
-    ]
+    argv = early_exit_argv(source, tmp_path / "n")
     argv += [
         "--texts",
         str(data["train"]),
