@@ -22,7 +22,9 @@ by default here) and after:
   the calibration curve and the test curve (accuracy, macro-F1, mean layers run per document,
   docs/s at every threshold of :data:`~longbert.compression.exit_calibration.GRID`).
 * ``distill`` trains the student (every other layer) on fold 1's training texts and the
-  teacher's soft labels for ``--distill-epochs`` epochs.
+  teacher's soft labels for ``--distill-epochs`` epochs, plus the unlabelled texts of
+  ``--unlabelled`` (e.g. ``bbc_news/train:1000 20newsgroups/train:1000``: the first N texts of
+  each ../shared/data file, news of another kind; 20newsgroups' headers are dropped).
 
 Results are appended to bench/results/bench_compress.json (``--results``). ``--source`` compresses
 a given checkpoint instead of training the recipe (smoke runs with a tiny model).
@@ -38,7 +40,7 @@ from typing import Any
 
 import numpy as np
 from bench_train import piece_data
-from common import PROJECT_ROOT
+from common import DATA_DIR, PROJECT_ROOT, read_jsonl
 
 from longbert.compress import compress
 from longbert.compression import METHODS
@@ -124,9 +126,27 @@ def exit_curve(folder: Path, test_file: Path) -> list[dict[str, float]]:
     return curve
 
 
+def unlabelled_texts(specs: list[str]) -> list[str]:
+    """The texts of ``set/split:N`` specs (first N of ../shared/data/set/split.jsonl.gz, no labels)."""
+    texts: list[str] = []
+    for spec in specs:
+        name, _, count = spec.partition(":")
+        path = DATA_DIR / f"{name}.jsonl.gz"
+        if not path.exists():
+            raise SystemExit(f"--unlabelled {spec}: {path} not found")
+        for row in read_jsonl(path, int(count) if count else None):
+            text = row["text"]
+            if name.startswith("20newsgroups"):  # a message's body starts after its first blank line
+                text = text.partition("\n\n")[2] or text
+            if text.strip():
+                texts.append(text)
+    return texts
+
+
 def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, Path]) -> dict[str, Any]:
     model, calibration_file, test_file = files
     train_texts = [r["text"] for r in piece_data("cv", 1, 5)[0]]
+    extra = unlabelled_texts(args.unlabelled) if method == "distill" else []
     started = time.perf_counter()
     folder, provenance = compress(
         model,
@@ -135,7 +155,7 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
         dev=test_file,
         output_dir=args.cache / method,
         overwrite=True,
-        texts=train_texts,
+        texts=train_texts + extra,
         calibration=calibration_file if method == "early-exit" else None,
         max_accuracy_loss=args.max_accuracy_loss,
         distill_epochs=args.distill_epochs,
@@ -170,7 +190,8 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
         record["threshold_curve"] = exit_curve(folder, test_file)  # measured on the test fold
     if method == "distill":
         record["distill_epochs"] = args.distill_epochs
-        record["distill_texts"] = len(train_texts)
+        record["distill_texts"] = len(train_texts) + len(extra)
+        record["unlabelled"] = args.unlabelled
     return record
 
 
@@ -182,6 +203,13 @@ def main() -> None:
     parser.add_argument("--source", type=Path, help="compress this checkpoint instead of the recipe's")
     parser.add_argument("--max-accuracy-loss", type=float, default=0.5, help="early-exit budget, points")
     parser.add_argument("--distill-epochs", type=int, default=3, help="distill: epochs over the texts")
+    parser.add_argument(
+        "--unlabelled",
+        nargs="*",
+        default=[],
+        metavar="SET/SPLIT:N",
+        help="distill: also these unlabelled texts, e.g. bbc_news/train:1000 20newsgroups/train:1000",
+    )
     args = parser.parse_args()
     if args.distill_epochs < 1:
         parser.error("--distill-epochs must be 1 or more")

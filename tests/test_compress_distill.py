@@ -79,3 +79,26 @@ def test_cli_writes_a_smaller_classifier_that_loads_everywhere(tmp_path: Path) -
     from longbert.ui.service import load_model
 
     assert isinstance(load_model(str(folder), device="cpu").predict(TEXTS[:1])[0], Prediction)
+
+
+@pytest.mark.parametrize("windows", ["one", "several"])
+def test_teacher_targets_match_a_live_teacher_pass(tmp_path: Path, windows: str) -> None:
+    """Cached once per document, the targets are what the teacher computes on any batch (with
+    several windows per document too: chunk's vectors are split back by document)."""
+    from longbert.compression.distill import teacher_targets
+    from longbert.strategies import ChunkStrategy
+
+    model = teacher(tmp_path)
+    strategy = ChunkStrategy(window=8, stride=4) if windows == "several" else None
+    selections = model.prepare(TEXTS[-6:], strategy)
+    if windows == "several":
+        assert all(len(s.windows) > 1 for s in selections)
+    targets = teacher_targets(model, selections, batch_size=4)
+    assert len(targets) == 6
+    batch = [5, 0, 3]
+    with torch.no_grad():
+        inputs = model.collate([selections[i] for i in batch])
+        vectors = model.run_encoder(inputs).vectors
+        logits = model.classify_windows(vectors, inputs).logits
+    torch.testing.assert_close(torch.cat([targets[i][0] for i in batch]), vectors)
+    torch.testing.assert_close(torch.cat([targets[i][1] for i in batch]), logits)
