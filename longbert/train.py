@@ -33,7 +33,7 @@ from typing import Any
 
 from longbert.cli_common import new_parser, run_job
 from longbert.training.cli_options import add_arguments, config_from_args, given_options
-from longbert.training.config import FRONT_END_MODE
+from longbert.training.modes import FRONT_END_MODE
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,9 +15,9 @@ from longbert.data import from_records
 from longbert.store import get_store
 from longbert.train import build_parser, main
 from longbert.training import TrainConfig, TrainConfigError
-from longbert.training.config import FEW_SHOT_BELOW
 from longbert.training.datasets import DataSplits
 from longbert.training.few_shot_run import labels_per_class, read_descriptions, resolve_mode
+from longbert.training.modes import FEW_SHOT_BELOW
 from longbert.ui.training import MODE_TITLES, advanced_specs, build_config, write_descriptions
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -159,8 +159,8 @@ def test_the_few_shot_method_word_translates_in_one_place() -> None:
     """`--few-shot-method prior` is the library's `zero-shot-prior`: one function translates,
     and every option word names a library method."""
     from longbert.fewshot import FEW_SHOT_METHODS
-    from longbert.training.config import FEW_SHOT_METHOD_OPTIONS, library_few_shot_method
     from longbert.training.few_shot_run import few_shot_method
+    from longbert.training.modes import FEW_SHOT_METHOD_OPTIONS, library_few_shot_method
 
     assert library_few_shot_method("prior") == "zero-shot-prior"
     assert {library_few_shot_method(word) for word in FEW_SHOT_METHOD_OPTIONS} == set(FEW_SHOT_METHODS)

@@ -53,7 +53,7 @@ ProgressFn = Callable[[dict[str, Any]], None]
 #: zero-shot-prior for single-label data, SetFit for multi-label (the prior is single-label only).
 #: The library's few-shot methods (the names manifests and metrics record). The command line
 #: and the Train page say ``prior`` for ``zero-shot-prior``:
-#: :func:`longbert.training.config.library_few_shot_method` translates.
+#: :func:`longbert.training.modes.library_few_shot_method` translates.
 FEW_SHOT_METHODS = ("auto", "setfit", "zero-shot-prior")
 
 

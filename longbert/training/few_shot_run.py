@@ -29,11 +29,12 @@ from longbert.errors import LongBertError
 from longbert.runs import RunReporter, RunState, metrics_json
 from longbert.strategies import get_strategy
 from longbert.training import outputs
-from longbert.training.config import TrainConfig, TrainConfigError, library_few_shot_method
+from longbert.training.config import TrainConfig, TrainConfigError
 from longbert.training.datasets import DataSplits, targets
 from longbert.training.distributed import DistContext
 from longbert.training.epochs import TrainResult
 from longbert.training.metrics import format_report
+from longbert.training.modes import library_few_shot_method
 from longbert.training.prepared import prepare_set
 from longbert.training.scoring import evaluate_set
 

@@ -30,7 +30,8 @@ from typing import Any
 from longbert.errors import DatasetError
 from longbert.settings import models_dir
 from longbert.store import RecordNotFoundError, Store
-from longbert.training.config import FRONT_END_MODE, TrainConfig
+from longbert.training.config import TrainConfig
+from longbert.training.modes import FRONT_END_MODE
 from longbert.ui.jobs import JobContext
 from longbert.ui.review import ReviewError, ReviewQueue
 from longbert.ui.training import training_work

@@ -71,7 +71,7 @@ def few_shot_method_help() -> str:
 
 def mode_help() -> str:
     """The mode select box's help: what each mode does and why auto switches where it does."""
-    from longbert.training.config import FEW_SHOT_BELOW
+    from longbert.training.modes import FEW_SHOT_BELOW
 
     return (
         "Plain fine-tuning of a [CLS] head needs many labels; from a handful it stays near "
