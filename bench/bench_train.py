@@ -115,8 +115,9 @@ def run_piece(
     train_rows, dev_rows, test_rows = piece_data(split, fold, args.folds)
     train_rows = stratified_subset(train_rows, args.max_train_docs, seed=fold)
     workdir = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    model_name = f"bench-{name}-{split}-{fold}".replace("+", "-")
     options: dict[str, Any] = {
-        "name": f"bench-{name}-{split}-{fold}".replace("+", "-"),
+        "name": model_name,
         "output_dir": str(workdir / "model"),
         "strategy": strategy["name"],
         "strategy_params": strategy["params"],
@@ -136,6 +137,10 @@ def run_piece(
     started = time.perf_counter()
     try:
         result = train(config, train_data=train_rows, dev_data=dev_rows, test_data=test_rows)
+        if getattr(args, "keep_models", None) is not None:  # e.g. a source for bench_compress.py
+            kept = args.keep_models / model_name
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.move(str(workdir / "model"), str(kept))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     test = result.test_metrics or {}
@@ -284,6 +289,9 @@ def main() -> None:
         "--precision", choices=PRECISIONS, default="auto", help="Training precision (see train --help)."
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file the records go to.")
+    parser.add_argument(
+        "--keep-models", type=Path, help="Move each trained model into this folder (default: deleted)."
+    )
     parser.add_argument("--force", action="store_true", help="Redo pieces already in the results.")
     parser.add_argument("--table", action="store_true", help="Only print the table of the results so far.")
     args = parser.parse_args()
