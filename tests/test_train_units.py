@@ -213,3 +213,18 @@ def test_epoch_plans_are_seeded_bucketed_and_shared_out() -> None:
     ranks = [plan_epoch(lengths, 8, seed=1, epoch=0, rank=r, world_size=3) for r in range(3)]
     assert len({len(r) for r in ranks}) == 1 and len(ranks[0]) == math.ceil(len(one) / 3)
     assert set(np.concatenate([np.concatenate(r) for r in ranks]).tolist()) == set(range(101))
+
+
+def test_auto_gradient_checkpointing_is_on_where_a_step_holds_many_windows() -> None:
+    """auto: sparse, and chunk reading every window (or more than 8) per document."""
+    from longbert.training.config import TrainConfig
+    from longbert.training.loop import uses_gradient_checkpointing
+
+    def uses(mode: str, **options: object) -> bool:
+        return uses_gradient_checkpointing(TrainConfig(**options), mode)
+
+    assert uses("long") and not uses("window")
+    assert uses("chunks", max_train_windows=0) and uses("chunks", max_train_windows=9)
+    assert not uses("chunks", max_train_windows=8) and not uses("chunks", max_train_windows=4)
+    assert not uses("long", gradient_checkpointing="off")
+    assert uses("window", gradient_checkpointing="on")

@@ -211,7 +211,8 @@ class TrainConfig:
     )
     gradient_checkpointing: str = _opt(
         "auto",
-        "Recompute activations in backward to save memory; auto = on for the sparse strategy.",
+        "Recompute activations in backward to save memory; auto = on for the sparse strategy and for "
+        "chunk with max_train_windows 0 or above 8.",
         "hardware",
         SWITCHES,
     )
