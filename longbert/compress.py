@@ -162,10 +162,16 @@ def _early_exit(
     """Train the exits into ``staging`` and store their threshold: ``exit_threshold``, else
     calibrated on ``labelled``, else the default. Returns the manifest's details about it."""
     from longbert import load_classifier
-    from longbert.compression.early_exit import DEFAULT_THRESHOLD, EXITS_DIR, train_exits
+    from longbert.compression.early_exit import DEFAULT_THRESHOLD, EXITS_DIR, pools_by_mean, train_exits
     from longbert.compression.exit_calibration import calibrate
 
     teacher = load_classifier(source, device=device, precision="auto")  # as its exits will run
+    if teacher.strategy.mode == "chunks" and not pools_by_mean(teacher):
+        raise ValueError(
+            f"'{source}' reads chunks and pools them by '{teacher.pooling.method}': early exit "
+            "averages the windows' own predictions, which stands for such a model's prediction only "
+            "under mean pooling. Use --method distill or int8 for it."
+        )
     exits = train_exits(
         teacher, list(texts), threshold=DEFAULT_THRESHOLD if exit_threshold is None else exit_threshold
     )

@@ -98,14 +98,49 @@ def test_threshold_zero_is_exactly_the_full_model(
         np.testing.assert_array_equal(a.attention.token_scores, b.attention.token_scores)
 
 
-def test_the_exit_loop_with_no_exit_taken_matches_the_full_model(exit_model: Path, source: Path) -> None:
-    """A threshold no prediction is under runs the layer-by-layer loop to the end: same outputs."""
+@pytest.mark.parametrize("strategy", [None, CHUNK], ids=["truncate", "chunk"])
+def test_the_exit_loop_with_no_exit_taken_matches_the_full_model(
+    exit_model: Path, source: Path, strategy: dict | None
+) -> None:
+    """A threshold no prediction is under runs the layer-by-layer loop to the end: same outputs
+    (in chunk mode too: a document none of whose windows left gets the model's own pooling)."""
     model = load_classifier(exit_model, device="cpu")
-    full = load_classifier(source, device="cpu").predict(texts())
-    got = model.predict(texts(), exit_threshold=1e-12)
+    full = load_classifier(source, device="cpu").predict(texts(), strategy=strategy)
+    got = model.predict(texts(), strategy=strategy, exit_threshold=1e-12)
     for a, b in zip(got, full, strict=True):
         np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-5)
-        np.testing.assert_allclose(a.attention.token_scores, b.attention.token_scores, atol=1e-5)
+        if strategy is None:
+            np.testing.assert_allclose(a.attention.token_scores, b.attention.token_scores, atol=1e-5)
+
+
+def test_chunk_models_pooling_by_learned_weights_never_exit_and_are_refused(
+    exit_model: Path, source: Path, tmp_path: Path
+) -> None:
+    """A window's own prediction stands for the document's only under mean pooling: a chunk
+    model with trained attention pooling runs the full path at any threshold, and compress
+    refuses to give it exits."""
+    model = load_classifier(exit_model, device="cpu")
+    full = load_classifier(source, device="cpu")
+    for m in (model, full):
+        m.pooling.set_method("attention")
+        with torch.no_grad():
+            torch.manual_seed(0)
+            m.pooling.scorer.weight.copy_(torch.randn_like(m.pooling.scorer.weight))
+    want = full.predict(texts(), strategy=CHUNK)
+    got = model.predict(texts(), strategy=CHUNK, exit_threshold=1.01)  # would leave at layer 1
+    for a, b in zip(got, want, strict=True):
+        assert a.probabilities == b.probabilities
+    from longbert.compression.early_exit import pools_by_mean
+
+    assert not pools_by_mean(model) and pools_by_mean(model, "mean")
+    from longbert.compress import compress
+    from longbert.strategies import get_strategy
+
+    full.strategy = get_strategy(CHUNK)  # a chunk model that pools by trained attention
+    chunk_source = full.save_pretrained(tmp_path / "attention-chunk")
+    with pytest.raises(ValueError, match="pools them by 'attention'"):
+        compress(chunk_source, "early-exit", "x", output_dir=tmp_path / "x", texts=texts())
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize("strategy", [None, CHUNK], ids=["truncate", "chunk"])

@@ -24,7 +24,13 @@ are computed once and the exits train on them in seconds.
 
 Chunk mode with a threshold above 0: a document's probabilities are the mean of its windows'
 (each from the exit it took, or the final head for windows that ran every layer), as the
-windows may leave at different layers.
+windows may leave at different layers; a document none of whose windows left early gets the
+model's own prediction (the head on its mean-pooled windows), exactly. That mean of window
+predictions stands for the document's prediction only under mean pooling (or attention pooling
+still at its untrained, uniform start): a chunk model that pools windows by trained attention,
+a document layer or max runs the full path whatever the threshold, and ``compress`` refuses to
+add exits to one (its windows' own predictions mean nothing alone: one such model scored 64%,
+the majority class, through window exits, against 81% read whole).
 """
 
 from __future__ import annotations
@@ -143,6 +149,7 @@ def run_with_exits(
         or inputs.mode == "long"
         or inputs.inputs_embeds is not None
         or ignored.get("output_attentions")
+        or (inputs.mode == "chunks" and not pools_by_mean(classifier, ignored.get("pooling")))
     ):
         return None
     rows = inputs.num_rows
@@ -171,6 +178,17 @@ def run_with_exits(
         doc_probs = (doc_probs / counts[:, None]).clamp(1e-7, 1 - 1e-7)
         logits = torch.logit(doc_probs) if classifier.multi_label else doc_probs.log()
         weights = 1.0 / counts[inputs.window_doc].float()
+        # Documents whose windows all ran every layer: the model's own mean pooling, exactly.
+        finals = torch.cat([p.final_states for p in passes]) if len(passes) > 1 else passes[0].final_states
+        left = torch.cat([p.left_early for p in passes]) if len(passes) > 1 else passes[0].left_early
+        whole = torch.ones(inputs.num_docs, dtype=torch.bool, device=logits.device)
+        whole[inputs.window_doc[left]] = False
+        if bool(whole.any()):
+            sums = torch.zeros(inputs.num_docs, finals.shape[1], device=finals.device)
+            sums.index_add_(0, inputs.window_doc, finals)
+            head_dtype = classifier.head.classifier.weight.dtype
+            exact = classifier.head((sums / counts[:, None]).to(head_dtype)).float()
+            logits = torch.where(whole[:, None], exact, logits)
     else:
         logits, weights = row_logits, torch.ones(rows, device=row_logits.device)
     return {
@@ -189,6 +207,20 @@ class ExitPass:
 
     logits: Tensor
     cls_attention: Tensor | None
+    #: ``[R, H]`` float32: the last layer's [CLS] state of rows that ran every layer (0 elsewhere).
+    final_states: Tensor
+    #: ``[R]`` bool: the rows that left at an exit.
+    left_early: Tensor
+
+
+def pools_by_mean(classifier: Classifier, pooling: str | None = None) -> bool:
+    """Whether ``classifier`` pools chunk windows by their plain mean (``pooling``: a call's
+    override): ``mean``, or ``attention`` whose scorer is still zero (uniform weights)."""
+    module = getattr(classifier, "pooling", None)
+    method = pooling or getattr(module, "method", "mean")
+    if method == "mean":
+        return True
+    return method == "attention" and module is not None and not bool(module.scorer.weight.any())
 
 
 def exit_pass(
@@ -207,6 +239,8 @@ def exit_pass(
     device = ids.device
     head_dtype = classifier.head.classifier.weight.dtype
     row_logits = torch.zeros(rows, len(classifier.labels), device=device)
+    final_states = torch.zeros(rows, classifier.encoder.config.hidden_size, device=device)
+    left_early = torch.zeros(rows, dtype=torch.bool, device=device)
     cls_rows = torch.zeros(rows, width, device=device) if need_cls else None
     active = torch.arange(rows, device=device)  # which input row each batch row is
     valid = inputs.attention_mask.bool()
@@ -220,6 +254,7 @@ def exit_pass(
         cls_states = hidden[:, 0].to(head_dtype)
         if last:
             row_logits[active] = classifier.head(cls_states).float()
+            final_states[active] = cls_states.float()
             if cls_rows is not None and cls_row is not None:
                 cls_rows[active, : cls_row.shape[1]] = cls_row.float()
             break
@@ -228,6 +263,7 @@ def exit_pass(
         if not bool(leave.any()):  # the one host sync per layer: the batch's next size
             continue
         row_logits[active[leave]] = logits[leave]
+        left_early[active[leave]] = True
         if cls_rows is not None and cls_row is not None:  # kept for the rows leaving here
             cls_rows[active[leave], : cls_row.shape[1]] = cls_row[leave].float()
         stay = (~leave).nonzero().squeeze(1)
@@ -238,7 +274,7 @@ def exit_pass(
         if used < hidden.shape[1]:
             hidden, valid = hidden[:, :used].contiguous(), valid[:, :used]
         masks = _Masks(valid, padded=not bool(valid.all()))
-    return ExitPass(row_logits, cls_rows)
+    return ExitPass(row_logits, cls_rows, final_states, left_early)
 
 
 @torch.inference_mode()

@@ -156,6 +156,10 @@ def threshold_curve(
             row_probs = classifier.probabilities(logits.rows[torch.arange(rows), taken])
             probs = torch.zeros(num_docs, row_probs.shape[1]).index_add_(0, logits.row_doc, row_probs)
             probs = probs / counts[:, None]
+            # As the exit path: a document none of whose rows left early gets the full model's.
+            whole = torch.ones(num_docs, dtype=torch.bool)
+            whole[logits.row_doc[taken < num_layers - 1]] = False
+            probs = torch.where(whole[:, None], classifier.probabilities(logits.full), probs)
             layers_run = (taken + 1).float()
         per_doc = torch.zeros(num_docs).index_add_(0, logits.row_doc, layers_run) / counts
         report = report_from_probabilities(
