@@ -126,15 +126,24 @@ def exit_curve(folder: Path, test_file: Path) -> list[dict[str, float]]:
     return curve
 
 
-def unlabelled_texts(specs: list[str]) -> list[str]:
-    """The texts of ``set/split:N`` specs (first N of ../shared/data/set/split.jsonl.gz, no labels)."""
+def unlabelled_texts(specs: list[str], seed: int = 0) -> list[str]:
+    """The texts of ``set/split:N`` specs: N rows of ../shared/data/set/split.jsonl.gz drawn at
+    random (seeded; the files are sorted by label, so their first rows hold few topics), all
+    rows without ``:N``; labels are not read."""
+    import random
+
     texts: list[str] = []
     for spec in specs:
         name, _, count = spec.partition(":")
         path = DATA_DIR / f"{name}.jsonl.gz"
         if not path.exists():
             raise SystemExit(f"--unlabelled {spec}: {path} not found")
-        for row in read_jsonl(path, int(count) if count else None):
+        if count and not count.isdigit():
+            raise SystemExit(f"--unlabelled {spec}: N must be a whole number (set/split:N)")
+        rows = list(read_jsonl(path))
+        if count and int(count) < len(rows):
+            rows = random.Random(seed).sample(rows, int(count))
+        for row in rows:
             text = row["text"]
             if name.startswith("20newsgroups"):  # a message's body starts after its first blank line
                 text = text.partition("\n\n")[2] or text
@@ -146,7 +155,7 @@ def unlabelled_texts(specs: list[str]) -> list[str]:
 def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, Path]) -> dict[str, Any]:
     model, calibration_file, test_file = files
     train_texts = [r["text"] for r in piece_data("cv", 1, 5)[0]]
-    extra = unlabelled_texts(args.unlabelled) if method == "distill" else []
+    extra = args.unlabelled_texts if method == "distill" else []
     started = time.perf_counter()
     folder, provenance = compress(
         model,
@@ -213,6 +222,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.distill_epochs < 1:
         parser.error("--distill-epochs must be 1 or more")
+    args.unlabelled_texts = unlabelled_texts(args.unlabelled)  # a bad spec fails before any training
     files = source_model(args.cache, args.source)
     records = []
     for method in args.methods:

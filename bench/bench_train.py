@@ -139,8 +139,11 @@ def run_piece(
         result = train(config, train_data=train_rows, dev_data=dev_rows, test_data=test_rows)
         if getattr(args, "keep_models", None) is not None:  # e.g. a source for bench_compress.py
             kept = args.keep_models / model_name
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.move(str(workdir / "model"), str(kept))
+            try:
+                shutil.rmtree(kept, ignore_errors=True)
+                shutil.move(str(workdir / "model"), str(kept))
+            except OSError as error:  # the measured result still counts
+                print(f"   (could not keep the model in {kept}: {error})", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     test = result.test_metrics or {}

@@ -232,6 +232,13 @@ def calibrate(
     threshold)."""
     if not max_accuracy_loss >= 0:  # before the model runs: a bad value fails at once
         raise ValueError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
+    from longbert.compression.early_exit import pools_by_mean
+
+    if classifier.strategy.mode == "chunks" and not pools_by_mean(classifier):
+        raise ValueError(
+            f"this chunk model pools windows by '{classifier.pooling.method}': its exits never run "
+            "(early exit stands for mean pooling only), so there is no threshold to calibrate."
+        )
     if not isinstance(data, CalibrationSet):
         data = load_calibration_set(data, classifier.labels, classifier.multi_label, classifier.metadata)
     truth = data.truth
