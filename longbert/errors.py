@@ -31,6 +31,10 @@ class StrategyConfigError(LongBertError, ValueError):
     """A strategy name or one of its parameters is invalid."""
 
 
+class TrainConfigError(LongBertError, ValueError):
+    """A training option is invalid (the message names the option and the accepted values)."""
+
+
 class DatasetError(LongBertError, ValueError):
     """Training or evaluation data is unusable (missing columns, one class, unseen labels...)."""
 

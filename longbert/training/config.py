@@ -16,7 +16,7 @@ from typing import Any
 
 from longbert.config_fields import base_type, field_named, require, require_choices
 from longbert.config_fields import flag as _flag
-from longbert.errors import LongBertError
+from longbert.errors import TrainConfigError
 from longbert.settings import DEFAULT_ENCODER, DEFAULT_POOLING, POOLING_METHODS, PRECISIONS, models_dir
 from longbert.training.modes import FEW_SHOT_BELOW, FEW_SHOT_METHOD_OPTIONS, MODES
 
@@ -38,10 +38,6 @@ CHANGEABLE_ON_RESUME = (
 )
 SWITCHES = ("auto", "on", "off")
 METRICS = ("macro_f1", "accuracy", "loss")
-
-
-class TrainConfigError(LongBertError, ValueError):
-    """A training option is invalid (the message names the option and the accepted values)."""
 
 
 def _opt(default: Any, help: str, group: str, choices: tuple[str, ...] | None = None) -> Any:

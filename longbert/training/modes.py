@@ -7,6 +7,8 @@ ends -- the command line, the Train page, the Review queue's retrain -- read the
 
 from __future__ import annotations
 
+from longbert.errors import TrainConfigError
+
 #: How a model is trained: ``fine-tune`` (the [CLS] head and encoder on the labels), ``few-shot``
 #: (:mod:`longbert.fewshot`, by :data:`FEW_SHOT_METHOD_OPTIONS`), or ``auto`` (few-shot below
 #: ``few_shot_below``).
@@ -36,8 +38,6 @@ def library_few_shot_method(option: str) -> str:
     try:
         return _LIBRARY_FEW_SHOT_METHODS[option]
     except KeyError:
-        from longbert.training.config import TrainConfigError  # config imports this module
-
         raise TrainConfigError(
             f"--few-shot-method must be one of {', '.join(FEW_SHOT_METHOD_OPTIONS)}, got {option!r}."
         ) from None
