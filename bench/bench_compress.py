@@ -23,8 +23,9 @@ by default here) and after:
   docs/s at every threshold of :data:`~longbert.compression.exit_calibration.GRID`).
 * ``distill`` trains the student (every other layer) on fold 1's training texts and the
   teacher's soft labels for ``--distill-epochs`` epochs, plus the unlabelled texts of
-  ``--unlabelled`` (e.g. ``bbc_news/train:1000 20newsgroups/train:1000``: the first N texts of
-  each ../shared/data file, news of another kind; 20newsgroups' headers are dropped).
+  ``--unlabelled`` (e.g. ``bbc_news/train:1000 20newsgroups/train:1000``: N texts of each
+  ../shared/data file drawn at random, seed 0, news of another kind; 20newsgroups' headers are
+  dropped).
 
 Results are appended to bench/results/bench_compress.json (``--results``). ``--source`` compresses
 a given checkpoint instead of training the recipe (smoke runs with a tiny model).

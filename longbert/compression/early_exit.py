@@ -178,17 +178,14 @@ def run_with_exits(
         doc_probs = (doc_probs / counts[:, None]).clamp(1e-7, 1 - 1e-7)
         logits = torch.logit(doc_probs) if classifier.multi_label else doc_probs.log()
         weights = 1.0 / counts[inputs.window_doc].float()
-        # Documents whose windows all ran every layer: the model's own mean pooling, exactly.
+        # Documents whose windows all ran every layer: the model's own pooling and head, exactly.
         finals = torch.cat([p.final_states for p in passes]) if len(passes) > 1 else passes[0].final_states
         left = torch.cat([p.left_early for p in passes]) if len(passes) > 1 else passes[0].left_early
         whole = torch.ones(inputs.num_docs, dtype=torch.bool, device=logits.device)
         whole[inputs.window_doc[left]] = False
         if bool(whole.any()):
-            sums = torch.zeros(inputs.num_docs, finals.shape[1], device=finals.device)
-            sums.index_add_(0, inputs.window_doc, finals)
-            head_dtype = classifier.head.classifier.weight.dtype
-            exact = classifier.head((sums / counts[:, None]).to(head_dtype)).float()
-            logits = torch.where(whole[:, None], exact, logits)
+            exact = classifier.classify_windows(finals, inputs, pooling=ignored.get("pooling")).logits
+            logits = torch.where(whole[:, None], exact.float(), logits)
     else:
         logits, weights = row_logits, torch.ones(rows, device=row_logits.device)
     return {

@@ -17,7 +17,7 @@ MODES = ("auto", "fine-tune", "few-shot")
 #: bench/results/bench_active.json (3 seeds): at 8 labels per class the few-shot prior is far ahead
 #: of plain fine-tuning on bbc_news (95.83 vs 84.00 accuracy) and ahead on hyperpartisan's
 #: macro-F1 (60.50 vs 58.48; accuracy 60.72 vs 64.08); at 16, bbc_news still favours it (96.67 vs
-#: 95.75) and hyperpartisan does not (62.53 vs 66.67). So auto trains few-shot below 16 per class.
+#: 95.33) and hyperpartisan does not (62.53 vs 66.67). So auto trains few-shot below 16 per class.
 FEW_SHOT_BELOW = 16
 FRONT_END_MODE = "auto"
 #: The words of ``--few-shot-method`` (the command line, config files, the Train page): ``prior``
