@@ -25,7 +25,9 @@ by default here) and after:
   teacher's soft labels for ``--distill-epochs`` epochs, plus the unlabelled texts of
   ``--unlabelled`` (e.g. ``bbc_news/train:1000 20newsgroups/train:1000``: N texts of each
   ../shared/data file drawn at random, seed 0, news of another kind; 20newsgroups' headers are
-  dropped).
+  dropped). ``--distill-hidden`` picks the hidden-state loss: ``layers`` (TinyBERT's, every student
+  layer against its teacher layer at every token; written to ``distill-layers/``) or ``cls``
+  (the final [CLS] vector only, the method before stop 28; written to ``distill/``).
 
 Results are appended to bench/results/bench_compress.json (``--results``). ``--source`` compresses
 a given checkpoint instead of training the recipe (smoke runs with a tiny model).
@@ -157,18 +159,20 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
     model, calibration_file, test_file = files
     train_texts = [r["text"] for r in piece_data("cv", 1, 5)[0]]
     extra = args.unlabelled_texts if method == "distill" else []
+    folder_name = "distill-layers" if method == "distill" and args.distill_hidden == "layers" else method
     started = time.perf_counter()
     folder, provenance = compress(
         model,
         method,
         f"source-{method}",
         dev=test_file,
-        output_dir=args.cache / method,
+        output_dir=args.cache / folder_name,  # a layer-wise student beside the [CLS]-only one
         overwrite=True,
         texts=train_texts + extra,
         calibration=calibration_file if method == "early-exit" else None,
         max_accuracy_loss=args.max_accuracy_loss,
         distill_epochs=args.distill_epochs,
+        distill_hidden=args.distill_hidden,
     )
     seconds = time.perf_counter() - started
     from longbert.checkpoints import read_manifest
@@ -200,6 +204,7 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
         record["threshold_curve"] = exit_curve(folder, test_file)  # measured on the test fold
     if method == "distill":
         record["distill_epochs"] = args.distill_epochs
+        record["distill_hidden"] = args.distill_hidden
         record["distill_texts"] = len(train_texts) + len(extra)
         record["unlabelled"] = args.unlabelled
     return record
@@ -213,6 +218,12 @@ def main() -> None:
     parser.add_argument("--source", type=Path, help="compress this checkpoint instead of the recipe's")
     parser.add_argument("--max-accuracy-loss", type=float, default=0.5, help="early-exit budget, points")
     parser.add_argument("--distill-epochs", type=int, default=3, help="distill: epochs over the texts")
+    parser.add_argument(
+        "--distill-hidden",
+        choices=("layers", "cls"),
+        default="layers",
+        help="distill: TinyBERT's layer-wise hidden-state loss (default) or the final [CLS] only",
+    )
     parser.add_argument(
         "--unlabelled",
         nargs="*",

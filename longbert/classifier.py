@@ -49,11 +49,13 @@ __all__ = ["ClassifierOutput", "DocumentClassifier", "LongBertClassifier", "Wind
 class WindowEncoding:
     """What the encoder gives for ``W`` rows of ``T`` tokens: ``vectors`` ``[W, H]`` (one per
     window), ``cls_attention`` ``[W, T]`` (last layer's [CLS] row, mean over heads) when asked,
-    ``attentions`` per layer ``[W, heads, T, T]`` (dense windows only) when asked."""
+    ``attentions`` per layer ``[W, heads, T, T]`` (dense windows only) when asked,
+    ``hidden_states`` (the embeddings' output then each layer's, ``[W, T, H]``) when asked."""
 
     vectors: torch.Tensor
     cls_attention: torch.Tensor | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
 @dataclass
@@ -160,10 +162,11 @@ class DocumentClassifier(nn.Module):
         attention_window: int | None = None,
         output_cls_attention: bool = False,
         output_attentions: bool = False,
+        output_hidden_states: bool = False,
     ) -> WindowEncoding:
         """Run the encoder over every row of ``inputs``: one vector per window (see
-        :meth:`window_vectors`); unless full maps are asked for, the last layer then computes
-        the [CLS] position alone."""
+        :meth:`window_vectors`); unless full maps or every layer's states are asked for, the
+        last layer then computes the [CLS] position alone."""
         out = self.encoder(
             inputs.input_ids,
             attention_mask=inputs.attention_mask,
@@ -173,10 +176,11 @@ class DocumentClassifier(nn.Module):
             attention_window=attention_window or self.attention_window,
             output_cls_attention=output_cls_attention,
             output_attentions=output_attentions,
-            cls_only=self.reads_cls_only and not output_attentions,
+            output_hidden_states=output_hidden_states,
+            cls_only=self.reads_cls_only and not (output_attentions or output_hidden_states),
         )
         vectors = self.window_vectors(out.last_hidden_state, inputs)
-        return WindowEncoding(vectors, out.cls_attention, out.attentions)
+        return WindowEncoding(vectors, out.cls_attention, out.attentions, out.hidden_states)
 
     def window_vectors(self, hidden: torch.Tensor, inputs: ModelInputs) -> torch.Tensor:
         """``[W, T, H]`` last hidden states → ``[W, H]``: the [CLS] vector of each window."""

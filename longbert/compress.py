@@ -51,6 +51,7 @@ def compress(
     calibration: str | Path | None = None,
     max_accuracy_loss: float = 0.5,
     distill_epochs: int = 3,
+    distill_hidden: str = "layers",
 ) -> tuple[Path, Compression]:
     """Write the ``method``-compressed copy of checkpoint ``model`` as ``name``; returns its folder
     and provenance. Raises ValueError for an unknown method or an existing target (unless
@@ -71,6 +72,10 @@ def compress(
         raise ValueError(
             "--method early-exit distils on texts: give --texts (the training texts, unlabelled ones)."
         )
+    from longbert.compression.distill import HIDDEN_TARGETS
+
+    if distill_hidden not in HIDDEN_TARGETS:
+        raise ValueError(f"--hidden must be one of {', '.join(HIDDEN_TARGETS)}; got {distill_hidden!r}.")
     if not max_accuracy_loss >= 0:
         raise ValueError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
     if exit_threshold is not None and not 0 <= exit_threshold <= 1:
@@ -124,7 +129,8 @@ def compress(
             from longbert.compression.distill import distill
 
             teacher = load_classifier(source, device=device, precision="fp32")
-            student = distill(teacher, list(texts), epochs=distill_epochs)
+            student = distill(teacher, list(texts), epochs=distill_epochs, hidden=distill_hidden)
+            details.update({"epochs": distill_epochs, "hidden": distill_hidden, "texts": len(texts)})
             for part in PARTS:
                 shutil.rmtree(staging / part)
             student.save_pretrained(staging)
@@ -310,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
         "points below the full model's is stored (default 0.5)",
     )
     parser.add_argument("--epochs", type=int, default=3, help="distill: epochs over --texts (default 3)")
+    parser.add_argument(
+        "--hidden",
+        choices=("layers", "cls"),
+        default="layers",
+        help="distill: the hidden-state loss -- 'layers' (TinyBERT: every student layer against its "
+        "teacher layer, every token; default) or 'cls' (the final [CLS] vector only, cheaper)",
+    )
     return parser
 
 
@@ -331,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 calibration=args.calibration,
                 max_accuracy_loss=args.max_accuracy_loss,
                 distill_epochs=args.epochs,
+                distill_hidden=args.hidden,
             )
     except (LongBertError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -55,8 +55,57 @@ def test_student_starts_from_the_teachers_layers_and_moves_toward_it(tmp_path: P
         start.encoder.encoder.layer[0].intermediate.dense.weight,
         model.encoder.encoder.layer[1].intermediate.dense.weight,
     )
-    trained = distill(model, TEXTS, epochs=8, learning_rate=1e-3, batch_size=8)
+    trained = distill(model, TEXTS, epochs=8, learning_rate=1e-3, batch_size=8, hidden="cls")
     assert disagreement(trained, model) < 0.5 * disagreement(start, model)
+
+
+def layer_distance(student: LongBertClassifier, model: LongBertClassifier) -> float:
+    """The layer-wise loss between the student and the teacher layers it was built from."""
+    from longbert.compression.distill import layer_loss, teacher_states
+
+    with torch.no_grad():
+        inputs = model.collate(model.prepare(TEXTS))
+        _, targets = teacher_states(model, inputs, alternate_layers(2))
+        states = student.run_encoder(inputs, output_hidden_states=True).hidden_states
+        return float(layer_loss(states or (), targets, inputs.attention_mask))
+
+
+def test_layerwise_distillation_pulls_each_student_layer_toward_its_teacher_layer(tmp_path: Path) -> None:
+    """TinyBERT's loss: the student's intermediate states (not only its predictions) move toward
+    the teacher's, further than distillation on the final [CLS] alone takes them."""
+    model = teacher(tmp_path)
+    options = {"epochs": 8, "learning_rate": 1e-3, "batch_size": 8}
+    start = layer_distance(make_student(model), model)
+    layers = layer_distance(distill(model, TEXTS, hidden="layers", **options), model)
+    cls_only = layer_distance(distill(model, TEXTS, hidden="cls", **options), model)
+    assert layers < 0.5 * start and layers < cls_only
+
+
+def test_layer_loss_counts_real_tokens_only() -> None:
+    from longbert.compression.distill import layer_loss
+
+    teacher_state = torch.zeros(2, 4, 3)
+    student_state = torch.zeros(2, 4, 3)
+    student_state[0, 3] = 100.0  # a padding position: ignored
+    student_state[1, 0] = 2.0  # a real one: squared error 4 on 3 of the 3 x 6 real values
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    loss = layer_loss([student_state, student_state], [teacher_state, teacher_state], mask)
+    assert loss.item() == pytest.approx(4 * 3 / (7 * 3))
+    with pytest.raises(ValueError, match="2 student states against 1"):
+        layer_loss([student_state, student_state], [teacher_state], mask)
+
+
+def test_unknown_hidden_target_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="hidden must be one of layers, cls"):
+        distill(teacher(tmp_path), TEXTS, hidden="attention")
+
+
+def test_cli_hidden_choices_are_the_library_ones() -> None:
+    from longbert.compress import build_parser
+    from longbert.compression.distill import HIDDEN_TARGETS
+
+    action = next(a for a in build_parser()._actions if a.dest == "hidden")
+    assert tuple(action.choices) == HIDDEN_TARGETS
 
 
 def test_cli_writes_a_smaller_classifier_that_loads_everywhere(tmp_path: Path) -> None:
@@ -69,6 +118,8 @@ def test_cli_writes_a_smaller_classifier_that_loads_everywhere(tmp_path: Path) -
     assert main([*argv, "--output-dir", str(folder), "--device", "cpu", "--epochs", "1"]) == 0
     manifest = read_manifest(folder)
     assert manifest.compression is not None and manifest.compression.method == "distill"
+    details = manifest.metadata["compression"]
+    assert (details["hidden"], details["epochs"], details["texts"]) == ("layers", 1, len(TEXTS))
     assert manifest.name == "student" and manifest.labels == ("a", "b", "c")
     student = load_classifier(folder, device="cpu")
     assert student.encoder.config.num_hidden_layers == 1

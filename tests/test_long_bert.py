@@ -312,3 +312,23 @@ def test_cuda_autocast(dtype: torch.dtype) -> None:
 def test_output_type() -> None:
     out = tiny_model()(torch.ones(1, 5, dtype=torch.long))
     assert isinstance(out, LongBertOutput) and out.cls_attention is None and out.attentions is None
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_hidden_states_are_the_embeddings_then_every_layer(sparse: bool) -> None:
+    """As HF's ``output_hidden_states``: L + 1 states, the first the embeddings' output, the
+    last the returned last_hidden_state; asking for them changes nothing else."""
+    model = tiny_model(seed=4)
+    ids, mask = batch([30, 12], 30, vocab=100)
+    with torch.no_grad():
+        plain = model(ids, mask, sparse=sparse, attention_window=4)
+        out = model(ids, mask, sparse=sparse, attention_window=4, output_hidden_states=True)
+        embedded = model.embeddings(ids, torch.zeros_like(ids), None)
+    assert plain.hidden_states is None and out.hidden_states is not None
+    assert len(out.hidden_states) == model.config.num_hidden_layers + 1
+    assert all(state.shape == (2, 30, TINY["hidden_size"]) for state in out.hidden_states)
+    torch.testing.assert_close(out.hidden_states[0], embedded)
+    torch.testing.assert_close(out.hidden_states[-1], out.last_hidden_state)
+    torch.testing.assert_close(out.last_hidden_state, plain.last_hidden_state)
+    with pytest.raises(ValueError, match="output_hidden_states needs every position"):
+        model(ids, mask, output_hidden_states=True, cls_only=True)

@@ -3,10 +3,15 @@
 The student is the source with every other encoder layer (ending with the last: layers 2, 4, 6
 of 6), its embeddings, pooling and head copied, as DistilBERT initialises from the teacher. It
 then trains on the teacher's soft predictions (KL at temperature :data:`TEMPERATURE`, scaled by
-T^2) plus the distance of its final [CLS] state to the teacher's (TinyBERT's hidden-state loss,
-mean squared error), over the given texts (training texts plus any unlabelled ones; no labels
-are read). The result is an ordinary classifier checkpoint with a smaller encoder: it loads and
-runs like any other, nothing to apply at load.
+T^2) plus a hidden-state loss (mean squared error), over the given texts (training texts plus
+any unlabelled ones; no labels are read). The hidden-state loss is TinyBERT's layer-wise one by
+default (``hidden="layers"``: the embeddings' output and each student layer against the teacher
+layer it was copied from, at every real token -- the student learns what each layer of the
+teacher computes, not only its last [CLS]), or the final [CLS] vector alone (``hidden="cls"``,
+cheaper: the teacher's outputs are computed once and reused every epoch). TinyBERT's attention
+loss is left out: the fused attention kernels return no attention scores. The result is an
+ordinary classifier checkpoint with a smaller encoder: it loads and runs like any other,
+nothing to apply at load.
 """
 
 from __future__ import annotations
@@ -22,11 +27,14 @@ from torch import nn
 from longbert.classifier import LongBertClassifier
 from longbert.devices import autocast, precision_dtype
 from longbert.document import Document
+from longbert.inputs import ModelInputs
 from longbert.modeling.long_bert import LongBertModel
 from longbert.strategies.base import Selection
 
 TEMPERATURE = 2.0
 HIDDEN_WEIGHT = 1.0
+#: What the student's hidden states are pulled toward (see the module docstring).
+HIDDEN_TARGETS = ("layers", "cls")
 
 
 def alternate_layers(num_layers: int) -> list[int]:
@@ -71,15 +79,20 @@ def distill(
     batch_size: int = 8,
     seed: int = 0,
     keep: Sequence[int] | None = None,
+    hidden: str = "layers",
 ) -> LongBertClassifier:
-    """A student of ``teacher`` (float32 weights) trained on its soft labels and [CLS] states."""
+    """A student of ``teacher`` (float32 weights) trained on its soft labels and hidden states
+    (``hidden``: one of :data:`HIDDEN_TARGETS`)."""
+    if hidden not in HIDDEN_TARGETS:
+        raise ValueError(f"hidden must be one of {', '.join(HIDDEN_TARGETS)}; got {hidden!r}.")
     if not texts:
         raise ValueError("distillation needs texts (the training texts, or unlabelled ones).")
     torch.manual_seed(seed)
     teacher.eval()
-    student = make_student(teacher, keep)
+    layers = list(keep) if keep is not None else alternate_layers(teacher.encoder.config.num_hidden_layers)
+    student = make_student(teacher, layers)
     selections = [s for s in teacher.prepare(list(texts)) if s.used_tokens]
-    targets = teacher_targets(teacher, selections, batch_size)
+    targets = teacher_targets(teacher, selections, batch_size) if hidden == "cls" else None
     optimizer = torch.optim.AdamW(student.parameters(), lr=learning_rate)
     student.train()
     for _ in range(epochs):
@@ -87,17 +100,48 @@ def distill(
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             inputs = student.collate([selections[i] for i in batch]).to(student.device)
-            t_vectors = torch.cat([targets[i][0] for i in batch]).to(student.device)
-            t_logits = torch.cat([targets[i][1] for i in batch]).to(student.device)
-            s_vectors = student.run_encoder(inputs).vectors
+            if targets is not None:
+                t_vectors = torch.cat([targets[i][0] for i in batch]).to(student.device)
+                t_logits = torch.cat([targets[i][1] for i in batch]).to(student.device)
+                s_vectors = student.run_encoder(inputs).vectors
+                hidden_loss = nn.functional.mse_loss(s_vectors, t_vectors)
+            else:
+                t_logits, t_states = teacher_states(teacher, inputs, layers)
+                encoding = student.run_encoder(inputs, output_hidden_states=True)
+                s_vectors = encoding.vectors
+                hidden_loss = layer_loss(encoding.hidden_states or (), t_states, inputs.attention_mask)
             s_logits = student.classify_windows(s_vectors, inputs).logits
-            loss = soft_label_loss(
-                s_logits, t_logits, teacher.multi_label
-            ) + HIDDEN_WEIGHT * nn.functional.mse_loss(s_vectors, t_vectors)
+            loss = soft_label_loss(s_logits, t_logits, teacher.multi_label) + HIDDEN_WEIGHT * hidden_loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     return student.eval()
+
+
+def teacher_states(
+    teacher: LongBertClassifier, inputs: ModelInputs, layers: Sequence[int]
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The teacher's document logits ``[B, C]`` and, for a student built from ``layers``, the
+    states it is matched to: the embeddings' output, then teacher layer ``layers[i]``'s output
+    for student layer ``i`` (each ``[W, T, H]``, float32). Inference precision, no gradients."""
+    with torch.no_grad(), autocast(teacher.device, precision_dtype(teacher.device, None)):
+        encoding = teacher.run_encoder(inputs, output_hidden_states=True)
+        logits = teacher.classify_windows(encoding.vectors.float(), inputs).logits.float()
+    states = encoding.hidden_states or ()
+    return logits, [states[0].float()] + [states[layer + 1].float() for layer in layers]
+
+
+def layer_loss(
+    student: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor], attention_mask: torch.Tensor
+) -> torch.Tensor:
+    """Mean over matched layers of the squared error per real token and hidden unit (padding,
+    ``attention_mask`` 0, does not count)."""
+    if len(student) != len(teacher):
+        raise ValueError(f"{len(student)} student states against {len(teacher)} teacher states.")
+    mask = attention_mask.unsqueeze(-1).to(student[0].dtype)
+    count = mask.sum() * student[0].shape[-1]
+    total = sum((((s - t) ** 2) * mask).sum() / count for s, t in zip(student, teacher, strict=True))
+    return total / len(student)
 
 
 def teacher_targets(

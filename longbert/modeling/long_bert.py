@@ -60,6 +60,9 @@ class LongBertOutput:
     ``output_cls_attention``.
     ``attentions``: per layer ``[B, heads, N, N]`` or None — dense mode with
     ``output_attentions`` only.
+    ``hidden_states``: ``L + 1`` tensors ``[B, N, H]`` or None -- the embeddings' output then
+    every layer's, as HF's ``output_hidden_states`` gives them (layer-wise distillation reads
+    them). Only when ``output_hidden_states``.
 
     With ``cls_only`` the last layer runs for the [CLS] query alone and ``last_hidden_state``
     is ``[B, 1, H]``.
@@ -68,6 +71,7 @@ class LongBertOutput:
     last_hidden_state: Tensor
     cls_attention: Tensor | None = None
     attentions: tuple[Tensor, ...] | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
 
 
 @dataclass
@@ -371,6 +375,7 @@ class LongBertModel(LongBertIOMixin, nn.Module):
         attention_window: int | None = None,
         output_cls_attention: bool = False,
         output_attentions: bool = False,
+        output_hidden_states: bool = False,
         cls_only: bool = False,
     ) -> LongBertOutput:
         """Encode ``input_ids`` ``[B, N]`` (masks ``[B, N]``, 1 = real token / global token).
@@ -380,7 +385,8 @@ class LongBertModel(LongBertIOMixin, nn.Module):
         used only then ([CLS] at position 0 is always global). Raises
         :class:`PositionLimitError` when ``N > config.max_position_embeddings``.
         ``cls_only``: the last layer computes the [CLS] position alone (``last_hidden_state``
-        ``[B, 1, H]``), for callers that read only [CLS]; not with ``output_attentions``.
+        ``[B, 1, H]``), for callers that read only [CLS]; not with ``output_attentions`` or
+        ``output_hidden_states`` (both need every position of the last layer).
         ``inputs_embeds`` ``[B, N, H]``: word embeddings used instead of looking up
         ``input_ids`` (which still give the shape), so gradients can be taken with respect to them.
         """
@@ -389,6 +395,8 @@ class LongBertModel(LongBertIOMixin, nn.Module):
             raise ValueError("output_attentions is only available in dense mode (sparse=False).")
         if output_attentions and cls_only:
             raise ValueError("output_attentions needs every query of the last layer: not with cls_only.")
+        if output_hidden_states and cls_only:
+            raise ValueError("output_hidden_states needs every position of the last layer: not cls_only.")
         window = self.config.attention_window if attention_window is None else attention_window
         if sparse and (not isinstance(window, int) or window < 1):
             raise ValueError(f"attention_window must be a positive int, got {window!r}.")
@@ -407,6 +415,8 @@ class LongBertModel(LongBertIOMixin, nn.Module):
                 f"inputs_embeds has shape {tuple(inputs_embeds.shape)}, input_ids {tuple(input_ids.shape)}."
             )
         hidden = self.embeddings(input_ids, token_type_ids, inputs_embeds)
+        # Kept only when asked for: inference frees each layer's input as the next one runs.
+        all_hidden: list[Tensor] = [hidden] if output_hidden_states else []
         all_probs: list[Tensor] = []
         cls_row: Tensor | None = None
         layers = self.encoder.layer
@@ -421,12 +431,15 @@ class LongBertModel(LongBertIOMixin, nn.Module):
             else:
                 hidden, row, probs = layer(hidden, masks, need_cls, output_attentions, cls_only and last)
             cls_row = row if row is not None else cls_row
+            if output_hidden_states:
+                all_hidden.append(hidden)
             if probs is not None:
                 all_probs.append(probs)
         return LongBertOutput(
             last_hidden_state=hidden,
             cls_attention=None if cls_row is None else cls_row.float(),
             attentions=tuple(all_probs) if output_attentions else None,
+            hidden_states=tuple(all_hidden) if output_hidden_states else None,
         )
 
     def _check_inputs(
