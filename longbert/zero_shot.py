@@ -110,12 +110,19 @@ class ZeroShotClassifier(DocumentClassifier):
 
         Always the mean (``pooling`` is ignored): that is how sentence embeddings compare.
         """
+        return self.classify_documents(window_vectors, inputs, output_window_logits)[0]
+
+    def classify_documents(
+        self, window_vectors: torch.Tensor, inputs: ModelInputs, output_window_logits: bool = False
+    ) -> tuple[ClassifierOutput, torch.Tensor]:
+        """:meth:`classify_windows`'s output and the document vectors ``[B, H]`` (float32) it
+        compared, for subclasses that add to the logits (the prior classifier)."""
         window_vectors = window_vectors.float()
         docs, weights = self.document_vectors(window_vectors, inputs)
         labels = self.label_embeddings.float()
         logits = docs @ labels.T / self.temperature
         window_logits = window_vectors @ labels.T / self.temperature if output_window_logits else None
-        return ClassifierOutput(logits=logits, window_weights=weights, window_logits=window_logits)
+        return ClassifierOutput(logits=logits, window_weights=weights, window_logits=window_logits), docs
 
     def predict(self, items: Sequence[str | Document], **kwargs: Any) -> list[PredictionResult]:
         results = super().predict(items, **kwargs)

@@ -112,10 +112,7 @@ class ZeroShotPriorClassifier(ZeroShotClassifier):
         output_window_logits: bool = False,
     ) -> ClassifierOutput:
         """The zero-shot logits of each document (and window) plus the correction."""
-        out = super().classify_windows(
-            window_vectors, inputs, pooling=pooling, output_window_logits=output_window_logits
-        )
-        docs, _ = self.document_vectors(window_vectors.float(), inputs)
+        out, docs = self.classify_documents(window_vectors, inputs, output_window_logits)
         out.logits = out.logits + self.corrections(docs)
         if out.window_logits is not None:  # a window alone: its own embedding, corrected alike
             out.window_logits = out.window_logits + self.corrections(window_vectors)
