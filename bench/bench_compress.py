@@ -25,9 +25,9 @@ by default here) and after:
   teacher's soft labels for ``--distill-epochs`` epochs, plus the unlabelled texts of
   ``--unlabelled`` (e.g. ``bbc_news/train:1000 20newsgroups/train:1000``: N texts of each
   ../shared/data file drawn at random, seed 0, news of another kind; 20newsgroups' headers are
-  dropped). ``--distill-hidden`` picks the hidden-state loss: ``layers`` (TinyBERT's, every student
-  layer against its teacher layer at every token; written to ``distill-layers/``) or ``cls``
-  (the final [CLS] vector only, the method before stop 28; written to ``distill/``).
+  dropped). ``--distill-hidden`` picks the hidden-state loss: ``cls`` (the final [CLS] vector; written
+  to ``distill/``) or ``layers`` (TinyBERT's, every student layer against its teacher layer at
+  every token; written to ``distill-layers/``).
 
 Results are appended to bench/results/bench_compress.json (``--results``). ``--source`` compresses
 a given checkpoint instead of training the recipe (smoke runs with a tiny model).
@@ -220,9 +220,9 @@ def main() -> None:
     parser.add_argument("--distill-epochs", type=int, default=3, help="distill: epochs over the texts")
     parser.add_argument(
         "--distill-hidden",
-        choices=("layers", "cls"),
-        default="layers",
-        help="distill: TinyBERT's layer-wise hidden-state loss (default) or the final [CLS] only",
+        choices=("cls", "layers"),
+        default="cls",
+        help="distill: the final [CLS] hidden-state loss (default) or TinyBERT's layer-wise one",
     )
     parser.add_argument(
         "--unlabelled",

@@ -96,7 +96,7 @@ def test_layer_loss_counts_real_tokens_only() -> None:
 
 
 def test_unknown_hidden_target_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="hidden must be one of layers, cls"):
+    with pytest.raises(ValueError, match="hidden must be one of cls, layers"):
         distill(teacher(tmp_path), TEXTS, hidden="attention")
 
 
@@ -119,7 +119,7 @@ def test_cli_writes_a_smaller_classifier_that_loads_everywhere(tmp_path: Path) -
     manifest = read_manifest(folder)
     assert manifest.compression is not None and manifest.compression.method == "distill"
     details = manifest.metadata["compression"]
-    assert (details["hidden"], details["epochs"], details["texts"]) == ("layers", 1, len(TEXTS))
+    assert (details["hidden"], details["epochs"], details["texts"]) == ("cls", 1, len(TEXTS))
     assert manifest.name == "student" and manifest.labels == ("a", "b", "c")
     student = load_classifier(folder, device="cpu")
     assert student.encoder.config.num_hidden_layers == 1
