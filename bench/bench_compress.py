@@ -129,6 +129,26 @@ def exit_curve(folder: Path, test_file: Path) -> list[dict[str, float]]:
     return curve
 
 
+def agreement(source: Path, compressed: Path, test_file: Path) -> dict[str, float]:
+    """How closely the compressed model follows its source on the test texts: the share of
+    documents given the same label, and the mean absolute difference of the probability of the
+    source's label. Less noisy than accuracy for telling compression methods apart (on 129
+    articles one article is 0.78 points of accuracy; a changed probability shows before a
+    changed label does)."""
+    from longbert import Prediction, load_classifier
+
+    texts = [json.loads(line)["text"] for line in test_file.read_text().splitlines()]
+    runs = []
+    for folder in (source, compressed):
+        results = load_classifier(folder, precision="auto").predict(texts, attention="none")
+        runs.append([r for r in results if isinstance(r, Prediction)])
+    if len(runs[0]) != len(runs[1]) or not runs[0]:
+        return {}
+    same = [a.label == b.label for a, b in zip(*runs, strict=True)]
+    gaps = [abs(a.probabilities[a.label] - b.probabilities[a.label]) for a, b in zip(*runs, strict=True)]
+    return {"label_agreement": sum(same) / len(same), "mean_probability_gap": sum(gaps) / len(gaps)}
+
+
 def unlabelled_texts(specs: list[str], seed: int = 0) -> list[str]:
     """The texts of ``set/split:N`` specs: N rows of ../shared/data/set/split.jsonl.gz drawn at
     random (seeded; the files are sorted by label, so their first rows hold few topics), all
@@ -184,6 +204,12 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
     )
     if "calibration" in details:
         print(f"  {details['calibration']['reason']}")
+    fidelity = agreement(model, folder, test_file)
+    if fidelity:
+        print(
+            f"  same label as the source on {100 * fidelity['label_agreement']:.2f}% of the test "
+            f"texts; mean gap in the source label's probability {fidelity['mean_probability_gap']:.4f}"
+        )
     record: dict[str, Any] = {
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         "method": method,
@@ -197,6 +223,7 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
         "docs_per_second_after": provenance.docs_per_second_after,
         "seconds": seconds,
         "folder": str(folder),
+        **fidelity,
     }
     if method == "early-exit":
         record["threshold"] = details.get("threshold")
