@@ -46,7 +46,7 @@ from bench_train import piece_data
 from common import DATA_DIR, PROJECT_ROOT, read_jsonl
 
 from longbert.compress import compress
-from longbert.compression import METHODS
+from longbert.compression import HIDDEN_TARGETS, METHODS
 
 RESULTS = PROJECT_ROOT / "bench" / "results" / "bench_compress.json"
 #: The recipe's seed: training carves its dev split with it.
@@ -130,23 +130,29 @@ def exit_curve(folder: Path, test_file: Path) -> list[dict[str, float]]:
 
 
 def agreement(source: Path, compressed: Path, test_file: Path) -> dict[str, float]:
-    """How closely the compressed model follows its source on the test texts: the share of
-    documents given the same label, and the mean absolute difference of the probability of the
-    source's label. Less noisy than accuracy for telling compression methods apart (on 129
-    articles one article is 0.78 points of accuracy; a changed probability shows before a
-    changed label does)."""
+    """How closely the compressed model follows its source on the test texts, over the texts
+    both predicted (``agreement_docs``): the share given the same label (the same label set for
+    multi-label models), and the mean absolute difference of the probability of the source's
+    label. Less noisy than accuracy for telling compression methods apart (on 129 articles one
+    article is 0.78 points of accuracy; a changed probability shows before a changed label)."""
     from longbert import Prediction, load_classifier
 
-    texts = [json.loads(line)["text"] for line in test_file.read_text().splitlines()]
-    runs = []
-    for folder in (source, compressed):
-        results = load_classifier(folder, precision="auto").predict(texts, attention="none")
-        runs.append([r for r in results if isinstance(r, Prediction)])
-    if len(runs[0]) != len(runs[1]) or not runs[0]:
-        return {}
-    same = [a.label == b.label for a, b in zip(*runs, strict=True)]
-    gaps = [abs(a.probabilities[a.label] - b.probabilities[a.label]) for a, b in zip(*runs, strict=True)]
-    return {"label_agreement": sum(same) / len(same), "mean_probability_gap": sum(gaps) / len(gaps)}
+    texts = [row["text"] for row in read_jsonl(test_file)]
+    runs = [
+        load_classifier(f, precision="auto").predict(texts, attention="none") for f in (source, compressed)
+    ]
+    pairs = [
+        (a, b) for a, b in zip(*runs, strict=True) if isinstance(a, Prediction) and isinstance(b, Prediction)
+    ]
+    if not pairs:
+        return {"agreement_docs": 0}
+    same = [sorted(a.labels) == sorted(b.labels) for a, b in pairs]
+    gaps = [abs(a.probabilities[a.label] - b.probabilities[a.label]) for a, b in pairs]
+    return {
+        "agreement_docs": len(pairs),
+        "label_agreement": sum(same) / len(pairs),
+        "mean_probability_gap": sum(gaps) / len(pairs),
+    }
 
 
 def unlabelled_texts(specs: list[str], seed: int = 0) -> list[str]:
@@ -205,7 +211,7 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
     if "calibration" in details:
         print(f"  {details['calibration']['reason']}")
     fidelity = agreement(model, folder, test_file)
-    if fidelity:
+    if fidelity["agreement_docs"]:
         print(
             f"  same label as the source on {100 * fidelity['label_agreement']:.2f}% of the test "
             f"texts; mean gap in the source label's probability {fidelity['mean_probability_gap']:.4f}"
@@ -247,8 +253,8 @@ def main() -> None:
     parser.add_argument("--distill-epochs", type=int, default=3, help="distill: epochs over the texts")
     parser.add_argument(
         "--distill-hidden",
-        choices=("cls", "layers"),
-        default="cls",
+        choices=HIDDEN_TARGETS,
+        default=HIDDEN_TARGETS[0],
         help="distill: the final [CLS] hidden-state loss (default) or TinyBERT's layer-wise one",
     )
     parser.add_argument(

@@ -12,7 +12,7 @@ Methods (``python -m longbert.compress --method ...``):
 * ``early-exit`` (:mod:`longbert.compression.early_exit`): FastBERT exits after each layer,
   trained by self-distillation; stored in ``exits/``.
 * ``distill`` (:mod:`longbert.compression.distill`): a student with every other layer, trained
-  on the source's soft labels and [CLS] states; an ordinary (smaller) classifier at load.
+  on the source's soft labels and hidden states; an ordinary (smaller) classifier at load.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ from longbert.errors import CheckpointError
 
 #: What ``--method`` accepts, in the order they were built.
 METHODS = ("int8", "early-exit", "distill")
+#: What ``distill``'s hidden-state loss pulls the student toward (``--hidden``; the first is the
+#: default): the final [CLS] vector, or every layer's states (TinyBERT). See
+#: :mod:`longbert.compression.distill`.
+HIDDEN_TARGETS = ("cls", "layers")
 
 
 def apply_compression(classifier: Any, compression: Compression, folder: Path) -> None:

@@ -11,10 +11,11 @@ output and each student layer against the teacher layer it was copied from, at e
 token; the teacher runs every batch). Measured on hyperpartisan fold 1 (3 epochs on the 514
 training texts, bench_compress.py), the layer-wise loss lost 6.20 points where the [CLS] one
 lost 4.65 (two articles of 129 apart) and took longer (2,308 s beside a training run, 376 s for
-the [CLS] loss): pulling every token of every layer competes with the prediction loss when both
-train at once (TinyBERT trains them in two stages). TinyBERT's attention loss is left out: the
-fused attention kernels return no attention scores. The result is an ordinary classifier
-checkpoint with a smaller encoder: it loads and runs like any other, nothing to apply at load.
+the [CLS] loss). Not measured, but likely: pulling every token of every layer competes with the
+prediction loss when both train at once (TinyBERT trains them in two stages). TinyBERT's
+attention loss is left out: the fused attention kernels return no attention scores. The result
+is an ordinary classifier checkpoint with a smaller encoder: it loads and runs like any other,
+nothing to apply at load.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from longbert.classifier import LongBertClassifier
+from longbert.compression import HIDDEN_TARGETS
 from longbert.devices import autocast, precision_dtype
 from longbert.document import Document
 from longbert.inputs import ModelInputs
@@ -36,8 +38,6 @@ from longbert.strategies.base import Selection
 
 TEMPERATURE = 2.0
 HIDDEN_WEIGHT = 1.0
-#: What the student's hidden states are pulled toward (see the module docstring).
-HIDDEN_TARGETS = ("cls", "layers")
 
 
 def alternate_layers(num_layers: int) -> list[int]:
@@ -45,9 +45,14 @@ def alternate_layers(num_layers: int) -> list[int]:
     return list(range(num_layers - 1, -1, -2))[::-1]
 
 
+def student_layers(teacher: LongBertClassifier, keep: Sequence[int] | None) -> list[int]:
+    """The teacher layers a student keeps: ``keep``, else :func:`alternate_layers`."""
+    return list(keep) if keep is not None else alternate_layers(teacher.encoder.config.num_hidden_layers)
+
+
 def make_student(teacher: LongBertClassifier, keep: Sequence[int] | None = None) -> LongBertClassifier:
     """The teacher with only layers ``keep`` (default :func:`alternate_layers`), float32, on its device."""
-    layers = list(keep) if keep is not None else alternate_layers(teacher.encoder.config.num_hidden_layers)
+    layers = student_layers(teacher, keep)
     config = dataclasses.replace(teacher.encoder.config, num_hidden_layers=len(layers))
     encoder = LongBertModel(config)
     state = {}
@@ -92,7 +97,7 @@ def distill(
         raise ValueError("distillation needs texts (the training texts, or unlabelled ones).")
     torch.manual_seed(seed)
     teacher.eval()
-    layers = list(keep) if keep is not None else alternate_layers(teacher.encoder.config.num_hidden_layers)
+    layers = student_layers(teacher, keep)
     student = make_student(teacher, layers)
     selections = [s for s in teacher.prepare(list(texts)) if s.used_tokens]
     targets = teacher_targets(teacher, selections, batch_size) if hidden == "cls" else None
