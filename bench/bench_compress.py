@@ -29,8 +29,12 @@ by default here) and after:
   to ``distill/``) or ``layers`` (TinyBERT's, every student layer against its teacher layer at
   every token; written to ``distill-layers/``).
 
+``--strategy-param KEY=VALUE`` makes the compressed model read with a parameter of the source's
+strategy replaced (``stride=510`` for a chunk source: windows without overlap), while its method
+trains and calibrates too; ``--tag`` names its cache folder apart (``early-exit-TAG``).
+
 Results are appended to bench/results/bench_compress.json (``--results``). ``--source`` compresses
-a given checkpoint instead of training the recipe (smoke runs with a tiny model).
+a given checkpoint instead of training the recipe (chunk sources: ``bench_train.py --keep-models``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import numpy as np
 from bench_train import piece_data
 from common import DATA_DIR, PROJECT_ROOT, read_jsonl
 
+from longbert.cli_common import parse_param
 from longbert.compress import compress
 from longbert.compression import HIDDEN_TARGETS, METHODS
 
@@ -186,6 +191,7 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
     train_texts = [r["text"] for r in piece_data("cv", 1, 5)[0]]
     extra = args.unlabelled_texts if method == "distill" else []
     folder_name = "distill-layers" if method == "distill" and args.distill_hidden == "layers" else method
+    folder_name += f"-{args.tag}" if args.tag else ""
     started = time.perf_counter()
     folder, provenance = compress(
         model,
@@ -199,6 +205,7 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
         max_accuracy_loss=args.max_accuracy_loss,
         distill_epochs=args.distill_epochs,
         distill_hidden=args.distill_hidden,
+        strategy_params=dict(args.strategy_param),
     )
     seconds = time.perf_counter() - started
     from longbert.checkpoints import read_manifest
@@ -229,6 +236,7 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
         "docs_per_second_after": provenance.docs_per_second_after,
         "seconds": seconds,
         "folder": str(folder),
+        "strategy_params": dict(args.strategy_param) or None,
         **fidelity,
     }
     if method == "early-exit":
@@ -264,6 +272,16 @@ def main() -> None:
         metavar="SET/SPLIT:N",
         help="distill: also these unlabelled texts, e.g. bbc_news/train:1000 20newsgroups/train:1000",
     )
+    parser.add_argument(
+        "--strategy-param",
+        action="append",
+        type=parse_param,
+        default=[],
+        metavar="KEY=VALUE",
+        help="the compressed model reads with this parameter of the source's strategy replaced, "
+        "e.g. stride=510 for a chunk source",
+    )
+    parser.add_argument("--tag", default="", help="cache folder suffix, so variants do not overwrite")
     args = parser.parse_args()
     if args.distill_epochs < 1:
         parser.error("--distill-epochs must be 1 or more")

@@ -1,8 +1,10 @@
-"""What the command-line entry points (train, pretrain, predict) share: the parser and error handling."""
+"""What the command-line entry points (train, pretrain, predict, evaluate, compress) share: the parser,
+``KEY=VALUE`` parameters and error handling."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -12,6 +14,23 @@ from longbert.errors import LongBertError
 T = TypeVar("T")
 
 ABORTED = "Aborted."
+
+
+class ParamError(LongBertError, argparse.ArgumentTypeError):
+    """A ``--strategy-param`` that is not ``KEY=VALUE``: argparse reports it as an option's type
+    error, and code that parses the values itself reports it as any LongBertError."""
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as JSON when it is JSON (``8``, ``true``, ``null``), else text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ParamError(f"a strategy parameter is KEY=VALUE (e.g. stride=384), not {text!r}.")
+    try:
+        parsed: Any = json.loads(value)
+    except ValueError:
+        parsed = value
+    return key.strip(), parsed
 
 
 def new_parser(prog: str, description: str, epilog: str) -> argparse.ArgumentParser:

@@ -8,6 +8,11 @@ The new checkpoint (under ``models/`` unless ``--output-dir``) loads wherever a 
 source and of the compressed model on that labelled file (read as ``longbert.evaluate`` reads
 it), both as they run by default on this machine. See :mod:`longbert.compression` for the methods.
 
+``--strategy-param KEY=VALUE`` changes how the new checkpoint reads a document within its own
+strategy -- for a chunk model, ``stride=510`` reads windows that no longer overlap, about half
+the tokens of the default 256 -- and every method reads that way while it trains or calibrates;
+``--dev`` then measures the source as it was and the new checkpoint as it reads.
+
 ``early-exit`` chooses its threshold on labelled data unless ``--exit-threshold`` is given: on
 ``--calibration FILE`` when given (``--dev`` then only measures), else on ``--dev``, the largest
 threshold within ``--max-accuracy-loss`` points of the full model's accuracy there (see
@@ -21,17 +26,20 @@ import dataclasses
 import shutil
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbert.checkpoints import Compression, read_manifest, resolve_checkpoint, write_manifest
+from longbert.cli_common import parse_param
 from longbert.compression import HIDDEN_TARGETS, METHODS
 from longbert.errors import LongBertError
 from longbert.settings import models_dir
 
 if TYPE_CHECKING:
+    from longbert.checkpoints import Manifest
     from longbert.compression.exit_calibration import CalibrationSet
+    from longbert.strategies import Strategy
 
 #: Checkpoint parts copied from the source (weights kept as they are; see each method).
 PARTS = ("encoder", "pooling", "head")
@@ -52,6 +60,7 @@ def compress(
     max_accuracy_loss: float = 0.5,
     distill_epochs: int = 3,
     distill_hidden: str = "cls",
+    strategy_params: Mapping[str, Any] | None = None,
 ) -> tuple[Path, Compression]:
     """Write the ``method``-compressed copy of checkpoint ``model`` as ``name``; returns its folder
     and provenance. Raises ValueError for an unknown method or an existing target (unless
@@ -62,7 +71,9 @@ def compress(
     else on ``dev``: the largest of :data:`~longbert.compression.exit_calibration.GRID` whose
     accuracy there is at most ``max_accuracy_loss`` points below the full model's (the curve is
     recorded in the manifest's ``metadata.compression.calibration``); with neither, it is
-    :data:`~longbert.compression.early_exit.DEFAULT_THRESHOLD`, uncalibrated (a warning says so)."""
+    :data:`~longbert.compression.early_exit.DEFAULT_THRESHOLD`, uncalibrated (a warning says so).
+    ``strategy_params`` replace parameters of the source's strategy in the new checkpoint (and
+    while the method trains or calibrates); StrategyConfigError for ones the strategy lacks."""
     from longbert import load_classifier
     from longbert.evaluate import evaluate
 
@@ -96,6 +107,7 @@ def compress(
             f"'{source}' is already compressed ({manifest.compression.method}); compress its source "
             f"'{manifest.compression.source_model}' instead."
         )
+    reading = _reading(manifest, strategy_params or {})
     target = Path(output_dir) if output_dir else models_dir() / name
     if target.exists() and not overwrite:
         raise ValueError(f"'{target}' already exists: choose another --name or pass --overwrite.")
@@ -114,12 +126,16 @@ def compress(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     details: dict[str, Any] = {"method": method, **_method_details(method)}
+    if reading is not None:
+        details.update(strategy_params=dict(strategy_params or {}), source_strategy=manifest.strategy)
     try:
         for part in PARTS:
             shutil.copytree(source / part, staging / part)
         if method == "early-exit":
             details.update(
-                _early_exit(source, staging, texts, device, exit_threshold, labelled, max_accuracy_loss)
+                _early_exit(
+                    source, staging, texts, device, exit_threshold, labelled, max_accuracy_loss, reading
+                )
             )
             if "calibration" in details and calibration is None:
                 details["calibration"]["note"] = OPTIMISTIC
@@ -127,6 +143,8 @@ def compress(
             from longbert.compression.distill import distill
 
             teacher = load_classifier(source, device=device, precision="fp32")
+            if reading is not None:
+                teacher.strategy = reading  # the student learns the windows it will read
             student = distill(teacher, list(texts), epochs=distill_epochs, hidden=distill_hidden)
             details.update({"epochs": distill_epochs, "hidden": distill_hidden, "texts": len(texts)})
             for part in PARTS:
@@ -138,6 +156,7 @@ def compress(
             name=name,
             compression=provenance,
             metadata={**manifest.metadata, "compression": details},
+            strategy=_strategy_spec(manifest, strategy_params or {}),
         )
         write_manifest(staging, staged)
         if before is not None:
@@ -154,6 +173,32 @@ def compress(
     return target, provenance
 
 
+def _reading(manifest: Manifest, params: Mapping[str, Any]) -> Strategy | None:
+    """The source's strategy with ``params`` replaced (None when there are none), checked as the
+    strategy checks its parameters. Model settings (chunk's pooling, sparse's attention window)
+    are what the model was trained with, not a way of reading: refused."""
+    if not params:
+        return None
+    from longbert.strategies import STRATEGIES, parse_strategy
+
+    name = (manifest.strategy or {}).get("name")
+    fixed = [key for key in params if name in STRATEGIES and key in STRATEGIES[name].model_params]
+    if fixed:
+        raise ValueError(
+            f"--strategy-param {', '.join(fixed)}: a setting of the trained model, not of how it "
+            f"reads; compression cannot change it (predict can try it: --strategy-param with --strategy)."
+        )
+    return parse_strategy(_strategy_spec(manifest, params) or {})[0]
+
+
+def _strategy_spec(manifest: Manifest, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The source's strategy spec with ``params`` replaced (its other parameters kept as saved)."""
+    if not params:
+        return manifest.strategy
+    spec = manifest.strategy or {}
+    return {**spec, "params": {**(spec.get("params") or {}), **params}}
+
+
 def _early_exit(
     source: Path,
     staging: Path,
@@ -162,14 +207,18 @@ def _early_exit(
     exit_threshold: float | None,
     labelled: CalibrationSet | None,
     max_accuracy_loss: float,
+    reading: Strategy | None,
 ) -> dict[str, Any]:
     """Train the exits into ``staging`` and store their threshold: ``exit_threshold``, else
-    calibrated on ``labelled``, else the default. Returns the manifest's details about it."""
+    calibrated on ``labelled``, else the default, all reading as ``reading`` (the source's own
+    strategy when None). Returns the manifest's details about it."""
     from longbert import load_classifier
     from longbert.compression.early_exit import DEFAULT_THRESHOLD, EXITS_DIR, pools_by_mean, train_exits
     from longbert.compression.exit_calibration import calibrate
 
     teacher = load_classifier(source, device=device, precision="auto")  # as its exits will run
+    if reading is not None:
+        teacher.strategy = reading
     if teacher.strategy.mode == "chunks" and not pools_by_mean(teacher):
         raise ValueError(
             f"'{source}' reads chunks and pools them by '{teacher.pooling.method}': early exit "
@@ -322,6 +371,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(TinyBERT's: every student layer against its teacher layer, every token; several times "
         "slower: 6x in one run beside a training job)",
     )
+    parser.add_argument(
+        "--strategy-param",
+        action="append",
+        type=parse_param,
+        default=[],
+        metavar="KEY=VALUE",
+        help="read with this parameter of the source's strategy replaced (repeatable), e.g. "
+        "stride=510 for a chunk model: windows without overlap, about half the tokens",
+    )
     return parser
 
 
@@ -344,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_accuracy_loss=args.max_accuracy_loss,
                 distill_epochs=args.epochs,
                 distill_hidden=args.hidden,
+                strategy_params=dict(args.strategy_param),
             )
     except (LongBertError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -351,6 +410,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     print(f"Saved {args.method} model '{args.name}' to {folder}")
+    if args.strategy_param:
+        changed = ", ".join(f"{key}={value}" for key, value in args.strategy_param)
+        was = read_manifest(folder).metadata.get("compression", {}).get("source_strategy")
+        print(f"it reads with {changed} (the source's strategy: {was})")
     if args.method == "early-exit":
         print(exit_threshold_summary(read_manifest(folder).metadata.get("compression", {})))
     if provenance.accuracy_before is not None and provenance.accuracy_after is not None:

@@ -180,14 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from longbert.training.cli_options import parse_param
+    from longbert.cli_common import parse_param
 
     args = build_parser().parse_args(argv)
     strategy: dict[str, Any] | None = None
     try:
         params = dict(parse_param(p) for p in args.strategy_param)
     except argparse.ArgumentTypeError as error:
-        print(f"error: --strategy-param: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if args.strategy or params:
         if not args.strategy:

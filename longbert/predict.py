@@ -152,8 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def run():
-        from longbert.bulk.model import ModelSpec, parse_labels, parse_param
+        from longbert.bulk.model import ModelSpec, parse_labels
         from longbert.bulk.runner import PredictOptions, run_predict
+        from longbert.cli_common import parse_param
 
         spec = ModelSpec(
             model=args.model,

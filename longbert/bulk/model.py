@@ -80,15 +80,3 @@ def parse_labels(values: Sequence[str]) -> dict[str, str]:
             raise LongBertError(f"--labels {value!r}: a label needs a name (NAME or NAME=description).")
         labels[name] = description.strip() or name
     return labels
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE read as JSON when it is (numbers, true/false), else as text."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise LongBertError(f"--strategy-param {text!r}: expected KEY=VALUE, e.g. max_tokens=4096.")
-    try:
-        parsed: Any = json.loads(value)
-    except ValueError:
-        parsed = value
-    return key.strip(), parsed

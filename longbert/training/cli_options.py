@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
-from typing import Any
 
+from longbert.cli_common import parse_param
 from longbert.config_fields import base_type
 from longbert.config_fields import flag as _flag
 from longbert.training.config import TrainConfig, file_options
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE parsed as JSON when it is JSON (``8``, ``true``, ``null``), else text."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        parsed: Any = json.loads(value)
-    except ValueError:
-        parsed = value
-    return key.strip(), parsed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
