@@ -13,9 +13,10 @@ strategy -- for a chunk model, ``stride=510`` reads windows that no longer overl
 the tokens of the default 256 -- and every method reads that way while it trains or calibrates;
 ``--dev`` then measures the source as it was and the new checkpoint as it reads.
 
-``early-exit`` chooses its threshold on labelled data unless ``--exit-threshold`` is given: on
-``--calibration FILE`` when given (``--dev`` then only measures), else on ``--dev``, the largest
-threshold within ``--max-accuracy-loss`` points of the full model's accuracy there (see
+``early-exit`` chooses its threshold unless ``--exit-threshold`` is given: on the unlabelled
+``--calibration-texts`` or the labelled ``--calibration FILE`` when given (``--dev`` then only
+measures), else on ``--dev``, the largest threshold whose labels differ from the full model's on
+at most ``--max-accuracy-loss`` percent of the documents there (see
 :mod:`longbert.compression.exit_calibration`).
 """
 
@@ -57,6 +58,7 @@ def compress(
     texts: Sequence[str] = (),
     exit_threshold: float | None = None,
     calibration: str | Path | None = None,
+    calibration_texts: Sequence[str] = (),
     max_accuracy_loss: float = 0.5,
     distill_epochs: int = 3,
     distill_hidden: str = "cls",
@@ -67,10 +69,11 @@ def compress(
     ``overwrite``), CheckpointError for an unusable source, DatasetError for unusable dev data.
 
     ``texts``: what ``early-exit`` distils on (labels are not needed); ``exit_threshold`` the
-    threshold it stores. Without it, the threshold is calibrated on ``calibration`` (labelled),
-    else on ``dev``: the largest of :data:`~longbert.compression.exit_calibration.GRID` whose
-    accuracy there is at most ``max_accuracy_loss`` points below the full model's (the curve is
-    recorded in the manifest's ``metadata.compression.calibration``); with neither, it is
+    threshold it stores. Without it, the threshold is calibrated on ``calibration_texts``
+    (unlabelled) or ``calibration`` (labelled), else on ``dev``: the largest of
+    :data:`~longbert.compression.exit_calibration.GRID` whose labels differ from the full model's
+    on at most ``max_accuracy_loss`` percent of the documents (the curve is recorded in the
+    manifest's ``metadata.compression.calibration``); with none, it is
     :data:`~longbert.compression.early_exit.DEFAULT_THRESHOLD`, uncalibrated (a warning says so).
     ``strategy_params`` replace parameters of the source's strategy in the new checkpoint (and
     while the method trains or calibrates); StrategyConfigError for ones the strategy lacks."""
@@ -89,12 +92,17 @@ def compress(
         raise ValueError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
     if exit_threshold is not None and not 0 <= exit_threshold <= 1:
         raise ValueError(f"--exit-threshold must be between 0 and 1; got {exit_threshold}.")
-    if calibration is not None and method != "early-exit":
-        raise ValueError("--calibration chooses the early-exit threshold: use it with --method early-exit.")
-    if calibration is not None and exit_threshold is not None:
+    chooser = (
+        "--calibration" if calibration is not None else "--calibration-texts" if calibration_texts else None
+    )
+    if chooser and method != "early-exit":
+        raise ValueError(f"{chooser} chooses the early-exit threshold: use it with --method early-exit.")
+    if chooser and exit_threshold is not None:
         raise ValueError(
-            "--exit-threshold sets the early-exit threshold and --calibration chooses one: give one of them."
+            f"--exit-threshold sets the early-exit threshold and {chooser} chooses one: give one of them."
         )
+    if calibration is not None and calibration_texts:
+        raise ValueError("--calibration and --calibration-texts both choose the threshold: give one of them.")
     source = resolve_checkpoint(model)
     manifest = read_manifest(source)
     if manifest.architecture != "cls-head":  # its folder has no pooling/ or head/ to copy
@@ -111,12 +119,16 @@ def compress(
     target = Path(output_dir) if output_dir else models_dir() / name
     if target.exists() and not overwrite:
         raise ValueError(f"'{target}' already exists: choose another --name or pass --overwrite.")
-    from longbert.compression.exit_calibration import load_calibration_set
+    from longbert.compression.exit_calibration import load_calibration_set, unlabelled_calibration_set
 
-    labelled: CalibrationSet | None = None
-    if method == "early-exit" and exit_threshold is None and (calibration or dev) is not None:
+    calibration_set: CalibrationSet | None = None
+    if method == "early-exit" and calibration_texts:
+        calibration_set = unlabelled_calibration_set(
+            list(calibration_texts), f"{len(calibration_texts)} unlabelled texts"
+        )
+    elif method == "early-exit" and exit_threshold is None and (calibration or dev) is not None:
         # Read now: a missing file or unknown labels fail before the exits are trained.
-        labelled = load_calibration_set(
+        calibration_set = load_calibration_set(
             calibration or dev, list(manifest.labels), manifest.multi_label, manifest.metadata
         )
     before: dict[str, Any] | None = None
@@ -134,10 +146,17 @@ def compress(
         if method == "early-exit":
             details.update(
                 _early_exit(
-                    source, staging, texts, device, exit_threshold, labelled, max_accuracy_loss, reading
+                    source,
+                    staging,
+                    texts,
+                    device,
+                    exit_threshold,
+                    calibration_set,
+                    max_accuracy_loss,
+                    reading,
                 )
             )
-            if "calibration" in details and calibration is None:
+            if "calibration" in details and calibration is None and not calibration_texts:
                 details["calibration"]["note"] = OPTIMISTIC
         if method == "distill":
             from longbert.compression.distill import distill
@@ -205,12 +224,12 @@ def _early_exit(
     texts: Sequence[str],
     device: str | None,
     exit_threshold: float | None,
-    labelled: CalibrationSet | None,
+    calibration_set: CalibrationSet | None,
     max_accuracy_loss: float,
     reading: Strategy | None,
 ) -> dict[str, Any]:
     """Train the exits into ``staging`` and store their threshold: ``exit_threshold``, else
-    calibrated on ``labelled``, else the default, all reading as ``reading`` (the source's own
+    calibrated on ``calibration_set``, else the default, all reading as ``reading`` (the source's own
     strategy when None). Returns the manifest's details about it."""
     from longbert import load_classifier
     from longbert.compression.early_exit import DEFAULT_THRESHOLD, EXITS_DIR, pools_by_mean, train_exits
@@ -231,17 +250,18 @@ def _early_exit(
     if exit_threshold is not None:
         exits.save(staging / EXITS_DIR)
         return {"threshold": exit_threshold, "threshold_source": "given (--exit-threshold)"}
-    if labelled is None:
+    if calibration_set is None:
         exits.save(staging / EXITS_DIR)
         warnings.warn(
-            f"early-exit threshold {DEFAULT_THRESHOLD} was not calibrated (no --dev or --calibration): "
-            "it may never exit, or cost accuracy, on this model. Give labelled data to choose it.",
+            f"early-exit threshold {DEFAULT_THRESHOLD} was not calibrated (no --dev, --calibration or "
+            "--calibration-texts): "
+            "it may never exit, or cost accuracy, on this model. Give calibration data to choose it.",
             UncalibratedThresholdWarning,
             stacklevel=3,
         )
         return {"threshold": DEFAULT_THRESHOLD, "threshold_source": "default, not calibrated"}
     teacher.early_exit = exits.to(teacher.device)
-    calibration = calibrate(teacher, labelled, max_accuracy_loss)
+    calibration = calibrate(teacher, calibration_set, max_accuracy_loss)
     exits.threshold = calibration["threshold"]
     exits.save(staging / EXITS_DIR)
     return {"threshold": exits.threshold, "threshold_source": "calibrated", "calibration": calibration}
@@ -316,11 +336,11 @@ def exit_threshold_summary(details: dict[str, Any]) -> str:
     lines = [f"exit threshold chosen on {calibration['data']}: {calibration['reason']}"]
     if "note" in calibration:
         lines.append(f"note: {calibration['note']}")
-    lines += [
-        f"  threshold {p['threshold']:<4g}  accuracy {100 * p['accuracy']:6.2f}  "
-        f"macro-F1 {100 * p['macro_f1']:6.2f}  layers run {p['mean_layers']:.2f}"
-        for p in calibration["curve"]
-    ]
+    for point in calibration["curve"]:
+        line = f"  threshold {point['threshold']:<4g}  same label {100 * point.get('agreement', 1.0):6.2f}%"
+        if point["accuracy"] is not None:
+            line += f"  accuracy {100 * point['accuracy']:6.2f}  macro-F1 {100 * point['macro_f1']:6.2f}"
+        lines.append(line + f"  layers run {point['mean_layers']:.2f}")
     return "\n".join(lines)
 
 
@@ -347,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--exit-threshold",
         type=float,
         help="early-exit: the stored normalised-entropy threshold (0-1); default: calibrated on "
-        "--calibration (else --dev), else 0.2 uncalibrated",
+        "--calibration-texts or --calibration (else --dev), else 0.2 uncalibrated",
     )
     parser.add_argument(
         "--calibration",
@@ -355,12 +375,21 @@ def build_parser() -> argparse.ArgumentParser:
         "without it the choice is made on --dev, whose accuracy_after is then optimistic)",
     )
     parser.add_argument(
+        "--calibration-texts",
+        nargs="*",
+        default=[],
+        metavar="FILE",
+        help="early-exit: unlabelled texts the threshold is chosen on (as --texts reads them), by "
+        "agreement with the full model alone; ideally texts the exits were not distilled on",
+    )
+    parser.add_argument(
         "--max-accuracy-loss",
         type=float,
         default=0.5,
         metavar="POINTS",
-        help="early-exit: the largest threshold whose accuracy is at most this many percentage "
-        "points below the full model's is stored (default 0.5)",
+        help="early-exit: the largest threshold whose labels differ from the full model's on at most "
+        "this percentage of the calibration documents is stored -- so it loses at most this many "
+        "accuracy points there (default 0.5)",
     )
     parser.add_argument("--epochs", type=int, default=3, help="distill: epochs over --texts (default 3)")
     parser.add_argument(
@@ -399,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 texts=read_texts(args.texts),
                 exit_threshold=args.exit_threshold,
                 calibration=args.calibration,
+                calibration_texts=read_texts(args.calibration_texts),
                 max_accuracy_loss=args.max_accuracy_loss,
                 distill_epochs=args.epochs,
                 distill_hidden=args.hidden,

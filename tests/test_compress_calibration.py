@@ -1,7 +1,9 @@
-"""``--method early-exit`` chooses its threshold on labelled data, for an accuracy budget."""
+"""``--method early-exit`` chooses its threshold on calibration data (labelled or not), for a
+budget of changed labels that bounds the accuracy lost."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import ClassVar
@@ -51,20 +53,37 @@ def source(data: dict[str, Path]) -> Path:
     return train_quick_model(data["root"], data["train"], encoder)
 
 
-def point(threshold: float, accuracy: float, layers: float = 2.0) -> CurvePoint:
-    return CurvePoint(threshold, accuracy, accuracy, layers)
+def point(
+    threshold: float, agreement: float, layers: float = 2.0, accuracy: float | None = 0.9
+) -> CurvePoint:
+    return CurvePoint(threshold, accuracy, accuracy, layers, agreement)
 
 
 def test_the_largest_threshold_within_the_budget_is_chosen() -> None:
-    curve = [point(0.0, 0.900), point(0.3, 0.900), point(0.5, 0.890), point(0.7, 0.896), point(0.9, 0.80)]
-    # 0.5 is 1 point down, 0.7 only 0.4: the highest threshold meeting the budget wins.
+    curve = [point(0.0, 1.0), point(0.3, 1.0), point(0.5, 0.990), point(0.7, 0.996), point(0.9, 0.80)]
+    # 0.5 changes 1% of the labels, 0.7 only 0.4%: the highest threshold meeting the budget wins.
     assert choose_threshold(curve, 0.5).threshold == 0.7
     assert choose_threshold(curve, 1.0).threshold == 0.7
-    assert choose_threshold(curve, 10.0).threshold == 0.9
-    assert choose_threshold(curve, 0.0).threshold == 0.3  # no loss at all: ties with the full model
-    assert choose_threshold([point(0.0, 0.9), point(0.2, 0.5)], 0.5).threshold == 0.0
+    assert choose_threshold(curve, 20.0).threshold == 0.9
+    assert choose_threshold(curve, 0.0).threshold == 0.3  # no change at all: the full model's labels
+    assert choose_threshold([point(0.0, 1.0), point(0.2, 0.5)], 0.5).threshold == 0.0
     with pytest.raises(ValueError, match="--max-accuracy-loss must be 0 or more"):
         choose_threshold(curve, -0.5)
+
+
+def test_changes_that_happen_to_fix_labels_do_not_buy_a_threshold() -> None:
+    """0.8 changes 2% of the labels and gains 2 accuracy points on this set (lucky changes): the
+    budget is on changed labels, which bounds the accuracy lost whatever the truth, so 0.6 wins;
+    without labels the choice is the same."""
+    labelled = [
+        point(0.0, 1.0, accuracy=0.82),
+        point(0.6, 1.0, accuracy=0.82),
+        point(0.8, 0.98, accuracy=0.84),
+    ]
+    assert choose_threshold(labelled, 0.5).threshold == 0.6
+    unlabelled = [dataclasses.replace(p, accuracy=None, macro_f1=None) for p in labelled]
+    assert choose_threshold(unlabelled, 0.5).threshold == 0.6
+    assert choose_threshold(labelled, 2.0).threshold == 0.8
 
 
 class TwoLabels:
@@ -96,7 +115,12 @@ def test_curve_follows_each_row_to_its_exit_on_known_logits() -> None:
     assert by_threshold[0.01].accuracy == 1.0 and by_threshold[0.01].mean_layers == pytest.approx(2.0)
     # 1.0: every row leaves at the first exit: doc 1 and 2 read "a", wrongly.
     assert by_threshold[1.0].accuracy == pytest.approx(1 / 3) and by_threshold[1.0].mean_layers == 1.0
+    assert [by_threshold[t].agreement for t in (0.0, 0.01, 0.5)] == [1.0, 1.0, 1.0]
+    assert by_threshold[1.0].agreement == pytest.approx(1 / 3)  # docs 1 and 2 changed from b to a
     assert choose_threshold(curve, 0.5).threshold == 0.5
+    unlabelled = threshold_curve(TwoLabels(), logits, None, (0.0, 0.01, 0.5, 1.0))
+    assert [p.agreement for p in unlabelled] == [p.agreement for p in curve]
+    assert all(p.accuracy is None and p.macro_f1 is None for p in unlabelled)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +170,7 @@ def test_calibration_file_chooses_and_dev_only_measures(
     assert calibration["data"] == str(data["calibration"]) and calibration["documents"] == 10
     assert calibration["max_accuracy_loss"] == 2.0
     assert [p["threshold"] for p in calibration["curve"]] == list(GRID)
-    assert set(calibration["curve"][0]) == {"threshold", "accuracy", "macro_f1", "mean_layers"}
+    assert set(calibration["curve"][0]) == {"threshold", "accuracy", "macro_f1", "mean_layers", "agreement"}
     chosen = choose_threshold([CurvePoint(**p) for p in calibration["curve"]], 2.0)
     stored = json.loads((calibrated / "exits" / "config.json").read_text())["threshold"]
     assert stored == chosen.threshold == details["threshold"] == calibration["threshold"]
@@ -164,7 +188,7 @@ def test_the_largest_threshold_within_budget_is_stored(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    constructed = [point(0.0, 0.9, 2.0), point(0.5, 0.898, 1.6), point(0.8, 0.85, 1.2), point(0.9, 0.5, 1.0)]
+    constructed = [point(0.0, 1.0, 2.0), point(0.5, 0.998, 1.6), point(0.8, 0.95, 1.2), point(0.9, 0.5, 1.0)]
     monkeypatch.setattr(exit_calibration, "threshold_curve", lambda *args, **kwargs: constructed)
     argv = ["--model", str(source), "--method", "early-exit", "--name", "t", "--device", "cpu"]
     argv += ["--texts", str(data["train"]), "--dev", str(data["dev"]), "--output-dir", str(tmp_path / "t")]
@@ -269,3 +293,53 @@ def test_a_calibration_file_with_unknown_labels_fails_before_exits_are_trained(
     with pytest.raises(DatasetError, match="labels the model does not know: weather"):  # --dev chooses
         compress(source, "early-exit", "n", output_dir=tmp_path / "n", texts=["econ bank rates"], dev=unknown)
     assert not (tmp_path / "n").exists() and not (tmp_path / "n.partial").exists()
+
+
+def test_unlabelled_calibration_texts_choose_by_agreement_alone(
+    source: Path, calibrated: Path, data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same documents with and without their labels give the same threshold (the rule reads
+    agreement with the full model only); the curve without labels has no accuracy."""
+    texts_file = tmp_path / "texts.txt"
+    rows = [json.loads(line) for line in data["calibration"].read_text().splitlines()]
+    texts_file.write_text("".join(row["text"].replace("\n", " ") + "\n" for row in rows))
+    argv = [*early_exit_argv(source, tmp_path / "u"), "--texts", str(data["train"]), "--device", "cpu"]
+    assert main([*argv, "--calibration-texts", str(texts_file), "--max-accuracy-loss", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "10 unlabelled texts" in out and "same label" in out and "accuracy" not in out.split("\n", 2)[-1]
+    details = read_manifest(tmp_path / "u").metadata["compression"]
+    calibration = details["calibration"]
+    assert details["threshold_source"] == "calibrated" and "note" not in calibration
+    assert all(p["accuracy"] is None for p in calibration["curve"])
+    with_labels = read_manifest(calibrated).metadata["compression"]["calibration"]  # same exits (seeded)
+    assert [p["agreement"] for p in calibration["curve"]] == [p["agreement"] for p in with_labels["curve"]]
+    assert details["threshold"] == with_labels["threshold"]
+
+
+def test_calibration_texts_are_refused_with_a_threshold_a_file_or_another_method(
+    source: Path, data: dict[str, Path], tmp_path: Path
+) -> None:
+    texts = ["econ bank rates", "team goal match"]
+    with pytest.raises(ValueError, match="--calibration-texts chooses one"):
+        compress(
+            source,
+            "early-exit",
+            "n",
+            output_dir=tmp_path / "n",
+            texts=texts,
+            calibration_texts=texts,
+            exit_threshold=0.3,
+        )
+    with pytest.raises(ValueError, match="give one of them"):
+        compress(
+            source,
+            "early-exit",
+            "n",
+            output_dir=tmp_path / "n",
+            texts=texts,
+            calibration=data["calibration"],
+            calibration_texts=texts,
+        )
+    with pytest.raises(ValueError, match="use it with --method early-exit"):
+        compress(source, "int8", "n", output_dir=tmp_path / "n", calibration_texts=texts)
+    assert not (tmp_path / "n").exists()
