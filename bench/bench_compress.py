@@ -21,6 +21,9 @@ by default here) and after:
   points of the full model there), so the test accuracy is not optimistic; the record holds
   the calibration curve and the test curve (accuracy, macro-F1, mean layers run per document,
   docs/s at every threshold of :data:`~longbert.compression.exit_calibration.GRID`).
+  ``--calibration-held-out N`` instead holds N training texts out of the exits' distillation
+  and calibrates on them unlabelled (the threshold whose labels differ from the full model's on
+  at most the budget's share of them).
 * ``distill`` trains the student (every other layer) on fold 1's training texts and the
   teacher's soft labels for ``--distill-epochs`` epochs, plus the unlabelled texts of
   ``--unlabelled`` (e.g. ``bbc_news/train:1000 20newsgroups/train:1000``: N texts of each
@@ -189,6 +192,12 @@ def unlabelled_texts(specs: list[str], seed: int = 0) -> list[str]:
 def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, Path]) -> dict[str, Any]:
     model, calibration_file, test_file = files
     train_texts = [r["text"] for r in piece_data("cv", 1, 5)[0]]
+    held_out: list[str] = []
+    if method == "early-exit" and args.calibration_held_out:
+        # Unlabelled calibration on training texts the exits are not distilled on.
+        order = np.random.default_rng(SEED).permutation(len(train_texts))
+        held_out = [train_texts[i] for i in order[: args.calibration_held_out]]
+        train_texts = [train_texts[i] for i in order[args.calibration_held_out :]]
     extra = args.unlabelled_texts if method == "distill" else []
     folder_name = "distill-layers" if method == "distill" and args.distill_hidden == "layers" else method
     folder_name += f"-{args.tag}" if args.tag else ""
@@ -201,7 +210,8 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
         output_dir=args.cache / folder_name,  # a layer-wise student beside the [CLS]-only one
         overwrite=True,
         texts=train_texts + extra,
-        calibration=calibration_file if method == "early-exit" else None,
+        calibration=calibration_file if method == "early-exit" and not held_out else None,
+        calibration_texts=held_out,
         max_accuracy_loss=args.max_accuracy_loss,
         distill_epochs=args.distill_epochs,
         distill_hidden=args.distill_hidden,
@@ -237,11 +247,12 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
         "seconds": seconds,
         "folder": str(folder),
         "strategy_params": dict(args.strategy_param) or None,
+        "calibration_held_out": len(held_out) or None,
         **fidelity,
     }
     if method == "early-exit":
         record["threshold"] = details.get("threshold")
-        record["calibration"] = details.get("calibration")  # chosen on the source's dev split
+        record["calibration"] = details.get("calibration")  # chosen on the dev split or held-out texts
         record["threshold_curve"] = exit_curve(folder, test_file)  # measured on the test fold
     if method == "distill":
         record["distill_epochs"] = args.distill_epochs
@@ -280,6 +291,15 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="the compressed model reads with this parameter of the source's strategy replaced, "
         "e.g. stride=510 for a chunk source",
+    )
+    parser.add_argument(
+        "--calibration-held-out",
+        type=int,
+        default=0,
+        metavar="N",
+        help="early-exit: hold N of fold 1's training texts out of the exits' distillation and "
+        "choose the threshold on them, unlabelled (by agreement with the full model), instead of "
+        "on the source's 51 labelled dev articles",
     )
     parser.add_argument("--tag", default="", help="cache folder suffix, so variants do not overwrite")
     args = parser.parse_args()
