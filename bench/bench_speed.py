@@ -15,8 +15,9 @@ other processes hits all paths alike. Paths:
   ``onnxruntime`` is installed: requirements-compress.txt). All three hold ``--model``'s weights,
   converted to ``BertForSequenceClassification`` (:mod:`longbert.compression.hf_export`);
   without ``--model``, the packaged encoder with a random head (pure speed).
-* LongBERT ``predict(..., attention="none")`` (labels only) with truncate head, head+tail and
-  chunk, in default precision (``load_classifier``: bf16 weights where the CPU has native bf16),
+* LongBERT ``predict(..., attention="none")`` (labels only) with truncate head, head+tail,
+  chunk and the checkpoint's own strategy (as saved, e.g. a compressed chunk model's stride), in
+  default precision (``load_classifier``: bf16 weights where the CPU has native bf16),
   for ``--model`` and each ``--compressed`` checkpoint.
 
 Per path: docs/s, tokens/s (tokens the model read), peak resident memory over the process's
@@ -49,6 +50,7 @@ LONGBERT_STRATEGIES = {
     "truncate head": {"name": "truncate", "params": {"mode": "head"}},
     "head+tail": {"name": "truncate", "params": {"mode": "head+tail"}},
     "chunk": {"name": "chunk", "params": {}},
+    "own strategy": None,  # as the checkpoint reads (a compressed chunk model's stride, say)
 }
 
 Run = Callable[[list[str]], tuple[list[str], int]]  # texts -> (labels, tokens read)
@@ -173,7 +175,7 @@ def onnx_int8_path(folder: Path, tokenizer: Any, batch_size: int) -> Run:
 
 
 def longbert_path(
-    classifier: LongBertClassifier, strategy: dict[str, Any], batch_size: int, **options: Any
+    classifier: LongBertClassifier, strategy: dict[str, Any] | None, batch_size: int, **options: Any
 ) -> Run:
     def run(texts: list[str]) -> tuple[list[str], int]:
         out = classifier.predict(texts, strategy=strategy, attention="none", batch_size=batch_size, **options)
