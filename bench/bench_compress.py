@@ -5,7 +5,7 @@ Usage::
     nice -n 10 .venv/bin/python bench/bench_compress.py [--methods early-exit distill] \
         [--cache /tmp/longbert-compress] [--max-accuracy-loss 0.5] [--distill-epochs 3]
 
-Held-out split: hyperpartisan CV fold 1 of ``bench_train.py`` (``official_train`` in 5
+Held-out split: hyperpartisan CV fold 1 (``--fold``) of ``bench_train.py`` (``official_train`` in 5
 stratified folds, seed 0; fold 1's 129 articles are the test set). The source model is
 head+tail (128 + 382 tokens), 3 epochs, batch 8, lr 5e-5, seed 42, bf16 autocast: the
 ``bench_train.py`` recipe, trained once with :func:`longbert.training.train` and cached under
@@ -75,15 +75,19 @@ def source_dev_rows(train_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"text": e.text, "label": e.label} for e in dev.examples]
 
 
-def source_model(cache: Path, given: Path | None) -> tuple[Path, Path, Path]:
+def source_model(cache: Path, given: Path | None, fold: int = 1) -> tuple[Path, Path, Path]:
     """The source checkpoint (``given``, else the cached recipe, trained when missing), the
-    calibration file (its dev split) and the fold-1 test file."""
+    calibration file (its dev split) and the test file of ``fold`` (the recipe is fold 1's)."""
     from longbert.training import TrainConfig, train
 
     cache.mkdir(parents=True, exist_ok=True)
-    train_rows, dev_rows, test_rows = piece_data("cv", 1, 5)
-    test_file = write_rows(cache / "fold1_test.jsonl", test_rows)
-    calibration_file = write_rows(cache / "fold1_calibration.jsonl", source_dev_rows(train_rows))
+    if given is None and fold != 1:
+        raise SystemExit(
+            "--fold other than 1 needs --source: that fold's model (bench_train.py --keep-models)"
+        )
+    train_rows, dev_rows, test_rows = piece_data("cv", fold, 5)
+    test_file = write_rows(cache / f"fold{fold}_test.jsonl", test_rows)
+    calibration_file = write_rows(cache / f"fold{fold}_calibration.jsonl", source_dev_rows(train_rows))
     model = given or cache / "source"
     if given is None and not (model / "longbert.json").is_file():
         config = TrainConfig(
@@ -191,7 +195,7 @@ def unlabelled_texts(specs: list[str], seed: int = 0) -> list[str]:
 
 def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, Path]) -> dict[str, Any]:
     model, calibration_file, test_file = files
-    train_texts = [r["text"] for r in piece_data("cv", 1, 5)[0]]
+    train_texts = [r["text"] for r in piece_data("cv", args.fold, 5)[0]]
     held_out: list[str] = []
     if method == "early-exit" and args.calibration_held_out:
         # Unlabelled calibration on training texts the exits are not distilled on.
@@ -236,7 +240,7 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
     record: dict[str, Any] = {
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         "method": method,
-        "split": "hyperpartisan cv fold 1 (bench_train folds)",
+        "split": f"hyperpartisan cv fold {args.fold} (bench_train folds)",
         "source": str(args.source) if args.source else "head+tail, 3 epochs, bench_train recipe",
         "accuracy_before": before,
         "accuracy_after": after,
@@ -297,16 +301,17 @@ def main() -> None:
         type=int,
         default=0,
         metavar="N",
-        help="early-exit: hold N of fold 1's training texts out of the exits' distillation and "
+        help="early-exit: hold N of the fold's training texts out of the exits' distillation and "
         "choose the threshold on them, unlabelled (by agreement with the full model), instead of "
         "on the source's 51 labelled dev articles",
     )
+    parser.add_argument("--fold", type=int, default=1, choices=range(1, 6), help="CV fold (not 1: --source)")
     parser.add_argument("--tag", default="", help="cache folder suffix, so variants do not overwrite")
     args = parser.parse_args()
     if args.distill_epochs < 1:
         parser.error("--distill-epochs must be 1 or more")
     args.unlabelled_texts = unlabelled_texts(args.unlabelled)  # a bad spec fails before any training
-    files = source_model(args.cache, args.source)
+    files = source_model(args.cache, args.source, args.fold)
     records = []
     for method in args.methods:
         records.append(run_method(method, args, files))
