@@ -17,10 +17,11 @@ with ``--dev`` = the test set, so the manifest records accuracy before (the sour
 by default here) and after:
 
 * ``early-exit`` distils its exits on fold 1's training texts and chooses its threshold on the
-  source's dev split (``--calibration``: the largest threshold within ``--max-accuracy-loss``
-  points of the full model there), so the test accuracy is not optimistic; the record holds
-  the calibration curve and the test curve (accuracy, macro-F1, mean layers run per document,
-  docs/s at every threshold of :data:`~longbert.compression.exit_calibration.GRID`).
+  source's dev split (``--calibration``: the largest threshold whose labels differ from the full
+  model's on at most ``--max-accuracy-loss`` percent of it), so the test accuracy is not
+  optimistic; the record holds the calibration curve and the test curve (accuracy, macro-F1,
+  mean layers run per document, docs/s at every threshold of
+  :data:`~longbert.compression.exit_calibration.GRID`).
   ``--calibration-held-out N`` instead holds N training texts out of the exits' distillation
   and calibrates on them unlabelled (the threshold whose labels differ from the full model's on
   at most the budget's share of them).
@@ -52,7 +53,7 @@ import numpy as np
 from bench_train import piece_data
 from common import DATA_DIR, PROJECT_ROOT, read_jsonl
 
-from longbert.cli_common import parse_param
+from longbert.cli_common import add_strategy_param
 from longbert.compress import compress
 from longbert.compression import HIDDEN_TARGETS, METHODS
 
@@ -197,6 +198,11 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
     model, calibration_file, test_file = files
     train_texts = [r["text"] for r in piece_data("cv", args.fold, 5)[0]]
     held_out: list[str] = []
+    if not 0 <= args.calibration_held_out < len(train_texts):
+        raise SystemExit(
+            f"--calibration-held-out must be 0 or more and below the fold's {len(train_texts)} "
+            "training texts."
+        )
     if method == "early-exit" and args.calibration_held_out:
         # Unlabelled calibration on training texts the exits are not distilled on.
         order = np.random.default_rng(SEED).permutation(len(train_texts))
@@ -215,7 +221,10 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
         overwrite=True,
         texts=train_texts + extra,
         calibration=calibration_file if method == "early-exit" and not held_out else None,
-        calibration_texts=held_out,
+        calibration_texts=held_out or None,
+        calibration_source=f"{len(held_out)} of fold {args.fold}'s training texts held out"
+        if held_out
+        else "",
         max_accuracy_loss=args.max_accuracy_loss,
         distill_epochs=args.distill_epochs,
         distill_hidden=args.distill_hidden,
@@ -287,13 +296,9 @@ def main() -> None:
         metavar="SET/SPLIT:N",
         help="distill: also these unlabelled texts, e.g. bbc_news/train:1000 20newsgroups/train:1000",
     )
-    parser.add_argument(
-        "--strategy-param",
-        action="append",
-        type=parse_param,
-        default=[],
-        metavar="KEY=VALUE",
-        help="the compressed model reads with this parameter of the source's strategy replaced, "
+    add_strategy_param(
+        parser,
+        "the compressed model reads with this parameter of the source's strategy replaced, "
         "e.g. stride=510 for a chunk source",
     )
     parser.add_argument(

@@ -43,6 +43,13 @@ def new_parser(prog: str, description: str, epilog: str) -> argparse.ArgumentPar
     )
 
 
+def add_strategy_param(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--strategy-param KEY=VALUE`` (repeatable) as a list of ``(key, value)`` pairs, [] when absent."""
+    parser.add_argument(
+        "--strategy-param", action="append", type=parse_param, default=[], metavar="KEY=VALUE", help=help_text
+    )
+
+
 def run_command(action: Callable[[], T], *, interrupted: str = ABORTED) -> tuple[T | None, int]:
     """Run ``action``; returns ``(result, 0)``, or ``(None, exit code)`` after printing why it stopped.
 

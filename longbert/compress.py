@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shutil
 import sys
 import warnings
@@ -32,8 +33,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbert.checkpoints import Compression, read_manifest, resolve_checkpoint, write_manifest
-from longbert.cli_common import parse_param
+from longbert.cli_common import add_strategy_param
 from longbert.compression import HIDDEN_TARGETS, METHODS
+from longbert.compression.exit_build import (
+    OPTIMISTIC,
+    UncalibratedThresholdWarning,
+    build_exits,
+    exit_threshold_summary,
+    read_as,
+)
 from longbert.errors import LongBertError
 from longbert.settings import models_dir
 
@@ -58,7 +66,8 @@ def compress(
     texts: Sequence[str] = (),
     exit_threshold: float | None = None,
     calibration: str | Path | None = None,
-    calibration_texts: Sequence[str] = (),
+    calibration_texts: Sequence[str] | None = None,
+    calibration_source: str = "",
     max_accuracy_loss: float = 0.5,
     distill_epochs: int = 3,
     distill_hidden: str = "cls",
@@ -93,7 +102,11 @@ def compress(
     if exit_threshold is not None and not 0 <= exit_threshold <= 1:
         raise ValueError(f"--exit-threshold must be between 0 and 1; got {exit_threshold}.")
     chooser = (
-        "--calibration" if calibration is not None else "--calibration-texts" if calibration_texts else None
+        "--calibration"
+        if calibration is not None
+        else "--calibration-texts"
+        if calibration_texts is not None
+        else None
     )
     if chooser and method != "early-exit":
         raise ValueError(f"{chooser} chooses the early-exit threshold: use it with --method early-exit.")
@@ -101,7 +114,7 @@ def compress(
         raise ValueError(
             f"--exit-threshold sets the early-exit threshold and {chooser} chooses one: give one of them."
         )
-    if calibration is not None and calibration_texts:
+    if calibration is not None and calibration_texts is not None:
         raise ValueError("--calibration and --calibration-texts both choose the threshold: give one of them.")
     source = resolve_checkpoint(model)
     manifest = read_manifest(source)
@@ -122,9 +135,10 @@ def compress(
     from longbert.compression.exit_calibration import load_calibration_set, unlabelled_calibration_set
 
     calibration_set: CalibrationSet | None = None
-    if method == "early-exit" and calibration_texts:
+    if method == "early-exit" and calibration_texts is not None:
+        where = f" from {calibration_source}" if calibration_source else ""
         calibration_set = unlabelled_calibration_set(
-            list(calibration_texts), f"{len(calibration_texts)} unlabelled texts"
+            list(calibration_texts), f"{len(calibration_texts)} unlabelled texts{where}"
         )
     elif method == "early-exit" and exit_threshold is None and (calibration or dev) is not None:
         # Read now: a missing file or unknown labels fail before the exits are trained.
@@ -145,7 +159,7 @@ def compress(
             shutil.copytree(source / part, staging / part)
         if method == "early-exit":
             details.update(
-                _early_exit(
+                build_exits(
                     source,
                     staging,
                     texts,
@@ -156,14 +170,13 @@ def compress(
                     reading,
                 )
             )
-            if "calibration" in details and calibration is None and not calibration_texts:
+            if "calibration" in details and calibration is None and calibration_texts is None:
                 details["calibration"]["note"] = OPTIMISTIC
         if method == "distill":
             from longbert.compression.distill import distill
 
             teacher = load_classifier(source, device=device, precision="fp32")
-            if reading is not None:
-                teacher.strategy = reading  # the student learns the windows it will read
+            read_as(teacher, reading)  # the student learns the windows it will read
             student = distill(teacher, list(texts), epochs=distill_epochs, hidden=distill_hidden)
             details.update({"epochs": distill_epochs, "hidden": distill_hidden, "texts": len(texts)})
             for part in PARTS:
@@ -207,7 +220,7 @@ def _reading(manifest: Manifest, params: Mapping[str, Any]) -> Strategy | None:
             f"--strategy-param {', '.join(fixed)}: a setting of the trained model, not of how it "
             f"reads; compression cannot change it (predict can try it: --strategy-param with --strategy)."
         )
-    return parse_strategy(_strategy_spec(manifest, params) or {})[0]
+    return parse_strategy(manifest.strategy or {}, **params)[0]
 
 
 def _strategy_spec(manifest: Manifest, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -216,66 +229,6 @@ def _strategy_spec(manifest: Manifest, params: Mapping[str, Any]) -> dict[str, A
         return manifest.strategy
     spec = manifest.strategy or {}
     return {**spec, "params": {**(spec.get("params") or {}), **params}}
-
-
-def _early_exit(
-    source: Path,
-    staging: Path,
-    texts: Sequence[str],
-    device: str | None,
-    exit_threshold: float | None,
-    calibration_set: CalibrationSet | None,
-    max_accuracy_loss: float,
-    reading: Strategy | None,
-) -> dict[str, Any]:
-    """Train the exits into ``staging`` and store their threshold: ``exit_threshold``, else
-    calibrated on ``calibration_set``, else the default, all reading as ``reading`` (the source's own
-    strategy when None). Returns the manifest's details about it."""
-    from longbert import load_classifier
-    from longbert.compression.early_exit import DEFAULT_THRESHOLD, EXITS_DIR, pools_by_mean, train_exits
-    from longbert.compression.exit_calibration import calibrate
-
-    teacher = load_classifier(source, device=device, precision="auto")  # as its exits will run
-    if reading is not None:
-        teacher.strategy = reading
-    if teacher.strategy.mode == "chunks" and not pools_by_mean(teacher):
-        raise ValueError(
-            f"'{source}' reads chunks and pools them by '{teacher.pooling.method}': early exit "
-            "averages the windows' own predictions, which stands for such a model's prediction only "
-            "under mean pooling. Use --method distill or int8 for it."
-        )
-    exits = train_exits(
-        teacher, list(texts), threshold=DEFAULT_THRESHOLD if exit_threshold is None else exit_threshold
-    )
-    if exit_threshold is not None:
-        exits.save(staging / EXITS_DIR)
-        return {"threshold": exit_threshold, "threshold_source": "given (--exit-threshold)"}
-    if calibration_set is None:
-        exits.save(staging / EXITS_DIR)
-        warnings.warn(
-            f"early-exit threshold {DEFAULT_THRESHOLD} was not calibrated (no --dev, --calibration or "
-            "--calibration-texts): "
-            "it may never exit, or cost accuracy, on this model. Give calibration data to choose it.",
-            UncalibratedThresholdWarning,
-            stacklevel=3,
-        )
-        return {"threshold": DEFAULT_THRESHOLD, "threshold_source": "default, not calibrated"}
-    teacher.early_exit = exits.to(teacher.device)
-    calibration = calibrate(teacher, calibration_set, max_accuracy_loss)
-    exits.threshold = calibration["threshold"]
-    exits.save(staging / EXITS_DIR)
-    return {"threshold": exits.threshold, "threshold_source": "calibrated", "calibration": calibration}
-
-
-#: Said when the threshold was chosen on the data that then measures ``accuracy_after``.
-OPTIMISTIC = (
-    "chosen on --dev, which also measures accuracy_after: that figure is optimistic; "
-    "give a separate --calibration file for an honest one"
-)
-
-
-class UncalibratedThresholdWarning(UserWarning):
-    """An early-exit model was saved with the default threshold, not one chosen on data."""
 
 
 def _measured(report: dict[str, Any], when: str) -> dict[str, float]:
@@ -328,22 +281,6 @@ def read_texts(paths: Sequence[str]) -> list[str]:
     return texts
 
 
-def exit_threshold_summary(details: dict[str, Any]) -> str:
-    """What the CLI says about an early-exit model's stored threshold: which one and why."""
-    calibration = details.get("calibration")
-    if calibration is None:
-        return f"exit threshold {details.get('threshold')}: {details.get('threshold_source')}"
-    lines = [f"exit threshold chosen on {calibration['data']}: {calibration['reason']}"]
-    if "note" in calibration:
-        lines.append(f"note: {calibration['note']}")
-    for point in calibration["curve"]:
-        line = f"  threshold {point['threshold']:<4g}  same label {100 * point.get('agreement', 1.0):6.2f}%"
-        if point["accuracy"] is not None:
-            line += f"  accuracy {100 * point['accuracy']:6.2f}  macro-F1 {100 * point['macro_f1']:6.2f}"
-        lines.append(line + f"  layers run {point['mean_layers']:.2f}")
-    return "\n".join(lines)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m longbert.compress",
@@ -376,8 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--calibration-texts",
-        nargs="*",
-        default=[],
+        nargs="+",
         metavar="FILE",
         help="early-exit: unlabelled texts the threshold is chosen on (as --texts reads them), by "
         "agreement with the full model alone; ideally texts the exits were not distilled on",
@@ -400,13 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(TinyBERT's: every student layer against its teacher layer, every token; several times "
         "slower: 6x in one run beside a training job)",
     )
-    parser.add_argument(
-        "--strategy-param",
-        action="append",
-        type=parse_param,
-        default=[],
-        metavar="KEY=VALUE",
-        help="read with this parameter of the source's strategy replaced (repeatable), e.g. "
+    add_strategy_param(
+        parser,
+        "read with this parameter of the source's strategy replaced (repeatable), e.g. "
         "stride=510 for a chunk model: windows without overlap, about half the tokens",
     )
     return parser
@@ -428,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 texts=read_texts(args.texts),
                 exit_threshold=args.exit_threshold,
                 calibration=args.calibration,
-                calibration_texts=read_texts(args.calibration_texts),
+                calibration_texts=read_texts(args.calibration_texts) if args.calibration_texts else None,
+                calibration_source=", ".join(args.calibration_texts or []),
                 max_accuracy_loss=args.max_accuracy_loss,
                 distill_epochs=args.epochs,
                 distill_hidden=args.hidden,
@@ -441,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"warning: {warning.message}", file=sys.stderr)
     print(f"Saved {args.method} model '{args.name}' to {folder}")
     if args.strategy_param:
-        changed = ", ".join(f"{key}={value}" for key, value in args.strategy_param)
+        changed = ", ".join(f"{key}={json.dumps(value)}" for key, value in args.strategy_param)
         was = read_manifest(folder).metadata.get("compression", {}).get("source_strategy")
         print(f"it reads with {changed} (the source's strategy: {was})")
     if args.method == "early-exit":

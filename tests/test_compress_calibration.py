@@ -56,7 +56,8 @@ def source(data: dict[str, Path]) -> Path:
 def point(
     threshold: float, agreement: float, layers: float = 2.0, accuracy: float | None = 0.9
 ) -> CurvePoint:
-    return CurvePoint(threshold, accuracy, accuracy, layers, agreement)
+    changed = round((1 - agreement) * 1000)  # of 1,000 documents
+    return CurvePoint(threshold, accuracy, accuracy, layers, 1 - changed / 1000, changed, 1000)
 
 
 def test_the_largest_threshold_within_the_budget_is_chosen() -> None:
@@ -84,6 +85,39 @@ def test_changes_that_happen_to_fix_labels_do_not_buy_a_threshold() -> None:
     unlabelled = [dataclasses.replace(p, accuracy=None, macro_f1=None) for p in labelled]
     assert choose_threshold(unlabelled, 0.5).threshold == 0.6
     assert choose_threshold(labelled, 2.0).threshold == 0.8
+
+
+def test_a_budget_met_exactly_is_met() -> None:
+    """249 of 250 documents agreeing is exactly 0.4% changed (no float rounding refuses it)."""
+    curve = [CurvePoint(0.0, None, None, 2.0, 1.0, 0, 250), CurvePoint(0.5, None, None, 1.5, 0.996, 1, 250)]
+    assert choose_threshold(curve, 0.4).threshold == 0.5
+    assert choose_threshold(curve, 0.39).threshold == 0.0
+
+
+class ThreeTags:
+    """A multi-label model's curve inputs: label sets decided at 0.5 on the sigmoid."""
+
+    labels: ClassVar[list[str]] = ["x", "y", "z"]
+    multi_label = True
+
+    @staticmethod
+    def probabilities(logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits.float())
+
+
+def test_multi_label_agreement_counts_a_changed_label_set() -> None:
+    """Doc 0's first exit drops one of its two labels: a changed set, though one label still
+    agrees; doc 1's first exit gives its full set exactly."""
+    rows = torch.tensor(
+        [
+            [[9.0, -9.0, -9.0], [9.0, 9.0, -9.0]],  # doc 0: exit {x}, full {x, y}
+            [[-9.0, -9.0, 9.0], [-9.0, -9.0, 9.0]],  # doc 1: exit {z}, full {z}
+        ]
+    )
+    logits = ExitLogits(rows, torch.tensor([0, 1]), rows[:, -1], (0, 1))
+    curve = threshold_curve(ThreeTags(), logits, None, (0.0, 1.0))
+    assert [(p.changed, p.documents) for p in curve] == [(0, 2), (1, 2)]
+    assert curve[1].agreement == 0.5
 
 
 class TwoLabels:
@@ -170,7 +204,15 @@ def test_calibration_file_chooses_and_dev_only_measures(
     assert calibration["data"] == str(data["calibration"]) and calibration["documents"] == 10
     assert calibration["max_accuracy_loss"] == 2.0
     assert [p["threshold"] for p in calibration["curve"]] == list(GRID)
-    assert set(calibration["curve"][0]) == {"threshold", "accuracy", "macro_f1", "mean_layers", "agreement"}
+    assert set(calibration["curve"][0]) == {
+        "threshold",
+        "accuracy",
+        "macro_f1",
+        "mean_layers",
+        "agreement",
+        "changed",
+        "documents",
+    }
     chosen = choose_threshold([CurvePoint(**p) for p in calibration["curve"]], 2.0)
     stored = json.loads((calibrated / "exits" / "config.json").read_text())["threshold"]
     assert stored == chosen.threshold == details["threshold"] == calibration["threshold"]
@@ -342,4 +384,33 @@ def test_calibration_texts_are_refused_with_a_threshold_a_file_or_another_method
         )
     with pytest.raises(ValueError, match="use it with --method early-exit"):
         compress(source, "int8", "n", output_dir=tmp_path / "n", calibration_texts=texts)
+    with pytest.raises(ValueError, match=r"no text to calibrate on in 0 unlabelled texts from blank\.txt"):
+        compress(
+            source,
+            "early-exit",
+            "n",
+            output_dir=tmp_path / "n",
+            texts=texts,
+            calibration_texts=[],
+            calibration_source="blank.txt",
+        )
     assert not (tmp_path / "n").exists()
+
+
+def test_an_empty_calibration_texts_file_is_an_error_not_a_silent_fallback(
+    source: Path, data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n\n")
+    argv = [
+        *early_exit_argv(source, tmp_path / "n"),
+        "--texts",
+        str(data["train"]),
+        "--dev",
+        str(data["dev"]),
+    ]
+    assert main([*argv, "--calibration-texts", str(blank)]) == 2
+    assert "no text to calibrate on" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the bare flag: argparse wants a file
+        main([*argv, "--calibration-texts"])
+    assert not (tmp_path / "n").exists() and not (tmp_path / "n.partial").exists()

@@ -14,8 +14,8 @@ model. The sparse (long) mode always runs the full model.
 The threshold is a normalised entropy: 0.2 asks a two-label exit for about 97% confidence.
 A model whose own final predictions are rarely that sure exits rarely at such thresholds;
 the speed/accuracy curve (``bench/bench_compress.py``) shows where its exits start to leave,
-and ``python -m longbert.compress`` chooses the threshold on labelled data for an accuracy
-budget (:mod:`longbert.compression.exit_calibration`).
+and ``python -m longbert.compress`` chooses the threshold on calibration data (labelled or
+not) for an accuracy budget (:mod:`longbert.compression.exit_calibration`).
 
 Training is self-distillation (FastBERT): on unlabelled text, each exit learns the final
 head's soft prediction for the same row (KL divergence; soft binary cross-entropy for

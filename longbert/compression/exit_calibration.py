@@ -1,8 +1,8 @@
-"""Choosing an early-exit model's threshold on labelled data, for an accuracy budget.
+"""Choosing an early-exit model's threshold on calibration data, for an accuracy budget.
 
 A fixed threshold means different things for different models: one whose final predictions
 have a normalised entropy of 0.6-0.9 never exits at 0.2, while 0.9 may change many labels.
-So ``python -m longbert.compress --method early-exit`` calibrates when it is given labelled
+So ``python -m longbert.compress --method early-exit`` calibrates when it is given calibration
 data: every layer's exit prediction is computed once per document (:func:`exit_logits`), and
 from them the label and the layers run at every candidate threshold follow without running
 the model again (:func:`threshold_curve`). The stored threshold is the largest candidate whose
@@ -20,6 +20,7 @@ calibration set (``--calibration``) keeps ``--dev`` an honest measurement.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -39,16 +40,19 @@ ROWS_PER_PASS = 32
 
 @dataclass(frozen=True)
 class CurvePoint:
-    """The early-exit model on calibration data at one threshold: ``agreement`` is the share of
-    documents given the full model's label (multi-label: label set), ``mean_layers`` the mean
-    number of encoder layers run per document (chunk mode: its windows' mean); ``accuracy`` and
-    ``macro_f1`` are None on unlabelled data."""
+    """The early-exit model on ``documents`` calibration documents at one threshold: ``changed``
+    of them get a label other than the full model's (multi-label: another label set), so
+    ``agreement`` = 1 - changed / documents; ``mean_layers`` is the mean number of encoder layers
+    run per document (chunk mode: its windows' mean); ``accuracy`` and ``macro_f1`` are None on
+    unlabelled data."""
 
     threshold: float
     accuracy: float | None
     macro_f1: float | None
     mean_layers: float
-    agreement: float = 1.0
+    agreement: float
+    changed: int
+    documents: int
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,7 @@ def threshold_curve(
             probs = torch.where(whole[:, None], classifier.probabilities(logits.full), probs)
             layers_run = (taken + 1).float()
         per_doc = torch.zeros(num_docs).index_add_(0, logits.row_doc, layers_run) / counts
-        same = (_decisions(classifier, probs) == full_labels).all(dim=1).float().mean()
+        changed = int((_decisions(classifier, probs) != full_labels).any(dim=1).sum())
         report: dict[str, Any] = {"accuracy": None, "macro_f1": None}
         if truth is not None:
             report = report_from_probabilities(
@@ -192,7 +196,9 @@ def threshold_curve(
                 None if report["accuracy"] is None else float(report["accuracy"]),
                 None if report["macro_f1"] is None else float(report["macro_f1"]),
                 float(per_doc.mean()),
-                float(same),
+                1 - changed / num_docs,
+                changed,
+                num_docs,
             )
         )
     return curve
@@ -206,8 +212,11 @@ def choose_threshold(curve: list[CurvePoint], max_accuracy_loss: float) -> Curve
         raise ValueError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
     if not any(p.threshold <= 0 for p in curve):
         raise ValueError("the threshold curve needs its threshold-0 point (the full model).")
-    floor = 1 - max_accuracy_loss / 100 - 1e-9  # 1e-9: float noise in the subtraction
-    return max((p for p in curve if p.threshold <= 0 or p.agreement >= floor), key=lambda p: p.threshold)
+
+    def within(point: CurvePoint) -> bool:  # whole documents: no float rounding at the boundary
+        return point.changed <= math.floor(max_accuracy_loss * point.documents / 100 + 1e-9)
+
+    return max((p for p in curve if p.threshold <= 0 or within(p)), key=lambda p: p.threshold)
 
 
 @dataclass(frozen=True)
@@ -242,9 +251,9 @@ def load_calibration_set(
 
 
 def unlabelled_calibration_set(texts: list[str], name: str) -> CalibrationSet:
-    """Unlabelled ``texts`` to calibrate on (by agreement with the full model only)."""
+    """Unlabelled ``texts`` (from ``name``) to calibrate on, by agreement with the full model only."""
     if not texts:
-        raise ValueError("--calibration-texts gave no text to calibrate on.")
+        raise ValueError(f"--calibration-texts: no text to calibrate on in {name}.")
     return CalibrationSet(name, list(texts))
 
 
@@ -277,7 +286,7 @@ def calibrate(
     curve = threshold_curve(classifier, logits, truth, grid)
     chosen = choose_threshold(curve, max_accuracy_loss)
     full = next(p for p in curve if p.threshold <= 0)
-    changed = round((1 - chosen.agreement) * len(readable))
+    changed = chosen.changed
     reason = (
         f"threshold {chosen.threshold:g}: the largest of {len(curve)} tried whose labels differ from "
         f"the full model's on at most {max_accuracy_loss:g}% of {len(readable)} documents ({changed} "
