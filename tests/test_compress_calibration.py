@@ -362,38 +362,18 @@ def test_calibration_texts_are_refused_with_a_threshold_a_file_or_another_method
     source: Path, data: dict[str, Path], tmp_path: Path
 ) -> None:
     texts = ["econ bank rates", "team goal match"]
+
+    def early_exit(**options: object) -> None:
+        compress(source, "early-exit", "n", output_dir=tmp_path / "n", texts=texts, **options)
+
     with pytest.raises(ValueError, match="--calibration-texts chooses one"):
-        compress(
-            source,
-            "early-exit",
-            "n",
-            output_dir=tmp_path / "n",
-            texts=texts,
-            calibration_texts=texts,
-            exit_threshold=0.3,
-        )
+        early_exit(calibration_texts=texts, exit_threshold=0.3)
     with pytest.raises(ValueError, match="give one of them"):
-        compress(
-            source,
-            "early-exit",
-            "n",
-            output_dir=tmp_path / "n",
-            texts=texts,
-            calibration=data["calibration"],
-            calibration_texts=texts,
-        )
+        early_exit(calibration=data["calibration"], calibration_texts=texts)
     with pytest.raises(ValueError, match="use it with --method early-exit"):
         compress(source, "int8", "n", output_dir=tmp_path / "n", calibration_texts=texts)
     with pytest.raises(ValueError, match=r"no text to calibrate on in 0 unlabelled texts from blank\.txt"):
-        compress(
-            source,
-            "early-exit",
-            "n",
-            output_dir=tmp_path / "n",
-            texts=texts,
-            calibration_texts=[],
-            calibration_source="blank.txt",
-        )
+        early_exit(calibration_texts=[], calibration_source="blank.txt")
     assert not (tmp_path / "n").exists()
 
 

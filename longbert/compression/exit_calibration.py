@@ -143,13 +143,6 @@ def exit_logits(classifier: Any, documents: list[Any], batch_size: int = 8) -> E
     return ExitLogits(torch.cat(rows), torch.cat(row_doc), torch.cat(full), tuple(kept))
 
 
-def _decisions(classifier: Any, probs: Tensor) -> Tensor:
-    """``[D, L]`` the labels the model gives: the argmax (one-hot), or those at 0.5 or over."""
-    if classifier.multi_label:
-        return probs >= 0.5
-    return torch.nn.functional.one_hot(probs.argmax(dim=1), probs.shape[1]).bool()
-
-
 def threshold_curve(
     classifier: Any, logits: ExitLogits, truth: np.ndarray | None, grid: tuple[float, ...] = GRID
 ) -> list[CurvePoint]:
@@ -157,7 +150,7 @@ def threshold_curve(
     macro-F1 at every threshold of ``grid``, as the exit path
     (:func:`~longbert.compression.early_exit.run_with_exits`) decides: a row leaves at the first
     layer whose exit's normalised entropy is below the threshold; threshold 0 is the full model."""
-    from longbert.training.metrics import report_from_probabilities
+    from longbert.training.metrics import decide, report_from_probabilities
 
     rows, num_layers, _ = logits.rows.shape
     num_docs = logits.full.shape[0]
@@ -166,7 +159,7 @@ def threshold_curve(
         [uncertainty(logits.rows[:, i], classifier.multi_label) for i in range(num_layers - 1)], dim=1
     ).reshape(rows, num_layers - 1)
     counts = torch.bincount(logits.row_doc, minlength=num_docs).clamp(min=1).float()
-    full_labels = _decisions(classifier, classifier.probabilities(logits.full))
+    full_labels = decide(classifier.probabilities(logits.full).numpy(), classifier.multi_label)
     curve = []
     for threshold in grid:
         if threshold <= 0:
@@ -184,7 +177,8 @@ def threshold_curve(
             probs = torch.where(whole[:, None], classifier.probabilities(logits.full), probs)
             layers_run = (taken + 1).float()
         per_doc = torch.zeros(num_docs).index_add_(0, logits.row_doc, layers_run) / counts
-        changed = int((_decisions(classifier, probs) != full_labels).any(dim=1).sum())
+        differs = decide(probs.numpy(), classifier.multi_label) != full_labels
+        changed = int(differs.reshape(num_docs, -1).any(axis=1).sum())  # a label set counts once
         report: dict[str, Any] = {"accuracy": None, "macro_f1": None}
         if truth is not None:
             report = report_from_probabilities(
@@ -286,10 +280,9 @@ def calibrate(
     curve = threshold_curve(classifier, logits, truth, grid)
     chosen = choose_threshold(curve, max_accuracy_loss)
     full = next(p for p in curve if p.threshold <= 0)
-    changed = chosen.changed
     reason = (
         f"threshold {chosen.threshold:g}: the largest of {len(curve)} tried whose labels differ from "
-        f"the full model's on at most {max_accuracy_loss:g}% of {len(readable)} documents ({changed} "
+        f"the full model's on at most {max_accuracy_loss:g}% of {len(readable)} documents ({chosen.changed} "
         f"changed); {chosen.mean_layers:.2f} of {full.mean_layers:g} layers run per document on average"
     )
     if truth is not None:

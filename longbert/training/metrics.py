@@ -112,6 +112,12 @@ def multilabel_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str])
     }
 
 
+def decide(probabilities: np.ndarray, multi_label: bool, threshold: float = 0.5) -> np.ndarray:
+    """The labels ``[N, L]`` probabilities give: ``[N]`` argmax indices, or ``[N, L]`` indicators
+    of the labels at ``threshold`` or over when multi-label."""
+    return probabilities >= threshold if multi_label else probabilities.argmax(axis=1)
+
+
 def report_from_probabilities(
     probabilities: np.ndarray,
     targets: np.ndarray,
@@ -123,9 +129,10 @@ def report_from_probabilities(
 
     ``targets``: ``[N]`` label indices (single-label) or ``[N, L]`` indicators (multi-label).
     """
+    decided = decide(probabilities, multi_label, threshold)
     if multi_label:
-        return multilabel_report(targets, probabilities >= threshold, labels)
-    return classification_report(targets, probabilities.argmax(axis=1), labels)
+        return multilabel_report(targets, decided, labels)
+    return classification_report(targets, decided, labels)
 
 
 def format_report(report: dict[str, Any], title: str = "") -> str:
