@@ -117,6 +117,13 @@ class DocumentClassifier(nn.Module):
         if needed:
             self.encoder.extend_positions(needed)
 
+    def read_with(self, strategy: Strategy) -> None:
+        """Read with ``strategy`` from now on (calls that name none), growing the position table
+        when it reads further than the checkpoint's. ``compress --strategy-param`` uses it so the
+        exits and students it builds learn the reading the new checkpoint will keep."""
+        self.strategy = strategy
+        self.fit_positions(strategy)
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -187,7 +194,11 @@ class DocumentClassifier(nn.Module):
         return hidden[:, 0]
 
     def classify_windows(
-        self, window_vectors: torch.Tensor, inputs: ModelInputs, *, pooling: str | None = None,
+        self,
+        window_vectors: torch.Tensor,
+        inputs: ModelInputs,
+        *,
+        pooling: str | None = None,
         output_window_logits: bool = False,
     ) -> ClassifierOutput:
         """``[W, H]`` window vectors → document logits (``pooling``: this call's override)."""
@@ -396,7 +407,11 @@ class LongBertClassifier(ClassifierIOMixin, DocumentClassifier):
         return classifier
 
     def classify_windows(
-        self, window_vectors: torch.Tensor, inputs: ModelInputs, *, pooling: str | None = None,
+        self,
+        window_vectors: torch.Tensor,
+        inputs: ModelInputs,
+        *,
+        pooling: str | None = None,
         output_window_logits: bool = False,
     ) -> ClassifierOutput:
         """Pool windows (chunks mode) and apply the head: ``[W, H]`` → ClassifierOutput."""

@@ -40,7 +40,6 @@ from longbert.compression.exit_build import (
     UncalibratedThresholdWarning,
     build_exits,
     exit_threshold_summary,
-    read_as,
 )
 from longbert.errors import LongBertError
 from longbert.settings import models_dir
@@ -176,7 +175,8 @@ def compress(
             from longbert.compression.distill import distill
 
             teacher = load_classifier(source, device=device, precision="fp32")
-            read_as(teacher, reading)  # the student learns the windows it will read
+            if reading is not None:
+                teacher.read_with(reading)  # the student learns the windows it will read
             student = distill(teacher, list(texts), epochs=distill_epochs, hidden=distill_hidden)
             details.update({"epochs": distill_epochs, "hidden": distill_hidden, "texts": len(texts)})
             for part in PARTS:

@@ -151,6 +151,24 @@ def test_trained_extra_positions_are_kept(encoder: Path, tmp_path: Path) -> None
     assert json.loads((folder / "encoder" / "config.json").read_text())["max_position_embeddings"] == 1202
 
 
+def test_read_with_changes_the_default_reading_and_grows_the_table(encoder: Path) -> None:
+    from longbert.strategies import get_strategy
+
+    clf = LongBertClassifier.from_encoder(
+        encoder, labels=["x", "y"], strategy={"name": "sparse", "params": {"max_tokens": 600}}, device="cpu"
+    )
+    longer = get_strategy({"name": "sparse", "params": {"max_tokens": 900}})
+    assert clf.encoder.embeddings.position_embeddings.num_embeddings == 602
+    clf.read_with(longer)
+    assert clf.strategy is longer
+    assert clf.encoder.embeddings.position_embeddings.num_embeddings == 902
+    text = text_of(90)
+    assert len(clf.tokenizer(text)["input_ids"]) > 602  # the grown rows are read
+    (own,) = clf.predict([text])
+    (told,) = clf.predict([text], strategy=longer)  # the same reading named per call
+    assert own.probabilities == pytest.approx(told.probabilities, abs=1e-6)
+
+
 def test_full_attention_needs_a_window_strategy(classifier: LongBertClassifier) -> None:
     with pytest.raises(ValueError, match="sparse strategy does not compute"):
         classifier.predict([text_of(3)], strategy="sparse", attention="full")

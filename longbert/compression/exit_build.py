@@ -14,14 +14,6 @@ if TYPE_CHECKING:
     from longbert.strategies import Strategy
 
 
-def read_as(classifier: Any, reading: Strategy | None) -> None:
-    """Make ``classifier`` read with ``reading`` (no change when None), growing its position
-    table in memory when the strategy reads further than the checkpoint's table."""
-    if reading is not None:
-        classifier.strategy = reading
-        classifier.fit_positions(reading)
-
-
 def build_exits(
     source: Path,
     staging: Path,
@@ -40,7 +32,8 @@ def build_exits(
     from longbert.compression.exit_calibration import calibrate
 
     teacher = load_classifier(source, device=device, precision="auto")  # as its exits will run
-    read_as(teacher, reading)
+    if reading is not None:
+        teacher.read_with(reading)
     if teacher.strategy.mode == "chunks" and not pools_by_mean(teacher):
         raise ValueError(
             f"'{source}' reads chunks and pools them by '{teacher.pooling.method}': early exit "
