@@ -148,13 +148,17 @@ def _results(batch_id: int, files: int | None = None) -> None:
                f"{batch.errors:,} with errors · {batch.pending:,} pending · status "
                f"{batch.status}{worker}" + (" (each row of a CSV/JSON Lines file and each file in "
                                             "a zip is a document)" if expanded else ""))
-    # One editor per batch, kept across removals (the grid keeps its scroll place); each edit
-    # is applied once (``applied``), so an old edit never re-applies over a later change.
-    key = f"batch:editor:{batch_id}:0"
+    # One editor per batch, kept across saves and removals (the grid keeps its scroll place);
+    # each edit is applied once (``applied``), so an old edit never re-applies over a later
+    # change. An edit refused because the label changed elsewhere starts a fresh editor (its
+    # generation), or the grid would go on showing a value that was not saved.
+    generation = st.session_state.setdefault(f"batch:generation:{batch_id}", 0)
+    key = f"batch:editor:{batch_id}:{generation}"
     edits = st.session_state.get(key, {}).get("edited_rows", {})
-    applied = st.session_state.setdefault(f"batch:applied:{batch_id}", {})
-    outcome = save_corrections(store, rows, edits, applied)
-    if outcome.saved or outcome.removed:
+    applied = st.session_state.setdefault(f"batch:applied:{batch_id}:{generation}", {})
+    seen = st.session_state.get(f"batch:seen:{batch_id}")  # the ids in force the grid showed
+    outcome = save_corrections(store, rows, edits, applied, seen)
+    if outcome.saved or outcome.removed or outcome.refused:
         rows = batch_rows(store, batch_id)
     updated = rows
     if outcome.saved:
@@ -162,8 +166,17 @@ def _results(batch_id: int, files: int | None = None) -> None:
     if outcome.removed:
         removed = outcome.removed
         st.toast(f"Removed the correction of {', '.join(md(n) for n in removed[:5])}"
-                 f"{' …' if len(removed) > 5 else ''}: the predicted label counts again.")
+                 f"{' …' if len(removed) > 5 else ''}: the one before it, or the predicted label, "
+                 "counts again.")
+    if refused := outcome.refused:
+        st.session_state[f"batch:generation:{batch_id}"] = generation + 1
+        st.session_state.pop(f"batch:applied:{batch_id}:{generation}", None)
+        key = f"batch:editor:{batch_id}:{generation + 1}"
+        st.warning("Not saved -- changed elsewhere since this table was drawn: "
+                   + "; ".join(f"{md(name)}: {md(why)}" for name, why in refused[:5])
+                   + (" …" if len(refused) > 5 else ""))
     shown, columns = display_rows(store, rows)
+    st.session_state[f"batch:seen:{batch_id}"] = {i: r.get("correction_id") for i, r in enumerate(shown)}
     frame = table_frame(shown, columns, keep=("confidence",), fill={"correction": NO_CORRECTION})
     st.data_editor(
         frame, key=key, hide_index=True, num_rows="fixed",

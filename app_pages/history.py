@@ -188,7 +188,11 @@ st.caption(f"Saved {stored.created_at:%Y-%m-%d %H:%M:%S} UTC"
 # The form's widgets are keyed by the correction in force: after a save or a removal they start
 # again from the label and note now in force (a kept widget would show, and re-save, the old).
 in_force = stored.latest_correction
+in_force_id = None if in_force is None else in_force.id
 suffix = "" if in_force is None else f":{in_force.id}"
+# What this page showed as in force (set after the form): a save or a removal clicked on it is
+# refused when someone changed the label since, rather than overruling them unseen.
+shown_key = f"history:shown:{stored.id}"
 with st.form(f"history:correct:{stored.id}", border=False):
     choices = list(stored.prediction.probabilities)
     current = stored.final_labels[0] if stored.final_labels else stored.prediction.label
@@ -199,14 +203,17 @@ with st.form(f"history:correct:{stored.id}", border=False):
     note = middle.text_input("Note (optional)", value=(in_force.note or "") if in_force else "",
                              key=f"history:correct:{stored.id}:note{suffix}")
     if right.form_submit_button("Save correction"):
-        try:
-            store.add_correction(stored.id, new_label, note=note or None)
+        try:  # saved only while the correction in force is the one this form was drawn with
+            store.add_correction(stored.id, new_label, note=note or None,
+                                 in_force=st.session_state.get(shown_key, in_force_id))
         except LongBertError as error:
             st.error(str(error))
         else:
             # The next run reads the prediction with its new correction once; it shows this.
             st.session_state["history:done"] = f"Saved: #{stored.id} is '{md(new_label)}'."
             st.rerun()
+shown = st.session_state.get(shown_key, in_force_id)
+st.session_state[shown_key] = in_force_id
 # Set just before st.rerun() by a save or a removal (a toast made then may never reach the page).
 if (done := st.session_state.pop("history:done", None)) is not None:
     st.success(done)
@@ -220,11 +227,16 @@ if stored.corrections:
             if len(stored.corrections) > 1 else f"the predicted '{md(stored.prediction.label)}'")
     if right.button("Remove the latest correction", key=f"history:uncorrect:{stored.id}",
                     help=f"Takes back '{latest.label}'; the label is then {then}."):
-        store.remove_correction(stored.id, latest.id)
-        st.session_state["history:done"] = f"Removed '{md(latest.label)}': #{stored.id} is {then} again."
-        for kind in ("label", "note"):  # the form starts again from the label in force
-            st.session_state.pop(f"history:correct:{stored.id}:{kind}{suffix}", None)
-        st.rerun()
+        try:
+            store.remove_correction(stored.id, shown if shown is not None else latest.id,
+                                    only_if_in_force=True)
+        except LongBertError as error:
+            st.error(str(error))
+        else:
+            st.session_state["history:done"] = f"Removed '{md(latest.label)}': #{stored.id} is {then} again."
+            for kind in ("label", "note"):  # the form starts again from the label in force
+                st.session_state.pop(f"history:correct:{stored.id}:{kind}{suffix}", None)
+            st.rerun()
 views.render_prediction(stored.prediction, stored.document, f"history:{stored.id}",
                          prediction_id=stored.id)
 views.render_why(stored.id, stored.prediction, stored.document, f"history:{stored.id}")

@@ -226,9 +226,13 @@ if right.button(
     queue.move(+1)
     st.rerun()
 if undo.button(f"Undo ({key_hint('u')})", key=UNDO_KEY, width="stretch", disabled=not queue.answers):
-    last = queue.undo(store)
-    if last is not None:
-        st.session_state["review:said"] = f"Took back '{md(last.label)}' on #{last.prediction_id}."
+    try:
+        last = queue.undo(store)
+    except LongBertError as error:  # taken back elsewhere already: the page shows what is in force
+        st.session_state["review:warned"] = md(str(error))
+    else:
+        if last is not None:
+            st.session_state["review:said"] = f"Took back '{md(last.label)}' on #{last.prediction_id}."
     st.rerun()
 # Runs in the app's own document (no iframe): the listener is replaced on every rerun.
 st.html(listener_html(bindings(queue.labels)), unsafe_allow_javascript=True)

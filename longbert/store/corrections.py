@@ -17,14 +17,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.engine import Database, chunked, get_row
-from longbert.store.records import CorrectionRecord, CorrectionSet, RecordNotFoundError
+from longbert.store.records import (
+    CorrectionChangedError,
+    CorrectionRecord,
+    CorrectionSet,
+    RecordNotFoundError,
+)
 from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow, utcnow
 
 #: Every correction with what identifies its set, oldest first (no document text).
@@ -239,6 +244,47 @@ def _training_rows(session: Session, group: _Group) -> list[dict[str, Any]]:
     ]
 
 
+#: ``add_correction(..., in_force=UNCHECKED)``: save over whatever is in force (scripts, imports).
+UNCHECKED: Literal["unchecked"] = "unchecked"
+
+
+def _in_force(session: Session, prediction_id: int) -> CorrectionRow | None:
+    """The correction in force of a prediction (its latest), or None."""
+    latest = session.scalar(
+        select(func.max(CorrectionRow.id)).where(CorrectionRow.prediction_id == prediction_id)
+    )
+    return None if latest is None else session.get(CorrectionRow, latest)
+
+
+def _check_in_force(session: Session, prediction_id: int, expected: int | None) -> None:
+    """Raise CorrectionChangedError unless the correction in force is ``expected`` (None: none).
+
+    Callers lock the prediction row first, so no other write slips in between this check and
+    their own (SQLite's write transactions are serialised already)."""
+    current = _in_force(session, prediction_id)
+    if (current.id if current is not None else None) == expected:
+        return
+    if current is None:
+        raise CorrectionChangedError(
+            f"The correction of prediction #{prediction_id} shown here was taken back elsewhere "
+            "after this view was read (no person's label is in force now), so nothing was saved. "
+            "Look at the document again."
+        )
+    set_by = f"'{current.label}'" + (f" ({current.note})" if current.note else "")
+    when = f"{current.created_at:%Y-%m-%d %H:%M} UTC"
+    if expected is not None and current.id < expected:  # the one shown is gone, an older one rules
+        raise CorrectionChangedError(
+            f"The correction of prediction #{prediction_id} shown here was taken back elsewhere "
+            f"after this view was read; the label in force is now {set_by}, from {when}. Nothing "
+            "was saved: look at the document again."
+        )
+    raise CorrectionChangedError(
+        f"Prediction #{prediction_id} was labelled {set_by} at {when}, after this view was read, "
+        "so nothing was saved and that label stands. Look at the document again; answer once "
+        "more to replace it."
+    )
+
+
 def correction_record(row: CorrectionRow) -> CorrectionRecord:
     """The record of a correction row."""
     return CorrectionRecord(
@@ -256,17 +302,31 @@ class CorrectionsMixin:
 
     _db: Database
 
-    def add_correction(self, prediction_id: int, label: str | Sequence[str], note: str | None = None) -> int:
+    def add_correction(
+        self,
+        prediction_id: int,
+        label: str | Sequence[str],
+        note: str | None = None,
+        *,
+        in_force: int | Literal["unchecked"] | None = UNCHECKED,
+    ) -> int:
         """Record the label(s) a person set for a prediction; returns the correction id.
 
         Single-label models take one label; multi-label models a list (possibly empty). Labels
         must be among the model's labels. The latest correction of a prediction is in force.
+
+        ``in_force``: the id of the correction in force when the person looked (None: there was
+        none). A page passes it so that an answer given from an out-of-date view never overrules
+        a label someone set since: then nothing is saved and CorrectionChangedError says what is
+        in force. :data:`UNCHECKED` (the default) saves over whatever is in force.
         """
         wanted = [label] if isinstance(label, str) else [str(item) for item in label]
 
         def work(session: Session) -> int:
             row = get_row(session, PredictionRow, prediction_id,
-                          f"There is no prediction {prediction_id} to correct.")
+                          f"There is no prediction {prediction_id} to correct.", lock=True)
+            if in_force != UNCHECKED:
+                _check_in_force(session, prediction_id, in_force)
             model = session.get_one(ModelRow, row.model_id)
             known = list(dict.fromkeys([*model.labels, *row.probabilities]))
             unknown = [item for item in wanted if item not in known]
@@ -292,19 +352,30 @@ class CorrectionsMixin:
 
         return self._db.write(work)
 
-    def remove_correction(self, prediction_id: int, correction_id: int | None = None) -> int:
+    def remove_correction(
+        self, prediction_id: int, correction_id: int | None = None, *, only_if_in_force: bool = False
+    ) -> int:
         """Take back a person's correction(s) of a prediction; returns how many were removed.
 
         ``correction_id``: that one correction (the one before it, if any, is in force again);
         None: every correction of the prediction, which then counts with its predicted label
         again (history, label counts, exports, training sets). The prediction itself stays.
+        ``only_if_in_force``: remove ``correction_id`` only while it is the one in force -- what
+        a page that showed it as in force means; a label someone set since is never taken back.
 
         Raises:
             RecordNotFoundError: no such prediction, or the correction is not one of its own.
+            CorrectionChangedError: with ``only_if_in_force``, another correction is in force, or
+                this one is gone already.
         """
+        if only_if_in_force and correction_id is None:
+            raise StoreError("only_if_in_force needs the correction_id that was shown as in force.")
 
         def work(session: Session) -> int:
-            get_row(session, PredictionRow, prediction_id, f"There is no prediction {prediction_id}.")
+            get_row(session, PredictionRow, prediction_id, f"There is no prediction {prediction_id}.",
+                    lock=only_if_in_force)
+            if only_if_in_force:
+                _check_in_force(session, prediction_id, correction_id)
             statement = select(CorrectionRow).where(CorrectionRow.prediction_id == prediction_id)
             if correction_id is not None:
                 statement = statement.where(CorrectionRow.id == correction_id)

@@ -19,7 +19,7 @@ from typing import IO, Any
 from longbert.errors import StoreError
 from longbert.store.csv_writer import write_csv
 from longbert.store.engine import Database
-from longbert.store.queries import apply_filters, history_select, to_history_row
+from longbert.store.queries import EXTRA_START, apply_filters, history_select, to_history_row
 from longbert.store.records import HistoryFilter
 from longbert.store.schema import BatchItemRow, DocumentRow, PredictionRow
 
@@ -131,7 +131,7 @@ class ExportMixin:
 def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
     row = to_history_row(values)
     note, corrected_at = values[17], values[18]
-    params = values[20]
+    params, source_fields = values[EXTRA_START], values[EXTRA_START + 1]
     record: dict[str, Any] = {
         "id": row.id,
         "created_at": row.created_at.isoformat(),
@@ -157,8 +157,8 @@ def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
         "final_label": row.corrected_label if row.corrected_label is not None else row.label,
         "final_labels": row.corrected_labels if row.corrected_labels is not None else row.labels,
         "label_set": row.label_set,
-        "source_fields": values[21],
+        "source_fields": source_fields,
     }
     if include_text:
-        record["text"] = values[22]
+        record["text"] = values[EXTRA_START + 2]
     return record

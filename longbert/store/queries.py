@@ -19,6 +19,8 @@ from longbert.store.engine import Database, chunked
 from longbert.store.records import HistoryFilter, HistoryPage, HistoryRow, LabelCount
 from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
 
+#: The label a label count gives a multi-label correction that no label applies ("" stored).
+NO_LABEL = "(no label)"
 #: What :attr:`HistoryFilter.label_of` may name.
 LABEL_OF = ("final", "predicted", "corrected")
 
@@ -55,7 +57,10 @@ _COLUMNS = (
     Correction.note,
     Correction.created_at,
     PredictionRow.label_set,
+    Correction.id,
 )
+#: Where the ``extra`` columns of :func:`history_select` start in a result row.
+EXTRA_START = len(_COLUMNS)
 
 
 def history_select(*extra: Any) -> Select[Any]:
@@ -92,6 +97,7 @@ def to_history_row(values: Sequence[Any]) -> HistoryRow:
         corrected_label=values[15],
         corrected_labels=list(values[16]) if values[16] is not None else None,
         label_set=values[19],
+        correction_id=values[20],
         probabilities={str(k): float(v) for k, v in probabilities.items()},
     )
 
@@ -214,6 +220,7 @@ class QueriesMixin:
             counts: Counter[tuple[date, str]] = Counter()
             for created_at, label, corrected in session.execute(statement).yield_per(2000):
                 final = corrected if use_corrections and corrected is not None else label
+                final = final or NO_LABEL  # a multi-label correction that no label applies
                 counts[(created_at.date(), final)] += 1
             return [LabelCount(day, label, n) for (day, label), n in sorted(counts.items())]
 

@@ -80,6 +80,9 @@ class HistoryRow:
     label_set: str | None = None
     #: Every label's probability.
     probabilities: dict[str, float] = field(default_factory=dict)
+    #: The id of the correction in force (None: none): what a page that shows
+    #: ``corrected_label`` passes back as ``in_force`` when a person changes it.
+    correction_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -327,3 +330,9 @@ class ConfirmOutcome:
 
 class RecordNotFoundError(StoreError, LookupError):
     """An id or name that is not in the database (a prediction, batch, model or training run)."""
+
+
+class CorrectionChangedError(StoreError):
+    """The label in force of a prediction is not the one the caller read: another person (or
+    page) corrected it, or took a correction back, since. Nothing was saved; a person's label is
+    never overruled by a change made from an out-of-date view."""

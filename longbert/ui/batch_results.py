@@ -9,7 +9,7 @@ from typing import Any
 
 from longbert.store import Store
 from longbert.ui.evaluation import Scores, score
-from longbert.ui.tables import RESULT_COLUMNS, source_columns
+from longbert.ui.tables import RESULT_COLUMNS, final_label, source_columns
 
 #: Source columns taken for a gold label (first match whose values are all batch labels).
 GOLD_NAMES = ("gold", "gold_label", "label", "labels", "category", "class", "target", "topic")
@@ -60,7 +60,7 @@ def gold_scores(rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> tup
     column = gold_column(rows, labels)
     if column is None:
         return None
-    pairs = [(str(gold).strip(), r.get("correction") or r.get("label")) for r in rows
+    pairs = [(str(gold).strip(), final_label(r)) for r in rows
              if r.get("status") == "ok" and (gold := (r.get("fields") or {}).get(column)) not in (None, "")]
     if not pairs:
         return None

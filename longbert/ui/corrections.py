@@ -15,9 +15,9 @@ from typing import Any
 
 from longbert.checkpoints import read_manifest
 from longbert.errors import DatasetError
-from longbert.store import CorrectionSet, Store
+from longbert.store import CorrectionChangedError, CorrectionSet, Store
 from longbert.ui.batch_jobs import BatchSettings
-from longbert.ui.tables import apply_corrections
+from longbert.ui.tables import apply_corrections, has_correction
 
 _UNSEEN = object()
 
@@ -30,8 +30,12 @@ class SavedCorrections:
     rows: list[dict[str, Any]]
     #: How many corrections were saved.
     saved: int = 0
-    #: Documents whose correction was taken back (their predicted label counts again).
+    #: Documents whose correction was taken back (the one before it, or the predicted label,
+    #: is in force again).
     removed: list[str] = field(default_factory=list)
+    #: ``(document, why)`` of each edit not saved: the label in force changed since the grid
+    #: was drawn (someone else's label is never overruled from an out-of-date grid).
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
 
 def save_corrections(
@@ -39,17 +43,24 @@ def save_corrections(
     rows: Sequence[Mapping[str, Any]],
     edits: Mapping[int, Mapping[str, Any]],
     applied: dict[int, Any] | None = None,
+    shown: Mapping[int, int | None] | None = None,
 ) -> SavedCorrections:
     """Save the corrections a data editor's ``edited_rows`` hold for ``rows`` (an upload batch's
     result rows as stored).
 
-    A cell set to a label saves that correction; a cleared cell (or "—") takes back every
-    correction of its prediction. Cells that already hold the stored value change nothing, so
-    calling this again with the same edits (Streamlit reruns) saves nothing twice.
+    A cell set to a label saves that correction; a cleared cell (or "—") takes back the
+    correction in force (the one before it, or the predicted label, is in force again). Cells
+    that already hold the stored value change nothing, so calling this again with the same edits
+    (Streamlit reruns) saves nothing twice.
 
     ``applied`` (kept by the page per editor: row index → the cell value already saved) makes an
     edit count once: a cell edited in this grid long ago never re-applies its value over a
     change made since elsewhere (e.g. a correction removed in History).
+
+    ``shown`` (row index → the id of the correction in force when the grid was drawn, None: none)
+    is what the person saw: an edit of a row whose correction in force changed since (another
+    person, History, the Review page) is not saved but listed in ``refused``. Without it, the
+    ids in ``rows`` count as seen.
     """
     if applied is not None:
         fresh = {i: e for i, e in edits.items()
@@ -57,23 +68,33 @@ def save_corrections(
         applied.update({int(i): e["correction"] for i, e in fresh.items()})
         edits = fresh
     updated, changes = apply_corrections(rows, edits)
-    saved, removed = 0, []
+    saved, removed, refused = 0, [], []
     for index, label in changes:
-        prediction_id = rows[index].get("prediction_id")
+        row = rows[index]
+        prediction_id = row.get("prediction_id")
         if prediction_id is None:
             continue
-        if label:
-            store.add_correction(int(prediction_id), label)
-            saved += 1
-        elif store.remove_correction(int(prediction_id)):
-            removed.append(str(rows[index]["document"]))
-    return SavedCorrections(updated, saved, removed)
+        seen = shown.get(index, row.get("correction_id")) if shown is not None else row.get("correction_id")
+        try:
+            if label:
+                updated[index]["correction_id"] = store.add_correction(
+                    int(prediction_id), label, in_force=seen)
+                saved += 1
+            elif seen is not None:
+                store.remove_correction(int(prediction_id), seen, only_if_in_force=True)
+                removed.append(str(row["document"]))
+            else:  # cleared a cell that showed no correction: the one in force came since
+                refused.append((str(row["document"]), f"'{row.get('correction')}' was set since "
+                                "this table was drawn; nothing was taken back."))
+        except CorrectionChangedError as error:
+            refused.append((str(row["document"]), str(error)))
+    return SavedCorrections(updated, saved, removed, refused)
 
 
 def unconfirmed(rows: Sequence[Mapping[str, Any]], min_confidence: float = 0.0) -> list[Mapping[str, Any]]:
     """Labelled rows without a person's correction whose confidence is at least
     ``min_confidence`` (0..1): what :func:`confirm_labels` would try to confirm."""
-    return [r for r in rows if r.get("status") == "ok" and not r.get("correction")
+    return [r for r in rows if r.get("status") == "ok" and not has_correction(r)
             and r.get("prediction_id") is not None
             and float(r.get("confidence") or 0.0) >= min_confidence]
 

@@ -29,7 +29,7 @@ import numpy as np
 from longbert.active import SAMPLERS, get_sampler, rank
 from longbert.active.samplers import DEFAULT_CLUSTERS
 from longbert.errors import LongBertError
-from longbert.store import HistoryFilter, HistoryRow, Store
+from longbert.store import CorrectionChangedError, HistoryFilter, HistoryRow, RecordNotFoundError, Store
 
 #: Samplers offered, in the page's order (margin first: the default).
 REVIEW_SAMPLERS = ("margin", "least_confident", "entropy", "cluster_uncertainty", "kcenter", "random")
@@ -111,6 +111,9 @@ class ReviewQueue:
     items: dict[int, QueueItem]
     #: prediction id → the label in force from a person (reviewed items).
     reviewed: dict[int, str]
+    #: prediction id → the id of the correction in force as this queue last read or saved it
+    #: (absent: none). An answer is saved only while it is still in force (see :meth:`_save`).
+    in_force: dict[int, int] = field(default_factory=dict)
     sampler: str = "margin"
     seed: int = 0
     #: The order shown: reviewed items first (as answered), then the rest, most useful first.
@@ -206,18 +209,39 @@ class ReviewQueue:
 
     def undo(self, store: Store) -> Answer | None:
         """Take back the last answer: its correction is removed (the one before it, or the
-        prediction, is in force again) and the queue goes back to that document."""
+        prediction, is in force again) and the queue goes back to that document.
+
+        A correction taken back elsewhere already (History, the Batch label grid) leaves nothing
+        to undo: the answer is dropped, the document shows what is in force, and ReviewError
+        says so. A label someone set after the answer stays in force."""
         if not self.answers:
             return None
-        last = self.answers.pop()
-        store.remove_correction(last.prediction_id, last.correction_id)
-        in_force = store.list_corrections(last.prediction_id)
-        if in_force:
-            self.reviewed[last.prediction_id] = in_force[-1].label
-        else:
-            self.reviewed.pop(last.prediction_id, None)
+        last = self.answers[-1]
+        try:
+            store.remove_correction(last.prediction_id, last.correction_id)
+        except RecordNotFoundError as error:
+            self.answers.pop()
+            self.refresh(store, last.prediction_id)
+            self.go_to(last.prediction_id)
+            raise ReviewError(
+                f"Your answer '{last.label}' on {self.items[last.prediction_id].document_name} was "
+                "already taken back elsewhere: nothing to undo. The document shows the label in "
+                "force now."
+            ) from error
+        self.answers.pop()
+        self.refresh(store, last.prediction_id)
         self.go_to(last.prediction_id)
         return last
+
+    def refresh(self, store: Store, prediction_id: int) -> None:
+        """Read the correction in force of one item again (after it changed, here or elsewhere)."""
+        corrections = store.list_corrections(prediction_id)
+        if corrections:
+            self.reviewed[prediction_id] = corrections[-1].label
+            self.in_force[prediction_id] = corrections[-1].id
+        else:
+            self.reviewed.pop(prediction_id, None)
+            self.in_force.pop(prediction_id, None)
 
     def _item(self, prediction_id: int | None) -> QueueItem:
         if prediction_id is None:
@@ -232,7 +256,15 @@ class ReviewQueue:
         item = self._item(prediction_id)
         if label not in self.labels:
             raise ReviewError(f"'{label}' is not a label of this queue ({', '.join(self.labels)}).")
-        correction_id = store.add_correction(item.prediction_id, label, note=note)
+        try:
+            correction_id = store.add_correction(
+                item.prediction_id, label, note=note, in_force=self.in_force.get(item.prediction_id)
+            )
+        except CorrectionChangedError as error:
+            # Someone labelled it (or took a label back) since this queue read it: show them what
+            # is in force now; answering again is then a choice made knowing it.
+            self.refresh(store, item.prediction_id)
+            raise ReviewError(str(error)) from error
         answer = Answer(
             item.prediction_id,
             correction_id,
@@ -242,6 +274,7 @@ class ReviewQueue:
         )
         self.answers.append(answer)
         self.reviewed[item.prediction_id] = label
+        self.in_force[item.prediction_id] = correction_id
         self.go_to(item.prediction_id)
         self._next_pending()
         return answer
@@ -391,6 +424,7 @@ def build_queue(
     labels = list(rows[0].probabilities)
     items = {r.id: QueueItem(r.id, r.document_name, r.label, dict(r.probabilities)) for r in rows}
     reviewed = {r.id: r.corrected_label for r in rows if r.corrected_label is not None}
+    in_force = {r.id: r.correction_id for r in rows if r.correction_id is not None}
     names = {r.label_set for r in rows if r.label_set}
     queue = ReviewQueue(
         filters,
@@ -400,6 +434,7 @@ def build_queue(
         names.pop() if len(names) == 1 else None,
         items,
         reviewed,
+        in_force,
         seed=seed,
     )
     queue.earlier_rescore = earlier_rescore(store, queue.key)

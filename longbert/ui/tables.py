@@ -60,9 +60,15 @@ def prediction_row(
     }
 
 
+def has_correction(row: Mapping[str, Any]) -> bool:
+    """Whether a person's label is in force on ``row``. A multi-label "no label applies"
+    correction is the empty string: a correction all the same, so never test its truth."""
+    return row.get("correction") is not None
+
+
 def final_label(row: Mapping[str, Any]) -> str | None:
     """The label to trust: a person's correction when there is one, else the model's."""
-    return row.get("correction") or row.get("label")
+    return row["correction"] if has_correction(row) else row.get("label")
 
 
 #: Prefix of the per-label probability columns of an export (``p_sport``...).
@@ -170,6 +176,7 @@ def history_result_row(row: HistoryRow) -> dict[str, Any]:
     return {
         "document": row.document_name, "status": "ok", "label": row.label,
         "confidence": round(float(row.confidence), 4), "correction": row.corrected_label,
+        "correction_id": row.correction_id,
         "labels": ", ".join(row.labels), "strategy": row.strategy,
         "used_tokens": int(row.used_tokens), "total_tokens": int(row.total_tokens),
         "latency_ms": round(float(row.latency_ms), 1), "zero_shot": bool(row.zero_shot),
