@@ -377,7 +377,9 @@ def test_csv_multi_label_and_long_fields() -> None:
 def test_row_errors_are_capped() -> None:
     data = "text,label\n" + "".join(f"doc {i},\n" for i in range(10))
     result = items(
-        "bad.csv", data.encode(), table=TableOptions(label_column="label"),
+        "bad.csv",
+        data.encode(),
+        table=TableOptions(label_column="label"),
         limits=ReadLimits(max_row_errors=3),
     )
     assert len(result) == 4
@@ -417,6 +419,18 @@ def test_jsonl_good_and_bad_lines() -> None:
     }
     missing = next(r for r in result if not r.ok and r.row == 5)
     assert "'body'" in missing.reason
+
+
+def test_jsonl_rows_are_lines_of_the_file_even_after_leading_blank_lines() -> None:
+    data = b'\n  \n{"id": "A", "text": "sport"}\n{broken\n{"id": "B", "text": "politics"}\n'
+    result = items("d.jsonl", data)
+    assert [(r.name, r.row, r.ok) for r in result] == [
+        ("d.jsonl#row=3", 3, True),
+        ("d.jsonl#row=4", 4, False),
+        ("d.jsonl#row=5", 5, True),
+    ]
+    assert result[0].fields == {"id": "A"} and result[2].fields == {"id": "B"}
+    assert "line 4 is not valid JSON" in result[1].reason  # the row and the message agree
 
 
 def test_json_list_object_and_invalid() -> None:

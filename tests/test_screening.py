@@ -90,3 +90,35 @@ def test_the_size_limit_is_one_message_everywhere() -> None:
 def test_fifty_megabytes_of_paste_is_refused_before_any_work() -> None:
     with pytest.raises(UnreadableFileError, match="more than the 5,000,000 allowed per document"):
         as_document("word " * 10_000_000, name="pasted text", source="paste")
+
+
+# Chinese, Japanese and Thai put no spaces between words: a paragraph is one long line.
+SPACELESS_SENTENCES = {
+    "zh": "人工智能技术的发展正在深刻改变社会的各个方面，包括教育、医疗、交通和金融等领域。",
+    "ja": "人工知能の技術は社会のさまざまな分野を大きく変えつつあり、"
+    "教育や医療、交通などに影響を与えている。",
+    "th": "การพัฒนาเทคโนโลยีปัญญาประดิษฐ์กำลังเปลี่ยนแปลงสังคมในหลายด้านรวมถึงการศึกษาการแพทย์และการคมนาคม",
+}
+
+
+@pytest.mark.parametrize("language", sorted(SPACELESS_SENTENCES))
+def test_a_long_paragraph_in_a_script_without_spaces_is_prose(language: str) -> None:
+    sentence = SPACELESS_SENTENCES[language]
+    paragraph = sentence * (2500 // len(sentence) + 1)  # one line of 2,500+ characters
+    text = sentence[:10] + "\n\n" + paragraph + "\n\n" + sentence[:20]
+    assert find_blobs(text) == []
+    document = as_document(text, name="article.txt")
+    assert document.text == text and document.notes == ()
+    (alone,) = read_bytes("paragraph.txt", paragraph.encode())
+    assert alone.ok and alone.document.text == paragraph and alone.document.notes == ()
+
+
+def test_one_huge_line_of_base64_or_minified_data_is_still_a_blob() -> None:
+    encoded = base64.b64encode(random.Random(3).randbytes(6000)).decode()  # 8,000 characters
+    minified = "[" + ",".join(f'{{"id":{i},"v":"x{i:04d}","ok":true}}' for i in range(300)) + "]"
+    for blob, kind in ((encoded, "base64"), (minified, "unbroken run")):
+        document = as_document(PROSE + blob + "\n" + PROSE, name="mail.txt")
+        assert document.text == PROSE.strip() + "\n\n" + PROSE.strip()
+        assert document.notes[0].startswith(f"removed 1 encoded block ({kind};")
+    mixed = SPACELESS_SENTENCES["zh"][:30] + encoded  # a data line behind a caption
+    assert [blob.kind for blob in find_blobs(PROSE + mixed + "\n")] == ["unbroken run"]

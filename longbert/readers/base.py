@@ -12,7 +12,7 @@ import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from longbert.document import Document
 from longbert.text.decoding import ReadFailure
@@ -57,9 +57,11 @@ class ReadDocument:
     """One document read from a file, a table row or an archive member.
 
     ``origin`` is the top-level file name the caller gave; ``member`` the path inside an archive
-    (sanitised, e.g. ``"inner/notes.txt"``), ``row`` the 1-based record number in a CSV or JSON
-    table. ``labels`` is ``None`` unless a label column was asked for; then it holds the row's
-    labels (one for single-label data, any number, even none, for a JSON list).
+    (sanitised, e.g. ``"inner/notes.txt"``), ``row`` the row's number in a table (see
+    :func:`~longbert.readers.tabular.read_table`). ``labels`` is ``None`` unless a label column
+    was asked for; then it holds the row's labels (one for single-label data, any number, even
+    none, for a JSON list). ``fields`` holds a table row's other columns (every one but the
+    text: its id, title, gold label...) as read, so results can be joined back to their row.
     """
 
     document: Document
@@ -69,6 +71,9 @@ class ReadDocument:
     row: int | None = None
     #: The row's ``id`` column (see ``id_column``), if it had one.
     record_id: str | None = None
+    #: A table row's columns other than the text (CSV cells as strings, JSON values as parsed);
+    #: ``None`` for a document that is not a table row.
+    fields: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +98,9 @@ class FileError:
     row: int | None = None
     #: Extra detail for programs (e.g. the columns a table has), never needed to show the error.
     details: dict[str, object] = field(default_factory=dict, compare=False)
+    #: A table row's other columns, as on :attr:`ReadDocument.fields`, when the row was parsed
+    #: but is unusable (its text is empty, its label missing...).
+    fields: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:

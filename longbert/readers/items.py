@@ -61,22 +61,28 @@ def document_item(
     row: int | None = None,
     record_id: str | None = None,
     notes: tuple[str, ...] = (),
+    fields: dict[str, Any] | None = None,
 ) -> ReadItem:
     """Clean and screen ``text`` (:func:`~longbert.text.screening.screen_text`: blobs, cap, size)
     and wrap it as a document, or say why it cannot be one (empty, encoded, too long).
 
     ``notes`` say how the reader got the text (e.g. an HTML page's main content only); the
-    screening's notes follow them on :attr:`Document.notes`."""
+    screening's notes follow them on :attr:`Document.notes`. ``fields`` (a table row's other
+    columns) go on the document, or on the error."""
     text = clean_text(text)
     if not text:
         where = "row" if row is not None else "file"
         return FileError(
-            name, f"the {where} has no text (it is empty or whitespace only).", kind="empty", row=row
+            name,
+            f"the {where} has no text (it is empty or whitespace only).",
+            kind="empty",
+            row=row,
+            fields=fields,
         )
     try:
         screened = screen_text(text, ctx.limits)
     except ReadFailure as failure:
-        return FileError(name, failure.reason, kind=failure.kind, row=row)  # type: ignore[arg-type]
+        return FileError(name, failure.reason, kind=failure.kind, row=row, fields=fields)  # type: ignore[arg-type]
     document = Document(text=screened.text, name=name, source=ctx.source, notes=notes + screened.notes)
     return ReadDocument(
         document=document,
@@ -85,6 +91,7 @@ def document_item(
         member=member,
         row=row,
         record_id=record_id,
+        fields=fields,
     )
 
 

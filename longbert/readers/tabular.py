@@ -3,6 +3,13 @@
 A row whose text is empty, whose JSON is broken or whose label is missing becomes a
 :class:`FileError` for that row (``data.csv#row=12``); the other rows still yield documents.
 A missing text column is one error for the whole file, naming the columns it does have.
+Every row's other columns travel on its document (:attr:`ReadDocument.fields`), so nobody has to
+parse the file again to join results back to their rows.
+
+Row numbers (``#row=N``, :attr:`ReadDocument.row`): in a CSV/TSV file the 1-based count of
+records after the header (blank lines are no records; a quoted cell over several lines is one);
+in a JSON list its 1-based position; in JSON Lines the 1-based *line of the file*, blank lines
+included, so that ``#row=N`` and an error's "line N" name the line an editor shows as N.
 """
 
 from __future__ import annotations
@@ -125,6 +132,7 @@ def _record_item(
     options = ctx.options
     name = f"{display}#row={row}"
     text_key = resolve_column(record.keys(), options.text_column)
+    fields = {key: value for key, value in record.items() if key != text_key}
     if text_key is None:
         return FileError(
             name,
@@ -133,6 +141,7 @@ def _record_item(
             kind="missing_column",
             row=row,
             details={"columns": list(record)},
+            fields=fields,
         )
     value = cell_text(record[text_key])
     if value is None:
@@ -141,6 +150,7 @@ def _record_item(
             f"its {options.text_column!r} value is a JSON {type(record[text_key]).__name__}, not text.",
             kind="bad_row",
             row=row,
+            fields=fields,
         )
     labels: tuple[str, ...] | None = None
     if options.label_column is not None:
@@ -152,12 +162,13 @@ def _record_item(
                 kind="missing_column",
                 row=row,
                 details={"columns": list(record)},
+                fields=fields,
             )
         try:
             labels = parse_labels(record[label_key], options.label_delimiter)
         except LabelError as exc:
             kind = "missing_label" if exc.missing else "bad_row"
-            return FileError(name, str(exc), kind=kind, row=row)
+            return FileError(name, str(exc), kind=kind, row=row, fields=fields)
     record_id = _optional_str(record, options.id_column)
     custom_name = _optional_str(record, options.name_column)
     return document_item(
@@ -168,6 +179,7 @@ def _record_item(
         labels=labels,
         row=row,
         record_id=record_id,
+        fields=fields,
     )
 
 
@@ -188,7 +200,7 @@ def _optional_str(record: Mapping[str, Any], column: str | None) -> str | None:
 def _json_records(
     fmt: str, display: str, text: str, ctx: Context
 ) -> Iterator[tuple[int, dict[str, Any]] | FileError]:
-    stripped = text.strip().removeprefix("\ufeff")
+    stripped = text.removeprefix("\ufeff").strip()
     if not stripped:
         yield FileError(display, "the file is empty.", kind="empty")
         return
@@ -217,7 +229,8 @@ def _json_records(
                 kind="corrupt",
             )
             return
-    yield from _jsonl_records(display, stripped)
+    # The text as decoded, not stripped: leading blank lines count (rows are lines of the file).
+    yield from _jsonl_records(display, text.removeprefix("\ufeff"))
 
 
 def _list_records(
@@ -238,6 +251,7 @@ def _list_records(
 
 
 def _jsonl_records(display: str, text: str) -> Iterator[tuple[int, dict[str, Any]] | FileError]:
+    """``(line, object)`` per non-blank line of a JSON Lines text, counting every line from 1."""
     start = 0
     lineno = 0
     while start <= len(text):

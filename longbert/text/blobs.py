@@ -6,11 +6,17 @@ Blobs are told from prose line by line, by character classes: prose has spaces e
 characters and words of lower-case letters; a base64 or uuencode line has no spaces and mixes
 cases, digits and symbols; a hex dump is hex digits in fixed groups. A single such line is left
 alone (a long URL, a hash, a token in a log), only *blocks* of them (or one huge line) count.
+
+Every encoding here writes ASCII, so only ASCII characters count as evidence. Chinese, Japanese
+and Thai are written without spaces between words: a paragraph is one long line with no spaces,
+which is prose, not a blob -- a line that is mostly letters (or combining marks) outside ASCII
+is never a blob line.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 #: Lines shorter than this are never blob lines (a short line carries no evidence).
@@ -19,7 +25,8 @@ MIN_LINE = 40
 MIN_BLOCK_LINES = 4
 #: Characters a block needs: smaller ones (a PGP signature, a formula, ASCII art) cost nothing.
 MIN_BLOCK_CHARS = 500
-#: A single line at least this long without spaces is a blob on its own.
+#: A single line with at least this many ASCII characters and (almost) no spaces is a blob on its
+#: own, however it is made.
 HUGE_LINE = 2000
 
 _HEX_LINE_RE = re.compile(r"^\s*(?:[0-9A-Fa-f]{4,8}[:]?\s+)?(?:[0-9A-Fa-f]{2,8}\s+){7,}.*$")
@@ -67,13 +74,21 @@ def line_kind(line: str) -> str | None:
         return None  # prose, tables and code have spaces
     if _BASE64_RE.match(stripped):
         return "base64"
-    if len(stripped) >= HUGE_LINE:
+    if not stripped.isascii() and 2 * _script_letters(stripped) >= len(stripped):
+        return None  # prose in a script written without spaces (Chinese, Japanese, Thai...)
+    if sum(ch.isascii() for ch in stripped) >= HUGE_LINE:
         return "unbroken run"
-    # Dense symbols without spaces: uuencode variants, binary read as text.
-    letters = sum(ch.isalpha() for ch in stripped)
-    if letters < 0.5 * len(stripped):
+    # Dense ASCII digits and symbols without spaces: uuencode variants, binary read as text.
+    symbols = sum(ch.isascii() and not ch.isalpha() for ch in stripped)
+    if symbols > 0.5 * len(stripped):
         return "encoded"
     return None
+
+
+def _script_letters(line: str) -> int:
+    """How many characters of ``line`` are letters or combining marks outside ASCII (Thai vowel
+    and tone marks are combining marks, not letters, to ``str.isalpha``)."""
+    return sum(1 for ch in line if not ch.isascii() and (ch.isalpha() or unicodedata.category(ch)[0] == "M"))
 
 
 def find_blobs(text: str) -> list[Blob]:

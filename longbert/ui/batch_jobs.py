@@ -13,10 +13,15 @@ Two passes, so that memory stays flat and an interrupted batch can be resumed:
 Resuming (after a stop or a server restart) runs pass 2 over the items still pending. A spooled
 text is deleted once its prediction is saved, and the batch's spool folder when the batch is done.
 Each item records the SHA-256 of its text when staged, and a text read back must match it.
+
+A table row's other columns (id, title, a gold label...) come from the reader with the row
+itself (``ReadDocument.fields``) and are kept with its item, so exports join back to the very
+row they were read from.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,12 +33,14 @@ from longbert.results import Prediction, PredictionError
 from longbert.store import BatchItemRecord, BatchLease, Store
 from longbert.store.spool import SPOOL_KEY, BatchSpool, SpoolStager
 from longbert.ui.jobs import JobContext
-from longbert.ui.source_rows import FieldCollector
 from longbert.ui.tables import batch_rows, result_row
 
 #: Documents classified per ``predict`` call: small enough that rows appear every few seconds
 #: on a CPU even for long documents (the model still batches their windows together).
 CHUNK_DOCUMENTS = 4
+#: Characters kept per source column value (longer cells are cut, marked with "…"): the columns
+#: are there to join and score results, not to hold a second copy of long texts.
+MAX_VALUE_CHARS = 2_000
 
 
 @dataclass
@@ -57,16 +64,22 @@ class BatchSettings:
 
     def to_config(self) -> dict[str, Any]:
         return {
-            "model": self.model, "model_name": self.model_name, "strategy": self.strategy,
-            "labels": self.labels, "files": self.files[:200],
-            "text_column": self.text_column, "label_set": self.label_set,
+            "model": self.model,
+            "model_name": self.model_name,
+            "strategy": self.strategy,
+            "labels": self.labels,
+            "files": self.files[:200],
+            "text_column": self.text_column,
+            "label_set": self.label_set,
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> BatchSettings:
         return cls(
-            model=str(config["model"]), model_name=str(config.get("model_name", config["model"])),
-            strategy=config.get("strategy"), labels=config.get("labels"),
+            model=str(config["model"]),
+            model_name=str(config.get("model_name", config["model"])),
+            strategy=config.get("strategy"),
+            labels=config.get("labels"),
             files=list(config.get("files", [])),
             text_column=str(config.get("text_column", "text")),
             label_set=config.get("label_set"),
@@ -95,13 +108,16 @@ def stage_batch(
     names: list[str] = []
     hashes: list[str | None] = []
     errors: dict[int, str] = {}
-    collected = FieldCollector(files, settings.text_column)  # the rows' other columns
-    counted = _CountingFiles(collected)
+    fields: dict[int, dict[str, Any]] = {}  # position -> the table row's other columns
+    counted = _CountingFiles(files)
     ctx.progress(0, num_files, "Reading files…")
     try:
-        for item in read_many(counted, source="batch", limits=limits,
-                              table=TableOptions(text_column=settings.text_column)):
+        for item in read_many(
+            counted, source="batch", limits=limits, table=TableOptions(text_column=settings.text_column)
+        ):
             ctx.check_stop()
+            if item.fields:
+                fields[len(names)] = _clipped(item.fields)
             if isinstance(item, FileError):
                 errors[len(names)] = item.reason
                 names.append(item.name)
@@ -117,14 +133,29 @@ def stage_batch(
         stager.publish()
         config = {**settings.to_config(), SPOOL_KEY: stager.key}
         # Last, and one transaction with the items and their errors: nothing can fail after it.
-        fields = {i: collected.fields[n] for i, n in enumerate(names) if n in collected.fields}
-        batch_id = store.create_batch(name, config=config, items=names, hashes=hashes,
-                                      errors=errors, fields=fields)
+        batch_id = store.create_batch(
+            name, config=config, items=names, hashes=hashes, errors=errors, fields=fields
+        )
     except BaseException:
         stager.discard()
         raise
     stager.close()
     return batch_id
+
+
+def _clipped(fields: dict[str, Any]) -> dict[str, Any]:
+    """A row's columns with each long value cut to :data:`MAX_VALUE_CHARS` (a JSON object or list
+    that long becomes its cut JSON text)."""
+
+    def clip(value: Any) -> Any:
+        if isinstance(value, dict | list):
+            text = json.dumps(value, ensure_ascii=False)
+            return value if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
+        if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+            return value[:MAX_VALUE_CHARS] + "…"
+        return value
+
+    return {key: clip(value) for key, value in fields.items()}
 
 
 class _CountingFiles:
@@ -181,8 +212,9 @@ def classify_batch(
                 lease.check()
                 ctx.check_stop()
                 part = pending[start : start + chunk]
-                ran += _classify_items(ctx, store, batch_id, spool, part, classify,
-                                       batch.config.get("label_set"))
+                ran += _classify_items(
+                    ctx, store, batch_id, spool, part, classify, batch.config.get("label_set")
+                )
                 finished += len(part)
                 ctx.progress(finished, batch.total, "Classifying…")
     if not store.pending_items(batch_id):
@@ -192,9 +224,15 @@ def classify_batch(
     return ran
 
 
-def _classify_items(ctx: JobContext, store: Store, batch_id: int, spool: BatchSpool,
-                    items: Sequence[BatchItemRecord], classify: Classify,
-                    label_set: str | None = None) -> int:
+def _classify_items(
+    ctx: JobContext,
+    store: Store,
+    batch_id: int,
+    spool: BatchSpool,
+    items: Sequence[BatchItemRecord],
+    classify: Classify,
+    label_set: str | None = None,
+) -> int:
     """Classify some pending items and save each result (or why it failed) with the batch's
     label set; returns how many."""
     documents: list[tuple[int, Document]] = []
@@ -209,8 +247,14 @@ def _classify_items(ctx: JobContext, store: Store, batch_id: int, spool: BatchSp
     results = classify([d for _, d in documents]) if documents else []
     for (position, document), result in zip(documents, results, strict=True):
         if isinstance(result, Prediction):
-            pid = store.save_prediction(result, document, batch_id=batch_id, item_index=position,
-                                        store_full_attention=False, label_set=label_set)
+            pid = store.save_prediction(
+                result,
+                document,
+                batch_id=batch_id,
+                item_index=position,
+                store_full_attention=False,
+                label_set=label_set,
+            )
             ctx.add_row(result_row(result, prediction_id=pid))
         else:
             store.record_error(result, batch_id=batch_id, item_index=position)
@@ -233,8 +277,7 @@ def upload_work(
     job's meta as soon as the batch exists (so History can find the job)."""
 
     def work(ctx: JobContext) -> int:
-        batch_id = stage_batch(ctx, store, name, files, settings, num_files=num_files,
-                               limits=limits)
+        batch_id = stage_batch(ctx, store, name, files, settings, num_files=num_files, limits=limits)
         ctx.set_meta(batch_id=batch_id)
         classify_batch(ctx, store, batch_id, classify_fn, show_finished=False)
         return batch_id
