@@ -25,7 +25,7 @@ from __future__ import annotations
 from longbert.errors import StoreError
 from longbert.store.batches import BATCH_STATUSES, ITEM_STATUSES
 from longbert.store.conflicts import CONFIRM_NOTE
-from longbert.store.corrections import CONFLICT_POLICIES
+from longbert.store.correction_sets import CONFLICT_POLICIES
 from longbert.store.csv_writer import spreadsheet_safe, write_csv
 from longbert.store.engine import redacted_url
 from longbert.store.explanations import ExplanationRecord

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from longbert.store.corrections import _scan, conflicts_of, document_names, label_key
+from longbert.store.correction_sets import conflicts_of, document_names, label_key, scan_sets
 from longbert.store.engine import Database, chunked
 from longbert.store.records import ConfirmOutcome, CorrectionConflict
 from longbert.store.schema import CorrectionRow, ModelRow, PredictionRow, utcnow
@@ -33,9 +33,15 @@ def _in_force_elsewhere(
     latest: dict[int, tuple[int, int, frozenset[str], str]] = {}
     for chunk in chunked(wanted):
         statement = (
-            select(CorrectionRow.id, CorrectionRow.prediction_id, CorrectionRow.label,
-                   CorrectionRow.labels, PredictionRow.document_id, PredictionRow.probabilities,
-                   ModelRow.multi_label)
+            select(
+                CorrectionRow.id,
+                CorrectionRow.prediction_id,
+                CorrectionRow.label,
+                CorrectionRow.labels,
+                PredictionRow.document_id,
+                PredictionRow.probabilities,
+                ModelRow.multi_label,
+            )
             .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
             .join(ModelRow, ModelRow.id == PredictionRow.model_id)
             .where(PredictionRow.document_id.in_(chunk))
@@ -61,7 +67,7 @@ class ConflictsMixin:
 
         def work(session: Session) -> list[CorrectionConflict]:
             out: list[CorrectionConflict] = []
-            for group in _scan(session, model):
+            for group in scan_sets(session, model):
                 found = conflicts_of(group)
                 names = document_names(session, found)
                 out += [
@@ -85,9 +91,15 @@ class ConflictsMixin:
             rows: dict[int, Any] = {}
             for chunk in chunked(wanted):
                 statement = (
-                    select(PredictionRow.id, PredictionRow.document_id, PredictionRow.document_name,
-                           PredictionRow.label, PredictionRow.labels, PredictionRow.probabilities,
-                           ModelRow.multi_label)
+                    select(
+                        PredictionRow.id,
+                        PredictionRow.document_id,
+                        PredictionRow.document_name,
+                        PredictionRow.label,
+                        PredictionRow.labels,
+                        PredictionRow.probabilities,
+                        ModelRow.multi_label,
+                    )
                     .join(ModelRow, ModelRow.id == PredictionRow.model_id)
                     .where(PredictionRow.id.in_(chunk))
                 )
@@ -109,12 +121,25 @@ class ConflictsMixin:
                 other = sorted({v for _, v in same_set if v != value})
                 if other:
                     where = ", ".join(f"#{p}" for p, v in same_set if v != value)
-                    skipped.append((prediction_id, name, f"a person labelled this text "
-                                    f"'{', '.join(other)}' in {where}; the model says '{value}'"))
+                    skipped.append(
+                        (
+                            prediction_id,
+                            name,
+                            f"a person labelled this text "
+                            f"'{', '.join(other)}' in {where}; the model says '{value}'",
+                        )
+                    )
                     continue
                 chosen = list(labels) if multi else [label]
-                session.add(CorrectionRow(prediction_id=prediction_id, label=", ".join(chosen),
-                                          labels=chosen, note=note, created_at=utcnow()))
+                session.add(
+                    CorrectionRow(
+                        prediction_id=prediction_id,
+                        label=", ".join(chosen),
+                        labels=chosen,
+                        note=note,
+                        created_at=utcnow(),
+                    )
+                )
                 confirmed.append(prediction_id)
                 elsewhere.setdefault(document_id, []).append((prediction_id, label_set, value))
             return ConfirmOutcome(confirmed, skipped)

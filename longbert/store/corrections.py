@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -23,226 +21,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
-from longbert.store.engine import Database, chunked, get_row
+from longbert.store.correction_sets import (
+    chosen_set,
+    scan_sets,
+    settle,
+    training_rows,
+)
+from longbert.store.engine import Database, get_row
 from longbert.store.records import (
     CorrectionChangedError,
     CorrectionRecord,
     CorrectionSet,
     RecordNotFoundError,
 )
-from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow, utcnow
-
-#: Every correction with what identifies its set, oldest first (no document text).
-_SCAN = (
-    select(
-        CorrectionRow.id,
-        CorrectionRow.prediction_id,
-        CorrectionRow.label,
-        CorrectionRow.labels,
-        CorrectionRow.created_at,
-        PredictionRow.document_id,
-        PredictionRow.probabilities,
-        PredictionRow.zero_shot,
-        ModelRow.name,
-        ModelRow.multi_label,
-        ModelRow.kind,
-        PredictionRow.label_set,
-    )
-    .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
-    .join(ModelRow, ModelRow.id == PredictionRow.model_id)
-    .order_by(CorrectionRow.id)
-)
-
-
-@dataclass
-class _Group:
-    """The corrections of one (model, label set), while scanning."""
-
-    model: str
-    labels: list[str]
-    multi_label: bool
-    zero_shot: bool
-    latest_at: datetime
-    #: document id → (correction id, training label): the latest correction of each text.
-    documents: dict[int, tuple[int, Any]] = field(default_factory=dict)
-    predictions: set[int] = field(default_factory=set)
-    #: document id → prediction id → (correction id, label): the correction in force of each
-    #: prediction of the text. Two predictions of one text in force with different labels are
-    #: a conflict (:func:`conflicts_of`): no training set picks one of them silently.
-    votes: dict[int, dict[int, tuple[int, Any]]] = field(default_factory=dict)
-    #: Names of the saved label sets the corrected predictions were made with, newest last.
-    label_set_names: list[str] = field(default_factory=list)
-
-    @property
-    def label_set(self) -> frozenset[str]:
-        return frozenset(self.labels)
-
-    def record(self) -> CorrectionSet:
-        return CorrectionSet(
-            model=self.model,
-            labels=list(self.labels),
-            multi_label=self.multi_label,
-            zero_shot=self.zero_shot,
-            documents=len(self.documents),
-            corrections=len(self.predictions),
-            latest_at=self.latest_at,
-            conflicts=len(conflicts_of(self)),
-            label_set_names=tuple(reversed(self.label_set_names)),
-        )
-
-
-def _scan(session: Session, model: str | None) -> list[_Group]:
-    """Corrections grouped by (model, label set), most recently corrected first."""
-    statement = _SCAN if model is None else _SCAN.where(ModelRow.name == model)
-    groups: dict[tuple[str, frozenset[str]], _Group] = {}
-    for row in session.execute(statement):
-        (correction_id, prediction_id, label, labels, created_at, document_id, probabilities,
-         zero_shot, name, multi_label, kind, set_name) = row  # fmt: skip
-        label_set = [str(key) for key in probabilities]
-        group = groups.get((name, frozenset(label_set)))
-        if group is None:
-            group = groups[(name, frozenset(label_set))] = _Group(
-                name, label_set, bool(multi_label), bool(zero_shot) or kind == "zero_shot", created_at
-            )
-        group.labels, group.latest_at = label_set, created_at  # the newest prediction's order
-        group.zero_shot = group.zero_shot or bool(zero_shot)
-        group.documents.pop(document_id, None)  # re-insert: order = when last corrected
-        value = list(labels) if multi_label else label
-        group.documents[document_id] = (correction_id, value)
-        group.predictions.add(prediction_id)
-        group.votes.setdefault(document_id, {})[prediction_id] = (correction_id, value)
-        if set_name:
-            if set_name in group.label_set_names:
-                group.label_set_names.remove(set_name)
-            group.label_set_names.append(set_name)
-    return sorted(groups.values(), key=lambda g: g.latest_at, reverse=True)
-
-
-def label_key(value: Any) -> str:
-    """A training label as one comparable string (multi-label lists sorted and joined)."""
-    return value if isinstance(value, str) else ", ".join(sorted(str(v) for v in value))
-
-
-def conflicts_of(group: _Group) -> dict[int, dict[str, list[int]]]:
-    """document id → label in force → prediction ids, for each text of ``group`` whose
-    predictions carry different people's labels in force (a conflict)."""
-    found: dict[int, dict[str, list[int]]] = {}
-    for document_id, votes in group.votes.items():
-        by_label: dict[str, list[int]] = {}
-        for prediction_id, (_, value) in sorted(votes.items()):
-            by_label.setdefault(label_key(value), []).append(prediction_id)
-        if len(by_label) > 1:
-            found[document_id] = by_label
-    return found
-
-
-def document_names(session: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """document id → (SHA-256, name), in chunks (bound-parameter limits)."""
-    wanted, found = list(ids), {}
-    for chunk in chunked(wanted):
-        statement = select(DocumentRow.id, DocumentRow.sha256, DocumentRow.name)
-        statement = statement.where(DocumentRow.id.in_(chunk))
-        found.update({i: (sha, name) for i, sha, name in session.execute(statement)})
-    return found
-
-
-def describe_conflicts(session: Session, conflicts: dict[int, dict[str, list[int]]]) -> str:
-    """E.g. ``report.txt ('sport' in #3, 'politics' in #7); ...`` (at most 10 documents)."""
-    names = document_names(session, conflicts)
-    parts = [
-        f"{names[d][1]} (" + ", ".join(
-            f"'{label}' in " + ", ".join(f"#{p}" for p in ids) for label, ids in votes.items()
-        ) + ")"
-        for d, votes in list(conflicts.items())[:10]
-    ]
-    more = f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
-    return "; ".join(parts) + more
-
-
-CONFLICT_POLICIES = ("raise", "leave_out")
-
-
-def _settle(session: Session, group: _Group, conflicts: str) -> _Group:
-    """``group`` without its conflicting texts (``leave_out``, with a warning naming them), or
-    StoreError naming them (``raise``)."""
-    if conflicts not in CONFLICT_POLICIES:
-        raise StoreError(f"conflicts must be one of {', '.join(CONFLICT_POLICIES)}, got {conflicts!r}.")
-    found = conflicts_of(group)
-    if not found:
-        return group
-    what = f"{len(found)} document{'s' if len(found) != 1 else ''}"
-    described = describe_conflicts(session, found)
-    if conflicts == "raise":
-        raise StoreError(
-            f"Corrections conflict for {what}: people set different labels on different "
-            f"predictions of the same text: {described}. Settle each conflict in History (filter "
-            "'Only conflicting corrections'), or leave these documents out of the training set."
-        )
-    warnings.warn(
-        f"Left out {what} whose corrections conflict: {described}.", UserWarning, stacklevel=4
-    )
-    documents = {d: v for d, v in group.documents.items() if d not in found}
-    return _Group(group.model, group.labels, group.multi_label, group.zero_shot, group.latest_at,
-                  documents, group.predictions, group.votes)  # fmt: skip
-
-
-def _describe(groups: Iterable[_Group]) -> str:
-    return "; ".join(f"{g.model} ({'/'.join(g.labels)})" for g in groups)
-
-
-def _chosen(session: Session, model: str | None, labels: Sequence[str] | None) -> _Group | None:
-    """The one set ``model``/``labels`` name (sets of one label set merged), or None if empty.
-
-    Raises:
-        StoreError: bad arguments, an unknown model, or corrections of several label sets (or
-            of single- and multi-label models) that the arguments do not tell apart.
-    """
-    if labels is not None and (isinstance(labels, str) or not labels):
-        raise StoreError(f"labels must be a non-empty list of label names, got {labels!r}.")
-    wanted = None if labels is None else frozenset(str(label) for label in labels)
-    groups = [g for g in _scan(session, model) if wanted is None or g.label_set == wanted]
-    if not groups:
-        if model is not None and session.scalar(select(ModelRow.id).where(ModelRow.name == model)) is None:
-            raise RecordNotFoundError(f"No model called '{model}' is registered.")
-        return None
-    label_sets = {g.label_set for g in groups}
-    if len(label_sets) > 1:
-        what = f"with model '{model}'" if model is not None else "in this database"
-        raise StoreError(
-            f"Corrections {what} were made with {len(label_sets)} label sets: {_describe(groups)}. "
-            "Choose one (model and labels): a training set takes one label set."
-        )
-    if len({g.multi_label for g in groups}) > 1:
-        raise StoreError(
-            f"Corrections with labels {'/'.join(groups[0].labels)} come from single- and "
-            f"multi-label models ({_describe(groups)}): choose one model."
-        )
-    merged = _Group(groups[0].model, groups[0].labels, groups[0].multi_label,
-                    any(g.zero_shot for g in groups), groups[0].latest_at)  # fmt: skip
-    for group in groups:
-        for document_id, (correction_id, label) in group.documents.items():
-            if document_id not in merged.documents or merged.documents[document_id][0] < correction_id:
-                merged.documents[document_id] = (correction_id, label)
-        merged.predictions |= group.predictions
-        for document_id, votes in group.votes.items():
-            merged.votes.setdefault(document_id, {}).update(votes)
-    merged.documents = dict(sorted(merged.documents.items(), key=lambda item: item[1][0]))
-    return merged
-
-
-def _training_rows(session: Session, group: _Group) -> list[dict[str, Any]]:
-    """``{"id", "name", "text", "label"}`` per document of the set, in correction order."""
-    ids = list(group.documents)
-    found: dict[int, tuple[str, str, str]] = {}
-    for chunk in chunked(ids):  # bound-parameter limits
-        statement = select(DocumentRow.id, DocumentRow.sha256, DocumentRow.name, DocumentRow.text)
-        for document_id, sha256, name, text in session.execute(statement.where(DocumentRow.id.in_(chunk))):
-            found[document_id] = (sha256, name, text)
-    return [
-        {"id": found[d][0], "name": found[d][1], "text": found[d][2], "label": group.documents[d][1]}
-        for d in ids
-    ]
-
+from longbert.store.schema import CorrectionRow, ModelRow, PredictionRow, utcnow
 
 #: ``add_correction(..., in_force=UNCHECKED)``: save over whatever is in force (scripts, imports).
 UNCHECKED: Literal["unchecked"] = "unchecked"
@@ -323,8 +115,13 @@ class CorrectionsMixin:
         wanted = [label] if isinstance(label, str) else [str(item) for item in label]
 
         def work(session: Session) -> int:
-            row = get_row(session, PredictionRow, prediction_id,
-                          f"There is no prediction {prediction_id} to correct.", lock=True)
+            row = get_row(
+                session,
+                PredictionRow,
+                prediction_id,
+                f"There is no prediction {prediction_id} to correct.",
+                lock=True,
+            )
             if in_force != UNCHECKED:
                 _check_in_force(session, prediction_id, in_force)
             model = session.get_one(ModelRow, row.model_id)
@@ -372,8 +169,13 @@ class CorrectionsMixin:
             raise StoreError("only_if_in_force needs the correction_id that was shown as in force.")
 
         def work(session: Session) -> int:
-            get_row(session, PredictionRow, prediction_id, f"There is no prediction {prediction_id}.",
-                    lock=only_if_in_force)
+            get_row(
+                session,
+                PredictionRow,
+                prediction_id,
+                f"There is no prediction {prediction_id}.",
+                lock=only_if_in_force,
+            )
             if only_if_in_force:
                 _check_in_force(session, prediction_id, correction_id)
             statement = select(CorrectionRow).where(CorrectionRow.prediction_id == prediction_id)
@@ -402,7 +204,7 @@ class CorrectionsMixin:
     def correction_sets(self, model: str | None = None) -> list[CorrectionSet]:
         """Corrections grouped by the model and label set they were made with, most recently
         corrected first (``model``: only that model's). Reads no document text."""
-        return self._db.read(lambda session: [g.record() for g in _scan(session, model)])
+        return self._db.read(lambda session: [g.record() for g in scan_sets(session, model)])
 
     def count_corrections(
         self, model: str | None = None, labels: Sequence[str] | None = None, conflicts: str = "raise"
@@ -411,12 +213,12 @@ class CorrectionsMixin:
         (reads no document text). Raises StoreError where the export would."""
 
         def work(session: Session) -> int:
-            group = _chosen(session, model, labels)
+            group = chosen_set(session, model, labels)
             if group is None:
                 return 0
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return len(_settle(session, group, conflicts).documents)
+                return len(settle(session, group, conflicts).documents)
 
         return self._db.read(work)
 
@@ -448,10 +250,10 @@ class CorrectionsMixin:
         """
 
         def work(session: Session) -> list[dict[str, Any]]:
-            group = _chosen(session, model, labels)
+            group = chosen_set(session, model, labels)
             if group is None:
                 return []
-            return _training_rows(session, _settle(session, group, conflicts))
+            return training_rows(session, settle(session, group, conflicts))
 
         rows = self._db.read(work)
         if isinstance(destination, str | os.PathLike):
