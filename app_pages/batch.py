@@ -309,22 +309,51 @@ def _explain_sample(batch_id: int, rows: list[dict[str, Any]]) -> None:
 
 def _import_label_studio() -> None:
     """A Label Studio JSON export into the database, under a label set."""
-    st.caption("Tasks' predictions are kept as predictions; annotations become corrections "
-               "(usable for training on the Train page). Text classification exports only "
-               "(a choices control on a text).")
+    st.caption(
+        "Tasks' predictions are kept as predictions; annotations become corrections "
+        "(usable for training on the Train page). Text classification exports only "
+        "(a choices control on a text)."
+    )
     upload = st.file_uploader("Label Studio JSON export", type=["json"], key="batch:ls-file")
-    name = st.text_input("Label set", key="batch:ls-label-set",
-                         help="The label set the annotations belong to (made if new).")
+    name = st.text_input(
+        "Label set",
+        key="batch:ls-label-set",
+        help="The label set the annotations belong to: made if new; an existing "
+        "one keeps its labels and descriptions and gains the labels the file adds.",
+    )
+    per_text = st.radio(
+        "Labels per text",
+        list(_LABELS_PER_TEXT),
+        horizontal=True,
+        key="batch:ls-multi",
+        help="Detect: as the label set's earlier predictions "
+        "are, else several when a task of the file has several choices.",
+    )
     if st.button("Import", key="batch:ls-import", disabled=upload is None or not name.strip()):
         try:
-            done = import_label_studio(store, upload.getvalue(), name)
+            done = import_label_studio(store, upload.getvalue(), name, multi_label=_LABELS_PER_TEXT[per_text])
         except LongBertError as error:
             st.error(str(error))
             return
-        st.success(f"Imported {plural(done.tasks, 'task')}: {plural(done.predictions, 'prediction')}"
-                   f", {plural(done.corrections, 'correction')} (see History).")
+        kind = "multi-label" if done.multi_label else "single-label"
+        st.success(
+            f"Imported {plural(done.tasks, 'task')}: {plural(done.predictions, 'prediction')}"
+            f", {plural(done.corrections, 'correction')} into the {kind} label set "
+            f"{md(name.strip())} (see History)."
+        )
+        if done.added_labels:
+            made = "New label set with" if done.new_label_set else "Labels added to the set:"
+            st.info(f"{made} {md(', '.join(done.added_labels))}.")
+        if done.already_imported:
+            st.info(f"{plural(done.already_imported, 'task')} imported before, left as they were.")
         for reason in done.skipped[:20]:
             st.warning(f"Skipped {md(reason)}")
+        if len(done.skipped) > 20:
+            st.warning(f"… and {plural(len(done.skipped) - 20, 'more skipped task')}.")
+
+
+#: The import's choices of labels per text (None: detect).
+_LABELS_PER_TEXT: dict[str, bool | None] = {"Detect": None, "One": False, "Several": True}
 
 
 with st.expander("Import from Label Studio"):

@@ -1,12 +1,14 @@
 """What the command-line entry points (train, pretrain, predict, evaluate, compress) share: the parser,
-``KEY=VALUE`` parameters and error handling."""
+``KEY=VALUE`` parameters, the check of an output path and error handling."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from longbert.errors import LongBertError
@@ -19,6 +21,39 @@ ABORTED = "Aborted."
 class ParamError(LongBertError, argparse.ArgumentTypeError):
     """A ``--strategy-param`` that is not ``KEY=VALUE``: argparse reports it as an option's type
     error, and code that parses the values itself reports it as any LongBertError."""
+
+
+class OutputPathError(LongBertError, OSError):
+    """An output file or folder that cannot be written where the command line asks for it."""
+
+
+def check_output(path: str | os.PathLike[str], option: str, *, folder: bool = False) -> Path:
+    """``path`` as a Path once it is sure to be writable; :class:`OutputPathError` saying why not.
+
+    Called before the work whose result goes there (an evaluation, a training run, a
+    compression), so a typo costs a message rather than the finished work. Folders still
+    missing are fine (they are made when the result is written); the nearest existing folder
+    above must be a writable folder, not a file. ``folder``: ``path`` is itself a folder to
+    write into (a checkpoint), else a file, which must not name an existing folder.
+    """
+    target = Path(path).expanduser()
+    if folder and target.exists() and not target.is_dir():
+        raise OutputPathError(f"{option} {target}: this is a file, not a folder; choose a folder.")
+    if not folder and target.is_dir():
+        raise OutputPathError(f"{option} {target}: this is a folder; name a file in it.")
+    above = target.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise OutputPathError(
+            f"{option} {target}: '{above}' is a file, not a folder, so nothing can be written "
+            "under it; choose another path."
+        )
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise OutputPathError(
+            f"{option} {target}: the folder '{above}' is not writable; choose another path."
+        )
+    return target
 
 
 def parse_param(text: str) -> tuple[str, Any]:

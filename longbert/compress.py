@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbert.checkpoints import Compression, read_manifest, resolve_checkpoint, write_manifest
-from longbert.cli_common import add_strategy_param
+from longbert.cli_common import add_strategy_param, check_output
 from longbert.compression import HIDDEN_TARGETS, METHODS
 from longbert.compression.exit_build import (
     OPTIMISTIC,
@@ -128,7 +128,10 @@ def compress(
             f"'{manifest.compression.source_model}' instead."
         )
     reading = _reading(manifest, strategy_params or {})
-    target = Path(output_dir) if output_dir else models_dir() / name
+    # Checked now: the folder is first written after the --dev evaluation and the training.
+    target = check_output(
+        Path(output_dir) if output_dir else models_dir() / name, "--output-dir", folder=True
+    )
     if target.exists() and not overwrite:
         raise ValueError(f"'{target}' already exists: choose another --name or pass --overwrite.")
     from longbert.compression.exit_calibration import load_calibration_set, unlabelled_calibration_set

@@ -39,19 +39,20 @@ class PrecisionError(LongBertError, ValueError):
 
 
 def default_device() -> torch.device:
-    """CUDA when there is a GPU (``LONGBERT_DEVICE`` overrides), else the CPU."""
-    name = os.environ.get("LONGBERT_DEVICE")
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``LONGBERT_DEVICE`` when set, else CUDA when there is a GPU, else the CPU -- checked as
+    :func:`resolve_device` checks (a bad ``LONGBERT_DEVICE`` is a :class:`DeviceError`)."""
+    return resolve_device(None)
 
 
 def resolve_device(device: DeviceLike | None = None) -> torch.device:
     """``device``, else ``LONGBERT_DEVICE``, else CUDA when available, else the CPU -- checked."""
-    env = os.environ.get("LONGBERT_DEVICE")
+    env = os.environ.get("LONGBERT_DEVICE") or None
+    wanted = device if device is not None else env
+    if wanted is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     origin = f"device={device!r}" if device is not None else f"LONGBERT_DEVICE={env!r}"
     try:
-        resolved = torch.device(device) if device is not None else default_device()
+        resolved = torch.device(wanted)
     except (RuntimeError, TypeError) as error:
         raise DeviceError(f"{origin} is not a device torch knows ({error}); use 'cpu' or 'cuda'.") from error
     if resolved.type == "meta":

@@ -16,7 +16,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from time import perf_counter
 from typing import Any
 
@@ -50,18 +49,17 @@ def evaluate(
     ``problems`` (what loading skipped or noticed). Raises DatasetError when the data has labels
     the model does not know.
     """
-    import torch
-
     from longbert import load_classifier
     from longbert.classifier import DocumentClassifier
     from longbert.data import LabeledDataset, load_dataset
-    from longbert.devices import default_device
+    from longbert.devices import resolve_device
     from longbert.readers import TableOptions
     from longbert.strategies import parse_strategy
     from longbert.training.datasets import targets
     from longbert.training.metrics import report_from_probabilities
 
-    target = torch.device(device) if device else default_device()
+    # Checked before anything loads: a typo (here or in LONGBERT_DEVICE) is a DeviceError.
+    target = resolve_device(device or None)
     if isinstance(model, DocumentClassifier):  # a fine-tuned or a zero-shot-prior model
         classifier = model.to(target)
     else:
@@ -180,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from longbert.cli_common import parse_param
+    from longbert.cli_common import check_output, parse_param
 
     args = build_parser().parse_args(argv)
     strategy: dict[str, Any] | None = None
@@ -195,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         strategy = {"name": args.strategy, "params": params}
     try:
+        # Before the evaluation: a report that cannot be written would be lost after all of it.
+        output = check_output(args.output, "--output") if args.output else None
         report = evaluate(
             args.model,
             args.data,
@@ -211,8 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     text = json.dumps(report, indent=2)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
+    if output is not None:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text + "\n")
+        except OSError as error:  # checked above; the disk may still be full
+            print(f"error: --output {output}: the report could not be written ({error}).", file=sys.stderr)
+            print(text)
+            return 2
     if args.json:
         print(text)
     else:

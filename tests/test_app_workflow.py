@@ -244,7 +244,8 @@ def test_batch_results_join_back_score_against_gold_and_speak_label_studio(app: 
     assert_ok(app)
     assert {"Download Parquet", "Download for Label Studio"} <= {d.label for d in app.download_button}
 
-    store.save_label_set("news", ["sport", "politics"])  # an existing set: the file adds to it
+    described = {"sport": "matches, teams", "politics": "elections, parliament"}
+    store.save_label_set("news", described)  # an existing set: the file may add to it, never replace it
     tasks = [{"id": 1, "data": {"text": "The keeper saved a penalty."},
               "annotations": [{"result": [{"type": "choices", "value": {"choices": ["sport"]}}]}]}]
     app.file_uploader(key="batch:ls-file").set_value(
@@ -253,6 +254,10 @@ def test_batch_results_join_back_score_against_gold_and_speak_label_studio(app: 
     app.button(key="batch:ls-import").click().run()
     assert_ok(app)
     assert any("Imported 1 task" in s.value for s in app.success), [e.value for e in app.error]
+    assert [r.corrected_label for r in store.history().rows if r.label_set == "news"] == ["sport"]
+    assert store.get_label_set("news").descriptions == described  # zero-shot still reads them
+    app.button(key="batch:ls-import").click().run()  # the same file again adds nothing
+    assert any("1 task imported before" in i.value for i in app.info)
     assert [r.corrected_label for r in store.history().rows if r.label_set == "news"] == ["sport"]
 
 

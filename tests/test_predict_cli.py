@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -277,3 +278,54 @@ def test_help_documents_every_option(capsys) -> None:
         "--quiet",
     ):
         assert option in text
+
+
+def test_the_cli_and_the_app_store_the_same_text_for_a_row_with_an_encoded_block(
+    env: Path, checkpoint: Path
+) -> None:
+    import base64
+    import random
+
+    from longbert.ui.batch_jobs import BatchSettings, classify_batch, stage_batch
+    from longbert.ui.jobs import JobContext, JobManager
+    from tests.test_ui_batch import fake_classify
+
+    blob = base64.encodebytes(random.Random(3).randbytes(900)).decode()  # 16 lines of 76 chars
+    text = f"Quarterly report, as mailed.\r\n\r\n{blob}\r\n  Rates rose again and markets fell.  "
+    table = env / "mail.csv"
+    with table.open("w", newline="") as handle:
+        csv.writer(handle).writerows([["id", "text"], ["m1", text], ["m2", "Plain prose, nothing encoded."]])
+    assert main([*_run_args(checkpoint, table, env / "out.jsonl"), "--quiet"]) == 0
+    store = Store(os.environ["LONGBERT_DB_URL"])
+    labels = {"a": "a", "b": "b"}
+    settings = BatchSettings(model="zero-shot", model_name="fake", labels=labels, label_set="ab")
+
+    def app_batch(ctx: JobContext) -> int:
+        batch_id = stage_batch(ctx, store, "b", iter([("mail.csv", table.read_bytes())]), settings)
+        classify_batch(ctx, store, batch_id, fake_classify, show_finished=False)
+        return batch_id
+
+    assert JobManager().submit(app_batch, title="t", kind="batch").wait(30).result is not None
+    rows = store.history(limit=10).rows
+    assert sorted(r.model_name for r in rows) == ["fake", "fake", "tiny-news", "tiny-news"]
+    shas = {r.document_sha256 for r in rows}
+    assert len(shas) == 2  # each row is one document in the store, whichever path read it
+    stored = sorted(store.get_document(sha).text for sha in shas)
+    assert stored[0] == "Plain prose, nothing encoded."
+    prose = stored[1]  # the encoded block cut out on both paths, the prose kept
+    assert prose.startswith("Quarterly report, as mailed.\n") and prose.endswith("markets fell.")
+    assert len(prose) < 100 and blob.splitlines()[3] not in prose
+
+
+def test_table_rows_are_screened_as_the_readers_screen_them(tmp_path: Path) -> None:
+    from longbert.bulk.tables import read_table_rows
+    from longbert.readers import ReadLimits, TableOptions, read_bytes
+
+    data = b'{"text": "one two three four five six"}\n{"text": "Broken \\ud800 text"}\n'
+    (tmp_path / "rows.jsonl").write_bytes(data)
+    limits = ReadLimits(cap_chars=12)
+    cli = list(read_table_rows("rows.jsonl", tmp_path / "rows.jsonl", "text", None, limits))
+    app = list(read_bytes("rows.jsonl", data, limits=limits, table=TableOptions()))
+    assert cli[0].document.text == app[0].document.text == "one two"  # cap_chars, as the app cuts
+    assert cli[0].document.notes == app[0].document.notes
+    assert cli[1].document is None and "not valid Unicode" in cli[1].error  # a row, not a crash

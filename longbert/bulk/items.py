@@ -1,4 +1,6 @@
-"""One input of a predict run: a document, or the reason it could not be read.
+"""One input of a predict run: a document, or the reason it could not be read; and
+:func:`text_item`, the one way a text that arrives as a value (a table cell, an imported task)
+becomes a document.
 
 Below both the source walker and the table reader, which each make them.
 """
@@ -8,7 +10,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from longbert.document import Document
+from longbert.document import Document, check_unicode
+from longbert.errors import UnreadableFileError
+from longbert.readers.base import Budget, FileError, ReadDocument, ReadItem, ReadLimits
+from longbert.readers.items import Context, TableOptions, document_item
+
+
+def text_item(text: str, name: str, *, source: str, limits: ReadLimits, row: int | None = None) -> ReadItem:
+    """``text`` as a document exactly as the readers make one of a table row
+    (:func:`~longbert.readers.items.document_item`: cleaned, then screened for encoded blocks,
+    ``cap_chars`` and ``max_chars``), so the same text has the same SHA-256 whichever way it came
+    in (an upload, ``python -m longbert.predict``, a Label Studio import) and conflicts between
+    its copies are seen. Also refused: a lone surrogate (JSON's ``"\\ud800"``), which no store can
+    hold. A :class:`FileError` saying why when it cannot be a document."""
+    ctx = Context(origin=name, source=source, options=TableOptions(), budget=Budget(limits))
+    item = document_item(ctx, text, name, row=row)
+    if isinstance(item, ReadDocument):
+        try:
+            check_unicode(item.document.text, name)
+        except UnreadableFileError as error:
+            return FileError(name, str(error).removeprefix(f"'{name}': "), kind="encoding", row=row)
+    return item
 
 
 @dataclass

@@ -32,6 +32,7 @@ from longbert.bulk.outputs import (
 )
 from longbert.bulk.progress import Progress
 from longbert.bulk.sources import InputOptions, ReadCounter, input_bytes, iter_sources
+from longbert.cli_common import check_output
 from longbert.errors import LongBertError
 
 STATE_VERSION = 1
@@ -58,7 +59,8 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
         raise LongBertError("--attention must be 'summary' or 'none'.")
     if options.batch_size < 1 or options.workers < 1 or options.gpus_per_worker < 0:
         raise LongBertError("--batch-size and --workers must be at least 1, --gpus-per-worker at least 0.")
-    output = options.output
+    # Before the model loads: an output under a file (or a folder given as the file) is a message.
+    output = check_output(options.output, "--output")
     fmt = output_format(output)
     ledger = Ledger(ledger_path(output))
     state = read_state(output)

@@ -1,9 +1,10 @@
 """Tables of documents read row by row: CSV/TSV, JSON Lines, JSON, Parquet (optionally ``.gz``).
 
 Memory stays bounded by one row (Parquet: one record batch), whatever the file's size. Every
-column other than the text column is kept as the row's ``extra`` for the output. Text cleaning,
-encoding detection (for files up to :data:`DETECT_BYTES`) and the per-document character limit
-are the readers' own (:func:`longbert.readers.clean_text`, :func:`longbert.readers.decode_text`).
+column other than the text column is kept as the row's ``extra`` for the output. Encoding
+detection (for files up to :data:`DETECT_BYTES`), the delimiter and each row's step to a document
+(cleaning, encoded blocks, ``cap_chars``, the character limit: :func:`~longbert.bulk.items.text_item`)
+are the readers' own, so a row stores the same text whether the app or the CLI read it.
 Larger CSV/JSON Lines files are streamed as UTF-8; a row that is not UTF-8 is an error row.
 """
 
@@ -17,17 +18,16 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from longbert.bulk.items import SourceItem
-from longbert.document import Document
-from longbert.readers import ReadLimits, clean_text, decode_text
+from longbert.bulk.items import SourceItem, text_item
+from longbert.readers import FileError, ReadLimits, decode_text
 from longbert.readers.base import TEXT_TABLE_FORMATS
+from longbert.readers.csvrows import _pick_delimiter as readers_delimiter
 from longbert.readers.csvrows import numbered_rows
 from longbert.readers.items import cell_text, resolve_column
 
 TABLE_FORMATS = {**TEXT_TABLE_FORMATS, "parquet": "parquet"}
 #: Files up to this size are decoded whole, with the readers' encoding detection.
 DETECT_BYTES = 64 * 1024 * 1024
-_DELIMITERS = ",;\t|"
 
 
 class Problem(NamedTuple):
@@ -106,20 +106,12 @@ def _row_item(
             error=f"its {text_column!r} value is a {type(values[text_key]).__name__}, not text.",
             extra=extra,
         )
-    text = clean_text(value)
-    if not text:
-        return SourceItem(
-            name, ident, error="the row has no text (it is empty or whitespace only).", extra=extra
-        )
-    if len(text) > limits.max_chars:
-        return SourceItem(
-            name,
-            ident,
-            error=f"its text has {len(text):,} characters, more than the {limits.max_chars:,} "
-            "allowed per document.",
-            extra=extra,
-        )
-    return SourceItem(name, ident, document=Document(text=text, name=name, source="batch"), extra=extra)
+    # The readers' own step from cell to document (cleaning, encoded blocks, cap_chars, size):
+    # the app reading the same table stores the same text under the same SHA-256.
+    item = text_item(value, name, source="batch", limits=limits, row=row)
+    if isinstance(item, FileError):
+        return SourceItem(name, ident, error=item.reason, extra=extra)
+    return SourceItem(name, ident, document=item.document, extra=extra)
 
 
 def _open_text(path: Path, limits: ReadLimits) -> IO[str]:
@@ -142,7 +134,7 @@ def _csv_records(
         csv.field_size_limit(limits.max_chars + 1)  # documents are longer than csv's 128 KiB
     with handle:
         head = handle.read(65536)
-        delimiter = "\t" if fmt == "tsv" else _pick_delimiter(head, text_column)
+        delimiter, _ = readers_delimiter(fmt, head.lstrip("\ufeff"), text_column)
         rest = _Chained(head, handle)
         reader = csv.reader(rest, delimiter=delimiter)
         header = next(reader, None)
@@ -170,18 +162,6 @@ def _csv_records(
             yield Problem(
                 f"it is not UTF-8 after row {row} ({error.reason}); the rest was not read. Save it as UTF-8."
             )
-
-
-def _pick_delimiter(head: str, text_column: str) -> str:
-    try:
-        sniffed = csv.Sniffer().sniff(head, delimiters=_DELIMITERS).delimiter
-    except csv.Error:
-        sniffed = ","
-    for delimiter in [sniffed] + [d for d in _DELIMITERS if d != sniffed]:
-        first = next(csv.reader(io.StringIO(head.lstrip("\ufeff"), newline=""), delimiter=delimiter), [])
-        if resolve_column([c.strip() for c in first], text_column) is not None:
-            return delimiter
-    return sniffed
 
 
 class _Chained:

@@ -262,6 +262,36 @@ class QueriesMixin:
 
         return self._db.read(work)
 
+    def tagged_predictions(
+        self, key: str, *, label_set: str, source: str
+    ) -> dict[tuple[str, str], list[tuple[int, int]]]:
+        """What an import stored before, so that importing a file again adds nothing twice:
+        ``(str(extra[key]), document SHA-256)`` → ``(prediction id, how many corrections it
+        has)``, oldest first, for the predictions from ``source`` under ``label_set`` whose
+        ``extra`` holds ``key`` (e.g. a Label Studio task id)."""
+        counts = (
+            select(CorrectionRow.prediction_id, func.count(CorrectionRow.id).label("corrections"))
+            .group_by(CorrectionRow.prediction_id)
+            .subquery("correction_counts")
+        )
+        statement = (
+            select(PredictionRow.id, PredictionRow.extra, DocumentRow.sha256, counts.c.corrections)
+            .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
+            .outerjoin(counts, counts.c.prediction_id == PredictionRow.id)
+            .where(PredictionRow.label_set == label_set, PredictionRow.source == source)
+            .order_by(PredictionRow.id)
+        )
+
+        def work(session: Session) -> dict[tuple[str, str], list[tuple[int, int]]]:
+            found: dict[tuple[str, str], list[tuple[int, int]]] = {}
+            for prediction_id, extra, sha256, corrections in session.execute(statement):
+                if isinstance(extra, dict) and extra.get(key) is not None:
+                    tag = (str(extra[key]), str(sha256))
+                    found.setdefault(tag, []).append((int(prediction_id), int(corrections or 0)))
+            return found
+
+        return self._db.read(work)
+
     def filter_options(self) -> dict[str, list[Any]]:
         """Values present in the data, for filter widgets: models, labels, strategies, sources."""
 

@@ -19,8 +19,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from longbert.devices import default_device
-from longbert.training.config import TrainConfigError
+from longbert.devices import resolve_device
 
 
 @dataclass
@@ -116,10 +115,10 @@ def _cpu_group() -> Any:
 def process_device(option: str, local_rank: int = 0, distributed: bool = False) -> torch.device:
     """This process's device for ``--device``: ``auto`` -> CUDA when available (``LONGBERT_DEVICE``
     overrides), else the CPU; under torchrun, the process's own GPU."""
-    device = default_device() if option == "auto" else torch.device(option)
+    # Checked by the one resolver (DeviceError): a typo here or in LONGBERT_DEVICE is a message,
+    # not torch's traceback, and a missing GPU is reported before any data or weights load.
+    device = resolve_device(None if option == "auto" else option)
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainConfigError(f"--device {option}: CUDA is not available on this machine; use cpu.")
         if distributed:  # torchrun: one GPU per process
             device = torch.device("cuda", local_rank)
         elif device.index is None:

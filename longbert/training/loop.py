@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from longbert import load_classifier
 from longbert.checkpoints import is_checkpoint
 from longbert.classifier import LongBertClassifier
+from longbert.cli_common import check_output
 from longbert.devices import precision_dtype
 from longbert.runs import (
     LastState,
@@ -169,7 +170,10 @@ class _Trainer:
             sets["test"] = splits.test
         total = sum(len(s) for s in sets.values())
         bar = tqdm(
-            total=total, desc="preparing", unit="doc", disable=not self.ctx.is_main or self.config.quiet,
+            total=total,
+            desc="preparing",
+            unit="doc",
+            disable=not self.ctx.is_main or self.config.quiet,
             leave=False,
         )
         out = {}
@@ -190,7 +194,8 @@ class _Trainer:
         self, train_data: DataSource | None, dev_data: DataSource | None, test_data: DataSource | None
     ) -> TrainResult:
         started = perf_counter()
-        folder = self.config.output_path
+        # Checked before the data and the model: the folder is first written after an epoch.
+        folder = check_output(self.config.output_path, "--output-dir", folder=True)
         last = self._resume_state(folder)
         config, reporter = self.config, self.reporter
         use_threads(config.threads)

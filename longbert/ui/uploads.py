@@ -1,18 +1,22 @@
 """Column names of an uploaded table (CSV/TSV/JSON Lines, maybe gzipped), read from its start.
 
 The Train page offers these as the text and label columns, so a person picks from what the file
-holds instead of typing a name that may not exist. Only the first ``sample_bytes`` are read.
+holds instead of typing a name that may not exist. Only the first ``sample_bytes`` are read,
+decoded and split as the readers do (:func:`~longbert.text.decoding.decode_text`, the readers'
+delimiter choice), so the columns listed are the ones training will find.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json
 import zlib
 from collections.abc import Sequence
 from pathlib import PurePath
+
+from longbert.readers.csvrows import _pick_delimiter as readers_delimiter
+from longbert.text.decoding import ReadFailure, decode_text
 
 #: How much of the (decompressed) file is read to find the columns.
 SAMPLE_BYTES = 1_000_000
@@ -34,8 +38,7 @@ def _kind(name: str) -> str:
     suffix = suffixes[-1] if suffixes else ""
     if suffix not in TABLE_SUFFIXES:
         raise ValueError(
-            f"'{name}' is not a CSV, TSV or JSON Lines file (optionally .gz); its columns cannot "
-            "be read."
+            f"'{name}' is not a CSV, TSV or JSON Lines file (optionally .gz); its columns cannot be read."
         )
     return suffix
 
@@ -49,7 +52,10 @@ def _head(name: str, data: bytes, sample_bytes: int) -> str:
             raise ValueError(f"'{name}' is not a readable gzip file ({error}).") from error
     else:
         data = data[:sample_bytes]
-    text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+    try:
+        text = decode_text(data)
+    except ReadFailure as failure:
+        raise ValueError(f"'{name}' cannot be read: {failure.reason}") from failure
     if not text.strip():
         raise ValueError(f"'{name}' is empty: upload a file with a text and a label column.")
     return text
@@ -88,22 +94,17 @@ def table_columns(name: str, data: bytes, sample_bytes: int = SAMPLE_BYTES) -> l
     text = _head(name, data, sample_bytes)
     if kind in (".jsonl", ".json", ".ndjson"):
         return _json_keys(name, text)
-    delimiter = "\t" if kind == ".tsv" else ","
-    try:
-        header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
-    except (csv.Error, StopIteration) as error:
-        raise ValueError(f"'{name}' has no readable header row ({error}).") from error
+    # The readers' choice: the delimiter whose header has a ``text`` column, else the sniffed one.
+    _, header = readers_delimiter(kind.lstrip("."), text, "text")
     columns = [c.strip() for c in header if c.strip()]
     if len(columns) < 2:
         raise ValueError(
-            f"'{name}' has {len(columns)} named column(s) in its header; it needs a text and a "
-            "label column."
+            f"'{name}' has {len(columns)} named column(s) in its header; it needs a text and a label column."
         )
     return columns
 
 
-def guess_column(columns: Sequence[str], preferred: Sequence[str],
-                 avoid: str | None = None) -> int:
+def guess_column(columns: Sequence[str], preferred: Sequence[str], avoid: str | None = None) -> int:
     """Index of the first column named like one of ``preferred`` (case-insensitive), else the
     first column that is not ``avoid``."""
     lowered = [c.lower() for c in columns]
