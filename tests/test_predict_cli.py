@@ -319,7 +319,7 @@ def test_the_cli_and_the_app_store_the_same_text_for_a_row_with_an_encoded_block
 
 def test_table_rows_are_screened_as_the_readers_screen_them(tmp_path: Path) -> None:
     from longbert.bulk.tables import read_table_rows
-    from longbert.readers import ReadLimits, TableOptions, read_bytes
+    from longbert.readers import FileError, ReadLimits, TableOptions, read_bytes
 
     data = b'{"text": "one two three four five six"}\n{"text": "Broken \\ud800 text"}\n'
     (tmp_path / "rows.jsonl").write_bytes(data)
@@ -329,3 +329,16 @@ def test_table_rows_are_screened_as_the_readers_screen_them(tmp_path: Path) -> N
     assert cli[0].document.text == app[0].document.text == "one two"  # cap_chars, as the app cuts
     assert cli[0].document.notes == app[0].document.notes
     assert cli[1].document is None and "not valid Unicode" in cli[1].error  # a row, not a crash
+    assert isinstance(app[1], FileError) and "not valid Unicode" in app[1].message  # the app's too
+
+
+def test_cli_and_readers_number_json_lines_rows_alike(tmp_path: Path) -> None:
+    from longbert.bulk.tables import read_table_rows
+    from longbert.readers import ReadLimits, TableOptions, read_bytes
+
+    data = b'\n  \n{"text": "first row of words"}\n\n{"text": 3}\n{"text": "last row of words"}\n'
+    (tmp_path / "d.jsonl").write_bytes(data)
+    cli = list(read_table_rows("d.jsonl", tmp_path / "d.jsonl", "text", None, ReadLimits()))
+    app = list(read_bytes("d.jsonl", data, table=TableOptions()))
+    assert [i.name for i in cli] == ["d.jsonl#row=3", "d.jsonl#row=5", "d.jsonl#row=6"]
+    assert [i.name for i in app] == [i.name for i in cli]  # a FileError and a ReadDocument both have one

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from longbert.document import Document, check_unicode
-from longbert.errors import UnreadableFileError
-from longbert.readers.base import Budget, FileError, ReadDocument, ReadItem, ReadLimits
+from longbert.document import Document
+from longbert.readers.base import Budget, ReadItem, ReadLimits
 from longbert.readers.items import Context, TableOptions, document_item
 
 
@@ -24,13 +23,7 @@ def text_item(text: str, name: str, *, source: str, limits: ReadLimits, row: int
     its copies are seen. Also refused: a lone surrogate (JSON's ``"\\ud800"``), which no store can
     hold. A :class:`FileError` saying why when it cannot be a document."""
     ctx = Context(origin=name, source=source, options=TableOptions(), budget=Budget(limits))
-    item = document_item(ctx, text, name, row=row)
-    if isinstance(item, ReadDocument):
-        try:
-            check_unicode(item.document.text, name)
-        except UnreadableFileError as error:
-            return FileError(name, str(error).removeprefix(f"'{name}': "), kind="encoding", row=row)
-    return item
+    return document_item(ctx, text, name, row=row)
 
 
 @dataclass

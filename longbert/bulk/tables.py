@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,9 +22,9 @@ from typing import IO, Any, NamedTuple
 from longbert.bulk.items import SourceItem, text_item
 from longbert.readers import FileError, ReadLimits, decode_text
 from longbert.readers.base import TEXT_TABLE_FORMATS
-from longbert.readers.csvrows import _pick_delimiter as readers_delimiter
-from longbert.readers.csvrows import numbered_rows
+from longbert.readers.csvrows import numbered_rows, pick_delimiter
 from longbert.readers.items import cell_text, resolve_column
+from longbert.readers.tabular import jsonl_objects
 
 TABLE_FORMATS = {**TEXT_TABLE_FORMATS, "parquet": "parquet"}
 #: Files up to this size are decoded whole, with the readers' encoding detection.
@@ -134,7 +135,7 @@ def _csv_records(
         csv.field_size_limit(limits.max_chars + 1)  # documents are longer than csv's 128 KiB
     with handle:
         head = handle.read(65536)
-        delimiter, _ = readers_delimiter(fmt, head.lstrip("\ufeff"), text_column)
+        delimiter, _ = pick_delimiter(fmt, head.lstrip("\ufeff"), text_column)
         rest = _Chained(head, handle)
         reader = csv.reader(rest, delimiter=delimiter)
         header = next(reader, None)
@@ -193,8 +194,9 @@ def _json_records(
     handle: IO[str], fmt: str, text_column: str
 ) -> Iterator[tuple[int, dict[str, Any]] | Problem]:
     with handle:
-        first = handle.read(1)
+        first, skipped_lines = handle.read(1), 0
         while first and first.isspace():
+            skipped_lines += first == "\n"
             first = handle.read(1)
         if not first:
             yield Problem("the file is empty.")
@@ -218,24 +220,10 @@ def _json_records(
                         f"item {row} is a JSON {type(item).__name__}, not an object or a string.", row
                     )
             return
-        lineno = 0
-        line = first + handle.readline()
-        while line:
-            lineno += 1
-            stripped = line.strip()
-            if stripped:
-                try:
-                    value = json.loads(stripped)
-                except json.JSONDecodeError as error:
-                    yield Problem(
-                        f"line {lineno} is not valid JSON ({error.msg}, column {error.colno}).", lineno
-                    )
-                    value = None
-                if isinstance(value, dict):
-                    yield lineno, value
-                elif value is not None:
-                    yield Problem(f"line {lineno} is a JSON {type(value).__name__}, not an object.", lineno)
-            line = handle.readline()
+        # Rows are lines of the file, the skipped blank lines included (as the readers count).
+        lines = itertools.chain([first + handle.readline()], iter(handle.readline, ""))
+        for lineno, value in jsonl_objects(lines, first_line=1 + skipped_lines):
+            yield (lineno, value) if isinstance(value, dict) else Problem(value, lineno)
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[int, dict[str, Any]] | Problem]:

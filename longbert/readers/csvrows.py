@@ -77,7 +77,7 @@ def csv_records(fmt: str, display: str, text: str, ctx: Context) -> Iterator[Rec
     if csv.field_size_limit() < ctx.limits.max_chars + 1:
         csv.field_size_limit(ctx.limits.max_chars + 1)
     text = text.removeprefix("\ufeff")
-    delimiter, header = _pick_delimiter(fmt, text, ctx.options.text_column)
+    delimiter, header = pick_delimiter(fmt, text, ctx.options.text_column)
     columns = [column.strip() for column in header]
     options = ctx.options
     wanted = (options.text_column, options.label_column)
@@ -211,7 +211,7 @@ def _stray_quote(display: str, row: int, line: int, span: int, *, end_of_file: b
     )
 
 
-def _pick_delimiter(fmt: str, text: str, text_column: str) -> tuple[str, list[str]]:
+def pick_delimiter(fmt: str, text: str, text_column: str) -> tuple[str, list[str]]:
     """The delimiter whose header has the text column: sniffed first, then the usual ones."""
     if fmt == "tsv":
         candidates = ["\t"]

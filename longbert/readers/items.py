@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from longbert.document import Document
+from longbert.document import Document, check_unicode
+from longbert.errors import UnreadableFileError
 from longbert.readers.base import Budget, FileError, ReadDocument, ReadItem, ReadLimits
 from longbert.text.decoding import ReadFailure, clean_text
 from longbert.text.screening import screen_text
@@ -83,6 +84,11 @@ def document_item(
         screened = screen_text(text, ctx.limits)
     except ReadFailure as failure:
         return FileError(name, failure.reason, kind=failure.kind, row=row, fields=fields)  # type: ignore[arg-type]
+    try:  # a lone surrogate (JSON's "\ud800") is no text any store can hold
+        check_unicode(screened.text, name)
+    except UnreadableFileError as error:
+        reason = str(error).removeprefix(f"'{name}': ")
+        return FileError(name, reason, kind="encoding", row=row, fields=fields)
     document = Document(text=screened.text, name=name, source=ctx.source, notes=notes + screened.notes)
     return ReadDocument(
         document=document,

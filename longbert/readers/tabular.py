@@ -15,7 +15,7 @@ included, so that ``#row=N`` and an error's "line N" name the line an editor sho
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from longbert.readers.base import FileError, ReadFailure, ReadItem
@@ -250,35 +250,29 @@ def _list_records(
             )
 
 
-def _jsonl_records(display: str, text: str) -> Iterator[tuple[int, dict[str, Any]] | FileError]:
-    """``(line, object)`` per non-blank line of a JSON Lines text, counting every line from 1."""
-    start = 0
-    lineno = 0
-    while start <= len(text):
-        end = text.find("\n", start)
-        if end == -1:
-            end = len(text)
-        line = text[start:end].strip()
-        lineno += 1
-        start = end + 1
+def jsonl_objects(lines: Iterable[str], first_line: int = 1) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """``(line, object)`` per non-blank line of JSON Lines, or ``(line, why)`` for a line that is
+    not a JSON object; every line counts (blank ones too), the first as ``first_line``. The one
+    JSON Lines parser: the readers feed it a decoded text, the CLI's streaming table reader a file."""
+    for lineno, raw in enumerate(lines, start=first_line):
+        line = raw.strip()
         if not line:
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield FileError(
-                f"{display}#row={lineno}",
-                f"line {lineno} is not valid JSON ({exc.msg}, column {exc.colno}).",
-                kind="bad_row",
-                row=lineno,
-            )
+            yield lineno, f"line {lineno} is not valid JSON ({exc.msg}, column {exc.colno})."
             continue
-        if not isinstance(value, dict):
-            yield FileError(
-                f"{display}#row={lineno}",
-                f"line {lineno} is a JSON {type(value).__name__}, not an object.",
-                kind="bad_row",
-                row=lineno,
-            )
-            continue
-        yield lineno, value
+        if isinstance(value, dict):
+            yield lineno, value
+        else:
+            yield lineno, f"line {lineno} is a JSON {type(value).__name__}, not an object."
+
+
+def _jsonl_records(display: str, text: str) -> Iterator[tuple[int, dict[str, Any]] | FileError]:
+    """``(line, object)`` per non-blank line of a JSON Lines text, counting every line from 1."""
+    for lineno, value in jsonl_objects(text.split("\n")):
+        if isinstance(value, str):
+            yield FileError(f"{display}#row={lineno}", value, kind="bad_row", row=lineno)
+        else:
+            yield lineno, value

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from longbert.readers.csvrows import _pick_delimiter as readers_delimiter
+from longbert.readers.csvrows import pick_delimiter
 from longbert.text.decoding import ReadFailure, decode_text
 
 #: How much of the (decompressed) file is read to find the columns.
@@ -95,7 +95,7 @@ def table_columns(name: str, data: bytes, sample_bytes: int = SAMPLE_BYTES) -> l
     if kind in (".jsonl", ".json", ".ndjson"):
         return _json_keys(name, text)
     # The readers' choice: the delimiter whose header has a ``text`` column, else the sniffed one.
-    _, header = readers_delimiter(kind.lstrip("."), text, "text")
+    _, header = pick_delimiter(kind.lstrip("."), text, "text")
     columns = [c.strip() for c in header if c.strip()]
     if len(columns) < 2:
         raise ValueError(
