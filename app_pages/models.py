@@ -11,7 +11,7 @@ from app_pages import resources, views
 from longbert.errors import LongBertError
 from longbert.settings import models_dir
 from longbert.ui import charts
-from longbert.ui.evaluation import evaluate, load_labelled
+from longbert.ui.evaluation import evaluate_upload
 from longbert.ui.formatting import md
 from longbert.ui.model_admin import (
     default_model,
@@ -28,7 +28,6 @@ from longbert.ui.models import (
     metrics_title,
     scan_checkpoints,
 )
-from longbert.ui.service import classify
 from longbert.ui.tables import table_frame
 from longbert.ui.uploads import LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
 
@@ -51,11 +50,10 @@ def _evaluate(choice: ModelChoice) -> None:
                                    index=guess_column(found, LABEL_NAMES, avoid=text_column))
     if st.button("Evaluate", key="models:evaluate", type="primary"):
         try:
-            dataset = load_labelled(upload.name, upload.getvalue(), text_column, label_column)
             model = resources.load_model(choice.key, None)
-            with st.spinner(f"Classifying {len(dataset.examples)} documents…"):
-                scores = evaluate(choice.title, dataset, lambda docs: classify(model, docs),
-                                  list(choice.labels))
+            with st.spinner("Classifying the labelled documents…"):
+                scores = evaluate_upload(upload.name, upload.getvalue(), text_column, label_column,
+                                         model)
         except LongBertError as error:
             st.error(str(error))
             return
@@ -67,12 +65,16 @@ def _evaluate(choice: ModelChoice) -> None:
     a, b, c = st.columns(3)
     a.metric("Accuracy", f"{scores.accuracy:.1%}")
     b.metric("Macro-F1", f"{scores.macro_f1:.1%}")
+    left_out = [f"{scores.failed} could not be read (left out)" if scores.failed else "",
+                f"{scores.duplicates_dropped} repeated texts counted once"
+                if scores.duplicates_dropped else ""]
     c.metric("Documents", f"{scores.documents:,}",
-             help=f"{scores.failed} could not be classified (counted as wrong)." if scores.failed
-             else None)
-    st.plotly_chart(charts.confusion_figure(scores.labels, scores.confusion,
-                                            title=f"Confusion matrix on {kept[1]}"),
-                    key="models:confusion")
+             help="; ".join(w for w in left_out if w) + " -- as python -m longbert.evaluate scores "
+             "the same file." if any(left_out) else None)
+    if scores.confusion:  # multi-label models: accuracy is every label right; no matrix
+        st.plotly_chart(charts.confusion_figure(scores.labels, scores.confusion,
+                                                title=f"Confusion matrix on {kept[1]}"),
+                        key="models:confusion")
 
 
 st.title("Models")

@@ -264,7 +264,9 @@ class DocumentClassifier(nn.Module):
         """
         if self.prepared_dtype == torch.qint8:  # int8 linear layers take float32 activations
             return self
-        dtype = weights_dtype(self.device, precision)
+        # "auto" is the inference policy: LONGBERT_PRECISION when it is set (fp32: exact float32
+        # everywhere, as the README promises), else the device's best.
+        dtype = weights_dtype(self.device, None if precision == "auto" else precision)
         if dtype != self.weights_dtype:
             self.encoder.to(dtype)
         self.prepared_dtype = dtype if dtype != torch.float32 else None
@@ -276,6 +278,13 @@ class DocumentClassifier(nn.Module):
         ``LONGBERT_PRECISION`` picks (None: float32)."""
         return self.prepared_dtype or precision_dtype(self.device)
 
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The dtype inference autocasts to: none when the weights were prepared for inference
+        (bf16 or int8 weights run as they are; int8 layers take float32 activations), else the
+        one ``LONGBERT_PRECISION`` picks (None: float32). Every inference pass -- predict,
+        explanations, exit calibration, re-scoring -- runs under it."""
+        return precision_dtype(self.device) if self.prepared_dtype is None else None
+
     def infer(self, inputs: ModelInputs, **options: Any) -> ClassifierOutput:
         """:meth:`forward` without gradients, on this model's device, in :meth:`inference_dtype`
         (an early-exit model takes ``exit_threshold=``; None: its stored threshold):
@@ -283,7 +292,7 @@ class DocumentClassifier(nn.Module):
         with float32 weights under autocast in the precision ``LONGBERT_PRECISION`` picks there
         (see :func:`~longbert.devices.precision_dtype`)."""
         device = self.device
-        mixed = precision_dtype(device) if self.prepared_dtype is None else None
+        mixed = self.autocast_dtype()
         threshold = options.pop("exit_threshold", None)
         with torch.inference_mode(), autocast(device, mixed):
             # Early-exit models (an ``early_exit`` submodule, see longbert.compression.early_exit):

@@ -11,7 +11,7 @@ import pytest
 from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.store import Store
-from longbert.ui.evaluation import Verdict, evaluate, load_labelled, majority_scores, score
+from longbert.ui.evaluation import Verdict, evaluate_upload, majority_scores, score
 from longbert.ui.model_admin import default_model, delete_checkpoint, set_default_model
 from longbert.ui.models import ZERO_SHOT_KEY
 from tests.helpers.store_factories import make_prediction
@@ -40,20 +40,28 @@ def test_the_verdict_says_plainly_when_a_model_is_no_better() -> None:
                                                        "zero-shot with the label names"]
 
 
-def test_evaluate_an_uploaded_labelled_file() -> None:
-    data = "\n".join(json.dumps({"body": f"text {i}", "topic": "x" if i % 2 else "y"})
-                     for i in range(6)).encode()
-    dataset = load_labelled("gold.jsonl", data, "body", "topic")
-    seen: list[str] = []
+def test_an_upload_is_scored_as_the_command_line_scores_it(tmp_path: Path) -> None:
+    from helpers.classifier_factories import save_tiny_encoder, text_of
 
-    def classify(documents: list[Document]) -> list[object]:
-        seen.extend(d.text for d in documents)
-        return [make_prediction(d, labels=("x", "y"), label="x") for d in documents]
+    from longbert import LongBertClassifier
+    from longbert.evaluate import evaluate
 
-    scores = evaluate("m", dataset, classify, ["x", "y"])
-    assert len(seen) == 6 and scores.accuracy == 0.5 and scores.confusion == [[3, 0], [3, 0]]
+    classifier = LongBertClassifier.from_encoder(
+        save_tiny_encoder(tmp_path / "tiny-bert"), labels=["x", "y"], device="cpu"
+    )
+    rows = [{"body": f"{text_of(3, offset=i)} Item {i}.", "topic": "x" if i % 2 else "y"} for i in range(6)]
+    rows += rows[:2]  # two repeated texts
+    data = "\n".join(json.dumps(r) for r in rows).encode()
+    scores = evaluate_upload("gold.jsonl", data, "body", "topic", classifier)
+    (tmp_path / "gold.jsonl").write_bytes(data)
+    cli = evaluate(classifier, tmp_path / "gold.jsonl", text_column="body", label_column="topic")
+    assert (scores.accuracy, scores.macro_f1, scores.documents) == (cli["accuracy"], cli["macro_f1"], 6)
+    assert scores.duplicates_dropped == 2 and scores.confusion == cli["confusion_matrix"]
     with pytest.raises(LongBertError, match="nope"):
-        load_labelled("gold.jsonl", data, "body", "nope")
+        evaluate_upload("gold.jsonl", data, "body", "nope", classifier)
+    unknown = json.dumps({"body": "a text", "topic": "z"}).encode()
+    with pytest.raises(LongBertError, match="z"):
+        evaluate_upload("gold.jsonl", unknown, "body", "topic", classifier)
 
 
 def test_the_default_model_changes_only_when_a_person_chooses(tmp_path: Path) -> None:

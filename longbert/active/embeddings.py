@@ -165,7 +165,7 @@ def score_documents(
             stop += 1
         group = ready[start:stop]
         batch = collate(classifier, [encoded[i] for i in group])  # type: ignore[misc]
-        with precision(device):
+        with autocast(device, classifier.autocast_dtype()):  # as infer runs it (int8: none)
             probs, vectors = _run(classifier, batch, batch_size, settings)
         probabilities[group] = probs.float().cpu().numpy()
         embeddings[group] = vectors.float().cpu().numpy()

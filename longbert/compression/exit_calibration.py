@@ -114,13 +114,13 @@ def exit_logits(classifier: Any, documents: list[Any], batch_size: int = 8) -> E
     """:class:`ExitLogits` of ``documents`` (texts or documents), computed as
     :meth:`~longbert.classifier.DocumentClassifier.infer` runs the model (its device, its
     precision), every layer once."""
-    from longbert.devices import autocast, precision_dtype
+    from longbert.devices import autocast
 
     if getattr(classifier, "early_exit", None) is None:
         raise ValueError("calibration needs an early-exit model (one with exits).")
     classifier.eval()
     device = classifier.device
-    mixed = precision_dtype(device) if classifier.prepared_dtype is None else None
+    mixed = classifier.autocast_dtype()
     rows, row_doc, full, kept = [], [], [], []
     for start in range(0, len(documents), batch_size):
         prepared = {i: _prepare(classifier, d) for i, d in enumerate(documents[start : start + batch_size])}

@@ -7,6 +7,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from longbert.document import Document
 from longbert.explain import model_io
@@ -56,10 +57,19 @@ def explain(
             :func:`~longbert.explain.methods.occlude_blocks_then_sentences`); 0 = exact, one
             copy per sentence; None = automatic (coarse-to-fine in long mode only).
 
-    Raises ValueError for an unknown method or label, or a document with no readable tokens.
+    Raises ValueError for an unknown method or label, a document with no readable tokens, or a
+    gradient method on an int8 model (its layers have no backward).
     """
     if method not in METHODS:
         raise ValueError(f"unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
+    if method in GRADIENT_METHODS and getattr(classifier, "prepared_dtype", None) == torch.qint8:
+        # torch's dynamic int8 linear layers have no backward: gradients would skip them and
+        # the scores would be silently wrong.
+        raise ValueError(
+            f"{method} needs gradients through the encoder, and an int8 model's layers have none: "
+            "use occlusion or attention (they explain what the int8 model computes), or explain "
+            "with its source model."
+        )
     started = perf_counter()
     chosen, settings = model_io.resolve(classifier, strategy)
     if method == "attention":

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from longbert.devices import autocast, precision_dtype
+from longbert.devices import autocast
 from longbert.document import Document, as_document
 from longbert.inference import LONG_GROUP_TOKENS
 from longbert.inputs import ModelInputs, prepare
@@ -85,9 +85,10 @@ def _template(classifier: DocumentClassifier, encoded: Selection) -> ModelInputs
     return classifier.collate([encoded])
 
 
-def _precision(device: torch.device) -> Any:
-    """The configured mixed precision on ``device`` (as ``infer`` runs)."""
-    return autocast(device, precision_dtype(device))
+def _precision(classifier: DocumentClassifier) -> Any:
+    """The mixed precision ``infer`` runs ``classifier`` in (none over weights prepared for
+    inference: an int8 model's layers take float32 activations)."""
+    return autocast(classifier.device, classifier.autocast_dtype())
 
 
 @torch.inference_mode()
@@ -111,7 +112,7 @@ def _window_vectors(
             stop += 1
         part = [rows[i] for i in order[start:stop]]
         batch = classifier.collate(part).to(device)
-        with _precision(device):
+        with _precision(classifier):
             vectors = classifier.run_encoder(
                 batch, attention_window=_options(settings)["attention_window"]
             ).vectors
@@ -137,7 +138,7 @@ def _classify(
         num_docs=num_docs,
         window_start=_repeated_starts(template, num_docs, vectors.device),
     )
-    with _precision(vectors.device):
+    with _precision(classifier):
         out = classifier.classify_windows(
             vectors.to(_head_dtype(classifier)), batch, pooling=_options(settings)["pooling"]
         )

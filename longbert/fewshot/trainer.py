@@ -39,7 +39,7 @@ import torch
 
 from longbert.active.embeddings import collate, precision, prepare_documents
 from longbert.classifier import LongBertClassifier
-from longbert.devices import DeviceLike
+from longbert.devices import DeviceLike, autocast
 from longbert.document import Document
 from longbert.fewshot.head import HEADS, fit_cls_head, fit_logistic_head
 from longbert.fewshot.pairs import Pair, generate_pairs
@@ -170,7 +170,7 @@ def head_inputs(
         ):
             windows += len(encoded[stop].windows)
             stop += 1
-        with precision(classifier.device):
+        with autocast(classifier.device, classifier.autocast_dtype()):
             out.append(pooled_vectors(classifier, encoded[start:stop], strategy).float().cpu())
         start = stop
     return torch.cat(out).numpy()

@@ -16,9 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from longbert.data import LabeledDataset, load_dataset
-from longbert.errors import DatasetError
-from longbert.readers import TableOptions
+from longbert.data import LabeledDataset
 from longbert.results import Prediction
 from longbert.training.metrics import classification_report
 
@@ -36,8 +34,11 @@ class Scores:
     labels: list[str]
     confusion: list[list[int]]
     documents: int
-    #: Documents the model could not classify (counted as wrong).
+    #: Documents the model could not classify: counted as wrong by :func:`score` (the dev-set
+    #: verdict), left out of the figures by :func:`evaluate_upload` (as the command line does).
     failed: int = 0
+    #: Repeated texts of an upload counted once (:func:`evaluate_upload`).
+    duplicates_dropped: int = 0
 
 
 def score(name: str, gold: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> Scores:
@@ -138,26 +139,30 @@ def judge(
     return Verdict(model, yardsticks)
 
 
-def load_labelled(name: str, data: bytes, text_column: str, label_column: str) -> LabeledDataset:
-    """An uploaded labelled file (CSV/TSV/JSON Lines, maybe .gz) as a data set (single-label).
-    DatasetError names bad rows and missing columns."""
+def evaluate_upload(
+    name: str, data: bytes, text_column: str, label_column: str, classifier: Any
+) -> Scores:
+    """Scores of a loaded ``classifier`` on an uploaded labelled file (CSV/TSV/JSON Lines, maybe
+    .gz), computed by :func:`longbert.evaluate.evaluate` -- the command line's scoring -- so the
+    Models page and ``python -m longbert.evaluate`` give one file the same figures: duplicate
+    texts counted once, documents the model cannot read left out (and counted in ``failed``),
+    labels the model does not know refused (DatasetError), multi-label models scored as such.
+    DatasetError also names missing columns and a file without labelled documents."""
+    from longbert.evaluate import evaluate
+
     suffix = "".join(Path(name).suffixes[-2:]) or ".jsonl"
     with tempfile.TemporaryDirectory(prefix="longbert-eval-") as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)
-        table = TableOptions(text_column=text_column, label_column=label_column)
-        dataset = load_dataset(path, table=table, multi_label=False, min_classes=1,
-                               drop_duplicates=False)
-    if not dataset.examples:
-        raise DatasetError(f"'{name}' has no labelled documents.")
-    return dataset
-
-
-def evaluate(
-    name: str, dataset: LabeledDataset, classify: Callable[[Sequence[Any]], list[Any]],
-    labels: Sequence[str],
-) -> Scores:
-    """Scores of a model (``classify`` documents → results) on a labelled data set."""
-    gold = [ex.label for ex in dataset.examples]
-    results = classify([ex.document for ex in dataset.examples])
-    return score(name, gold, predicted_labels(results), labels)
+        report = evaluate(classifier, path, text_column=text_column, label_column=label_column)
+    confusion = report["confusion_matrix"]
+    return Scores(
+        name=str(getattr(classifier, "name", name)),
+        accuracy=float(report["accuracy"]),
+        macro_f1=float(report["macro_f1"]),
+        labels=list(report["labels"]),
+        confusion=confusion if isinstance(confusion, list) else [],  # multi-label: per label
+        documents=int(report["num_docs"]),
+        failed=len(report["errors"]),
+        duplicates_dropped=int(report["duplicates_dropped"]),
+    )
