@@ -32,6 +32,9 @@ class PredictOptions:
     gpus_per_worker: float = 0.0
     quiet: bool = False
     batch_name: str | None = None
+    #: Start over at ``output``, replacing what is there (an earlier run's or anyone's file)
+    #: instead of resuming it or refusing. Never an input file.
+    overwrite: bool = False
 
     def fingerprint(self) -> dict[str, Any]:
         """What makes an output's rows comparable: a re-run must match it to append."""

@@ -10,7 +10,9 @@ files appends their rows and rebuilds the file.
 
 A small state file, ``<output>.predict.json``, records what produced the output (model,
 strategy, labels) and its store batch, so that a re-run with other settings is refused instead of
-mixing two models' rows in one file.
+mixing two models' rows in one file. It is also what makes an output this tool's own: a file at
+the output path without one is someone else's, and a run refuses to replace it
+(:func:`claim_output`) unless told to overwrite it.
 """
 
 from __future__ import annotations
@@ -53,6 +55,73 @@ def state_path(output: Path) -> Path:
     return output.with_name(output.name + ".predict.json")
 
 
+def temporary_path(path: Path) -> Path:
+    """Where ``path`` is written before it is renamed into place (a kill leaves the old one whole)."""
+    return path.with_name(path.name + ".tmp")
+
+
+def written_files(output: Path) -> list[Path]:
+    """Every file a run writes for ``output``: the output, its ledger and state, their temporaries."""
+    files = [output, ledger_path(output), state_path(output)]
+    return list(dict.fromkeys([*files, *(temporary_path(f) for f in files)]))
+
+
+def check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """OutputError when a file the run writes would replace an input file, or lie inside one (an
+    archive); --overwrite does not change this. Folders are fine: the walk leaves out the
+    files a run writes (:func:`longbert.bulk.sources.walk_inputs`)."""
+    written = {path.resolve() for path in written_files(output)}
+    above = set(output.resolve().parents)
+    for given in inputs:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            continue
+        resolved = path.resolve()
+        if resolved in written:
+            raise OutputError(f"--output {output} would replace the input {given}; choose another --output.")
+        if resolved in above:
+            raise OutputError(f"--output {output} is inside the input file {given}; choose another --output.")
+
+
+def claim_output(output: Path, fingerprint: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
+    """The state of the earlier run to resume at ``output``, or None to start a new run there.
+
+    OutputError, before anything is written, for a run with other settings (``fingerprint``
+    differs: two models' rows would mix) and for an existing output or ledger that is not this
+    tool's (no state file beside it: a user's table, possibly the very input). ``overwrite``
+    starts a new run instead; its files replace the old ones (:func:`discard_run`).
+    """
+    if overwrite:
+        return None
+    state = read_state(output)
+    again = "Use another --output, or --overwrite to start over there (it replaces the output)."
+    if state is not None:
+        if state.get("run") != fingerprint:
+            differences = _differences(state.get("run") or {}, fingerprint)
+            raise OutputError(f"{output} was made with other settings ({differences}). {again}")
+        return state
+    for path in dict.fromkeys([output, ledger_path(output)]):
+        if path.exists() and path.stat().st_size > 0:  # an empty file holds nothing to lose
+            raise OutputError(
+                f"{path} exists and was not written by longbert.predict (there is no "
+                f"{state_path(output).name} beside it), so it is left alone. Choose another "
+                "--output, or add --overwrite to replace it."
+            )
+    return None
+
+
+def discard_run(output: Path) -> None:
+    """Forget an earlier run at ``output`` (its ledger and state), for --overwrite. A CSV or
+    Parquet output itself stays until the new run's table replaces it."""
+    for path in (ledger_path(output), state_path(output)):
+        path.unlink(missing_ok=True)
+
+
+def _differences(saved: dict[str, Any], given: dict[str, Any]) -> str:
+    keys = [k for k in sorted(set(saved) | set(given)) if saved.get(k) != given.get(k)]
+    return "; ".join(f"{k}: {saved.get(k)!r} then, {given.get(k)!r} now" for k in keys) or "unknown"
+
+
 def read_state(output: Path) -> dict[str, Any] | None:
     path = state_path(output)
     if not path.exists():
@@ -65,7 +134,7 @@ def read_state(output: Path) -> dict[str, Any] | None:
 
 def write_state(output: Path, state: dict[str, Any]) -> None:
     path = state_path(output)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_path(path)
     tmp.write_text(json.dumps(state, indent=2, default=str))
     tmp.replace(path)
 
@@ -168,7 +237,7 @@ def build_table(ledger: Path, output: Path, fmt: str) -> int:
     """Write ``output`` (CSV or Parquet) from the ledger, piece by piece; returns its rows."""
     labels, extra = flat_columns(ledger)
     header = [c for c in COLUMNS if c != "probabilities"] + [f"p_{label}" for label in labels] + extra
-    tmp = output.with_name(output.name + ".tmp")
+    tmp = temporary_path(output)
     rows = 0
     if fmt == "csv":
         with tmp.open("w", encoding="utf-8", newline="") as handle:

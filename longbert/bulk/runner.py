@@ -25,9 +25,11 @@ from longbert.bulk.outputs import (
     Ledger,
     OutputError,
     build_table,
+    check_not_an_input,
+    claim_output,
+    discard_run,
     ledger_path,
     output_format,
-    read_state,
     write_state,
 )
 from longbert.bulk.progress import Progress
@@ -60,22 +62,17 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     if options.batch_size < 1 or options.workers < 1 or options.gpus_per_worker < 0:
         raise LongBertError("--batch-size and --workers must be at least 1, --gpus-per-worker at least 0.")
     # Before the model loads: an output under a file (or a folder given as the file) is a message.
+    # So is an output that would replace an input, or a file that is not this tool's own.
+    check_not_an_input(Path(options.output).expanduser(), options.inputs)
     output = check_output(options.output, "--output")
     fmt = output_format(output)
     ledger = Ledger(ledger_path(output))
-    state = read_state(output)
     fingerprint = options.fingerprint()
-    if state is not None and state.get("run") != fingerprint:
-        raise OutputError(
-            f"{output} was made with other settings ({_differences(state.get('run') or {}, fingerprint)}). "
-            "Use another --output, or delete it (and its .predict.json) to start over."
-        )
-    if state is None and ledger.path.exists() and ledger.path.stat().st_size > 0:
-        raise OutputError(
-            f"{ledger.path} exists and was not written by longbert.predict; choose another --output."
-        )
+    state = claim_output(output, fingerprint, options.overwrite)
 
     engine = _make_engine(options)
+    if options.overwrite:  # only now: a model that fails to load leaves the old run as it was
+        discard_run(output)
     sink = None
     keep_rows = None
     state = state or {"version": STATE_VERSION, "run": fingerprint, "store": None}
@@ -183,11 +180,6 @@ def _write(results: list[BulkResult], ledger: Ledger, sink: Any, progress: Progr
     errors = sum(1 for r in results if r.row.get("error"))
     tokens = sum(int(r.row.get("used_tokens") or 0) for r in results)
     progress.update(len(results), errors, tokens)
-
-
-def _differences(saved: dict[str, Any], given: dict[str, Any]) -> str:
-    keys = [k for k in sorted(set(saved) | set(given)) if saved.get(k) != given.get(k)]
-    return "; ".join(f"{k}: {saved.get(k)!r} then, {given.get(k)!r} now" for k in keys) or "unknown"
 
 
 class LocalEngine:

@@ -1,0 +1,64 @@
+"""``python -m longbert.predict`` and the files already there: what it refuses to replace, what
+it never reads back, and which runs it lets append to an output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.predict_fixtures import make_corpus
+from test_predict_cli import checkpoint, env  # noqa: F401  (fixtures: a tiny checkpoint, a sandbox)
+
+from longbert.predict import main
+
+
+def _table(path: Path) -> Path:
+    path.write_text('id,text\nt1,"Markets fell as rates rose."\nt2,"The club won the final."\n')
+    return path
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_an_input_file_is_never_the_output(
+    env: Path,  # noqa: F811
+    checkpoint: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    overwrite: list[str],
+) -> None:
+    data = _table(env / "mydata.csv")
+    before = data.read_bytes()
+    args = ["--model", str(checkpoint), "--input", str(data), "--no-store", "--quiet", *overwrite]
+    assert main([*args, "--output", str(data)]) == 2
+    assert "would replace the input" in capsys.readouterr().err
+    # The same file by another spelling of its path.
+    assert main([*args, "--output", str(env / "sub" / ".." / "mydata.csv")]) == 2
+    assert data.read_bytes() == before
+    assert sorted(p.name for p in env.iterdir() if p.is_file()) == ["mydata.csv"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
+def test_an_output_someone_else_wrote_is_replaced_only_with_overwrite(
+    env: Path,  # noqa: F811
+    checkpoint: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    suffix: str,
+) -> None:
+    corpus = make_corpus(env / "corpus.jsonl", 3)
+    theirs = env / f"theirs.{suffix}"
+    theirs.write_bytes(b"someone's work\n")
+    args = [
+        "--model",
+        str(checkpoint),
+        "--input",
+        str(corpus),
+        "--output",
+        str(theirs),
+        "--no-store",
+        "--quiet",
+    ]
+    assert main(args) == 2
+    assert "not written by longbert.predict" in capsys.readouterr().err
+    assert theirs.read_bytes() == b"someone's work\n"
+    assert main([*args, "--overwrite"]) == 0
+    assert theirs.read_bytes() != b"someone's work\n"
+    # Now it is this tool's own output: a plain re-run resumes it.
+    assert main(args) == 0
