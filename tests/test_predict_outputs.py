@@ -3,13 +3,16 @@ it never reads back, and which runs it lets append to an output."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-from helpers.predict_fixtures import make_corpus
+from helpers.predict_fixtures import make_corpus, read_jsonl
 from test_predict_cli import checkpoint, env  # noqa: F401  (fixtures: a tiny checkpoint, a sandbox)
 
+from longbert.bulk.outputs import ledger_path
 from longbert.predict import main
+from longbert.store import Store
 
 
 def _table(path: Path) -> Path:
@@ -62,3 +65,26 @@ def test_an_output_someone_else_wrote_is_replaced_only_with_overwrite(
     assert theirs.read_bytes() != b"someone's work\n"
     # Now it is this tool's own output: a plain re-run resumes it.
     assert main(args) == 0
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+def test_an_output_inside_an_input_folder_is_never_read_back(
+    env: Path,  # noqa: F811
+    checkpoint: Path,  # noqa: F811
+    suffix: str,
+) -> None:
+    corpus = env / "corp"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Markets fell as rates rose.")
+    (corpus / "b.txt").write_text("The club won the final.")
+    out = corpus / f"labels.{suffix}"
+    args = ["--model", str(checkpoint), "--input", str(corpus), "--output", str(out), "--quiet"]
+    assert main(args) == 0
+    (corpus / "c.txt").write_text("Bond yields climbed again.")
+    assert main(args) == 0  # the output, its ledger and state are in the folder now
+    rows = read_jsonl(ledger_path(out))
+    assert sorted(r["name"] for r in rows) == [f"{corpus}/{n}.txt" for n in "abc"]
+    assert all(r["error"] is None for r in rows)
+    store = Store(os.environ["LONGBERT_DB_URL"])
+    (batch,) = store.list_batches()
+    assert (batch.total, batch.errors) == (3, 0)

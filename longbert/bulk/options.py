@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from longbert.bulk.model import ModelSpec
+from longbert.bulk.outputs import written_files
+from longbert.bulk.sources import InputOptions
 
 
 @dataclass
@@ -35,6 +37,12 @@ class PredictOptions:
     #: Start over at ``output``, replacing what is there (an earlier run's or anyone's file)
     #: instead of resuming it or refusing. Never an input file.
     overwrite: bool = False
+
+    def input_options(self) -> InputOptions:
+        """How the inputs are read; every file this run writes is left out of them."""
+        output = Path(self.output).expanduser()
+        skip = frozenset(path.resolve() for path in written_files(output))
+        return InputOptions(self.text_column, self.id_column, skip=skip)
 
     def fingerprint(self) -> dict[str, Any]:
         """What makes an output's rows comparable: a re-run must match it to append."""

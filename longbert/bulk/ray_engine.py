@@ -235,7 +235,7 @@ class RayEngine:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         files = [
             {"name": shown, "path": str(path) if path is not None else ""}
-            for shown, path in walk_inputs(o.inputs)
+            for shown, path in walk_inputs(o.inputs, o.input_options().skip)
         ]
         if not files:
             return

@@ -33,7 +33,7 @@ from longbert.bulk.outputs import (
     write_state,
 )
 from longbert.bulk.progress import Progress
-from longbert.bulk.sources import InputOptions, ReadCounter, input_bytes, iter_sources
+from longbert.bulk.sources import ReadCounter, input_bytes, iter_sources
 from longbert.cli_common import check_output
 from longbert.errors import LongBertError
 
@@ -112,7 +112,10 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
 
     counter = ReadCounter()
     total: list[int | None] = [None]
-    sizer = threading.Thread(target=lambda: total.__setitem__(0, input_bytes(options.inputs)), daemon=True)
+    skip = options.input_options().skip
+    sizer = threading.Thread(
+        target=lambda: total.__setitem__(0, input_bytes(options.inputs, skip)), daemon=True
+    )
     sizer.start()
 
     def fraction() -> float | None:
@@ -194,7 +197,7 @@ class LocalEngine:
 
     def results(self, done: np.ndarray, counter: ReadCounter, skipped: list[int]) -> Iterator[BulkResult]:
         o = self.options
-        sources = iter_sources(o.inputs, InputOptions(o.text_column, o.id_column), counter)
+        sources = iter_sources(o.inputs, o.input_options(), counter)
         items = prefetch(skip_done(sources, done, skipped))
         yield from classify_items(
             self.classifier, items, strategy=self.strategy, batch_size=o.batch_size, attention=o.attention
