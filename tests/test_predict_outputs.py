@@ -4,10 +4,11 @@ it never reads back, and which runs it lets append to an output."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
-from helpers.predict_fixtures import make_corpus, read_jsonl
+from helpers.predict_fixtures import make_checkpoint, make_corpus, read_jsonl
 from test_predict_cli import checkpoint, env  # noqa: F401  (fixtures: a tiny checkpoint, a sandbox)
 
 from longbert.bulk.outputs import ledger_path
@@ -88,3 +89,39 @@ def test_an_output_inside_an_input_folder_is_never_read_back(
     store = Store(os.environ["LONGBERT_DB_URL"])
     (batch,) = store.list_batches()
     assert (batch.total, batch.errors) == (3, 0)
+
+
+def test_a_resume_with_another_checkpoint_of_the_same_name_is_refused(
+    env: Path,  # noqa: F811
+    checkpoint: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first, second = env / "models-a", env / "models-b"
+    shutil.copytree(checkpoint, first / "m1")
+    make_checkpoint(env / "other", labels=("cats", "dogs"))
+    shutil.copytree(env / "other" / "tiny-news", second / "m1")
+    corpus = make_corpus(env / "corpus.jsonl", 2)
+    out = env / "out.csv"
+    args = ["--model", "m1", "--input", str(corpus), "--output", str(out), "--quiet"]
+    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(first))
+    assert main(args) == 0
+    before = out.read_bytes()
+    make_corpus(env / "corpus.jsonl", 3)  # one more input to label
+    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(second))
+    assert main(args) == 2
+    message = capsys.readouterr().err
+    assert "checkpoint_labels: ['econ', 'sport'] then, ['cats', 'dogs'] now" in message
+    assert "--overwrite" in message
+    # The same folder, retrained in place (python -m longbert.train --overwrite --name m1).
+    shutil.rmtree(first / "m1")
+    shutil.copytree(second / "m1", first / "m1")
+    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(first))
+    assert main(args) == 2
+    assert "checkpoint_manifest" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert main([*args, "--overwrite"]) == 0
+    labels = {r["label"] for r in read_jsonl(ledger_path(out))}
+    assert len(read_jsonl(ledger_path(out))) == 3 and labels <= {"cats", "dogs"}
+    (batch, _) = Store(os.environ["LONGBERT_DB_URL"]).list_batches()  # a new batch, the old one kept
+    assert batch.total == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,28 @@ class ModelSpec:
         from longbert import load_classifier
 
         return load_classifier(str(self.model), device=self.device, precision="auto")  # inference only
+
+    def checkpoint_identity(self) -> dict[str, Any]:
+        """Which weights ``model`` names, read without loading them (empty for zero-shot, whose
+        labels and encoder are the spec's own): the resolved folder, and what was saved there
+        (the manifest's SHA-256, saved_at and labels). A name is not enough: ``models/m1`` may be
+        another folder (LONGBERT_MODELS_DIR) or retrained in place since an output was begun."""
+        if self.model is None:
+            return {}
+        from longbert.checkpoints import MANIFEST, read_manifest, resolve_checkpoint
+
+        folder = resolve_checkpoint(self.model).resolve()
+        manifest = read_manifest(folder)
+        try:
+            digest = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()[:16]
+        except OSError as error:
+            raise LongBertError(f"Checkpoint '{folder}': {MANIFEST} cannot be read ({error}).") from error
+        return {
+            "checkpoint": str(folder),
+            "checkpoint_saved_at": manifest.saved_at,
+            "checkpoint_manifest": digest,
+            "checkpoint_labels": list(manifest.labels),
+        }
 
     def strategy_for(self, classifier: DocumentClassifier) -> Strategy:
         """The strategy predictions run with: the override, else the model's own (+ parameters)."""

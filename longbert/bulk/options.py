@@ -45,10 +45,12 @@ class PredictOptions:
         return InputOptions(self.text_column, self.id_column, skip=skip)
 
     def fingerprint(self) -> dict[str, Any]:
-        """What makes an output's rows comparable: a re-run must match it to append."""
+        """What makes an output's rows comparable: a re-run must match it to append (the
+        checkpoint's identity included, not only the name it was given by)."""
         spec = self.spec
         return {
             "model": spec.model,
+            **spec.checkpoint_identity(),
             "labels": spec.labels,
             "encoder": spec.encoder,
             "strategy": spec.strategy,

@@ -5,12 +5,13 @@ appended a chunk at a time and flushed to disk (``fsync``) before the store is t
 leaves at most a partial last line, which a resume cuts off (:meth:`Ledger.open`). CSV and
 Parquet are (re)built from the ledger at the end of every run, streamed in pieces of
 :data:`PIECE_ROWS` rows and renamed into place, so a kill during that step leaves the previous
-file whole. The ledger stays (delete it with the output to start over); a re-run with new input
+file whole. The ledger stays (``--overwrite`` starts over); a re-run with new input
 files appends their rows and rebuilds the file.
 
-A small state file, ``<output>.predict.json``, records what produced the output (model,
-strategy, labels) and its store batch, so that a re-run with other settings is refused instead of
-mixing two models' rows in one file. It is also what makes an output this tool's own: a file at
+A small state file, ``<output>.predict.json``, records what produced the output (the model and
+which checkpoint that was: its folder, manifest hash and labels; strategy, zero-shot labels) and
+its store batch, so that a re-run with other settings is refused instead of mixing two models'
+rows in one file. It is also what makes an output this tool's own: a file at
 the output path without one is someone else's, and a run refuses to replace it
 (:func:`claim_output`) unless told to overwrite it.
 """
