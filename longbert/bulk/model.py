@@ -13,7 +13,7 @@ from longbert.errors import LongBertError
 
 if TYPE_CHECKING:
     from longbert.classifier import DocumentClassifier
-    from longbert.strategies import Strategy
+    from longbert.strategies import Strategy, StrategySpec
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,22 @@ class ModelSpec:
             "checkpoint_labels": list(manifest.labels),
         }
 
-    def strategy_for(self, classifier: DocumentClassifier) -> Strategy:
-        """The strategy predictions run with: the override, else the model's own (+ parameters)."""
-        from longbert.strategies import get_strategy
+    def strategy_for(self, own: StrategySpec) -> tuple[Strategy, dict[str, Any]]:
+        """The strategy predictions run with -- the override, else ``own`` (the model's) with
+        ``strategy_params`` -- and the model settings given among those parameters (chunk's
+        ``pooling``, sparse's ``attention_window``), to pass on as
+        ``classifier.predict(strategy=..., **settings)``, as ``python -m longbert.evaluate`` does."""
+        from longbert.strategies import parse_strategy
 
         if self.strategy is not None:
-            return get_strategy({"name": self.strategy, "params": dict(self.strategy_params)})
-        return get_strategy(classifier.strategy, **self.strategy_params)
+            return parse_strategy({"name": self.strategy, "params": dict(self.strategy_params)})
+        return parse_strategy(own, **self.strategy_params)
+
+
+def strategy_config(strategy: Strategy, settings: dict[str, Any]) -> dict[str, Any]:
+    """What a run records as its strategy: ``{"name", "params"}``, and the model settings it
+    overrides as ``"model"`` (the layout :func:`~longbert.strategies.parse_strategy` reads)."""
+    return {**strategy.config(), "model": dict(settings)} if settings else strategy.config()
 
 
 def parse_labels(values: Sequence[str]) -> dict[str, str]:

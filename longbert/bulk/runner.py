@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from longbert.bulk.local import BulkResult, classify_items, prefetch, skip_done
+from longbert.bulk.model import strategy_config
 from longbert.bulk.options import PredictOptions
 from longbert.bulk.outputs import (
     Ledger,
@@ -191,16 +192,21 @@ class LocalEngine:
     def __init__(self, options: PredictOptions) -> None:
         self.options = options
         self.classifier = options.spec.load()
-        self.strategy = options.spec.strategy_for(self.classifier)
+        self.strategy, self.model_settings = options.spec.strategy_for(self.classifier.strategy)
         self.model_name = self.classifier.name
-        self.strategy_config = self.strategy.config()
+        self.strategy_config = strategy_config(self.strategy, self.model_settings)
 
     def results(self, done: np.ndarray, counter: ReadCounter, skipped: list[int]) -> Iterator[BulkResult]:
         o = self.options
         sources = iter_sources(o.inputs, o.input_options(), counter)
         items = prefetch(skip_done(sources, done, skipped))
         yield from classify_items(
-            self.classifier, items, strategy=self.strategy, batch_size=o.batch_size, attention=o.attention
+            self.classifier,
+            items,
+            strategy=self.strategy,
+            model_settings=self.model_settings,
+            batch_size=o.batch_size,
+            attention=o.attention,
         )
 
 
