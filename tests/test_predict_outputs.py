@@ -3,6 +3,7 @@ it never reads back, and which runs it lets append to an output."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -125,3 +126,26 @@ def test_a_resume_with_another_checkpoint_of_the_same_name_is_refused(
     assert len(read_jsonl(ledger_path(out))) == 3 and labels <= {"cats", "dogs"}
     (batch, _) = Store(os.environ["LONGBERT_DB_URL"]).list_batches()  # a new batch, the old one kept
     assert batch.total == 3
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_source_columns_keep_their_values_beside_the_probabilities(
+    env: Path,  # noqa: F811
+    checkpoint: Path,  # noqa: F811
+    suffix: str,
+) -> None:
+    import pandas as pd
+
+    corpus = env / "mixed.jsonl"
+    rows = [
+        {"id": "a", "text": "Markets fell as rates rose.", "p_econ": "mine", "meta": 1},
+        {"id": "b", "text": "The club won the final.", "p_econ": "theirs", "meta": "x"},
+    ]
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = env / f"out.{suffix}"
+    args = ["--model", str(checkpoint), "--input", str(corpus), "--output", str(out), "--no-store", "--quiet"]
+    assert main(args) == 0
+    frame = (pd.read_csv(out) if suffix == "csv" else pd.read_parquet(out)).set_index("id")
+    assert list(frame["source_p_econ"]) == ["mine", "theirs"]  # the app's exports name it so too
+    assert ((frame["p_econ"] + frame["p_sport"] - 1).abs() < 1e-4).all()
+    assert [str(v) for v in frame["meta"]] == ["1", "x"]  # a column of mixed types, as text

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from longbert.bulk.rows import COLUMNS, dumps, row_key
+from longbert.columns import probability_column
 from longbert.errors import LongBertError
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -230,14 +231,15 @@ def flatten(row: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     flat = {k: v for k, v in row.items() if k != "probabilities"}
     probabilities = row.get("probabilities") or {}
     for label in labels:
-        flat[f"p_{label}"] = probabilities.get(label)
+        flat[probability_column(label)] = probabilities.get(label)
     return flat
 
 
 def build_table(ledger: Path, output: Path, fmt: str) -> int:
     """Write ``output`` (CSV or Parquet) from the ledger, piece by piece; returns its rows."""
     labels, extra = flat_columns(ledger)
-    header = [c for c in COLUMNS if c != "probabilities"] + [f"p_{label}" for label in labels] + extra
+    probabilities = [probability_column(label) for label in labels]
+    header = [c for c in COLUMNS if c != "probabilities"] + probabilities + extra
     tmp = temporary_path(output)
     rows = 0
     if fmt == "csv":
@@ -261,12 +263,20 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def _write_parquet(ledger: Path, tmp: Path, header: list[str], labels: list[str], extra: list[str]) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class _NotOfType(Exception):
+    """A column with a value that does not fit the type it was given."""
 
-    # Types of the source columns: inferred per piece and unified; a column whose pieces
-    # disagree (numbers here, text there) is written as text.
+    def __init__(self, column: str) -> None:
+        super().__init__(column)
+        self.column = column
+
+
+def _write_parquet(ledger: Path, tmp: Path, header: list[str], labels: list[str], extra: list[str]) -> int:
+    """Parquet from the ledger. Source columns get their values' type, unified over the whole
+    ledger; one whose values share none (numbers here, text there) is written as text, so that a
+    type never costs the finished work at this last step."""
+    import pyarrow as pa
+
     fixed = {
         "id": pa.string(),
         "name": pa.string(),
@@ -277,43 +287,82 @@ def _write_parquet(ledger: Path, tmp: Path, header: list[str], labels: list[str]
         "strategy": pa.string(),
         "model": pa.string(),
         "error": pa.string(),
-        **{f"p_{label}": pa.float64() for label in labels},
+        **{probability_column(label): pa.float64() for label in labels},
     }
+    types, as_text = _source_types(ledger, extra)
+    while True:
+        schema = pa.schema(
+            [(name, fixed[name]) for name in header if name in fixed]
+            + [(name, pa.string() if name in as_text else types.get(name, pa.null())) for name in extra]
+        )
+        try:
+            return _write_parquet_pass(ledger, tmp, schema, labels)
+        except _NotOfType as problem:
+            if problem.column in as_text or problem.column in fixed:
+                raise  # text always fits: a bug, not data
+            as_text.add(problem.column)
+
+
+def _arrow_errors() -> tuple[type[BaseException], ...]:
+    import pyarrow as pa
+
+    return (pa.ArrowException, OverflowError, TypeError, ValueError)
+
+
+def _source_types(ledger: Path, extra: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """The Arrow type of each source column over the ledger, and the columns to write as text."""
+    import pyarrow as pa
+
     types: dict[str, Any] = {}
     as_text: set[str] = set()
     for piece in _pieces(ledger):
-        inferred = pa.Table.from_pylist([{k: r.get(k) for k in extra} for r in piece]).schema
         for name in extra:
-            new = inferred.field(name).type
+            if name in as_text:
+                continue
+            try:
+                new = pa.array([row.get(name) for row in piece]).type
+            except _arrow_errors():
+                as_text.add(name)  # mixed within the piece
+                continue
             old = types.get(name)
             if old is None or pa.types.is_null(old):
                 types[name] = new
             elif not pa.types.is_null(new) and new != old:
                 try:
-                    types[name] = (
-                        pa.unify_schemas(
-                            [pa.schema([(name, old)]), pa.schema([(name, new)])], promote_options="permissive"
-                        )
-                        .field(name)
-                        .type
-                    )
-                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    both = [pa.schema([(name, old)]), pa.schema([(name, new)])]
+                    types[name] = pa.unify_schemas(both, promote_options="permissive").field(name).type
+                except _arrow_errors():
                     as_text.add(name)
-    schema = pa.schema(
-        [(name, fixed[name]) for name in header if name in fixed]
-        + [(name, pa.string() if name in as_text else types.get(name, pa.null())) for name in extra]
-    )
+    return types, as_text
+
+
+def _write_parquet_pass(ledger: Path, tmp: Path, schema: Any, labels: list[str]) -> int:
+    """Write ``tmp`` with ``schema``; :class:`_NotOfType` naming a column a value does not fit."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     rows = 0
     with pq.ParquetWriter(tmp, schema) as writer:
         for piece in _pieces(ledger):
             flat = [flatten(row, labels) for row in piece]
-            for row in flat:
-                for name in as_text:
-                    value = row.get(name)
-                    if value is not None and not isinstance(value, str):
-                        row[name] = json.dumps(value, default=str)
-            writer.write_table(pa.Table.from_pylist(flat, schema=schema))
+            arrays = []
+            for field in schema:
+                values = [row.get(field.name) for row in flat]
+                if pa.types.is_string(field.type):
+                    values = [_text(value) for value in values]
+                try:
+                    arrays.append(pa.array(values, type=field.type))
+                except _arrow_errors() as error:
+                    raise _NotOfType(field.name) from error
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             rows += len(piece)
         if rows == 0:
             writer.write_table(schema.empty_table())
     return rows
+
+
+def _text(value: Any) -> str | None:
+    """A cell of a text column: text as is, anything else as JSON (numbers, objects, lists)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
