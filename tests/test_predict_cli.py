@@ -264,6 +264,7 @@ def test_help_documents_every_option(capsys) -> None:
         "--labels",
         "--input",
         "--output",
+        "--overwrite",
         "--strategy",
         "--strategy-param",
         "--text-column",
