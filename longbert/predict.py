@@ -83,7 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         type=Path,
         metavar="FILE",
-        help="results.jsonl, .csv or .parquet. Kept while running: a re-run resumes it.",
+        help="results.jsonl, .csv or .parquet. Kept while running: a re-run resumes it. An "
+        "existing file that an earlier run here did not write is refused (see --overwrite), "
+        "as is an input file, always.",
+    )
+    io.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Start over at --output: replace the file there (whoever wrote it, and whatever "
+        "run made it) and its .rows.jsonl and .predict.json, instead of resuming or refusing. "
+        "The earlier run's store batch stays in History; this run makes a new one.",
     )
     io.add_argument(
         "--text-column",
@@ -179,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             gpus_per_worker=args.gpus_per_worker,
             quiet=args.quiet,
             batch_name=args.batch_name,
+            overwrite=args.overwrite,
         )
         return run_predict(options)
 

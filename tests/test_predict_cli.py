@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers.classifier_factories import save_tiny_encoder
-from helpers.predict_fixtures import make_checkpoint, make_corpus, make_mixed_folder, read_jsonl
+from helpers.predict_fixtures import TOPICS, make_checkpoint, make_corpus, make_mixed_folder, read_jsonl
 from helpers.train_fixtures import TRAIN_ENCODER
 
 from longbert.bulk import ModelSpec, SourceItem, predict_many
@@ -264,6 +264,7 @@ def test_help_documents_every_option(capsys) -> None:
         "--labels",
         "--input",
         "--output",
+        "--overwrite",
         "--strategy",
         "--strategy-param",
         "--text-column",
@@ -342,3 +343,43 @@ def test_cli_and_readers_number_json_lines_rows_alike(tmp_path: Path) -> None:
     app = list(read_bytes("d.jsonl", data, table=TableOptions()))
     assert [i.name for i in cli] == ["d.jsonl#row=3", "d.jsonl#row=5", "d.jsonl#row=6"]
     assert [i.name for i in app] == [i.name for i in cli]  # a FileError and a ReadDocument both have one
+
+
+def test_strategy_params_for_the_model_apply_as_in_the_library(env: Path, checkpoint: Path) -> None:
+    from longbert import load_classifier
+
+    texts = [" ".join(TOPICS) * 3, " ".join(reversed(TOPICS)) * 2]  # several 64-token windows each
+    corpus = env / "long.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"l{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+
+    def cli(pooling: str) -> list[dict]:
+        out = env / f"{pooling}.jsonl"
+        strategy = [
+            "--strategy",
+            "chunk",
+            *("--strategy-param", "window=64", "--strategy-param", "stride=64"),
+        ]
+        strategy = [*strategy, "--strategy-param"]
+        args = [*_run_args(checkpoint, corpus, out), *strategy, f"pooling={pooling}", "--no-store"]
+        assert main([*args, "--attention", "none", "--quiet"]) == 0
+        return [r["probabilities"] for r in read_jsonl(out)]
+
+    classifier = load_classifier(str(checkpoint), device="cpu", precision="auto")  # as the CLI loads
+    given = {"name": "chunk", "params": {"window": 64, "stride": 64, "pooling": "max"}}
+    library = [p.probabilities for p in classifier.predict(texts, strategy=given, attention="none")]
+    by_max = cli("max")
+    for row, expected in zip(by_max, library, strict=True):
+        assert row == pytest.approx(expected, abs=1e-6)
+    assert by_max != cli("mean")
+    # The Ray engine's actor (called here without Ray) applies it the same way.
+    import numpy as np
+    import torch
+
+    from longbert.bulk.ray_engine import Predictor
+
+    params = {"window": 64, "stride": 64, "pooling": "max"}
+    spec = ModelSpec(str(checkpoint), strategy="chunk", strategy_params=params)
+    actor = Predictor(spec, 8, "none", False, threads=torch.get_num_threads())  # threads as they are
+    batch = {"name": np.array(["a", "b"], dtype=object), "text": np.array(texts, dtype=object)}
+    rows = [json.loads(row)["probabilities"] for row in actor(batch)["row"]]
+    assert rows == by_max

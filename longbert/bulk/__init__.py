@@ -70,16 +70,27 @@ def predict_many(
         spec = model if isinstance(model, ModelSpec) else None
         if spec is None:
             raise TypeError("With a Ray Dataset, pass a ModelSpec: each actor loads the model itself.")
+        if strategy is not None:
+            raise TypeError(
+                "With a Ray Dataset, give the strategy in the ModelSpec (strategy, strategy_params)."
+            )
         return predict_dataset(documents, spec, batch_size=batch_size, attention=attention, **ray_options)
     classifier = model.load() if isinstance(model, ModelSpec) else model
-    if strategy is None and isinstance(model, ModelSpec):
-        strategy = model.strategy_for(classifier)
-    if strategy is not None and not hasattr(strategy, "encode"):
-        from longbert.strategies import get_strategy
+    settings: dict[str, Any] = {}
+    if strategy is not None:
+        from longbert.strategies import parse_strategy
 
-        strategy = get_strategy(strategy)
+        # A spec's model settings (chunk's pooling...) apply, as in classifier.predict.
+        strategy, settings = parse_strategy(strategy)
+    elif isinstance(model, ModelSpec):
+        strategy, settings = model.strategy_for(classifier.strategy)
     return classify_items(
-        classifier, documents, strategy=strategy, batch_size=batch_size, attention=attention
+        classifier,
+        documents,
+        strategy=strategy,
+        model_settings=settings,
+        batch_size=batch_size,
+        attention=attention,
     )
 
 

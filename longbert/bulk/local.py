@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,17 +43,26 @@ def classify_items(
     items: Iterable[str | Any],
     *,
     strategy: Strategy | None = None,
+    model_settings: Mapping[str, Any] | None = None,
     batch_size: int = 8,
     attention: str = "summary",
     chunk_size: int = CHUNK_DOCUMENTS,
 ) -> Iterator[BulkResult]:
-    """Classify a stream of inputs chunk by chunk, yielding one :class:`BulkResult` per input, in order."""
+    """Classify a stream of inputs chunk by chunk, yielding one :class:`BulkResult` per input, in order.
+
+    ``model_settings``: chunk's ``pooling`` and sparse's ``attention_window`` for these
+    predictions (see :meth:`~longbert.bulk.model.ModelSpec.strategy_for`); both engines classify
+    through here.
+    """
     strategy = strategy or classifier.strategy
+    settings = dict(model_settings or {})
     model_name = classifier.name
     for chunk in chunked(iter_documents(items), chunk_size):
         documents = [item.document for item in chunk if item.document is not None]
         results = iter(
-            classifier.predict(documents, strategy=strategy, batch_size=batch_size, attention=attention)
+            classifier.predict(
+                documents, strategy=strategy, **settings, batch_size=batch_size, attention=attention
+            )
             if documents
             else []
         )

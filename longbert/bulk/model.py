@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from longbert.errors import LongBertError
 
 if TYPE_CHECKING:
     from longbert.classifier import DocumentClassifier
-    from longbert.strategies import Strategy
+    from longbert.strategies import Strategy, StrategySpec
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,44 @@ class ModelSpec:
 
         return load_classifier(str(self.model), device=self.device, precision="auto")  # inference only
 
-    def strategy_for(self, classifier: DocumentClassifier) -> Strategy:
-        """The strategy predictions run with: the override, else the model's own (+ parameters)."""
-        from longbert.strategies import get_strategy
+    def checkpoint_identity(self) -> dict[str, Any]:
+        """Which weights ``model`` names, read without loading them (empty for zero-shot, whose
+        labels and encoder are the spec's own): the resolved folder, and what was saved there
+        (the manifest's SHA-256, saved_at and labels). A name is not enough: ``models/m1`` may be
+        another folder (LONGBERT_MODELS_DIR) or retrained in place since an output was begun."""
+        if self.model is None:
+            return {}
+        from longbert.checkpoints import MANIFEST, read_manifest, resolve_checkpoint
+
+        folder = resolve_checkpoint(self.model).resolve()
+        manifest = read_manifest(folder)
+        try:
+            digest = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()[:16]
+        except OSError as error:
+            raise LongBertError(f"Checkpoint '{folder}': {MANIFEST} cannot be read ({error}).") from error
+        return {
+            "checkpoint": str(folder),
+            "checkpoint_saved_at": manifest.saved_at,
+            "checkpoint_manifest": digest,
+            "checkpoint_labels": list(manifest.labels),
+        }
+
+    def strategy_for(self, own: StrategySpec) -> tuple[Strategy, dict[str, Any]]:
+        """The strategy predictions run with -- the override, else ``own`` (the model's) with
+        ``strategy_params`` -- and the model settings given among those parameters (chunk's
+        ``pooling``, sparse's ``attention_window``), to pass on as
+        ``classifier.predict(strategy=..., **settings)``, as ``python -m longbert.evaluate`` does."""
+        from longbert.strategies import parse_strategy
 
         if self.strategy is not None:
-            return get_strategy({"name": self.strategy, "params": dict(self.strategy_params)})
-        return get_strategy(classifier.strategy, **self.strategy_params)
+            return parse_strategy({"name": self.strategy, "params": dict(self.strategy_params)})
+        return parse_strategy(own, **self.strategy_params)
+
+
+def strategy_config(strategy: Strategy, settings: dict[str, Any]) -> dict[str, Any]:
+    """What a run records as its strategy: ``{"name", "params"}``, and the model settings it
+    overrides as ``"model"`` (the layout :func:`~longbert.strategies.parse_strategy` reads)."""
+    return {**strategy.config(), "model": dict(settings)} if settings else strategy.config()
 
 
 def parse_labels(values: Sequence[str]) -> dict[str, str]:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from longbert.bulk.model import ModelSpec
+from longbert.bulk.outputs import written_files
+from longbert.bulk.sources import InputOptions
 
 
 @dataclass
@@ -32,12 +34,23 @@ class PredictOptions:
     gpus_per_worker: float = 0.0
     quiet: bool = False
     batch_name: str | None = None
+    #: Start over at ``output``, replacing what is there (an earlier run's or anyone's file)
+    #: instead of resuming it or refusing. Never an input file.
+    overwrite: bool = False
+
+    def input_options(self) -> InputOptions:
+        """How the inputs are read; every file this run writes is left out of them."""
+        output = Path(self.output).expanduser()
+        skip = frozenset(path.resolve() for path in written_files(output))
+        return InputOptions(self.text_column, self.id_column, skip=skip)
 
     def fingerprint(self) -> dict[str, Any]:
-        """What makes an output's rows comparable: a re-run must match it to append."""
+        """What makes an output's rows comparable: a re-run must match it to append (the
+        checkpoint's identity included, not only the name it was given by)."""
         spec = self.spec
         return {
             "model": spec.model,
+            **spec.checkpoint_identity(),
             "labels": spec.labels,
             "encoder": spec.encoder,
             "strategy": spec.strategy,

@@ -5,12 +5,15 @@ appended a chunk at a time and flushed to disk (``fsync``) before the store is t
 leaves at most a partial last line, which a resume cuts off (:meth:`Ledger.open`). CSV and
 Parquet are (re)built from the ledger at the end of every run, streamed in pieces of
 :data:`PIECE_ROWS` rows and renamed into place, so a kill during that step leaves the previous
-file whole. The ledger stays (delete it with the output to start over); a re-run with new input
+file whole. The ledger stays (``--overwrite`` starts over); a re-run with new input
 files appends their rows and rebuilds the file.
 
-A small state file, ``<output>.predict.json``, records what produced the output (model,
-strategy, labels) and its store batch, so that a re-run with other settings is refused instead of
-mixing two models' rows in one file.
+A small state file, ``<output>.predict.json``, records what produced the output (the model and
+which checkpoint that was: its folder, manifest hash and labels; strategy, zero-shot labels) and
+its store batch, so that a re-run with other settings is refused instead of mixing two models'
+rows in one file. It is also what makes an output this tool's own: a file at
+the output path without one is someone else's, and a run refuses to replace it
+(:func:`claim_output`) unless told to overwrite it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from longbert.bulk.rows import COLUMNS, dumps, row_key
+from longbert.columns import probability_column
 from longbert.errors import LongBertError
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -53,6 +57,73 @@ def state_path(output: Path) -> Path:
     return output.with_name(output.name + ".predict.json")
 
 
+def temporary_path(path: Path) -> Path:
+    """Where ``path`` is written before it is renamed into place (a kill leaves the old one whole)."""
+    return path.with_name(path.name + ".tmp")
+
+
+def written_files(output: Path) -> list[Path]:
+    """Every file a run writes for ``output``: the output, its ledger and state, their temporaries."""
+    files = [output, ledger_path(output), state_path(output)]
+    return list(dict.fromkeys([*files, *(temporary_path(f) for f in files)]))
+
+
+def check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """OutputError when a file the run writes would replace an input file, or lie inside one (an
+    archive); --overwrite does not change this. Folders are fine: the walk leaves out the
+    files a run writes (:func:`longbert.bulk.sources.walk_inputs`)."""
+    written = {path.resolve() for path in written_files(output)}
+    above = set(output.resolve().parents)
+    for given in inputs:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            continue
+        resolved = path.resolve()
+        if resolved in written:
+            raise OutputError(f"--output {output} would replace the input {given}; choose another --output.")
+        if resolved in above:
+            raise OutputError(f"--output {output} is inside the input file {given}; choose another --output.")
+
+
+def claim_output(output: Path, fingerprint: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
+    """The state of the earlier run to resume at ``output``, or None to start a new run there.
+
+    OutputError, before anything is written, for a run with other settings (``fingerprint``
+    differs: two models' rows would mix) and for an existing output or ledger that is not this
+    tool's (no state file beside it: a user's table, possibly the very input). ``overwrite``
+    starts a new run instead; its files replace the old ones (:func:`discard_run`).
+    """
+    if overwrite:
+        return None
+    state = read_state(output)
+    again = "Use another --output, or --overwrite to start over there (it replaces the output)."
+    if state is not None:
+        if state.get("run") != fingerprint:
+            differences = _differences(state.get("run") or {}, fingerprint)
+            raise OutputError(f"{output} was made with other settings ({differences}). {again}")
+        return state
+    for path in dict.fromkeys([output, ledger_path(output)]):
+        if path.exists() and path.stat().st_size > 0:  # an empty file holds nothing to lose
+            raise OutputError(
+                f"{path} exists and was not written by longbert.predict (there is no "
+                f"{state_path(output).name} beside it), so it is left alone. Choose another "
+                "--output, or add --overwrite to replace it."
+            )
+    return None
+
+
+def discard_run(output: Path) -> None:
+    """Forget an earlier run at ``output`` (its ledger and state), for --overwrite. A CSV or
+    Parquet output itself stays until the new run's table replaces it."""
+    for path in (ledger_path(output), state_path(output)):
+        path.unlink(missing_ok=True)
+
+
+def _differences(saved: dict[str, Any], given: dict[str, Any]) -> str:
+    keys = [k for k in sorted(set(saved) | set(given)) if saved.get(k) != given.get(k)]
+    return "; ".join(f"{k}: {saved.get(k)!r} then, {given.get(k)!r} now" for k in keys) or "unknown"
+
+
 def read_state(output: Path) -> dict[str, Any] | None:
     path = state_path(output)
     if not path.exists():
@@ -65,7 +136,7 @@ def read_state(output: Path) -> dict[str, Any] | None:
 
 def write_state(output: Path, state: dict[str, Any]) -> None:
     path = state_path(output)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_path(path)
     tmp.write_text(json.dumps(state, indent=2, default=str))
     tmp.replace(path)
 
@@ -160,15 +231,16 @@ def flatten(row: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     flat = {k: v for k, v in row.items() if k != "probabilities"}
     probabilities = row.get("probabilities") or {}
     for label in labels:
-        flat[f"p_{label}"] = probabilities.get(label)
+        flat[probability_column(label)] = probabilities.get(label)
     return flat
 
 
 def build_table(ledger: Path, output: Path, fmt: str) -> int:
     """Write ``output`` (CSV or Parquet) from the ledger, piece by piece; returns its rows."""
     labels, extra = flat_columns(ledger)
-    header = [c for c in COLUMNS if c != "probabilities"] + [f"p_{label}" for label in labels] + extra
-    tmp = output.with_name(output.name + ".tmp")
+    probabilities = [probability_column(label) for label in labels]
+    header = [c for c in COLUMNS if c != "probabilities"] + probabilities + extra
+    tmp = temporary_path(output)
     rows = 0
     if fmt == "csv":
         with tmp.open("w", encoding="utf-8", newline="") as handle:
@@ -191,12 +263,20 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def _write_parquet(ledger: Path, tmp: Path, header: list[str], labels: list[str], extra: list[str]) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class _NotOfType(Exception):
+    """A column with a value that does not fit the type it was given."""
 
-    # Types of the source columns: inferred per piece and unified; a column whose pieces
-    # disagree (numbers here, text there) is written as text.
+    def __init__(self, column: str) -> None:
+        super().__init__(column)
+        self.column = column
+
+
+def _write_parquet(ledger: Path, tmp: Path, header: list[str], labels: list[str], extra: list[str]) -> int:
+    """Parquet from the ledger. Source columns get their values' type, unified over the whole
+    ledger; one whose values share none (numbers here, text there) is written as text, so that a
+    type never costs the finished work at this last step."""
+    import pyarrow as pa
+
     fixed = {
         "id": pa.string(),
         "name": pa.string(),
@@ -207,43 +287,82 @@ def _write_parquet(ledger: Path, tmp: Path, header: list[str], labels: list[str]
         "strategy": pa.string(),
         "model": pa.string(),
         "error": pa.string(),
-        **{f"p_{label}": pa.float64() for label in labels},
+        **{probability_column(label): pa.float64() for label in labels},
     }
+    types, as_text = _source_types(ledger, extra)
+    while True:
+        schema = pa.schema(
+            [(name, fixed[name]) for name in header if name in fixed]
+            + [(name, pa.string() if name in as_text else types.get(name, pa.null())) for name in extra]
+        )
+        try:
+            return _write_parquet_pass(ledger, tmp, schema, labels)
+        except _NotOfType as problem:
+            if problem.column in as_text or problem.column in fixed:
+                raise  # text always fits: a bug, not data
+            as_text.add(problem.column)
+
+
+def _arrow_errors() -> tuple[type[BaseException], ...]:
+    import pyarrow as pa
+
+    return (pa.ArrowException, OverflowError, TypeError, ValueError)
+
+
+def _source_types(ledger: Path, extra: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """The Arrow type of each source column over the ledger, and the columns to write as text."""
+    import pyarrow as pa
+
     types: dict[str, Any] = {}
     as_text: set[str] = set()
     for piece in _pieces(ledger):
-        inferred = pa.Table.from_pylist([{k: r.get(k) for k in extra} for r in piece]).schema
         for name in extra:
-            new = inferred.field(name).type
+            if name in as_text:
+                continue
+            try:
+                new = pa.array([row.get(name) for row in piece]).type
+            except _arrow_errors():
+                as_text.add(name)  # mixed within the piece
+                continue
             old = types.get(name)
             if old is None or pa.types.is_null(old):
                 types[name] = new
             elif not pa.types.is_null(new) and new != old:
                 try:
-                    types[name] = (
-                        pa.unify_schemas(
-                            [pa.schema([(name, old)]), pa.schema([(name, new)])], promote_options="permissive"
-                        )
-                        .field(name)
-                        .type
-                    )
-                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    both = [pa.schema([(name, old)]), pa.schema([(name, new)])]
+                    types[name] = pa.unify_schemas(both, promote_options="permissive").field(name).type
+                except _arrow_errors():
                     as_text.add(name)
-    schema = pa.schema(
-        [(name, fixed[name]) for name in header if name in fixed]
-        + [(name, pa.string() if name in as_text else types.get(name, pa.null())) for name in extra]
-    )
+    return types, as_text
+
+
+def _write_parquet_pass(ledger: Path, tmp: Path, schema: Any, labels: list[str]) -> int:
+    """Write ``tmp`` with ``schema``; :class:`_NotOfType` naming a column a value does not fit."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     rows = 0
     with pq.ParquetWriter(tmp, schema) as writer:
         for piece in _pieces(ledger):
             flat = [flatten(row, labels) for row in piece]
-            for row in flat:
-                for name in as_text:
-                    value = row.get(name)
-                    if value is not None and not isinstance(value, str):
-                        row[name] = json.dumps(value, default=str)
-            writer.write_table(pa.Table.from_pylist(flat, schema=schema))
+            arrays = []
+            for field in schema:
+                values = [row.get(field.name) for row in flat]
+                if pa.types.is_string(field.type):
+                    values = [_text(value) for value in values]
+                try:
+                    arrays.append(pa.array(values, type=field.type))
+                except _arrow_errors() as error:
+                    raise _NotOfType(field.name) from error
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             rows += len(piece)
         if rows == 0:
             writer.write_table(schema.empty_table())
     return rows
+
+
+def _text(value: Any) -> str | None:
+    """A cell of a text column: text as is, anything else as JSON (numbers, objects, lists)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)

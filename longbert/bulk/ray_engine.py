@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from longbert.bulk.local import BulkResult, chunked
-from longbert.bulk.model import ModelSpec
-from longbert.bulk.rows import item_key, output_row
+from longbert.bulk.local import BulkResult, chunked, classify_items
+from longbert.bulk.model import ModelSpec, strategy_config
+from longbert.bulk.rows import item_key
 from longbert.bulk.sources import InputOptions, ReadCounter, SourceItem, read_file, walk_inputs
 from longbert.errors import LongBertError
 
@@ -104,7 +104,7 @@ class Predictor:
 
         torch.set_num_threads(max(1, threads))
         self.classifier = spec.load()
-        self.strategy = spec.strategy_for(self.classifier)
+        self.strategy, self.model_settings = spec.strategy_for(self.classifier.strategy)
         self.batch_size = batch_size
         self.attention = attention
         self.payload = payload
@@ -128,25 +128,29 @@ class Predictor:
                 except (ValueError, TypeError) as problem:
                     error = str(problem)
             items.append(SourceItem(str(name), str(ident), document, error, extra))
-        todo = [it.document for it, s in zip(items, skip, strict=True) if it.document is not None]
-        results = iter(
-            self.classifier.predict(
-                todo, strategy=self.strategy, batch_size=self.batch_size, attention=self.attention
-            )
-            if todo
-            else []
+        # The local engine's code path: the same strategy, model settings and rows.
+        todo = [item for item, skipped in zip(items, skip, strict=True) if not skipped]
+        results = classify_items(
+            self.classifier,
+            todo,
+            strategy=self.strategy,
+            model_settings=self.model_settings,
+            batch_size=self.batch_size,
+            attention=self.attention,
+            chunk_size=max(1, len(todo)),
         )
         rows, payloads = [], []
-        for item, skipped in zip(items, skip, strict=True):
+        for skipped in skip:
             if skipped:
                 rows.append("")
                 payloads.append(b"")
                 continue
-            result = next(results) if item.document is not None else None
-            row = output_row(item, result, self.classifier.name, self.strategy.name)
-            rows.append(json.dumps(row, ensure_ascii=False, default=str))
+            done = next(results)
+            rows.append(json.dumps(done.row, ensure_ascii=False, default=str))
             payloads.append(
-                pickle.dumps((result, item.document)) if self.payload and result is not None else b""
+                pickle.dumps((done.result, done.item.document))
+                if self.payload and done.result is not None
+                else b""
             )
         out_rows = np.empty(n, dtype=object)
         out_rows[:] = rows
@@ -235,7 +239,7 @@ class RayEngine:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         files = [
             {"name": shown, "path": str(path) if path is not None else ""}
-            for shown, path in walk_inputs(o.inputs)
+            for shown, path in walk_inputs(o.inputs, o.input_options().skip)
         ]
         if not files:
             return
@@ -275,8 +279,6 @@ class RayEngine:
 
 def describe_model(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
     """The model's name and the strategy config a run uses, without loading its weights."""
-    from longbert.strategies import get_strategy
-
     if spec.labels is not None:
         from longbert.settings import DEFAULT_ENCODER
         from longbert.zero_shot import ZERO_SHOT_STRATEGY
@@ -295,11 +297,7 @@ def describe_model(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
                 f"from it with `python -m longbert.train --encoder {path} ...`."
             )
         name, own = manifest.name or path.name, manifest.strategy
-    if spec.strategy is not None:
-        strategy = get_strategy({"name": spec.strategy, "params": dict(spec.strategy_params)})
-    else:
-        strategy = get_strategy(own, **spec.strategy_params)
-    return name, strategy.config()
+    return name, strategy_config(*spec.strategy_for(own))
 
 
 def ray_available() -> bool:

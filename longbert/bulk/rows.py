@@ -5,7 +5,8 @@ Columns, in order: ``id`` (the table row's id, else the name), ``name`` (path, `
 flattened to ``p_<label>`` columns in CSV and Parquet), ``used_tokens``, ``total_tokens``,
 ``strategy``, ``model``, ``error`` (the reason, for a document that could not be read or
 classified; else empty), then the source row's other columns, unchanged. A source column whose
-name is one of these is kept as ``source_<name>``.
+name is one of these, or starts with ``p_`` (a probability column's name in CSV and Parquet), is
+kept as ``source_<name>``, as in the app's exports (:func:`longbert.columns.source_column`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 from typing import Any
 
 from longbert.bulk.sources import SourceItem
+from longbert.columns import source_column
 from longbert.results import Prediction, PredictionError, PredictionResult
 
 COLUMNS = (
@@ -50,11 +52,9 @@ def output_row(
     else:
         row["error"] = item.error or "not read"
     for key, value in item.extra.items():
-        if key in COLUMNS:
-            if key == "id" and str(value).strip() == str(item.id):
-                continue  # the id column itself, already the row's id
-            key = f"source_{key}"
-        row[key] = value
+        if key == "id" and str(value).strip() == str(item.id):
+            continue  # the id column itself, already the row's id
+        row[source_column(key, COLUMNS)] = value
     return row
 
 

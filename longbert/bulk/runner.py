@@ -20,18 +20,21 @@ from typing import Any, TextIO
 import numpy as np
 
 from longbert.bulk.local import BulkResult, classify_items, prefetch, skip_done
+from longbert.bulk.model import strategy_config
 from longbert.bulk.options import PredictOptions
 from longbert.bulk.outputs import (
     Ledger,
     OutputError,
     build_table,
+    check_not_an_input,
+    claim_output,
+    discard_run,
     ledger_path,
     output_format,
-    read_state,
     write_state,
 )
 from longbert.bulk.progress import Progress
-from longbert.bulk.sources import InputOptions, ReadCounter, input_bytes, iter_sources
+from longbert.bulk.sources import ReadCounter, input_bytes, iter_sources
 from longbert.cli_common import check_output
 from longbert.errors import LongBertError
 
@@ -60,22 +63,17 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     if options.batch_size < 1 or options.workers < 1 or options.gpus_per_worker < 0:
         raise LongBertError("--batch-size and --workers must be at least 1, --gpus-per-worker at least 0.")
     # Before the model loads: an output under a file (or a folder given as the file) is a message.
+    # So is an output that would replace an input, or a file that is not this tool's own.
+    check_not_an_input(Path(options.output).expanduser(), options.inputs)
     output = check_output(options.output, "--output")
     fmt = output_format(output)
     ledger = Ledger(ledger_path(output))
-    state = read_state(output)
     fingerprint = options.fingerprint()
-    if state is not None and state.get("run") != fingerprint:
-        raise OutputError(
-            f"{output} was made with other settings ({_differences(state.get('run') or {}, fingerprint)}). "
-            "Use another --output, or delete it (and its .predict.json) to start over."
-        )
-    if state is None and ledger.path.exists() and ledger.path.stat().st_size > 0:
-        raise OutputError(
-            f"{ledger.path} exists and was not written by longbert.predict; choose another --output."
-        )
+    state = claim_output(output, fingerprint, options.overwrite)
 
     engine = _make_engine(options)
+    if options.overwrite:  # only now: a model that fails to load leaves the old run as it was
+        discard_run(output)
     sink = None
     keep_rows = None
     state = state or {"version": STATE_VERSION, "run": fingerprint, "store": None}
@@ -115,7 +113,10 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
 
     counter = ReadCounter()
     total: list[int | None] = [None]
-    sizer = threading.Thread(target=lambda: total.__setitem__(0, input_bytes(options.inputs)), daemon=True)
+    skip = options.input_options().skip
+    sizer = threading.Thread(
+        target=lambda: total.__setitem__(0, input_bytes(options.inputs, skip)), daemon=True
+    )
     sizer.start()
 
     def fraction() -> float | None:
@@ -185,27 +186,27 @@ def _write(results: list[BulkResult], ledger: Ledger, sink: Any, progress: Progr
     progress.update(len(results), errors, tokens)
 
 
-def _differences(saved: dict[str, Any], given: dict[str, Any]) -> str:
-    keys = [k for k in sorted(set(saved) | set(given)) if saved.get(k) != given.get(k)]
-    return "; ".join(f"{k}: {saved.get(k)!r} then, {given.get(k)!r} now" for k in keys) or "unknown"
-
-
 class LocalEngine:
     """This process: the classifier loaded once, inputs read in a background thread."""
 
     def __init__(self, options: PredictOptions) -> None:
         self.options = options
         self.classifier = options.spec.load()
-        self.strategy = options.spec.strategy_for(self.classifier)
+        self.strategy, self.model_settings = options.spec.strategy_for(self.classifier.strategy)
         self.model_name = self.classifier.name
-        self.strategy_config = self.strategy.config()
+        self.strategy_config = strategy_config(self.strategy, self.model_settings)
 
     def results(self, done: np.ndarray, counter: ReadCounter, skipped: list[int]) -> Iterator[BulkResult]:
         o = self.options
-        sources = iter_sources(o.inputs, InputOptions(o.text_column, o.id_column), counter)
+        sources = iter_sources(o.inputs, o.input_options(), counter)
         items = prefetch(skip_done(sources, done, skipped))
         yield from classify_items(
-            self.classifier, items, strategy=self.strategy, batch_size=o.batch_size, attention=o.attention
+            self.classifier,
+            items,
+            strategy=self.strategy,
+            model_settings=self.model_settings,
+            batch_size=o.batch_size,
+            attention=o.attention,
         )
 
 

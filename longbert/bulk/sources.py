@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +30,13 @@ CLI_LIMITS = ReadLimits(max_documents=10**9, max_archive_members=10**6)
 
 @dataclass(frozen=True)
 class InputOptions:
-    """How tables are read: which column holds the text and which the id."""
+    """How tables are read: which column holds the text and which the id; ``skip``: resolved
+    paths of files to leave out (see :func:`walk_inputs`)."""
 
     text_column: str = "text"
     id_column: str | None = "id"
     limits: ReadLimits = CLI_LIMITS
+    skip: AbstractSet[Path] = frozenset()
 
 
 class ReadCounter:
@@ -43,28 +46,40 @@ class ReadCounter:
         self.bytes_done = 0
 
 
-def walk_inputs(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[str, Path | None]]:
+def walk_inputs(
+    paths: Iterable[str | os.PathLike[str]], skip: AbstractSet[Path] = frozenset()
+) -> Iterator[tuple[str, Path | None]]:
     """``(display name, file)`` for every file under ``paths``; ``None`` for a missing path.
 
     Names are paths as the user would type them (``corpus/sub/a.txt``), so two folders' files
-    never share a name.
+    never share a name. Files whose resolved path is in ``skip`` are left out: a run writing its
+    output into an input folder must not read that output (or its ledger, state, temporaries)
+    back as documents.
     """
+    names = {path.name for path in skip}
+
+    def wanted(file_path: Path) -> bool:
+        # The name first: resolving every file of a big corpus would cost a syscall per folder level.
+        return file_path.name not in names or file_path.resolve() not in skip
+
     for given in paths:
         path = Path(given)
         shown = os.path.normpath(str(given))
         if not path.exists():
             yield shown, None
         elif not path.is_dir():
-            yield shown, path
+            if wanted(path):
+                yield shown, path
         else:
             for file_path in walk_folder(path):
-                yield os.path.normpath(os.path.join(shown, file_path.relative_to(path))), file_path
+                if wanted(file_path):
+                    yield os.path.normpath(os.path.join(shown, file_path.relative_to(path))), file_path
 
 
-def input_bytes(paths: Iterable[str | os.PathLike[str]]) -> int:
+def input_bytes(paths: Iterable[str | os.PathLike[str]], skip: AbstractSet[Path] = frozenset()) -> int:
     """Total size of the input files (a stat per file: cheap even for millions of files)."""
     total = 0
-    for _, file_path in walk_inputs(paths):
+    for _, file_path in walk_inputs(paths, skip):
         if file_path is not None:
             with contextlib.suppress(OSError):
                 total += file_path.stat().st_size
@@ -79,7 +94,7 @@ def iter_sources(
     """Every document (or failure) under ``paths``, one file in memory at a time. Never raises
     for bad data: a missing, unreadable or malformed input is a :class:`SourceItem` with an error."""
     options = options or InputOptions()
-    for shown, file_path in walk_inputs(paths):
+    for shown, file_path in walk_inputs(paths, options.skip):
         if file_path is None:
             yield SourceItem(shown, shown, error="no such file or folder.")
             continue

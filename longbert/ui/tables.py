@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from longbert.columns import probability_column, source_column
 from longbert.results import Prediction, PredictionError, PredictionResult
 from longbert.store import HistoryFilter, HistoryRow, Store, write_csv
 from longbert.ui.explanations import method_title
@@ -71,22 +72,19 @@ def final_label(row: Mapping[str, Any]) -> str | None:
     return row["correction"] if has_correction(row) else row.get("label")
 
 
-#: Prefix of the per-label probability columns of an export (``p_sport``...).
-PROBABILITY_PREFIX = "p_"
-
-
 def source_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """The source rows' own columns (a table upload's id, title...) → their export names: as in
-    the source, or ``source_<name>`` where a result column has that name."""
+    the source, or ``source_<name>`` where a result column has that name
+    (:func:`longbert.columns.source_column`, the rule ``python -m longbert.predict`` follows too)."""
     taken = {*RESULT_COLUMNS, "final_label"}
     names = dict.fromkeys(k for r in rows for k in (r.get("fields") or {}))
-    return {n: (f"source_{n}" if n in taken or n.startswith(PROBABILITY_PREFIX) else n) for n in names}
+    return {name: source_column(name, taken) for name in names}
 
 
 def probability_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """Every label seen → its probability column (``p_<label>``)."""
     labels = dict.fromkeys(k for r in rows for k in (r.get("probabilities") or {}))
-    return {label: f"{PROBABILITY_PREFIX}{label}" for label in labels}
+    return {label: probability_column(label) for label in labels}
 
 
 def export_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:

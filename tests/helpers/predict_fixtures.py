@@ -19,14 +19,14 @@ TOPICS = [
 ]
 
 
-def make_checkpoint(folder: Path) -> Path:
+def make_checkpoint(folder: Path, labels: tuple[str, ...] = ("econ", "sport")) -> Path:
     """A saved LongBERT checkpoint (tiny random BERT, two labels, chunk strategy)."""
     from longbert import LongBertClassifier
 
     encoder = save_tiny_encoder(folder / "encoder-src", **TRAIN_ENCODER)
     classifier = LongBertClassifier.from_encoder(
         encoder,
-        labels=["econ", "sport"],
+        labels=list(labels),
         strategy={"name": "chunk", "params": {"window": 64, "stride": 64}},
         name="tiny-news",
         device="cpu",
