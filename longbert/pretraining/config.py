@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longbert.config_fields import base_type, require, require_choices
+from longbert.config_fields import base_type, check_name, require, require_choices
 from longbert.config_fields import flag as _flag
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import MASKING_UNITS, MaskingSpec
@@ -237,8 +237,7 @@ class PretrainConfig:
             self.masking_spec()
         except ValueError as error:
             raise PretrainError(f"Masking options: {error}.") from error
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            raise PretrainError(f"--name must be a plain folder name, got {self.name!r}.")
+        check_name(self.name, PretrainError)
         if self.resume and self.overwrite:
             raise PretrainError("--resume and --overwrite contradict each other: choose one.")
         from longbert.encoder_source import replaces_its_start, replaces_its_start_error
