@@ -169,7 +169,9 @@ class PretrainConfig:
 
     # -- run control ------------------------------------------------------------------------
     resume: bool = _opt(False, "Continue an interrupted or killed run from <output>/.last/.", "run")
-    overwrite: bool = _opt(False, "Replace an existing encoder of the same name.", "run")
+    overwrite: bool = _opt(
+        False, "Replace an existing encoder of the same name (it stays until the new one is saved).", "run"
+    )
     log_every: int = _opt(10, "Report loss every N optimiser steps.", "run")
     save_every_minutes: float = _opt(
         10.0,

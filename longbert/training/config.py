@@ -229,7 +229,12 @@ class TrainConfig:
         "--" + ", --".join(n.replace("_", "-") for n in CHANGEABLE_ON_RESUME) + ", which may change.",
         "run",
     )
-    overwrite: bool = _opt(False, "Replace an existing checkpoint of the same name.", "run")
+    overwrite: bool = _opt(
+        False,
+        "Replace an existing checkpoint of the same name (it stays, and loads, until the new run "
+        "saves its first model).",
+        "run",
+    )
     log_every: int = _opt(
         10,
         "Report loss and learning rate every N optimiser steps (and at each epoch's end); progress "
