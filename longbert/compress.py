@@ -2,11 +2,16 @@
 
     python -m longbert.compress --model my-model --method int8 --name my-model-int8 --dev dev.csv
 
-The new checkpoint (under ``models/`` unless ``--output-dir``) loads wherever a model does
+The new checkpoint (``models/NAME``, or ``--output-dir``: its own folder, as train's option is)
+loads wherever a model does
 (:func:`longbert.load_classifier`, ``python -m longbert.evaluate``, the app); its manifest's
 ``compression`` names the method, the source model and, with ``--dev``, the accuracy of the
 source and of the compressed model on that labelled file (read as ``longbert.evaluate`` reads
 it), both as they run by default on this machine. See :mod:`longbert.compression` for the methods.
+It is built in a staging folder and swapped in whole when complete: an error or Ctrl-C leaves
+nothing behind, and ``--overwrite`` replaces only an existing checkpoint, never the source
+(:mod:`longbert.compression.target`). ``--texts`` and ``--calibration-texts`` read tables by
+their text column and ``.txt`` files line by line (:mod:`longbert.compression.texts`).
 
 ``--strategy-param KEY=VALUE`` changes how the new checkpoint reads a document within its own
 strategy -- for a chunk model, ``stride=510`` reads windows that no longer overlap, about half
@@ -33,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbert.checkpoints import Compression, read_manifest, resolve_checkpoint, write_manifest
-from longbert.cli_common import add_strategy_param, check_output
+from longbert.cli_common import add_strategy_param, run_command
 from longbert.compression import HIDDEN_TARGETS, METHODS
 from longbert.compression.exit_build import (
     OPTIMISTIC,
@@ -41,8 +46,15 @@ from longbert.compression.exit_build import (
     build_exits,
     exit_threshold_summary,
 )
+from longbert.compression.target import (
+    CompressError,
+    check_target,
+    staging_folder,
+    swap_in,
+    target_folder,
+)
+from longbert.compression.texts import TEXT_FILES, read_texts
 from longbert.errors import LongBertError
-from longbert.settings import models_dir
 
 if TYPE_CHECKING:
     from longbert.checkpoints import Manifest
@@ -73,8 +85,10 @@ def compress(
     strategy_params: Mapping[str, Any] | None = None,
 ) -> tuple[Path, Compression]:
     """Write the ``method``-compressed copy of checkpoint ``model`` as ``name``; returns its folder
-    and provenance. Raises ValueError for an unknown method or an existing target (unless
-    ``overwrite``), CheckpointError for an unusable source, DatasetError for unusable dev data.
+    and provenance. Raises CompressError (a ValueError) for an unknown method, a ``name`` that is
+    not a plain folder name, or a target that could lose something saved (see
+    :func:`~longbert.compression.target.check_target`: ``overwrite`` replaces an existing
+    checkpoint only), CheckpointError for an unusable source, DatasetError for unusable dev data.
 
     ``texts``: what ``early-exit`` distils on (labels are not needed); ``exit_threshold`` the
     threshold it stores. Without it, the threshold is calibrated on ``calibration_texts``
@@ -88,18 +102,19 @@ def compress(
     from longbert import load_classifier
     from longbert.evaluate import evaluate
 
+    target = target_folder(name, output_dir)  # first: a typo in either fails at once
     if method not in METHODS:
-        raise ValueError(f"--method must be one of {', '.join(METHODS)}; got {method!r}.")
+        raise CompressError(f"--method must be one of {', '.join(METHODS)}; got {method!r}.")
     if method == "early-exit" and not texts:
-        raise ValueError(
+        raise CompressError(
             "--method early-exit distils on texts: give --texts (the training texts, unlabelled ones)."
         )
     if method == "distill" and distill_hidden not in HIDDEN_TARGETS:
-        raise ValueError(f"--hidden must be one of {', '.join(HIDDEN_TARGETS)}; got {distill_hidden!r}.")
+        raise CompressError(f"--hidden must be one of {', '.join(HIDDEN_TARGETS)}; got {distill_hidden!r}.")
     if not max_accuracy_loss >= 0:
-        raise ValueError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
+        raise CompressError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
     if exit_threshold is not None and not 0 <= exit_threshold <= 1:
-        raise ValueError(f"--exit-threshold must be between 0 and 1; got {exit_threshold}.")
+        raise CompressError(f"--exit-threshold must be between 0 and 1; got {exit_threshold}.")
     chooser = (
         "--calibration"
         if calibration is not None
@@ -108,32 +123,30 @@ def compress(
         else None
     )
     if chooser and method != "early-exit":
-        raise ValueError(f"{chooser} chooses the early-exit threshold: use it with --method early-exit.")
+        raise CompressError(f"{chooser} chooses the early-exit threshold: use it with --method early-exit.")
     if chooser and exit_threshold is not None:
-        raise ValueError(
+        raise CompressError(
             f"--exit-threshold sets the early-exit threshold and {chooser} chooses one: give one of them."
         )
     if calibration is not None and calibration_texts is not None:
-        raise ValueError("--calibration and --calibration-texts both choose the threshold: give one of them.")
+        raise CompressError(
+            "--calibration and --calibration-texts both choose the threshold: give one of them."
+        )
     source = resolve_checkpoint(model)
     manifest = read_manifest(source)
     if manifest.architecture != "cls-head":  # its folder has no pooling/ or head/ to copy
-        raise ValueError(
+        raise CompressError(
             f"'{source}' is a {manifest.architecture} model: compression applies to fine-tuned "
             "and SetFit ([CLS]-head) models only."
         )
     if manifest.compression is not None:
-        raise ValueError(
+        raise CompressError(
             f"'{source}' is already compressed ({manifest.compression.method}); compress its source "
             f"'{manifest.compression.source_model}' instead."
         )
     reading = _reading(manifest, strategy_params or {})
     # Checked now: the folder is first written after the --dev evaluation and the training.
-    target = check_output(
-        Path(output_dir) if output_dir else models_dir() / name, "--output-dir", folder=True
-    )
-    if target.exists() and not overwrite:
-        raise ValueError(f"'{target}' already exists: choose another --name or pass --overwrite.")
+    check_target(target, source, name, overwrite=overwrite)
     from longbert.compression.exit_calibration import load_calibration_set, unlabelled_calibration_set
 
     calibration_set: CalibrationSet | None = None
@@ -150,9 +163,7 @@ def compress(
     before: dict[str, Any] | None = None
     if dev is not None:
         before = evaluate(load_classifier(source, device=device, precision="auto"), dev, device=device)
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_folder(target)
     details: dict[str, Any] = {"method": method, **_method_details(method)}
     if reading is not None:
         details.update(strategy_params=dict(strategy_params or {}), source_strategy=manifest.strategy)
@@ -199,12 +210,11 @@ def compress(
             measured = {**_measured(before, "before"), **_measured(after, "after")}
             provenance = dataclasses.replace(provenance, **measured)
             write_manifest(staging, dataclasses.replace(staged, compression=provenance))
-    except BaseException:  # nothing half-made is left behind
+        check_target(target, source, name, overwrite=overwrite)  # again: minutes have passed
+        swap_in(staging, target)
+    except BaseException:  # an error or Ctrl-C: nothing half-made is left behind
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if target.exists():
-        shutil.rmtree(target)
-    staging.replace(target)
     return target, provenance
 
 
@@ -219,7 +229,7 @@ def _reading(manifest: Manifest, params: Mapping[str, Any]) -> Strategy | None:
     name = (manifest.strategy or {}).get("name")
     fixed = [key for key in params if name in STRATEGIES and key in STRATEGIES[name].model_params]
     if fixed:
-        raise ValueError(
+        raise CompressError(
             f"--strategy-param {', '.join(fixed)}: a setting of the trained model, not of how it "
             f"reads; compression cannot change it (predict can try it: --strategy-param with --strategy)."
         )
@@ -255,35 +265,6 @@ def _method_details(method: str) -> dict[str, Any]:
     return {}
 
 
-def read_texts(paths: Sequence[str]) -> list[str]:
-    """Texts of ``.jsonl``/``.jsonl.gz`` files (a ``text`` field per row; labels ignored) or
-    ``.txt`` files (one document per line)."""
-    import gzip
-    import json
-
-    texts: list[str] = []
-    for name in paths:
-        path = Path(name)
-        opener: Any = gzip.open if path.suffix == ".gz" else open
-        try:
-            with opener(path, "rt", encoding="utf-8") as handle:
-                for number, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
-                    if ".jsonl" in path.name:
-                        row = json.loads(line)
-                        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                            raise ValueError(f"{path}:{number}: a row needs a 'text' string")
-                        texts.append(row["text"])
-                    else:
-                        texts.append(line.rstrip("\n"))
-        except OSError as error:
-            raise ValueError(f"cannot read texts from '{path}': {error}") from error
-        except json.JSONDecodeError as error:
-            raise ValueError(f"'{path}' is not JSON Lines: {error}") from error
-    return texts
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m longbert.compress",
@@ -293,15 +274,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", required=True, choices=METHODS)
     parser.add_argument("--name", required=True, help="name of the new checkpoint")
     parser.add_argument("--dev", help="labelled file to measure accuracy before/after on (as evaluate reads)")
-    parser.add_argument("--output-dir", help="folder for the new checkpoint (default: models/NAME)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
+    parser.add_argument(
+        "--output-dir",
+        help="the new checkpoint's own folder, as train's --output-dir (default: models/NAME); "
+        "not a folder to put it in",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing checkpoint there (only a LongBERT checkpoint, never the source; "
+        "it is removed once the new one is complete)",
+    )
     parser.add_argument("--device", help="cpu or cuda (default: LONGBERT_DEVICE, else CUDA when present)")
     parser.add_argument(
         "--texts",
         nargs="*",
         default=[],
-        help="early-exit: texts to distil on (.jsonl[.gz] with a text field, or .txt one per line): "
-        "the training texts plus any unlabelled ones",
+        help=f"early-exit: texts to distil on ({TEXT_FILES}; a table's text column is the source "
+        "model's, as for --dev): the training texts plus any unlabelled ones",
     )
     parser.add_argument(
         "--exit-threshold",
@@ -347,32 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What Ctrl-C prints (:func:`compress` removes its staging folder on the way out).
+INTERRUPTED = "Interrupted: nothing was saved (the partly written checkpoint was removed)."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UncalibratedThresholdWarning)
-            folder, provenance = compress(
-                args.model,
-                args.method,
-                args.name,
-                dev=args.dev,
-                output_dir=args.output_dir,
-                overwrite=args.overwrite,
-                device=args.device,
-                texts=read_texts(args.texts),
-                exit_threshold=args.exit_threshold,
-                calibration=args.calibration,
-                calibration_texts=read_texts(args.calibration_texts) if args.calibration_texts else None,
-                calibration_source=", ".join(args.calibration_texts or []),
-                max_accuracy_loss=args.max_accuracy_loss,
-                distill_epochs=args.epochs,
-                distill_hidden=args.hidden,
-                strategy_params=dict(args.strategy_param),
-            )
-    except (LongBertError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    outcome, code = run_command(lambda: _compress_as_asked(args), interrupted=INTERRUPTED)
+    if outcome is None:
+        return code
+    folder, provenance, caught = outcome
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     print(f"Saved {args.method} model '{args.name}' to {folder}")
@@ -393,6 +367,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{provenance.docs_per_second_after:.1f} after"
         )
     return 0
+
+
+def _compress_as_asked(
+    args: argparse.Namespace,
+) -> tuple[Path, Compression, list[warnings.WarningMessage]]:
+    """:func:`compress` as the command line asks, with the warnings it gave. The methods' own
+    checks raise plain ValueErrors: they become CompressError, printed as any error is."""
+    text_column = "text"
+    if args.texts or args.calibration_texts:  # a table's text column is the source's, as for --dev
+        from longbert.evaluate import data_options
+
+        text_column = data_options(read_manifest(resolve_checkpoint(args.model)).metadata)["text_column"]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UncalibratedThresholdWarning)
+            folder, provenance = compress(
+                args.model,
+                args.method,
+                args.name,
+                dev=args.dev,
+                output_dir=args.output_dir,
+                overwrite=args.overwrite,
+                device=args.device,
+                texts=read_texts(args.texts, text_column),
+                exit_threshold=args.exit_threshold,
+                calibration=args.calibration,
+                calibration_texts=(
+                    read_texts(args.calibration_texts, text_column) if args.calibration_texts else None
+                ),
+                calibration_source=", ".join(args.calibration_texts or []),
+                max_accuracy_loss=args.max_accuracy_loss,
+                distill_epochs=args.epochs,
+                distill_hidden=args.hidden,
+                strategy_params=dict(args.strategy_param),
+            )
+    except ValueError as error:
+        if isinstance(error, LongBertError):
+            raise
+        raise CompressError(str(error)) from error
+    return folder, provenance, caught
 
 
 if __name__ == "__main__":

@@ -27,6 +27,12 @@ def base_type(cls: type, name: str) -> type:
     return typing.get_origin(hint) or hint
 
 
+def allows_none(cls: type, name: str) -> bool:
+    """Whether the field's type admits None (``str | None``)."""
+    hint = typing.get_type_hints(cls)[name]
+    return isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+
+
 def require(
     config: Any, names: Iterable[str], ok: Callable[[Any], bool], requirement: str, error: type[Exception]
 ) -> None:
@@ -45,3 +51,11 @@ def require_choices(config: Any, names: Iterable[str], error: type[Exception]) -
         choices = field_named(type(config), name).metadata["choices"]
         if getattr(config, name) not in choices:
             raise error(f"--{flag(name)} must be one of {', '.join(choices)}, got {getattr(config, name)!r}.")
+
+
+def check_name(name: str, error: type[Exception]) -> None:
+    """Raise ``error`` unless ``name`` is a plain folder name (not empty, no ``/``, not starting
+    with ``.``): a model's name is its folder under the models folder, so ``..`` or ``a/b``
+    would write beside or above it, and hidden names are the staging folders' own."""
+    if not name or "/" in name or name.startswith("."):
+        raise error(f"--name must be a plain folder name, got {name!r}.")

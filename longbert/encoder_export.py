@@ -90,7 +90,7 @@ def exported_encoder(folder: Path, manifest: Manifest | None = None) -> Path:
         return target
     try:
         root.mkdir(parents=True, exist_ok=True)
-        staging = _new_staging_folder(root)
+        staging = new_staging_folder(root)
     except OSError as error:
         raise CheckpointError(
             f"Could not export the encoder of '{folder}' into '{root}' ({error}): make it writable "
@@ -111,12 +111,12 @@ def exported_encoder(folder: Path, manifest: Manifest | None = None) -> Path:
     return target
 
 
-def _new_staging_folder(root: Path) -> Path:
-    """A new, uniquely named staging folder in ``root``, made with ``mkdir`` so its mode follows
-    the umask as the models' folders do (``mkdtemp``'s 0700 would make the export private to
-    this user once renamed into place)."""
+def new_staging_folder(root: Path, prefix: str = STAGING_PREFIX) -> Path:
+    """A new, uniquely named staging folder ``<prefix><random>`` in ``root``, made with ``mkdir``
+    so its mode follows the umask as the models' folders do (``mkdtemp``'s 0700 would make the
+    folder private to this user once renamed into place)."""
     while True:
-        staging = root / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+        staging = root / f"{prefix}{secrets.token_hex(8)}"
         try:
             staging.mkdir()
         except FileExistsError:  # pragma: no cover - 64 random bits

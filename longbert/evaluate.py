@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from longbert.cli_common import check_output, parse_param
+    from longbert.cli_common import check_output, parse_param, run_command
 
     args = build_parser().parse_args(argv)
     strategy: dict[str, Any] | None = None
@@ -195,7 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Before the evaluation: a report that cannot be written would be lost after all of it.
         output = check_output(args.output, "--output") if args.output else None
-        report = evaluate(
+    except LongBertError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report, code = run_command(
+        lambda: evaluate(
             args.model,
             args.data,
             text_column=args.text_column,
@@ -206,10 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             threshold=args.threshold,
             device=args.device,
             skip_bad_rows=args.skip_bad_rows,
-        )
-    except LongBertError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        ),
+        interrupted="Interrupted: no report was written.",  # it is written only once complete
+    )
+    if report is None:
+        return code
     text = json.dumps(report, indent=2)
     if output is not None:
         try:

@@ -126,3 +126,24 @@ def test_skip_bad_rows_reports_them(model: Path, tmp_path: Path, capsys: pytest.
     report = json.loads(capsys.readouterr().out)
     assert report["num_docs"] == 4 and report["rows_skipped"] == 2
     assert any("row 5: its 'text' value" in p for p in report["problems"])
+
+
+def test_ctrl_c_prints_a_line_and_writes_no_report(
+    model: Path,
+    test_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from longbert import LongBertClassifier
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LongBertClassifier, "predict", interrupted)
+    out = tmp_path / "report.json"
+    argv = ["--model", str(model), "--data", str(test_file), "--device", "cpu", "--output", str(out)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "Interrupted: no report was written." in err and "Traceback" not in err
+    assert not out.exists()

@@ -91,6 +91,15 @@ def test_config_file_rejects_unknown_and_mistyped_options(tmp_path) -> None:
         TrainConfig.from_file(bad)
 
 
+def test_config_file_null_is_refused_for_an_option_that_needs_a_value(tmp_path) -> None:
+    bad = tmp_path / "null.json"
+    bad.write_text('{"epochs": null, "dev": null}')  # dev may be null: no dev file
+    with pytest.raises(TrainConfigError, match=r"Option 'epochs' in .*null\.json must be int, got null"):
+        parse(["--config", str(bad)])
+    bad.write_text('{"dev": null}')
+    assert parse(["--config", str(bad)]).dev is None
+
+
 # -- losses ------------------------------------------------------------------------------------
 
 

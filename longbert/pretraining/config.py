@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longbert.config_fields import base_type, require, require_choices
+from longbert.config_fields import base_type, check_name, require, require_choices
 from longbert.config_fields import flag as _flag
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import MASKING_UNITS, MaskingSpec
@@ -169,7 +169,9 @@ class PretrainConfig:
 
     # -- run control ------------------------------------------------------------------------
     resume: bool = _opt(False, "Continue an interrupted or killed run from <output>/.last/.", "run")
-    overwrite: bool = _opt(False, "Replace an existing encoder of the same name.", "run")
+    overwrite: bool = _opt(
+        False, "Replace an existing encoder of the same name (it stays until the new one is saved).", "run"
+    )
     log_every: int = _opt(10, "Report loss every N optimiser steps.", "run")
     save_every_minutes: float = _opt(
         10.0,
@@ -237,8 +239,7 @@ class PretrainConfig:
             self.masking_spec()
         except ValueError as error:
             raise PretrainError(f"Masking options: {error}.") from error
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            raise PretrainError(f"--name must be a plain folder name, got {self.name!r}.")
+        check_name(self.name, PretrainError)
         if self.resume and self.overwrite:
             raise PretrainError("--resume and --overwrite contradict each other: choose one.")
         from longbert.encoder_source import replaces_its_start, replaces_its_start_error

@@ -24,27 +24,24 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from longbert.checkpoints import is_checkpoint, read_manifest
 from longbert.devices import autocast
 from longbert.document import Document
 from longbert.encoder_source import load_tokenizer
-from longbert.errors import CheckpointError
 from longbert.pretraining.config import PretrainConfig, resumed_config
 from longbert.pretraining.corpus import read_corpus
 from longbert.pretraining.errors import PretrainError
-from longbert.pretraining.output import ENCODER_MANIFEST, run_manifest, save_encoder
+from longbert.pretraining.output import check_output_folder, run_manifest, save_encoder
 from longbert.pretraining.packing import make_batch, plan_epoch
 from longbert.pretraining.recording import PretrainReporter
 from longbert.pretraining.state import (
     LoadedState,
     PretrainState,
-    last_folder,
     load_state,
     save_state,
 )
 from longbert.pretraining.steps import RunParts, build_parts, evaluate, optimizer_step
 from longbert.runs.reporter import StopSignal
-from longbert.runs.state import remove_last
+from longbert.runs.state import OldContents, remove_last
 from longbert.training.distributed import DistContext, job_context, use_threads
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -99,28 +96,6 @@ def pretrain(
         return _Run(config, ctx, progress, should_stop, frozenset(given)).run(documents)
 
 
-def check_output_folder(folder: Path, *, overwrite: bool, how_to_replace: str, another_name: str) -> None:
-    """Refuse to write a new encoder into ``folder`` when that could lose something saved: any
-    LongBERT checkpoint that is not an encoder (a trained model; never replaced, even with
-    ``overwrite``), or an encoder or interrupted run (unless ``overwrite``). The one check behind
-    ``python -m longbert.pretrain`` and the app's Adapt page; the two pass their own wording."""
-    if is_checkpoint(folder) and _kind(folder) != "encoder":
-        raise PretrainError(
-            f"'{folder}' holds a LongBERT {_kind(folder) or 'checkpoint'} that is not an encoder; "
-            f"pre-training does not replace it: {another_name}."
-        )
-    if ((folder / ENCODER_MANIFEST).exists() or last_folder(folder)) and not overwrite:
-        raise PretrainError(f"'{folder}' already holds an encoder or an interrupted run. {how_to_replace}")
-
-
-def _kind(folder: Path) -> str | None:
-    """The checkpoint kind ``folder``'s manifest names; None when it is unreadable."""
-    try:
-        return read_manifest(folder).kind
-    except CheckpointError:
-        return None
-
-
 class _Run:
     def __init__(
         self,
@@ -166,6 +141,8 @@ class _Run:
         folder = self.config.output_path
         loaded = self._resume(folder)
         config, ctx = self.config, self.ctx
+        # First: a typo in --encoder fails before the corpus is read.
+        tokenizer = load_tokenizer(config.encoder)
         use_threads(config.threads)
         torch.manual_seed(config.seed)
         corpus = read_corpus(
@@ -181,12 +158,11 @@ class _Run:
                 f"The corpus changed since the interrupted run in '{folder}' (its hash differs): "
                 "resume with the same documents, or start a new run with --overwrite."
             )
-        if config.overwrite and ctx.is_main and loaded is None:  # only now: a typo must not cost the old one
-            (folder / ENCODER_MANIFEST).unlink(missing_ok=True)
-            remove_last(folder)
+        # An --overwrite run's old encoder (and an earlier run's state) stays until this run saves
+        # its own: a typo, a crash or Ctrl-C before then costs nothing saved.
+        old = OldContents(folder, state=loaded is None)
         for note in corpus.notes():
             self.say(note)
-        tokenizer = load_tokenizer(config.encoder)
         parts, state = build_parts(config, ctx, corpus, tokenizer, loaded)
         self.reporter.config, self.reporter.name = self.config, self.config.name  # a resumed run's options
         self.reporter.open_run(state)
@@ -216,7 +192,7 @@ class _Run:
         try:
             self._score(parts, state, "before")
             with StopSignal(self.should_stop, self.say) as stop:
-                status, by_time = self._train(parts, state, stop, folder)
+                status, by_time = self._train(parts, state, stop, folder, old)
             if status == "done":
                 self._score(parts, state, "after")
                 if ctx.is_main:
@@ -234,11 +210,13 @@ class _Run:
                         or parts.model.encoder.config.attention_window,
                         stopped_by_time=by_time,
                     )
+                    old.before_model()
                     save_encoder(parts.model, tokenizer, folder, manifest, config.long)
                     remove_last(folder)
                     self.reporter.finish_run("done", folder, manifest)
             else:
                 if ctx.is_main:
+                    old.before_state()
                     save_state(folder, parts.model, parts.optimizer, parts.scheduler, parts.scaler, state)
                     self.reporter.finish_run("interrupted")
                 self.say(
@@ -305,9 +283,10 @@ class _Run:
         self.ctx.barrier()
 
     def _train(
-        self, parts: RunParts, state: PretrainState, stop: StopSignal, folder: Path
+        self, parts: RunParts, state: PretrainState, stop: StopSignal, folder: Path, old: OldContents
     ) -> tuple[str, bool]:
-        """Optimiser steps until ``parts.total``; ``("done"|"interrupted", stopped by the time budget)``."""
+        """Optimiser steps until ``parts.total``; ``("done"|"interrupted", stopped by the time budget)``.
+        ``old``: what an earlier run left in ``folder``, removed before the first state is saved."""
         config, ctx = self.config, self.ctx
         lengths = np.asarray([len(s) for s in parts.data.train])
         budget, interval = 60.0 * config.max_minutes, 60.0 * config.save_every_minutes
@@ -385,6 +364,7 @@ class _Run:
                     state.train_seconds += saved_at - session_start - saving
                     session_start, saving = saved_at, 0.0
                     if ctx.is_main:
+                        old.before_state()
                         save_state(folder, parts.model, parts.optimizer, parts.scheduler, parts.scaler, state)
                     ctx.barrier()
                     last_save = perf_counter()

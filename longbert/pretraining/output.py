@@ -24,11 +24,19 @@ from typing import TYPE_CHECKING, Any
 import torch
 from safetensors.torch import save_file
 
-from longbert.checkpoints import MANIFEST, Manifest, Pretraining, read_manifest, save_encoder_checkpoint
+from longbert.checkpoints import (
+    MANIFEST,
+    Manifest,
+    Pretraining,
+    is_checkpoint,
+    read_manifest,
+    save_encoder_checkpoint,
+)
 from longbert.errors import CheckpointError
 from longbert.modeling.long_bert_io import GLOBAL_PROJECTIONS
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.model import HEAD_FILE, LongBertForMaskedLM
+from longbert.pretraining.state import last_folder
 
 if TYPE_CHECKING:
     from longbert.pretraining.config import PretrainConfig
@@ -171,3 +179,25 @@ def run_manifest(
             final_mlm_loss=state.last_loss,
         ),
     )
+
+
+def check_output_folder(folder: Path, *, overwrite: bool, how_to_replace: str, another_name: str) -> None:
+    """Refuse to write a new encoder into ``folder`` when that could lose something saved: any
+    LongBERT checkpoint that is not an encoder (a trained model; never replaced, even with
+    ``overwrite``), or an encoder or interrupted run (unless ``overwrite``). The one check behind
+    ``python -m longbert.pretrain`` and the app's Adapt page; the two pass their own wording."""
+    if is_checkpoint(folder) and _kind(folder) != "encoder":
+        raise PretrainError(
+            f"'{folder}' holds a LongBERT {_kind(folder) or 'checkpoint'} that is not an encoder; "
+            f"pre-training does not replace it: {another_name}."
+        )
+    if ((folder / ENCODER_MANIFEST).exists() or last_folder(folder)) and not overwrite:
+        raise PretrainError(f"'{folder}' already holds an encoder or an interrupted run. {how_to_replace}")
+
+
+def _kind(folder: Path) -> str | None:
+    """The checkpoint kind ``folder``'s manifest names; None when it is unreadable."""
+    try:
+        return read_manifest(folder).kind
+    except CheckpointError:
+        return None

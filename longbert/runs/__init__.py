@@ -8,11 +8,21 @@ say -- terminal lines, progress events, its database record -- through one
 """
 
 from longbert.runs.reporter import ProgressFn, RunReporter, StopSignal, metrics_json
-from longbert.runs.state import LAST, LastState, RunState, last_folder, load_last, remove_last, save_last
+from longbert.runs.state import (
+    LAST,
+    LastState,
+    OldContents,
+    RunState,
+    last_folder,
+    load_last,
+    remove_last,
+    save_last,
+)
 
 __all__ = [
     "LAST",
     "LastState",
+    "OldContents",
     "ProgressFn",
     "RunReporter",
     "RunState",

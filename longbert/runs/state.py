@@ -232,3 +232,33 @@ def _load_tensors(path: Path) -> Any:
 def remove_last(folder: Path) -> None:
     for name in (LAST, LAST + ".new", LAST + ".old"):
         shutil.rmtree(folder / name, ignore_errors=True)
+
+
+@dataclass
+class OldContents:
+    """What an earlier model or run may have left in a new run's folder (``--overwrite``), each
+    removed only when the new run writes its own in its place: until then a typo, a crash or
+    Ctrl-C costs nothing saved, and the old model still loads.
+
+    ``state``: an earlier run's resumable state (``.last``) may be there; it goes before the new
+    run saves its first state or model (never after: the state is then the new run's own).
+    ``files``: the old model's files beside its checkpoint (``metrics.json``); they go before the
+    new run's first model, whose saving replaces the manifest and the parts itself.
+    """
+
+    folder: Path
+    state: bool = True
+    files: tuple[str, ...] = ()
+
+    def before_state(self) -> None:
+        """Call before saving the new run's resumable state."""
+        if self.state:
+            remove_last(self.folder)
+            self.state = False
+
+    def before_model(self) -> None:
+        """Call before saving the new run's model into the folder."""
+        self.before_state()
+        for name in self.files:
+            (self.folder / name).unlink(missing_ok=True)
+        self.files = ()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from longbert.config_fields import base_type, field_named, require, require_choices
+from longbert.config_fields import allows_none, base_type, check_name, field_named, require, require_choices
 from longbert.config_fields import flag as _flag
 from longbert.errors import TrainConfigError
 from longbert.settings import DEFAULT_ENCODER, DEFAULT_POOLING, POOLING_METHODS, PRECISIONS, models_dir
@@ -229,7 +229,12 @@ class TrainConfig:
         "--" + ", --".join(n.replace("_", "-") for n in CHANGEABLE_ON_RESUME) + ", which may change.",
         "run",
     )
-    overwrite: bool = _opt(False, "Replace an existing checkpoint of the same name.", "run")
+    overwrite: bool = _opt(
+        False,
+        "Replace an existing checkpoint of the same name (it stays, and loads, until the new run "
+        "saves its first model).",
+        "run",
+    )
     log_every: int = _opt(
         10,
         "Report loss and learning rate every N optimiser steps (and at each epoch's end); progress "
@@ -321,8 +326,7 @@ class TrainConfig:
             "few_shot_method",
         )
         require_choices(self, choice_options, TrainConfigError)
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            raise TrainConfigError(f"--name must be a plain folder name, got {self.name!r}.")
+        check_name(self.name, TrainConfigError)
         # Only a run that can train few-shot uses the method (fine-tune never does).
         if self.few_shot_method == "prior" and self.multi_label and self.mode != "fine-tune":
             raise TrainConfigError(
@@ -385,7 +389,10 @@ def _base_type(name: str) -> type:
 def _coerce(name: str, value: Any, source: str) -> Any:
     kind = _base_type(name)
     if value is None:
-        return None
+        if allows_none(TrainConfig, name):
+            return None
+        # validate() would compare None with numbers: a TypeError naming no option.
+        raise TrainConfigError(f"Option '{name}' in {source} must be {kind.__name__}, got null.")
     if kind is dict:
         if not isinstance(value, dict):
             raise TrainConfigError(f"Option '{name}' in {source} must be a table/object.")

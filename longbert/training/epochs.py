@@ -21,7 +21,16 @@ from tqdm.auto import tqdm
 from longbert import load_classifier
 from longbert.classifier import LongBertClassifier
 from longbert.devices import autocast
-from longbert.runs import LAST, RunReporter, RunState, StopSignal, metrics_json, remove_last, save_last
+from longbert.runs import (
+    LAST,
+    OldContents,
+    RunReporter,
+    RunState,
+    StopSignal,
+    metrics_json,
+    remove_last,
+    save_last,
+)
 from longbert.training import outputs
 from longbert.training.config import TrainConfig
 from longbert.training.datasets import DataSplits
@@ -55,7 +64,8 @@ class TrainingParts:
 
     ``model`` is the classifier, or the DistributedDataParallel wrapper around it; ``dtype``
     the mixed-precision dtype (None: float32); ``data`` the prepared ``train``/``dev``/``test``
-    sets; ``folder`` the checkpoint folder.
+    sets; ``folder`` the checkpoint folder; ``old_contents`` what an earlier model or run left
+    there, removed as this run saves its own.
     """
 
     config: TrainConfig
@@ -71,6 +81,7 @@ class TrainingParts:
     splits: DataSplits
     total_steps: int
     folder: Path
+    old_contents: OldContents
 
 
 class EpochLoop:
@@ -87,6 +98,7 @@ class EpochLoop:
     def save_last(self) -> None:
         if self.ctx.is_main:
             p = self.parts
+            p.old_contents.before_state()
             save_last(self.folder, self.classifier, p.optimizer, p.scheduler, p.scaler, self.state)
         self.ctx.barrier()
 
@@ -272,6 +284,7 @@ class EpochLoop:
 
     def save_best(self) -> None:
         config, state = self.config, self.state
+        self.parts.old_contents.before_model()
         outputs.save_best(
             self.folder,
             self.classifier,

@@ -26,7 +26,7 @@ from typing import Any
 
 from longbert.data import LabeledDataset
 from longbert.errors import LongBertError
-from longbert.runs import RunReporter, RunState, metrics_json
+from longbert.runs import OldContents, RunReporter, RunState, metrics_json
 from longbert.strategies import get_strategy
 from longbert.training import outputs
 from longbert.training.config import TrainConfig, TrainConfigError
@@ -181,8 +181,11 @@ def run_few_shot(
     ctx: DistContext,
     reporter: RunReporter,
     should_stop: Callable[[], bool] | None,
+    old_contents: OldContents,
 ) -> TrainResult:
-    """Train, score, save and record a few-shot model; see the module docstring."""
+    """Train, score, save and record a few-shot model; see the module docstring.
+    ``old_contents``: what an earlier model or run left in the folder, removed just before
+    this run's model is saved there (nothing is, when it fails or is stopped)."""
     from longbert.fewshot import FewShotConfig, train_few_shot
 
     if ctx.enabled:
@@ -286,6 +289,7 @@ def run_few_shot(
             "mode": "few-shot",
             "few_shot_method": method,
         }
+        old_contents.before_model()
         outputs.save_best(
             folder,
             classifier,

@@ -31,8 +31,10 @@ from longbert.checkpoints import is_checkpoint
 from longbert.classifier import LongBertClassifier
 from longbert.cli_common import check_output
 from longbert.devices import precision_dtype
+from longbert.encoder_source import load_tokenizer
 from longbert.runs import (
     LastState,
+    OldContents,
     ProgressFn,
     RunReporter,
     RunState,
@@ -42,12 +44,13 @@ from longbert.runs import (
     metrics_json,
 )
 from longbert.runs import state as run_state
+from longbert.strategies import get_strategy
 from longbert.training import outputs
 from longbert.training.config import TrainConfig, TrainConfigError
 from longbert.training.datasets import DataSource, DataSplits, prepare_data, targets
 from longbert.training.distributed import DistContext, job_context, use_threads
 from longbert.training.epochs import EpochLoop, TrainingParts, TrainResult
-from longbert.training.few_shot_run import resolve_mode, run_few_shot
+from longbert.training.few_shot_run import read_descriptions, resolve_mode, run_few_shot
 from longbert.training.losses import class_weights, make_loss
 from longbert.training.optim import linear_schedule, make_optimizer
 from longbert.training.prepared import PreparedSet, plan_epoch, prepare_set
@@ -89,6 +92,16 @@ def train(
     with job_context(config.device) as ctx:
         trainer = _Trainer(config, ctx, progress, should_stop, chosen)
         return trainer.run(train_data, dev_data, test_data)
+
+
+def check_start(config: TrainConfig) -> None:
+    """What a new run can check before it reads its data: the encoder (its tokenizer loads), the
+    strategy and its parameters, and ``--label-descriptions`` where the run may train few-shot.
+    Each is used again later; checked first so a typo fails in seconds, not after the data."""
+    get_strategy(config.strategy_spec())
+    load_tokenizer(config.encoder)
+    if config.mode != "fine-tune":
+        read_descriptions(config.label_descriptions, [])
 
 
 def seed_everything(seed: int) -> None:
@@ -198,21 +211,24 @@ class _Trainer:
         folder = check_output(self.config.output_path, "--output-dir", folder=True)
         last = self._resume_state(folder)
         config, reporter = self.config, self.reporter
+        if last is None:  # a resumed run's options and start were checked when it began
+            check_start(config)
         use_threads(config.threads)
         seed_everything(config.seed)
         splits = prepare_data(config, train_data, dev_data, test_data)
         for note in splits.notes:
             reporter.say(note)
-        if config.overwrite and self.ctx.is_main and last is None:
-            # Only now, with the data checked: a typo in --train must not cost the old model.
-            outputs.clear(folder)
+        # An --overwrite run's old model (or an interrupted run's, until it saves a model) stays
+        # until this run saves its own: a typo, a crash or Ctrl-C before then costs nothing.
+        first_model = last is None or last.state.best_epoch is None
+        old = OldContents(folder, state=last is None, files=(outputs.METRICS_FILE,) if first_model else ())
         resumed = ("fine-tune", "resuming fine-tuning")
         mode, why = resumed if last is not None else resolve_mode(config, splits)
         # The record and checkpoint name the mode used: auto is resolved before either is written.
         self.config = config = dataclasses.replace(config, mode=mode)
         reporter.say(f"'{config.name}': {why}.")
         if mode == "few-shot":
-            result = run_few_shot(config, splits, self.ctx, reporter, self.should_stop)
+            result = run_few_shot(config, splits, self.ctx, reporter, self.should_stop, old)
             return self._ended(result, started, splits)
         classifier = self._classifier(splits.labels, last)
         device = self.ctx.device
@@ -289,6 +305,7 @@ class _Trainer:
             splits=splits,
             total_steps=total_steps,
             folder=folder,
+            old_contents=old,
         )
         loop = EpochLoop(parts, state, reporter)
         with reporter.finishing(), StopSignal(self.should_stop, reporter.say) as stop:

@@ -10,18 +10,10 @@ from typing import Any
 
 from longbert.checkpoints import MANIFEST
 from longbert.classifier import LongBertClassifier
-from longbert.runs.state import remove_last
 
 METRICS_FILE = "metrics.json"
 #: Every part a checkpoint may hold (``prior``: a zero-shot-prior model's correction).
 _PARTS = ("encoder", "pooling", "head", "prior")
-
-
-def clear(folder: Path) -> None:
-    """Make ``folder`` no checkpoint: manifest, metrics and training state go (``--overwrite``)."""
-    (folder / MANIFEST).unlink(missing_ok=True)
-    (folder / METRICS_FILE).unlink(missing_ok=True)
-    remove_last(folder)
 
 
 def save_best(folder: Path, classifier: LongBertClassifier, **metadata: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from longbert.pretraining import PretrainConfig, PretrainError, PretrainResult, pretrain
 from longbert.pretraining.corpus import MIN_DOCUMENTS
-from longbert.pretraining.loop import check_output_folder
+from longbert.pretraining.output import check_output_folder
 from longbert.store import HistoryFilter, Store
 from longbert.ui.jobs import JobContext
 
