@@ -90,8 +90,11 @@ def test_an_encoder_checkpoint_is_offered_for_training_not_for_predicting(tmp_pa
     write_manifest(folder, Manifest(kind="encoder", name="adapted", encoder="e", pretraining=PRETRAINED))
     with pytest.raises(CheckpointError, match=r"holds an encoder, not a classifier.*--encoder"):
         load_classifier(folder, device="cpu")
+    staging = tmp_path / ".adapted.partial-1"  # a killed compress or export left it behind
+    staging.mkdir()
+    write_manifest(staging, Manifest(kind="encoder", name="adapted", encoder="e", pretraining=PRETRAINED))
     (choice,), problems = scan_checkpoints(tmp_path)
-    assert choice.kind == "encoder" and problems == []
+    assert choice.kind == "encoder" and problems == [] and choice.title == "adapted"
     assert [c.key for c in encoder_choices(tmp_path)] == [choice.key]
     assert [c.zero_shot for c in model_choices(tmp_path)] == [True]  # only zero-shot predicts here
 

@@ -93,7 +93,7 @@ def scan_checkpoints(folder: str | os.PathLike[str] | None = None) -> tuple[
     list[ModelChoice], list[str]
 ]:
     """Checkpoints of every kind directly under ``folder`` (default: the models folder), newest
-    first.
+    first; hidden folders (a killed run's staging folder) are not listed.
 
     Returns ``(choices, problems)``: a folder whose manifest is broken is reported
     (``"name: why"``), not listed.
@@ -104,6 +104,10 @@ def scan_checkpoints(folder: str | os.PathLike[str] | None = None) -> tuple[
     if not root.is_dir():
         return choices, problems
     for child in sorted(root.iterdir()):
+        # Hidden folders are work in progress (compress's and an export's staging folders, left
+        # behind by a killed run): never a model to pick.
+        if child.name.startswith("."):
+            continue
         if child.is_dir() and is_checkpoint(child):
             try:
                 choices.append(checkpoint_choice(child))
