@@ -80,7 +80,8 @@ def test_load_dataset_refuses_the_file_even_when_skipping_bad_rows(tmp_path: Pat
 def test_training_names_the_row(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
     path.write_bytes(table(rows=40))
-    config = TrainConfig(train=str(path), encoder="unused", output_dir=str(tmp_path / "m"), quiet=True,
+    encoder = save_tiny_encoder(tmp_path / "tiny-bert")  # checked before the data is read
+    config = TrainConfig(train=str(path), encoder=str(encoder), output_dir=str(tmp_path / "m"), quiet=True,
                          record=False, device="cpu", skip_bad_rows=True)
     with pytest.raises(DatasetError, match="row 3: unterminated quote"):
         train(config)
