@@ -14,7 +14,7 @@ from longbert.readers.base import MB
 from longbert.ui import charts
 from longbert.ui.batch_jobs import BatchSettings, upload_work
 from longbert.ui.batch_results import display_rows, gold_scores
-from longbert.ui.corrections import batch_labels, confirm_labels, save_corrections, unconfirmed
+from longbert.ui.corrections import batch_labels, confirm_labels, out_of_step, save_corrections, unconfirmed
 from longbert.ui.explain_jobs import SAMPLE_ORDERS, explain_sample_work, sample_predictions
 from longbert.ui.explanations import METHOD_ORDER, method_help, method_title, model_source
 from longbert.ui.formatting import (
@@ -148,15 +148,17 @@ def _results(batch_id: int, files: int | None = None) -> None:
                f"{batch.errors:,} with errors · {batch.pending:,} pending · status "
                f"{batch.status}{worker}" + (" (each row of a CSV/JSON Lines file and each file in "
                                             "a zip is a document)" if expanded else ""))
-    # One editor per batch, kept across saves and removals (the grid keeps its scroll place);
-    # each edit is applied once (``applied``), so an old edit never re-applies over a later
-    # change. An edit refused because the label changed elsewhere starts a fresh editor (its
-    # generation), or the grid would go on showing a value that was not saved.
+    # One editor per batch, kept across saves (the grid keeps its scroll place); each edit is
+    # applied once (``applied``), so an old edit never re-applies over a later change. Streamlit
+    # keeps an edited cell's value across reruns, so where the store no longer holds what such a
+    # cell shows (a refused edit, a label set elsewhere since, the correction before one taken back)
+    # the grid starts afresh (a new generation): every cell then shows what is in force, and the
+    # ids in force the grid showed (``seen``) are what the next edit is judged against.
     generation = st.session_state.setdefault(f"batch:generation:{batch_id}", 0)
     key = f"batch:editor:{batch_id}:{generation}"
     edits = st.session_state.get(key, {}).get("edited_rows", {})
     applied = st.session_state.setdefault(f"batch:applied:{batch_id}:{generation}", {})
-    seen = st.session_state.get(f"batch:seen:{batch_id}")  # the ids in force the grid showed
+    seen = st.session_state.get(f"batch:seen:{batch_id}")
     outcome = save_corrections(store, rows, edits, applied, seen)
     if outcome.saved or outcome.removed or outcome.refused:
         rows = batch_rows(store, batch_id)
@@ -169,12 +171,16 @@ def _results(batch_id: int, files: int | None = None) -> None:
                  f"{' …' if len(removed) > 5 else ''}: the one before it, or the predicted label, "
                  "counts again.")
     if refused := outcome.refused:
-        st.session_state[f"batch:generation:{batch_id}"] = generation + 1
-        st.session_state.pop(f"batch:applied:{batch_id}:{generation}", None)
-        key = f"batch:editor:{batch_id}:{generation + 1}"
         st.warning("Not saved -- changed elsewhere since this table was drawn: "
                    + "; ".join(f"{md(name)}: {md(why)}" for name, why in refused[:5])
                    + (" …" if len(refused) > 5 else ""))
+    if refused or out_of_step(rows, applied):
+        if not refused:
+            st.info("Labels in force changed since this table was drawn (set elsewhere, or the "
+                    "correction before one taken back): the table shows them now.")
+        st.session_state[f"batch:generation:{batch_id}"] = generation + 1
+        st.session_state.pop(f"batch:applied:{batch_id}:{generation}", None)
+        key = f"batch:editor:{batch_id}:{generation + 1}"
     shown, columns = display_rows(store, rows)
     st.session_state[f"batch:seen:{batch_id}"] = {i: r.get("correction_id") for i, r in enumerate(shown)}
     frame = table_frame(shown, columns, keep=("confidence",), fill={"correction": NO_CORRECTION})

@@ -12,7 +12,7 @@ from helpers.store_factories import make_document, make_prediction
 
 from longbert.store import CorrectionChangedError, HistoryFilter, RecordNotFoundError, Store
 from longbert.store.queries import NO_LABEL
-from longbert.ui.corrections import save_corrections, unconfirmed
+from longbert.ui.corrections import out_of_step, save_corrections, unconfirmed
 from longbert.ui.review import ACCEPT_NOTE, ANSWER_NOTE, ReviewError, build_queue
 from longbert.ui.tables import NO_CORRECTION, batch_rows, export_rows, final_label
 
@@ -141,3 +141,22 @@ def test_a_no_label_correction_is_a_correction_everywhere(store: Store) -> None:
     assert unconfirmed([row]) == []  # confirming it again would be refused as corrected
     counts = store.label_distribution(use_corrections=True)
     assert [c.label for c in counts] == [NO_LABEL]
+
+
+def test_a_grid_whose_edited_cell_no_longer_shows_the_label_in_force_is_out_of_step(
+    store: Store, batch: int
+) -> None:
+    rows = batch_rows(store, batch)
+    applied: dict[int, object] = {}
+    save_corrections(store, rows, {0: {"correction": "false"}}, applied)
+    assert out_of_step(batch_rows(store, batch), applied) == []  # the cell shows what is in force
+    store.add_correction(rows[0]["prediction_id"], "true", note="elsewhere")
+    assert out_of_step(batch_rows(store, batch), applied) == [0]  # the cell still shows 'false'
+    # Taking back this grid's own correction puts the one before it in force again.
+    pid = rows[1]["prediction_id"]
+    store.add_correction(pid, "false", note=ANSWER_NOTE)
+    fresh = batch_rows(store, batch)
+    mine: dict[int, object] = {}
+    save_corrections(store, fresh, {1: {"correction": "true"}}, mine)
+    save_corrections(store, batch_rows(store, batch), {1: {"correction": NO_CORRECTION}}, mine)
+    assert labels_of(store, pid) == ["false"] and out_of_step(batch_rows(store, batch), mine) == [1]

@@ -102,6 +102,10 @@ class ConflictsMixin:
                     )
                     .join(ModelRow, ModelRow.id == PredictionRow.model_id)
                     .where(PredictionRow.id.in_(chunk))
+                    # Locked (PostgreSQL; SQLite serialises writes already) like add_correction
+                    # locks its row: a person's label saved meanwhile is seen below, never overruled.
+                    .order_by(PredictionRow.id)
+                    .with_for_update(of=PredictionRow)
                 )
                 rows.update({row[0]: row for row in session.execute(statement)})
             elsewhere = _in_force_elsewhere(session, {row[1] for row in rows.values()})

@@ -17,7 +17,7 @@ from longbert.checkpoints import read_manifest
 from longbert.errors import DatasetError
 from longbert.store import CorrectionChangedError, CorrectionSet, Store
 from longbert.ui.batch_jobs import BatchSettings
-from longbert.ui.tables import apply_corrections, has_correction
+from longbert.ui.tables import NO_CORRECTION, apply_corrections, has_correction
 
 _UNSEEN = object()
 
@@ -89,6 +89,22 @@ def save_corrections(
         except CorrectionChangedError as error:
             refused.append((str(row["document"]), str(error)))
     return SavedCorrections(updated, saved, removed, refused)
+
+
+def out_of_step(rows: Sequence[Mapping[str, Any]], applied: Mapping[int, Any]) -> list[int]:
+    """Rows whose edited cell no longer shows the label in force: the grid keeps a cell's edit
+    (Streamlit holds ``edited_rows`` across reruns) while the store moved on -- someone labelled
+    the row elsewhere, or taking back this grid's correction put the one before it in force
+    again. Such a grid must be drawn afresh, or the next edit would be judged against a label
+    the person no longer sees."""
+    def shown(value: Any) -> Any:
+        return NO_CORRECTION if value in (None, "") else value
+
+    return sorted(
+        i for i, value in applied.items()
+        if 0 <= i < len(rows) and rows[i].get("status") == "ok"
+        and shown(value) != (NO_CORRECTION if not has_correction(rows[i]) else rows[i]["correction"])
+    )
 
 
 def unconfirmed(rows: Sequence[Mapping[str, Any]], min_confidence: float = 0.0) -> list[Mapping[str, Any]]:
