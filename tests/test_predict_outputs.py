@@ -12,7 +12,8 @@ import pytest
 from helpers.predict_fixtures import make_checkpoint, make_corpus, read_jsonl
 from test_predict_cli import checkpoint, env  # noqa: F401  (fixtures: a tiny checkpoint, a sandbox)
 
-from longbert.bulk.outputs import ledger_path
+from longbert.bulk.outputs import ledger_path, state_path
+from longbert.bulk.runner import STATE_VERSION
 from longbert.predict import main
 from longbert.store import Store
 
@@ -90,6 +91,109 @@ def test_an_output_inside_an_input_folder_is_never_read_back(
     store = Store(os.environ["LONGBERT_DB_URL"])
     (batch,) = store.list_batches()
     assert (batch.total, batch.errors) == (3, 0)
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_file_of_an_input_folder_is_never_the_output(
+    env: Path,  # noqa: F811
+    checkpoint: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    suffix: str,
+    overwrite: list[str],
+) -> None:
+    data = env / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("Markets fell as rates rose.")
+    theirs = data / f"test.{suffix}"
+    if suffix == "csv":
+        _table(theirs)
+    else:
+        theirs.write_text(json.dumps({"id": "t1", "text": "The club won the final."}) + "\n")
+    before = theirs.read_bytes()
+    base = ["--model", str(checkpoint), "--input", str(data), "--quiet", *overwrite]
+    args = [*base, "--output", str(theirs)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "is an input file" in err and "even with --overwrite" in err
+    assert theirs.read_bytes() == before
+    assert sorted(p.name for p in data.iterdir()) == ["a.txt", f"test.{suffix}"]
+    assert Store(os.environ["LONGBERT_DB_URL"]).list_batches() == []
+    # A CSV output's ledger that is a user's file in the input folder is refused alike.
+    if suffix == "jsonl":
+        out = data / "labels.csv"
+        theirs.rename(ledger_path(out))
+        assert main([*base, "--output", str(out)]) == 2
+        assert "is an input file" in capsys.readouterr().err
+        assert ledger_path(out).read_bytes() == before and not out.exists()
+
+
+def test_an_own_output_in_an_input_folder_is_replaced_with_overwrite(
+    env: Path,  # noqa: F811
+    checkpoint: Path,  # noqa: F811
+) -> None:
+    data = env / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("Markets fell as rates rose.")
+    (data / "b.txt").write_text("The club won the final.")
+    out = data / "labels.jsonl"
+    args = ["--model", str(checkpoint), "--input", str(data), "--output", str(out), "--quiet"]
+    assert main(args) == 0
+    (data / "b.txt").unlink()
+    assert main([*args, "--overwrite"]) == 0  # this tool's own: skipped as an input, replaced
+    rows = read_jsonl(out)
+    assert [r["name"] for r in rows] == [f"{data}/a.txt"] and rows[0]["error"] is None
+    batches = Store(os.environ["LONGBERT_DB_URL"]).list_batches()
+    assert sorted(b.total for b in batches) == [1, 2]  # a new batch, the old one kept
+
+
+def _old_state(out: Path) -> dict:
+    """The state file as a run before checkpoint identities wrote it: the same layout and
+    STATE_VERSION, its fingerprint without the checkpoint_* fields."""
+    state = json.loads(state_path(out).read_text())
+    assert state["version"] == STATE_VERSION == 1
+    old_fields = ["model", "labels", "encoder", "strategy", "strategy_params"]
+    old_fields += ["text_column", "id_column", "attention", "store"]
+    assert set(state["run"]) == {*old_fields, "checkpoint", "checkpoint_saved_at"} | {
+        "checkpoint_manifest",
+        "checkpoint_labels",
+    }
+    return {
+        "version": 1,
+        "run": {key: state["run"][key] for key in old_fields},
+        "store": state["store"],  # {"where", "database_id", "batch_id"}
+        "status": "interrupted",
+    }
+
+
+def test_an_output_begun_before_checkpoint_identities_resumes(
+    env: Path,  # noqa: F811
+    checkpoint: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    corpus = make_corpus(env / "corpus.jsonl", 2)
+    out = env / "out.jsonl"
+    args = ["--model", str(checkpoint), "--input", str(corpus), "--output", str(out), "--quiet"]
+    assert main(args) == 0
+    identity = {k: v for k, v in json.loads(state_path(out).read_text())["run"].items() if "checkpoint" in k}
+    old = _old_state(out)
+    assert old["run"]["model"] == str(checkpoint) and old["run"]["strategy_params"] == {}
+    state_path(out).write_text(json.dumps(old, indent=2))
+    make_corpus(env / "corpus.jsonl", 3)  # the input grew after the crash
+    # Other settings are still refused, naming only what differs (not the missing fields).
+    assert main([*args, "--strategy", "truncate"]) == 2
+    err = capsys.readouterr().err
+    assert "strategy: None then, 'truncate' now" in err and "checkpoint" not in err
+    assert json.loads(state_path(out).read_text()) == old
+    assert main(args) == 0  # resumed, not refused: no --overwrite needed
+    rows = read_jsonl(out)
+    assert [r["id"] for r in rows] == ["d0", "d1", "d2"]
+    state = json.loads(state_path(out).read_text())
+    assert state["run"] == {**old["run"], **identity}  # upgraded once: the identity recorded
+    assert state["store"] == old["store"] and state["status"] == "done"
+    (batch,) = Store(os.environ["LONGBERT_DB_URL"]).list_batches()  # the same batch, appended
+    assert batch.id == old["store"]["batch_id"] and batch.total == 3
+    assert main(args) == 0  # and resumes as a new-style output from then on
 
 
 def test_a_resume_with_another_checkpoint_of_the_same_name_is_refused(

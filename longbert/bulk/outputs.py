@@ -30,8 +30,13 @@ import numpy as np
 from longbert.bulk.rows import COLUMNS, dumps, row_key
 from longbert.columns import probability_column
 from longbert.errors import LongBertError
+from longbert.readers.base import is_junk
 
 FORMATS = ("jsonl", "csv", "parquet")
+#: The fingerprint's keys for which checkpoint a model is
+#: (:meth:`longbert.bulk.model.ModelSpec.checkpoint_identity`); states written before they were
+#: added lack them (:func:`claim_output` upgrades those).
+CHECKPOINT_KEYS = ("checkpoint", "checkpoint_saved_at", "checkpoint_manifest", "checkpoint_labels")
 PIECE_ROWS = 10_000
 
 
@@ -70,12 +75,19 @@ def written_files(output: Path) -> list[Path]:
 
 def check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
     """OutputError when a file the run writes would replace an input file, or lie inside one (an
-    archive); --overwrite does not change this. Folders are fine: the walk leaves out the
-    files a run writes (:func:`longbert.bulk.sources.walk_inputs`)."""
+    archive); --overwrite does not change this. That holds for a file found in an input folder
+    too: an existing output or ledger under a folder input that is not this tool's own earlier
+    output (no state file beside it) is a user's file the walk would read, so it is refused
+    instead of being silently left out of the inputs (and deleted by --overwrite). This tool's
+    own output in an input folder is fine: the walk leaves out the files a run writes
+    (:func:`longbert.bulk.sources.walk_inputs`), and it is resumed or replaced as anywhere else."""
     written = {path.resolve() for path in written_files(output)}
     above = set(output.resolve().parents)
     for given in inputs:
         path = Path(given).expanduser()
+        if path.is_dir():
+            _check_not_in_folder(output, path, given)
+            continue
         if not path.is_file():
             continue
         resolved = path.resolve()
@@ -83,6 +95,25 @@ def check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike[str]]) -
             raise OutputError(f"--output {output} would replace the input {given}; choose another --output.")
         if resolved in above:
             raise OutputError(f"--output {output} is inside the input file {given}; choose another --output.")
+
+
+def _check_not_in_folder(output: Path, folder: Path, given: str | os.PathLike[str]) -> None:
+    """OutputError when the output or its ledger is a user's file that the walk of the input
+    ``folder`` would read (see :func:`check_not_an_input`)."""
+    if state_path(output).exists():
+        return  # this tool's own earlier output: never read back, resumed or replaced
+    root = folder.resolve()
+    for path in dict.fromkeys([output, ledger_path(output)]):
+        if not path.is_file():
+            continue
+        resolved = path.resolve()
+        if root not in resolved.parents or is_junk(resolved.relative_to(root).as_posix()):
+            continue  # outside the folder, or a file the walk skips (hidden, debris)
+        raise OutputError(
+            f"--output {output}: {path} is an input file (it is in the input folder {given}) and was not "
+            f"written by longbert.predict (there is no {state_path(output).name} beside it); an input "
+            "file is never replaced, even with --overwrite. Choose another --output."
+        )
 
 
 def claim_output(output: Path, fingerprint: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
@@ -98,8 +129,20 @@ def claim_output(output: Path, fingerprint: dict[str, Any], overwrite: bool) -> 
     state = read_state(output)
     again = "Use another --output, or --overwrite to start over there (it replaces the output)."
     if state is not None:
-        if state.get("run") != fingerprint:
-            differences = _differences(state.get("run") or {}, fingerprint)
+        saved = state.get("run") or {}
+        if saved != fingerprint and not any(key in saved for key in CHECKPOINT_KEYS):
+            # One-time upgrade of a state written before the fingerprint held the checkpoint's
+            # identity (CHECKPOINT_KEYS): the fields it does hold must match, and then the
+            # identity of today's checkpoint is recorded (the runner writes the state back), so
+            # that later resumes compare it. Such an output could not be checked against a
+            # checkpoint replaced since; refusing it would only force --overwrite.
+            fingerprint_then = {k: v for k, v in fingerprint.items() if k not in CHECKPOINT_KEYS}
+            if saved != fingerprint_then:
+                differences = _differences(saved, fingerprint_then)
+                raise OutputError(f"{output} was made with other settings ({differences}). {again}")
+            return {**state, "run": fingerprint}
+        if saved != fingerprint:
+            differences = _differences(saved, fingerprint)
             raise OutputError(f"{output} was made with other settings ({differences}). {again}")
         return state
     for path in dict.fromkeys([output, ledger_path(output)]):
