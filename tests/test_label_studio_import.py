@@ -138,3 +138,132 @@ def test_an_import_cut_short_is_finished_by_importing_again(
     assert (done.tasks, done.predictions, done.corrections, done.skipped) == (1, 0, 1, [])
     (row,) = store.history().rows
     assert row.corrected_label == "sport" and store.count_predictions() == 1  # the latest in force
+
+
+def _choices(*labels: str) -> dict[str, Any]:
+    return {"type": "choices", "value": {"choices": list(labels)}}
+
+
+def _ids(task: dict[str, Any], *ids: int) -> dict[str, Any]:
+    for annotation, number in zip(task["annotations"], ids, strict=True):
+        annotation["id"] = number
+    return task
+
+
+def test_a_correction_taken_back_in_the_app_is_not_imported_again(store: Store) -> None:
+    tasks = [_ids(_task(7, "The keeper saved a penalty.", ["politik"]), 12)]
+    done = _import(store, tasks, labels=list(NEWS))
+    assert done.corrections == 1
+    (row,) = store.history().rows
+    assert row.corrected_label == "politik"
+    assert [c.note for c in store.list_corrections(row.id)] == ["Label Studio task 7, annotation 12"]
+    store.remove_correction(row.id)
+    again = _import(store, tasks, labels=list(NEWS))
+    assert (again.tasks, again.predictions, again.corrections, again.already_imported) == (0, 0, 0, 1)
+    assert store.count_corrections() == 0
+
+
+def test_a_new_annotation_is_added_whatever_the_app_added_meanwhile(store: Store) -> None:
+    task = _ids(_task(7, "The keeper saved a penalty.", ["sport"]), 12)
+    _import(store, [task], labels=list(NEWS))
+    (row,) = store.history().rows
+    store.add_correction(row.id, "politik", note="a person, in the app")  # two corrections now
+    task["annotations"].append({"id": 13, "result": [_choices("politik")]})
+    done = _import(store, [task], labels=list(NEWS))
+    assert (done.tasks, done.predictions, done.corrections, done.already_imported) == (1, 0, 1, 0)
+    notes = [c.note for c in store.list_corrections(row.id)]
+    assert notes == [
+        "Label Studio task 7, annotation 12",
+        "a person, in the app",
+        "Label Studio task 7, annotation 13",
+    ]
+    again = _import(store, [task], labels=list(NEWS))
+    assert (again.corrections, again.already_imported) == (0, 1)
+
+
+def test_annotations_without_an_id_are_known_by_their_result(store: Store) -> None:
+    task = _task(7, "The keeper saved a penalty.", ["sport"])
+    _import(store, [task], labels=list(NEWS))
+    (row,) = store.history().rows
+    (note,) = [c.note for c in store.list_corrections(row.id)]
+    assert note is not None and note.startswith("Label Studio task 7, annotation (no id) ")
+    store.remove_correction(row.id)
+    assert _import(store, [task], labels=list(NEWS)).corrections == 0
+    task["annotations"].append({"result": [_choices("politik")]})
+    done = _import(store, [task], labels=list(NEWS))
+    assert done.corrections == 1 and store.history().rows[0].corrected_label == "politik"
+
+
+def test_a_task_an_older_version_imported_under_its_raw_text_is_left_as_it_is(store: Store) -> None:
+    from longbert.document import Document
+    from longbert.ui.label_studio import TASK_KEY
+    from longbert.ui.label_studio import import_label_studio as imported_again
+    from longbert.ui.label_studio_import import _prediction
+
+    raw = "  The keeper saved a penalty.\r\n"
+    store.save_label_set("News desk", NEWS)
+    old = Document(text=raw, name="label-studio task 7", source="import")
+    pid = store.save_prediction(
+        _prediction(old, "label-studio:annotations", ["sport"], list(NEWS), None, False, {TASK_KEY: 7}),
+        old,
+        label_set="News desk",
+    )
+    store.add_correction(pid, "sport", note="Label Studio task 7")
+    task = _task(7, raw, ["sport"], ["politik"])
+    done = imported_again(store, json.dumps([task]).encode(), "News desk")
+    assert (done.tasks, done.predictions, done.corrections, done.already_imported) == (0, 0, 0, 1)
+    assert done.legacy == 1
+    assert store.count_predictions() == 1 and store.count_corrections() == 1
+
+
+def test_multi_label_corrections_travel_to_label_studio_and_back_as_separate_choices(
+    store: Store, tmp_path: Path
+) -> None:
+    from longbert.ui.label_studio import label_studio_tasks
+    from longbert.ui.tables import history_result_row
+
+    tags = ["x", "y", "z"]
+    tasks = [_task(1, "first text", ["x"]), _task(2, "second text", ["y", "z"])]
+    _import(store, tasks, name="Tags", labels=tags, multi_label=True)
+    rows = {r.document_name: r for r in store.history().rows}
+    store.add_correction(rows["label-studio task 1"].id, ["x", "y"])
+    store.add_correction(rows["label-studio task 2"].id, [])  # no label applies
+    out = json.loads(label_studio_tasks(store, [history_result_row(r) for r in store.history().rows]))
+    by_name = {t["data"]["name"]: t for t in out}
+    assert by_name["label-studio task 1"]["annotations"][0]["result"][0]["value"]["choices"] == ["x", "y"]
+    assert by_name["label-studio task 2"]["annotations"] == [{"result": []}]
+    for number, task in enumerate(out, start=1):
+        task["id"] = number
+    other = Store(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    other.save_label_set("Tags", tags)
+    done = import_label_studio(other, json.dumps(out).encode(), "Tags", multi_label=True)
+    assert done.added_labels == [] and done.skipped == []
+    back = {r.document_name: r for r in other.history().rows}
+    assert back["label-studio task 1"].corrected_labels == ["x", "y"]
+    assert back["label-studio task 2"].corrected_labels == []
+
+
+def test_a_joined_choice_is_never_made_a_label(store: Store) -> None:
+    store.save_label_set("Tags", ["x", "y"])
+    done = _import(store, [_task(1, "first text", ["x, y"])], name="Tags", multi_label=True)
+    assert done.added_labels == [] and done.corrections == 0
+    assert done.skipped == [
+        "task 1: 'x, y' is several labels joined into one choice (an older LongBERT export); "
+        "choose them one by one in Label Studio"
+    ]
+    assert store.get_label_set("Tags").labels == ["x", "y"]
+
+
+def test_a_new_annotation_with_a_label_new_to_the_set_lands_on_a_new_prediction(store: Store) -> None:
+    task = _ids(_task(1, "Rain all weekend.", ["sport"]), 1)
+    _import(store, [task], labels=list(NEWS))
+    task["annotations"].append({"id": 2, "result": [_choices("wetter")]})
+    done = _import(store, [task, _ids(_task(2, "Snow on Monday.", ["wetter"]), 3)])
+    assert done.added_labels == ["wetter"] and done.skipped == []
+    assert (done.tasks, done.predictions, done.corrections) == (2, 2, 2)
+    latest = max(store.history().rows, key=lambda r: r.id)
+    assert latest.document_name == "label-studio task 2"
+    rows = [r for r in store.history().rows if r.document_name == "label-studio task 1"]
+    assert sorted(r.corrected_label for r in rows) == ["sport", "wetter"]
+    again = _import(store, [task])
+    assert (again.tasks, again.corrections, again.skipped, again.already_imported) == (0, 0, [], 1)

@@ -264,30 +264,48 @@ class QueriesMixin:
 
     def tagged_predictions(
         self, key: str, *, label_set: str, source: str
-    ) -> dict[tuple[str, str], list[tuple[int, int]]]:
+    ) -> dict[tuple[str, str], list[dict[str, Any]]]:
         """What an import stored before, so that importing a file again adds nothing twice:
-        ``(str(extra[key]), document SHA-256)`` → ``(prediction id, how many corrections it
-        has)``, oldest first, for the predictions from ``source`` under ``label_set`` whose
-        ``extra`` holds ``key`` (e.g. a Label Studio task id)."""
-        counts = (
-            select(CorrectionRow.prediction_id, func.count(CorrectionRow.id).label("corrections"))
-            .group_by(CorrectionRow.prediction_id)
-            .subquery("correction_counts")
-        )
+        ``(str(extra[key]), document SHA-256)`` → the predictions from ``source`` under
+        ``label_set`` whose ``extra`` holds ``key`` (e.g. a Label Studio task id), oldest first,
+        each as ``{"id", "extra", "labels", "notes"}``: its ``extra``, the labels a correction of
+        it may use (its model's and its own), and the notes of its corrections, oldest first."""
         statement = (
-            select(PredictionRow.id, PredictionRow.extra, DocumentRow.sha256, counts.c.corrections)
+            select(
+                PredictionRow.id,
+                PredictionRow.extra,
+                DocumentRow.sha256,
+                ModelRow.labels,
+                PredictionRow.probabilities,
+            )
             .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
-            .outerjoin(counts, counts.c.prediction_id == PredictionRow.id)
+            .join(ModelRow, ModelRow.id == PredictionRow.model_id)
             .where(PredictionRow.label_set == label_set, PredictionRow.source == source)
             .order_by(PredictionRow.id)
         )
+        notes = (
+            select(CorrectionRow.prediction_id, CorrectionRow.note)
+            .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
+            .where(PredictionRow.label_set == label_set, PredictionRow.source == source)
+            .order_by(CorrectionRow.id)
+        )
 
-        def work(session: Session) -> dict[tuple[str, str], list[tuple[int, int]]]:
-            found: dict[tuple[str, str], list[tuple[int, int]]] = {}
-            for prediction_id, extra, sha256, corrections in session.execute(statement):
+        def work(session: Session) -> dict[tuple[str, str], list[dict[str, Any]]]:
+            written: dict[int, list[str]] = {}
+            for prediction_id, note in session.execute(notes):
+                if note is not None:
+                    written.setdefault(int(prediction_id), []).append(str(note))
+            found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for prediction_id, extra, sha256, labels, probabilities in session.execute(statement):
                 if isinstance(extra, dict) and extra.get(key) is not None:
-                    tag = (str(extra[key]), str(sha256))
-                    found.setdefault(tag, []).append((int(prediction_id), int(corrections or 0)))
+                    found.setdefault((str(extra[key]), str(sha256)), []).append(
+                        {
+                            "id": int(prediction_id),
+                            "extra": dict(extra),
+                            "labels": list(dict.fromkeys([*(labels or []), *(probabilities or {})])),
+                            "notes": written.get(int(prediction_id), []),
+                        }
+                    )
             return found
 
         return self._db.read(work)

@@ -175,6 +175,8 @@ def history_result_row(row: HistoryRow) -> dict[str, Any]:
         "document": row.document_name, "status": "ok", "label": row.label,
         "confidence": round(float(row.confidence), 4), "correction": row.corrected_label,
         "correction_id": row.correction_id,
+        # The correction's labels one by one ("correction" joins a multi-label one with ", ").
+        "correction_labels": None if row.corrected_labels is None else list(row.corrected_labels),
         "labels": ", ".join(row.labels), "strategy": row.strategy,
         "used_tokens": int(row.used_tokens), "total_tokens": int(row.total_tokens),
         "latency_ms": round(float(row.latency_ms), 1), "zero_shot": bool(row.zero_shot),
