@@ -352,6 +352,9 @@ def _import_label_studio() -> None:
             st.info(f"{made} {md(', '.join(done.added_labels))}.")
         if done.already_imported:
             st.info(f"{plural(done.already_imported, 'task')} imported before, left as they were.")
+        if done.legacy:
+            st.info(f"{plural(done.legacy, 'task')} imported by an older LongBERT, which did not "
+                    "record its annotations: left as they were (new annotations there were not added).")
         for reason in done.skipped[:20]:
             st.warning(f"Skipped {md(reason)}")
         if len(done.skipped) > 20:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -203,6 +204,27 @@ class Store(
             return prediction_id
 
         return self._db.write(work)
+
+    def extend_prediction_extra(self, prediction_id: int, key: str, values: Sequence[str]) -> None:
+        """Add ``values`` (those not there yet, in order) to the list ``extra[key]`` of a stored
+        prediction (made when absent), the prediction locked meanwhile so two writers at once
+        lose neither's values. A prediction is otherwise written once; an import that must
+        remember durably what it stored on one (the Label Studio annotations it made corrections
+        of, so one a person took back is not imported again) keeps that list here.
+
+        Raises:
+            RecordNotFoundError: there is no such prediction.
+        """
+
+        def work(session: Session) -> None:
+            row = get_row(session, PredictionRow, prediction_id, f"There is no prediction {prediction_id}.",
+                          lock=True)
+            extra = dict(row.extra or {})
+            current = [str(value) for value in extra.get(key) or []]
+            extra[key] = current + [str(v) for v in dict.fromkeys(values) if str(v) not in current]
+            row.extra = extra
+
+        self._db.write(work)
 
     def record_error(self, error: PredictionError, *, batch_id: int, item_index: int | None = None) -> int:
         """Record a document that could not be classified as a failed batch item; returns its position."""

@@ -38,7 +38,6 @@ from longbert.errors import LongBertError
 from longbert.readers import FileError
 from longbert.results import Prediction
 from longbert.store import Store
-from longbert.store.prediction_extra import extend_prediction_extra
 from longbert.store.records import LabelSetRecord
 from longbert.text.limits import DEFAULT_LIMITS
 
@@ -439,7 +438,7 @@ class _Importer:
                 )
                 self.out.corrections += 1
             if people:
-                extend_prediction_extra(self.store, target, ANNOTATIONS_KEY, [i for i, _ in people])
+                self.store.extend_prediction_extra(target, ANNOTATIONS_KEY, [i for i, _ in people])
         except LongBertError as error:
             return f"stored only in part ({error}); import the file again to finish it"
         finally:
