@@ -10,8 +10,9 @@ source and of the compressed model on that labelled file (read as ``longbert.eva
 it), both as they run by default on this machine. See :mod:`longbert.compression` for the methods.
 It is built in a staging folder and swapped in whole when complete: an error or Ctrl-C leaves
 nothing behind, and ``--overwrite`` replaces only an existing checkpoint, never the source
-(:mod:`longbert.compression.target`). ``--texts`` and ``--calibration-texts`` read tables by
-their text column and ``.txt`` files line by line (:mod:`longbert.compression.texts`).
+(:mod:`longbert.compression.target`); what a run killed outright left there is cleared by the
+next one. ``--texts`` and ``--calibration-texts`` read tables by their text column and ``.txt``
+files line by line, skipping (and counting) rows without text (:mod:`longbert.compression.texts`).
 
 ``--strategy-param KEY=VALUE`` changes how the new checkpoint reads a document within its own
 strategy -- for a chunk model, ``stride=510`` reads windows that no longer overlap, about half
@@ -48,9 +49,11 @@ from longbert.compression.exit_build import (
 )
 from longbert.compression.target import (
     CompressError,
+    CompressNotice,
     check_target,
     staging_folder,
     swap_in,
+    sweep_leftovers,
     target_folder,
 )
 from longbert.compression.texts import TEXT_FILES, read_texts
@@ -145,6 +148,8 @@ def compress(
             f"'{manifest.compression.source_model}' instead."
         )
     reading = _reading(manifest, strategy_params or {})
+    for restored in sweep_leftovers(target):  # before the check: a restored checkpoint counts
+        warnings.warn(CompressNotice(restored), stacklevel=2)
     # Checked now: the folder is first written after the --dev evaluation and the training.
     check_target(target, source, name, overwrite=overwrite)
     from longbert.compression.exit_calibration import load_calibration_set, unlabelled_calibration_set
@@ -291,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         default=[],
         help=f"early-exit: texts to distil on ({TEXT_FILES}; a table's text column is the source "
-        "model's, as for --dev): the training texts plus any unlabelled ones",
+        "model's, as for --dev, when the file has it, else 'text'; rows without text are "
+        "skipped and counted): the training texts plus any unlabelled ones",
     )
     parser.add_argument(
         "--exit-threshold",
@@ -346,9 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcome, code = run_command(lambda: _compress_as_asked(args), interrupted=INTERRUPTED)
     if outcome is None:
         return code
-    folder, provenance, caught = outcome
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
+    folder, provenance = outcome
     print(f"Saved {args.method} model '{args.name}' to {folder}")
     if args.strategy_param:
         changed = ", ".join(f"{key}={json.dumps(value)}" for key, value in args.strategy_param)
@@ -369,19 +373,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _compress_as_asked(
-    args: argparse.Namespace,
-) -> tuple[Path, Compression, list[warnings.WarningMessage]]:
-    """:func:`compress` as the command line asks, with the warnings it gave. The methods' own
-    checks raise plain ValueErrors: they become CompressError, printed as any error is."""
+def _print_warning(message: Warning | str, *args: object, **kwargs: object) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _compress_as_asked(args: argparse.Namespace) -> tuple[Path, Compression]:
+    """:func:`compress` as the command line asks, each warning printed as one line when given
+    (before an error too: a restored checkpoint or skipped rows are said either way). The
+    methods' own checks raise plain ValueErrors: they become CompressError, printed as any
+    error is."""
     text_column = "text"
-    if args.texts or args.calibration_texts:  # a table's text column is the source's, as for --dev
+    if args.texts or args.calibration_texts:  # the source's, as for --dev, where a table has it
         from longbert.evaluate import data_options
 
         text_column = data_options(read_manifest(resolve_checkpoint(args.model)).metadata)["text_column"]
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings():
+            warnings.showwarning = _print_warning
             warnings.simplefilter("always", UncalibratedThresholdWarning)
+            warnings.simplefilter("always", CompressNotice)
             folder, provenance = compress(
                 args.model,
                 args.method,
@@ -406,7 +416,7 @@ def _compress_as_asked(
         if isinstance(error, LongBertError):
             raise
         raise CompressError(str(error)) from error
-    return folder, provenance, caught
+    return folder, provenance
 
 
 if __name__ == "__main__":

@@ -38,12 +38,6 @@ class PrecisionError(LongBertError, ValueError):
     """A precision setting that is unknown or that this device cannot run."""
 
 
-def default_device() -> torch.device:
-    """``LONGBERT_DEVICE`` when set, else CUDA when there is a GPU, else the CPU -- checked as
-    :func:`resolve_device` checks (a bad ``LONGBERT_DEVICE`` is a :class:`DeviceError`)."""
-    return resolve_device(None)
-
-
 def resolve_device(device: DeviceLike | None = None) -> torch.device:
     """``device``, else ``LONGBERT_DEVICE``, else CUDA when available, else the CPU -- checked."""
     env = os.environ.get("LONGBERT_DEVICE") or None

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -12,10 +16,11 @@ from helpers.classifier_factories import save_tiny_encoder
 from helpers.train_fixtures import TRAIN_ENCODER, make_rows, train_quick_model, write_jsonl
 
 from longbert import load_classifier
-from longbert.checkpoints import read_manifest
+from longbert.checkpoints import read_manifest, write_manifest
 from longbert.compress import compress, main
-from longbert.compression.target import CompressError
+from longbert.compression.target import CompressError, CompressNotice
 from longbert.compression.texts import read_texts
+from longbert.encoder_export import STALE_STAGING_SECONDS
 
 # A throwaway database, models folder and CPU device for every test (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -138,11 +143,103 @@ def test_tables_are_read_by_their_text_column_and_txt_by_line(tmp_path: Path) ->
     lines = tmp_path / "texts.txt"
     lines.write_text("one text\n\nanother text\n")
     assert read_texts([str(lines), str(table)]) == ["one text", "another text", first, second]
-    with pytest.raises(CompressError, match="no column 'body'"):
-        read_texts([str(table)], text_column="body")
+    # A table without the model's text column is read by 'text', as --texts always read it.
+    assert read_texts([str(table)], text_column="body") == [first, second]
+    with pytest.raises(CompressError, match="no column 'text'"):
+        read_texts([str(gzipped)])
     other = tmp_path / "notes.md"
     other.write_text("# a heading")
     with pytest.raises(CompressError, match=r"notes\.md.*\.csv/\.tsv/\.jsonl/\.json/\.parquet"):
         read_texts([str(other)])
     with pytest.raises(CompressError, match="no such file"):
         read_texts([str(tmp_path / "missing.csv")])
+
+
+def test_a_table_is_read_by_the_models_text_column_when_it_has_it_else_by_text(tmp_path: Path) -> None:
+    both = write_jsonl(tmp_path / "both.jsonl", [{"body": "from body", "text": "from text"}])
+    assert read_texts([str(both)], text_column="body") == ["from body"]
+    only_text = write_jsonl(tmp_path / "text.jsonl", [{"text": "a text", "label": "x"}])
+    assert read_texts([str(only_text)], text_column="body") == ["a text"]
+    neither = write_jsonl(tmp_path / "neither.jsonl", [{"content": "a text"}])
+    with pytest.raises(CompressError, match=r"holds no usable text \(text column 'body', else 'text'\)"):
+        read_texts([str(neither)], text_column="body")
+
+
+def test_compress_texts_with_a_text_field_work_for_a_model_trained_on_another_column(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before --texts read tables by the model's column, a .jsonl's 'text' field was what it
+    read (--help said so): a model trained with --text-column body kept working with it."""
+    manifest = read_manifest(models / "m1")
+    training = manifest.metadata.get("training") or {}
+    config = {**(training.get("config") or {}), "text_column": "body"}
+    metadata = {**manifest.metadata, "training": {**training, "config": config}}
+    write_manifest(models / "m1", dataclasses.replace(manifest, metadata=metadata))
+    texts = write_jsonl(tmp_path / "texts.jsonl", [{"text": "one text"}, {"text": "another"}])
+    assert main(int8("--model", "m1", "--name", "m1-int8", "--texts", str(texts))) == 0
+    captured = capsys.readouterr()
+    assert "Saved int8 model" in captured.out and "warning" not in captured.err
+
+
+def test_rows_without_text_are_skipped_counted_and_named_in_one_warning(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts = tmp_path / "texts.jsonl"
+    rows = [{"text": "one"}, {"text": ""}, ["not", "an", "object"], {"other": "x"}, {"text": "two"}]
+    texts.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.warns(
+        CompressNotice, match=r"skipped 3 of 5 rows .*rows 2, 3, 4; row 2: the row has no text"
+    ):
+        assert read_texts([str(texts)]) == ["one", "two"]
+    csv = tmp_path / "texts.csv"
+    csv.write_text("id,text\nd0,kept\nd1,\n")
+    with pytest.warns(CompressNotice, match=r"skipped 1 of 2 rows .*texts\.csv.*rows 2"):
+        assert read_texts([str(csv)]) == ["kept"]
+    # From the command line: one warning line, and the run goes on.
+    assert main(int8("--model", "m1", "--name", "m1-int8", "--texts", str(texts))) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "skipped 3 of 5 rows" in err and "rows 2, 3, 4" in err
+    # A file with no usable text at all is still an error.
+    empty = write_jsonl(tmp_path / "empty.jsonl", [{"text": ""}, {"text": "  "}])
+    with pytest.raises(
+        CompressError, match=r"empty\.jsonl' holds no usable text.*row 1: the row has no text"
+    ):
+        read_texts([str(empty)])
+
+
+def _age(folder: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(folder, (then, then))
+
+
+def test_a_killed_runs_stale_staging_folders_are_removed_by_the_next_compress(models: Path) -> None:
+    """kill -9 or the OOM killer leaves ``.NAME.partial-*`` (a whole model copy) behind."""
+    stale = models / ".m1-int8.partial-0123456789abcdef"
+    shutil.copytree(models / "m1", stale)
+    _age(stale, 2 * STALE_STAGING_SECONDS)
+    stale_old = models / ".m1-int8.old-0123456789abcdef"
+    stale_old.mkdir()
+    _age(stale_old, 2 * STALE_STAGING_SECONDS)
+    young = models / ".m1-int8.partial-fedcba9876543210"  # perhaps a run still going
+    young.mkdir()
+    other = models / ".m2.partial-0123456789abcdef"  # another target's: not this run's to judge
+    other.mkdir()
+    _age(other, 2 * STALE_STAGING_SECONDS)
+    assert main(int8("--model", "m1", "--name", "m1-int8")) == 0
+    assert sorted(p.name for p in models.iterdir()) == sorted(["m1", "m2", "m1-int8", young.name, other.name])
+
+
+def test_an_old_checkpoint_a_killed_swap_left_aside_is_put_back_not_removed(
+    models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed after moving the old checkpoint aside and before moving the new one in: the
+    ``.NAME.old-*`` folder is the only copy of the model NAME."""
+    aside = models / ".m2.old-0123456789abcdef"
+    (models / "m2").rename(aside)
+    _age(aside, 2 * STALE_STAGING_SECONDS)
+    before = snapshot(aside)
+    assert main(int8("--model", "m1", "--name", "m2")) == 2  # back in place: no --overwrite
+    err = capsys.readouterr().err
+    assert "warning:" in err and "put back" in err and "already exists" in err
+    assert snapshot(models / "m2") == before and not aside.exists()
+    assert read_manifest(models / "m2").compression is None

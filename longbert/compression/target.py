@@ -6,24 +6,37 @@ it must not be, hold or lie inside the source model, and an existing folder is r
 (``--overwrite``) only when it is itself a LongBERT checkpoint -- never a folder of models or
 anything else. The checkpoint is built in a staging folder beside the target and swapped in
 whole once complete; the old checkpoint is removed only after the new one is in place.
+
+A run killed outright (``kill -9``, out of memory) leaves its staging folder
+``.<name>.partial-<random>``, or, killed mid-swap, the old checkpoint as ``.<name>.old-<random>``.
+The next compress to the same target clears them (:func:`sweep_leftovers`): a leftover is stale
+by the rule encoder exports use (untouched for :data:`~longbert.encoder_export.STALE_STAGING_SECONDS`);
+an ``.old`` folder with no checkpoint at ``<name>`` is the only copy of the old model and is put
+back, never removed.
 """
 
 from __future__ import annotations
 
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from longbert.checkpoints import is_checkpoint
 from longbert.cli_common import check_output
 from longbert.config_fields import check_name
-from longbert.encoder_export import new_staging_folder
+from longbert.encoder_export import STALE_STAGING_SECONDS, new_staging_folder
 from longbert.errors import LongBertError
 from longbert.settings import models_dir
 
 
 class CompressError(LongBertError, ValueError):
     """A compression request that cannot be carried out as given (the message says what to change)."""
+
+
+class CompressNotice(UserWarning):
+    """Something compress did or passed over that the user should hear of (a checkpoint put
+    back, rows skipped); the command line prints it as a ``warning:`` line when it happens."""
 
 
 def target_folder(name: str, output_dir: str | Path | None) -> Path:
@@ -61,6 +74,43 @@ def check_target(target: Path, source: Path, name: str, *, overwrite: bool) -> N
             f"'{target}' is a folder that is not a LongBERT checkpoint, and --overwrite replaces a "
             f"checkpoint only: {meaning} (e.g. --output-dir {target / name})."
         )
+
+
+def sweep_leftovers(target: Path) -> list[str]:
+    """Clear what killed runs left beside ``target`` (see the module docstring): with no
+    ``target``, the newest ``.<name>.old-*`` folder is renamed back to ``target`` whatever its
+    age; other ``.<name>.partial-*`` and ``.<name>.old-*`` folders are removed once stale (a
+    younger one may belong to a run still going). Returns a sentence per restored folder. Best
+    effort: a folder that cannot be read or removed is left, and never fails the run."""
+    partial, old = f".{target.name}.partial-", f".{target.name}.old-"
+    try:
+        entries = [e for e in target.parent.iterdir() if e.name.startswith((partial, old)) and e.is_dir()]
+    except OSError:
+        return []
+    ages: dict[Path, float] = {}
+    for entry in entries:
+        try:
+            ages[entry] = time.time() - entry.stat().st_mtime
+        except OSError:
+            continue
+    restored: list[str] = []
+    asides = sorted((e for e in ages if e.name.startswith(old)), key=lambda e: ages[e])
+    if asides and not target.exists() and not target.is_symlink():
+        try:
+            asides[0].rename(target)
+        except OSError:
+            pass
+        else:
+            del ages[asides[0]]
+            restored.append(
+                f"'{target}' was missing and '{asides[0].name}' beside it held the checkpoint an "
+                "interrupted compress had moved aside to replace it: it was put back at "
+                f"'{target}'."
+            )
+    for entry, age in ages.items():
+        if age > STALE_STAGING_SECONDS:
+            shutil.rmtree(entry, ignore_errors=True)
+    return restored
 
 
 def staging_folder(target: Path) -> Path:
