@@ -74,7 +74,7 @@ def save_corrections(
         prediction_id = row.get("prediction_id")
         if prediction_id is None:
             continue
-        seen = shown.get(index, row.get("correction_id")) if shown is not None else row.get("correction_id")
+        seen = (shown or {}).get(index, row.get("correction_id"))
         try:
             if label:
                 updated[index]["correction_id"] = store.add_correction(
