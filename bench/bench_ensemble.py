@@ -10,6 +10,8 @@ how often the members disagree. One record per fold is appended to
 
     python bench/bench_train.py --strategies head+tail --split cv --keep-models /tmp/cv-models
     python bench/bench_ensemble.py --members head+tail,chunk-attention-all --models /tmp/cv-models
+    python bench/bench_pretrain.py --variants tapt --strategies chunk --keep-models /tmp/cv-models-tapt
+    python bench/bench_ensemble.py --members head+tail,chunk@tapt --variant-models tapt=/tmp/cv-models-tapt
     python bench/bench_ensemble.py --table
 """
 
@@ -28,8 +30,12 @@ from common import PROJECT_ROOT, print_table
 RESULTS = PROJECT_ROOT / "bench" / "results" / "bench_ensemble.json"
 
 
-def model_folder(models: Path, strategy: str, fold: int) -> Path:
-    """Where ``bench_train.py --keep-models`` put a strategy's model for a CV fold."""
+def model_folder(args: argparse.Namespace, member: str, fold: int) -> Path:
+    """Where ``--keep-models`` put a member's model for a CV fold: ``STRATEGY`` is in ``--models``
+    (bench_train.py's), ``STRATEGY@VARIANT`` in the folder ``--variant-models VARIANT=DIR`` names
+    (e.g. bench_pretrain.py's, fine-tuned from a further pre-trained encoder)."""
+    strategy, _, variant = member.partition("@")
+    models = args.variant_models[variant] if variant else args.models
     return models / f"bench-{strategy}-cv-{fold}".replace("+", "-")
 
 
@@ -54,9 +60,9 @@ def run_fold(members: list[str], fold: int, args: argparse.Namespace) -> dict[st
     started = time.perf_counter()
     probabilities = {}
     for name in members:
-        folder = model_folder(args.models, name, fold)
+        folder = model_folder(args, name, fold)
         if not folder.exists():
-            raise SystemExit(f"No kept model {folder}: run bench_train.py --strategies {name} --keep-models.")
+            raise SystemExit(f"No kept model {folder}: run bench_train.py / bench_pretrain.py --keep-models.")
         probabilities[name] = member_probabilities(folder, texts, labels)
     ensemble = np.mean([probabilities[n] for n in members], axis=0)
     scores = {
@@ -73,7 +79,7 @@ def run_fold(members: list[str], fold: int, args: argparse.Namespace) -> dict[st
         "test_docs": len(texts),
         "members_disagree": disagree,
         "seconds": time.perf_counter() - started,
-        "models": {n: str(model_folder(args.models, n, fold)) for n in members},
+        "models": {n: str(model_folder(args, n, fold)) for n in members},
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
@@ -119,7 +125,15 @@ def main() -> None:
     parser.add_argument(
         "--members",
         default="head+tail,chunk-attention-all",
-        help=f"comma list of two or more of {', '.join(STRATEGIES)}",
+        help=f"comma list of two or more of {', '.join(STRATEGIES)}; STRATEGY@VARIANT takes that "
+        "strategy's models from the folder --variant-models names for VARIANT",
+    )
+    parser.add_argument(
+        "--variant-models",
+        action="append",
+        default=[],
+        metavar="VARIANT=DIR",
+        help="Where bench_pretrain.py --keep-models put a variant's models, e.g. tapt=/tmp/cv-models-tapt.",
     )
     parser.add_argument(
         "--models",
@@ -134,9 +148,16 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="Only print the table of the results so far.")
     args = parser.parse_args()
     records = json.loads(args.results.read_text()) if args.results.exists() else []
+    pairs = [v.partition("=") for v in args.variant_models]
+    if any(not variant or not folder for variant, _, folder in pairs):
+        raise SystemExit("--variant-models takes VARIANT=DIR, e.g. tapt=/tmp/cv-models-tapt.")
+    args.variant_models = {variant: Path(folder) for variant, _, folder in pairs}
     if not args.table:
         members = args.members.split(",")
-        unknown = [m for m in members if m not in STRATEGIES]
+        unknown = [m for m in members if m.partition("@")[0] not in STRATEGIES]
+        unplaced = [m for m in members if m.partition("@")[2] not in ("", *args.variant_models)]
+        if unplaced:
+            raise SystemExit(f"{unplaced}: name each variant's folder with --variant-models VARIANT=DIR.")
         if len(members) < 2 or unknown or len(set(members)) < len(members):
             raise SystemExit(f"--members needs two or more different names of {list(STRATEGIES)}.")
         fold_ids = [int(f) for f in args.fold_ids.split(",")] if args.fold_ids else range(1, args.folds + 1)

@@ -23,6 +23,9 @@ there, and run (``--variants none``) otherwise. Pre-trained encoders are cached 
 
     python bench/bench_pretrain.py --variants tapt --strategies head+tail --fold-ids 1,2
     python bench/bench_pretrain.py --table
+
+``--keep-models DIR`` keeps each fine-tuned model (as ``bench_train.py`` does), for example as a
+member of ``bench_ensemble.py``.
 """
 
 from __future__ import annotations
@@ -294,6 +297,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/longbert-bench-pretrain"))
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--force", action="store_true")
+    parser.add_argument(
+        "--keep-models",
+        type=Path,
+        help="Move each fine-tuned model into this folder (e.g. an ensemble member for "
+        "bench_ensemble.py; default: deleted).",
+    )
     parser.add_argument("--table", action="store_true", help="Only print the table so far.")
     args = parser.parse_args()
     args.max_train_docs = None
