@@ -181,6 +181,35 @@ def test_a_new_annotation_is_added_whatever_the_app_added_meanwhile(store: Store
     assert (again.corrections, again.already_imported) == (0, 1)
 
 
+def test_an_annotation_edited_in_label_studio_comes_in_force_on_the_next_import(store: Store) -> None:
+    task = _ids(_task(7, "The keeper saved a penalty.", ["sport"]), 12)
+    task["annotations"][0]["updated_at"] = "2026-12-01T10:00:00.000Z"
+    _import(store, [task], labels=list(NEWS))
+    (row,) = store.history().rows
+    assert store.history().rows[0].corrected_label == "sport"
+    assert _import(store, [task], labels=list(NEWS)).corrections == 0  # the same version: nothing new
+    task["annotations"][0].update({"result": [_choices("politik")], "updated_at": "2026-12-02T09:30:00.000Z"})
+    done = _import(store, [task], labels=list(NEWS))
+    assert (done.tasks, done.corrections, done.already_imported) == (1, 1, 0)
+    assert store.history().rows[0].corrected_label == "politik"
+    assert [c.note for c in store.list_corrections(row.id)] == [
+        "Label Studio task 7, annotation 12, updated 2026-12-01T10:00:00.000Z",
+        "Label Studio task 7, annotation 12, updated 2026-12-02T09:30:00.000Z",
+    ]
+    in_force = store.history().rows[0].correction_id
+    store.remove_correction(row.id, in_force, only_if_in_force=True)  # a person takes the edit back
+    assert _import(store, [task], labels=list(NEWS)).corrections == 0
+    assert store.history().rows[0].corrected_label == "sport"
+
+
+def test_an_annotation_an_older_import_knew_by_its_id_alone_is_not_imported_again(store: Store) -> None:
+    task = _ids(_task(7, "The keeper saved a penalty.", ["sport"]), 12)
+    _import(store, [task], labels=list(NEWS))  # no updated_at: known by its id alone, as before
+    task["annotations"][0]["updated_at"] = "2026-12-02T09:30:00.000Z"
+    again = _import(store, [task], labels=list(NEWS))
+    assert (again.corrections, again.already_imported) == (0, 1)
+
+
 def test_annotations_without_an_id_are_known_by_their_result(store: Store) -> None:
     task = _task(7, "The keeper saved a penalty.", ["sport"])
     _import(store, [task], labels=list(NEWS))
@@ -198,13 +227,13 @@ def test_a_task_an_older_version_imported_under_its_raw_text_is_left_as_it_is(st
     from longbert.document import Document
     from longbert.ui.label_studio import TASK_KEY
     from longbert.ui.label_studio import import_label_studio as imported_again
-    from longbert.ui.label_studio_import import _prediction
+    from longbert.ui.label_studio_tasks import stored_prediction
 
     raw = "  The keeper saved a penalty.\r\n"
     store.save_label_set("News desk", NEWS)
     old = Document(text=raw, name="label-studio task 7", source="import")
     pid = store.save_prediction(
-        _prediction(old, "label-studio:annotations", ["sport"], list(NEWS), None, False, {TASK_KEY: 7}),
+        stored_prediction(old, "label-studio:annotations", ["sport"], list(NEWS), None, False, {TASK_KEY: 7}),
         old,
         label_set="News desk",
     )

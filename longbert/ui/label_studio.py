@@ -21,14 +21,13 @@ from typing import Any
 from longbert.store import Store
 from longbert.ui.label_studio_import import (
     ANNOTATIONS_KEY,
-    FROM_NAME,
     IMPORT_SOURCE,
     MULTI_LABEL_SUFFIX,
     TASK_KEY,
-    TO_NAME,
     Imported,
     import_label_studio,
 )
+from longbert.ui.label_studio_tasks import FROM_NAME, TO_NAME
 from longbert.ui.tables import has_correction
 
 __all__ = [

@@ -14,9 +14,10 @@ correction). Each task's text becomes a document exactly as an uploaded table ro
 (:func:`~longbert.bulk.items.text_item`), so its SHA-256 matches the same text uploaded; a task
 that cannot be a document, or whose labels do not fit the set, is skipped whole, with its reason.
 
-Importing a file again adds exactly the annotations not imported before. Each correction knows
-the annotation it came from (its note: ``Label Studio task 7, annotation 12``; an annotation
-without an id is known by a hash of its result and task id), and the prediction keeps the list
+Importing a file again adds exactly the annotations not imported before -- an annotation edited
+in Label Studio since counts as new, and its new answer comes in force. Each correction knows the
+annotation it came from (its note: ``Label Studio task 7, annotation 12, updated <when>``; see
+:mod:`longbert.ui.label_studio_tasks` for how annotations are known), and the prediction keeps the list
 of annotations ever imported onto it (``extra["label_studio_annotations"]``), so a correction a
 person took back in the app is not brought back, and a new annotation is added whatever the app
 added meanwhile. A task an older LongBERT imported (no such list) is left as it is
@@ -26,8 +27,6 @@ added meanwhile. A task an older LongBERT imported (no such list) is left as it 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,13 +35,23 @@ from longbert.bulk.items import text_item
 from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.readers import FileError
-from longbert.results import Prediction
 from longbert.store import Store
 from longbert.store.records import LabelSetRecord
 from longbert.text.limits import DEFAULT_LIMITS
+from longbert.ui.label_studio_tasks import (
+    NOTE,
+    Annotation,
+    Chosen,
+    already_imported,
+    every_choice,
+    is_joined,
+    load_tasks,
+    noted_annotation,
+    stored_prediction,
+    task_results,
+    task_text,
+)
 
-FROM_NAME = "label"
-TO_NAME = "text"
 #: Where imported documents say they came from.
 IMPORT_SOURCE = "import"
 #: The prediction ``extra`` key naming the task a prediction was imported from.
@@ -51,9 +60,6 @@ TASK_KEY = "label_studio_task"
 ANNOTATIONS_KEY = "label_studio_annotations"
 #: Added to the name of the models a multi-label import records (a model is one or the other).
 MULTI_LABEL_SUFFIX = " (multi-label)"
-#: How a correction's note names the task and annotation it was imported from.
-NOTE = "Label Studio task {task}, annotation {annotation}"
-_NOTE_START, _NOTE_ANNOTATION = "Label Studio task ", ", annotation "
 
 
 @dataclass
@@ -77,125 +83,6 @@ class Imported:
     #: Of those, tasks an older LongBERT imported, which did not record which annotations it
     #: stored: left as they were, even if Label Studio has new annotations for them.
     legacy: int = 0
-
-
-Annotation = tuple[str, list[str]]  # (identity, choices)
-Chosen = list[tuple[Mapping[str, Any], list[str]]]
-
-
-def _choices(result: Any) -> list[str]:
-    out: list[str] = []
-    for item in result or []:
-        if isinstance(item, Mapping) and item.get("type") == "choices":
-            out += [str(c) for c in (item.get("value") or {}).get("choices") or []]
-    return list(dict.fromkeys(out))
-
-
-def _identity(annotation: Mapping[str, Any], task_id: Any) -> str:
-    """Label Studio's id of an annotation, else a stable hash of its result and task id."""
-    if isinstance(annotation.get("id"), int | str) and str(annotation["id"]).strip():
-        return str(annotation["id"]).strip()
-    blob = json.dumps([str(task_id), annotation.get("result")], sort_keys=True, default=str)
-    return "(no id) " + hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-
-
-def _noted(note: str) -> str | None:
-    """The annotation identity a correction's note names (None: not an annotation's note)."""
-    if not note.startswith(_NOTE_START) or _NOTE_ANNOTATION not in note:
-        return None
-    return note.rpartition(_NOTE_ANNOTATION)[2]
-
-
-def _text(data: Mapping[str, Any]) -> str | None:
-    value = data.get(TO_NAME)
-    if isinstance(value, str):
-        return value
-    strings = [v for v in data.values() if isinstance(v, str)]
-    return strings[0] if len(strings) == 1 else None
-
-
-def _prediction(
-    document: Document,
-    model: str,
-    chosen: Sequence[str],
-    labels: Sequence[str],
-    score: float | None,
-    multi_label: bool,
-    extra: dict[str, Any],
-) -> Prediction:
-    """A stored prediction of ``chosen`` (one label, or several -- or none -- in a multi-label
-    set); ``score`` None (or out of range) says nothing about the labels: all equally likely."""
-    known = score is not None and 0.0 <= score <= 1.0
-    if multi_label:  # per-label sigmoids: the chosen ones at the score, the others at the rest
-        probabilities = {
-            name: ((score if name in chosen else 1.0 - score) if known else 0.5) for name in labels
-        }
-    elif known:
-        rest = (1.0 - score) / max(len(labels) - 1, 1)
-        probabilities = {name: (score if name == chosen[0] else rest) for name in labels}
-    else:
-        probabilities = {name: 1.0 / len(labels) for name in labels}
-    return Prediction(
-        document_name=document.name,
-        document_sha256=document.sha256,
-        label=chosen[0] if chosen else labels[0],
-        probabilities=probabilities,
-        labels=list(chosen),
-        model_name=model,
-        strategy="imported",
-        strategy_params={},
-        total_tokens=0,
-        used_tokens=0,
-        spans=[],
-        segment_scores=[],
-        attention=None,
-        latency_ms=0.0,
-        extra=extra,
-    )
-
-
-def _load_tasks(data: bytes) -> list[Mapping[str, Any]]:
-    try:
-        tasks = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise LongBertError(f"Not a Label Studio JSON export: {error}") from error
-    if isinstance(tasks, Mapping):
-        tasks = [tasks]
-    if not isinstance(tasks, list) or not all(isinstance(t, Mapping) and "data" in t for t in tasks):
-        raise LongBertError("Not a Label Studio JSON export: expected a list of tasks with 'data'.")
-    return tasks
-
-
-def _results(task: Mapping[str, Any], task_id: Any) -> tuple[Chosen, list[Annotation]]:
-    """A task's predictions with their choices (those without a choice left out), and its
-    annotations as ``(identity, choices)`` (cancelled ones left out). An annotation's choices
-    may be empty: a multi-label "no label applies" (its result has no other control's value)."""
-    predictions = [
-        (p, c)
-        for p in task.get("predictions") or []
-        if isinstance(p, Mapping) and (c := _choices(p.get("result")))
-    ]
-    annotations = [
-        (_identity(a, task_id), _choices(a.get("result")))
-        for a in task.get("annotations") or []
-        if isinstance(a, Mapping)
-        and not a.get("was_cancelled")
-        and (_choices(a.get("result")) or not a.get("result"))
-    ]
-    return predictions, annotations
-
-
-def _every_choice(task: Mapping[str, Any]) -> list[list[str]]:
-    predictions, people = _results(task, None)
-    return [choice for _, choice in predictions] + [choice for _, choice in people]
-
-
-def _joined(choice: str, labels: Sequence[str]) -> bool:
-    """Whether ``choice`` is several other ``labels`` joined with ", " (as a multi-label
-    correction's label is written), not a label of its own."""
-    parts = [part.strip() for part in choice.split(",")]
-    others = set(labels) - {choice}
-    return len(parts) > 1 and all(part in others for part in parts)
 
 
 def _saved_labels(store: Store, name: str) -> list[str]:
@@ -235,7 +122,7 @@ def _is_multi_label(store: Store, label_set: str, tasks: Sequence[Mapping[str, A
     if models:
         flags = {record.name: record.multi_label for record in store.list_models()}
         return any(flags.get(model, False) for model in models)
-    return any(len(choice) > 1 for task in tasks for choice in _every_choice(task))
+    return any(len(choice) > 1 for task in tasks for choice in every_choice(task))
 
 
 def import_label_studio(
@@ -260,11 +147,11 @@ def import_label_studio(
     are added (:attr:`Imported.already_imported` counts those with none): nothing is imported
     twice, nor brought back after a person took it back.
     """
-    tasks = _load_tasks(data)
+    tasks = load_tasks(data)
     if labels is None:
-        used = [label for task in tasks for choice in _every_choice(task) for label in choice]
+        used = [label for task in tasks for choice in every_choice(task) for label in choice]
         known = [*used, *_saved_labels(store, label_set)]
-        labels = [label for label in used if not _joined(label, known)]
+        labels = [label for label in used if not is_joined(label, known)]
     if multi_label is None:
         multi_label = _is_multi_label(store, " ".join(str(label_set).split()), tasks)
     record, added, made = _label_set(store, label_set, list(labels))
@@ -292,21 +179,21 @@ class _Importer:
 
     def task(self, task: Mapping[str, Any], task_id: Any) -> str | None:
         """Store one task; the reason when it is skipped."""
-        text = _text(task["data"]) if isinstance(task["data"], Mapping) else None
+        text = task_text(task["data"]) if isinstance(task["data"], Mapping) else None
         if not text or not text.strip():
             return "no text"
         name = str(task["data"].get("name") or f"label-studio task {task_id}")
         item = text_item(text, name, source=IMPORT_SOURCE, limits=DEFAULT_LIMITS)
         if isinstance(item, FileError):
             return item.reason
-        predictions, people = _results(task, task_id)
+        predictions, people = task_results(task, task_id)
         if not self.multi_label:  # "no label applies" is no single label
             people = [(identity, choice) for identity, choice in people if choice]
         if not predictions and not people:
             return "no label chosen (no prediction or annotation with a choice)"
         every = [choice for _, choice in predictions] + [choice for _, choice in people]
         unknown = sorted({label for choice in every for label in choice} - set(self.record.labels))
-        joined = next((label for label in unknown if _joined(label, self.record.labels)), None)
+        joined = next((label for label in unknown if is_joined(label, self.record.labels)), None)
         if joined is not None:
             return (
                 f"'{joined}' is several labels joined into one choice (an older LongBERT export); "
@@ -342,8 +229,8 @@ class _Importer:
             self.out.legacy += 1
             return None
         seen = {str(i) for earlier in done for i in earlier["extra"].get(ANNOTATIONS_KEY) or []}
-        seen |= {i for earlier in done for note in earlier["notes"] if (i := _noted(note))}
-        missing = [(identity, choice) for identity, choice in people if identity not in seen]
+        seen |= {i for earlier in done for note in earlier["notes"] if (i := noted_annotation(note))}
+        missing = [(identity, choice) for identity, choice in people if not already_imported(identity, seen)]
         if not missing:
             self.out.already_imported += 1
             return None
@@ -400,7 +287,7 @@ class _Importer:
                 score = item.get("score")
                 saved.append(
                     self.store.save_prediction(
-                        _prediction(
+                        stored_prediction(
                             document,
                             self._model_name(item),
                             choice,
@@ -416,7 +303,7 @@ class _Importer:
             if corrected is None and not saved:
                 saved.append(
                     self.store.save_prediction(
-                        _prediction(
+                        stored_prediction(
                             document,
                             self._model_name(None),
                             people[-1][1],
