@@ -15,7 +15,6 @@ from longbert.ui.review import (
     REVIEW_SAMPLERS,
     SAMPLER_TITLES,
     ReviewQueue,
-    build_queue,
 )
 from longbert.ui.review_jobs import (
     BASES,
@@ -37,6 +36,7 @@ from longbert.ui.review_keys import (
     label_key,
     listener_html,
 )
+from longbert.ui.review_source import build_queue
 
 st.title("Review queue")
 st.caption(

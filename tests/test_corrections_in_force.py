@@ -13,7 +13,8 @@ from helpers.store_factories import make_document, make_prediction
 from longbert.store import CorrectionChangedError, HistoryFilter, RecordNotFoundError, Store
 from longbert.store.queries import NO_LABEL
 from longbert.ui.corrections import out_of_step, save_corrections, unconfirmed
-from longbert.ui.review import ACCEPT_NOTE, ANSWER_NOTE, ReviewError, build_queue
+from longbert.ui.review import ACCEPT_NOTE, ANSWER_NOTE, ReviewError
+from longbert.ui.review_source import build_queue
 from longbert.ui.tables import NO_CORRECTION, batch_rows, export_rows, final_label
 
 

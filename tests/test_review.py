@@ -20,8 +20,9 @@ from longbert.document import Document
 from longbert.errors import UnsupportedEncoderError
 from longbert.store import HistoryFilter, Store, get_store
 from longbert.ui.jobs import JobManager
-from longbert.ui.review import ANSWER_NOTE, ReviewError, build_queue
+from longbert.ui.review import ANSWER_NOTE, ReviewError
 from longbert.ui.review_jobs import base_encoder, retrain_config, retrain_work
+from longbert.ui.review_source import build_queue
 
 MODEL = "zero-shot:test"
 LABELS = ("econ", "sport")

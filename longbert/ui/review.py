@@ -13,7 +13,8 @@ Items already corrected count as reviewed; the rest are ranked. After a retrain
 document embeddings), are ranked again, and :attr:`ReviewQueue.rescored` says when and with
 which model -- also kept in the store, so a new session shows it.
 
-No Streamlit here: the page keeps a queue in its session state and shows it.
+:mod:`longbert.ui.review_source` builds a queue from the store. No Streamlit here: the page keeps a
+queue in its session state and shows it.
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 
 from longbert.active import SAMPLERS, get_sampler, rank
 from longbert.active.samplers import DEFAULT_CLUSTERS
 from longbert.errors import LongBertError
-from longbert.store import CorrectionChangedError, HistoryFilter, HistoryRow, RecordNotFoundError, Store
+from longbert.store import CorrectionChangedError, HistoryFilter, RecordNotFoundError, Store
 
 #: Samplers offered, in the page's order (margin first: the default).
 REVIEW_SAMPLERS = ("margin", "least_confident", "entropy", "cluster_uncertainty", "kcenter", "random")
@@ -47,8 +47,6 @@ ACCEPT_NOTE = "accepted the model's label (Review page)"
 #: Below this many reviewed documents for some label, retraining from a zero-shot start is
 #: likely to make things worse (see :meth:`ReviewQueue.retrain_warning`).
 FEW_LABELS_PER_CLASS = 8
-#: Rows read from the store per query while a queue is built.
-PAGE_ROWS = 1000
 
 
 class ReviewError(LongBertError):
@@ -101,7 +99,8 @@ class Rescored:
 
 @dataclass
 class ReviewQueue:
-    """The queue over ``filters`` (see the module docstring). Build it with :func:`build_queue`."""
+    """The queue over ``filters`` (see the module docstring); built by
+    :func:`longbert.ui.review_source.build_queue`."""
 
     filters: HistoryFilter
     key: str
@@ -336,7 +335,8 @@ class ReviewQueue:
             self.rescored = self.earlier_rescore = Rescored(at or datetime.now(UTC), model)
             if store is not None:
                 store.set_setting(
-                    _setting(self.key), json.dumps({"at": self.rescored.at.isoformat(), "model": model})[:255]
+                    rescore_setting(self.key),
+                    json.dumps({"at": self.rescored.at.isoformat(), "model": model})[:255],
                 )
         self.rerank()
 
@@ -379,78 +379,6 @@ def _conflict(store: Store, model: str, prediction_id: int) -> str | None:
     return None
 
 
-def _setting(key: str) -> str:
+def rescore_setting(key: str) -> str:
+    """The store setting that keeps the last re-score of the queue ``key`` (any session)."""
     return f"review:{key}"[:64]
-
-
-def source_key(filters: HistoryFilter) -> str:
-    """A short stable name of a queue's source (a batch, or a History filter)."""
-    if filters.batch_id is not None and filters == HistoryFilter(batch_id=filters.batch_id):
-        return f"batch:{filters.batch_id}"
-    import hashlib
-
-    return "filter:" + hashlib.sha256(repr(filters).encode()).hexdigest()[:16]
-
-
-def _rows(store: Store, filters: HistoryFilter) -> list[HistoryRow]:
-    rows: list[HistoryRow] = []
-    while True:
-        page = store.history(filters, limit=PAGE_ROWS, offset=len(rows))
-        rows += page.rows
-        if not page.rows or len(rows) >= page.total:
-            return rows
-
-
-def build_queue(
-    store: Store, filters: HistoryFilter, *, sampler: str = "margin", seed: int = 0
-) -> ReviewQueue:
-    """The queue over the predictions ``filters`` select (``HistoryFilter(batch_id=7)``: a batch).
-
-    Raises ReviewError when nothing matches, or when the predictions were made with several
-    models or label sets (one queue ranks one model's predictions of one label set).
-    """
-    rows = [r for r in _rows(store, filters) if r.probabilities]
-    if not rows:
-        raise ReviewError("No predictions to review here: label a batch first, or widen the filter.")
-    models = sorted({r.model_name for r in rows})
-    label_sets = sorted({tuple(sorted(r.probabilities)) for r in rows})
-    if len(models) > 1 or len(label_sets) > 1:
-        raise ReviewError(
-            f"These predictions come from {len(models)} model(s) with {len(label_sets)} label set(s) "
-            f"({', '.join(models)}): a queue ranks one model's predictions of one label set. "
-            "Narrow the filter (model and label set)."
-        )
-    rows.sort(key=lambda r: r.id)
-    labels = list(rows[0].probabilities)
-    items = {r.id: QueueItem(r.id, r.document_name, r.label, dict(r.probabilities)) for r in rows}
-    reviewed = {r.id: r.corrected_label for r in rows if r.corrected_label is not None}
-    in_force = {r.id: r.correction_id for r in rows if r.correction_id is not None}
-    names = {r.label_set for r in rows if r.label_set}
-    queue = ReviewQueue(
-        filters,
-        source_key(filters),
-        labels,
-        models[0],
-        names.pop() if len(names) == 1 else None,
-        items,
-        reviewed,
-        in_force,
-        seed=seed,
-    )
-    queue.earlier_rescore = earlier_rescore(store, queue.key)
-    # Embeddings come from a pass of a model (:mod:`longbert.ui.review_jobs`): until then a
-    # diversity sampler's queue starts in margin order.
-    queue.rerank("margin" if get_sampler(sampler).needs_embeddings else sampler)
-    return queue
-
-
-def earlier_rescore(store: Store, key: str) -> Rescored | None:
-    """The last re-score of the queue ``key`` in any session (kept in the store), if any."""
-    saved = store.get_setting(_setting(key))
-    if not saved:
-        return None
-    try:
-        data: dict[str, Any] = json.loads(saved)
-        return Rescored(datetime.fromisoformat(data["at"]), str(data["model"]))
-    except (ValueError, KeyError, TypeError):
-        return None  # a damaged note costs the line on the page, nothing else
