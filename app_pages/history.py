@@ -11,7 +11,7 @@ from app_pages import resources, views, widgets
 from longbert.errors import LongBertError
 from longbert.store import HistoryFilter, RecordNotFoundError
 from longbert.ui import charts
-from longbert.ui.batch_jobs import BatchSettings, resume_work
+from longbert.ui.batch_jobs import BatchSettings, command_line_hint, recorded_command, resume_work
 from longbert.ui.formatting import md, plural, progress_text
 from longbert.ui.service import classify
 from longbert.ui.tables import (
@@ -54,17 +54,31 @@ if unfinished:
     for batch in unfinished:
         live = resources.jobs().find("batch", batch_id=batch.id)
         running = live is not None and not live.snapshot().finished
+        # A command line's batch grows as its command runs: its total is only the rows so far,
+        # so it shows counts, not a fraction, and is resumed by its command, not from here.
+        command_line = command_line_hint(batch.id, batch.config, with_command=False)
         cols = st.columns([3, 1])
-        cols[0].markdown(f"**#{batch.id}** {md(batch.name)} — "
-                         + progress_text(batch.done + batch.errors, batch.total, None,
-                                         batch.errors) + f" · {batch.status}")
-        cols[0].progress(batch.fraction)
+        if command_line is None:
+            counts = progress_text(batch.done + batch.errors, batch.total, None, batch.errors)
+        else:
+            counts = f"{plural(batch.done + batch.errors, 'document')} so far" + (
+                f" · {plural(batch.errors, 'error')}" if batch.errors else "")
+        cols[0].markdown(f"**#{batch.id}** {md(batch.name)} — {counts} · {batch.status}")
+        if command_line is None:
+            cols[0].progress(batch.fraction)
         if running:
             if cols[1].button("Watch", key=f"history:watch:{batch.id}"):
                 st.session_state["batch:job"] = live.id if live else None
                 st.switch_page("app_pages/batch.py")
         elif batch.worker:  # another server process (or host) is labelling it
-            cols[1].caption(f"Being labelled by {md(batch.worker)}.")
+            cols[1].caption(f"Being labelled by {md(batch.worker)}"
+                            + (" (python -m longbert.predict)." if command_line else "."))
+        elif command_line is not None:
+            cols[0].caption(md(command_line))
+            if (command := recorded_command(batch.config)) is not None:
+                cols[0].code(command[0], language="bash")
+                if command[1]:
+                    cols[0].caption(f"Run it{md(command[1])}.")
         elif cols[1].button("Resume", key=f"history:resume:{batch.id}", type="primary"):
             _resume(batch.id)
 

@@ -1,34 +1,65 @@
 """Every call this package makes to the store, in one place (:mod:`longbert.store`'s public API).
 
 A run is one store *batch* (so History lists it, filters by it and shows its counts), created
-with a total only: each saved prediction or recorded error appends one item, in output order, in
-its own short transaction (``Store.save_prediction`` / ``Store.record_error``). The batch's item
-count is therefore exactly how many output rows reached the store, which is what a resume needs
-to know (see :mod:`longbert.bulk.runner`). Only the process that runs the command writes here;
-Ray actors never do.
+open-ended: each saved prediction or recorded error appends one item, in output order, in its own
+short transaction (``Store.save_prediction`` / ``Store.record_error``). The batch's item count is
+therefore exactly how many output rows reached the store, which is what a resume needs to know
+(see :mod:`longbert.bulk.runner`); it is done only when the command says so (:meth:`StoreSink.mark`),
+never because the rows so far reached the total so far. Only the process that runs the command
+writes here; Ray actors never do.
+
+For the whole run the process holds the batch's worker lease, as the app's batch jobs do
+(:class:`~longbert.store.BatchLease`, a heartbeat thread): History shows the batch running, with
+this host and process id, however long a chunk takes, and interrupted once the process is gone
+(at once on its own host, when its heartbeat goes stale elsewhere). The batch's config records
+the command (``config["cli"]["command"]``, without ``--overwrite``) so that History can say
+what to run again: such a batch is resumed by its command, from its output, never by the app.
 
 Store functions called: ``get_store``, ``Store.database_id``, ``Store.create_batch``,
 ``Store.get_batch``, ``Store.save_prediction``, ``Store.record_error``,
-``Store.mark_batch_status``.
+``Store.mark_batch_status`` and, through the lease, ``Store.claim_batch``,
+``Store.heartbeat_batch``, ``Store.release_batch``.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from longbert.document import Document
 from longbert.errors import StoreError
 from longbert.results import Prediction, PredictionError
-from longbert.store import RecordNotFoundError, Store, get_store
+from longbert.store import BatchLease, RecordNotFoundError, Store, get_store
+
+
+def command_line() -> dict[str, str]:
+    """``{"command", "workdir"}`` to run this process's ``python -m longbert.predict`` again, or
+    ``{}`` when this process is something else (a notebook, a test) that the sink cannot
+    stand for. ``--overwrite`` is left out: run again with it, the command would start over
+    instead of resuming."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is None or (program.parent.name, program.name) != ("longbert", "predict.py"):
+        return {}
+    # argparse takes any unambiguous start of an option ("--overw"), so drop those too.
+    arguments = [a for a in sys.argv[1:] if not (len(a) > 4 and "--overwrite".startswith(a))]
+    return {"command": shlex.join(["python", "-m", "longbert.predict", *arguments]),
+            "workdir": os.getcwd()}
 
 
 class StoreSink:
-    """The store side of one run: its batch, and the writes of its results."""
+    """The store side of one run: its batch, the lease on it, and the writes of its results."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, heartbeat_seconds: float | None = None) -> None:
+        """``heartbeat_seconds``: how often the lease says this run is alive (None: the lease's
+        own default, well within its expiry)."""
         self.store: Store = get_store(url)
         self.batch_id: int | None = None
+        self.heartbeat_seconds = heartbeat_seconds
+        self._lease: BatchLease | None = None
 
     @property
     def where(self) -> str:
@@ -41,7 +72,13 @@ class StoreSink:
         return self.store.database_id
 
     def open_batch(self, name: str, config: dict[str, Any], batch_id: int | None) -> int:
-        """Continue batch ``batch_id`` (a resumed run) or create a new one; returns its id."""
+        """Continue batch ``batch_id`` (a resumed run) or create a new one, and hold it until
+        :meth:`mark` ends the run; returns its id.
+
+        Raises:
+            StoreError: the batch is gone from the store.
+            BatchBusyError: another live process holds the batch (the same run started twice).
+        """
         if batch_id is not None:
             try:
                 self.store.get_batch(batch_id)
@@ -52,7 +89,17 @@ class StoreSink:
                 ) from error
             self.batch_id = batch_id
         else:
-            self.batch_id = self.store.create_batch(name, total=0, config=config)
+            cli = {**command_line(), **config.get("cli", {})}  # a command the caller gave wins
+            self.batch_id = self.store.create_batch(
+                name, total=0, config={**config, "cli": cli}, open_ended=True
+            )
+        # Claimed (running, this process) and kept alive until mark() ends it; a process killed
+        # without a mark lets go by dying.
+        lease = BatchLease(self.store, self.batch_id)
+        if self.heartbeat_seconds is not None:
+            lease.interval = self.heartbeat_seconds
+        self._lease = lease.start()
+        # A claim leaves a finished batch's status alone; this run is adding to it again.
         self.store.mark_batch_status(self.batch_id, "running")
         return self.batch_id
 
@@ -62,8 +109,12 @@ class StoreSink:
         return self.store.get_batch(self.batch_id).total
 
     def write(self, results: Sequence[tuple[Prediction | PredictionError, Document | None]]) -> None:
-        """Save predictions (with their attention summary, if computed) and record errors, in order."""
+        """Save predictions (with their attention summary, if computed) and record errors, in
+        order; :class:`~longbert.store.BatchBusyError` (nothing saved) once another process has
+        taken the batch over."""
         assert self.batch_id is not None
+        if self._lease is not None:
+            self._lease.check()
         for result, document in results:
             if isinstance(result, Prediction) and document is not None:
                 self.store.save_prediction(
@@ -74,7 +125,15 @@ class StoreSink:
                 self.store.record_error(error, batch_id=self.batch_id)
 
     def mark(self, status: str) -> None:
-        """``running`` between chunks (each save of a total-only batch counts it done), ``done``
-        at the end, ``interrupted`` on Ctrl-C or a failure."""
-        if self.batch_id is not None:
-            self.store.mark_batch_status(self.batch_id, status)
+        """``running`` between chunks (raises :class:`~longbert.store.BatchBusyError` if another
+        process has taken the batch over), ``done`` at the end, ``interrupted`` on Ctrl-C or a
+        failure: these two let go of the batch and stop the heartbeat (a batch taken over is
+        left to its new holder)."""
+        lease = self._lease
+        if self.batch_id is None or lease is None:
+            return
+        if status == "running":
+            lease.check()
+            return
+        self._lease = None
+        lease.end(status)

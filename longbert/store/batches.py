@@ -4,6 +4,11 @@ A batch is created with its item names (or just a total). Each saved prediction 
 finishes one item *in the same transaction* as the prediction, and the batch's counts move with
 it, so the counts never disagree with the items. After a crash, :meth:`BatchesMixin.pending_items`
 lists what is left to do.
+
+A batch created with a total only may also be *open-ended* (:func:`is_open_ended`): a
+command-line run appends its results as they come and knows its end only when its inputs run out,
+so such a batch is never finished by its counts reaching its total (which is then just the rows
+so far); its maker marks it done.
 """
 
 from __future__ import annotations
@@ -17,15 +22,30 @@ from sqlalchemy.orm import Session
 from longbert.errors import StoreError
 from longbert.store.convert import jsonable
 from longbert.store.engine import Database, get_row
-from longbert.store.leases import drop_lease, lease_holder, lock_batch, shown_status, touch_lease
+from longbert.store.leases import (
+    FINAL_STATUSES,
+    drop_lease,
+    lease_holder,
+    lock_batch,
+    shown_status,
+    touch_lease,
+)
 from longbert.store.queries import history_rows_by_id
 from longbert.store.records import BatchItemRecord, BatchRecord
 from longbert.store.schema import BatchItemRow, BatchRow, utcnow
 
 BATCH_STATUSES = ("pending", "running", "done", "interrupted", "failed", "cancelled")
-#: Statuses after which nothing more is expected (``finished_at`` is set).
-FINAL_STATUSES = ("done", "failed", "cancelled")
 ITEM_STATUSES = ("pending", "done", "error")
+#: Config key set on an open-ended batch (``create_batch(open_ended=True)``).
+OPEN_ENDED_KEY = "open_ended"
+#: Config key of the batches ``python -m longbert.predict`` records (:mod:`longbert.bulk.store_sink`).
+COMMAND_LINE_KEY = "cli"
+
+
+def is_open_ended(config: Mapping[str, Any]) -> bool:
+    """Whether a batch with this config grows until its maker says it is done (see the module
+    doc). A command line's batch is, also one recorded before :data:`OPEN_ENDED_KEY` existed."""
+    return bool(config.get(OPEN_ENDED_KEY)) or bool(config.get(COMMAND_LINE_KEY))
 
 
 def finish_item(
@@ -89,7 +109,8 @@ def finish_item(
     if batch.status in ("pending", "interrupted"):
         batch.status = "running"
     touch_lease(batch, now)
-    if batch.status == "running" and batch.done_count + batch.error_count >= batch.total:
+    counted_out = batch.done_count + batch.error_count >= batch.total
+    if batch.status == "running" and counted_out and not is_open_ended(batch.config or {}):
         batch.status = "done"
         batch.finished_at = now
         drop_lease(batch)
@@ -146,6 +167,7 @@ class BatchesMixin:
         hashes: Sequence[str | None] | None = None,
         errors: Mapping[int, str] | None = None,
         fields: Mapping[int, Mapping[str, Any]] | None = None,
+        open_ended: bool = False,
     ) -> int:
         """Start a batch of ``total`` items, or of the named ``items`` (positions 0, 1, ...).
 
@@ -154,8 +176,11 @@ class BatchesMixin:
         it is that item's); ``errors`` maps positions to why an item failed already (unreadable
         files). ``fields`` maps positions to the source row's other columns (a table upload's
         id, title...), kept with the item. Items, errors and counts are written in one
-        transaction. Returns the batch id.
+        transaction. ``open_ended`` (no ``items``): results are appended until the caller marks
+        the batch done (see the module doc). Returns the batch id.
         """
+        if open_ended and items is not None:
+            raise StoreError("An open-ended batch grows as results come: give it no item names.")
         if items is not None:
             names = [str(item) for item in items]
             if total is not None and total != len(names):
@@ -172,6 +197,8 @@ class BatchesMixin:
         if any(not 0 <= position < len(names) for position in failed):
             raise StoreError(f"Batch error positions must be item positions 0..{len(names) - 1}.")
         config_json = jsonable(config or {}, "batch config")
+        if open_ended:
+            config_json[OPEN_ENDED_KEY] = True
         extra = {int(i): jsonable(dict(f), "source fields") for i, f in (fields or {}).items()}
         now = utcnow()
         finished = bool(names) and len(failed) == len(names)

@@ -38,6 +38,8 @@ from longbert.store.schema import BatchRow, utcnow
 HEARTBEAT_SECONDS = 10.0
 #: A heartbeat older than this no longer holds the batch.
 LEASE_SECONDS = 60.0
+#: Statuses after which nothing more is expected (``finished_at`` is set).
+FINAL_STATUSES = ("done", "failed", "cancelled")
 
 
 class BatchBusyError(StoreError):
@@ -183,8 +185,9 @@ class LeasesMixin:
         return bool(self._db.write(lambda session: session.execute(statement).rowcount))
 
     def release_batch(self, batch_id: int, worker_id: str, status: str | None = None) -> bool:
-        """Let go of the batch (and set ``status``, e.g. ``interrupted``) if ``worker_id`` still
-        holds it; False when another worker has taken it meanwhile (nothing is changed then)."""
+        """Let go of the batch (and set ``status``, e.g. ``interrupted``, or ``done`` for a batch
+        only its worker knows the end of) if ``worker_id`` still holds it; False when another
+        worker has taken it meanwhile (nothing is changed then)."""
 
         def work(session: Session) -> bool:
             row = lock_batch(session, batch_id)
@@ -192,8 +195,10 @@ class LeasesMixin:
                 return False
             drop_lease(row)
             if status is not None and row.status != "done":
+                now = utcnow()
                 row.status = status
-                row.updated_at = utcnow()
+                row.updated_at = now
+                row.finished_at = now if status in FINAL_STATUSES else None
             return True
 
         return self._db.write(work)
@@ -216,11 +221,29 @@ class BatchLease:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> BatchLease:
+        return self.start()
+
+    def start(self) -> BatchLease:
+        """Claim the batch and start beating (what ``with`` does; :meth:`end` undoes it)."""
         self.worker = self.store.claim_batch(self.batch_id)
         self._thread = threading.Thread(target=self._beat, name=f"lease-batch-{self.batch_id}",
                                         daemon=True)
         self._thread.start()
         return self
+
+    def stop_beating(self) -> None:
+        """Stop the heartbeat thread (the lease is kept until it goes stale, or :meth:`end`)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def end(self, status: str | None = None) -> bool:
+        """Stop beating and let go of the batch, setting ``status`` if given; False when the
+        lease was lost (the batch is then another worker's and is left alone)."""
+        self.stop_beating()
+        if self.worker is None or self.lost:
+            return False
+        return self.store.release_batch(self.batch_id, self.worker.id, status=status)
 
     def _beat(self) -> None:
         assert self.worker is not None
@@ -240,9 +263,4 @@ class BatchLease:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self.worker is not None and not self.lost:
-            self.store.release_batch(self.batch_id, self.worker.id,
-                                     status="interrupted" if kind is not None else None)
+        self.end("interrupted" if kind is not None else None)

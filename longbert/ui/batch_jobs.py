@@ -10,7 +10,10 @@ Two passes, so that memory stays flat and an interrupted batch can be resumed:
    classified, and each prediction is saved (with its document) in its own transaction, which
    also marks the item done.
 
-Resuming (after a stop or a server restart) runs pass 2 over the items still pending. A spooled
+Resuming (after a stop or a server restart) runs pass 2 over the items still pending. A batch
+that ``python -m longbert.predict`` recorded is not the app's to resume (it has no items to run:
+its command appends its rows as they come, and resumes from its output): :func:`classify_batch`
+refuses it with :func:`command_line_hint`, the command to run again. A spooled
 text is deleted once its prediction is saved, and the batch's spool folder when the batch is done.
 Each item records the SHA-256 of its text when staged, and a text read back must match it.
 
@@ -27,10 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from longbert.document import Document
-from longbert.errors import UnreadableFileError
+from longbert.errors import LongBertError, UnreadableFileError
 from longbert.readers import FileError, ReadLimits, TableOptions, read_many
 from longbert.results import Prediction, PredictionError
 from longbert.store import BatchItemRecord, BatchLease, Store
+from longbert.store.batches import is_open_ended
 from longbert.store.spool import SPOOL_KEY, BatchSpool, SpoolStager
 from longbert.ui.jobs import JobContext
 from longbert.ui.tables import batch_rows, result_row
@@ -177,6 +181,32 @@ class _CountingFiles:
 Classify = Callable[[Sequence[Document]], Sequence[Prediction | PredictionError]]
 
 
+def command_line_hint(batch_id: int, config: dict[str, Any], with_command: bool = True) -> str | None:
+    """For a batch a command line made (:func:`~longbert.store.batches.is_open_ended`): what to
+    do instead of resuming it here, ending with the command when the batch recorded it (unless
+    ``with_command`` is False: :func:`recorded_command` gives it apart); else None."""
+    if not is_open_ended(config):
+        return None
+    cli = config["cli"] if isinstance(config.get("cli"), dict) else {}
+    output = f" (its --output was {cli['output']})" if cli.get("output") else ""
+    hint = (f"Batch #{batch_id} was recorded by a command-line run (python -m longbert.predict): "
+            f"re-run the same command{output} to continue it; it resumes from its output, "
+            "without duplicates.")
+    command = recorded_command(config)
+    if command is not None and with_command:
+        hint += f" The command, run{command[1]}: {command[0]}"
+    return hint
+
+
+def recorded_command(config: dict[str, Any]) -> tuple[str, str] | None:
+    """The command that recorded a command line's batch and ``" in <its folder>"`` (or ``""``),
+    when the batch holds them (:mod:`longbert.bulk.store_sink`); else None."""
+    cli = config.get("cli")
+    if not isinstance(cli, dict) or not cli.get("command"):
+        return None
+    return str(cli["command"]), f" in {cli['workdir']}" if cli.get("workdir") else ""
+
+
 def classify_batch(
     ctx: JobContext,
     store: Store,
@@ -192,9 +222,12 @@ def classify_batch(
     shows its whole table). Stopping (``ctx.cancel``) or a failure leaves the batch
     ``interrupted``: History can resume it, and everything saved so far stays. While it runs the
     job holds the batch's worker lease (:class:`~longbert.store.BatchLease`); a batch another
-    live worker holds is refused (:class:`~longbert.store.BatchBusyError`).
+    live worker holds is refused (:class:`~longbert.store.BatchBusyError`), so is a batch a
+    command line made (:func:`command_line_hint` says why), before anything changes.
     """
     batch = store.get_batch(batch_id)
+    if (hint := command_line_hint(batch_id, batch.config)) is not None:
+        raise LongBertError(hint)
     spool = BatchSpool.of(store, batch)
     if show_finished:
         for row in batch_rows(store, batch_id):
