@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from longbert.active import get_sampler
-from longbert.store import HistoryFilter, HistoryRow, Store
+from longbert.store import HistoryFilter, HistoryRow, RecordNotFoundError, Store
 from longbert.ui.review import QueueItem, Rescored, ReviewError, ReviewQueue, rescore_setting
 
 #: Rows read from the store per query while a queue is built.
@@ -55,8 +55,16 @@ def build_queue(
         )
     rows.sort(key=lambda r: r.id)
     labels = list(rows[0].probabilities)
-    items = {r.id: QueueItem(r.id, r.document_name, r.label, dict(r.probabilities)) for r in rows}
-    reviewed = {r.id: r.corrected_label for r in rows if r.corrected_label is not None}
+    items = {
+        r.id: QueueItem(
+            r.id,
+            r.document_name,
+            r.label,
+            dict(r.probabilities),
+            tuple(label for label in labels if label in set(r.labels)),
+        )
+        for r in rows
+    }
     in_force = {r.id: r.correction_id for r in rows if r.correction_id is not None}
     names = {r.label_set for r in rows if r.label_set}
     queue = ReviewQueue(
@@ -66,15 +74,30 @@ def build_queue(
         models[0],
         names.pop() if len(names) == 1 else None,
         items,
-        reviewed,
+        {},
         in_force,
         seed=seed,
+        multi_label=_multi_label(store, models[0], rows),
     )
+    queue.reviewed = {
+        r.id: queue.value_of(r.corrected_label, r.corrected_labels)
+        for r in rows
+        if r.corrected_label is not None
+    }
     queue.earlier_rescore = earlier_rescore(store, queue.key)
     # Embeddings come from a pass of a model (:mod:`longbert.ui.review_jobs`): until then a
     # diversity sampler's queue starts in margin order.
     queue.rerank("margin" if get_sampler(sampler).needs_embeddings else sampler)
     return queue
+
+
+def _multi_label(store: Store, model: str, rows: list[HistoryRow]) -> bool:
+    """Whether ``model`` is multi-label, as the store records it (what its corrections must
+    be); a model gone from the store by what its predictions chose."""
+    try:
+        return store.get_model(model).multi_label
+    except RecordNotFoundError:
+        return any(list(r.labels) != [r.label] for r in rows)
 
 
 def earlier_rescore(store: Store, key: str) -> Rescored | None:
