@@ -183,11 +183,18 @@ def _answer(label: str | list[str] | None) -> None:
     st.session_state["review:said"] = f"Saved #{answer.prediction_id} as '{md(answer.label)}'" + (
         " (changed from the prediction)." if answer.changed else " (as predicted)."
     )
+    if answer.copies:
+        st.session_state["review:said"] += (
+            f" Also saved on {', '.join(f'#{p}' for p, _ in answer.copies)}: the same text."
+        )
+    warnings = [md(note) for note in answer.notes]
     if answer.conflict:
-        st.session_state["review:warned"] = (
+        warnings.append(
             f"This text now has conflicting labels: {md(answer.conflict)}. Training leaves it out "
             "until it is settled (History, 'Only conflicting corrections')."
         )
+    if warnings:
+        st.session_state["review:warned"] = " ".join(warnings)
     st.rerun()
 
 
@@ -204,6 +211,11 @@ st.subheader(f"{md(item.document_name)}")
 st.caption(
     f"Prediction #{item.prediction_id} · {position} · {says}"
     + (f" · reviewed: **{md(answer_text(in_force))}**" if in_force is not None else "")
+    + (
+        f" (a person's label of the same text, on prediction #{source})"
+        if (source := queue.same_text.get(item.prediction_id)) is not None
+        else ""
+    )
 )
 # Multi-label: the labels toggled on for this document (from what is in force, else the model's
 # choice) until they are saved; the label buttons toggle them.

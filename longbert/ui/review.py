@@ -12,7 +12,10 @@ A multi-label queue (its model's, as the store records it) answers with label *s
 saves the labels the model chose (every one over its threshold, maybe none), an answer is the
 set of labels that apply (``[]``: none does), as Bulk Confirm and the Batch label grid save them.
 
-Items already corrected count as reviewed; the rest are ranked. After a retrain
+Items already corrected count as reviewed, and so do those whose text a person labelled on
+another prediction under the queue's label set (see :mod:`longbert.ui.review_items`): the text
+is asked about once, and an answer is saved on each of the queue's predictions of that text
+that carries no other person's label. The rest are ranked. After a retrain
 (:mod:`longbert.ui.review_jobs`) the remaining items carry the new model's probabilities (and
 document embeddings), are ranked again, and :attr:`ReviewQueue.rescored` says when and with
 which model -- also kept in the store, so a new session shows it.
@@ -24,16 +27,28 @@ queue in its session state and shows it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
 
-from longbert.active import SAMPLERS, get_sampler, rank
-from longbert.active.samplers import DEFAULT_CLUSTERS
-from longbert.errors import LongBertError
+from longbert.active import SAMPLERS, get_sampler
 from longbert.store import CorrectionChangedError, HistoryFilter, RecordNotFoundError, Store
+from longbert.ui.review_items import (
+    Answer,
+    LabelAnswer,
+    QueueItem,
+    Rescored,
+    ReviewError,
+    TextLabel,
+    answer_text,
+    differs,
+    rank_items,
+    save_copies,
+    settle_texts,
+)
 
 #: Samplers offered, in the page's order (margin first: the default).
 REVIEW_SAMPLERS = ("margin", "least_confident", "entropy", "cluster_uncertainty", "kcenter", "random")
@@ -48,88 +63,14 @@ SAMPLER_TITLES = {
 #: The note an answer leaves on its correction (History shows it).
 ANSWER_NOTE = "reviewed (Review page)"
 ACCEPT_NOTE = "accepted the model's label (Review page)"
+#: The note on a copy of an answer saved on another prediction of the same text.
+SAME_TEXT_NOTE = "reviewed as the same text, prediction #{} (Review page)"
 #: A multi-label re-score chooses the labels at or over this probability (predict's default
 #: threshold, :func:`longbert.inference.predict`).
 MULTI_LABEL_THRESHOLD = 0.5
 #: Below this many reviewed documents for some label, retraining from a zero-shot start is
 #: likely to make things worse (see :meth:`ReviewQueue.retrain_warning`).
 FEW_LABELS_PER_CLASS = 8
-
-
-#: A person's answer: one label (single-label queues), or the labels that apply in the queue's
-#: label order (multi-label queues; empty: no label applies).
-LabelAnswer = str | tuple[str, ...]
-
-
-class ReviewError(LongBertError):
-    """The queue cannot do what was asked; the message says why and what to do."""
-
-
-def answer_text(value: LabelAnswer) -> str:
-    """An answer as the page writes it: ``econ``, ``econ, sport`` or ``no label applies``."""
-    if isinstance(value, str):
-        return value
-    return ", ".join(value) if value else "no label applies"
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    """One document of the queue: its stored prediction and the model's current view of it.
-
-    ``probabilities`` are the stored prediction's until a re-score replaces them; ``predicted``
-    (``predicted_labels`` on a multi-label queue) is the stored prediction's label (what
-    "changed" is measured against).
-    """
-
-    prediction_id: int
-    document_name: str
-    predicted: str
-    probabilities: dict[str, float]
-    #: The stored prediction's chosen labels: multi-label, every label at or over its threshold
-    #: (maybe none), in the queue's label order; single-label, ``(predicted,)``.
-    predicted_labels: tuple[str, ...] = ()
-    #: A multi-label re-score's chosen labels; None: the stored prediction's.
-    rescored_labels: tuple[str, ...] | None = None
-
-    @property
-    def model_label(self) -> str:
-        """The label the model (as last scored) finds most probable: what accepting saves on
-        a single-label queue."""
-        if not self.probabilities:
-            return self.predicted
-        return max(self.probabilities, key=lambda k: self.probabilities[k])
-
-    @property
-    def model_labels(self) -> tuple[str, ...]:
-        """The labels the model (as last scored) chooses: what accepting saves on a
-        multi-label queue (the most probable one alone would drop the others)."""
-        return self.predicted_labels if self.rescored_labels is None else self.rescored_labels
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What one answer saved: the correction, and whether it changes the predicted label."""
-
-    prediction_id: int
-    correction_id: int
-    #: What was saved, as the page writes it (:func:`answer_text`).
-    label: str
-    changed: bool
-    #: Set when the text now carries different people's labels (settle it in History).
-    conflict: str | None = None
-    #: The label(s) saved: one, or a multi-label queue's set (empty: no label applies).
-    labels: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Rescored:
-    """When the remaining queue was last scored by a model other than the stored predictions'."""
-
-    at: datetime
-    model: str
-
-    def text(self) -> str:
-        return f"Last re-scored {self.at:%Y-%m-%d %H:%M} UTC with model {self.model}"
 
 
 @dataclass
@@ -162,6 +103,12 @@ class ReviewQueue:
     earlier_rescore: Rescored | None = None
     #: Whether the queue's model is multi-label: answers are then sets of labels.
     multi_label: bool = False
+    #: prediction id → the other prediction of the same text whose person's label ``reviewed``
+    #: shows for it (in this queue or not). Absent: its own correction, or none.
+    same_text: dict[int, int] = field(default_factory=dict)
+    #: text (SHA-256) → the latest person's label in force on it outside this queue under the
+    #: queue's label set, as read when the queue was built.
+    outside: dict[str, TextLabel] = field(default_factory=dict)
 
     # -- what the page shows ---------------------------------------------------------------------
 
@@ -184,15 +131,16 @@ class ReviewQueue:
     def progress(self) -> tuple[int, int, int]:
         """``(reviewed, changed, total)``: changed = a person's label differs from the prediction."""
         changed = sum(
-            1 for p, value in self.reviewed.items() if _differs(value, self.predicted_answer(self.items[p]))
+            1 for p, value in self.reviewed.items() if differs(value, self.predicted_answer(self.items[p]))
         )
         return len(self.reviewed), changed, len(self.items)
 
     def answers_per_label(self) -> dict[str, int]:
-        """How many reviewed documents carry each label (every label of the queue, 0 included;
-        each label of a multi-label set counts)."""
+        """How many reviewed texts carry each label (every label of the queue, 0 included; each
+        label of a multi-label set counts)."""
         counts = dict.fromkeys(self.labels, 0)
-        for value in self.reviewed.values():
+        texts = {self.items[p].text_key: value for p, value in self.reviewed.items()}
+        for value in texts.values():  # a text once, as in a training set
             for label in (value,) if isinstance(value, str) else value:
                 counts[label] = counts.get(label, 0) + 1
         return counts
@@ -282,8 +230,9 @@ class ReviewQueue:
         return values[0]
 
     def undo(self, store: Store) -> Answer | None:
-        """Take back the last answer: its correction is removed (the one before it, or the
-        prediction, is in force again) and the queue goes back to that document.
+        """Take back the last answer: its correction, and its copies on the same text, are
+        removed (the one before each, or the prediction, is in force again) and the queue goes
+        back to that document.
 
         A correction taken back elsewhere already (History, the Batch label grid) leaves nothing
         to undo: the answer is dropped, the document shows what is in force, and ReviewError
@@ -291,6 +240,10 @@ class ReviewQueue:
         if not self.answers:
             return None
         last = self.answers[-1]
+        for prediction_id, correction_id in last.copies:  # the same text's copies go with it
+            with suppress(RecordNotFoundError):  # taken back elsewhere already: nothing to do
+                store.remove_correction(prediction_id, correction_id)
+            self.refresh(store, prediction_id)
         try:
             store.remove_correction(last.prediction_id, last.correction_id)
         except RecordNotFoundError as error:
@@ -316,6 +269,12 @@ class ReviewQueue:
         else:
             self.reviewed.pop(prediction_id, None)
             self.in_force.pop(prediction_id, None)
+        self.settle([prediction_id])
+
+    def settle(self, prediction_ids: Iterable[int] | None = None) -> None:
+        """Show, on each item of the texts of ``prediction_ids`` (None: every text) that has no
+        correction of its own, the person's label of its text (:func:`label_of_text`), if any."""
+        settle_texts(self, prediction_ids)
 
     def value_of(self, label: str, labels: Sequence[str] | None) -> LabelAnswer:
         """A stored correction (its ``label`` and ``labels``) as this queue's answer."""
@@ -347,17 +306,21 @@ class ReviewQueue:
             # is in force now; answering again is then a choice made knowing it.
             self.refresh(store, item.prediction_id)
             raise ReviewError(str(error)) from error
+        self.reviewed[item.prediction_id] = value
+        self.in_force[item.prediction_id] = correction_id
+        copies, notes = save_copies(self, store, item, value, SAME_TEXT_NOTE.format(item.prediction_id))
+        self.settle([item.prediction_id])
         answer = Answer(
             item.prediction_id,
             correction_id,
             answer_text(value),
-            _differs(value, self.predicted_answer(item)),
+            differs(value, self.predicted_answer(item)),
             _conflict(store, self.model, item.prediction_id),
             (value,) if isinstance(value, str) else value,
+            tuple(copies),
+            tuple(notes),
         )
         self.answers.append(answer)
-        self.reviewed[item.prediction_id] = value
-        self.in_force[item.prediction_id] = correction_id
         self.go_to(item.prediction_id)
         self._next_pending()
         return answer
@@ -386,7 +349,7 @@ class ReviewQueue:
             p for p in self.items if p in self.reviewed and p not in self.order
         ]
         pending = [p for p in self.items if p not in self.reviewed]
-        ranked = _rank_items(self, pending)
+        ranked = rank_items(self, pending)
         self.order = done + ranked
         self.position = len(done) if ranked else max(0, len(done) - 1)
 
@@ -430,44 +393,6 @@ class ReviewQueue:
                     json.dumps({"at": self.rescored.at.isoformat(), "model": model})[:255],
                 )
         self.rerank()
-
-
-def _rank_items(queue: ReviewQueue, pending: list[int]) -> list[int]:
-    """``pending`` in the sampler's order. Diversity samplers also see the reviewed documents
-    they have embeddings of, as already labelled: k-center keeps away from them."""
-    if not pending:
-        return []
-    chosen = get_sampler(queue.sampler)
-    if queue.sampler == "cluster_uncertainty":
-        # A queue of N documents in ~sqrt(N) clusters: each round of questions spans the
-        # clusters, and a cluster is big enough to hold near-duplicates together.
-        chosen = get_sampler(
-            queue.sampler, clusters=min(DEFAULT_CLUSTERS, max(2, round(len(pending) ** 0.5)))
-        )
-    anchors = [p for p in queue.reviewed if p in queue.embeddings] if chosen.needs_embeddings else []
-    rows = pending + anchors
-    matrix = np.array(
-        [[queue.items[p].probabilities.get(label, 0.0) for label in queue.labels] for p in rows]
-    )
-    vectors = np.stack([queue.embeddings[p] for p in rows]) if chosen.needs_embeddings else None
-    order = rank(
-        matrix,
-        sampler=chosen,
-        embeddings=vectors,
-        seed=queue.seed,
-        labels=queue.labels,
-        multi_label=queue.multi_label,
-        already_labelled=list(range(len(pending), len(rows))),
-    )
-    ranked = [rows[i] for i in order]
-    return ranked + [p for p in pending if p not in set(ranked)]  # unusable rows last, never lost
-
-
-def _differs(given: LabelAnswer, predicted: LabelAnswer) -> bool:
-    """Whether an answer differs from the prediction (label sets: in any order)."""
-    if isinstance(given, str) or isinstance(predicted, str):
-        return given != predicted
-    return set(given) != set(predicted)
 
 
 def _conflict(store: Store, model: str, prediction_id: int) -> str | None:
