@@ -15,6 +15,7 @@ from longbert.ui.review import (
     REVIEW_SAMPLERS,
     SAMPLER_TITLES,
     ReviewQueue,
+    answer_text,
 )
 from longbert.ui.review_jobs import (
     BASES,
@@ -30,6 +31,7 @@ from longbert.ui.review_keys import (
     ACCEPT_KEY,
     NEXT_KEY,
     PREVIOUS_KEY,
+    SAVE_KEY,
     UNDO_KEY,
     bindings,
     key_hint,
@@ -40,9 +42,10 @@ from longbert.ui.review_source import build_queue
 
 st.title("Review queue")
 st.caption(
-    "The documents the model is least sure of come first. Number keys pick a label, "
-    "**Enter** accepts the model's label, **← →** move, **U** undoes. Every answer is "
-    "saved at once as a correction (History shows it)."
+    "The documents the model is least sure of come first. Number keys pick a label (toggle "
+    "one on a multi-label queue, then **S** saves them), **Enter** accepts the model's "
+    "label(s), **← →** move, **U** undoes. Every answer is saved at once as a correction "
+    "(History shows it)."
 )
 store = resources.store()
 jobs = resources.jobs()
@@ -169,8 +172,9 @@ if item is None:
     st.stop()
 
 
-def _answer(label: str | None) -> None:
-    """Save ``label`` (None: the model's), say what was saved, and show the next document."""
+def _answer(label: str | list[str] | None) -> None:
+    """Save ``label`` (a multi-label queue: the list that applies; None: the model's), say what
+    was saved, and show the next document."""
     try:
         answer = queue.accept(store) if label is None else queue.answer(store, label)
     except LongBertError as error:
@@ -179,34 +183,71 @@ def _answer(label: str | None) -> None:
     st.session_state["review:said"] = f"Saved #{answer.prediction_id} as '{md(answer.label)}'" + (
         " (changed from the prediction)." if answer.changed else " (as predicted)."
     )
+    if answer.copies:
+        st.session_state["review:said"] += (
+            f" Also saved on {', '.join(f'#{p}' for p, _ in answer.copies)}: the same text."
+        )
+    warnings = [md(note) for note in answer.notes]
     if answer.conflict:
-        st.session_state["review:warned"] = (
+        warnings.append(
             f"This text now has conflicting labels: {md(answer.conflict)}. Training leaves it out "
             "until it is settled (History, 'Only conflicting corrections')."
         )
+    if warnings:
+        st.session_state["review:warned"] = " ".join(warnings)
     st.rerun()
 
 
-keys = {widget: key for key, widget in bindings(queue.labels).items()}
+keys = {widget: key for key, widget in bindings(queue.labels, queue.multi_label).items()}
 in_force = queue.reviewed.get(item.prediction_id)
+model_answer = queue.model_answer(item)
 position = f"{queue.position + 1} of {len(queue.order)}"
+if queue.multi_label:  # every chosen label with its probability (they need not sum to 1)
+    says = ", ".join(f"**{md(label)}** ({item.probabilities.get(label, 0.0):.0%})" for label in model_answer)
+    says = f"the model says {says}" if says else "the model says **no label applies**"
+else:
+    says = f"the model says **{md(item.model_label)}** ({item.probabilities.get(item.model_label, 0.0):.0%})"
 st.subheader(f"{md(item.document_name)}")
 st.caption(
-    f"Prediction #{item.prediction_id} · {position} · the model says **{md(item.model_label)}** "
-    f"({item.probabilities.get(item.model_label, 0.0):.0%})"
-    + (f" · reviewed: **{md(in_force)}**" if in_force is not None else "")
+    f"Prediction #{item.prediction_id} · {position} · {says}"
+    + (f" · reviewed: **{md(answer_text(in_force))}**" if in_force is not None else "")
+    + (
+        f" (a person's label of the same text, on prediction #{source})"
+        if (source := queue.same_text.get(item.prediction_id)) is not None
+        else ""
+    )
 )
+# Multi-label: the labels toggled on for this document (from what is in force, else the model's
+# choice) until they are saved; the label buttons toggle them.
+draft_key = f"review:draft:{item.prediction_id}"
+if queue.multi_label and draft_key not in st.session_state:
+    st.session_state[draft_key] = list(in_force if in_force is not None else model_answer)
+draft: list[str] = st.session_state.get(draft_key, [])
 columns = st.columns(min(len(queue.labels), 6))
 for index, label in enumerate(queue.labels):
     key = label_key(index)
     hint = f"{key_hint(keys[key])} · " if key in keys else ""
+    chosen = label in draft if queue.multi_label else label == (in_force or item.model_label)
     if columns[index % len(columns)].button(
-        f"{hint}{label}",
+        f"{'✓ ' if queue.multi_label and chosen else ''}{hint}{label}",
         key=key,
         width="stretch",
-        type="primary" if label == (in_force or item.model_label) else "secondary",
+        type="primary" if chosen else "secondary",
     ):
-        _answer(label)
+        if not queue.multi_label:
+            _answer(label)
+        else:
+            st.session_state[draft_key] = [
+                name for name in queue.labels if (name in draft) != (name == label)
+            ]
+            st.rerun()
+if queue.multi_label and st.button(
+    f"Save {answer_text(tuple(draft))!r} ({key_hint('s')})",
+    key=SAVE_KEY,
+    help="Saves the labels toggled on above (none: no label applies).",
+):
+    st.session_state.pop(draft_key, None)
+    _answer(draft)
 left, middle, right, undo = st.columns(4)
 if left.button(
     f"{key_hint('arrowleft')} Previous", key=PREVIOUS_KEY, width="stretch", disabled=queue.position == 0
@@ -214,8 +255,12 @@ if left.button(
     queue.move(-1)
     st.rerun()
 if middle.button(
-    f"Accept '{item.model_label}' ({key_hint('enter')})", key=ACCEPT_KEY, width="stretch", type="primary"
+    f"Accept '{answer_text(model_answer)}' ({key_hint('enter')})",
+    key=ACCEPT_KEY,
+    width="stretch",
+    type="primary",
 ):
+    st.session_state.pop(draft_key, None)
     _answer(None)
 if right.button(
     f"Next {key_hint('arrowright')}",
@@ -235,7 +280,7 @@ if undo.button(f"Undo ({key_hint('u')})", key=UNDO_KEY, width="stretch", disable
             st.session_state["review:said"] = f"Took back '{md(last.label)}' on #{last.prediction_id}."
     st.rerun()
 # Runs in the app's own document (no iframe): the listener is replaced on every rerun.
-st.html(listener_html(bindings(queue.labels)), unsafe_allow_javascript=True)
+st.html(listener_html(bindings(queue.labels, queue.multi_label)), unsafe_allow_javascript=True)
 
 with st.expander("Retrain from the answers", expanded=bool(running)):
     base = st.radio(

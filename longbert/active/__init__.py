@@ -18,6 +18,7 @@ Samplers (:data:`SAMPLERS`): ``random``, ``least_confident``, ``margin`` (breaki
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,8 @@ def rank(
         seed: random choices (``random``, k-means initialisation) follow it.
         labels, multi_label: see :func:`probability_table`.
 
-    Returns an int64 array of distinct row indices.
+    Returns an int64 array of distinct row indices (empty for no documents: ``[]`` as an empty
+    array).
     """
     chosen = get_sampler(sampler)
     table: ProbabilityTable | None = None
@@ -144,13 +146,16 @@ def rank_documents(
 ) -> np.ndarray:
     """:func:`rank` over ``documents`` as ``classifier`` sees them (one forward pass).
 
-    ``scores`` reuses a :func:`~longbert.active.embeddings.score_documents` result.
+    Documents the classifier could not read (empty, undecodable...) are never dropped: they
+    come after every readable one, in input order (``k`` counts them too; labelled ones never
+    come back), and one UserWarning names each with its reason -- ``score_documents(...).errors``
+    has them too. ``scores`` reuses a :func:`~longbert.active.embeddings.score_documents` result.
     """
     from longbert.active.embeddings import score_documents
 
     if scores is None:
         scores = score_documents(classifier, documents, strategy=strategy, batch_size=batch_size)
-    return rank(
+    order = rank(
         scores.probabilities,
         sampler=sampler,
         embeddings=scores.embeddings,
@@ -159,6 +164,29 @@ def rank_documents(
         seed=seed,
         labels=scores.labels,
         multi_label=scores.multi_label,
+    )
+    if not scores.errors:
+        return order
+    rows = scores.probabilities.shape[0]
+    labelled = _row_mask(already_labelled, rows, "already_labelled")
+    unreadable = [row for row in sorted(scores.errors) if not labelled[row]]
+    room = len(unreadable) if k is None else max(0, k - len(order))
+    _warn_unreadable(scores.errors, rows)
+    return np.concatenate([order, np.asarray(unreadable[:room], dtype=np.int64)])
+
+
+#: At most this many unreadable documents are named in rank_documents' warning.
+NAMED_ERRORS = 10
+
+
+def _warn_unreadable(errors: dict[int, str], rows: int) -> None:
+    named = "; ".join(f"#{row}: {why}" for row, why in sorted(errors.items())[:NAMED_ERRORS])
+    more = f"; and {len(errors) - NAMED_ERRORS} more" if len(errors) > NAMED_ERRORS else ""
+    warnings.warn(
+        f"{len(errors)} of {rows} documents could not be read and are ranked last (row indices): "
+        f"{named}{more}",  # each reason ends a sentence of its own
+        UserWarning,
+        stacklevel=3,
     )
 
 

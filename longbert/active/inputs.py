@@ -69,7 +69,8 @@ def probability_table(
             every row sums to 1.
 
     Raises ValueError when the rows do not share one label set (predictions of different models
-    cannot be ranked against each other) or nothing is usable.
+    cannot be ranked against each other) or none of the entries has probabilities. No entries at
+    all give an empty table (``[0, len(labels)]``), as an empty array does.
     """
     first_item = predictions[0] if isinstance(predictions, Sequence) and len(predictions) else None
     if isinstance(predictions, np.ndarray) or (
@@ -83,8 +84,9 @@ def probability_table(
             raise ValueError(f"{len(names)} labels given for {matrix.shape[1]} probability columns")
         return ProbabilityTable(matrix, names, _infer_multi_label(matrix, multi_label))
     items = list(predictions)
-    if not items:
-        raise ValueError("there are no predictions to rank")
+    if not items:  # nothing to rank, as an empty array: an empty table (a batch with none yet)
+        names = [str(label) for label in labels] if labels is not None else []
+        return ProbabilityTable(np.zeros((0, len(names))), names, bool(multi_label))
     dicts = [_probabilities_of(item) for item in items]
     first = next((d for d in dicts if d), None)
     if first is None:

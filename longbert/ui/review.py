@@ -8,7 +8,14 @@ call Batch label's grid and History make, so label sets, conflicts and training 
 there; :meth:`ReviewQueue.undo` removes exactly the correction the last answer saved (the one in
 force before it is in force again).
 
-Items already corrected count as reviewed; the rest are ranked. After a retrain
+A multi-label queue (its model's, as the store records it) answers with label *sets*: accepting
+saves the labels the model chose (every one over its threshold, maybe none), an answer is the
+set of labels that apply (``[]``: none does), as Bulk Confirm and the Batch label grid save them.
+
+Items already corrected count as reviewed, and so do those whose text a person labelled on
+another prediction under the queue's label set (see :mod:`longbert.ui.review_items`): the text
+is asked about once, and an answer is saved on each of the queue's predictions of that text
+that carries no other person's label. The rest are ranked. After a retrain
 (:mod:`longbert.ui.review_jobs`) the remaining items carry the new model's probabilities (and
 document embeddings), are ranked again, and :attr:`ReviewQueue.rescored` says when and with
 which model -- also kept in the store, so a new session shows it.
@@ -20,16 +27,28 @@ queue in its session state and shows it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
 
-from longbert.active import SAMPLERS, get_sampler, rank
-from longbert.active.samplers import DEFAULT_CLUSTERS
-from longbert.errors import LongBertError
+from longbert.active import SAMPLERS, get_sampler
 from longbert.store import CorrectionChangedError, HistoryFilter, RecordNotFoundError, Store
+from longbert.ui.review_items import (
+    Answer,
+    LabelAnswer,
+    QueueItem,
+    Rescored,
+    ReviewError,
+    TextLabel,
+    answer_text,
+    differs,
+    rank_items,
+    save_copies,
+    settle_texts,
+)
 
 #: Samplers offered, in the page's order (margin first: the default).
 REVIEW_SAMPLERS = ("margin", "least_confident", "entropy", "cluster_uncertainty", "kcenter", "random")
@@ -44,57 +63,14 @@ SAMPLER_TITLES = {
 #: The note an answer leaves on its correction (History shows it).
 ANSWER_NOTE = "reviewed (Review page)"
 ACCEPT_NOTE = "accepted the model's label (Review page)"
+#: The note on a copy of an answer saved on another prediction of the same text.
+SAME_TEXT_NOTE = "reviewed as the same text, prediction #{} (Review page)"
+#: A multi-label re-score chooses the labels at or over this probability (predict's default
+#: threshold, :func:`longbert.inference.predict`).
+MULTI_LABEL_THRESHOLD = 0.5
 #: Below this many reviewed documents for some label, retraining from a zero-shot start is
 #: likely to make things worse (see :meth:`ReviewQueue.retrain_warning`).
 FEW_LABELS_PER_CLASS = 8
-
-
-class ReviewError(LongBertError):
-    """The queue cannot do what was asked; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    """One document of the queue: its stored prediction and the model's current view of it.
-
-    ``probabilities`` are the stored prediction's until a re-score replaces them; ``predicted``
-    is the stored prediction's label (what "changed" is measured against).
-    """
-
-    prediction_id: int
-    document_name: str
-    predicted: str
-    probabilities: dict[str, float]
-
-    @property
-    def model_label(self) -> str:
-        """The label the model (as last scored) gives: what accepting saves."""
-        if not self.probabilities:
-            return self.predicted
-        return max(self.probabilities, key=lambda k: self.probabilities[k])
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What one answer saved: the correction, and whether it changes the predicted label."""
-
-    prediction_id: int
-    correction_id: int
-    label: str
-    changed: bool
-    #: Set when the text now carries different people's labels (settle it in History).
-    conflict: str | None = None
-
-
-@dataclass(frozen=True)
-class Rescored:
-    """When the remaining queue was last scored by a model other than the stored predictions'."""
-
-    at: datetime
-    model: str
-
-    def text(self) -> str:
-        return f"Last re-scored {self.at:%Y-%m-%d %H:%M} UTC with model {self.model}"
 
 
 @dataclass
@@ -108,8 +84,9 @@ class ReviewQueue:
     model: str
     label_set: str | None
     items: dict[int, QueueItem]
-    #: prediction id → the label in force from a person (reviewed items).
-    reviewed: dict[int, str]
+    #: prediction id → the label in force from a person (reviewed items; multi-label queues: the
+    #: tuple of labels, see :data:`LabelAnswer`).
+    reviewed: dict[int, LabelAnswer]
     #: prediction id → the id of the correction in force as this queue last read or saved it
     #: (absent: none). An answer is saved only while it is still in force (see :meth:`_save`).
     in_force: dict[int, int] = field(default_factory=dict)
@@ -124,6 +101,14 @@ class ReviewQueue:
     rescored: Rescored | None = None
     #: The last re-score of this source in an earlier session (its scores are not kept).
     earlier_rescore: Rescored | None = None
+    #: Whether the queue's model is multi-label: answers are then sets of labels.
+    multi_label: bool = False
+    #: prediction id → the other prediction of the same text whose person's label ``reviewed``
+    #: shows for it (in this queue or not). Absent: its own correction, or none.
+    same_text: dict[int, int] = field(default_factory=dict)
+    #: text (SHA-256) → the latest person's label in force on it outside this queue under the
+    #: queue's label set, as read when the queue was built.
+    outside: dict[str, TextLabel] = field(default_factory=dict)
 
     # -- what the page shows ---------------------------------------------------------------------
 
@@ -135,16 +120,29 @@ class ReviewQueue:
     def pending(self) -> list[int]:
         return [p for p in self.order if p not in self.reviewed]
 
+    def model_answer(self, item: QueueItem) -> LabelAnswer:
+        """What accepting ``item`` saves: the model's label, or a multi-label model's set."""
+        return item.model_labels if self.multi_label else item.model_label
+
+    def predicted_answer(self, item: QueueItem) -> LabelAnswer:
+        """The stored prediction's label (set): what "changed" is measured against."""
+        return item.predicted_labels if self.multi_label else item.predicted
+
     def progress(self) -> tuple[int, int, int]:
         """``(reviewed, changed, total)``: changed = a person's label differs from the prediction."""
-        changed = sum(1 for p, label in self.reviewed.items() if label != self.items[p].predicted)
+        changed = sum(
+            1 for p, value in self.reviewed.items() if differs(value, self.predicted_answer(self.items[p]))
+        )
         return len(self.reviewed), changed, len(self.items)
 
     def answers_per_label(self) -> dict[str, int]:
-        """How many reviewed documents carry each label (every label of the queue, 0 included)."""
+        """How many reviewed texts carry each label (every label of the queue, 0 included; each
+        label of a multi-label set counts)."""
         counts = dict.fromkeys(self.labels, 0)
-        for label in self.reviewed.values():
-            counts[label] = counts.get(label, 0) + 1
+        texts = {self.items[p].text_key: value for p, value in self.reviewed.items()}
+        for value in texts.values():  # a text once, as in a training set
+            for label in (value,) if isinstance(value, str) else value:
+                counts[label] = counts.get(label, 0) + 1
         return counts
 
     def retrain_warning(self, few_shot_method: str = "auto") -> str | None:
@@ -154,11 +152,12 @@ class ReviewQueue:
         SetFit model scored 94.75 against zero-shot's 95.50, and a model fit from nothing on 20
         reviewed documents (4 per class) fell to 45-73% where zero-shot had 92%; below ~8 per
         class such a model is likely to be worse than the zero-shot labels it replaces. The
-        corrected zero-shot model (``prior``, what ``auto`` trains from a zero-shot start: review
-        answers are single labels) starts *from* those labels and did not fall below them
-        (95.83 at 8 per class), so it gets no caution.
+        corrected zero-shot model (``prior``, what ``auto`` trains from a zero-shot start on a
+        single-label queue) starts *from* those labels and did not fall below them (95.83 at 8
+        per class), so it gets no caution; it is single-label only, so on a multi-label queue
+        ``auto`` means SetFit, which does.
         """
-        if few_shot_method in ("auto", "prior"):
+        if few_shot_method == "prior" or (few_shot_method == "auto" and not self.multi_label):
             return None
         if self.rescored is not None or not self.model.startswith("zero-shot"):
             return None
@@ -196,19 +195,44 @@ class ReviewQueue:
 
     # -- answering ---------------------------------------------------------------------------------
 
-    def answer(self, store: Store, label: str, prediction_id: int | None = None) -> Answer:
+    def answer(self, store: Store, label: str | Sequence[str], prediction_id: int | None = None) -> Answer:
         """Save ``label`` as the correction of the current document (or ``prediction_id``), move
-        on to the next unreviewed one, and return what was saved."""
-        return self._save(store, label, ANSWER_NOTE, prediction_id)
+        on to the next unreviewed one, and return what was saved.
+
+        A single-label queue takes one label (or a list of one); a multi-label queue the list of
+        labels that apply (``[]``: none does) -- never one label alone, which would silently
+        drop the others the model chose."""
+        return self._save(store, self._answer_of(label), ANSWER_NOTE, prediction_id)
 
     def accept(self, store: Store, prediction_id: int | None = None) -> Answer:
-        """Save the model's label (as last scored) as the person's: Enter on the page."""
+        """Save the model's label (as last scored; a multi-label model's whole set) as the
+        person's: Enter on the page."""
         item = self._item(prediction_id)
-        return self._save(store, item.model_label, ACCEPT_NOTE, item.prediction_id)
+        return self._save(store, self.model_answer(item), ACCEPT_NOTE, item.prediction_id)
+
+    def _answer_of(self, given: str | Sequence[str]) -> LabelAnswer:
+        """``given`` as this queue's answer, or ReviewError saying what it takes."""
+        values = [given] if isinstance(given, str) else [str(label) for label in given]
+        unknown = [label for label in values if label not in self.labels]
+        if unknown:
+            raise ReviewError(
+                f"{', '.join(map(repr, unknown))} is not a label of this queue ({', '.join(self.labels)})."
+            )
+        if self.multi_label:
+            if isinstance(given, str):
+                raise ReviewError(
+                    "This queue is multi-label: answer with the list of labels that apply ([] when "
+                    f"none does), e.g. ['{given}'], so that no label the model chose is dropped."
+                )
+            return tuple(label for label in self.labels if label in values)
+        if len(values) != 1:
+            raise ReviewError(f"This queue is single-label: answer with one label, got {values}.")
+        return values[0]
 
     def undo(self, store: Store) -> Answer | None:
-        """Take back the last answer: its correction is removed (the one before it, or the
-        prediction, is in force again) and the queue goes back to that document.
+        """Take back the last answer: its correction, and its copies on the same text, are
+        removed (the one before each, or the prediction, is in force again) and the queue goes
+        back to that document.
 
         A correction taken back elsewhere already (History, the Batch label grid) leaves nothing
         to undo: the answer is dropped, the document shows what is in force, and ReviewError
@@ -216,6 +240,10 @@ class ReviewQueue:
         if not self.answers:
             return None
         last = self.answers[-1]
+        for prediction_id, correction_id in last.copies:  # the same text's copies go with it
+            with suppress(RecordNotFoundError):  # taken back elsewhere already: nothing to do
+                store.remove_correction(prediction_id, correction_id)
+            self.refresh(store, prediction_id)
         try:
             store.remove_correction(last.prediction_id, last.correction_id)
         except RecordNotFoundError as error:
@@ -236,11 +264,24 @@ class ReviewQueue:
         """Read the correction in force of one item again (after it changed, here or elsewhere)."""
         corrections = store.list_corrections(prediction_id)
         if corrections:
-            self.reviewed[prediction_id] = corrections[-1].label
+            self.reviewed[prediction_id] = self.value_of(corrections[-1].label, corrections[-1].labels)
             self.in_force[prediction_id] = corrections[-1].id
         else:
             self.reviewed.pop(prediction_id, None)
             self.in_force.pop(prediction_id, None)
+        self.settle([prediction_id])
+
+    def settle(self, prediction_ids: Iterable[int] | None = None) -> None:
+        """Show, on each item of the texts of ``prediction_ids`` (None: every text) that has no
+        correction of its own, the person's label of its text (:func:`label_of_text`), if any."""
+        settle_texts(self, prediction_ids)
+
+    def value_of(self, label: str, labels: Sequence[str] | None) -> LabelAnswer:
+        """A stored correction (its ``label`` and ``labels``) as this queue's answer."""
+        if not self.multi_label:
+            return label
+        chosen = set(labels if labels is not None else [label])
+        return tuple(name for name in self.labels if name in chosen)
 
     def _item(self, prediction_id: int | None) -> QueueItem:
         if prediction_id is None:
@@ -251,29 +292,35 @@ class ReviewQueue:
             raise ReviewError(f"Prediction #{prediction_id} is not in this queue.")
         return self.items[prediction_id]
 
-    def _save(self, store: Store, label: str, note: str, prediction_id: int | None) -> Answer:
+    def _save(self, store: Store, value: LabelAnswer, note: str, prediction_id: int | None) -> Answer:
         item = self._item(prediction_id)
-        if label not in self.labels:
-            raise ReviewError(f"'{label}' is not a label of this queue ({', '.join(self.labels)}).")
         try:
             correction_id = store.add_correction(
-                item.prediction_id, label, note=note, in_force=self.in_force.get(item.prediction_id)
+                item.prediction_id,
+                value if isinstance(value, str) else list(value),
+                note=note,
+                in_force=self.in_force.get(item.prediction_id),
             )
         except CorrectionChangedError as error:
             # Someone labelled it (or took a label back) since this queue read it: show them what
             # is in force now; answering again is then a choice made knowing it.
             self.refresh(store, item.prediction_id)
             raise ReviewError(str(error)) from error
+        self.reviewed[item.prediction_id] = value
+        self.in_force[item.prediction_id] = correction_id
+        copies, notes = save_copies(self, store, item, value, SAME_TEXT_NOTE.format(item.prediction_id))
+        self.settle([item.prediction_id])
         answer = Answer(
             item.prediction_id,
             correction_id,
-            label,
-            label != item.predicted,
+            answer_text(value),
+            differs(value, self.predicted_answer(item)),
             _conflict(store, self.model, item.prediction_id),
+            (value,) if isinstance(value, str) else value,
+            tuple(copies),
+            tuple(notes),
         )
         self.answers.append(answer)
-        self.reviewed[item.prediction_id] = label
-        self.in_force[item.prediction_id] = correction_id
         self.go_to(item.prediction_id)
         self._next_pending()
         return answer
@@ -302,7 +349,7 @@ class ReviewQueue:
             p for p in self.items if p in self.reviewed and p not in self.order
         ]
         pending = [p for p in self.items if p not in self.reviewed]
-        ranked = _rank_items(self, pending)
+        ranked = rank_items(self, pending)
         self.order = done + ranked
         self.position = len(done) if ranked else max(0, len(done) - 1)
 
@@ -326,7 +373,14 @@ class ReviewQueue:
             if prediction_id in self.items and np.isfinite(np.asarray(row, dtype=float)).all():
                 scored = dict(zip(labels, map(float, row), strict=True))
                 values = {label: scored.get(label, 0.0) for label in self.labels}
-                self.items[prediction_id] = replace(self.items[prediction_id], probabilities=values)
+                # A new model's choice, at predict's threshold; the queue's own model's scores
+                # leave its stored choice (made at the threshold it ran with).
+                chosen = tuple(k for k, v in values.items() if v >= MULTI_LABEL_THRESHOLD)
+                self.items[prediction_id] = replace(
+                    self.items[prediction_id],
+                    probabilities=values,
+                    rescored_labels=chosen if self.multi_label and model is not None else None,
+                )
         for prediction_id, vector in (embeddings or {}).items():
             array = np.asarray(vector, dtype=np.float64)
             if prediction_id in self.items and np.isfinite(array).all():
@@ -339,36 +393,6 @@ class ReviewQueue:
                     json.dumps({"at": self.rescored.at.isoformat(), "model": model})[:255],
                 )
         self.rerank()
-
-
-def _rank_items(queue: ReviewQueue, pending: list[int]) -> list[int]:
-    """``pending`` in the sampler's order. Diversity samplers also see the reviewed documents
-    they have embeddings of, as already labelled: k-center keeps away from them."""
-    if not pending:
-        return []
-    chosen = get_sampler(queue.sampler)
-    if queue.sampler == "cluster_uncertainty":
-        # A queue of N documents in ~sqrt(N) clusters: each round of questions spans the
-        # clusters, and a cluster is big enough to hold near-duplicates together.
-        chosen = get_sampler(
-            queue.sampler, clusters=min(DEFAULT_CLUSTERS, max(2, round(len(pending) ** 0.5)))
-        )
-    anchors = [p for p in queue.reviewed if p in queue.embeddings] if chosen.needs_embeddings else []
-    rows = pending + anchors
-    matrix = np.array(
-        [[queue.items[p].probabilities.get(label, 0.0) for label in queue.labels] for p in rows]
-    )
-    vectors = np.stack([queue.embeddings[p] for p in rows]) if chosen.needs_embeddings else None
-    order = rank(
-        matrix,
-        sampler=chosen,
-        embeddings=vectors,
-        seed=queue.seed,
-        labels=queue.labels,
-        already_labelled=list(range(len(pending), len(rows))),
-    )
-    ranked = [rows[i] for i in order]
-    return ranked + [p for p in pending if p not in set(ranked)]  # unusable rows last, never lost
 
 
 def _conflict(store: Store, model: str, prediction_id: int) -> str | None:

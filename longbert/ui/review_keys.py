@@ -18,6 +18,8 @@ ACCEPT_KEY = "review_accept"
 PREVIOUS_KEY = "review_previous"
 NEXT_KEY = "review_next"
 UNDO_KEY = "review_undo"
+#: Multi-label queues: save the labels toggled on (number keys toggle them).
+SAVE_KEY = "review_save"
 #: Number keys pick labels 1..9.
 MAX_NUMBERED_LABELS = 9
 
@@ -27,16 +29,21 @@ def label_key(index: int) -> str:
     return f"review_label_{index}"
 
 
-def bindings(labels: Sequence[str]) -> dict[str, str]:
-    """Key (as ``KeyboardEvent.key``, lower case) → widget key of the button it presses."""
+def bindings(labels: Sequence[str], multi_label: bool = False) -> dict[str, str]:
+    """Key (as ``KeyboardEvent.key``, lower case) → widget key of the button it presses.
+
+    Number keys press the label buttons: on a single-label queue that saves the label, on a
+    multi-label one it toggles it, and S saves the labels toggled on."""
     keys = {str(i + 1): label_key(i) for i in range(min(len(labels), MAX_NUMBERED_LABELS))}
     keys.update({"enter": ACCEPT_KEY, "arrowleft": PREVIOUS_KEY, "arrowright": NEXT_KEY, "u": UNDO_KEY})
+    if multi_label:
+        keys["s"] = SAVE_KEY
     return keys
 
 
 def key_hint(key: str) -> str:
     """How a key is written on its button."""
-    return {"enter": "Enter", "arrowleft": "←", "arrowright": "→", "u": "U"}.get(key, key)
+    return {"enter": "Enter", "arrowleft": "←", "arrowright": "→", "u": "U", "s": "S"}.get(key, key)
 
 
 def listener_html(keys: dict[str, str]) -> str:

@@ -1,7 +1,8 @@
 """Building a Review queue from the store: the predictions a History filter (or a batch)
 selects, one model's and one label set's, each with the correction in force as the page will
 show it (:func:`build_queue`), and the queue's last re-score in any session
-(:func:`earlier_rescore`). See :mod:`longbert.ui.review` for the queue itself."""
+(:func:`earlier_rescore`); and the labels people set on the queue's texts elsewhere
+(:func:`labels_elsewhere`). See :mod:`longbert.ui.review` for the queue itself."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from longbert.active import get_sampler
-from longbert.store import HistoryFilter, HistoryRow, Store
+from longbert.store import HistoryFilter, HistoryRow, RecordNotFoundError, Store
 from longbert.ui.review import QueueItem, Rescored, ReviewError, ReviewQueue, rescore_setting
+from longbert.ui.review_items import TextLabel
 
 #: Rows read from the store per query while a queue is built.
 PAGE_ROWS = 1000
@@ -55,8 +57,17 @@ def build_queue(
         )
     rows.sort(key=lambda r: r.id)
     labels = list(rows[0].probabilities)
-    items = {r.id: QueueItem(r.id, r.document_name, r.label, dict(r.probabilities)) for r in rows}
-    reviewed = {r.id: r.corrected_label for r in rows if r.corrected_label is not None}
+    items = {
+        r.id: QueueItem(
+            r.id,
+            r.document_name,
+            r.label,
+            dict(r.probabilities),
+            tuple(label for label in labels if label in set(r.labels)),
+            document_sha256=r.document_sha256,
+        )
+        for r in rows
+    }
     in_force = {r.id: r.correction_id for r in rows if r.correction_id is not None}
     names = {r.label_set for r in rows if r.label_set}
     queue = ReviewQueue(
@@ -66,15 +77,62 @@ def build_queue(
         models[0],
         names.pop() if len(names) == 1 else None,
         items,
-        reviewed,
+        {},
         in_force,
         seed=seed,
+        multi_label=_multi_label(store, models[0], rows),
     )
+    queue.reviewed = {
+        r.id: queue.value_of(r.corrected_label, r.corrected_labels)
+        for r in rows
+        if r.corrected_label is not None
+    }
+    queue.outside = labels_elsewhere(store, queue)
+    queue.settle()
     queue.earlier_rescore = earlier_rescore(store, queue.key)
     # Embeddings come from a pass of a model (:mod:`longbert.ui.review_jobs`): until then a
     # diversity sampler's queue starts in margin order.
     queue.rerank("margin" if get_sampler(sampler).needs_embeddings else sampler)
     return queue
+
+
+def labels_elsewhere(store: Store, queue: ReviewQueue) -> dict[str, TextLabel]:
+    """Text (SHA-256) → the latest person's label in force on it on a prediction outside
+    ``queue`` made with the queue's label set (by any model, as Bulk Confirm checks), for the
+    queue's texts. A single-label queue takes only labels of one label (a multi-label
+    correction of several cannot be its answer).
+
+    Reads every corrected prediction's row (no texts): the store has no query by text."""
+    texts = {item.document_sha256 for item in queue.items.values() if item.document_sha256}
+    found: dict[str, TextLabel] = {}
+    if not texts:
+        return found
+    for row in _all_rows(store, HistoryFilter(corrected=True)):
+        if (
+            row.id in queue.items
+            or row.document_sha256 not in texts
+            or row.correction_id is None
+            or row.corrected_label is None
+            or set(row.probabilities) != set(queue.labels)
+        ):
+            continue
+        labels = row.corrected_labels if row.corrected_labels is not None else [row.corrected_label]
+        if not queue.multi_label and len(labels) != 1:
+            continue
+        value = queue.value_of(labels[0] if not queue.multi_label else row.corrected_label, labels)
+        earlier = found.get(row.document_sha256)
+        if earlier is None or earlier.correction_id < row.correction_id:
+            found[row.document_sha256] = TextLabel(row.id, row.correction_id, value)
+    return found
+
+
+def _multi_label(store: Store, model: str, rows: list[HistoryRow]) -> bool:
+    """Whether ``model`` is multi-label, as the store records it (what its corrections must
+    be); a model gone from the store by what its predictions chose."""
+    try:
+        return store.get_model(model).multi_label
+    except RecordNotFoundError:
+        return any(list(r.labels) != [r.label] for r in rows)
 
 
 def earlier_rescore(store: Store, key: str) -> Rescored | None:

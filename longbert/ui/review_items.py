@@ -1,0 +1,232 @@
+"""The parts of a Review queue (:mod:`longbert.ui.review`): its items, the answers it saved, its
+last re-score, the sampler order of its items (:func:`rank_items`), and the rule for documents
+whose text a person labelled already.
+
+*One text, one question.* The store keeps one document per text (its SHA-256); a text can have
+several predictions (uploaded in two batches, or classified again). A person's label in force
+on any of them under the queue's label set -- what Bulk Confirm checks by text before it records
+a model's label (:meth:`Store.confirm_predictions`) -- answers the question for every prediction
+of that text the queue holds: :func:`label_of_text` picks the latest such label (as a training
+set takes a text's latest correction), and the queue shows it, and where it is from, instead of
+asking again (an answer that differed would make a conflict). An answer is saved on each of the
+queue's predictions of the text (:func:`save_copies`), so that each one's batch export and
+History row carry it, as Bulk Confirm records each prediction it confirms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from longbert.active import get_sampler, rank
+from longbert.active.samplers import DEFAULT_CLUSTERS
+from longbert.errors import LongBertError
+from longbert.store import CorrectionChangedError, RecordNotFoundError, Store
+
+if TYPE_CHECKING:
+    from longbert.ui.review import ReviewQueue
+
+#: A person's answer: one label (single-label queues), or the labels that apply in the queue's
+#: label order (multi-label queues; empty: no label applies).
+LabelAnswer = str | tuple[str, ...]
+
+
+class ReviewError(LongBertError):
+    """The queue cannot do what was asked; the message says why and what to do."""
+
+
+def answer_text(value: LabelAnswer) -> str:
+    """An answer as the page writes it: ``econ``, ``econ, sport`` or ``no label applies``."""
+    if isinstance(value, str):
+        return value
+    return ", ".join(value) if value else "no label applies"
+
+
+def differs(given: LabelAnswer, predicted: LabelAnswer) -> bool:
+    """Whether an answer differs from the prediction (label sets: in any order)."""
+    if isinstance(given, str) or isinstance(predicted, str):
+        return given != predicted
+    return set(given) != set(predicted)
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One document of the queue: its stored prediction and the model's current view of it.
+
+    ``probabilities`` are the stored prediction's until a re-score replaces them; ``predicted``
+    (``predicted_labels`` on a multi-label queue) is the stored prediction's label (what
+    "changed" is measured against).
+    """
+
+    prediction_id: int
+    document_name: str
+    predicted: str
+    probabilities: dict[str, float]
+    #: The stored prediction's chosen labels: multi-label, every label at or over its threshold
+    #: (maybe none), in the queue's label order; single-label, ``(predicted,)``.
+    predicted_labels: tuple[str, ...] = ()
+    #: A multi-label re-score's chosen labels; None: the stored prediction's.
+    rescored_labels: tuple[str, ...] | None = None
+    #: The text's SHA-256 (empty: unknown, the item is a text of its own).
+    document_sha256: str = ""
+
+    @property
+    def model_label(self) -> str:
+        """The label the model (as last scored) finds most probable: what accepting saves on
+        a single-label queue."""
+        if not self.probabilities:
+            return self.predicted
+        return max(self.probabilities, key=lambda k: self.probabilities[k])
+
+    @property
+    def model_labels(self) -> tuple[str, ...]:
+        """The labels the model (as last scored) chooses: what accepting saves on a
+        multi-label queue (the most probable one alone would drop the others)."""
+        return self.predicted_labels if self.rescored_labels is None else self.rescored_labels
+
+    @property
+    def text_key(self) -> str:
+        """What identifies the item's text within a queue."""
+        return self.document_sha256 or f"#{self.prediction_id}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one answer saved: the correction, and whether it changes the predicted label."""
+
+    prediction_id: int
+    correction_id: int
+    #: What was saved, as the page writes it (:func:`answer_text`).
+    label: str
+    changed: bool
+    #: Set when the text now carries different people's labels (settle it in History).
+    conflict: str | None = None
+    #: The label(s) saved: one, or a multi-label queue's set (empty: no label applies).
+    labels: tuple[str, ...] = ()
+    #: The queue's other predictions of the same text the answer was saved on too, as
+    #: ``(prediction id, correction id)``: undoing the answer takes these back with it.
+    copies: tuple[tuple[int, int], ...] = ()
+    #: Why it was not saved on some of them (someone labelled one meanwhile).
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rescored:
+    """When the remaining queue was last scored by a model other than the stored predictions'."""
+
+    at: datetime
+    model: str
+
+    def text(self) -> str:
+        return f"Last re-scored {self.at:%Y-%m-%d %H:%M} UTC with model {self.model}"
+
+
+class TextLabel(NamedTuple):
+    """A person's label in force on one prediction of a text."""
+
+    prediction_id: int
+    correction_id: int
+    value: LabelAnswer
+
+
+def label_of_text(
+    members: list[int],
+    in_force: Mapping[int, int],
+    reviewed: Mapping[int, LabelAnswer],
+    outside: TextLabel | None,
+) -> TextLabel | None:
+    """The person's label that answers for a text: the latest correction in force (highest id)
+    among the queue's predictions of it (``members``, with their corrections ``in_force``) and
+    the latest one outside the queue, if any; None when no person labelled the text."""
+    found = [TextLabel(p, in_force[p], reviewed[p]) for p in members if p in in_force and p in reviewed]
+    if outside is not None:
+        found.append(outside)
+    return max(found, key=lambda label: label.correction_id, default=None)
+
+
+def rank_items(queue: ReviewQueue, pending: list[int]) -> list[int]:
+    """``pending`` in the sampler's order. Diversity samplers also see the reviewed documents
+    they have embeddings of, as already labelled: k-center keeps away from them."""
+    if not pending:
+        return []
+    chosen = get_sampler(queue.sampler)
+    if queue.sampler == "cluster_uncertainty":
+        # A queue of N documents in ~sqrt(N) clusters: each round of questions spans the
+        # clusters, and a cluster is big enough to hold near-duplicates together.
+        chosen = get_sampler(
+            queue.sampler, clusters=min(DEFAULT_CLUSTERS, max(2, round(len(pending) ** 0.5)))
+        )
+    anchors = [p for p in queue.reviewed if p in queue.embeddings] if chosen.needs_embeddings else []
+    rows = pending + anchors
+    matrix = np.array(
+        [[queue.items[p].probabilities.get(label, 0.0) for label in queue.labels] for p in rows]
+    )
+    vectors = np.stack([queue.embeddings[p] for p in rows]) if chosen.needs_embeddings else None
+    order = rank(
+        matrix,
+        sampler=chosen,
+        embeddings=vectors,
+        seed=queue.seed,
+        labels=queue.labels,
+        multi_label=queue.multi_label,
+        already_labelled=list(range(len(pending), len(rows))),
+    )
+    ranked = [rows[i] for i in order]
+    return ranked + [p for p in pending if p not in set(ranked)]  # unusable rows last, never lost
+
+
+def settle_texts(queue: ReviewQueue, prediction_ids: Iterable[int] | None = None) -> None:
+    """On each of ``queue``'s items of the texts of ``prediction_ids`` (None: every text) that
+    has no correction of its own, show the person's label of its text (:func:`label_of_text`)
+    and where it is from -- or nothing, when no person labelled the text."""
+    wanted = None if prediction_ids is None else {queue.items[p].text_key for p in prediction_ids}
+    texts: dict[str, list[int]] = {}
+    for prediction_id, item in queue.items.items():
+        if wanted is None or item.text_key in wanted:
+            texts.setdefault(item.text_key, []).append(prediction_id)
+    for key, members in texts.items():
+        found = label_of_text(members, queue.in_force, queue.reviewed, queue.outside.get(key))
+        for prediction_id in members:
+            if prediction_id in queue.in_force or found is None:
+                queue.same_text.pop(prediction_id, None)
+                if prediction_id not in queue.in_force:
+                    queue.reviewed.pop(prediction_id, None)
+            else:
+                queue.reviewed[prediction_id] = found.value
+                queue.same_text[prediction_id] = found.prediction_id
+
+
+def save_copies(
+    queue: ReviewQueue, store: Store, item: QueueItem, value: LabelAnswer, note: str
+) -> tuple[list[tuple[int, int]], list[str]]:
+    """Save ``value`` on the queue's other predictions of ``item``'s text too, so that each
+    of them (its batch's export, History) carries the person's label. One carrying its own
+    person's label is left as it is -- never overruled; a different one is a conflict, and
+    the answer says so -- unless that label is a copy or answer of this queue."""
+    ours = {a.correction_id for a in queue.answers} | {c for a in queue.answers for _, c in a.copies}
+    copies: list[tuple[int, int]] = []
+    notes: list[str] = []
+    for other, other_item in queue.items.items():
+        current = queue.in_force.get(other)
+        if other == item.prediction_id or other_item.text_key != item.text_key:
+            continue
+        if current is not None and current not in ours:
+            continue
+        try:
+            correction_id = store.add_correction(
+                other,
+                value if isinstance(value, str) else list(value),
+                note=note,
+                in_force=current,
+            )
+        except (CorrectionChangedError, RecordNotFoundError) as error:
+            queue.refresh(store, other)
+            notes.append(f"Not saved on #{other} (the same text): {error}")
+            continue
+        queue.reviewed[other], queue.in_force[other] = value, correction_id
+        copies.append((other, correction_id))
+    return copies, notes
