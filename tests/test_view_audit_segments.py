@@ -1,4 +1,4 @@
-""""What the model saw" never shows unread text as read: chunk's head+tail window is two
+""" "What the model saw" never shows unread text as read: chunk's head+tail window is two
 segments, and the view intersects segments with the prediction's read spans."""
 
 from __future__ import annotations
