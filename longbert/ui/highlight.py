@@ -68,13 +68,19 @@ def paint(text: str, runs: Sequence[Run], max_chars: int = MAX_RENDER_CHARS) -> 
         parts.append(f'<span style="{style}"{title}>{html.escape(shown[start:end])}</span>')
         cursor = end
     parts.append(html.escape(shown[cursor:]))
-    if len(text) > max_chars:
-        parts.append(
-            f'\n\n<em style="color:{UNSEEN_COLOR}">[… {len(text) - max_chars:,} more characters '
-            "not shown here]</em>"
-        )
+    parts.append(cut_note(len(text), max_chars))
     parts.append("</div>")
     return "".join(parts)
+
+
+def cut_note(length: int, max_chars: int = MAX_RENDER_CHARS) -> str:
+    """The note ending a view of a ``length``-character text cut at ``max_chars`` ("" if not cut)."""
+    if length <= max_chars:
+        return ""
+    return (
+        f'\n\n<em style="color:{UNSEEN_COLOR}">[… {length - max_chars:,} more characters '
+        "not shown here]</em>"
+    )
 
 
 def _complement(spans: Sequence[Span], length: int) -> list[Span]:
@@ -135,7 +141,7 @@ def segments_html(
     """
     if not segments:
         return seen_html(text, spans, max_chars)
-    read = _merged(spans)
+    read = merged_spans(spans)
     read_starts = [start for start, _ in read]
     top = max((s.score for s in segments), default=0.0) or 1.0
     runs: list[Run] = []
@@ -154,7 +160,7 @@ def segments_html(
     return paint(text, runs, max_chars)
 
 
-def _merged(spans: Sequence[Span]) -> list[Span]:
+def merged_spans(spans: Sequence[Span]) -> list[Span]:
     """Sorted, non-overlapping spans covering the same characters."""
     merged: list[list[int]] = []
     for start, end in sorted((int(s), int(e)) for s, e in spans):
