@@ -78,3 +78,15 @@ def test_old_stored_whole_document_window_renders_unread_text_grey() -> None:
     markup = segments_html(text, old_segments, read)
     assert grey_chars(markup) == len(text) - 20
     assert "window 1: score 0.700" in markup
+
+
+def test_unselected_key_sentences_still_say_not_selected_with_read_spans() -> None:
+    text = "First one. Second one. Third one."
+    segments = [
+        SegmentScore("sentence", (0, 10), 0.5, selected=True),
+        SegmentScore("sentence", (11, 22), 0.1, selected=False),
+        SegmentScore("sentence", (23, 33), 0.4, selected=True),
+    ]
+    markup = segments_html(text, segments, [(0, 10), (23, 33)])
+    assert 'title="not selected">Second one.</span>' in markup
+    assert grey_chars(markup) == len("Second one.") + 2  # with the spaces between sentences

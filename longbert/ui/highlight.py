@@ -146,12 +146,12 @@ def segments_html(
     top = max((s.score for s in segments), default=0.0) or 1.0
     runs: list[Run] = []
     for a, b, covering in _elementary(segments, len(text), [p for span in read for p in span]):
-        if not covering or (read and not _inside(a, b, read, read_starts)):
-            runs.append(Run(a, b, f"color:{UNSEEN_COLOR}", "not seen"))
-            continue
         chosen = [i for i in covering if segments[i].selected]
-        if not chosen:
+        if covering and not chosen:  # key sentences the strategy left out: the reason it gives
             runs.append(Run(a, b, f"color:{UNSEEN_COLOR}", "not selected"))
+            continue
+        if not chosen or (read and not _inside(a, b, read, read_starts)):
+            runs.append(Run(a, b, f"color:{UNSEEN_COLOR}", "not seen"))
             continue
         best = max(segments[i].score for i in chosen)
         alpha = 0.06 + 0.3 * max(0.0, best) / top  # light enough to read the text on it
