@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from app_pages import resources, views, widgets
@@ -11,7 +13,7 @@ from longbert.readers import ReadLimits, read_single
 from longbert.readers.base import MB
 from longbert.results import Prediction
 from longbert.ui import charts, highlight
-from longbert.ui.formatting import token_budget_text
+from longbert.ui.formatting import input_signature, token_budget_text
 from longbert.ui.params import strategy_names, strategy_title
 from longbert.ui.service import compare_strategies, comparison_rows
 from longbert.ui.tables import columns_with_values, table_frame
@@ -48,6 +50,16 @@ else:
 go = st.button("Compare", type="primary", key="compare:go",
                disabled=not picked or not params_ok or (choice.zero_shot and labels is None))
 
+# The document, model, labels and strategies (with their parameters) are what the results
+# describe: changing any of them, or a new press of Compare (which may fail), takes the old
+# results off the screen, as on Classify. They stay in History.
+settings = json.dumps([choice.key, labels, configs], sort_keys=True, default=str)
+signature = input_signature(source or "", text, upload.name if upload else None,
+                            upload.getvalue() if upload else None) + settings
+previous = st.session_state.get("compare:result")
+if go or (previous is not None and previous[-1] != signature):
+    st.session_state.pop("compare:result", None)
+
 if go:
     try:
         if upload is not None:
@@ -69,14 +81,14 @@ if go:
     except LongBertError as error:
         st.error(str(error))
     else:
-        st.session_state["compare:result"] = (document, results)
+        st.session_state["compare:result"] = (document, results, signature)
 
 stored = st.session_state.get("compare:result")
 if stored is None:
     st.info("Paste or upload a document, then press **Compare**.")
     st.stop()
 
-document, results = stored
+document, results, _ = stored
 rows = comparison_rows(results)
 frame = table_frame(rows, columns_with_values(rows, list(rows[0]) if rows else [], ["error"]),
                     keep=("confidence",))

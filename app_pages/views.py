@@ -190,4 +190,5 @@ def render_why(prediction_id: int | None, p: Prediction, document: Document, pre
             st.caption(why.empty_list_text(e, sign))
     st.caption("The document, the sentences above highlighted (hover for the score):")
     with st.container(height=420, key=f"{prefix}:why-document"):
-        st.html(document_html(document.text, e, k))
+        # The prediction's read spans: a sentence a window cut is highlighted only where read.
+        st.html(document_html(document.text, e, k, read=p.spans))

@@ -363,10 +363,12 @@ def _make_prediction(
     if selection.mode == "chunks":
         for k, positions in enumerate(selection.windows):
             row = scores.rows[k]
-            doc = selection.doc
-            span = (int(doc.offsets[positions[0], 0]), int(doc.offsets[positions[-1], 1]))
             score = float(scores.window_probs[row, best]) if scores.window_probs is not None else float("nan")
-            segments.append(SegmentScore("window", span, score, True, float(scores.weights[row])))
+            # One segment per contiguous run the window read: chunk's head+tail view reads the
+            # start and the end, and one span from its first to last token would claim the whole
+            # middle as read. Each run carries the window's own score and pooling weight.
+            for span in selection.doc.char_spans(positions):
+                segments.append(SegmentScore("window", span, score, True, float(scores.weights[row])))
     summary = None
     if scores.cls_rows is not None:
         summary = summarize_attention(

@@ -89,6 +89,9 @@ def tokenize_document(document: Document, tokenizer: PreTrainedTokenizerBase) ->
         add_special_tokens=False,
         return_offsets_mapping=True,
         truncation=False,
+        # A document that contains the text "[SEP]" or "[CLS]" (a pasted model input, a tutorial)
+        # must not get real control tokens in its content: only collate adds those, by id.
+        split_special_tokens=True,
         verbose=False,  # the whole point is going past model_max_length: don't warn about it
     )
     input_ids = np.asarray(encoding["input_ids"], dtype=np.int64)

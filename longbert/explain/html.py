@@ -7,8 +7,10 @@ Every piece of document text goes through :func:`html.escape`: documents are unt
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
-from longbert.explain.result import Explanation
+from longbert.explain.result import Explanation, Span
+from longbert.ui.highlight import MAX_RENDER_CHARS, UNSEEN_COLOR, cut_note, merged_spans
 
 FOR_COLOUR = "rgba(46, 160, 67, {alpha:.2f})"
 AGAINST_COLOUR = "rgba(215, 58, 73, {alpha:.2f})"
@@ -40,15 +42,65 @@ def top_sentences_html(text: str, explanation: Explanation, k: int = 3) -> str:
     return "".join(parts)
 
 
-def document_html(text: str, explanation: Explanation, k: int = 3) -> str:
-    """The whole text, the top ``k`` sentences for and against highlighted (others plain)."""
+def document_html(
+    text: str,
+    explanation: Explanation,
+    k: int = 3,
+    *,
+    read: Sequence[Span] | None = None,
+    max_chars: int = MAX_RENDER_CHARS,
+) -> str:
+    """The text, the top ``k`` sentences for and against highlighted (others plain).
+
+    ``read``: the character spans the model read (the prediction's ``spans``). A sentence a
+    window cut through is highlighted only where it was read; its unread rest is grey. Without
+    them such a sentence is highlighted whole and its hover title says how much was read.
+    Like every document view, the text stops at ``max_chars`` with a note saying how much is cut.
+    """
     scale = max((abs(s.score) for s in explanation.sentences), default=0.0)
     marked = {i for sign in (1, -1) for i in explanation.top(k, sign=sign)}
-    spans = sorted((explanation.sentences[i].span, explanation.sentences[i].score) for i in marked)
+    read_spans = merged_spans(read or [])
+    shown = text[:max_chars]
     out, cursor = [], 0
-    for (start, end), score in spans:
-        out.append(html.escape(text[cursor:start]))
-        out.append(_mark(text[start:end], score, scale, f"{score:+.4f}"))
+    for i in sorted(marked, key=lambda i: explanation.sentences[i].span):
+        sentence = explanation.sentences[i]
+        start, end = max(sentence.span[0], cursor), min(sentence.span[1], len(shown))
+        if end <= start:
+            continue
+        title = f"{sentence.score:+.4f}"
+        if sentence.coverage < 1.0:
+            title += f" · {sentence.coverage:.0%} of this sentence read"
+        out.append(html.escape(shown[cursor:start]))
+        for piece_start, piece_end, was_read in _read_pieces(start, end, read_spans):
+            piece = shown[piece_start:piece_end]
+            if was_read:
+                out.append(_mark(piece, sentence.score, scale, title))
+            else:
+                out.append(
+                    f'<span style="color:{UNSEEN_COLOR}" title="not read by the model">'
+                    f"{html.escape(piece)}</span>"
+                )
         cursor = end
-    out.append(html.escape(text[cursor:]))
-    return '<div style="white-space: pre-wrap">' + "".join(out) + "</div>"
+    out.append(html.escape(shown[cursor:]))
+    return '<div style="white-space: pre-wrap">' + "".join(out) + cut_note(len(text), max_chars) + "</div>"
+
+
+def _read_pieces(start: int, end: int, read: list[Span]) -> list[tuple[int, int, bool]]:
+    """``[start, end)`` split into ``(piece_start, piece_end, was_read)`` by the merged ``read``
+    spans. The whole range counts as read when no span is known or none meets it (spans of
+    another reading of the text must not make a sentence's score vanish from the view)."""
+    pieces: list[tuple[int, int, bool]] = []
+    cursor = start
+    for read_start, read_end in read:
+        a, b = max(read_start, start), min(read_end, end)
+        if b <= a:
+            continue
+        if a > cursor:
+            pieces.append((cursor, a, False))
+        pieces.append((a, b, True))
+        cursor = b
+    if not pieces:
+        return [(start, end, True)]
+    if cursor < end:
+        pieces.append((cursor, end, False))
+    return pieces

@@ -8,6 +8,7 @@ painted), so a 10,000-token document stays a light page.
 
 from __future__ import annotations
 
+import bisect
 import html
 import itertools
 from collections.abc import Sequence
@@ -67,13 +68,19 @@ def paint(text: str, runs: Sequence[Run], max_chars: int = MAX_RENDER_CHARS) -> 
         parts.append(f'<span style="{style}"{title}>{html.escape(shown[start:end])}</span>')
         cursor = end
     parts.append(html.escape(shown[cursor:]))
-    if len(text) > max_chars:
-        parts.append(
-            f'\n\n<em style="color:{UNSEEN_COLOR}">[… {len(text) - max_chars:,} more characters '
-            "not shown here]</em>"
-        )
+    parts.append(cut_note(len(text), max_chars))
     parts.append("</div>")
     return "".join(parts)
+
+
+def cut_note(length: int, max_chars: int = MAX_RENDER_CHARS) -> str:
+    """The note ending a view of a ``length``-character text cut at ``max_chars`` ("" if not cut)."""
+    if length <= max_chars:
+        return ""
+    return (
+        f'\n\n<em style="color:{UNSEEN_COLOR}">[… {length - max_chars:,} more characters '
+        "not shown here]</em>"
+    )
 
 
 def _complement(spans: Sequence[Span], length: int) -> list[Span]:
@@ -97,9 +104,13 @@ def seen_html(text: str, spans: Sequence[Span], max_chars: int = MAX_RENDER_CHAR
     return paint(text, runs, max_chars)
 
 
-def _elementary(segments: Sequence[SegmentScore], length: int) -> list[tuple[int, int, list[int]]]:
-    """Split overlapping segments into disjoint pieces, each with the segments covering it."""
-    bounds = sorted({0, length, *(max(0, min(length, p)) for s in segments for p in s.span)})
+def _elementary(
+    segments: Sequence[SegmentScore], length: int, extra_bounds: Sequence[int] = ()
+) -> list[tuple[int, int, list[int]]]:
+    """Split overlapping segments into disjoint pieces, each with the segments covering it;
+    ``extra_bounds`` are further places a piece must end (the edges of the read spans)."""
+    ends = [p for s in segments for p in s.span] + list(extra_bounds)
+    bounds = sorted({0, length, *(max(0, min(length, p)) for p in ends)})
     pieces: list[tuple[int, int, list[int]]] = []
     order = sorted(range(len(segments)), key=lambda i: segments[i].span[0])
     for a, b in itertools.pairwise(bounds):
@@ -122,24 +133,49 @@ def segments_html(
     Chunk windows (which overlap): each stretch is shaded by the best score of the windows
     covering it, and its hover title lists those windows. Without segment scores this falls back
     to :func:`seen_html` over ``spans``.
+
+    ``spans`` (the characters the model read) bound the shading: text outside them is "not
+    seen" whatever segment covers it. Predictions stored before windows were split into
+    contiguous runs have one segment from a head+tail window's first token to its last (the
+    whole document); this keeps their unread middle grey.
     """
     if not segments:
         return seen_html(text, spans, max_chars)
+    read = merged_spans(spans)
+    read_starts = [start for start, _ in read]
     top = max((s.score for s in segments), default=0.0) or 1.0
     runs: list[Run] = []
-    for a, b, covering in _elementary(segments, len(text)):
-        if not covering:
-            runs.append(Run(a, b, f"color:{UNSEEN_COLOR}", "not seen"))
-            continue
+    for a, b, covering in _elementary(segments, len(text), [p for span in read for p in span]):
         chosen = [i for i in covering if segments[i].selected]
-        if not chosen:
+        if covering and not chosen:  # key sentences the strategy left out: the reason it gives
             runs.append(Run(a, b, f"color:{UNSEEN_COLOR}", "not selected"))
+            continue
+        if not chosen or (read and not _inside(a, b, read, read_starts)):
+            runs.append(Run(a, b, f"color:{UNSEEN_COLOR}", "not seen"))
             continue
         best = max(segments[i].score for i in chosen)
         alpha = 0.06 + 0.3 * max(0.0, best) / top  # light enough to read the text on it
         title = "; ".join(_segment_title(i, segments[i]) for i in chosen)
         runs.append(Run(a, b, f"background:{_rgba(SEEN_RGB, alpha)}", title))
     return paint(text, runs, max_chars)
+
+
+def merged_spans(spans: Sequence[Span]) -> list[Span]:
+    """Sorted, non-overlapping spans covering the same characters."""
+    merged: list[list[int]] = []
+    for start, end in sorted((int(s), int(e)) for s, e in spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def _inside(start: int, end: int, merged: Sequence[Span], starts: Sequence[int]) -> bool:
+    """Whether ``[start, end)`` lies within one of the sorted, disjoint ``merged`` spans
+    (``starts``: their start offsets)."""
+    i = bisect.bisect_right(starts, start) - 1
+    return i >= 0 and merged[i][1] >= end
 
 
 def _segment_title(index: int, segment: SegmentScore) -> str:
