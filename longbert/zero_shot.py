@@ -82,7 +82,14 @@ class ZeroShotClassifier(DocumentClassifier):
     @torch.inference_mode()
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
         """``[len(texts), H]`` normalised mean-pooled embeddings of short texts (≤ 512 tokens)."""
-        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=512, return_tensors="pt")
+        tokens = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=512,
+            split_special_tokens=True,  # a typed "[SEP]" in a description is text, as in documents
+            return_tensors="pt",
+        )
         mask = tokens["attention_mask"].to(self.device)
         out = self.encoder(tokens["input_ids"].to(self.device), attention_mask=mask)
         return _mean_pool(out.last_hidden_state, mask)

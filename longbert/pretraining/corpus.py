@@ -186,7 +186,10 @@ def tokenize_texts(
     ids: list[np.ndarray] = []
     for first in range(0, len(documents), 64):
         texts = [d.text for d in documents[first : first + 64]]
-        encoded = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
+        # As tokenize_document reads documents: typed "[SEP]"/"[MASK]" are text, not control tokens.
+        encoded = tokenizer(
+            texts, add_special_tokens=False, truncation=False, split_special_tokens=True, verbose=False
+        )
         ids += [np.asarray(x, dtype=np.int64) for x in encoded["input_ids"]]
     return ids, None
 
