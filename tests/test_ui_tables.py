@@ -35,7 +35,9 @@ def _prediction(name: str = "a.txt", label: str = "sport") -> Prediction:
 def test_rows_for_predictions_and_errors() -> None:
     ok = result_row(_prediction(), prediction_id=7)
     bad = result_row(PredictionError("b.pdf", "b.pdf is encrypted"))
-    assert set(ok) == set(RESULT_COLUMNS) == set(bad)
+    # Besides the table's columns, the model's chosen labels as a list (exports, Label Studio).
+    assert set(ok) == set(bad) == {*RESULT_COLUMNS, "predicted_labels"}
+    assert ok["predicted_labels"] == ["sport"] and bad["predicted_labels"] is None
     assert ok["status"] == "ok" and ok["confidence"] == 0.8 and ok["prediction_id"] == 7
     assert bad["status"] == "error" and bad["error"] == "b.pdf is encrypted"
 
