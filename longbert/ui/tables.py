@@ -146,13 +146,20 @@ def export_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+#: How the app's CSV downloads are encoded: UTF-8 with a byte-order mark, without which Excel on
+#: Windows reads the file as the local code page ("CafÃ©"). The app's uploads (the readers, the
+#: bulk tables) and Python's ``utf-8-sig`` read the mark away.
+CSV_DOWNLOAD_ENCODING = "utf-8-sig"
+
+
 def to_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
-    """UTF-8 CSV (with header) of :func:`export_rows`, through the store's one CSV writer:
-    cells a spreadsheet would run as formulas are defused (:mod:`longbert.store.csv_writer`)."""
+    """CSV (with header, UTF-8 with a byte-order mark: :data:`CSV_DOWNLOAD_ENCODING`) of
+    :func:`export_rows`, through the store's one CSV writer: cells a spreadsheet would run as
+    formulas are defused (:mod:`longbert.store.csv_writer`)."""
     rows = list(rows)
     buffer = io.StringIO(newline="")
     write_csv(buffer, export_columns(rows), export_rows(rows))
-    return buffer.getvalue().encode("utf-8")
+    return buffer.getvalue().encode(CSV_DOWNLOAD_ENCODING)
 
 
 def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
@@ -310,7 +317,8 @@ def newly_selected(selected: Sequence[int], previous: Sequence[int] | None) -> i
 
 def history_export(store: Store, filters: HistoryFilter | None, format: str) -> bytes:
     """Every prediction matching ``filters`` (all pages, oldest first) with its latest correction
-    and final label, as UTF-8 CSV or JSON Lines: :meth:`Store.export_predictions` into memory."""
+    and final label, as CSV (UTF-8 with a byte-order mark: :data:`CSV_DOWNLOAD_ENCODING`) or JSON
+    Lines (UTF-8): :meth:`Store.export_predictions` into memory."""
     buffer = io.StringIO()
     store.export_predictions(buffer, format=format, filters=filters)
-    return buffer.getvalue().encode("utf-8")
+    return buffer.getvalue().encode(CSV_DOWNLOAD_ENCODING if format == "csv" else "utf-8")
