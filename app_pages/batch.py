@@ -226,7 +226,10 @@ def _results(batch_id: int, files: int | None = None) -> None:
     left.download_button("Download CSV", to_csv(updated), file_name=f"batch-{batch_id}.csv",
                          mime="text/csv", key="batch:csv",
                          help="Every result with the source row's own columns (id, title...) "
-                         "and each label's probability (p_<label>).")
+                         "and each label's probability (p_<label>). final_label is the label in "
+                         "force (a correction, else the model's); for a multi-label model, the "
+                         "labels in force joined with ', ' (empty: no label applies), listed one "
+                         "by one in final_labels.")
     middle.download_button("Download JSON Lines", to_jsonl(updated),
                            file_name=f"batch-{batch_id}.jsonl", mime="application/jsonl",
                            key="batch:jsonl")

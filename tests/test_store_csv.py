@@ -125,7 +125,7 @@ def test_store_export_defuses_every_cell(hostile_store: Store, tmp_path: Path) -
 
 
 def test_history_download_defuses_every_cell(hostile_store: Store) -> None:
-    rows = assert_no_formula(history_export(hostile_store, None, "csv").decode("utf-8"))
+    rows = assert_no_formula(history_export(hostile_store, None, "csv").decode("utf-8-sig"))
     assert len(rows) == 6 and rows[0]["model"] == "'=model0"
 
 
@@ -134,7 +134,7 @@ def test_batch_download_defuses_every_cell() -> None:
     rows = [result_row(make_prediction(document, label="=2+3", labels=("=2+3", "b")),
                        prediction_id=1, correction="+cmd"),
             result_row(PredictionError("-cmd|' /C calc'!A0", "=HYPERLINK(\"x\")"))]
-    parsed = assert_no_formula(to_csv(rows).decode("utf-8"))
+    parsed = assert_no_formula(to_csv(rows).decode("utf-8-sig"))
     assert [r["document"] for r in parsed] == ["'@SUM(1).txt", "'-cmd|' /C calc'!A0"]
     assert parsed[0]["final_label"] == "'+cmd" and parsed[1]["error"] == "'=HYPERLINK(\"x\")"
     assert json.loads(to_jsonl(rows).splitlines()[0])["label"] == "=2+3"

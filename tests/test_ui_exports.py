@@ -118,7 +118,7 @@ def test_exports_keep_the_source_columns_and_every_probability(store: Store, tmp
     ]
     assert rows[2]["status"] == "error" and rows[2]["fields"]["id"] == "19"  # errors keep them too
 
-    table = list(csv.DictReader(io.StringIO(to_csv(rows).decode())))
+    table = list(csv.DictReader(io.StringIO(to_csv(rows).decode("utf-8-sig"))))
     assert [(r["id"], r["title"], r["source_label"]) for r in table[:3]] == [
         ("17", "First", "a"),
         ("18", "Second, with comma", "a"),

@@ -35,7 +35,9 @@ def _prediction(name: str = "a.txt", label: str = "sport") -> Prediction:
 def test_rows_for_predictions_and_errors() -> None:
     ok = result_row(_prediction(), prediction_id=7)
     bad = result_row(PredictionError("b.pdf", "b.pdf is encrypted"))
-    assert set(ok) == set(RESULT_COLUMNS) == set(bad)
+    # Besides the table's columns, the model's chosen labels as a list (exports, Label Studio).
+    assert set(ok) == set(bad) == {*RESULT_COLUMNS, "predicted_labels"}
+    assert ok["predicted_labels"] == ["sport"] and bad["predicted_labels"] is None
     assert ok["status"] == "ok" and ok["confidence"] == 0.8 and ok["prediction_id"] == 7
     assert bad["status"] == "error" and bad["error"] == "b.pdf is encrypted"
 
@@ -54,7 +56,7 @@ def test_corrections_change_only_ok_rows() -> None:
 def test_exports_include_final_label_and_defuse_formulas() -> None:
     rows = [result_row(_prediction(name="=cmd|calc")), result_row(PredictionError("é.txt", "empty"))]
     rows[0]["correction"] = "politics"
-    parsed = list(csv.DictReader(io.StringIO(to_csv(rows).decode("utf-8"))))
+    parsed = list(csv.DictReader(io.StringIO(to_csv(rows).decode("utf-8-sig"))))
     assert parsed[0]["final_label"] == "politics" and parsed[0]["document"] == "'=cmd|calc"
     assert parsed[1]["status"] == "error" and parsed[1]["final_label"] == ""
     lines = to_jsonl(rows).decode("utf-8").splitlines()
@@ -114,7 +116,7 @@ def test_history_export_uses_the_store_with_filters(tmp_path: object) -> None:
         pid = store.save_prediction(p, document)
         if name == "a.txt":
             store.add_correction(pid, "politics", note="checked")
-    everything = list(csv.DictReader(io.StringIO(history_export(store, None, "csv").decode())))
+    everything = list(csv.DictReader(io.StringIO(history_export(store, None, "csv").decode("utf-8-sig"))))
     assert [r["document_name"] for r in everything] == ["a.txt", "b.txt"]
     assert everything[0]["corrected_label"] == "politics" == everything[0]["final_label"]
     only = history_export(store, HistoryFilter(label=["politics"]), "jsonl").decode().splitlines()

@@ -19,13 +19,22 @@ from typing import IO, Any
 from longbert.errors import StoreError
 from longbert.store.csv_writer import write_csv
 from longbert.store.engine import Database
-from longbert.store.queries import EXTRA_START, apply_filters, history_select, to_history_row
+from longbert.store.queries import (
+    EXTRA_START,
+    apply_filters,
+    history_select,
+    label_match,
+    labels_in_force,
+    to_history_row,
+)
 from longbert.store.records import HistoryFilter
 from longbert.store.schema import BatchItemRow, DocumentRow, PredictionRow
 
 EXPORT_FORMATS = ("csv", "jsonl")
 
-#: Columns of a predictions export, in order. ``final_label(s)``: the correction if any.
+#: Columns of a predictions export, in order. ``final_labels``: the labels in force (the
+#: correction's if any, else the model's chosen ones); ``final_label``: the one label in force, or
+#: for a multi-label model the labels in force joined with ", " ("" for none).
 EXPORT_COLUMNS = (
     "id",
     "created_at",
@@ -55,6 +64,10 @@ EXPORT_COLUMNS = (
 )
 
 Destination = str | os.PathLike[str] | IO[str]
+#: Where a :func:`~longbert.store.queries.history_select` row holds what
+#: :func:`~longbert.store.queries.label_match` looks at: the model's multi_label flag, the
+#: predicted labels, the id of the correction in force and its labels.
+_LABELS_AT = (21, 8, 20, 16)
 
 
 @contextmanager
@@ -114,10 +127,13 @@ class ExportMixin:
             PredictionRow.created_at, PredictionRow.id
         )
         columns = list(EXPORT_COLUMNS) + (["text"] if include_text else [])
+        # SQL passes every multi-label row through a label filter; this decides on them.
+        match = label_match(filters)
         with _open_text(destination) as handle, self._db.reading() as session:
             records = (
                 _export_record(values, include_text)
                 for values in session.execute(statement).yield_per(500)
+                if match is None or match(*(values[i] for i in _LABELS_AT))
             )
             if format == "csv":
                 return write_csv(handle, columns, records)
@@ -130,7 +146,8 @@ class ExportMixin:
 
 def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
     row = to_history_row(values)
-    note, corrected_at = values[17], values[18]
+    note, corrected_at, multi_label = values[17], values[18], bool(values[_LABELS_AT[0]])
+    final_labels = labels_in_force("final", row.labels, row.correction_id, row.corrected_labels)
     params, source_fields = values[EXTRA_START], values[EXTRA_START + 1]
     record: dict[str, Any] = {
         "id": row.id,
@@ -154,8 +171,11 @@ def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
         "corrected_labels": row.corrected_labels,
         "correction_note": note,
         "corrected_at": corrected_at.isoformat() if corrected_at is not None else None,
-        "final_label": row.corrected_label if row.corrected_label is not None else row.label,
-        "final_labels": row.corrected_labels if row.corrected_labels is not None else row.labels,
+        # A multi-label model's top label is no label in force: the labels it chose are.
+        "final_label": ", ".join(final_labels or [])
+        if multi_label
+        else (row.corrected_label if row.correction_id is not None else row.label),
+        "final_labels": final_labels,
         "label_set": row.label_set,
         "source_fields": source_fields,
     }

@@ -1,13 +1,16 @@
 """Read queries the app needs: filtered history, label distribution, filter choices.
 
 Portable SQL only (joins, ``LIKE`` through ``ilike``, ``max``/``count``); date bucketing is done
-in Python so that SQLite and PostgreSQL give the same days.
+in Python so that SQLite and PostgreSQL give the same days. So is the label filter on the rows of
+multi-label models: such a row matches by membership in its labels in force (a JSON list, which
+SQLite and PostgreSQL query with different functions), so SQL keeps every multi-label candidate
+and :class:`LabelMatch` decides; pages and counts are then cut from the rows that match.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -35,38 +38,33 @@ _LATEST = (
 )
 Correction = aliased(CorrectionRow, name="correction")
 
-#: Columns of a history row, in :class:`HistoryRow` order (plus correction note and time).
+#: Columns of a history row, in :class:`HistoryRow` order (plus correction note and time, and
+#: whether the model is multi-label), with their positions in a result row.
 _COLUMNS = (
-    PredictionRow.id,
-    PredictionRow.created_at,
-    PredictionRow.document_name,
-    DocumentRow.sha256,
-    PredictionRow.source,
-    ModelRow.name,
-    PredictionRow.strategy,
-    PredictionRow.label,
-    PredictionRow.labels,
-    PredictionRow.probabilities,
-    PredictionRow.used_tokens,
-    PredictionRow.total_tokens,
-    PredictionRow.latency_ms,
-    PredictionRow.batch_id,
-    PredictionRow.zero_shot,
-    Correction.label,
-    Correction.labels,
-    Correction.note,
-    Correction.created_at,
-    PredictionRow.label_set,
-    Correction.id,
-)
+    PredictionRow.id, PredictionRow.created_at, PredictionRow.document_name,  # 0-2
+    DocumentRow.sha256, PredictionRow.source, ModelRow.name, PredictionRow.strategy,  # 3-6
+    PredictionRow.label, PredictionRow.labels, PredictionRow.probabilities,  # 7-9
+    PredictionRow.used_tokens, PredictionRow.total_tokens, PredictionRow.latency_ms,  # 10-12
+    PredictionRow.batch_id, PredictionRow.zero_shot,  # 13-14
+    Correction.label, Correction.labels, Correction.note, Correction.created_at,  # 15-18
+    PredictionRow.label_set, Correction.id, ModelRow.multi_label,  # 19-21
+)  # fmt: skip
 #: Where the ``extra`` columns of :func:`history_select` start in a result row.
 EXTRA_START = len(_COLUMNS)
+#: Rows of multi-label models (labels in force are a set: matched by membership, counted each).
+MULTI_LABEL = ModelRow.multi_label.is_(True)
 
 
 def history_select(*extra: Any) -> Select[Any]:
     """SELECT of history columns (then ``extra`` ones) over predictions and their joins."""
+    return _joined(*_COLUMNS, *extra)
+
+
+def _joined(*columns: Any) -> Select[Any]:
+    """SELECT of ``columns`` over predictions joined to their document, model and the
+    correction in force (``Correction``, None where there is none)."""
     return (
-        select(*_COLUMNS, *extra)
+        select(*columns)
         .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
         .join(ModelRow, ModelRow.id == PredictionRow.model_id)
         .outerjoin(_LATEST, _LATEST.c.prediction_id == PredictionRow.id)
@@ -106,6 +104,37 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+def labels_in_force(
+    label_of: str, predicted: Sequence[str], correction_id: int | None, corrected: Sequence[str] | None
+) -> list[str] | None:
+    """The labels a label filter looks at (``label_of``, see :data:`LABEL_OF`): the model's
+    chosen labels, the correction's (None: there is no correction), or the correction's where
+    there is one (one correction decides, even one of no label), else the model's."""
+    if label_of == "predicted":
+        return list(predicted or [])
+    if correction_id is None:
+        return None if label_of == "corrected" else list(predicted or [])
+    return list(corrected or [])
+
+
+def label_match(filters: HistoryFilter | None) -> Callable[..., bool] | None:
+    """The Python half of ``filters``' label condition (None: SQL decides every row): called
+    with a row's ``(multi_label, labels, correction id, correction's labels)``, it decides on
+    the multi-label rows SQL passes through (see the module doc)."""
+    if filters is None or filters.label is None:
+        return None
+    wanted, label_of = set(_as_list(filters.label)), filters.label_of
+
+    def matches(multi_label: bool | None, predicted: Sequence[str], correction_id: int | None,
+                corrected: Sequence[str] | None) -> bool:  # fmt: skip
+        if not multi_label:
+            return True  # a single-label row reaching here matched in SQL
+        chosen = labels_in_force(label_of, predicted, correction_id, corrected)
+        return chosen is not None and not wanted.isdisjoint(chosen)
+
+    return matches
+
+
 def _bound(value: date | datetime, end: bool) -> datetime:
     """A filter bound as aware UTC: a date covers its whole day; naive datetimes are UTC."""
     if isinstance(value, datetime):
@@ -131,7 +160,12 @@ def apply_filters(statement: Select[Any], filters: HistoryFilter | None) -> Sele
             raise StoreError(f"label_of must be one of {', '.join(LABEL_OF)}, got {f.label_of!r}.")
         column = {"predicted": PredictionRow.label, "corrected": Correction.label,
                   "final": func.coalesce(Correction.label, PredictionRow.label)}[f.label_of]
-        statement = statement.where(column.in_(_as_list(f.label)))
+        # A single-label row's label is its label set; a multi-label row's top label is not (see
+        # the module doc): every multi-label candidate stays, :class:`LabelMatch` decides.
+        candidate = MULTI_LABEL
+        if f.label_of == "corrected":
+            candidate = candidate & _LATEST.c.correction_id.is_not(None)
+        statement = statement.where(column.in_(_as_list(f.label)) | candidate)
     if f.label_set is not None:
         statement = statement.where(PredictionRow.label_set.in_(_as_list(f.label_set)))
     if f.prediction_ids is not None:
@@ -175,6 +209,30 @@ def history_rows_by_id(session: Session, ids: Iterable[int]) -> dict[int, Histor
     return rows
 
 
+def _label_filter_in_python(session: Session, filters: HistoryFilter | None) -> bool:
+    """Whether ``filters`` has a label filter with a multi-label row among its SQL candidates
+    (then Python decides: :func:`_matching`)."""
+    if filters is None or filters.label is None:
+        return False
+    candidates = apply_filters(_joined(PredictionRow.id), filters).where(MULTI_LABEL)
+    return bool(session.scalar(select(candidates.exists())))
+
+
+#: What :func:`label_match` looks at, in its order.
+_LABEL_COLUMNS = (ModelRow.multi_label, PredictionRow.labels, Correction.id, Correction.labels)
+
+
+def _matching(session: Session, filters: HistoryFilter | None, *columns: Any) -> Iterator[Sequence[Any]]:
+    """``columns`` then :data:`_LABEL_COLUMNS` of the predictions matching ``filters``, newest
+    first, the label filter decided in Python for multi-label rows."""
+    match, start = label_match(filters), len(columns)
+    statement = apply_filters(_joined(*columns, *_LABEL_COLUMNS), filters)
+    statement = statement.order_by(PredictionRow.created_at.desc(), PredictionRow.id.desc())
+    for values in session.execute(statement).yield_per(2000):
+        if match is None or match(*values[start:]):
+            yield values
+
+
 class QueriesMixin:
     """Query methods of :class:`~longbert.store.Store`."""
 
@@ -189,6 +247,11 @@ class QueriesMixin:
         page = page.limit(limit).offset(offset)
 
         def work(session: Session) -> HistoryPage:
+            if _label_filter_in_python(session, filters):
+                matching = [int(values[0]) for values in _matching(session, filters, PredictionRow.id)]
+                wanted = matching[offset : offset + limit]
+                found = history_rows_by_id(session, wanted)
+                return HistoryPage([found[i] for i in wanted], len(matching), limit, offset)
             total = session.scalar(select(func.count()).select_from(filtered.subquery())) or 0
             rows = [to_history_row(values) for values in session.execute(page)]
             return HistoryPage(rows=rows, total=int(total), limit=limit, offset=offset)
@@ -198,30 +261,38 @@ class QueriesMixin:
     def count_predictions(self, filters: HistoryFilter | None = None) -> int:
         """How many predictions match ``filters``."""
         filtered = apply_filters(history_select(), filters).subquery()
-        return int(self._db.read(lambda s: s.scalar(select(func.count()).select_from(filtered))) or 0)
+
+        def work(session: Session) -> int:
+            if _label_filter_in_python(session, filters):
+                return sum(1 for _ in _matching(session, filters, PredictionRow.id))
+            return int(session.scalar(select(func.count()).select_from(filtered)) or 0)
+
+        return self._db.read(work)
 
     def label_distribution(
         self, filters: HistoryFilter | None = None, use_corrections: bool = False
     ) -> list[LabelCount]:
         """Predictions per label per day (UTC), sorted by day then label.
 
-        With ``use_corrections`` a corrected prediction counts under its corrected label.
+        With ``use_corrections`` a corrected prediction counts under its corrected label. A
+        multi-label prediction counts once under each of its labels (the model's chosen ones, or
+        its correction's), and under :data:`NO_LABEL` when it has none.
         """
-        statement = apply_filters(
-            select(PredictionRow.created_at, PredictionRow.label, Correction.label)
-            .join(DocumentRow, DocumentRow.id == PredictionRow.document_id)
-            .join(ModelRow, ModelRow.id == PredictionRow.model_id)
-            .outerjoin(_LATEST, _LATEST.c.prediction_id == PredictionRow.id)
-            .outerjoin(Correction, Correction.id == _LATEST.c.correction_id),
-            filters,
-        )
+        label_of = "final" if use_corrections else "predicted"
 
         def work(session: Session) -> list[LabelCount]:
             counts: Counter[tuple[date, str]] = Counter()
-            for created_at, label, corrected in session.execute(statement).yield_per(2000):
-                final = corrected if use_corrections and corrected is not None else label
-                final = final or NO_LABEL  # a multi-label correction that no label applies
-                counts[(created_at.date(), final)] += 1
+            columns = (PredictionRow.created_at, PredictionRow.label, Correction.label)
+            for values in _matching(session, filters, *columns):
+                created_at, label, corrected, multi, predicted, correction_id, corrected_labels = values
+                if multi:
+                    chosen = labels_in_force(label_of, predicted, correction_id, corrected_labels)
+                    finals = list(dict.fromkeys(chosen or [])) or [NO_LABEL]
+                else:
+                    final = corrected if use_corrections and correction_id is not None else label
+                    finals = [final or NO_LABEL]
+                for final in finals:
+                    counts[(created_at.date(), final)] += 1
             return [LabelCount(day, label, n) for (day, label), n in sorted(counts.items())]
 
         return self._db.read(work)
@@ -317,11 +388,23 @@ class QueriesMixin:
             def distinct(column: Any) -> list[Any]:
                 return sorted(v for v in session.scalars(select(column).distinct()) if v is not None)
 
+            # Labels predicted or set by a person (a text may be corrected *to* a label no
+            # prediction has), one by one: a multi-label correction's label column joins its
+            # labels ("" for none), so its list is read; and a multi-label model may choose any
+            # of its labels, not only the top one stored as a prediction's label.
+            corrections = (
+                select(CorrectionRow.label, CorrectionRow.labels, ModelRow.multi_label)
+                .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
+                .join(ModelRow, ModelRow.id == PredictionRow.model_id)
+            )
+            labels = set(distinct(PredictionRow.label))
+            for label, listed, multi in session.execute(corrections):
+                labels.update(map(str, listed or []) if multi else [label])
+            for listed in session.scalars(select(ModelRow.labels).where(MULTI_LABEL)):
+                labels.update(map(str, listed or []))
             return {
                 "model": distinct(ModelRow.name),
-                # Labels predicted or set by a person (a text may be corrected *to* a label no
-                # prediction has).
-                "label": sorted(set(distinct(PredictionRow.label)) | set(distinct(CorrectionRow.label))),
+                "label": sorted(labels),
                 "strategy": distinct(PredictionRow.strategy),
                 "source": distinct(PredictionRow.source),
                 "label_set": distinct(PredictionRow.label_set),

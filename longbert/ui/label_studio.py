@@ -28,7 +28,7 @@ from longbert.ui.label_studio_import import (
     import_label_studio,
 )
 from longbert.ui.label_studio_tasks import FROM_NAME, TO_NAME
-from longbert.ui.tables import has_correction
+from longbert.ui.tables import correction_labels, predicted_labels
 
 __all__ = [
     "ANNOTATIONS_KEY",
@@ -47,15 +47,6 @@ def _choice(value: Sequence[str]) -> dict[str, Any]:
     return {"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices", "value": {"choices": list(value)}}
 
 
-def _correction_labels(row: Mapping[str, Any]) -> list[str]:
-    """A row's correction as its list of labels: the stored list (``correction_labels``) while
-    it is the correction shown, else the one label a person set in the table ("": none)."""
-    correction, stored = str(row["correction"]), row.get("correction_labels")
-    if isinstance(stored, list) and ", ".join(map(str, stored)) == correction:
-        return [str(label) for label in stored]
-    return [correction] if correction else []
-
-
 def label_studio_tasks(store: Store, rows: Sequence[Mapping[str, Any]]) -> bytes:
     """The labelled rows of a batch (as :func:`~longbert.ui.tables.batch_rows` gives them) as a
     Label Studio import file (a JSON list of tasks), UTF-8."""
@@ -65,7 +56,7 @@ def label_studio_tasks(store: Store, rows: Sequence[Mapping[str, Any]]) -> bytes
     for row in done:
         pid = int(row["prediction_id"])
         fields = {k: v for k, v in (row.get("fields") or {}).items() if k not in (TO_NAME, "name")}
-        labels = [s.strip() for s in str(row.get("labels") or row.get("label") or "").split(",") if s.strip()]
+        labels = predicted_labels(row) or []
         task: dict[str, Any] = {
             "data": {
                 TO_NAME: texts.get(pid, ""),
@@ -77,12 +68,12 @@ def label_studio_tasks(store: Store, rows: Sequence[Mapping[str, Any]]) -> bytes
                 {
                     "model_version": str(row.get("model") or "longbert"),
                     "score": float(row.get("confidence") or 0.0),
-                    "result": [_choice(labels or [str(row.get("label"))])],
+                    "result": [_choice(labels)] if labels else [],
                 }
             ],
         }
-        if has_correction(row):  # a person's label(s) travel as an annotation
-            chosen = _correction_labels(row)
+        chosen = correction_labels(row)
+        if chosen is not None:  # a person's label(s) travel as an annotation
             task["annotations"] = [{"result": [_choice(chosen)] if chosen else []}]
         tasks.append(task)
     return json.dumps(tasks, ensure_ascii=False, indent=1).encode("utf-8")

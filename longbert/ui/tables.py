@@ -24,6 +24,8 @@ RESULT_COLUMNS = (
 #: What an editable correction cell without a correction shows (a data editor draws an empty
 #: editable cell as a grey "None"); choosing it means "no correction".
 NO_CORRECTION = "—"
+#: The export columns of the labels in force (:func:`final_label`, :func:`final_labels`).
+FINAL_COLUMNS = ("final_label", "final_labels")
 #: Columns of the History table, in display order.
 HISTORY_COLUMNS = (
     "id", "when", "document", "label", "corrected", "confidence", "strategy", "model",
@@ -41,7 +43,7 @@ def result_row(
             "confidence": None, "correction": None, "labels": "", "strategy": None,
             "used_tokens": None, "total_tokens": None, "latency_ms": None, "zero_shot": None,
             "model": None, "label_set": None, "error": result.message,
-            "prediction_id": prediction_id,
+            "prediction_id": prediction_id, "predicted_labels": None,
         }
     return prediction_row(result, prediction_id, correction)
 
@@ -57,7 +59,8 @@ def prediction_row(
         "used_tokens": int(p.used_tokens), "total_tokens": int(p.total_tokens),
         "latency_ms": round(float(p.latency_ms), 1), "zero_shot": bool(p.zero_shot),
         "model": p.model_name, "label_set": (p.extra or {}).get("label_set"), "error": None,
-        "prediction_id": prediction_id,
+        # The chosen labels one by one ("labels" joins them for display; a label may hold ", ").
+        "prediction_id": prediction_id, "predicted_labels": list(p.labels),
     }
 
 
@@ -67,16 +70,47 @@ def has_correction(row: Mapping[str, Any]) -> bool:
     return row.get("correction") is not None
 
 
+def predicted_labels(row: Mapping[str, Any]) -> list[str] | None:
+    """The labels the model chose for ``row`` (None: no prediction); a row made without the
+    list counts its one label."""
+    listed = row.get("predicted_labels")
+    if isinstance(listed, list):
+        return [str(label) for label in listed]
+    return None if row.get("label") is None else [str(row["label"])]
+
+
+def correction_labels(row: Mapping[str, Any]) -> list[str] | None:
+    """A row's correction as its list of labels (None: no correction): the stored list
+    (``correction_labels``) while it is the correction shown, else the one label a person set in
+    the table ("": none). Never split on commas: a label may hold one."""
+    if not has_correction(row):
+        return None
+    correction, stored = str(row["correction"]), row.get("correction_labels")
+    if isinstance(stored, list) and ", ".join(map(str, stored)) == correction:
+        return [str(label) for label in stored]
+    return [correction] if correction else []
+
+
+def final_labels(row: Mapping[str, Any]) -> list[str] | None:
+    """The labels in force: a person's correction's when there is one (one correction decides,
+    even one of no label), else the model's chosen labels; None where nothing was predicted."""
+    corrected = correction_labels(row)
+    return corrected if corrected is not None else predicted_labels(row)
+
+
 def final_label(row: Mapping[str, Any]) -> str | None:
-    """The label to trust: a person's correction when there is one, else the model's."""
-    return row["correction"] if has_correction(row) else row.get("label")
+    """The label to trust as one cell: a person's correction when there is one, else the
+    model's. For a multi-label model, the labels in force joined with ", " ("" when no label
+    applies), never its single top label; :func:`final_labels` lists them one by one."""
+    chosen = final_labels(row)
+    return None if chosen is None else ", ".join(chosen)
 
 
 def source_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """The source rows' own columns (a table upload's id, title...) → their export names: as in
     the source, or ``source_<name>`` where a result column has that name
     (:func:`longbert.columns.source_column`, the rule ``python -m longbert.predict`` follows too)."""
-    taken = {*RESULT_COLUMNS, "final_label"}
+    taken = {*RESULT_COLUMNS, *FINAL_COLUMNS}
     names = dict.fromkeys(k for r in rows for k in (r.get("fields") or {}))
     return {name: source_column(name, taken) for name in names}
 
@@ -88,21 +122,22 @@ def probability_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 
 def export_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Columns of an export of ``rows``: the result columns, ``final_label``, the source rows'
-    own columns, then one probability column per label."""
-    return [*RESULT_COLUMNS, "final_label", *source_columns(rows).values(),
+    """Columns of an export of ``rows``: the result columns, ``final_label`` and
+    ``final_labels``, the source rows' own columns, then one probability column per label."""
+    return [*RESULT_COLUMNS, *FINAL_COLUMNS, *source_columns(rows).values(),
             *probability_columns(rows).values()]
 
 
 def export_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows as exported: every result column, ``final_label``, the source row's own columns
-    (so a result joins back to its row: id, title...) and every label's probability."""
+    """Rows as exported: every result column, the labels in force (``final_label``: one cell,
+    a multi-label row's labels joined with ", "; ``final_labels``: a list), the source row's own
+    columns (so a result joins back to its row: id, title...) and every label's probability."""
     rows = list(rows)
     sources, probabilities = source_columns(rows), probability_columns(rows)
     out = []
     for row in rows:
         item = {key: row.get(key) for key in RESULT_COLUMNS}
-        item["final_label"] = final_label(row)
+        item["final_label"], item["final_labels"] = final_label(row), final_labels(row)
         fields = row.get("fields") or {}
         item.update({column: fields.get(name) for name, column in sources.items()})
         given = row.get("probabilities") or {}
@@ -111,13 +146,20 @@ def export_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+#: How the app's CSV downloads are encoded: UTF-8 with a byte-order mark, without which Excel on
+#: Windows reads the file as the local code page ("CafÃ©"). The app's uploads (the readers, the
+#: bulk tables) and Python's ``utf-8-sig`` read the mark away.
+CSV_DOWNLOAD_ENCODING = "utf-8-sig"
+
+
 def to_csv(rows: Iterable[Mapping[str, Any]]) -> bytes:
-    """UTF-8 CSV (with header) of :func:`export_rows`, through the store's one CSV writer:
-    cells a spreadsheet would run as formulas are defused (:mod:`longbert.store.csv_writer`)."""
+    """CSV (with header, UTF-8 with a byte-order mark: :data:`CSV_DOWNLOAD_ENCODING`) of
+    :func:`export_rows`, through the store's one CSV writer: cells a spreadsheet would run as
+    formulas are defused (:mod:`longbert.store.csv_writer`)."""
     rows = list(rows)
     buffer = io.StringIO(newline="")
     write_csv(buffer, export_columns(rows), export_rows(rows))
-    return buffer.getvalue().encode("utf-8")
+    return buffer.getvalue().encode(CSV_DOWNLOAD_ENCODING)
 
 
 def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
@@ -129,9 +171,12 @@ def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
 
 def to_parquet(rows: Iterable[Mapping[str, Any]]) -> bytes:
     """Parquet of :func:`export_rows` (pyarrow): source columns of mixed kinds become text, so
-    every column has one type and ``datasets.load_dataset("parquet", ...)`` reads it as is."""
+    every column has one type and ``datasets.load_dataset("parquet", ...)`` reads it as is;
+    ``final_labels`` stays a list of strings."""
     frame = pd.DataFrame(export_rows(rows))
     for column in frame.columns:
+        if column == "final_labels":
+            continue
         values = frame[column].dropna()
         kinds = {type(v) for v in values}
         if frame[column].dtype == object and (len(kinds) > 1 or kinds & {dict, list}):
@@ -181,7 +226,7 @@ def history_result_row(row: HistoryRow) -> dict[str, Any]:
         "used_tokens": int(row.used_tokens), "total_tokens": int(row.total_tokens),
         "latency_ms": round(float(row.latency_ms), 1), "zero_shot": bool(row.zero_shot),
         "model": row.model_name, "label_set": row.label_set, "error": None,
-        "prediction_id": int(row.id),
+        "prediction_id": int(row.id), "predicted_labels": list(row.labels),
     }
 
 
@@ -272,7 +317,8 @@ def newly_selected(selected: Sequence[int], previous: Sequence[int] | None) -> i
 
 def history_export(store: Store, filters: HistoryFilter | None, format: str) -> bytes:
     """Every prediction matching ``filters`` (all pages, oldest first) with its latest correction
-    and final label, as UTF-8 CSV or JSON Lines: :meth:`Store.export_predictions` into memory."""
+    and final label, as CSV (UTF-8 with a byte-order mark: :data:`CSV_DOWNLOAD_ENCODING`) or JSON
+    Lines (UTF-8): :meth:`Store.export_predictions` into memory."""
     buffer = io.StringIO()
     store.export_predictions(buffer, format=format, filters=filters)
-    return buffer.getvalue().encode("utf-8")
+    return buffer.getvalue().encode(CSV_DOWNLOAD_ENCODING if format == "csv" else "utf-8")
