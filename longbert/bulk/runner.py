@@ -198,14 +198,15 @@ def work_fraction(written: int, counter: ReadCounter, total: int) -> float | Non
     """The share of this run's work done, by input bytes: ``written`` bytes (of the inputs whose
     rows are written) over the bytes to do. Inputs skipped as already done count in neither;
     while the reader has not reached the end, the unread bytes are assumed to hold as many
-    already-done inputs as the bytes read so far did. None while nothing can be said."""
+    already-done inputs as the bytes read so far did (so below 100% until all is read). None
+    while nothing can be said."""
     read, skipped = counter.bytes_done, counter.bytes_skipped
     to_do_read = max(read - skipped, 0)
     unread = max(total - read, 0)
     to_do = to_do_read + (unread * to_do_read / read if read else unread)
     if to_do <= 0:
         return 1.0 if read >= total else None
-    return min(written / to_do, 1.0)
+    return min(written / to_do, 1.0 if unread == 0 else 0.99)
 
 
 def _finish_compaction(state: dict[str, Any], ledger: Ledger) -> None:
