@@ -10,6 +10,11 @@ Examples::
 
 Re-running the same command after a crash, Ctrl-C or kill -9 skips what is already in the output
 (and the store) and finishes the rest. See :mod:`longbert.bulk` for the Python API.
+
+Exit status: 0 when the output holds labelled documents (some inputs may have failed: the
+summary counts them, the ``error`` column says why); 1 when nothing was labelled (every input of
+this run failed, or the output holds no labelled row, e.g. no input was found); 2 for a refused
+command (bad options, an output of other settings...); 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,8 +24,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from longbert.cli_common import new_parser, run_command
+
+if TYPE_CHECKING:
+    from longbert.bulk.runner import RunSummary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
         "store as one batch History shows. Re-run the same command to resume.",
         "Inputs: files and folders (walked recursively), .zip and .gz archives, txt/md/html/pdf/"
         "docx files, and tables (.csv/.tsv/.jsonl/.json/.parquet, optionally .gz) with one document "
-        "per row, whose other columns are carried to the output unchanged. Output rows: id, name, "
-        "sha256, label, every label's probability, used/total tokens, strategy, model, error.",
+        "per row, whose other columns are carried to the output unchanged. Output rows, one per "
+        "input (an input labelled again replaces its row): id, name, sha256, label (the most "
+        "probable), for a multi-label model also labels (every label at or over its threshold; "
+        'in CSV a JSON list such as ["econ", "sport"]) and threshold, every label\'s probability, '
+        "used/total tokens, strategy, model, error. CSV is UTF-8 with a byte-order mark (for "
+        "Excel), and a cell starting with = + - @ is written with a leading ' so that no "
+        "spreadsheet runs it as a formula. Exit status: 0 when something was labelled, 1 when "
+        "nothing was (every input failed), 2 when the command is refused.",
     )
     model = parser.add_argument_group("model")
     which = model.add_mutually_exclusive_group(required=True)
@@ -198,8 +213,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if summary is None:
         return code
     where = f"; store batch #{summary.batch_id}" if summary.batch_id is not None else ""
-    print(f"{summary.text} Output: {summary.output} ({summary.rows:,} rows{where}).", file=sys.stderr)
+    held = f"{summary.rows:,} rows: {summary.labelled:,} labelled, {summary.rows - summary.labelled:,} errors"
+    print(f"{summary.text} Output: {summary.output} ({held}{where}).", file=sys.stderr)
+    failed = nothing_labelled(summary)
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     return 0
+
+
+def nothing_labelled(summary: RunSummary) -> str | None:
+    """Why the run labelled nothing (exit status 1), or None when it labelled something."""
+    where = f"see the error column of {summary.output}"
+    if summary.documents and summary.errors == summary.documents:
+        return f"nothing was labelled: all {summary.documents:,} inputs read in this run failed ({where})."
+    if summary.labelled == 0:
+        if summary.rows == 0:
+            return "nothing was labelled: no input document was found (check --input)."
+        return f"nothing was labelled: the output holds only errors ({summary.rows:,} rows; {where})."
+    return None
 
 
 if __name__ == "__main__":

@@ -32,7 +32,10 @@ class SourceItem:
 
     ``name`` is where it came from (``docs/a.pdf``, ``data.csv#row=12``, ``a.zip/b.txt``);
     ``id`` the table row's id column when it has one, else the name; ``extra`` the row's other
-    columns (tables only), carried to the output unchanged.
+    columns (tables only), carried to the output unchanged. ``position``, for the progress bar:
+    how many bytes of the run's input files lie up to the end of this input, less those of the
+    inputs skipped as already done (set by :func:`~longbert.bulk.sources.iter_sources` and
+    :func:`~longbert.bulk.local.skip_done`; 0 when unknown).
     """
 
     name: str
@@ -40,6 +43,7 @@ class SourceItem:
     document: Document | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    position: int = 0
 
     @property
     def sha256(self) -> str:

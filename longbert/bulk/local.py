@@ -8,10 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-
-from longbert.bulk.rows import item_key, output_row
-from longbert.bulk.sources import SourceItem, iter_documents
+from longbert.bulk.rows import DoneInputs, output_row
+from longbert.bulk.sources import ReadCounter, SourceItem, iter_documents
 from longbert.results import PredictionResult
 
 if TYPE_CHECKING:
@@ -57,6 +55,7 @@ def classify_items(
     strategy = strategy or classifier.strategy
     settings = dict(model_settings or {})
     model_name = classifier.name
+    multi_label = bool(getattr(classifier, "multi_label", False))
     for chunk in chunked(iter_documents(items), chunk_size):
         documents = [item.document for item in chunk if item.document is not None]
         results = iter(
@@ -68,18 +67,29 @@ def classify_items(
         )
         for item in chunk:
             result = next(results) if item.document is not None else None
-            yield BulkResult(item, result, output_row(item, result, model_name, strategy.name))
+            row = output_row(item, result, model_name, strategy.name, multi_label=multi_label)
+            yield BulkResult(item, result, row)
 
 
-def skip_done(items: Iterable[SourceItem], done: np.ndarray, counter: list[int]) -> Iterator[SourceItem]:
-    """Leave out inputs whose key is in the sorted ``done`` keys; ``counter[0]`` counts them."""
+def skip_done(
+    items: Iterable[SourceItem],
+    done: DoneInputs,
+    counter: list[int],
+    reads: ReadCounter | None = None,
+) -> Iterator[SourceItem]:
+    """Leave out the inputs ``done`` holds; ``counter[0]`` counts them. With ``reads``, their
+    bytes are added up in ``reads.bytes_skipped`` and taken out of the ``position`` of the inputs
+    passed on, so that progress counts only the work this run does."""
+    previous = 0
     for item in items:
-        if done.size:
-            key = item_key(item)
-            at = int(np.searchsorted(done, key))
-            if at < done.size and done[at] == key:
-                counter[0] += 1
-                continue
+        share, previous = max(item.position - previous, 0), max(item.position, previous)
+        if len(done) and item in done:
+            counter[0] += 1
+            if reads is not None:
+                reads.bytes_skipped += share
+            continue
+        if reads is not None:
+            item.position = max(item.position - reads.bytes_skipped, 0)
         yield item
 
 

@@ -2,11 +2,11 @@
 
 The ledger is the output itself for ``.jsonl``, else ``<output>.rows.jsonl`` next to it. Rows are
 appended a chunk at a time and flushed to disk (``fsync``) before the store is told, so a kill
-leaves at most a partial last line, which a resume cuts off (:meth:`Ledger.open`). CSV and
-Parquet are (re)built from the ledger at the end of every run, streamed in pieces of
-:data:`PIECE_ROWS` rows and renamed into place, so a kill during that step leaves the previous
-file whole. The ledger stays (``--overwrite`` starts over); a re-run with new input
-files appends their rows and rebuilds the file.
+leaves at most a partial last line, which a resume cuts off (:meth:`Ledger.open`). At the end of
+a run the ledger keeps each input's latest row only (:meth:`Ledger.compact`), and CSV and Parquet
+are (re)built from it (:mod:`longbert.bulk.table_files`), streamed and renamed into place, so a
+kill during that step leaves the previous file whole. The ledger stays (``--overwrite`` starts
+over); a re-run with new input files appends their rows and rebuilds the file.
 
 A small state file, ``<output>.predict.json``, records what produced the output (the model and
 which checkpoint that was: its folder, manifest hash and labels; strategy, zero-shot labels) and
@@ -18,17 +18,15 @@ the output path without one is someone else's, and a run refuses to replace it
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from longbert.bulk.rows import COLUMNS, dumps, row_key
-from longbert.columns import probability_column
+from longbert.bulk.rows import DoneInputs, dumps, latest_rows, name_key, row_key
 from longbert.errors import LongBertError
 from longbert.readers.base import is_junk
 
@@ -37,7 +35,6 @@ FORMATS = ("jsonl", "csv", "parquet")
 #: (:meth:`longbert.bulk.model.ModelSpec.checkpoint_identity`); states written before they were
 #: added lack them (:func:`claim_output` upgrades those).
 CHECKPOINT_KEYS = ("checkpoint", "checkpoint_saved_at", "checkpoint_manifest", "checkpoint_labels")
-PIECE_ROWS = 10_000
 
 
 class OutputError(LongBertError):
@@ -185,24 +182,31 @@ def write_state(output: Path, state: dict[str, Any]) -> None:
 
 
 class Ledger:
-    """The append-only JSON Lines file of finished rows."""
+    """The append-only JSON Lines file of finished rows.
+
+    It also remembers, per row, which input it is (:func:`~longbert.bulk.rows.name_key`) and
+    whether it holds a label, 9 bytes a row, so that an input classified again (a changed text,
+    a file readable now) is counted once and its older rows can be retired (:meth:`compact`).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows = 0
         self._handle: Any = None
+        self._names: list[np.ndarray] = []
+        self._labelled: list[np.ndarray] = []
 
-    def open(self, keep_rows: int | None = None) -> np.ndarray:
-        """Open for appending; returns the sorted resume keys of the rows already there.
+    def open(self, keep_rows: int | None = None) -> DoneInputs:
+        """Open for appending; returns the inputs the rows already there hold (for a resume).
 
         A partial last line (a kill mid-write) is cut off. With ``keep_rows``, rows after that
         many are cut off too (they were written but never reached the store: they run again).
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        keys: list[np.ndarray] = []
-        chunk: list[int] = []
-        end = 0
-        rows = 0
+        keys = _Int64s()
+        names = _Int64s()
+        labelled: list[bool] = []
+        end = rows = 0
         if self.path.exists():
             with self.path.open("rb") as handle:
                 for line in handle:
@@ -212,34 +216,99 @@ class Ledger:
                         row = json.loads(line)
                     except ValueError:
                         break  # a torn write: this row and any after it run again
-                    chunk.append(row_key(row.get("name") or "", row.get("sha256")))
-                    if len(chunk) == 65536:
-                        keys.append(np.asarray(chunk, dtype=np.int64))
-                        chunk = []
+                    name = row.get("name") or ""
+                    keys.add(row_key(name, row.get("sha256")))
+                    names.add(name_key(name))
+                    labelled.append(not row.get("error"))
                     end += len(line)
                     rows += 1
             if end != self.path.stat().st_size:
                 with self.path.open("r+b") as handle:
                     handle.truncate(end)
-        keys.append(np.asarray(chunk, dtype=np.int64))
+        name_keys = names.array()
+        self._names = [name_keys]
+        self._labelled = [np.asarray(labelled, dtype=bool)]
         self.rows = rows
         self._handle = self.path.open("a", encoding="utf-8", newline="\n")
-        return np.sort(np.concatenate(keys))
+        return DoneInputs.of_rows(keys.array(), name_keys)
 
     def append(self, rows: Iterable[dict[str, Any]]) -> None:
         """Write rows and make them durable before anything else (the store) hears of them."""
-        lines = [dumps(row) + "\n" for row in rows]
-        if not lines:
+        rows = list(rows)
+        if not rows:
             return
-        self._handle.write("".join(lines))
+        self._handle.write("".join(dumps(row) + "\n" for row in rows))
         self._handle.flush()
         os.fsync(self._handle.fileno())
-        self.rows += len(lines)
+        self._names.append(np.asarray([name_key(row.get("name") or "") for row in rows], dtype=np.int64))
+        self._labelled.append(np.asarray([not row.get("error") for row in rows], dtype=bool))
+        self.rows += len(rows)
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+    def _latest(self) -> tuple[np.ndarray, np.ndarray]:
+        names = np.concatenate(self._names) if self._names else np.zeros(0, dtype=np.int64)
+        labelled = np.concatenate(self._labelled) if self._labelled else np.zeros(0, dtype=bool)
+        return latest_rows(names), labelled
+
+    def counts(self) -> tuple[int, int]:
+        """``(inputs, labelled)``: how many inputs the output holds (one row each once compacted)
+        and how many of those have a label rather than an error."""
+        latest, labelled = self._latest()
+        return int(latest.sum()), int((latest & labelled).sum())
+
+    def compact(self, before_replace: Callable[[int], None] = lambda retired: None) -> int:
+        """Retire the rows an input's newer row replaces: rewrite the (closed) ledger with each
+        input's latest row only, in order, and rename it into place. ``before_replace(n)`` runs
+        just before the rename, with how many rows go (the runner records that for the store,
+        whose batch keeps every row). Returns that number (0: nothing to do, nothing written)."""
+        latest, labelled = self._latest()
+        retired = int(latest.size - latest.sum())
+        if retired == 0:
+            return 0
+        tmp = temporary_path(self.path)
+        with self.path.open("rb") as source, tmp.open("wb") as target:
+            for keep, line in zip(latest, source, strict=True):  # one flag per whole line
+                if keep:
+                    target.write(line)
+            target.flush()
+            os.fsync(target.fileno())
+        before_replace(retired)
+        tmp.replace(self.path)
+        names = np.concatenate(self._names)
+        self._names, self._labelled = [names[latest]], [labelled[latest]]
+        self.rows -= retired
+        return retired
+
+
+class _Int64s:
+    """A growing list of 64-bit keys kept as numpy chunks (8 bytes a row, not a Python int's 36)."""
+
+    CHUNK = 65536
+
+    def __init__(self) -> None:
+        self._chunks: list[np.ndarray] = []
+        self._pending: list[int] = []
+
+    def add(self, value: int) -> None:
+        self._pending.append(value)
+        if len(self._pending) == self.CHUNK:
+            self._chunks.append(np.asarray(self._pending, dtype=np.int64))
+            self._pending = []
+
+    def array(self) -> np.ndarray:
+        return np.concatenate([*self._chunks, np.asarray(self._pending, dtype=np.int64)])
+
+
+def count_rows(path: Path) -> int:
+    """Complete lines of a ledger (a file that is not there has none)."""
+    if not path.exists():
+        return 0
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.endswith(b"\n"))
 
 
 def iter_ledger(path: Path) -> Iterator[dict[str, Any]]:
@@ -247,165 +316,3 @@ def iter_ledger(path: Path) -> Iterator[dict[str, Any]]:
         for line in handle:
             if line.endswith(b"\n"):
                 yield json.loads(line)
-
-
-def _pieces(path: Path, size: int = PIECE_ROWS) -> Iterator[list[dict[str, Any]]]:
-    piece: list[dict[str, Any]] = []
-    for row in iter_ledger(path):
-        piece.append(row)
-        if len(piece) == size:
-            yield piece
-            piece = []
-    if piece:
-        yield piece
-
-
-def flat_columns(path: Path) -> tuple[list[str], list[str]]:
-    """Probability labels and source columns over the whole ledger (one streaming pass)."""
-    labels: dict[str, None] = {}
-    extra: dict[str, None] = {}
-    for row in iter_ledger(path):
-        labels.update(dict.fromkeys(row.get("probabilities") or {}))
-        extra.update(dict.fromkeys(k for k in row if k not in COLUMNS))
-    return list(labels), list(extra)
-
-
-def flatten(row: dict[str, Any], labels: list[str]) -> dict[str, Any]:
-    flat = {k: v for k, v in row.items() if k != "probabilities"}
-    probabilities = row.get("probabilities") or {}
-    for label in labels:
-        flat[probability_column(label)] = probabilities.get(label)
-    return flat
-
-
-def build_table(ledger: Path, output: Path, fmt: str) -> int:
-    """Write ``output`` (CSV or Parquet) from the ledger, piece by piece; returns its rows."""
-    labels, extra = flat_columns(ledger)
-    probabilities = [probability_column(label) for label in labels]
-    header = [c for c in COLUMNS if c != "probabilities"] + probabilities + extra
-    tmp = temporary_path(output)
-    rows = 0
-    if fmt == "csv":
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
-            writer.writeheader()
-            for piece in _pieces(ledger):
-                for row in piece:
-                    flat = flatten(row, labels)
-                    writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
-                rows += len(piece)
-    else:
-        rows = _write_parquet(ledger, tmp, header, labels, extra)
-    tmp.replace(output)
-    return rows
-
-
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return value
-
-
-class _NotOfType(Exception):
-    """A column with a value that does not fit the type it was given."""
-
-    def __init__(self, column: str) -> None:
-        super().__init__(column)
-        self.column = column
-
-
-def _write_parquet(ledger: Path, tmp: Path, header: list[str], labels: list[str], extra: list[str]) -> int:
-    """Parquet from the ledger. Source columns get their values' type, unified over the whole
-    ledger; one whose values share none (numbers here, text there) is written as text, so that a
-    type never costs the finished work at this last step."""
-    import pyarrow as pa
-
-    fixed = {
-        "id": pa.string(),
-        "name": pa.string(),
-        "sha256": pa.string(),
-        "label": pa.string(),
-        "used_tokens": pa.int64(),
-        "total_tokens": pa.int64(),
-        "strategy": pa.string(),
-        "model": pa.string(),
-        "error": pa.string(),
-        **{probability_column(label): pa.float64() for label in labels},
-    }
-    types, as_text = _source_types(ledger, extra)
-    while True:
-        schema = pa.schema(
-            [(name, fixed[name]) for name in header if name in fixed]
-            + [(name, pa.string() if name in as_text else types.get(name, pa.null())) for name in extra]
-        )
-        try:
-            return _write_parquet_pass(ledger, tmp, schema, labels)
-        except _NotOfType as problem:
-            if problem.column in as_text or problem.column in fixed:
-                raise  # text always fits: a bug, not data
-            as_text.add(problem.column)
-
-
-def _arrow_errors() -> tuple[type[BaseException], ...]:
-    import pyarrow as pa
-
-    return (pa.ArrowException, OverflowError, TypeError, ValueError)
-
-
-def _source_types(ledger: Path, extra: list[str]) -> tuple[dict[str, Any], set[str]]:
-    """The Arrow type of each source column over the ledger, and the columns to write as text."""
-    import pyarrow as pa
-
-    types: dict[str, Any] = {}
-    as_text: set[str] = set()
-    for piece in _pieces(ledger):
-        for name in extra:
-            if name in as_text:
-                continue
-            try:
-                new = pa.array([row.get(name) for row in piece]).type
-            except _arrow_errors():
-                as_text.add(name)  # mixed within the piece
-                continue
-            old = types.get(name)
-            if old is None or pa.types.is_null(old):
-                types[name] = new
-            elif not pa.types.is_null(new) and new != old:
-                try:
-                    both = [pa.schema([(name, old)]), pa.schema([(name, new)])]
-                    types[name] = pa.unify_schemas(both, promote_options="permissive").field(name).type
-                except _arrow_errors():
-                    as_text.add(name)
-    return types, as_text
-
-
-def _write_parquet_pass(ledger: Path, tmp: Path, schema: Any, labels: list[str]) -> int:
-    """Write ``tmp`` with ``schema``; :class:`_NotOfType` naming a column a value does not fit."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows = 0
-    with pq.ParquetWriter(tmp, schema) as writer:
-        for piece in _pieces(ledger):
-            flat = [flatten(row, labels) for row in piece]
-            arrays = []
-            for field in schema:
-                values = [row.get(field.name) for row in flat]
-                if pa.types.is_string(field.type):
-                    values = [_text(value) for value in values]
-                try:
-                    arrays.append(pa.array(values, type=field.type))
-                except _arrow_errors() as error:
-                    raise _NotOfType(field.name) from error
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-            rows += len(piece)
-        if rows == 0:
-            writer.write_table(schema.empty_table())
-    return rows
-
-
-def _text(value: Any) -> str | None:
-    """A cell of a text column: text as is, anything else as JSON (numbers, objects, lists)."""
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)

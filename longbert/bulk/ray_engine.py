@@ -11,6 +11,9 @@ Ray Data runs the pipeline, streaming with back-pressure (nothing here schedules
    rows (and, for the store, the pickled Prediction and Document);
 4. the driver iterates the results and is the one writer of the output and the store.
 
+The results come back in input order (``preserve_order`` in the run's ``DataContext``
+execution options), as with the local engine, so the output's rows are in the same order.
+
 ``compute=ActorPoolStrategy(...)`` is Ray 2.60's argument for an actor pool (``concurrency=``
 is deprecated there; older releases used ``compute="actors"``). Ray is an optional extra:
 ``pip install -r requirements-ray.txt``.
@@ -27,7 +30,7 @@ import numpy as np
 
 from longbert.bulk.local import BulkResult, chunked, classify_items
 from longbert.bulk.model import ModelSpec, strategy_config
-from longbert.bulk.rows import item_key
+from longbert.bulk.rows import DoneInputs
 from longbert.bulk.sources import InputOptions, ReadCounter, SourceItem, read_file, walk_inputs
 from longbert.errors import LongBertError
 
@@ -40,6 +43,9 @@ INSTALL_HINT = (
 )
 #: Documents per row batch that the read tasks emit.
 READ_ROWS = 32
+#: The column :func:`predict_dataset` adds to a Dataset without ``name``s: each row's position,
+#: from 0, so that the names made for them (``document N``) are unique over the whole Dataset.
+ROW_INDEX = "_longbert_row"
 
 
 def import_ray() -> Any:
@@ -57,7 +63,7 @@ def read_files(
     """Ray task: files (``name``, ``path`` columns) → document rows, a few at a time."""
     import ray
 
-    keys = ray.get(done) if isinstance(done, ray.ObjectRef) else done
+    finished: DoneInputs = ray.get(done) if isinstance(done, ray.ObjectRef) else done
     options = InputOptions(text_column, id_column)
     from pathlib import Path
 
@@ -69,12 +75,7 @@ def read_files(
                 yield from read_file(str(shown), Path(str(path)), options)
 
     for chunk in chunked(items(), READ_ROWS):
-        skip = []
-        for item in chunk:
-            key = item_key(item)
-            at = int(np.searchsorted(keys, key)) if keys.size else 0
-            skip.append(bool(keys.size and at < keys.size and keys[at] == key))
-        yield _item_columns(chunk, skip)
+        yield _item_columns(chunk, [item in finished for item in chunk])
 
 
 def _item_columns(items: list[SourceItem], skip: list[bool]) -> dict[str, np.ndarray]:
@@ -116,8 +117,15 @@ class Predictor:
         skip = batch.get("skip", np.zeros(n, dtype=bool))
         items: list[SourceItem] = []
         for i in range(n):
-            name = _value(batch, "name", i) or f"document {i + 1}"
-            ident = _value(batch, "id", i) or name
+            name = _value(batch, "name", i)
+            if name is None:
+                # The row's place in the whole Dataset (predict_dataset numbers them); a batch
+                # given without it (a direct call) is numbered on its own.
+                index = _value(batch, ROW_INDEX, i)
+                name = f"document {int(index if index is not None else i) + 1}"
+            ident = _value(batch, "id", i)
+            if ident is None:  # not "or": an id 0 (or False) is the row's own id
+                ident = name
             extra = _extra(batch, i)
             error = _value(batch, "error", i)
             text = _value(batch, "text", i)
@@ -175,7 +183,7 @@ def _value(batch: dict[str, np.ndarray], column: str, i: int) -> Any:
 def _extra(batch: dict[str, np.ndarray], i: int) -> dict[str, Any]:
     if "extra" in batch and batch["extra"][i]:
         return json.loads(batch["extra"][i])
-    known = {"name", "id", "text", "error", "extra", "skip"}
+    known = {"name", "id", "text", "error", "extra", "skip", ROW_INDEX}
     return {k: _value(batch, k, i) for k in batch if k not in known}
 
 
@@ -194,10 +202,17 @@ def predict_dataset(
     """A Ray Dataset of documents (``text``; optional ``name``, ``id``, other columns) → a Dataset
     with a ``row`` column (the output row as JSON) per document, computed by ``workers`` actors.
 
-    With ``payload`` a ``payload`` column holds the pickled ``(Prediction, Document)`` (what the
-    store needs). Write it with ``.write_parquet(folder)`` or iterate it; nothing runs until then.
+    A row without a ``name`` is named ``document N`` by its place in the Dataset (N from 1), as
+    :func:`~longbert.bulk.predict_many` names texts: for a Dataset without a ``name`` column the
+    rows are counted (``dataset.count()``) and numbered first. With ``payload`` a ``payload``
+    column holds the pickled ``(Prediction, Document)`` (what the store needs). Write it with
+    ``.write_parquet(folder)`` or iterate it; nothing runs until then.
     """
     ray = import_ray()
+    columns = dataset.columns() or []
+    if "name" not in columns and ROW_INDEX not in columns:
+        index = ray.data.range(dataset.count()).rename_columns({"id": ROW_INDEX})
+        dataset = dataset.zip(index)
     return dataset.map_batches(
         Predictor,
         fn_constructor_kwargs={
@@ -220,7 +235,7 @@ class RayEngine:
     def __init__(self, options: PredictOptions) -> None:
         self.ray = import_ray()
         self.options = options
-        self.model_name, self.strategy_config = describe_model(options.spec)
+        self.model_name, self.strategy_config, self.multi_label = describe_model(options.spec)
         if not self.ray.is_initialized():
             self.ray.init(
                 address=options.ray_address or None,
@@ -229,13 +244,16 @@ class RayEngine:
                 configure_logging=False,
             )
 
-    def results(self, done: np.ndarray, counter: ReadCounter, skipped: list[int]) -> Iterator[BulkResult]:
+    def results(self, done: DoneInputs, counter: ReadCounter, skipped: list[int]) -> Iterator[BulkResult]:
         ray, o = self.ray, self.options
         import logging
 
         # Our own progress line replaces Ray Data's (its INFO log would repeat every 10 s).
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
+        # Rows in input order, as the local engine writes them (Ray Data's default is whichever
+        # block finishes first).
+        context.execution_options.preserve_order = True
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         files = [
             {"name": shown, "path": str(path) if path is not None else ""}
@@ -277,14 +295,16 @@ class RayEngine:
                 yield BulkResult(item, result, row)
 
 
-def describe_model(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
-    """The model's name and the strategy config a run uses, without loading its weights."""
+def describe_model(spec: ModelSpec) -> tuple[str, dict[str, Any], bool]:
+    """The model's name, the strategy config a run uses and whether the model is multi-label,
+    without loading its weights."""
     if spec.labels is not None:
         from longbert.settings import DEFAULT_ENCODER
         from longbert.zero_shot import ZERO_SHOT_STRATEGY
 
         name = f"zero-shot:{spec.encoder or DEFAULT_ENCODER}"
         own: Any = ZERO_SHOT_STRATEGY
+        multi_label = False
     else:
         from longbert.checkpoints import read_manifest, resolve_checkpoint
         from longbert.errors import CheckpointError
@@ -296,8 +316,8 @@ def describe_model(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
                 f"Checkpoint '{path}' holds an {manifest.kind}, not a classifier: train a classifier "
                 f"from it with `python -m longbert.train --encoder {path} ...`."
             )
-        name, own = manifest.name or path.name, manifest.strategy
-    return name, strategy_config(*spec.strategy_for(own))
+        name, own, multi_label = manifest.name or path.name, manifest.strategy, bool(manifest.multi_label)
+    return name, strategy_config(*spec.strategy_for(own)), multi_label
 
 
 def ray_available() -> bool:

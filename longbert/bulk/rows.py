@@ -4,16 +4,26 @@ Columns, in order: ``id`` (the table row's id, else the name), ``name`` (path, `
 ``archive.zip/member``), ``sha256`` (of the text), ``label``, ``probabilities`` (every label's;
 flattened to ``p_<label>`` columns in CSV and Parquet), ``used_tokens``, ``total_tokens``,
 ``strategy``, ``model``, ``error`` (the reason, for a document that could not be read or
-classified; else empty), then the source row's other columns, unchanged. A source column whose
-name is one of these, or starts with ``p_`` (a probability column's name in CSV and Parquet), is
-kept as ``source_<name>``, as in the app's exports (:func:`longbert.columns.source_column`).
+classified; else empty), then the source row's other columns, unchanged. A multi-label model's
+rows also have ``labels`` (every label at or over its decision threshold, possibly none; a list,
+written as JSON text in CSV) and ``threshold`` (that threshold), right after ``label`` (the most
+probable label, always set). A source column whose name is one of these, or starts with ``p_``
+(a probability column's name in CSV and Parquet), is kept as ``source_<name>``, as in the app's
+exports (:func:`longbert.columns.source_column`).
+
+An output holds one row per input *name*: when an input is classified again (its text changed,
+or it could not be read before and can now), its newer row replaces the older one
+(:func:`latest_rows`). :class:`DoneInputs` says which inputs a resumed run skips.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from longbert.bulk.sources import SourceItem
 from longbert.columns import source_column
@@ -31,13 +41,22 @@ COLUMNS = (
     "model",
     "error",
 )
+#: A multi-label model's extra columns (every row of its output has them, errors included), placed
+#: after ``label``. Single-label outputs keep :data:`COLUMNS` alone, as before they existed.
+MULTI_LABEL_COLUMNS = ("labels", "threshold")
 
 
 def output_row(
-    item: SourceItem, result: PredictionResult | None, model: str, strategy: str
+    item: SourceItem,
+    result: PredictionResult | None,
+    model: str,
+    strategy: str,
+    multi_label: bool = False,
 ) -> dict[str, Any]:
-    """The row for one input: ``result`` is None when the input could not be read."""
-    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    """The row for one input: ``result`` is None when the input could not be read.
+    ``multi_label``: the model is multi-label (its rows carry :data:`MULTI_LABEL_COLUMNS`)."""
+    reserved = COLUMNS + MULTI_LABEL_COLUMNS if multi_label else COLUMNS
+    row: dict[str, Any] = dict.fromkeys(reserved)
     row.update(id=item.id, name=item.name, sha256=item.sha256 or None, model=model, strategy=strategy)
     if isinstance(result, Prediction):
         row.update(
@@ -47,6 +66,12 @@ def output_row(
             total_tokens=int(result.total_tokens),
             strategy=result.strategy,
         )
+        if multi_label:
+            threshold = result.extra.get("threshold")
+            row.update(
+                labels=[str(label) for label in result.labels],
+                threshold=float(threshold) if threshold is not None else None,
+            )
     elif isinstance(result, PredictionError):
         row["error"] = result.message
     else:
@@ -54,7 +79,7 @@ def output_row(
     for key, value in item.extra.items():
         if key == "id" and str(value).strip() == str(item.id):
             continue  # the id column itself, already the row's id
-        row[source_column(key, COLUMNS)] = value
+        row[source_column(key, reserved)] = value
     return row
 
 
@@ -63,7 +88,8 @@ def row_key(name: str, sha256: str | None) -> int:
 
     The run's model and strategy are fixed per output (checked from its state file), so within
     one output a document is done once its name and text were seen; a file whose text changed
-    since (or that could not be read then and can now) is done again. 64 bits: 10^7 rows collide
+    since (or that could not be read then and can now) is done again, and its new row replaces
+    the old one (:func:`latest_rows`). 64 bits: 10^7 rows collide
     with a probability of about 3e-6, and a resume holds 8 bytes per row already done.
     """
     digest = hashlib.sha256(f"{name}\x00{sha256 or ''}".encode("utf-8", "surrogatepass")).digest()
@@ -72,6 +98,62 @@ def row_key(name: str, sha256: str | None) -> int:
 
 def item_key(item: SourceItem) -> int:
     return row_key(item.name, item.sha256 or None)
+
+
+def name_key(name: str) -> int:
+    """64 bits of SHA-256 over an input's name: which rows are the same input (see :func:`row_key`)."""
+    digest = hashlib.sha256(f"name\x00{name}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def latest_rows(names: np.ndarray) -> np.ndarray:
+    """A boolean mask over rows (given as their :func:`name_key`, in output order) that is True
+    for the last row of each input: the one an output keeps."""
+    keep = np.zeros(len(names), dtype=bool)
+    if len(names):
+        _, first_from_end = np.unique(names[::-1], return_index=True)
+        keep[len(names) - 1 - first_from_end] = True
+    return keep
+
+
+def _sorted(values: np.ndarray) -> np.ndarray:
+    return np.sort(np.asarray(values, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class DoneInputs:
+    """The inputs an output already holds, for a resume to skip.
+
+    ``keys``: the :func:`row_key` of each input's latest row (its name and text); ``names``: the
+    :func:`name_key` of every input with a row. An input read now is done when its name and text
+    are those of its latest row (a changed text runs again and its row replaces the old one). An
+    input that cannot be read now (missing, unreadable) is done when the output has any row for
+    it: the earlier row, perhaps a prediction, stands rather than being replaced by an error.
+    """
+
+    keys: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    names: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def of_rows(cls, keys: np.ndarray, names: np.ndarray) -> DoneInputs:
+        """From the rows' keys and name keys, in output order (stale rows included)."""
+        latest = latest_rows(names)
+        return cls(_sorted(keys[latest]), _sorted(names[latest]))
+
+    def __len__(self) -> int:
+        return int(self.names.size)
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, SourceItem):
+            return False
+        if item.document is None:
+            return _has(self.names, name_key(item.name))
+        return _has(self.keys, item_key(item))
+
+
+def _has(sorted_keys: np.ndarray, key: int) -> bool:
+    at = int(np.searchsorted(sorted_keys, key))
+    return at < sorted_keys.size and int(sorted_keys[at]) == key
 
 
 def dumps(row: dict[str, Any]) -> str:

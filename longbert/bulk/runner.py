@@ -3,8 +3,15 @@
 Order of writes, per chunk of rows: the output ledger first (flushed to disk), then the store (one
 short transaction per row). A resume therefore trusts the store's count of the batch's rows: any
 ledger rows past it were written but never stored, so they are cut off and run again -- the
-output and the store each end up with every input exactly once, after a crash, Ctrl-C or kill -9
+output and the store each end up with every row exactly once, after a crash, Ctrl-C or kill -9
 at any point. With ``--no-store`` the ledger alone says what is done.
+
+An input classified again (its text changed, or it can be read now and could not before) gets a
+new row; at the end of the run the ledger keeps only each input's latest row
+(:meth:`~longbert.bulk.outputs.Ledger.compact`), so the output counts every input once. The
+store's batch keeps every row it was given, so the state file records how many rows the ledger
+retired (``retired``): the ledger's rows plus those are the rows the store got. A kill during
+that step is resolved on the next run from the ``compacting`` record written before the rename.
 """
 
 from __future__ import annotations
@@ -17,24 +24,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
 from longbert.bulk.local import BulkResult, classify_items, prefetch, skip_done
 from longbert.bulk.model import strategy_config
 from longbert.bulk.options import PredictOptions
 from longbert.bulk.outputs import (
     Ledger,
     OutputError,
-    build_table,
     check_not_an_input,
     claim_output,
+    count_rows,
     discard_run,
     ledger_path,
     output_format,
+    temporary_path,
     write_state,
 )
 from longbert.bulk.progress import Progress
+from longbert.bulk.rows import DoneInputs
 from longbert.bulk.sources import ReadCounter, input_bytes, iter_sources
+from longbert.bulk.table_files import build_table
 from longbert.cli_common import check_output
 from longbert.errors import LongBertError
 
@@ -45,6 +53,10 @@ WRITE_ROWS = 32
 
 @dataclass
 class RunSummary:
+    """``documents``, ``errors``, ``skipped``: this run's inputs (classified or failed, of which
+    failed, already done); ``rows``: the inputs the output holds (one row each), ``labelled``
+    of those with a label rather than an error."""
+
     documents: int
     errors: int
     skipped: int
@@ -54,6 +66,7 @@ class RunSummary:
     batch_id: int | None
     text: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    labelled: int = 0
 
 
 def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSummary:
@@ -75,8 +88,10 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     if options.overwrite:  # only now: a model that fails to load leaves the old run as it was
         discard_run(output)
     sink = None
-    keep_rows = None
+    keep_rows: int | None = None
+    stored_rows = 0
     state = state or {"version": STATE_VERSION, "run": fingerprint, "store": None}
+    state["retired"] = int(state.get("retired") or 0)
     if options.store:
         from longbert.bulk.store_sink import StoreSink
 
@@ -100,16 +115,18 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
         name = options.batch_name or f"predict → {output.name}"
         batch_id = sink.open_batch(name, config, stored.get("batch_id") if stored else None)
         state["store"] = {"where": sink.where, "database_id": sink.database_id, "batch_id": batch_id}
-        keep_rows = sink.stored_rows()
     output.parent.mkdir(parents=True, exist_ok=True)
+    _finish_compaction(state, ledger)
+    if sink is not None:
+        stored_rows = sink.stored_rows()
+        keep_rows = stored_rows - state["retired"]  # the ledger's rows that reached the store
+        if keep_rows < 0:
+            raise _store_mismatch(output, state, stored_rows, count_rows(ledger.path))
     write_state(output, {**state, "status": "running"})
     done = ledger.open(keep_rows)
     if keep_rows is not None and ledger.rows < keep_rows:
         ledger.close()
-        raise OutputError(
-            f"The store's batch #{state['store']['batch_id']} holds {keep_rows:,} results but {ledger.path} "
-            f"only {ledger.rows:,} rows (was it edited or replaced?). Use another --output."
-        )
+        raise _store_mismatch(output, state, stored_rows, ledger.rows)
 
     counter = ReadCounter()
     total: list[int | None] = [None]
@@ -118,12 +135,13 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
         target=lambda: total.__setitem__(0, input_bytes(options.inputs, skip)), daemon=True
     )
     sizer.start()
+    written = [0]  # the input bytes whose rows are written (see SourceItem.position)
 
     def fraction() -> float | None:
         # Ray reads on its workers: the driver cannot see how far they are, so no ETA there.
         if not total[0] or options.engine != "local":
             return None
-        return counter.bytes_done / total[0]
+        return work_fraction(written[0], counter, total[0])
 
     progress = Progress(Progress.wanted(options.quiet, stream), fraction, stream)
     skipped = [0]
@@ -132,9 +150,9 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
         for result in engine.results(done, counter, skipped):
             pending.append(result)
             if len(pending) >= WRITE_ROWS:
-                _write(pending, ledger, sink, progress)
+                _write(pending, ledger, sink, progress, written)
                 pending = []
-        _write(pending, ledger, sink, progress)
+        _write(pending, ledger, sink, progress, written)
     except BaseException:
         ledger.close()
         progress.close()
@@ -145,9 +163,12 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     ledger.close()
     progress.totals.skipped = skipped[0]
     progress.close()
-    rows = ledger.rows
+    if sink is None or ledger.rows + state["retired"] == sink.stored_rows():
+        # Only when the store has every row (it always has here): the retired count stays true.
+        _compact(ledger, output, state)
+    rows, labelled = ledger.counts()
     if fmt != "jsonl":
-        rows = build_table(ledger.path, output, fmt)
+        rows = build_table(ledger.path, output, fmt, multi_label=engine.multi_label)
     if sink is not None:
         sink.mark("done")
     write_state(output, {**state, "status": "done"})
@@ -161,12 +182,63 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
         output=output,
         batch_id=state["store"]["batch_id"] if state.get("store") else None,
         text=progress.summary(),
+        labelled=labelled,
     )
 
 
-def _write(results: list[BulkResult], ledger: Ledger, sink: Any, progress: Progress) -> None:
+def _store_mismatch(output: Path, state: dict[str, Any], stored: int, rows: int) -> OutputError:
+    retired = f", of which {state['retired']:,} were replaced by newer rows," if state["retired"] else ""
+    return OutputError(
+        f"The store's batch #{state['store']['batch_id']} holds {stored:,} results{retired} but "
+        f"{ledger_path(output)} has {rows:,} rows (was it edited or replaced?). Use another --output."
+    )
+
+
+def work_fraction(written: int, counter: ReadCounter, total: int) -> float | None:
+    """The share of this run's work done, by input bytes: ``written`` bytes (of the inputs whose
+    rows are written) over the bytes to do. Inputs skipped as already done count in neither;
+    while the reader has not reached the end, the unread bytes are assumed to hold as many
+    already-done inputs as the bytes read so far did (so below 100% until all is read). None
+    while nothing can be said."""
+    read, skipped = counter.bytes_done, counter.bytes_skipped
+    to_do_read = max(read - skipped, 0)
+    unread = max(total - read, 0)
+    to_do = to_do_read + (unread * to_do_read / read if read else unread)
+    if to_do <= 0:
+        return 1.0 if read >= total else None
+    return min(written / to_do, 1.0 if unread == 0 else 0.99)
+
+
+def _finish_compaction(state: dict[str, Any], ledger: Ledger) -> None:
+    """Settle a compaction a kill interrupted (see the module docstring): the ledger was renamed
+    into place when it has the compacted row count, else it is still the uncompacted one."""
+    temporary_path(ledger.path).unlink(missing_ok=True)  # a compaction's unfinished copy
+    pending = state.pop("compacting", None)
+    if pending is not None and count_rows(ledger.path) == pending["rows_after"] != pending["rows_before"]:
+        state["retired"] = int(pending["retired"])
+
+
+def _compact(ledger: Ledger, output: Path, state: dict[str, Any]) -> None:
+    """Keep each input's latest row in the ledger, recording the retired rows in the state first."""
+    rows_before = ledger.rows
+
+    def record(retired: int) -> None:
+        compacting = {
+            "rows_before": rows_before,
+            "rows_after": rows_before - retired,
+            "retired": state["retired"] + retired,
+        }
+        write_state(output, {**state, "status": "running", "compacting": compacting})
+
+    state["retired"] += ledger.compact(record)
+
+
+def _write(
+    results: list[BulkResult], ledger: Ledger, sink: Any, progress: Progress, written: list[int]
+) -> None:
     if not results:
         return
+    written[0] = max(written[0], *(r.item.position for r in results))
     ledger.append(r.row for r in results)
     if sink is not None:
         from longbert.results import PredictionError
@@ -194,12 +266,13 @@ class LocalEngine:
         self.classifier = options.spec.load()
         self.strategy, self.model_settings = options.spec.strategy_for(self.classifier.strategy)
         self.model_name = self.classifier.name
+        self.multi_label = bool(getattr(self.classifier, "multi_label", False))
         self.strategy_config = strategy_config(self.strategy, self.model_settings)
 
-    def results(self, done: np.ndarray, counter: ReadCounter, skipped: list[int]) -> Iterator[BulkResult]:
+    def results(self, done: DoneInputs, counter: ReadCounter, skipped: list[int]) -> Iterator[BulkResult]:
         o = self.options
         sources = iter_sources(o.inputs, o.input_options(), counter)
-        items = prefetch(skip_done(sources, done, skipped))
+        items = prefetch(skip_done(sources, done, skipped, counter))
         yield from classify_items(
             self.classifier,
             items,

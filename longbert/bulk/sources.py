@@ -40,10 +40,12 @@ class InputOptions:
 
 
 class ReadCounter:
-    """Bytes of input files finished so far (for the progress bar's ETA)."""
+    """Bytes of input files read so far, and of those the bytes of inputs skipped as already done
+    (for the progress bar's ETA: see :func:`longbert.bulk.runner.work_fraction`)."""
 
     def __init__(self) -> None:
         self.bytes_done = 0
+        self.bytes_skipped = 0
 
 
 def walk_inputs(
@@ -96,19 +98,32 @@ def iter_sources(
     options = options or InputOptions()
     for shown, file_path in walk_inputs(paths, options.skip):
         if file_path is None:
-            yield SourceItem(shown, shown, error="no such file or folder.")
+            at = counter.bytes_done if counter is not None else 0
+            yield SourceItem(shown, shown, error="no such file or folder.", position=at)
             continue
         start = counter.bytes_done if counter is not None else 0
         size = 0
         with contextlib.suppress(OSError):
             size = file_path.stat().st_size
+        table = is_table(file_path.name)
+        last: SourceItem | None = None  # held back one item: the file's last one ends at its end
         for item in read_file(shown, file_path, options):
-            if counter is not None and item.document is not None and is_table(file_path.name):
-                # Within a big table, progress by the text read (most of a row's bytes).
-                counter.bytes_done = min(start + size, counter.bytes_done + len(item.document.text) + 32)
-            yield item
+            if counter is not None:
+                if not table:
+                    counter.bytes_done = start + size  # read whole before its first document
+                elif item.document is not None:
+                    # Within a big table, progress by the text read (most of a row's bytes).
+                    counter.bytes_done = min(start + size, counter.bytes_done + len(item.document.text) + 32)
+                item.position = counter.bytes_done
+            if last is not None:
+                yield last
+            last = item
         if counter is not None:
             counter.bytes_done = start + size
+            if last is not None:
+                last.position = counter.bytes_done
+        if last is not None:
+            yield last
 
 
 def read_file(shown: str, file_path: Path, options: InputOptions) -> Iterator[SourceItem]:
