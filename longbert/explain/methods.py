@@ -176,16 +176,19 @@ def gradient_token_scores(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``([n] per-token attributions, details)`` on the word embeddings, summed over the hidden size.
 
-    ``integrated_gradients``: Captum's LayerIntegratedGradients from a [PAD] baseline ([CLS],
-    [SEP] kept), ``n_steps`` Gauss-Legendre steps, at most ``internal_batch_size`` rows per
-    forward/backward pass so memory does not grow with ``n_steps``; by default as many rows as
-    fit in ``tokens_per_pass`` tokens (8 BERT windows, or one row of a 10k-token sparse input).
-    ``gradient_x_input``: Captum's LayerGradientXActivation, one pass, rows in groups of
-    ``internal_batch_size``. Chunks mode:
+    ``integrated_gradients``: Captum's IntegratedGradients on the word embeddings from a [PAD]
+    baseline's ([CLS], [SEP] kept), ``n_steps`` Gauss-Legendre steps, at most
+    ``internal_batch_size`` rows per forward/backward pass so memory does not grow with
+    ``n_steps``; by default as many rows as fit in ``tokens_per_pass`` tokens (8 BERT windows, or
+    one row of a 10k-token sparse input). ``gradient_x_input``: Captum's InputXGradient on the
+    word embeddings, one pass, rows in groups of ``internal_batch_size``. Chunks mode:
     per window, with the other windows held at their unperturbed vectors, then summed over the
     windows holding each token. Runs in float32 (no autocast): attributions must add up.
+
+    The embeddings are looked up once and passed as ``inputs_embeds`` (the same attributions as
+    Captum's layer methods on the embedding layer, without a hook on the shared model).
     """
-    from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
+    from captum.attr import InputXGradient, IntegratedGradients
 
     if method not in GRADIENT_METHODS:
         raise ValueError(f"unknown gradient method {method!r}; choose one of {GRADIENT_METHODS}")
@@ -196,7 +199,16 @@ def gradient_token_scores(
         internal_batch_size = max(1, tokens_per_pass // input_ids.shape[1])
     if n_steps < 1 or internal_batch_size < 1:
         raise ValueError("n_steps and internal_batch_size must be at least 1")
-    extra = (attention_mask, global_mask, window_index)
+
+    def from_embeddings(
+        embeds: torch.Tensor,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        global_attention: torch.Tensor,
+        index: torch.Tensor,
+    ) -> torch.Tensor:
+        return forward(ids, mask, global_attention, index, inputs_embeds=embeds)
+
     details: dict[str, Any] = {"rows_per_pass": internal_batch_size}
     with torch.enable_grad():
         # Windows go in groups of at most internal_batch_size rows: Captum never runs fewer rows
@@ -206,14 +218,15 @@ def gradient_token_scores(
         ]
         parts = []
         if method == "integrated_gradients":
-            explainer = LayerIntegratedGradients(forward, forward.embedding_layer)
+            explainer = IntegratedGradients(from_embeddings)
             deltas = []
             for rows in groups:
                 ids = input_ids[rows]
+                extra = (ids, attention_mask[rows], global_mask[rows], window_index[rows])
                 part, delta = explainer.attribute(
-                    ids,
-                    baselines=forward.baseline(ids, attention_mask[rows]),
-                    additional_forward_args=tuple(t[rows] for t in extra),
+                    forward.embed(ids),
+                    baselines=forward.embed(forward.baseline(ids, attention_mask[rows])),
+                    additional_forward_args=extra,
                     n_steps=n_steps,
                     internal_batch_size=internal_batch_size,
                     return_convergence_delta=True,
@@ -222,13 +235,12 @@ def gradient_token_scores(
                 deltas.append(float(delta.abs().max()))
             details.update(n_steps=n_steps, convergence_delta=max(deltas))
         else:
-            explainer = LayerGradientXActivation(forward, forward.embedding_layer)
+            explainer = InputXGradient(from_embeddings)
             for rows in groups:
-                parts.append(
-                    explainer.attribute(
-                        input_ids[rows], additional_forward_args=tuple(t[rows] for t in extra)
-                    )
-                )
+                ids = input_ids[rows]
+                extra = (ids, attention_mask[rows], global_mask[rows], window_index[rows])
+                embeds = forward.embed(ids).requires_grad_()
+                parts.append(explainer.attribute(embeds, additional_forward_args=extra))
         attributions = torch.cat(parts)
     per_model_token = attributions.detach().float().sum(-1).cpu().numpy()  # [W, T]
     token_scores = np.zeros(encoded.doc.num_tokens, dtype=np.float32)

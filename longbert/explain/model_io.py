@@ -2,12 +2,15 @@
 
 Explanations perturb what the model reads and run it again many times, so they need a little more
 than ``predict``: the strategy's cut of a document (:func:`read`), window vectors reused across
-perturbed copies (:func:`variant_probabilities`), and a differentiable forward pass from token ids
-to one label's probability (:class:`LabelForward`, for Captum). Every call into classifier
-internals (``prepare``, ``collate``, ``run_encoder``, ``classify_windows``, ``forward``, the
-embedding layer) is in this module. Single passes go through the classifier's one forward path
-(``DocumentClassifier.forward``); only the reuse of unchanged window vectors across perturbed
+perturbed copies (:func:`variant_probabilities`), and a differentiable forward pass from word
+embeddings to one label's probability (:class:`LabelForward`, for Captum). Every call into
+classifier internals (``prepare``, ``collate``, ``run_encoder``, ``classify_windows``, ``forward``,
+the embedding table) is in this module. Single passes go through the classifier's one forward
+path (``DocumentClassifier.forward``); only the reuse of unchanged window vectors across perturbed
 copies runs its two halves (``run_encoder``, then ``classify_windows``) apart.
+
+Nothing here hooks or changes the classifier: it is one object shared by every session and
+background job, which may be predicting with it at the same time.
 
 Model settings (pooling, sparse attention window) are the model's own unless a strategy spec
 carries overrides (:func:`resolve`); they are passed as ``settings`` to every call here.
@@ -236,8 +239,19 @@ class LabelForward(nn.Module):
 
     @property
     def embedding_layer(self) -> nn.Module:
-        """The word-embedding lookup whose output the gradient methods attribute to."""
+        """The model's word-embedding table (read only: never hook it, see :meth:`embed`)."""
         return self.classifier.encoder.embeddings.word_embeddings
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """``[R, T, H]`` word embeddings of ``input_ids``, detached: what the gradient methods
+        attribute to, fed back through ``forward(..., inputs_embeds=)``.
+
+        Looked up once rather than hooked: the classifier is one object shared by every session
+        and background job, and a hook on its embedding layer would replace the embeddings of
+        any other prediction running at the same time (wrong shapes, or silently wrong scores).
+        """
+        with torch.no_grad():
+            return self.embedding_layer(input_ids).detach()
 
     def inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(input_ids, attention_mask, global_attention_mask, window_index)`` of every window."""
@@ -261,11 +275,15 @@ class LabelForward(nn.Module):
         attention_mask: torch.Tensor,
         global_attention_mask: torch.Tensor,
         window_index: torch.Tensor,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``[R]`` probabilities of the label; ``inputs_embeds`` ``[R, T, H]``, when given, stand in
+        for the word embeddings of ``input_ids`` (what the gradient methods differentiate)."""
         rows = input_ids.shape[0]
         batch = dataclasses.replace(
             self.template,
             input_ids=input_ids,
+            inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             global_attention_mask=global_attention_mask if self.mode == "long" else None,
             window_doc=torch.arange(rows, device=input_ids.device),
