@@ -73,7 +73,9 @@ def explain(
     started = perf_counter()
     chosen, settings = model_io.resolve(classifier, strategy)
     if method == "attention":
-        return _attention(classifier, item, chosen, top_sentences, words_per_sentence, started, settings)
+        return _attention(
+            classifier, item, chosen, label, top_sentences, words_per_sentence, started, settings
+        )
     encoded = model_io.read(classifier, item, chosen)
     sentences = read_sentences(encoded)
     if len(sentences) == 0:
@@ -225,25 +227,35 @@ def _attention(
     classifier: DocumentClassifier,
     item: str | Document,
     strategy: Strategy,
+    label: str | None,
     top_sentences: int,
     words_per_sentence: int,
     started: float,
     settings: model_io.Settings | None = None,
 ) -> Explanation:
-    """The prediction's own attention summary, on the sentences the model read."""
+    """The prediction's own attention summary, on the sentences the model read, as the
+    explanation of ``label`` (default: the predicted one).
+
+    The [CLS] attention is the same whichever label is asked about: the scores do not change
+    with it, but the result is the requested label's (its label and probability), so it is
+    kept and found under that label like the other methods' (``details["label_independent"]``).
+    """
     prediction = model_io.attention_prediction(classifier, item, strategy, settings)
     summary = prediction.attention
     assert summary is not None
+    names = model_io.labels(classifier)
+    probs = np.asarray([prediction.probabilities[name] for name in names], dtype=np.float64)
+    explained = names[_label_index(names, label, probs)] if label is not None else prediction.label
     encoded = model_io.read(classifier, item, strategy)
     sentences = read_sentences(encoded)
     scores = summary.sentence_scores[sentences.index].astype(np.float32)
     top = _top(scores, top_sentences)
     words = {i: _words_of(encoded, sentences, i, summary.word_scores, words_per_sentence) for i in top}
-    probability = prediction.probabilities[prediction.label]
-    details = {"unsigned": True}
+    probability = prediction.probabilities[explained]
+    details = {"unsigned": True, "label_independent": True}
     return _result(
         "attention",
-        prediction.label,
+        explained,
         probability,
         strategy,
         encoded,

@@ -312,11 +312,16 @@ def top_lines(
 
 def summary_text(record: ExplanationRecord) -> str:
     """E.g. ``Occlusion of 'sport' (81.2% probability) · 14 sentences read · 3.2 s · saved
-    2026-01-05 10:12 UTC``."""
+    2026-01-05 10:12 UTC``; attention says its scores are the same for every label."""
     e = record.explanation
     count = len(e.sentences)
+    same_for_all = (
+        " · attention does not depend on the label: the same for every label"
+        if e.method == "attention"
+        else ""
+    )
     return (
-        f"{method_title(e.method)} of '{e.label}' ({e.probability:.1%} probability) · "
+        f"{method_title(e.method)} of '{e.label}' ({e.probability:.1%} probability){same_for_all} · "
         f"{count} sentence{'s' if count != 1 else ''} read · strategy {e.strategy} · "
         f"computed in {seconds_text(e.seconds)} · saved {record.created_at:%Y-%m-%d %H:%M} UTC"
     )
