@@ -41,6 +41,7 @@ def explain(
     internal_batch_size: int | None = None,
     tokens_per_pass: int = model_io.TOKENS_PER_PASS,
     occlusion_budget: int | None = None,
+    exit_threshold: float | None = None,
 ) -> Explanation:
     """Score every sentence the model reads of ``item`` for ``label`` (default: the predicted one).
 
@@ -56,9 +57,13 @@ def explain(
             (blocks of sentences first, then the strongest blocks sentence by sentence; see
             :func:`~longbert.explain.methods.occlude_blocks_then_sentences`); 0 = exact, one
             copy per sentence; None = automatic (coarse-to-fine in long mode only).
+        exit_threshold: early-exit models only: the threshold the explained prediction was made
+            at (None: the model's stored one, as ``predict``); 0 explains the full model.
 
-    Raises ValueError for an unknown method or label, a document with no readable tokens, or a
-    gradient method on an int8 model (its layers have no backward).
+    Raises ValueError for an unknown method or label, a document with no readable tokens, a
+    gradient method on an int8 model (its layers have no backward), or occlusion or a gradient
+    method on an early-exit model whose exits are in force (they run the model's full depth,
+    not the layers the prediction stopped at).
     """
     if method not in METHODS:
         raise ValueError(f"unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
@@ -74,7 +79,19 @@ def explain(
     chosen, settings = model_io.resolve(classifier, strategy)
     if method == "attention":
         return _attention(
-            classifier, item, chosen, label, top_sentences, words_per_sentence, started, settings
+            classifier, item, chosen, label, top_sentences, words_per_sentence, started, settings,
+            exit_threshold,
+        )  # fmt: skip
+    exits = model_io.active_exit_threshold(classifier, chosen, settings, exit_threshold)
+    if exits is not None:
+        # Perturbed copies and gradients run every layer; the prediction stopped early where its
+        # exit was confident, so the scores would explain another model's probabilities.
+        raise ValueError(
+            f"{method} runs the model's full depth, but this early-exit model lets confident "
+            f"inputs stop at an earlier layer (exit threshold {exits:g}), so it would explain "
+            "another model than the one that predicted: explain at exit_threshold=0 (the full "
+            "model; predict at exit_threshold=0 too, so that prediction is the one explained), "
+            "or use attention (it reads the layers the early-exit model ran)."
         )
     encoded = model_io.read(classifier, item, chosen)
     sentences = read_sentences(encoded)
@@ -135,6 +152,28 @@ def explain(
     return _result(
         method, names[label_index], probability, chosen, encoded, sentences, scores, words, started, details
     )
+
+
+#: How far (in probability) an explanation's base probability may be from the prediction's
+#: before it warns: mixed precision and batch padding move a probability by well under a point;
+#: explaining another model (early exits, another version, lost settings) moves it by more.
+PROBABILITY_TOLERANCE = 0.02
+
+
+def check_probability(
+    explanation: Explanation, predicted: float | None, tolerance: float = PROBABILITY_TOLERANCE
+) -> bool:
+    """Whether ``explanation``'s base probability is the prediction's ``predicted`` probability of
+    its label (within ``tolerance``); when not, a warning saying so is added to its ``warnings``
+    (its scores are drops from, or paths to, another probability than the one shown)."""
+    if predicted is None or abs(explanation.probability - float(predicted)) <= tolerance:
+        return True
+    explanation.warnings.append(
+        f"The explained probability of '{explanation.label}' is {explanation.probability:.1%}, but "
+        f"the prediction said {float(predicted):.1%}: the model or its settings differ from those "
+        "that made the prediction, so these scores may not account for it."
+    )
+    return False
 
 
 def explain_many(
@@ -232,6 +271,7 @@ def _attention(
     words_per_sentence: int,
     started: float,
     settings: model_io.Settings | None = None,
+    exit_threshold: float | None = None,
 ) -> Explanation:
     """The prediction's own attention summary, on the sentences the model read, as the
     explanation of ``label`` (default: the predicted one).
@@ -240,7 +280,7 @@ def _attention(
     with it, but the result is the requested label's (its label and probability), so it is
     kept and found under that label like the other methods' (``details["label_independent"]``).
     """
-    prediction = model_io.attention_prediction(classifier, item, strategy, settings)
+    prediction = model_io.attention_prediction(classifier, item, strategy, settings, exit_threshold)
     summary = prediction.attention
     assert summary is not None
     names = model_io.labels(classifier)

@@ -309,11 +309,46 @@ class LabelForward(nn.Module):
         return self.classifier.probabilities(logits)[:, self.label_index]
 
 
+def active_exit_threshold(
+    classifier: DocumentClassifier,
+    strategy: Strategy,
+    settings: Settings | None = None,
+    exit_threshold: float | None = None,
+) -> float | None:
+    """The exit threshold under which ``predict`` lets confident rows of this strategy leave an
+    early-exit model before its last layer (``exit_threshold``: the call's; None: the model's
+    stored one), or None when ``predict`` runs the full model (no exits, threshold 0, sparse
+    mode, chunks pooled other than by their mean: the cases ``run_with_exits`` hands back).
+
+    Occlusion and the gradient methods run the full depth (window vectors reused, embeddings
+    differentiated), so they explain the model ``predict`` ran only when this is None.
+    """
+    exits = getattr(classifier, "early_exit", None)
+    if exits is None:
+        return None
+    threshold = float(exits.threshold if exit_threshold is None else exit_threshold)
+    if threshold <= 0 or strategy.mode == "long":
+        return None
+    from longbert.compression.early_exit import pools_by_mean
+
+    if strategy.mode == "chunks" and not pools_by_mean(classifier, _options(settings)["pooling"]):
+        return None
+    return threshold
+
+
 def attention_prediction(
-    classifier: DocumentClassifier, item: str | Document, strategy: Strategy, settings: Settings | None = None
+    classifier: DocumentClassifier,
+    item: str | Document,
+    strategy: Strategy,
+    settings: Settings | None = None,
+    exit_threshold: float | None = None,
 ) -> Prediction:
-    """``predict`` with the attention summary (the third explanation method reads it)."""
-    (result,) = classifier.predict([item], strategy=strategy, attention="summary", **_options(settings))
+    """``predict`` with the attention summary (the third explanation method reads it), at
+    ``exit_threshold`` on an early-exit model (None: its stored threshold, as ``predict``)."""
+    exits = {} if exit_threshold is None else {"exit_threshold": exit_threshold}
+    (result,) = classifier.predict(
+        [item], strategy=strategy, attention="summary", **_options(settings), **exits
+    )
     if not isinstance(result, Prediction):
         raise ValueError(result.message)
     return result

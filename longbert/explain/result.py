@@ -56,7 +56,10 @@ class Explanation:
     ``sentences`` are every sentence the strategy let the model read, in document order;
     ``top_words`` maps the index (into ``sentences``) of each of the top sentences (by absolute
     score) to its best words, by absolute score. ``probability`` is the label's probability on
-    the unchanged input. ``seconds`` is what the explanation cost to compute.
+    the unchanged input. ``seconds`` is what the explanation cost to compute. ``warnings``:
+    sentences for the reader about why the scores may not account for the prediction shown
+    (e.g. the explained probability is not the prediction's; see
+    :func:`~longbert.explain.api.check_probability`).
     """
 
     method: str
@@ -68,6 +71,7 @@ class Explanation:
     top_words: dict[int, list[WordScore]] = field(default_factory=dict)
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def top(self, k: int = 5, *, sign: int = 1) -> list[int]:
         """Indices of the ``k`` sentences with the highest scores (``sign=-1``: most against)."""
@@ -96,6 +100,8 @@ class Explanation:
             },
             "seconds": round(self.seconds, 4),
             "details": dict(self.details),
+            # Only when there are some: the dicts of explanations stored before stay as they were.
+            **({"warnings": list(self.warnings)} if self.warnings else {}),
         }
 
     @classmethod
@@ -125,6 +131,7 @@ class Explanation:
                 top_words=top_words,
                 seconds=float(data.get("seconds", 0.0)),
                 details=dict(data.get("details") or {}),
+                warnings=[str(w) for w in data.get("warnings") or []],
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"malformed explanation dict: {type(error).__name__}: {error}") from error

@@ -173,16 +173,26 @@ def explain_prediction(
     label: str | None = None,
 ) -> Explanation:
     """Explain ``label`` (default: the predicted one) as the prediction was made: same document,
-    same strategy and parameters. Raises :class:`ExplanationFailed` saying why."""
-    from longbert.explain import explain
+    same strategy and parameters, same early-exit threshold. When the explained probability is
+    not the prediction's, the explanation's ``warnings`` say so. Raises
+    :class:`ExplanationFailed` saying why."""
+    from longbert.explain import check_probability, explain
 
     strategy = {"name": prediction.strategy, "params": dict(prediction.strategy_params or {})}
+    threshold = (prediction.extra or {}).get("exit_threshold")
     try:
-        return explain(
-            classifier, document, method=method, strategy=strategy, label=label or prediction.label
+        explanation = explain(
+            classifier,
+            document,
+            method=method,
+            strategy=strategy,
+            label=label or prediction.label,
+            exit_threshold=None if threshold is None else float(threshold),
         )
     except (ValueError, RuntimeError, LongBertError) as error:
         raise ExplanationFailed(f"Could not explain with {method_title(method).lower()}: {error}") from error
+    check_probability(explanation, prediction.probabilities.get(explanation.label))
+    return explanation
 
 
 @dataclass(frozen=True)
@@ -312,7 +322,8 @@ def top_lines(
 
 def summary_text(record: ExplanationRecord) -> str:
     """E.g. ``Occlusion of 'sport' (81.2% probability) · 14 sentences read · 3.2 s · saved
-    2026-01-05 10:12 UTC``; attention says its scores are the same for every label."""
+    2026-01-05 10:12 UTC``; attention says its scores are the same for every label, and the
+    explanation's warnings (e.g. its probability is not the prediction's) follow, marked ⚠."""
     e = record.explanation
     count = len(e.sentences)
     same_for_all = (
@@ -320,10 +331,12 @@ def summary_text(record: ExplanationRecord) -> str:
         if e.method == "attention"
         else ""
     )
+    warnings = "".join(f" · ⚠ {warning}" for warning in e.warnings)
     return (
         f"{method_title(e.method)} of '{e.label}' ({e.probability:.1%} probability){same_for_all} · "
         f"{count} sentence{'s' if count != 1 else ''} read · strategy {e.strategy} · "
         f"computed in {seconds_text(e.seconds)} · saved {record.created_at:%Y-%m-%d %H:%M} UTC"
+        f"{warnings}"
     )
 
 
