@@ -165,6 +165,23 @@ def _zero_shot_descriptions(store: Store, prediction: Prediction) -> dict[str, s
     return None
 
 
+def prediction_spec(prediction: Prediction) -> dict[str, Any]:
+    """The strategy spec ``prediction`` was made with: its strategy and parameters, and in the
+    spec's ``"model"`` section the model settings it used that the strategy depends on (chunk's
+    pooling, sparse's attention window, recorded in ``extra``). Without them an override the
+    prediction was made with (a bulk job's or the API's) would be explained with the model's own
+    setting instead."""
+    from longbert.strategies import STRATEGIES
+
+    spec: dict[str, Any] = {"name": prediction.strategy, "params": dict(prediction.strategy_params or {})}
+    known = STRATEGIES[prediction.strategy].model_params if prediction.strategy in STRATEGIES else ()
+    extra = prediction.extra or {}
+    settings = {name: extra[name] for name in known if extra.get(name) is not None}
+    if settings:
+        spec["model"] = settings
+    return spec
+
+
 def explain_prediction(
     classifier: DocumentClassifier,
     prediction: Prediction,
@@ -173,12 +190,12 @@ def explain_prediction(
     label: str | None = None,
 ) -> Explanation:
     """Explain ``label`` (default: the predicted one) as the prediction was made: same document,
-    same strategy and parameters, same early-exit threshold. When the explained probability is
-    not the prediction's, the explanation's ``warnings`` say so. Raises
-    :class:`ExplanationFailed` saying why."""
+    same strategy and parameters and model settings (:func:`prediction_spec`), same early-exit
+    threshold. When the explained probability is not the prediction's, the explanation's
+    ``warnings`` say so. Raises :class:`ExplanationFailed` saying why."""
     from longbert.explain import check_probability, explain
 
-    strategy = {"name": prediction.strategy, "params": dict(prediction.strategy_params or {})}
+    strategy = prediction_spec(prediction)
     threshold = (prediction.extra or {}).get("exit_threshold")
     try:
         explanation = explain(

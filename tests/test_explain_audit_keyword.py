@@ -1,0 +1,90 @@
+"""Explanations on the keyword model (one keyword makes the label; see tests/test_explain.py):
+stored predictions explained with their own model settings, estimated occlusion scores marked
+and never listed first, key words for every sentence the page lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from helpers.classifier_factories import save_tiny_encoder
+
+from longbert import LongBertClassifier
+from longbert.document import as_document
+from longbert.ui import explanations as why
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+KEYWORD = "inflation"
+SIGNAL = f"Prices rose because {KEYWORD} kept growing."
+FILLER = [
+    "The committee met on Tuesday to review the plans.",
+    "Several members asked for more time before the vote.",
+    "The report was published later that week.",
+    "Nobody expected the meeting to last so long.",
+]
+
+
+def keyword_text(n_sentences: int, signal_at: set[int]) -> str:
+    return " ".join(SIGNAL if i in signal_at else FILLER[i % len(FILLER)] for i in range(n_sentences))
+
+
+@pytest.fixture(scope="module")
+def keyword_model(tmp_path_factory: pytest.TempPathFactory) -> LongBertClassifier:
+    """Every layer's [CLS] takes the plain mean of the tokens, the keyword's embedding alone has
+    a non-zero first coordinate, and the head reads it: P(kw) grows with the keyword's share."""
+    folder = save_tiny_encoder(tmp_path_factory.mktemp("tiny") / "encoder", hidden=32)
+    model = LongBertClassifier.from_encoder(folder, labels=["other", "kw"], strategy="truncate", device="cpu")
+    keyword_id = model.tokenizer.convert_tokens_to_ids(KEYWORD)
+    encoder, eye = model.encoder, torch.eye(32)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        words = encoder.embeddings.word_embeddings.weight
+        words.normal_(0, 1.0)
+        words[:, 0] = 0.0
+        words[keyword_id] = 0.0
+        words[keyword_id, 0], words[keyword_id, 1] = 4.0, -4.0
+        words -= words.mean(dim=1, keepdim=True)
+        encoder.embeddings.position_embeddings.weight.zero_()
+        encoder.embeddings.token_type_embeddings.weight.zero_()
+        for layer in encoder.encoder.layer:
+            attention = layer.attention.self
+            for linear in (attention.query, attention.key, attention.query_global, attention.key_global):
+                linear.weight.zero_()
+                linear.bias.zero_()
+            for linear in (attention.value, attention.value_global, layer.attention.output.dense):
+                linear.weight.copy_(eye)
+                linear.bias.zero_()
+            layer.output.dense.weight.zero_()
+            layer.output.dense.bias.zero_()
+        model.head.pooler.weight.copy_(eye)
+        model.head.pooler.bias.zero_()
+        model.head.classifier.weight.zero_()
+        model.head.classifier.weight[1, 0] = 6.0
+        model.head.classifier.bias.copy_(torch.tensor([0.0, -0.5]))
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"name": "chunk", "params": {"window": 48, "stride": 24}, "model": {"pooling": "max"}},
+        {"name": "sparse", "params": {"max_tokens": 1024}, "model": {"attention_window": 8}},
+    ],
+)
+def test_a_stored_prediction_is_explained_with_its_model_settings(
+    keyword_model: LongBertClassifier, spec: dict[str, Any]
+) -> None:
+    """A bulk job or the API may predict with pooling / window overrides; the prediction keeps
+    them in ``extra``, and re-explaining it uses them (not the model's own settings)."""
+    document = as_document(keyword_text(40, {5}), name="doc.txt", source="paste")
+    (prediction,) = keyword_model.predict([document], strategy=spec, attention="none")
+    plain = {"name": spec["name"], "params": spec["params"]}
+    (own,) = keyword_model.predict([document], strategy=plain, attention="none")
+    assert abs(own.probabilities["kw"] - prediction.probabilities["kw"]) > 1e-3  # the check bites
+    assert why.prediction_spec(prediction)["model"] == spec["model"]
+    for method in ("occlusion", "integrated_gradients", "attention"):
+        explained = why.explain_prediction(keyword_model, prediction, document, method, "kw")
+        assert explained.probability == pytest.approx(prediction.probabilities["kw"], abs=1e-4)
+        assert explained.warnings == []
