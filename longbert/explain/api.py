@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import gc
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +12,7 @@ import numpy as np
 import torch
 
 from longbert.document import Document
+from longbert.errors import LongBertError
 from longbert.explain import model_io
 from longbert.explain.methods import (
     GRADIENT_METHODS,
@@ -28,6 +31,35 @@ if TYPE_CHECKING:
     from longbert.classifier import DocumentClassifier
 
 
+class ExplanationMemoryError(LongBertError, MemoryError):
+    """An explanation ran out of memory on one document; the message says what to try instead."""
+
+
+def _memory_guarded(function: Callable[..., Explanation]) -> Callable[..., Explanation]:
+    """``function``, with running out of memory (CPU or GPU) turned into a clear
+    :class:`ExplanationMemoryError` after the failed pass's memory is freed."""
+
+    @functools.wraps(function)
+    def guarded(classifier: DocumentClassifier, item: str | Document, **options: Any) -> Explanation:
+        try:
+            return function(classifier, item, **options)
+        except (MemoryError, torch.OutOfMemoryError):
+            pass
+        # Outside the except block: the traceback, and the tensors its frames hold, are gone.
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        method = options.get("method", "occlusion")
+        raise ExplanationMemoryError(
+            f"Explaining with {method} ran out of memory on this document: try attention (one "
+            "ordinary pass), or a strategy that reads less of it (head+tail, a smaller "
+            "max_tokens); gradient methods also take a smaller internal_batch_size."
+        )
+
+    return guarded
+
+
+@_memory_guarded
 def explain(
     classifier: DocumentClassifier,
     item: str | Document,
@@ -60,7 +92,8 @@ def explain(
         exit_threshold: early-exit models only: the threshold the explained prediction was made
             at (None: the model's stored one, as ``predict``); 0 explains the full model.
 
-    Raises ValueError for an unknown method or label, a document with no readable tokens, a
+    Raises :class:`ExplanationMemoryError` (a LongBertError) when it runs out of memory, and
+    ValueError for an unknown method or label, a document with no readable tokens, a
     gradient method on an int8 model (its layers have no backward), or occlusion or a gradient
     method on an early-exit model whose exits are in force (they run the model's full depth,
     not the layers the prediction stopped at).
@@ -190,7 +223,7 @@ def explain_many(
         for method in methods:
             try:
                 row[method] = explain(classifier, item, method=method, **options)
-            except (ValueError, RuntimeError) as error:
+            except (ValueError, RuntimeError, LongBertError) as error:
                 row[method] = f"{type(error).__name__}: {error}"
         out.append(row)
     return out

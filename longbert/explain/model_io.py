@@ -159,6 +159,19 @@ def _head_dtype(classifier: DocumentClassifier) -> torch.dtype:
     return next(classifier.parameters()).dtype
 
 
+#: Bytes of window vectors one pooling pass holds (``[docs, W, H]`` float32, every perturbed copy
+#: a full set of its document's window vectors): memory stays bounded at any length. Stacking
+#: every copy at once took 10 GiB for exact occlusion of a 150k-token chunked document.
+POOL_BYTES = 64 * 2**20
+
+
+def docs_per_pool_within(n_windows: int, hidden: int, docs_per_pool: int, pool_bytes: int) -> int:
+    """Documents (base or perturbed copies) pooled per pass: at most ``docs_per_pool``, and no
+    more than fit in ``pool_bytes`` of float32 window vectors (at least one)."""
+    per_doc = max(n_windows * hidden * 4, 1)
+    return max(1, min(docs_per_pool, pool_bytes // per_doc))
+
+
 def variant_probabilities(
     classifier: DocumentClassifier,
     base: Selection,
@@ -167,41 +180,52 @@ def variant_probabilities(
     *,
     tokens_per_pass: int = TOKENS_PER_PASS,
     docs_per_pool: int = 256,
+    pool_bytes: int | None = None,
     settings: Settings | None = None,
 ) -> np.ndarray:
     """``[1 + V, L]`` probabilities of ``base`` then of each perturbed copy of it.
 
     Variants keep ``base``'s windows (same count, same order); only windows that differ from the
     base are run again: removing a sentence from a chunked document re-runs the one or two
-    windows that hold it, and reuses every other window's vector. ``strategy`` is the one
-    ``base`` was read under (kept for callers; the selections carry what is needed).
+    windows that hold it, and reuses every other window's vector. The copies are then pooled in
+    passes of at most ``docs_per_pool`` documents and ``pool_bytes`` (default :data:`POOL_BYTES`)
+    of window vectors, each pass built from the base's vectors and only its own copies' changed
+    rows. ``strategy`` is the one ``base`` was read under (kept for callers; the selections
+    carry what is needed).
     """
     del strategy
     classifier.eval()
     base_vectors = _window_vectors(classifier, _single_rows(base, base.windows), tokens_per_pass, settings)
-    changed: list[tuple[int, int]] = []  # (variant, window) pairs to run again
+    changed_doc: list[int] = []  # document (1 + variant) of each window run again, ascending
+    changed_window: list[int] = []
     rows: list[Selection] = []
     for v, variant in enumerate(variants):
         if len(variant.windows) != len(base.windows):
             raise ValueError("a variant must keep its base's windows (remove tokens, not windows)")
         for w, (a, b) in enumerate(zip(base.windows, variant.windows, strict=True)):
+            if a is b:  # shared with the base (remove_positions keeps untouched windows)
+                continue
             if len(a) != len(b) or not np.array_equal(a, b):
-                changed.append((v, w))
+                changed_doc.append(v + 1)
+                changed_window.append(w)
                 rows.extend(_single_rows(variant, [b]))
     new_vectors = _window_vectors(classifier, rows, tokens_per_pass, settings) if rows else None
     template = _template(classifier, base)
-    n_windows = len(base.windows)
-    all_docs = torch.stack([base_vectors] * (len(variants) + 1))  # [1 + V, W, H]
-    for k, (v, w) in enumerate(changed):
-        all_docs[v + 1, w] = new_vectors[k]  # type: ignore[index]
+    n_windows, hidden = base_vectors.shape
+    step = docs_per_pool_within(n_windows, hidden, docs_per_pool, pool_bytes or POOL_BYTES)
+    doc_of = np.asarray(changed_doc, dtype=np.int64)
+    window_of = torch.as_tensor(changed_window, dtype=torch.long)
     probs = []
-    for start in range(0, all_docs.shape[0], docs_per_pool):
-        part = all_docs[start : start + docs_per_pool]
-        window_doc = torch.arange(part.shape[0]).repeat_interleave(n_windows)
+    for start in range(0, len(variants) + 1, step):
+        stop = min(start + step, len(variants) + 1)
+        part = base_vectors.unsqueeze(0).repeat(stop - start, 1, 1)  # [docs, W, H]
+        first, last = np.searchsorted(doc_of, [start, stop])
+        if last > first:
+            docs = torch.as_tensor(doc_of[first:last] - start)
+            part[docs, window_of[first:last]] = new_vectors[first:last]  # type: ignore[index]
+        window_doc = torch.arange(stop - start).repeat_interleave(n_windows)
         probs.append(
-            _classify(
-                classifier, template, part.reshape(-1, part.shape[-1]), window_doc, part.shape[0], settings
-            )
+            _classify(classifier, template, part.reshape(-1, hidden), window_doc, stop - start, settings)
         )
     return torch.cat(probs).float().cpu().numpy()
 
