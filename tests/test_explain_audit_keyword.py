@@ -4,6 +4,8 @@ and never listed first, key words for every sentence the page lists."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +14,9 @@ from helpers.classifier_factories import save_tiny_encoder
 
 from longbert import LongBertClassifier
 from longbert.document import as_document
+from longbert.explain import Explanation, explain
+from longbert.explain.api import LISTED_SENTENCES
+from longbert.store.explanations import ExplanationRecord
 from longbert.ui import explanations as why
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -88,3 +93,40 @@ def test_a_stored_prediction_is_explained_with_its_model_settings(
         explained = why.explain_prediction(keyword_model, prediction, document, method, "kw")
         assert explained.probability == pytest.approx(prediction.probabilities["kw"], abs=1e-4)
         assert explained.warnings == []
+
+
+SPARSE = {"name": "sparse", "params": {"max_tokens": 4096, "attention_window": 16}}
+
+
+def test_estimated_scores_are_flagged_and_never_listed_first(keyword_model: LongBertClassifier) -> None:
+    """Coarse-to-fine occlusion (long mode, over 64 sentences) estimates the scores of sentences
+    in blocks it did not refine; every sentence the page lists (10 for, 10 against) is measured."""
+    text = keyword_text(200, set(range(5, 200, 17)))
+    fast = explain(keyword_model, text, method="occlusion", strategy=SPARSE, top_sentences=0)
+    exact = explain(
+        keyword_model, text, method="occlusion", strategy=SPARSE, top_sentences=0, occlusion_budget=0
+    )
+    plan = fast.details["occlusion"]
+    flagged = [i for i, s in enumerate(fast.sentences) if s.estimated]
+    assert len(flagged) == plan["estimated_sentences"] > 0
+    assert 0 < plan["refined_for_lists"] < 64  # estimates reached the lists, and were measured
+    assert not any(s.estimated for s in exact.sentences)
+    listed = fast.top(LISTED_SENTENCES) + fast.top(LISTED_SENTENCES, sign=-1)
+    assert listed and not any(fast.sentences[i].estimated for i in listed)
+    for i in listed:
+        assert fast.sentences[i].score == pytest.approx(exact.sentences[i].score, abs=1e-5)
+    # The flags are kept with the stored explanation (exact rows keep their four items).
+    stored = fast.to_dict()
+    assert {len(row) for row in stored["sentences"]} == {4, 5}
+    restored = Explanation.from_dict(json.loads(json.dumps(stored)))
+    assert [i for i, s in enumerate(restored.sentences) if s.estimated] == flagged
+    # The page says how many are estimated, and marks any it lists.
+    record = ExplanationRecord(1, 1, datetime(2026, 1, 5, tzinfo=UTC), restored)
+    assert f"{len(flagged)} scores estimated from blocks of sentences, marked ≈" in why.summary_text(record)
+    restored.sentences[listed[0]].estimated = True
+    first = why.top_lines(text, restored, 1, sign=1 if restored.sentences[listed[0]].score > 0 else -1)[0]
+    assert first.estimated and first.score.startswith("≈") and first.score.endswith("(estimated)")
+    # Stored before the flag: the count still shows, saying the rows are not marked.
+    for sentence in restored.sentences:
+        sentence.estimated = False
+    assert "computed before estimated scores were marked" in why.summary_text(record)

@@ -132,6 +132,7 @@ def explain(
         raise ValueError("the document has no tokens the model can read")
     names = model_io.labels(classifier)
     details: dict[str, Any] = {}
+    estimated = None
     if method == "occlusion":
         probs = model_io.variant_probabilities(
             classifier, encoded, [], chosen, tokens_per_pass=tokens_per_pass, settings=settings
@@ -139,9 +140,10 @@ def explain(
         label_index = _label_index(names, label, probs)
         budget = resolve_occlusion_budget(encoded, occlusion_budget)
         if budget:
-            probability, scores, details["occlusion"] = occlude_blocks_then_sentences(
-                classifier, encoded, chosen, sentences, label_index, tokens_per_pass, budget, settings
-            )
+            probability, scores, estimated, details["occlusion"] = occlude_blocks_then_sentences(
+                classifier, encoded, chosen, sentences, label_index, tokens_per_pass, budget, settings,
+                listed=LISTED_SENTENCES,
+            )  # fmt: skip
         else:
             probability, scores = occlude_sentences(
                 classifier, encoded, chosen, sentences, label_index, tokens_per_pass, settings
@@ -183,8 +185,14 @@ def explain(
         top = _top(scores, top_sentences)
         words = {i: _words_of(encoded, sentences, i, word_scores, words_per_sentence) for i in top}
     return _result(
-        method, names[label_index], probability, chosen, encoded, sentences, scores, words, started, details
-    )
+        method, names[label_index], probability, chosen, encoded, sentences, scores, words, started, details,
+        estimated,
+    )  # fmt: skip
+
+
+#: Sentences the app lists for, and against, the label (at most): coarse-to-fine occlusion
+#: refines every estimated score among them, so the lists shown are of measured scores.
+LISTED_SENTENCES = 10
 
 
 #: How far (in probability) an explanation's base probability may be from the prediction's
@@ -271,8 +279,10 @@ def _result(
     words: dict[int, list[WordScore]],
     started: float,
     details: dict[str, Any],
+    estimated: np.ndarray | None = None,
 ) -> Explanation:
     spans = encoded.doc.sentence_spans
+    flags = estimated.tolist() if estimated is not None else [False] * len(sentences)
     return Explanation(
         method=method,
         label=label,
@@ -280,9 +290,9 @@ def _result(
         strategy=strategy.name,
         strategy_params=dict(strategy.params),
         sentences=[
-            SentenceScore((int(spans[s, 0]), int(spans[s, 1])), float(score), float(cov))
-            for s, score, cov in zip(
-                sentences.index.tolist(), scores.tolist(), sentences.coverage.tolist(), strict=True
+            SentenceScore((int(spans[s, 0]), int(spans[s, 1])), float(score), float(cov), bool(flag))
+            for s, score, cov, flag in zip(
+                sentences.index.tolist(), scores.tolist(), sentences.coverage.tolist(), flags, strict=True
             )
         ],
         top_words=words,

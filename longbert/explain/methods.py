@@ -73,21 +73,28 @@ def occlude_blocks_then_sentences(
     tokens_per_pass: int,
     budget: int,
     settings: Settings | None = None,
-) -> tuple[float, np.ndarray, dict[str, Any]]:
-    """Coarse-to-fine occlusion within ``budget`` perturbed copies: ``(p, [S] scores, details)``.
+    *,
+    listed: int = 0,
+) -> tuple[float, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Coarse-to-fine occlusion within ``budget`` perturbed copies: ``(p, [S] scores, [S]
+    estimated, details)``.
 
     Half the budget removes blocks of consecutive sentences (each block's drop in ``p``); the
     other half refines the blocks with the largest absolute drops sentence by sentence (exact
     scores there). A sentence of a block not refined gets the block's drop shared by its token
-    count -- an estimate, counted in ``details``. The top sentences therefore come from exact
-    scores wherever the signal is concentrated, at a cost that does not grow with the length.
+    count -- an estimate, flagged in ``estimated`` and counted in ``details``. The top
+    sentences therefore come from exact scores wherever the signal is concentrated, at a cost
+    that does not grow with the length. Then every estimated sentence among the ``listed``
+    strongest for and against the label is occluded exactly (see :func:`_refine_listed`), so
+    the lists a reader sees first are exact scores.
     """
     count = len(sentences)
     if count <= budget:
         base, scores = occlude_sentences(
             classifier, encoded, strategy, sentences, label_index, tokens_per_pass, settings
         )
-        return base, scores, {"blocks": 0, "estimated_sentences": 0, "perturbed_copies": count}
+        details = {"blocks": 0, "estimated_sentences": 0, "perturbed_copies": count}
+        return base, scores, np.zeros(count, dtype=bool), details
     block_budget = budget // 2
     size = -(-count // block_budget)  # ceil: sentences per block
     starts = list(range(0, count, size))
@@ -110,23 +117,79 @@ def occlude_blocks_then_sentences(
     refine_blocks = max(1, (budget - len(blocks)) // size)
     chosen = np.argsort(-np.abs(block_drops), kind="stable")[:refine_blocks]
     refined = [i for b in sorted(chosen.tolist()) for i in range(starts[b], min(starts[b] + size, count))]
-    probs = variant_probabilities(
-        classifier,
-        encoded,
-        [remove_positions(encoded, sentences.positions[i]) for i in refined],
-        strategy,
-        tokens_per_pass=tokens_per_pass,
-        settings=settings,
-    )
-    scores[refined] = base - probs[1:, label_index]
+    estimated = np.ones(count, dtype=bool)
+    occlude = _Occluder(classifier, encoded, strategy, sentences, label_index, tokens_per_pass, settings)
+    occlude(refined, base, scores, estimated)
+    # At most another budget's worth of copies: where the estimates are all alike the lists
+    # could otherwise chase them sentence by sentence; what is left stays flagged.
+    extra = _refine_listed(occlude, base, scores, estimated, listed, limit=budget)
     details = {
         "blocks": len(blocks),
         "sentences_per_block": size,
         "refined_blocks": len(chosen),
-        "estimated_sentences": count - len(refined),
-        "perturbed_copies": len(blocks) + len(refined),
+        "refined_for_lists": extra,
+        "estimated_sentences": int(estimated.sum()),
+        "perturbed_copies": len(blocks) + len(refined) + extra,
     }
-    return base, scores.astype(np.float32), details
+    return base, scores.astype(np.float32), estimated, details
+
+
+class _Occluder:
+    """Exact occlusion of chosen sentences, writing their scores and clearing their flags."""
+
+    def __init__(
+        self,
+        classifier: DocumentClassifier,
+        encoded: Selection,
+        strategy: Strategy,
+        sentences: ReadSentences,
+        label_index: int,
+        tokens_per_pass: int,
+        settings: Settings | None,
+    ) -> None:
+        self.run = (classifier, encoded, strategy)
+        self.sentences, self.label_index = sentences, label_index
+        self.tokens_per_pass, self.settings = tokens_per_pass, settings
+
+    def __call__(self, chosen: list[int], base: float, scores: np.ndarray, estimated: np.ndarray) -> None:
+        if not chosen:
+            return
+        classifier, encoded, strategy = self.run
+        probs = variant_probabilities(
+            classifier,
+            encoded,
+            [remove_positions(encoded, self.sentences.positions[i]) for i in chosen],
+            strategy,
+            tokens_per_pass=self.tokens_per_pass,
+            settings=self.settings,
+        )
+        scores[chosen] = base - probs[1:, self.label_index]
+        estimated[chosen] = False
+
+
+def listed_sentences(scores: np.ndarray, k: int) -> list[int]:
+    """The ``k`` highest positive scores and the ``k`` lowest negative ones, strongest first
+    (ties: earlier first), as :meth:`~longbert.explain.result.Explanation.top` lists them."""
+    order = np.arange(len(scores))
+    best = [int(i) for i in np.lexsort((order, -scores)) if scores[i] > 0][:k]
+    worst = [int(i) for i in np.lexsort((order, scores)) if scores[i] < 0][:k]
+    return best + worst
+
+
+def _refine_listed(
+    occlude: _Occluder, base: float, scores: np.ndarray, estimated: np.ndarray, listed: int, limit: int
+) -> int:
+    """Occlude exactly every estimated sentence among the ``listed`` strongest for and against,
+    again until none is left there (an exact score may drop out and let another estimate in),
+    within ``limit`` copies; returns the copies run."""
+    spent = 0
+    while spent < limit:
+        wanted = [i for i in listed_sentences(scores, listed) if estimated[i]][: limit - spent]
+        if not wanted:
+            break
+        occlude(wanted, base, scores, estimated)
+        spent += len(wanted)
+    return spent
 
 
 def occlude_words(

@@ -47,6 +47,9 @@ class SentenceScore:
     score: float
     #: Share of the sentence's tokens the model read (1.0 unless a window cut through it).
     coverage: float = 1.0
+    #: True when the score is an estimate (coarse-to-fine occlusion: its block's drop shared by
+    #: token count), not the sentence's own measured drop.
+    estimated: bool = False
 
 
 @dataclass
@@ -91,8 +94,11 @@ class Explanation:
             "probability": _round(self.probability),
             "strategy": self.strategy,
             "strategy_params": dict(self.strategy_params),
+            # [start, end, score, coverage], and a fifth item 1 for an estimated score (rows of
+            # exact scores, and explanations stored before the flag, have four).
             "sentences": [
-                [s.span[0], s.span[1], _round(s.score), _round(s.coverage)] for s in self.sentences
+                [s.span[0], s.span[1], _round(s.score), _round(s.coverage), *([1] if s.estimated else [])]
+                for s in self.sentences
             ],
             "top_words": {
                 str(i): [[w.span[0], w.span[1], _round(w.score)] for w in words]
@@ -115,7 +121,8 @@ class Explanation:
             )
         try:
             sentences = [
-                SentenceScore((int(a), int(b)), float(s), float(c)) for a, b, s, c in data["sentences"]
+                SentenceScore((int(a), int(b)), float(s), float(c), bool(flag and flag[0]))
+                for a, b, s, c, *flag in data["sentences"]
             ]
             top_words = {
                 int(i): [WordScore((int(a), int(b)), float(s)) for a, b, s in words]

@@ -295,6 +295,9 @@ class SentenceLine:
     words: str
     #: Share of the sentence the model read (a window may cut through it).
     coverage: float
+    #: The score is an estimate (coarse-to-fine occlusion), not the sentence's measured drop;
+    #: ``score`` then reads "≈… (estimated)".
+    estimated: bool = False
 
     def row(self) -> dict[str, Any]:
         return {
@@ -315,7 +318,8 @@ def top_lines(
     text: str, explanation: Explanation, k: int = 3, *, sign: int = 1, max_chars: int = 300
 ) -> list[SentenceLine]:
     """The ``k`` sentences most for (``sign=1``) or against (``-1``) the label, strongest first,
-    with their key words (where computed). Plain text: the page shows it in a table."""
+    with their key words (where computed); an estimated score is marked "≈… (estimated)".
+    Plain text: the page shows it in a table."""
     lines = []
     for rank, i in enumerate(explanation.top(k, sign=sign), start=1):
         sentence = explanation.sentences[i]
@@ -325,13 +329,15 @@ def top_lines(
             for word, score in scored
             if any(ch.isalnum() for ch in word)  # punctuation is scored too, but tells a reader nothing
         )
+        score = score_text(explanation, sentence.score)
         lines.append(
             SentenceLine(
                 rank,
                 _snippet(text[sentence.span[0] : sentence.span[1]], max_chars),
-                score_text(explanation, sentence.score),
+                f"≈{score} (estimated)" if sentence.estimated else score,
                 words,
                 sentence.coverage,
+                sentence.estimated,
             )
         )
     return lines
@@ -351,10 +357,25 @@ def summary_text(record: ExplanationRecord) -> str:
     warnings = "".join(f" · ⚠ {warning}" for warning in e.warnings)
     return (
         f"{method_title(e.method)} of '{e.label}' ({e.probability:.1%} probability){same_for_all} · "
-        f"{count} sentence{'s' if count != 1 else ''} read · strategy {e.strategy} · "
+        f"{count} sentence{'s' if count != 1 else ''} read{estimated_text(e)} · strategy {e.strategy} · "
         f"computed in {seconds_text(e.seconds)} · saved {record.created_at:%Y-%m-%d %H:%M} UTC"
         f"{warnings}"
     )
+
+
+def estimated_text(explanation: Explanation) -> str:
+    """`` (12 scores estimated from blocks of sentences, marked ≈)`` when coarse-to-fine
+    occlusion left some sentence scores estimated (their block's drop shared by length), else
+    ``""``."""
+    flagged = sum(s.estimated for s in explanation.sentences)
+    # Explanations stored before the per-sentence flag have only the count.
+    count = flagged or int((explanation.details.get("occlusion") or {}).get("estimated_sentences") or 0)
+    if not count:
+        return ""
+    scores = f"{count} score{'s' if count != 1 else ''} estimated from blocks of sentences"
+    if not flagged:
+        return f" ({scores}; computed before estimated scores were marked)"
+    return f" ({scores}, marked ≈)"
 
 
 def empty_list_text(explanation: Explanation, sign: int) -> str:
