@@ -130,3 +130,28 @@ def test_estimated_scores_are_flagged_and_never_listed_first(keyword_model: Long
     for sentence in restored.sentences:
         sentence.estimated = False
     assert "computed before estimated scores were marked" in why.summary_text(record)
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "gradient_x_input", "attention"])
+def test_every_listed_sentence_has_its_key_words(keyword_model: LongBertClassifier, method: str) -> None:
+    """The page lists up to 10 sentences for and 10 against the label, each with its key words;
+    these methods' word scores cost no model run, so every listed sentence has them."""
+    text = keyword_text(40, set(range(2, 40, 5)))
+    result = explain(keyword_model, text, method=method, label="kw", n_steps=8)
+    listed = result.top(LISTED_SENTENCES) + result.top(LISTED_SENTENCES, sign=-1)
+    assert len(result.top(LISTED_SENTENCES)) == LISTED_SENTENCES
+    if method != "attention":  # attention is never negative
+        assert len(result.top(LISTED_SENTENCES, sign=-1)) == LISTED_SENTENCES
+    assert set(listed) <= set(result.top_words)
+    for sign in (1, -1):
+        assert all(line.words for line in why.top_lines(text, result, LISTED_SENTENCES, sign=sign))
+    assert explain(keyword_model, text, method=method, top_sentences=0).top_words == {}
+
+
+def test_occlusion_scores_the_words_of_its_top_sentences_only(keyword_model: LongBertClassifier) -> None:
+    """Occlusion reruns the model once per word: words for 20 sentences instead of 3 cost 2.3-3.6
+    times the copies of the whole explanation on a tiny model, so it keeps to ``top_sentences``."""
+    text = keyword_text(40, set(range(2, 40, 5)))
+    result = explain(keyword_model, text, method="occlusion", label="kw")
+    strongest = sorted(range(len(result.sentences)), key=lambda i: (-abs(result.sentences[i].score), i))
+    assert sorted(result.top_words) == sorted(strongest[:3])

@@ -17,6 +17,7 @@ from longbert.explain import model_io
 from longbert.explain.methods import (
     GRADIENT_METHODS,
     gradient_token_scores,
+    listed_sentences,
     occlude_blocks_then_sentences,
     occlude_sentences,
     occlude_words,
@@ -80,7 +81,10 @@ def explain(
     Args:
         method: one of :data:`~longbert.explain.result.METHODS`.
         strategy: explain under this strategy instead of the classifier's own (as ``predict``).
-        top_sentences: how many sentences (by absolute score) get word scores; 0 for none.
+        top_sentences: how many sentences (by absolute score) get word scores; 0 for none. The
+            gradient methods and attention, whose word scores cost no model run, also score
+            the words of every sentence the app lists (:data:`LISTED_SENTENCES` for and against
+            the label); occlusion reruns the model once per word, so it keeps to these.
         words_per_sentence: words kept per top sentence (by absolute score).
         n_steps, internal_batch_size: integrated gradients' steps and rows per forward/backward
             pass (the memory bound; default: as many as fit in 4,096 tokens, at least one).
@@ -182,7 +186,7 @@ def explain(
         )
         scores = _sentence_sums(encoded, sentences, token_scores)
         word_scores = sum_by(encoded.doc.word_index, token_scores, len(encoded.doc.word_spans))
-        top = _top(scores, top_sentences)
+        top = _word_sentences(scores, top_sentences)
         words = {i: _words_of(encoded, sentences, i, word_scores, words_per_sentence) for i in top}
     return _result(
         method, names[label_index], probability, chosen, encoded, sentences, scores, words, started, details,
@@ -253,6 +257,17 @@ def _top(scores: np.ndarray, k: int) -> list[int]:
 
 def _sentence_sums(encoded: Selection, sentences: ReadSentences, token_scores: np.ndarray) -> np.ndarray:
     return np.asarray([token_scores[p].sum() for p in sentences.positions], dtype=np.float32)
+
+
+def _word_sentences(scores: np.ndarray, k: int) -> list[int]:
+    """Sentences whose words are scored when that costs no model run (gradients, attention):
+    the ``k`` strongest by absolute score, and every sentence the app lists for and against
+    the label (:data:`LISTED_SENTENCES` each); none when ``k`` is 0."""
+    top = _top(scores, k)
+    if k <= 0:
+        return top
+    chosen = set(top)
+    return top + [i for i in listed_sentences(scores, LISTED_SENTENCES) if i not in chosen]
 
 
 def _words_of(
@@ -332,7 +347,7 @@ def _attention(
     encoded = model_io.read(classifier, item, strategy)
     sentences = read_sentences(encoded)
     scores = summary.sentence_scores[sentences.index].astype(np.float32)
-    top = _top(scores, top_sentences)
+    top = _word_sentences(scores, top_sentences)
     words = {i: _words_of(encoded, sentences, i, summary.word_scores, words_per_sentence) for i in top}
     probability = prediction.probabilities[explained]
     details = {"unsigned": True, "label_independent": True}
