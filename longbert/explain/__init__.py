@@ -6,7 +6,7 @@ gradients** / **gradient × input** on the word embeddings (Captum), and the pre
 **attention** summary. Every call into the classifier goes through :mod:`longbert.explain.model_io`.
 """
 
-from longbert.explain.api import explain, explain_many
+from longbert.explain.api import ExplanationMemoryError, check_probability, explain, explain_many
 from longbert.explain.html import document_html, top_sentences_html
 from longbert.explain.result import METHODS, Explanation, SentenceScore, WordScore
 from longbert.explain.units import ReadSentences, keep_positions, read_sentences, remove_positions, top_share
@@ -14,9 +14,11 @@ from longbert.explain.units import ReadSentences, keep_positions, read_sentences
 __all__ = [
     "METHODS",
     "Explanation",
+    "ExplanationMemoryError",
     "ReadSentences",
     "SentenceScore",
     "WordScore",
+    "check_probability",
     "document_html",
     "explain",
     "explain_many",

@@ -73,21 +73,28 @@ def occlude_blocks_then_sentences(
     tokens_per_pass: int,
     budget: int,
     settings: Settings | None = None,
-) -> tuple[float, np.ndarray, dict[str, Any]]:
-    """Coarse-to-fine occlusion within ``budget`` perturbed copies: ``(p, [S] scores, details)``.
+    *,
+    listed: int = 0,
+) -> tuple[float, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Coarse-to-fine occlusion within ``budget`` perturbed copies: ``(p, [S] scores, [S]
+    estimated, details)``.
 
     Half the budget removes blocks of consecutive sentences (each block's drop in ``p``); the
     other half refines the blocks with the largest absolute drops sentence by sentence (exact
     scores there). A sentence of a block not refined gets the block's drop shared by its token
-    count -- an estimate, counted in ``details``. The top sentences therefore come from exact
-    scores wherever the signal is concentrated, at a cost that does not grow with the length.
+    count -- an estimate, flagged in ``estimated`` and counted in ``details``. The top
+    sentences therefore come from exact scores wherever the signal is concentrated, at a cost
+    that does not grow with the length. Then every estimated sentence among the ``listed``
+    strongest for and against the label is occluded exactly (see :func:`_refine_listed`), so
+    the lists a reader sees first are exact scores.
     """
     count = len(sentences)
     if count <= budget:
         base, scores = occlude_sentences(
             classifier, encoded, strategy, sentences, label_index, tokens_per_pass, settings
         )
-        return base, scores, {"blocks": 0, "estimated_sentences": 0, "perturbed_copies": count}
+        details = {"blocks": 0, "estimated_sentences": 0, "perturbed_copies": count}
+        return base, scores, np.zeros(count, dtype=bool), details
     block_budget = budget // 2
     size = -(-count // block_budget)  # ceil: sentences per block
     starts = list(range(0, count, size))
@@ -110,23 +117,79 @@ def occlude_blocks_then_sentences(
     refine_blocks = max(1, (budget - len(blocks)) // size)
     chosen = np.argsort(-np.abs(block_drops), kind="stable")[:refine_blocks]
     refined = [i for b in sorted(chosen.tolist()) for i in range(starts[b], min(starts[b] + size, count))]
-    probs = variant_probabilities(
-        classifier,
-        encoded,
-        [remove_positions(encoded, sentences.positions[i]) for i in refined],
-        strategy,
-        tokens_per_pass=tokens_per_pass,
-        settings=settings,
-    )
-    scores[refined] = base - probs[1:, label_index]
+    estimated = np.ones(count, dtype=bool)
+    occlude = _Occluder(classifier, encoded, strategy, sentences, label_index, tokens_per_pass, settings)
+    occlude(refined, base, scores, estimated)
+    # At most another budget's worth of copies: where the estimates are all alike the lists
+    # could otherwise chase them sentence by sentence; what is left stays flagged.
+    extra = _refine_listed(occlude, base, scores, estimated, listed, limit=budget)
     details = {
         "blocks": len(blocks),
         "sentences_per_block": size,
         "refined_blocks": len(chosen),
-        "estimated_sentences": count - len(refined),
-        "perturbed_copies": len(blocks) + len(refined),
+        "refined_for_lists": extra,
+        "estimated_sentences": int(estimated.sum()),
+        "perturbed_copies": len(blocks) + len(refined) + extra,
     }
-    return base, scores.astype(np.float32), details
+    return base, scores.astype(np.float32), estimated, details
+
+
+class _Occluder:
+    """Exact occlusion of chosen sentences, writing their scores and clearing their flags."""
+
+    def __init__(
+        self,
+        classifier: DocumentClassifier,
+        encoded: Selection,
+        strategy: Strategy,
+        sentences: ReadSentences,
+        label_index: int,
+        tokens_per_pass: int,
+        settings: Settings | None,
+    ) -> None:
+        self.run = (classifier, encoded, strategy)
+        self.sentences, self.label_index = sentences, label_index
+        self.tokens_per_pass, self.settings = tokens_per_pass, settings
+
+    def __call__(self, chosen: list[int], base: float, scores: np.ndarray, estimated: np.ndarray) -> None:
+        if not chosen:
+            return
+        classifier, encoded, strategy = self.run
+        probs = variant_probabilities(
+            classifier,
+            encoded,
+            [remove_positions(encoded, self.sentences.positions[i]) for i in chosen],
+            strategy,
+            tokens_per_pass=self.tokens_per_pass,
+            settings=self.settings,
+        )
+        scores[chosen] = base - probs[1:, self.label_index]
+        estimated[chosen] = False
+
+
+def listed_sentences(scores: np.ndarray, k: int) -> list[int]:
+    """The ``k`` highest positive scores and the ``k`` lowest negative ones, strongest first
+    (ties: earlier first), as :meth:`~longbert.explain.result.Explanation.top` lists them."""
+    order = np.arange(len(scores))
+    best = [int(i) for i in np.lexsort((order, -scores)) if scores[i] > 0][:k]
+    worst = [int(i) for i in np.lexsort((order, scores)) if scores[i] < 0][:k]
+    return best + worst
+
+
+def _refine_listed(
+    occlude: _Occluder, base: float, scores: np.ndarray, estimated: np.ndarray, listed: int, limit: int
+) -> int:
+    """Occlude exactly every estimated sentence among the ``listed`` strongest for and against,
+    again until none is left there (an exact score may drop out and let another estimate in),
+    within ``limit`` copies; returns the copies run."""
+    spent = 0
+    while spent < limit:
+        wanted = [i for i in listed_sentences(scores, listed) if estimated[i]][: limit - spent]
+        if not wanted:
+            break
+        occlude(wanted, base, scores, estimated)
+        spent += len(wanted)
+    return spent
 
 
 def occlude_words(
@@ -176,16 +239,19 @@ def gradient_token_scores(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``([n] per-token attributions, details)`` on the word embeddings, summed over the hidden size.
 
-    ``integrated_gradients``: Captum's LayerIntegratedGradients from a [PAD] baseline ([CLS],
-    [SEP] kept), ``n_steps`` Gauss-Legendre steps, at most ``internal_batch_size`` rows per
-    forward/backward pass so memory does not grow with ``n_steps``; by default as many rows as
-    fit in ``tokens_per_pass`` tokens (8 BERT windows, or one row of a 10k-token sparse input).
-    ``gradient_x_input``: Captum's LayerGradientXActivation, one pass, rows in groups of
-    ``internal_batch_size``. Chunks mode:
+    ``integrated_gradients``: Captum's IntegratedGradients on the word embeddings from a [PAD]
+    baseline's ([CLS], [SEP] kept), ``n_steps`` Gauss-Legendre steps, at most
+    ``internal_batch_size`` rows per forward/backward pass so memory does not grow with
+    ``n_steps``; by default as many rows as fit in ``tokens_per_pass`` tokens (8 BERT windows, or
+    one row of a 10k-token sparse input). ``gradient_x_input``: Captum's InputXGradient on the
+    word embeddings, one pass, rows in groups of ``internal_batch_size``. Chunks mode:
     per window, with the other windows held at their unperturbed vectors, then summed over the
     windows holding each token. Runs in float32 (no autocast): attributions must add up.
+
+    The embeddings are looked up once and passed as ``inputs_embeds`` (the same attributions as
+    Captum's layer methods on the embedding layer, without a hook on the shared model).
     """
-    from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
+    from captum.attr import InputXGradient, IntegratedGradients
 
     if method not in GRADIENT_METHODS:
         raise ValueError(f"unknown gradient method {method!r}; choose one of {GRADIENT_METHODS}")
@@ -196,7 +262,16 @@ def gradient_token_scores(
         internal_batch_size = max(1, tokens_per_pass // input_ids.shape[1])
     if n_steps < 1 or internal_batch_size < 1:
         raise ValueError("n_steps and internal_batch_size must be at least 1")
-    extra = (attention_mask, global_mask, window_index)
+
+    def from_embeddings(
+        embeds: torch.Tensor,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        global_attention: torch.Tensor,
+        index: torch.Tensor,
+    ) -> torch.Tensor:
+        return forward(ids, mask, global_attention, index, inputs_embeds=embeds)
+
     details: dict[str, Any] = {"rows_per_pass": internal_batch_size}
     with torch.enable_grad():
         # Windows go in groups of at most internal_batch_size rows: Captum never runs fewer rows
@@ -206,14 +281,15 @@ def gradient_token_scores(
         ]
         parts = []
         if method == "integrated_gradients":
-            explainer = LayerIntegratedGradients(forward, forward.embedding_layer)
+            explainer = IntegratedGradients(from_embeddings)
             deltas = []
             for rows in groups:
                 ids = input_ids[rows]
+                extra = (ids, attention_mask[rows], global_mask[rows], window_index[rows])
                 part, delta = explainer.attribute(
-                    ids,
-                    baselines=forward.baseline(ids, attention_mask[rows]),
-                    additional_forward_args=tuple(t[rows] for t in extra),
+                    forward.embed(ids),
+                    baselines=forward.embed(forward.baseline(ids, attention_mask[rows])),
+                    additional_forward_args=extra,
                     n_steps=n_steps,
                     internal_batch_size=internal_batch_size,
                     return_convergence_delta=True,
@@ -222,13 +298,12 @@ def gradient_token_scores(
                 deltas.append(float(delta.abs().max()))
             details.update(n_steps=n_steps, convergence_delta=max(deltas))
         else:
-            explainer = LayerGradientXActivation(forward, forward.embedding_layer)
+            explainer = InputXGradient(from_embeddings)
             for rows in groups:
-                parts.append(
-                    explainer.attribute(
-                        input_ids[rows], additional_forward_args=tuple(t[rows] for t in extra)
-                    )
-                )
+                ids = input_ids[rows]
+                extra = (ids, attention_mask[rows], global_mask[rows], window_index[rows])
+                embeds = forward.embed(ids).requires_grad_()
+                parts.append(explainer.attribute(embeds, additional_forward_args=extra))
         attributions = torch.cat(parts)
     per_model_token = attributions.detach().float().sum(-1).cpu().numpy()  # [W, T]
     token_scores = np.zeros(encoded.doc.num_tokens, dtype=np.float32)

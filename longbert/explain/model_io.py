@@ -2,12 +2,15 @@
 
 Explanations perturb what the model reads and run it again many times, so they need a little more
 than ``predict``: the strategy's cut of a document (:func:`read`), window vectors reused across
-perturbed copies (:func:`variant_probabilities`), and a differentiable forward pass from token ids
-to one label's probability (:class:`LabelForward`, for Captum). Every call into classifier
-internals (``prepare``, ``collate``, ``run_encoder``, ``classify_windows``, ``forward``, the
-embedding layer) is in this module. Single passes go through the classifier's one forward path
-(``DocumentClassifier.forward``); only the reuse of unchanged window vectors across perturbed
+perturbed copies (:func:`variant_probabilities`), and a differentiable forward pass from word
+embeddings to one label's probability (:class:`LabelForward`, for Captum). Every call into
+classifier internals (``prepare``, ``collate``, ``run_encoder``, ``classify_windows``, ``forward``,
+the embedding table) is in this module. Single passes go through the classifier's one forward
+path (``DocumentClassifier.forward``); only the reuse of unchanged window vectors across perturbed
 copies runs its two halves (``run_encoder``, then ``classify_windows``) apart.
+
+Nothing here hooks or changes the classifier: it is one object shared by every session and
+background job, which may be predicting with it at the same time.
 
 Model settings (pooling, sparse attention window) are the model's own unless a strategy spec
 carries overrides (:func:`resolve`); they are passed as ``settings`` to every call here.
@@ -156,6 +159,19 @@ def _head_dtype(classifier: DocumentClassifier) -> torch.dtype:
     return next(classifier.parameters()).dtype
 
 
+#: Bytes of window vectors one pooling pass holds (``[docs, W, H]`` float32, every perturbed copy
+#: a full set of its document's window vectors): memory stays bounded at any length. Stacking
+#: every copy at once took 10 GiB for exact occlusion of a 150k-token chunked document.
+POOL_BYTES = 64 * 2**20
+
+
+def docs_per_pool_within(n_windows: int, hidden: int, docs_per_pool: int, pool_bytes: int) -> int:
+    """Documents (base or perturbed copies) pooled per pass: at most ``docs_per_pool``, and no
+    more than fit in ``pool_bytes`` of float32 window vectors (at least one)."""
+    per_doc = max(n_windows * hidden * 4, 1)
+    return max(1, min(docs_per_pool, pool_bytes // per_doc))
+
+
 def variant_probabilities(
     classifier: DocumentClassifier,
     base: Selection,
@@ -164,41 +180,52 @@ def variant_probabilities(
     *,
     tokens_per_pass: int = TOKENS_PER_PASS,
     docs_per_pool: int = 256,
+    pool_bytes: int | None = None,
     settings: Settings | None = None,
 ) -> np.ndarray:
     """``[1 + V, L]`` probabilities of ``base`` then of each perturbed copy of it.
 
     Variants keep ``base``'s windows (same count, same order); only windows that differ from the
     base are run again: removing a sentence from a chunked document re-runs the one or two
-    windows that hold it, and reuses every other window's vector. ``strategy`` is the one
-    ``base`` was read under (kept for callers; the selections carry what is needed).
+    windows that hold it, and reuses every other window's vector. The copies are then pooled in
+    passes of at most ``docs_per_pool`` documents and ``pool_bytes`` (default :data:`POOL_BYTES`)
+    of window vectors, each pass built from the base's vectors and only its own copies' changed
+    rows. ``strategy`` is the one ``base`` was read under (kept for callers; the selections
+    carry what is needed).
     """
     del strategy
     classifier.eval()
     base_vectors = _window_vectors(classifier, _single_rows(base, base.windows), tokens_per_pass, settings)
-    changed: list[tuple[int, int]] = []  # (variant, window) pairs to run again
+    changed_doc: list[int] = []  # document (1 + variant) of each window run again, ascending
+    changed_window: list[int] = []
     rows: list[Selection] = []
     for v, variant in enumerate(variants):
         if len(variant.windows) != len(base.windows):
             raise ValueError("a variant must keep its base's windows (remove tokens, not windows)")
         for w, (a, b) in enumerate(zip(base.windows, variant.windows, strict=True)):
+            if a is b:  # shared with the base (remove_positions keeps untouched windows)
+                continue
             if len(a) != len(b) or not np.array_equal(a, b):
-                changed.append((v, w))
+                changed_doc.append(v + 1)
+                changed_window.append(w)
                 rows.extend(_single_rows(variant, [b]))
     new_vectors = _window_vectors(classifier, rows, tokens_per_pass, settings) if rows else None
     template = _template(classifier, base)
-    n_windows = len(base.windows)
-    all_docs = torch.stack([base_vectors] * (len(variants) + 1))  # [1 + V, W, H]
-    for k, (v, w) in enumerate(changed):
-        all_docs[v + 1, w] = new_vectors[k]  # type: ignore[index]
+    n_windows, hidden = base_vectors.shape
+    step = docs_per_pool_within(n_windows, hidden, docs_per_pool, pool_bytes or POOL_BYTES)
+    doc_of = np.asarray(changed_doc, dtype=np.int64)
+    window_of = torch.as_tensor(changed_window, dtype=torch.long)
     probs = []
-    for start in range(0, all_docs.shape[0], docs_per_pool):
-        part = all_docs[start : start + docs_per_pool]
-        window_doc = torch.arange(part.shape[0]).repeat_interleave(n_windows)
+    for start in range(0, len(variants) + 1, step):
+        stop = min(start + step, len(variants) + 1)
+        part = base_vectors.unsqueeze(0).repeat(stop - start, 1, 1)  # [docs, W, H]
+        first, last = np.searchsorted(doc_of, [start, stop])
+        if last > first:
+            docs = torch.as_tensor(doc_of[first:last] - start)
+            part[docs, window_of[first:last]] = new_vectors[first:last]  # type: ignore[index]
+        window_doc = torch.arange(stop - start).repeat_interleave(n_windows)
         probs.append(
-            _classify(
-                classifier, template, part.reshape(-1, part.shape[-1]), window_doc, part.shape[0], settings
-            )
+            _classify(classifier, template, part.reshape(-1, hidden), window_doc, stop - start, settings)
         )
     return torch.cat(probs).float().cpu().numpy()
 
@@ -236,8 +263,19 @@ class LabelForward(nn.Module):
 
     @property
     def embedding_layer(self) -> nn.Module:
-        """The word-embedding lookup whose output the gradient methods attribute to."""
+        """The model's word-embedding table (read only: never hook it, see :meth:`embed`)."""
         return self.classifier.encoder.embeddings.word_embeddings
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """``[R, T, H]`` word embeddings of ``input_ids``, detached: what the gradient methods
+        attribute to, fed back through ``forward(..., inputs_embeds=)``.
+
+        Looked up once rather than hooked: the classifier is one object shared by every session
+        and background job, and a hook on its embedding layer would replace the embeddings of
+        any other prediction running at the same time (wrong shapes, or silently wrong scores).
+        """
+        with torch.no_grad():
+            return self.embedding_layer(input_ids).detach()
 
     def inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(input_ids, attention_mask, global_attention_mask, window_index)`` of every window."""
@@ -261,11 +299,15 @@ class LabelForward(nn.Module):
         attention_mask: torch.Tensor,
         global_attention_mask: torch.Tensor,
         window_index: torch.Tensor,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``[R]`` probabilities of the label; ``inputs_embeds`` ``[R, T, H]``, when given, stand in
+        for the word embeddings of ``input_ids`` (what the gradient methods differentiate)."""
         rows = input_ids.shape[0]
         batch = dataclasses.replace(
             self.template,
             input_ids=input_ids,
+            inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             global_attention_mask=global_attention_mask if self.mode == "long" else None,
             window_doc=torch.arange(rows, device=input_ids.device),
@@ -291,11 +333,46 @@ class LabelForward(nn.Module):
         return self.classifier.probabilities(logits)[:, self.label_index]
 
 
+def active_exit_threshold(
+    classifier: DocumentClassifier,
+    strategy: Strategy,
+    settings: Settings | None = None,
+    exit_threshold: float | None = None,
+) -> float | None:
+    """The exit threshold under which ``predict`` lets confident rows of this strategy leave an
+    early-exit model before its last layer (``exit_threshold``: the call's; None: the model's
+    stored one), or None when ``predict`` runs the full model (no exits, threshold 0, sparse
+    mode, chunks pooled other than by their mean: the cases ``run_with_exits`` hands back).
+
+    Occlusion and the gradient methods run the full depth (window vectors reused, embeddings
+    differentiated), so they explain the model ``predict`` ran only when this is None.
+    """
+    exits = getattr(classifier, "early_exit", None)
+    if exits is None:
+        return None
+    threshold = float(exits.threshold if exit_threshold is None else exit_threshold)
+    if threshold <= 0 or strategy.mode == "long":
+        return None
+    from longbert.compression.early_exit import pools_by_mean
+
+    if strategy.mode == "chunks" and not pools_by_mean(classifier, _options(settings)["pooling"]):
+        return None
+    return threshold
+
+
 def attention_prediction(
-    classifier: DocumentClassifier, item: str | Document, strategy: Strategy, settings: Settings | None = None
+    classifier: DocumentClassifier,
+    item: str | Document,
+    strategy: Strategy,
+    settings: Settings | None = None,
+    exit_threshold: float | None = None,
 ) -> Prediction:
-    """``predict`` with the attention summary (the third explanation method reads it)."""
-    (result,) = classifier.predict([item], strategy=strategy, attention="summary", **_options(settings))
+    """``predict`` with the attention summary (the third explanation method reads it), at
+    ``exit_threshold`` on an early-exit model (None: its stored threshold, as ``predict``)."""
+    exits = {} if exit_threshold is None else {"exit_threshold": exit_threshold}
+    (result,) = classifier.predict(
+        [item], strategy=strategy, attention="summary", **_options(settings), **exits
+    )
     if not isinstance(result, Prediction):
         raise ValueError(result.message)
     return result

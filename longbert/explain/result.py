@@ -47,6 +47,9 @@ class SentenceScore:
     score: float
     #: Share of the sentence's tokens the model read (1.0 unless a window cut through it).
     coverage: float = 1.0
+    #: True when the score is an estimate (coarse-to-fine occlusion: its block's drop shared by
+    #: token count), not the sentence's own measured drop.
+    estimated: bool = False
 
 
 @dataclass
@@ -56,7 +59,10 @@ class Explanation:
     ``sentences`` are every sentence the strategy let the model read, in document order;
     ``top_words`` maps the index (into ``sentences``) of each of the top sentences (by absolute
     score) to its best words, by absolute score. ``probability`` is the label's probability on
-    the unchanged input. ``seconds`` is what the explanation cost to compute.
+    the unchanged input. ``seconds`` is what the explanation cost to compute. ``warnings``:
+    sentences for the reader about why the scores may not account for the prediction shown
+    (e.g. the explained probability is not the prediction's; see
+    :func:`~longbert.explain.api.check_probability`).
     """
 
     method: str
@@ -68,6 +74,7 @@ class Explanation:
     top_words: dict[int, list[WordScore]] = field(default_factory=dict)
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def top(self, k: int = 5, *, sign: int = 1) -> list[int]:
         """Indices of the ``k`` sentences with the highest scores (``sign=-1``: most against)."""
@@ -87,8 +94,11 @@ class Explanation:
             "probability": _round(self.probability),
             "strategy": self.strategy,
             "strategy_params": dict(self.strategy_params),
+            # [start, end, score, coverage], and a fifth item 1 for an estimated score (rows of
+            # exact scores, and explanations stored before the flag, have four).
             "sentences": [
-                [s.span[0], s.span[1], _round(s.score), _round(s.coverage)] for s in self.sentences
+                [s.span[0], s.span[1], _round(s.score), _round(s.coverage), *([1] if s.estimated else [])]
+                for s in self.sentences
             ],
             "top_words": {
                 str(i): [[w.span[0], w.span[1], _round(w.score)] for w in words]
@@ -96,6 +106,8 @@ class Explanation:
             },
             "seconds": round(self.seconds, 4),
             "details": dict(self.details),
+            # Only when there are some: the dicts of explanations stored before stay as they were.
+            **({"warnings": list(self.warnings)} if self.warnings else {}),
         }
 
     @classmethod
@@ -109,7 +121,8 @@ class Explanation:
             )
         try:
             sentences = [
-                SentenceScore((int(a), int(b)), float(s), float(c)) for a, b, s, c in data["sentences"]
+                SentenceScore((int(a), int(b)), float(s), float(c), bool(flag and flag[0]))
+                for a, b, s, c, *flag in data["sentences"]
             ]
             top_words = {
                 int(i): [WordScore((int(a), int(b)), float(s)) for a, b, s in words]
@@ -125,6 +138,7 @@ class Explanation:
                 top_words=top_words,
                 seconds=float(data.get("seconds", 0.0)),
                 details=dict(data.get("details") or {}),
+                warnings=[str(w) for w in data.get("warnings") or []],
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"malformed explanation dict: {type(error).__name__}: {error}") from error

@@ -56,11 +56,25 @@ def read_sentences(encoded: Selection) -> ReadSentences:
 
 def remove_positions(encoded: Selection, drop: np.ndarray) -> Selection:
     """``encoded`` with the token positions ``drop`` deleted from every window (windows kept,
-    possibly empty; global positions that were dropped are gone too)."""
+    possibly empty; global positions that were dropped are gone too).
+
+    Windows that hold none of ``drop`` are ``encoded``'s own arrays, not copies: occlusion keeps
+    one copy per sentence, and a sentence lives in one or two of a long document's hundreds of
+    windows (copying them all took gigabytes at 150k tokens).
+    """
     drop = np.asarray(drop, dtype=np.int64)
-    windows = [w[~np.isin(w, drop)] for w in encoded.windows]
-    globals_ = encoded.global_positions[~np.isin(encoded.global_positions, drop)]
-    return replace(encoded, windows=windows, global_positions=globals_)
+    windows = [_without(w, drop) for w in encoded.windows]
+    return replace(encoded, windows=windows, global_positions=_without(encoded.global_positions, drop))
+
+
+def _without(positions: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """``positions`` less ``drop``: ``positions`` itself when it holds none of them."""
+    if positions.size == 0 or drop.size == 0:
+        return positions
+    if positions.max() < drop.min() or positions.min() > drop.max():  # cheaper than isin
+        return positions
+    hit = np.isin(positions, drop)
+    return positions[~hit] if hit.any() else positions
 
 
 def keep_positions(encoded: Selection, keep: np.ndarray) -> Selection:

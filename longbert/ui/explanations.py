@@ -165,6 +165,23 @@ def _zero_shot_descriptions(store: Store, prediction: Prediction) -> dict[str, s
     return None
 
 
+def prediction_spec(prediction: Prediction) -> dict[str, Any]:
+    """The strategy spec ``prediction`` was made with: its strategy and parameters, and in the
+    spec's ``"model"`` section the model settings it used that the strategy depends on (chunk's
+    pooling, sparse's attention window, recorded in ``extra``). Without them an override the
+    prediction was made with (a bulk job's or the API's) would be explained with the model's own
+    setting instead."""
+    from longbert.strategies import STRATEGIES
+
+    spec: dict[str, Any] = {"name": prediction.strategy, "params": dict(prediction.strategy_params or {})}
+    known = STRATEGIES[prediction.strategy].model_params if prediction.strategy in STRATEGIES else ()
+    extra = prediction.extra or {}
+    settings = {name: extra[name] for name in known if extra.get(name) is not None}
+    if settings:
+        spec["model"] = settings
+    return spec
+
+
 def explain_prediction(
     classifier: DocumentClassifier,
     prediction: Prediction,
@@ -173,16 +190,26 @@ def explain_prediction(
     label: str | None = None,
 ) -> Explanation:
     """Explain ``label`` (default: the predicted one) as the prediction was made: same document,
-    same strategy and parameters. Raises :class:`ExplanationFailed` saying why."""
-    from longbert.explain import explain
+    same strategy and parameters and model settings (:func:`prediction_spec`), same early-exit
+    threshold. When the explained probability is not the prediction's, the explanation's
+    ``warnings`` say so. Raises :class:`ExplanationFailed` saying why."""
+    from longbert.explain import check_probability, explain
 
-    strategy = {"name": prediction.strategy, "params": dict(prediction.strategy_params or {})}
+    strategy = prediction_spec(prediction)
+    threshold = (prediction.extra or {}).get("exit_threshold")
     try:
-        return explain(
-            classifier, document, method=method, strategy=strategy, label=label or prediction.label
+        explanation = explain(
+            classifier,
+            document,
+            method=method,
+            strategy=strategy,
+            label=label or prediction.label,
+            exit_threshold=None if threshold is None else float(threshold),
         )
     except (ValueError, RuntimeError, LongBertError) as error:
         raise ExplanationFailed(f"Could not explain with {method_title(method).lower()}: {error}") from error
+    check_probability(explanation, prediction.probabilities.get(explanation.label))
+    return explanation
 
 
 @dataclass(frozen=True)
@@ -268,6 +295,9 @@ class SentenceLine:
     words: str
     #: Share of the sentence the model read (a window may cut through it).
     coverage: float
+    #: The score is an estimate (coarse-to-fine occlusion), not the sentence's measured drop;
+    #: ``score`` then reads "≈… (estimated)".
+    estimated: bool = False
 
     def row(self) -> dict[str, Any]:
         return {
@@ -288,7 +318,8 @@ def top_lines(
     text: str, explanation: Explanation, k: int = 3, *, sign: int = 1, max_chars: int = 300
 ) -> list[SentenceLine]:
     """The ``k`` sentences most for (``sign=1``) or against (``-1``) the label, strongest first,
-    with their key words (where computed). Plain text: the page shows it in a table."""
+    with their key words (where computed); an estimated score is marked "≈… (estimated)".
+    Plain text: the page shows it in a table."""
     lines = []
     for rank, i in enumerate(explanation.top(k, sign=sign), start=1):
         sentence = explanation.sentences[i]
@@ -298,13 +329,15 @@ def top_lines(
             for word, score in scored
             if any(ch.isalnum() for ch in word)  # punctuation is scored too, but tells a reader nothing
         )
+        score = score_text(explanation, sentence.score)
         lines.append(
             SentenceLine(
                 rank,
                 _snippet(text[sentence.span[0] : sentence.span[1]], max_chars),
-                score_text(explanation, sentence.score),
+                f"≈{score} (estimated)" if sentence.estimated else score,
                 words,
                 sentence.coverage,
+                sentence.estimated,
             )
         )
     return lines
@@ -312,14 +345,37 @@ def top_lines(
 
 def summary_text(record: ExplanationRecord) -> str:
     """E.g. ``Occlusion of 'sport' (81.2% probability) · 14 sentences read · 3.2 s · saved
-    2026-01-05 10:12 UTC``."""
+    2026-01-05 10:12 UTC``; attention says its scores are the same for every label, and the
+    explanation's warnings (e.g. its probability is not the prediction's) follow, marked ⚠."""
     e = record.explanation
     count = len(e.sentences)
-    return (
-        f"{method_title(e.method)} of '{e.label}' ({e.probability:.1%} probability) · "
-        f"{count} sentence{'s' if count != 1 else ''} read · strategy {e.strategy} · "
-        f"computed in {seconds_text(e.seconds)} · saved {record.created_at:%Y-%m-%d %H:%M} UTC"
+    same_for_all = (
+        " · attention does not depend on the label: the same for every label"
+        if e.method == "attention"
+        else ""
     )
+    warnings = "".join(f" · ⚠ {warning}" for warning in e.warnings)
+    return (
+        f"{method_title(e.method)} of '{e.label}' ({e.probability:.1%} probability){same_for_all} · "
+        f"{count} sentence{'s' if count != 1 else ''} read{estimated_text(e)} · strategy {e.strategy} · "
+        f"computed in {seconds_text(e.seconds)} · saved {record.created_at:%Y-%m-%d %H:%M} UTC"
+        f"{warnings}"
+    )
+
+
+def estimated_text(explanation: Explanation) -> str:
+    """`` (12 scores estimated from blocks of sentences, marked ≈)`` when coarse-to-fine
+    occlusion left some sentence scores estimated (their block's drop shared by length), else
+    ``""``."""
+    flagged = sum(s.estimated for s in explanation.sentences)
+    # Explanations stored before the per-sentence flag have only the count.
+    count = flagged or int((explanation.details.get("occlusion") or {}).get("estimated_sentences") or 0)
+    if not count:
+        return ""
+    scores = f"{count} score{'s' if count != 1 else ''} estimated from blocks of sentences"
+    if not flagged:
+        return f" ({scores}; computed before estimated scores were marked)"
+    return f" ({scores}, marked ≈)"
 
 
 def empty_list_text(explanation: Explanation, sign: int) -> str:
