@@ -87,6 +87,16 @@ def test_read_spans_that_miss_a_sentence_still_mark_it() -> None:
     assert marked(document_html(text, e, read=[(0, 15)])) == [text[16:32]]
 
 
+def test_an_estimated_score_is_shown_as_one_in_both_views() -> None:
+    from longbert.explain.html import top_sentences_html
+
+    text = "First sentence. Second sentence."
+    e = explanation_of([SentenceScore((0, 15), 0.3), SentenceScore((16, 32), 0.1, estimated=True)])
+    tops = top_sentences_html(text, e)
+    assert "(+0.3000)" in tops and "(≈+0.1000 estimated)" in tops
+    assert re.search(r'<mark[^>]*title="≈\+0.1000 estimated"', document_html(text, e))
+
+
 # -- the app passes the prediction's read spans ------------------------------------------------
 
 TEXT = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from longbert.explain.result import Explanation, Span
+from longbert.explain.result import Explanation, SentenceScore, Span
 from longbert.ui.highlight import MAX_RENDER_CHARS, UNSEEN_COLOR, cut_note, merged_spans
 
 FOR_COLOUR = "rgba(46, 160, 67, {alpha:.2f})"
@@ -25,6 +25,14 @@ def _mark(text: str, score: float, scale: float, title: str) -> str:
     )
 
 
+def _score_text(sentence: SentenceScore) -> str:
+    """A sentence's score as shown: ``≈`` and "estimated" when coarse-to-fine occlusion spread a
+    block's score over it instead of measuring it."""
+    if sentence.estimated:
+        return f"≈{sentence.score:+.4f} estimated"
+    return f"{sentence.score:+.4f}"
+
+
 def top_sentences_html(text: str, explanation: Explanation, k: int = 3) -> str:
     """Two lists: the ``k`` sentences most for the label and the ``k`` most against it."""
     scale = max((abs(s.score) for s in explanation.sentences), default=0.0)
@@ -33,8 +41,8 @@ def top_sentences_html(text: str, explanation: Explanation, k: int = 3) -> str:
         chosen = explanation.top(k, sign=sign)
         items = "".join(
             "<li>"
-            + _mark(text[s.span[0] : s.span[1]], s.score, scale, f"{s.score:+.4f}")
-            + f" <small>({s.score:+.4f})</small></li>"
+            + _mark(text[s.span[0] : s.span[1]], s.score, scale, _score_text(s))
+            + f" <small>({_score_text(s)})</small></li>"
             for s in (explanation.sentences[i] for i in chosen)
         )
         label = html.escape(explanation.label)
@@ -67,7 +75,7 @@ def document_html(
         start, end = max(sentence.span[0], cursor), min(sentence.span[1], len(shown))
         if end <= start:
             continue
-        title = f"{sentence.score:+.4f}"
+        title = _score_text(sentence)
         if sentence.coverage < 1.0:
             title += f" · {sentence.coverage:.0%} of this sentence read"
         out.append(html.escape(shown[cursor:start]))
