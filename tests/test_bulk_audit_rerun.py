@@ -53,19 +53,21 @@ def test_an_input_labelled_again_replaces_its_row(
     assert sorted(r["name"] for r in rows) == [str(a), str(b)]  # one row per input
     assert all(r["error"] is None and r["label"] for r in rows)
     assert len(read_jsonl(ledger_path(out))) == 2  # the ledger, compacted: what a resume reads
-    # The store got every row it was sent (the replaced ones too) and the output resumes in step.
+    # The store got every row it was sent (the replaced ones as superseded items), its counts
+    # count each input once, and the output resumes in step.
     store = Store(os.environ["LONGBERT_DB_URL"])
     (batch,) = store.list_batches()
-    assert batch.total == 4
+    assert (batch.total, batch.done, batch.errors) == (2, 2, 0)
+    assert store.count_batch_items(batch.id) == 4
     state = json.loads(state_path(out).read_text())
     assert state["retired"] == 2 and "compacting" not in state
     c = env / "c.txt"
     c.write_text("Fans celebrated in the streets.")
     assert main(_args(checkpoint, [a, b, c], out)) == 0
     assert sorted(r["name"] for r in _rows(out)) == [str(a), str(b), str(c)]
-    assert store.get_batch(batch.id).total == 5
+    assert (store.get_batch(batch.id).total, store.count_batch_items(batch.id)) == (3, 5)
     assert main(_args(checkpoint, [a, b, c], out)) == 0  # nothing new: nothing written
-    assert store.get_batch(batch.id).total == 5 and len(_rows(out)) == 3
+    assert store.count_batch_items(batch.id) == 5 and len(_rows(out)) == 3
 
 
 def test_an_input_that_cannot_be_read_now_keeps_its_earlier_row(
@@ -136,8 +138,10 @@ def test_a_kill_during_compaction_is_settled_by_the_next_run(
     rows = read_jsonl(out)
     assert sorted(r["name"] for r in rows) == [str(a), str(b), str(c)]
     assert all(r["error"] is None for r in rows)
-    (batch,) = Store(os.environ["LONGBERT_DB_URL"]).list_batches()
-    assert batch.total == 4  # a's, b's error, b's and c's rows: each sent once
+    store = Store(os.environ["LONGBERT_DB_URL"])
+    (batch,) = store.list_batches()
+    assert store.count_batch_items(batch.id) == 4  # a's, b's error, b's and c's rows: each sent once
+    assert (batch.total, batch.done, batch.errors) == (3, 3, 0)  # b's error superseded
     state = json.loads(state_path(out).read_text())
     assert state["retired"] == 1 and "compacting" not in state
     assert not temporary_path(out).exists()

@@ -9,20 +9,26 @@ at any point. With ``--no-store`` the ledger alone says what is done.
 An input classified again (its text changed, or it can be read now and could not before) gets a
 new row; at the end of the run the ledger keeps only each input's latest row
 (:meth:`~longbert.bulk.outputs.Ledger.compact`), so the output counts every input once. The
-store's batch keeps every row it was given, so the state file records how many rows the ledger
+store's batch supersedes the input's earlier item as soon as the new row reaches it (in that
+row's transaction: its counts, too, count every input once) but keeps the superseded item, so
+its item count is still every row it was sent; the state file records how many rows the ledger
 retired (``retired``): the ledger's rows plus those are the rows the store got. A kill during
 that step is resolved on the next run from the ``compacting`` record written before the rename.
+
+However the run ends after its batch is opened (an error, Ctrl-C, the final table failing to
+build), the batch is let go (interrupted) and its heartbeat thread stops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from longbert.bulk.local import BulkResult, classify_items, prefetch, skip_done
 from longbert.bulk.model import strategy_config
@@ -45,6 +51,9 @@ from longbert.bulk.sources import ReadCounter, input_bytes, iter_sources
 from longbert.bulk.table_files import build_table
 from longbert.cli_common import check_output
 from longbert.errors import LongBertError
+
+if TYPE_CHECKING:
+    from longbert.bulk.store_sink import StoreSink
 
 STATE_VERSION = 1
 #: Rows written (ledger, then store) at a time.
@@ -79,7 +88,7 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     # So is an output that would replace an input, or a file that is not this tool's own.
     check_not_an_input(Path(options.output).expanduser(), options.inputs)
     output = check_output(options.output, "--output")
-    fmt = output_format(output)
+    output_format(output)  # an unknown suffix is refused before the model loads
     ledger = Ledger(ledger_path(output))
     fingerprint = options.fingerprint()
     state = claim_output(output, fingerprint, options.overwrite)
@@ -87,38 +96,77 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     engine = _make_engine(options)
     if options.overwrite:  # only now: a model that fails to load leaves the old run as it was
         discard_run(output)
-    sink = None
-    keep_rows: int | None = None
-    stored_rows = 0
     state = state or {"version": STATE_VERSION, "run": fingerprint, "store": None}
     state["retired"] = int(state.get("retired") or 0)
-    if options.store:
-        from longbert.bulk.store_sink import StoreSink
+    sink = _open_sink(options, engine, output, state) if options.store else None
+    try:
+        summary = _run(options, engine, output, ledger, sink, state, stream)
+    except BaseException:
+        # Whatever stopped the run (Ctrl-C, the store or disk failing, the final table failing
+        # to build), its batch is let go, so a long-lived process keeps no heartbeat thread
+        # and History shows the batch interrupted: running the command again finishes it.
+        if sink is not None:
+            _end_sink(sink, "interrupted")
+        raise
+    if sink is not None:
+        sink.mark("done")
+    write_state(output, {**state, "status": "done"})
+    return summary
 
-        sink = StoreSink(options.db_url)
-        stored = state.get("store")
-        if stored is not None and stored.get("database_id") != sink.database_id:
-            raise OutputError(
-                f"{output} was recorded in another database ({stored.get('where')}), not {sink.where}. "
-                "Set LONGBERT_DB_URL to that database, or use another --output."
-            )
-        config = {
-            "model": options.spec.model or "zero-shot",
-            "model_name": engine.model_name,
-            "strategy": engine.strategy_config,
-            "labels": options.spec.labels,
-            "batch_size": options.batch_size,
-            "files": [str(p) for p in options.inputs[:200]],
-            "text_column": options.text_column,
-            "cli": {"output": str(output), "engine": options.engine},
-        }
-        name = options.batch_name or f"predict → {output.name}"
-        batch_id = sink.open_batch(name, config, stored.get("batch_id") if stored else None)
-        state["store"] = {"where": sink.where, "database_id": sink.database_id, "batch_id": batch_id}
+
+def _open_sink(options: PredictOptions, engine: Any, output: Path, state: dict[str, Any]) -> StoreSink:
+    """The run's store batch (a new one, or the one ``state`` names), held by this process
+    (:meth:`~longbert.bulk.store_sink.StoreSink.open_batch`); recorded in ``state``."""
+    from longbert.bulk.store_sink import StoreSink
+
+    sink = StoreSink(options.db_url)
+    stored = state.get("store")
+    if stored is not None and stored.get("database_id") != sink.database_id:
+        raise OutputError(
+            f"{output} was recorded in another database ({stored.get('where')}), not {sink.where}. "
+            "Set LONGBERT_DB_URL to that database, or use another --output."
+        )
+    config = {
+        "model": options.spec.model or "zero-shot",
+        "model_name": engine.model_name,
+        "strategy": engine.strategy_config,
+        "labels": options.spec.labels,
+        "batch_size": options.batch_size,
+        "files": [str(p) for p in options.inputs[:200]],
+        "text_column": options.text_column,
+        "cli": {"output": str(output), "engine": options.engine},
+    }
+    name = options.batch_name or f"predict → {output.name}"
+    batch_id = sink.open_batch(name, config, stored.get("batch_id") if stored else None)
+    state["store"] = {"where": sink.where, "database_id": sink.database_id, "batch_id": batch_id}
+    return sink
+
+
+def _end_sink(sink: StoreSink, status: str) -> None:
+    """End the run's hold on its batch while another error is on its way up: the heartbeat
+    stops first (:meth:`~longbert.store.BatchLease.end`), and a store that fails to record the
+    status (a lease that then lapses by itself) must not hide that error."""
+    with contextlib.suppress(Exception):
+        sink.mark(status)
+
+
+def _run(
+    options: PredictOptions,
+    engine: Any,
+    output: Path,
+    ledger: Ledger,
+    sink: StoreSink | None,
+    state: dict[str, Any],
+    stream: TextIO | None,
+) -> RunSummary:
+    """Resume the ledger in step with the store, label what is left, compact the ledger and
+    build the output table; the caller ends the batch (done, or interrupted on any error)."""
+    keep_rows: int | None = None
+    stored_rows = 0
     output.parent.mkdir(parents=True, exist_ok=True)
     _finish_compaction(state, ledger)
     if sink is not None:
-        stored_rows = sink.stored_rows()
+        stored_rows = sink.stored_rows()  # every row the batch was sent, superseded ones included
         keep_rows = stored_rows - state["retired"]  # the ledger's rows that reached the store
         if keep_rows < 0:
             raise _store_mismatch(output, state, stored_rows, count_rows(ledger.path))
@@ -157,21 +205,20 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
         ledger.close()
         progress.close()
         if sink is not None:
-            sink.mark("interrupted")
+            _end_sink(sink, "interrupted")
         write_state(output, {**state, "status": "interrupted"})
         raise
     ledger.close()
     progress.totals.skipped = skipped[0]
     progress.close()
+    # From here a failure leaves the state file as it is: it may hold a compaction to settle.
     if sink is None or ledger.rows + state["retired"] == sink.stored_rows():
         # Only when the store has every row (it always has here): the retired count stays true.
         _compact(ledger, output, state)
     rows, labelled = ledger.counts()
+    fmt = output_format(output)
     if fmt != "jsonl":
         rows = build_table(ledger.path, output, fmt, multi_label=engine.multi_label)
-    if sink is not None:
-        sink.mark("done")
-    write_state(output, {**state, "status": "done"})
     t = progress.totals
     return RunSummary(
         documents=t.documents,

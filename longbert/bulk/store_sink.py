@@ -8,6 +8,12 @@ therefore exactly how many output rows reached the store, which is what a resume
 never because the rows so far reached the total so far. Only the process that runs the command
 writes here; Ray actors never do.
 
+An input labelled again (its text changed, or it could not be read before) appends an item of
+the same name, which supersedes the earlier one in that same transaction
+(:mod:`longbert.store.batches`): the batch's total, done and error counts count each input once,
+by its latest row, as the output does, and History's batch filter shows its latest prediction
+(the earlier one stays in the store, out of the batch). Superseded items still count as items.
+
 For the whole run the process holds the batch's worker lease, as the app's batch jobs do
 (:class:`~longbert.store.BatchLease`, a heartbeat thread): History shows the batch running, with
 this host and process id, however long a chunk takes, and interrupted once the process is gone
@@ -16,13 +22,14 @@ the command (``config["cli"]["command"]``, without ``--overwrite``) so that Hist
 what to run again: such a batch is resumed by its command, from its output, never by the app.
 
 Store functions called: ``get_store``, ``Store.database_id``, ``Store.create_batch``,
-``Store.get_batch``, ``Store.save_prediction``, ``Store.record_error``,
+``Store.get_batch``, ``Store.count_batch_items``, ``Store.save_prediction``, ``Store.record_error``,
 ``Store.mark_batch_status`` and, through the lease, ``Store.claim_batch``,
 ``Store.heartbeat_batch``, ``Store.release_batch``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -99,14 +106,22 @@ class StoreSink:
         if self.heartbeat_seconds is not None:
             lease.interval = self.heartbeat_seconds
         self._lease = lease.start()
-        # A claim leaves a finished batch's status alone; this run is adding to it again.
-        self.store.mark_batch_status(self.batch_id, "running")
+        try:
+            # A claim leaves a finished batch's status alone; this run is adding to it again.
+            self.store.mark_batch_status(self.batch_id, "running")
+        except BaseException:
+            # No heartbeat thread left behind by a failed start; the error is the one to report.
+            self._lease = None
+            with contextlib.suppress(Exception):
+                lease.end("interrupted")
+            raise
         return self.batch_id
 
     def stored_rows(self) -> int:
-        """How many results (predictions and errors) the batch holds: the rows that reached it."""
+        """How many results (predictions and errors) the batch was sent: the rows that reached
+        it, superseded ones included (its ``total`` counts each input once instead)."""
         assert self.batch_id is not None
-        return self.store.get_batch(self.batch_id).total
+        return self.store.count_batch_items(self.batch_id)
 
     def write(self, results: Sequence[tuple[Prediction | PredictionError, Document | None]]) -> None:
         """Save predictions (with their attention summary, if computed) and record errors, in

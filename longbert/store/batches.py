@@ -7,16 +7,24 @@ lists what is left to do.
 
 A batch created with a total only may also be *open-ended* (:func:`is_open_ended`): a
 command-line run appends its results as they come and knows its end only when its inputs run out,
-so such a batch is never finished by its counts reaching its total (which is then just the rows
-so far); its maker marks it done.
+so such a batch is never finished by its counts reaching its total; its maker marks it done. In
+such a batch an item name stands for one input: a result appended for a name the batch already
+holds *supersedes* the earlier item(s) of that name (an input labelled again: its text changed,
+or it could not be read before). A superseded item keeps its row (status ``superseded``, its
+error or prediction id), so the batch's item count (:meth:`BatchesMixin.count_batch_items`) is
+still every result it was sent, but it leaves the counts: ``total``, ``done`` and ``errors``
+count each input once, by its latest result. Its prediction stays in the store (with any
+correction a person made of it) but no longer belongs to the batch (``predictions.batch_id`` is
+cleared), so History's and exports' batch filter show each input's latest prediction only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
@@ -32,10 +40,12 @@ from longbert.store.leases import (
 )
 from longbert.store.queries import history_rows_by_id
 from longbert.store.records import BatchItemRecord, BatchRecord
-from longbert.store.schema import BatchItemRow, BatchRow, utcnow
+from longbert.store.schema import BatchItemRow, BatchRow, PredictionRow, utcnow
 
 BATCH_STATUSES = ("pending", "running", "done", "interrupted", "failed", "cancelled")
-ITEM_STATUSES = ("pending", "done", "error")
+ITEM_STATUSES = ("pending", "done", "error", "superseded")
+#: An open-ended batch's item replaced by a later result for the same name (see the module doc).
+SUPERSEDED = "superseded"
 #: Config key set on an open-ended batch (``create_batch(open_ended=True)``).
 OPEN_ENDED_KEY = "open_ended"
 #: Config key of the batches ``python -m longbert.predict`` records (:mod:`longbert.bulk.store_sink`).
@@ -62,13 +72,16 @@ def finish_item(
     """Mark one batch item done or failed, inside the caller's transaction; returns its position.
 
     ``position`` picks the item; ``None`` takes the first pending item called ``name``, or
-    appends a new item when there is none (batches created with a total only).
+    appends a new item when there is none (batches created with a total only). An item appended
+    to an open-ended batch supersedes the batch's earlier items called ``name`` (module doc).
 
     Raises:
         RecordNotFoundError: no such batch.
     """
     batch = lock_batch(session, batch_id)
+    open_ended = is_open_ended(batch.config or {})
     item: BatchItemRow | None
+    earlier: list[BatchItemRow] = []
     if position is not None:
         if position < 0:
             raise StoreError(f"Batch item position must be >= 0, got {position}.")
@@ -76,21 +89,27 @@ def finish_item(
             select(BatchItemRow).where(BatchItemRow.batch_id == batch_id, BatchItemRow.position == position)
         )
     else:
-        item = session.scalar(
-            select(BatchItemRow)
-            .where(
-                BatchItemRow.batch_id == batch_id,
-                BatchItemRow.name == name,
-                BatchItemRow.status == "pending",
+        # One look-up by name serves both: the first pending item to fill, else the finished
+        # items a new one supersedes (the batch's items are scanned once per save either way).
+        same_name = list(
+            session.scalars(
+                select(BatchItemRow)
+                .where(
+                    BatchItemRow.batch_id == batch_id,
+                    BatchItemRow.name == name,
+                    BatchItemRow.status != SUPERSEDED,
+                )
+                .order_by(BatchItemRow.position)
             )
-            .order_by(BatchItemRow.position)
-            .limit(1)
         )
+        item = next((i for i in same_name if i.status == "pending"), None)
         if item is None:
+            earlier = same_name if open_ended else []
             last = session.scalar(
                 select(func.max(BatchItemRow.position)).where(BatchItemRow.batch_id == batch_id)
             )
             position = 0 if last is None else last + 1
+    appended = item is None
     if item is None:
         assert position is not None
         item = BatchItemRow(batch_id=batch_id, position=position, name=name, status="pending")
@@ -105,17 +124,39 @@ def finish_item(
     item.updated_at = now
     batch.done_count += int(status == "done") - int(previous == "done")
     batch.error_count += int(status == "error") - int(previous == "error")
-    batch.total = max(batch.total, item.position + 1)
+    if open_ended:
+        # Each input once: the new item counts, the items it supersedes no longer do.
+        batch.total += int(appended) - _supersede(session, batch, earlier, now)
+    else:
+        batch.total = max(batch.total, item.position + 1)
     if batch.status in ("pending", "interrupted"):
         batch.status = "running"
     touch_lease(batch, now)
     counted_out = batch.done_count + batch.error_count >= batch.total
-    if batch.status == "running" and counted_out and not is_open_ended(batch.config or {}):
+    if batch.status == "running" and counted_out and not open_ended:
         batch.status = "done"
         batch.finished_at = now
         drop_lease(batch)
     batch.updated_at = now
     return item.position
+
+
+def _supersede(session: Session, batch: BatchRow, items: Sequence[BatchItemRow], now: datetime) -> int:
+    """Take ``items`` (finished items of ``batch``) out of its counts, and their predictions out
+    of the batch (kept in the store, corrections and all); returns how many were taken."""
+    for item in items:
+        batch.done_count -= int(item.status == "done")
+        batch.error_count -= int(item.status == "error")
+        item.status = SUPERSEDED
+        item.updated_at = now
+    predictions = [i.prediction_id for i in items if i.prediction_id is not None]
+    if predictions:
+        session.execute(
+            update(PredictionRow)
+            .where(PredictionRow.id.in_(predictions), PredictionRow.batch_id == batch.id)
+            .values(batch_id=None)
+        )
+    return len(items)
 
 
 def _batch_record(row: BatchRow) -> BatchRecord:
@@ -296,18 +337,29 @@ class BatchesMixin:
         )
         return self._db.read(lambda s: [_item_record(r) for r in s.scalars(statement)])
 
-    def batch_items(self, batch_id: int) -> list[BatchItemRecord]:
-        """Every item of a batch in order, done ones with their prediction's history row."""
+    def count_batch_items(self, batch_id: int) -> int:
+        """How many items the batch holds, superseded ones included: for an open-ended batch,
+        every result it was sent (its ``total`` counts each input once). Raises
+        RecordNotFoundError if there is no such batch."""
+
+        def work(session: Session) -> int:
+            get_row(session, BatchRow, batch_id, f"There is no batch {batch_id}.")
+            counted = select(func.count()).select_from(BatchItemRow).where(BatchItemRow.batch_id == batch_id)
+            return int(session.scalar(counted) or 0)
+
+        return self._db.read(work)
+
+    def batch_items(self, batch_id: int, include_superseded: bool = False) -> list[BatchItemRecord]:
+        """Every item of a batch in order, done ones with their prediction's history row;
+        items superseded by a later result for their name (module doc) only with
+        ``include_superseded``."""
 
         def work(session: Session) -> list[BatchItemRecord]:
             get_row(session, BatchRow, batch_id, f"There is no batch {batch_id}.")
-            items = list(
-                session.scalars(
-                    select(BatchItemRow)
-                    .where(BatchItemRow.batch_id == batch_id)
-                    .order_by(BatchItemRow.position)
-                )
-            )
+            statement = select(BatchItemRow).where(BatchItemRow.batch_id == batch_id)
+            if not include_superseded:
+                statement = statement.where(BatchItemRow.status != SUPERSEDED)
+            items = list(session.scalars(statement.order_by(BatchItemRow.position)))
             ids = [i.prediction_id for i in items if i.prediction_id is not None]
             rows = history_rows_by_id(session, ids)
             return [
