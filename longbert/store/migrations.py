@@ -210,6 +210,12 @@ def _upgrade_5_to_6(connection: Connection, op: Operations) -> None:
     )
 
 
+def _upgrade_6_to_7(connection: Connection, op: Operations) -> None:
+    """v7: an index on a batch's items by name (a command-line re-run supersedes an input's
+    earlier items by name at every save; without it each save scans the batch's items)."""
+    op.create_index("ix_batch_items_batch_id_name", "batch_items", ["batch_id", "name"])
+
+
 #: ``from_version`` → the step that upgrades it to ``from_version + 1``.
 UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {
     1: _upgrade_1_to_2,
@@ -217,6 +223,7 @@ UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {
     3: _upgrade_3_to_4,
     4: _upgrade_4_to_5,
     5: _upgrade_5_to_6,
+    6: _upgrade_6_to_7,
 }
 
 

@@ -245,6 +245,7 @@ class BatchItemRecord:
     batch_id: int
     position: int
     name: str
+    #: pending, done, error or superseded (a command-line re-run labelled the input again).
     status: str
     error: str | None
     prediction_id: int | None

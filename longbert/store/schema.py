@@ -16,6 +16,8 @@ whose worker died shows as interrupted. 5 -- saved ``label_sets`` (name, labels,
 and ``predictions.label_set``, the name of the label set a prediction was made with;
 ``batch_items.fields``, the other columns of an uploaded table's row. 6 -- ``explanations``: why a
 prediction got its label, per method and explained label (sentence and word scores as JSON).
+7 -- an index on ``batch_items (batch_id, name)``: a command-line re-run supersedes an input's
+earlier items (status ``superseded``) by name at every save.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -40,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: ``PRAGMA application_id`` of LongBERT's SQLite files (the bytes ``LgBt``); files from before
 #: schema version 3 have 0 until they are upgraded.
@@ -239,17 +242,22 @@ class ExplanationRow(Base):
 
 
 class BatchItemRow(Base):
-    """One file (or row) of a batch: pending, done (with its prediction) or error (with why)."""
+    """One file (or row) of a batch: pending, done (with its prediction), error (with why) or
+    superseded (a command-line re-run labelled the same input again: the later item counts)."""
 
     __tablename__ = "batch_items"
-    __table_args__ = (UniqueConstraint("batch_id", "position"),)
+    __table_args__ = (
+        UniqueConstraint("batch_id", "position"),
+        # A command-line batch looks up an input's earlier items by name at every save (v7).
+        Index("ix_batch_items_batch_id_name", "batch_id", "name"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
     #: 0-based order of the item within its batch.
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(1024))
-    #: pending, done or error.
+    #: pending, done, error or superseded.
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id", ondelete="SET NULL"))
