@@ -116,6 +116,8 @@ def pretrained_encoder(variant: str, fold: int, args: argparse.Namespace) -> tup
     if record_path.exists():
         return str(folder), json.loads(record_path.read_text())
     texts = corpus_for(variant, fold, args)
+    # A run stopped before (Ctrl-C, SIGTERM: its state in .last) continues where it was.
+    resume = (folder / ".last").is_dir()
     config = PretrainConfig(
         output_dir=str(folder),
         strategy=setting["strategy"],
@@ -129,12 +131,18 @@ def pretrained_encoder(variant: str, fold: int, args: argparse.Namespace) -> tup
         threads=args.threads,
         record=False,
         quiet=True,
-        overwrite=True,
+        resume=resume,
+        overwrite=not resume,
         save_every_minutes=0,
     )
     print(f"   pre-training {variant} on {len(texts)} documents, {setting['steps']} steps", flush=True)
     started, cpu_started = time.perf_counter(), time.process_time()
     result = pretrain(config, documents=texts)
+    if result.status != "done":  # no encoder saved: nothing to cache or fine-tune from
+        raise SystemExit(
+            f"Pre-training stopped at step {result.steps} of {result.total_steps} ({result.status}); "
+            "run the same command again to continue it."
+        )
     heldout = {
         moment: {k: v for k, v in report.items() if isinstance(v, (int, float))}
         for moment, report in result.heldout.items()
