@@ -358,6 +358,8 @@ def _import_label_studio() -> None:
         if done.legacy:
             st.info(f"{plural(done.legacy, 'task')} imported by an older LongBERT, which did not "
                     "record its annotations: left as they were (new annotations there were not added).")
+        for reason in done.not_applied[:20]:
+            st.warning(f"Not applied: {md(reason)}")
         for reason in done.skipped[:20]:
             st.warning(f"Skipped {md(reason)}")
         if len(done.skipped) > 20:

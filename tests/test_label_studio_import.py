@@ -210,6 +210,44 @@ def test_an_annotation_an_older_import_knew_by_its_id_alone_is_not_imported_agai
     assert (again.corrections, again.already_imported) == (0, 1)
 
 
+def test_an_annotation_saved_again_unchanged_does_not_overrule_a_label_set_in_the_app(store: Store) -> None:
+    task = _ids(_task(7, "The keeper saved a penalty.", ["sport"]), 12)
+    task["annotations"][0]["updated_at"] = "2026-12-01T10:00:00.000Z"
+    _import(store, [task], labels=list(NEWS))
+    (row,) = store.history().rows
+    store.add_correction(row.id, "politik", note="a reviewer, in the app")
+    task["annotations"][0]["updated_at"] = "2026-12-03T08:00:00.000Z"  # Update pressed, same answer
+    again = _import(store, [task], labels=list(NEWS))
+    assert (again.corrections, again.already_imported, again.not_applied) == (0, 1, [])
+    assert store.history().rows[0].corrected_label == "politik"
+
+
+def test_an_edit_in_label_studio_never_overrules_a_label_set_in_the_app_since(store: Store) -> None:
+    task = _ids(_task(7, "The keeper saved a penalty.", ["sport"]), 12)
+    task["annotations"][0]["updated_at"] = "2026-12-01T10:00:00.000Z"
+    _import(store, [task], labels=list(NEWS))
+    (row,) = store.history().rows
+    store.add_correction(row.id, "politik", note="a reviewer, in the app")
+    task["annotations"][0].update({"result": [_choices("politik")], "updated_at": "2026-12-04T08:00:00Z"})
+    store.add_correction(row.id, "sport", note="another reviewer, in the app")
+    done = _import(store, [task], labels=list(NEWS))
+    assert done.corrections == 0 and store.history().rows[0].corrected_label == "sport"
+    (reason,) = done.not_applied
+    assert reason.startswith("task 7, annotation 12: edited in Label Studio (politik)")
+    assert "label set in LongBERT since it was imported is in force" in reason
+    assert _import(store, [task], labels=list(NEWS)).not_applied == []  # reported once
+
+
+def test_an_edit_of_an_annotation_an_older_import_knew_by_its_id_alone_is_reported(store: Store) -> None:
+    task = _ids(_task(7, "The keeper saved a penalty.", ["sport"]), 12)
+    _import(store, [task], labels=list(NEWS))  # no updated_at: its id alone, as older imports did
+    task["annotations"][0].update({"result": [_choices("politik")], "updated_at": "2026-12-04T08:00:00Z"})
+    done = _import(store, [task], labels=list(NEWS))
+    assert done.corrections == 0 and store.history().rows[0].corrected_label == "sport"
+    (reason,) = done.not_applied
+    assert "after an older LongBERT imported it without its version" in reason
+
+
 def test_annotations_without_an_id_are_known_by_their_result(store: Store) -> None:
     task = _task(7, "The keeper saved a penalty.", ["sport"])
     _import(store, [task], labels=list(NEWS))

@@ -14,8 +14,11 @@ correction). Each task's text becomes a document exactly as an uploaded table ro
 (:func:`~longbert.bulk.items.text_item`), so its SHA-256 matches the same text uploaded; a task
 that cannot be a document, or whose labels do not fit the set, is skipped whole, with its reason.
 
-Importing a file again adds exactly the annotations not imported before -- an annotation edited
-in Label Studio since counts as new, and its new answer comes in force. Each correction knows the
+Importing a file again adds exactly the annotations not imported before. An annotation edited in
+Label Studio since (a new ``updated_at``) with a new answer replaces the correction it became,
+while that correction is still in force: a label a person set in LongBERT since is never
+overruled (the edit is listed in :attr:`Imported.not_applied`); saved again unchanged, nothing
+happens. Each correction knows the
 annotation it came from (its note: ``Label Studio task 7, annotation 12, updated <when>``; see
 :mod:`longbert.ui.label_studio_tasks` for how annotations are known), and the prediction keeps the list
 of annotations ever imported onto it (``extra["label_studio_annotations"]``), so a correction a
@@ -35,14 +38,15 @@ from longbert.bulk.items import text_item
 from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.readers import FileError
-from longbert.store import Store
-from longbert.store.records import LabelSetRecord
+from longbert.store import CorrectionChangedError, Store
+from longbert.store.records import CorrectionRecord, LabelSetRecord
 from longbert.text.limits import DEFAULT_LIMITS
 from longbert.ui.label_studio_tasks import (
     NOTE,
     Annotation,
     Chosen,
     already_imported,
+    annotation_id,
     every_choice,
     is_joined,
     load_tasks,
@@ -83,6 +87,10 @@ class Imported:
     #: Of those, tasks an older LongBERT imported, which did not record which annotations it
     #: stored: left as they were, even if Label Studio has new annotations for them.
     legacy: int = 0
+    #: ``task id, annotation: reason`` for each annotation edited in Label Studio whose new
+    #: answer was not applied (a person set another label in LongBERT since it was imported; or
+    #: an older LongBERT imported it without its version).
+    not_applied: list[str] = field(default_factory=list)
 
 
 def _saved_labels(store: Store, name: str) -> list[str]:
@@ -230,15 +238,80 @@ class _Importer:
             return None
         seen = {str(i) for earlier in done for i in earlier["extra"].get(ANNOTATIONS_KEY) or []}
         seen |= {i for earlier in done for note in earlier["notes"] if (i := noted_annotation(note))}
-        missing = [(identity, choice) for identity, choice in people if not already_imported(identity, seen)]
+        imported = self._imported_corrections(done)
+        missing: list[Annotation] = []
+        edits: list[tuple[Annotation, CorrectionRecord]] = []
+        for identity, choice in people:
+            earlier = imported.get(annotation_id(identity))
+            if already_imported(identity, seen):
+                if identity not in seen and earlier is not None and not self._same(earlier, choice):
+                    self.out.not_applied.append(
+                        f"task {task_id}, annotation {annotation_id(identity)}: edited in Label Studio "
+                        f"({', '.join(choice) or 'no label'}) after an older LongBERT imported it "
+                        "without its version; correct it in LongBERT if the edit should count"
+                    )
+            elif earlier is None:
+                missing.append((identity, choice))
+            elif self._same(earlier, choice):  # saved again in Label Studio, the answer unchanged
+                continue
+            else:
+                edits.append(((identity, choice), earlier))
+        applied = [self._edit(task_id, identity, choice, earlier) for (identity, choice), earlier in edits]
         if not missing:
-            self.out.already_imported += 1
+            if any(applied):
+                self.out.tasks += 1
+            else:
+                self.out.already_imported += 1
             return None
         latest = done[-1]
         if {label for _, choice in missing for label in choice} <= set(latest["labels"]):
             return self._write(task_id, document, [], missing, latest["id"])
         refused = self._model_check(self._model_name(None))
         return refused or self._write(task_id, document, [], missing)
+
+    def _imported_corrections(self, done: list[dict[str, Any]]) -> dict[str, CorrectionRecord]:
+        """Annotation id → the correction the last imported version of it became."""
+        found: dict[str, CorrectionRecord] = {}
+        for earlier in done:
+            if not any(noted_annotation(note) for note in earlier["notes"]):
+                continue
+            for correction in self.store.list_corrections(earlier["id"]):
+                identity = noted_annotation(correction.note or "")
+                if identity is not None:
+                    found[annotation_id(identity)] = correction  # oldest first: the last wins
+        return found
+
+    def _same(self, correction: CorrectionRecord, choice: Sequence[str]) -> bool:
+        if self.multi_label:
+            return sorted(correction.labels) == sorted(choice)
+        return bool(choice) and correction.label == choice[0]
+
+    def _edit(self, task_id: Any, identity: str, choice: list[str], earlier: CorrectionRecord) -> bool:
+        """An annotation edited in Label Studio since it was imported: its new answer replaces
+        the old one's correction while that is still in force; a label a person set in LongBERT
+        since is never overruled (the edit is reported instead). Whether it was applied."""
+        where = f"task {task_id}, annotation {annotation_id(identity)}"
+        try:
+            self.store.add_correction(
+                earlier.prediction_id,
+                choice if self.multi_label else choice[0],
+                note=NOTE.format(task=task_id, annotation=identity),
+                in_force=earlier.id,
+            )
+            applied = True
+            self.out.corrections += 1
+        except CorrectionChangedError:
+            applied = False
+            self.out.not_applied.append(
+                f"{where}: edited in Label Studio ({', '.join(choice) or 'no label'}), but a label "
+                "set in LongBERT since it was imported is in force there and was kept"
+            )
+        except LongBertError as error:
+            applied = False
+            self.out.not_applied.append(f"{where}: {error}")
+        # Recorded as imported either way: a person's later label stands, and is not re-reported.
+        self.store.extend_prediction_extra(earlier.prediction_id, ANNOTATIONS_KEY, [identity])
+        return applied
 
     def _model_name(self, prediction: Mapping[str, Any] | None) -> str:
         version = "annotations" if prediction is None else prediction.get("model_version") or "import"

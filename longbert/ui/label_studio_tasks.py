@@ -52,10 +52,15 @@ def annotation_identity(annotation: Mapping[str, Any], task_id: Any) -> str:
     return "(no id) " + hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
+def annotation_id(identity: str) -> str:
+    """The annotation an identity names, whatever its version (``"12, updated …"`` → ``"12"``)."""
+    return identity.partition(_UPDATED)[0]
+
+
 def already_imported(identity: str, seen: Collection[str]) -> bool:
     """Whether the annotation ``identity`` names is among those imported (``seen``): this version
     of it, or the annotation as an older import recorded it (its id alone, any version)."""
-    return identity in seen or identity.partition(_UPDATED)[0] in seen
+    return identity in seen or annotation_id(identity) in seen
 
 
 def noted_annotation(note: str) -> str | None:
