@@ -153,8 +153,9 @@ def test_a_batch_recorded_by_an_older_version_is_not_finished_by_a_save(url: str
     assert store.get_batch(batch_id).status != "done"
 
 
+@pytest.mark.parametrize("overwrite", ["--overwrite", "--overw", "--ov"])
 def test_the_command_is_recorded_without_overwrite(
-    url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, overwrite: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(
@@ -168,7 +169,7 @@ def test_the_command_is_recorded_without_overwrite(
             "my docs",
             "--output",
             "out.csv",
-            "--overwrite",
+            overwrite,  # argparse takes any unambiguous start of an option
         ],
     )
     sink = StoreSink(url, heartbeat_seconds=0.05)

@@ -203,7 +203,7 @@ def test_exit_status_is_1_when_nothing_was_labelled(
     assert main([*wrong, "--output", str(env / "a.jsonl")]) == 1
     err = capsys.readouterr().err
     assert "0 labelled, 2 errors" in err
-    assert "error: nothing was labelled: all 2 inputs read in this run failed" in err
+    assert "error: nothing was labelled: the output holds only errors (2 rows" in err
     # A re-run with nothing new to read still says the output holds no label.
     assert main([*wrong, "--output", str(env / "a.jsonl")]) == 1
     assert "the output holds only errors" in capsys.readouterr().err
@@ -217,3 +217,9 @@ def test_exit_status_is_1_when_nothing_was_labelled(
     assert main([*right, "--output", str(env / "b.jsonl")]) == 0
     err = capsys.readouterr().err
     assert "1 labelled, 1 errors" in err and "error:" not in err
+    # Resumed with one more input that fails: the output still holds a label, so the run (like
+    # the same command run again) succeeds, the error counted -- the status does not flip.
+    (env / "broken.txt").write_bytes(b"")
+    more = [*base, "--input", str(table), str(env / "missing.txt"), str(env / "broken.txt")]
+    assert main([*more, "--text-column", "body", "--output", str(env / "b.jsonl")]) == 0
+    assert "error:" not in capsys.readouterr().err

@@ -51,8 +51,8 @@ def command_line() -> dict[str, str]:
     program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if program is None or (program.parent.name, program.name) != ("longbert", "predict.py"):
         return {}
-    # argparse takes any unambiguous start of an option ("--overw"), so drop those too.
-    arguments = [a for a in sys.argv[1:] if not (len(a) > 4 and "--overwrite".startswith(a))]
+    # argparse takes any unambiguous start of an option ("--ov": "--o" could be --output too).
+    arguments = [a for a in sys.argv[1:] if not (len(a) >= 4 and "--overwrite".startswith(a))]
     return {"command": shlex.join(["python", "-m", "longbert.predict", *arguments]),
             "workdir": os.getcwd()}
 
