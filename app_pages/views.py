@@ -138,10 +138,22 @@ def render_why(prediction_id: int | None, p: Prediction, document: Document, pre
                              index=labels.index(p.label) if p.label in labels else 0,
                              key=f"{prefix}:why-label:{prediction_id}",
                              help="The predicted label, or another one: why not that one?")
+    # Early-exit predictions: the full-depth methods cannot explain them as made, so attention
+    # is the default (its own key, so a switch left on occlusion by another model does not
+    # carry over) and the others are marked: they can explain the full model instead.
+    exits = why.exits_in_force(p)
+    default = "attention" if exits is not None else why.METHOD_ORDER[0]
     method = method_col.segmented_control(
-        "Method", list(why.METHOD_ORDER), default=why.METHOD_ORDER[0], required=True,
-        format_func=why.method_title, key=f"{prefix}:why-method") or why.METHOD_ORDER[0]
+        "Method", list(why.METHOD_ORDER), default=default, required=True,
+        format_func=lambda m: why.method_title(m) + (
+            " (full model)" if exits is not None and m in why.FULL_DEPTH_METHODS else ""),
+        key=f"{prefix}:why-method" + ("" if exits is None else ":exits")) or default
     st.caption(why.method_help(method))
+    full_model = exits is not None and method in why.FULL_DEPTH_METHODS
+    if exits is not None:
+        st.caption(md(why.exits_text(exits)) if full_model else
+                   f"Made by an early-exit model (exit threshold {exits:g}): attention reads "
+                   "the layers it ran; the other methods can only explain the full model.")
     try:
         stored = why.stored_explanations(store, prediction_id, label)
     except LongBertError as error:  # a damaged row: say so, computing a new one still works
@@ -151,14 +163,20 @@ def render_why(prediction_id: int | None, p: Prediction, document: Document, pre
     if unavailable:
         st.warning(unavailable)
     again = method in stored
-    if st.button("Explain again" if again else "Explain", key=f"{prefix}:why-go",
+    go = ("Explain the full model " + ("again" if again else "instead") if full_model
+          else "Explain again" if again else "Explain")
+    if st.button(go, key=f"{prefix}:why-go",
                  disabled=unavailable is not None, type="secondary" if again else "primary",
-                 help="Computes it with the model that made this prediction and keeps it with "
-                 "the prediction" + (" (replacing the one shown)." if again else ".")):
+                 help=("Computes it with the model that made this prediction, every layer and "
+                       "no exits, " if full_model else
+                       "Computes it with the model that made this prediction ")
+                 + "and keeps it with the prediction"
+                 + (" (replacing the one shown)." if again else ".")):
         try:
             with st.spinner(f"Explaining with {why.method_title(method).lower()}…"):
                 outcome = why.explain_and_store(store, prediction_id, p, document, method,
-                                                resources.load_model, label=label)
+                                                resources.load_model, label=label,
+                                                full_model=full_model)
         except LongBertError as error:
             st.error(str(error))
         else:
@@ -174,7 +192,7 @@ def render_why(prediction_id: int | None, p: Prediction, document: Document, pre
     record = stored.get(method)
     if record is None:
         st.info(f"Not explained with {why.method_title(method).lower()} yet"
-                + ("" if unavailable else ": press **Explain**")
+                + ("" if unavailable else f": press **{go}**")
                 + (f". Saved already: {', '.join(others)}." if others else "."))
         return
     e = record.explanation

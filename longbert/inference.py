@@ -366,9 +366,9 @@ def _make_prediction(
             score = float(scores.window_probs[row, best]) if scores.window_probs is not None else float("nan")
             # One segment per contiguous run the window read: chunk's head+tail view reads the
             # start and the end, and one span from its first to last token would claim the whole
-            # middle as read. Each run carries the window's own score and pooling weight.
+            # middle as read. Each run carries the window's index, score and pooling weight.
             for span in selection.doc.char_spans(positions):
-                segments.append(SegmentScore("window", span, score, True, float(scores.weights[row])))
+                segments.append(SegmentScore("window", span, score, True, float(scores.weights[row]), k))
     summary = None
     if scores.cls_rows is not None:
         summary = summarize_attention(

@@ -6,6 +6,8 @@ scores) so they serialise compactly; every field documents its shape.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,12 @@ class SegmentScore:
     (TextRank centrality for sentences; for windows, the probability of the predicted label
     given that window alone). ``weight`` is the window's pooling weight (attention pooling),
     else ``None``.
+
+    A window reads one or more contiguous runs of text (chunk's head+tail window reads the
+    start and the end), one segment each: ``window`` is the index (0-based, in the order the
+    model read the windows) of the window a run belongs to, so its runs share it, their score
+    and their weight. ``None`` for sentences, and for windows stored before it was kept (see
+    :func:`segment_windows`).
     """
 
     kind: str
@@ -31,6 +39,41 @@ class SegmentScore:
     score: float
     selected: bool = True
     weight: float | None = None
+    window: int | None = None
+
+
+def segment_windows(segments: Sequence[SegmentScore]) -> list[int | None]:
+    """The window (0-based) each of ``segments`` is a run of; None for sentences.
+
+    Windows carry it (:attr:`SegmentScore.window`). For segments kept without it (stored
+    before it existed, or by a store that drops it) it is recovered from their order: one
+    window per segment, except chunk's head+tail window, the only one that reads two separate
+    runs: it comes first, so its runs are the first two window segments when they do not
+    overlap, share score and weight, the second ends where the last window does (the
+    document's last token read) and more windows follow. Stored before windows were split into
+    runs, that window was one segment over the whole document: numbered as one window.
+    """
+    windows = [i for i, s in enumerate(segments) if s.kind == "window"]
+    found: list[int | None] = [None] * len(segments)
+    if all(segments[i].window is not None for i in windows):
+        for i in windows:
+            found[i] = segments[i].window
+        return found
+    split = _runs_of_one_window(segments, windows)
+    for k, i in enumerate(windows):
+        found[i] = k - 1 if split and k >= 1 else k
+    return found
+
+
+def _runs_of_one_window(segments: Sequence[SegmentScore], windows: Sequence[int]) -> bool:
+    """Whether the first two window segments are the head and tail runs of one window."""
+    if len(windows) < 3:  # head+tail comes with at least one window over the document
+        return False
+    head, tail = segments[windows[0]], segments[windows[1]]
+    last_end = max(segments[i].span[1] for i in windows)
+    same_score = head.score == tail.score or (math.isnan(head.score) and math.isnan(tail.score))
+    apart = head.span[1] <= tail.span[0] and tail.span[1] == last_end
+    return apart and same_score and head.weight == tail.weight
 
 
 @dataclass

@@ -9,9 +9,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from longbert.results import FullAttention, SegmentScore
+from longbert.results import FullAttention, SegmentScore, segment_windows
 from longbert.ui.coverage import Coverage
 from longbert.ui.formatting import plain, snippet, token_budget_text
+from longbert.ui.highlight import run_labels
 
 SEEN = "#228be6"
 UNSEEN = "#dee2e6"
@@ -100,20 +101,34 @@ def token_budget_figure(cov: Coverage) -> go.Figure:
 
 
 def segment_scores_figure(text: str, segments: Sequence[SegmentScore]) -> go.Figure:
-    """Bars of the strategy's own scores: chunk windows, or key-sentence centrality."""
-    xs = list(range(1, len(segments) + 1))
+    """Bars of the strategy's own scores: key-sentence centrality, or chunk windows, one bar
+    per window numbered as the model read them (chunk's head+tail window reads two runs of
+    text: its hover shows both, as ``window 1 (head + tail)``)."""
     kind = segments[0].kind if segments else "segment"
-    colors = [SEEN if s.selected else UNSEEN for s in segments]
-    hover = [
-        f"{kind} {i}: {s.score:.3f}"
-        + (f" (weight {s.weight:.3f})" if s.weight is not None else "")
-        + ("" if s.selected else " — not selected")
-        + f"<br>{plain(snippet(text[s.span[0]:s.span[1]], 80))}"
-        for i, s in zip(xs, segments, strict=True)
-    ]
+    if kind == "window":
+        windows = segment_windows(segments)
+        order = list(dict.fromkeys(w for w in windows if w is not None))
+        groups = [[i for i, w in enumerate(windows) if w == window] for window in order]
+        xs = [window + 1 for window in order]
+    else:
+        groups = [[i] for i in range(len(segments))]
+        xs = list(range(1, len(segments) + 1))
+    bars = [segments[group[0]] for group in groups]  # a window's runs share its score and weight
+    hover = []
+    for x, group, s in zip(xs, groups, bars, strict=True):
+        parts = run_labels(len(group)) if kind == "window" else [""]
+        pieces = [plain(snippet(text[segments[i].span[0] : segments[i].span[1]], 80)) for i in group]
+        hover.append(
+            f"{kind} {x}" + (f" ({' + '.join(parts)})" if len(group) > 1 else "")
+            + f": {s.score:.3f}"
+            + (f" (weight {s.weight:.3f})" if s.weight is not None else "")
+            + ("" if s.selected else " — not selected")
+            + "".join(f"<br>{part + ': ' if part else ''}{piece}"
+                      for part, piece in zip(parts, pieces, strict=True))
+        )
     fig = go.Figure(
-        go.Bar(x=xs, y=[s.score for s in segments], marker_color=colors, hovertext=hover,
-               hoverinfo="text")
+        go.Bar(x=xs, y=[s.score for s in bars], marker_color=[SEEN if s.selected else UNSEEN for s in bars],
+               hovertext=hover, hoverinfo="text")
     )
     title = "Window scores (probability of the label from each window alone)" if kind == "window" \
         else "Sentence scores (TextRank centrality; blue = kept)"

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 #: The methods offered, in the order of the switch (occlusion first: the default).
 METHOD_ORDER = ("occlusion", "integrated_gradients", "gradient_x_input", "attention")
 
+#: The methods that run every layer of the model: on a prediction an early-exit model made with
+#: its exits in force they would explain another model (:func:`exits_in_force`).
+FULL_DEPTH_METHODS = ("occlusion", "integrated_gradients", "gradient_x_input")
+
 METHOD_TITLES = {
     "occlusion": "Occlusion",
     "integrated_gradients": "Integrated gradients",
@@ -182,21 +186,92 @@ def prediction_spec(prediction: Prediction) -> dict[str, Any]:
     return spec
 
 
+def exits_in_force(prediction: Prediction) -> float | None:
+    """The early-exit threshold ``prediction`` was made at when its exits could stop text before
+    the model's last layer, else None; read from the prediction alone (the page decides its
+    method switch without loading the model), as ``predict`` decides it: a threshold above 0,
+    not the sparse strategy (always every layer), not chunks pooled other than by their mean."""
+    from longbert.strategies import STRATEGIES
+
+    extra = prediction.extra or {}
+    threshold = extra.get("exit_threshold")
+    if threshold is None or float(threshold) <= 0:
+        return None
+    mode = getattr(STRATEGIES.get(prediction.strategy), "mode", None)
+    if mode == "long" or (mode == "chunks" and extra.get("pooling") not in (None, "mean", "attention")):
+        return None
+    return float(threshold)
+
+
+def exits_text(threshold: float) -> str:
+    """Why occlusion and the gradient methods cannot explain an early-exit prediction as made."""
+    return (
+        f"This prediction was made by an early-exit model (exit threshold {threshold:g}): text "
+        "the model was already sure of stopped at an earlier layer. Occlusion and the gradient "
+        "methods run every layer, so they cannot explain this prediction; **Attention** reads "
+        "the layers the model ran. They can explain the full model instead (every layer, no "
+        "exits), whose probabilities can differ from this prediction's."
+    )
+
+
+def refused_text(method: str, threshold: float) -> str:
+    """A full-depth method refused on an early-exit prediction, in the app's words."""
+    return (
+        f"{method_title(method)} cannot explain this prediction: it runs every layer of the "
+        f"model, but this early-exit model let text it was sure of stop at an earlier layer "
+        f"(exit threshold {threshold:g}), so the scores would describe a different model from "
+        "the one that predicted. Choose Attention (it reads the layers the model ran), or "
+        "explain the full model instead (every layer, no exits)."
+    )
+
+
+def full_model_text(threshold: float) -> str:
+    """The note on an explanation of the full model made for an early-exit prediction."""
+    return (
+        "This explains the full model (every layer, no exits), not the early exit that made "
+        f"this prediction (exit threshold {threshold:g}): its probabilities can differ."
+    )
+
+
+def _active_exits(
+    classifier: DocumentClassifier, spec: dict[str, Any], threshold: float | None
+) -> float | None:
+    """The exit threshold in force when ``classifier`` reads under ``spec`` at ``threshold``
+    (None: its own), or None when it runs every layer; a bad spec is left to ``explain``."""
+    from longbert.explain import model_io
+
+    try:
+        chosen, settings = model_io.resolve(classifier, spec)
+    except (ValueError, LongBertError):
+        return None
+    return model_io.active_exit_threshold(classifier, chosen, settings, threshold)
+
+
 def explain_prediction(
     classifier: DocumentClassifier,
     prediction: Prediction,
     document: Document,
     method: str,
     label: str | None = None,
+    *,
+    full_model: bool = False,
 ) -> Explanation:
     """Explain ``label`` (default: the predicted one) as the prediction was made: same document,
     same strategy and parameters and model settings (:func:`prediction_spec`), same early-exit
     threshold. When the explained probability is not the prediction's, the explanation's
-    ``warnings`` say so. Raises :class:`ExplanationFailed` saying why."""
+    ``warnings`` say so. Raises :class:`ExplanationFailed` saying why.
+
+    Early-exit predictions: occlusion and the gradient methods run every layer, so they are
+    refused (:func:`refused_text`) unless ``full_model`` asks to explain the model without
+    its exits (threshold 0); its warnings then say so first (:func:`full_model_text`)."""
     from longbert.explain import check_probability, explain
 
     strategy = prediction_spec(prediction)
-    threshold = (prediction.extra or {}).get("exit_threshold")
+    recorded = (prediction.extra or {}).get("exit_threshold")
+    threshold = None if recorded is None else float(recorded)
+    exits = _active_exits(classifier, strategy, threshold) if method in FULL_DEPTH_METHODS else None
+    if exits is not None and not full_model:
+        raise ExplanationFailed(refused_text(method, exits))
     try:
         explanation = explain(
             classifier,
@@ -204,10 +279,12 @@ def explain_prediction(
             method=method,
             strategy=strategy,
             label=label or prediction.label,
-            exit_threshold=None if threshold is None else float(threshold),
+            exit_threshold=0.0 if exits is not None else threshold,
         )
     except (ValueError, RuntimeError, LongBertError) as error:
         raise ExplanationFailed(f"Could not explain with {method_title(method).lower()}: {error}") from error
+    if exits is not None:
+        explanation.warnings.append(full_model_text(exits))
     check_probability(explanation, prediction.probabilities.get(explanation.label))
     return explanation
 
@@ -233,9 +310,11 @@ def explain_and_store(
     load_model: Callable[[str, dict[str, str] | None], Any],
     *,
     label: str | None = None,
+    full_model: bool = False,
 ) -> ExplainOutcome:
     """Load the model that made the prediction, explain it, and keep the explanation with the
-    prediction (replacing one of the same method and label).
+    prediction (replacing one of the same method and label); ``full_model``: an early-exit
+    model's full depth (see :func:`explain_prediction`).
 
     Raises:
         ModelUnavailable: the model is gone or cannot be loaded.
@@ -249,7 +328,7 @@ def explain_and_store(
         classifier = load_model(source.key, source.labels)
     except LongBertError as error:
         raise _gone(prediction.model_name, f"cannot be loaded ({error})") from error
-    explanation = explain_prediction(classifier, prediction, document, method, label)
+    explanation = explain_prediction(classifier, prediction, document, method, label, full_model=full_model)
     record = store.save_explanation(prediction_id, explanation)
     return ExplainOutcome(record, time.perf_counter() - started)
 

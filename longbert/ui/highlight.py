@@ -11,12 +11,13 @@ from __future__ import annotations
 import bisect
 import html
 import itertools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from longbert.results import SegmentScore, Span
+from longbert.results import SegmentScore, Span, segment_windows
 
 #: Longest text rendered into a page; the rest is cut with a note (the model output is unaffected).
 MAX_RENDER_CHARS = 200_000
@@ -144,6 +145,7 @@ def segments_html(
     read = merged_spans(spans)
     read_starts = [start for start, _ in read]
     top = max((s.score for s in segments), default=0.0) or 1.0
+    names = segment_names(segments)
     runs: list[Run] = []
     for a, b, covering in _elementary(segments, len(text), [p for span in read for p in span]):
         chosen = [i for i in covering if segments[i].selected]
@@ -155,7 +157,7 @@ def segments_html(
             continue
         best = max(segments[i].score for i in chosen)
         alpha = 0.06 + 0.3 * max(0.0, best) / top  # light enough to read the text on it
-        title = "; ".join(_segment_title(i, segments[i]) for i in chosen)
+        title = "; ".join(_segment_title(names[i], segments[i]) for i in chosen)
         runs.append(Run(a, b, f"background:{_rgba(SEEN_RGB, alpha)}", title))
     return paint(text, runs, max_chars)
 
@@ -178,9 +180,35 @@ def _inside(start: int, end: int, merged: Sequence[Span], starts: Sequence[int])
     return i >= 0 and merged[i][1] >= end
 
 
-def _segment_title(index: int, segment: SegmentScore) -> str:
-    name = "window" if segment.kind == "window" else segment.kind
-    title = f"{name} {index + 1}: score {segment.score:.3f}"
+def run_labels(count: int) -> list[str]:
+    """What the runs of a window read in ``count`` separate runs are called, in reading order:
+    ``head`` and ``tail`` for two (chunk's head+tail window, the only one that reads apart),
+    ``part 1 of 3``... should a window ever read more; nothing for one."""
+    if count == 2:
+        return ["head", "tail"]
+    return [f"part {j} of {count}" for j in range(1, count + 1)] if count > 2 else [""]
+
+
+def segment_names(segments: Sequence[SegmentScore]) -> list[str]:
+    """Each segment as the pages name it: ``sentence 3``, ``window 2``, ``window 1 (head)`` and
+    ``window 1 (tail)``: windows are numbered as the model read them
+    (:func:`~longbert.results.segment_windows`), not by segment."""
+    windows = segment_windows(segments)
+    runs = Counter(w for w in windows if w is not None)
+    named: Counter[int] = Counter()
+    names = []
+    for i, (segment, window) in enumerate(zip(segments, windows, strict=True)):
+        if window is None:
+            names.append(f"{segment.kind} {i + 1}")
+            continue
+        part = run_labels(runs[window])[named[window]]
+        named[window] += 1
+        names.append(f"window {window + 1}" + (f" ({part})" if part else ""))
+    return names
+
+
+def _segment_title(name: str, segment: SegmentScore) -> str:
+    title = f"{name}: score {segment.score:.3f}"
     if segment.weight is not None:
         title += f", pooling weight {segment.weight:.3f}"
     return title

@@ -1,0 +1,130 @@
+""" "Why this label" on an early-exit model (``python -m longbert.compress --method early-exit``).
+
+Occlusion and the gradient methods run every layer, so they cannot explain a prediction whose
+exits let text stop early. The page defaults to attention there, marks the other methods, and
+offers to explain the full model instead, saying so in the result; the refusal speaks the app's
+words (no ``exit_threshold=0``, which no page exposes).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from longbert import load_classifier
+from longbert.classifier import DocumentClassifier
+from longbert.compress import compress
+from longbert.document import as_document
+from longbert.store import get_store
+from longbert.ui import explanations as why
+from tests.helpers.app_testing import assert_ok, fresh_app
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TEXT = (
+    "The central bank raised interest rates again to fight inflation. "
+    "Fans celebrated in the streets long after the final whistle. "
+    "Bond yields climbed as investors sold government debt. "
+    "The football club won the championship after a dramatic penalty shoot-out."
+)
+
+
+@pytest.fixture(scope="module")
+def exit_checkpoint(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny-exit``: the tiny chunk checkpoint with exits at threshold 1.0 (every window
+    leaves after the first layer, so the exits are always in force)."""
+    root = tmp_path_factory.mktemp("exit")
+    texts = [TEXT, "Rates and bonds moved.", "The match ended in a draw."] * 2
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LONGBERT_PRECISION", "fp32")
+        folder, _ = compress(
+            built, "early-exit", "tiny-exit", output_dir=root / "tiny-exit", texts=texts,
+            exit_threshold=1.0, device="cpu",
+        )  # fmt: skip
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exit_model(exit_checkpoint: Path) -> DocumentClassifier:
+    return load_classifier(exit_checkpoint, device="cpu")
+
+
+def test_exits_in_force_is_read_from_the_prediction(exit_model: DocumentClassifier, built: Path) -> None:
+    (early,) = exit_model.predict([TEXT])
+    assert why.exits_in_force(early) == 1.0
+    (full,) = exit_model.predict([TEXT], exit_threshold=0)
+    assert why.exits_in_force(full) is None
+    sparse_strategy = {"name": "sparse", "params": {"max_tokens": 512, "attention_window": 16}}
+    (sparse,) = exit_model.predict([TEXT], strategy=sparse_strategy)
+    assert why.exits_in_force(sparse) is None  # the sparse mode always runs every layer
+    (plain,) = load_classifier(built, device="cpu").predict([TEXT])
+    assert why.exits_in_force(plain) is None
+
+
+@pytest.mark.parametrize("method", why.FULL_DEPTH_METHODS)
+def test_full_depth_methods_are_refused_in_app_words_and_explain_the_full_model(
+    exit_model: DocumentClassifier,
+    method: str,
+) -> None:
+    document = as_document(TEXT, name="doc.txt", source="paste")
+    (early,) = exit_model.predict([document])
+    with pytest.raises(why.ExplanationFailed) as refused:
+        why.explain_prediction(exit_model, early, document, method)
+    message = str(refused.value)
+    assert "exit_threshold" not in message and "early-exit model" in message
+    assert "Attention" in message and "full model instead" in message
+    assert message.startswith(f"{why.method_title(method)} cannot explain this prediction")
+
+    explained = why.explain_prediction(exit_model, early, document, method, full_model=True)
+    (full,) = exit_model.predict([document], exit_threshold=0)
+    assert explained.probability == pytest.approx(full.probabilities[early.label], abs=0.02)
+    assert explained.warnings[0] == why.full_model_text(1.0)
+    assert "not the early exit that made this prediction" in explained.warnings[0]
+
+
+def test_attention_and_full_model_predictions_are_explained_as_made(exit_model: DocumentClassifier) -> None:
+    document = as_document(TEXT, name="doc.txt", source="paste")
+    (early,) = exit_model.predict([document])
+    assert why.explain_prediction(exit_model, early, document, "attention").warnings == []
+    # Already the full model: nothing refused, nothing to note.
+    (full,) = exit_model.predict([document], exit_threshold=0)
+    assert why.explain_prediction(exit_model, full, document, "occlusion", full_model=True).warnings == []
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_checkpoint: Path) -> Iterator[AppTest]:
+    shutil.copytree(exit_checkpoint, tmp_path / "models" / "tiny-exit")
+    monkeypatch.setenv("LONGBERT_PRECISION", "fp32")
+    yield fresh_app(tmp_path, monkeypatch, timeout=180)
+
+
+def test_classify_defaults_to_attention_and_offers_the_full_model(app: AppTest, tmp_path: Path) -> None:
+    app.run()
+    app.selectbox(key="classify:model").set_value(str((tmp_path / "models" / "tiny-exit").resolve())).run()
+    app.text_area(key="classify:text").input(TEXT)
+    app.button(key="classify:go").click().run()
+    assert_ok(app)
+    picker = app.segmented_control(key="classify:why-method:exits")
+    assert picker.value == "attention"
+    assert any("early-exit model (exit threshold 1)" in c.value for c in app.caption)
+    assert app.button(key="classify:why-go").label == "Explain"
+
+    picker.set_value("occlusion").run()
+    assert_ok(app)
+    assert any("cannot explain this prediction" in c.value for c in app.caption)
+    assert app.button(key="classify:why-go").label == "Explain the full model instead"
+    assert any("press **Explain the full model instead**" in i.value for i in app.info)
+    app.button(key="classify:why-go").click().run()
+    assert_ok(app)
+    assert not app.error
+    (stored,) = get_store().explanations_for(1)
+    assert stored.method == "occlusion" and stored.warnings[0] == why.full_model_text(1.0)
+    # The result says which model it explains.
+    assert any(
+        c.value.startswith("Occlusion of '") and "explains the full model" in c.value for c in app.caption
+    )
+    assert app.button(key="classify:why-go").label == "Explain the full model again"
