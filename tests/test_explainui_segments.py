@@ -87,7 +87,8 @@ def test_windows_are_named_alike_after_the_store(encoder: Path, tmp_path: Path) 
         back = store.get_prediction(store.save_prediction(prediction, document)).prediction
     finally:
         store.close()
-    # Without the index (a store that does not keep it): recovered from the segments' order.
+    assert [s.window for s in back.segment_scores] == [s.window for s in prediction.segment_scores]
+    # Without the index (a row stored before it was kept): recovered from the segments' order.
     stripped = [dataclasses.replace(s, window=None) for s in back.segment_scores]
     for segments in (back.segment_scores, stripped):
         assert segment_windows(segments) == [0, 0, 1, 2, 3]

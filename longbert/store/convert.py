@@ -160,6 +160,7 @@ def _segment_json(segment: SegmentScore) -> dict[str, Any]:
         "score": float(segment.score),
         "selected": bool(segment.selected),
         "weight": None if segment.weight is None else float(segment.weight),
+        **({} if segment.window is None else {"window": int(segment.window)}),
     }
 
 
@@ -190,6 +191,7 @@ def to_prediction(
                 score=float(s["score"]),
                 selected=bool(s["selected"]),
                 weight=s["weight"],
+                window=s.get("window"),  # rows stored before it was kept have none
             )
             for s in row.segment_scores
         ],
