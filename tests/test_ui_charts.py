@@ -98,6 +98,18 @@ def test_budget_chunk_windows_sparse_and_key_sentences() -> None:
     assert "estimated" in charts.token_budget_figure(guess).layout.title.text
 
 
+def test_budget_names_chunks_head_tail_window_as_one_window_of_two_pieces() -> None:
+    params = {"window": 510, "stride": 256, "max_chunks": 2, "head_tail": True}
+    cov = coverage(_prediction("chunk", params, 1020, 2000), 9000)
+    assert cov.exact and cov.read == [(0, 510), (1490, 2000)]
+    assert cov.windows == [(0, 128), (1618, 2000), (0, 510), (1490, 2000)]
+    assert [cov.window_name(i) for i in range(4)] == ["w1 head", "w1 tail", "w2", "w3"]
+    fig = charts.token_budget_figure(cov)
+    assert "3 windows" in fig.layout.title.text
+    names = [s.label.text for s in fig.layout.shapes if s.name == "window"]
+    assert names == ["w1 head", "w1 tail", "w2", "w3"]
+
+
 def test_units_read_marks_words_outside_the_spans() -> None:
     words = np.array([[0, 3], [4, 8], [9, 12], [13, 20], [21, 25]])
     assert units_read(words, [(0, 8), (13, 15)]).tolist() == [True, True, False, True, False]

@@ -99,9 +99,14 @@ class ChunkStrategy(Strategy):
         starts = window_starts(n, window, self.params.stride, self.params.max_chunks)
         windows = [np.arange(s, min(s + window, n), dtype=np.int64) for s in starts.tolist()]
         if self.params.head_tail and n > window:
-            head = round(window * HEAD_TAIL_HEAD / BERT_CONTENT_TOKENS)  # 128 of 510: a quarter
-            view = TruncateStrategy(
-                mode="head+tail", head_tokens=head, tail_tokens=window - head, max_tokens=window
-            ).positions(n)
-            windows.insert(0, view)
+            windows.insert(0, head_tail_view(n, window))
         return Selection(doc=doc, mode=self.mode, windows=windows)
+
+
+def head_tail_view(num_tokens: int, window: int) -> np.ndarray:
+    """The positions of chunk's head+tail window over a ``num_tokens`` document: a quarter of
+    ``window`` from the start (128 of 510, as head+tail truncation), the rest from the end."""
+    head = round(window * HEAD_TAIL_HEAD / BERT_CONTENT_TOKENS)
+    return TruncateStrategy(
+        mode="head+tail", head_tokens=head, tail_tokens=window - head, max_tokens=window
+    ).positions(num_tokens)

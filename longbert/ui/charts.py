@@ -75,14 +75,14 @@ def token_budget_figure(cov: Coverage) -> go.Figure:
         shapes.append(_block(start, end, 0.0, 0.5, SEEN, "read", legend=i == 0, label=label))
     for i, (start, end) in enumerate(cov.windows):
         lane = 0.58 if i % 2 == 0 else 0.8
-        label = f"w{i + 1}" if len(cov.windows) <= 30 else ""
+        label = cov.window_name(i) if len(cov.windows) <= 30 else ""
         shapes.append(_block(start, end, lane, lane + 0.18, WINDOW, "window", legend=i == 0,
                              label=label))
     title = token_budget_text(cov.used, cov.total)
     if len(cov.read) > 1:
         title += f" in {len(cov.read):,} pieces"
     if cov.windows:
-        title += f" · {len(cov.windows):,} window{'s' if len(cov.windows) != 1 else ''}"
+        title += f" · {cov.window_count:,} window{'s' if cov.window_count != 1 else ''}"
     if not cov.exact:
         title += " (positions estimated from character offsets)"
     fig = go.Figure()

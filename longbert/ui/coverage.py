@@ -17,7 +17,7 @@ import numpy as np
 from longbert.errors import LongBertError
 from longbert.results import Prediction, Span
 from longbert.strategies import get_strategy
-from longbert.strategies.chunk import window_starts
+from longbert.strategies.chunk import head_tail_view, window_starts
 
 #: A half-open range of token positions ``[start, end)``.
 TokenRange = tuple[int, int]
@@ -28,14 +28,25 @@ class Coverage:
     """What was read of a ``total``-token document.
 
     ``read``: merged, sorted token ranges the model read. ``windows``: the chunk strategy's
-    (overlapping) windows, empty for other strategies. ``exact``: False when the ranges were
-    estimated from character offsets.
+    (overlapping) windows, empty for other strategies; ``window_names`` names each (``w1``...;
+    chunk's head+tail window is two ranges, ``w1 head`` and ``w1 tail``). ``exact``: False when
+    the ranges were estimated from character offsets.
     """
 
     total: int
     read: list[TokenRange]
     windows: list[TokenRange] = field(default_factory=list)
     exact: bool = True
+    window_names: list[str] = field(default_factory=list)
+
+    def window_name(self, index: int) -> str:
+        """The name of ``windows[index]``."""
+        return self.window_names[index] if index < len(self.window_names) else f"w{index + 1}"
+
+    @property
+    def window_count(self) -> int:
+        """How many windows the ranges are (the head+tail window's two count once)."""
+        return len({name.split()[0] for name in map(self.window_name, range(len(self.windows)))})
 
     @property
     def used(self) -> int:
@@ -77,22 +88,28 @@ def merge(ranges: Sequence[TokenRange]) -> list[TokenRange]:
     return [(a, b) for a, b in merged]
 
 
-def _from_strategy(p: Prediction) -> tuple[list[TokenRange], list[TokenRange]] | None:
-    """Ranges (and chunk windows) recomputed from the strategy; None when it needs the text."""
+def _from_strategy(p: Prediction) -> tuple[list[TokenRange], list[TokenRange], list[str]] | None:
+    """Ranges (and chunk windows, named) recomputed from the strategy; None when it needs the text."""
     try:
         strategy = get_strategy({"name": p.strategy, "params": dict(p.strategy_params or {})})
     except (LongBertError, TypeError, ValueError):
         return None
     n, params = int(p.total_tokens), strategy.params
     if strategy.name == "truncate":
-        return runs(strategy.positions(n)), []  # type: ignore[attr-defined]
+        return runs(strategy.positions(n)), [], []  # type: ignore[attr-defined]
     if strategy.name == "sparse":
-        return [(0, min(n, int(params["max_tokens"])))], []
+        return [(0, min(n, int(params["max_tokens"])))], [], []
     if strategy.name == "chunk":
         window = int(params["window"])
         starts = window_starts(n, window, int(params["stride"]), params.get("max_chunks"))
         windows = [(int(s), min(int(s) + window, n)) for s in starts.tolist()]
-        return merge(windows), windows
+        names = [f"w{i + 1}" for i in range(len(windows))]
+        if params.get("head_tail") and n > window:  # one more window, first: head and tail
+            pieces = runs(head_tail_view(n, window))
+            windows = pieces + windows
+            kinds = ["head", "tail"] if len(pieces) == 2 else [""] * len(pieces)
+            names = [f"w1 {kind}".strip() for kind in kinds] + [f"w{i + 2}" for i in range(len(names))]
+        return merge(windows), windows, names
     return None
 
 
@@ -118,9 +135,9 @@ def coverage(p: Prediction, text_length: int) -> Coverage:
         return Coverage(0, [])
     found = _from_strategy(p)
     if found is not None:
-        read, windows = found
+        read, windows, names = found
         if sum(b - a for a, b in read) == p.used_tokens:
-            return Coverage(total, read, windows)
+            return Coverage(total, read, windows, window_names=names)
     if p.used_tokens >= total:
         return Coverage(total, [(0, total)])
     from_attention = _from_attention(p)
