@@ -17,6 +17,7 @@ from longbert.ui.review import (
     ReviewQueue,
     answer_text,
 )
+from longbert.ui.review_items import training_answers
 from longbert.ui.review_jobs import (
     BASES,
     MIN_LABELS,
@@ -191,7 +192,8 @@ def _answer(label: str | list[str] | None) -> None:
     if answer.conflict:
         warnings.append(
             f"This text now has conflicting labels: {md(answer.conflict)}. Training leaves it out "
-            "until it is settled (History, 'Only conflicting corrections')."
+            "until it is settled: in History, change or take back one of these labels (the "
+            "predictions named may be another model's, with the same labels)."
         )
     if warnings:
         st.session_state["review:warned"] = " ".join(warnings)
@@ -303,7 +305,9 @@ with st.expander("Retrain from the answers", expanded=bool(running)):
         "bound; SetFit (multi-label queues, or going on from a fine-tuned model) stops after "
         "this many contrastive steps.",
     )
-    enough = reviewed >= MIN_LABELS
+    # What the retrain's training set takes from this queue (texts once, conflicts left out),
+    # not the reviewed count: a conflicting text is reviewed but trains nothing.
+    enough = len(training_answers(queue)) >= MIN_LABELS
     if enough and (caution := queue.retrain_warning()) is not None:
         st.warning(caution)
     if st.button(
@@ -311,7 +315,9 @@ with st.expander("Retrain from the answers", expanded=bool(running)):
         key="review:retrain",
         type="primary",
         disabled=bool(running) or not enough,
-        help=None if enough else f"Answer at least {MIN_LABELS} documents first.",
+        help=None
+        if enough
+        else f"Answer at least {MIN_LABELS} documents first (texts whose labels conflict do not count).",
     ):
         folder = new_work_folder()
         try:

@@ -42,6 +42,7 @@ from longbert.store.schema import (
     utcnow,
 )
 from longbert.store.settings import SettingsMixin
+from longbert.store.text_labels import TextLabelsMixin
 from longbert.store.training import TrainingMixin
 
 # Core tables for the hot path (saving a prediction), bypassing the ORM's unit of work.
@@ -63,6 +64,7 @@ class Store(
     TrainingMixin,
     ExportMixin,
     SettingsMixin,
+    TextLabelsMixin,
 ):
     """LongBERT's database. ``url`` is any SQLAlchemy URL; ``None`` → ``LONGBERT_DB_URL`` or
     SQLite at ``db/longbert.sqlite`` (created on first use).

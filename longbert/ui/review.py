@@ -13,9 +13,11 @@ saves the labels the model chose (every one over its threshold, maybe none), an 
 set of labels that apply (``[]``: none does), as Bulk Confirm and the Batch label grid save them.
 
 Items already corrected count as reviewed, and so do those whose text a person labelled on
-another prediction under the queue's label set (see :mod:`longbert.ui.review_items`): the text
-is asked about once, and an answer is saved on each of the queue's predictions of that text
-that carries no other person's label. The rest are ranked. After a retrain
+another prediction under the queue's label set, by any model of the queue's kind (single- or
+multi-label; see :mod:`longbert.ui.review_items`): the text is asked about once, and an answer
+is saved on each of the queue's predictions of that text that carries no other person's label.
+A retrain trains on those same labels (the label set's, each text once; conflicting ones left
+out, and not counted by :meth:`ReviewQueue.answers_per_label`). The rest are ranked. After a retrain
 (:mod:`longbert.ui.review_jobs`) the remaining items carry the new model's probabilities (and
 document embeddings), are ranked again, and :attr:`ReviewQueue.rescored` says when and with
 which model -- also kept in the store, so a new session shows it.
@@ -46,8 +48,10 @@ from longbert.ui.review_items import (
     answer_text,
     differs,
     rank_items,
+    read_text_again,
     save_copies,
     settle_texts,
+    training_answers,
 )
 
 #: Samplers offered, in the page's order (margin first: the default).
@@ -106,9 +110,9 @@ class ReviewQueue:
     #: prediction id → the other prediction of the same text whose person's label ``reviewed``
     #: shows for it (in this queue or not). Absent: its own correction, or none.
     same_text: dict[int, int] = field(default_factory=dict)
-    #: text (SHA-256) → the latest person's label in force on it outside this queue under the
-    #: queue's label set, as read when the queue was built.
-    outside: dict[str, TextLabel] = field(default_factory=dict)
+    #: text (SHA-256) → the people's labels in force on it outside this queue under the queue's
+    #: label set (one per prediction), as read when the queue was built or last answered it.
+    outside: dict[str, list[TextLabel]] = field(default_factory=dict)
 
     # -- what the page shows ---------------------------------------------------------------------
 
@@ -136,11 +140,11 @@ class ReviewQueue:
         return len(self.reviewed), changed, len(self.items)
 
     def answers_per_label(self) -> dict[str, int]:
-        """How many reviewed texts carry each label (every label of the queue, 0 included; each
-        label of a multi-label set counts)."""
+        """How many reviewed texts a retrain trains on carry each label (every label of the
+        queue, 0 included; each label of a multi-label set counts): a text once, and none whose
+        people's labels conflict, as in the retrain's training set (:func:`training_answers`)."""
         counts = dict.fromkeys(self.labels, 0)
-        texts = {self.items[p].text_key: value for p, value in self.reviewed.items()}
-        for value in texts.values():  # a text once, as in a training set
+        for value in training_answers(self).values():
             for label in (value,) if isinstance(value, str) else value:
                 counts[label] = counts.get(label, 0) + 1
         return counts
@@ -175,7 +179,9 @@ class ReviewQueue:
     def progress_text(self) -> str:
         """E.g. ``37 reviewed · 12 changed · 151 to go``."""
         reviewed, changed, total = self.progress()
-        return f"{reviewed} reviewed · {changed} changed · {total - reviewed} to go"
+        left_out = len({self.items[p].text_key for p in self.reviewed} - set(training_answers(self)))
+        conflicts = f" · {left_out} in conflict (left out of training)" if left_out else ""
+        return f"{reviewed} reviewed · {changed} changed · {total - reviewed} to go{conflicts}"
 
     # -- moving ------------------------------------------------------------------------------------
 
@@ -309,13 +315,14 @@ class ReviewQueue:
         self.reviewed[item.prediction_id] = value
         self.in_force[item.prediction_id] = correction_id
         copies, notes = save_copies(self, store, item, value, SAME_TEXT_NOTE.format(item.prediction_id))
+        conflict = read_text_again(self, store, item)
         self.settle([item.prediction_id])
         answer = Answer(
             item.prediction_id,
             correction_id,
             answer_text(value),
             differs(value, self.predicted_answer(item)),
-            _conflict(store, self.model, item.prediction_id),
+            conflict,
             (value,) if isinstance(value, str) else value,
             tuple(copies),
             tuple(notes),
@@ -393,14 +400,6 @@ class ReviewQueue:
                     json.dumps({"at": self.rescored.at.isoformat(), "model": model})[:255],
                 )
         self.rerank()
-
-
-def _conflict(store: Store, model: str, prediction_id: int) -> str | None:
-    """The conflict this prediction's text is in now (as History lists it), if any."""
-    for conflict in store.correction_conflicts(model=model):
-        if prediction_id in conflict.prediction_ids:
-            return conflict.title
-    return None
 
 
 def rescore_setting(key: str) -> str:

@@ -15,7 +15,7 @@ History row carry it, as Bulk Confirm records each prediction it confirms.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
@@ -26,6 +26,7 @@ from longbert.active import get_sampler, rank
 from longbert.active.samplers import DEFAULT_CLUSTERS
 from longbert.errors import LongBertError
 from longbert.store import CorrectionChangedError, RecordNotFoundError, Store
+from longbert.store.text_labels import TextVote
 
 if TYPE_CHECKING:
     from longbert.ui.review import ReviewQueue
@@ -137,15 +138,76 @@ def label_of_text(
     members: list[int],
     in_force: Mapping[int, int],
     reviewed: Mapping[int, LabelAnswer],
-    outside: TextLabel | None,
+    outside: Sequence[TextLabel] = (),
 ) -> TextLabel | None:
     """The person's label that answers for a text: the latest correction in force (highest id)
     among the queue's predictions of it (``members``, with their corrections ``in_force``) and
-    the latest one outside the queue, if any; None when no person labelled the text."""
+    the ones outside the queue; None when no person labelled the text. A training set takes a
+    text's latest correction too (:meth:`Store.export_label_set_training_set`)."""
     found = [TextLabel(p, in_force[p], reviewed[p]) for p in members if p in in_force and p in reviewed]
-    if outside is not None:
-        found.append(outside)
-    return max(found, key=lambda label: label.correction_id, default=None)
+    return max([*found, *outside], key=lambda label: label.correction_id, default=None)
+
+
+def text_votes(queue: ReviewQueue) -> dict[str, dict[str, list[int]]]:
+    """Text key → each person's label in force on it (as :func:`answer_text` writes it) → the
+    predictions carrying it: the queue's own corrections and those outside it, under the
+    queue's label set."""
+    votes: dict[str, dict[str, list[int]]] = {}
+
+    def add(key: str, value: LabelAnswer, prediction_id: int) -> None:
+        votes.setdefault(key, {}).setdefault(answer_text(value), []).append(prediction_id)
+
+    for prediction_id in queue.in_force:  # the queue's own corrections
+        if prediction_id in queue.items and prediction_id in queue.reviewed:
+            add(queue.items[prediction_id].text_key, queue.reviewed[prediction_id], prediction_id)
+    for key, labels in queue.outside.items():
+        for label in labels:
+            add(key, label.value, label.prediction_id)
+    return votes
+
+
+def training_answers(queue: ReviewQueue) -> dict[str, LabelAnswer]:
+    """Text key → the label a retrain trains on, for each of the queue's reviewed texts: its
+    person's label (:func:`label_of_text`), unless its predictions carry different people's
+    labels (a conflict, which the training set leaves out). The same rule as the retrain's
+    training set (:func:`longbert.ui.review_jobs.retrain_config`), so the counts agree."""
+    conflicting = {key for key, labels in text_votes(queue).items() if len(labels) > 1}
+    return {
+        queue.items[p].text_key: value
+        for p, value in queue.reviewed.items()
+        if queue.items[p].text_key not in conflicting
+    }
+
+
+def read_text_again(queue: ReviewQueue, store: Store, item: QueueItem) -> str | None:
+    """Read the people's labels on ``item``'s text outside the queue again (someone may have
+    labelled it meanwhile), and return the conflict the text is in now, if any, as History
+    titles one (e.g. ``report.txt: 'sport' (#3) vs 'econ' (#7)``)."""
+    if item.document_sha256:
+        found = store.labels_of_texts([item.document_sha256], queue.labels, multi_label=queue.multi_label)
+        outside = outside_labels(queue, found).get(item.document_sha256, [])
+        if outside:
+            queue.outside[item.document_sha256] = outside
+        else:
+            queue.outside.pop(item.document_sha256, None)
+    votes = text_votes(queue).get(item.text_key, {})
+    if len(votes) < 2:
+        return None
+    return f"{item.document_name}: " + " vs ".join(
+        f"'{label}' (" + ", ".join(f"#{p}" for p in sorted(ids)) + ")" for label, ids in votes.items()
+    )
+
+
+def outside_labels(queue: ReviewQueue, found: Mapping[str, Sequence[TextVote]]) -> dict[str, list[TextLabel]]:
+    """Text (SHA-256) → the people's labels in force on its predictions outside ``queue``, as
+    the queue's answers, from what :meth:`Store.labels_of_texts` ``found``."""
+    outside: dict[str, list[TextLabel]] = {}
+    for sha, votes in found.items():
+        for vote in votes:
+            if vote.prediction_id not in queue.items:
+                value = queue.value_of(", ".join(vote.labels), vote.labels)
+                outside.setdefault(sha, []).append(TextLabel(vote.prediction_id, vote.correction_id, value))
+    return outside
 
 
 def rank_items(queue: ReviewQueue, pending: list[int]) -> list[int]:
@@ -189,7 +251,7 @@ def settle_texts(queue: ReviewQueue, prediction_ids: Iterable[int] | None = None
         if wanted is None or item.text_key in wanted:
             texts.setdefault(item.text_key, []).append(prediction_id)
     for key, members in texts.items():
-        found = label_of_text(members, queue.in_force, queue.reviewed, queue.outside.get(key))
+        found = label_of_text(members, queue.in_force, queue.reviewed, queue.outside.get(key, ()))
         for prediction_id in members:
             if prediction_id in queue.in_force or found is None:
                 queue.same_text.pop(prediction_id, None)

@@ -2,9 +2,11 @@
 
 * :func:`score_work` -- one pass of a model over the queue's documents (probabilities and
   embeddings, :func:`longbert.active.score_documents`): what the diversity samplers need.
-* :func:`retrain_work` -- train a model on the reviewed labels (the queue's correction set:
-  the corrections of its model and label set, as the Train page exports them, conflicting texts
-  left out), from the current model or the encoder, in ``auto`` mode (few-shot with few labels
+* :func:`retrain_work` -- train a model on the reviewed labels (the people's labels under the
+  queue's label set, by any model of its kind -- single- or multi-label -- each text once with
+  its latest label, conflicting texts left out: what the queue counts as reviewed,
+  :meth:`Store.export_label_set_training_set`), from the current model or the encoder, in
+  ``auto`` mode (few-shot with few labels
   per class, :mod:`longbert.training.few_shot_run`; its ``auto`` method corrects the zero-shot
   model of the label set's descriptions on single-label queues that start from a sentence
   encoder: seconds, and it starts from what zero-shot already got right; SetFit from a
@@ -144,20 +146,26 @@ def retrain_config(
     epochs: int = 3,
 ) -> tuple[TrainConfig, list[str]]:
     """The run a retrain makes, and notes for the page (conflicting texts left out): the
-    queue's corrections written to ``folder``, the label set's descriptions (zero-shot) next to
-    them for few-shot, the model saved as ``models/review-<source>-<time>``. ``few_shot_method``:
-    TrainConfig's (``auto``: the corrected zero-shot model for single-label queues, SetFit from a
-    trained [CLS] classifier)."""
+    people's labels under the queue's label set written to ``folder`` -- the texts the queue
+    counts as reviewed, however it learnt them (its answers, or labels set elsewhere on the
+    same texts under its label set, by another model too), and the label set's other labelled
+    texts --, the label set's descriptions (zero-shot) next to them for few-shot, the model
+    saved as ``models/review-<source>-<time>``. ``few_shot_method``: TrainConfig's (``auto``:
+    the corrected zero-shot model for single-label queues, SetFit from a trained [CLS]
+    classifier)."""
     path = folder / "reviewed.jsonl"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        count = store.export_corrections_training_set(
-            path, model=queue.model, labels=queue.labels, conflicts="leave_out"
+        # The label set's scope, the queue's rule for a reviewed text: the queue's model's
+        # corrections alone would miss the texts it counts from other models' predictions.
+        count = store.export_label_set_training_set(
+            path, queue.labels, multi_label=queue.multi_label, conflicts="leave_out"
         )
     if count < MIN_LABELS:
         raise DatasetError(
-            f"Only {count} reviewed document(s): answer at least {MIN_LABELS} "
-            "(a few of each label) before retraining."
+            f"Only {count} reviewed document(s) without a conflict under the labels "
+            f"{', '.join(queue.labels)}: answer at least {MIN_LABELS} (a few of each label) "
+            "before retraining."
         )
     values: dict[str, Any] = {
         "train": str(path),

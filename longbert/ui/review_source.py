@@ -1,8 +1,8 @@
 """Building a Review queue from the store: the predictions a History filter (or a batch)
 selects, one model's and one label set's, each with the correction in force as the page will
 show it (:func:`build_queue`), and the queue's last re-score in any session
-(:func:`earlier_rescore`); and the labels people set on the queue's texts elsewhere
-(:func:`labels_elsewhere`). See :mod:`longbert.ui.review` for the queue itself."""
+(:func:`earlier_rescore`); and the labels people set on the queue's texts elsewhere under its
+label set (:func:`labels_elsewhere`). See :mod:`longbert.ui.review` for the queue itself."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 from longbert.active import get_sampler
 from longbert.store import HistoryFilter, HistoryRow, RecordNotFoundError, Store
 from longbert.ui.review import QueueItem, Rescored, ReviewError, ReviewQueue, rescore_setting
-from longbert.ui.review_items import TextLabel
+from longbert.ui.review_items import TextLabel, outside_labels
 
 #: Rows read from the store per query while a queue is built.
 PAGE_ROWS = 1000
@@ -96,34 +96,18 @@ def build_queue(
     return queue
 
 
-def labels_elsewhere(store: Store, queue: ReviewQueue) -> dict[str, TextLabel]:
-    """Text (SHA-256) → the latest person's label in force on it on a prediction outside
-    ``queue`` made with the queue's label set (by any model, as Bulk Confirm checks), for the
-    queue's texts. A single-label queue takes only labels of one label (a multi-label
-    correction of several cannot be its answer).
+def labels_elsewhere(store: Store, queue: ReviewQueue) -> dict[str, list[TextLabel]]:
+    """Text (SHA-256) → the people's labels in force on its predictions outside ``queue`` made
+    with the queue's label set by a model of the queue's kind (single- or multi-label; any
+    model, as Bulk Confirm checks by text), for the queue's texts: what the retrain's training
+    set takes with the queue's own answers (:func:`longbert.ui.review_jobs.retrain_config`).
 
-    Reads every corrected prediction's row (no texts): the store has no query by text."""
+    One store query per 500 of the queue's texts (:meth:`Store.labels_of_texts`), however many
+    corrections the store holds."""
     texts = {item.document_sha256 for item in queue.items.values() if item.document_sha256}
-    found: dict[str, TextLabel] = {}
     if not texts:
-        return found
-    for row in _all_rows(store, HistoryFilter(corrected=True)):
-        if (
-            row.id in queue.items
-            or row.document_sha256 not in texts
-            or row.correction_id is None
-            or row.corrected_label is None
-            or set(row.probabilities) != set(queue.labels)
-        ):
-            continue
-        labels = row.corrected_labels if row.corrected_labels is not None else [row.corrected_label]
-        if not queue.multi_label and len(labels) != 1:
-            continue
-        value = queue.value_of(labels[0] if not queue.multi_label else row.corrected_label, labels)
-        earlier = found.get(row.document_sha256)
-        if earlier is None or earlier.correction_id < row.correction_id:
-            found[row.document_sha256] = TextLabel(row.id, row.correction_id, value)
-    return found
+        return {}
+    return outside_labels(queue, store.labels_of_texts(texts, queue.labels, multi_label=queue.multi_label))
 
 
 def _multi_label(store: Store, model: str, rows: list[HistoryRow]) -> bool:

@@ -1,0 +1,165 @@
+"""People's labels by text under one label set, whatever model made the prediction.
+
+The Review queue asks about a text once: a person's label in force on *any* prediction of the
+text made with the queue's label set answers for it (the rule Bulk Confirm checks by text,
+:meth:`~longbert.store.Store.confirm_predictions`). What the queue counts as reviewed and what
+its retrain trains on are read with that one scope -- the label set (any order) and whether the
+models are multi-label, never single- and multi-label models together:
+
+* :meth:`TextLabelsMixin.labels_of_texts` -- the label in force on each prediction of some
+  texts (one query per 500 texts, whatever the size of the store);
+* :meth:`TextLabelsMixin.export_label_set_training_set` -- the training set: every model's
+  corrections with the label set merged, each text once with its latest person's label, a
+  text whose predictions carry different labels in force (a conflict) refused or left out, as
+  :meth:`~longbert.store.Store.export_corrections_training_set` decides them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from longbert.errors import StoreError
+from longbert.store.correction_sets import (
+    CONFLICT_POLICIES,
+    _Group,
+    scan_sets,
+    settle,
+    training_rows,
+)
+from longbert.store.engine import Database, chunked
+from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
+
+
+@dataclass(frozen=True)
+class TextVote:
+    """A person's label in force (the latest correction) on one prediction of a text."""
+
+    document_sha256: str
+    document_name: str
+    prediction_id: int
+    correction_id: int
+    #: The label(s) the correction saved (single-label: one; multi-label: maybe none).
+    labels: tuple[str, ...]
+
+
+def _label_set(labels: Sequence[str]) -> frozenset[str]:
+    """``labels`` as a label set, or StoreError (a bare string is no list of labels)."""
+    if isinstance(labels, str) or not labels:
+        raise StoreError(f"labels must be a non-empty list of label names, got {labels!r}.")
+    return frozenset(str(label) for label in labels)
+
+
+def _merged(session: Session, wanted: frozenset[str], multi_label: bool) -> _Group | None:
+    """Every model's correction set with the label set ``wanted`` and kind ``multi_label``,
+    merged: each text once with its latest correction, the votes of all kept for conflicts
+    (as :func:`~longbert.store.correction_sets.chosen_set` merges the sets of one label set)."""
+    groups = [g for g in scan_sets(session, None) if g.label_set == wanted and g.multi_label == multi_label]
+    if not groups:
+        return None
+    merged = _Group(groups[0].model, groups[0].labels, multi_label,
+                    any(g.zero_shot for g in groups), groups[0].latest_at)  # fmt: skip
+    for group in groups:
+        for document_id, (correction_id, label) in group.documents.items():
+            if document_id not in merged.documents or merged.documents[document_id][0] < correction_id:
+                merged.documents[document_id] = (correction_id, label)
+        merged.predictions |= group.predictions
+        for document_id, votes in group.votes.items():
+            merged.votes.setdefault(document_id, {}).update(votes)
+    merged.documents = dict(sorted(merged.documents.items(), key=lambda item: item[1][0]))
+    return merged
+
+
+class TextLabelsMixin:
+    """Label-set-scoped reads of people's labels, methods of :class:`~longbert.store.Store`."""
+
+    _db: Database
+
+    def labels_of_texts(
+        self, sha256s: Iterable[str], labels: Sequence[str], *, multi_label: bool
+    ) -> dict[str, list[TextVote]]:
+        """Text (SHA-256) → the person's label in force on each of its predictions made with
+        the label set ``labels`` (any order) by a model that is (``multi_label``) or is not
+        multi-label, oldest correction first; texts without one are absent. Reads no text:
+        one query per 500 SHA-256s, joining each prediction's latest correction."""
+        wanted = _label_set(labels)
+        texts = sorted({str(sha) for sha in sha256s if sha})
+        latest = aliased(CorrectionRow)
+        # The correction in force: the prediction's latest (the index on prediction_id finds it).
+        in_force = (
+            select(func.max(latest.id)).where(latest.prediction_id == PredictionRow.id).scalar_subquery()
+        )
+        found: dict[str, list[TextVote]] = {}
+
+        def work(session: Session) -> None:
+            for chunk in chunked(texts):
+                statement = (
+                    select(
+                        DocumentRow.sha256,
+                        PredictionRow.document_name,
+                        PredictionRow.id,
+                        PredictionRow.probabilities,
+                        CorrectionRow.id,
+                        CorrectionRow.labels,
+                    )
+                    .join(PredictionRow, PredictionRow.document_id == DocumentRow.id)
+                    .join(ModelRow, ModelRow.id == PredictionRow.model_id)
+                    .join(CorrectionRow, CorrectionRow.prediction_id == PredictionRow.id)
+                    .where(DocumentRow.sha256.in_(chunk))
+                    .where(ModelRow.multi_label == multi_label)
+                    .where(CorrectionRow.id == in_force)
+                    .order_by(CorrectionRow.id)
+                )
+                for row in session.execute(statement):
+                    sha, name, prediction_id, probabilities, correction_id, chosen = row
+                    # The label set is the probabilities' keys (JSON): compared here, portably.
+                    if frozenset(map(str, probabilities)) != wanted:
+                        continue
+                    vote = TextVote(sha, name, prediction_id, correction_id, tuple(map(str, chosen)))
+                    found.setdefault(sha, []).append(vote)
+
+        self._db.read(work)
+        return found
+
+    def export_label_set_training_set(
+        self,
+        destination: str | os.PathLike[str] | IO[str],
+        labels: Sequence[str],
+        *,
+        multi_label: bool,
+        conflicts: str = "raise",
+    ) -> int:
+        """Write the people's labels under the label set ``labels`` (any order) as training
+        data (JSON Lines, ``{"id", "name", "text", "label"}``); returns the line count.
+
+        Every model's corrections with that label set are taken (of multi-label models, or of
+        single-label ones: ``multi_label``), each text once with its latest person's label --
+        the texts :meth:`labels_of_texts` finds labelled. A text whose predictions carry
+        different labels in force is a conflict: ``conflicts="raise"`` raises StoreError naming
+        them, ``"leave_out"`` writes the others and warns (UserWarning). A path is written to a
+        temporary file beside it and renamed: never left half-written."""
+        wanted = _label_set(labels)
+        if conflicts not in CONFLICT_POLICIES:
+            raise StoreError(f"conflicts must be one of {', '.join(CONFLICT_POLICIES)}, got {conflicts!r}.")
+
+        def work(session: Session) -> list[dict[str, Any]]:
+            group = _merged(session, wanted, multi_label)
+            if group is None:
+                return []
+            return training_rows(session, settle(session, group, conflicts))
+
+        rows = self._db.read(work)
+        if isinstance(destination, str | os.PathLike):
+            from longbert.data.jsonl import write_jsonl
+
+            return write_jsonl(rows, Path(destination))
+        for row in rows:
+            destination.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return len(rows)
