@@ -10,6 +10,7 @@ import streamlit as st
 from app_pages import resources, views, widgets
 from longbert.errors import LongBertError
 from longbert.store import HistoryFilter, RecordNotFoundError
+from longbert.store.queries import NO_LABEL
 from longbert.ui import charts
 from longbert.ui.batch_jobs import BatchSettings, command_line_hint, recorded_command, resume_work
 from longbert.ui.formatting import md, plural, progress_text
@@ -17,6 +18,7 @@ from longbert.ui.service import classify
 from longbert.ui.tables import (
     HISTORY_COLUMNS,
     history_export,
+    history_labels,
     history_row,
     newly_selected,
     table_frame,
@@ -140,6 +142,11 @@ listing, over_time = st.tabs(["Predictions", "Labels over time"])
 with over_time:
     use_corrections = st.toggle("Count corrected labels", key="history:use_corrections",
                                 help="A corrected prediction counts under its corrected label.")
+    st.caption("Counts the predictions listed under Predictions, each under its label column "
+               "(or its corrected column, where it has one, when counting corrected labels); a "
+               f"multi-label prediction once under each of its labels, {NO_LABEL} when none "
+               "applies. So under a label filter the other labels of the matching predictions "
+               "are counted too.")
     distribution = store.label_distribution(filters, use_corrections=use_corrections)
     st.plotly_chart(
         charts.label_distribution_figure(
@@ -159,7 +166,8 @@ page = store.history(filters, limit=PAGE_SIZE, offset=(int(page_number) - 1) * P
 explained = store.explained_methods([r.id for r in page.rows])
 frame = table_frame([history_row(r, explained.get(r.id, ())) for r in page.rows], HISTORY_COLUMNS)
 ids = [r.id for r in page.rows]
-names = {r.id: f"#{r.id} {r.document_name} → {r.label}" for r in page.rows}
+names = {r.id: f"#{r.id} {r.document_name} → {history_labels(r)[0] or NO_LABEL}"
+         for r in page.rows}
 with listing:
     left, right, _ = st.columns([1, 1, 3])
     stamp = f"{datetime.now():%Y%m%d-%H%M}"

@@ -248,11 +248,23 @@ def batch_rows(store: Store, batch_id: int) -> list[dict[str, Any]]:
     return rows
 
 
+def history_labels(r: HistoryRow) -> tuple[str, str | None]:
+    """A History row's label cells, by :func:`final_label`'s rule: the labels the model chose and
+    the correction's (None: no correction), each joined with ", " ("" when no label applies).
+    A single-label row shows its one label; a multi-label row its chosen labels, never its top
+    label alone: the labels the label filter matches and the label counts count."""
+    row = history_result_row(r)
+    corrected = correction_labels(row)
+    return ", ".join(predicted_labels(row) or []), None if corrected is None else ", ".join(corrected)
+
+
 def history_row(r: HistoryRow, explained: Sequence[str] = ()) -> dict[str, Any]:
-    """One line of the History table; ``explained``: the methods of its stored explanations."""
+    """One line of the History table (labels: :func:`history_labels`); ``explained``: the
+    methods of its stored explanations."""
+    label, corrected = history_labels(r)
     return {
         "id": r.id, "when": r.created_at.strftime("%Y-%m-%d %H:%M"), "document": r.document_name,
-        "label": r.label, "corrected": r.corrected_label,
+        "label": label, "corrected": corrected,
         "confidence": round(float(r.confidence), 4), "strategy": r.strategy,
         "model": r.model_name, "label_set": r.label_set,
         "tokens": f"{r.used_tokens:,}/{r.total_tokens:,}",
