@@ -215,13 +215,24 @@ suffix = "" if in_force is None else f":{in_force.id}"
 # What this page showed as in force (set after the form): a save or a removal clicked on it is
 # refused when someone changed the label since, rather than overruling them unseen.
 shown_key = f"history:shown:{stored.id}"
+try:  # a multi-label prediction is corrected as a set: one label would replace all it chose
+    multi_label = store.get_model(stored.prediction.model_name).multi_label
+except LookupError:
+    multi_label = False
 with st.form(f"history:correct:{stored.id}", border=False):
     choices = list(stored.prediction.probabilities)
-    current = stored.final_labels[0] if stored.final_labels else stored.prediction.label
     left, middle, right = st.columns([2, 3, 1], vertical_alignment="bottom")
-    new_label = left.selectbox("Correct label", choices,
-                               key=f"history:correct:{stored.id}:label{suffix}",
-                               index=choices.index(current) if current in choices else 0)
+    new_label: str | list[str]
+    if multi_label:
+        new_label = left.multiselect(
+            "Labels that apply", choices, default=[c for c in stored.final_labels if c in choices],
+            key=f"history:correct:{stored.id}:label{suffix}",
+            help="Every label that applies to this text; none selected: no label applies.")
+    else:
+        current = stored.final_labels[0] if stored.final_labels else stored.prediction.label
+        new_label = left.selectbox("Correct label", choices,
+                                   key=f"history:correct:{stored.id}:label{suffix}",
+                                   index=choices.index(current) if current in choices else 0)
     note = middle.text_input("Note (optional)", value=(in_force.note or "") if in_force else "",
                              key=f"history:correct:{stored.id}:note{suffix}")
     if right.form_submit_button("Save correction"):
@@ -232,7 +243,8 @@ with st.form(f"history:correct:{stored.id}", border=False):
             st.error(str(error))
         else:
             # The next run reads the prediction with its new correction once; it shows this.
-            st.session_state["history:done"] = f"Saved: #{stored.id} is '{md(new_label)}'."
+            shown_label = new_label if isinstance(new_label, str) else ", ".join(new_label)
+            st.session_state["history:done"] = f"Saved: #{stored.id} is '{md(shown_label or 'no label')}'."
             st.rerun()
 shown = st.session_state.get(shown_key, in_force_id)
 st.session_state[shown_key] = in_force_id

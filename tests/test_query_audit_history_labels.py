@@ -110,3 +110,23 @@ def test_the_history_page_shows_and_filters_multi_label_rows(
         (ids["both"], "econ, sport", ""),
     ]
     assert app.selectbox(key="history:open").options[2] == f"#{ids['both']} m3.txt → econ, sport"
+
+
+def test_a_multi_label_prediction_is_corrected_as_a_set_in_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single label chosen in History would replace every label the model chose."""
+    app = fresh_app(tmp_path, monkeypatch, timeout=120)
+    ids = fill(get_store())
+    app.switch_page("app_pages/history.py").run()
+    opened = app.selectbox(key="history:open")
+    opened.set_value(next(o for o in opened.options if o and o.startswith(f"#{ids['both']} "))).run()
+    assert_ok(app)
+    labels = app.multiselect(key=f"history:correct:{ids['both']}:label")
+    assert labels.value == ["econ", "sport"]  # the set in force, not its top label
+    labels.set_value(["sport", "politics"])
+    app.button[0].click()  # the form's "Save correction"
+    app.run()
+    assert_ok(app)
+    (correction,) = get_store().list_corrections(ids["both"])
+    assert sorted(correction.labels) == ["politics", "sport"]
