@@ -19,11 +19,10 @@ from typing import IO, Any
 from longbert.errors import StoreError
 from longbert.store.csv_writer import write_csv
 from longbert.store.engine import Database
-from longbert.store.queries import (
+from longbert.store.history_sql import (
     EXTRA_START,
     apply_filters,
     history_select,
-    label_match,
     labels_in_force,
     to_history_row,
 )
@@ -64,9 +63,8 @@ EXPORT_COLUMNS = (
 )
 
 Destination = str | os.PathLike[str] | IO[str]
-#: Where a :func:`~longbert.store.queries.history_select` row holds what
-#: :func:`~longbert.store.queries.label_match` looks at: the model's multi_label flag, the
-#: predicted labels, the id of the correction in force and its labels.
+#: Where a :func:`~longbert.store.history_sql.history_select` row holds the model's
+#: multi_label flag, the predicted labels, the id of the correction in force and its labels.
 _LABELS_AT = (21, 8, 20, 16)
 
 
@@ -127,13 +125,11 @@ class ExportMixin:
             PredictionRow.created_at, PredictionRow.id
         )
         columns = list(EXPORT_COLUMNS) + (["text"] if include_text else [])
-        # SQL passes every multi-label row through a label filter; this decides on them.
-        match = label_match(filters)
+        # The label filter is SQL for multi-label rows too (history_sql), as for History's pages.
         with _open_text(destination) as handle, self._db.reading() as session:
             records = (
                 _export_record(values, include_text)
                 for values in session.execute(statement).yield_per(500)
-                if match is None or match(*(values[i] for i in _LABELS_AT))
             )
             if format == "csv":
                 return write_csv(handle, columns, records)

@@ -17,9 +17,6 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from longbert.store.engine import Database, chunked
-
-# EXTRA_START and label_match are re-exported (``as``): store.export imports them from here.
-from longbert.store.history_sql import EXTRA_START as EXTRA_START
 from longbert.store.history_sql import (
     MULTI_LABEL,
     Correction,
@@ -29,7 +26,6 @@ from longbert.store.history_sql import (
     labels_in_force,
     to_history_row,
 )
-from longbert.store.history_sql import label_match as label_match
 from longbert.store.records import HistoryFilter, HistoryPage, HistoryRow, LabelCount
 from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
 
