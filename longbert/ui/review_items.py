@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -27,9 +27,6 @@ from longbert.active.samplers import DEFAULT_CLUSTERS
 from longbert.errors import LongBertError
 from longbert.store import CorrectionChangedError, RecordNotFoundError, Store
 from longbert.store.text_labels import TextVote
-
-if TYPE_CHECKING:
-    from longbert.ui.review import ReviewQueue
 
 #: A person's answer: one label (single-label queues), or the labels that apply in the queue's
 #: label order (multi-label queues; empty: no label applies).
@@ -146,6 +143,27 @@ def label_of_text(
     text's latest correction too (:meth:`Store.export_label_set_training_set`)."""
     found = [TextLabel(p, in_force[p], reviewed[p]) for p in members if p in in_force and p in reviewed]
     return max([*found, *outside], key=lambda label: label.correction_id, default=None)
+
+
+class ReviewQueue(Protocol):
+    """What the functions below use of :class:`longbert.ui.review.ReviewQueue` (a protocol, so
+    this module, which that one imports, does not import it back)."""
+
+    labels: list[str]
+    items: dict[int, QueueItem]
+    reviewed: dict[int, LabelAnswer]
+    in_force: dict[int, int]
+    sampler: str
+    seed: int
+    embeddings: dict[int, np.ndarray]
+    answers: list[Answer]
+    multi_label: bool
+    same_text: dict[int, int]
+    outside: dict[str, list[TextLabel]]
+
+    def refresh(self, store: Store, prediction_id: int) -> None: ...
+
+    def value_of(self, label: str, labels: Sequence[str] | None) -> LabelAnswer: ...
 
 
 def text_votes(queue: ReviewQueue) -> dict[str, dict[str, list[int]]]:
