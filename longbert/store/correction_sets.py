@@ -5,11 +5,14 @@ read). Reads only: the writes are in :mod:`longbert.store.corrections`."""
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -202,6 +205,12 @@ def chosen_set(session: Session, model: str | None, labels: Sequence[str] | None
             f"Corrections with labels {'/'.join(groups[0].labels)} come from single- and "
             f"multi-label models ({_describe(groups)}): choose one model."
         )
+    return merge_groups(groups)
+
+
+def merge_groups(groups: Sequence[_Group]) -> _Group:
+    """Correction sets of one label set and kind as one: each text once with its latest
+    correction, the votes of all kept (conflicts across models stay visible)."""
     merged = _Group(groups[0].model, groups[0].labels, groups[0].multi_label,
                     any(g.zero_shot for g in groups), groups[0].latest_at)  # fmt: skip
     for group in groups:
@@ -213,6 +222,18 @@ def chosen_set(session: Session, model: str | None, labels: Sequence[str] | None
             merged.votes.setdefault(document_id, {}).update(votes)
     merged.documents = dict(sorted(merged.documents.items(), key=lambda item: item[1][0]))
     return merged
+
+
+def write_training_rows(rows: list[dict[str, Any]], destination: str | os.PathLike[str] | IO[str]) -> int:
+    """Training rows as JSON Lines to a path (a temporary file beside it, renamed: never left
+    half-written) or an open text stream; returns the line count."""
+    if isinstance(destination, str | os.PathLike):
+        from longbert.data.jsonl import write_jsonl
+
+        return write_jsonl(rows, Path(destination))
+    for row in rows:
+        destination.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(rows)
 
 
 def training_rows(session: Session, group: _Group) -> list[dict[str, Any]]:

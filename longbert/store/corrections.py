@@ -10,11 +10,9 @@ texts are read), and :meth:`CorrectionsMixin.export_corrections_training_set` wr
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import IO, Any, Literal
 
 from sqlalchemy import func, select
@@ -26,6 +24,7 @@ from longbert.store.correction_sets import (
     scan_sets,
     settle,
     training_rows,
+    write_training_rows,
 )
 from longbert.store.engine import Database, get_row
 from longbert.store.records import (
@@ -255,11 +254,4 @@ class CorrectionsMixin:
                 return []
             return training_rows(session, settle(session, group, conflicts))
 
-        rows = self._db.read(work)
-        if isinstance(destination, str | os.PathLike):
-            from longbert.data.jsonl import write_jsonl
-
-            return write_jsonl(rows, Path(destination))
-        for row in rows:
-            destination.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return len(rows)
+        return write_training_rows(self._db.read(work), destination)

@@ -16,11 +16,9 @@ models are multi-label, never single- and multi-label models together:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import func, select
@@ -30,9 +28,11 @@ from longbert.errors import StoreError
 from longbert.store.correction_sets import (
     CONFLICT_POLICIES,
     _Group,
+    merge_groups,
     scan_sets,
     settle,
     training_rows,
+    write_training_rows,
 )
 from longbert.store.engine import Database, chunked
 from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
@@ -64,17 +64,7 @@ def _merged(session: Session, wanted: frozenset[str], multi_label: bool) -> _Gro
     groups = [g for g in scan_sets(session, None) if g.label_set == wanted and g.multi_label == multi_label]
     if not groups:
         return None
-    merged = _Group(groups[0].model, groups[0].labels, multi_label,
-                    any(g.zero_shot for g in groups), groups[0].latest_at)  # fmt: skip
-    for group in groups:
-        for document_id, (correction_id, label) in group.documents.items():
-            if document_id not in merged.documents or merged.documents[document_id][0] < correction_id:
-                merged.documents[document_id] = (correction_id, label)
-        merged.predictions |= group.predictions
-        for document_id, votes in group.votes.items():
-            merged.votes.setdefault(document_id, {}).update(votes)
-    merged.documents = dict(sorted(merged.documents.items(), key=lambda item: item[1][0]))
-    return merged
+    return merge_groups(groups)
 
 
 class TextLabelsMixin:
@@ -155,11 +145,4 @@ class TextLabelsMixin:
                 return []
             return training_rows(session, settle(session, group, conflicts))
 
-        rows = self._db.read(work)
-        if isinstance(destination, str | os.PathLike):
-            from longbert.data.jsonl import write_jsonl
-
-            return write_jsonl(rows, Path(destination))
-        for row in rows:
-            destination.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return len(rows)
+        return write_training_rows(self._db.read(work), destination)
