@@ -234,7 +234,7 @@ def test_an_edit_in_label_studio_never_overrules_a_label_set_in_the_app_since(st
     assert done.corrections == 0 and store.history().rows[0].corrected_label == "sport"
     (reason,) = done.not_applied
     assert reason.startswith("task 7, annotation 12: edited in Label Studio (politik)")
-    assert "label set in LongBERT since it was imported is in force" in reason
+    assert "but a label set in LongBERT is in force there since it was imported" in reason
     assert _import(store, [task], labels=list(NEWS)).not_applied == []  # reported once
 
 
@@ -246,6 +246,31 @@ def test_an_edit_of_an_annotation_an_older_import_knew_by_its_id_alone_is_report
     assert done.corrections == 0 and store.history().rows[0].corrected_label == "sport"
     (reason,) = done.not_applied
     assert "after an older LongBERT imported it without its version" in reason
+    assert _import(store, [task], labels=list(NEWS)).not_applied == []  # reported once
+
+
+def test_an_edit_does_not_bring_back_a_label_taken_back_in_the_app(store: Store) -> None:
+    task = _ids(_task(7, "The keeper saved a penalty.", ["sport"]), 12)
+    task["annotations"][0]["updated_at"] = "2026-12-01T10:00:00.000Z"
+    _import(store, [task], labels=list(NEWS))
+    (row,) = store.history().rows
+    store.remove_correction(row.id)  # every correction of the prediction taken back
+    task["annotations"][0].update({"result": [_choices("politik")], "updated_at": "2026-12-04T08:00:00Z"})
+    done = _import(store, [task], labels=list(NEWS))
+    assert done.corrections == 0 and store.history().rows[0].corrected_label is None
+    (reason,) = done.not_applied
+    assert reason.endswith("but its label was taken back in LongBERT since it was imported")
+    assert _import(store, [task], labels=list(NEWS)).not_applied == []
+
+
+def test_an_edit_refused_for_another_annotation_in_force_names_it(store: Store) -> None:
+    task = _ids(_task(7, "The keeper saved a penalty.", ["sport"], ["politik"]), 12, 13)
+    for annotation in task["annotations"]:
+        annotation["updated_at"] = "2026-12-01T10:00:00.000Z"
+    _import(store, [task], labels=list(NEWS))  # 13's answer is in force
+    task["annotations"][0].update({"result": [_choices("politik")], "updated_at": "2026-12-04T08:00:00Z"})
+    (reason,) = _import(store, [task], labels=list(NEWS)).not_applied
+    assert "but Label Studio annotation 13 is in force there since it was imported" in reason
 
 
 def test_annotations_without_an_id_are_known_by_their_result(store: Store) -> None:

@@ -161,7 +161,10 @@ def exits_in_force(prediction: Prediction) -> float | None:
     """The early-exit threshold ``prediction`` was made at when its exits could stop text before
     the model's last layer, else None; read from the prediction alone (the page decides its
     method switch without loading the model), as ``predict`` decides it: a threshold above 0,
-    not the sparse strategy (always every layer), not chunks pooled other than by their mean."""
+    not the sparse strategy (always every layer), not chunks pooled other than by their mean.
+    Attention pooling counts too: untrained (uniform weights) it is a mean and the exits run,
+    which only the model tells; when it was trained, "explain the full model" explains the very
+    model that predicted, so erring this way costs nothing."""
     from longbert.strategies import STRATEGIES
 
     extra = prediction.extra or {}

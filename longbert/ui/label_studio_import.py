@@ -241,15 +241,23 @@ class _Importer:
         imported = self._imported_corrections(done)
         missing: list[Annotation] = []
         edits: list[tuple[Annotation, CorrectionRecord]] = []
+        versions = {annotation_id(i) for i in seen}
         for identity, choice in people:
-            earlier = imported.get(annotation_id(identity))
+            base, earlier = annotation_id(identity), imported.get(annotation_id(identity))
+            answer = ", ".join(choice) or "no label"
+            where = f"task {task_id}, annotation {base}: edited in Label Studio ({answer})"
             if already_imported(identity, seen):
                 if identity not in seen and earlier is not None and not self._same(earlier, choice):
-                    self.out.not_applied.append(
-                        f"task {task_id}, annotation {annotation_id(identity)}: edited in Label Studio "
-                        f"({', '.join(choice) or 'no label'}) after an older LongBERT imported it "
-                        "without its version; correct it in LongBERT if the edit should count"
+                    self._not_applied(
+                        done,
+                        identity,
+                        f"{where} after an older LongBERT imported it without its version; correct "
+                        "it in LongBERT if the edit should count",
                     )
+            elif earlier is None and base in versions:  # imported before, its correction taken back
+                self._not_applied(
+                    done, identity, f"{where}, but its label was taken back in LongBERT since it was imported"
+                )
             elif earlier is None:
                 missing.append((identity, choice))
             elif self._same(earlier, choice):  # saved again in Label Studio, the answer unchanged
@@ -268,6 +276,11 @@ class _Importer:
             return self._write(task_id, document, [], missing, latest["id"])
         refused = self._model_check(self._model_name(None))
         return refused or self._write(task_id, document, [], missing)
+
+    def _not_applied(self, done: list[dict[str, Any]], identity: str, reason: str) -> None:
+        """Report an edit left out, once: its version is recorded as imported."""
+        self.out.not_applied.append(reason)
+        self.store.extend_prediction_extra(done[-1]["id"], ANNOTATIONS_KEY, [identity])
 
     def _imported_corrections(self, done: list[dict[str, Any]]) -> dict[str, CorrectionRecord]:
         """Annotation id → the correction the last imported version of it became."""
@@ -302,9 +315,12 @@ class _Importer:
             self.out.corrections += 1
         except CorrectionChangedError:
             applied = False
+            after = self.store.list_corrections(earlier.prediction_id)
+            other = noted_annotation(after[-1].note or "") if after else None
+            since = f"Label Studio annotation {annotation_id(other)}" if other else "a label set in LongBERT"
             self.out.not_applied.append(
-                f"{where}: edited in Label Studio ({', '.join(choice) or 'no label'}), but a label "
-                "set in LongBERT since it was imported is in force there and was kept"
+                f"{where}: edited in Label Studio ({', '.join(choice) or 'no label'}), but {since} "
+                "is in force there since it was imported, and was kept"
             )
         except LongBertError as error:
             applied = False
