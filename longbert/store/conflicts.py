@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from longbert.store.correction_sets import conflicts_of, document_names, label_key, scan_sets
+from longbert.store.correction_sets import conflicts_of, document_names, scan_sets
 from longbert.store.engine import Database, chunked
+from longbert.store.in_force import corrections_in_force, label_key
 from longbert.store.records import ConfirmOutcome, CorrectionConflict
 from longbert.store.schema import CorrectionRow, ModelRow, PredictionRow, utcnow
 
@@ -25,34 +26,17 @@ from longbert.store.schema import CorrectionRow, ModelRow, PredictionRow, utcnow
 CONFIRM_NOTE = "confirmed in bulk (the model's label)"
 
 
-def _in_force_elsewhere(
-    session: Session, document_ids: Iterable[int]
-) -> dict[int, list[tuple[int, frozenset[str], str]]]:
-    """document id → ``(prediction id, label set, label in force)`` per corrected prediction."""
-    wanted, found = list(document_ids), {}
-    latest: dict[int, tuple[int, int, frozenset[str], str]] = {}
-    for chunk in chunked(wanted):
-        statement = (
-            select(
-                CorrectionRow.id,
-                CorrectionRow.prediction_id,
-                CorrectionRow.label,
-                CorrectionRow.labels,
-                PredictionRow.document_id,
-                PredictionRow.probabilities,
-                ModelRow.multi_label,
-            )
-            .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
-            .join(ModelRow, ModelRow.id == PredictionRow.model_id)
-            .where(PredictionRow.document_id.in_(chunk))
-            .order_by(CorrectionRow.id)
-        )
-        for row in session.execute(statement):
-            correction_id, prediction_id, label, labels, document_id, probabilities, multi = row
-            value = label_key(list(labels)) if multi else label
-            latest[prediction_id] = (document_id, correction_id, frozenset(map(str, probabilities)), value)
-    for prediction_id, (document_id, _, label_set, value) in latest.items():
-        found.setdefault(document_id, []).append((prediction_id, label_set, value))
+#: A person's label in force on one prediction: (prediction id, label set, multi-label, label key).
+_Vote = tuple[int, frozenset[str], bool, str]
+
+
+def _in_force_elsewhere(session: Session, document_ids: Iterable[int]) -> dict[int, list[_Vote]]:
+    """document id → the person's label in force on each of its corrected predictions."""
+    found: dict[int, list[_Vote]] = {}
+    for chunk in chunked(list(document_ids)):
+        for vote in corrections_in_force(session, [PredictionRow.document_id.in_(chunk)]):
+            entry = (vote.prediction_id, vote.label_set_key, vote.multi_label, vote.key)
+            found.setdefault(vote.document_id, []).append(entry)
     return found
 
 
@@ -118,7 +102,9 @@ class ConflictsMixin:
                 _, document_id, name, label, labels, probabilities, multi = rows[prediction_id]
                 value = label_key(list(labels)) if multi else label
                 label_set = frozenset(map(str, probabilities))
-                same_set = [(p, v) for p, s, v in elsewhere.get(document_id, []) if s == label_set]
+                # The same question: the same label set (any order), the same kind of model.
+                votes = elsewhere.get(document_id, [])
+                same_set = [(p, v) for p, s, m, v in votes if s == label_set and m == bool(multi)]
                 if any(p == prediction_id for p, _ in same_set):
                     skipped.append((prediction_id, name, "already corrected"))
                     continue
@@ -145,7 +131,7 @@ class ConflictsMixin:
                     )
                 )
                 confirmed.append(prediction_id)
-                elsewhere.setdefault(document_id, []).append((prediction_id, label_set, value))
+                elsewhere.setdefault(document_id, []).append((prediction_id, label_set, bool(multi), value))
             return ConfirmOutcome(confirmed, skipped)
 
         return self._db.write(work)

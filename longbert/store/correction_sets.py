@@ -19,29 +19,9 @@ from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.engine import chunked
+from longbert.store.in_force import corrections_in_force, label_key
 from longbert.store.records import CorrectionSet, RecordNotFoundError
-from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
-
-#: Every correction with what identifies its set, oldest first (no document text).
-_SCAN = (
-    select(
-        CorrectionRow.id,
-        CorrectionRow.prediction_id,
-        CorrectionRow.label,
-        CorrectionRow.labels,
-        CorrectionRow.created_at,
-        PredictionRow.document_id,
-        PredictionRow.probabilities,
-        PredictionRow.zero_shot,
-        ModelRow.name,
-        ModelRow.multi_label,
-        ModelRow.kind,
-        PredictionRow.label_set,
-    )
-    .join(PredictionRow, PredictionRow.id == CorrectionRow.prediction_id)
-    .join(ModelRow, ModelRow.id == PredictionRow.model_id)
-    .order_by(CorrectionRow.id)
-)
+from longbert.store.schema import DocumentRow, ModelRow
 
 
 @dataclass
@@ -82,35 +62,27 @@ class _Group:
 
 
 def scan_sets(session: Session, model: str | None) -> list[_Group]:
-    """Corrections grouped by (model, label set), most recently corrected first."""
-    statement = _SCAN if model is None else _SCAN.where(ModelRow.name == model)
+    """Corrections in force grouped by (model, label set), most recently corrected first."""
     groups: dict[tuple[str, frozenset[str]], _Group] = {}
-    for row in session.execute(statement):
-        (correction_id, prediction_id, label, labels, created_at, document_id, probabilities,
-         zero_shot, name, multi_label, kind, set_name) = row  # fmt: skip
-        label_set = [str(key) for key in probabilities]
-        group = groups.get((name, frozenset(label_set)))
+    conditions = [] if model is None else [ModelRow.name == model]
+    for vote in corrections_in_force(session, conditions):
+        label_set = list(vote.label_set)
+        group = groups.get((vote.model, vote.label_set_key))
         if group is None:
-            group = groups[(name, frozenset(label_set))] = _Group(
-                name, label_set, bool(multi_label), bool(zero_shot) or kind == "zero_shot", created_at
+            group = groups[(vote.model, vote.label_set_key)] = _Group(
+                vote.model, label_set, vote.multi_label, vote.zero_shot, vote.created_at
             )
-        group.labels, group.latest_at = label_set, created_at  # the newest prediction's order
-        group.zero_shot = group.zero_shot or bool(zero_shot)
-        group.documents.pop(document_id, None)  # re-insert: order = when last corrected
-        value = list(labels) if multi_label else label
-        group.documents[document_id] = (correction_id, value)
-        group.predictions.add(prediction_id)
-        group.votes.setdefault(document_id, {})[prediction_id] = (correction_id, value)
-        if set_name:
-            if set_name in group.label_set_names:
-                group.label_set_names.remove(set_name)
-            group.label_set_names.append(set_name)
+        group.labels, group.latest_at = label_set, vote.created_at  # the newest prediction's order
+        group.zero_shot = group.zero_shot or vote.zero_shot
+        group.documents.pop(vote.document_id, None)  # re-insert: order = when last corrected
+        group.documents[vote.document_id] = (vote.correction_id, vote.value)
+        group.predictions.add(vote.prediction_id)
+        group.votes.setdefault(vote.document_id, {})[vote.prediction_id] = (vote.correction_id, vote.value)
+        if vote.label_set_name:
+            if vote.label_set_name in group.label_set_names:
+                group.label_set_names.remove(vote.label_set_name)
+            group.label_set_names.append(vote.label_set_name)
     return sorted(groups.values(), key=lambda g: g.latest_at, reverse=True)
-
-
-def label_key(value: Any) -> str:
-    """A training label as one comparable string (multi-label lists sorted and joined)."""
-    return value if isinstance(value, str) else ", ".join(sorted(str(v) for v in value))
 
 
 def conflicts_of(group: _Group) -> dict[int, dict[str, list[int]]]:

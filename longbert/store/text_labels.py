@@ -21,8 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.correction_sets import (
@@ -35,7 +34,8 @@ from longbert.store.correction_sets import (
     write_training_rows,
 )
 from longbert.store.engine import Database, chunked
-from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
+from longbert.store.in_force import corrections_in_force
+from longbert.store.schema import DocumentRow, ModelRow
 
 
 @dataclass(frozen=True)
@@ -81,39 +81,23 @@ class TextLabelsMixin:
         one query per 500 SHA-256s, joining each prediction's latest correction."""
         wanted = _label_set(labels)
         texts = sorted({str(sha) for sha in sha256s if sha})
-        latest = aliased(CorrectionRow)
-        # The correction in force: the prediction's latest (the index on prediction_id finds it).
-        in_force = (
-            select(func.max(latest.id)).where(latest.prediction_id == PredictionRow.id).scalar_subquery()
-        )
         found: dict[str, list[TextVote]] = {}
 
         def work(session: Session) -> None:
             for chunk in chunked(texts):
-                statement = (
-                    select(
-                        DocumentRow.sha256,
-                        PredictionRow.document_name,
-                        PredictionRow.id,
-                        PredictionRow.probabilities,
-                        CorrectionRow.id,
-                        CorrectionRow.labels,
-                    )
-                    .join(PredictionRow, PredictionRow.document_id == DocumentRow.id)
-                    .join(ModelRow, ModelRow.id == PredictionRow.model_id)
-                    .join(CorrectionRow, CorrectionRow.prediction_id == PredictionRow.id)
-                    .where(DocumentRow.sha256.in_(chunk))
-                    .where(ModelRow.multi_label == multi_label)
-                    .where(CorrectionRow.id == in_force)
-                    .order_by(CorrectionRow.id)
-                )
-                for row in session.execute(statement):
-                    sha, name, prediction_id, probabilities, correction_id, chosen = row
-                    # The label set is the probabilities' keys (JSON): compared here, portably.
-                    if frozenset(map(str, probabilities)) != wanted:
+                conditions = [DocumentRow.sha256.in_(chunk), ModelRow.multi_label == multi_label]
+                for vote in corrections_in_force(session, conditions):
+                    if vote.label_set_key != wanted:
                         continue
-                    vote = TextVote(sha, name, prediction_id, correction_id, tuple(map(str, chosen)))
-                    found.setdefault(sha, []).append(vote)
+                    found.setdefault(vote.document_sha256, []).append(
+                        TextVote(
+                            vote.document_sha256,
+                            vote.document_name,
+                            vote.prediction_id,
+                            vote.correction_id,
+                            vote.labels,
+                        )
+                    )
 
         self._db.read(work)
         return found
