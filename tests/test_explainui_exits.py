@@ -128,3 +128,37 @@ def test_classify_defaults_to_attention_and_offers_the_full_model(app: AppTest, 
         c.value.startswith("Occlusion of '") and "explains the full model" in c.value for c in app.caption
     )
     assert app.button(key="classify:why-go").label == "Explain the full model again"
+
+
+def test_the_batch_sample_job_refuses_or_explains_the_full_model(
+    exit_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Batch page's "Explain a sample": early-exit predictions are listed with the reason
+    unless the full model is asked for; then each is explained and says which model it shows."""
+    from longbert.store import Store
+    from longbert.ui.explain_jobs import explain_sample_work
+    from longbert.ui.jobs import JobManager
+    from longbert.ui.service import classify_and_log
+
+    shutil.copytree(exit_checkpoint, tmp_path / "models" / "tiny-exit")
+    monkeypatch.setenv("LONGBERT_MODELS_DIR", str(tmp_path / "models"))
+    exit_model = load_classifier(tmp_path / "models" / "tiny-exit", device="cpu")
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    document = as_document(TEXT, name="doc.txt", source="paste")
+    _, prediction_id = classify_and_log(store, exit_model, document, {"name": "truncate"})
+
+    def run(full_model: bool):  # type: ignore[no-untyped-def]
+        work = explain_sample_work(store, [prediction_id], "occlusion", lambda k, lab: exit_model,
+                                   full_model=full_model)  # fmt: skip
+        return JobManager().submit(work, title="x", kind="explain").wait(120)
+
+    refused = run(False)
+    assert refused.status == "done", refused.error
+    assert refused.result == {"explained": 0, "failed": 1}
+    assert "cannot explain this prediction" in refused.rows[0]["error"]
+    assert store.explanation_records(prediction_id) == []
+    explained = run(True)
+    assert explained.result == {"explained": 1, "failed": 0}
+    assert explained.rows[0]["note"] == why.full_model_text(1.0)
+    (stored,) = store.explanation_records(prediction_id)
+    assert stored.explanation.warnings[0] == why.full_model_text(1.0)

@@ -45,11 +45,16 @@ def explain_sample_work(
     prediction_ids: Sequence[int],
     method: str,
     load_model: Callable[[str, dict[str, str] | None], Any],
+    *,
+    full_model: bool = False,
 ) -> Callable[[JobContext], dict[str, int]]:
     """A job function explaining each prediction (``method``) and storing it; one row per document
-    (its strongest supporting sentence, or why it failed). A model that cannot be loaded stops
-    the job with its message; one document the method fails on is a row with the error, and the
-    job goes on. Stop is honoured between documents; what was stored stays stored."""
+    (its strongest supporting sentence and the explanation's first warning, or why it failed).
+    A model that cannot be loaded stops the job with its message; one document the method fails
+    on is a row with the error, and the job goes on. Stop is honoured between documents; what
+    was stored stays stored. ``full_model``: predictions an early-exit model made with its exits
+    are explained with the full model (see :func:`~longbert.ui.explanations.explain_prediction`),
+    not refused."""
 
     def work(ctx: JobContext) -> dict[str, int]:
         ids = list(prediction_ids)
@@ -68,7 +73,13 @@ def explain_sample_work(
             }
             try:
                 outcome = explain_and_store(
-                    store, prediction_id, stored.prediction, stored.document, method, load_model
+                    store,
+                    prediction_id,
+                    stored.prediction,
+                    stored.document,
+                    method,
+                    load_model,
+                    full_model=full_model,
                 )
             except ExplanationFailed as error:
                 failed += 1
@@ -84,6 +95,7 @@ def explain_sample_work(
                         "score": best[0].score if best else score_text(outcome.explanation, 0.0),
                         "strongest against": against[0].sentence if against else "",
                         "seconds": round(outcome.wall_seconds, 2),
+                        "note": outcome.explanation.warnings[0] if outcome.explanation.warnings else "",
                     }
                 )
             ctx.progress(done, len(ids))
