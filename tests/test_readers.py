@@ -6,6 +6,7 @@ import codecs
 import gzip
 import io
 import json
+import os
 import random
 import zipfile
 from pathlib import Path
@@ -617,6 +618,21 @@ def test_read_path_file_and_folder(tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * 5000)
     assert next(read_path(big, limits=ReadLimits(max_file_bytes=100))).kind == "too_large"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_in_a_folder_is_left_out_not_waited_on(tmp_path: Path) -> None:
+    """Reading a named pipe blocks until something writes to it: a folder's pipe once hung
+    pre-training's corpus reading with no message. Pipes, like junk, are not documents."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_text("alpha", encoding="utf-8")
+    os.mkfifo(folder / "b.txt")
+    (folder / "c.txt").write_text("gamma", encoding="utf-8")
+    assert [r.name for r in read_path(folder)] == ["corpus/a.txt", "corpus/c.txt"]
+    from longbert.bulk.sources import walk_inputs
+
+    assert [shown for shown, _ in walk_inputs([folder])] == [str(folder / "a.txt"), str(folder / "c.txt")]
 
 
 def test_read_single() -> None:

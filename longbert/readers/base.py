@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,12 +156,25 @@ def is_junk(path: str) -> bool:
     return leaf.lower() in _JUNK_NAMES or leaf.startswith((".", "~$"))
 
 
+def _special(path: Path) -> bool:
+    """Whether ``path`` is a named pipe, socket or device (a link followed): not a document,
+    and reading a named pipe would wait for a writer forever. A dangling link is not special:
+    reading it reports that it cannot be read."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+
+
 def walk_folder(path: Path) -> Iterator[Path]:
-    """Every file under the folder ``path`` that is not :func:`is_junk`, in sorted order."""
+    """Every file under the folder ``path`` that is not :func:`is_junk`, in sorted order; named
+    pipes, sockets and devices are left out like junk. (A path given by itself is read even if
+    it is a pipe: ``--train <(zcat data.jsonl.gz)`` is a pipe on purpose.)"""
     for folder, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not is_junk(d + "/x"))
         for file_name in sorted(files):
-            if not is_junk(file_name):
+            if not is_junk(file_name) and not _special(Path(folder) / file_name):
                 yield Path(folder) / file_name
 
 
