@@ -27,6 +27,7 @@ from longbert.ui.models import (
     is_score,
     metrics_title,
     scan_checkpoints,
+    unlisted_models,
 )
 from longbert.ui.tables import table_frame
 from longbert.ui.uploads import LABEL_NAMES, TEXT_NAMES, guess_column, table_columns
@@ -131,7 +132,8 @@ if rows:
                      key="models:compressed")
         st.caption("Made by `python -m longbert.compress`. Accuracy, macro-F1 and docs/s were "
                    "measured by it on the dev file named, both models in one process on the "
-                   "machine that compressed them; blank where no `--dev` file was given.")
+                   "machine that compressed them (docs/s: each model's best of a few warm rounds, "
+                   "the two taking turns); blank where no `--dev` file was given.")
     picked = st.selectbox("Details of", range(len(rows)), key="models:detail",
                           format_func=lambda i: f"{rows[i]['name']} ({rows[i]['folder']})")
     choice = checkpoints[picked]
@@ -175,8 +177,7 @@ if rows:
         st.markdown("**Metrics and training metadata**")
         st.json(choice.metadata or {"metrics": "none recorded"}, expanded=False)
 
-others = [m for m in registered.values()
-          if m.folder is None or m.zero_shot or not Path(m.folder).is_dir()]
+others = unlisted_models(list(registered.values()), checkpoints)
 if others:
     st.subheader("Other models seen in predictions")
     st.caption("Zero-shot labellings, and models whose checkpoint was deleted or moved: their "

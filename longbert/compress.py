@@ -7,7 +7,11 @@ loads wherever a model does
 (:func:`longbert.load_classifier`, ``python -m longbert.evaluate``, the app); its manifest's
 ``compression`` names the method, the source model and, with ``--dev``, the accuracy of the
 source and of the compressed model on that labelled file (read as ``longbert.evaluate`` reads
-it), both as they run by default on this machine. See :mod:`longbert.compression` for the methods.
+it; ``--skip-bad-rows`` skips unusable rows) and their speed, both as they run by default on this
+machine (see :mod:`longbert.compression.measuring`); a compressed model that cannot read dev
+documents its source read is not saved. See :mod:`longbert.compression` for the methods.
+Saved in the models folder, it is registered in the database as a trained model is
+(:mod:`longbert.compression.registry`; ``--record``/``--no-record`` to choose).
 It is built in a staging folder and swapped in whole when complete: an error or Ctrl-C leaves
 nothing behind, and ``--overwrite`` replaces only an existing checkpoint, never the source
 (:mod:`longbert.compression.target`); what a run killed outright left there is cleared by the
@@ -38,15 +42,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from longbert.checkpoints import Compression, read_manifest, resolve_checkpoint, write_manifest
+from longbert.checkpoints import Compression, is_checkpoint, read_manifest, resolve_checkpoint, write_manifest
 from longbert.cli_common import add_strategy_param, run_command
 from longbert.compression import HIDDEN_TARGETS, METHODS
 from longbert.compression.exit_build import (
     OPTIMISTIC,
     UncalibratedThresholdWarning,
     build_exits,
+    calibration_data,
+    check_exit_options,
     exit_threshold_summary,
 )
+from longbert.compression.manifest import (
+    compressed_metadata,
+    measured,
+    method_details,
+    reading_strategy,
+    strategy_spec,
+)
+from longbert.compression.measuring import measure_compressed, measure_source, read_labelled
+from longbert.compression.registry import overwrite_notice, recording_store, register
 from longbert.compression.target import (
     CompressError,
     CompressNotice,
@@ -60,9 +75,8 @@ from longbert.compression.texts import TEXT_FILES, read_texts
 from longbert.errors import LongBertError
 
 if TYPE_CHECKING:
-    from longbert.checkpoints import Manifest
     from longbert.compression.exit_calibration import CalibrationSet
-    from longbert.strategies import Strategy
+    from longbert.data import LabeledDataset
 
 #: Checkpoint parts copied from the source (weights kept as they are; see each method).
 PARTS = ("encoder", "pooling", "head")
@@ -86,6 +100,8 @@ def compress(
     distill_epochs: int = 3,
     distill_hidden: str = "cls",
     strategy_params: Mapping[str, Any] | None = None,
+    skip_bad_rows: bool = False,
+    record: bool | None = None,
 ) -> tuple[Path, Compression]:
     """Write the ``method``-compressed copy of checkpoint ``model`` as ``name``; returns its folder
     and provenance. Raises CompressError (a ValueError) for an unknown method, a ``name`` that is
@@ -101,9 +117,12 @@ def compress(
     manifest's ``metadata.compression.calibration``); with none, it is
     :data:`~longbert.compression.early_exit.DEFAULT_THRESHOLD`, uncalibrated (a warning says so).
     ``strategy_params`` replace parameters of the source's strategy in the new checkpoint (and
-    while the method trains or calibrates); StrategyConfigError for ones the strategy lacks."""
+    while the method trains or calibrates); StrategyConfigError for ones the strategy lacks.
+    ``skip_bad_rows`` skips unusable rows of ``dev`` and ``calibration`` (a warning counts them).
+    A compressed model that cannot read ``dev`` documents its source read is a CompressError,
+    and nothing is saved. ``record``: register the checkpoint in the database (None: when it is
+    saved in the models folder; see :mod:`longbert.compression.registry`)."""
     from longbert import load_classifier
-    from longbert.evaluate import evaluate
 
     target = target_folder(name, output_dir)  # first: a typo in either fails at once
     if method not in METHODS:
@@ -112,29 +131,11 @@ def compress(
         raise CompressError(
             "--method early-exit distils on texts: give --texts (the training texts, unlabelled ones)."
         )
+    if method == "distill" and (isinstance(distill_epochs, bool) or not distill_epochs >= 1):
+        raise CompressError(f"--epochs must be 1 or more: distill trains that many; got {distill_epochs}.")
     if method == "distill" and distill_hidden not in HIDDEN_TARGETS:
         raise CompressError(f"--hidden must be one of {', '.join(HIDDEN_TARGETS)}; got {distill_hidden!r}.")
-    if not max_accuracy_loss >= 0:
-        raise CompressError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
-    if exit_threshold is not None and not 0 <= exit_threshold <= 1:
-        raise CompressError(f"--exit-threshold must be between 0 and 1; got {exit_threshold}.")
-    chooser = (
-        "--calibration"
-        if calibration is not None
-        else "--calibration-texts"
-        if calibration_texts is not None
-        else None
-    )
-    if chooser and method != "early-exit":
-        raise CompressError(f"{chooser} chooses the early-exit threshold: use it with --method early-exit.")
-    if chooser and exit_threshold is not None:
-        raise CompressError(
-            f"--exit-threshold sets the early-exit threshold and {chooser} chooses one: give one of them."
-        )
-    if calibration is not None and calibration_texts is not None:
-        raise CompressError(
-            "--calibration and --calibration-texts both choose the threshold: give one of them."
-        )
+    check_exit_options(method, exit_threshold, calibration, calibration_texts, max_accuracy_loss)
     source = resolve_checkpoint(model)
     manifest = read_manifest(source)
     if manifest.architecture != "cls-head":  # its folder has no pooling/ or head/ to copy
@@ -147,29 +148,26 @@ def compress(
             f"'{source}' is already compressed ({manifest.compression.method}); compress its source "
             f"'{manifest.compression.source_model}' instead."
         )
-    reading = _reading(manifest, strategy_params or {})
+    reading = reading_strategy(manifest, strategy_params or {})
     for restored in sweep_leftovers(target):  # before the check: a restored checkpoint counts
         warnings.warn(CompressNotice(restored), stacklevel=2)
     # Checked now: the folder is first written after the --dev evaluation and the training.
     check_target(target, source, name, overwrite=overwrite)
-    from longbert.compression.exit_calibration import load_calibration_set, unlabelled_calibration_set
-
-    calibration_set: CalibrationSet | None = None
-    if method == "early-exit" and calibration_texts is not None:
-        where = f" from {calibration_source}" if calibration_source else ""
-        calibration_set = unlabelled_calibration_set(
-            list(calibration_texts), f"{len(calibration_texts)} unlabelled texts{where}"
-        )
-    elif method == "early-exit" and exit_threshold is None and (calibration or dev) is not None:
-        # Read now: a missing file or unknown labels fail before the exits are trained.
-        calibration_set = load_calibration_set(
-            calibration or dev, list(manifest.labels), manifest.multi_label, manifest.metadata
-        )
-    before: dict[str, Any] | None = None
+    if overwrite and is_checkpoint(target) and (notice := overwrite_notice(target)):
+        warnings.warn(CompressNotice(notice), stacklevel=2)
+    store = recording_store(target, record)
+    # Read now: a missing file or unknown labels fail before anything is trained.
+    dev_set: LabeledDataset | None = None
     if dev is not None:
-        before = evaluate(load_classifier(source, device=device, precision="auto"), dev, device=device)
+        dev_set = read_labelled(dev, manifest.metadata, manifest.multi_label, skip_bad_rows, "--dev")
+    calibration_set: CalibrationSet | None = None
+    if method == "early-exit" and exit_threshold is None:
+        calibration_set = calibration_data(
+            manifest, calibration_texts, calibration_source, calibration, (dev, dev_set), skip_bad_rows
+        )
+    before = measure_source(source, dev_set, device) if dev_set is not None else None
     staging = staging_folder(target)
-    details: dict[str, Any] = {"method": method, **_method_details(method)}
+    details: dict[str, Any] = {"method": method, **method_details(method)}
     if reading is not None:
         details.update(strategy_params=dict(strategy_params or {}), source_strategy=manifest.strategy)
     try:
@@ -206,68 +204,23 @@ def compress(
             manifest,
             name=name,
             compression=provenance,
-            metadata={**manifest.metadata, "compression": details},
-            strategy=_strategy_spec(manifest, strategy_params or {}),
+            metadata=compressed_metadata(manifest.metadata, details, None, None),
+            strategy=strategy_spec(manifest, strategy_params or {}),
         )
-        write_manifest(staging, staged)
-        if before is not None:
-            after = evaluate(load_classifier(staging, device=device, precision="auto"), dev, device=device)
-            measured = {**_measured(before, "before"), **_measured(after, "after")}
-            provenance = dataclasses.replace(provenance, **measured)
-            write_manifest(staging, dataclasses.replace(staged, compression=provenance))
+        write_manifest(staging, staged)  # the compressed model loads from it to be measured
+        if before is not None and dev_set is not None:
+            after, speed = measure_compressed(staging, source, dev_set, before, device)
+            provenance = dataclasses.replace(provenance, **measured(before, after, speed))
+            metadata = compressed_metadata(manifest.metadata, details, after, speed)
+            write_manifest(staging, dataclasses.replace(staged, compression=provenance, metadata=metadata))
         check_target(target, source, name, overwrite=overwrite)  # again: minutes have passed
         swap_in(staging, target)
     except BaseException:  # an error or Ctrl-C: nothing half-made is left behind
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if store is not None:
+        register(store, target, read_manifest(target))
     return target, provenance
-
-
-def _reading(manifest: Manifest, params: Mapping[str, Any]) -> Strategy | None:
-    """The source's strategy with ``params`` replaced (None when there are none), checked as the
-    strategy checks its parameters. Model settings (chunk's pooling, sparse's attention window)
-    are what the model was trained with, not a way of reading: refused."""
-    if not params:
-        return None
-    from longbert.strategies import STRATEGIES, parse_strategy
-
-    name = (manifest.strategy or {}).get("name")
-    fixed = [key for key in params if name in STRATEGIES and key in STRATEGIES[name].model_params]
-    if fixed:
-        raise CompressError(
-            f"--strategy-param {', '.join(fixed)}: a setting of the trained model, not of how it "
-            f"reads; compression cannot change it (predict can try it: --strategy-param with --strategy)."
-        )
-    return parse_strategy(manifest.strategy or {}, **params)[0]
-
-
-def _strategy_spec(manifest: Manifest, params: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The source's strategy spec with ``params`` replaced (its other parameters kept as saved)."""
-    if not params:
-        return manifest.strategy
-    spec = manifest.strategy or {}
-    return {**spec, "params": {**(spec.get("params") or {}), **params}}
-
-
-def _measured(report: dict[str, Any], when: str) -> dict[str, float]:
-    """Accuracy, macro-F1 and docs/s of an evaluate report, as ``Compression`` fields."""
-    return {
-        f"{name}_{when}": float(report[name])
-        for name in ("accuracy", "macro_f1", "docs_per_second")
-        if isinstance(report.get(name), int | float)
-    }
-
-
-def _method_details(method: str) -> dict[str, Any]:
-    if method == "int8":
-        from longbert.compression.int8 import RECIPE
-
-        return {"stored": "the source's weights, unchanged", "at_load": RECIPE, "devices": "cpu"}
-    if method == "early-exit":
-        return {"stored": "the source's weights + exits/ (one [CLS] classifier per layer)"}
-    if method == "distill":
-        return {"stored": "the student's weights (every other layer of the source, distilled)"}
-    return {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -280,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", required=True, help="name of the new checkpoint")
     parser.add_argument("--dev", help="labelled file to measure accuracy before/after on (as evaluate reads)")
     parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="skip rows of --dev and --calibration that cannot be used (a warning counts them), as "
+        "evaluate's option does",
+    )
+    parser.add_argument(
         "--output-dir",
         help="the new checkpoint's own folder, as train's --output-dir (default: models/NAME); "
         "not a folder to put it in",
@@ -289,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace an existing checkpoint there (only a LongBERT checkpoint, never the source; "
         "it is removed once the new one is complete)",
+    )
+    parser.add_argument(
+        "--record",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="register the new model in the database, as train does (default: when it is saved in "
+        "the models folder)",
     )
     parser.add_argument("--device", help="cpu or cuda (default: LONGBERT_DEVICE, else CUDA when present)")
     parser.add_argument(
@@ -366,9 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{100 * provenance.accuracy_after:.2f} after"
         )
     if provenance.docs_per_second_before and provenance.docs_per_second_after:
+        speed = read_manifest(folder).metadata.get("compression", {}).get("speed", {})
         print(
-            f"docs/s on it here: {provenance.docs_per_second_before:.1f} before, "
-            f"{provenance.docs_per_second_after:.1f} after"
+            f"docs/s here: {provenance.docs_per_second_before:.1f} before, "
+            f"{provenance.docs_per_second_after:.1f} after ({speed.get('how', 'on it')})"
         )
     return 0
 
@@ -411,6 +378,8 @@ def _compress_as_asked(args: argparse.Namespace) -> tuple[Path, Compression]:
                 distill_epochs=args.epochs,
                 distill_hidden=args.hidden,
                 strategy_params=dict(args.strategy_param),
+                skip_bad_rows=args.skip_bad_rows,
+                record=args.record,
             )
     except ValueError as error:
         if isinstance(error, LongBertError):

@@ -40,10 +40,13 @@ STALE_STAGING_SECONDS = 3600.0
 def refuse_compressed(folder: Path, manifest: Manifest) -> None:
     """An :class:`UnsupportedEncoderError` naming the source model when ``folder`` is compressed."""
     if (compression := manifest.compression) is not None:
+        # Worded for every use of an encoder (training, further pre-training, zero-shot labels):
+        # the callers are many, and none of them is about training only.
         raise UnsupportedEncoderError(
             f"'{folder}' is a compressed model ({compression.method} of "
-            f"'{compression.source_model}'): its weights cannot be trained further. Start from "
-            f"its source model '{compression.source_model}' instead."
+            f"'{compression.source_model}'): it classifies with its own labels, but cannot serve "
+            "as an encoder (to train or further pre-train from, or to label zero-shot with). "
+            f"Start from its source model '{compression.source_model}' instead."
         )
 
 

@@ -4,14 +4,80 @@ texts, then store a threshold -- given, calibrated on data
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from longbert.checkpoints import Manifest
     from longbert.compression.exit_calibration import CalibrationSet
+    from longbert.data import LabeledDataset
     from longbert.strategies import Strategy
+
+
+def check_exit_options(
+    method: str,
+    exit_threshold: float | None,
+    calibration: object | None,
+    calibration_texts: Sequence[str] | None,
+    max_accuracy_loss: float,
+) -> None:
+    """Raise :class:`~longbert.compression.target.CompressError` for early-exit options that
+    are out of range, given to another method, or that contradict each other."""
+    from longbert.compression.target import CompressError
+
+    if not max_accuracy_loss >= 0:
+        raise CompressError(f"--max-accuracy-loss must be 0 or more points; got {max_accuracy_loss}.")
+    if exit_threshold is not None and not 0 <= exit_threshold <= 1:
+        raise CompressError(f"--exit-threshold must be between 0 and 1; got {exit_threshold}.")
+    chooser = (
+        "--calibration"
+        if calibration is not None
+        else "--calibration-texts"
+        if calibration_texts is not None
+        else None
+    )
+    if chooser and method != "early-exit":
+        raise CompressError(f"{chooser} chooses the early-exit threshold: use it with --method early-exit.")
+    if chooser and exit_threshold is not None:
+        raise CompressError(
+            f"--exit-threshold sets the early-exit threshold and {chooser} chooses one: give one of them."
+        )
+    if calibration is not None and calibration_texts is not None:
+        raise CompressError(
+            "--calibration and --calibration-texts both choose the threshold: give one of them."
+        )
+
+
+def calibration_data(
+    manifest: Manifest,
+    calibration_texts: Sequence[str] | None,
+    calibration_source: str,
+    calibration: str | os.PathLike[str] | None,
+    dev: tuple[str | os.PathLike[str] | None, LabeledDataset | None],
+    skip_bad_rows: bool,
+) -> CalibrationSet | None:
+    """What the threshold is chosen on: the unlabelled ``calibration_texts`` (read from
+    ``calibration_source``), else the labelled file ``calibration``, else ``compress``'s
+    ``--dev`` (its path and data set, already read); None when there is none of them."""
+    from longbert.compression.exit_calibration import (
+        calibration_set_of,
+        load_calibration_set,
+        unlabelled_calibration_set,
+    )
+
+    labels = list(manifest.labels)
+    if calibration_texts is not None:
+        where = f" from {calibration_source}" if calibration_source else ""
+        name = f"{len(calibration_texts)} unlabelled texts{where}"
+        return unlabelled_calibration_set(list(calibration_texts), name)
+    if calibration is not None:
+        multi_label, metadata = manifest.multi_label, manifest.metadata
+        return load_calibration_set(calibration, labels, multi_label, metadata, skip_bad_rows)
+    dev_path, dev_set = dev
+    return calibration_set_of(dev_set, str(dev_path), labels) if dev_set is not None else None
 
 
 def build_exits(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from torch import Tensor
 
 from longbert.compression.early_exit import uncertainty
 from longbert.modeling.long_bert import _Masks  # the encoder's per-pass masks, reused layer by layer
+
+if TYPE_CHECKING:
+    from longbert.data import LabeledDataset
 
 #: Candidate thresholds, 0 (the full model) first.
 GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -223,25 +226,29 @@ class CalibrationSet:
 
 
 def load_calibration_set(
-    data: str | os.PathLike[str], labels: list[str], multi_label: bool, metadata: dict[str, Any]
+    data: str | os.PathLike[str],
+    labels: list[str],
+    multi_label: bool,
+    metadata: dict[str, Any],
+    skip_bad_rows: bool = False,
 ) -> CalibrationSet:
     """Read the labelled file ``data`` as ``python -m longbert.evaluate`` reads it for a model
-    with ``labels`` and checkpoint ``metadata`` (its text/label columns). Cheap, so
-    ``compress`` calls it before training exits: a missing file or labels the model does not
-    know (DatasetError) fail at once, not after the exits are trained."""
-    from longbert.data import load_dataset
-    from longbert.evaluate import data_options
-    from longbert.readers import TableOptions
+    with ``labels`` and checkpoint ``metadata`` (its text/label columns); ``skip_bad_rows`` skips
+    unusable rows (a warning counts them). Cheap, so ``compress`` calls it before training
+    exits: a missing file or labels the model does not know (DatasetError) fail at once, not
+    after the exits are trained."""
+    from longbert.compression.measuring import read_labelled
+
+    dataset = read_labelled(data, metadata, multi_label, skip_bad_rows, "--calibration")
+    return calibration_set_of(dataset, str(data), labels)
+
+
+def calibration_set_of(dataset: LabeledDataset, name: str, labels: list[str]) -> CalibrationSet:
+    """A labelled data set (``compress``'s ``--dev``, already read) to calibrate on, its targets
+    in the order of the model's ``labels``; DatasetError for labels the model does not know."""
     from longbert.training.datasets import targets
 
-    options = data_options(metadata)
-    table = TableOptions(
-        text_column=options["text_column"],
-        label_column=options["label_column"],
-        label_delimiter=options["label_delimiter"] if multi_label else None,
-    )
-    dataset = load_dataset(data, table=table, multi_label=multi_label, min_classes=1)
-    return CalibrationSet(str(data), list(dataset.documents()), targets(dataset, labels))
+    return CalibrationSet(name, list(dataset.documents()), targets(dataset, labels))
 
 
 def unlabelled_calibration_set(texts: list[str], name: str) -> CalibrationSet:

@@ -12,6 +12,11 @@ float32 weights (scale and zero point from each weight tensor's min/max), so the
 bit-for-bit the one that was evaluated; the folder stays plain safetensors that every LongBERT
 (and a CUDA machine) can read, with no pickled packed-parameter objects; quantizing a 6-layer
 encoder takes a fraction of a second. The price is disk: the folder is the source's size.
+
+Sparse attention reads the global key/value projections' weights directly (it folds them into
+the queries): with int8 layers it reads their dequantized weights
+(:func:`longbert.modeling.sparse_attention.linear_parameters`), so an int8 model reads with any
+strategy.
 """
 
 from __future__ import annotations

@@ -205,6 +205,18 @@ def local_attention(
     return context.transpose(2, 3).reshape(batch, nb * c, heads, dim)[:, :length]
 
 
+def linear_parameters(projection: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """``projection``'s weight ``[out, in]`` and bias as float tensors, for the folded path.
+
+    An ``nn.Linear`` holds them as tensors; torch's dynamic int8 ``Linear`` (an ``int8``
+    compressed model) only gives them through methods, the weight quantized: dequantized here,
+    so the fold computes with the int8 model's own (rounded) weights."""
+    weight = projection.weight
+    if isinstance(weight, Tensor):
+        return weight, projection.bias
+    return weight().dequantize(), projection.bias()
+
+
 def global_attention(
     query: Tensor,
     hidden: Tensor,
@@ -228,7 +240,8 @@ def global_attention(
     q . b_k``, whose last term is the same for every key and cancels in the softmax, and
     ``sum_j p_j (W_v x_j + b_v) = W_v (sum_j p_j x_j) + b_v sum_j p_j``. That costs
     ``O(G * heads * N * H)`` instead of ``O(N * H^2)`` — two of the layer's nine projections.
-    ``fold``: force either way (None: fold when it is cheaper).
+    ``fold``: force either way (None: fold when it is cheaper). Int8 projections fold with their
+    dequantized weights (:func:`linear_parameters`).
     """
     batch, slots, heads, dim = query.shape
     length, size = hidden.shape[1], hidden.shape[2]
@@ -236,7 +249,7 @@ def global_attention(
     if fold is None:
         fold = slots * heads < size
     if fold:
-        key_weight = key_proj.weight.view(heads, dim, size)
+        key_weight = linear_parameters(key_proj)[0].view(heads, dim, size)
         q_in = torch.matmul(q, key_weight)  # [B, h, G, H]
         # Heads and slots share one matmul against the (unexpanded) hidden states.
         scores = torch.bmm(q_in.reshape(batch, heads * slots, size), hidden.transpose(1, 2))
@@ -249,9 +262,12 @@ def global_attention(
     weights = F.dropout(probs, p=dropout_p, training=training) if dropout_p > 0 else probs
     if fold:
         mixed = torch.bmm(weights.to(hidden.dtype).view(batch, heads * slots, length), hidden)
-        value_weight = value_proj.weight.view(heads, dim, size)
+        value_weight, value_bias = linear_parameters(value_proj)
+        value_weight = value_weight.view(heads, dim, size)
         context = torch.matmul(mixed.view(batch, heads, slots, size), value_weight.transpose(1, 2))
-        bias = value_proj.bias.view(heads, 1, dim)
+        if value_bias is None:
+            value_bias = value_weight.new_zeros(heads * dim)
+        bias = value_bias.view(heads, 1, dim)
         # sum_j p_j is 1 without dropout; with dropout the bias is scaled like the weights.
         context = context + (bias * weights.sum(-1, keepdim=True) if weights is not probs else bias)
     else:

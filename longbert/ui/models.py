@@ -52,6 +52,13 @@ class ModelChoice:
 
     @property
     def metrics(self) -> dict[str, Any]:
+        """The model's own dev scores. A compressed model's manifest written before they were
+        kept apart holds its source's as ``metrics`` (no ``source_metrics`` beside them): its
+        own are then the accuracy and macro-F1 compress measured after, if any."""
+        if self.compression and "source_metrics" not in self.metadata:
+            measured = {"accuracy": self.compression.get("accuracy_after"),
+                        "macro_f1": self.compression.get("macro_f1_after")}
+            return {key: value for key, value in measured.items() if value is not None}
         metrics = self.metadata.get("metrics")
         return dict(metrics) if isinstance(metrics, dict) else {}
 
@@ -65,8 +72,9 @@ class ModelChoice:
 
     @property
     def dev_docs(self) -> int | None:
-        """How many dev documents the stored metrics were measured on (None: not recorded)."""
-        training = self.metadata.get("training")
+        """How many dev documents the stored metrics were measured on (None: not recorded). A
+        compressed model's training record is its source's: only its own metrics count."""
+        training = self.metadata.get("training") if not self.compression else None
         for value in ((training or {}).get("dev_docs") if isinstance(training, dict) else None,
                       self.metrics.get("num_docs")):
             if isinstance(value, int) and not isinstance(value, bool):
@@ -205,6 +213,20 @@ def checkpoint_row(choice: ModelChoice, registered: Mapping[str, Any]) -> dict[s
         "strategy": (choice.strategy or {}).get("name"), "multi_label": choice.multi_label,
         "saved": choice.saved_at, "dev_docs": choice.dev_docs, **scores, "folder": choice.path,
     }
+
+
+def unlisted_models(records: Sequence[Any], checkpoints: Sequence[ModelChoice]) -> list[Any]:
+    """Registered models (``records``: with ``name``, ``folder``, ``zero_shot``) that the
+    checkpoint table leaves out: zero-shot labellings, and models without a folder on disk. A
+    model whose name is a listed checkpoint's is left out here: its row was made by a
+    prediction (without a folder) before the model was registered, as compress did not do."""
+    listed = {choice.title for choice in checkpoints}
+    listed |= {Path(choice.path).name for choice in checkpoints if choice.path}
+    return [
+        record for record in records
+        if record.zero_shot
+        or ((record.folder is None or not Path(record.folder).is_dir()) and record.name not in listed)
+    ]
 
 
 def metrics_title(rows: Sequence[Mapping[str, Any]]) -> str:
