@@ -35,6 +35,7 @@ from longbert.devices import (
 )
 from longbert.document import Document, as_document
 from longbert.encoder_source import load_tokenizer
+from longbert.exit_threshold import check_exit_threshold
 from longbert.inputs import ModelInputs, collate, prepare
 from longbert.modeling.long_bert import LongBertModel
 from longbert.modeling.modules import ChunkPooling, ClsHead
@@ -293,14 +294,13 @@ class DocumentClassifier(nn.Module):
         (see :func:`~longbert.devices.precision_dtype`)."""
         device = self.device
         mixed = self.autocast_dtype()
-        threshold = options.pop("exit_threshold", None)
+        threshold = check_exit_threshold(options.pop("exit_threshold", None))  # in [0, 1] or None
         with torch.inference_mode(), autocast(device, mixed):
-            # Early-exit models (an ``early_exit`` submodule, see longbert.compression.early_exit):
-            # confident rows stop early.
+            # Early-exit models (see longbert.compression.early_exit): confident rows stop early.
             if (exits := self._modules.get("early_exit")) is not None:
                 from longbert.compression.early_exit import run_with_exits
 
-                limit = exits.threshold if threshold is None else float(threshold)
+                limit = exits.threshold if threshold is None else threshold
                 out = run_with_exits(self, inputs.to(device), limit, **options)
                 if out is not None:
                     return ClassifierOutput(**out)

@@ -1,5 +1,5 @@
 """What the command-line entry points (train, pretrain, predict, evaluate, compress) share: the parser,
-``KEY=VALUE`` parameters, the check of an output path and error handling."""
+``KEY=VALUE`` parameters, ``--exit-threshold``, the check of an output path and error handling."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from longbert.errors import LongBertError
+from longbert.exit_threshold import MEANING, check_exit_threshold
 
 T = TypeVar("T")
 
@@ -82,6 +83,31 @@ def add_strategy_param(parser: argparse.ArgumentParser, help_text: str) -> None:
     """``--strategy-param KEY=VALUE`` (repeatable) as a list of ``(key, value)`` pairs, [] when absent."""
     parser.add_argument(
         "--strategy-param", action="append", type=parse_param, default=[], metavar="KEY=VALUE", help=help_text
+    )
+
+
+def exit_threshold_value(text: str) -> float:
+    """``--exit-threshold``'s value, a number from 0 to 1; argparse reports anything else as
+    ``argument --exit-threshold: ...`` (exit status 2) before anything loads."""
+    try:
+        value = float(text)
+        check_exit_threshold(value)  # NaN and inf parse as floats
+    except ValueError:  # ExitThresholdError is one
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1 ({MEANING}).") from None
+    return value
+
+
+def add_exit_threshold(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--exit-threshold`` (predict, evaluate): None when absent (the model's own threshold)."""
+    parser.add_argument(
+        "--exit-threshold",
+        type=exit_threshold_value,
+        metavar="0..1",
+        help="Early-exit models only (made by python -m longbert.compress --method early-exit): "
+        "a text leaves at the first layer whose exit's normalised prediction entropy is below "
+        "this; 0 runs the full model, higher is faster and less like it (default: the model's "
+        "own threshold, chosen by compress). A model without exits runs every layer: a warning "
+        "says the option has no effect. The threshold in force is recorded with the results.",
     )
 
 

@@ -37,22 +37,28 @@ def evaluate(
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     skip_bad_rows: bool = False,
+    exit_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` (a checkpoint folder/name or a loaded classifier) on labelled ``data``
     (a path or a :class:`~longbert.data.LabeledDataset`; one class is enough).
 
     ``text_column``, ``label_column``, ``label_delimiter``: None = the checkpoint's training
     options (see :func:`data_options`). ``skip_bad_rows`` skips rows that cannot be used instead
-    of raising. Returns the metrics report of :mod:`longbert.training.metrics` plus
-    ``docs_per_second``, ``seconds``, ``model``, ``data``, ``strategy``, ``device``, ``errors``
-    (documents the model could not read; left out of the metrics), ``rows_skipped`` and
-    ``problems`` (what loading skipped or noticed). Raises DatasetError when the data has labels
-    the model does not know.
+    of raising. ``exit_threshold``: an early-exit model's threshold, from 0 to 1 (None: its own;
+    see :func:`longbert.inference.predict`); a model without exits runs every layer, and the
+    report's ``warnings`` say the threshold had no effect. Returns the metrics report of
+    :mod:`longbert.training.metrics` plus ``docs_per_second``, ``seconds``, ``model``, ``data``,
+    ``strategy``, ``device``, ``precision`` (what the model ran in: ``float32``, ``bfloat16``...),
+    ``exit_threshold`` (the one in force; None without exits), ``errors`` (documents the model
+    could not read; left out of the metrics), ``rows_skipped``, ``problems`` (what loading
+    skipped or noticed) and ``warnings``. Raises DatasetError when the data has labels the model
+    does not know, ExitThresholdError (a ValueError) for a threshold outside 0..1.
     """
     from longbert import load_classifier
     from longbert.classifier import DocumentClassifier
     from longbert.data import LabeledDataset, load_dataset
-    from longbert.devices import resolve_device
+    from longbert.devices import dtype_name, resolve_device
+    from longbert.exit_threshold import check_exit_threshold, has_exits, no_exits_message, threshold_in_force
     from longbert.readers import TableOptions
     from longbert.strategies import parse_strategy
     from longbert.training.datasets import targets
@@ -60,6 +66,7 @@ def evaluate(
 
     # Checked before anything loads: a typo (here or in LONGBERT_DEVICE) is a DeviceError.
     target = resolve_device(device or None)
+    exit_threshold = check_exit_threshold(exit_threshold)
     if isinstance(model, DocumentClassifier):  # a fine-tuned or a zero-shot-prior model
         classifier = model.to(target)
     else:
@@ -85,6 +92,13 @@ def evaluate(
     truth = targets(dataset, classifier.labels)
     # A spec may carry model settings (pooling, attention window): they apply to this run.
     chosen, settings = parse_strategy(strategy) if strategy is not None else (classifier.strategy, {})
+    warned: list[str] = []
+    exits: dict[str, float] = {}
+    if exit_threshold is not None:
+        if has_exits(classifier):
+            exits["exit_threshold"] = exit_threshold
+        else:  # said in the report (and by the command), not warned again by predict
+            warned.append(no_exits_message(classifier.name, exit_threshold))
     started = perf_counter()
     results = classifier.predict(
         dataset.documents(),
@@ -94,6 +108,7 @@ def evaluate(
         attention="none",
         threshold=threshold,
         progress=progress,
+        **exits,
     )
     seconds = perf_counter() - started
     ok = [i for i, r in enumerate(results) if r.ok]
@@ -109,12 +124,15 @@ def evaluate(
         data=str(getattr(dataset.report, "source", dataset.name)),
         strategy=chosen.config(),
         device=str(classifier.device),
+        precision=dtype_name(classifier.inference_dtype()),  # as predict records it
+        exit_threshold=threshold_in_force(classifier, exit_threshold),
         seconds=seconds,
         docs_per_second=len(results) / max(seconds, 1e-9),
         errors=errors,
         duplicates_dropped=dataset.report.duplicates_dropped,
         rows_skipped=dataset.report.rows_skipped,
         problems=list(dataset.report.problems),
+        warnings=warned,
     )
     return report
 
@@ -129,7 +147,16 @@ def data_options(metadata: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v := config.get(k), str) and v else d for k, d in defaults.items()}
 
 
+def how_it_ran(report: dict[str, Any]) -> str:
+    """The text report's line on how the model ran: its precision, device and exit threshold."""
+    threshold = report.get("exit_threshold")
+    exits = "no early exits" if threshold is None else f"early-exit threshold {threshold:g}"
+    return f"ran in {report['precision']} on {report['device']}, {exits}"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from longbert.cli_common import add_exit_threshold
+
     parser = argparse.ArgumentParser(
         prog="python -m longbert.evaluate",
         description="Score a trained LongBERT checkpoint on labelled data: accuracy, macro-F1, "
@@ -171,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threshold", type=float, default=0.5, help="Multi-label decision threshold (default: 0.5)."
     )
+    add_exit_threshold(parser)
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available).")
     parser.add_argument("--json", action="store_true", help="Print the report as JSON (for scripts).")
     parser.add_argument("--output", metavar="FILE", help="Also write the JSON report to FILE.")
@@ -210,11 +238,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             threshold=args.threshold,
             device=args.device,
             skip_bad_rows=args.skip_bad_rows,
+            exit_threshold=args.exit_threshold,
         ),
         interrupted="Interrupted: no report was written.",  # it is written only once complete
     )
     if report is None:
         return code
+    for warning in report.get("warnings", ()):  # on stderr: --json keeps stdout one JSON document
+        print(f"warning: {warning}", file=sys.stderr)
     text = json.dumps(report, indent=2)
     if output is not None:
         try:
@@ -234,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report, title=f"{report['model']} on {report['data']} ({report['strategy']['name']}):"
             )
         )
+        print(f"  {how_it_ran(report)}")
         for error in report["errors"]:
             print(f"  could not read {error['name']}: {error['message']}")
         for problem in report["problems"]:

@@ -29,13 +29,9 @@ from longbert.attention import summarize_attention
 from longbert.devices import dtype_name
 from longbert.document import Document, as_document
 from longbert.errors import LongBertError
-from longbert.results import (
-    FullAttention,
-    Prediction,
-    PredictionError,
-    PredictionResult,
-    SegmentScore,
-)
+from longbert.exit_threshold import check_exit_threshold, threshold_in_force, warn_if_no_exits
+from longbert.full_attention import full_attention
+from longbert.results import FullAttention, Prediction, PredictionError, PredictionResult, SegmentScore
 from longbert.settings import POOLING_METHODS
 from longbert.strategies import Selection, Strategy, StrategySpec, parse_strategy
 
@@ -179,8 +175,10 @@ def predict(
             is True when no label reached the threshold.
         progress: called with ``(done, total)`` after each group of documents.
         exit_threshold: early-exit models only (:mod:`longbert.compression.early_exit`): a row
-            leaves at the first layer whose prediction entropy is below it (None: the model's
-            stored threshold; 0: the full model). ``extra["exit_threshold"]`` records it.
+            leaves at the first layer whose normalised prediction entropy is below it; a number
+            from 0 (the full model) to 1, else ExitThresholdError (a ValueError); None: the
+            model's stored one. ``extra["exit_threshold"]`` records the one in force. A model
+            without exits runs every layer (a UserWarning says it ignores one) and records none.
 
     Returns one :class:`Prediction` or :class:`PredictionError` per input, in input order. Bad
     documents, failures of the model on one document and CUDA out-of-memory on one document
@@ -200,6 +198,8 @@ def predict(
         isinstance(attention_window, bool) or not isinstance(attention_window, int) or attention_window < 1
     ):
         raise ValueError(f"attention_window must be a positive integer, got {attention_window!r}.")
+    exit_threshold = check_exit_threshold(exit_threshold)  # once: every group runs with it
+    warn_if_no_exits(classifier, exit_threshold)
     chosen, settings = parse_strategy(strategy) if strategy is not None else (classifier.strategy, {})
     if attention == "full" and chosen.mode == "long":
         raise ValueError(
@@ -227,9 +227,8 @@ def predict(
         how["pooling"] = options.pooling
     elif chosen.mode == "long":
         how["attention_window"] = options.attention_window
-    exits = getattr(classifier, "early_exit", None)
-    if exits is not None:
-        how["exit_threshold"] = exits.threshold if exit_threshold is None else float(exit_threshold)
+    if (in_force := threshold_in_force(classifier, exit_threshold)) is not None:
+        how["exit_threshold"] = in_force
     results: list[PredictionResult | None] = [None] * len(items)
     done = 0
     for page_start in range(0, len(items), PAGE_SIZE):
@@ -319,7 +318,7 @@ def _run_group(classifier: Predictor, group: list[_Item], options: _Options) -> 
     weights = out.window_weights.float().cpu().numpy()
     cls_rows = out.cls_attention.float().cpu().numpy() if out.cls_attention is not None else None
     full_maps = (
-        [_full_attention(classifier, it.selection, options.full_window) for it in group]
+        [full_attention(classifier, it.selection, options.full_window) for it in group]
         if options.attention == "full"
         else [None] * len(group)
     )
@@ -394,24 +393,4 @@ def _make_prediction(
         latency_ms=latency_ms,
         full_attention=scores.full,
         extra=extra,
-    )
-
-
-def _full_attention(classifier: Predictor, selection: Selection, window: int) -> FullAttention | None:
-    """Every layer's and head's map for one window (window strategies only)."""
-    if selection.mode == "long" or not selection.windows:
-        return None
-    window = min(max(window, 0), len(selection.windows) - 1)
-    positions = selection.windows[window]
-    single = Selection(doc=selection.doc, mode="window", windows=[positions])
-    out = classifier.infer(classifier.collate([single]), output_attentions=True)
-    n = len(positions) + 2
-    weights = torch.stack([m[0, :, :n, :n] for m in out.attentions]).to(torch.float16).cpu().numpy()
-    tokenizer = classifier.tokenizer
-    ids = [tokenizer.cls_token_id, *selection.doc.input_ids[positions].tolist(), tokenizer.sep_token_id]
-    return FullAttention(
-        window_index=window,
-        weights=weights,
-        token_positions=np.concatenate([[-1], positions, [-1]]).astype(np.int64),
-        tokens=tokenizer.convert_ids_to_tokens(ids),
     )

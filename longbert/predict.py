@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from longbert.cli_common import new_parser, run_command
+from longbert.cli_common import add_exit_threshold, new_parser, run_command
 
 if TYPE_CHECKING:
     from longbert.bulk.runner import RunSummary
@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         "input (an input labelled again replaces its row): id, name, sha256, label (the most "
         "probable), for a multi-label model also labels (every label at or over its threshold; "
         'in CSV a JSON list such as ["econ", "sport"]) and threshold, every label\'s probability, '
-        "used/total tokens, strategy, model, error. CSV is UTF-8 with a byte-order mark (for "
+        "used/total tokens, strategy, model, precision (what the model ran in), exit_threshold "
+        "(an early-exit model's threshold in force), error. CSV is UTF-8 with a byte-order mark (for "
         "Excel), and a cell starting with = + - @ is written with a leading ' so that no "
         "spreadsheet runs it as a formula. Exit status: 0 when something was labelled, 1 when "
         "nothing was (every input failed), 2 when the command is refused.",
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="A strategy parameter (repeatable), e.g. max_tokens=4096 or window=256; "
         "applies to --strategy, else to the model's own strategy.",
     )
+    add_exit_threshold(model)
     model.add_argument(
         "--device", help="cpu, cuda, cuda:1 (default: LONGBERT_DEVICE, else CUDA when present, else the CPU)."
     )
@@ -187,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             strategy=args.strategy,
             strategy_params=dict(parse_param(p) for p in args.strategy_param),
             device=args.device,
+            exit_threshold=args.exit_threshold,
         )
         options = PredictOptions(
             spec=spec,

@@ -127,7 +127,7 @@ def test_chunk_models_pooling_by_learned_weights_never_exit_and_are_refused(
             torch.manual_seed(0)
             m.pooling.scorer.weight.copy_(torch.randn_like(m.pooling.scorer.weight))
     want = full.predict(texts(), strategy=CHUNK)
-    got = model.predict(texts(), strategy=CHUNK, exit_threshold=1.01)  # would leave at layer 1
+    got = model.predict(texts(), strategy=CHUNK, exit_threshold=1.0)  # would leave at layer 1
     for a, b in zip(got, want, strict=True):
         assert a.probabilities == b.probabilities
     from longbert.compression.early_exit import pools_by_mean
@@ -146,11 +146,11 @@ def test_chunk_models_pooling_by_learned_weights_never_exit_and_are_refused(
 @pytest.mark.parametrize("strategy", [None, CHUNK], ids=["truncate", "chunk"])
 def test_a_high_threshold_exits_at_the_first_layer(exit_model: Path, strategy: dict | None) -> None:
     model = load_classifier(exit_model, device="cpu")
-    got = model.predict(texts(), strategy=strategy, exit_threshold=1.01)  # every row leaves at layer 1
+    got = model.predict(texts(), strategy=strategy, exit_threshold=1.0)  # every row leaves at layer 1
     first = model.early_exit.heads[0]
     selections = model.prepare(texts(), strategy=None if strategy is None else model.strategy)
     assert all(isinstance(p, Prediction) for p in got)
-    assert all(p.extra["exit_threshold"] == 1.01 for p in got)
+    assert all(p.extra["exit_threshold"] == 1.0 for p in got)
     if strategy is None:  # one row per document: its probabilities are the first exit's
         inputs = model.collate(selections)
         states, _ = layer_states(model, inputs)

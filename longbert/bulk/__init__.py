@@ -25,6 +25,7 @@ returns a Ray Dataset of output rows computed by a pool of actors that each load
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from longbert.bulk.outputs import OutputError
 from longbert.bulk.rows import COLUMNS, output_row
 from longbert.bulk.runner import RunSummary, run_predict
 from longbert.bulk.sources import InputOptions, SourceItem, iter_sources
+from longbert.exit_threshold import no_exits_message, warn_if_no_exits
 
 if TYPE_CHECKING:
     from longbert.classifier import DocumentClassifier
@@ -52,7 +54,8 @@ def predict_many(
     """Classify many documents; one result per input, in input order, memory bounded.
 
     Args:
-        model: a loaded classifier, or a :class:`ModelSpec` (loaded here, or once per Ray actor).
+        model: a loaded classifier, or a :class:`ModelSpec` (loaded here, or once per Ray actor;
+            its ``exit_threshold`` applies to an early-exit model).
         documents: texts, Documents or :class:`SourceItem` values (e.g. :func:`iter_sources`),
             any iterable or generator; or a ``ray.data.Dataset`` with a ``text`` column.
         strategy: override the model's strategy (name, ``{"name", "params"}`` or a Strategy).
@@ -74,8 +77,13 @@ def predict_many(
             raise TypeError(
                 "With a Ray Dataset, give the strategy in the ModelSpec (strategy, strategy_params)."
             )
+        if spec.exit_threshold is not None and not spec.has_early_exits():  # said before any actor loads
+            name = str(spec.model or "zero-shot")
+            warnings.warn(no_exits_message(name, spec.exit_threshold), UserWarning, stacklevel=2)
         return predict_dataset(documents, spec, batch_size=batch_size, attention=attention, **ray_options)
     classifier = model.load() if isinstance(model, ModelSpec) else model
+    exit_threshold = model.exit_threshold if isinstance(model, ModelSpec) else None
+    warn_if_no_exits(classifier, exit_threshold, stacklevel=2)
     settings: dict[str, Any] = {}
     if strategy is not None:
         from longbert.strategies import parse_strategy
@@ -91,6 +99,7 @@ def predict_many(
         model_settings=settings,
         batch_size=batch_size,
         attention=attention,
+        exit_threshold=exit_threshold,
     )
 
 

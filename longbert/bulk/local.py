@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from longbert.bulk.rows import DoneInputs, output_row
 from longbert.bulk.sources import ReadCounter, SourceItem, iter_documents
+from longbert.exit_threshold import has_exits
 from longbert.results import PredictionResult
 
 if TYPE_CHECKING:
@@ -45,15 +46,19 @@ def classify_items(
     batch_size: int = 8,
     attention: str = "summary",
     chunk_size: int = CHUNK_DOCUMENTS,
+    exit_threshold: float | None = None,
 ) -> Iterator[BulkResult]:
     """Classify a stream of inputs chunk by chunk, yielding one :class:`BulkResult` per input, in order.
 
     ``model_settings``: chunk's ``pooling`` and sparse's ``attention_window`` for these
     predictions (see :meth:`~longbert.bulk.model.ModelSpec.strategy_for`); both engines classify
-    through here.
+    through here. ``exit_threshold``: an early-exit model's threshold (None: its own); left out
+    for a model without exits, whose caller says it has no effect (once, not once per chunk).
     """
     strategy = strategy or classifier.strategy
     settings = dict(model_settings or {})
+    if exit_threshold is not None and has_exits(classifier):
+        settings["exit_threshold"] = exit_threshold
     model_name = classifier.name
     multi_label = bool(getattr(classifier, "multi_label", False))
     for chunk in chunked(iter_documents(items), chunk_size):

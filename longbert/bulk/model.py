@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbert.errors import LongBertError
+from longbert.exit_threshold import check_exit_threshold
 
 if TYPE_CHECKING:
     from longbert.classifier import DocumentClassifier
@@ -22,7 +23,9 @@ class ModelSpec:
 
     ``strategy`` replaces the model's own strategy (``{"name", "params"}``), as
     ``classifier.predict(strategy=...)`` does; ``strategy_params`` alone changes parameters of
-    whichever strategy applies.
+    whichever strategy applies. ``exit_threshold``: an early-exit model's threshold, from 0 to
+    1 (None: the model's own), as ``classifier.predict(exit_threshold=...)``; ignored by a model
+    without exits (:func:`~longbert.bulk.runner.run_predict` warns).
     """
 
     model: str | None = None
@@ -31,10 +34,14 @@ class ModelSpec:
     strategy: str | None = None
     strategy_params: dict[str, Any] = field(default_factory=dict)
     device: str | None = None
+    exit_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.labels is None):
             raise LongBertError("Give a model (--model) or zero-shot labels (--labels), not both or neither.")
+        # Checked here, on the driver: a bad value is one error before any model or actor loads.
+        threshold = check_exit_threshold(self.exit_threshold, "--exit-threshold")
+        object.__setattr__(self, "exit_threshold", threshold)  # a float: frozen, set once here
 
     def load(self) -> DocumentClassifier:
         """Load the classifier (on ``device``; default CUDA when present, else the CPU)."""
@@ -73,6 +80,16 @@ class ModelSpec:
             "checkpoint_manifest": digest,
             "checkpoint_labels": list(manifest.labels),
         }
+
+    def has_early_exits(self) -> bool:
+        """Whether the checkpoint holds early exits (``compress --method early-exit``), read from
+        its manifest without loading it; False for zero-shot labels."""
+        if self.model is None:
+            return False
+        from longbert.checkpoints import read_manifest, resolve_checkpoint
+
+        compression = read_manifest(resolve_checkpoint(self.model)).compression
+        return compression is not None and compression.method == "early-exit"
 
     def strategy_for(self, own: StrategySpec) -> tuple[Strategy, dict[str, Any]]:
         """The strategy predictions run with -- the override, else ``own`` (the model's) with

@@ -48,6 +48,9 @@ class PredictOptions:
         """What makes an output's rows comparable: a re-run must match it to append (the
         checkpoint's identity included, not only the name it was given by)."""
         spec = self.spec
+        # Only when given: an output begun before the option existed (or without it) resumes
+        # as before; one begun at a threshold resumes only at that threshold.
+        given = {} if spec.exit_threshold is None else {"exit_threshold": spec.exit_threshold}
         return {
             "model": spec.model,
             **spec.checkpoint_identity(),
@@ -59,4 +62,5 @@ class PredictOptions:
             "id_column": self.id_column,
             "attention": self.attention,
             "store": self.store,
+            **given,
         }

@@ -109,6 +109,7 @@ class Predictor:
         self.batch_size = batch_size
         self.attention = attention
         self.payload = payload
+        self.exit_threshold = spec.exit_threshold  # checked by the spec, on the driver
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from longbert.document import Document
@@ -146,6 +147,7 @@ class Predictor:
             batch_size=self.batch_size,
             attention=self.attention,
             chunk_size=max(1, len(todo)),
+            exit_threshold=self.exit_threshold,
         )
         rows, payloads = [], []
         for skipped in skip:

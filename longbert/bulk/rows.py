@@ -3,8 +3,10 @@
 Columns, in order: ``id`` (the table row's id, else the name), ``name`` (path, ``file#row=N``,
 ``archive.zip/member``), ``sha256`` (of the text), ``label``, ``probabilities`` (every label's;
 flattened to ``p_<label>`` columns in CSV and Parquet), ``used_tokens``, ``total_tokens``,
-``strategy``, ``model``, ``error`` (the reason, for a document that could not be read or
-classified; else empty), then the source row's other columns, unchanged. A multi-label model's
+``strategy``, ``model``, ``precision`` (what the model ran in: ``float32``, ``bfloat16``...),
+``exit_threshold`` (an early-exit model's threshold in force; empty for a model without exits),
+``error`` (the reason, for a document that could not be read or classified; else empty), then
+the source row's other columns, unchanged. A multi-label model's
 rows also have ``labels`` (every label at or over its decision threshold, possibly none; a list,
 written as JSON text in CSV) and ``threshold`` (that threshold), right after ``label`` (the most
 probable label, always set). A source column whose name is one of these, or starts with ``p_``
@@ -39,6 +41,8 @@ COLUMNS = (
     "total_tokens",
     "strategy",
     "model",
+    "precision",
+    "exit_threshold",
     "error",
 )
 #: A multi-label model's extra columns (every row of its output has them, errors included), placed
@@ -65,6 +69,10 @@ def output_row(
             used_tokens=int(result.used_tokens),
             total_tokens=int(result.total_tokens),
             strategy=result.strategy,
+            # How it was computed, as the store records it (rows of a resumed output may have
+            # run elsewhere: another device's precision).
+            precision=result.extra.get("precision"),
+            exit_threshold=result.extra.get("exit_threshold"),
         )
         if multi_label:
             threshold = result.extra.get("threshold")

@@ -94,6 +94,7 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     state = claim_output(output, fingerprint, options.overwrite)
 
     engine = _make_engine(options)
+    _warn_if_no_exits(options, engine.model_name, stream)
     if options.overwrite:  # only now: a model that fails to load leaves the old run as it was
         discard_run(output)
     state = state or {"version": STATE_VERSION, "run": fingerprint, "store": None}
@@ -114,6 +115,17 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     return summary
 
 
+def _warn_if_no_exits(options: PredictOptions, model_name: str, stream: TextIO | None) -> None:
+    """One ``warning:`` line (even with ``quiet``) when ``--exit-threshold`` is given for a model
+    without early exits: it runs every layer, and its rows record no threshold. Said here, by
+    the driver, for both engines (Ray's actors log where nobody reads)."""
+    spec = options.spec
+    if spec.exit_threshold is not None and not spec.has_early_exits():
+        from longbert.exit_threshold import no_exits_message
+
+        print(f"warning: {no_exits_message(model_name, spec.exit_threshold)}", file=stream or sys.stderr)
+
+
 def _open_sink(options: PredictOptions, engine: Any, output: Path, state: dict[str, Any]) -> StoreSink:
     """The run's store batch (a new one, or the one ``state`` names), held by this process
     (:meth:`~longbert.bulk.store_sink.StoreSink.open_batch`); recorded in ``state``."""
@@ -131,6 +143,7 @@ def _open_sink(options: PredictOptions, engine: Any, output: Path, state: dict[s
         "model_name": engine.model_name,
         "strategy": engine.strategy_config,
         "labels": options.spec.labels,
+        "exit_threshold": options.spec.exit_threshold,  # None: the model's own (or no exits)
         "batch_size": options.batch_size,
         "files": [str(p) for p in options.inputs[:200]],
         "text_column": options.text_column,
@@ -327,6 +340,7 @@ class LocalEngine:
             model_settings=self.model_settings,
             batch_size=o.batch_size,
             attention=o.attention,
+            exit_threshold=o.spec.exit_threshold,
         )
 
 

@@ -115,6 +115,8 @@ def _write_parquet(
         "total_tokens": pa.int64(),
         "strategy": pa.string(),
         "model": pa.string(),
+        "precision": pa.string(),
+        "exit_threshold": pa.float64(),
         "error": pa.string(),
         **{probability_column(label): pa.float64() for label in labels},
     }

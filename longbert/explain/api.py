@@ -13,6 +13,7 @@ import torch
 
 from longbert.document import Document
 from longbert.errors import LongBertError
+from longbert.exit_threshold import check_exit_threshold
 from longbert.explain import model_io
 from longbert.explain.methods import (
     GRADIENT_METHODS,
@@ -94,16 +95,19 @@ def explain(
             :func:`~longbert.explain.methods.occlude_blocks_then_sentences`); 0 = exact, one
             copy per sentence; None = automatic (coarse-to-fine in long mode only).
         exit_threshold: early-exit models only: the threshold the explained prediction was made
-            at (None: the model's stored one, as ``predict``); 0 explains the full model.
+            at, from 0 to 1 (None: the model's stored one, as ``predict``); 0 explains the full
+            model.
 
     Raises :class:`ExplanationMemoryError` (a LongBertError) when it runs out of memory, and
-    ValueError for an unknown method or label, a document with no readable tokens, a
+    ValueError for an unknown method or label, an exit threshold that is not a number from 0
+    to 1 (:class:`~longbert.exit_threshold.ExitThresholdError`), a document with no readable tokens, a
     gradient method on an int8 model (its layers have no backward), or occlusion or a gradient
     method on an early-exit model whose exits are in force (they run the model's full depth,
     not the layers the prediction stopped at).
     """
     if method not in METHODS:
         raise ValueError(f"unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
+    exit_threshold = check_exit_threshold(exit_threshold)  # before any model run, whatever the method
     if method in GRADIENT_METHODS and getattr(classifier, "prepared_dtype", None) == torch.qint8:
         # torch's dynamic int8 linear layers have no backward: gradients would skip them and
         # the scores would be silently wrong.
