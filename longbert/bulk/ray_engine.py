@@ -22,6 +22,7 @@ is deprecated there; older releases used ``compute="actors"``). Ray is an option
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -100,10 +101,22 @@ def _item_columns(items: list[SourceItem], skip: list[bool]) -> dict[str, np.nda
 class Predictor:
     """A Ray actor: loads the classifier once, then classifies batches of document rows."""
 
-    def __init__(self, spec: ModelSpec, batch_size: int, attention: str, payload: bool, threads: int) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        batch_size: int,
+        attention: str,
+        payload: bool,
+        threads: int,
+        precision: str | None = None,
+    ) -> None:
         import torch
 
         torch.set_num_threads(max(1, threads))
+        # The driver's LONGBERT_PRECISION: a worker of a cluster started earlier (or elsewhere)
+        # does not inherit the driver's environment, and would run in another precision.
+        if precision is not None:
+            os.environ["LONGBERT_PRECISION"] = precision
         self.classifier = spec.load()
         self.strategy, self.model_settings = spec.strategy_for(self.classifier.strategy)
         self.batch_size = batch_size
@@ -223,6 +236,7 @@ def predict_dataset(
             "attention": attention,
             "payload": payload,
             "threads": max(1, round(cpus_per_worker)),
+            "precision": os.environ.get("LONGBERT_PRECISION"),
         },
         batch_size=docs_per_call or 4 * batch_size,
         compute=ray.data.ActorPoolStrategy(size=workers),
