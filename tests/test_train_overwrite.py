@@ -119,3 +119,17 @@ def test_pretrain_overwrite_with_a_missing_encoder_keeps_the_old_encoder(
     assert "/nonexistent" in capsys.readouterr().err
     assert saved_files(folder) == before
     assert (folder / ENCODER_MANIFEST).is_file() and read_encoder_manifest(folder).kind == "encoder"
+
+
+def test_overwriting_the_source_of_a_compressed_model_warns(
+    encoder: Path, train_file: Path, tmp_path: Path
+) -> None:
+    """A compressed model names the checkpoint it was made from; replacing that checkpoint with
+    --overwrite leaves it naming a model it was not made from, so the run says so."""
+    from longbert.compress import compress
+
+    source = tmp_path / "models" / "old"
+    train(options(encoder, train_file, output_dir=str(source)))
+    compress(source, "int8", "old-int8", output_dir=tmp_path / "models" / "old-int8", device="cpu")
+    with pytest.warns(UserWarning, match=r"source model of the compressed model\(s\) 'old-int8'"):
+        train(options(encoder, train_file, output_dir=str(source), overwrite=True))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import warnings
 from collections.abc import Callable, Collection
 from pathlib import Path
 from time import perf_counter
@@ -30,6 +31,7 @@ from longbert import load_classifier
 from longbert.checkpoints import is_checkpoint
 from longbert.classifier import LongBertClassifier
 from longbert.cli_common import check_output
+from longbert.compression.registry import overwrite_notice
 from longbert.devices import precision_dtype
 from longbert.encoder_source import load_tokenizer
 from longbert.runs import (
@@ -153,6 +155,8 @@ class _Trainer:
                 f"'{folder}' already holds a model or an interrupted run. Pass --resume to continue "
                 "it, --overwrite to replace it, or choose another --name."
             )
+        if exists and (notice := overwrite_notice(folder)) is not None:
+            warnings.warn(notice, UserWarning, stacklevel=2)  # shown even with --quiet
         return None
 
     def _classifier(self, labels: list[str], last: LastState | None) -> LongBertClassifier:
