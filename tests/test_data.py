@@ -171,6 +171,15 @@ def test_empty_texts_are_named_by_row(tmp_path: Path) -> None:
     assert any("row 2, row 4" in problem for problem in skipped.report.problems)
 
 
+def test_an_empty_file_says_so_without_advising_to_skip_rows(tmp_path: Path) -> None:
+    empty = tmp_path / "train.jsonl"
+    empty.write_bytes(b"")
+    for skip in (False, True):
+        with pytest.raises(DatasetError, match=r"train.jsonl: the file is empty") as refused:
+            load_dataset(empty, skip_bad_rows=skip)
+        assert "--skip-bad-rows" not in str(refused.value)
+
+
 def test_missing_labels_and_broken_lines(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_text(

@@ -78,6 +78,9 @@ def load_dataset(
     report = DatasetReport(source=str(path), rows_read=len(examples) + len(errors))
     if not path.is_dir():
         _refuse_unread_rows(path.name, errors)
+        if not examples and [e.kind for e in errors] == ["empty"] and errors[0].row is None:
+            # The file itself is empty: no row to fix or skip (--skip-bad-rows cannot help).
+            raise DatasetError(f"{path.name}: the file is empty (0 bytes): it holds no examples.")
     _handle_errors(path.name, errors, skip_bad_rows, report)
     if table.label_delimiter is not None and multi_label is None:
         multi_label = True
