@@ -5,6 +5,7 @@ Choices and validation come from ``longbert.ui`` (tested without a browser).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -16,7 +17,7 @@ from longbert.store import redacted_url
 from longbert.ui import charts, params
 from longbert.ui.formatting import format_duration, md
 from longbert.ui.help_text import strategy_help_text
-from longbert.ui.jobs import Job
+from longbert.ui.jobs import Job, JobSnapshot
 from longbert.ui.model_admin import default_model
 from longbert.ui.models import (
     DEFAULT_ZERO_SHOT_LABELS,
@@ -217,19 +218,21 @@ def database_caption() -> None:
     st.caption(f"Database: `{redacted_url(database_url())}`")
 
 
-def live_job(job: Job, prefix: str, *, working: str, stop_label: str, stop_help: str | None = None) -> None:
+def live_job(job: Job, prefix: str, *, working: str, stop_label: str, stop_help: str | None = None,
+             eta: Callable[[JobSnapshot], float | None] | None = None) -> None:
     """A running background job, redrawn every 2 s: progress bar with elapsed time and ETA, its
-    loss/metric chart, and a Stop button; the whole page reruns once the job has finished."""
+    loss/metric chart, and a Stop button; the whole page reruns once the job has finished.
+    ``eta``: the seconds left to show (default: the job's pace, ``snapshot.eta_seconds``)."""
 
     @st.fragment(run_every=2.0)
     def live() -> None:
         snap = job.snapshot()
         if snap.finished:
             st.rerun(scope="app")
+        left = eta(snap) if eta is not None else snap.eta_seconds
         st.progress(snap.fraction, text=f"{snap.message or working} · elapsed "
                     f"{format_duration(snap.elapsed)}"
-                    + (f" · about {format_duration(snap.eta_seconds)} left"
-                       if snap.eta_seconds is not None else ""))
+                    + (f" · about {format_duration(left)} left" if left is not None else ""))
         if snap.events:
             st.plotly_chart(charts.training_figure(snap.events), key=f"{prefix}:live")
         if st.button(stop_label, key=f"{prefix}:stop", help=stop_help):

@@ -10,6 +10,7 @@ models folder, so the Train page offers it as a starting point.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,14 @@ from longbert.pretraining import PretrainConfig, PretrainError, PretrainResult, 
 from longbert.pretraining.corpus import MIN_DOCUMENTS
 from longbert.pretraining.output import check_output_folder
 from longbert.store import HistoryFilter, Store
-from longbert.ui.jobs import JobContext
+from longbert.ui.adaptation_budget import BudgetPlan, fitted_config, needs_budget_plan, plan_to_budget
+from longbert.ui.adaptation_runs import budget_seconds_left, encoder_training_steps
+from longbert.ui.jobs import JobCancelled, JobContext, JobSnapshot
 
 #: The corpus choice meaning "every document in the database".
 ALL_DOCUMENTS = None
+#: History rows read per query when counting the store's distinct texts.
+HISTORY_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -81,15 +86,35 @@ def build_config(
         another_name="choose another name",
     )
     if from_store and not corpus_paths and store is not None:
-        found = store.history(HistoryFilter(batch_id=batch_id), limit=1).total
-        if found < MIN_DOCUMENTS:
+        texts, rows = distinct_texts(store, batch_id, enough=MIN_DOCUMENTS)
+        if texts < MIN_DOCUMENTS:
             where = "this batch" if batch_id is not None else "the database"
+            repeated = (
+                f" but only {texts} distinct text (the same text classified again counts once)"
+                if rows > texts
+                else ""
+            )
             raise PretrainError(
-                f"{where.capitalize()} holds {found} classified document(s); adapting needs at least "
-                f"{MIN_DOCUMENTS} (one is held out to measure the encoder). Classify some documents "
-                "first, or upload unlabelled text."
+                f"{where.capitalize()} holds {rows} classified document(s){repeated}; adapting needs "
+                f"at least {MIN_DOCUMENTS} distinct texts (one is held out to measure the encoder). "
+                "Classify other documents first, or upload unlabelled text."
             )
     return config
+
+
+def distinct_texts(store: Store, batch_id: int | None, enough: int) -> tuple[int, int]:
+    """``(distinct texts, classified rows)`` in the store (one batch's with ``batch_id``): texts
+    counted by their SHA-256, as the pre-training corpus reads them; counting stops at ``enough``."""
+    hashes: set[str] = set()
+    offset, total = 0, 0
+    while len(hashes) < enough:
+        page = store.history(HistoryFilter(batch_id=batch_id), limit=HISTORY_PAGE, offset=offset)
+        total = page.total
+        hashes.update(row.document_sha256 for row in page.rows)
+        offset += len(page.rows)
+        if not page.rows or offset >= page.total:
+            break
+    return len(hashes), total
 
 
 def progress_message(event: Mapping[str, Any]) -> str | None:
@@ -115,19 +140,32 @@ def adaptation_work(
     config: PretrainConfig,
     cleanup: Callable[[], None] | None = None,
     pretrain_fn: Callable[..., PretrainResult] = pretrain,
+    plan_fn: Callable[..., BudgetPlan] = plan_to_budget,
 ) -> Callable[[JobContext], PretrainResult]:
     """A job function running ``pretrain_fn(config, progress=..., should_stop=...)``: steps drive
     the progress bar, losses feed the chart (``ctx.log(step=, loss=)``), Stop saves the state so
-    the run can be resumed; ``cleanup`` (e.g. removing an uploaded corpus) runs at the end."""
+    the run can be resumed; ``cleanup`` (e.g. removing an uploaded corpus) runs at the end.
+
+    A new time-limited run is first sized to its minutes (``plan_fn``, see
+    :mod:`longbert.ui.adaptation_budget`); the plan's sentence is the job's ``plan`` meta. Once
+    training steps come, ``train_deadline`` (meta, epoch seconds) says when the time limit ends
+    the run, for :func:`adaptation_eta`."""
 
     def work(ctx: JobContext) -> PretrainResult:
+        budget_left = budget_seconds_left(config) if config is not None else None
+        deadline_set = False
+
         def progress(event: dict[str, Any]) -> None:
+            nonlocal deadline_set
             if (message := progress_message(event)) is not None:
                 ctx.set_message(message)
             step, total = event.get("step"), event.get("total_steps")
             if event.get("event") == "start":
                 ctx.progress(int(event.get("start_step") or 0), int(total or 0) or None)
             elif isinstance(step, int):
+                if budget_left is not None and not deadline_set:  # the limit counts training time
+                    ctx.set_meta(train_deadline=time.time() + budget_left)
+                    deadline_set = True
                 ctx.progress(step, int(total) if isinstance(total, int) else None)
                 if event.get("loss") is not None:
                     ctx.log(step=step, loss=float(event["loss"]))
@@ -138,7 +176,16 @@ def adaptation_work(
         if "should_stop" in inspect.signature(pretrain_fn).parameters:
             kwargs["should_stop"] = lambda: ctx.stop_requested
         try:
-            return pretrain_fn(config, **kwargs)
+            run_config = config
+            if config is not None and needs_budget_plan(config):
+                minutes = f"{config.max_minutes:g} minutes"
+                ctx.set_message(f"Reading the documents and measuring this machine's speed for {minutes}…")
+                plan = plan_fn(config, should_stop=lambda: ctx.stop_requested)
+                if ctx.stop_requested:  # stopped before training began: nothing to save or resume
+                    raise JobCancelled()
+                ctx.set_meta(plan=plan.describe())
+                run_config = fitted_config(config, plan)
+            return pretrain_fn(run_config, **kwargs)
         finally:
             if cleanup is not None:
                 cleanup()
@@ -146,9 +193,21 @@ def adaptation_work(
     return work
 
 
+def adaptation_eta(snapshot: JobSnapshot, deadline: float | None, now: float | None = None) -> float | None:
+    """Seconds left: at the pace of the steps so far, but never past the time limit's end
+    (``deadline``, epoch seconds; None: no limit), which stops the run whatever the steps left."""
+    at_pace = snapshot.eta_seconds
+    if deadline is None or snapshot.finished:
+        return at_pace
+    left = max(0.0, deadline - (time.time() if now is None else now))
+    return left if at_pace is None else min(at_pace, left)
+
+
 def result_summary(result: PretrainResult) -> dict[str, Any]:
     """What the page shows when a run ends: the held-out perplexity before (once the new MLM head
-    has warmed up, the fair reference) and after, the work done, and where the encoder is."""
+    has warmed up, the fair reference) and after, the work done -- ``encoder steps``, the steps
+    that trained the encoder itself (0: it is the starting encoder unchanged; None: unknown) --
+    and where the encoder is."""
 
     def perplexity(moment: str) -> float | None:
         value = (result.heldout.get(moment) or {}).get("perplexity")
@@ -160,6 +219,7 @@ def result_summary(result: PretrainResult) -> dict[str, Any]:
         "status": result.status,
         "folder": str(result.output_dir),
         "steps": f"{result.steps:,} of {result.total_steps:,}",
+        "encoder steps": encoder_training_steps(result),
         "tokens seen": result.tokens_seen,
         "minutes": round(result.seconds / 60, 1),
         "held-out perplexity before": None if reference is None else round(reference, 2),
