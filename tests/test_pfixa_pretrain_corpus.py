@@ -91,10 +91,10 @@ def test_a_book_held_out_no_longer_empties_the_training_set(encoder: Path, tmp_p
         options(encoder, paths, seed=seed, heldout_fraction=0.05, output_dir=str(tmp_path / "o"))
     )
     corpus = read_encoder_manifest(tmp_path / "o").metadata["corpus"]
+    assert corpus["training_sequences"] > 0.9 * corpus["tokens"] / 62  # was 2: the notes only
     assert corpus["heldout_split"] == "tokens"
     assert corpus["training_tokens"] + corpus["heldout_tokens"] == corpus["tokens"]
     assert corpus["heldout_tokens"] == round(0.05 * corpus["tokens"])
-    assert corpus["training_sequences"] > 0.9 * corpus["tokens"] / 62
     assert any("held out instead" in note for note in result.notes)
 
 
@@ -102,16 +102,17 @@ def test_a_book_held_out_no_longer_empties_the_training_set(encoder: Path, tmp_p
 
 
 def test_a_text_over_the_per_document_limit_is_read_in_parts(tmp_path: Path) -> None:
-    from longbert.pretraining.corpus import PART_CHARS
+    from longbert.data import DATASET_LIMITS
 
+    part_chars = DATASET_LIMITS.max_chars  # the readers' limit per document
     words = " ".join(f"word{i % 997}" for i in range(700_000))  # ~5.5M characters
-    assert len(words) > PART_CHARS
+    assert len(words) > part_chars
     (tmp_path / "book.txt").write_text(words)
     (tmp_path / "note.txt").write_text("A short note about the bank. " * 4)
     corpus = read_corpus([str(tmp_path / "book.txt"), str(tmp_path / "note.txt")])
     names = [d.name for d in corpus.documents]
     assert len(corpus) == 3 and names[0].endswith("(part 1 of 2)") and names[1].endswith("(part 2 of 2)")
-    assert all(d.num_chars <= PART_CHARS for d in corpus.documents)
+    assert all(d.num_chars <= part_chars for d in corpus.documents)
     assert corpus.documents[0].text + " " + corpus.documents[1].text == words  # cut at a space
     assert any("read in parts" in note for note in corpus.notes())
     (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 64)
