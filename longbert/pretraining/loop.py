@@ -1,9 +1,10 @@
 """``pretrain(config)``: continue MLM pre-training of a BERT checkpoint on unlabelled documents.
 
-Flow: read the corpus -> hold out a seeded slice of documents -> tokenise and pack (dense:
-full 512-token sequences; long: one document per sequence) -> build the encoder and tied MLM
-head -> score the held-out slice -> head warm-up (encoder frozen) -> whole-model training with
-dynamic masking -> score again -> save the encoder folder and its manifest, record the run.
+Flow: read the corpus -> tokenise, hold out a seeded slice (:mod:`~longbert.pretraining.sequences`)
+and pack (dense: full 512-token sequences; long: one document per sequence) -> build the encoder
+and tied MLM head -> score the held-out slice -> head warm-up (encoder frozen; with a time budget
+at most a share of it) -> whole-model training with dynamic masking -> score again -> save the
+encoder folder and its manifest (``encoder_steps``: 0 if the encoder never trained), record the run.
 
 Stopping (Ctrl-C, SIGTERM, ``should_stop``) happens at an optimiser step: the state is saved in
 ``<output>/.last/`` and ``resume=True`` continues exactly (the same masks, order, dropout and
