@@ -8,7 +8,9 @@ Examples::
     python -m longbert.pretrain --name news-encoder --resume                  # after Ctrl-C or kill -9
     torchrun --nproc_per_node=2 -m longbert.pretrain docs/ --name news-encoder
 
-then ``python -m longbert.train --encoder models/news-encoder ...``. The objective is
+then ``python -m longbert.train --encoder models/news-encoder ...``. Exit codes: 0 done, 2 error,
+130 interrupted (resume with --resume), 3 when the time budget ended the run before the encoder
+was trained (the folder holds the source's weights and a note says so). The objective is
 BERT's masked language model (15% selected: 80% [MASK], 10% random, 10% unchanged; masks drawn
 afresh each pass) without next-sentence prediction, which RoBERTa found does not help.
 """
@@ -37,8 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit code of a run that ended (by its time budget) before the encoder was ever trained: the
+#: folder is saved, but it holds the source's weights, so a script must not go on to fine-tune it.
+NOT_TRAINED = 3
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_job(build_parser(), argv, _pretrain, _describe)
+    results: list[Any] = []
+
+    def job(args: argparse.Namespace) -> Any:
+        results.append(_pretrain(args))
+        return results[-1]
+
+    code = run_job(build_parser(), argv, job, _describe)
+    if code == 0 and results and not results[-1].encoder_trained:
+        why = [note for note in results[-1].notes if "NOT trained" in note]
+        print(f"warning: {' '.join(why) or 'the encoder was not trained.'}", file=sys.stderr)
+        return NOT_TRAINED
+    return code
 
 
 def _pretrain(args: argparse.Namespace) -> Any:
@@ -49,15 +67,22 @@ def _pretrain(args: argparse.Namespace) -> Any:
 
 
 def _describe(result: Any) -> str:
-    before, after = result.heldout.get("before"), result.heldout.get("after")
+    # The reference is the held-out text once the new MLM head has warmed up: before it, a
+    # random head's perplexity (tens of thousands) says nothing about the encoder.
+    before = result.heldout.get("after_head_warmup") or result.heldout.get("before")
+    after = result.heldout.get("after")
     shown = ""
     if before and after:
         shown = (
             f"; held-out perplexity {before['perplexity']:,.1f} -> {after['perplexity']:,.1f} "
-            f"(loss {before['loss']:.3f} -> {after['loss']:.3f})"
+            f"(loss {before['loss']:.3f} -> {after['loss']:.3f}"
+            f"{', from the end of the MLM head warm-up' if 'after_head_warmup' in result.heldout else ''})"
         )
+    saved = "Encoder" if result.encoder_trained else "Encoder saved but NOT trained (the source's weights)"
     return (
-        f"Encoder: {result.output_dir} ({result.steps:,} steps, final MLM loss "
+        f"{saved}: {result.output_dir} ({result.steps:,} steps, "
+        f"{result.encoder_steps if result.encoder_steps is not None else '?'} of them training the "
+        f"encoder, final MLM loss "
         f"{result.final_loss if result.final_loss is None else round(result.final_loss, 4)}{shown}; "
         f"{result.tokens_seen / max(result.seconds, 1e-9):,.0f} tokens/s over {result.seconds:.0f} s)."
     )

@@ -16,7 +16,7 @@ from longbert.config_fields import base_type, check_name, require, require_choic
 from longbert.config_fields import flag as _flag
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import MASKING_UNITS, MaskingSpec
-from longbert.settings import BERT_CONTENT_TOKENS, DEFAULT_ENCODER, PRECISIONS, models_dir
+from longbert.settings import BERT_CONTENT_TOKENS, BERT_MAX_TOKENS, DEFAULT_ENCODER, PRECISIONS, models_dir
 from longbert.strategies.sparse import MAX_SPARSE_TOKENS
 
 #: ``--strategy`` values: ``sparse`` pre-trains long mode; the 512-window strategies (and
@@ -66,7 +66,8 @@ class PretrainConfig:
     heldout_fraction: float = _opt(
         0.05,
         "Share of the documents held out (seeded) to measure MLM loss and perplexity before "
-        "and after (at least one document; 0 = none).",
+        "and after (at least one document; 0 = none). When those hold over 3x this share of the "
+        "tokens (a long document drawn), this share of the tokens is held out instead.",
         "corpus",
     )
     eval_sequences: int = _opt(64, "At most this many held-out sequences are scored.", "corpus")
@@ -87,7 +88,7 @@ class PretrainConfig:
     max_tokens: int = _opt(
         0,
         f"Content tokens per sequence (0 = {BERT_CONTENT_TOKENS} dense, 4096 sparse; sparse accepts "
-        f"{BERT_CONTENT_TOKENS + 2}-{MAX_SPARSE_TOKENS}, as --strategy-param max_tokens).",
+        f"{BERT_MAX_TOKENS}-{MAX_SPARSE_TOKENS}, as --strategy-param max_tokens).",
         "model",
     )
     attention_window: int = _opt(0, "Sparse: tokens seen on each side (0 = the encoder's, 256).", "model")
@@ -126,7 +127,8 @@ class PretrainConfig:
     max_minutes: float = _opt(
         0.0,
         "Stop training after this many minutes (the encoder is then saved as usual); the schedule "
-        "still follows the step count, so set --max-steps to what fits. 0 = no limit.",
+        "still follows the step count, so set --max-steps to what fits. The MLM head's warm-up "
+        "ends after 10%% of this time at the latest, so the encoder trains. 0 = no limit.",
         "optimisation",
     )
     batch_size: int = _opt(0, "Sequences per forward pass (0 = 8 dense, 1 sparse).", "optimisation")
@@ -229,7 +231,8 @@ class PretrainConfig:
                 f"--head-warmup-steps must be -1 (auto) or more, got {self.head_warmup_steps}."
             )
         require_choices(self, ("strategy", "masking", "precision", "gradient_checkpointing"), PretrainError)
-        low, high = (BERT_CONTENT_TOKENS, MAX_SPARSE_TOKENS) if self.long else (2, BERT_CONTENT_TOKENS)
+        # Sparse: from 512, the sparse strategy's own minimum, so the encoder can be fine-tuned at its length.
+        low, high = (BERT_MAX_TOKENS, MAX_SPARSE_TOKENS) if self.long else (2, BERT_CONTENT_TOKENS)
         if self.max_tokens and not low <= self.max_tokens <= high:
             raise PretrainError(
                 f"--max-tokens must be {low}-{high} with --strategy {self.strategy}, got {self.max_tokens}"

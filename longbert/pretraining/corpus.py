@@ -3,26 +3,23 @@
 Files are read by :mod:`longbert.readers` exactly as training reads them -- txt, md, html, pdf,
 docx, JSONL/CSV rows, zip and gz -- with labels ignored. ``--from-store`` adds the documents
 already in the database (those of one upload batch with ``--batch``). Repeated texts count once.
+A text longer than the readers' per-document limit (a whole book) is not refused: pre-training
+cuts text into sequences anyway, so it is read in parts of at most :data:`PART_CHARS` characters.
 Unreadable files stop the run with every one of them named, unless ``skip_bad_files``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from longbert.data import DATASET_LIMITS
 from longbert.document import Document
-from longbert.pretraining.errors import CorpusError, PretrainError
-from longbert.pretraining.packing import PackedSequence, pack_dense, pack_long
+from longbert.pretraining.errors import CorpusError
 from longbert.readers import FileError, ReadDocument, TableOptions, read_paths
-
-if TYPE_CHECKING:
-    from longbert.pretraining.config import PretrainConfig
 
 #: Fewest documents a run accepts: one to learn from and one held out to measure it on.
 MIN_DOCUMENTS = 2
@@ -30,6 +27,12 @@ MIN_DOCUMENTS = 2
 SHOWN_ERRORS = 10
 #: History rows fetched per query when reading the store.
 STORE_PAGE = 500
+#: Longest corpus document, in characters: the readers' limit per document. A longer text
+#: becomes several documents of at most this many (cut at a space where one is near).
+PART_CHARS = DATASET_LIMITS.max_chars
+#: The readers' limits for a corpus: a data set's, with texts as long as a file may be (they are
+#: then cut into parts, above), so a long book is read rather than refused.
+CORPUS_LIMITS = dataclasses.replace(DATASET_LIMITS, max_chars=DATASET_LIMITS.max_file_bytes)
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Corpus:
     sources: list[str] = field(default_factory=list)
     duplicates: int = 0
     skipped: list[str] = field(default_factory=list)
+    #: Texts over :data:`PART_CHARS` characters, each read as several documents.
+    split_texts: int = 0
 
     def __len__(self) -> int:
         return len(self.documents)
@@ -52,12 +57,27 @@ class Corpus:
             digest.update(text_hash.encode())
         return digest.hexdigest()
 
+    @property
+    def order_sha256(self) -> str:
+        """One hash of the documents *in reading order*: the order decides the held-out split and
+        the packing, so a resumed run must read them in the same order."""
+        digest = hashlib.sha256()
+        for document in self.documents:
+            digest.update(document.sha256.encode())
+        return digest.hexdigest()
+
     def notes(self) -> list[str]:
         notes = []
+        if self.split_texts:
+            notes.append(
+                f"{self.split_texts:,} text(s) over {PART_CHARS:,} characters read in parts of at most "
+                f"{PART_CHARS:,} (pre-training cuts text into sequences anyway)."
+            )
         if self.duplicates:
             notes.append(f"{self.duplicates:,} repeated text(s) counted once.")
         if self.skipped:
-            shown = "; ".join(self.skipped[:SHOWN_ERRORS])
+            # The messages end with a full stop of their own: one at the end of the note is enough.
+            shown = "; ".join(message.rstrip(". ") for message in self.skipped[:SHOWN_ERRORS])
             more = (
                 f" and {len(self.skipped) - SHOWN_ERRORS:,} more" if len(self.skipped) > SHOWN_ERRORS else ""
             )
@@ -117,7 +137,7 @@ def read_corpus(
         for item in read_paths(
             list(paths),
             source="dataset",
-            limits=DATASET_LIMITS,
+            limits=CORPUS_LIMITS,
             table=TableOptions(text_column=text_column, label_column=None, id_column=None),
         ):
             if isinstance(item, ReadDocument):
@@ -135,6 +155,7 @@ def read_corpus(
             + "\nFix or remove them, or pass --skip-bad-files to leave them out (they are listed in "
             "the run's notes)."
         )
+    stored: list[Document] = []
     if from_store:
         stored, where = _store_documents(batch_id, store)
         found += stored
@@ -145,11 +166,18 @@ def read_corpus(
             for i, d in enumerate(documents)
         ]
         sources.append("in-memory documents")
-    unique = list({d.sha256: d for d in reversed(found)}.values())[::-1]  # first of each text kept
-    corpus = Corpus(unique, sources, len(found) - len(unique), [e.message for e in errors])
+    parts = [part for document in found for part in text_parts(document)]
+    unique = list({d.sha256: d for d in reversed(parts)}.values())[::-1]  # first of each text kept
+    split = sum(1 for d in found if d.num_chars > PART_CHARS)
+    corpus = Corpus(unique, sources, len(parts) - len(unique), [e.message for e in errors], split)
     if len(corpus) < MIN_DOCUMENTS:
         what = "no documents" if not corpus.documents else "only one distinct document"
-        hint = " (the store has no classified documents yet)" if from_store and not paths else ""
+        hint = ""
+        if from_store and not stored:  # only then: a store with documents has some classified
+            holder = "this batch has" if batch_id is not None else "the store has"
+            hint = f" ({holder} no classified documents yet)"
+        elif corpus.duplicates:
+            hint = f" ({corpus.duplicates:,} repeated text(s) counted once)"
         raise CorpusError(
             f"The corpus holds {what}{hint} from {', '.join(sources)}: pre-training needs at least "
             f"{MIN_DOCUMENTS} distinct documents (one is held out to measure the model); give more "
@@ -158,73 +186,20 @@ def read_corpus(
     return corpus
 
 
-def split_heldout(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training and held-out document indices (sorted): a seeded ``fraction`` of the documents,
-    at least one when ``fraction > 0``, always leaving one to train on."""
-    if fraction <= 0:
-        return np.arange(count), np.zeros(0, dtype=np.int64)
-    order = np.random.default_rng([seed, count]).permutation(count)
-    size = min(count - 1, max(1, round(fraction * count)))
-    return np.sort(order[size:]), np.sort(order[:size])
-
-
-def tokenize_texts(
-    documents: Sequence[Document], tokenizer: Any, with_sentences: bool
-) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-    """Token ids of each whole document (no special tokens, no length limit), and with
-    ``with_sentences`` each sentence's first token position (the sentence splitter of
-    :func:`longbert.tokenization.tokenize_document`, which the sparse strategy uses)."""
-    if with_sentences:
-        from longbert.tokenization import tokenize_document
-
-        tokenized = [tokenize_document(d, tokenizer) for d in documents]
-        starts = []
-        for doc in tokenized:
-            ranges = doc.sentence_token_ranges()
-            starts.append(ranges[ranges[:, 0] < ranges[:, 1], 0].astype(np.int64))
-        return [t.input_ids for t in tokenized], starts
-    ids: list[np.ndarray] = []
-    for first in range(0, len(documents), 64):
-        texts = [d.text for d in documents[first : first + 64]]
-        # As tokenize_document reads documents: typed "[SEP]"/"[MASK]" are text, not control tokens.
-        encoded = tokenizer(
-            texts, add_special_tokens=False, truncation=False, split_special_tokens=True, verbose=False
-        )
-        ids += [np.asarray(x, dtype=np.int64) for x in encoded["input_ids"]]
-    return ids, None
-
-
-@dataclass
-class PackedCorpus:
-    """Training and held-out sequences, and the corpus' size."""
-
-    train: list[PackedSequence]
-    heldout: list[PackedSequence]
-    documents: int
-    heldout_documents: int
-    tokens: int
-
-
-def pack_corpus(config: PretrainConfig, documents: list[Document], tokenizer: Any) -> PackedCorpus:
-    """Held-out split, tokenisation and packing (see :mod:`~longbert.pretraining.packing`)."""
-    train_idx, held_idx = split_heldout(len(documents), config.heldout_fraction, config.seed)
-    ids, starts = tokenize_texts(documents, tokenizer, with_sentences=config.long and config.global_sentences)
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-
-    def pack(indices: np.ndarray) -> list[PackedSequence]:
-        kept = [i for i in indices.tolist() if len(ids[i])]
-        if config.long:
-            chosen = None if starts is None else [starts[i] for i in kept]
-            return pack_long([ids[i] for i in kept], config.content_tokens, cls_id, sep_id, chosen)
-        return pack_dense([ids[i] for i in kept], config.content_tokens, cls_id, sep_id)
-
-    train = pack(train_idx)
-    if not train:
-        raise PretrainError("The training documents hold no tokens the tokenizer can read.")
-    return PackedCorpus(
-        train,
-        pack(held_idx)[: config.eval_sequences],
-        len(documents),
-        len(held_idx),
-        int(sum(len(x) for x in ids)),
-    )
+def text_parts(document: Document, limit: int = PART_CHARS) -> list[Document]:
+    """``document``, or when it is longer than ``limit`` characters its parts of at most ``limit``
+    (each cut after the last space or line break in its second half; named "part k of n")."""
+    if document.num_chars <= limit:
+        return [document]
+    text, spans, start = document.text, [], 0
+    while len(text) - start > limit:
+        end = max(text.rfind(" ", start, start + limit), text.rfind("\n", start, start + limit))
+        end = end if end > start + limit // 2 else start + limit
+        spans.append((start, end))
+        start = end
+    spans.append((start, len(text)))
+    texts = [piece for piece in (text[a:b].strip() for a, b in spans) if piece]
+    return [
+        Document(piece, f"{document.name} (part {k} of {len(texts)})", document.source, notes=document.notes)
+        for k, piece in enumerate(texts, 1)
+    ]

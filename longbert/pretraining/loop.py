@@ -1,9 +1,10 @@
 """``pretrain(config)``: continue MLM pre-training of a BERT checkpoint on unlabelled documents.
 
-Flow: read the corpus -> hold out a seeded slice of documents -> tokenise and pack (dense:
-full 512-token sequences; long: one document per sequence) -> build the encoder and tied MLM
-head -> score the held-out slice -> head warm-up (encoder frozen) -> whole-model training with
-dynamic masking -> score again -> save the encoder folder and its manifest, record the run.
+Flow: read the corpus -> tokenise, hold out a seeded slice (:mod:`~longbert.pretraining.sequences`)
+and pack (dense: full 512-token sequences; long: one document per sequence) -> build the encoder
+and tied MLM head -> score the held-out slice -> head warm-up (encoder frozen; with a time budget
+at most a share of it) -> whole-model training with dynamic masking -> score again -> save the
+encoder folder and its manifest (``encoder_steps``: 0 if the encoder never trained), record the run.
 
 Stopping (Ctrl-C, SIGTERM, ``should_stop``) happens at an optimiser step: the state is saved in
 ``<output>/.last/`` and ``resume=True`` continues exactly (the same masks, order, dropout and
@@ -27,19 +28,14 @@ from tqdm.auto import tqdm
 from longbert.devices import autocast
 from longbert.document import Document
 from longbert.encoder_source import load_tokenizer
+from longbert.pretraining.budget import RunClock
 from longbert.pretraining.config import PretrainConfig, resumed_config
 from longbert.pretraining.corpus import read_corpus
-from longbert.pretraining.errors import PretrainError
-from longbert.pretraining.output import check_output_folder, run_manifest, save_encoder
+from longbert.pretraining.output import check_output_folder, encoder_steps_of, run_manifest, save_encoder
 from longbert.pretraining.packing import make_batch, plan_epoch
 from longbert.pretraining.recording import PretrainReporter
-from longbert.pretraining.state import (
-    LoadedState,
-    PretrainState,
-    load_state,
-    save_state,
-)
-from longbert.pretraining.steps import RunParts, build_parts, evaluate, optimizer_step
+from longbert.pretraining.state import LoadedState, PretrainState, check_same_corpus, load_state, save_state
+from longbert.pretraining.steps import RunParts, build_parts, end_head_warmup, evaluate, optimizer_step
 from longbert.runs.reporter import StopSignal
 from longbert.runs.state import OldContents, remove_last
 from longbert.training.distributed import DistContext, job_context, use_threads
@@ -53,7 +49,10 @@ RECENT = 20
 class PretrainResult:
     """How a run ended: ``done`` (encoder saved in ``output_dir``) or ``interrupted`` (state in
     ``output_dir/.last``; resume with ``resume=True``). ``heldout``: reports by moment
-    (``before``, ``after_head_warmup``, ``after``), each with loss, perplexity and accuracy."""
+    (``before``, ``after_head_warmup``, ``after``), each with loss, perplexity and accuracy.
+    ``encoder_steps``: steps that trained the encoder (after the head warm-up); 0 when a time
+    budget ended a run before its encoder was ever unfrozen -- its weights are the source's, so
+    the run must not count as an adaptation (``encoder_trained`` False, and a note says so)."""
 
     status: str
     output_dir: Path
@@ -66,6 +65,11 @@ class PretrainResult:
     run_id: int | None = None
     stopped_by_time: bool = False
     notes: list[str] = field(default_factory=list)
+    encoder_steps: int | None = None  # None: not known (a result made elsewhere)
+
+    @property
+    def encoder_trained(self) -> bool:
+        return self.encoder_steps is None or self.encoder_steps > 0
 
 
 def pretrain(
@@ -153,42 +157,19 @@ class _Run:
             skip_bad_files=config.skip_bad_files,
             documents=documents,
         )
-        if loaded is not None and loaded.state.corpus_sha256 != corpus.sha256:
-            raise PretrainError(
-                f"The corpus changed since the interrupted run in '{folder}' (its hash differs): "
-                "resume with the same documents, or start a new run with --overwrite."
-            )
+        if loaded is not None:
+            check_same_corpus(loaded.state, corpus.sha256, corpus.order_sha256, folder)
         # An --overwrite run's old encoder (and an earlier run's state) stays until this run saves
         # its own: a typo, a crash or Ctrl-C before then costs nothing saved.
         old = OldContents(folder, state=loaded is None)
         for note in corpus.notes():
             self.say(note)
         parts, state = build_parts(config, ctx, corpus, tokenizer, loaded)
+        for note in parts.data.notes():
+            self.say(note)
         self.reporter.config, self.reporter.name = self.config, self.config.name  # a resumed run's options
         self.reporter.open_run(state)
-        data = parts.data
-        self.emit(
-            {
-                "event": "start",
-                "total_steps": parts.total,
-                "start_step": state.global_step,
-                "head_warmup_steps": parts.head_steps,
-                "documents": data.documents,
-                "tokens": data.tokens,
-                "sequences": len(data.train),
-                "device": str(ctx.device),
-                "world_size": ctx.world_size,
-                "run_id": state.run_id,
-            }
-        )
-        self.say(
-            f"Pre-training '{config.name}' from {config.encoder} on {ctx.device} x{ctx.world_size}: "
-            f"{data.documents:,} documents ({data.tokens:,} tokens, {data.heldout_documents} held out), "
-            f"{len(data.train):,} sequences of up to {config.content_tokens + 2} tokens "
-            f"({'sparse' if config.long else 'dense'}); {parts.total:,} steps, the first "
-            f"{parts.head_steps:,} training the MLM head alone"
-            f"{'' if parts.has_head else ' (the checkpoint has none)'}."
-        )
+        self.reporter.announce(parts, state, str(ctx.device), ctx.world_size)
         try:
             self._score(parts, state, "before")
             with StopSignal(self.should_stop, self.say) as stop:
@@ -197,21 +178,13 @@ class _Run:
                 self._score(parts, state, "after")
                 if ctx.is_main:
                     manifest = run_manifest(
-                        config,
-                        corpus,
-                        parts.data,
-                        state,
-                        total_steps=parts.total,
-                        head_steps=parts.head_steps,
-                        has_head=parts.has_head,
-                        world_size=ctx.world_size,
-                        dtype=parts.dtype,
-                        attention_window=config.attention_window
-                        or parts.model.encoder.config.attention_window,
-                        stopped_by_time=by_time,
+                        config, corpus, parts, state, world_size=ctx.world_size, stopped_by_time=by_time
                     )
                     old.before_model()
-                    save_encoder(parts.model, tokenizer, folder, manifest, config.long)
+                    # Dense training never reads the global projections: refresh the untrained copies.
+                    refresh = () if config.long else parts.copied_globals
+                    window = config.attention_window if config.long else 0
+                    save_encoder(parts.model, tokenizer, folder, manifest, refresh, window)
                     remove_last(folder)
                     self.reporter.finish_run("done", folder, manifest)
             else:
@@ -227,6 +200,15 @@ class _Run:
         except BaseException as error:
             self.reporter.finish_run("interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
             raise
+        encoder_steps = encoder_steps_of(state.global_step, parts.head_steps)
+        notes = corpus.notes() + parts.data.notes()
+        if status == "done" and not encoder_steps:
+            notes.append(
+                f"The encoder was NOT trained: the run ended at step {state.global_step:,}, within the "
+                f"MLM head's warm-up ({parts.head_steps:,} steps), so the saved encoder's weights are "
+                "the source's. Give more time (--max-minutes) or fewer --head-warmup-steps."
+            )
+            self.say(notes[-1])
         result = PretrainResult(
             status,
             folder,
@@ -238,7 +220,8 @@ class _Run:
             state.tokens_seen,
             state.run_id,
             by_time,
-            corpus.notes(),
+            notes,
+            encoder_steps,
         )
         self.emit(
             {
@@ -248,6 +231,7 @@ class _Run:
                 "heldout": state.heldout,
                 "final_loss": state.last_loss,
                 "steps": state.global_step,
+                "encoder_steps": encoder_steps,
                 "seconds": result.seconds,
             }
         )
@@ -289,9 +273,7 @@ class _Run:
         ``old``: what an earlier run left in ``folder``, removed before the first state is saved."""
         config, ctx = self.config, self.ctx
         lengths = np.asarray([len(s) for s in parts.data.train])
-        budget, interval = 60.0 * config.max_minutes, 60.0 * config.save_every_minutes
-        session_start = last_save = perf_counter()
-        session_tokens, saving = 0, 0.0
+        clock = RunClock(state, config.max_minutes, config.save_every_minutes)
         outcome = ("done", False)
         bar = tqdm(
             total=parts.total,
@@ -306,8 +288,7 @@ class _Run:
                 if ctx.any(stop()):
                     outcome = ("interrupted", False)
                     break
-                elapsed = perf_counter() - session_start - saving
-                if budget and ctx.any(state.train_seconds + elapsed >= budget):
+                if clock.budget and ctx.any(clock.over_budget()):
                     self.say(
                         f"Time budget of {config.max_minutes:g} minutes reached at step {state.global_step}."
                     )
@@ -326,6 +307,9 @@ class _Run:
                     state.epoch, state.batches_done = state.epoch + 1, 0
                     self.reporter.epoch(state)
                     continue
+                head_phase = 0 < state.global_step < parts.head_steps
+                if head_phase and clock.budget and ctx.any(clock.head_share_spent()):
+                    self._end_head_warmup(parts, state)
                 frozen = state.global_step < parts.head_steps
                 if state.global_step == parts.head_steps > 0:  # the head is warm, the encoder untouched
                     self._score(parts, state, "after_head_warmup")
@@ -336,10 +320,10 @@ class _Run:
                 loss, tokens = self._step(parts, state, group)
                 state.batches_done += len(group)
                 state.tokens_seen += tokens
-                session_tokens += tokens
+                clock.session_tokens += tokens
                 state.recent_losses = [*state.recent_losses, loss][-RECENT:]
                 state.last_loss = sum(state.recent_losses) / len(state.recent_losses)
-                rate = session_tokens / max(perf_counter() - session_start - saving, 1e-9)
+                rate = clock.tokens_per_second()
                 phase = "head" if frozen else "model"
                 bar.update(1)
                 bar.set_postfix(loss=f"{state.last_loss:.3f}", tok_s=f"{rate:,.0f}", phase=phase)
@@ -355,23 +339,26 @@ class _Run:
                         "phase": phase,
                     }
                 )
-                if (
-                    interval > 0
-                    and state.global_step < parts.total
-                    and ctx.any(perf_counter() - last_save >= interval)
-                ):
-                    saved_at = perf_counter()
-                    state.train_seconds += saved_at - session_start - saving
-                    session_start, saving = saved_at, 0.0
+                if clock.interval and state.global_step < parts.total and ctx.any(clock.save_due()):
+                    clock.start_save()
                     if ctx.is_main:
                         old.before_state()
                         save_state(folder, parts.model, parts.optimizer, parts.scheduler, parts.scaler, state)
                     ctx.barrier()
-                    last_save = perf_counter()
-                    saving = last_save - saved_at
+                    clock.end_save()
                     self.emit({"event": "checkpoint", "step": state.global_step})
-        state.train_seconds += perf_counter() - session_start - saving
+        clock.close()
         return outcome
+
+    def _end_head_warmup(self, parts: RunParts, state: PretrainState) -> None:
+        """The head warm-up had its share of the time budget: the whole model trains from now."""
+        planned = parts.head_steps
+        end_head_warmup(parts.optimizer, parts.scheduler, parts.plan, state.global_step)
+        state.head_steps = state.global_step
+        self.say(
+            f"MLM head warm-up ended at step {state.global_step:,} of the planned {planned:,}: it had its "
+            f"share of the --max-minutes budget; the whole model trains from here."
+        )
 
     def _step(self, parts: RunParts, state: PretrainState, group: list[np.ndarray]) -> tuple[float, int]:
         """One optimiser step over ``group``'s micro-batches: (mean loss over ranks, tokens read)."""

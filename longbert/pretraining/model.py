@@ -24,6 +24,7 @@ from transformers.activations import ACT2FN
 from longbert.encoder_source import resolve_encoder
 from longbert.modeling.long_bert import LongBertModel
 from longbert.modeling.long_bert_config import LongBertConfig
+from longbert.modeling.long_bert_io import GLOBAL_PROJECTIONS
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import IGNORE
 from longbert.pretraining.packing import MlmBatch
@@ -198,3 +199,17 @@ def build_model(encoder_name: str, max_positions: int) -> tuple[LongBertForMaske
     if state is not None:
         model.head.load_head_state(state, f"Encoder '{encoder_name}'")
     return model, state is not None
+
+
+def copied_global_projections(encoder: LongBertModel) -> frozenset[tuple[int, str]]:
+    """The ``(layer, projection)`` pairs whose ``*_global`` projection is still a copy of its
+    local one, as a warm start from BERT makes them: never trained. A long-mode encoder's trained
+    ones differ from their local projections, and a dense run must keep them."""
+    copies = set()
+    for index, layer in enumerate(encoder.encoder.layer):
+        attention = layer.attention.self
+        for target, source in GLOBAL_PROJECTIONS.items():
+            ours, theirs = getattr(attention, target).state_dict(), getattr(attention, source).state_dict()
+            if all(torch.equal(ours[k], theirs[k]) for k in ours):
+                copies.add((index, target))
+    return frozenset(copies)

@@ -18,6 +18,7 @@ Every weight file is written under a temporary name and renamed, and the manifes
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +41,9 @@ from longbert.pretraining.state import last_folder
 
 if TYPE_CHECKING:
     from longbert.pretraining.config import PretrainConfig
-    from longbert.pretraining.corpus import Corpus, PackedCorpus
+    from longbert.pretraining.corpus import Corpus
     from longbert.pretraining.state import PretrainState
+    from longbert.pretraining.steps import RunParts
 
 #: The encoder checkpoint's manifest file (the one every checkpoint kind has).
 ENCODER_MANIFEST = MANIFEST
@@ -78,23 +80,29 @@ def save_encoder(
     tokenizer: Any,
     folder: Path,
     manifest: Manifest,
-    global_projections: bool = False,
+    refresh_globals: Collection[tuple[int, str]] = (),
+    attention_window: int = 0,
 ) -> Path:
     """Write the encoder checkpoint described in the module docstring; returns ``folder``.
 
-    ``global_projections``: long mode trained them. After dense training they are the source's
-    untrained copies, so they are set to copies of the *trained* local projections first (as
-    a warm start from BERT would make them; dense mode never reads them).
+    ``refresh_globals``: the ``(layer, projection)`` pairs whose ``*_global`` projection was an
+    untrained copy of the local one when the run started (``copied_global_projections`` of
+    :mod:`~longbert.pretraining.model`) and that dense training did not read: set to copies of the
+    *trained* local projections, as a warm start from BERT would make them. Trained ones (from a
+    long-mode source) are kept as they are.
+    ``attention_window``: the window long mode trained with, saved in the config so the sparse
+    strategy reads with it (0: the encoder's own).
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MANIFEST).unlink(missing_ok=True)
     encoder = model.encoder
-    if not global_projections:
-        with torch.no_grad():
-            for layer in encoder.encoder.layer:
-                attention = layer.attention.self
-                for target, source in GLOBAL_PROJECTIONS.items():
-                    getattr(attention, target).load_state_dict(getattr(attention, source).state_dict())
+    with torch.no_grad():
+        for index, target in sorted(refresh_globals):
+            attention = encoder.encoder.layer[index].attention.self
+            trained = getattr(attention, GLOBAL_PROJECTIONS[target]).state_dict()
+            getattr(attention, target).load_state_dict(trained)
+    if attention_window:
+        encoder.config.attention_window = attention_window
     (folder / "encoder").mkdir(exist_ok=True)
     _atomic_tensors(folder / "encoder" / HEAD_FILE, model.head.head_state())
     return save_encoder_checkpoint(folder, encoder, tokenizer, manifest)
@@ -103,20 +111,19 @@ def save_encoder(
 def run_manifest(
     config: PretrainConfig,
     corpus: Corpus,
-    data: PackedCorpus,
+    parts: RunParts,
     state: PretrainState,
     *,
-    total_steps: int,
-    head_steps: int,
-    has_head: bool,
     world_size: int,
-    dtype: torch.dtype | None,
-    attention_window: int,
     stopped_by_time: bool,
 ) -> Manifest:
     """The manifest of a finished run: kind ``encoder`` with its :class:`Pretraining`
     provenance; the run's details in ``metadata`` (``corpus``, ``objective``, ``training``,
-    ``heldout``)."""
+    ``heldout``). ``training.encoder_steps`` counts the steps that trained the encoder (after the
+    head warm-up): 0 means its weights are the source's, and ``training.encoder_trained`` says so."""
+    data, dtype = parts.data, parts.dtype
+    attention_window = config.attention_window or parts.model.encoder.config.attention_window
+    encoder_steps = encoder_steps_of(state.global_step, parts.head_steps)
     spec = config.masking_spec()
     metadata: dict[str, Any] = dict(
         corpus={
@@ -124,6 +131,9 @@ def run_manifest(
             "tokens": data.tokens,
             "sha256": corpus.sha256,
             "heldout_documents": data.heldout_documents,
+            "training_tokens": data.training_tokens,
+            "heldout_tokens": data.heldout_tokens,
+            "heldout_split": "tokens" if data.heldout_cut else "documents",
             "training_sequences": len(data.train),
             "duplicates_dropped": corpus.duplicates,
             "skipped": len(corpus.skipped),
@@ -147,9 +157,11 @@ def run_manifest(
         },
         training={
             "steps": state.global_step,
-            "total_steps": total_steps,
-            "head_warmup_steps": head_steps,
-            "checkpoint_mlm_head": has_head,
+            "total_steps": parts.total,
+            "head_warmup_steps": parts.head_steps,
+            "encoder_steps": encoder_steps,
+            "encoder_trained": encoder_steps > 0,
+            "checkpoint_mlm_head": parts.has_head,
             "batch_size": config.micro_batch,
             "gradient_accumulation": config.gradient_accumulation,
             "world_size": world_size,
@@ -179,6 +191,11 @@ def run_manifest(
             final_mlm_loss=state.last_loss,
         ),
     )
+
+
+def encoder_steps_of(steps: int, head_steps: int) -> int:
+    """Optimiser steps that trained the encoder: those after the head warm-up."""
+    return max(0, steps - head_steps)
 
 
 def check_output_folder(folder: Path, *, overwrite: bool, how_to_replace: str, another_name: str) -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from longbert.checkpoints import Manifest
+from longbert.pretraining.budget import HEAD_WARMUP_BUDGET_SHARE
 from longbert.pretraining.config import PretrainConfig
 from longbert.pretraining.state import PretrainState
+from longbert.pretraining.steps import RunParts
 from longbert.runs import ProgressFn, RunReporter, RunState, metrics_json
 
 RUN_KIND = "pretrain"
@@ -34,6 +36,36 @@ class PretrainReporter(RunReporter):
         run = RunState(run_id=state.run_id, config={"kind": RUN_KIND, **self.config.to_dict()})
         self.open(run)
         state.run_id = run.run_id
+
+    def announce(self, parts: RunParts, state: PretrainState, device: str, world_size: int) -> None:
+        """The ``start`` event and the line saying what the run will do."""
+        config, data = self.config, parts.data
+        self.emit(
+            event="start",
+            total_steps=parts.total,
+            start_step=state.global_step,
+            head_warmup_steps=parts.head_steps,
+            documents=data.documents,
+            tokens=data.tokens,
+            training_tokens=data.training_tokens,
+            sequences=len(data.train),
+            device=device,
+            world_size=world_size,
+            run_id=state.run_id,
+        )
+        budget = (
+            f", or {100 * HEAD_WARMUP_BUDGET_SHARE:g}% of the time budget if that comes first"
+            if config.max_minutes and parts.head_steps
+            else ""
+        )
+        self.say(
+            f"Pre-training '{config.name}' from {config.encoder} on {device} x{world_size}: "
+            f"{data.documents:,} documents ({data.tokens:,} tokens, {data.heldout_tokens:,} of them in "
+            f"{data.heldout_documents} held-out document(s)), {len(data.train):,} sequences of up to "
+            f"{config.content_tokens + 2} tokens ({'sparse' if config.long else 'dense'}); "
+            f"{parts.total:,} steps, the first {parts.head_steps:,}{budget} training the MLM head alone"
+            f"{'' if parts.has_head else ' (the checkpoint has none)'}."
+        )
 
     def epoch(self, state: PretrainState) -> None:
         """One finished pass over the corpus (``epoch`` numbers from 1)."""

@@ -31,7 +31,9 @@ class PretrainState:
     """Counters of a run: ``epoch`` and ``batches_done`` (micro-batches of it already trained),
     ``global_step`` optimiser steps, tokens seen, the last steps' losses (``last_loss`` their
     mean), held-out reports by moment (``before``...), the database run id, the run's options and
-    its corpus hash (a resumed run must read the same documents)."""
+    its corpus hashes (a resumed run must read the same documents, in the same order).
+    ``head_steps``: where the MLM head's warm-up ends (a time budget may have ended it before the
+    planned step); None in states saved before it was kept (then the planned step)."""
 
     epoch: int = 0
     batches_done: int = 0
@@ -44,6 +46,8 @@ class PretrainState:
     run_id: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
     corpus_sha256: str = ""
+    corpus_order_sha256: str = ""
+    head_steps: int | None = None
 
 
 def _model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -135,3 +139,21 @@ def restore_rng(rng: dict[str, torch.Tensor]) -> None:
     cuda = [rng[k] for k in sorted(k for k in rng if k.startswith("cuda_"))]
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
+
+
+def check_same_corpus(state: PretrainState, sha256: str, order_sha256: str, folder: Path) -> None:
+    """Refuse to resume on another corpus, or on the same texts read in another order (files
+    renamed or moved): the order decides the held-out split and the packing, so the run would not
+    continue as it started. States saved before the order was kept are checked on the texts only."""
+    if state.corpus_sha256 != sha256:
+        raise PretrainError(
+            f"The corpus changed since the interrupted run in '{folder}' (its hash differs): "
+            "resume with the same documents, or start a new run with --overwrite."
+        )
+    if state.corpus_order_sha256 and state.corpus_order_sha256 != order_sha256:
+        raise PretrainError(
+            f"The corpus holds the same texts as the interrupted run in '{folder}', but they are read "
+            "in another order (files renamed, moved or listed differently?). The order decides which "
+            "text is held out and how texts are packed, so the run cannot continue as it started: "
+            "restore the files' names and order, or start a new run with --overwrite."
+        )

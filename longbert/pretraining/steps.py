@@ -10,13 +10,16 @@ Two phases share one AdamW (BERT's parameter groups: no decay on biases and Laye
    gradients into the encoder in its first steps (the default encoder ships no head: loss 10.8).
 2. **whole model**: every parameter at ``learning_rate``, warmed up linearly over
    ``warmup_ratio`` of the phase's steps, then decayed linearly to 0 at the last step.
+
+A time budget may end the head warm-up before its planned step (:mod:`~longbert.pretraining.budget`):
+:func:`end_head_warmup` moves the phase boundary (:class:`PhasePlan`) and the schedule follows it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,11 +28,12 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from longbert.devices import autocast, precision_dtype
 from longbert.pretraining.config import PretrainConfig
-from longbert.pretraining.corpus import Corpus, PackedCorpus, pack_corpus
+from longbert.pretraining.corpus import Corpus
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import MaskingSpec, MaskVocabulary
-from longbert.pretraining.model import LongBertForMaskedLM, build_model
+from longbert.pretraining.model import LongBertForMaskedLM, build_model, copied_global_projections
 from longbert.pretraining.packing import PackedSequence, make_batch, plan_epoch
+from longbert.pretraining.sequences import PackedCorpus, pack_corpus
 from longbert.pretraining.state import LoadedState, PretrainState, restore_rng
 from longbert.training.distributed import DistContext
 from longbert.training.optim import parameter_groups
@@ -50,6 +54,16 @@ def phase_factor(step: int, head_steps: int, warmup_ratio: float, total_steps: i
     return max(0.0, (length - s) / max(1, length - warmup))
 
 
+@dataclass
+class PhasePlan:
+    """Where the phases fall, in optimiser steps: the schedule reads ``head_steps`` at every step,
+    so :func:`end_head_warmup` can move it."""
+
+    head_steps: int
+    warmup_ratio: float
+    total_steps: int
+
+
 def make_optimizer(
     model: LongBertForMaskedLM,
     learning_rate: float,
@@ -58,12 +72,15 @@ def make_optimizer(
     head_steps: int,
     warmup_ratio: float,
     total_steps: int,
+    plan: PhasePlan | None = None,
 ) -> tuple[torch.optim.AdamW, LambdaLR]:
     """AdamW over four groups (encoder / head x decay / no decay) and the two-phase schedule.
 
     Call with every parameter trainable. The tied decoder weight is the encoder's embedding
-    table: it is counted once, with the encoder.
+    table: it is counted once, with the encoder. ``plan``: the phases to follow, which the caller
+    may move later (default: a fixed plan of ``head_steps``, ``warmup_ratio``, ``total_steps``).
     """
+    plan = plan or PhasePlan(head_steps, warmup_ratio, total_steps)
     encoder_ids = {id(p) for p in model.encoder.parameters()}
     groups: list[dict[str, Any]] = []
     lambdas = []
@@ -77,8 +94,8 @@ def make_optimizer(
             groups.append({"params": chosen, "weight_decay": group["weight_decay"], "lr": rate})
 
             def factor(step: int, in_encoder: bool = in_encoder) -> float:
-                whole = phase_factor(step, head_steps, warmup_ratio, total_steps)
-                if in_encoder or step >= head_steps:
+                whole = phase_factor(step, plan.head_steps, plan.warmup_ratio, plan.total_steps)
+                if in_encoder or step >= plan.head_steps:
                     return whole * (1.0 if in_encoder else learning_rate / head_learning_rate)
                 return 1.0
 
@@ -86,6 +103,19 @@ def make_optimizer(
     fused = all(p.is_cuda for p in model.parameters())
     optimizer = torch.optim.AdamW(groups, lr=learning_rate, eps=1e-8, fused=fused or None)
     return optimizer, LambdaLR(optimizer, lambdas)
+
+
+def end_head_warmup(
+    optimizer: torch.optim.Optimizer, scheduler: LambdaLR, plan: PhasePlan, step: int
+) -> None:
+    """End the head warm-up at ``step``, before that step trains: the whole-model phase starts
+    there, and the optimiser's rates become what the schedule now says for it."""
+    plan.head_steps = step
+    factors = [fn(scheduler.last_epoch) for fn in scheduler.lr_lambdas]
+    rates = [base * f for base, f in zip(scheduler.base_lrs, factors, strict=True)]
+    for group, rate in zip(optimizer.param_groups, rates, strict=True):
+        group["lr"] = rate
+    scheduler._last_lr = rates  # what get_last_lr() reports (LambdaLR keeps it there)
 
 
 def resolve_precision(option: str, device: torch.device) -> torch.dtype | None:
@@ -171,9 +201,16 @@ class RunParts:
     data: PackedCorpus
     dtype: torch.dtype | None
     total: int
-    head_steps: int
+    plan: PhasePlan
     pad_id: int
     has_head: bool
+    #: ``(layer, projection)`` global projections that were untrained copies in the source encoder.
+    copied_globals: frozenset[tuple[int, str]] = field(default_factory=frozenset)
+
+    @property
+    def head_steps(self) -> int:
+        """Steps of the head warm-up (:func:`end_head_warmup` may have ended it early)."""
+        return self.plan.head_steps
 
 
 def build_parts(
@@ -191,6 +228,10 @@ def build_parts(
     if head_steps < 0:  # auto: a tenth of the run when the checkpoint brings no head
         head_steps = 0 if has_head or total < 2 else max(1, round(0.1 * total))
     head_steps = max(0, min(head_steps, total - 1))
+    if loaded is not None and loaded.state.head_steps is not None:
+        head_steps = loaded.state.head_steps  # a time budget may have ended the warm-up early
+    plan = PhasePlan(head_steps, config.warmup_ratio, total)
+    copied_globals = copied_global_projections(model.encoder)  # the source's, before a resumed state
     dtype = resolve_precision(config.precision, ctx.device)
     if config.gradient_checkpointing == "on" or (config.gradient_checkpointing == "auto" and config.long):
         model.encoder.gradient_checkpointing_enable()
@@ -204,9 +245,15 @@ def build_parts(
         head_steps,
         config.warmup_ratio,
         total,
+        plan,
     )
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=dtype == torch.float16)
-    state = PretrainState(config=config.to_dict(), corpus_sha256=corpus.sha256)
+    state = PretrainState(
+        config=config.to_dict(),
+        corpus_sha256=corpus.sha256,
+        corpus_order_sha256=corpus.order_sha256,
+        head_steps=head_steps,
+    )
     if loaded is not None:
         found = model.load_state_dict(loaded.model, strict=False)
         if set(found.missing_keys) != {"head.decoder.weight"} or found.unexpected_keys:
@@ -221,6 +268,7 @@ def build_parts(
         restore_rng(loaded.rng)
         state = loaded.state
         state.config = config.to_dict()
+        state.corpus_order_sha256, state.head_steps = corpus.order_sha256, head_steps
     parts = RunParts(
         model,
         wrapped,
@@ -231,8 +279,9 @@ def build_parts(
         data,
         dtype,
         total,
-        head_steps,
+        plan,
         int(tokenizer.pad_token_id),
         has_head,
+        copied_globals,
     )
     return parts, state
