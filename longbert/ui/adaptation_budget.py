@@ -37,10 +37,10 @@ import torch
 from longbert.devices import autocast, precision_dtype
 from longbert.encoder_source import load_tokenizer
 from longbert.pretraining import PretrainConfig, PretrainError, read_corpus
-from longbert.pretraining.corpus import pack_corpus
 from longbert.pretraining.masking import MaskVocabulary
 from longbert.pretraining.model import build_model
 from longbert.pretraining.packing import PackedSequence, make_batch, plan_epoch
+from longbert.pretraining.sequences import pack_corpus
 from longbert.training.distributed import process_device, use_threads
 
 #: Timed optimiser steps of the probe (after one untimed step).

@@ -148,15 +148,20 @@ def encoder_training_steps(result: PretrainResult) -> int | None:
     """Optimiser steps that trained the encoder itself, after the MLM head's warm-up (0: the saved
     encoder is the starting one unchanged); None when not known (the run did not finish).
 
-    Read from the saved encoder's manifest (``metadata.training``: ``steps`` minus
-    ``head_warmup_steps``), the one place a finished run records its warm-up length.
+    The run's own count (``PretrainResult.encoder_steps``, also the manifest's
+    ``metadata.training.encoder_steps``: a time budget can end the warm-up early); for an
+    encoder saved before that was recorded, ``steps`` minus ``head_warmup_steps``.
     """
     if result.status != "done":
         return None
+    if result.encoder_steps is not None:
+        return result.encoder_steps
     try:
         training = read_encoder_manifest(result.output_dir).metadata.get("training") or {}
     except PretrainError:
         return None
+    if isinstance(training.get("encoder_steps"), int):
+        return int(training["encoder_steps"])
     steps, head = training.get("steps"), training.get("head_warmup_steps")
     if not isinstance(steps, int) or not isinstance(head, int):
         return None
