@@ -62,6 +62,8 @@ def test_the_compressed_model_shows_its_own_dev_scores_not_its_sources(
     assert metrics["accuracy"] == manifest.compression.accuracy_after
     assert metrics["macro_f1"] == manifest.compression.macro_f1_after
     assert metrics["num_docs"] == 12 and metrics["data"] == str(trained["dev"])
+    # The run's settings and notes evaluate reports are not scores of the model.
+    assert not {"precision", "exit_threshold", "warnings"} & set(metrics)
     assert metrics["docs_per_second"] == manifest.compression.docs_per_second_after
     assert source_metrics["num_docs"] != 12  # the source's came from its own 2-document split
     choice = choice_named(models, "src-int8")

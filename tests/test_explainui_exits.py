@@ -162,3 +162,22 @@ def test_the_batch_sample_job_refuses_or_explains_the_full_model(
     assert explained.rows[0]["note"] == why.full_model_text(1.0)
     (stored,) = store.explanation_records(prediction_id)
     assert stored.explanation.warnings[0] == why.full_model_text(1.0)
+
+
+def test_a_threshold_recorded_out_of_range_by_an_older_version_is_read_as_what_ran(
+    exit_model: DocumentClassifier,
+) -> None:
+    """Older versions recorded thresholds as given (-1, 2, NaN); such a stored prediction is
+    explained as the model ran it, never refused for a value nobody chose now."""
+    import dataclasses
+
+    document = as_document(TEXT, name="doc.txt", source="paste")
+    (early,) = exit_model.predict([document])
+    cases = {-1.0: 0.0, 0: 0.0, float("nan"): 0.0, 2.0: 1.0, 0.4: 0.4, "x": None, None: None}
+    for recorded, read in cases.items():
+        stored = dataclasses.replace(early, extra={**early.extra, "exit_threshold": recorded})
+        assert why.recorded_exit_threshold(stored) == read, recorded
+    full = dataclasses.replace(early, extra={**early.extra, "exit_threshold": -1.0})
+    assert why.exits_in_force(full) is None
+    assert why.explain_prediction(exit_model, full, document, "occlusion").sentences
+    assert why.explain_prediction(exit_model, full, document, "attention").sentences

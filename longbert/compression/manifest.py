@@ -31,6 +31,10 @@ RUN_KEYS = (
     "duplicates_dropped",
     "rows_skipped",
     "seconds",
+    # The run's settings and notes (evaluate reports them), not scores.
+    "precision",
+    "exit_threshold",
+    "warnings",
 )
 
 

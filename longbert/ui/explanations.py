@@ -10,6 +10,7 @@ it is gone, :class:`ModelUnavailable` says so, and stored explanations can still
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -168,13 +169,32 @@ def exits_in_force(prediction: Prediction) -> float | None:
     from longbert.strategies import STRATEGIES
 
     extra = prediction.extra or {}
-    threshold = extra.get("exit_threshold")
-    if threshold is None or float(threshold) <= 0:
+    threshold = recorded_exit_threshold(prediction)
+    if threshold is None or threshold <= 0:
         return None
     mode = getattr(STRATEGIES.get(prediction.strategy), "mode", None)
     if mode == "long" or (mode == "chunks" and extra.get("pooling") not in (None, "mean", "attention")):
         return None
-    return float(threshold)
+    return threshold
+
+
+def recorded_exit_threshold(prediction: Prediction) -> float | None:
+    """The early-exit threshold recorded with ``prediction`` as what ran (None: none recorded).
+
+    Older versions recorded a threshold as given, out of range included; explaining such a
+    prediction must not be refused for a value the person never chose now, so it is read as
+    what it did: at or below 0 (or NaN: no row ever left early) the full model, above 1 every
+    row leaving at the first exit (as at 1)."""
+    recorded = (prediction.extra or {}).get("exit_threshold")
+    if recorded is None or isinstance(recorded, bool):
+        return None
+    try:
+        value = float(recorded)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(value) or value <= 0:
+        return 0.0
+    return min(value, 1.0)
 
 
 def exits_text(threshold: float) -> str:
@@ -241,8 +261,7 @@ def explain_prediction(
     from longbert.explain import check_probability, explain
 
     strategy = prediction_spec(prediction)
-    recorded = (prediction.extra or {}).get("exit_threshold")
-    threshold = None if recorded is None else float(recorded)
+    threshold = recorded_exit_threshold(prediction)
     exits = _active_exits(classifier, strategy, threshold) if method in FULL_DEPTH_METHODS else None
     if exits is not None and not full_model:
         raise ExplanationFailed(refused_text(method, exits))
