@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from longbert.bulk.rows import DoneInputs, dumps, latest_rows, name_key, row_key
+from longbert.bulk.rows import DoneInputs, dumps, latest_rows, name_key, row_key, upgrade_row
 from longbert.errors import LongBertError
 from longbert.readers.base import is_junk
 
@@ -309,6 +309,51 @@ def count_rows(path: Path) -> int:
         return 0
     with path.open("rb") as handle:
         return sum(1 for line in handle if line.endswith(b"\n"))
+
+
+def upgrade_ledger(path: Path) -> int:
+    """Rewrite a ledger of rows format 1 as format 2 (:func:`~longbert.bulk.rows.upgrade_row`),
+    through a temporary file renamed into place (a kill leaves the old ledger whole; the runner
+    deletes the unfinished copy). Lines that are not a complete row (a torn last write) are
+    copied as they are, for :meth:`Ledger.open` to cut off. Returns the rows changed (0: nothing
+    written). Upgrading an upgraded ledger changes nothing, so a kill before the state records
+    the new format is harmless."""
+    if not path.exists():
+        return 0
+    changed = 0
+    tmp = temporary_path(path)
+    with path.open("rb") as source, tmp.open("wb") as target:
+        for line in source:
+            row = _complete_row(line)
+            if row is not None and (upgraded := upgrade_row(row)) is not row:
+                line = _encoded(upgraded)
+                changed += 1
+            target.write(line)
+        target.flush()
+        os.fsync(target.fileno())
+    if changed:
+        tmp.replace(path)
+    else:
+        tmp.unlink()
+    return changed
+
+
+def _encoded(row: dict[str, Any]) -> bytes:
+    """A ledger line; a lone surrogate (a ``\\ud800`` escape read back) stays escaped."""
+    try:
+        return (dumps(row) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(row, default=str) + "\n").encode("ascii")
+
+
+def _complete_row(line: bytes) -> dict[str, Any] | None:
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) else None
 
 
 def iter_ledger(path: Path) -> Iterator[dict[str, Any]]:

@@ -45,6 +45,11 @@ COLUMNS = (
     "exit_threshold",
     "error",
 )
+#: The layout of the rows an output's ledger holds, recorded in its state file (``rows_format``).
+#: 1 (a state without it): before :data:`MODEL_COLUMNS_SINCE_2` existed, when a source column of
+#: such a name kept its bare name; :func:`upgrade_row` renames it as today's rows name it.
+ROWS_FORMAT = 2
+MODEL_COLUMNS_SINCE_2 = ("precision", "exit_threshold")
 #: A multi-label model's extra columns (every row of its output has them, errors included), placed
 #: after ``label``. Single-label outputs keep :data:`COLUMNS` alone, as before they existed.
 MULTI_LABEL_COLUMNS = ("labels", "threshold")
@@ -89,6 +94,28 @@ def output_row(
             continue  # the id column itself, already the row's id
         row[source_column(key, reserved)] = value
     return row
+
+
+def upgrade_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of format 1 as format 2 writes it: the user's ``precision`` / ``exit_threshold`` as
+    ``source_<name>``. Which keys are the user's is told by their place: a row's own columns
+    come first, up to ``error``, its source columns after it (:func:`output_row`; a ledger line
+    keeps that order), so a row written today (the model's columns before ``error``; a run of
+    the version that first wrote them may have appended some to a format 1 ledger) is left as
+    it is, and upgrading twice changes nothing. A name already taken (the user also had a
+    ``source_precision`` column) gets one more ``source_`` prefix: no value is lost.
+    Returns ``row`` itself when nothing changes."""
+    keys = list(row)
+    if "error" not in keys or not any(k in MODEL_COLUMNS_SINCE_2 for k in keys[keys.index("error") :]):
+        return row
+    upgraded: dict[str, Any] = {}
+    for at, (key, value) in enumerate(row.items()):
+        if key in MODEL_COLUMNS_SINCE_2 and at > keys.index("error"):
+            key = source_column(key, MODEL_COLUMNS_SINCE_2)
+            while key in row or key in upgraded:
+                key = source_column(key, (key,))
+        upgraded[key] = value
+    return upgraded
 
 
 def row_key(name: str, sha256: str | None) -> int:

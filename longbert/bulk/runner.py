@@ -43,10 +43,11 @@ from longbert.bulk.outputs import (
     ledger_path,
     output_format,
     temporary_path,
+    upgrade_ledger,
     write_state,
 )
 from longbert.bulk.progress import Progress
-from longbert.bulk.rows import DoneInputs
+from longbert.bulk.rows import ROWS_FORMAT, DoneInputs
 from longbert.bulk.sources import ReadCounter, input_bytes, iter_sources
 from longbert.bulk.table_files import build_table
 from longbert.cli_common import check_output
@@ -97,7 +98,7 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     _warn_if_no_exits(options, engine.model_name, stream)
     if options.overwrite:  # only now: a model that fails to load leaves the old run as it was
         discard_run(output)
-    state = state or {"version": STATE_VERSION, "run": fingerprint, "store": None}
+    state = state or {"version": STATE_VERSION, "rows_format": ROWS_FORMAT, "run": fingerprint, "store": None}
     state["retired"] = int(state.get("retired") or 0)
     sink = _open_sink(options, engine, output, state) if options.store else None
     try:
@@ -178,6 +179,7 @@ def _run(
     stored_rows = 0
     output.parent.mkdir(parents=True, exist_ok=True)
     _finish_compaction(state, ledger)
+    _upgrade_rows(state, ledger, output)
     if sink is not None:
         stored_rows = sink.stored_rows()  # every row the batch was sent, superseded ones included
         keep_rows = stored_rows - state["retired"]  # the ledger's rows that reached the store
@@ -276,6 +278,23 @@ def _finish_compaction(state: dict[str, Any], ledger: Ledger) -> None:
     pending = state.pop("compacting", None)
     if pending is not None and count_rows(ledger.path) == pending["rows_after"] != pending["rows_before"]:
         state["retired"] = int(pending["retired"])
+
+
+def _upgrade_rows(state: dict[str, Any], ledger: Ledger, output: Path) -> None:
+    """Bring the rows of an output begun by an earlier version to today's layout before any row
+    is added (:data:`~longbert.bulk.rows.ROWS_FORMAT`): a state without ``rows_format`` is of
+    format 1, whose rows hold a source column ``precision`` / ``exit_threshold`` under its bare
+    name, today a model column. The rows keep their count, so the store's stays in step."""
+    rows_format = state.get("rows_format", 1)
+    if rows_format == ROWS_FORMAT:
+        return
+    if not isinstance(rows_format, int) or rows_format > ROWS_FORMAT:
+        raise OutputError(
+            f"{output} was written by a newer longbert (rows format {rows_format!r}, this one "
+            f"writes {ROWS_FORMAT}); update longbert to resume it, or use another --output."
+        )
+    upgrade_ledger(ledger.path)
+    state["rows_format"] = ROWS_FORMAT  # recorded by the next state write, before any new row
 
 
 def _compact(ledger: Ledger, output: Path, state: dict[str, Any]) -> None:

@@ -81,11 +81,15 @@ def build_table(ledger: Path, output: Path, fmt: str, multi_label: bool = False)
     labels, multi, extra = flat_columns(ledger, multi_label)
     header = table_header(labels, multi, extra)
     tmp = temporary_path(output)
-    if fmt == "csv":
-        with tmp.open("w", encoding="utf-8-sig", newline="") as handle:
-            rows = write_csv(handle, header, (flatten(row, labels) for row in iter_ledger(ledger)))
-    else:
-        rows = _write_parquet(ledger, tmp, header, labels, multi, extra)
+    try:
+        if fmt == "csv":
+            with tmp.open("w", encoding="utf-8-sig", newline="") as handle:
+                rows = write_csv(handle, header, (flatten(row, labels) for row in iter_ledger(ledger)))
+        else:
+            rows = _write_parquet(ledger, tmp, header, labels, multi, extra)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # the previous output stays whole; no half-written copy beside it
+        raise
     tmp.replace(output)
     return rows
 
