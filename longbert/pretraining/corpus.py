@@ -2,7 +2,9 @@
 
 Files are read by :mod:`longbert.readers` exactly as training reads them -- txt, md, html, pdf,
 docx, JSONL/CSV rows, zip and gz -- with labels ignored. ``--from-store`` adds the documents
-already in the database (those of one upload batch with ``--batch``). Repeated texts count once.
+already in the database (those of one upload batch with ``--batch``), in the order they were first
+classified: classifying a text again does not move it, so a stopped run still resumes (the order
+decides the held-out split). Repeated texts count once.
 A text longer than the readers' per-document limit (a whole book) is not refused: pre-training
 cuts text into sequences anyway, so it is read in parts of at most :data:`PART_CHARS` characters.
 Unreadable files stop the run with every one of them named, unless ``skip_bad_files``.
@@ -33,6 +35,11 @@ PART_CHARS = DATASET_LIMITS.max_chars
 #: The readers' limits for a corpus: a data set's, with texts as long as a file may be (they are
 #: then cut into parts, above), so a long book is read rather than refused.
 CORPUS_LIMITS = dataclasses.replace(DATASET_LIMITS, max_chars=DATASET_LIMITS.max_file_bytes)
+#: Orders of the store's texts: by their first classification (stable: every run since it was
+#: kept), or newest classification first (runs started before, resumed as they began).
+STORE_ORDER_FIRST_CLASSIFIED = "first-classified"
+STORE_ORDER_NEWEST_FIRST = "newest-first"
+STORE_ORDERS = (STORE_ORDER_FIRST_CLASSIFIED, STORE_ORDER_NEWEST_FIRST)
 
 
 @dataclass
@@ -85,9 +92,45 @@ class Corpus:
         return notes
 
 
-def _store_documents(batch_id: int | None, store: Any = None) -> tuple[list[Document], str]:
-    """Every document with a prediction in the store (of batch ``batch_id`` when given)."""
-    from longbert.store import HistoryFilter, RecordNotFoundError, get_store
+def store_text_hashes(
+    store: Any,
+    batch_id: int | None,
+    order: str = STORE_ORDER_FIRST_CLASSIFIED,
+    enough: int | None = None,
+) -> tuple[list[str], int]:
+    """``(distinct text hashes, classified rows)`` of the store's predictions (batch ``batch_id``'s
+    when given), texts in ``order`` (:data:`STORE_ORDERS`). With ``enough``, reading stops once
+    that many texts are found (a count, not a corpus: the rows are then a lower bound)."""
+    if order not in STORE_ORDERS:
+        raise CorpusError(f"Unknown store order {order!r}: expected one of {', '.join(STORE_ORDERS)}.")
+    from longbert.store import HistoryFilter
+
+    filters = HistoryFilter(batch_id=batch_id)
+    # The history lists newest first; each text keeps that first place (the older versions'
+    # order) and its oldest prediction id (the stable order: a new prediction does not change it).
+    first_prediction: dict[str, int] = {}
+    offset, rows = 0, 0
+    while enough is None or len(first_prediction) < enough:
+        page = store.history(filters, limit=STORE_PAGE, offset=offset)
+        rows = page.total
+        for row in page.rows:
+            first_prediction[row.document_sha256] = min(
+                row.id, first_prediction.get(row.document_sha256, row.id)
+            )
+        offset += len(page.rows)
+        if not page.rows or offset >= page.total:
+            break
+    hashes = list(first_prediction)
+    if order == STORE_ORDER_FIRST_CLASSIFIED:
+        hashes.sort(key=first_prediction.__getitem__)
+    return hashes, rows
+
+
+def _store_documents(
+    batch_id: int | None, store: Any = None, order: str = STORE_ORDER_FIRST_CLASSIFIED
+) -> tuple[list[Document], str]:
+    """Every document with a prediction in the store (of batch ``batch_id`` when given), in ``order``."""
+    from longbert.store import RecordNotFoundError, get_store
 
     store = store or get_store()
     if batch_id is not None:
@@ -95,15 +138,7 @@ def _store_documents(batch_id: int | None, store: Any = None) -> tuple[list[Docu
             store.get_batch(batch_id)
         except RecordNotFoundError as error:
             raise CorpusError(f"--batch {batch_id}: {error} List batches on the Batch page.") from error
-    filters = HistoryFilter(batch_id=batch_id)
-    hashes: dict[str, None] = {}
-    offset = 0
-    while True:
-        page = store.history(filters, limit=STORE_PAGE, offset=offset)
-        hashes.update(dict.fromkeys(row.document_sha256 for row in page.rows))
-        offset += len(page.rows)
-        if not page.rows or offset >= page.total:
-            break
+    hashes, _ = store_text_hashes(store, batch_id, order)
     where = f"batch {batch_id} of the store" if batch_id is not None else "the store"
     return [store.get_document(h) for h in hashes], f"{where} ({store!r})"
 
@@ -117,8 +152,10 @@ def read_corpus(
     skip_bad_files: bool = False,
     documents: Iterable[Document | str] | None = None,
     store: Any = None,
+    store_order: str = STORE_ORDER_FIRST_CLASSIFIED,
 ) -> Corpus:
-    """Read the corpus from ``paths`` (files and folders), the store, and in-memory ``documents``.
+    """Read the corpus from ``paths`` (files and folders), the store (texts in ``store_order``),
+    and in-memory ``documents``.
 
     Raises :class:`CorpusError` when nothing is given, a file cannot be read (unless
     ``skip_bad_files``), or fewer than :data:`MIN_DOCUMENTS` distinct documents remain.
@@ -157,7 +194,7 @@ def read_corpus(
         )
     stored: list[Document] = []
     if from_store:
-        stored, where = _store_documents(batch_id, store)
+        stored, where = _store_documents(batch_id, store, store_order)
         found += stored
         sources.append(where)
     if documents is not None:

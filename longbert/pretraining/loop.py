@@ -30,7 +30,7 @@ from longbert.document import Document
 from longbert.encoder_source import load_tokenizer
 from longbert.pretraining.budget import RunClock
 from longbert.pretraining.config import PretrainConfig, resumed_config
-from longbert.pretraining.corpus import read_corpus
+from longbert.pretraining.corpus import STORE_ORDER_FIRST_CLASSIFIED, read_corpus
 from longbert.pretraining.output import check_output_folder, encoder_steps_of, run_manifest, save_encoder
 from longbert.pretraining.packing import make_batch, plan_epoch
 from longbert.pretraining.recording import PretrainReporter
@@ -156,9 +156,18 @@ class _Run:
             text_column=config.text_column,
             skip_bad_files=config.skip_bad_files,
             documents=documents,
+            # A resumed run reads the store in the order it started with (older runs: newest first).
+            store_order=loaded.state.store_order if loaded is not None else STORE_ORDER_FIRST_CLASSIFIED,
         )
         if loaded is not None:
-            check_same_corpus(loaded.state, corpus.sha256, corpus.order_sha256, folder)
+            check_same_corpus(
+                loaded.state,
+                corpus.sha256,
+                corpus.order_sha256,
+                folder,
+                config.from_store,
+                bool(config.corpus),
+            )
         # An --overwrite run's old encoder (and an earlier run's state) stays until this run saves
         # its own: a typo, a crash or Ctrl-C before then costs nothing saved.
         old = OldContents(folder, state=loaded is None)

@@ -7,7 +7,8 @@ than :data:`HELDOUT_TOKEN_FACTOR` times ``heldout_fraction`` of the corpus' toke
 drawn by *tokens* instead (:func:`split_segments`): documents in the same seeded order, held out
 whole while they fit ``heldout_fraction`` of the tokens, and the one that does not fit cut -- its
 end held out, its beginning trained on. A corpus of many documents of similar sizes never comes
-near the factor, so its split is the document split, as it always was.
+near the factor, so its split is the document split, as it always was. A run started before the
+split by tokens existed keeps the document split when resumed (:data:`SPLIT_DOCUMENTS`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
 #: The held-out documents may hold at most this many times ``heldout_fraction`` of the corpus'
 #: tokens; past it, the held-out slice is drawn by tokens (see the module docstring).
 HELDOUT_TOKEN_FACTOR = 3.0
+#: Held-out split kinds a run keeps in its state: whole documents only (runs started before the
+#: split by tokens existed, resumed as they began), or whole documents unless the drawn ones hold
+#: too many tokens (every run since).
+SPLIT_DOCUMENTS = "documents"
+SPLIT_DOCUMENTS_OR_TOKENS = "documents-or-tokens"
+SPLIT_KINDS = (SPLIT_DOCUMENTS, SPLIT_DOCUMENTS_OR_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -52,14 +59,20 @@ def split_heldout(count: int, fraction: float, seed: int) -> tuple[np.ndarray, n
     return np.sort(order[size:]), np.sort(order[:size])
 
 
-def split_segments(lengths: Sequence[int], fraction: float, seed: int) -> tuple[list[Segment], list[Segment]]:
+def split_segments(
+    lengths: Sequence[int], fraction: float, seed: int, kind: str = SPLIT_DOCUMENTS_OR_TOKENS
+) -> tuple[list[Segment], list[Segment]]:
     """Training and held-out segments (in document order) of documents of ``lengths`` tokens:
-    :func:`split_heldout`'s documents, or a ``fraction`` of the tokens when those documents hold
-    more than :data:`HELDOUT_TOKEN_FACTOR` times ``fraction`` of them."""
+    :func:`split_heldout`'s documents, or (``kind`` :data:`SPLIT_DOCUMENTS_OR_TOKENS`) a
+    ``fraction`` of the tokens when those documents hold more than :data:`HELDOUT_TOKEN_FACTOR`
+    times ``fraction`` of them."""
+    if kind not in SPLIT_KINDS:
+        raise PretrainError(f"Unknown held-out split {kind!r}: expected one of {', '.join(SPLIT_KINDS)}.")
     sizes = np.asarray(lengths, dtype=np.int64)
     train_idx, held_idx = split_heldout(len(sizes), fraction, seed)
     total = int(sizes.sum())
-    if int(sizes[held_idx].sum()) <= HELDOUT_TOKEN_FACTOR * fraction * total or total < 2:
+    documents_fit = int(sizes[held_idx].sum()) <= HELDOUT_TOKEN_FACTOR * fraction * total
+    if kind == SPLIT_DOCUMENTS or documents_fit or total < 2:
         return _whole(sizes, train_idx.tolist()), _whole(sizes, held_idx.tolist())
     return _split_by_tokens(sizes, fraction, seed)
 
@@ -143,10 +156,17 @@ class PackedCorpus:
         ]
 
 
-def pack_corpus(config: PretrainConfig, documents: list[Document], tokenizer: Any) -> PackedCorpus:
-    """Tokenisation, held-out split (module docstring) and packing (:mod:`~longbert.pretraining.packing`)."""
+def pack_corpus(
+    config: PretrainConfig,
+    documents: list[Document],
+    tokenizer: Any,
+    split: str = SPLIT_DOCUMENTS_OR_TOKENS,
+) -> PackedCorpus:
+    """Tokenisation, held-out split of kind ``split`` (module docstring) and packing
+    (:mod:`~longbert.pretraining.packing`)."""
     ids, starts = tokenize_texts(documents, tokenizer, with_sentences=config.long and config.global_sentences)
-    train_part, held_part = split_segments([len(x) for x in ids], config.heldout_fraction, config.seed)
+    lengths = [len(x) for x in ids]
+    train_part, held_part = split_segments(lengths, config.heldout_fraction, config.seed, split)
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
 
     def pack(segments: list[Segment]) -> list[PackedSequence]:

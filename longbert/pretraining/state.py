@@ -20,7 +20,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from longbert.pretraining.corpus import STORE_ORDER_FIRST_CLASSIFIED, STORE_ORDER_NEWEST_FIRST
 from longbert.pretraining.errors import PretrainError
+from longbert.pretraining.sequences import SPLIT_DOCUMENTS, SPLIT_DOCUMENTS_OR_TOKENS
 from longbert.runs.state import LAST, complete_folder, finish_swap, start_swap
 
 TRAINER_FILE = "trainer.json"
@@ -33,7 +35,12 @@ class PretrainState:
     mean), held-out reports by moment (``before``...), the database run id, the run's options and
     its corpus hashes (a resumed run must read the same documents, in the same order).
     ``head_steps``: where the MLM head's warm-up ends (a time budget may have ended it before the
-    planned step); None in states saved before it was kept (then the planned step)."""
+    planned step); None in states saved before it was kept (then the planned step).
+    ``heldout_split``: the held-out split's kind (:mod:`~longbert.pretraining.sequences`) and
+    ``store_order``: the order ``--from-store`` texts are read in
+    (:func:`~longbert.pretraining.corpus.store_text_hashes`): a resumed run keeps the ones it
+    started with. None in states saved before they were kept: :func:`load_state` fills in the
+    ones those runs used."""
 
     epoch: int = 0
     batches_done: int = 0
@@ -48,6 +55,18 @@ class PretrainState:
     corpus_sha256: str = ""
     corpus_order_sha256: str = ""
     head_steps: int | None = None
+    heldout_split: str | None = SPLIT_DOCUMENTS_OR_TOKENS
+    store_order: str | None = STORE_ORDER_FIRST_CLASSIFIED
+
+
+def _fill_older_fields(state: PretrainState) -> None:
+    """What a state saved before ``heldout_split`` / ``store_order`` were kept ran with: the split
+    by tokens came with the order hash, so a state without that hash split by documents; the store
+    was read newest prediction first."""
+    if state.heldout_split is None:
+        state.heldout_split = SPLIT_DOCUMENTS_OR_TOKENS if state.corpus_order_sha256 else SPLIT_DOCUMENTS
+    if state.store_order is None:
+        state.store_order = STORE_ORDER_NEWEST_FIRST
 
 
 def _model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -110,7 +129,9 @@ def load_state(folder: Path) -> LoadedState:
     current = path / TRAINER_FILE
     try:
         meta = json.loads(current.read_text())
-        state = PretrainState(**meta["state"])
+        # Fields an older state lacks are None here, not the new runs' defaults.
+        state = PretrainState(**{"heldout_split": None, "store_order": None, **meta["state"]})
+        _fill_older_fields(state)
         current = path / "model.safetensors"
         model = load_file(str(current))
         current = path / "rng.safetensors"
@@ -141,14 +162,37 @@ def restore_rng(rng: dict[str, torch.Tensor]) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
-def check_same_corpus(state: PretrainState, sha256: str, order_sha256: str, folder: Path) -> None:
+def check_same_corpus(
+    state: PretrainState,
+    sha256: str,
+    order_sha256: str,
+    folder: Path,
+    from_store: bool = False,
+    with_files: bool = False,
+) -> None:
     """Refuse to resume on another corpus, or on the same texts read in another order (files
-    renamed or moved): the order decides the held-out split and the packing, so the run would not
-    continue as it started. States saved before the order was kept are checked on the texts only."""
+    renamed or moved, or the database's texts listed otherwise): the order decides the held-out
+    split and the packing, so the run would not continue as it started. States saved before the
+    order was kept are checked on the texts only."""
     if state.corpus_sha256 != sha256:
         raise PretrainError(
             f"The corpus changed since the interrupted run in '{folder}' (its hash differs): "
             "resume with the same documents, or start a new run with --overwrite."
+        )
+    if state.corpus_order_sha256 and state.corpus_order_sha256 != order_sha256 and from_store:
+        older = state.store_order == STORE_ORDER_NEWEST_FIRST
+        raise PretrainError(
+            f"The corpus holds the same texts as the interrupted run in '{folder}', but the database "
+            "lists them in another order"
+            + (
+                " (this run was started by an older version, which read the database newest "
+                "classification first: a text classified again since moves)"
+                if older
+                else " (a text's classifications deleted and made again?)"
+            )
+            + (", or the files were renamed, moved or listed differently" if with_files else "")
+            + ". The order decides which text is held out and how texts are packed, so the run "
+            "cannot continue as it started: start a new run with --overwrite."
         )
     if state.corpus_order_sha256 and state.corpus_order_sha256 != order_sha256:
         raise PretrainError(

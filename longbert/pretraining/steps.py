@@ -33,7 +33,7 @@ from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import MaskingSpec, MaskVocabulary
 from longbert.pretraining.model import LongBertForMaskedLM, build_model, copied_global_projections
 from longbert.pretraining.packing import PackedSequence, make_batch, plan_epoch
-from longbert.pretraining.sequences import PackedCorpus, pack_corpus
+from longbert.pretraining.sequences import SPLIT_DOCUMENTS_OR_TOKENS, PackedCorpus, pack_corpus
 from longbert.pretraining.state import LoadedState, PretrainState, restore_rng
 from longbert.training.distributed import DistContext
 from longbert.training.optim import parameter_groups
@@ -220,7 +220,9 @@ def build_parts(
     schedule and scaler, and the run's counters: fresh, or as ``loaded`` left them (resume)."""
     model, has_head = build_model(config.encoder, config.content_tokens + 2 if config.long else 0)
     vocab = MaskVocabulary.from_tokenizer(tokenizer, model.encoder.config.vocab_size)
-    data = pack_corpus(config, corpus.documents, tokenizer)
+    # A resumed run splits as it started (a run older than the split by tokens: by documents).
+    split = loaded.state.heldout_split if loaded is not None else SPLIT_DOCUMENTS_OR_TOKENS
+    data = pack_corpus(config, corpus.documents, tokenizer, split or SPLIT_DOCUMENTS_OR_TOKENS)
     lengths = np.asarray([len(s) for s in data.train])
     per_epoch = len(plan_epoch(lengths, config.micro_batch, config.seed, 0, ctx.rank, ctx.world_size))
     total = config.max_steps or max(1, math.ceil(config.epochs * per_epoch / config.gradient_accumulation))

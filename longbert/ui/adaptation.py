@@ -16,17 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from longbert.pretraining import PretrainConfig, PretrainError, PretrainResult, pretrain
-from longbert.pretraining.corpus import MIN_DOCUMENTS
+from longbert.pretraining.corpus import MIN_DOCUMENTS, store_text_hashes
 from longbert.pretraining.output import check_output_folder
-from longbert.store import HistoryFilter, Store
+from longbert.store import Store
 from longbert.ui.adaptation_budget import BudgetPlan, fitted_config, needs_budget_plan, plan_to_budget
 from longbert.ui.adaptation_runs import budget_seconds_left, encoder_training_steps
 from longbert.ui.jobs import JobCancelled, JobContext, JobSnapshot
 
 #: The corpus choice meaning "every document in the database".
 ALL_DOCUMENTS = None
-#: History rows read per query when counting the store's distinct texts.
-HISTORY_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -105,16 +103,8 @@ def build_config(
 def distinct_texts(store: Store, batch_id: int | None, enough: int) -> tuple[int, int]:
     """``(distinct texts, classified rows)`` in the store (one batch's with ``batch_id``): texts
     counted by their SHA-256, as the pre-training corpus reads them; counting stops at ``enough``."""
-    hashes: set[str] = set()
-    offset, total = 0, 0
-    while len(hashes) < enough:
-        page = store.history(HistoryFilter(batch_id=batch_id), limit=HISTORY_PAGE, offset=offset)
-        total = page.total
-        hashes.update(row.document_sha256 for row in page.rows)
-        offset += len(page.rows)
-        if not page.rows or offset >= page.total:
-            break
-    return len(hashes), total
+    hashes, rows = store_text_hashes(store, batch_id, enough=enough)
+    return len(hashes), rows
 
 
 def progress_message(event: Mapping[str, Any]) -> str | None:
