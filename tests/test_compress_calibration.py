@@ -26,6 +26,7 @@ from longbert.compression.exit_calibration import (
     exit_logits,
     threshold_curve,
 )
+from longbert.compression.target import CompressNotice
 from longbert.errors import DatasetError
 from longbert.evaluate import evaluate
 from longbert.strategies import parse_strategy
@@ -323,7 +324,9 @@ def test_a_calibration_file_with_unknown_labels_fails_before_exits_are_trained(
     monkeypatch.setattr(early_exit, "train_exits", never)
     rows = [*make_rows(4), {"text": "rain and wind all week", "label": "weather"}]
     unknown = write_jsonl(tmp_path / "unknown.jsonl", rows)
-    with pytest.raises(DatasetError, match="labels the model does not know: weather"):
+    # The single "weather" row is noticed too (it cannot be both trained on and evaluated).
+    single = pytest.warns(CompressNotice, match="single example")
+    with single, pytest.raises(DatasetError, match="labels the model does not know: weather"):
         compress(
             source,
             "early-exit",
@@ -332,7 +335,8 @@ def test_a_calibration_file_with_unknown_labels_fails_before_exits_are_trained(
             texts=["econ bank rates"],
             calibration=unknown,
         )
-    with pytest.raises(DatasetError, match="labels the model does not know: weather"):  # --dev chooses
+    single = pytest.warns(CompressNotice, match="single example")  # --dev chooses the threshold now
+    with single, pytest.raises(DatasetError, match="labels the model does not know: weather"):
         compress(source, "early-exit", "n", output_dir=tmp_path / "n", texts=["econ bank rates"], dev=unknown)
     assert not (tmp_path / "n").exists() and not (tmp_path / "n.partial").exists()
 
