@@ -30,12 +30,19 @@ from longbert.document import Document
 from longbert.encoder_source import load_tokenizer
 from longbert.pretraining.budget import RunClock
 from longbert.pretraining.config import PretrainConfig, resumed_config
-from longbert.pretraining.corpus import STORE_ORDER_FIRST_CLASSIFIED, read_corpus
+from longbert.pretraining.corpus import STORE_ORDER_FIRST_CLASSIFIED
 from longbert.pretraining.output import check_output_folder, encoder_steps_of, run_manifest, save_encoder
 from longbert.pretraining.packing import make_batch, plan_epoch
 from longbert.pretraining.recording import PretrainReporter
 from longbert.pretraining.state import LoadedState, PretrainState, check_same_corpus, load_state, save_state
-from longbert.pretraining.steps import RunParts, build_parts, end_head_warmup, evaluate, optimizer_step
+from longbert.pretraining.steps import (
+    RunParts,
+    build_parts,
+    end_head_warmup,
+    evaluate,
+    optimizer_step,
+    read_run_corpus,
+)
 from longbert.runs.reporter import StopSignal
 from longbert.runs.state import OldContents, remove_last
 from longbert.training.distributed import DistContext, job_context, use_threads
@@ -149,16 +156,9 @@ class _Run:
         tokenizer = load_tokenizer(config.encoder)
         use_threads(config.threads)
         torch.manual_seed(config.seed)
-        corpus = read_corpus(
-            config.corpus,
-            from_store=config.from_store,
-            batch_id=config.batch,
-            text_column=config.text_column,
-            skip_bad_files=config.skip_bad_files,
-            documents=documents,
-            # A resumed run reads the store in the order it started with (older runs: newest first).
-            store_order=loaded.state.store_order if loaded is not None else STORE_ORDER_FIRST_CLASSIFIED,
-        )
+        # A resumed run reads the store in the order it started with (older runs: newest first).
+        order = loaded.state.store_order if loaded is not None else STORE_ORDER_FIRST_CLASSIFIED
+        corpus = read_run_corpus(config, documents, order)
         if loaded is not None:
             check_same_corpus(
                 loaded.state,

@@ -18,7 +18,7 @@ A time budget may end the head warm-up before its planned step (:mod:`~longbert.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +27,9 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from longbert.devices import autocast, precision_dtype
+from longbert.document import Document
 from longbert.pretraining.config import PretrainConfig
-from longbert.pretraining.corpus import Corpus
+from longbert.pretraining.corpus import STORE_ORDER_FIRST_CLASSIFIED, Corpus, read_corpus
 from longbert.pretraining.errors import PretrainError
 from longbert.pretraining.masking import MaskingSpec, MaskVocabulary
 from longbert.pretraining.model import LongBertForMaskedLM, build_model, copied_global_projections
@@ -213,6 +214,30 @@ class RunParts:
         return self.plan.head_steps
 
 
+def read_run_corpus(
+    config: PretrainConfig,
+    documents: Iterable[Document | str] | None = None,
+    store_order: str = STORE_ORDER_FIRST_CLASSIFIED,
+) -> Corpus:
+    """The corpus ``config`` names (files, the store, in-memory ``documents``): what a run reads,
+    and what the Adapt page's time plan measures, read alike."""
+    return read_corpus(
+        config.corpus,
+        from_store=config.from_store,
+        batch_id=config.batch,
+        text_column=config.text_column,
+        skip_bad_files=config.skip_bad_files,
+        documents=documents,
+        store_order=store_order,
+    )
+
+
+def planned_steps(config: PretrainConfig, per_epoch: int) -> int:
+    """Optimiser steps a run plans with ``per_epoch`` micro-batches an epoch: ``--max-steps``, else
+    ``--epochs`` passes (gradient accumulation counted)."""
+    return config.max_steps or max(1, math.ceil(config.epochs * per_epoch / config.gradient_accumulation))
+
+
 def build_parts(
     config: PretrainConfig, ctx: DistContext, corpus: Corpus, tokenizer: Any, loaded: LoadedState | None
 ) -> tuple[RunParts, PretrainState]:
@@ -225,7 +250,7 @@ def build_parts(
     data = pack_corpus(config, corpus.documents, tokenizer, split or SPLIT_DOCUMENTS_OR_TOKENS)
     lengths = np.asarray([len(s) for s in data.train])
     per_epoch = len(plan_epoch(lengths, config.micro_batch, config.seed, 0, ctx.rank, ctx.world_size))
-    total = config.max_steps or max(1, math.ceil(config.epochs * per_epoch / config.gradient_accumulation))
+    total = planned_steps(config, per_epoch)
     head_steps = config.head_warmup_steps
     if head_steps < 0:  # auto: a tenth of the run when the checkpoint brings no head
         head_steps = 0 if has_head or total < 2 else max(1, round(0.1 * total))

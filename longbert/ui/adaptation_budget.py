@@ -36,11 +36,12 @@ import torch
 
 from longbert.devices import autocast, precision_dtype
 from longbert.encoder_source import load_tokenizer
-from longbert.pretraining import PretrainConfig, PretrainError, read_corpus
+from longbert.pretraining import PretrainConfig, PretrainError
 from longbert.pretraining.masking import MaskVocabulary
 from longbert.pretraining.model import build_model
 from longbert.pretraining.packing import PackedSequence, make_batch, plan_epoch
 from longbert.pretraining.sequences import pack_corpus
+from longbert.pretraining.steps import planned_steps, read_run_corpus
 from longbert.training.distributed import process_device, use_threads
 
 #: Timed optimiser steps of the probe (after one untimed step).
@@ -96,18 +97,12 @@ def plan_to_budget(config: PretrainConfig, should_stop: Callable[[], bool] = lam
     not read, or minutes too few for :data:`MIN_STEPS`.
     """
     tokenizer = load_tokenizer(config.encoder)
-    corpus = read_corpus(
-        config.corpus,
-        from_store=config.from_store,
-        batch_id=config.batch,
-        text_column=config.text_column,
-        skip_bad_files=config.skip_bad_files,
-    )
+    corpus = read_run_corpus(config)
     data = pack_corpus(config, corpus.documents, tokenizer)
     lengths = np.asarray([len(s) for s in data.train])
     batches = plan_epoch(lengths, config.micro_batch, config.seed, 0, bucket=config.long)
     per_epoch = len(batches)
-    steps_asked = max(1, math.ceil(config.epochs * per_epoch / config.gradient_accumulation))
+    steps_asked = planned_steps(config, per_epoch)  # no --max-steps here (needs_budget_plan)
     timing = measure_steps(config, data.train, batches, tokenizer, should_stop)
     rate = timing.tokens_per_second
     tokens_per_step = float(lengths.sum()) / per_epoch * config.gradient_accumulation
