@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 from helpers.classifier_factories import save_tiny_encoder
+from helpers.pretrain_fixtures import pretrain_options
 from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 from safetensors.torch import load_file
 
@@ -33,22 +34,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def options(encoder: Path, data: Path, **overrides: Any) -> PretrainConfig:
-    values: dict[str, Any] = {
-        "corpus": [str(data)],
-        "encoder": str(encoder),
-        "name": "tiny",
-        "max_tokens": 62,
-        "batch_size": 2,
-        "learning_rate": 1e-3,
-        "heldout_fraction": 0.2,
-        "precision": "fp32",
-        "threads": 1,
-        "quiet": True,
-        "record": False,
-        "save_every_minutes": 0.0,
-        **overrides,
-    }
-    return PretrainConfig(**values)
+    return pretrain_options(encoder, [data], **{"record": False, "save_every_minutes": 0.0, **overrides})
 
 
 class FakeClock:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.classifier_factories import save_tiny_encoder
+from helpers.pretrain_fixtures import pretrain_options
 from helpers.store_factories import make_document, make_prediction
 from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 
@@ -36,22 +37,7 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def options(encoder: Path, paths: list[Path], **overrides: Any) -> PretrainConfig:
-    values: dict[str, Any] = {
-        "corpus": [str(p) for p in paths],
-        "encoder": str(encoder),
-        "name": "tiny",
-        "max_tokens": 62,
-        "batch_size": 2,
-        "max_steps": 2,
-        "learning_rate": 1e-3,
-        "heldout_fraction": 0.2,
-        "precision": "fp32",
-        "threads": 1,
-        "quiet": True,
-        "record": False,
-        **overrides,
-    }
-    return PretrainConfig(**values)
+    return pretrain_options(encoder, paths, **{"max_steps": 2, "record": False, **overrides})
 
 
 def drawn_first(count: int, seed_range: range, wanted: int) -> int:
