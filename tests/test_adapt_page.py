@@ -6,6 +6,7 @@ distinct texts."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -202,7 +203,10 @@ def test_a_time_limited_run_plans_the_steps_that_fit_and_trains_the_encoder(
     app.number_input(key="adapt:minutes").set_value(0.001).run()
     app.button(key="adapt:start").click().run()
     failed = _finished(_job(app))
-    assert failed.status == "failed" and "minutes allow 0 training step" in failed.error
+    # How many steps 0.001 minutes allow depends on this machine's speed (0 or 1 here): fewer
+    # than the 2 an adaptation needs either way.
+    assert failed.status == "failed" and re.search(r"minutes allow [01] training step", failed.error)
+    assert "needs at least 2" in failed.error
     assert "Give at least" in failed.error
     assert not (tmp_path / "models" / "too-short").exists()
 
