@@ -5,6 +5,7 @@ exact whatever the machine's load."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,15 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    def per_step(self, seconds: float) -> Callable[[dict[str, Any]], None]:
+        """A run's progress callback that makes each optimiser step take ``seconds``."""
+
+        def tick(event: dict[str, Any]) -> None:
+            if event["event"] in ("step", "progress"):
+                self.advance(seconds)
+
+        return tick
+
 
 def encoder_tensors(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(str(folder / "encoder" / "model.safetensors"))
@@ -61,14 +71,9 @@ def test_the_head_warm_up_gets_only_a_share_of_the_time_budget(
     step stops at step 30. The warm-up ends at 10% of the budget (3 s), so the encoder trains."""
     clock = FakeClock()
     monkeypatch.setattr(budget_module, "perf_counter", clock)
-
-    def one_second_per_step(event: dict[str, Any]) -> None:
-        if event["event"] in ("step", "progress"):
-            clock.advance(1.0)
-
     result = pretrain(
         options(encoder, corpus, output_dir=str(tmp_path / "b"), max_steps=1000, max_minutes=0.5),
-        progress=one_second_per_step,
+        progress=clock.per_step(1.0),
     )
     assert result.status == "done" and result.stopped_by_time and result.steps == 30
     assert result.encoder_steps == 27 and result.encoder_trained
@@ -97,14 +102,9 @@ def test_a_run_stopped_before_the_encoder_trained_is_not_reported_as_adapted(
     """One step longer than the whole budget: the run ends inside the head warm-up."""
     clock = FakeClock()
     monkeypatch.setattr(budget_module, "perf_counter", clock)
-
-    def slow_steps(event: dict[str, Any]) -> None:
-        if event["event"] in ("step", "progress"):
-            clock.advance(120.0)
-
     result = pretrain(
         options(encoder, corpus, output_dir=str(tmp_path / "u"), max_steps=100, max_minutes=1.0),
-        progress=slow_steps,
+        progress=clock.per_step(120.0),
     )
     assert result.status == "done" and result.stopped_by_time and result.steps == 1
     assert result.encoder_steps == 0 and not result.encoder_trained
