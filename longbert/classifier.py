@@ -8,85 +8,41 @@ when asked, so one document with hundreds of windows never makes a huge pass.
 
 Model settings live with the model: the pooling method in the pooling module's config, the
 sparse attention window in the encoder's config. A call may override either (``pooling=``,
-``attention_window=``); nothing is taken from the strategy. Checkpoint folders are read and
-written by :mod:`longbert.classifier_io`.
+``attention_window=``); nothing is taken from the strategy.
+
+Around the model: :mod:`longbert.classifier_outputs` holds what the forward path returns,
+:mod:`longbert.classifier_inference` runs it for inference (device, precision policy,
+:meth:`~longbert.classifier_inference.ClassifierInferenceMixin.infer`, ``predict``), and
+:mod:`longbert.classifier_io` reads and writes checkpoint folders.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from longbert import inference
+from longbert.classifier_inference import ClassifierInferenceMixin
 from longbert.classifier_io import ClassifierIOMixin
-from longbert.devices import (
-    DeviceError,
-    DeviceLike,
-    autocast,
-    precision_dtype,
-    resolve_device,
-    weights_dtype,
-)
+from longbert.classifier_outputs import ClassifierOutput, WindowEncoding, concat_rows
+from longbert.devices import DeviceError, DeviceLike, resolve_device
 from longbert.document import Document, as_document
 from longbert.encoder_source import load_tokenizer
-from longbert.exit_threshold import check_exit_threshold
 from longbert.inputs import ModelInputs, collate, prepare
 from longbert.modeling.long_bert import LongBertModel
 from longbert.modeling.modules import ChunkPooling, ClsHead
-from longbert.results import PredictionResult
 from longbert.settings import DEFAULT_ENCODER
 from longbert.strategies import Selection, Strategy, StrategySpec, parse_strategy
 
 __all__ = ["ClassifierOutput", "DocumentClassifier", "LongBertClassifier", "WindowEncoding"]
 
 
-@dataclass
-class WindowEncoding:
-    """What the encoder gives for ``W`` rows of ``T`` tokens: ``vectors`` ``[W, H]`` (one per
-    window), ``cls_attention`` ``[W, T]`` (last layer's [CLS] row, mean over heads) when asked,
-    ``attentions`` per layer ``[W, heads, T, T]`` (dense windows only) when asked,
-    ``hidden_states`` (the embeddings' output then each layer's, ``[W, T, H]``) when asked."""
-
-    vectors: torch.Tensor
-    cls_attention: torch.Tensor | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-
-
-@dataclass
-class ClassifierOutput:
-    """Forward pass results for ``B`` documents over ``W`` windows of ``T`` tokens.
-
-    ``logits`` ``[B, L]``; ``window_logits`` ``[W, L]`` (head applied to each window's [CLS],
-    chunks mode only, when asked); ``window_weights`` ``[W]`` pooling weights (1 per document
-    outside chunks mode); ``cls_attention`` ``[W, T]`` the last layer's [CLS] row averaged over
-    heads, when asked; ``attentions`` per layer ``[W, heads, T, T]`` (dense windows only).
-    """
-
-    logits: torch.Tensor
-    window_weights: torch.Tensor
-    window_logits: torch.Tensor | None = None
-    cls_attention: torch.Tensor | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
-
-
-def _concat(parts: list[Any]) -> Any:
-    """Rows of several passes back together (tensors, tuples of per-layer tensors, or None)."""
-    if parts[0] is None:
-        return None
-    if isinstance(parts[0], tuple):
-        return tuple(torch.cat(layer) for layer in zip(*parts, strict=True))
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
-
-
-class DocumentClassifier(nn.Module):
-    """What every LongBERT classifier shares: tokenizer, strategy, inputs, the forward path, predict.
+class DocumentClassifier(ClassifierInferenceMixin):
+    """What every LongBERT classifier shares: tokenizer, strategy, inputs, the forward path
+    (inference and ``predict`` from :class:`~longbert.classifier_inference.ClassifierInferenceMixin`).
 
     Subclasses decide what a window's vector is (:meth:`window_vectors`) and how window vectors
     become label logits (:meth:`classify_windows`).
@@ -124,10 +80,6 @@ class DocumentClassifier(nn.Module):
         exits and students it builds learn the reading the new checkpoint will keep."""
         self.strategy = strategy
         self.fit_positions(strategy)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
 
     @property
     def pooling_method(self) -> str:
@@ -235,85 +187,14 @@ class DocumentClassifier(nn.Module):
             for start in range(0, inputs.num_rows, step)
         ]
         out = self.classify_windows(
-            _concat([p.vectors for p in passes]),
+            concat_rows([p.vectors for p in passes]),
             inputs,
             pooling=pooling,
             output_window_logits=output_window_logits,
         )
-        out.cls_attention = _concat([p.cls_attention for p in passes])
-        out.attentions = _concat([p.attentions for p in passes])
+        out.cls_attention = concat_rows([p.cls_attention for p in passes])
+        out.attentions = concat_rows([p.attentions for p in passes])
         return out
-
-    #: Set when the weights were prepared for inference (cast by :meth:`hold_weights_in`, or
-    #: int8-quantized by :mod:`longbert.compression`): :meth:`infer` then runs the model as it
-    #: is, never under autocast. None: float32 weights, autocast per the precision policy.
-    prepared_dtype: torch.dtype | None = None
-
-    @property
-    def weights_dtype(self) -> torch.dtype:
-        """The dtype the encoder's weights are held in (float32 unless cast for inference)."""
-        return self.encoder.embeddings.word_embeddings.weight.dtype
-
-    def hold_weights_in(self, precision: str | None = None) -> DocumentClassifier:
-        """Cast the encoder's weights, once, to the inference dtype of the precision policy on
-        this device (:func:`~longbert.devices.weights_dtype`: bf16 on a native-bf16 CPU and on
-        CUDA, float32 elsewhere or with ``fp32``); returns ``self``.
-
-        For inference only: a model being trained keeps float32 weights and autocasts. The head
-        and the chunk pooling stay float32 (a few thousand weights; probabilities keep their
-        digits); the [CLS] attention row stays an exact float32 softmax of the bf16 states.
-        """
-        if self.prepared_dtype == torch.qint8:  # int8 linear layers take float32 activations
-            return self
-        # "auto" is the inference policy: LONGBERT_PRECISION when it is set (fp32: exact float32
-        # everywhere, as the README promises), else the device's best.
-        dtype = weights_dtype(self.device, None if precision == "auto" else precision)
-        if dtype != self.weights_dtype:
-            self.encoder.to(dtype)
-        self.prepared_dtype = dtype if dtype != torch.float32 else None
-        return self
-
-    def inference_dtype(self) -> torch.dtype | None:
-        """The dtype :meth:`infer` computes in: the weights' own when they were prepared for
-        inference (``torch.qint8``: int8 linear layers), else the autocast dtype
-        ``LONGBERT_PRECISION`` picks (None: float32)."""
-        return self.prepared_dtype or precision_dtype(self.device)
-
-    def autocast_dtype(self) -> torch.dtype | None:
-        """The dtype inference autocasts to: none when the weights were prepared for inference
-        (bf16 or int8 weights run as they are; int8 layers take float32 activations), else the
-        one ``LONGBERT_PRECISION`` picks (None: float32). Every inference pass -- predict,
-        explanations, exit calibration, re-scoring -- runs under it."""
-        return precision_dtype(self.device) if self.prepared_dtype is None else None
-
-    def infer(self, inputs: ModelInputs, **options: Any) -> ClassifierOutput:
-        """:meth:`forward` without gradients, on this model's device, in :meth:`inference_dtype`
-        (an early-exit model takes ``exit_threshold=``; None: its stored threshold):
-        with weights cast for inference (:meth:`hold_weights_in`) the model runs as it is;
-        with float32 weights under autocast in the precision ``LONGBERT_PRECISION`` picks there
-        (see :func:`~longbert.devices.precision_dtype`)."""
-        device = self.device
-        mixed = self.autocast_dtype()
-        threshold = check_exit_threshold(options.pop("exit_threshold", None))  # in [0, 1] or None
-        with torch.inference_mode(), autocast(device, mixed):
-            # Early-exit models (see longbert.compression.early_exit): confident rows stop early.
-            if (exits := self._modules.get("early_exit")) is not None:
-                from longbert.compression.early_exit import run_with_exits
-
-                limit = exits.threshold if threshold is None else threshold
-                out = run_with_exits(self, inputs.to(device), limit, **options)
-                if out is not None:
-                    return ClassifierOutput(**out)
-            return self(inputs.to(device), **options)
-
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Softmax (single-label) or sigmoid (multi-label) in float32."""
-        logits = logits.float()
-        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
-
-    def predict(self, items: Sequence[str | bytes | Document], **options: Any) -> list[PredictionResult]:
-        """Classify texts, file bytes or documents; see :func:`longbert.inference.predict`."""
-        return inference.predict(self, items, **options)
 
 
 class LongBertClassifier(ClassifierIOMixin, DocumentClassifier):

@@ -101,7 +101,7 @@ class ClassifierIOMixin:
         ``precision``: the dtype its encoder's weights are held in, chosen by
         :func:`~longbert.devices.weights_dtype` (``fp32``, the default here: weights as saved,
         ready to train; ``auto``/``bf16``/``fp16`` or None for ``LONGBERT_PRECISION``: cast once
-        for inference, see :meth:`~longbert.classifier.DocumentClassifier.hold_weights_in`).
+        for inference, see :meth:`~longbert.classifier_inference.ClassifierInferenceMixin.hold_weights_in`).
         """
         target = resolve_device(device)
         path = resolve_checkpoint(folder)
