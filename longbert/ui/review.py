@@ -19,8 +19,9 @@ is saved on each of the queue's predictions of that text that carries no other p
 A retrain trains on those same labels (the label set's, each text once; conflicting ones left
 out, and not counted by :meth:`ReviewQueue.answers_per_label`). The rest are ranked. After a retrain
 (:mod:`longbert.ui.review_jobs`) the remaining items carry the new model's probabilities (and
-document embeddings), are ranked again, and :attr:`ReviewQueue.rescored` says when and with
-which model -- also kept in the store, so a new session shows it.
+document embeddings), are ranked again (:mod:`longbert.ui.review_ranking`: the samplers, the
+order, re-scores), and :attr:`ReviewQueue.rescored` says when and with which model -- also kept
+in the store, so a new session shows it.
 
 :mod:`longbert.ui.review_source` builds a queue from the store. No Streamlit here: the page keeps a
 queue in its session state and shows it.
@@ -28,15 +29,12 @@ queue in its session state and shows it.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from longbert.active import SAMPLERS, get_sampler
 from longbert.store import CorrectionChangedError, HistoryFilter, RecordNotFoundError, Store
 from longbert.ui.review_items import (
     Answer,
@@ -47,40 +45,31 @@ from longbert.ui.review_items import (
     TextLabel,
     answer_text,
     differs,
-    rank_items,
     read_text_again,
     save_copies,
     settle_texts,
     training_answers,
 )
+from longbert.ui.review_ranking import REVIEW_SAMPLERS as REVIEW_SAMPLERS
+from longbert.ui.review_ranking import SAMPLER_TITLES as SAMPLER_TITLES
+from longbert.ui.review_ranking import QueueRanking
+from longbert.ui.review_ranking import rescore_setting as rescore_setting
 
-#: Samplers offered, in the page's order (margin first: the default).
-REVIEW_SAMPLERS = ("margin", "least_confident", "entropy", "cluster_uncertainty", "kcenter", "random")
-SAMPLER_TITLES = {
-    "margin": "Margin (closest call between the top two labels)",
-    "least_confident": "Least confident",
-    "entropy": "Entropy",
-    "cluster_uncertainty": "Diverse: most uncertain per cluster",
-    "kcenter": "Diverse: k-center (core-set)",
-    "random": "Random (baseline)",
-}
 #: The note an answer leaves on its correction (History shows it).
 ANSWER_NOTE = "reviewed (Review page)"
 ACCEPT_NOTE = "accepted the model's label (Review page)"
 #: The note on a copy of an answer saved on another prediction of the same text.
 SAME_TEXT_NOTE = "reviewed as the same text, prediction #{} (Review page)"
-#: A multi-label re-score chooses the labels at or over this probability (predict's default
-#: threshold, :func:`longbert.inference.predict`).
-MULTI_LABEL_THRESHOLD = 0.5
 #: Below this many reviewed documents for some label, retraining from a zero-shot start is
 #: likely to make things worse (see :meth:`ReviewQueue.retrain_warning`).
 FEW_LABELS_PER_CLASS = 8
 
 
 @dataclass
-class ReviewQueue:
+class ReviewQueue(QueueRanking):
     """The queue over ``filters`` (see the module docstring); built by
-    :func:`longbert.ui.review_source.build_queue`."""
+    :func:`longbert.ui.review_source.build_queue`. Its order -- ranking by a sampler, taking a
+    model's scores -- is :class:`~longbert.ui.review_ranking.QueueRanking`'s."""
 
     filters: HistoryFilter
     key: str
@@ -119,10 +108,6 @@ class ReviewQueue:
     @property
     def current(self) -> QueueItem | None:
         return self.items[self.order[self.position]] if self.order else None
-
-    @property
-    def pending(self) -> list[int]:
-        return [p for p in self.order if p not in self.reviewed]
 
     def model_answer(self, item: QueueItem) -> LabelAnswer:
         """What accepting ``item`` saves: the model's label, or a multi-label model's set."""
@@ -331,77 +316,3 @@ class ReviewQueue:
         self.go_to(item.prediction_id)
         self._next_pending()
         return answer
-
-    # -- ranking -----------------------------------------------------------------------------------
-
-    def needs_embeddings(self, sampler: str | None = None) -> bool:
-        """Whether ``sampler`` (default: the queue's) needs document embeddings it lacks."""
-        chosen = get_sampler(sampler or self.sampler)
-        return chosen.needs_embeddings and any(p not in self.embeddings for p in self.pending)
-
-    def rerank(self, sampler: str | None = None, seed: int | None = None) -> None:
-        """Order the unreviewed items by ``sampler`` (reviewed ones stay first, as answered) and
-        go to the first unreviewed one. A diversity sampler needs embeddings (a re-score)."""
-        if sampler is not None:
-            if sampler not in SAMPLERS:
-                raise ReviewError(f"Unknown sampler '{sampler}'. Choose one of: {', '.join(SAMPLERS)}.")
-            self.sampler = sampler
-        self.seed = self.seed if seed is None else seed
-        if self.needs_embeddings():
-            raise ReviewError(
-                f"The '{self.sampler}' order needs document embeddings: score the queue with the "
-                "model first (one pass over the remaining documents)."
-            )
-        done = [p for p in self.order if p in self.reviewed] + [
-            p for p in self.items if p in self.reviewed and p not in self.order
-        ]
-        pending = [p for p in self.items if p not in self.reviewed]
-        ranked = rank_items(self, pending)
-        self.order = done + ranked
-        self.position = len(done) if ranked else max(0, len(done) - 1)
-
-    def apply_scores(
-        self,
-        labels: Sequence[str],
-        probabilities: Mapping[int, Sequence[float]],
-        embeddings: Mapping[int, Sequence[float]] | None = None,
-        *,
-        model: str | None = None,
-        store: Store | None = None,
-        at: datetime | None = None,
-    ) -> None:
-        """Take a model's scores of queue items (prediction id → probabilities in ``labels``
-        order, and embeddings), then re-rank. With ``model`` this is a re-score: it is recorded
-        (in ``store`` too, so the next session shows it)."""
-        unknown = set(labels) - set(self.labels)
-        if unknown:
-            raise ReviewError(f"The model's labels {sorted(unknown)} are not this queue's ({self.labels}).")
-        for prediction_id, row in probabilities.items():
-            if prediction_id in self.items and np.isfinite(np.asarray(row, dtype=float)).all():
-                scored = dict(zip(labels, map(float, row), strict=True))
-                values = {label: scored.get(label, 0.0) for label in self.labels}
-                # A new model's choice, at predict's threshold; the queue's own model's scores
-                # leave its stored choice (made at the threshold it ran with).
-                chosen = tuple(k for k, v in values.items() if v >= MULTI_LABEL_THRESHOLD)
-                self.items[prediction_id] = replace(
-                    self.items[prediction_id],
-                    probabilities=values,
-                    rescored_labels=chosen if self.multi_label and model is not None else None,
-                )
-        for prediction_id, vector in (embeddings or {}).items():
-            array = np.asarray(vector, dtype=np.float64)
-            if prediction_id in self.items and np.isfinite(array).all():
-                self.embeddings[prediction_id] = array
-        if model is not None:
-            self.rescored = self.earlier_rescore = Rescored(at or datetime.now(UTC), model)
-            if store is not None:
-                store.set_setting(
-                    rescore_setting(self.key),
-                    json.dumps({"at": self.rescored.at.isoformat(), "model": model})[:255],
-                )
-        self.rerank()
-
-
-def rescore_setting(key: str) -> str:
-    """The store setting that keeps the last re-score of the queue ``key`` (any session)."""
-    return f"review:{key}"[:64]

@@ -1,6 +1,6 @@
 """The parts of a Review queue (:mod:`longbert.ui.review`): its items, the answers it saved, its
-last re-score, the sampler order of its items (:func:`rank_items`), and the rule for documents
-whose text a person labelled already.
+last re-score, and the rule for documents whose text a person labelled already (the sampler
+order of its items is :mod:`longbert.ui.review_ranking`'s).
 
 *One text, one question.* The store keeps one document per text (its SHA-256); a text can have
 several predictions (uploaded in two batches, or classified again). A person's label in force
@@ -20,10 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-import numpy as np
-
-from longbert.active import get_sampler, rank
-from longbert.active.samplers import DEFAULT_CLUSTERS
 from longbert.errors import LongBertError
 from longbert.store import CorrectionChangedError, RecordNotFoundError, Store
 from longbert.store.text_labels import TextVote
@@ -153,9 +149,6 @@ class ReviewQueue(Protocol):
     items: dict[int, QueueItem]
     reviewed: dict[int, LabelAnswer]
     in_force: dict[int, int]
-    sampler: str
-    seed: int
-    embeddings: dict[int, np.ndarray]
     answers: list[Answer]
     multi_label: bool
     same_text: dict[int, int]
@@ -226,37 +219,6 @@ def outside_labels(queue: ReviewQueue, found: Mapping[str, Sequence[TextVote]]) 
                 value = queue.value_of(", ".join(vote.labels), vote.labels)
                 outside.setdefault(sha, []).append(TextLabel(vote.prediction_id, vote.correction_id, value))
     return outside
-
-
-def rank_items(queue: ReviewQueue, pending: list[int]) -> list[int]:
-    """``pending`` in the sampler's order. Diversity samplers also see the reviewed documents
-    they have embeddings of, as already labelled: k-center keeps away from them."""
-    if not pending:
-        return []
-    chosen = get_sampler(queue.sampler)
-    if queue.sampler == "cluster_uncertainty":
-        # A queue of N documents in ~sqrt(N) clusters: each round of questions spans the
-        # clusters, and a cluster is big enough to hold near-duplicates together.
-        chosen = get_sampler(
-            queue.sampler, clusters=min(DEFAULT_CLUSTERS, max(2, round(len(pending) ** 0.5)))
-        )
-    anchors = [p for p in queue.reviewed if p in queue.embeddings] if chosen.needs_embeddings else []
-    rows = pending + anchors
-    matrix = np.array(
-        [[queue.items[p].probabilities.get(label, 0.0) for label in queue.labels] for p in rows]
-    )
-    vectors = np.stack([queue.embeddings[p] for p in rows]) if chosen.needs_embeddings else None
-    order = rank(
-        matrix,
-        sampler=chosen,
-        embeddings=vectors,
-        seed=queue.seed,
-        labels=queue.labels,
-        multi_label=queue.multi_label,
-        already_labelled=list(range(len(pending), len(rows))),
-    )
-    ranked = [rows[i] for i in order]
-    return ranked + [p for p in pending if p not in set(ranked)]  # unusable rows last, never lost
 
 
 def settle_texts(queue: ReviewQueue, prediction_ids: Iterable[int] | None = None) -> None:
