@@ -17,23 +17,23 @@ from longbert.store import get_store
 # every optimiser step (DDP must keep them identical), then pre-trains as the CLI does.
 RANK_SCRIPT = """
 import json, os, sys
-from longbert.pretraining import loop
+from longbert.pretraining import step_loop
 from longbert.pretrain import main
 
 rank = int(os.environ["RANK"])
 seen, prints = [], []
-original_batch, original_step = loop.make_batch, loop._Run._step
+original_batch, original_step = step_loop.make_batch, step_loop.StepLoop._step
 
 def make_batch(sequences, indices, *args, **kwargs):
     seen.extend(int(i) for i in indices)
     return original_batch(sequences, indices, *args, **kwargs)
 
-def step(self, parts, state, group):
-    out = original_step(self, parts, state, group)
-    prints.append(float(sum(p.double().sum() for p in parts.model.parameters())))
+def step(self, group):
+    out = original_step(self, group)
+    prints.append(float(sum(p.double().sum() for p in self.parts.model.parameters())))
     return out
 
-loop.make_batch, loop._Run._step = make_batch, step
+step_loop.make_batch, step_loop.StepLoop._step = make_batch, step
 code = main(sys.argv[2:])
 with open(os.path.join(sys.argv[1], f"rank{rank}.json"), "w") as out:
     json.dump({"seen": seen, "weights": prints}, out)

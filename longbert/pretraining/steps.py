@@ -1,6 +1,7 @@
 """The reusable parts of the pre-training loop: optimiser and two-phase schedule, precision,
 one optimiser step, held-out scoring, and :func:`build_parts`, which assembles a run's model,
-data and optimiser. :mod:`~longbert.pretraining.loop` strings them together.
+data and optimiser. :mod:`~longbert.pretraining.step_loop` strings them together
+(:mod:`~longbert.pretraining.loop` sets the run up and finishes it).
 
 Two phases share one AdamW (BERT's parameter groups: no decay on biases and LayerNorm, from
 :func:`longbert.training.optim.parameter_groups`):
