@@ -11,9 +11,10 @@ from app_pages import batch_tools, resources, views, widgets
 from longbert.readers import SUPPORTED_EXTENSIONS, ReadLimits
 from longbert.readers.base import MB
 from longbert.ui import charts
-from longbert.ui.batch_jobs import BatchSettings, upload_work
+from longbert.ui.batch_jobs import BatchSettings, batch_classify, upload_work
 from longbert.ui.batch_results import display_rows, gold_scores
 from longbert.ui.corrections import batch_labels, confirm_labels, out_of_step, save_corrections, unconfirmed
+from longbert.ui.exit_control import batch_threshold_note
 from longbert.ui.formatting import (
     files_to_documents,
     format_duration,
@@ -23,7 +24,6 @@ from longbert.ui.formatting import (
 )
 from longbert.ui.jobs import Job
 from longbert.ui.label_studio import label_studio_tasks
-from longbert.ui.service import classify
 from longbert.ui.tables import (
     NO_CORRECTION,
     RESULT_COLUMNS,
@@ -40,6 +40,7 @@ store = resources.store()
 with st.sidebar:
     choice, labels = widgets.model_picker("batch")
     strategy, strategy_ok = widgets.strategy_picker("batch", choice)
+    exit_threshold, threshold_ok = widgets.exit_threshold_picker("batch", choice, strategy)
 
 uploads = st.file_uploader(
     "Files to label", accept_multiple_files=True, key="batch:files",
@@ -68,7 +69,7 @@ else:
         st.caption(busy)
 start = st.button(
     "Start labelling", type="primary", key="batch:start",
-    disabled=busy is not None or not uploads or not strategy_ok
+    disabled=busy is not None or not uploads or not strategy_ok or not threshold_ok
     or (choice.zero_shot and labels is None),
     help=busy,
 )
@@ -79,12 +80,14 @@ def _start(files: list[Any]) -> Job:
     label_set = widgets.current_label_set() if choice.zero_shot else None
     settings = BatchSettings(model=choice.key, model_name=model.name, strategy=strategy,
                              labels=labels, files=[f.name for f in files],
-                             text_column=text_column, label_set=label_set)
+                             text_column=text_column, label_set=label_set,
+                             exit_threshold=exit_threshold)
     name = f"{len(files)} file{'s' if len(files) != 1 else ''} · {datetime.now():%Y-%m-%d %H:%M}"
     limits = ReadLimits(max_file_bytes=int(st.get_option("server.maxUploadSize")) * MB)
-    # One file's bytes at a time go to the readers (a generator); texts are spooled to disk.
+    # One file's bytes at a time go to the readers (a generator); texts are spooled to disk. The
+    # batch keeps its threshold: a resume from History runs at it too (batch_classify).
     work = upload_work(store, name, ((f.name, f.getvalue()) for f in files), settings,
-                       lambda docs: classify(model, docs, strategy),
+                       batch_classify(model, settings),
                        num_files=len(files), limits=limits)
     return resources.jobs().submit(work, title=name, kind="batch", meta={"files": len(files)})
 
@@ -140,10 +143,11 @@ def _results(batch_id: int, files: int | None = None) -> None:
     st.subheader(f"Results: {batch.name}")
     worker = f" ({batch.worker})" if batch.worker else ""
     expanded = files not in (None, batch.total)
+    ran_at = md(batch_threshold_note(batch.config))  # every run of the batch labels at it
     st.caption(f"{files_to_documents(files, batch.total)} · {batch.done:,} labelled · "
                f"{batch.errors:,} with errors · {batch.pending:,} pending · status "
-               f"{batch.status}{worker}" + (" (each row of a CSV/JSON Lines file and each file in "
-                                            "a zip is a document)" if expanded else ""))
+               f"{batch.status}{worker}{ran_at}" + (" (each row of a CSV/JSON Lines file and each "
+                                                    "file in a zip is a document)" if expanded else ""))
     # One editor per batch, kept across saves (the grid keeps its scroll place); each edit is
     # applied once (``applied``), so an old edit never re-applies over a later change. Streamlit
     # keeps an edited cell's value across reruns, so where the store no longer holds what such a

@@ -20,6 +20,7 @@ st.title("Classify a document")
 with st.sidebar:
     choice, labels = widgets.model_picker("classify")
     strategy, strategy_ok = widgets.strategy_picker("classify", choice)
+    exit_threshold, threshold_ok = widgets.exit_threshold_picker("classify", choice, strategy)
 
 source = st.segmented_control("Input", ["Paste text", "Upload a file"], default="Paste text",
                               key="classify:source", required=True)
@@ -39,7 +40,7 @@ keep_full = st.checkbox(
     "in the database)", key="classify:full",
 )
 go = st.button("Classify", type="primary", key="classify:go",
-               disabled=not strategy_ok or (choice.zero_shot and labels is None))
+               disabled=not strategy_ok or not threshold_ok or (choice.zero_shot and labels is None))
 
 
 def _document() -> Document | None:
@@ -58,9 +59,9 @@ def _document() -> Document | None:
         return None
 
 
-# The model, labels and strategy are part of what a result describes: changing any of them
-# (not only the text) takes the old result off the screen.
-settings = json.dumps([choice.key, labels, strategy], sort_keys=True, default=str)
+# The model, labels, strategy and early-exit threshold are part of what a result describes:
+# changing any of them (not only the text) takes the old result off the screen.
+settings = json.dumps([choice.key, labels, strategy, exit_threshold], sort_keys=True, default=str)
 signature = input_signature(source or "", text, upload.name if upload else None,
                             upload.getvalue() if upload else None) + settings
 previous = st.session_state.get("classify:result")
@@ -81,7 +82,7 @@ if go:
             with st.spinner("Classifying…"):
                 prediction, pid = classify_and_log(
                     resources.store(), model, document, strategy, keep_full_attention=keep_full,
-                    label_set=label_set)
+                    label_set=label_set, exit_threshold=exit_threshold)
         except LongBertError as error:
             st.error(str(error))
         else:

@@ -24,6 +24,8 @@ st.caption("The same document through each long-input strategy: label, probabili
 
 with st.sidebar:
     choice, labels = widgets.model_picker("compare")
+    # One threshold for every strategy compared (the sparse one always runs every layer).
+    exit_threshold, threshold_ok = widgets.exit_threshold_picker("compare", choice, several=True)
 
 picked = st.multiselect("Strategies", strategy_names(), default=strategy_names(),
                         format_func=strategy_title, key="compare:strategies")
@@ -48,12 +50,13 @@ if source == "Upload a file":
 else:
     text = st.text_area("Document text", key="compare:text", height=200)
 go = st.button("Compare", type="primary", key="compare:go",
-               disabled=not picked or not params_ok or (choice.zero_shot and labels is None))
+               disabled=not picked or not params_ok or not threshold_ok
+               or (choice.zero_shot and labels is None))
 
-# The document, model, labels and strategies (with their parameters) are what the results
-# describe: changing any of them, or a new press of Compare (which may fail), takes the old
-# results off the screen, as on Classify. They stay in History.
-settings = json.dumps([choice.key, labels, configs], sort_keys=True, default=str)
+# The document, model, labels, strategies (with their parameters) and early-exit threshold are
+# what the results describe: changing any of them, or a new press of Compare (which may fail),
+# takes the old results off the screen, as on Classify. They stay in History.
+settings = json.dumps([choice.key, labels, configs, exit_threshold], sort_keys=True, default=str)
 signature = input_signature(source or "", text, upload.name if upload else None,
                             upload.getvalue() if upload else None) + settings
 previous = st.session_state.get("compare:result")
@@ -73,7 +76,7 @@ if go:
         model = resources.load_model(choice.key, labels)
         bar = st.progress(0.0, text="Running strategies…")
         results = compare_strategies(
-            model, document, configs, store=resources.store(),
+            model, document, configs, store=resources.store(), exit_threshold=exit_threshold,
             progress=lambda done, total: bar.progress(done / total,
                                                       text=f"{done} of {total} strategies"),
         )
@@ -90,7 +93,8 @@ if stored is None:
 
 document, results, _ = stored
 rows = comparison_rows(results)
-frame = table_frame(rows, columns_with_values(rows, list(rows[0]) if rows else [], ["error"]),
+frame = table_frame(rows, columns_with_values(rows, list(rows[0]) if rows else [],
+                                              ["exit_threshold", "error"]),
                     keep=("confidence",))
 st.dataframe(frame, hide_index=True, key="compare:table", column_config=views.column_config(
     frame, strategy=st.column_config.TextColumn("strategy", pinned=True),

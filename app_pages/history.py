@@ -12,9 +12,14 @@ from longbert.errors import LongBertError
 from longbert.store import HistoryFilter, RecordNotFoundError
 from longbert.store.queries import NO_LABEL
 from longbert.ui import charts
-from longbert.ui.batch_jobs import BatchSettings, command_line_hint, recorded_command, resume_work
+from longbert.ui.batch_jobs import (
+    BatchSettings,
+    batch_classify,
+    command_line_hint,
+    recorded_command,
+    resume_work,
+)
 from longbert.ui.formatting import md, plural, progress_text
-from longbert.ui.service import classify
 from longbert.ui.tables import (
     HISTORY_COLUMNS,
     history_export,
@@ -39,11 +44,12 @@ def _resume(batch_id: int) -> None:
     settings = BatchSettings.from_config(batch.config)
     try:
         model = resources.load_model(settings.model, settings.labels)
+        run = batch_classify(model, settings)  # the batch's strategy and early-exit threshold
     except LongBertError as error:
         st.error(f"Cannot resume batch #{batch_id}: {error}")
         return
     job = resources.jobs().submit(
-        resume_work(store, batch_id, lambda docs: classify(model, docs, settings.strategy)),
+        resume_work(store, batch_id, run),
         title=f"resume #{batch_id} {batch.name}", kind="batch", meta={"batch_id": batch_id},
     )
     st.session_state["batch:job"] = job.id

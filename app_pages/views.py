@@ -15,6 +15,7 @@ from longbert.results import Prediction
 from longbert.ui import charts, highlight
 from longbert.ui import explanations as why
 from longbert.ui.coverage import coverage, units_read
+from longbert.ui.exit_control import exit_threshold_note
 from longbert.ui.formatting import md, token_budget_text
 
 
@@ -44,6 +45,7 @@ def render_prediction(p: Prediction, document: Document, prefix: str, *,
         st.caption(
             f"Model `{p.model_name}` · strategy `{p.strategy}` · model time {p.latency_ms:,.0f} ms"
             + (f" · {p.extra['precision']} on {p.extra.get('device', '?')}" if "precision" in p.extra else "")
+            + md(exit_threshold_note(p))
             + (f" · saved as prediction #{prediction_id}" if prediction_id is not None else "")
         )
         st.caption(token_budget_text(p.used_tokens, p.total_tokens))

@@ -12,9 +12,11 @@ import streamlit as st
 
 from app_pages import resources
 from longbert.errors import LongBertError
+from longbert.exit_threshold import check_exit_threshold
 from longbert.settings import database_url, models_dir
 from longbert.store import redacted_url
 from longbert.ui import charts, params
+from longbert.ui import exit_control as exits
 from longbert.ui.formatting import format_duration, md
 from longbert.ui.help_text import strategy_help_text
 from longbert.ui.jobs import Job, JobSnapshot
@@ -203,6 +205,60 @@ def strategy_picker(prefix: str, choice: ModelChoice, allow_own: bool = True) ->
         st.caption(strategy_help_text(name))
         config = strategy_params_form(name, prefix)
     return config, config is not None
+
+
+def exit_threshold_picker(prefix: str, choice: ModelChoice, strategy: dict[str, Any] | None = None,
+                          *, several: bool = False) -> tuple[float | None, bool]:
+    """The early-exit threshold control, shown only for a model with exits (read from its folder,
+    not by loading it): defaults to the model's stored threshold, remembered per model across
+    pages, with what calibration measured near the value chosen. ``strategy``: the one picked
+    (None: the model's own); ``several``: the page runs several (Compare), so no one strategy's
+    note applies. Returns ``(threshold, ok)``:
+    None for a model without exits (or whose stored threshold is unreadable: its own applies);
+    ``ok`` is False for a value :func:`check_exit_threshold` refuses (the error is shown)."""
+    model = exits.exit_model(choice)
+    if model is None:
+        return None, True
+    key, remember = f"{prefix}:exit_threshold", f"exit_threshold:{choice.key}"
+    owner = [choice.key, model.stored]  # a model re-made with another threshold starts afresh
+    if st.session_state.get(f"{key}:model") != owner or key not in st.session_state:
+        was = _remembered(remember, None)
+        st.session_state[key] = was[1] if isinstance(was, list) and was[0] == model.stored else model.stored
+        st.session_state[f"{key}:model"] = owner
+
+    def use_stored() -> None:
+        st.session_state[key] = model.stored
+
+    value = st.number_input("Early-exit threshold", key=key, step=0.05, format="%.3f",
+                            help=exits.threshold_help(model))
+    try:
+        threshold = check_exit_threshold(value, "The early-exit threshold")
+    except LongBertError as error:
+        st.error(str(error))
+        return None, False
+    _remember(remember, [model.stored, value])  # a refused value is not carried to other pages
+    threshold = model.stored if threshold is None else threshold
+    mode = None if several else exits.strategy_mode(strategy, choice)
+    st.caption(md(exits.threshold_caption(model, threshold, mode)))
+    if model.stored is not None and threshold != model.stored:
+        st.button(f"Use the stored threshold ({model.stored:g})", key=f"{key}:reset", on_click=use_stored)
+    if (expected := exits.expected_text(model, threshold)) is not None:
+        st.caption(md(expected))
+        with st.expander("Calibrated thresholds near it"):
+            st.dataframe(exits.curve_rows(model, threshold), hide_index=True, key=f"{key}:curve",
+                         column_config=_CURVE_COLUMNS)
+    elif model.stored is not None:
+        st.caption("No calibration curve is stored with this model (made without calibration "
+                   "data): try thresholds on labelled data with `python -m longbert.evaluate "
+                   "--exit-threshold`.")
+    return threshold, True
+
+
+_CURVE_COLUMNS: dict[str, Any] = {
+    "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
+    "same label as full model": st.column_config.NumberColumn("same label as full model",
+                                                              format="percent"),
+}
 
 
 def upload_limit_caption() -> None:

@@ -17,6 +17,11 @@ refuses it with :func:`command_line_hint`, the command to run again. A spooled
 text is deleted once its prediction is saved, and the batch's spool folder when the batch is done.
 Each item records the SHA-256 of its text when staged, and a text read back must match it.
 
+An early-exit model's threshold is part of the batch's settings (``exit_threshold``): every
+run of the batch classifies with it (:func:`batch_classify`, which the Batch page and a resume
+from History both use), and a run whose predictions record another threshold is refused before
+any of them is saved (:class:`MixedThresholdError`), so one batch never mixes thresholds.
+
 A table row's other columns (id, title, a gold label...) come from the reader with the row
 itself (``ReadDocument.fields``) and are kept with its item, so exports join back to the very
 row they were read from.
@@ -31,6 +36,7 @@ from typing import Any
 
 from longbert.document import Document
 from longbert.errors import LongBertError, UnreadableFileError
+from longbert.exit_threshold import check_exit_threshold
 from longbert.readers import FileError, ReadLimits, TableOptions, read_many
 from longbert.results import Prediction, PredictionError
 from longbert.store import BatchItemRecord, BatchLease, Store
@@ -52,8 +58,10 @@ class BatchSettings:
     """How a batch runs, stored as the batch's config so History can resume it the same way.
 
     ``model`` is a checkpoint folder or ``"zero-shot"`` (then ``labels`` holds the label
-    descriptions); ``strategy`` ``{"name", "params"}`` or ``None`` for the model's own. (Configs
-    written before may hold a ``batch_size``, which was never applied; it is ignored.)
+    descriptions); ``strategy`` ``{"name", "params"}`` or ``None`` for the model's own;
+    ``exit_threshold`` an early-exit model's threshold (None: a model without exits, or a batch
+    started before the app offered the control: the model's stored one). (Configs written
+    before may hold a ``batch_size``, which was never applied; it is ignored.)
     """
 
     model: str
@@ -65,8 +73,11 @@ class BatchSettings:
     text_column: str = "text"
     #: The saved label set (zero-shot) each prediction records.
     label_set: str | None = None
+    #: The early-exit threshold every run of the batch uses (None: the model's own).
+    exit_threshold: float | None = None
 
     def to_config(self) -> dict[str, Any]:
+        threshold = {} if self.exit_threshold is None else {"exit_threshold": self.exit_threshold}
         return {
             "model": self.model,
             "model_name": self.model_name,
@@ -75,6 +86,7 @@ class BatchSettings:
             "files": self.files[:200],
             "text_column": self.text_column,
             "label_set": self.label_set,
+            **threshold,
         }
 
     @classmethod
@@ -87,6 +99,9 @@ class BatchSettings:
             files=list(config.get("files", [])),
             text_column=str(config.get("text_column", "text")),
             label_set=config.get("label_set"),
+            # As stored: a bad value (an edited database) is refused when the batch runs
+            # (:func:`batch_classify`), not here, where History and corrections read configs.
+            exit_threshold=config.get("exit_threshold"),
         )
 
 
@@ -181,6 +196,40 @@ class _CountingFiles:
 Classify = Callable[[Sequence[Document]], Sequence[Prediction | PredictionError]]
 
 
+class MixedThresholdError(LongBertError):
+    """A run of a batch classified at another early-exit threshold than the batch's."""
+
+
+def batch_classify(classifier: Any, settings: BatchSettings) -> Classify:
+    """How a batch's documents are classified, every run alike: ``classifier`` with the batch's
+    strategy and early-exit threshold (checked once here, so a bad stored value fails the run
+    with a clear message before any document is read)."""
+    from longbert.ui.service import classify
+
+    name = "the batch's exit threshold"
+    threshold = check_exit_threshold(settings.exit_threshold, name)
+    return lambda docs: classify(classifier, docs, settings.strategy, exit_threshold=threshold)
+
+
+def _check_threshold(batch_id: int, config: dict[str, Any], results: Sequence[Any]) -> None:
+    """Refuse results made at another early-exit threshold than the batch's (before any is
+    saved): a resume through an old path, or a model whose stored threshold changed since."""
+    expected = config.get("exit_threshold")
+    if expected is None:
+        return
+    for result in results:
+        if not isinstance(result, Prediction):
+            continue
+        ran = (result.extra or {}).get("exit_threshold")
+        if ran is None or not isinstance(expected, int | float) or float(ran) != float(expected):
+            raise MixedThresholdError(
+                f"Batch #{batch_id} labels at early-exit threshold {expected!r}, but this run "
+                f"classified at {'no threshold' if ran is None else f'{ran:g}'}: refused, so the "
+                "batch does not mix thresholds (nothing of this run was saved). Resume it from "
+                "History, which runs it at the batch's threshold, with the model it started with."
+            )
+
+
 def command_line_hint(batch_id: int, config: dict[str, Any], with_command: bool = True) -> str | None:
     """For a batch a command line made (:func:`~longbert.store.batches.is_open_ended`): what to
     do instead of resuming it here, ending with the command when the batch recorded it (unless
@@ -245,9 +294,7 @@ def classify_batch(
                 lease.check()
                 ctx.check_stop()
                 part = pending[start : start + chunk]
-                ran += _classify_items(
-                    ctx, store, batch_id, spool, part, classify, batch.config.get("label_set")
-                )
+                ran += _classify_items(ctx, store, batch_id, spool, part, classify, batch.config)
                 finished += len(part)
                 ctx.progress(finished, batch.total, "Classifying…")
     if not store.pending_items(batch_id):
@@ -264,10 +311,12 @@ def _classify_items(
     spool: BatchSpool,
     items: Sequence[BatchItemRecord],
     classify: Classify,
-    label_set: str | None = None,
+    config: dict[str, Any],
 ) -> int:
     """Classify some pending items and save each result (or why it failed) with the batch's
-    label set; returns how many."""
+    label set; returns how many. Results at another early-exit threshold than the batch's are
+    refused before any is saved (:class:`MixedThresholdError`)."""
+    label_set = config.get("label_set")
     documents: list[tuple[int, Document]] = []
     for item in items:
         document, why = spool.read(item)
@@ -278,6 +327,7 @@ def _classify_items(
         else:
             documents.append((item.position, document))
     results = classify([d for _, d in documents]) if documents else []
+    _check_threshold(batch_id, config, results)
     for (position, document), result in zip(documents, results, strict=True):
         if isinstance(result, Prediction):
             pid = store.save_prediction(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from longbert.document import Document
 from longbert.errors import LongBertError
+from longbert.exit_threshold import check_exit_threshold
 from longbert.results import Prediction, PredictionError
 from longbert.store import Store
 from longbert.strategies import STRATEGIES, Strategy, get_strategy
@@ -61,13 +62,19 @@ def classify(
     attention: str = "summary",
     windows_per_pass: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    exit_threshold: float | None = None,
 ) -> list[Prediction | PredictionError]:
     """``classifier.predict`` with the page's options (one result per document, in order);
-    ``windows_per_pass``: model inputs per forward pass (``predict``'s ``batch_size``)."""
+    ``windows_per_pass``: model inputs per forward pass (``predict``'s ``batch_size``);
+    ``exit_threshold``: an early-exit model's threshold (None: its stored one), checked here
+    (:class:`~longbert.exit_threshold.ExitThresholdError`, a LongBertError the pages show)
+    before any document runs. Each prediction records the threshold that ran."""
+    threshold = check_exit_threshold(exit_threshold)
+    options: dict[str, Any] = {} if threshold is None else {"exit_threshold": threshold}
     return list(
         classifier.predict(
             list(documents), strategy=strategy, attention=attention, batch_size=windows_per_pass,
-            progress=progress,
+            progress=progress, **options,
         )
     )
 
@@ -87,16 +94,19 @@ def classify_and_log(
     *,
     keep_full_attention: bool = False,
     label_set: str | None = None,
+    exit_threshold: float | None = None,
 ) -> tuple[Prediction, int]:
     """Classify one document and save the result; returns ``(prediction, prediction_id)``.
 
     With ``keep_full_attention`` (dense strategies) every layer's and head's map of the first
     window is computed and stored too (about 40 MB before compression for a full window).
-    ``label_set`` names the saved label set (zero-shot) it is recorded with.
+    ``label_set`` names the saved label set (zero-shot) it is recorded with; ``exit_threshold``
+    an early-exit model's threshold (None: its stored one; see :func:`classify`).
     Raises :class:`ClassificationFailed` when the model cannot read the document.
     """
     full = keep_full_attention and supports_full_attention(strategy, classifier)
-    (result,) = classify(classifier, [document], strategy, attention="full" if full else "summary")
+    (result,) = classify(classifier, [document], strategy, attention="full" if full else "summary",
+                         exit_threshold=exit_threshold)
     if isinstance(result, PredictionError):
         raise ClassificationFailed(result.message)
     prediction_id = store.save_prediction(result, document, store_full_attention=full,
@@ -124,19 +134,23 @@ def compare_strategies(
     strategies: Sequence[dict[str, Any]] | None = None,
     store: Store | None = None,
     progress: Callable[[int, int], None] | None = None,
+    exit_threshold: float | None = None,
 ) -> list[Comparison]:
-    """Run ``document`` through each strategy (default: every one with its defaults).
+    """Run ``document`` through each strategy (default: every one with its defaults), an
+    early-exit model at ``exit_threshold`` (None: its stored one) for every strategy.
 
     Each result is saved when a store is given (the Compare page logs like every other page).
-    A strategy that fails on this document gives a PredictionError, the others still run.
+    A strategy that fails on this document gives a PredictionError, the others still run; a bad
+    ``exit_threshold`` fails at once (ExitThresholdError), before any strategy runs.
     """
+    exit_threshold = check_exit_threshold(exit_threshold)
     specs = list(strategies) if strategies is not None else [
         get_strategy(name).config() for name in STRATEGIES
     ]
     out: list[Comparison] = []
     for i, spec in enumerate(specs):
         try:
-            (result,) = classify(classifier, [document], spec)
+            (result,) = classify(classifier, [document], spec, exit_threshold=exit_threshold)
         except LongBertError as error:
             result = PredictionError(document.name, str(error), document.sha256)
         pid = None
@@ -153,7 +167,10 @@ def compare_strategies(
 
 
 def comparison_rows(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
-    """One table row per strategy: label, confidence, tokens read, latency, parameters."""
+    """One table row per strategy: label, confidence, tokens read, latency, parameters, and the
+    early-exit threshold that ran (None for a model without exits: the page drops the column)."""
+    from longbert.ui.exit_control import threshold_in_words
+
     rows = []
     for c in comparisons:
         r = c.result
@@ -163,13 +180,13 @@ def comparison_rows(comparisons: Sequence[Comparison]) -> list[dict[str, Any]]:
                 "confidence": round(float(r.probabilities.get(r.label, 0.0)), 4),
                 "used_tokens": r.used_tokens, "total_tokens": r.total_tokens,
                 "latency_ms": round(r.latency_ms, 1), "params": _params_text(c.strategy),
-                "error": None,
+                "exit_threshold": threshold_in_words(r), "error": None,
             })
         else:
             rows.append({
                 "strategy": c.name, "label": None, "confidence": None, "used_tokens": None,
                 "total_tokens": None, "latency_ms": None, "params": _params_text(c.strategy),
-                "error": r.message,
+                "exit_threshold": None, "error": r.message,
             })
     return rows
 
