@@ -19,6 +19,8 @@ from longbert.ui.batch_jobs import (
     recorded_command,
     resume_work,
 )
+from longbert.ui.conflicts import answer_title, answers, conflict_key
+from longbert.ui.conflicts import settle as settle_conflict
 from longbert.ui.formatting import md, plural, progress_text
 from longbert.ui.tables import (
     HISTORY_COLUMNS,
@@ -30,6 +32,8 @@ from longbert.ui.tables import (
 )
 
 PAGE_SIZE = 100
+#: How many conflicts History offers to settle at once (the most recently corrected).
+SETTLE_SHOWN = 20
 #: The History label filter's choices → :attr:`HistoryFilter.label_of`.
 LABEL_OF = {"label in force": "final", "predicted label": "predicted",
             "corrected label": "corrected"}
@@ -120,12 +124,43 @@ with st.expander("Filters"):
                         "where there is one, else the model's.")
 
 conflicts = store.correction_conflicts()
+# Set just before st.rerun() by a settle (the conflict is gone from the page after it).
+if (settled := st.session_state.pop("history:settled", None)) is not None:
+    st.success(md(settled))
 if conflicts:
     st.warning(f"{plural(len(conflicts), 'text')} with conflicting corrections (a conflict: "
-               "people set different labels on predictions of the same text; training leaves "
-               "them out or refuses until settled): "
-               + "; ".join(md(c.title) for c in conflicts[:5]) + (" …" if len(conflicts) > 5 else "")
-               + ". Tick 'Only conflicting corrections' under Filters to see them.")
+               "people set different labels on predictions of the same text with the same "
+               "labels, whichever models made them; training leaves them out or refuses until "
+               "settled): " + "; ".join(md(c.title) for c in conflicts[:5])
+               + (" …" if len(conflicts) > 5 else "") + ". Settle them under 'Settle "
+               "conflicting corrections', or tick 'Only conflicting corrections' under Filters "
+               "to see their predictions.")
+    with st.expander(f"Settle conflicting corrections ({len(conflicts):,})"):
+        st.caption("Pick the answer to keep for each text: it is saved as a new correction on "
+                   "the text's predictions that say otherwise (their earlier labels stay in "
+                   "their history). The latest answer is preselected; nothing changes until "
+                   "you click Settle.")
+        for conflict in conflicts[:SETTLE_SHOWN]:
+            key = conflict_key(conflict)
+            # What this page showed (set after the button): a click judged against it never
+            # overrules a label set since the person looked.
+            seen_key = f"history:settle-seen:{key}"
+            seen = st.session_state.get(seen_key, conflict)
+            left, right = st.columns([5, 1], vertical_alignment="bottom")
+            answer = left.radio(
+                f"{md(conflict.document_name)} ({md('/'.join(conflict.labels))})",
+                answers(conflict), key=f"history:settle:{key}",
+                format_func=lambda a, c=conflict: md(answer_title(c, a)))
+            if right.button("Settle", key=f"history:settle-button:{key}"):
+                try:
+                    st.session_state["history:settled"] = settle_conflict(store, seen, answer)
+                except LongBertError as error:  # e.g. a label set since: the page shows it now
+                    st.error(str(error))
+                else:
+                    st.rerun()
+            st.session_state[seen_key] = conflict
+        if len(conflicts) > SETTLE_SHOWN:
+            st.caption(f"and {plural(len(conflicts) - SETTLE_SHOWN, 'more')}: settle these first.")
 since = until = None
 if isinstance(dates, tuple | list) and dates:
     since, until = dates[0], dates[-1]

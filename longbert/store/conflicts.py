@@ -1,29 +1,93 @@
-"""Keeping people's labels safe: conflicts between them are found and shown, and a bulk confirm
-of the model's labels never overrules a label a person set on the same text.
+"""Keeping people's labels safe: conflicts between them are found, shown and settled by a
+person, and a bulk confirm of the model's labels never overrules a label a person set on the
+same text.
 
-A *conflict* is one text whose predictions made with one label set carry different labels in
-force from people (each prediction's latest correction). It is never settled by picking one:
-the training export refuses it or leaves it out (:mod:`longbert.store.corrections`), History
-lists it (:meth:`ConflictsMixin.correction_conflicts`), and a person settles it by removing or
-changing one of the corrections.
+A *conflict* is one text whose predictions made with one label set (any order), by models of
+one kind (single- or multi-label), carry different labels in force from people (each
+prediction's latest correction) -- whichever models made the predictions: a text labelled
+'sport' on a zero-shot prediction and 'politics' later on a trained model's prediction with the
+same label set is a conflict. A prediction's latest correction rules that prediction; between
+predictions no label wins by being newer, since each was a person's deliberate answer. So a
+conflict is never settled by picking one: the training exports refuse it or leave it out
+(:mod:`longbert.store.correction_sets`), History lists it
+(:meth:`ConflictsMixin.correction_conflicts`), and a person settles it -- by keeping one of the
+answers, which is then saved on each of the other predictions of the text as a new correction
+in force (:meth:`ConflictsMixin.settle_conflict`), or by removing or changing one correction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from longbert.store.correction_sets import conflicts_of, document_names, scan_sets
-from longbert.store.engine import Database, chunked
-from longbert.store.in_force import corrections_in_force, label_key
+from longbert.errors import StoreError
+from longbert.store.correction_sets import conflicting_labels, document_names, votes_by_question
+from longbert.store.corrections import _check_in_force
+from longbert.store.engine import Database, chunked, get_row
+from longbert.store.in_force import LabelInForce, corrections_in_force, label_key
 from longbert.store.records import ConfirmOutcome, CorrectionConflict
 from longbert.store.schema import CorrectionRow, ModelRow, PredictionRow, utcnow
 
 #: The note a bulk confirm leaves on each correction it records (History shows it).
 CONFIRM_NOTE = "confirmed in bulk (the model's label)"
+
+
+@dataclass(frozen=True)
+class ConflictVote:
+    """One prediction's person's label in force, in a conflict."""
+
+    prediction_id: int
+    correction_id: int
+    model: str
+    #: The label(s) the correction saved (single-label: one; multi-label: maybe none).
+    labels: tuple[str, ...]
+    #: The label as History shows it (multi-label: the labels joined).
+    label: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TextConflict(CorrectionConflict):
+    """A conflict with what a person needs to settle it: every prediction's label in force
+    (``in_force``, oldest correction first) and the models that made the predictions.
+    ``model`` is the model of the latest correction; ``labels`` the label set."""
+
+    models: tuple[str, ...] = ()
+    multi_label: bool = False
+    in_force: tuple[ConflictVote, ...] = ()
+
+    @property
+    def shown(self) -> dict[int, int]:
+        """prediction id → the id of its correction in force: what :meth:`settle_conflict`
+        checks is still in force, so a label set since is never overruled."""
+        return {vote.prediction_id: vote.correction_id for vote in self.in_force}
+
+    @property
+    def latest(self) -> ConflictVote:
+        """The most recently saved of the answers."""
+        return self.in_force[-1]
+
+
+def _conflict(names: tuple[str, str], by_label: dict[str, list[LabelInForce]]) -> TextConflict:
+    votes = sorted((v for same in by_label.values() for v in same), key=lambda v: v.correction_id)
+    return TextConflict(
+        document_sha256=names[0],
+        document_name=names[1],
+        model=votes[-1].model,
+        labels=list(votes[-1].label_set),
+        votes={label: [v.prediction_id for v in same] for label, same in by_label.items()},
+        models=tuple(dict.fromkeys(v.model for v in votes)),
+        multi_label=votes[-1].multi_label,
+        in_force=tuple(
+            ConflictVote(v.prediction_id, v.correction_id, v.model, v.labels, v.label, v.created_at)
+            for v in votes
+        ),
+    )
 
 
 #: A person's label in force on one prediction: (prediction id, label set, multi-label, label key).
@@ -40,27 +104,80 @@ def _in_force_elsewhere(session: Session, document_ids: Iterable[int]) -> dict[i
     return found
 
 
+def _settled(session: Session, keep: int, shown: Mapping[int, int], note: str | None) -> list[int]:
+    """:meth:`ConflictsMixin.settle_conflict`'s work, in its transaction."""
+    ids = sorted({int(p) for p in shown})
+    if keep not in ids or len(ids) < 2:
+        raise StoreError(
+            f"Settling a conflict needs the prediction whose label is kept (#{keep}) and at least "
+            f"one other among the predictions shown, got {', '.join(f'#{p}' for p in ids) or 'none'}."
+        )
+    for prediction_id in ids:  # locked in id order, then checked: nothing saved since is overruled
+        get_row(session, PredictionRow, prediction_id, f"There is no prediction {prediction_id}.", lock=True)
+        _check_in_force(session, prediction_id, int(shown[prediction_id]))
+    votes = {v.prediction_id: v for v in corrections_in_force(session, [PredictionRow.id.in_(ids)])}
+    kept = votes[keep]
+    other = [votes[p] for p in ids if p != keep]
+    if any((v.document_id, v.label_set_key, v.multi_label) !=
+           (kept.document_id, kept.label_set_key, kept.multi_label) for v in other):  # fmt: skip
+        raise StoreError(
+            "Only predictions of one text made with one label set (by models of one kind) can "
+            f"settle a conflict; {', '.join(f'#{p}' for p in ids)} are not."
+        )
+    text = note or f"settled a conflict: '{kept.label}' as on #{keep} ({kept.model})"
+    added: list[CorrectionRow] = []
+    for vote in other:
+        if vote.key == kept.key:
+            continue
+        row = CorrectionRow(prediction_id=vote.prediction_id, label=kept.label,
+                            labels=list(kept.labels), note=text, created_at=utcnow())  # fmt: skip
+        session.add(row)
+        added.append(row)
+    session.flush()
+    return [row.id for row in added]
+
+
 class ConflictsMixin:
     """Conflict and bulk-confirm methods of :class:`~longbert.store.Store`."""
 
     _db: Database
 
-    def correction_conflicts(self, model: str | None = None) -> list[CorrectionConflict]:
-        """Every conflict (one text, one model and label set, different people's labels in
-        force), most recently corrected sets first. Reads no document text."""
+    def correction_conflicts(self, model: str | None = None) -> list[TextConflict]:
+        """Every conflict (one text, one label set and kind, different people's labels in force
+        on its predictions, whatever models made them), most recently corrected first
+        (``model``: those with a prediction made by that model). Reads no document text."""
 
-        def work(session: Session) -> list[CorrectionConflict]:
-            out: list[CorrectionConflict] = []
-            for group in scan_sets(session, model):
-                found = conflicts_of(group)
-                names = document_names(session, found)
-                out += [
-                    CorrectionConflict(names[d][0], names[d][1], group.model, list(group.labels), votes)
-                    for d, votes in found.items()
-                ]
-            return out
+        def work(session: Session) -> list[TextConflict]:
+            found: list[tuple[int, dict[str, list[LabelInForce]]]] = []
+            for texts in votes_by_question(corrections_in_force(session)).values():
+                for document_id, votes in texts.items():
+                    if model is not None and all(v.model != model for v in votes.values()):
+                        continue
+                    if (by_label := conflicting_labels(votes)) is not None:
+                        found.append((document_id, by_label))
+            names = document_names(session, {d for d, _ in found})
+            out = [_conflict(names[d], by_label) for d, by_label in found]
+            return sorted(out, key=lambda c: c.latest.correction_id, reverse=True)
 
         return self._db.read(work)
+
+    def settle_conflict(self, keep: int, shown: Mapping[int, int], note: str | None = None) -> list[int]:
+        """Settle a conflict by keeping the label in force on prediction ``keep``: it is saved
+        on each other prediction of ``shown`` that carries another label, as a new correction
+        (then in force; each prediction's old one stays in its history and comes back if this
+        one is taken back). One transaction; returns the new corrections' ids.
+
+        ``shown`` maps each prediction of the conflict (``keep`` too) to the id of the
+        correction in force the person saw on it (:attr:`TextConflict.shown`): where another is
+        in force now, nothing is saved -- a label set since is never overruled.
+
+        Raises:
+            CorrectionChangedError: a label in force changed since the conflict was read.
+            RecordNotFoundError: no such prediction.
+            StoreError: ``keep`` is not among ``shown``, or the predictions are not of one text,
+                label set and kind.
+        """
+        return self._db.write(lambda session: _settled(session, int(keep), shown, note))
 
     def confirm_predictions(self, prediction_ids: Iterable[int], note: str = CONFIRM_NOTE) -> ConfirmOutcome:
         """Record the model's label of each prediction as checked by a person (bulk confirm).

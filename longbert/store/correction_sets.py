@@ -1,7 +1,19 @@
 """Correction sets: a store's corrections grouped by the model and label set they were made
 with, the conflicts between people's labels on one text, and the rows a set gives as training
 data (what :class:`~longbert.store.corrections.CorrectionsMixin`'s listing, counting and export
-read). Reads only: the writes are in :mod:`longbert.store.corrections`."""
+read). Reads only: the writes are in :mod:`longbert.store.corrections`.
+
+A *conflict* is about a text and a question, not a model: one text whose predictions made with
+one label set (any order) by models of one kind (single- or multi-label) carry different
+people's labels in force, whichever models made those predictions (say a zero-shot encoder's,
+then a model trained on its corrections). Each prediction's label in force is its latest
+correction; across predictions no label wins by being newer -- a person settles the conflict
+(:meth:`~longbert.store.conflicts.ConflictsMixin.settle_conflict`). So a set's conflicts are
+found among *every* model's labels on its texts (:func:`votes_by_question`), the scope Bulk
+Confirm checks and the Review page asks by (:mod:`longbert.store.text_labels`): one model's
+training set never takes a text's label while a person said otherwise on another model's
+prediction of it.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +31,14 @@ from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.engine import chunked
-from longbert.store.in_force import corrections_in_force, label_key
+from longbert.store.in_force import LabelInForce, corrections_in_force
 from longbert.store.records import CorrectionSet, RecordNotFoundError
 from longbert.store.schema import DocumentRow, ModelRow
+
+#: A question people answer: a label set (any order) and whether the model is multi-label.
+Question = tuple[frozenset[str], bool]
+#: document id → prediction id → the person's label in force on it.
+TextVotes = dict[int, dict[int, LabelInForce]]
 
 
 @dataclass
@@ -36,16 +53,21 @@ class _Group:
     #: document id → (correction id, training label): the latest correction of each text.
     documents: dict[int, tuple[int, Any]] = field(default_factory=dict)
     predictions: set[int] = field(default_factory=set)
-    #: document id → prediction id → (correction id, label): the correction in force of each
-    #: prediction of the text. Two predictions of one text in force with different labels are
-    #: a conflict (:func:`conflicts_of`): no training set picks one of them silently.
-    votes: dict[int, dict[int, tuple[int, Any]]] = field(default_factory=dict)
+    #: document id → prediction id → the label in force, for each text of the set: the labels
+    #: in force on *every* model's predictions of the text with the same label set and kind.
+    #: Two of them with different labels are a conflict (:func:`conflicts_of`): no training
+    #: set picks one of them silently.
+    votes: TextVotes = field(default_factory=dict)
     #: Names of the saved label sets the corrected predictions were made with, newest last.
     label_set_names: list[str] = field(default_factory=list)
 
     @property
     def label_set(self) -> frozenset[str]:
         return frozenset(self.labels)
+
+    @property
+    def question(self) -> Question:
+        return self.label_set, self.multi_label
 
     def record(self) -> CorrectionSet:
         return CorrectionSet(
@@ -61,11 +83,26 @@ class _Group:
         )
 
 
+def votes_by_question(votes: Iterable[LabelInForce]) -> dict[Question, TextVotes]:
+    """People's labels in force by question (label set and kind), then text, then prediction:
+    the scope a conflict is found in, whatever models made the predictions."""
+    found: dict[Question, TextVotes] = {}
+    for vote in votes:
+        texts = found.setdefault((vote.label_set_key, vote.multi_label), {})
+        texts.setdefault(vote.document_id, {})[vote.prediction_id] = vote
+    return found
+
+
 def scan_sets(session: Session, model: str | None) -> list[_Group]:
-    """Corrections in force grouped by (model, label set), most recently corrected first."""
+    """Corrections in force grouped by (model, label set), most recently corrected first
+    (``model``: that model's sets only). Each set's ``votes`` hold the labels in force of every
+    model's predictions of its texts with the same label set and kind, so its conflicts are
+    the texts' conflicts. Reads every prediction's correction in force, never a document text."""
     groups: dict[tuple[str, frozenset[str]], _Group] = {}
-    conditions = [] if model is None else [ModelRow.name == model]
-    for vote in corrections_in_force(session, conditions):
+    every = list(corrections_in_force(session))
+    for vote in every:
+        if model is not None and vote.model != model:
+            continue
         label_set = list(vote.label_set)
         group = groups.get((vote.model, vote.label_set_key))
         if group is None:
@@ -77,23 +114,33 @@ def scan_sets(session: Session, model: str | None) -> list[_Group]:
         group.documents.pop(vote.document_id, None)  # re-insert: order = when last corrected
         group.documents[vote.document_id] = (vote.correction_id, vote.value)
         group.predictions.add(vote.prediction_id)
-        group.votes.setdefault(vote.document_id, {})[vote.prediction_id] = (vote.correction_id, vote.value)
         if vote.label_set_name:
             if vote.label_set_name in group.label_set_names:
                 group.label_set_names.remove(vote.label_set_name)
             group.label_set_names.append(vote.label_set_name)
+    questions = votes_by_question(every)
+    for group in groups.values():
+        texts = questions[group.question]
+        group.votes = {document_id: texts[document_id] for document_id in group.documents}
     return sorted(groups.values(), key=lambda g: g.latest_at, reverse=True)
 
 
-def conflicts_of(group: _Group) -> dict[int, dict[str, list[int]]]:
-    """document id → label in force → prediction ids, for each text of ``group`` whose
-    predictions carry different people's labels in force (a conflict)."""
-    found: dict[int, dict[str, list[int]]] = {}
+def conflicting_labels(votes: dict[int, LabelInForce]) -> dict[str, list[LabelInForce]] | None:
+    """Label in force → the votes carrying it (by prediction id), where one text's
+    predictions carry different labels (a conflict); None where they agree."""
+    by_label: dict[str, list[LabelInForce]] = {}
+    for _, vote in sorted(votes.items()):
+        by_label.setdefault(vote.key, []).append(vote)
+    return by_label if len(by_label) > 1 else None
+
+
+def conflicts_of(group: _Group) -> dict[int, dict[str, list[LabelInForce]]]:
+    """document id → label in force → the votes carrying it, for each text of ``group`` whose
+    predictions (any model's, same label set and kind) carry different people's labels in
+    force (a conflict)."""
+    found: dict[int, dict[str, list[LabelInForce]]] = {}
     for document_id, votes in group.votes.items():
-        by_label: dict[str, list[int]] = {}
-        for prediction_id, (_, value) in sorted(votes.items()):
-            by_label.setdefault(label_key(value), []).append(prediction_id)
-        if len(by_label) > 1:
+        if (by_label := conflicting_labels(votes)) is not None:
             found[document_id] = by_label
     return found
 
@@ -108,15 +155,20 @@ def document_names(session: Session, ids: Iterable[int]) -> dict[int, tuple[str,
     return found
 
 
-def describe_conflicts(session: Session, conflicts: dict[int, dict[str, list[int]]]) -> str:
-    """E.g. ``report.txt ('sport' in #3, 'politics' in #7); ...`` (at most 10 documents)."""
+def describe_conflicts(session: Session, conflicts: dict[int, dict[str, list[LabelInForce]]]) -> str:
+    """E.g. ``report.txt ('sport' in #3, 'politics' in #7); ...`` (at most 10 documents), each
+    prediction with its model's name where one text's conflict spans several models."""
     names = document_names(session, conflicts)
-    parts = [
-        f"{names[d][1]} ("
-        + ", ".join(f"'{label}' in " + ", ".join(f"#{p}" for p in ids) for label, ids in votes.items())
-        + ")"
-        for d, votes in list(conflicts.items())[:10]
-    ]
+
+    def where(votes: dict[str, list[LabelInForce]]) -> str:
+        several = len({v.model for same in votes.values() for v in same}) > 1
+        return ", ".join(
+            f"'{label}' in "
+            + ", ".join(f"#{v.prediction_id}" + (f" ({v.model})" if several else "") for v in same)
+            for label, same in votes.items()
+        )
+
+    parts = [f"{names[d][1]} ({where(votes)})" for d, votes in list(conflicts.items())[:10]]
     more = f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
     return "; ".join(parts) + more
 
@@ -137,8 +189,9 @@ def settle(session: Session, group: _Group, conflicts: str) -> _Group:
     if conflicts == "raise":
         raise StoreError(
             f"Corrections conflict for {what}: people set different labels on different "
-            f"predictions of the same text: {described}. Settle each conflict in History (filter "
-            "'Only conflicting corrections'), or leave these documents out of the training set."
+            f"predictions of the same text: {described}. Settle each conflict in History ('Settle "
+            "conflicting corrections', or the filter 'Only conflicting corrections'), or leave "
+            "these documents out of the training set."
         )
     warnings.warn(f"Left out {what} whose corrections conflict: {described}.", UserWarning, stacklevel=4)
     documents = {d: v for d, v in group.documents.items() if d not in found}
@@ -182,7 +235,8 @@ def chosen_set(session: Session, model: str | None, labels: Sequence[str] | None
 
 def merge_groups(groups: Sequence[_Group]) -> _Group:
     """Correction sets of one label set and kind as one: each text once with its latest
-    correction, the votes of all kept (conflicts across models stay visible)."""
+    correction, the votes of all kept (every set's votes hold every model's already, so the
+    merged set's conflicts are its sets' conflicts)."""
     merged = _Group(groups[0].model, groups[0].labels, groups[0].multi_label,
                     any(g.zero_shot for g in groups), groups[0].latest_at)  # fmt: skip
     for group in groups:
