@@ -131,11 +131,12 @@ def test_an_import_cut_short_is_finished_by_importing_again(
     monkeypatch.setattr(store, "add_correction", flaky)
     done = _import(store, tasks, labels=list(NEWS))
     assert done.skipped == [
-        "task 1: stored only in part (database is locked); import the file again to finish it"
+        "task 1: not stored (database is locked); nothing of it was saved: import the file again to add it"
     ]
-    assert (done.predictions, done.corrections) == (1, 1)
+    assert (done.predictions, done.corrections) == (0, 0)  # one transaction per task: none of it
+    assert store.count_predictions() == 0 and store.count_corrections() == 0
     done = _import(store, tasks, labels=list(NEWS))
-    assert (done.tasks, done.predictions, done.corrections, done.skipped) == (1, 0, 1, [])
+    assert (done.tasks, done.predictions, done.corrections, done.skipped) == (1, 1, 2, [])
     (row,) = store.history().rows
     assert row.corrected_label == "sport" and store.count_predictions() == 1  # the latest in force
 

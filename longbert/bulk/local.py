@@ -84,7 +84,9 @@ def skip_done(
 ) -> Iterator[SourceItem]:
     """Leave out the inputs ``done`` holds; ``counter[0]`` counts them. With ``reads``, their
     bytes are added up in ``reads.bytes_skipped`` and taken out of the ``position`` of the inputs
-    passed on, so that progress counts only the work this run does."""
+    passed on, and the first input passed on marks where this run's work begins
+    (:meth:`~longbert.bulk.sources.ReadCounter.work_begins`), so that progress, rates and ETA
+    count only the work this run does."""
     previous = 0
     for item in items:
         share, previous = max(item.position - previous, 0), max(item.position, previous)
@@ -95,6 +97,7 @@ def skip_done(
             continue
         if reads is not None:
             item.position = max(item.position - reads.bytes_skipped, 0)
+            reads.work_begins()
         yield item
 
 

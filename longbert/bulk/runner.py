@@ -207,6 +207,7 @@ def _run(
         return work_fraction(written[0], counter, total[0])
 
     progress = Progress(Progress.wanted(options.quiet, stream), fraction, stream)
+    counter.on_work = progress.start_work  # rates and ETA from the first input to classify
     skipped = [0]
     try:
         pending: list[BulkResult] = []
@@ -260,12 +261,16 @@ def work_fraction(written: int, counter: ReadCounter, total: int) -> float | Non
     """The share of this run's work done, by input bytes: ``written`` bytes (of the inputs whose
     rows are written) over the bytes to do. Inputs skipped as already done count in neither;
     while the reader has not reached the end, the unread bytes are assumed to hold as many
-    already-done inputs as the bytes read so far did (so below 100% until all is read). None
-    while nothing can be said."""
+    already-done inputs as the bytes read since the first input to classify did (so below 100%
+    until all is read). The already-done head of a resume is left out of that share: it says
+    nothing of the rest, and counting it would take most unread bytes for done, and the ETA at
+    the start of a resume for a fraction of the real one. None while nothing can be said."""
     read, skipped = counter.bytes_done, counter.bytes_skipped
+    head = min(counter.skipped_head or 0, skipped)
     to_do_read = max(read - skipped, 0)
     unread = max(total - read, 0)
-    to_do = to_do_read + (unread * to_do_read / read if read else unread)
+    seen = read - head  # the bytes read from the first input to classify on
+    to_do = to_do_read + (unread * to_do_read / seen if seen > 0 else unread)
     if to_do <= 0:
         return 1.0 if read >= total else None
     return min(written / to_do, 1.0 if unread == 0 else 0.99)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,11 +41,25 @@ class InputOptions:
 
 class ReadCounter:
     """Bytes of input files read so far, and of those the bytes of inputs skipped as already done
-    (for the progress bar's ETA: see :func:`longbert.bulk.runner.work_fraction`)."""
+    (for the progress bar's ETA: see :func:`longbert.bulk.runner.work_fraction`).
+
+    On a resume the inputs done before usually come first, and hashing them is fast: the reader
+    races through them before this run's work begins. ``skipped_head`` keeps how many bytes it
+    skipped so before the first input to classify (None until one is reached), and ``on_work``
+    is called at that moment, so that the rates and the ETA count this run's work only."""
 
     def __init__(self) -> None:
         self.bytes_done = 0
         self.bytes_skipped = 0
+        self.skipped_head: int | None = None
+        self.on_work: Callable[[], None] | None = None
+
+    def work_begins(self) -> None:
+        """The first input to classify is passed on (a no-op after the first call)."""
+        if self.skipped_head is None:
+            self.skipped_head = self.bytes_skipped
+            if self.on_work is not None:
+                self.on_work()
 
 
 def walk_inputs(

@@ -12,8 +12,12 @@ another process):
 * As a last line of defence, a write that still hits "database is locked" is retried with
   exponential backoff.
 
+Each write is a transaction of its own, unless it runs inside :meth:`Database.transaction`: then
+every write and read the thread makes in the block is one transaction (all or nothing), each
+write in a savepoint, so one that fails leaves nothing of itself.
+
 Other backends (PostgreSQL) use their own transactions; nothing here is SQLite-only except the
-connection set-up and the file checks.
+connection set-up and the file checks (:mod:`longbert.store.sqlite_files`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Select, create_engine, event
@@ -36,17 +39,14 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from longbert.errors import StoreError
 from longbert.store.records import RecordNotFoundError
-from longbert.store.schema import APPLICATION_ID
+from longbert.store.sqlite_files import BUSY_TIMEOUT_MS, check_sqlite_file, is_locked_error, sqlite_path
 
 R = TypeVar("R")
 T = TypeVar("T")
 
-#: How long a writer waits for SQLite's write lock before "database is locked" (milliseconds).
-BUSY_TIMEOUT_MS = 30_000
 #: Retries of a whole write transaction that still failed on a lock.
 LOCK_RETRIES = 6
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _WRITE_OPTION = "longbert_write"
 
 
@@ -87,70 +87,6 @@ def redacted_url(url: str) -> str:
         return "(unparsable URL)"
 
 
-def sqlite_path(url: URL) -> Path | None:
-    """The database file of an SQLite URL (``None`` for other backends and in-memory SQLite)."""
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database).expanduser()
-
-
-def is_locked_error(error: BaseException) -> bool:
-    """Whether a driver error is SQLite's transient "database is locked"/"busy"."""
-    text = str(getattr(error, "orig", error)).lower()
-    return "database is locked" in text or "database table is locked" in text or "busy" in text
-
-
-def check_sqlite_file(path: Path) -> set[str]:
-    """Check, without writing anything, that ``path`` can be a LongBERT database.
-
-    Returns the names of its tables (empty for a new or empty file). The checks read the file
-    through a ``query_only`` connection, so a foreign or corrupt file is never modified.
-
-    Raises:
-        StoreError: the path is a folder, not an SQLite file, a corrupt one, or one whose
-            ``PRAGMA application_id`` names another application (0, as in LongBERT files from
-            before schema version 3, is accepted).
-    """
-    if not path.exists():
-        return set()
-    if path.is_dir():
-        raise StoreError(f"The database path {path} is a folder, not a file. Set LONGBERT_DB_URL.")
-    if path.stat().st_size == 0:
-        return set()
-    with path.open("rb") as handle:
-        header = handle.read(len(_SQLITE_MAGIC))
-    if header != _SQLITE_MAGIC:
-        raise StoreError(
-            f"{path} is not a LongBERT database (it is not an SQLite file). It was left untouched: "
-            "move it away, or point LONGBERT_DB_URL at another file."
-        )
-    try:
-        connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
-        try:
-            connection.execute("PRAGMA query_only = ON")
-            application_id = int(connection.execute("PRAGMA application_id").fetchone()[0])
-            rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            tables = {str(row[0]) for row in rows}
-            if "longbert_meta" in tables:
-                connection.execute("SELECT key, value FROM longbert_meta").fetchall()
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as error:
-        if is_locked_error(error):
-            raise StoreError(f"{path} stayed locked by another program for 30 s.") from error
-        raise StoreError(
-            f"{path} is corrupt ({error}). It was left untouched: restore a backup, or point "
-            "LONGBERT_DB_URL at another file."
-        ) from error
-    if application_id not in (0, APPLICATION_ID):
-        raise StoreError(
-            f"{path} is not a LongBERT database: its SQLite application id is "
-            f"{application_id:#010x} (another application's; LongBERT's is {APPLICATION_ID:#010x}). "
-            "It was left untouched: point LONGBERT_DB_URL at another file."
-        )
-    return tables
-
-
 class Database:
     """An engine with its session factories; create through :func:`open_database`."""
 
@@ -166,6 +102,8 @@ class Database:
         #: Write transactions retried after "database is locked" (0 in normal operation: the
         #: busy timeout and BEGIN IMMEDIATE absorb contention; kept as a health figure).
         self.lock_retries = 0
+        #: This thread's open :meth:`transaction` (its ``session``), if any.
+        self._scope = threading.local()
 
     def __repr__(self) -> str:
         return f"Database({describe_url(self.url)!r})"
@@ -174,7 +112,16 @@ class Database:
         """Run ``work`` in one write transaction: committed entirely, or not at all.
 
         ``work`` may be called again when SQLite was locked, so it must only touch the session.
+        Inside :meth:`transaction` it joins that transaction instead, in a savepoint of its own:
+        a ``work`` that raises leaves nothing behind, and the rest of the transaction goes on.
         """
+        joined = self._joined()
+        if joined is not None:
+            try:
+                with joined.begin_nested():
+                    return work(joined)
+            except DBAPIError as error:
+                raise self.wrap(error) from error
         delay = 0.05
         started = time.monotonic()
         for attempt in range(LOCK_RETRIES + 1):
@@ -182,21 +129,80 @@ class Database:
                 with self._write_sessions() as session, session.begin():
                     return work(session)
             except OperationalError as error:
-                # Retry only the locks SQLite reports at once (its busy handler is skipped in
-                # some contention cases); a lock already waited out for the whole busy timeout
-                # is reported rather than waited for again.
-                waited_out = time.monotonic() - started >= BUSY_TIMEOUT_MS / 1000
-                if not is_locked_error(error) or attempt == LOCK_RETRIES or waited_out:
-                    raise self.wrap(error) from error
-                self.lock_retries += 1
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 2.0)
+                delay = self._wait_to_retry(error, attempt, started, delay)
             except DBAPIError as error:
                 raise self.wrap(error) from error
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _wait_to_retry(self, error: OperationalError, attempt: int, started: float, delay: float) -> float:
+        """Sleep before retrying a write that hit a lock, returning the next delay; raise the
+        error as a StoreError when it is not worth retrying."""
+        # Retry only the locks SQLite reports at once (its busy handler is skipped in some
+        # contention cases); a lock already waited out for the whole busy timeout is reported
+        # rather than waited for again.
+        waited_out = time.monotonic() - started >= BUSY_TIMEOUT_MS / 1000
+        if not is_locked_error(error) or attempt == LOCK_RETRIES or waited_out:
+            raise self.wrap(error) from error
+        self.lock_retries += 1
+        time.sleep(delay * (1 + random.random()))
+        return min(delay * 2, 2.0)
+
+    def _joined(self) -> Session | None:
+        """The session of this thread's open :meth:`transaction`, if any."""
+        return getattr(self._scope, "session", None)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every :meth:`write` and :meth:`read` this thread runs inside the block one write
+        transaction: committed when the block ends, rolled back entirely when it raises (or the
+        process dies first). The write lock is taken on entering (SQLite: ``BEGIN IMMEDIATE``,
+        retried as :meth:`write` retries) and held to the end, so keep the block short and
+        make no other connection wait on it. A block inside another is a savepoint of it.
+        """
+        outer = self._joined()
+        if outer is not None:
+            try:
+                with outer.begin_nested():
+                    yield
+            except DBAPIError as error:
+                raise self.wrap(error) from error
+            return
+        session = self._begin_writing()
+        self._scope.session = session
+        try:
+            yield
+            session.commit()
+        except DBAPIError as error:
+            session.rollback()
+            raise self.wrap(error) from error
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            self._scope.session = None
+            session.close()
+
+    def _begin_writing(self) -> Session:
+        """A write session whose transaction has begun (the write lock taken)."""
+        delay = 0.05
+        started = time.monotonic()
+        for attempt in range(LOCK_RETRIES + 1):
+            session = self._write_sessions()
+            try:
+                session.begin()
+                session.connection()  # BEGIN (IMMEDIATE) now, not at the first statement
+                return session
+            except OperationalError as error:
+                session.close()
+                delay = self._wait_to_retry(error, attempt, started, delay)
+            except DBAPIError as error:
+                session.close()
+                raise self.wrap(error) from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def read(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one read-only transaction (a consistent snapshot)."""
+        """Run ``work`` in one read-only transaction (a consistent snapshot); inside
+        :meth:`transaction`, in that transaction (so it sees what the block wrote)."""
         with self.reading() as session:
             return work(session)
 
@@ -217,8 +223,13 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A session in one read transaction, for streaming results (exports)."""
+        """A session in one read transaction, for streaming results (exports); inside
+        :meth:`transaction`, that transaction's session."""
+        joined = self._joined()
         try:
+            if joined is not None:
+                yield joined
+                return
             with self._read_sessions() as session, session.begin():
                 yield session
         except DBAPIError as error:

@@ -40,6 +40,7 @@ from longbert.store.identity import (
     new_database_id,
     stamp_application_id,
 )
+from longbert.store.recount import supersede_repeated_inputs
 from longbert.store.schema import SCHEMA_VERSION, Base, Meta, UTCDateTime, utcnow
 
 APP_NAME = "longbert"
@@ -216,6 +217,13 @@ def _upgrade_6_to_7(connection: Connection, op: Operations) -> None:
     op.create_index("ix_batch_items_batch_id_name", "batch_items", ["batch_id", "name"])
 
 
+def _upgrade_7_to_8(connection: Connection, op: Operations) -> None:
+    """v8, data only: command-line batches recorded before an input labelled again superseded
+    its earlier item count each input once, as v7's code counts them (see
+    :mod:`longbert.store.recount`; the v6→v7 step only added the index)."""
+    supersede_repeated_inputs(connection)
+
+
 #: ``from_version`` → the step that upgrades it to ``from_version + 1``.
 UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {
     1: _upgrade_1_to_2,
@@ -224,6 +232,7 @@ UPGRADES: dict[int, Callable[[Connection, Operations], None]] = {
     4: _upgrade_4_to_5,
     5: _upgrade_5_to_6,
     6: _upgrade_6_to_7,
+    7: _upgrade_7_to_8,
 }
 
 

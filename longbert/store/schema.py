@@ -17,7 +17,9 @@ and ``predictions.label_set``, the name of the label set a prediction was made w
 ``batch_items.fields``, the other columns of an uploaded table's row. 6 -- ``explanations``: why a
 prediction got its label, per method and explained label (sentence and word scores as JSON).
 7 -- an index on ``batch_items (batch_id, name)``: a command-line re-run supersedes an input's
-earlier items (status ``superseded``) by name at every save.
+earlier items (status ``superseded``) by name at every save. 8 -- no change to the tables: the
+command-line batches recorded before that superseding (which counted an input labelled again
+once per result) are recounted by the same rule (:mod:`longbert.store.recount`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 #: ``PRAGMA application_id`` of LongBERT's SQLite files (the bytes ``LgBt``); files from before
 #: schema version 3 have 0 until they are upgraded.

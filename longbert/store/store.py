@@ -1,14 +1,16 @@
 """The :class:`Store`: LongBERT's complete, queryable record of what was classified and corrected.
 
 Each public method is one short transaction on a session of its own, so a Store can be shared by
-threads (Streamlit sessions) and used from several processes (a batch job) at once.
+threads (Streamlit sessions) and used from several processes (a batch job) at once. Calls made
+inside ``with store.transaction():`` are one transaction instead (:meth:`Store.transaction`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -114,6 +116,24 @@ class Store(
             return row.value
 
         return self._db.read(work)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make the calls this thread makes inside the block one transaction: what they write is
+        committed together when the block ends, and none of it when the block raises, or the
+        process is killed first -- for a unit of work (one imported task's prediction, its
+        corrections and the list of what was imported) that must never be left half-written.
+
+        Reads inside the block see its writes. A call that raises (e.g. a correction refused
+        as out of date) leaves nothing of itself and the block may go on. The write lock is
+        held for the whole block: keep it short. Nested blocks are savepoints.
+
+        Raises:
+            StoreError: the database is locked by other writers beyond the busy timeout, or
+                the commit fails (then nothing of the block is stored).
+        """
+        with self._db.transaction():
+            yield
 
     def close(self) -> None:
         """Release this process's connections to the database (it reopens on next use)."""

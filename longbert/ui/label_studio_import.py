@@ -14,18 +14,12 @@ correction). Each task's text becomes a document exactly as an uploaded table ro
 (:func:`~longbert.bulk.items.text_item`), so its SHA-256 matches the same text uploaded; a task
 that cannot be a document, or whose labels do not fit the set, is skipped whole, with its reason.
 
-Importing a file again adds exactly the annotations not imported before. An annotation edited in
-Label Studio since (a new ``updated_at``) with a new answer replaces the correction it became,
-while that correction is still in force: a label a person set in LongBERT since is never
-overruled (the edit is listed in :attr:`Imported.not_applied`); saved again unchanged, nothing
-happens. Each correction knows the
-annotation it came from (its note: ``Label Studio task 7, annotation 12, updated <when>``; see
-:mod:`longbert.ui.label_studio_tasks` for how annotations are known), and the prediction keeps the list
-of annotations ever imported onto it (``extra["label_studio_annotations"]``), so a correction a
-person took back in the app is not brought back, and a new annotation is added whatever the app
-added meanwhile. A task an older LongBERT imported (no such list) is left as it is
-(:attr:`Imported.legacy`). A new annotation whose labels the earlier prediction's model lacks
-(labels this import added to the set) is stored on a new record-only prediction, which has them.
+Each task is stored in one transaction (:meth:`~longbert.store.Store.transaction`): its
+prediction(s), its corrections and the list of annotations imported onto it are stored together
+or -- an error, a crash, a kill midway -- not at all. A task that failed so is named in
+:attr:`Imported.skipped` with nothing of it stored, and importing the file again imports it
+whole; the tasks before it stay stored. Importing a file again adds exactly the annotations not
+imported before (see :mod:`longbert.ui.label_studio_reimport`).
 """
 
 from __future__ import annotations
@@ -38,19 +32,17 @@ from longbert.bulk.items import text_item
 from longbert.document import Document
 from longbert.errors import LongBertError
 from longbert.readers import FileError
-from longbert.store import CorrectionChangedError, Store
-from longbert.store.records import CorrectionRecord, LabelSetRecord
+from longbert.store import Store
+from longbert.store.records import LabelSetRecord
 from longbert.text.limits import DEFAULT_LIMITS
+from longbert.ui.label_studio_reimport import ANNOTATIONS_KEY, Reimport
 from longbert.ui.label_studio_tasks import (
     NOTE,
     Annotation,
     Chosen,
-    already_imported,
-    annotation_id,
     every_choice,
     is_joined,
     load_tasks,
-    noted_annotation,
     stored_prediction,
     task_results,
     task_text,
@@ -60,10 +52,12 @@ from longbert.ui.label_studio_tasks import (
 IMPORT_SOURCE = "import"
 #: The prediction ``extra`` key naming the task a prediction was imported from.
 TASK_KEY = "label_studio_task"
-#: The prediction ``extra`` key listing the annotations ever imported onto it (their identities).
-ANNOTATIONS_KEY = "label_studio_annotations"
 #: Added to the name of the models a multi-label import records (a model is one or the other).
 MULTI_LABEL_SUFFIX = " (multi-label)"
+
+#: A task checked whole: its document, predictions, annotations, and what earlier imports
+#: stored of it (:meth:`Store.tagged_predictions`; empty for a task new to the store).
+_Checked = tuple[Document, Chosen, list[Annotation], list[dict[str, Any]]]
 
 
 @dataclass
@@ -91,6 +85,15 @@ class Imported:
     #: answer was not applied (a person set another label in LongBERT since it was imported; or
     #: an older LongBERT imported it without its version).
     not_applied: list[str] = field(default_factory=list)
+
+    def add(self, task: Imported) -> None:
+        """Count in what one task stored (its own :class:`Imported`: the per-task fields)."""
+        self.tasks += task.tasks
+        self.predictions += task.predictions
+        self.corrections += task.corrections
+        self.already_imported += task.already_imported
+        self.legacy += task.legacy
+        self.not_applied += task.not_applied
 
 
 def _saved_labels(store: Store, name: str) -> list[str]:
@@ -174,8 +177,9 @@ def import_label_studio(
     return importer.out
 
 
-class _Importer:
-    """One import's tasks into one label set: each checked whole, then written."""
+class _Importer(Reimport):
+    """One import's tasks into one label set: each checked whole, then written in one
+    transaction; a task imported before is :class:`Reimport`'s work."""
 
     def __init__(self, store: Store, record: LabelSetRecord, multi_label: bool, out: Imported) -> None:
         self.store, self.record, self.multi_label, self.out = store, record, multi_label, out
@@ -186,7 +190,29 @@ class _Importer:
         self.models: dict[str, str] = {}
 
     def task(self, task: Mapping[str, Any], task_id: Any) -> str | None:
-        """Store one task; the reason when it is skipped."""
+        """Store one task in one transaction; the reason when it is skipped. A task whose
+        writes fail midway leaves nothing stored (and nothing counted): it is skipped, named,
+        and importing the file again imports it whole."""
+        checked = self._check(task, task_id)
+        if isinstance(checked, str):
+            return checked
+        total, self.out = self.out, Imported()
+        models = dict(self.models)
+        try:
+            with self.store.transaction():  # the write lock is held from here: checks come first
+                reason = self._store(task_id, *checked)
+        except LongBertError as error:
+            self.models = models  # a model registered in the transaction is gone with it
+            return f"not stored ({error}); nothing of it was saved: import the file again to add it"
+        else:
+            total.add(self.out)
+            return reason
+        finally:
+            self.out = total
+
+    def _check(self, task: Mapping[str, Any], task_id: Any) -> str | _Checked:
+        """A task checked whole (nothing written): why it is skipped, or what to store -- its
+        document, predictions, annotations and what earlier imports stored of it."""
         text = task_text(task["data"]) if isinstance(task["data"], Mapping) else None
         if not text or not text.strip():
             return "no text"
@@ -217,117 +243,24 @@ class _Importer:
             )
         raw = Document(text=text, name=name, source=IMPORT_SOURCE).sha256  # older imports' key
         done = self.earlier.get((str(task_id), item.document.sha256)) or self.earlier.get((str(task_id), raw))
+        return item.document, predictions, people, done or []
+
+    def _store(
+        self,
+        task_id: Any,
+        document: Document,
+        predictions: Chosen,
+        people: list[Annotation],
+        done: list[dict[str, Any]],
+    ) -> str | None:
+        """Store a checked task, inside its transaction; the reason when it is refused."""
         if done:
-            return self._again(task_id, item.document, people, done)
+            return self._again(task_id, document, people, done)
         models = [self._model_name(p) for p, _ in predictions] or [self._model_name(None)]
         refused = next((why for model in models if (why := self._model_check(model))), None)
         if refused:
             return refused
-        return self._write(task_id, item.document, predictions, people)
-
-    def _again(
-        self, task_id: Any, document: Document, people: Sequence[Annotation], done: list[dict[str, Any]]
-    ) -> str | None:
-        """A task imported before: store the annotations never imported (neither listed in its
-        predictions' ``extra`` nor named by a correction's note -- an import cut short before it
-        listed them), on its latest prediction, or on a new one when that one's model lacks
-        their labels. A task an older version imported (nothing listed) is left as it is."""
-        if not any(ANNOTATIONS_KEY in earlier["extra"] for earlier in done):
-            self.out.already_imported += 1
-            self.out.legacy += 1
-            return None
-        seen = {str(i) for earlier in done for i in earlier["extra"].get(ANNOTATIONS_KEY) or []}
-        seen |= {i for earlier in done for note in earlier["notes"] if (i := noted_annotation(note))}
-        imported = self._imported_corrections(done)
-        missing: list[Annotation] = []
-        edits: list[tuple[Annotation, CorrectionRecord]] = []
-        versions = {annotation_id(i) for i in seen}
-        for identity, choice in people:
-            base, earlier = annotation_id(identity), imported.get(annotation_id(identity))
-            answer = ", ".join(choice) or "no label"
-            where = f"task {task_id}, annotation {base}: edited in Label Studio ({answer})"
-            if already_imported(identity, seen):
-                if identity not in seen and earlier is not None and not self._same(earlier, choice):
-                    self._not_applied(
-                        done,
-                        identity,
-                        f"{where} after an older LongBERT imported it without its version; correct "
-                        "it in LongBERT if the edit should count",
-                    )
-            elif earlier is None and base in versions:  # imported before, its correction taken back
-                self._not_applied(
-                    done, identity, f"{where}, but its label was taken back in LongBERT since it was imported"
-                )
-            elif earlier is None:
-                missing.append((identity, choice))
-            elif self._same(earlier, choice):  # saved again in Label Studio, the answer unchanged
-                continue
-            else:
-                edits.append(((identity, choice), earlier))
-        applied = [self._edit(task_id, identity, choice, earlier) for (identity, choice), earlier in edits]
-        if not missing:
-            if any(applied):
-                self.out.tasks += 1
-            else:
-                self.out.already_imported += 1
-            return None
-        latest = done[-1]
-        if {label for _, choice in missing for label in choice} <= set(latest["labels"]):
-            return self._write(task_id, document, [], missing, latest["id"])
-        refused = self._model_check(self._model_name(None))
-        return refused or self._write(task_id, document, [], missing)
-
-    def _not_applied(self, done: list[dict[str, Any]], identity: str, reason: str) -> None:
-        """Report an edit left out, once: its version is recorded as imported."""
-        self.out.not_applied.append(reason)
-        self.store.extend_prediction_extra(done[-1]["id"], ANNOTATIONS_KEY, [identity])
-
-    def _imported_corrections(self, done: list[dict[str, Any]]) -> dict[str, CorrectionRecord]:
-        """Annotation id → the correction the last imported version of it became."""
-        found: dict[str, CorrectionRecord] = {}
-        for earlier in done:
-            if not any(noted_annotation(note) for note in earlier["notes"]):
-                continue
-            for correction in self.store.list_corrections(earlier["id"]):
-                identity = noted_annotation(correction.note or "")
-                if identity is not None:
-                    found[annotation_id(identity)] = correction  # oldest first: the last wins
-        return found
-
-    def _same(self, correction: CorrectionRecord, choice: Sequence[str]) -> bool:
-        if self.multi_label:
-            return sorted(correction.labels) == sorted(choice)
-        return bool(choice) and correction.label == choice[0]
-
-    def _edit(self, task_id: Any, identity: str, choice: list[str], earlier: CorrectionRecord) -> bool:
-        """An annotation edited in Label Studio since it was imported: its new answer replaces
-        the old one's correction while that is still in force; a label a person set in LongBERT
-        since is never overruled (the edit is reported instead). Whether it was applied."""
-        where = f"task {task_id}, annotation {annotation_id(identity)}"
-        try:
-            self.store.add_correction(
-                earlier.prediction_id,
-                choice if self.multi_label else choice[0],
-                note=NOTE.format(task=task_id, annotation=identity),
-                in_force=earlier.id,
-            )
-            applied = True
-            self.out.corrections += 1
-        except CorrectionChangedError:
-            applied = False
-            after = self.store.list_corrections(earlier.prediction_id)
-            other = noted_annotation(after[-1].note or "") if after else None
-            since = f"Label Studio annotation {annotation_id(other)}" if other else "a label set in LongBERT"
-            self.out.not_applied.append(
-                f"{where}: edited in Label Studio ({', '.join(choice) or 'no label'}), but {since} "
-                "is in force there since it was imported, and was kept"
-            )
-        except LongBertError as error:
-            applied = False
-            self.out.not_applied.append(f"{where}: {error}")
-        # Recorded as imported either way: a person's later label stands, and is not re-reported.
-        self.store.extend_prediction_extra(earlier.prediction_id, ANNOTATIONS_KEY, [identity])
-        return applied
+        return self._write(task_id, document, predictions, people)
 
     def _model_name(self, prediction: Mapping[str, Any] | None) -> str:
         version = "annotations" if prediction is None else prediction.get("model_version") or "import"
@@ -365,59 +298,54 @@ class _Importer:
     ) -> str | None:
         """Write a checked task: its predictions (a record-only one for annotations alone), then
         its annotations as corrections of the last one (of ``corrected``, stored before), the
-        latest in force, then the list of annotations imported onto it. The store writes each
-        row in a transaction of its own: a failure midway is reported, and importing the file
-        again finishes the task (each correction's note names its annotation)."""
+        latest in force, then the list of annotations imported onto it -- all in the task's
+        transaction (:meth:`task`), so a failure midway leaves none of it stored."""
         extra: dict[str, Any] = {TASK_KEY: task_id, ANNOTATIONS_KEY: []}
         labels, multi = self.record.labels, self.multi_label
         saved: list[int] = []
-        try:
-            for item, choice in predictions:
-                score = item.get("score")
-                saved.append(
-                    self.store.save_prediction(
-                        stored_prediction(
-                            document,
-                            self._model_name(item),
-                            choice,
-                            labels,
-                            float(score) if isinstance(score, int | float) else None,
-                            multi,
-                            extra,
-                        ),
+        for item, choice in predictions:
+            score = item.get("score")
+            saved.append(
+                self.store.save_prediction(
+                    stored_prediction(
                         document,
-                        label_set=self.record.name,
-                    )
+                        self._model_name(item),
+                        choice,
+                        labels,
+                        float(score) if isinstance(score, int | float) else None,
+                        multi,
+                        extra,
+                    ),
+                    document,
+                    label_set=self.record.name,
                 )
-            if corrected is None and not saved:
-                saved.append(
-                    self.store.save_prediction(
-                        stored_prediction(
-                            document,
-                            self._model_name(None),
-                            people[-1][1],
-                            labels,
-                            None,
-                            multi,
-                            {**extra, "record_only": True},
-                        ),
+            )
+        if corrected is None and not saved:
+            saved.append(
+                self.store.save_prediction(
+                    stored_prediction(
                         document,
-                        label_set=self.record.name,
-                    )
+                        self._model_name(None),
+                        people[-1][1],
+                        labels,
+                        None,
+                        multi,
+                        {**extra, "record_only": True},
+                    ),
+                    document,
+                    label_set=self.record.name,
                 )
-            target = saved[-1] if saved else int(corrected or 0)
-            for identity, choice in people:
-                self.store.add_correction(
-                    target,
-                    choice if multi else choice[0],
-                    note=NOTE.format(task=task_id, annotation=identity),
-                )
-                self.out.corrections += 1
-            if people:
-                self.store.extend_prediction_extra(target, ANNOTATIONS_KEY, [i for i, _ in people])
-        except LongBertError as error:
-            return f"stored only in part ({error}); import the file again to finish it"
-        finally:
-            self.out.predictions += len(saved)
+            )
+        target = saved[-1] if saved else int(corrected or 0)
+        for identity, choice in people:
+            self.store.add_correction(
+                target,
+                choice if multi else choice[0],
+                note=NOTE.format(task=task_id, annotation=identity),
+            )
+            self.out.corrections += 1
+        if people:
+            self.store.extend_prediction_extra(target, ANNOTATIONS_KEY, [i for i, _ in people])
+        self.out.predictions += len(saved)
         self.out.tasks += 1
         return None

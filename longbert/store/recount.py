@@ -1,0 +1,117 @@
+"""Schema v8's data step: command-line batches recorded before an input labelled again
+superseded its earlier result count each input once, as later ones do.
+
+Since schema v7 (which indexed ``batch_items (batch_id, name)`` for it), a result appended to an
+open-ended batch (``python -m longbert.predict --store``) for a name the batch already holds
+supersedes the earlier item(s) of that name in the same transaction: they get the status
+:data:`~longbert.store.batches.SUPERSEDED`, leave ``total``, ``done`` and ``errors``, and their
+prediction leaves the batch (:mod:`longbert.store.batches`). Before, the new item was appended
+*beside* the old one, so an input labelled again (its text changed, or it could not be read the
+first time) counted once per run: two inputs over two runs showed ``total 4, errors 1``, and
+History's batch filter showed both predictions. The v6→v7 step only added the index, so those
+batches kept their double counts, also in databases already upgraded to v7.
+
+The stored rows say everything needed to correct them: an open-ended batch's items are appended
+in order (``position``), each input has one name, and every result it was sent is an item with
+its status and prediction. So this step applies the rule retroactively -- for each name, the
+finished items (done or error) before the last finished one of that name are superseded, taken
+out of the counts and their predictions out of the batch (kept in the store, corrections and
+all) -- exactly what the current code would have done had it recorded them. Items are kept, so
+the batch's item count (what a command-line resume compares its output with) is unchanged.
+Batches of named items (app uploads) are left alone: two items of one name there are two files.
+Running it again changes nothing: a batch recorded by the current code has no such items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from longbert.store.engine import chunked
+from longbert.store.schema import UTCDateTime, utcnow
+
+SUPERSEDED = "superseded"
+FINISHED = ("done", "error")
+
+# The tables as schema v7 has them (upgrade steps spell out their own columns).
+_BATCHES = sa.table(
+    "batches",
+    sa.column("id", sa.Integer),
+    sa.column("config", sa.JSON),
+    sa.column("total", sa.Integer),
+    sa.column("done_count", sa.Integer),
+    sa.column("error_count", sa.Integer),
+)
+_ITEMS = sa.table(
+    "batch_items",
+    sa.column("id", sa.Integer),
+    sa.column("batch_id", sa.Integer),
+    sa.column("position", sa.Integer),
+    sa.column("name", sa.String),
+    sa.column("status", sa.String),
+    sa.column("prediction_id", sa.Integer),
+    sa.column("updated_at", UTCDateTime()),
+)
+_PREDICTIONS = sa.table("predictions", sa.column("id", sa.Integer), sa.column("batch_id", sa.Integer))
+
+
+def _open_ended(config: Any) -> bool:
+    """Whether a batch grows by appended results (as :func:`longbert.store.batches.is_open_ended`
+    says; spelled out here: an upgrade step must not change when that code does). Every batch a
+    command line recorded has ``cli`` in its config, those from before ``open_ended`` too."""
+    return isinstance(config, Mapping) and (bool(config.get("open_ended")) or bool(config.get("cli")))
+
+
+def supersede_repeated_inputs(connection: Connection) -> dict[int, int]:
+    """Supersede, in every open-ended batch, each item that a later finished item of the same
+    name replaced (see the module doc), fixing the batch's counts; returns batch id → how many
+    items were superseded (batches with none left out)."""
+    later = _ITEMS.alias("later")
+    replaced = sa.exists().where(
+        later.c.batch_id == _ITEMS.c.batch_id,
+        later.c.name == _ITEMS.c.name,
+        later.c.position > _ITEMS.c.position,
+        later.c.status.in_(FINISHED),
+    )
+    found: dict[int, int] = {}
+    batches = connection.execute(
+        sa.select(
+            _BATCHES.c.id, _BATCHES.c.config, _BATCHES.c.total, _BATCHES.c.done_count, _BATCHES.c.error_count
+        )
+    ).all()
+    now = utcnow()
+    for batch_id, config, total, done, errors in batches:
+        if not _open_ended(config):
+            continue
+        rows = connection.execute(
+            sa.select(_ITEMS.c.id, _ITEMS.c.status, _ITEMS.c.prediction_id)
+            .where(_ITEMS.c.batch_id == batch_id, _ITEMS.c.status.in_(FINISHED), replaced)
+            .order_by(_ITEMS.c.position)
+        ).all()
+        if not rows:
+            continue
+        for ids in chunked([item_id for item_id, _, _ in rows]):
+            connection.execute(
+                _ITEMS.update().where(_ITEMS.c.id.in_(ids)).values(status=SUPERSEDED, updated_at=now)
+            )
+        for ids in chunked([p for _, _, p in rows if p is not None]):
+            connection.execute(
+                _PREDICTIONS.update()
+                .where(_PREDICTIONS.c.id.in_(ids), _PREDICTIONS.c.batch_id == batch_id)
+                .values(batch_id=None)
+            )
+        gone_done = sum(1 for _, status, _ in rows if status == "done")
+        connection.execute(
+            _BATCHES.update()
+            .where(_BATCHES.c.id == batch_id)
+            .values(
+                total=max(int(total) - len(rows), 0),
+                done_count=max(int(done) - gone_done, 0),
+                error_count=max(int(errors) - (len(rows) - gone_done), 0),
+            )
+        )
+        found[int(batch_id)] = len(rows)
+    return found
