@@ -14,6 +14,7 @@ from longbert.ui import charts
 from longbert.ui.evaluation import evaluate_upload
 from longbert.ui.formatting import md
 from longbert.ui.model_admin import (
+    classifier_keys,
     default_model,
     delete_checkpoint,
     model_label_sets,
@@ -137,13 +138,19 @@ if rows:
     picked = st.selectbox("Details of", range(len(rows)), key="models:detail",
                           format_func=lambda i: f"{rows[i]['name']} ({rows[i]['folder']})")
     choice = checkpoints[picked]
-    default = default_model(store, [c.key for c in checkpoints])
+    # Only a classifier can be the default: the other pages offer nothing else.
+    default = default_model(store, classifier_keys(checkpoints))
+    encoder = choice.kind == "encoder"
     st.caption("Default model of every page: "
                + ("zero-shot" if default == ZERO_SHOT_KEY else md(Path(default).name))
                + ". A newly trained model never becomes the default by itself.")
     left, middle, right = st.columns(3)
+    if encoder:
+        st.caption(f"{md(choice.title)} is an adapted encoder: a starting point for training "
+                   "(Train page, *Start from*) or for zero-shot labelling, not a classifier. It "
+                   "cannot be the default model or be evaluated on labelled documents.")
     if left.button("Make it the default model", key="models:default",
-                   disabled=default == choice.key,
+                   disabled=default == choice.key or encoder,
                    help="Every page (and every browser session) starts with this model."):
         set_default_model(store, choice.key)
         st.session_state.pop("shared:model", None)
@@ -165,8 +172,9 @@ if rows:
                 st.session_state["models:done"] = f"Deleted {md(choice.title)}."
                 st.session_state.pop("shared:model", None)
                 st.rerun()
-    with st.expander("Evaluate on a labelled file"):
-        _evaluate(choice)
+    if not encoder:
+        with st.expander("Evaluate on a labelled file"):
+            _evaluate(choice)
     left, right = st.columns(2)
     with left:
         st.markdown("**Configuration**")

@@ -4,16 +4,18 @@ background with a live loss/metric chart. ``python -m longbert.train`` is the fu
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from app_pages import resources, widgets
+from longbert.config_fields import check_name
 from longbert.errors import LongBertError
+from longbert.settings import models_dir
+from longbert.training.config import TrainConfig, TrainConfigError
 from longbert.ui import charts
+from longbert.ui.correction_texts import correction_set_title, corrections_by_label_set_with_texts
 from longbert.ui.corrections import export_without_conflicts
 from longbert.ui.formatting import format_duration, plural
 from longbert.ui.jobs import Job
@@ -25,14 +27,23 @@ from longbert.ui.training import (
     OptionSpec,
     advanced_specs,
     build_config,
-    corrections_by_label_set,
     export_corrections,
     few_shot_method_help,
+    label_set_title,
     mode_help,
     option_specs,
     save_upload,
     training_work,
     write_descriptions,
+)
+from longbert.ui.training_runs import (
+    InterruptedRun,
+    check_corrections_labels,
+    data_folder,
+    interrupted_run,
+    name_problem,
+    resume_config,
+    tidy_training_data,
 )
 from longbert.ui.uploads import (
     COLUMN_OPTIONS,
@@ -56,21 +67,23 @@ columns: dict[str, Any] = {}
 columns_ok = True
 chosen = None
 if source == SOURCES[0]:
-    by_label_set = corrections_by_label_set(store)  # label set name -> one set per model
+    # label set name -> one set per model, and the distinct texts corrected under it
+    by_label_set = corrections_by_label_set_with_texts(store)
     if by_label_set:
         def _set_title(name: str) -> str:
-            return f"{name} · {plural(sum(c.documents for c in by_label_set[name]), 'document')}"
+            return f"{name} · {plural(by_label_set[name].texts, 'document')}"
 
         picked = st.selectbox(
             "Label set", list(by_label_set), key="train:label_set", format_func=_set_title,
             help="The corrections made under one label set (Classify, Batch label and History "
             "show each prediction's label set).")
-        made_with = {c.key: c for c in by_label_set.get(picked, [])}
+        made_with = {c.key: c for c in (by_label_set[picked].sets if picked in by_label_set else [])}
         if len(made_with) > 1:
-            # The export never mixes models' predictions: one model's corrections at a time.
+            # The export never mixes models' predictions: one model's corrections at a time
+            # (two versions of one label set, edited between labellings, differ by their labels).
             chosen = made_with[st.selectbox(
                 "Corrections of the predictions made with", list(made_with), key="train:corrections",
-                format_func=lambda k: f"{made_with[k].model} ({plural(made_with[k].documents, 'document')})")]
+                format_func=lambda k: correction_set_title(made_with[k]))]
         elif made_with:
             chosen = next(iter(made_with.values()))
             st.caption(f"Labels {', '.join(chosen.labels)}; predictions made with {chosen.model}.")
@@ -156,7 +169,15 @@ with st.expander("Advanced options"):
             halves = st.columns(2)
             for i, spec in enumerate(specs):
                 with halves[i % 2]:
-                    values[spec.name] = _widget(spec, f"train:{spec.name}")
+                    if spec.name == "multi_label" and chosen is not None and source == SOURCES[0]:
+                        # The corrections are of a single- or multi-label model: their kind.
+                        values[spec.name] = st.checkbox(
+                            spec.label, value=chosen.multi_label, disabled=True,
+                            key=f"train:multi_label:corrections:{chosen.multi_label}",
+                            help="Set by the corrections chosen: the model they were made with "
+                            f"is {'multi' if chosen.multi_label else 'single'}-label.")
+                    else:
+                        values[spec.name] = _widget(spec, f"train:{spec.name}")
 values.update(columns)
 # Small runs report every step, so the live chart moves from the first steps on.
 documents = chosen.documents if chosen is not None else (
@@ -169,8 +190,27 @@ start = st.button("Start training", type="primary", key="train:start",
                   or (source == SOURCES[1] and (upload is None or not columns_ok)))
 
 
+def _submit(config: TrainConfig) -> Job:
+    """Run ``config`` in the background; at its end, the kept training data that no resumable
+    state needs is removed (a stopped run's stays for its resume)."""
+    output = config.output_path
+    return resources.jobs().submit(
+        training_work(config, train_and_judge, cleanup=lambda: tidy_training_data(output)),
+        title=config.name, kind="train", meta={"output": str(output)},
+    )
+
+
 def _start() -> Job:
-    folder = Path(tempfile.mkdtemp(prefix="longbert-train-"))
+    if chosen is not None and upload is None:  # corrections of a single- or multi-label model
+        values["multi_label"] = chosen.multi_label
+    # Every option, the name and whether it is free are checked before anything is written.
+    checked = build_config(values, train_path="corrections.jsonl", strategy=strategy)
+    if (problem := name_problem(checked)) is not None:
+        raise TrainConfigError(problem)
+    output = checked.output_path
+    tidy_training_data(output)  # earlier runs' data that nothing needs any more
+    # Kept beside the run's state: a stopped run resumes from this very file.
+    folder = data_folder(output)
     try:
         if upload is not None:
             path = save_upload(upload.name, upload.getvalue(), folder)
@@ -181,15 +221,38 @@ def _start() -> Job:
         else:
             path = export_corrections(store, folder, chosen)  # a conflict: a StoreError naming it
         if chosen is not None and upload is None:  # few-shot learns from the label set's descriptions
+            check_corrections_labels(path, label_set_title(chosen))
             values["label_descriptions"] = write_descriptions(store, chosen.label_set_name, folder)
         config = build_config(values, train_path=str(path), strategy=strategy)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        tidy_training_data(output)
         raise
-    return resources.jobs().submit(
-        training_work(config, train_and_judge, cleanup=lambda: shutil.rmtree(folder, ignore_errors=True)),
-        title=config.name, kind="train", meta={"output": str(config.output_path)},
-    )
+    return _submit(config)
+
+
+def _offer_resume(run: InterruptedRun, key: str) -> None:
+    """A button continuing ``run`` here (as ``python -m longbert.train --resume`` would)."""
+    if run.missing_data:
+        st.caption(f"It cannot be resumed: its training data is gone ({', '.join(run.missing_data)}).")
+        return
+    if st.button(f"Resume '{run.name}'", key=key, type="primary",
+                 disabled=bool(resources.jobs().running("train"))):
+        try:
+            resumed = _submit(resume_config(run))
+        except LongBertError as error:
+            st.error(str(error))
+            return
+        st.session_state["train:job"] = resumed.id
+        st.rerun()
+
+
+def _typed_run() -> InterruptedRun | None:
+    """The interrupted run under the name typed, if any."""
+    try:
+        check_name(str(values.get("name") or ""), TrainConfigError)
+        return interrupted_run(models_dir() / str(values["name"]))
+    except (LongBertError, OSError, ValueError):
+        return None
 
 
 if start:
@@ -201,6 +264,12 @@ if start:
         st.session_state["train:job"] = job.id
 
 job = resources.jobs().get(st.session_state.get("train:job")) or (running[0] if running else None)
+typed = _typed_run()
+if typed is not None and (job is None or job.meta.get("output") != str(typed.folder)):
+    st.info(f"'{typed.name}' is an interrupted run, stopped after {typed.epoch} of "
+            f"{plural(typed.epochs, 'epoch')}: resume it, or start a new run under another name "
+            "(or with **overwrite** ticked under Advanced options, Run tab).")
+    _offer_resume(typed, "train:resume-name")
 if job is None:
     st.stop()
 
@@ -227,10 +296,19 @@ else:
         if output and st.button("Use it on the Classify page", key="train:use"):
             st.session_state["shared:model"] = str(Path(output).resolve())
             st.switch_page("app_pages/classify.py")
-    elif snapshot.status == "cancelled":
-        st.warning("Training was stopped. Fine-tuning continues with `python -m longbert.train "
-                   "--resume` and the same name; a few-shot run keeps no state: start it again.")
     else:
-        st.error(f"Training failed: {snapshot.error}")
+        if snapshot.status == "cancelled":
+            st.warning("Training was stopped.")
+        else:
+            st.error(f"Training failed: {snapshot.error}")
+        stopped = interrupted_run(Path(job.meta["output"])) if job.meta.get("output") else None
+        if stopped is not None:
+            st.info(f"Its state after {stopped.epoch} of {plural(stopped.epochs, 'epoch')} and a "
+                    f"copy of its training data are kept in `{stopped.folder}`. Resume it here, or "
+                    f"from a terminal with `{stopped.command}`.")
+            _offer_resume(stopped, "train:resume")
+        elif snapshot.status == "cancelled":
+            st.caption("It saved no state to resume from (a few-shot run keeps none, a fine-tuning "
+                       "run saves it when stopped): start it again.")
     if snapshot.events:
         st.plotly_chart(charts.training_figure(snapshot.events), key="train:final")

@@ -53,9 +53,27 @@ def require_choices(config: Any, names: Iterable[str], error: type[Exception]) -
             raise error(f"--{flag(name)} must be one of {', '.join(choices)}, got {getattr(config, name)!r}.")
 
 
+#: The longest folder name most file systems take, in bytes (a name is stored as UTF-8): the
+#: store's model names allow 255 characters, so a name of accented letters can fit the store and
+#: still be refused by the file system -- the byte count is the one that holds.
+NAME_BYTES = 255
+
+
 def check_name(name: str, error: type[Exception]) -> None:
-    """Raise ``error`` unless ``name`` is a plain folder name (not empty, no ``/``, not starting
-    with ``.``): a model's name is its folder under the models folder, so ``..`` or ``a/b``
-    would write beside or above it, and hidden names are the staging folders' own."""
-    if not name or "/" in name or name.startswith("."):
+    """Raise ``error`` unless ``name`` is a plain folder name: not empty or blank, no ``/`` or
+    NUL, not starting with ``.``, at most :data:`NAME_BYTES` bytes in UTF-8. A model's name is
+    its folder under the models folder, so ``..`` or ``a/b`` would write beside or above it,
+    and hidden names are the staging folders' own. A blank name or one the file system refuses
+    must fail here, before the run: found only when the model is saved, it costs the whole run
+    (a blank folder name is even made, then listed by the pickers)."""
+    if not name or not name.strip():
+        raise error(f"--name must be a plain folder name with a visible character, got {name!r}.")
+    if "/" in name or "\0" in name or name.startswith("."):
         raise error(f"--name must be a plain folder name, got {name!r}.")
+    size = len(name.encode("utf-8", errors="surrogatepass"))
+    if size > NAME_BYTES:
+        raise error(
+            f"--name is {size} bytes long in UTF-8 ({len(name)} characters; accented and other "
+            f"non-ASCII letters take 2 to 4 bytes each): a model's folder name may have at most "
+            f"{NAME_BYTES} bytes. Choose a shorter name; '{name[:40]}…' is too long."
+        )

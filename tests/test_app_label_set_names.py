@@ -60,7 +60,8 @@ def test_train_page_picks_corrections_by_label_set_name(app: AppTest) -> None:
     assert_ok(app)
     picker = app.selectbox(key="train:label_set")
     assert set(picker.options) == {
-        "Topics · 9 documents", "Stance · 5 documents", "unnamed label set (yes/no) · 4 documents"}
+        # Topics: 6 texts, 3 of them corrected again for news-v1: each text counted once.
+        "Topics · 6 documents", "Stance · 5 documents", "unnamed label set (yes/no) · 4 documents"}
     picker.set_value("Stance").run()
     assert_ok(app)
     # One model under that name: nothing more to choose, the caption says what it is.
@@ -71,7 +72,8 @@ def test_train_page_picks_corrections_by_label_set_name(app: AppTest) -> None:
     assert_ok(app)
     # Used with two models: the export never mixes them, so the page asks which.
     made_with = app.selectbox(key="train:corrections")
-    assert sorted(made_with.options) == ["news-v1 (3 documents)", "zero-shot:minilm (6 documents)"]
+    assert sorted(made_with.options) == ["news-v1 · sport, politics · 3 documents",
+                                         "zero-shot:minilm · sport, politics · 6 documents"]
     made_with.set_value("\x1f".join(["news-v1", *sorted(TOPICS)])).run()
     assert_ok(app)
     assert any("3 documents with a corrected" in c.value for c in app.caption)

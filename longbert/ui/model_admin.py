@@ -11,11 +11,11 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from longbert.checkpoints import MANIFEST
+from longbert.checkpoints import MANIFEST, is_checkpoint, read_manifest
 from longbert.errors import LongBertError
 from longbert.settings import models_dir
 from longbert.store import Store
-from longbert.ui.models import ZERO_SHOT_KEY
+from longbert.ui.models import ZERO_SHOT_KEY, ModelChoice
 
 #: The store setting naming the default model (a checkpoint folder or ``zero-shot``).
 DEFAULT_MODEL_SETTING = "default_model"
@@ -29,9 +29,30 @@ def default_model(store: Store, keys: list[str] | None = None) -> str:
     return chosen
 
 
+def classifier_keys(choices: Sequence[ModelChoice]) -> list[str]:
+    """The keys of the classifiers among ``choices``: what the default model may be (the pages
+    offer classifiers and zero-shot; an adapted encoder made the default would leave every page
+    on zero-shot while the Models page named the encoder)."""
+    return [c.key for c in choices if c.kind == "classifier"]
+
+
 def set_default_model(store: Store, key: str) -> None:
-    """Make ``key`` (a checkpoint folder or ``zero-shot``) the default model of every page."""
+    """Make ``key`` (a classifier's checkpoint folder or ``zero-shot``) the default model of
+    every page. LongBertError for an encoder checkpoint: it labels nothing by itself."""
+    if key != ZERO_SHOT_KEY and _kind(Path(key)) == "encoder":
+        raise LongBertError(
+            f"'{Path(key).name}' is an adapted encoder, a starting point for training or "
+            "zero-shot, not a classifier: it cannot be the default model."
+        )
     store.set_setting(DEFAULT_MODEL_SETTING, None if key == ZERO_SHOT_KEY else key)
+
+
+def _kind(folder: Path) -> str | None:
+    """The checkpoint kind ``folder``'s manifest names (None: no readable manifest)."""
+    try:
+        return read_manifest(folder).kind if is_checkpoint(folder) else None
+    except LongBertError:
+        return None
 
 
 def delete_checkpoint(store: Store, folder: str | Path, root: str | Path | None = None) -> None:

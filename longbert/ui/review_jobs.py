@@ -169,6 +169,7 @@ def retrain_config(
         )
     values: dict[str, Any] = {
         "train": str(path),
+        "multi_label": queue.multi_label,  # the queue's labels are lists for a multi-label model
         "mode": mode,
         "few_shot_method": few_shot_method,
         "few_shot_max_steps": few_shot_max_steps,
