@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.correction_sets import conflicting_labels, document_names, votes_by_question
-from longbert.store.corrections import _check_in_force
+from longbert.store.corrections import _check_in_force, check_correction_labels
 from longbert.store.engine import Database, chunked, get_row
 from longbert.store.in_force import LabelInForce, corrections_in_force, label_key
-from longbert.store.records import ConfirmOutcome, CorrectionConflict
+from longbert.store.records import ConfirmOutcome, CorrectionChangedError, CorrectionConflict
 from longbert.store.schema import CorrectionRow, ModelRow, PredictionRow, utcnow
 
 #: The note a bulk confirm leaves on each correction it records (History shows it).
@@ -104,6 +104,56 @@ def _in_force_elsewhere(session: Session, document_ids: Iterable[int]) -> dict[i
     return found
 
 
+def _lock_text(session: Session, ids: list[int]) -> dict[int, PredictionRow]:
+    """Lock the predictions ``ids`` and every other prediction of the first one's text, in id
+    order (like bulk confirm), so no person's label lands on any of them between the checks of
+    :func:`_settled` and its writes (SQLite serialises writes already). Returns the rows of
+    ``ids``."""
+    first = get_row(session, PredictionRow, ids[0], f"There is no prediction {ids[0]}.")
+    same_text = session.scalars(
+        select(PredictionRow.id).where(PredictionRow.document_id == first.document_id)
+    )
+    rows: dict[int, PredictionRow] = {}
+    for prediction_id in sorted({*ids, *same_text}):
+        if prediction_id in ids:
+            missing = f"There is no prediction {prediction_id}."
+            rows[prediction_id] = get_row(session, PredictionRow, prediction_id, missing, lock=True)
+        else:
+            session.get(PredictionRow, prediction_id, with_for_update=True)
+    return rows
+
+
+def _check_not_shown(session: Session, kept: LabelInForce, ids: list[int]) -> None:
+    """Raise CorrectionChangedError where a prediction of ``kept``'s text and question (label
+    set and kind) that was not shown carries a person's label other than the kept one: settling
+    would leave the text in conflict, and that label, unseen, must not be overruled."""
+    newer = [
+        vote
+        for vote in corrections_in_force(session, [PredictionRow.document_id == kept.document_id])
+        if vote.prediction_id not in ids
+        and (vote.label_set_key, vote.multi_label) == (kept.label_set_key, kept.multi_label)
+        and vote.key != kept.key
+    ]
+    if newer:
+        which = "; ".join(
+            f"#{v.prediction_id} {v.model}: {_quoted(v.key)}, from {v.created_at:%Y-%m-%d %H:%M} UTC"
+            for v in newer
+        )
+        raise CorrectionChangedError(
+            f"The conflict over {kept.document_name} is not the one shown here: "
+            f"{'a person has' if len(newer) == 1 else 'people have'} also labelled "
+            f"{'another prediction' if len(newer) == 1 else f'{len(newer)} other predictions'} of it "
+            f"with the same labels otherwise than {_quoted(kept.key)} ({which}). Nothing was saved, "
+            "so that label stands. Look at the conflict again (History shows every answer) and "
+            "settle it once more."
+        )
+
+
+def _quoted(key: str) -> str:
+    """A label key as messages show it (a multi-label answer may be no label at all)."""
+    return f"'{key}'" if key else "no label"
+
+
 def _settled(session: Session, keep: int, shown: Mapping[int, int], note: str | None) -> list[int]:
     """:meth:`ConflictsMixin.settle_conflict`'s work, in its transaction."""
     ids = sorted({int(p) for p in shown})
@@ -112,8 +162,8 @@ def _settled(session: Session, keep: int, shown: Mapping[int, int], note: str | 
             f"Settling a conflict needs the prediction whose label is kept (#{keep}) and at least "
             f"one other among the predictions shown, got {', '.join(f'#{p}' for p in ids) or 'none'}."
         )
-    for prediction_id in ids:  # locked in id order, then checked: nothing saved since is overruled
-        get_row(session, PredictionRow, prediction_id, f"There is no prediction {prediction_id}.", lock=True)
+    rows = _lock_text(session, ids)
+    for prediction_id in ids:  # checked once locked: nothing saved since is overruled
         _check_in_force(session, prediction_id, int(shown[prediction_id]))
     votes = {v.prediction_id: v for v in corrections_in_force(session, [PredictionRow.id.in_(ids)])}
     kept = votes[keep]
@@ -124,13 +174,16 @@ def _settled(session: Session, keep: int, shown: Mapping[int, int], note: str | 
             "Only predictions of one text made with one label set (by models of one kind) can "
             f"settle a conflict; {', '.join(f'#{p}' for p in ids)} are not."
         )
+    _check_not_shown(session, kept, ids)
+    wanted = list(kept.labels) if kept.multi_label else [kept.label]
     text = note or f"settled a conflict: '{kept.label}' as on #{keep} ({kept.model})"
     added: list[CorrectionRow] = []
     for vote in other:
         if vote.key == kept.key:
             continue
-        row = CorrectionRow(prediction_id=vote.prediction_id, label=kept.label,
-                            labels=list(kept.labels), note=text, created_at=utcnow())  # fmt: skip
+        check_correction_labels(session, rows[vote.prediction_id], wanted)  # as add_correction does
+        row = CorrectionRow(prediction_id=vote.prediction_id, label=", ".join(wanted),
+                            labels=wanted, note=text, created_at=utcnow())  # fmt: skip
         session.add(row)
         added.append(row)
     session.flush()
@@ -172,10 +225,14 @@ class ConflictsMixin:
         in force now, nothing is saved -- a label set since is never overruled.
 
         Raises:
-            CorrectionChangedError: a label in force changed since the conflict was read.
+            CorrectionChangedError: a label in force changed since the conflict was read, or
+                another prediction of the text with the same labels (not in ``shown``) carries
+                a person's label other than the kept one -- settling would leave the text in
+                conflict, and that label was not seen, so it is not overruled either.
             RecordNotFoundError: no such prediction.
-            StoreError: ``keep`` is not among ``shown``, or the predictions are not of one text,
-                label set and kind.
+            StoreError: ``keep`` is not among ``shown``, the predictions are not of one text,
+                label set and kind, or the kept label is not one a prediction it would be
+                saved on may carry (as :meth:`add_correction` checks).
         """
         return self._db.write(lambda session: _settled(session, int(keep), shown, note))
 

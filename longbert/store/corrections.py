@@ -76,6 +76,23 @@ def _check_in_force(session: Session, prediction_id: int, expected: int | None) 
     )
 
 
+def check_correction_labels(session: Session, row: PredictionRow, wanted: Sequence[str]) -> None:
+    """Raise StoreError unless ``wanted`` may be a correction of prediction ``row``: labels of
+    its model or its label set, exactly one for a single-label model. Every writer of a
+    person's label calls it (:meth:`CorrectionsMixin.add_correction`, settling a conflict), so
+    none saves a label the prediction's question does not have."""
+    model = session.get_one(ModelRow, row.model_id)
+    known = list(dict.fromkeys([*model.labels, *row.probabilities]))
+    unknown = [item for item in wanted if item not in known]
+    if unknown:
+        raise StoreError(
+            f"Unknown label(s) {', '.join(map(repr, unknown))} for model '{model.name}'; "
+            f"its labels are {', '.join(known)}."
+        )
+    if not model.multi_label and len(wanted) != 1:
+        raise StoreError(f"Model '{model.name}' is single-label: a correction needs exactly one label.")
+
+
 def correction_record(row: CorrectionRow) -> CorrectionRecord:
     """The record of a correction row."""
     return CorrectionRecord(
@@ -123,18 +140,7 @@ class CorrectionsMixin:
             )
             if in_force != UNCHECKED:
                 _check_in_force(session, prediction_id, in_force)
-            model = session.get_one(ModelRow, row.model_id)
-            known = list(dict.fromkeys([*model.labels, *row.probabilities]))
-            unknown = [item for item in wanted if item not in known]
-            if unknown:
-                raise StoreError(
-                    f"Unknown label(s) {', '.join(map(repr, unknown))} for model '{model.name}'; "
-                    f"its labels are {', '.join(known)}."
-                )
-            if not model.multi_label and len(wanted) != 1:
-                raise StoreError(
-                    f"Model '{model.name}' is single-label: a correction needs exactly one label."
-                )
+            check_correction_labels(session, row, wanted)
             correction = CorrectionRow(
                 prediction_id=prediction_id,
                 label=", ".join(wanted),

@@ -55,8 +55,9 @@ def answer_title(conflict: TextConflict, answer: str) -> str:
 def settle(store: Store, conflict: TextConflict, answer: str, note: str | None = None) -> str:
     """Keep ``answer`` for ``conflict``'s text: it is saved on each prediction carrying another
     label (:meth:`Store.settle_conflict`), judged against the labels in force ``conflict`` was
-    read with -- a label set since is never overruled (CorrectionChangedError, nothing saved).
-    Returns what to tell the person.
+    read with -- a label set since is never overruled, nor one on a prediction of the text the
+    conflict did not show (CorrectionChangedError, nothing saved: the page shows the conflict
+    again). Returns what to tell the person, true whatever else is saved on the text.
 
     Raises:
         StoreError: ``answer`` is not one of the conflict's answers, or what the store raises.
@@ -68,10 +69,22 @@ def settle(store: Store, conflict: TextConflict, answer: str, note: str | None =
             f"({', '.join(repr(a) for a in answers(conflict))}): nothing was saved."
         )
     saved = store.settle_conflict(kept[-1].prediction_id, conflict.shown, note=note)
+    # The store saved on exactly these (their labels were still the ones shown) and refused if
+    # any other prediction of the text with these labels carries a different person's label:
+    # so every person's label on the text under this label set now says ``answer``. Predictions
+    # no person labelled keep the model's label, so the message claims nothing about those.
     changed = [v.prediction_id for v in conflict.in_force if v not in kept]
-    label = f"'{answer}'" if answer else "no label"
+    label = f"'{answer}'" if answer else "no label applies"
+    if saved:
+        what = (
+            f"{len(saved)} new correction{'s' if len(saved) != 1 else ''}, on "
+            f"{', '.join(f'#{p}' for p in changed)}; "
+            f"{'their earlier labels stay' if len(saved) != 1 else 'its earlier label stays'} in "
+            f"{'their' if len(saved) != 1 else 'its'} history"
+        )
+    else:  # not reached from History (a conflict has another answer), kept for a true message
+        what = "no new correction was needed"
     return (
-        f"Settled {conflict.document_name}: {label} is now the label in force on every prediction "
-        f"of it under this label set ({len(saved)} new correction{'s' if len(saved) != 1 else ''}, "
-        f"on {', '.join(f'#{p}' for p in changed)}; their earlier labels stay in their history)."
+        f"Settled {conflict.document_name}: people's labels on it under this label set now all "
+        f"say {label} ({what})."
     )
