@@ -4,13 +4,13 @@ corrections in the background, then it is listed and used. Minutes on a CPU: mar
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from longbert.store import get_store
+from tests.helpers.app_testing import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -23,17 +23,6 @@ POLITICS = ["Parliament passed the budget law after a long debate.",
             "The minister answered questions from the opposition.",
             "Voters went to the polls in the general election.",
             "The government announced new rules on taxes."]
-
-
-def _wait(at: AppTest, done, timeout: float = 600) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run(timeout=120)
-        assert not at.exception, [e.value for e in at.exception]
-        if done(at):
-            return
-        time.sleep(1)
-    raise AssertionError("timed out")
 
 
 def test_zero_shot_batch_confirm_train_then_use(tmp_path: Path,
@@ -49,7 +38,7 @@ def test_zero_shot_batch_confirm_train_then_use(tmp_path: Path,
     at.file_uploader(key="batch:files").set_value(files)
     at.run()
     at.button(key="batch:start").click().run()
-    _wait(at, lambda a: bool(a.data_editor))
+    wait_until(at, lambda a: bool(a.data_editor), timeout=600, run_timeout=120, poll=1)
     at.button(key="batch:confirm").click().run()  # a person checked the pre-labels
     assert sum(1 for r in get_store().history().rows if r.corrected_label) == 8
 
@@ -59,7 +48,7 @@ def test_zero_shot_batch_confirm_train_then_use(tmp_path: Path,
     at.number_input(key="train:epochs").set_value(1)
     at.number_input(key="train:batch_size").set_value(4)
     at.button(key="train:start").click().run()
-    _wait(at, lambda a: bool(a.success) or bool(a.error))
+    wait_until(at, lambda a: bool(a.success) or bool(a.error), timeout=600, run_timeout=120, poll=1)
     assert not at.error, [e.value for e in at.error]
     assert "first-model" in at.success[0].value
     assert at.get("plotly_chart")  # the loss/metric chart of the finished run

@@ -5,7 +5,6 @@ shared through ``st.cache_resource``."""
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from longbert.store import get_store
-from tests.helpers.app_testing import assert_ok, fake_checkpoint, fresh_app
+from tests.helpers.app_testing import assert_ok, fake_checkpoint, fresh_app, wait_until
 
 SPORT = "The striker scored twice and the team won the championship final in extra time. "
 POLITICS = "Parliament passed the budget law after a long debate between the government and "
@@ -27,17 +26,6 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
     at = fresh_app(tmp_path, monkeypatch, timeout=180)
     at.run()
     yield at
-
-
-def _wait(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at.run()
-        assert_ok(at)
-        if done(at):
-            return
-        time.sleep(0.5)
-    raise AssertionError("the page did not reach the expected state in time")
 
 
 def test_every_page_has_its_widgets(app: AppTest) -> None:
@@ -181,7 +169,7 @@ def test_batch_labels_uploads_with_error_rows_and_saves_corrections(app: AppTest
     app.run()
     app.button(key="batch:start").click().run()
     assert_ok(app)
-    _wait(app, lambda a: bool(a.data_editor))
+    wait_until(app, lambda a: bool(a.data_editor))
     assert any("Done:" in s.value for s in app.success)
     frame = app.data_editor[0].value
     by_name = dict(zip(frame["document"], frame["status"], strict=True))
@@ -268,7 +256,7 @@ def test_history_filters_opens_a_prediction_and_resumes_a_batch(app: AppTest) ->
     assert_ok(app)
     assert app.title[0].value == "Batch label"  # st.switch_page took us there
     app.switch_page("app_pages/batch.py")  # AppTest re-requests the page it was told last
-    _wait(app, lambda a: bool(a.data_editor))
+    wait_until(app, lambda a: bool(a.data_editor))
     assert store.get_batch(batch_id).status == "done"
     assert set(app.data_editor[0].value["label"]) == {"sport", "politics"}
 

@@ -7,8 +7,7 @@ page's words (a taken name, corrections of one label only, a blank or too long n
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from longbert.document import Document
 from longbert.store import Store, get_store
-from tests.helpers.app_testing import assert_ok, fake_checkpoint, fresh_app
+from tests.helpers.app_testing import assert_ok, fake_checkpoint, fresh_app, wait_until
 from tests.helpers.classifier_factories import save_tiny_encoder
 from tests.helpers.store_factories import make_document, make_prediction
 from tests.helpers.train_fixtures import TRAIN_ENCODER
@@ -71,15 +70,6 @@ def _start(app: AppTest, name: str, **numbers: float) -> None:
     assert_ok(app)
 
 
-def _wait(app: AppTest, done: Callable[[AppTest], bool], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not done(app):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
-        app.run()
-        assert_ok(app)
-
-
 def _finished(app: AppTest) -> bool:
     return bool(app.success or app.error or app.warning)
 
@@ -100,7 +90,7 @@ def test_multi_label_corrections_train_a_multi_label_model(app: AppTest, tmp_pat
     box = next(c for c in app.checkbox if c.key.startswith("train:multi_label"))
     assert box.value is True and box.disabled  # the corrections' kind, not a choice
     _start(app, "ml")
-    _wait(app, _finished)
+    wait_until(app, _finished, timeout=300)
     assert not app.error, [e.value for e in app.error]
     manifest = json.loads((tmp_path / "models" / "ml" / "longbert.json").read_text())
     assert manifest["multi_label"] is True and set(manifest["labels"]) == set(TOPICS)

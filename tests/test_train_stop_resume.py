@@ -13,7 +13,7 @@ import re
 import shlex
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from longbert.runs import last_folder
 from longbert.store import get_store
 from longbert.train import main
 from longbert.ui.training_runs import DATA_FOLDER, interrupted_run, tidy_training_data
-from tests.helpers.app_testing import APP, assert_ok, fresh_app
+from tests.helpers.app_testing import APP, assert_ok, fresh_app, wait_until
 from tests.helpers.classifier_factories import save_tiny_encoder
 from tests.helpers.store_factories import make_prediction
 from tests.helpers.train_fixtures import TRAIN_ENCODER, make_rows
@@ -80,15 +80,6 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_encoder: Path) -> 
     yield at
 
 
-def _wait(app: AppTest, done: Callable[[AppTest], bool], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not done(app):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
-        app.run()
-        assert_ok(app)
-
-
 def _keys(app: AppTest) -> set[str]:
     return {b.key for b in app.button}
 
@@ -102,9 +93,9 @@ def _start_and_stop(app: AppTest, models: Path) -> Path:
     app.number_input(key="train:batch_size").set_value(4)
     app.button(key="train:start").click().run()
     assert_ok(app)
-    _wait(app, lambda a: "train:stop" in _keys(a))
+    wait_until(app, lambda a: "train:stop" in _keys(a), timeout=300)
     app.button(key="train:stop").click().run()
-    _wait(app, lambda a: bool(a.warning))
+    wait_until(app, lambda a: bool(a.warning), timeout=300)
     assert [w.value for w in app.warning] == ["Training was stopped."]
     folder = models / "desk-ft"
     assert last_folder(folder) is not None
@@ -135,7 +126,7 @@ def test_the_page_resumes_the_stopped_run_and_then_drops_its_data(app: AppTest,
     assert "train:resume" in _keys(app)
     app.button(key="train:resume").click().run()
     assert_ok(app)
-    _wait(app, lambda a: bool(a.success) or bool(a.error))
+    wait_until(app, lambda a: bool(a.success) or bool(a.error), timeout=300)
     assert not app.error, [e.value for e in app.error]
     assert "desk-ft" in app.success[0].value
     assert is_checkpoint(folder) and last_folder(folder) is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,24 @@ def fresh_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeout: float = 
 def assert_ok(at: AppTest) -> None:
     """The last run raised no exception (the exceptions' messages shown if it did)."""
     assert not at.exception, [e.value for e in at.exception]
+
+
+def wait_until(at: AppTest, done: Callable[[AppTest], bool], timeout: float = 120,
+               run_timeout: float | None = None, poll: float = 0.5) -> None:
+    """Rerun the page every ``poll`` seconds (each run must raise nothing) until ``done(at)``:
+    how a test waits for a background job the page shows. Fails after ``timeout`` seconds;
+    ``run_timeout``: one run's limit (AppTest's default when None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if run_timeout is None:
+            at.run()
+        else:
+            at.run(timeout=run_timeout)
+        assert_ok(at)
+        if done(at):
+            return
+        time.sleep(poll)
+    raise AssertionError(f"the page did not reach the expected state in {timeout:g} s")
 
 
 def fake_checkpoint(models: Path, name: str, labels: list[str], **fields: Any) -> Path:
