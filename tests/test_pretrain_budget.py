@@ -5,13 +5,13 @@ exact whatever the machine's load."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from helpers.classifier_factories import save_tiny_encoder
+from helpers.fake_clock import FakeClock
 from helpers.pretrain_fixtures import pretrain_options
 from helpers.train_fixtures import TRAIN_ENCODER, make_rows, write_jsonl
 from safetensors.torch import load_file
@@ -36,28 +36,6 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def options(encoder: Path, data: Path, **overrides: Any) -> PretrainConfig:
     return pretrain_options(encoder, [data], **{"record": False, "save_every_minutes": 0.0, **overrides})
-
-
-class FakeClock:
-    """``perf_counter`` for the run's clock: time moves only when ``advance`` says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def per_step(self, seconds: float) -> Callable[[dict[str, Any]], None]:
-        """A run's progress callback that makes each optimiser step take ``seconds``."""
-
-        def tick(event: dict[str, Any]) -> None:
-            if event["event"] in ("step", "progress"):
-                self.advance(seconds)
-
-        return tick
 
 
 def encoder_tensors(folder: Path) -> dict[str, torch.Tensor]:
