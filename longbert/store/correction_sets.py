@@ -80,6 +80,7 @@ class _Group:
             latest_at=self.latest_at,
             conflicts=len(conflicts_of(self)),
             label_set_names=tuple(reversed(self.label_set_names)),
+            document_ids=frozenset(self.documents),
         )
 
 

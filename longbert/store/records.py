@@ -177,6 +177,9 @@ class CorrectionSet:
     #: Names of the saved label sets these predictions were made with, most recently used
     #: first (empty for predictions made before label sets had names).
     label_set_names: tuple[str, ...] = ()
+    #: The ids of the texts (documents) its training set has: one text corrected under one label
+    #: set with several models is in several sets, counted once by their union.
+    document_ids: frozenset[int] = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def label_set_name(self) -> str | None:

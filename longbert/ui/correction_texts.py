@@ -3,24 +3,20 @@
 A label set used with several models (zero-shot, then a trained model) has one correction set
 per model, and a text corrected on predictions of both is in both: summing the sets' document
 counts counts it twice ("Desk · 7 documents" for 6 texts). The Train page's label-set picker
-shows the distinct texts instead, read here in the same scan that groups the sets.
+shows the distinct texts instead (each set carries its texts' ids).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from longbert.store import CorrectionSet, Store
-from longbert.ui.training import label_set_title
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+from longbert.ui.training import corrections_by_label_set
 
 
 @dataclass(frozen=True)
 class LabelSetCorrections:
-    """The corrections made under one label set (by its title, :func:`label_set_title`)."""
+    """The corrections made under one label set (by its title, :func:`longbert.ui.training.label_set_title`)."""
 
     title: str
     #: One correction set per model (and labels), most recently corrected first.
@@ -30,25 +26,12 @@ class LabelSetCorrections:
 
 
 def corrections_by_label_set_with_texts(store: Store) -> dict[str, LabelSetCorrections]:
-    """Like :func:`longbert.ui.training.corrections_by_label_set` (same titles, same order), each
-    with its distinct texts counted. One read of the corrections in force; reads no text.
-
-    It reads through the store's database handle because no public store method returns the
-    texts of each correction set (the store's modules are owned elsewhere; a method there
-    could replace this read)."""
-    from longbert.store.correction_sets import scan_sets
-
-    def work(session: Session) -> dict[str, tuple[list[CorrectionSet], set[int]]]:
-        grouped: dict[str, tuple[list[CorrectionSet], set[int]]] = {}
-        for group in scan_sets(session, None):
-            record = group.record()
-            sets, texts = grouped.setdefault(label_set_title(record), ([], set()))
-            sets.append(record)
-            texts.update(group.documents)
-        return grouped
-
-    grouped = store._db.read(work)  # the store's handle: see the docstring
-    return {title: LabelSetCorrections(title, sets, len(texts)) for title, (sets, texts) in grouped.items()}
+    """:func:`longbert.ui.training.corrections_by_label_set` (same titles, same order), each with
+    its distinct texts counted: the union of its sets' text ids. One read; reads no text."""
+    return {
+        title: LabelSetCorrections(title, sets, len(frozenset().union(*(s.document_ids for s in sets))))
+        for title, sets in corrections_by_label_set(store).items()
+    }
 
 
 def correction_set_title(chosen: CorrectionSet) -> str:
