@@ -122,14 +122,23 @@ class Database:
                     return work(joined)
             except DBAPIError as error:
                 raise self.wrap(error) from error
+
+        def attempt() -> T:
+            with self._write_sessions() as session, session.begin():
+                return work(session)
+
+        return self._retrying_locks(attempt)
+
+    def _retrying_locks(self, attempt: Callable[[], T]) -> T:
+        """``attempt()``, tried again (with a growing, jittered delay) while SQLite reports a
+        lock, as :meth:`_wait_to_retry` decides; any other database error as a StoreError."""
         delay = 0.05
         started = time.monotonic()
-        for attempt in range(LOCK_RETRIES + 1):
+        for tries in range(LOCK_RETRIES + 1):
             try:
-                with self._write_sessions() as session, session.begin():
-                    return work(session)
+                return attempt()
             except OperationalError as error:
-                delay = self._wait_to_retry(error, attempt, started, delay)
+                delay = self._wait_to_retry(error, tries, started, delay)
             except DBAPIError as error:
                 raise self.wrap(error) from error
         raise AssertionError("unreachable")  # pragma: no cover
@@ -184,21 +193,18 @@ class Database:
 
     def _begin_writing(self) -> Session:
         """A write session whose transaction has begun (the write lock taken)."""
-        delay = 0.05
-        started = time.monotonic()
-        for attempt in range(LOCK_RETRIES + 1):
+
+        def attempt() -> Session:
             session = self._write_sessions()
             try:
                 session.begin()
                 session.connection()  # BEGIN (IMMEDIATE) now, not at the first statement
-                return session
-            except OperationalError as error:
+            except BaseException:
                 session.close()
-                delay = self._wait_to_retry(error, attempt, started, delay)
-            except DBAPIError as error:
-                session.close()
-                raise self.wrap(error) from error
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise
+            return session
+
+        return self._retrying_locks(attempt)
 
     def read(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one read-only transaction (a consistent snapshot); inside
