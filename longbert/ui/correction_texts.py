@@ -16,7 +16,8 @@ from longbert.ui.training import corrections_by_label_set
 
 @dataclass(frozen=True)
 class LabelSetCorrections:
-    """The corrections made under one label set (by its title, :func:`longbert.ui.training.label_set_title`)."""
+    """The corrections made under one label set (by its title:
+    :func:`longbert.ui.training.label_set_title`)."""
 
     title: str
     #: One correction set per model (and labels), most recently corrected first.
