@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from longbert.errors import StoreError
 from longbert.store.correction_sets import conflicting_labels, document_names, votes_by_question
-from longbert.store.corrections import _check_in_force, check_correction_labels
+from longbert.store.corrections import check_correction_labels, check_in_force
 from longbert.store.engine import Database, chunked, get_row
 from longbert.store.in_force import LabelInForce, corrections_in_force, label_key
 from longbert.store.records import ConfirmOutcome, CorrectionChangedError, CorrectionConflict
@@ -164,7 +164,7 @@ def _settled(session: Session, keep: int, shown: Mapping[int, int], note: str | 
         )
     rows = _lock_text(session, ids)
     for prediction_id in ids:  # checked once locked: nothing saved since is overruled
-        _check_in_force(session, prediction_id, int(shown[prediction_id]))
+        check_in_force(session, prediction_id, int(shown[prediction_id]))
     votes = {v.prediction_id: v for v in corrections_in_force(session, [PredictionRow.id.in_(ids)])}
     kept = votes[keep]
     other = [votes[p] for p in ids if p != keep]

@@ -47,11 +47,20 @@ def _in_force(session: Session, prediction_id: int) -> CorrectionRow | None:
     return None if latest is None else session.get(CorrectionRow, latest)
 
 
-def _check_in_force(session: Session, prediction_id: int, expected: int | None) -> None:
-    """Raise CorrectionChangedError unless the correction in force is ``expected`` (None: none).
+def check_in_force(session: Session, prediction_id: int, expected: int | None) -> None:
+    """Raise CorrectionChangedError unless the correction in force of prediction
+    ``prediction_id`` is the one with id ``expected`` (None: no correction is in force).
 
-    Callers lock the prediction row first, so no other write slips in between this check and
-    their own (SQLite's write transactions are serialised already)."""
+    Every writer that acts on what a person was shown calls it, so an answer given from an
+    out-of-date view never overrules a label someone set since: adding a correction
+    (:meth:`CorrectionsMixin.add_correction` with ``in_force``), taking one back
+    (:meth:`CorrectionsMixin.remove_correction` with ``only_if_in_force``) and settling a
+    conflict (:mod:`longbert.store.conflicts`). The error says what is in force now (its label,
+    note and time) or that the correction shown was taken back.
+
+    Callers lock the prediction row first, in the same write transaction, so no other write
+    slips in between this check and their own (SQLite's write transactions are serialised
+    already)."""
     current = _in_force(session, prediction_id)
     if (current.id if current is not None else None) == expected:
         return
@@ -139,7 +148,7 @@ class CorrectionsMixin:
                 lock=True,
             )
             if in_force != UNCHECKED:
-                _check_in_force(session, prediction_id, in_force)
+                check_in_force(session, prediction_id, in_force)
             check_correction_labels(session, row, wanted)
             correction = CorrectionRow(
                 prediction_id=prediction_id,
@@ -182,7 +191,7 @@ class CorrectionsMixin:
                 lock=only_if_in_force,
             )
             if only_if_in_force:
-                _check_in_force(session, prediction_id, correction_id)
+                check_in_force(session, prediction_id, correction_id)
             statement = select(CorrectionRow).where(CorrectionRow.prediction_id == prediction_id)
             if correction_id is not None:
                 statement = statement.where(CorrectionRow.id == correction_id)
