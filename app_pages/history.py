@@ -23,6 +23,7 @@ from longbert.ui.conflicts import answer_title, answers, conflict_key
 from longbert.ui.conflicts import settle as settle_conflict
 from longbert.ui.formatting import md, plural, progress_text
 from longbert.ui.tables import (
+    EXIT_THRESHOLD_HELP,
     HISTORY_COLUMNS,
     history_export,
     history_labels,
@@ -225,7 +226,9 @@ with listing:
     event = st.dataframe(frame, hide_index=True, on_select="rerun",
                          selection_mode="single-row", key="history:table",
                          column_config=views.column_config(
-                             frame, confidence=st.column_config.NumberColumn(format="percent")))
+                             frame, confidence=st.column_config.NumberColumn(format="percent"),
+                             exit_threshold=st.column_config.Column(
+                                 help=EXIT_THRESHOLD_HELP, alignment="right")))
     selected_rows = list(getattr(getattr(event, "selection", None), "rows", []) or [])
     ticked = newly_selected(selected_rows, st.session_state.get("history:ticked"))
     st.session_state["history:ticked"] = selected_rows

@@ -77,3 +77,23 @@ def warn_if_no_exits(classifier: Any, exit_threshold: float | None, stacklevel: 
     if exit_threshold is not None and not has_exits(classifier):
         name = str(getattr(classifier, "name", "") or "this model")
         warnings.warn(no_exits_message(name, exit_threshold), UserWarning, stacklevel=stacklevel + 1)
+
+
+def recorded_threshold(value: Any) -> float | None:
+    """A prediction's recorded ``extra["exit_threshold"]`` as the threshold it ran at, from 0 to
+    1; None where none is recorded (a model without exits, a prediction saved before thresholds
+    were recorded, or a value that is no number).
+
+    Older versions recorded a threshold as given, out of range included, and the store keeps NaN
+    as the text ``"nan"``; each is read as what it did: at or below 0 (or NaN: no row ever left
+    early) the full model, 0; above 1 every row leaving at the first exit, as at 1. History, the
+    store's exports and the "Why this label" section all read it here, so they agree."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        threshold = float(value)  # a number or its text ("nan"); anything else is none
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(threshold) or threshold <= 0:
+        return 0.0
+    return min(threshold, 1.0)

@@ -34,6 +34,9 @@ EXPORT_FORMATS = ("csv", "jsonl")
 #: Columns of a predictions export, in order. ``final_labels``: the labels in force (the
 #: correction's if any, else the model's chosen ones); ``final_label``: the one label in force, or
 #: for a multi-label model the labels in force joined with ", " ("" for none).
+#: ``exit_threshold``: the early-exit threshold the prediction ran at (0: the full model; empty
+#: for a model without exits and for rows saved before it was recorded); last, so that every
+#: earlier column keeps its place.
 EXPORT_COLUMNS = (
     "id",
     "created_at",
@@ -60,6 +63,7 @@ EXPORT_COLUMNS = (
     "final_labels",
     "label_set",
     "source_fields",
+    "exit_threshold",
 )
 
 Destination = str | os.PathLike[str] | IO[str]
@@ -174,6 +178,7 @@ def _export_record(values: Any, include_text: bool) -> dict[str, Any]:
         "final_labels": final_labels,
         "label_set": row.label_set,
         "source_fields": source_fields,
+        "exit_threshold": row.exit_threshold,
     }
     if include_text:
         record["text"] = values[EXTRA_START + 2]

@@ -20,6 +20,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from longbert.errors import StoreError
+from longbert.exit_threshold import recorded_threshold
 from longbert.store.records import HistoryFilter, HistoryRow
 from longbert.store.schema import CorrectionRow, DocumentRow, ModelRow, PredictionRow
 
@@ -48,6 +49,7 @@ _COLUMNS = (
     PredictionRow.batch_id, PredictionRow.zero_shot,  # 13-14
     Correction.label, Correction.labels, Correction.note, Correction.created_at,  # 15-18
     PredictionRow.label_set, Correction.id, ModelRow.multi_label,  # 19-21
+    PredictionRow.extra,  # 22: read for its "exit_threshold" (to_history_row)
 )  # fmt: skip
 #: Where the ``extra`` columns of :func:`history_select` start in a result row.
 EXTRA_START = len(_COLUMNS)
@@ -97,7 +99,15 @@ def to_history_row(values: Sequence[Any]) -> HistoryRow:
         label_set=values[19],
         correction_id=values[20],
         probabilities={str(k): float(v) for k, v in probabilities.items()},
+        exit_threshold=_exit_threshold(values[22]),
     )
+
+
+def _exit_threshold(extra: Any) -> float | None:
+    """The early-exit threshold a prediction's ``extra`` records (None: none, as in rows saved
+    before it was recorded). The whole ``extra`` is read rather than its one key in SQL: no
+    JSON path function differs between databases, and one odd row cannot fail a page."""
+    return recorded_threshold(extra.get("exit_threshold")) if isinstance(extra, dict) else None
 
 
 def as_list(value: str | Sequence[str]) -> list[str]:

@@ -83,6 +83,11 @@ class HistoryRow:
     #: The id of the correction in force (None: none): what a page that shows
     #: ``corrected_label`` passes back as ``in_force`` when a person changes it.
     correction_id: int | None = None
+    #: The early-exit threshold the prediction ran at, from 0 (the full model) to 1, as its
+    #: ``extra["exit_threshold"]`` records it (:func:`longbert.exit_threshold.recorded_threshold`);
+    #: None for a model without exits and for predictions saved before thresholds were recorded.
+    #: Tells apart two predictions of one early-exit model made at different thresholds.
+    exit_threshold: float | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ it is gone, :class:`ModelUnavailable` says so, and stored explanations can still
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from longbert.checkpoints import is_checkpoint
 from longbert.document import Document
 from longbert.errors import CheckpointError, LongBertError
+from longbert.exit_threshold import recorded_threshold
 from longbert.results import Prediction
 from longbert.settings import DEFAULT_ENCODER, models_dir
 from longbert.store import RecordNotFoundError, Store
@@ -184,17 +184,9 @@ def recorded_exit_threshold(prediction: Prediction) -> float | None:
     Older versions recorded a threshold as given, out of range included; explaining such a
     prediction must not be refused for a value the person never chose now, so it is read as
     what it did: at or below 0 (or NaN: no row ever left early) the full model, above 1 every
-    row leaving at the first exit (as at 1)."""
-    recorded = (prediction.extra or {}).get("exit_threshold")
-    if recorded is None or isinstance(recorded, bool):
-        return None
-    try:
-        value = float(recorded)
-    except (TypeError, ValueError):
-        return None
-    if math.isnan(value) or value <= 0:
-        return 0.0
-    return min(value, 1.0)
+    row leaving at the first exit (as at 1): :func:`longbert.exit_threshold.recorded_threshold`,
+    the rule History and the store's exports read it by too."""
+    return recorded_threshold((prediction.extra or {}).get("exit_threshold"))
 
 
 def exits_text(threshold: float) -> str:

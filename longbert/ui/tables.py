@@ -26,10 +26,19 @@ RESULT_COLUMNS = (
 NO_CORRECTION = "—"
 #: The export columns of the labels in force (:func:`final_label`, :func:`final_labels`).
 FINAL_COLUMNS = ("final_label", "final_labels")
-#: Columns of the History table, in display order.
+#: Columns of the History table, in display order. ``exit_threshold``: the early-exit threshold
+#: the prediction ran at, beside its model (two predictions of one model at different thresholds
+#: differ there); empty for a model without exits.
 HISTORY_COLUMNS = (
     "id", "when", "document", "label", "corrected", "confidence", "strategy", "model",
-    "label_set", "tokens", "latency_ms", "batch", "zero_shot", "explained",
+    "exit_threshold", "label_set", "tokens", "latency_ms", "batch", "zero_shot", "explained",
+)
+#: The History table's help on its ``exit_threshold`` column.
+EXIT_THRESHOLD_HELP = (
+    "The early-exit threshold the prediction ran at (models compressed with --method "
+    "early-exit): 0 is the full model, higher lets more texts leave at an earlier layer (the "
+    "sparse strategy records it but always runs every layer). Empty for a model without early "
+    "exits (and for predictions saved before it was recorded)."
 )
 
 
@@ -266,7 +275,7 @@ def history_row(r: HistoryRow, explained: Sequence[str] = ()) -> dict[str, Any]:
         "id": r.id, "when": r.created_at.strftime("%Y-%m-%d %H:%M"), "document": r.document_name,
         "label": label, "corrected": corrected,
         "confidence": round(float(r.confidence), 4), "strategy": r.strategy,
-        "model": r.model_name, "label_set": r.label_set,
+        "model": r.model_name, "exit_threshold": r.exit_threshold, "label_set": r.label_set,
         "tokens": f"{r.used_tokens:,}/{r.total_tokens:,}",
         "latency_ms": round(float(r.latency_ms), 1), "batch": r.batch_id,
         "zero_shot": bool(r.zero_shot), "explained": ", ".join(method_title(m) for m in explained),
