@@ -51,7 +51,7 @@ def _resume(batch_id: int) -> None:
         model = resources.load_model(settings.model, settings.labels)
         run = batch_classify(model, settings)  # the batch's strategy and early-exit threshold
     except LongBertError as error:
-        st.error(f"Cannot resume batch #{batch_id}: {error}")
+        st.error(f"Cannot resume batch #{batch_id}: {md(error)}")
         return
     job = resources.jobs().submit(
         resume_work(store, batch_id, run),
@@ -156,7 +156,7 @@ if conflicts:
                 try:
                     st.session_state["history:settled"] = settle_conflict(store, seen, answer)
                 except LongBertError as error:  # e.g. a label set since: the page shows it now
-                    st.error(str(error))
+                    st.error(md(error))
                 else:
                     st.rerun()
             st.session_state[seen_key] = conflict
@@ -244,7 +244,7 @@ if opened is None:
 try:
     stored = store.get_prediction(int(opened), with_full_attention=True)
 except RecordNotFoundError as error:
-    st.error(str(error))
+    st.error(md(error))
     st.stop()
 
 st.divider()
@@ -284,7 +284,7 @@ with st.form(f"history:correct:{stored.id}", border=False):
             store.add_correction(stored.id, new_label, note=note or None,
                                  in_force=st.session_state.get(shown_key, in_force_id))
         except LongBertError as error:
-            st.error(str(error))
+            st.error(md(error))
         else:
             # The next run reads the prediction with its new correction once; it shows this.
             shown_label = new_label if isinstance(new_label, str) else ", ".join(new_label)
@@ -304,12 +304,12 @@ if stored.corrections:
     then = (f"'{md(stored.corrections[-2].label)}' (the correction before)"
             if len(stored.corrections) > 1 else f"the predicted '{md(stored.prediction.label)}'")
     if right.button("Remove the latest correction", key=f"history:uncorrect:{stored.id}",
-                    help=f"Takes back '{latest.label}'; the label is then {then}."):
+                    help=f"Takes back '{md(latest.label)}'; the label is then {then}."):
         try:
             store.remove_correction(stored.id, shown if shown is not None else latest.id,
                                     only_if_in_force=True)
         except LongBertError as error:
-            st.error(str(error))
+            st.error(md(error))
         else:
             st.session_state["history:done"] = f"Removed '{md(latest.label)}': #{stored.id} is {then} again."
             for kind in ("label", "note"):  # the form starts again from the label in force

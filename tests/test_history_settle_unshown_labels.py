@@ -47,9 +47,10 @@ def test_settle_with_a_label_not_shown_says_the_conflict_changed_then_settles(ap
     assert_ok(app)
     assert not app.success
     [error] = app.error
-    assert error.value.startswith("The conflict over doc-0.txt is not the one shown here")
-    assert f"otherwise than 'sport' (#{third} desk-v2: 'economy', from " in error.value
-    assert "Nothing was saved" in error.value
+    # The message is Markdown-escaped (md): names and labels show as typed.
+    assert error.value.startswith(md("The conflict over doc-0.txt is not the one shown here"))
+    assert md(f"otherwise than 'sport' (#{third} desk-v2: 'economy', from ") in error.value
+    assert md("Nothing was saved") in error.value
     assert [c.label for c in store.list_corrections(second)] == ["politics"]
     [fresh] = store.correction_conflicts()
     choice = app.radio(key=f"history:settle:{key}")
