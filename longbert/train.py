@@ -26,9 +26,12 @@ may change on resume: --epochs, --patience, --test, --device, --threads, --eval-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from longbert.cli_common import new_parser, run_job
@@ -69,7 +72,24 @@ def _train(args: argparse.Namespace) -> Any:
     config = config_from_args(args)
     if "mode" not in given:
         config = dataclasses.replace(config, mode=FRONT_END_MODE)
-    return train(config, given=given)
+    config.validate()  # (as train does first) the folder tidied below is then a run's own
+    try:
+        return train(config, given=given)
+    finally:
+        _drop_page_data(config.output_path)
+
+
+def _drop_page_data(output: Path) -> None:
+    """A Train page run keeps its training data in ``output/.train-data`` for its resume; once
+    the run has ended and no resumable state needs it (a resume that finished, a run replaced),
+    it goes now, as at the end of the page's own runs, not at the next page run of that name.
+    By the main process only (one under torchrun); a failure here never hides the run's own."""
+    if os.environ.get("RANK", "0") != "0":
+        return
+    from longbert.ui.training_runs import drop_unneeded_data
+
+    with contextlib.suppress(OSError):
+        drop_unneeded_data(output)
 
 
 def _describe(result: Any) -> str:

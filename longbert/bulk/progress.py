@@ -3,7 +3,8 @@
 Rates and the ETA are this run's work over the time it took: on a resume the clock starts when
 the first input to classify is read (:meth:`Progress.start_work`), not while the reader skips the
 inputs done before -- quickly, as hashing them is fast -- so a resume's first ETA is neither
-inflated by that time nor taken from inputs this run does not classify.
+inflated by that time nor taken from inputs this run does not classify. The Ray engine, whose
+workers read and classify, says when its actors began classifying the first inputs to do.
 """
 
 from __future__ import annotations
@@ -71,11 +72,16 @@ class Progress:
         self.totals = Totals(clock=clock, started=clock())
         self._drawn = 0.0
 
-    def start_work(self) -> None:
-        """The first input to classify was read: the rates and the ETA count from now (called
-        from the reader's thread; later calls change nothing)."""
-        if self.totals.work_started is None:
-            self.totals.work_started = self.clock()
+    def start_work(self, ago: float = 0.0) -> None:
+        """This run's work began ``ago`` seconds before now: the rates and the ETA count from
+        then; the earliest moment reported counts (a later call only moves it earlier, never
+        before the run's start). The local engine's reader calls it once, when it reads the first
+        input to classify (:meth:`~longbert.bulk.sources.ReadCounter.work_begins`); the Ray
+        engine's driver hears of the work only as rows come back, and says how long before that
+        their classifying began (:class:`~longbert.bulk.ray_engine.RayEngine`)."""
+        at = max(self.clock() - max(ago, 0.0), self.totals.started)
+        if self.totals.work_started is None or at < self.totals.work_started:
+            self.totals.work_started = at
 
     @staticmethod
     def wanted(quiet: bool, stream: TextIO | None = None) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,9 @@ READ_ROWS = 32
 #: The column :func:`predict_dataset` adds to a Dataset without ``name``s: each row's position,
 #: from 0, so that the names made for them (``document N``) are unique over the whole Dataset.
 ROW_INDEX = "_longbert_row"
+#: The column a ``timed`` :func:`predict_dataset` adds: when (``time.time()`` on the actor) the
+#: classifying of each row began; NaN for a row skipped as done before.
+BEGAN = "_longbert_began"
 
 
 def import_ray() -> Any:
@@ -109,6 +113,7 @@ class Predictor:
         payload: bool,
         threads: int,
         precision: str | None = None,
+        timed: bool = False,
     ) -> None:
         import torch
 
@@ -123,10 +128,12 @@ class Predictor:
         self.attention = attention
         self.payload = payload
         self.exit_threshold = spec.exit_threshold  # checked by the spec, on the driver
+        self.timed = timed
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from longbert.document import Document
 
+        began = time.time()  # wall-clock: the driver compares it with its own (see RayEngine)
         n = len(next(iter(batch.values())))
         skip = batch.get("skip", np.zeros(n, dtype=bool))
         items: list[SourceItem] = []
@@ -179,7 +186,10 @@ class Predictor:
         out_rows[:] = rows
         out_payloads = np.empty(n, dtype=object)
         out_payloads[:] = payloads
-        return {"row": out_rows, "payload": out_payloads, "skip": np.asarray(skip, dtype=bool)}
+        out = {"row": out_rows, "payload": out_payloads, "skip": np.asarray(skip, dtype=bool)}
+        if self.timed:
+            out[BEGAN] = np.where(out["skip"], np.nan, began)
+        return out
 
 
 def _value(batch: dict[str, np.ndarray], column: str, i: int) -> Any:
@@ -213,6 +223,7 @@ def predict_dataset(
     cpus_per_worker: float = 1.0,
     docs_per_call: int | None = None,
     payload: bool = False,
+    timed: bool = False,
 ) -> Any:
     """A Ray Dataset of documents (``text``; optional ``name``, ``id``, other columns) → a Dataset
     with a ``row`` column (the output row as JSON) per document, computed by ``workers`` actors.
@@ -220,8 +231,9 @@ def predict_dataset(
     A row without a ``name`` is named ``document N`` by its place in the Dataset (N from 1), as
     :func:`~longbert.bulk.predict_many` names texts: for a Dataset without a ``name`` column the
     rows are counted (``dataset.count()``) and numbered first. With ``payload`` a ``payload``
-    column holds the pickled ``(Prediction, Document)`` (what the store needs). Write it with
-    ``.write_parquet(folder)`` or iterate it; nothing runs until then.
+    column holds the pickled ``(Prediction, Document)`` (what the store needs); with ``timed``
+    a :data:`BEGAN` column, when each row's classifying began (what the progress line needs).
+    Write it with ``.write_parquet(folder)`` or iterate it; nothing runs until then.
     """
     ray = import_ray()
     columns = dataset.columns() or []
@@ -237,6 +249,7 @@ def predict_dataset(
             "payload": payload,
             "threads": max(1, round(cpus_per_worker)),
             "precision": os.environ.get("LONGBERT_PRECISION"),
+            "timed": timed,
         },
         batch_size=docs_per_call or 4 * batch_size,
         compute=ray.data.ActorPoolStrategy(size=workers),
@@ -246,7 +259,19 @@ def predict_dataset(
 
 
 class RayEngine:
-    """``--engine ray``: the job on a local Ray instance or an existing cluster."""
+    """``--engine ray``: the job on a local Ray instance or an existing cluster.
+
+    Progress on a resume counts only the inputs this run classifies, as the local engine's does
+    (:mod:`longbert.bulk.progress`): rows of inputs done before come back marked ``skip`` and are
+    counted as skipped, never as documents; and the work's clock starts when the actors began
+    classifying the first inputs to do, not when the run started -- the reading and hashing of
+    the done inputs (and the actors loading the model, as the local engine loads it before its
+    clock starts) are not work. The driver hears of that only when the rows come back, in
+    blocks that may hold a whole file's rows, so each row carries when its classifying began
+    (:data:`BEGAN`, the actor's wall clock: one machine's, or a cluster's synchronised ones) and
+    the driver tells the progress how long ago that was (``counter.on_work(ago)``). The driver
+    cannot see how far the workers have read, so the progress line has no ETA here.
+    """
 
     def __init__(self, options: PredictOptions) -> None:
         self.ray = import_ray()
@@ -297,8 +322,10 @@ class RayEngine:
             gpus_per_worker=o.gpus_per_worker,
             cpus_per_worker=per_actor,
             payload=o.store,
+            timed=True,
         )
         for batch in data.iter_batches(batch_size=None, batch_format="numpy"):
+            _report_work(batch, counter)
             for row_json, payload, skip in zip(batch["row"], batch["payload"], batch["skip"], strict=True):
                 if skip:
                     skipped[0] += 1
@@ -309,6 +336,16 @@ class RayEngine:
                     row["name"], row["id"], document, None if row.get("sha256") else row["error"]
                 )
                 yield BulkResult(item, result, row)
+
+
+def _report_work(batch: dict[str, np.ndarray], counter: ReadCounter) -> None:
+    """Tell the progress (``counter.on_work``) how many seconds ago the classifying of the
+    earliest of ``batch``'s inputs to do began (none to do: nothing to tell)."""
+    skip = np.asarray(batch["skip"], dtype=bool)
+    began = np.asarray(batch[BEGAN], dtype=float)[~skip] if BEGAN in batch else np.empty(0)
+    began = began[~np.isnan(began)]
+    if len(began) and counter.on_work is not None:
+        counter.on_work(max(time.time() - float(began.min()), 0.0))
 
 
 def describe_model(spec: ModelSpec) -> tuple[str, dict[str, Any], bool]:

@@ -46,13 +46,15 @@ class ReadCounter:
     On a resume the inputs done before usually come first, and hashing them is fast: the reader
     races through them before this run's work begins. ``skipped_head`` keeps how many bytes it
     skipped so before the first input to classify (None until one is reached), and ``on_work``
-    is called at that moment, so that the rates and the ETA count this run's work only."""
+    is called at that moment, so that the rates and the ETA count this run's work only (the Ray
+    engine's driver, which hears of its work later, calls it with how many seconds ago it began:
+    :class:`~longbert.bulk.ray_engine.RayEngine`)."""
 
     def __init__(self) -> None:
         self.bytes_done = 0
         self.bytes_skipped = 0
         self.skipped_head: int | None = None
-        self.on_work: Callable[[], None] | None = None
+        self.on_work: Callable[..., None] | None = None
 
     def work_begins(self) -> None:
         """The first input to classify is passed on (a no-op after the first call)."""

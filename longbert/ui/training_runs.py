@@ -5,10 +5,10 @@ A run from the page trains on a file the page writes (the corrections exported, 
 Its resumable state (``models/<name>/.last/``) records that file's path, so the file must outlive
 the job when the run is stopped: it is kept in ``models/<name>/.train-data/<run>/``, beside the
 state that needs it, and removed (:func:`tidy_training_data`) as soon as no resumable state
-points at it any more -- when the run finishes (on the page or resumed with
-``python -m longbert.train --name <name> --resume``, then at the next page run of that name),
-fails before saving any state, or is replaced by a new run of the same name. Deleting the model
-on the Models page deletes it with the folder.
+points at it any more -- when the run finishes, on the page or resumed from a terminal with
+``python -m longbert.train --name <name> --resume`` (which tidies it as it ends:
+:func:`drop_unneeded_data`), fails before saving any state, or is replaced by a new run of the
+same name. Deleting the model on the Models page deletes it with the folder.
 """
 
 from __future__ import annotations
@@ -85,27 +85,38 @@ def interrupted_run(output: Path) -> InterruptedRun | None:
 
 
 def tidy_training_data(output: Path) -> None:
-    """Remove the kept training data of ``output``'s runs that no resumable state points at,
-    then ``output/.train-data`` and ``output`` themselves if that leaves them empty (a run that
-    failed before it saved anything leaves no folder behind). A state that cannot be read keeps
-    everything: its data may be what it needs."""
+    """Remove the kept training data of ``output``'s runs that no resumable state points at
+    (:func:`drop_unneeded_data`), then ``output`` itself if that leaves it empty (a run that
+    failed before it saved anything leaves no folder behind)."""
+    drop_unneeded_data(output)
+    with contextlib.suppress(OSError):
+        output.rmdir()  # only when empty
+
+
+def drop_unneeded_data(output: Path) -> None:
+    """Remove the kept training data under ``output/.train-data`` that no resumable state points
+    at, then that folder if it is left empty; never ``output`` itself. A state that cannot be
+    read keeps everything: its data may be what it needs.
+
+    Called when a run ends: by the page's job (through :func:`tidy_training_data`), and by
+    ``python -m longbert.train`` (a page run resumed from a terminal), so that the copy of the
+    texts goes as soon as the run finishes, not at the next page run of that name."""
     from longbert.runs import last_folder
 
     root = output / DATA_FOLDER
-    if root.is_dir():
-        needed: set[Path] = set()
-        if last_folder(output) is not None:
-            run = interrupted_run(output)
-            if run is None:
-                return
-            needed = {Path(str(run.config[k])).resolve() for k in _DATA_OPTIONS if run.config.get(k)}
-        for kept in root.iterdir():
-            if not any(path.is_relative_to(kept.resolve()) for path in needed):
-                shutil.rmtree(kept, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            root.rmdir()
+    if not root.is_dir():
+        return
+    needed: set[Path] = set()
+    if last_folder(output) is not None:
+        run = interrupted_run(output)
+        if run is None:
+            return
+        needed = {Path(str(run.config[k])).resolve() for k in _DATA_OPTIONS if run.config.get(k)}
+    for kept in root.iterdir():
+        if not any(path.is_relative_to(kept.resolve()) for path in needed):
+            shutil.rmtree(kept, ignore_errors=True)
     with contextlib.suppress(OSError):
-        output.rmdir()  # only when empty
+        root.rmdir()
 
 
 def name_problem(config: TrainConfig) -> str | None:
