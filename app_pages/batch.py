@@ -25,6 +25,7 @@ from longbert.ui.formatting import (
 from longbert.ui.jobs import Job
 from longbert.ui.label_studio import label_studio_tasks
 from longbert.ui.tables import (
+    EXIT_THRESHOLD_HELP,
     NO_CORRECTION,
     RESULT_COLUMNS,
     batch_rows,
@@ -129,6 +130,8 @@ COLUMN_CONFIG: dict[str, Any] = {
                                                   format="percent"),
     "error": st.column_config.TextColumn("error", width="medium",
                                          help="Why the file or row could not be labelled"),
+    "exit_threshold": st.column_config.Column("exit_threshold", help=EXIT_THRESHOLD_HELP,
+                                              alignment="right"),
 }
 
 
@@ -229,7 +232,8 @@ def _results(batch_id: int, files: int | None = None) -> None:
                          "and each label's probability (p_<label>). final_label is the label in "
                          "force (a correction, else the model's); for a multi-label model, the "
                          "labels in force joined with ', ' (empty: no label applies), listed one "
-                         "by one in final_labels.")
+                         "by one in final_labels. exit_threshold is the early-exit threshold each "
+                         "prediction ran at (empty for a model without early exits).")
     middle.download_button("Download JSON Lines", to_jsonl(updated),
                            file_name=f"batch-{batch_id}.jsonl", mime="application/jsonl",
                            key="batch:jsonl")

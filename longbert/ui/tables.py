@@ -10,16 +10,19 @@ from typing import Any
 import pandas as pd
 
 from longbert.columns import probability_column, source_column
+from longbert.exit_threshold import recorded_threshold
 from longbert.results import Prediction, PredictionError, PredictionResult
 from longbert.store import HistoryFilter, HistoryRow, Store, write_csv
 from longbert.ui.explanations import method_title
 
 #: Columns of a batch results table, in display order: the status and an error's reason come
-#: right after the file name, where they are seen without scrolling.
+#: right after the file name, where they are seen without scrolling. ``exit_threshold`` (the
+#: early-exit threshold the prediction ran at; empty for a model without exits) comes last, so
+#: the columns before it keep their places in the downloads.
 RESULT_COLUMNS = (
     "document", "status", "error", "label", "confidence", "correction", "labels", "strategy",
     "used_tokens", "total_tokens", "latency_ms", "zero_shot", "model", "label_set",
-    "prediction_id",
+    "prediction_id", "exit_threshold",
 )
 #: What an editable correction cell without a correction shows (a data editor draws an empty
 #: editable cell as a grey "None"); choosing it means "no correction".
@@ -33,7 +36,7 @@ HISTORY_COLUMNS = (
     "id", "when", "document", "label", "corrected", "confidence", "strategy", "model",
     "exit_threshold", "label_set", "tokens", "latency_ms", "batch", "zero_shot", "explained",
 )
-#: The History table's help on its ``exit_threshold`` column.
+#: The help on the ``exit_threshold`` column of the History and Batch label tables.
 EXIT_THRESHOLD_HELP = (
     "The early-exit threshold the prediction ran at (models compressed with --method "
     "early-exit): 0 is the full model, higher lets more texts leave at an earlier layer (the "
@@ -52,7 +55,7 @@ def result_row(
             "confidence": None, "correction": None, "labels": "", "strategy": None,
             "used_tokens": None, "total_tokens": None, "latency_ms": None, "zero_shot": None,
             "model": None, "label_set": None, "error": result.message,
-            "prediction_id": prediction_id, "predicted_labels": None,
+            "prediction_id": prediction_id, "predicted_labels": None, "exit_threshold": None,
         }
     return prediction_row(result, prediction_id, correction)
 
@@ -70,6 +73,8 @@ def prediction_row(
         "model": p.model_name, "label_set": (p.extra or {}).get("label_set"), "error": None,
         # The chosen labels one by one ("labels" joins them for display; a label may hold ", ").
         "prediction_id": prediction_id, "predicted_labels": list(p.labels),
+        # What ran, read as History and the store's exports read it (None: no exits).
+        "exit_threshold": recorded_threshold((p.extra or {}).get("exit_threshold")),
     }
 
 
@@ -236,6 +241,7 @@ def history_result_row(row: HistoryRow) -> dict[str, Any]:
         "latency_ms": round(float(row.latency_ms), 1), "zero_shot": bool(row.zero_shot),
         "model": row.model_name, "label_set": row.label_set, "error": None,
         "prediction_id": int(row.id), "predicted_labels": list(row.labels),
+        "exit_threshold": row.exit_threshold,  # the store read it with recorded_threshold
     }
 
 
