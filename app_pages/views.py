@@ -16,7 +16,7 @@ from longbert.ui import charts, highlight
 from longbert.ui import explanations as why
 from longbert.ui.coverage import coverage, units_read
 from longbert.ui.exit_control import exit_threshold_note
-from longbert.ui.formatting import md, token_budget_text
+from longbert.ui.formatting import code_span, md, token_budget_text
 
 
 def column_config(frame: Any, **configs: Any) -> dict[str, Any]:
@@ -43,7 +43,9 @@ def render_prediction(p: Prediction, document: Document, prefix: str, *,
             st.badge("Zero-shot label", icon=":material/auto_awesome:", color="orange",
                      help="From similarity to your label descriptions, not a trained model.")
         st.caption(
-            f"Model `{p.model_name}` · strategy `{p.strategy}` · model time {p.latency_ms:,.0f} ms"
+            # Code spans that a backtick in a name (a Label Studio import's model) cannot end.
+            f"Model {code_span(p.model_name)} · strategy {code_span(p.strategy)} · "
+            f"model time {p.latency_ms:,.0f} ms"
             + (f" · {p.extra['precision']} on {p.extra.get('device', '?')}" if "precision" in p.extra else "")
             + md(exit_threshold_note(p))
             + (f" · saved as prediction #{prediction_id}" if prediction_id is not None else "")

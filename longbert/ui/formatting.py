@@ -118,3 +118,17 @@ def md(text: object) -> str:
     into ``st.markdown``/``st.caption``/``st.success`` messages: shown as typed, never styled
     (``*x*``, ``[link](…)``, ``:red[…]``). Newlines become spaces."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def code_span(text: object) -> str:
+    """``text`` as a Markdown inline code span that shows it whole, as typed, for a name a
+    person chose (a model's name may hold a backtick: a Label Studio import takes any model
+    version, a model folder any character but ``/``). A plain `` `x` `` ends at the first
+    backtick inside and renders the rest as Markdown; CommonMark's rule is used instead: a fence
+    one backtick longer than the longest run of backticks inside, and a space inside each fence
+    when the text starts or ends with a backtick (one such space is dropped from each side when
+    drawn). Newlines become spaces (a code span draws them so)."""
+    flat = " ".join(str(text).split()) or " "
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
