@@ -29,7 +29,8 @@ by default here) and after:
   teacher's soft labels for ``--distill-epochs`` epochs, plus the unlabelled texts of
   ``--unlabelled`` (e.g. ``bbc_news/train:1000 20newsgroups/train:1000``: N texts of each
   ../shared/data file drawn at random, seed 0, news of another kind; 20newsgroups' headers are
-  dropped). ``--distill-hidden`` picks the hidden-state loss: ``cls`` (the final [CLS] vector; written
+  dropped; ``early-exit`` distils its exits on them too, beside the fold's training texts).
+  ``--distill-hidden`` picks the hidden-state loss: ``cls`` (the final [CLS] vector; written
   to ``distill/``) or ``layers`` (TinyBERT's, every student layer against its teacher layer at
   every token; written to ``distill-layers/``).
 
@@ -208,7 +209,7 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
         order = np.random.default_rng(SEED).permutation(len(train_texts))
         held_out = [train_texts[i] for i in order[: args.calibration_held_out]]
         train_texts = [train_texts[i] for i in order[args.calibration_held_out :]]
-    extra = args.unlabelled_texts if method == "distill" else []
+    extra = args.unlabelled_texts if method in ("distill", "early-exit") else []
     folder_name = "distill-layers" if method == "distill" and args.distill_hidden == "layers" else method
     folder_name += f"-{args.tag}" if args.tag else ""
     started = time.perf_counter()
@@ -270,6 +271,7 @@ def run_method(method: str, args: argparse.Namespace, files: tuple[Path, Path, P
     if method == "distill":
         record["distill_epochs"] = args.distill_epochs
         record["distill_hidden"] = args.distill_hidden
+    if method == "distill" or extra:  # what the student or the exits were distilled on
         record["distill_texts"] = len(train_texts) + len(extra)
         record["unlabelled"] = args.unlabelled
     return record
@@ -294,7 +296,8 @@ def main() -> None:
         nargs="*",
         default=[],
         metavar="SET/SPLIT:N",
-        help="distill: also these unlabelled texts, e.g. bbc_news/train:1000 20newsgroups/train:1000",
+        help="distill and early-exit: also these unlabelled texts (the student's or the exits' "
+        "distillation), e.g. bbc_news/train:1000 20newsgroups/train:1000",
     )
     add_strategy_param(
         parser,
