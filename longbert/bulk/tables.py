@@ -2,19 +2,22 @@
 
 Memory stays bounded by one row (Parquet: one record batch), whatever the file's size. Every
 column other than the text column is kept as the row's ``extra`` for the output. Encoding
-detection (for files up to :data:`DETECT_BYTES`), the delimiter and each row's step to a document
-(cleaning, encoded blocks, ``cap_chars``, the character limit: :func:`~longbert.bulk.items.text_item`)
-are the readers' own, so a row stores the same text whether the app or the CLI read it.
-Larger CSV/JSON Lines files are streamed as UTF-8; a row that is not UTF-8 is an error row.
+detection (for files, and ``.gz`` contents, up to :data:`DETECT_BYTES`), the delimiter, the CSV
+stray-quote check (:func:`~longbert.readers.csvrows.checked_records`) and each row's step to a
+document (cleaning, encoded blocks, ``cap_chars``, the character limit:
+:func:`~longbert.bulk.items.text_item`) are the readers' own, so a row stores the same text, or
+fails with the same error, whether the app or the CLI read it.
+Larger CSV/JSON Lines files are streamed as UTF-8: a row with bytes that are not UTF-8 is an
+error row naming it, and the other rows are read.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -22,13 +25,16 @@ from typing import IO, Any, NamedTuple
 from longbert.bulk.items import SourceItem, text_item
 from longbert.readers import FileError, ReadLimits, decode_text
 from longbert.readers.base import TEXT_TABLE_FORMATS
-from longbert.readers.csvrows import numbered_rows, pick_delimiter
-from longbert.readers.items import cell_text, resolve_column
+from longbert.readers.csvrows import checked_records, pick_delimiter, raise_field_limit
+from longbert.readers.items import TableOptions, cell_text, resolve_column
 from longbert.readers.tabular import jsonl_objects
 
 TABLE_FORMATS = {**TEXT_TABLE_FORMATS, "parquet": "parquet"}
-#: Files up to this size are decoded whole, with the readers' encoding detection.
+#: Files (and ``.gz`` contents) up to this size are decoded whole, with the readers' encoding
+#: detection; larger ones are streamed as UTF-8.
 DETECT_BYTES = 64 * 1024 * 1024
+#: What a streamed file's undecodable bytes become (``errors="surrogateescape"``): U+DC80-U+DCFF.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 class Problem(NamedTuple):
@@ -58,11 +64,11 @@ def read_table_rows(
         if fmt == "parquet":
             records: Iterator[tuple[int, Mapping[str, Any]] | Problem] = _parquet_records(path)
         else:
-            handle = _open_text(path, limits)
+            handle, streamed = _open_text(path)
             records = (
-                _csv_records(handle, fmt or "csv", text_column, limits)
+                _csv_records(handle, fmt or "csv", shown, text_column, id_column, limits, streamed)
                 if fmt in ("csv", "tsv")
-                else _json_records(handle, fmt or "jsonl", text_column)
+                else _json_records(handle, fmt or "jsonl", text_column, streamed)
             )
         for record in records:
             if isinstance(record, Problem):  # a bad row, or a problem with the (rest of the) file
@@ -115,34 +121,79 @@ def _row_item(
     return SourceItem(name, ident, document=item.document, extra=extra)
 
 
-def _open_text(path: Path, limits: ReadLimits) -> IO[str]:
-    """The file as text: decoded whole with encoding detection when small, else streamed as UTF-8."""
-    gzipped = path.name.lower().endswith(".gz")
-    size = path.stat().st_size
-    if not gzipped and size <= DETECT_BYTES:
-        try:
-            return io.StringIO(decode_text(path.read_bytes()), newline="")
-        except Exception as failure:  # the readers' ReadFailure: say why, as they do
-            raise ValueError(getattr(failure, "reason", str(failure))) from failure
-    binary: IO[bytes] = gzip.open(path, "rb") if gzipped else path.open("rb")  # noqa: SIM115 (returned)
-    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+def _open_text(path: Path) -> tuple[IO[str], bool]:
+    """The file as text, and whether it is streamed.
+
+    A file whose (uncompressed) size is at most :data:`DETECT_BYTES` is decoded whole as the
+    readers decode an upload (byte-order marks, UTF-16, legacy code pages), ``.gz`` or not. A
+    larger one is streamed as UTF-8, its bytes that are not UTF-8 kept as escapes
+    (``surrogateescape``) for :func:`_escaped_byte` to find: one legacy byte fails its row, not
+    the rest of the file.
+    """
+    if path.name.lower().endswith(".gz"):
+        with gzip.open(path, "rb") as packed:
+            head = packed.read(DETECT_BYTES + 1)
+        if len(head) <= DETECT_BYTES:
+            return _decoded(head), False
+        del head  # too large to detect its encoding: decompressed again, as a stream
+        binary: IO[bytes] = gzip.open(path, "rb")  # noqa: SIM115 (returned)
+    else:
+        if path.stat().st_size <= DETECT_BYTES:
+            return _decoded(path.read_bytes()), False
+        binary = path.open("rb")
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline=""), True
+
+
+def _decoded(data: bytes) -> IO[str]:
+    try:
+        return io.StringIO(decode_text(data), newline="")
+    except Exception as failure:  # the readers' ReadFailure: say why, as they do
+        raise ValueError(getattr(failure, "reason", str(failure))) from failure
+
+
+def _escaped_byte(value: Any) -> str | None:
+    """The first byte of ``value`` (a string, or JSON's lists and objects, keys included) that
+    was not UTF-8 in a streamed file, as ``0xE9``; None when there is none."""
+    if isinstance(value, str):
+        found = _ESCAPED_BYTE.search(value)
+        return f"0x{ord(found.group()) - 0xDC00:02X}" if found else None
+    if isinstance(value, dict):
+        value = [item for pair in value.items() for item in pair]
+    if isinstance(value, list):
+        for item in value:
+            if (byte := _escaped_byte(item)) is not None:
+                return byte
+    return None
+
+
+def _not_utf8(row: int, byte: str) -> Problem:
+    mb = DETECT_BYTES // (1024 * 1024)
+    return Problem(
+        f"row {row:,} is not UTF-8 (it holds the byte {byte}, which UTF-8 text cannot): a table "
+        f"over {mb} MB is read as UTF-8, without encoding detection. Save the file as UTF-8, or "
+        f"split it into files of at most {mb} MB, whose encoding is detected.",
+        row,
+    )
 
 
 def _csv_records(
-    handle: IO[str], fmt: str, text_column: str, limits: ReadLimits
+    handle: IO[str],
+    fmt: str,
+    shown: str,
+    text_column: str,
+    id_column: str | None,
+    limits: ReadLimits,
+    streamed: bool,
 ) -> Iterator[tuple[int, dict[str, Any]] | Problem]:
-    if csv.field_size_limit() < limits.max_chars + 1:
-        csv.field_size_limit(limits.max_chars + 1)  # documents are longer than csv's 128 KiB
+    raise_field_limit(limits)  # a text over max_chars fails its row, not the rest of the file
     with handle:
         head = handle.read(65536)
-        delimiter, _ = pick_delimiter(fmt, head.lstrip("\ufeff"), text_column)
-        rest = _Chained(head, handle)
-        reader = csv.reader(rest, delimiter=delimiter)
-        header = next(reader, None)
-        if header is None:
+        delimiter, header = pick_delimiter(fmt, head.lstrip("\ufeff"), text_column)
+        if not head.lstrip("\ufeff").strip():
             yield Problem("the file is empty.")
             return
-        columns = [c.strip() for c in header]
+        # A column name with a legacy byte keeps the rest of its name (U+FFFD for the byte).
+        columns = [_readable(c.strip()) for c in header]
         if resolve_column(columns, text_column) is None:
             found = ", ".join(repr(c) for c in columns) or "none"
             yield Problem(
@@ -150,19 +201,20 @@ def _csv_records(
                 "Choose the text column (--text-column)."
             )
             return
-        row = 0
-        try:
-            for row, record in numbered_rows(reader, columns, pad=True):
-                yield row, record
-        except csv.Error as error:
-            yield Problem(
-                f"the CSV is malformed after row {row} ({error}); the rest of the file was not "
-                "read. Check quoting."
-            )
-        except UnicodeDecodeError as error:
-            yield Problem(
-                f"it is not UTF-8 after row {row} ({error.reason}); the rest was not read. Save it as UTF-8."
-            )
+        # The readers' own records and stray-quote check, streamed: the app reading the same
+        # file gets the same rows and the same errors (the app's batch reads have no label column).
+        options = TableOptions(text_column=text_column, id_column=id_column, label_column=None)
+        for record in checked_records(_Chained(head, handle), shown, columns, delimiter, options):
+            if isinstance(record, FileError):
+                yield Problem(record.reason, record.row)
+            elif streamed and (byte := _escaped_byte(list(record[1].values()))) is not None:
+                yield _not_utf8(record[0], byte)
+            else:
+                yield record
+
+
+def _readable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class _Chained:
@@ -191,7 +243,7 @@ class _Chained:
 
 
 def _json_records(
-    handle: IO[str], fmt: str, text_column: str
+    handle: IO[str], fmt: str, text_column: str, streamed: bool
 ) -> Iterator[tuple[int, dict[str, Any]] | Problem]:
     with handle:
         first, skipped_lines = handle.read(1), 0
@@ -213,7 +265,9 @@ def _json_records(
             for row, item in enumerate(items, start=1):
                 if isinstance(item, str):
                     item = {text_column: item}
-                if isinstance(item, dict):
+                if streamed and (byte := _escaped_byte(item)) is not None:
+                    yield _not_utf8(row, byte)
+                elif isinstance(item, dict):
                     yield row, item
                 else:
                     yield Problem(
@@ -222,8 +276,13 @@ def _json_records(
             return
         # Rows are lines of the file, the skipped blank lines included (as the readers count).
         lines = itertools.chain([first + handle.readline()], iter(handle.readline, ""))
-        for lineno, value in jsonl_objects(lines, first_line=1 + skipped_lines):
-            yield (lineno, value) if isinstance(value, dict) else Problem(value, lineno)
+        for lineno, line in enumerate(lines, start=1 + skipped_lines):
+            # Checked on the line as read: JSON's own "\udc80" escapes are the row check's to refuse.
+            if streamed and (byte := _escaped_byte(line)) is not None:
+                yield _not_utf8(lineno, byte)
+                continue
+            for _, value in jsonl_objects([line], first_line=lineno):
+                yield (lineno, value) if isinstance(value, dict) else Problem(value, lineno)
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[int, dict[str, Any]] | Problem]:

@@ -11,17 +11,21 @@ while it is parsed, so that a record that
 
 is reported as ``row N: unterminated quote``, naming the line where the quote opens. A quoted text
 with real paragraphs (lines that are prose, not rows) is read as before.
+
+:func:`checked_records` reads its lines one at a time, so the command line's streaming table
+reader (:mod:`longbert.bulk.tables`) runs the same check on files of any size, and the app and
+the CLI give the same rows and the same errors for the same file.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from longbert.readers.base import FileError
-from longbert.readers.items import Context, resolve_column
+from longbert.readers.base import FileError, ReadLimits
+from longbert.readers.items import Context, TableOptions, resolve_column
 
 _CSV_DELIMITERS = ",;\t|"
 #: Inner lines of a multi-line record that look like rows, at least, to call its quote stray.
@@ -32,27 +36,12 @@ _MAX_SIDE_CELL = 64
 Record = tuple[int, dict[str, Any]]
 
 
-def numbered_rows(
-    reader: Iterator[list[str]], columns: list[str], *, pad: bool = False
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(row number, {column: cell})`` for each non-blank row of a csv reader past its header,
-    counting from 1; with ``pad`` a short row's missing cells are None."""
-    row = 0
-    for cells in reader:
-        if not cells or all(not cell.strip() for cell in cells):
-            continue
-        row += 1
-        if pad and len(cells) < len(columns):
-            cells = cells + [None] * (len(columns) - len(cells))  # type: ignore[list-item]
-        yield row, dict(zip(columns, cells, strict=False))
-
-
 class _Lines:
     """The text's physical lines, handed to ``csv.reader`` one at a time; remembers which lines
     the current record took (csv reads as many as the record's quotes need)."""
 
-    def __init__(self, text: str) -> None:
-        self._lines = iter(io.StringIO(text, newline=""))
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
         self.taken: list[str] = []
         self.number = 0  # 1-based number of the last line handed out
 
@@ -70,12 +59,22 @@ class _Lines:
         return taken
 
 
+def raise_field_limit(limits: ReadLimits) -> None:
+    """Let ``csv`` read any field a file within ``limits`` can hold.
+
+    csv refuses fields over 128 KiB by default; documents are much longer, and a text over
+    ``max_chars`` must be refused as that one row (the usual "its text has N characters"), not
+    end the whole file as "malformed". So the limit is the largest file allowed, not
+    ``max_chars``. It is process-wide, so it is only ever raised, never lowered.
+    """
+    wanted = max(limits.max_file_bytes, limits.max_chars + 1)
+    if csv.field_size_limit() < wanted:
+        csv.field_size_limit(wanted)
+
+
 def csv_records(fmt: str, display: str, text: str, ctx: Context) -> Iterator[Record | FileError]:
     """``(row, {column: cell})`` per record of a CSV/TSV text, or a :class:`FileError`."""
-    # csv refuses fields over 128 KiB by default; documents are much longer. The limit is
-    # process-wide, so it is only ever raised, never lowered.
-    if csv.field_size_limit() < ctx.limits.max_chars + 1:
-        csv.field_size_limit(ctx.limits.max_chars + 1)
+    raise_field_limit(ctx.limits)
     text = text.removeprefix("\ufeff")
     delimiter, header = pick_delimiter(fmt, text, ctx.options.text_column)
     columns = [column.strip() for column in header]
@@ -92,14 +91,28 @@ def csv_records(fmt: str, display: str, text: str, ctx: Context) -> Iterator[Rec
             details={"columns": columns},
         )
         return
-    checker = _RowShape(columns, delimiter, ctx)
-    lines = _Lines(text)
+    yield from checked_records(io.StringIO(text, newline=""), display, columns, delimiter, options)
+
+
+def checked_records(
+    source: Iterable[str], display: str, columns: list[str], delimiter: str, options: TableOptions
+) -> Iterator[Record | FileError]:
+    """The records of a CSV's physical lines, ``source`` (its header line first, skipped:
+    ``columns`` are its cells), each checked for a stray quote; a record whose quote swallowed
+    rows of the table, or never closes, is one :class:`FileError` for its row, the records
+    around it read as usual.
+
+    Lines are read one at a time and at most two records are held (the last one waits for the
+    next to show the file goes on), so a file of any size streams through in bounded memory.
+    """
+    checker = _RowShape(columns, delimiter, options)
+    lines = _Lines(source)
     reader = csv.reader(lines, delimiter=delimiter)
     row = 0
     # The last record, held back until the next one shows that the file goes on after it.
     pending: tuple[Record, list[str], int] | None = None
     try:
-        next(reader)  # the header, already read
+        next(reader, None)  # the header, already read
         lines.take()
         for cells in reader:
             first_line = lines.number - len(lines.taken) + 1
@@ -125,8 +138,7 @@ def csv_records(fmt: str, display: str, text: str, ctx: Context) -> Iterator[Rec
     except csv.Error as exc:
         if pending is not None:
             yield pending[0]
-        reason = f"the CSV is malformed after row {row} ({exc}). Check quoting."
-        yield FileError(display, reason, kind="corrupt")
+        yield FileError(display, _malformed_reason(row, lines, exc), kind="corrupt")
         return
     if pending is not None:
         (last_row, _), raw, first_line = pending
@@ -136,16 +148,31 @@ def csv_records(fmt: str, display: str, text: str, ctx: Context) -> Iterator[Rec
             yield pending[0]
 
 
+def _malformed_reason(row: int, lines: _Lines, exc: csv.Error) -> str:
+    """Why csv stopped after ``row`` records; the rest of the file cannot be read reliably."""
+    if str(exc).startswith("field larger than field limit"):
+        # Only a field over the largest file allowed: a quote that never closes in a huge file.
+        first_line = lines.number - len(lines.taken) + 1
+        return (
+            f"row {row + 1:,} (from line {first_line:,}) holds a field of more than "
+            f"{csv.field_size_limit():,} characters, so the rest of the file was not read. Check "
+            'for a quote that is never closed (a quote inside a quoted field is written twice, "").'
+        )
+    return (
+        f"the CSV is malformed after row {row:,} ({exc}); the rest of the file was not read. Check quoting."
+    )
+
+
 class _RowShape:
     """What a row of this table looks like, learnt from its single-line records."""
 
-    def __init__(self, columns: list[str], delimiter: str, ctx: Context) -> None:
+    def __init__(self, columns: list[str], delimiter: str, options: TableOptions) -> None:
         self.columns = columns
         self.delimiter = delimiter
-        self.text_column = resolve_column(columns, ctx.options.text_column)
-        label = ctx.options.label_column
+        self.text_column = resolve_column(columns, options.text_column)
+        label = options.label_column
         self.label_column = resolve_column(columns, label) if label else None
-        id_column = ctx.options.id_column
+        id_column = options.id_column
         self.id_column = resolve_column(columns, id_column) if id_column else None
         self.labels: set[str] = set()
 
