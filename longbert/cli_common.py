@@ -35,7 +35,9 @@ def check_output(path: str | os.PathLike[str], option: str, *, folder: bool = Fa
     compression), so a typo costs a message rather than the finished work. Folders still
     missing are fine (they are made when the result is written); the nearest existing folder
     above must be a writable folder, not a file. ``folder``: ``path`` is itself a folder to
-    write into (a checkpoint), else a file, which must not name an existing folder.
+    write into (a checkpoint), else a file, which must not name an existing folder. The path
+    returned is absolute (not resolved through links): it is what gets recorded, and a
+    relative one would name another place from any other working folder (the app's).
     """
     target = Path(path).expanduser()
     if folder and target.exists() and not target.is_dir():
@@ -54,7 +56,7 @@ def check_output(path: str | os.PathLike[str], option: str, *, folder: bool = Fa
         raise OutputPathError(
             f"{option} {target}: the folder '{above}' is not writable; choose another path."
         )
-    return target
+    return Path(os.path.abspath(target))
 
 
 def parse_param(text: str) -> tuple[str, Any]:

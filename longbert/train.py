@@ -20,7 +20,11 @@ The best checkpoint goes to ``models/<name>/`` (with ``metrics.json``); the loop
 from that run, and an option given (on the command line or in ``--config``) must equal its saved
 value -- a differing one is refused with the saved and given values -- except the options that
 may change on resume: --epochs, --patience, --test, --device, --threads, --eval-batch-size,
---quiet, --log-every, --save-every-minutes, --output-dir.
+--quiet, --log-every, --save-every-minutes, --output-dir. The train and dev data must be the
+ones it started on: rows edited since are refused, naming the set and its rows before and now.
+
+``--output-dir`` must be new, empty, or a model's (or interrupted run's) folder: a folder of
+other files is never written into, with ``--overwrite`` or without.
 """
 
 from __future__ import annotations

@@ -163,10 +163,15 @@ def build_dataset(
         )
     counts = Counter(label for example in examples for label in example.labels)
     rare = sorted(label for label in labels if counts[label] < 2)
-    if rare:
+    if rare:  # data to train on (min_classes 2), or a set only scored (a dev or test set)
+        why = (
+            "a model learns little from one, and a dev split carved from this data keeps it in "
+            "training, so it is not evaluated"
+            if min_classes >= 2
+            else "their per-class scores rest on one document"
+        )
         report.problems.append(
-            f"{len(rare)} label(s) have a single example ({', '.join(rare[:SHOWN])}); they "
-            "cannot be both trained on and evaluated."
+            f"{len(rare)} label(s) have a single example ({', '.join(rare[:SHOWN])}): {why}."
         )
     return LabeledDataset(examples, labels, multi_label, report, name)
 

@@ -57,14 +57,18 @@ def load_dataset(
     Repeated texts are dropped (the first kept; conflicting labels reported in
     ``report.problems``) unless ``drop_duplicates`` is off.
     Fewer than ``min_classes`` distinct labels raise (pass 1 for a dev or test set).
+    ``report.problems`` also notes what was read but is easy to miss: labels that differ only
+    in case (separate classes), and in a label folder, files beside the label sub-folders (not
+    read) and label sub-folders with no files (no class).
     """
     path = Path(path)
     _check_table(table)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder.")
     limits = limits or DATASET_LIMITS
+    notes: list[str] = []
     if path.is_dir():
-        examples, errors = _read_label_folders(path, limits)
+        examples, errors, notes = _read_label_folders(path, limits)
     else:
         lower = path.name.lower()
         inner = lower.removesuffix(".gz")
@@ -75,7 +79,7 @@ def load_dataset(
             )
         items = read_path(path, source="dataset", limits=limits, table=table)
         examples, errors = _collect(items)
-    report = DatasetReport(source=str(path), rows_read=len(examples) + len(errors))
+    report = DatasetReport(source=str(path), rows_read=len(examples) + len(errors), problems=notes)
     if not path.is_dir():
         _refuse_unread_rows(path.name, errors)
         if not examples and [e.kind for e in errors] == ["empty"] and errors[0].row is None:
@@ -84,13 +88,15 @@ def load_dataset(
     _handle_errors(path.name, errors, skip_bad_rows, report)
     if table.label_delimiter is not None and multi_label is None:
         multi_label = True
-    return build_dataset(
-        examples,
-        multi_label=multi_label,
-        name=path.name,
-        report=report,
-        drop_duplicates=drop_duplicates,
-        min_classes=min_classes,
+    return _note_case_variants(
+        build_dataset(
+            examples,
+            multi_label=multi_label,
+            name=path.name,
+            report=report,
+            drop_duplicates=drop_duplicates,
+            min_classes=min_classes,
+        )
     )
 
 
@@ -141,7 +147,27 @@ def from_records(
     _handle_errors(name, errors, skip_bad_rows, report)
     if table.label_delimiter is not None and multi_label is None:
         multi_label = True
-    return build_dataset(examples, multi_label=multi_label, name=name, report=report, min_classes=min_classes)
+    dataset = build_dataset(
+        examples, multi_label=multi_label, name=name, report=report, min_classes=min_classes
+    )
+    return _note_case_variants(dataset)
+
+
+def _note_case_variants(dataset: LabeledDataset) -> LabeledDataset:
+    """Note labels that differ only in case (``Sport``, ``SPORT``, ``sport``): they are separate
+    classes, as written, but are often one class spelled differently -- said, never merged."""
+    groups: dict[str, list[str]] = {}
+    for label in dataset.labels:
+        groups.setdefault(label.casefold(), []).append(label)
+    variants = [group for group in groups.values() if len(group) > 1]
+    if variants:
+        counts = dataset.label_counts()
+        named = "; ".join(", ".join(f"'{lab}' ({counts[lab]:,})" for lab in group) for group in variants)
+        dataset.report.problems.append(
+            f"labels that differ only in case are separate classes: {named}. If they mean one "
+            "class, spell them alike in the data."
+        )
+    return dataset
 
 
 def _refuse_unread_rows(name: str, errors: list[FileError]) -> None:
@@ -167,7 +193,12 @@ def _value(record: Mapping[str, Any], column: str | None) -> str | None:
     return str(record[column])
 
 
-def _read_label_folders(root: Path, limits: ReadLimits) -> tuple[list[Example], list[FileError]]:
+def _read_label_folders(
+    root: Path, limits: ReadLimits
+) -> tuple[list[Example], list[FileError], list[str]]:
+    """The examples and bad files of each label sub-folder, and notes on what was not read:
+    files beside the sub-folders (they have no label) and sub-folders with no files (their
+    label is no class). Both were once dropped without a word."""
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not is_junk(p.name + "/x"))
     if not folders:
         raise DatasetError(
@@ -176,11 +207,26 @@ def _read_label_folders(root: Path, limits: ReadLimits) -> tuple[list[Example], 
         )
     examples: list[Example] = []
     errors: list[FileError] = []
+    empty: list[str] = []
     for folder in folders:
         found, bad = _collect(read_path(folder, source="dataset", limits=limits), folder.name)
         examples.extend(found)
         errors.extend(bad)
-    return examples, errors
+        if not found and not bad:
+            empty.append(folder.name + "/")
+    notes = []
+    loose = sorted(p.name for p in root.iterdir() if not p.is_dir() and not is_junk(p.name))
+    if loose:
+        notes.append(
+            f"{len(loose):,} file(s) beside the label sub-folders of {root.name}/ were not read "
+            f"(a file's label is its sub-folder): {names_list(loose)}."
+        )
+    if empty:
+        notes.append(
+            f"label sub-folder(s) with no files, so no class: {names_list(empty)} (add that "
+            "label's files, or remove the folder)."
+        )
+    return examples, errors, notes
 
 
 def _collect(

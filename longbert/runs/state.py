@@ -45,8 +45,10 @@ class RunState:
     """Counters of a run. ``epoch``: epochs completed; ``batches_done``: groups (forward passes)
     of the next epoch already trained (non-zero only when saved inside an epoch), and the
     ``partial_*`` sums over those groups: loss, group count, documents, seconds. ``run_id`` is
-    the run's database record; ``config`` the job's options. Field names are those of the
-    ``state`` object in ``.last/trainer.json``: resumable files of every version read back."""
+    the run's database record; ``config`` the job's options; ``data`` a fingerprint of the data
+    it trains on (the job's own format; None in states saved before it existed), so a resume
+    can refuse data that changed since. Field names are those of the ``state`` object in
+    ``.last/trainer.json``: resumable files of every version read back."""
 
     epoch: int = 0
     batches_done: int = 0
@@ -62,6 +64,7 @@ class RunState:
     partial_batches: int = 0
     partial_docs: int = 0
     partial_seconds: float = 0.0
+    data: dict[str, Any] | None = None
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from longbert.config_fields import allows_none, base_type, check_name, field_nam
 from longbert.config_fields import flag as _flag
 from longbert.errors import TrainConfigError
 from longbert.settings import DEFAULT_ENCODER, DEFAULT_POOLING, POOLING_METHODS, PRECISIONS, models_dir
+from longbert.training.config_file import file_options, option_names
 from longbert.training.modes import FEW_SHOT_BELOW, FEW_SHOT_METHOD_OPTIONS, MODES
 
 LOSSES = ("cross_entropy", "focal")
@@ -80,7 +80,10 @@ class TrainConfig:
     # -- model ------------------------------------------------------------------------------
     name: str = _opt("my-model", "Model name: the best checkpoint is saved in models/<name>/.", "model")
     output_dir: str | None = _opt(
-        None, "Checkpoint folder (default: models/<name>, LONGBERT_MODELS_DIR overrides models/).", "model"
+        None,
+        "Checkpoint folder (default: models/<name>, LONGBERT_MODELS_DIR overrides models/): new, "
+        "empty, or a model's; a folder of other files is refused, --overwrite or not.",
+        "model",
     )
     encoder: str = _opt(
         DEFAULT_ENCODER, "BERT checkpoint to start from: the packaged default, a folder or a hub id.", "model"
@@ -224,8 +227,9 @@ class TrainConfig:
     )
     resume: bool = _opt(
         False,
-        "Continue an interrupted or killed run from models/<name>/.last/ with its saved options: "
-        "options not given come from that run; options given must equal its values, except "
+        "Continue an interrupted or killed run from models/<name>/.last/ with its saved options "
+        "and on the same train and dev data (refused if their rows changed): options not given "
+        "come from that run; options given must equal its values, except "
         "--" + ", --".join(n.replace("_", "-") for n in CHANGEABLE_ON_RESUME) + ", which may change.",
         "run",
     )
@@ -347,9 +351,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
-        """Build from a dict of option names (``-`` or ``_``), rejecting unknown ones."""
+        """Build from a dict of option names (``-`` or ``_``, not both), rejecting unknown ones."""
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {str(k).replace("-", "_"): v for k, v in data.items()}
+        values = option_names(data, source)
         unknown = sorted(set(values) - known)
         if unknown:
             raise TrainConfigError(f"Unknown option(s) in {source}: {', '.join(unknown)}.")
@@ -362,20 +366,6 @@ class TrainConfig:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
-
-
-def file_options(path: Path) -> dict[str, Any]:
-    """The options of a TOML/JSON config file (a ``[train]`` table, or the whole file)."""
-    try:
-        raw = path.read_bytes()
-        data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else json.loads(raw)
-    except (OSError, ValueError) as error:
-        raise TrainConfigError(f"Cannot read config file '{path}': {error}") from error
-    if not isinstance(data, dict):
-        raise TrainConfigError(f"Config file '{path}' must hold an object of options.")
-    if isinstance(data.get("train"), dict):
-        data = data["train"]
-    return data
 
 
 def _field(name: str) -> dataclasses.Field[Any]:

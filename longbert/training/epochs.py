@@ -9,6 +9,7 @@ caller finishes the run's record.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from longbert.training import outputs
 from longbert.training.config import TrainConfig
 from longbert.training.datasets import DataSplits
 from longbert.training.distributed import DistContext
-from longbert.training.losses import LossFn
+from longbert.training.losses import LossFn, check_finite_loss
 from longbert.training.metrics import format_report
 from longbert.training.prepared import PreparedSet, group_items, plan_epoch
 from longbert.training.scoring import evaluate_set
@@ -170,6 +171,7 @@ class EpochLoop:
             state.partial_loss_sum, state.partial_batches, state.partial_docs = loss_sum, count, docs
 
         loss_sum, count, docs = state.partial_loss_sum, state.partial_batches, state.partial_docs
+        finite = True  # every loss of the step in progress
         lr = parts.scheduler.get_last_lr()[0]
         parts.model.train()
         if ctx.any(stop()):
@@ -190,11 +192,15 @@ class EpochLoop:
                     loss = parts.loss_fn(logits, target.to(ctx.device)) / step_size
                     parts.scaler.scale(loss).backward()
                 value = float(loss.detach()) * step_size
+                finite = finite and math.isfinite(value)
                 recent.append(value)
                 loss_sum, count, docs = loss_sum + value, count + 1, docs + len(items)
                 bar.update(1)
                 if not step_now:
                     continue
+                if ctx.any(not finite):  # before the step: the weights stay as they were
+                    bad = value if not math.isfinite(value) else float("nan")
+                    check_finite_loss(bad, f"epoch {epoch + 1}, group {i + 1} of {len(groups)}", self.kept())
                 lr = parts.scheduler.get_last_lr()[0]  # the rate this step uses
                 self.optimizer_step()
                 state.batches_done = i + 1
@@ -230,6 +236,16 @@ class EpochLoop:
             "lr": lr,
         }
         return True
+
+    def kept(self) -> str:
+        """What the run saved before now (said when it stops on a non-finite loss)."""
+        state = self.state
+        if state.best_epoch is None:
+            return "This run saved no model."
+        return (
+            f"Its best model so far (epoch {state.best_epoch}) and the resumable state of epoch "
+            f"{state.epoch}'s end stay in '{self.folder}'."
+        )
 
     def optimizer_step(self) -> None:
         parts = self.parts
@@ -325,10 +341,12 @@ class EpochLoop:
         )
 
     def test(self) -> dict[str, Any] | None:
-        """Score the test set with the *best* checkpoint (rank 0), if there is a test set."""
+        """Score the test set with the *best* checkpoint (rank 0), if there is a test set,
+        loaded as ``evaluate`` and ``predict`` load it (weights cast for inference): the score
+        recorded is the one ``evaluate`` gives on the same file."""
         if "test" not in self.data or not self.ctx.is_main or self.state.best_epoch is None:
             return None
-        best = load_classifier(self.folder, device=self.ctx.device, precision="fp32")
+        best = load_classifier(self.folder, device=self.ctx.device, precision="auto")
         report = evaluate_set(
             best, self.data["test"], batch_size=self.config.eval_batch_size, loss_fn=self.parts.loss_fn
         )

@@ -36,7 +36,7 @@ from longbert.training.epochs import TrainResult
 from longbert.training.metrics import format_report
 from longbert.training.modes import library_few_shot_method
 from longbert.training.prepared import prepare_set
-from longbert.training.scoring import evaluate_set
+from longbert.training.scoring import evaluate_set, scoring_model
 
 
 class _Stopped(LongBertError):
@@ -182,15 +182,16 @@ def run_few_shot(
     reporter: RunReporter,
     should_stop: Callable[[], bool] | None,
     old_contents: OldContents,
+    folder: Path,
 ) -> TrainResult:
-    """Train, score, save and record a few-shot model; see the module docstring.
-    ``old_contents``: what an earlier model or run left in the folder, removed just before
-    this run's model is saved there (nothing is, when it fails or is stopped)."""
+    """Train, score, save and record a few-shot model in ``folder`` (the checked, absolute
+    checkpoint folder); see the module docstring. ``old_contents``: what an earlier model or
+    run left in the folder, removed just before this run's model is saved there (nothing is,
+    when it fails or is stopped)."""
     from longbert.fewshot import FewShotConfig, train_few_shot
 
     if ctx.enabled:
         raise TrainConfigError("Few-shot training runs in one process: start it without torchrun.")
-    folder = config.output_path
     method = few_shot_method(config)
     if (why := auto_method_reason(config, method)) is not None:
         splits.notes.append(f"Few-shot method {method} ({why}).")  # metrics.json keeps the notes
@@ -270,6 +271,7 @@ def run_few_shot(
             return TrainResult("interrupted", folder, None, None, [], run_id=state.run_id)
         train_seconds = perf_counter() - started
         reports = {}
+        scored = scoring_model(classifier)  # as evaluate runs the saved model; one copy for both
         for role, dataset in (("dev", splits.dev), ("test", splits.test)):
             if dataset is None:
                 continue
@@ -279,7 +281,8 @@ def run_few_shot(
                 classifier.tokenizer,
                 classifier.strategy,
             )
-            reports[role] = evaluate_set(classifier, prepared, batch_size=config.eval_batch_size)
+            reports[role] = evaluate_set(scored, prepared, batch_size=config.eval_batch_size)
+        del scored
         dev = reports["dev"]
         record = {
             "epoch": 1,
@@ -314,6 +317,8 @@ def run_few_shot(
         )
         reporter.log_epoch(1, record)
         reporter.say(format_report(dev, title=f"few-shot ({method}), {train_seconds:.1f} s; dev:"))
+        if "test" in reports:  # as a fine-tuned run reports its best checkpoint's
+            reporter.say(format_report(reports["test"], title=f"test (few-shot model, {method}):"))
         outputs.write_metrics(
             folder,
             {

@@ -56,7 +56,13 @@ from longbert.training.few_shot_run import read_descriptions, resolve_mode, run_
 from longbert.training.losses import class_weights, make_loss
 from longbert.training.optim import linear_schedule, make_optimizer
 from longbert.training.prepared import PreparedSet, plan_epoch, prepare_set
-from longbert.training.resume import default_given, resumed_config
+from longbert.training.resume import (
+    absolute_paths,
+    check_same_data,
+    data_fingerprint,
+    default_given,
+    resumed_config,
+)
 
 StopFn = Callable[[], bool]
 
@@ -123,6 +129,7 @@ class _Trainer:
     ) -> None:
         self.config, self.ctx, self.given = config, ctx, given
         self.should_stop = should_stop
+        self.folder: Path = config.output_path  # made absolute once checked (run)
         # Quiet and record are options a resume may take from the saved run: set again then.
         self.reporter = RunReporter(
             config.name, progress=progress, quiet=config.quiet, record=config.record, main=ctx.is_main
@@ -150,6 +157,8 @@ class _Trainer:
             )
             return last
         exists = is_checkpoint(folder) or last_folder(folder) is not None
+        if not exists:  # someone's own folder (or the models folder) is never written into
+            outputs.refuse_foreign_folder(folder, overwrite=config.overwrite)
         if exists and not config.overwrite:
             raise TrainConfigError(
                 f"'{folder}' already holds a model or an interrupted run. Pass --resume to continue "
@@ -212,14 +221,20 @@ class _Trainer:
     ) -> TrainResult:
         started = perf_counter()
         # Checked before the data and the model: the folder is first written after an epoch.
-        folder = check_output(self.config.output_path, "--output-dir", folder=True)
+        self.folder = folder = check_output(self.config.output_path, "--output-dir", folder=True)
         last = self._resume_state(folder)
-        config, reporter = self.config, self.reporter
+        # Saved with the run, its record and its model: absolute, so they name the same files
+        # from the app's working folder or a later resume's.
+        self.config = config = absolute_paths(self.config, folder)
+        reporter = self.reporter
         if last is None:  # a resumed run's options and start were checked when it began
             check_start(config)
         use_threads(config.threads)
         seed_everything(config.seed)
         splits = prepare_data(config, train_data, dev_data, test_data)
+        fingerprint = data_fingerprint(splits.train, splits.dev)
+        if last is not None and (note := check_same_data(last.state.data, fingerprint, folder)):
+            splits.notes.append(note)
         for note in splits.notes:
             reporter.say(note)
         # An --overwrite run's old model (or an interrupted run's, until it saves a model) stays
@@ -232,7 +247,7 @@ class _Trainer:
         self.config = config = dataclasses.replace(config, mode=mode)
         reporter.say(f"'{config.name}': {why}.")
         if mode == "few-shot":
-            result = run_few_shot(config, splits, self.ctx, reporter, self.should_stop, old)
+            result = run_few_shot(config, splits, self.ctx, reporter, self.should_stop, old, folder)
             return self._ended(result, started, splits)
         classifier = self._classifier(splits.labels, last)
         device = self.ctx.device
@@ -266,7 +281,7 @@ class _Trainer:
         total_steps = steps_per_epoch * config.epochs
         scheduler = linear_schedule(optimizer, round(config.warmup_ratio * total_steps), total_steps)
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-        state = RunState(config=config.to_dict())
+        state = RunState(config=config.to_dict(), data=fingerprint)
         if last is not None:
             optimizer.load_state_dict(last.optimizer)
             scheduler.load_state_dict(last.scheduler)
@@ -275,6 +290,7 @@ class _Trainer:
             run_state.set_rng_state(last.rng_tensors, last.rng_plain)
             state = last.state
             state.config = config.to_dict()
+            state.data = state.data or fingerprint  # an older state: checked from now on
         reporter.open(state, folder if state.best_epoch else None)
         reporter.emit(
             "start",
@@ -320,7 +336,7 @@ class _Trainer:
     def _ended(self, result: TrainResult, started: float, splits: DataSplits) -> TrainResult:
         result.seconds = perf_counter() - started
         result.notes = splits.notes
-        folder = self.config.output_path
+        folder = self.folder
         self.reporter.emit(
             "end",
             status=result.status,

@@ -7,15 +7,35 @@ mixed precision never computes a log-softmax in half precision.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from longbert.errors import LongBertError
 from longbert.training.config import TrainConfigError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class NonFiniteLossError(LongBertError, FloatingPointError):
+    """The training loss became NaN or infinite: the next optimiser step would turn the weights
+    to NaN, and a NaN model scores like any other (it would be saved as the best and registered),
+    so the run stops before that step."""
+
+
+def check_finite_loss(value: float, where: str, kept: str) -> None:
+    """Raise :class:`NonFiniteLossError` when ``value`` (a training loss) is NaN or infinite;
+    ``where`` says when (epoch, step), ``kept`` what the run saved before, which stays."""
+    if math.isfinite(value):
+        return
+    raise NonFiniteLossError(
+        f"The training loss became {value} at {where}: an optimiser step on it would turn the "
+        f"weights to NaN, so the run stopped before taking it. {kept} Check --class-weights, "
+        "lower --learning-rate, or train in --precision fp32."
+    )
 
 
 def class_weights(
@@ -54,8 +74,12 @@ def class_weights(
             raise TrainConfigError(
                 f"--class-weights: weight of '{label}' is not a number: {value!r}"
             ) from error
-        if weights[index[label]] <= 0:
-            raise TrainConfigError(f"--class-weights: weight of '{label}' must be positive.")
+        if not (math.isfinite(weights[index[label]]) and weights[index[label]] > 0):
+            # float() reads "nan" and "inf": either would make every loss NaN and the model with it.
+            raise TrainConfigError(
+                f"--class-weights: weight of '{label}' must be a positive, finite number, got "
+                f"{value.strip()!r}."
+            )
     return torch.tensor(weights, dtype=torch.float32)
 
 

@@ -14,15 +14,27 @@ command's (default ``auto``): where to run belongs to the machine, not to the ru
 From Python, ``train(config, given=...)`` names the options set on purpose; without ``given``
 every option whose value differs from :class:`TrainConfig`'s default counts as given (so to ask
 for a default value explicitly, name it in ``given``).
+
+The data must be the same too: the same file may have been edited between the stop and the
+resume, and a run that goes on over other rows is neither the old run nor a new one. A run's
+state keeps a fingerprint of its train and dev sets (:func:`data_fingerprint`: the row count and
+a hash over the texts and labels in order), and a resume whose data differ is refused naming
+what changed (:func:`check_same_data`). States saved before fingerprints existed resume as
+before, with a note that the data could not be checked. Data paths are saved absolute
+(:func:`absolute_paths`), so a resume from another folder reads the same files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+import hashlib
+import json
+import os
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from longbert.data import LabeledDataset
 from longbert.training.config import CHANGEABLE_ON_RESUME, TrainConfig, TrainConfigError
 
 #: Options naming data files: compared as paths (``./a.jsonl`` is ``a.jsonl``).
@@ -84,3 +96,68 @@ def resumed_config(
     if resumed.output_path.resolve() != folder.resolve():
         resumed.output_dir = str(folder)  # the folder moved since, or was named by --output-dir
     return resumed
+
+
+#: The sets a run's data fingerprint covers (the test set may change on resume: it is scored once,
+#: at the end).
+FINGERPRINTED = ("train", "dev")
+
+
+def absolute_paths(config: TrainConfig, folder: Path) -> TrainConfig:
+    """``config`` with its data files (train, dev, test) and a given ``output_dir`` made absolute
+    (``folder``, the checked checkpoint folder): what is saved with the run, its record and its
+    model must name the same files from any working folder (the app's, a later resume's)."""
+    paths: dict[str, str] = {
+        name: os.path.abspath(Path(value).expanduser())
+        for name in ("train", "dev", "test")
+        if isinstance(value := getattr(config, name), str) and value
+    }
+    if config.output_dir:
+        paths["output_dir"] = str(folder)
+    return dataclasses.replace(config, **paths)
+
+
+def _fingerprint(dataset: LabeledDataset) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    for example in dataset.examples:
+        labels = json.dumps(sorted(example.labels), ensure_ascii=False)
+        digest.update(f"{example.document.sha256}\t{labels}\n".encode())
+    return {"rows": len(dataset), "sha256": digest.hexdigest()}
+
+
+def data_fingerprint(train: LabeledDataset, dev: LabeledDataset) -> dict[str, dict[str, Any]]:
+    """``{"train": {"rows", "sha256"}, "dev": {...}}``: each set's row count (as used, after
+    duplicates and skipped rows) and a sha256 over its texts' hashes and labels, in order."""
+    return {"train": _fingerprint(train), "dev": _fingerprint(dev)}
+
+
+def check_same_data(
+    saved: Mapping[str, Any] | None, now: Mapping[str, Any], folder: Path
+) -> str | None:
+    """Raise TrainConfigError when the data of a resumed run differ from the fingerprint its
+    state saved, naming each set that changed (rows before -> now). Returns a note when the
+    state has no fingerprint (saved by an older LongBERT: the data cannot be checked), else
+    None."""
+    if not saved:
+        return (
+            f"The interrupted run in '{folder}' saved no fingerprint of its data (it was started "
+            "by an older LongBERT), so --resume cannot check that the train and dev data are "
+            "unchanged: make sure they are."
+        )
+    changed = []
+    for role in FINGERPRINTED:
+        before, after = saved.get(role), now[role]
+        if not isinstance(before, Mapping) or before == after:
+            continue
+        rows = f"{before.get('rows')} rows before -> {after['rows']} now"
+        if before.get("rows") == after["rows"]:
+            rows = f"{after['rows']} rows before and now, but their texts or labels differ"
+        changed.append(f"  {role}: {rows}")
+    if changed:
+        raise TrainConfigError(
+            f"--resume continues the interrupted run in '{folder}' on the data it started with, "
+            "and the data changed since:\n" + "\n".join(changed) + "\nRestore the data it was "
+            "trained on to resume, or train on the new data in a new run (--overwrite to replace "
+            "this one, or another --name)."
+        )
+    return None
