@@ -61,12 +61,13 @@ def _v7_file(
 
 
 def _expected(items: list[tuple[int, str, str]]) -> set[int]:
-    """Positions the rule supersedes: finished items before their name's last finished one."""
-    last: dict[str, int] = {}
+    """Positions the rule supersedes: finished items other than the one their name keeps, its
+    last done item, else (never labelled) its last error."""
+    kept: dict[str, tuple[bool, int]] = {}  # the max of (done, position) is the kept item
     for position, name, status in items:
         if status in FINISHED:
-            last[name] = max(position, last.get(name, position))
-    return {p for p, name, status in items if status in FINISHED and p < last[name]}
+            kept[name] = max((status == "done", position), kept.get(name, (False, -1)))
+    return {p for p, name, status in items if status in FINISHED and p != kept[name][1]}
 
 
 def _statuses(url: str, batch_id: int) -> dict[int, str]:
@@ -116,15 +117,19 @@ def test_a_50000_item_command_line_batch_is_recounted_in_seconds(tmp_path: Path)
 
 
 def _quadratic_rule(url: str, batch_id: int) -> set[int]:
-    """The first version's query, verbatim in SQL: the items it superseded (the reference)."""
+    """The rule as a correlated query (quadratic, the first version's shape): the items it
+    supersedes (the reference). An item goes when a later item of its name is as finished
+    (done after done, anything after an error) or when it is an error and its name has a done
+    item anywhere: a later error never replaces a result."""
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         rows = connection.execute(
             sa.text(
                 "SELECT i.position FROM batch_items i WHERE i.batch_id = :b "
-                "AND i.status IN ('done', 'error') AND EXISTS (SELECT 1 FROM batch_items later "
-                "WHERE later.batch_id = i.batch_id AND later.name = i.name "
-                "AND later.position > i.position AND later.status IN ('done', 'error'))"
+                "AND i.status IN ('done', 'error') AND EXISTS (SELECT 1 FROM batch_items other "
+                "WHERE other.batch_id = i.batch_id AND other.name = i.name AND other.position != "
+                "i.position AND ((other.position > i.position AND other.status = i.status) OR "
+                "(i.status = 'error' AND other.status = 'done')))"
             ),
             {"b": batch_id},
         ).scalars()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,22 +110,41 @@ def strategy_config(strategy: Strategy, settings: dict[str, Any]) -> dict[str, A
 
 
 def parse_labels(values: Sequence[str]) -> dict[str, str]:
-    """``["sport=matches, teams", "economy"]`` or a JSON file (object or list) → ``{label: description}``."""
+    """``["sport=matches, teams", "economy"]`` or a JSON file (object or list) → ``{label: description}``.
+
+    A label given twice is refused rather than merged: the second description would silently
+    replace the first (or a list would silently lose an entry), and the run would classify into
+    other labels than the ones the user listed."""
     if len(values) == 1 and values[0].lower().endswith(".json") and Path(values[0]).is_file():
+        where = f"--labels {values[0]}"
+
+        def pairs_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+            return _unique(pairs, where)  # json.loads would keep the last of two equal keys
+
         try:
-            data = json.loads(Path(values[0]).read_text())
+            data = json.loads(Path(values[0]).read_text(), object_pairs_hook=pairs_once)
         except ValueError as error:
-            raise LongBertError(f"--labels {values[0]}: not valid JSON ({error}).") from error
+            raise LongBertError(f"{where}: not valid JSON ({error}).") from error
         if isinstance(data, list):
-            return {str(x): str(x) for x in data}
+            return _unique([(str(x), str(x)) for x in data], where)
         if isinstance(data, dict):
             return {str(k): str(v) for k, v in data.items()}
-        raise LongBertError(f"--labels {values[0]}: expected a JSON object {{label: description}} or a list.")
-    labels: dict[str, str] = {}
+        raise LongBertError(f"{where}: expected a JSON object {{label: description}} or a list.")
+    pairs: list[tuple[str, str]] = []
     for value in values:
         name, _, description = value.partition("=")
         name = name.strip()
         if not name:
             raise LongBertError(f"--labels {value!r}: a label needs a name (NAME or NAME=description).")
-        labels[name] = description.strip() or name
+        pairs.append((name, description.strip() or name))
+    return _unique(pairs, "--labels")
+
+
+def _unique(pairs: Iterable[tuple[str, Any]], where: str) -> dict[str, Any]:
+    """``{label: description}``; LongBertError when a label comes twice (see :func:`parse_labels`)."""
+    labels: dict[str, Any] = {}
+    for name, description in pairs:
+        if name in labels:
+            raise LongBertError(f"{where}: label '{name}' is given twice; give each label once.")
+        labels[name] = description
     return labels

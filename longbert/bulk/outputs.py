@@ -59,15 +59,21 @@ def state_path(output: Path) -> Path:
     return output.with_name(output.name + ".predict.json")
 
 
+def lock_path(output: Path) -> Path:
+    """The file a run holds locked while it writes ``output`` (:mod:`longbert.bulk.output_lock`)."""
+    return output.with_name(output.name + ".predict.lock")
+
+
 def temporary_path(path: Path) -> Path:
     """Where ``path`` is written before it is renamed into place (a kill leaves the old one whole)."""
     return path.with_name(path.name + ".tmp")
 
 
 def written_files(output: Path) -> list[Path]:
-    """Every file a run writes for ``output``: the output, its ledger and state, their temporaries."""
+    """Every file a run writes for ``output``: the output, its ledger and state, their
+    temporaries, and its lock file."""
     files = [output, ledger_path(output), state_path(output)]
-    return list(dict.fromkeys([*files, *(temporary_path(f) for f in files)]))
+    return list(dict.fromkeys([*files, *(temporary_path(f) for f in files), lock_path(output)]))
 
 
 def check_not_an_input(output: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
@@ -195,12 +201,18 @@ class Ledger:
         self._handle: Any = None
         self._names: list[np.ndarray] = []
         self._labelled: list[np.ndarray] = []
+        #: The first rows, written in rows format 1, whose inputs keep their last labelled row
+        #: over a later error (:func:`~longbert.bulk.rows.latest_rows`); 0 once compacted.
+        self.legacy = 0
+        self._opened = 0  # rows there when opened: those a run may retire (retire_error)
+        self._retiring: dict[int, str] = {}
 
-    def open(self, keep_rows: int | None = None) -> DoneInputs:
+    def open(self, keep_rows: int | None = None, legacy: int = 0) -> DoneInputs:
         """Open for appending; returns the inputs the rows already there hold (for a resume).
 
         A partial last line (a kill mid-write) is cut off. With ``keep_rows``, rows after that
         many are cut off too (they were written but never reached the store: they run again).
+        ``legacy``: how many of the first rows were written in rows format 1 (see :attr:`legacy`).
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         keys = _Int64s()
@@ -226,11 +238,14 @@ class Ledger:
                 with self.path.open("r+b") as handle:
                     handle.truncate(end)
         name_keys = names.array()
+        flags = np.asarray(labelled, dtype=bool)
         self._names = [name_keys]
-        self._labelled = [np.asarray(labelled, dtype=bool)]
-        self.rows = rows
+        self._labelled = [flags]
+        self.rows = self._opened = rows
+        self.legacy = min(int(legacy), rows)
+        self._retiring = {}
         self._handle = self.path.open("a", encoding="utf-8", newline="\n")
-        return DoneInputs.of_rows(keys.array(), name_keys)
+        return DoneInputs.of_rows(keys.array(), name_keys, flags, self.legacy)
 
     def append(self, rows: Iterable[dict[str, Any]]) -> None:
         """Write rows and make them durable before anything else (the store) hears of them."""
@@ -249,10 +264,27 @@ class Ledger:
             self._handle.close()
             self._handle = None
 
+    def retire_error(self, name: str) -> None:
+        """Have the next :meth:`compact` drop the error row the ledger held for the input file or
+        folder ``name`` when opened (missing, unreadable, cut short): it reads now, and its
+        documents and rows have names of their own (``file#row=N``, ``folder/file``), so no
+        newer row of its name replaces that error (thread-safe: called by the reading thread)."""
+        self._retiring[name_key(name)] = name
+
+    @property
+    def retiring(self) -> list[str]:
+        """The names :meth:`retire_error` was given (for the store to supersede their errors)."""
+        return list(self._retiring.values())
+
     def _latest(self) -> tuple[np.ndarray, np.ndarray]:
         names = np.concatenate(self._names) if self._names else np.zeros(0, dtype=np.int64)
         labelled = np.concatenate(self._labelled) if self._labelled else np.zeros(0, dtype=bool)
-        return latest_rows(names), labelled
+        latest = latest_rows(names, labelled, self.legacy)
+        if self._retiring:
+            stale = latest & ~labelled & np.isin(names, np.fromiter(self._retiring, dtype=np.int64))
+            stale[self._opened :] = False  # a row of this run is this run's word
+            latest &= ~stale
+        return latest, labelled
 
     def counts(self) -> tuple[int, int]:
         """``(inputs, labelled)``: how many inputs the output holds (one row each once compacted)
@@ -261,13 +293,15 @@ class Ledger:
         return int(latest.sum()), int((latest & labelled).sum())
 
     def compact(self, before_replace: Callable[[int], None] = lambda retired: None) -> int:
-        """Retire the rows an input's newer row replaces: rewrite the (closed) ledger with each
-        input's latest row only, in order, and rename it into place. ``before_replace(n)`` runs
+        """Retire the rows an input's newer row replaces (and the stale error rows of
+        :meth:`retire_error`): rewrite the (closed) ledger with each input's kept row only, in
+        order, and rename it into place. ``before_replace(n)`` runs
         just before the rename, with how many rows go (the runner records that for the store,
         whose batch keeps every row). Returns that number (0: nothing to do, nothing written)."""
         latest, labelled = self._latest()
         retired = int(latest.size - latest.sum())
         if retired == 0:
+            self.legacy = 0  # every input has one row: nothing left for the legacy rule to choose
             return 0
         tmp = temporary_path(self.path)
         with self.path.open("rb") as source, tmp.open("wb") as target:
@@ -281,6 +315,8 @@ class Ledger:
         names = np.concatenate(self._names)
         self._names, self._labelled = [names[latest]], [labelled[latest]]
         self.rows -= retired
+        self.legacy = self._opened = 0
+        self._retiring = {}
         return retired
 
 

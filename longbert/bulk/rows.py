@@ -141,14 +141,38 @@ def name_key(name: str) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def latest_rows(names: np.ndarray) -> np.ndarray:
+def latest_rows(names: np.ndarray, labelled: np.ndarray | None = None, legacy: int = 0) -> np.ndarray:
     """A boolean mask over rows (given as their :func:`name_key`, in output order) that is True
-    for the last row of each input: the one an output keeps."""
+    for the row of each input that an output keeps: its last one.
+
+    Except among the first ``legacy`` rows (those of a ledger written in rows format 1, by a
+    release that appended an error row for a labelled input it could not read any more, and
+    never compacted), where an input's kept row is its last labelled one (``labelled``: a row
+    has a label, not an error), else its last error: one that cannot be read now keeps its
+    earlier row, as the store's schema-v8 recount of that release's batches keeps its item
+    (:mod:`longbert.store.recount`). Rows after those replace them as usual."""
     keep = np.zeros(len(names), dtype=bool)
-    if len(names):
-        _, first_from_end = np.unique(names[::-1], return_index=True)
-        keep[len(names) - 1 - first_from_end] = True
+    if not len(names):
+        return keep
+    last = _last_of_each(names, np.arange(len(names)))
+    keep[last] = True
+    legacy = min(int(legacy), len(names))
+    if legacy and labelled is not None:
+        # Inputs whose last row is a legacy error: their last legacy labelled row, if any, wins.
+        stale = last[(last < legacy) & ~labelled[last]]
+        done = np.flatnonzero(labelled[:legacy])
+        if stale.size and done.size:
+            last_done = _last_of_each(names[done], done)
+            back = last_done[np.isin(names[last_done], names[stale])]
+            keep[stale[np.isin(names[stale], names[back])]] = False
+            keep[back] = True
     return keep
+
+
+def _last_of_each(names: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Of rows ``at`` (ascending) with name keys ``names``, the last of each name, ascending."""
+    _, first_from_end = np.unique(names[::-1], return_index=True)
+    return np.sort(at[len(at) - 1 - first_from_end])
 
 
 def _sorted(values: np.ndarray) -> np.ndarray:
@@ -164,16 +188,27 @@ class DoneInputs:
     are those of its latest row (a changed text runs again and its row replaces the old one). An
     input that cannot be read now (missing, unreadable) is done when the output has any row for
     it: the earlier row, perhaps a prediction, stands rather than being replaced by an error.
+    ``errors``: the :func:`name_key` of every input whose kept row is an error (for a run to
+    retire those of files and folders that read now: :meth:`has_error`).
     """
 
     keys: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     names: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    errors: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
-    def of_rows(cls, keys: np.ndarray, names: np.ndarray) -> DoneInputs:
-        """From the rows' keys and name keys, in output order (stale rows included)."""
-        latest = latest_rows(names)
-        return cls(_sorted(keys[latest]), _sorted(names[latest]))
+    def of_rows(
+        cls, keys: np.ndarray, names: np.ndarray, labelled: np.ndarray | None = None, legacy: int = 0
+    ) -> DoneInputs:
+        """From the rows' keys and name keys, in output order (stale rows included); the row
+        an input keeps is chosen as :func:`latest_rows` does (``labelled``, ``legacy``)."""
+        latest = latest_rows(names, labelled, legacy)
+        errors = names[latest & ~labelled] if labelled is not None else names[:0]
+        return cls(_sorted(keys[latest]), _sorted(names[latest]), _sorted(errors))
+
+    def has_error(self, name: str) -> bool:
+        """Whether the output's row for the input ``name`` is an error."""
+        return _has(self.errors, name_key(name))
 
     def __len__(self) -> int:
         return int(self.names.size)

@@ -15,6 +15,14 @@ its item count is still every row it was sent; the state file records how many r
 retired (``retired``): the ledger's rows plus those are the rows the store got. A kill during
 that step is resolved on the next run from the ``compacting`` record written before the rename.
 
+An input that could not be read before and reads now as a file or folder whose documents have
+names of their own (a table cut short, then whole; a folder missing, then there) has no newer row
+of its name to replace its error row: the reader reports it (``ReadCounter.on_read``) and the
+compaction retires that row, its store item superseded just before
+(:func:`~longbert.bulk.settle.compact`). One run at a time writes an output (a lock beside it:
+:mod:`longbert.bulk.output_lock`), and an input keeps the name the output gave it whatever its
+spelling this time (:mod:`longbert.bulk.spellings`).
+
 However the run ends after its batch is opened (an error, Ctrl-C, the final table failing to
 build), the batch is let go (interrupted) and its heartbeat thread stops.
 """
@@ -26,13 +34,14 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from longbert.bulk.local import BulkResult, classify_items, prefetch, skip_done
 from longbert.bulk.model import strategy_config
 from longbert.bulk.options import PredictOptions
+from longbert.bulk.output_lock import lock_output
 from longbert.bulk.outputs import (
     Ledger,
     OutputError,
@@ -42,13 +51,13 @@ from longbert.bulk.outputs import (
     discard_run,
     ledger_path,
     output_format,
-    temporary_path,
-    upgrade_ledger,
     write_state,
 )
 from longbert.bulk.progress import Progress
 from longbert.bulk.rows import ROWS_FORMAT, DoneInputs
+from longbert.bulk.settle import compact, finish_compaction, store_mismatch, upgrade_rows
 from longbert.bulk.sources import ReadCounter, input_bytes, iter_sources
+from longbert.bulk.spellings import recorded_inputs, respell
 from longbert.bulk.table_files import build_table
 from longbert.cli_common import check_output
 from longbert.errors import LongBertError
@@ -90,9 +99,19 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
     check_not_an_input(Path(options.output).expanduser(), options.inputs)
     output = check_output(options.output, "--output")
     output_format(output)  # an unknown suffix is refused before the model loads
+    # One run at a time per output, from reading its state to writing it for the last time:
+    # a second run at once is refused before its model loads (longbert.bulk.output_lock).
+    with lock_output(output):
+        return _run_locked(options, output, stream)
+
+
+def _run_locked(options: PredictOptions, output: Path, stream: TextIO | None) -> RunSummary:
     ledger = Ledger(ledger_path(output))
     fingerprint = options.fingerprint()
     state = claim_output(output, fingerprint, options.overwrite)
+    # The inputs as this output names them: the same folder spelled otherwise keeps its rows.
+    spelled, inputs = respell(options.inputs, recorded_inputs(state, options.db_url))
+    options = replace(options, inputs=spelled)
 
     engine = _make_engine(options)
     _warn_if_no_exits(options, engine.model_name, stream)
@@ -100,6 +119,7 @@ def run_predict(options: PredictOptions, stream: TextIO | None = None) -> RunSum
         discard_run(output)
     state = state or {"version": STATE_VERSION, "rows_format": ROWS_FORMAT, "run": fingerprint, "store": None}
     state["retired"] = int(state.get("retired") or 0)
+    state["inputs"] = inputs
     sink = _open_sink(options, engine, output, state) if options.store else None
     try:
         summary = _run(options, engine, output, ledger, sink, state, stream)
@@ -178,20 +198,22 @@ def _run(
     keep_rows: int | None = None
     stored_rows = 0
     output.parent.mkdir(parents=True, exist_ok=True)
-    _finish_compaction(state, ledger)
-    _upgrade_rows(state, ledger, output)
+    finish_compaction(state, ledger)
+    upgrade_rows(state, ledger, output)
     if sink is not None:
         stored_rows = sink.stored_rows()  # every row the batch was sent, superseded ones included
         keep_rows = stored_rows - state["retired"]  # the ledger's rows that reached the store
         if keep_rows < 0:
-            raise _store_mismatch(output, state, stored_rows, count_rows(ledger.path))
+            raise store_mismatch(output, state, stored_rows, count_rows(ledger.path))
     write_state(output, {**state, "status": "running"})
-    done = ledger.open(keep_rows)
+    done = ledger.open(keep_rows, int(state.get("legacy_rows") or 0))
     if keep_rows is not None and ledger.rows < keep_rows:
         ledger.close()
-        raise _store_mismatch(output, state, stored_rows, ledger.rows)
+        raise store_mismatch(output, state, stored_rows, ledger.rows)
 
     counter = ReadCounter()
+    # A file or folder that reads now retires the error row it had (missing, cut short...).
+    counter.on_read = lambda name: ledger.retire_error(name) if done.has_error(name) else None
     total: list[int | None] = [None]
     skip = options.input_options().skip
     sizer = threading.Thread(
@@ -230,7 +252,7 @@ def _run(
     # From here a failure leaves the state file as it is: it may hold a compaction to settle.
     if sink is None or ledger.rows + state["retired"] == sink.stored_rows():
         # Only when the store has every row (it always has here): the retired count stays true.
-        _compact(ledger, output, state)
+        compact(ledger, output, state, sink)
     rows, labelled = ledger.counts()
     fmt = output_format(output)
     if fmt != "jsonl":
@@ -246,14 +268,6 @@ def _run(
         batch_id=state["store"]["batch_id"] if state.get("store") else None,
         text=progress.summary(),
         labelled=labelled,
-    )
-
-
-def _store_mismatch(output: Path, state: dict[str, Any], stored: int, rows: int) -> OutputError:
-    retired = f", of which {state['retired']:,} were replaced by newer rows," if state["retired"] else ""
-    return OutputError(
-        f"The store's batch #{state['store']['batch_id']} holds {stored:,} results{retired} but "
-        f"{ledger_path(output)} has {rows:,} rows (was it edited or replaced?). Use another --output."
     )
 
 
@@ -274,47 +288,6 @@ def work_fraction(written: int, counter: ReadCounter, total: int) -> float | Non
     if to_do <= 0:
         return 1.0 if read >= total else None
     return min(written / to_do, 1.0 if unread == 0 else 0.99)
-
-
-def _finish_compaction(state: dict[str, Any], ledger: Ledger) -> None:
-    """Settle a compaction a kill interrupted (see the module docstring): the ledger was renamed
-    into place when it has the compacted row count, else it is still the uncompacted one."""
-    temporary_path(ledger.path).unlink(missing_ok=True)  # a compaction's unfinished copy
-    pending = state.pop("compacting", None)
-    if pending is not None and count_rows(ledger.path) == pending["rows_after"] != pending["rows_before"]:
-        state["retired"] = int(pending["retired"])
-
-
-def _upgrade_rows(state: dict[str, Any], ledger: Ledger, output: Path) -> None:
-    """Bring the rows of an output begun by an earlier version to today's layout before any row
-    is added (:data:`~longbert.bulk.rows.ROWS_FORMAT`): a state without ``rows_format`` is of
-    format 1, whose rows hold a source column ``precision`` / ``exit_threshold`` under its bare
-    name, today a model column. The rows keep their count, so the store's stays in step."""
-    rows_format = state.get("rows_format", 1)
-    if rows_format == ROWS_FORMAT:
-        return
-    if not isinstance(rows_format, int) or rows_format > ROWS_FORMAT:
-        raise OutputError(
-            f"{output} was written by a newer longbert (rows format {rows_format!r}, this one "
-            f"writes {ROWS_FORMAT}); update longbert to resume it, or use another --output."
-        )
-    upgrade_ledger(ledger.path)
-    state["rows_format"] = ROWS_FORMAT  # recorded by the next state write, before any new row
-
-
-def _compact(ledger: Ledger, output: Path, state: dict[str, Any]) -> None:
-    """Keep each input's latest row in the ledger, recording the retired rows in the state first."""
-    rows_before = ledger.rows
-
-    def record(retired: int) -> None:
-        compacting = {
-            "rows_before": rows_before,
-            "rows_after": rows_before - retired,
-            "retired": state["retired"] + retired,
-        }
-        write_state(output, {**state, "status": "running", "compacting": compacting})
-
-    state["retired"] += ledger.compact(record)
 
 
 def _write(

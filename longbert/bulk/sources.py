@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +55,11 @@ class ReadCounter:
         self.bytes_skipped = 0
         self.skipped_head: int | None = None
         self.on_work: Callable[..., None] | None = None
+        #: Called (from the reading thread) with the name of each input file or folder that
+        #: yielded documents or rows and no error of its own this time: an error row of that
+        #: name (it was missing, unreadable, cut short before) is stale now
+        #: (:meth:`~longbert.bulk.outputs.Ledger.retire_error`).
+        self.on_read: Callable[[str], None] | None = None
 
     def work_begins(self) -> None:
         """The first input to classify is passed on (a no-op after the first call)."""
@@ -62,6 +67,30 @@ class ReadCounter:
             self.skipped_head = self.bytes_skipped
             if self.on_work is not None:
                 self.on_work()
+
+
+class InputPath(str):
+    """An input path (its value: where it is read from) whose rows are named as ``shown``, the
+    spelling an earlier run of the same output gave that file or folder (``corpus`` where this
+    run says ``/data/corpus``): rows are keyed by name, so the same input must keep its name
+    however it is spelled (:mod:`longbert.bulk.spellings`). A ``str``, so every path check
+    reads it as before; pickled whole (the Ray engine's driver walks it too)."""
+
+    shown: str
+
+    def __new__(cls, path: str, shown: str) -> InputPath:
+        value = super().__new__(cls, path)
+        value.shown = shown
+        return value
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        return (str(self), self.shown)
+
+
+def input_name(given: str | os.PathLike[str]) -> str:
+    """How rows name an input path given to the command (files under a folder add their own
+    relative path): as typed, normalised, or an :class:`InputPath`'s ``shown``."""
+    return os.path.normpath(getattr(given, "shown", None) or os.fspath(given))
 
 
 def walk_inputs(
@@ -82,7 +111,7 @@ def walk_inputs(
 
     for given in paths:
         path = Path(given)
-        shown = os.path.normpath(str(given))
+        shown = input_name(given)
         if not path.exists():
             yield shown, None
         elif not path.is_dir():
@@ -112,34 +141,55 @@ def iter_sources(
     """Every document (or failure) under ``paths``, one file in memory at a time. Never raises
     for bad data: a missing, unreadable or malformed input is a :class:`SourceItem` with an error."""
     options = options or InputOptions()
-    for shown, file_path in walk_inputs(paths, options.skip):
-        if file_path is None:
-            at = counter.bytes_done if counter is not None else 0
-            yield SourceItem(shown, shown, error="no such file or folder.", position=at)
-            continue
-        start = counter.bytes_done if counter is not None else 0
-        size = 0
-        with contextlib.suppress(OSError):
-            size = file_path.stat().st_size
-        table = is_table(file_path.name)
-        last: SourceItem | None = None  # held back one item: the file's last one ends at its end
-        for item in read_file(shown, file_path, options):
-            if counter is not None:
-                if not table:
-                    counter.bytes_done = start + size  # read whole before its first document
-                elif item.document is not None:
-                    # Within a big table, progress by the text read (most of a row's bytes).
-                    counter.bytes_done = min(start + size, counter.bytes_done + len(item.document.text) + 32)
-                item.position = counter.bytes_done
-            if last is not None:
-                yield last
-            last = item
+    for given in paths:
+        folder_read = False
+        for shown, file_path in walk_inputs([given], options.skip):
+            if file_path is None:
+                at = counter.bytes_done if counter is not None else 0
+                yield SourceItem(shown, shown, error="no such file or folder.", position=at)
+                continue
+            read = yield from _read_counted(shown, file_path, options, counter)
+            folder_read = folder_read or read is not None
+            if read and counter is not None and counter.on_read is not None:
+                counter.on_read(shown)
+        if folder_read and counter is not None and counter.on_read is not None and os.path.isdir(given):
+            counter.on_read(input_name(given))
+
+
+def _read_counted(
+    shown: str, file_path: Path, options: InputOptions, counter: ReadCounter | None
+) -> Generator[SourceItem, None, bool | None]:
+    """Yield one file's items, moving ``counter`` on; returns None when it yielded none, else
+    whether it read without an error of its own (no item is named as the file itself: its
+    documents and rows are named ``file#row=N`` or ``archive/member``; a plain text file's one
+    document is named as the file, and replaces an earlier row of that name as any input does)."""
+    start = counter.bytes_done if counter is not None else 0
+    size = 0
+    with contextlib.suppress(OSError):
+        size = file_path.stat().st_size
+    table = is_table(file_path.name)
+    last: SourceItem | None = None  # held back one item: the file's last one ends at its end
+    own = False
+    for item in read_file(shown, file_path, options):
+        own = own or item.name == shown
         if counter is not None:
-            counter.bytes_done = start + size
-            if last is not None:
-                last.position = counter.bytes_done
+            if not table:
+                counter.bytes_done = start + size  # read whole before its first document
+            elif item.document is not None:
+                # Within a big table, progress by the text read (most of a row's bytes).
+                counter.bytes_done = min(start + size, counter.bytes_done + len(item.document.text) + 32)
+            item.position = counter.bytes_done
         if last is not None:
             yield last
+        last = item
+    if counter is not None:
+        counter.bytes_done = start + size
+        if last is not None:
+            last.position = counter.bytes_done
+    if last is None:
+        return None
+    yield last
+    return not own
 
 
 def read_file(shown: str, file_path: Path, options: InputOptions) -> Iterator[SourceItem]:

@@ -23,7 +23,8 @@ what to run again: such a batch is resumed by its command, from its output, neve
 
 Store functions called: ``get_store``, ``Store.database_id``, ``Store.create_batch``,
 ``Store.get_batch``, ``Store.count_batch_items``, ``Store.save_prediction``, ``Store.record_error``,
-``Store.mark_batch_status`` and, through the lease, ``Store.claim_batch``,
+``Store.mark_batch_status`` (and, for :meth:`StoreSink.retire_errors`, which no Store call does
+yet, the store's own batch tables), and, through the lease, ``Store.claim_batch``,
 ``Store.heartbeat_batch``, ``Store.release_batch``.
 """
 
@@ -138,6 +139,50 @@ class StoreSink:
             else:
                 error = result if isinstance(result, PredictionError) else PredictionError("?", "not read")
                 self.store.record_error(error, batch_id=self.batch_id)
+
+    def retire_errors(self, names: Sequence[str]) -> int:
+        """Supersede the batch's error items called one of ``names``: files and folders that
+        could not be read before and read now, whose documents and rows have names of their own
+        (``file#row=N``, ``folder/file``), so no newer item of that name supersedes the error as
+        it would an input's (:meth:`~longbert.bulk.outputs.Ledger.retire_error`). The batch's
+        total and error counts drop by as many; its item count does not. Returns how many.
+
+        The store has no call for this yet, so it is written here, in one write transaction
+        holding the batch row's lock, exactly as ``finish_item`` supersedes an item."""
+        assert self.batch_id is not None
+        if self._lease is not None:
+            self._lease.check()
+        from sqlalchemy import select
+
+        from longbert.store.batches import SUPERSEDED
+        from longbert.store.leases import lock_batch
+        from longbert.store.schema import BatchItemRow, utcnow
+
+        batch_id = self.batch_id
+
+        def work(session: Any) -> int:
+            batch = lock_batch(session, batch_id)
+            now = utcnow()
+            found = 0
+            for start in range(0, len(names), 500):
+                items = session.scalars(
+                    select(BatchItemRow).where(
+                        BatchItemRow.batch_id == batch_id,
+                        BatchItemRow.name.in_(list(names[start : start + 500])),
+                        BatchItemRow.status == "error",
+                    )
+                )
+                for item in items:
+                    item.status = SUPERSEDED
+                    item.updated_at = now
+                    found += 1
+            batch.error_count -= found
+            batch.total -= found
+            if found:
+                batch.updated_at = now
+            return found
+
+        return self.store._db.write(work)
 
     def mark(self, status: str) -> None:
         """``running`` between chunks (raises :class:`~longbert.store.BatchBusyError` if another

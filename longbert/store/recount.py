@@ -13,10 +13,13 @@ batches kept their double counts, also in databases already upgraded to v7.
 
 The stored rows say everything needed to correct them: an open-ended batch's items are appended
 in order (``position``), each input has one name, and every result it was sent is an item with
-its status and prediction. So this step applies the rule retroactively -- for each name, the
-finished items (done or error) before the last finished one of that name are superseded, taken
-out of the counts and their predictions out of the batch (kept in the store, corrections and
-all) -- exactly what the current code would have done had it recorded them. Items are kept, so
+its status and prediction. So this step applies the rule retroactively -- for each name, one
+finished item stays: its last done one, or its last error when it was never labelled; the others
+(done or error) are superseded, taken out of the counts and their predictions out of the batch
+(kept in the store, corrections and all). An error after a result is what an old release
+appended when a labelled input could not be read any more: today's code keeps the earlier row of
+such an input (it does not send the error at all), so here too the error is the one superseded,
+and the prediction and any correction of it stay in the batch. Items are kept, so
 the batch's item count (what a command-line resume compares its output with) is unchanged.
 Batches of named items (app uploads) are left alone: two items of one name there are two files.
 Running it again changes nothing: a batch recorded by the current code has no such items.
@@ -66,18 +69,27 @@ def _open_ended(config: Any) -> bool:
 
 
 def _replaced_items(connection: Connection, batch_id: int) -> list[tuple[int, str, int | None]]:
-    """The finished items of ``batch_id`` that a later finished item of the same name replaced,
+    """The finished items of ``batch_id`` that another finished item of the same name replaced,
     as ``(id, status, prediction_id)`` in position order.
 
+    Each name keeps one item: its last *done* one, else (never labelled) its last error. A later
+    error does not replace a result: in these batches it is what an old release appended when a
+    labelled input could not be read any more, and the rule (README: "one that cannot be read
+    now keeps its earlier row") keeps the earlier row -- and the prediction, with any correction
+    a person made of it, in the batch. Superseding it would take that prediction and correction
+    out of the batch and make the row an error (the output's ledger keeps the same row:
+    :func:`longbert.bulk.rows.latest_rows`).
+
     One pass over the batch's finished items, last position first (the ``(batch_id, position)``
-    unique index gives that order): the first item met of a name is its last finished one, every
-    finished item of that name at an earlier position is replaced. Linear in the batch's size --
-    a correlated "is there a later finished item of this name" subquery per item was quadratic,
-    minutes for a 100,000-item batch, all inside the upgrade's write transaction (every other
-    writer failing with "database is locked" meanwhile). Names compare as SQL ``=`` does: a
-    NULL name (or position) matches nothing, so such an item is never replaced."""
-    last: dict[str, int] = {}  # name -> position of its last finished item
-    replaced: list[tuple[int, str, int | None]] = []
+    unique index gives that order): the first item met of a name is kept for now; an earlier
+    item of that name is replaced, unless it is done and the kept one an error, which it then
+    replaces. Linear in the batch's size -- a correlated "is there a later finished item of this
+    name" subquery per item was quadratic, minutes for a 100,000-item batch, all inside the
+    upgrade's write transaction (every other writer failing with "database is locked"
+    meanwhile). Names compare as SQL ``=`` does: a NULL name (or position) matches nothing, so
+    such an item is never replaced."""
+    kept: dict[str, tuple[int, int, str, int | None]] = {}  # name -> (position, id, status, prediction)
+    replaced: list[tuple[int, int, str, int | None]] = []
     result = connection.execute(
         sa.select(_ITEMS.c.id, _ITEMS.c.name, _ITEMS.c.position, _ITEMS.c.status, _ITEMS.c.prediction_id)
         .where(_ITEMS.c.batch_id == batch_id, _ITEMS.c.status.in_(FINISHED))
@@ -86,17 +98,21 @@ def _replaced_items(connection: Connection, batch_id: int) -> list[tuple[int, st
     for item_id, name, position, status, prediction_id in result:
         if name is None or position is None:
             continue
-        latest = last.get(name)
+        item = (int(position), int(item_id), str(status), prediction_id)
+        latest = kept.get(name)
         if latest is None:
-            last[name] = position
-        elif position < latest:
-            replaced.append((int(item_id), str(status), prediction_id))
-    replaced.reverse()
-    return replaced
+            kept[name] = item
+        elif latest[2] == "error" and item[2] == "done":
+            replaced.append(latest)  # a later error never replaces a result
+            kept[name] = item
+        else:
+            replaced.append(item)
+    replaced.sort()
+    return [(item_id, status, prediction_id) for _, item_id, status, prediction_id in replaced]
 
 
 def supersede_repeated_inputs(connection: Connection) -> dict[int, int]:
-    """Supersede, in every open-ended batch, each item that a later finished item of the same
+    """Supersede, in every open-ended batch, each finished item that another one of the same
     name replaced (see the module doc), fixing the batch's counts; returns batch id → how many
     items were superseded (batches with none left out)."""
     found: dict[int, int] = {}
