@@ -56,6 +56,7 @@ def read_zip(
             clean = sanitize_member_name(info.filename)
             if clean and not is_junk(clean):
                 entries.append((info, clean))
+        names = distinct_member_names([clean for _, clean in entries])
         if not entries:
             yield FileError(display, "the archive holds no files.", kind="empty")
             return
@@ -79,11 +80,11 @@ def read_zip(
                 kind="limit",
             )
             return
-        for info, clean in entries:
+        for (info, clean), name in zip(entries, names, strict=True):
             if ctx.budget.exhausted:
                 return
-            child = f"{display}/{clean}"
-            child_member = f"{member}/{clean}" if member else clean
+            child = f"{display}/{name}"
+            child_member = f"{member}/{name}" if member else name
             if info.flag_bits & 0x1:
                 yield FileError(
                     child, "it is encrypted in the archive. Zip it without a password.", kind="encrypted"
@@ -108,6 +109,25 @@ def read_zip(
             ctx.budget.archive_bytes += len(content)
             yield from dispatch(ctx, child, clean, content, child_member, depth)
             del content
+
+
+def distinct_member_names(names: list[str]) -> list[str]:
+    """``names`` (sanitised member names, in archive order) made distinct: the first of a name
+    keeps it, later ones become ``report.txt#2``, ``report.txt#3``... A zip may hold two
+    ``report.txt`` entries, and ``a/b.txt`` and ``a\\b.txt`` sanitise to one name; each is its
+    own document, and results are keyed by name, so one must not replace the other. Archive order
+    makes the names the same on every read (a re-run finds its earlier rows)."""
+    taken = set(names)  # a member really called "report.txt#2" keeps that name
+    seen: set[str] = set()
+    distinct = []
+    for name in names:
+        unique, copy = name, 1
+        while unique in seen or (unique != name and unique in taken):
+            copy += 1
+            unique = f"{name}#{copy}"
+        seen.add(unique)
+        distinct.append(unique)
+    return distinct
 
 
 def read_gzip(

@@ -7,6 +7,7 @@ raise for a bad file: inside a batch one broken file must not sink the others.
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
 import stat
@@ -18,6 +19,10 @@ from typing import Any, Literal
 from longbert.document import Document
 from longbert.text.decoding import ReadFailure
 from longbert.text.limits import MB, ReadLimits, human_bytes
+
+_LOG = logging.getLogger(__name__)
+#: The warning for a folder reached twice (a link to a folder read already, or a link loop).
+_ALREADY_READ = "%s: the folder %s, read already (a link or a link loop); not read again."
 
 __all__ = [
     "MB",
@@ -58,7 +63,8 @@ class ReadDocument:
     """One document read from a file, a table row or an archive member.
 
     ``origin`` is the top-level file name the caller gave; ``member`` the path inside an archive
-    (sanitised, e.g. ``"inner/notes.txt"``), ``row`` the row's number in a table (see
+    (sanitised, e.g. ``"inner/notes.txt"``; a later member of the same name is
+    ``"inner/notes.txt#2"``), ``row`` the row's number in a table (see
     :func:`~longbert.readers.tabular.read_table`). ``labels`` is ``None`` unless a label column
     was asked for; then it holds the row's labels (one for single-label data, any number, even
     none, for a JSON list). ``fields`` holds a table row's other columns (every one but the
@@ -170,9 +176,27 @@ def _special(path: Path) -> bool:
 def walk_folder(path: Path) -> Iterator[Path]:
     """Every file under the folder ``path`` that is not :func:`is_junk`, in sorted order; named
     pipes, sockets and devices are left out like junk. (A path given by itself is read even if
-    it is a pipe: ``--train <(zcat data.jsonl.gz)`` is a pipe on purpose.)"""
-    for folder, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not is_junk(d + "/x"))
+    it is a pipe: ``--train <(zcat data.jsonl.gz)`` is a pipe on purpose.)
+
+    Sub-folders that are symbolic links are followed (a corpus often links in a shared folder),
+    but every folder is read once: a link to a folder already read, or to one of its own parents
+    (a loop), is skipped with a warning. Within a folder, real sub-folders claim their place
+    before links to them.
+    """
+    visited = {os.path.realpath(path)}
+    for folder, dirs, files in os.walk(path, followlinks=True):
+        wanted = sorted(d for d in dirs if not is_junk(d + "/x"))
+        real_first = sorted(wanted, key=lambda d: os.path.islink(os.path.join(folder, d)))
+        skipped = set()
+        for name in real_first:
+            child = os.path.join(folder, name)
+            real = os.path.realpath(child)
+            if real in visited:
+                skipped.add(name)
+                _LOG.warning(_ALREADY_READ, child, real)
+            else:
+                visited.add(real)
+        dirs[:] = [d for d in wanted if d not in skipped]
         for file_name in sorted(files):
             if not is_junk(file_name) and not _special(Path(folder) / file_name):
                 yield Path(folder) / file_name

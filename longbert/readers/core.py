@@ -26,9 +26,10 @@ from longbert.readers.base import (
     extension,
     walk_folder,
 )
-from longbert.readers.documents import read_docx, read_html_page, read_pdf, read_plain_text
+from longbert.readers.documents import read_docx, read_html_page, read_pdf
 from longbert.readers.items import Context, TableOptions, document_item
 from longbert.readers.tabular import read_table
+from longbert.text.decoding import decode_with_notes
 
 TEXT_EXTENSIONS = frozenset({"txt", "text", "md", "markdown", "rst", "log"})
 HTML_EXTENSIONS = frozenset({"html", "htm", "xhtml"})
@@ -248,7 +249,8 @@ def _dispatch(
         elif ext == "docx":
             text = read_docx(data, limits)
         else:  # .txt, .md, and anything unknown that decodes as text
-            text = read_plain_text(data)
+            decoded = decode_with_notes(data, name=display)  # notes: e.g. mixed encodings
+            text, reading_notes = decoded.text, decoded.notes
     except ReadFailure as failure:
         yield FileError(display, failure.reason, kind=failure.kind)
         return

@@ -84,7 +84,7 @@ def _scalar_label(value: Any) -> str:
 def read_table(fmt: str, display: str, data: bytes, ctx: Context, member: str | None) -> Iterator[ReadItem]:
     """Rows of a ``csv``/``tsv``/``json``/``jsonl`` file as documents and per-row errors."""
     try:
-        text = decode_text(data)
+        text = decode_text(data, name=display)  # warns, naming the file, if its encodings are mixed
     except ReadFailure as failure:
         yield FileError(display, failure.reason, kind=failure.kind)
         return

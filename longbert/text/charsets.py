@@ -26,8 +26,10 @@ import itertools
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from longbert.text.western import looks_western
 
 #: The non-ASCII letters each language writes (lower case). Letters outside the best one or two
 #: languages of a text are what a wrong code page produces.
@@ -121,6 +123,7 @@ _W_RARE_PAIR = 1.0  # a letter pair ("aè") no language of the table writes
 _GRADES = (0.0, 0.25, 0.5, 0.5, 0.5, 0.5)
 
 _PAIRS_FILE = Path(__file__).with_name("letter_pairs.txt")
+_EXTRA_WORDS_FILE = Path(__file__).with_name("letter_pairs_extra.txt")
 
 
 def script_of(ch: str) -> str:
@@ -140,7 +143,14 @@ def implausibility(text: str) -> tuple[float, int]:
     0 is text in which every accented letter, symbol and script sits as in real writing.
     Pure ASCII text scores (0.0, 0): it carries no evidence either way.
     """
-    tokens = _sample_tokens(text)
+    penalty, non_ascii = _penalty(_sample_tokens(text))
+    if non_ascii == 0:
+        return 0.0, 0
+    return penalty / non_ascii, non_ascii
+
+
+def _penalty(tokens: Iterable[str]) -> tuple[float, int]:
+    """Total penalty of ``tokens`` and how many non-ASCII characters they hold."""
     penalty = 0.0
     non_ascii = 0
     latin_letters: Counter[str] = Counter()
@@ -150,9 +160,14 @@ def implausibility(text: str) -> tuple[float, int]:
         non_ascii += sum(1 for ch in token if not ch.isascii())
         _count_pairs(token, pairs)
     penalty += _alphabet_penalty(latin_letters) + _pair_penalty(pairs)
-    if non_ascii == 0:
-        return 0.0, 0
-    return penalty / non_ascii, non_ascii
+    return penalty, non_ascii
+
+
+def _distinct_penalty(text: str) -> float:
+    """The total penalty of ``text``'s distinct words: evidence of a code page, which a word
+    repeated ("naïve ... naïve", "Naïve") does not add to."""
+    words = {token.strip(_EDGE_PUNCTUATION).casefold(): token for token in reversed(_sample_tokens(text))}
+    return _penalty(words.values())[0]
 
 
 def choose(data: bytes, candidates: Sequence[str]) -> tuple[str, str] | None:
@@ -160,7 +175,12 @@ def choose(data: bytes, candidates: Sequence[str]) -> tuple[str, str] | None:
 
     Returns ``(encoding, text)``, or ``None`` when no candidate decodes the bytes. A later
     candidate replaces an earlier one only when it is clearly more plausible (by more than a
-    small margin), so near-ties keep the caller's order.
+    small margin), so near-ties keep the caller's order. The first candidate (the default
+    reading: cp1252 for the decoder) is displaced only by a reading clearly better per character;
+    when its unaccented words are Western European ones (:func:`~longbert.text.western.looks_western`),
+    also by more than one rare letter pair over its distinct words (:data:`_FIRST_MIN_EVIDENCE`):
+    an English sentence with one accented word the pair table lacks ("naïve" before it had "ïv")
+    scores a rare pair in cp1252, while a Baltic reading ("naļve") may happen to score nothing.
     """
     best: tuple[float, str, str] | None = None
     seen: set[str] = set()
@@ -173,8 +193,16 @@ def choose(data: bytes, candidates: Sequence[str]) -> tuple[str, str] | None:
             continue
         seen.add(text)
         score, _ = implausibility(text)
-        margin = _FIRST_MARGIN if best is not None and best[1] == candidates[0] else _MARGIN
-        if best is None or score < best[0] - margin:
+        if best is None:
+            better = True
+        elif best[1] == candidates[0]:
+            better = score <= best[0] - _FIRST_MARGIN + _ROUNDING and (
+                not looks_western(best[2])
+                or _distinct_penalty(text) < _distinct_penalty(best[2]) - _FIRST_MIN_EVIDENCE
+            )
+        else:
+            better = score <= best[0] - _MARGIN + _ROUNDING
+        if better:
             best = (score, encoding, text)
             if score == 0.0:
                 break
@@ -186,6 +214,13 @@ def choose(data: bytes, candidates: Sequence[str]) -> tuple[str, str] | None:
 #: code page has to look clearly better to displace it).
 _MARGIN = 0.02
 _FIRST_MARGIN = 0.15
+#: Slack for float rounding in those comparisons (0.21 - 0.15 is 0.06 when scores are compared).
+_ROUNDING = 1e-9
+#: And by how much less penalty in all to replace the first: more than one rare letter pair's
+#: worth, so one unusual pair in one word never decides the code page of a Western text.
+_FIRST_MIN_EVIDENCE = _W_RARE_PAIR + 0.01
+#: Punctuation stripped from a token's ends to tell its word ("naïve," is "naïve").
+_EDGE_PUNCTUATION = ".,;:!?()[]{}\"'«»“”‘’„‚<>"
 
 
 def _sample_tokens(text: str) -> list[str]:
@@ -203,6 +238,7 @@ def _token_penalty(token: str, latin_letters: Counter[str]) -> float:
     latin_run = 0
     cjk_run = 0
     previous = ""
+    capitals = token.isupper()
     for index, ch in enumerate(token):
         code = ord(ch)
         category = unicodedata.category(ch)
@@ -228,8 +264,8 @@ def _token_penalty(token: str, latin_letters: Counter[str]) -> float:
                     penalty += _W_LATIN_RUN
             else:
                 latin_run = 0
-            if code >= 128 and ch.isupper() and previous.isalpha():
-                penalty += _W_INNER_CAPITAL
+            if code >= 128 and ch.isupper() and previous.isalpha() and not (script == "latin" and capitals):
+                penalty += _W_INNER_CAPITAL  # but "CAFÉ", "BRONTË": Latin words in capitals
             if code >= 128 and previous.isdigit() and ch not in "ªº":
                 penalty += _W_AFTER_DIGIT
             if script == "cjk":
@@ -326,13 +362,22 @@ def _graded_cover(counts: Counter[str], languages: dict[str, frozenset[str]], un
 
 @functools.cache
 def language_pairs() -> dict[str, frozenset[str]]:
-    """Letter pairs each language writes (from ``letter_pairs.txt``; see scripts/build_letter_pairs.py)."""
-    table: dict[str, frozenset[str]] = {}
+    """Letter pairs each language writes: ``letter_pairs.txt`` (built from message catalogues by
+    scripts/build_letter_pairs.py) plus the pairs of the words in ``letter_pairs_extra.txt``
+    (kept by hand: loanwords and names the catalogues lack, such as "naïve" and "Brontë")."""
+    table: dict[str, set[str]] = {}
     for line in _PAIRS_FILE.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
             language, *pairs = line.split()
-            table[language] = frozenset(pairs)
-    return table
+            table.setdefault(language, set()).update(pairs)
+    for line in _EXTRA_WORDS_FILE.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            language, *words = line.split()
+            extra: Counter[str] = Counter()
+            for word in words:
+                _count_pairs(word, extra)
+            table.setdefault(language, set()).update(extra)
+    return {language: frozenset(pairs) for language, pairs in table.items()}
 
 
 def _count_pairs(token: str, pairs: Counter[str]) -> None:

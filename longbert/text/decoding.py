@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import logging
 import re
 import unicodedata
+from dataclasses import dataclass
 
 import charset_normalizer
 
 from longbert.text.charsets import COMMON_CODE_PAGES, RARE_CODE_PAGES, choose
+from longbert.text.mixed import decode_mixed
+
+_LOG = logging.getLogger(__name__)
 
 
 class ReadFailure(Exception):
@@ -48,17 +53,43 @@ _BINARY_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 _MAX_CONTROL_SHARE = 0.05
 
 
-def decode_text(data: bytes, declared: str | None = None) -> str:
+@dataclass(frozen=True)
+class Decoded:
+    """Decoded text and what a reader should say about how it was decoded (``notes``, empty
+    unless something was unusual: a mostly-UTF-8 file with lines in a legacy code page)."""
+
+    text: str
+    notes: tuple[str, ...] = ()
+
+
+def decode_text(data: bytes, declared: str | None = None, *, name: str | None = None) -> str:
     """Decode a text file's bytes; raise :class:`ReadFailure` for binary or undecodable data.
 
     Order: a byte-order mark; strict UTF-8; BOM-less UTF-16 recognised by its NUL pattern; the
-    ``declared`` encoding (e.g. an HTML ``<meta charset>``); charset-normalizer's detection.
-    NUL bytes anywhere else mean binary. Returns the text as decoded, not yet cleaned.
+    ``declared`` encoding (e.g. an HTML ``<meta charset>``); a mostly-UTF-8 file with some lines
+    in a legacy code page, read part by part (:mod:`~longbert.text.mixed`); charset-normalizer's
+    detection. NUL bytes anywhere else mean binary. Returns the text as decoded, not yet
+    cleaned. What :func:`decode_with_notes` would note is logged as a warning naming ``name``.
     """
+    return decode_with_notes(data, declared, name=name).text
+
+
+def decode_with_notes(data: bytes, declared: str | None = None, *, name: str | None = None) -> Decoded:
+    """:func:`decode_text`, with the notes a reader puts on the document (:attr:`Document.notes`).
+    Each note is also logged as a warning, naming the file ``name`` (the CLI shows it)."""
+    text, note = _decode(data, declared)
+    if note is None:
+        return Decoded(text)
+    _LOG.warning("%s: %s", name or "text", note)
+    return Decoded(text, (note,))
+
+
+def _decode(data: bytes, declared: str | None) -> tuple[str, str | None]:
+    """The text, and a note when a reader should say how it was decoded (see :func:`decode_text`)."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             try:
-                return data[len(bom) :].decode(encoding)
+                return data[len(bom) :].decode(encoding), None
             except UnicodeDecodeError as exc:
                 raise ReadFailure(
                     "encoding",
@@ -86,7 +117,7 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
                 text = data.decode(utf16)
     if text is not None:
         _reject_control_characters(text)
-        return text
+        return text, None
     if b"\x00" in data[:65536] or b"\x00" in data[-65536:]:
         utf16 = _guess_bomless_utf16(data)
         if utf16 is None:
@@ -96,7 +127,7 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
         except UnicodeDecodeError as exc:
             raise ReadFailure("binary", _binary_reason()) from exc
         _reject_control_characters(text)
-        return text
+        return text, None
     if declared:
         try:
             text = data.decode(_codec_name(declared))
@@ -104,10 +135,13 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
             text = None
         if text is not None:
             _reject_control_characters(text)
-            return text
-    text = _detect(data)
+            return text, None
+    mixed = decode_mixed(data, _detect_or_none)
+    if mixed is not None and _is_text(mixed.text):
+        return mixed.text, mixed.note
+    _, text = _detect(data)
     _reject_control_characters(text)
-    return text
+    return text, None
 
 
 def clean_text(text: str) -> str:
@@ -140,9 +174,9 @@ def _guess_bomless_utf16(data: bytes) -> str | None:
     return None
 
 
-def _detect(data: bytes) -> str:
+def _detect(data: bytes) -> tuple[str, str]:
     """A legacy-encoded file: charset-normalizer's candidates and the common Windows code pages,
-    decoded and judged by how plausible the text is (:func:`charsets.choose`)."""
+    decoded and judged by how plausible the text is (:func:`charsets.choose`): ``(encoding, text)``."""
     matches = list(charset_normalizer.from_bytes(data))
     if not matches:
         raise ReadFailure(
@@ -170,7 +204,16 @@ def _detect(data: bytes) -> str:
     chosen = choose(data, order)
     if chosen is None:
         raise ReadFailure("encoding", "its text encoding could not be detected. Save it as UTF-8.")
-    return chosen[1]
+    return chosen
+
+
+def _detect_or_none(data: bytes) -> tuple[str, str] | None:
+    """:func:`_detect`, ``None`` where no code page fits (a mixed file's legacy lines: the whole
+    file then gets its own try)."""
+    try:
+        return _detect(data)
+    except ReadFailure:
+        return None
 
 
 def _reject_control_characters(text: str) -> None:
@@ -184,6 +227,15 @@ def _reject_control_characters(text: str) -> None:
     bad += sum(1 for ch in sample if unicodedata.category(ch) == "Co")  # private use
     if bad > _MAX_CONTROL_SHARE * len(sample):
         raise ReadFailure("binary", _binary_reason())
+
+
+def _is_text(text: str) -> bool:
+    """Whether :func:`_reject_control_characters` lets ``text`` pass."""
+    try:
+        _reject_control_characters(text)
+    except ReadFailure:
+        return False
+    return True
 
 
 def _binary_reason() -> str:
