@@ -176,3 +176,15 @@ def test_a_json_escaped_surrogate_is_still_the_row_checks_to_refuse(
     cli = _cli(path)
     assert cli[0] == ("rows.jsonl#row=1", "Fine text.")
     assert "not valid Unicode" in cli[1][1] and "not UTF-8" not in cli[1][1]
+
+
+def test_a_mixed_encoding_warning_names_the_table(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Mostly UTF-8 rows and one Windows-1252 row: the decoder warns, and the command line's
+    # warning says which file (it said "text: ..." before).
+    utf8 = "".join(f"{i},Le café de Genève numéro {i} était très fréquenté\n" for i in range(10))
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"id,text\n" + utf8.encode() + "10,Un caf\u00e9 \u00e0 Gen\u00e8ve\n".encode("cp1252"))
+    with caplog.at_level("WARNING", logger="longbert.text.decoding"):
+        rows = _cli(path)
+    assert len(rows) == 11 and "Genève" in rows[0][1], rows[:2]
+    assert any(str(path) in record.getMessage() for record in caplog.records), caplog.text

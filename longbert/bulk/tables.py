@@ -134,19 +134,19 @@ def _open_text(path: Path) -> tuple[IO[str], bool]:
         with gzip.open(path, "rb") as packed:
             head = packed.read(DETECT_BYTES + 1)
         if len(head) <= DETECT_BYTES:
-            return _decoded(head), False
+            return _decoded(head, str(path)), False
         del head  # too large to detect its encoding: decompressed again, as a stream
         binary: IO[bytes] = gzip.open(path, "rb")  # noqa: SIM115 (returned)
     else:
         if path.stat().st_size <= DETECT_BYTES:
-            return _decoded(path.read_bytes()), False
+            return _decoded(path.read_bytes(), str(path)), False
         binary = path.open("rb")
     return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline=""), True
 
 
-def _decoded(data: bytes) -> IO[str]:
-    try:
-        return io.StringIO(decode_text(data), newline="")
+def _decoded(data: bytes, name: str) -> IO[str]:
+    try:  # named: a warning about mixed encodings says which file
+        return io.StringIO(decode_text(data, name=name), newline="")
     except Exception as failure:  # the readers' ReadFailure: say why, as they do
         raise ValueError(getattr(failure, "reason", str(failure))) from failure
 
