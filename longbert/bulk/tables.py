@@ -18,6 +18,7 @@ import io
 import itertools
 import json
 import re
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -131,11 +132,16 @@ def _open_text(path: Path) -> tuple[IO[str], bool]:
     the rest of the file.
     """
     if path.name.lower().endswith(".gz"):
-        with gzip.open(path, "rb") as packed:
-            head = packed.read(DETECT_BYTES + 1)
-        if len(head) <= DETECT_BYTES:
+        try:
+            with gzip.open(path, "rb") as packed:
+                head: bytes | None = packed.read(DETECT_BYTES + 1)
+        except (EOFError, OSError, zlib.error):
+            # Cut short or damaged: streamed instead, so the rows before the damage are read and
+            # the damage is the file's error row (decoding it whole would lose them all).
+            head = None
+        if head is not None and len(head) <= DETECT_BYTES:
             return _decoded(head, str(path)), False
-        del head  # too large to detect its encoding: decompressed again, as a stream
+        del head  # too large to detect its encoding (or damaged): decompressed again, as a stream
         binary: IO[bytes] = gzip.open(path, "rb")  # noqa: SIM115 (returned)
     else:
         if path.stat().st_size <= DETECT_BYTES:
