@@ -12,30 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
-from helpers.store_factories import make_document
-from helpers.store_v1 import WHEN, insert_row, make_v3_database
+from helpers.store_v1 import WHEN, insert_old_prediction, insert_row, make_v3_database
 
 from longbert.bulk.rows import DoneInputs, latest_rows, name_key
 from longbert.store import SCHEMA_VERSION, HistoryFilter, Store
 
 CLI = json.dumps({"cli": {"output": "labels.csv", "engine": "local"}, "model": "zero-shot"})
-
-
-def _prediction(connection: sa.Connection, batch_id: int, seed: int, name: str) -> int:
-    document = make_document(seed, name=name)
-    insert_row(
-        connection, "documents", sha256=document.sha256, name=name, source="batch", text=document.text,
-        num_chars=len(document.text), num_tokens=30, created_at=WHEN,
-    )  # fmt: skip
-    document_id = connection.execute(sa.text("SELECT max(id) FROM documents")).scalar_one()
-    insert_row(
-        connection, "predictions", document_id=document_id, model_id=1, batch_id=batch_id,
-        document_name=name, strategy="truncate", strategy_params="{}", label="true",
-        labels=json.dumps(["true"]), probabilities=json.dumps({"true": 0.75, "false": 0.25}),
-        total_tokens=30, used_tokens=30, spans="[]", segment_scores="[]", latency_ms=1.5,
-        zero_shot=False, extra="{}", created_at=WHEN,
-    )  # fmt: skip
-    return int(connection.execute(sa.text("SELECT max(id) FROM predictions")).scalar_one())
 
 
 def _old_batch(path: Path, items: list[tuple[str, str]]) -> tuple[int, dict[int, int]]:
@@ -55,7 +37,7 @@ def _old_batch(path: Path, items: list[tuple[str, str]]) -> tuple[int, dict[int,
         batch_id = int(connection.execute(sa.text("SELECT max(id) FROM batches")).scalar_one())
         for position, (name, status) in enumerate(items):
             if status == "done":
-                predictions[position] = _prediction(connection, batch_id, 100 + position, name)
+                predictions[position] = insert_old_prediction(connection, batch_id, 100 + position, name)
             insert_row(
                 connection, "batch_items", batch_id=batch_id, position=position, name=name,
                 status=status, error="it cannot be read" if status == "error" else None,

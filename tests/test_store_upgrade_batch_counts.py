@@ -13,31 +13,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from helpers.store_factories import make_document, make_prediction
-from helpers.store_v1 import WHEN, insert_row, make_v3_database, upgrade_step
+from helpers.store_v1 import WHEN, insert_old_prediction, insert_row, make_v3_database, upgrade_step
 
 from longbert.results import PredictionError
 from longbert.store import SCHEMA_VERSION, HistoryFilter, Store
 from longbert.store.recount import supersede_repeated_inputs
 
 CLI = json.dumps({"cli": {"output": "out.csv", "engine": "local"}, "model": "hp-v1"})
-
-
-def _prediction(connection: sa.Connection, batch_id: int, seed: int, name: str) -> int:
-    """A prediction of a new text called ``name`` in ``batch_id``, as an old release stored it."""
-    document = make_document(seed, name=name)
-    insert_row(
-        connection, "documents", sha256=document.sha256, name=name, source="batch", text=document.text,
-        num_chars=len(document.text), num_tokens=30, created_at=WHEN,
-    )  # fmt: skip
-    document_id = connection.execute(sa.text("SELECT max(id) FROM documents")).scalar_one()
-    insert_row(
-        connection, "predictions", document_id=document_id, model_id=1, batch_id=batch_id,
-        document_name=name, strategy="truncate", strategy_params="{}", label="true",
-        labels=json.dumps(["true"]), probabilities=json.dumps({"true": 0.75, "false": 0.25}),
-        total_tokens=30, used_tokens=30, spans="[]", segment_scores="[]", latency_ms=1.5,
-        zero_shot=False, extra="{}", created_at=WHEN,
-    )  # fmt: skip
-    return int(connection.execute(sa.text("SELECT max(id) FROM predictions")).scalar_one())
 
 
 def _batch(connection: sa.Connection, config: str, counts: tuple[int, int, int], items: list[tuple]) -> int:
@@ -50,7 +32,7 @@ def _batch(connection: sa.Connection, config: str, counts: tuple[int, int, int],
     )  # fmt: skip
     batch_id = int(connection.execute(sa.text("SELECT max(id) FROM batches")).scalar_one())
     for position, (name, status, seed) in enumerate(items):
-        prediction = _prediction(connection, batch_id, seed, name) if seed is not None else None
+        prediction = insert_old_prediction(connection, batch_id, seed, name) if seed is not None else None
         insert_row(
             connection, "batch_items", batch_id=batch_id, position=position, name=name, status=status,
             error="missing" if status == "error" else None, prediction_id=prediction, updated_at=WHEN,

@@ -212,3 +212,22 @@ def make_v3_database(target: Path) -> dict[str, Any]:
             )  # fmt: skip
     engine.dispose()
     return written
+
+
+def insert_old_prediction(connection: sa.Connection, batch_id: int, seed: int, name: str) -> int:
+    """A prediction of a new text called ``name`` in ``batch_id``, as an old release stored it
+    (its document row too); returns the prediction's id."""
+    document = make_document(seed, name=name)
+    insert_row(
+        connection, "documents", sha256=document.sha256, name=name, source="batch", text=document.text,
+        num_chars=len(document.text), num_tokens=30, created_at=WHEN,
+    )  # fmt: skip
+    document_id = connection.execute(sa.text("SELECT max(id) FROM documents")).scalar_one()
+    insert_row(
+        connection, "predictions", document_id=document_id, model_id=1, batch_id=batch_id,
+        document_name=name, strategy="truncate", strategy_params="{}", label="true",
+        labels=json.dumps(["true"]), probabilities=json.dumps({"true": 0.75, "false": 0.25}),
+        total_tokens=30, used_tokens=30, spans="[]", segment_scores="[]", latency_ms=1.5,
+        zero_shot=False, extra="{}", created_at=WHEN,
+    )  # fmt: skip
+    return int(connection.execute(sa.text("SELECT max(id) FROM predictions")).scalar_one())
