@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,3 +56,17 @@ def hf_bert() -> nn.Module:
     from longbert.encoder_source import resolve_encoder
 
     return BertModel.from_pretrained(resolve_encoder(None)).eval()
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """A local Ray instance (``ray.init(num_cpus=2)``) for one test module: the Ray engine's
+    tests, each module skipping itself first when Ray is not installed."""
+    import ray
+
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()

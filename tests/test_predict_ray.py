@@ -7,8 +7,6 @@ never open the store), and a resume that skips what is done. Skipped when Ray is
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,16 +17,6 @@ from longbert.bulk import ModelSpec, PredictOptions, run_predict
 from longbert.store import HistoryFilter, Store
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -r requirements-ray.txt")
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def test_ray_engine_matches_local_and_writes_one_postgres_batch(

@@ -12,9 +12,7 @@ Ray is not installed."""
 from __future__ import annotations
 
 import io
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,16 +33,6 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -r re
 HEAD_SECONDS, CLASSIFY_SECONDS = 30.0, 1.0
 #: Real seconds an actor may take to classify the first block to do (tiny model, shared CPU).
 SLACK = 8.0
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture
